@@ -16,3 +16,22 @@ def mirror() -> Path:
     if not path.is_dir():
         pytest.fail(f"data mirror not found at {path}; set SCALEPLAN_MIRROR")
     return path
+
+
+@pytest.fixture(scope="session")
+def built_db(mirror, tmp_path_factory) -> Path:
+    """The database built once from the real mirror, shared (read-only) by the whole session."""
+    from core import storage
+
+    db = tmp_path_factory.mktemp("db") / "scaleplan.duckdb"
+    storage.build_database(db, mirror=mirror, progress=False)
+    return db
+
+
+@pytest.fixture()
+def con(built_db):
+    from core import storage
+
+    connection = storage.connect(built_db)
+    yield connection
+    connection.close()

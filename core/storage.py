@@ -1,0 +1,329 @@
+"""The DuckDB database of the collection: schema, atomic build, health checks, queries.
+
+The database file is a cache of the public sources (see :mod:`core.manifest`): it is
+rebuilt when missing, stale (the manifest or the ingest code changed) or corrupt. A
+build writes a temporary file next to the target and swaps it in with ``os.replace``,
+so readers never see a half-written database and a failed build leaves the old one.
+
+Schema (documented in ``data/SCHEMA.md``)::
+
+    meta(key, value)                         data version, build time
+    sources(source, repository, commit, license, paper, files, bytes, bad_rows, seconds)
+    source_files(source, folder, path, sha256, bytes)
+    bad_rows(source, reason, count)
+    families(family, source, default_metric, description, architecture, domain, num_runs)
+    runs(run_id, source, family, model_name, architecture, num_params, num_params_derived,
+         training_data, seed, planned_tokens, source_paper, domain)
+    metrics(metric, kind, higher_is_better, domain)
+    observations(family, run_id, metric, tokens_seen, flops, flops_derived,
+                 tokens_derived, value, source)   -- sorted by (family, run_id, metric, tokens_seen)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import pandas as pd
+
+from core.manifest import DATA_DIR, MANIFEST_PATH, DataSourceError, Manifest, download, load_manifest, verify_mirror
+
+SCHEMA_VERSION = "1"
+DEFAULT_DB_PATH = DATA_DIR / "scaleplan.duckdb"
+DOWNLOAD_DIR = DATA_DIR / "downloads"
+
+SCHEMA_SQL = """
+CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE sources (
+    source VARCHAR PRIMARY KEY, repository VARCHAR, "commit" VARCHAR, license VARCHAR, paper VARCHAR,
+    files INTEGER, bytes BIGINT, bad_rows BIGINT, seconds DOUBLE);
+CREATE TABLE source_files (source VARCHAR, folder VARCHAR, path VARCHAR, sha256 VARCHAR, bytes BIGINT);
+CREATE TABLE bad_rows (source VARCHAR, reason VARCHAR, count BIGINT);
+CREATE TABLE metrics (
+    metric VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL
+        CHECK (kind IN ('loss', 'perplexity', 'accuracy', 'error', 'other')),
+    higher_is_better BOOLEAN NOT NULL, domain VARCHAR);
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, family VARCHAR NOT NULL, model_name VARCHAR,
+    architecture VARCHAR NOT NULL CHECK (architecture IN ('decoder', 'encoder-decoder', 'moe', 'ssm')),
+    num_params DOUBLE NOT NULL CHECK (num_params > 0), num_params_derived BOOLEAN,
+    training_data VARCHAR, seed BIGINT, planned_tokens DOUBLE, source_paper VARCHAR, domain VARCHAR);
+CREATE TABLE families (
+    family VARCHAR PRIMARY KEY, source VARCHAR, default_metric VARCHAR, description VARCHAR,
+    architecture VARCHAR, domain VARCHAR, num_runs INTEGER);
+CREATE TABLE observations (
+    family VARCHAR NOT NULL, run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL,
+    tokens_seen DOUBLE NOT NULL CHECK (tokens_seen > 0), flops DOUBLE CHECK (flops > 0),
+    flops_derived BOOLEAN, tokens_derived BOOLEAN, value DOUBLE NOT NULL, source VARCHAR NOT NULL);
+"""
+
+
+class DatabaseError(RuntimeError):
+    """The database is missing, corrupt or stale and could not be (re)built."""
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    seconds: float
+    per_source: dict[str, dict] = field(default_factory=dict)
+
+
+def code_digest() -> str:
+    """sha256 over the ingest code, so a changed adapter makes the database stale."""
+    digest = hashlib.sha256(SCHEMA_VERSION.encode())
+    here = Path(__file__).resolve().parent
+    for file in sorted((here / "sources").glob("*.py")) + [here / "storage.py"]:
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def data_version(manifest: Manifest) -> str:
+    return hashlib.sha256((manifest.digest + code_digest()).encode()).hexdigest()
+
+
+def database_status(db_path: Path = DEFAULT_DB_PATH, manifest_path: Path = MANIFEST_PATH) -> str:
+    """One of ``"ok"``, ``"missing"``, ``"corrupt"`` or ``"stale"``."""
+    if not db_path.exists():
+        return "missing"
+    try:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+            con.execute("SELECT count(*) FROM observations").fetchone()
+        finally:
+            con.close()
+    except (duckdb.Error, OSError):
+        return "corrupt"
+    if row is None:
+        return "corrupt"
+    return "ok" if row[0] == data_version(load_manifest(manifest_path)) else "stale"
+
+
+def resolve_mirror(mirror: str | os.PathLike | None) -> Path | None:
+    """The mirror to read: the argument, else ``$SCALEPLAN_MIRROR``, else None (download)."""
+    value = mirror or os.environ.get("SCALEPLAN_MIRROR")
+    return Path(value).expanduser().resolve() if value else None
+
+
+def build_database(db_path: Path = DEFAULT_DB_PATH, *, mirror: str | os.PathLike | None = None,
+                   manifest_path: Path = MANIFEST_PATH, progress: bool = True,
+                   on_source: Callable[[str, int, int], None] | None = None) -> BuildReport:
+    """Build the database from a mirror (or downloads) atomically; return what was read.
+
+    ``on_source(name, index, total)`` is called before each adapter runs (for UI progress).
+    """
+    from tqdm.auto import tqdm
+
+    from core.sources import adapters
+
+    start = time.perf_counter()
+    manifest = load_manifest(manifest_path)
+    root = resolve_mirror(mirror)
+    if root is None:
+        root = download(manifest, DOWNLOAD_DIR, progress=progress)
+    elif not root.is_dir():
+        raise DataSourceError(f"mirror folder {root} does not exist")
+    verify_mirror(manifest, root)
+
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = db_path.with_name(f"{db_path.name}.tmp-{os.getpid()}")
+    tmp_path.unlink(missing_ok=True)
+    report = BuildReport(path=db_path, seconds=0.0)
+    modules = adapters()
+    try:
+        con = duckdb.connect(str(tmp_path))
+        try:
+            con.execute(SCHEMA_SQL)
+            run_parts, obs_parts, metric_parts, family_parts = [], [], [], []
+            source_rows, bad_rows = [], []
+            bar = tqdm(modules, desc="ingesting sources", unit="source", disable=not progress)
+            for index, module in enumerate(bar):
+                bar.set_postfix_str(module.NAME)
+                if on_source:
+                    on_source(module.NAME, index, len(modules))
+                t0 = time.perf_counter()
+                try:
+                    frames = module.read(root)
+                except Exception as error:  # an unreadable file: name the source, keep the old database
+                    raise DataSourceError(f"source '{module.NAME}' could not be read: {error}") from error
+                seconds = time.perf_counter() - t0
+                runs = frames.runs.assign(source=module.NAME)
+                obs = frames.observations.assign(source=module.NAME)
+                fams = frames.families.assign(source=module.NAME)
+                run_parts.append(runs)
+                obs_parts.append(obs)
+                metric_parts.append(frames.metrics)
+                family_parts.append(fams)
+                files = manifest.files_of(module.NAME)
+                repo = manifest.repositories[module.REPOSITORY]
+                source_rows.append({
+                    "source": module.NAME, "repository": repo["repository"], "commit": repo["commit"],
+                    "license": repo["license"], "paper": repo.get("paper"), "files": len(files),
+                    "bytes": sum(f.bytes for f in files), "bad_rows": sum(frames.bad_rows.values()),
+                    "seconds": seconds})
+                bad_rows += [{"source": module.NAME, "reason": r, "count": n} for r, n in frames.bad_rows.items()]
+                report.per_source[module.NAME] = {"seconds": seconds, "bad_rows": dict(frames.bad_rows)}
+            _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_rows, bad_rows, manifest)
+            con.execute("INSERT INTO meta VALUES ('data_version', ?), ('schema_version', ?), ('built_at', ?), "
+                        "('manifest_digest', ?)",
+                        [data_version(manifest), SCHEMA_VERSION, _dt.datetime.now(_dt.UTC).isoformat(),
+                         manifest.digest])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.replace(tmp_path, db_path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        tmp_path.with_name(tmp_path.name + ".wal").unlink(missing_ok=True)
+        raise
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_rows, bad_rows,
+                manifest: Manifest) -> None:
+    """Merge the adapters' frames (first description of a run/metric/family wins) and load them."""
+    runs = pd.concat(run_parts, ignore_index=True).drop_duplicates("run_id", keep="first")
+    metrics = pd.concat(metric_parts, ignore_index=True).drop_duplicates("metric", keep="first")
+    families = pd.concat(family_parts, ignore_index=True).drop_duplicates("family", keep="first")
+    observations = pd.concat(obs_parts, ignore_index=True)
+    observations["source_rank"] = observations["source"].map({r["source"]: i for i, r in enumerate(source_rows)})
+    for frame in (runs, metrics, families, observations):
+        for column in frame.columns:
+            if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
+                frame[column] = frame[column].astype(object)
+    sources = pd.DataFrame(source_rows)
+    bad = pd.DataFrame(bad_rows, columns=["source", "reason", "count"])
+    files = pd.DataFrame([{"source": f.adapter, "folder": f.folder, "path": f.path, "sha256": f.sha256,
+                           "bytes": f.bytes} for f in manifest.files])
+    con.register("runs_df", runs)
+    con.register("obs_df", observations)
+    con.register("metrics_df", metrics)
+    con.register("families_df", families)
+    con.register("sources_df", sources)
+    con.register("bad_df", bad)
+    con.register("files_df", files)
+    con.execute("""
+        INSERT INTO runs SELECT run_id, source, family, model_name, architecture, num_params,
+            num_params_derived, training_data, TRY_CAST(seed AS BIGINT), planned_tokens, source_paper, domain
+        FROM runs_df""")
+    con.execute("INSERT INTO metrics SELECT metric, kind, higher_is_better, domain FROM metrics_df")
+    # Observations: first source wins on a duplicated (run, tokens, metric); sorted for fast family scans.
+    con.execute("""
+        INSERT INTO observations
+        SELECT r.family, o.run_id, o.metric, o.tokens_seen, o.flops, o.flops_derived, o.tokens_derived,
+               o.value, o.source
+        FROM (SELECT *, row_number() OVER (PARTITION BY run_id, tokens_seen, metric ORDER BY source_rank) AS k
+              FROM obs_df) o
+        JOIN runs r USING (run_id)
+        WHERE o.k = 1
+        ORDER BY r.family, o.run_id, o.metric, o.tokens_seen""")
+    con.execute("""
+        INSERT INTO families
+        SELECT f.family, f.source, f.default_metric, f.description,
+               (SELECT mode(architecture) FROM runs r WHERE r.family = f.family),
+               (SELECT mode(domain) FROM runs r WHERE r.family = f.family),
+               (SELECT count(*) FROM runs r WHERE r.family = f.family)
+        FROM families_df f""")
+    con.execute("INSERT INTO sources SELECT * FROM sources_df")
+    con.execute("INSERT INTO bad_rows SELECT * FROM bad_df")
+    con.execute("INSERT INTO source_files SELECT * FROM files_df")
+    con.execute("CREATE INDEX observations_run ON observations (run_id)")
+    for name in ("runs_df", "obs_df", "metrics_df", "families_df", "sources_df", "bad_df", "files_df"):
+        con.unregister(name)
+
+
+def ensure_database(db_path: Path = DEFAULT_DB_PATH, *, mirror: str | os.PathLike | None = None,
+                    progress: bool = True, **kwargs) -> str:
+    """Build the database if it is missing, stale or corrupt; return the status found."""
+    status = database_status(db_path)
+    if status != "ok":
+        build_database(db_path, mirror=mirror, progress=progress, **kwargs)
+    return status
+
+
+def connect(db_path: Path = DEFAULT_DB_PATH) -> duckdb.DuckDBPyConnection:
+    """A read-only connection (queries never write; a rebuild swaps the file underneath)."""
+    if not Path(db_path).exists():
+        raise DatabaseError(f"no database at {db_path}: run `scaleplan data build`")
+    try:
+        return duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as error:
+        raise DatabaseError(f"the database at {db_path} cannot be opened ({error}); "
+                            "run `scaleplan data build --force`") from error
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries. Every user-influenced value is a bound parameter.
+
+def summary(con: duckdb.DuckDBPyConnection) -> dict:
+    """Counts per source and in total: models, families, observations, metrics, checkpoints."""
+    per_source = con.execute("""
+        SELECT s.source, s.repository, s."commit", s.license, s.files, s.bad_rows,
+               count(DISTINCT o.run_id) AS models, count(DISTINCT o.family) AS families,
+               count(o.value) AS observations, count(DISTINCT o.metric) AS metrics,
+               count(DISTINCT (o.run_id, o.tokens_seen)) AS checkpoints
+        FROM sources s LEFT JOIN observations o ON o.source = s.source
+        GROUP BY ALL ORDER BY observations DESC""").df()
+    totals = con.execute("""
+        SELECT count(DISTINCT run_id), count(DISTINCT family), count(*), count(DISTINCT metric),
+               count(DISTINCT (run_id, tokens_seen)) FROM observations""").fetchone()
+    bad = con.execute("SELECT source, reason, count FROM bad_rows ORDER BY source, count DESC").df()
+    built = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    sources = []
+    for row in per_source.to_dict("records"):
+        row = {k: (int(v) if k in ("files", "bad_rows", "models", "families", "observations", "metrics",
+                                   "checkpoints") else v) for k, v in row.items()}
+        row["bad_row_reasons"] = {r["reason"]: int(r["count"]) for r in bad[bad.source == row["source"]].to_dict("records")}
+        sources.append(row)
+    return {
+        "models": int(totals[0]), "families": int(totals[1]), "observations": int(totals[2]),
+        "metrics": int(totals[3]), "checkpoints": int(totals[4]),
+        "bad_rows": int(sum(s["bad_rows"] for s in sources)),
+        "built_at": built.get("built_at"), "sources": sources,
+    }
+
+
+def list_families(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Families with their default metric, run count and size range."""
+    return con.execute("""
+        SELECT f.family, f.source, f.architecture, f.domain, f.default_metric, f.num_runs,
+               min(r.num_params) AS min_params, max(r.num_params) AS max_params,
+               count(DISTINCT r.num_params) AS num_sizes, f.description
+        FROM families f JOIN runs r USING (family)
+        GROUP BY ALL ORDER BY f.family""").df()
+
+
+def list_runs(con: duckdb.DuckDBPyConnection, family: str | None = None) -> pd.DataFrame:
+    """Runs (of one family, or all), with their observed token range for the default metric."""
+    return con.execute("""
+        SELECT r.*, max(o.tokens_seen) AS max_tokens_seen, count(o.value) AS num_checkpoints
+        FROM runs r JOIN families f USING (family)
+        LEFT JOIN observations o ON o.run_id = r.run_id AND o.metric = f.default_metric
+        WHERE ?::VARCHAR IS NULL OR r.family = ?
+        GROUP BY ALL ORDER BY r.family, r.num_params, r.run_id""", [family, family]).df()
+
+
+def family_curves(con: duckdb.DuckDBPyConnection, family: str, metric: str | None = None) -> pd.DataFrame:
+    """All observations of one metric (default: the family's loss metric) for one family."""
+    return con.execute("""
+        SELECT o.run_id, r.model_name, r.num_params, o.tokens_seen, o.flops, o.value
+        FROM observations o JOIN runs r USING (run_id)
+        WHERE o.family = ? AND o.metric = coalesce(?, (SELECT default_metric FROM families WHERE family = ?))
+        ORDER BY r.num_params, o.run_id, o.tokens_seen""", [family, metric, family]).df()
+
+
+def run_curve(con: duckdb.DuckDBPyConnection, run_id: str, metric: str) -> pd.DataFrame:
+    """One run's curve of one metric, ordered by tokens seen."""
+    return con.execute("""
+        SELECT tokens_seen, flops, value FROM observations
+        WHERE run_id = ? AND metric = ? ORDER BY tokens_seen""", [run_id, metric]).df()

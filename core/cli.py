@@ -174,10 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 def _load_extra_commands() -> None:
     if _EXTRA_COMMANDS:
         return
-    try:
-        from core import commands
-    except ImportError:
-        return
+    from core import commands
+
     _EXTRA_COMMANDS.extend(commands.REGISTER)
 
 

@@ -200,15 +200,16 @@ def download(manifest: Manifest, dest_root: Path, *, workers: int = 8, progress:
     total = sum(e.bytes for e in todo)
     with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {len(todo)} files",
               disable=not progress) as bar, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_download_one, e, url_for(e, manifest, template), dest_root / e.relative,
-                               bar.update): e for e in todo}
-        errors = []
-        for future in as_completed(futures):
-            try:
+        futures = [pool.submit(_download_one, e, url_for(e, manifest, template), dest_root / e.relative, bar.update)
+                   for e in todo]
+        try:
+            for future in as_completed(futures):
                 future.result()
-            except DataSourceError as error:
-                errors.append(error)
-    if errors:
-        more = f" (and {len(errors) - 1} more failed files)" if len(errors) > 1 else ""
-        raise type(errors[0])(f"{errors[0]}{more}")
+        except DataSourceError as error:
+            # One failure (no network, a bad file) stops the rest: finished files stay for a resume.
+            for pending in futures:
+                pending.cancel()
+            failed = sum(1 for f in futures if not f.cancelled() and f.done() and f.exception() is not None)
+            more = f" ({failed} files failed; finished files are kept and a rerun resumes)" if failed > 1 else ""
+            raise type(error)(f"{error}{more}") from None
     return dest_root

@@ -77,10 +77,10 @@ class BuildReport:
 
 
 def code_digest() -> str:
-    """sha256 over the ingest code, so a changed adapter makes the database stale."""
-    digest = hashlib.sha256(SCHEMA_VERSION.encode())
+    """sha256 over the ingest code (adapters, schema), so a changed adapter makes the database stale."""
+    digest = hashlib.sha256((SCHEMA_VERSION + SCHEMA_SQL).encode())
     here = Path(__file__).resolve().parent
-    for file in sorted((here / "sources").glob("*.py")) + [here / "storage.py"]:
+    for file in sorted((here / "sources").glob("*.py")):
         digest.update(file.read_bytes())
     return digest.hexdigest()
 
@@ -327,3 +327,101 @@ def run_curve(con: duckdb.DuckDBPyConnection, run_id: str, metric: str) -> pd.Da
     return con.execute("""
         SELECT tokens_seen, flops, value FROM observations
         WHERE run_id = ? AND metric = ? ORDER BY tokens_seen""", [run_id, metric]).df()
+
+
+# =============================================================================================
+# Dashboard queries
+#
+# Read-only queries behind the Streamlit pages (dashboard/). Every user-influenced value is a
+# bound parameter (lists are bound as VARCHAR[]); aggregation and downsampling run in DuckDB.
+
+UNSPECIFIED = "(not stated)"  # how a run without training_data is shown and filtered
+
+
+def family_metrics(con: duckdb.DuckDBPyConnection, families: list[str]) -> pd.DataFrame:
+    """Metrics observed in ``families``: kind, description, point/run/family counts, default flag.
+
+    Ordered with the families' default metrics first, then by how many runs report them.
+    """
+    return con.execute("""
+        SELECT o.metric, m.kind, m.higher_is_better, m.domain AS description,
+               count(*) AS num_points, count(DISTINCT o.run_id) AS num_runs,
+               count(DISTINCT o.family) AS num_families,
+               bool_or(o.metric = f.default_metric) AS is_default
+        FROM observations o JOIN metrics m USING (metric) JOIN families f USING (family)
+        WHERE list_contains(?::VARCHAR[], o.family)
+        GROUP BY ALL
+        ORDER BY is_default DESC, num_runs DESC, o.metric""", [list(families)]).df()
+
+
+def explore_runs(con: duckdb.DuckDBPyConnection, families: list[str], metric: str, *,
+                 architectures: list[str] | None = None, training_data: list[str] | None = None,
+                 min_params: float | None = None, max_params: float | None = None) -> pd.DataFrame:
+    """Runs of ``families`` that report ``metric``, with optional filters (None = no filter).
+
+    ``training_data`` matches :data:`UNSPECIFIED` for runs that do not state it. Columns: run_id,
+    family, model_name, num_params, architecture, training_data, seed, num_points, min_tokens,
+    max_tokens, max_flops, final_value (the value at the largest tokens_seen).
+    """
+    return con.execute(f"""
+        SELECT r.run_id, r.family, r.model_name, r.num_params, r.architecture,
+               coalesce(r.training_data, '{UNSPECIFIED}') AS training_data, r.seed,
+               count(o.value) AS num_points, min(o.tokens_seen) AS min_tokens,
+               max(o.tokens_seen) AS max_tokens, max(o.flops) AS max_flops,
+               arg_max(o.value, o.tokens_seen) AS final_value
+        FROM runs r JOIN observations o ON o.run_id = r.run_id AND o.metric = $metric
+        WHERE list_contains($families::VARCHAR[], r.family)
+          AND o.family = r.family
+          AND ($architectures::VARCHAR[] IS NULL OR list_contains($architectures, r.architecture))
+          AND ($training::VARCHAR[] IS NULL
+               OR list_contains($training, coalesce(r.training_data, '{UNSPECIFIED}')))
+          AND ($min_params::DOUBLE IS NULL OR r.num_params >= $min_params)
+          AND ($max_params::DOUBLE IS NULL OR r.num_params <= $max_params)
+        GROUP BY ALL
+        ORDER BY r.num_params, r.family, r.run_id""",
+        {"metric": metric, "families": list(families),
+         "architectures": None if architectures is None else list(architectures),
+         "training": None if training_data is None else list(training_data),
+         "min_params": min_params, "max_params": max_params}).df()
+
+
+def downsampled_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], metric: str, *,
+                       max_points: int = 400) -> pd.DataFrame:
+    """The curves of ``metric`` for ``run_ids``, at most ``max_points`` points per run.
+
+    A run with more points keeps the first point of each of ``max_points - 1`` equal-width
+    buckets of log(tokens_seen) (so the curve stays even on a log axis) plus its last point.
+    Columns: run_id, family, model_name, num_params, tokens_seen, flops, value, points_in_run.
+    """
+    if max_points < 2:
+        raise ValueError("max_points must be at least 2")
+    return con.execute("""
+        WITH obs AS (
+            SELECT o.run_id, o.tokens_seen, o.flops, o.value,
+                   count(*) OVER run AS n,
+                   row_number() OVER (PARTITION BY o.run_id ORDER BY o.tokens_seen DESC) AS from_end,
+                   ln(o.tokens_seen) - ln(min(o.tokens_seen) OVER run) AS log_offset,
+                   ln(max(o.tokens_seen) OVER run) - ln(min(o.tokens_seen) OVER run) AS log_span
+            FROM observations o
+            WHERE list_contains($runs::VARCHAR[], o.run_id) AND o.metric = $metric
+            WINDOW run AS (PARTITION BY o.run_id)
+        ), bucketed AS (
+            SELECT *, CASE WHEN n <= $max_points OR log_span = 0 THEN from_end
+                           ELSE floor(log_offset / log_span * ($max_points - 2)) END AS bucket
+            FROM obs
+        ), kept AS (
+            SELECT *, row_number() OVER (PARTITION BY run_id, bucket ORDER BY tokens_seen) AS k
+            FROM bucketed
+        )
+        SELECT r.run_id, r.family, r.model_name, r.num_params, x.tokens_seen, x.flops, x.value,
+               x.n AS points_in_run
+        FROM kept x JOIN runs r USING (run_id)
+        WHERE x.k = 1 OR x.from_end = 1
+        ORDER BY r.num_params, r.family, r.run_id, x.tokens_seen""",
+        {"runs": list(run_ids), "metric": metric, "max_points": int(max_points)}).df()
+
+
+def stored_data_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The data version the database was built from (keys the meta-analysis rows), or None."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+    return None if row is None else str(row[0])

@@ -1,0 +1,977 @@
+"""Fitting scaling laws: grid of starts, L-BFGS-B with analytic gradients, run bootstrap.
+
+All three laws are signed sums of exponentials of functions *linear* in the internal
+parameters theta (positive parameters enter as their logarithm):
+
+    chinchilla   L   = exp(e) + exp(a - alpha log N) + exp(b - beta log D)
+    overtrain    L   = exp(e) + exp(a' + eta (log M - log C)) + exp(b' - eta (log M + log C))
+    downstream   Err = exp(e') - exp(k' - gamma L)
+
+with e = log E, a = log A, ... So one design tensor F (terms x points x parameters) and
+one objective serve every law: predictions are ``sum_k s_k exp(F_k theta)``, the Huber
+objective on log residuals uses ``log pred = logsumexp_k(F_k theta)`` (Hoffmann et al.
+2022, approach 3) and the least-squares objective uses ``pred`` itself.
+
+A fit evaluates the objective at every point of a grid of starts in one broadcast NumPy
+pass, then runs L-BFGS-B with the analytic gradient from the best few and keeps the best.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize
+
+from core import laws
+from core.parameters import (
+    Parameters,
+    chinchilla_parameters,
+    downstream_parameters,
+    overtrain_parameters,
+)
+
+__all__ = [
+    "FitError",
+    "InvalidInputError",
+    "InsufficientDataError",
+    "DegenerateFitError",
+    "ConvergenceError",
+    "FitResult",
+    "BootstrapResult",
+    "fit_chinchilla",
+    "fit_overtrain",
+    "fit_downstream",
+    "bootstrap",
+    "bootstrap_fit",
+    "chinchilla_objective",
+]
+
+FloatArray = NDArray[np.float64]
+Objective = Literal["huber", "least_squares"]
+
+DEFAULT_HUBER_DELTA = 1e-3
+DEFAULT_N_STARTS = 5
+
+
+# ------------------------------------------------------------------- errors
+class FitError(ValueError):
+    """Base class: a scaling law could not be fitted to the given data."""
+
+
+class InvalidInputError(FitError):
+    """Inputs are malformed: NaN/inf, non-positive sizes or losses, mismatched lengths."""
+
+
+class InsufficientDataError(FitError):
+    """Too few points, or too few distinct sizes, to identify the free parameters."""
+
+
+class DegenerateFitError(FitError):
+    """The data carry no scaling signal (flat) or the optimum is not finite."""
+
+
+class ConvergenceError(FitError):
+    """The optimiser did not converge from any starting point."""
+
+
+# --------------------------------------------------------------- law specs
+@dataclass(frozen=True)
+class _Term:
+    """One summand ``sign * exp(theta[intercept] + theta[slope] * feature)``."""
+
+    sign: float
+    intercept: str
+    slope: str | None = None
+    feature: str | None = None
+
+
+@dataclass(frozen=True)
+class _Law:
+    """Everything the generic fitter needs to know about one law."""
+
+    name: str
+    param_names: tuple[str, ...]
+    log_params: frozenset[str]  # fitted as log(value); the rest as is
+    input_names: tuple[str, ...]
+    positive: tuple[str, ...]  # inputs (and target) that must be > 0
+    observed_name: str
+    terms: tuple[_Term, ...]
+    features: Callable[[Mapping[str, FloatArray]], dict[str, FloatArray]]
+    grid: Mapping[str, tuple[float, ...]]  # starting values, internal units
+    predict: Callable[..., FloatArray]
+    defaults: Callable[[], Parameters]
+    identifiability: Callable[[Mapping[str, FloatArray], tuple[str, ...]], None]
+
+    def to_internal(self, name: str, value: float) -> float:
+        return math.log(value) if name in self.log_params else value
+
+    def to_natural(self, name: str, value: float) -> float:
+        return math.exp(value) if name in self.log_params else value
+
+
+def _require_distinct(values: FloatArray, needed: int, what: str, names: list[str], hint: str) -> None:
+    have = np.unique(values).size
+    if have < needed:
+        raise InsufficientDataError(
+            f"need at least {needed} distinct {what} to fit {', '.join(names)}, got {have}; {hint}"
+        )
+
+
+def _chinchilla_identifiability(inputs: Mapping[str, FloatArray], free: tuple[str, ...]) -> None:
+    # N enters only through E + A N**-alpha, so k distinct sizes pin at most k of its
+    # free parameters; likewise for D. Both counts are necessary for any design.
+    size_side = [n for n in ("E", "A", "alpha") if n in free]
+    data_side = [n for n in ("E", "B", "beta") if n in free]
+    _require_distinct(
+        inputs["num_params"], len(size_side), "model sizes (num_params)", size_side,
+        "fix some of them, e.g. borrow A and alpha from another family",
+    )
+    _require_distinct(
+        inputs["tokens_seen"], len(data_side), "token counts (tokens_seen)", data_side,
+        "add checkpoints or fix B and beta",
+    )
+
+
+def _overtrain_identifiability(inputs: Mapping[str, FloatArray], free: tuple[str, ...]) -> None:
+    # At one multiplier a M**eta + b M**-eta is a single constant: a and b separate
+    # only across multipliers.
+    if "a" in free and "b" in free:
+        _require_distinct(
+            inputs["token_multiplier"], 2, "token multipliers", ["a", "b"],
+            "add a run at another tokens-per-parameter ratio or fix a or b",
+        )
+    curve = [n for n in ("E", "eta") if n in free]
+    _require_distinct(
+        inputs["compute_flops"], len(curve) + 1, "compute budgets", curve + ["the prefactor"],
+        "add runs at other compute budgets",
+    )
+
+
+def _downstream_identifiability(inputs: Mapping[str, FloatArray], free: tuple[str, ...]) -> None:
+    _require_distinct(inputs["loss"], len(free), "loss values", list(free), "add models")
+
+
+def _chinchilla_features(x: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+    return {"neg_log_n": -np.log(x["num_params"]), "neg_log_d": -np.log(x["tokens_seen"])}
+
+
+def _overtrain_features(x: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+    log_c, log_m = np.log(x["compute_flops"]), np.log(x["token_multiplier"])
+    return {"a_slope": log_m - log_c, "b_slope": -log_m - log_c}
+
+
+def _downstream_features(x: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+    return {"neg_loss": -x["loss"]}
+
+
+_EXPONENT_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
+# Hoffmann et al.'s grid (e, a, b, alpha, beta), plus log 1.7, a typical irreducible loss.
+_LOG_E_GRID = (-1.0, -0.5, 0.0, math.log(1.7), 0.5, 1.0)
+_LOG_PREFACTOR_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+
+CHINCHILLA = _Law(
+    name="chinchilla",
+    param_names=("E", "A", "B", "alpha", "beta"),
+    log_params=frozenset({"E", "A", "B"}),
+    input_names=("num_params", "tokens_seen"),
+    positive=("num_params", "tokens_seen", "loss"),
+    observed_name="loss",
+    terms=(
+        _Term(1.0, "E"),
+        _Term(1.0, "A", "alpha", "neg_log_n"),
+        _Term(1.0, "B", "beta", "neg_log_d"),
+    ),
+    features=_chinchilla_features,
+    grid={
+        "E": _LOG_E_GRID, "A": _LOG_PREFACTOR_GRID, "B": _LOG_PREFACTOR_GRID,
+        "alpha": _EXPONENT_GRID, "beta": _EXPONENT_GRID,
+    },
+    predict=laws.chinchilla_loss,
+    defaults=chinchilla_parameters,
+    identifiability=_chinchilla_identifiability,
+)
+
+OVERTRAIN = _Law(
+    name="overtrain",
+    param_names=("E", "a", "b", "eta"),
+    log_params=frozenset({"E", "a", "b"}),
+    input_names=("compute_flops", "token_multiplier"),
+    positive=("compute_flops", "token_multiplier", "loss"),
+    observed_name="loss",
+    terms=(
+        _Term(1.0, "E"),
+        _Term(1.0, "a", "eta", "a_slope"),
+        _Term(1.0, "b", "eta", "b_slope"),
+    ),
+    features=_overtrain_features,
+    grid={
+        "E": _LOG_E_GRID, "a": _LOG_PREFACTOR_GRID, "b": _LOG_PREFACTOR_GRID,
+        # eta multiplies log C ~ 40-55, so it needs a finer grid than Chinchilla exponents.
+        "eta": (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0),
+    },
+    predict=laws.overtrain_loss,
+    defaults=overtrain_parameters,
+    identifiability=_overtrain_identifiability,
+)
+
+DOWNSTREAM = _Law(
+    name="downstream",
+    param_names=("eps", "k", "gamma"),
+    log_params=frozenset({"eps", "k"}),
+    input_names=("loss",),
+    positive=("loss",),
+    observed_name="error",
+    terms=(_Term(1.0, "eps"), _Term(-1.0, "k", "gamma", "neg_loss")),
+    features=_downstream_features,
+    grid={
+        "eps": tuple(np.log([0.25, 0.5, 0.75, 0.9, 1.0])),
+        "k": (-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0),
+        "gamma": (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0),
+    },
+    predict=laws.downstream_error,
+    defaults=downstream_parameters,
+    identifiability=_downstream_identifiability,
+)
+
+
+# ------------------------------------------------------------------ results
+def _frozen(a: FloatArray) -> FloatArray:
+    a = np.array(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """A fitted law, how it was obtained, and the points it was fitted on.
+
+    ``params`` are in natural units (E, A, B, alpha, beta for Chinchilla; E, a, b, eta for
+    the over-training law; eps, k, gamma for downstream error). ``objective_value`` is the
+    mean over points of the objective: Huber_delta(log L_pred - log L_obs) for
+    ``"huber"``, (pred - obs)**2 for ``"least_squares"``. ``inputs`` holds the law's input
+    arrays by name (see :meth:`predict`), ``observed`` the fitted target.
+    """
+
+    law: str
+    params: Mapping[str, float]
+    fixed: tuple[str, ...]
+    objective: str
+    objective_value: float
+    converged: bool
+    n_starts: int
+    message: str
+    inputs: Mapping[str, FloatArray]
+    observed: FloatArray
+    run_ids: NDArray | None
+    parameters: Parameters
+    huber_delta: float = DEFAULT_HUBER_DELTA
+    n_iterations: int = 0
+
+    @property
+    def num_params(self) -> FloatArray:
+        """N of the points used (derived as sqrt(C / 6M) for the over-training law)."""
+        if "num_params" in self.inputs:
+            return self.inputs["num_params"]
+        if "compute_flops" in self.inputs:
+            C, M = self.inputs["compute_flops"], self.inputs["token_multiplier"]
+            return np.sqrt(C / (laws.FLOPS_PER_PARAM_TOKEN * M))
+        raise AttributeError(f"a {self.law} fit has no num_params")
+
+    @property
+    def tokens_seen(self) -> FloatArray:
+        """D of the points used (derived as sqrt(C M / 6) for the over-training law)."""
+        if "tokens_seen" in self.inputs:
+            return self.inputs["tokens_seen"]
+        if "compute_flops" in self.inputs:
+            C, M = self.inputs["compute_flops"], self.inputs["token_multiplier"]
+            return np.sqrt(C * M / laws.FLOPS_PER_PARAM_TOKEN)
+        raise AttributeError(f"a {self.law} fit has no tokens_seen")
+
+    @property
+    def loss(self) -> FloatArray:
+        """Loss of the points used (an input of the downstream law, the target otherwise)."""
+        return self.inputs["loss"] if "loss" in self.inputs else self.observed
+
+    def predict(self, *inputs: ArrayLike) -> FloatArray:
+        """The fitted law at new inputs, in the law's order, broadcast.
+
+        chinchilla: ``predict(num_params, tokens_seen)``; overtrain:
+        ``predict(compute_flops, token_multiplier)``; downstream: ``predict(loss)``.
+        """
+        return _LAWS[self.law].predict(*inputs, **self.params)
+
+
+@dataclass(frozen=True, eq=False)
+class BootstrapResult:
+    """Refits on data resampled by run; ``param_samples`` has one row per replicate.
+
+    Columns of ``param_samples`` follow ``param_names`` (natural units). Replicates whose
+    fit failed are left out and counted in ``n_failed``.
+    """
+
+    fit: FitResult
+    param_names: tuple[str, ...]
+    param_samples: FloatArray
+    n_boot: int
+    n_failed: int
+    seed: int
+
+    def predict_samples(self, *inputs: ArrayLike) -> FloatArray:
+        """Predictions of every replicate: shape (n_replicates, *broadcast input shape)."""
+        arrays = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in inputs))
+        lead = (len(self.param_samples),) + (1,) * arrays[0].ndim
+        params = {n: self.param_samples[:, i].reshape(lead) for i, n in enumerate(self.param_names)}
+        return _LAWS[self.fit.law].predict(*arrays, **params)
+
+    def band(self, *inputs: ArrayLike, level: float = 0.9) -> tuple[FloatArray, FloatArray]:
+        """Equal-tailed percentile band of the predictions containing ``level`` of replicates."""
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level}")
+        tail = 50.0 * (1.0 - level)
+        lower, upper = np.percentile(self.predict_samples(*inputs), [tail, 100.0 - tail], axis=0)
+        return lower, upper
+
+    def param_interval(self, name: str, level: float = 0.9) -> tuple[float, float]:
+        """Equal-tailed percentile interval of one parameter."""
+        tail = 50.0 * (1.0 - level)
+        column = self.param_samples[:, self.param_names.index(name)]
+        lower, upper = np.percentile(column, [tail, 100.0 - tail])
+        return float(lower), float(upper)
+
+
+# ---------------------------------------------------------------- objective
+_GRID_BLOCK_SIZE = 131072  # grid points x data points per block: 0.5 MB of float32
+
+
+def _huber(r: FloatArray, delta: float) -> FloatArray:
+    """Huber loss: r**2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond."""
+    size = np.abs(r)
+    return np.where(size <= delta, 0.5 * size * size, delta * (size - 0.5 * delta))
+
+
+def _objective_and_dU(
+    U: FloatArray,
+    signs: FloatArray,
+    observed: FloatArray,
+    log_observed: FloatArray,
+    objective: str,
+    delta: float,
+) -> tuple[float, FloatArray]:
+    """Mean objective over points and its derivative w.r.t. the exponents U (terms x points)."""
+    n = U.shape[1]
+    if objective == "huber":
+        # log pred = logsumexp_k U_k; shifting by the max keeps exp finite for any theta.
+        top = U.max(axis=0)
+        W = np.exp(U - top)
+        total = W.sum(axis=0)
+        r = top + np.log(total) - log_observed
+        value = _huber(r, delta).mean()
+        # d huber / dr = clip(r, -delta, delta); d log pred / dU_k = softmax_k(U).
+        dU = W * (np.clip(r, -delta, delta) / (n * total))
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = signs[:, None] * np.exp(U)
+            r = terms.sum(axis=0) - observed
+            value = (r @ r) / n
+            dU = terms * (2.0 * r / n)
+    return float(value), dU
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """A law's objective on one data set, in optimiser coordinates v.
+
+    Internal parameters are theta = theta0 + J v: J scatters the free coordinates into
+    theta and copies them into tied parameters. It also *centres* each free log prefactor
+    on its exponent's feature: with f = -log N and m = mean(f), a + alpha f =
+    (a + alpha m) + alpha (f - m), and the optimiser moves a + alpha m (the log excess at
+    the mean size) rather than a. Over N = 1e7..1e9, a and alpha are otherwise ~0.999
+    correlated and L-BFGS-B needs several times more iterations.
+    """
+
+    law: _Law
+    names: tuple[str, ...]
+    free: tuple[str, ...]
+    F: FloatArray  # terms x points x parameters
+    signs: FloatArray
+    observed: FloatArray
+    log_observed: FloatArray
+    objective: str
+    delta: float
+    theta0: FloatArray
+    J: FloatArray
+    J_pinv: FloatArray
+    lower: FloatArray  # bounds on v
+    upper: FloatArray
+    theta_lower: FloatArray  # bounds on theta (internal units)
+    theta_upper: FloatArray
+    ties: Mapping[str, str]  # tied name -> the name whose value it takes
+    Fv: FloatArray = field(init=False)
+    U0: FloatArray = field(init=False)
+    scale: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "Fv", self.F @ self.J)
+        object.__setattr__(self, "U0", self.F @ self.theta0)
+        # L-BFGS-B's stopping tests are absolute for objectives below 1; rescale so one
+        # unit is a typical residual (Huber: |log residual|; LS: squared relative error).
+        if self.objective == "huber":
+            scale = 1.0 / self.delta
+        else:
+            scale = 1.0 / max(float(np.mean(self.observed**2)), 1e-300)
+        object.__setattr__(self, "scale", scale)
+
+    # theta-space: used for reporting and gradient checks
+    def value_and_grad_theta(self, theta: FloatArray) -> tuple[float, FloatArray]:
+        value, dU = _objective_and_dU(
+            self.F @ theta, self.signs, self.observed, self.log_observed, self.objective, self.delta
+        )
+        return value, dU.reshape(-1) @ self.F.reshape(dU.size, self.F.shape[2])
+
+    def value_theta(self, theta: FloatArray) -> float:
+        return self.value_and_grad_theta(theta)[0]
+
+    # v-space: what L-BFGS-B sees
+    def scaled_value_and_grad(self, v: FloatArray) -> tuple[float, FloatArray]:
+        value, dU = _objective_and_dU(
+            self.U0 + self.Fv @ v, self.signs, self.observed, self.log_observed,
+            self.objective, self.delta,
+        )
+        if not math.isfinite(value):
+            # A finite wall makes the line search step back instead of aborting.
+            return 1e300, np.zeros_like(v)
+        grad = dU.reshape(-1) @ self.Fv.reshape(dU.size, self.Fv.shape[2])
+        return value * self.scale, grad * self.scale
+
+    def theta_from_v(self, v: FloatArray) -> FloatArray:
+        return self.theta0 + self.J @ v
+
+    def v_from_theta(self, theta: FloatArray) -> FloatArray:
+        return np.clip(self.J_pinv @ (theta - self.theta0), self.lower, self.upper)
+
+    def grid_values(self, axes: Mapping[str, FloatArray]) -> FloatArray:
+        """Objective at every point of the Cartesian grid ``axes`` (internal units).
+
+        Returns an array with one axis per free parameter (in ``self.free`` order). Each
+        term's exponentials are tabulated once on the sub-grid of its own parameters and
+        broadcast; the grid x points sums are formed block by block over the leading grid
+        axes so each block stays in cache, several times faster than one big array. The
+        pass is memory-bound and only ranks starts, so it runs in float32 (values that
+        overflow it rank last).
+        """
+        shape = tuple(len(axes[n]) for n in self.free)
+        n_points = self.F.shape[1]
+        tables = []
+        for k, term in enumerate(self.law.terms):
+            exponent = self._broadcast_axis(term.intercept, axes)[..., None]
+            if term.slope is not None:
+                feature = self.F[k, :, self.names.index(term.slope)]
+                exponent = exponent + self._broadcast_axis(term.slope, axes)[..., None] * feature
+            with np.errstate(over="ignore"):
+                tables.append((self.signs[k] * np.exp(exponent)).astype(np.float32))
+        observed = (self.log_observed if self.objective == "huber" else self.observed).astype(np.float32)
+        lead = 0
+        while lead < len(shape) and math.prod(shape[lead:]) * n_points > _GRID_BLOCK_SIZE:
+            lead += 1
+        values = np.empty(shape)
+        for block in np.ndindex(shape[:lead]):
+            total = 0.0
+            for table in tables:
+                total = total + table[tuple(i if table.shape[a] > 1 else 0 for a, i in enumerate(block))]
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                if self.objective == "huber":
+                    per_point = _huber(np.log(total) - observed, self.delta)
+                else:
+                    per_point = (total - observed) ** 2
+                values[block] = np.broadcast_to(per_point, shape[lead:] + (n_points,)).mean(axis=-1)
+        return np.where(np.isfinite(values), values, np.inf)
+
+    def grid_theta(self, axes: Mapping[str, FloatArray], position: tuple[int, ...]) -> FloatArray:
+        """Full internal parameter vector at one grid point (an index into each axis)."""
+        theta = self.theta0.copy()
+        for i, name in enumerate(self.names):
+            source = self.source(name)
+            if source in axes:
+                theta[i] = axes[source][position[self.free.index(source)]]
+        return theta
+
+    def _broadcast_axis(self, name: str, axes: Mapping[str, FloatArray]) -> FloatArray:
+        """Values of one parameter shaped to broadcast over the grid (a scalar if fixed)."""
+        source = self.source(name)
+        if source not in axes:
+            return np.full((1,) * len(self.free), self.theta0[self.names.index(name)])
+        shape = [1] * len(self.free)
+        shape[self.free.index(source)] = -1
+        return np.asarray(axes[source], dtype=np.float64).reshape(shape)
+
+    def source(self, name: str) -> str:
+        """The parameter whose value ``name`` takes (itself unless tied)."""
+        return self.ties.get(name, name)
+
+
+def _internal_bounds(law: _Law, parameters: Parameters, name: str) -> tuple[float, float]:
+    p = parameters[name]
+    if name in law.log_params:
+        lo = math.log(p.min) if p.min > 0 else -math.inf
+        hi = math.log(p.max) if p.max < math.inf else math.inf
+        return lo, hi
+    return p.min, p.max
+
+
+def _build_problem(
+    law: _Law,
+    inputs: Mapping[str, FloatArray],
+    observed: FloatArray,
+    parameters: Parameters,
+    objective: str,
+    delta: float,
+) -> _Problem:
+    names = law.param_names
+    index = {n: i for i, n in enumerate(names)}
+    features = law.features(inputs)
+    n_points = observed.size
+    F = np.zeros((len(law.terms), n_points, len(names)))
+    for k, term in enumerate(law.terms):
+        F[k, :, index[term.intercept]] = 1.0
+        if term.slope is not None:
+            F[k, :, index[term.slope]] = features[term.feature]
+    signs = np.array([t.sign for t in law.terms])
+
+    free = parameters.free_names
+    ties = parameters.tied
+    column = {n: j for j, n in enumerate(free)}
+    values = parameters.values_dict()
+    phi0 = np.array([law.to_internal(n, values[n]) for n in names])
+    S = np.zeros((len(names), len(free)))
+    for name in names:
+        source = ties.get(name, name)
+        if source in column:
+            S[index[name], column[source]] = 1.0
+            phi0[index[name]] = 0.0
+
+    bounds = {n: _internal_bounds(law, parameters, n) for n in names}
+    Q = np.eye(len(names))
+    centred: set[str] = set()
+    intercept_uses = [t.intercept for t in law.terms]
+    for term in law.terms:
+        c, s = term.intercept, term.slope
+        if (
+            s is None
+            or c not in column
+            or intercept_uses.count(c) > 1
+            or c in ties.values()  # shifting c would break the tie
+            or ties.get(s, s) not in column
+            or any(math.isfinite(b) for b in bounds[c])
+        ):
+            continue
+        Q[index[c], index[s]] = -float(np.mean(features[term.feature]))
+        centred.add(c)
+    J = Q @ S
+    lower = np.array([-math.inf if n in centred else bounds[n][0] for n in free])
+    upper = np.array([math.inf if n in centred else bounds[n][1] for n in free])
+    return _Problem(
+        law=law,
+        names=names,
+        free=free,
+        F=F,
+        signs=signs,
+        observed=observed,
+        log_observed=np.log(observed) if objective == "huber" else observed,
+        objective=objective,
+        delta=delta,
+        theta0=Q @ phi0,
+        J=J,
+        J_pinv=np.linalg.pinv(J) if free else np.zeros((0, len(names))),
+        lower=lower,
+        upper=upper,
+        theta_lower=np.array([bounds[n][0] for n in names]),
+        theta_upper=np.array([bounds[n][1] for n in names]),
+        ties=ties,
+    )
+
+
+# ---------------------------------------------------------- input handling
+def _as_points(
+    law: _Law, arrays: Mapping[str, ArrayLike], observed: ArrayLike, run_ids: ArrayLike | None
+) -> tuple[dict[str, FloatArray], FloatArray, NDArray | None]:
+    """Validated float arrays of the inputs and target, and the run ids (or None)."""
+    named: dict[str, FloatArray] = {}
+    for name, values in [*arrays.items(), (law.observed_name, observed)]:
+        try:
+            a = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{name} must be numeric: {exc}") from None
+        if a.ndim != 1:
+            raise InvalidInputError(f"{name} must be one-dimensional, got shape {a.shape}")
+        named[name] = a
+    lengths = {name: a.size for name, a in named.items()}
+    ids = None if run_ids is None else np.asarray(run_ids)
+    if ids is not None:
+        if ids.ndim != 1:
+            raise InvalidInputError(f"run_ids must be one-dimensional, got shape {ids.shape}")
+        lengths["run_ids"] = ids.size
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{n}={m}" for n, m in lengths.items())
+        raise InvalidInputError(f"inputs must have the same length, got {detail}")
+    for name, a in named.items():
+        bad = ~np.isfinite(a)
+        if bad.any():
+            raise InvalidInputError(
+                f"{name} has {int(bad.sum())} non-finite value(s) (NaN or inf), "
+                f"first at index {int(np.argmax(bad))}"
+            )
+    for name in law.positive:
+        if np.any(named[name] <= 0):
+            a = named[name]
+            raise InvalidInputError(
+                f"{name} must be positive, got {int(np.sum(a <= 0))} value(s) <= 0 "
+                f"(smallest {float(a.min()):g})"
+            )
+    y = named.pop(law.observed_name)
+    return named, y, ids
+
+
+def _check_parameters(law: _Law, parameters: Parameters) -> None:
+    if tuple(parameters) != law.param_names:
+        raise InvalidInputError(
+            f"the {law.name} law needs parameters {list(law.param_names)}, got {list(parameters)}"
+        )
+    for name in law.log_params:
+        p = parameters[name]
+        if p.value <= 0 or p.max <= 0:
+            raise InvalidInputError(f"{name} must be positive (it is fitted in log space)")
+
+
+def _check_identifiable(law: _Law, inputs: Mapping[str, FloatArray], y: FloatArray, free: tuple[str, ...]) -> None:
+    if y.size < len(free) + 1:
+        raise InsufficientDataError(
+            f"need at least {len(free) + 1} points to fit {len(free)} free parameters "
+            f"({', '.join(free)}), got {y.size}"
+        )
+    if np.ptp(y) <= 1e-12 * np.max(np.abs(y)):
+        raise DegenerateFitError(
+            f"all {y.size} {law.observed_name} values are equal ({y[0]:.6g}): flat data "
+            "carry no scaling signal"
+        )
+    law.identifiability(inputs, free)
+
+
+# --------------------------------------------------------------- optimiser
+_LBFGS_OPTIONS = {"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-9, "maxcor": 20}
+# Line-search failures at a kink of the Huber loss or at machine precision are benign
+# when the projected gradient is already this small (scaled objective units).
+_ACCEPT_PROJECTED_GRADIENT = 1e-4
+
+
+def _projected_gradient(problem: _Problem, v: FloatArray) -> float:
+    _, g = problem.scaled_value_and_grad(v)
+    at_lower = (v <= problem.lower) & (g > 0)
+    at_upper = (v >= problem.upper) & (g < 0)
+    g = np.where(at_lower | at_upper, 0.0, g)
+    return float(np.max(np.abs(g), initial=0.0))
+
+
+class _Descent(NamedTuple):
+    v: FloatArray
+    value: float  # unscaled objective
+    converged: bool
+    message: str
+    n_iterations: int
+
+
+def _descend(problem: _Problem, v0: FloatArray) -> _Descent:
+    """One L-BFGS-B run from v0."""
+    if v0.size == 0:
+        value, _ = problem.scaled_value_and_grad(v0)
+        return _Descent(v0, value / problem.scale, True, "nothing to vary", 0)
+    res = minimize(
+        problem.scaled_value_and_grad,
+        v0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=list(zip(problem.lower, problem.upper)),
+        options=_LBFGS_OPTIONS,
+    )
+    converged = bool(res.success)
+    if not converged and res.status == 2 and math.isfinite(res.fun):
+        converged = _projected_gradient(problem, res.x) <= _ACCEPT_PROJECTED_GRADIENT
+    return _Descent(res.x, float(res.fun) / problem.scale, converged, str(res.message), int(res.nit))
+
+
+def _select_starts(problem: _Problem, start_theta: FloatArray, n_starts: int) -> list[FloatArray]:
+    """The n_starts best of the law's grid and the caller's starting values."""
+    axes = {}
+    for name in problem.free:
+        i = problem.names.index(name)
+        grid = np.clip(problem.law.grid[name], problem.theta_lower[i], problem.theta_upper[i])
+        axes[name] = np.unique(grid)
+    grid = problem.grid_values(axes)
+    values = np.append(grid.ravel(), problem.value_theta(start_theta))
+    finite = np.flatnonzero(np.isfinite(values))
+    if finite.size == 0:
+        raise DegenerateFitError("the objective is not finite at any starting point")
+    best = finite[np.argsort(values[finite], kind="stable")[:n_starts]]
+    caller = values.size - 1
+    return [
+        start_theta if i == caller else problem.grid_theta(axes, np.unravel_index(i, grid.shape))
+        for i in best
+    ]
+
+
+def _fit(
+    law: _Law,
+    arrays: Mapping[str, ArrayLike],
+    observed: ArrayLike,
+    *,
+    parameters: Parameters | None,
+    objective: str,
+    huber_delta: float,
+    run_ids: ArrayLike | None,
+    n_starts: int,
+    use_grid: bool = True,
+) -> FitResult:
+    if objective not in ("huber", "least_squares"):
+        raise ValueError(f"objective must be 'huber' or 'least_squares', got {objective!r}")
+    if objective == "huber" and any(t.sign < 0 for t in law.terms):
+        raise ValueError(f"the {law.name} law can be negative: use objective='least_squares'")
+    if not huber_delta > 0:
+        raise ValueError(f"huber_delta must be positive, got {huber_delta}")
+    if n_starts < 1:
+        raise ValueError(f"n_starts must be at least 1, got {n_starts}")
+    parameters = law.defaults() if parameters is None else parameters
+    _check_parameters(law, parameters)
+    inputs, y, ids = _as_points(law, arrays, observed, run_ids)
+    _check_identifiable(law, inputs, y, parameters.free_names)
+
+    problem = _build_problem(law, inputs, y, parameters, objective, huber_delta)
+    initial = parameters.values_dict()
+    start_theta = np.array([law.to_internal(n, initial[n]) for n in law.param_names])
+    starts = _select_starts(problem, start_theta, n_starts) if use_grid else [start_theta]
+
+    descents = [_descend(problem, problem.v_from_theta(theta)) for theta in starts]
+    converged = [d for d in descents if d.converged and math.isfinite(d.value)]
+    if not converged:
+        messages = sorted({d.message for d in descents})
+        raise ConvergenceError(
+            f"L-BFGS-B did not converge from any of {len(starts)} starting points: "
+            + "; ".join(messages)
+        )
+    best = min(converged, key=lambda d: d.value)
+    theta = problem.theta_from_v(best.v)
+    # Held parameters keep their exact value (exp(log(x)) may differ from x by an ulp,
+    # which could also step outside a finite bound).
+    params = {
+        n: initial[n] if problem.source(n) not in problem.free
+        else min(max(law.to_natural(n, float(t)), parameters[n].min), parameters[n].max)
+        for n, t in zip(law.param_names, theta)
+    }
+    if not all(math.isfinite(p) for p in params.values()):
+        raise DegenerateFitError(f"the fit reached non-finite parameters {params}")
+    fitted = law.predict(*(inputs[n] for n in law.input_names), **params)
+    if not np.all(np.isfinite(fitted)):
+        raise DegenerateFitError("the fitted law gives non-finite predictions on the data")
+    return FitResult(
+        law=law.name,
+        params=params,
+        fixed=parameters.fixed_names,
+        objective=objective,
+        objective_value=best.value,
+        converged=True,
+        n_starts=len(starts),
+        message=best.message,
+        inputs={n: _frozen(a) for n, a in inputs.items()},
+        observed=_frozen(y),
+        run_ids=ids,
+        parameters=parameters,
+        huber_delta=huber_delta,
+        n_iterations=best.n_iterations,
+    )
+
+
+_LAWS = {law.name: law for law in (CHINCHILLA, OVERTRAIN, DOWNSTREAM)}
+
+
+# ------------------------------------------------------------------ public
+def fit_chinchilla(
+    num_params: ArrayLike,
+    tokens_seen: ArrayLike,
+    loss: ArrayLike,
+    *,
+    parameters: Parameters | None = None,
+    objective: Objective = "huber",
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+    run_ids: ArrayLike | None = None,
+    n_starts: int = DEFAULT_N_STARTS,
+) -> FitResult:
+    """Fit L(N, D) = E + A/N**alpha + B/D**beta to (num_params, tokens_seen, loss) points.
+
+    ``objective="huber"`` (default) is Hoffmann et al.'s approach 3: minimise the mean of
+    Huber_delta(log L_pred - log L_obs), delta = 1e-3, with log L_pred =
+    logsumexp(log A - alpha log N, log B - beta log D, log E). ``"least_squares"`` minimises
+    the mean of (L_pred - L_obs)**2, as in Choshen et al.'s code. The objective is evaluated
+    on Hoffmann's grid of starts (plus ``parameters``' values), and L-BFGS-B with analytic
+    gradients runs from the ``n_starts`` best; the lowest converged optimum is returned.
+
+    Parameters fixed in ``parameters`` (e.g. borrowed from another family) are held at
+    their values; tied ones follow their target; bounds are honoured.
+
+    Raises
+    ------
+    InvalidInputError, InsufficientDataError, DegenerateFitError, ConvergenceError
+        All subclasses of :class:`FitError` (a ``ValueError``).
+    """
+    return _fit(
+        CHINCHILLA,
+        {"num_params": num_params, "tokens_seen": tokens_seen},
+        loss,
+        parameters=parameters,
+        objective=objective,
+        huber_delta=huber_delta,
+        run_ids=run_ids,
+        n_starts=n_starts,
+    )
+
+
+def fit_overtrain(
+    compute_flops: ArrayLike,
+    token_multiplier: ArrayLike,
+    loss: ArrayLike,
+    *,
+    parameters: Parameters | None = None,
+    objective: Objective = "least_squares",
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+    run_ids: ArrayLike | None = None,
+    n_starts: int = DEFAULT_N_STARTS,
+) -> FitResult:
+    """Fit Gadre et al.'s L(C, M) = E + (a M**eta + b M**-eta) C**-eta.
+
+    Default is their published practice, least squares on the loss from a grid of
+    starts keeping the smallest residual; ``objective="huber"`` uses the Chinchilla
+    approach-3 objective instead. Same machinery and errors as :func:`fit_chinchilla`.
+    """
+    return _fit(
+        OVERTRAIN,
+        {"compute_flops": compute_flops, "token_multiplier": token_multiplier},
+        loss,
+        parameters=parameters,
+        objective=objective,
+        huber_delta=huber_delta,
+        run_ids=run_ids,
+        n_starts=n_starts,
+    )
+
+
+def fit_downstream(
+    loss: ArrayLike,
+    error: ArrayLike,
+    *,
+    parameters: Parameters | None = None,
+    run_ids: ArrayLike | None = None,
+    n_starts: int = DEFAULT_N_STARTS,
+) -> FitResult:
+    """Fit Err(L) = eps - k exp(-gamma L) by least squares on the error, from a small grid."""
+    return _fit(
+        DOWNSTREAM,
+        {"loss": loss},
+        error,
+        parameters=parameters,
+        objective="least_squares",
+        huber_delta=DEFAULT_HUBER_DELTA,
+        run_ids=run_ids,
+        n_starts=n_starts,
+    )
+
+
+def chinchilla_objective(
+    params: Mapping[str, float],
+    num_params: ArrayLike,
+    tokens_seen: ArrayLike,
+    loss: ArrayLike,
+    *,
+    objective: Objective = "huber",
+    huber_delta: float = DEFAULT_HUBER_DELTA,
+) -> float:
+    """The objective :func:`fit_chinchilla` minimises, at given natural parameters.
+
+    Mean over points of Huber_delta(log L_pred - log L_obs), or of (L_pred - L_obs)**2.
+    Useful to compare fits obtained by different procedures on an equal footing.
+    """
+    predicted = laws.chinchilla_loss(num_params, tokens_seen, **params)
+    observed = np.asarray(loss, dtype=np.float64)
+    if objective == "huber":
+        per_point = _huber(np.log(predicted) - np.log(observed), huber_delta)
+    else:
+        per_point = (predicted - observed) ** 2
+    return float(np.mean(per_point))
+
+
+def bootstrap(result: FitResult, *, n_boot: int = 100, seed: int = 0) -> BootstrapResult:
+    """Refit ``result``'s law on its points resampled by run, with replacement.
+
+    Checkpoints of one run are strongly correlated, so whole runs are the resampling
+    unit. Each replicate runs a single L-BFGS-B descent warm-started at ``result``'s
+    parameters (same objective, fixed and tied parameters); replicates that fail, e.g.
+    because they drew too few distinct sizes, are skipped and counted.
+    """
+    if result.run_ids is None:
+        raise InvalidInputError("the fit has no run_ids; pass run_ids to resample by run")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    law = _LAWS[result.law]
+    runs, run_of_point = np.unique(result.run_ids, return_inverse=True)
+    if runs.size < 2:
+        raise InsufficientDataError(f"need at least 2 runs to bootstrap over runs, got {runs.size}")
+    members = [np.flatnonzero(run_of_point == r) for r in range(runs.size)]
+    warm = result.parameters.with_values(
+        {n: v for n, v in result.params.items() if n in result.parameters.free_names}
+    )
+    rng = np.random.default_rng(seed)
+    samples, failed = [], 0
+    for _ in range(n_boot):
+        drawn = np.concatenate([members[r] for r in rng.integers(0, runs.size, runs.size)])
+        try:
+            refit = _fit(
+                law,
+                {n: a[drawn] for n, a in result.inputs.items()},
+                result.observed[drawn],
+                parameters=warm,
+                objective=result.objective,
+                huber_delta=result.huber_delta,
+                run_ids=None,
+                n_starts=1,
+                use_grid=False,
+            )
+        except FitError:
+            failed += 1
+            continue
+        samples.append([refit.params[n] for n in law.param_names])
+    if not samples:
+        raise ConvergenceError(f"all {n_boot} bootstrap replicates failed to fit")
+    return BootstrapResult(
+        fit=result,
+        param_names=law.param_names,
+        param_samples=_frozen(np.array(samples)),
+        n_boot=n_boot,
+        n_failed=failed,
+        seed=seed,
+    )
+
+
+def bootstrap_fit(
+    num_params: ArrayLike,
+    tokens_seen: ArrayLike,
+    loss: ArrayLike,
+    run_ids: ArrayLike,
+    *,
+    n_boot: int = 100,
+    seed: int = 0,
+    **fit_kwargs,
+) -> BootstrapResult:
+    """:func:`fit_chinchilla` on all points, then :func:`bootstrap` over runs."""
+    full = fit_chinchilla(num_params, tokens_seen, loss, run_ids=run_ids, **fit_kwargs)
+    return bootstrap(full, n_boot=n_boot, seed=seed)

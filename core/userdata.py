@@ -1,0 +1,137 @@
+"""A user's own training runs, uploaded as CSV: parsing and row-by-row validation.
+
+Columns (header names are case-insensitive; extra columns are ignored):
+
+=============  ========  ==================================================
+num_params     required  parameters N (> 0), e.g. 160000000 or 1.6e8
+tokens_seen    required  tokens D seen at this checkpoint (> 0)
+loss           required  loss at this checkpoint (> 0, finite), e.g. nats/token
+run_name       optional  groups checkpoints into runs (default: one run per N)
+seed           optional  integer seed
+=============  ========  ==================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("num_params", "tokens_seen", "loss")
+OPTIONAL_COLUMNS = ("run_name", "seed")
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 1_000_000
+MAX_MESSAGES = 50
+
+TEMPLATE_CSV = (
+    "run_name,seed,num_params,tokens_seen,loss\n"
+    "small-70m,0,70000000,20000000000,3.21\n"
+    "small-70m,0,70000000,40000000000,3.12\n"
+    "mid-160m,0,160000000,20000000000,2.95\n"
+    "mid-160m,0,160000000,40000000000,2.86\n"
+    "big-410m,0,410000000,20000000000,2.71\n"
+    "big-410m,0,410000000,40000000000,2.62\n"
+)
+
+
+class RunsTableError(ValueError):
+    """The uploaded table cannot be used at all (wrong columns, not a CSV, too large, empty)."""
+
+
+@dataclass(frozen=True)
+class RunsTable:
+    """Validated runs: ``table`` has run_id, run_name, seed, num_params, tokens_seen, value."""
+
+    table: pd.DataFrame
+    messages: tuple[str, ...]  # one per rejected row (capped), e.g. "row 5: loss is not a number"
+    rejected_rows: int
+
+    @property
+    def num_runs(self) -> int:
+        return int(self.table["run_id"].nunique())
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "utf-16"):
+        try:
+            text = data.decode(encoding)
+            if "\x00" not in text:
+                return text
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def parse_runs_csv(data: bytes | str) -> RunsTable:
+    """Parse and validate a runs CSV; bad rows are rejected with a message each.
+
+    Raises :class:`RunsTableError` when nothing usable remains or the file is not a table.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise RunsTableError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+    text = _decode(data)
+    if not text.strip():
+        raise RunsTableError("the file is empty")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+        sep = dialect.delimiter
+    except csv.Error:
+        sep = ","
+    try:
+        raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                          skipinitialspace=True, nrows=MAX_ROWS + 1, on_bad_lines="skip", engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as error:
+        raise RunsTableError(f"the file is not a readable CSV table: {error}") from None
+    if len(raw) > MAX_ROWS:
+        raise RunsTableError(f"the file has more than {MAX_ROWS:,} rows")
+    raw.columns = [str(c).strip().lower().replace(" ", "_") for c in raw.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise RunsTableError(f"missing required column(s): {', '.join(missing)}; found: "
+                             f"{', '.join(map(str, raw.columns[:10])) or 'none'}. Download the template for the format.")
+    if raw.columns.duplicated().any():
+        raise RunsTableError("the header repeats a column name")
+    numbers = {c: pd.to_numeric(raw[c].str.strip().str.replace("_", ""), errors="coerce") for c in REQUIRED_COLUMNS}
+    problems = pd.Series("", index=raw.index, dtype=object)
+    for column, values in numbers.items():
+        text_col = raw[column].str.strip()
+        not_number = values.isna()
+        non_finite = ~not_number & ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        non_positive = ~not_number & ~non_finite & (values <= 0)
+        problems[not_number & (text_col == "")] += f"{column} is empty; "
+        problems[not_number & (text_col != "")] += f"{column} is not a number; "
+        problems[non_finite] += f"{column} is not finite; "
+        problems[non_positive] += f"{column} must be > 0; "
+    seed = pd.Series(np.nan, index=raw.index)
+    if "seed" in raw.columns:
+        seed_text = raw["seed"].str.strip()
+        seed = pd.to_numeric(seed_text, errors="coerce")
+        bad_seed = (seed_text != "") & (seed.isna() | (seed % 1 != 0))
+        problems[bad_seed] += "seed must be an integer; "
+    ok = problems == ""
+    messages = tuple(f"row {i + 2}: {p.rstrip('; ')}" for i, p in problems[~ok].head(MAX_MESSAGES).items())
+    if not ok.any():
+        raise RunsTableError("no valid row: " + "; ".join(messages[:5]))
+    names = raw["run_name"].str.strip() if "run_name" in raw.columns else pd.Series("", index=raw.index)
+    n = numbers["num_params"]
+    names = names.where(names != "", "N=" + n.map(lambda v: f"{v:.4g}"))
+    table = pd.DataFrame({
+        "run_name": names, "seed": seed, "num_params": n, "tokens_seen": numbers["tokens_seen"],
+        "value": numbers["loss"],
+    })[ok]
+    table["run_id"] = "upload/" + table["run_name"] + table["seed"].map(lambda s: "" if np.isnan(s) else f"/seed{int(s)}")
+    inconsistent = table.groupby("run_id")["num_params"].nunique()
+    if (inconsistent > 1).any():
+        bad = ", ".join(inconsistent[inconsistent > 1].index.str.removeprefix("upload/")[:5])
+        raise RunsTableError(f"run(s) {bad} have more than one num_params; give each size its own run_name")
+    dup = table.duplicated(["run_id", "tokens_seen"], keep="first")
+    extra = tuple(f"row {i + 2}: duplicate of an earlier row (same run and tokens_seen), ignored"
+                  for i in table.index[dup][: max(0, MAX_MESSAGES - len(messages))])
+    table = table[~dup]
+    table = table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]].reset_index(drop=True)
+    return RunsTable(table=table, messages=messages + extra, rejected_rows=int((~ok).sum() + dup.sum()))

@@ -130,8 +130,35 @@ def bench_single_fit() -> bool:
     return all(checks.values())
 
 
+def bench_sweep(n_fits: int = 1000, n_jobs: int = 2) -> bool:
+    """Wall time of the first ``n_fits`` tasks of the real meta-analysis sweep on ``n_jobs`` cores.
+
+    Builds the database from the local mirror into a temporary folder (not timed), then runs
+    the sweep into an empty results file, so every fit is computed.
+    """
+    import tempfile
+
+    from core import meta, storage
+
+    mirror = os.environ.get("SCALEPLAN_MIRROR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        storage.build_database(db, mirror=mirror, progress=False)
+        t0 = time.perf_counter()
+        report = meta.run_sweep(db, Path(tmp) / "meta.duckdb", n_jobs=n_jobs, limit=n_fits, progress=False)
+        wall = time.perf_counter() - t0
+    ran = report.fitted + report.failed
+    print(f"meta-analysis sweep: {ran} fits ({report.fitted} fitted, {report.failed} rejected as unfittable) "
+          f"on {n_jobs} cores: {wall:.1f} s wall  (target < 60 s)")
+    ok = ran >= n_fits and wall < 60
+    print(f"  [{'PASS' if ok else 'FAIL'}] 1000-fit sweep under 60 s")
+    return ok
+
+
 def main() -> int:
-    return 0 if bench_single_fit() else 1
+    single = bench_single_fit()
+    sweep = bench_sweep()
+    return 0 if single and sweep else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,8 +84,11 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     except csv.Error:
         sep = ","
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                          skipinitialspace=True, nrows=MAX_ROWS + 1, on_bad_lines="skip", engine="python")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields beyond the header are dropped
+            raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                              skipinitialspace=True, nrows=MAX_ROWS + 1, on_bad_lines="skip", engine="python",
+                              index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as error:
         raise RunsTableError(f"the file is not a readable CSV table: {error}") from None
     if len(raw) > MAX_ROWS:

@@ -1,0 +1,56 @@
+"""Reproductions checked against values published in the papers."""
+
+import json
+
+import pytest
+
+from core import cli, reproduce
+
+
+def test_overtraining_reproduces_gadre_et_al(con):
+    rows = reproduce.overtraining(con)
+    assert {(r["dataset"], r["quantity"]) for r in rows} == {
+        (d, q) for d in ("c4", "rpj", "rw") for q in ("loss", "avg_err_17")}
+    rpj_loss = {r["target"]: r for r in rows if r["dataset"] == "rpj" and r["quantity"] == "loss"}
+    # Paper: ~1% relative error for both loss predictions (RedPajama, 1.4B M=640 and 6.9B M=20),
+    # from roughly 300x less compute.
+    assert set(rpj_loss) == {"1.4B-M640", "6.9B-M20"}
+    assert all(r["rel_error"] < 0.02 for r in rpj_loss.values())
+    assert all(r["fit_compute_ratio"] > 200 for r in rpj_loss.values())
+    # Every loss prediction within 5%, downstream average error within 10% ("a few percent").
+    assert all(r["rel_error"] < 0.05 for r in rows if r["quantity"] == "loss")
+    assert all(r["rel_error"] < 0.10 for r in rows if r["quantity"] == "avg_err_17")
+
+
+def test_reproduce_overtraining_json(built_db, capsys):
+    assert cli.main(["--db", str(built_db), "reproduce", "overtraining", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {"dataset", "target", "quantity", "predicted", "actual", "rel_error"} <= set(rows[0])
+
+
+def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path):
+    assert cli.main(["--db", str(built_db), "fit", "--family", "pythia-deduped", "--bootstrap", "20", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["prediction"] > 0 and doc["band_90"][0] <= doc["prediction"] <= doc["band_90"][1]
+    assert 0 <= doc["are_final"] < 0.2
+    assert cli.main(["--db", str(built_db), "fit", "--family", "x'; DROP TABLE runs; --"]) == 2
+    assert "no observations" in capsys.readouterr().err
+    assert cli.main(["--db", str(built_db), "fit", "--family", "pythia", "--fraction", "0"]) == 2
+    assert "fraction" in capsys.readouterr().err
+
+
+def test_cli_fit_user_runs(tmp_path, capsys):
+    from tests.core.synthetic import synthetic_family, true_loss
+
+    curves = synthetic_family(noise=0.0)
+    curves = curves[curves.num_params < 1e9].rename(columns={"value": "loss", "run_id": "run_name"})
+    path = tmp_path / "runs.csv"
+    curves.to_csv(path, index=False)
+    assert cli.main(["fit", "--runs", str(path), "--predict-n", "7e9", "--predict-d", "1.4e11", "--min-tokens", "0",
+                     "--bootstrap", "0", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["prediction"] == pytest.approx(true_loss(7e9, 1.4e11), rel=0.01)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert cli.main(["fit", "--runs", str(bad), "--predict-n", "1e9", "--predict-d", "1e10"]) == 2
+    assert "missing required column" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.userdata import MAX_UPLOAD_BYTES, TEMPLATE_CSV, RunsTable, RunsTableError, parse_runs_csv
+
+
+def test_template_parses_into_three_runs():
+    table = parse_runs_csv(TEMPLATE_CSV)
+    assert table.num_runs == 3 and table.rejected_rows == 0
+    assert (table.table["num_params"] > 0).all()
+
+
+def test_bad_rows_get_row_numbered_messages_and_good_rows_survive():
+    text = ("num_params,tokens_seen,loss\n"
+            "1e8,2e10,3.1\n"      # row 2 ok
+            "-5,1e10,2.0\n"       # row 3 negative
+            "abc,1e9,3\n"         # row 4 text
+            "1e8,inf,3\n"         # row 5 inf
+            "1e8,3e10,\n"         # row 6 empty
+            "1e8,2e10,3.1\n")     # row 7 duplicate
+    table = parse_runs_csv(text)
+    assert len(table.table) == 1 and table.rejected_rows == 5
+    joined = " | ".join(table.messages)
+    for expected in ("row 3: num_params must be > 0", "row 4: num_params is not a number",
+                     "row 5: tokens_seen is not finite", "row 6: loss is empty", "row 7: duplicate"):
+        assert expected in joined
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"x,y\n1,2\n", "missing required column"),
+    (b"num_params,tokens_seen,loss\nnan,nan,nan\n", "no valid row"),
+    (b"a" * (MAX_UPLOAD_BYTES + 1), "limit"),
+])
+def test_unusable_files_raise_a_clear_error(data, message):
+    with pytest.raises(RunsTableError, match=message):
+        parse_runs_csv(data)
+
+
+def test_bom_semicolons_and_case_insensitive_headers():
+    data = "\ufeffNum_Params;Tokens_Seen;LOSS;run_name\n1e8;2e10;3.1;a\n2e8;2e10;2.9;b\n".encode("utf-8")
+    table = parse_runs_csv(data)
+    assert table.num_runs == 2
+
+
+def test_one_run_name_with_two_sizes_is_rejected():
+    with pytest.raises(RunsTableError, match="more than one num_params"):
+        parse_runs_csv("run_name,num_params,tokens_seen,loss\na,1e8,1e10,3\na,2e8,2e10,2.8\n")
+
+
+cell = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers().map(str),
+                 st.text(max_size=8), st.just(""), st.just("1e400"), st.just("-0"))
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(header=st.lists(st.sampled_from(["num_params", "tokens_seen", "loss", "run_name", "seed", "x", "LOSS", ""]),
+                       min_size=0, max_size=6),
+       rows=st.lists(st.lists(cell, min_size=0, max_size=7), max_size=12),
+       sep=st.sampled_from([",", ";", "\t", "|"]), encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+def test_fuzzed_csv_ends_in_a_valid_table_or_the_documented_error(header, rows, sep, encoding):
+    text = "\n".join([sep.join(header)] + [sep.join(r) for r in rows])
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError:
+        data = text.encode("utf-8")
+    try:
+        result = parse_runs_csv(data)
+    except RunsTableError as error:
+        assert str(error)
+        return
+    assert isinstance(result, RunsTable)
+    table = result.table
+    assert len(table) > 0
+    for column in ("num_params", "tokens_seen", "value"):
+        values = table[column].to_numpy(dtype=float)
+        assert np.isfinite(values).all() and (values > 0).all()
+    assert not table.duplicated(["run_id", "tokens_seen"]).any()

@@ -1,65 +1,276 @@
-"""Shared dashboard plumbing: the database connection, caching, error display."""
+"""Shared dashboard plumbing: the database connection, cached queries, the page guard.
+
+Every page script ends with ``common.run_page(render)``, which
+
+* checks the database first (``needs_database=True``) and, when it is missing, stale or
+  damaged, shows a clear message with a "Build the database" button and a progress bar
+  instead of the page;
+* runs ``render()`` and turns any unexpected exception into a short ``st.error`` (the full
+  traceback goes to the server log only), and a database error raised mid-page (file
+  deleted or corrupted while the app runs) into the rebuild offer.
+
+Caching: query results are cached with ``st.cache_data`` keyed on :func:`db_version`, a normal
+(hashed) parameter made of the database file's mtime, size and inode, so a rebuild (which
+swaps the file in atomically) invalidates every cached result. ``st.cache_data`` ignores
+parameters whose names start with an underscore, so the version is never named ``_version``.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
 from core import storage
+from core.manifest import DataSourceError
+
+log = logging.getLogger("scaleplan.dashboard")
+
+DbVersion = tuple[int, int, int]
+
+STATUS_MESSAGES = {
+    "missing": "The database has not been built yet.",
+    "stale": "The database was built from older sources or code and must be rebuilt.",
+    "corrupt": "The database file is damaged and cannot be read.",
+}
 
 
 def db_path() -> Path:
+    """The database file: ``$SCALEPLAN_DB`` (set by ``scaleplan serve --db``) or the default."""
     return Path(os.environ.get("SCALEPLAN_DB") or storage.DEFAULT_DB_PATH)
 
 
-def ensure_database_ui() -> bool:
-    """Check the database; offer a rebuild with a progress bar when it is missing, stale or corrupt."""
-    status = storage.database_status(db_path())
+def db_version(path: Path | None = None) -> DbVersion | None:
+    """(mtime_ns, size, inode) of the database file, or None when it does not exist."""
+    try:
+        stat = (path or db_path()).stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+# ---------------------------------------------------------------------------------------------
+# Connection: one read-only DuckDB connection per database file version, shared by sessions;
+# each query runs on its own cursor (DuckDB connections are not safe across threads).
+
+class _Holder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.build_lock = threading.Lock()
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.key: tuple[str, DbVersion] | None = None
+
+    def release(self) -> None:
+        """Close the shared connection (DuckDB keeps a file open while any connection lives)."""
+        if self.con is not None:
+            try:
+                self.con.close()
+            except duckdb.Error:
+                pass
+        self.con, self.key = None, None
+
+
+@st.cache_resource(show_spinner=False)
+def _holder() -> _Holder:
+    return _Holder()
+
+
+def release_connection() -> None:
+    holder = _holder()
+    with holder.lock:
+        holder.release()
+
+
+@contextmanager
+def db() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the current database file; reopened when the file was replaced."""
+    path = db_path()
+    version = db_version(path)
+    if version is None:
+        raise storage.DatabaseError("the database file is missing")
+    holder = _holder()
+    with holder.lock:
+        key = (str(path), version)
+        if holder.key != key:
+            holder.release()
+            holder.con = storage.connect(path)
+            holder.key = key
+        cursor = holder.con.cursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Database health, and the build offer.
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _status(path: str, version: DbVersion) -> str:
+    return storage.database_status(Path(path))
+
+
+def database_status() -> str:
+    """"ok", "missing", "stale" or "corrupt" for the current file (cached per file version)."""
+    path = db_path()
+    version = db_version(path)
+    holder = _holder()
+    with holder.lock:
+        if holder.key is not None and holder.key != (str(path), version):
+            # An open connection would make DuckDB read its cached copy of a replaced file.
+            holder.release()
+    if version is None:
+        return "missing"
+    return _status(str(path), version)
+
+
+def ensure_database_ui(status: str | None = None) -> bool:
+    """True when the database is usable; otherwise explain why and offer a build."""
+    status = status or database_status()
     if status == "ok":
         return True
-    messages = {
-        "missing": "The database has not been built yet.",
-        "stale": "The database was built from older sources or code and must be rebuilt.",
-        "corrupt": "The database file is damaged and cannot be read.",
-    }
-    st.warning(f"{messages[status]} Building it takes under a minute.")
-    if st.button("Build the database now", type="primary"):
-        bar = st.progress(0.0, text="Reading sources...")
-
-        def on_source(name: str, index: int, total: int) -> None:
-            bar.progress(index / total, text=f"Reading source {index + 1} of {total}: {name}")
-
-        try:
-            storage.build_database(db_path(), progress=False, on_source=on_source)
-        except Exception as error:  # shown to the user, never a traceback
-            st.error(f"The build failed: {error}")
-            return False
-        bar.progress(1.0, text="Done")
-        st.cache_resource.clear()
-        st.cache_data.clear()
-        st.rerun()
+    st.warning(f"{STATUS_MESSAGES.get(status, 'The database cannot be used.')} "
+               "Building it from the sources takes under a minute.", icon=":material/database:")
+    if st.button("Build the database now", type="primary", key="build-database"):
+        _build_with_progress()
     return False
 
 
-@st.cache_resource
-def _connection(path: str, mtime: float):
-    return storage.connect(Path(path))
+def _build_with_progress() -> None:
+    bar = st.progress(0.0, text="Reading the sources...")
+
+    def on_source(name: str, index: int, total: int) -> None:
+        bar.progress(index / max(total, 1), text=f"Reading source {index + 1} of {total}: {name}")
+
+    holder = _holder()
+    if not holder.build_lock.acquire(blocking=False):
+        st.info("Another session is building the database right now; reload the page in a minute.")
+        return
+    try:
+        release_connection()
+        storage.build_database(db_path(), progress=False, on_source=on_source)
+    except (DataSourceError, storage.DatabaseError, OSError, duckdb.Error) as error:
+        log.exception("database build failed")
+        st.error(f"The build failed: {escape_md(short(error))}")
+        return
+    except Exception:  # noqa: BLE001 - never a traceback in the page
+        log.exception("database build failed")
+        st.error("The build failed unexpectedly; the server log has the details.")
+        return
+    finally:
+        holder.build_lock.release()
+    bar.progress(1.0, text="Done")
+    st.cache_data.clear()
+    st.rerun()
 
 
-def connection():
-    """A read-only connection, reopened when the file is replaced by a rebuild."""
-    path = db_path()
-    return _connection(str(path), path.stat().st_mtime)
+# ---------------------------------------------------------------------------------------------
+# Page guard.
+
+def run_page(render: Callable[[], None], *, needs_database: bool = True) -> None:
+    """Run a page body: database check first, then ``render()`` with errors shown briefly."""
+    try:
+        if needs_database and not ensure_database_ui():
+            return
+        render()
+    except (storage.DatabaseError, duckdb.Error) as error:
+        log.warning("database error while drawing a page: %s", error)
+        release_connection()
+        st.cache_data.clear()
+        status = database_status()
+        if status != "ok":
+            ensure_database_ui(status)
+        else:
+            st.error("The database could not be read just now. Reload the page to try again.",
+                     icon=":material/error:")
+    except Exception as error:  # noqa: BLE001 - shown as a short message, logged in full
+        log.exception("unexpected error while drawing a page")
+        st.error(f"Something went wrong while drawing this page ({type(error).__name__}). "
+                 "Change the selection or reload the page; the server log has the details.",
+                 icon=":material/error:")
 
 
-@st.cache_data(show_spinner=False)
-def cached_summary(_version: float | None = None) -> dict:
-    return storage.summary(connection())
+# ---------------------------------------------------------------------------------------------
+# Text helpers.
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=])")
 
 
-@st.cache_data(show_spinner=False)
-def cached_families(_version: float | None = None) -> pd.DataFrame:
-    return storage.list_families(connection())
+def escape_md(text: object, limit: int = 200) -> str:
+    """``text`` made inert in Streamlit markdown (every ASCII punctuation mark escaped), shortened."""
+    value = str(text)
+    if len(value) > limit:
+        value = value[: limit - 1] + "\u2026"
+    value = value.replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+def short(error: BaseException, limit: int = 300) -> str:
+    """The first line of an error message, shortened."""
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached queries. ``version`` is the database file version; it keys the cache.
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_summary(version: DbVersion | None) -> dict:
+    with db() as con:
+        return storage.summary(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_families(version: DbVersion | None) -> pd.DataFrame:
+    with db() as con:
+        return storage.list_families(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_runs(version: DbVersion | None) -> pd.DataFrame:
+    with db() as con:
+        return storage.list_runs(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_family_metrics(version: DbVersion | None, families: tuple[str, ...]) -> pd.DataFrame:
+    with db() as con:
+        return storage.family_metrics(con, list(families))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def cached_explore_runs(version: DbVersion | None, families: tuple[str, ...], metric: str,
+                        architectures: tuple[str, ...] | None = None,
+                        training_data: tuple[str, ...] | None = None,
+                        min_params: float | None = None, max_params: float | None = None) -> pd.DataFrame:
+    with db() as con:
+        return storage.explore_runs(
+            con, list(families), metric,
+            architectures=None if architectures is None else list(architectures),
+            training_data=None if training_data is None else list(training_data),
+            min_params=min_params, max_params=max_params)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_curves(version: DbVersion | None, run_ids: tuple[str, ...], metric: str,
+                  max_points: int = 400) -> pd.DataFrame:
+    with db() as con:
+        return storage.downsampled_curves(con, list(run_ids), metric, max_points=max_points)
+
+
+# ---------------------------------------------------------------------------------------------
+# Meta-analysis results (the sweep of core.meta), used by the planner and reliability pages.
+
+def meta_path() -> Path:
+    """The meta-analysis results file: ``$SCALEPLAN_META`` (e.g. a precomputed sweep) or the default."""
+    from core.meta import DEFAULT_META_PATH
+
+    return Path(os.environ.get("SCALEPLAN_META") or DEFAULT_META_PATH)

@@ -1,0 +1,167 @@
+"""Human-readable numbers for the dashboard and reports: counts, tokens, FLOPs, dollars.
+
+Pure functions, no dependencies beyond the standard library. Missing values (None, NaN)
+format as an en dash so tables and hover labels never show "nan".
+
+>>> format_count(1.4e9)
+'1.4B'
+>>> format_params(7.04e7)
+'70M params'
+>>> format_tokens(2e10, unit=False)
+'20B'
+>>> format_flops(3e21)
+'3.0e21 FLOPs'
+>>> format_dollars(1.25e6)
+'$1.2M'
+>>> format_percent(0.1234)
+'12.3%'
+"""
+
+from __future__ import annotations
+
+import math
+
+MISSING = "\u2013"  # en dash
+_SUFFIXES = ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T"))
+
+__all__ = [
+    "MISSING", "format_count", "format_params", "format_tokens", "format_flops", "format_dollars",
+    "format_percent", "metric_unit", "axis_title", "log_axis_sensible",
+]
+
+
+def _number(value) -> float | None:
+    """``value`` as a float, or None when it is missing (None, NaN, not a number)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _infinite(number: float) -> str:
+    return "\u221e" if number > 0 else "-\u221e"
+
+
+def format_count(value, decimals: int = 1) -> str:
+    """A count with a k/M/B/T suffix: 1.4e9 -> "1.4B", 7.04e7 -> "70M", 950 -> "950".
+
+    Mantissas below 10 keep ``decimals`` decimals (a trailing ".0" is dropped: 1.0e9 ->
+    "1B"); larger ones are rounded to whole numbers, and a value that rounds up to 1000
+    of a unit moves to the next one (999.7e6 -> "1B"). From 1000T upwards the result is
+    in scientific notation ("1.2e15"); values below 1 keep two significant digits.
+    """
+    number = _number(value)
+    if number is None:
+        return MISSING
+    if math.isinf(number):
+        return _infinite(number)
+    sign = "-" if number < 0 else ""
+    magnitude = abs(number)
+    if magnitude == 0:
+        return "0"
+    if magnitude < 999.5:
+        if magnitude < 1:
+            return f"{sign}{magnitude:.2g}"
+        return f"{sign}{_mantissa(magnitude, decimals)}"
+    for scale, suffix in _SUFFIXES:
+        text = _mantissa(magnitude / scale, decimals)
+        if float(text) < 1000:
+            return f"{sign}{text}{suffix}"
+    mantissa, exponent = f"{magnitude:.{decimals}e}".split("e")
+    return f"{sign}{mantissa}e{int(exponent)}"
+
+
+def _mantissa(mantissa: float, decimals: int) -> str:
+    if mantissa < 9.95 and decimals > 0:
+        return _trim(f"{mantissa:.{decimals}f}")
+    return f"{mantissa:.0f}"
+
+
+def _trim(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_params(value, *, unit: bool = True, decimals: int = 1) -> str:
+    """A parameter count: 1.4e9 -> "1.4B params" (``unit=False``: "1.4B")."""
+    text = format_count(value, decimals)
+    return f"{text} params" if unit and text != MISSING else text
+
+
+def format_tokens(value, *, unit: bool = True, decimals: int = 1) -> str:
+    """A token count: 2e10 -> "20B tokens" (``unit=False``: "20B")."""
+    text = format_count(value, decimals)
+    return f"{text} tokens" if unit and text != MISSING else text
+
+
+def format_flops(value, *, unit: bool = True, decimals: int = 1) -> str:
+    """Compute in scientific notation: 3e21 -> "3.0e21 FLOPs" (``unit=False``: "3.0e21")."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    if math.isinf(number):
+        text = _infinite(number)
+    elif number == 0:
+        text = "0"
+    else:
+        mantissa, exponent = f"{number:.{decimals}e}".split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return f"{text} FLOPs" if unit else text
+
+
+def format_dollars(value) -> str:
+    """US dollars: 1.25e6 -> "$1.2M", 45_000 -> "$45k", 950 -> "$950", 12.5 -> "$12.50"."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    if math.isinf(number):
+        return _infinite(number).replace("\u221e", "$\u221e")
+    sign = "-" if number < 0 else ""
+    magnitude = abs(number)
+    if magnitude >= 999.5:
+        return f"{sign}${format_count(magnitude)}"
+    if magnitude >= 100:
+        return f"{sign}${magnitude:.0f}"
+    return f"{sign}${magnitude:.2f}"
+
+
+def format_percent(value, decimals: int = 1) -> str:
+    """A fraction as a percentage: 0.1234 -> "12.3%"."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    if math.isinf(number):
+        return _infinite(number) + "%"
+    return f"{number * 100:.{decimals}f}%"
+
+
+# ---------------------------------------------------------------------------------------------
+# Axis labelling helpers (units of the metrics in the collection).
+
+_METRIC_UNITS = {
+    "loss": "nats/token",
+    "perplexity": "perplexity",
+    "accuracy": "fraction correct",
+    "error": "error rate, fraction",
+    "other": "value",
+}
+
+
+def metric_unit(kind: str | None) -> str:
+    """The unit of a metric of ``kind`` (the ``metrics.kind`` column): "loss" -> "nats/token"."""
+    return _METRIC_UNITS.get(kind or "other", "value")
+
+
+def axis_title(name: str, unit: str, *, log: bool = False) -> str:
+    """An axis title with its unit: ("Tokens seen", "tokens", log=True) -> "Tokens seen (tokens, log scale)"."""
+    return f"{name} ({unit}, log scale)" if log else f"{name} ({unit})"
+
+
+def log_axis_sensible(low, high, *, min_decades: float = 1.0) -> bool:
+    """Whether values from ``low`` to ``high`` are positive and span at least ``min_decades`` decades."""
+    lo, hi = _number(low), _number(high)
+    if lo is None or hi is None or lo <= 0 or hi <= 0 or math.isinf(hi):
+        return False
+    return math.log10(hi / lo) >= min_decades

@@ -1,0 +1,202 @@
+"""Plotly figures shared by the pages (drawing only: no fitting, no statistics).
+
+All figures use the same look (large fonts for projectors, white background, units in every
+axis title) and the same colour convention: one colour per model size on a sequential scale
+by log10(parameters), so small models are dark and large ones bright, on every page.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from core import units
+
+COLORSCALE = "Viridis"
+COLOR_RANGE = (0.0, 0.88)  # stop before Viridis' pale yellow, which is weak on white
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+MAX_LEGEND_SIZES = 12  # more distinct sizes than this: a colour bar instead of a legend
+MARKER_RUN_POINTS = 40  # runs with at most this many points also get markers
+FONT = dict(family="Source Sans Pro, Helvetica, Arial, sans-serif", size=15, color="#1a1d24")
+CATEGORY_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+                   "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d")
+
+
+def size_colors(num_params: Sequence[float]) -> dict[float, str]:
+    """A colour for each distinct size, on the sequential scale by log10(size)."""
+    sizes = sorted({float(n) for n in num_params if n and n > 0})
+    if not sizes:
+        return {}
+    lo, hi = math.log10(sizes[0]), math.log10(sizes[-1])
+    span = hi - lo
+    positions = [COLOR_RANGE[0] + (COLOR_RANGE[1] - COLOR_RANGE[0]) * ((math.log10(s) - lo) / span if span else 0.5)
+                 for s in sizes]
+    return dict(zip(sizes, sample_colorscale(COLORSCALE, positions)))
+
+
+def decade_ticks(low: float, high: float, formatter=units.format_count) -> tuple[list[float], list[str]] | None:
+    """Tick values at powers of ten between ``low`` and ``high`` (positive), labelled by ``formatter``."""
+    if not (low and high) or low <= 0 or high <= 0 or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    values = [10.0 ** k for k in range(first, last + 1)]
+    if len(values) < 2:
+        return None
+    return values, [formatter(v) for v in values]
+
+
+def log_ticks(low: float, high: float, formatter=lambda v: f"{v:g}") -> tuple[list[float], list[str]] | None:
+    """Readable ticks for a log axis over a narrow range: 1, 2, 3, 5 x powers of ten (fewer if crowded)."""
+    if not (low and high) or low <= 0 or high <= low or not (math.isfinite(low) and math.isfinite(high)):
+        return None
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for steps in ((1, 1.5, 2, 3, 4, 5, 7), (1, 2, 3, 5), (1, 2, 5), (1,)):
+        values = [m * 10.0 ** k for k in range(first, last + 1) for m in steps if low <= m * 10.0 ** k <= high]
+        if len(values) <= 10:
+            break
+    if len(values) < 2:
+        return None
+    return values, [formatter(v) for v in values]
+
+
+def base_layout(fig: go.Figure, *, x_title: str, y_title: str, log_x: bool, log_y: bool,
+                height: int = 560) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white", height=height, font=FONT, hovermode="closest",
+        margin=dict(l=10, r=10, t=30, b=10),
+        hoverlabel=dict(font_size=14, bgcolor="white"),
+        legend=dict(font_size=14, title_font_size=14, itemsizing="constant"),
+    )
+    fig.update_xaxes(title_text=x_title, type="log" if log_x else "linear", showline=True, linecolor="#9aa0a6",
+                     gridcolor="#e8eaed", ticks="outside", title_font_size=16, tickfont_size=14)
+    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear", showline=True, linecolor="#9aa0a6",
+                     gridcolor="#e8eaed", ticks="outside", title_font_size=16, tickfont_size=14)
+    return fig
+
+
+def _value_text(values: pd.Series) -> list[str]:
+    return [units.MISSING if pd.isna(v) else f"{v:.4g}" for v in values]
+
+
+def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, log_x: bool = True,
+                  log_y: bool = False, value_name: str = "Value", height: int = 560) -> go.Figure:
+    """Training curves, one line per run, coloured by model size.
+
+    ``curves`` has columns run_id, label (shown in the hover), num_params, value and the x
+    column (``tokens_seen`` or ``flops``); optional ``family`` (with several families each
+    gets a line style and the legend names family and size), ``tokens_seen`` and ``flops``
+    for the hover text. More than MAX_LEGEND_SIZES legend entries: a colour bar instead.
+    """
+    fig = go.Figure()
+    data = curves.dropna(subset=[x, "value"])
+    colors = size_colors(data["num_params"].tolist())
+    families = list(dict.fromkeys(data["family"])) if "family" in data else []
+    dash_of = {f: DASHES[i % len(DASHES)] for i, f in enumerate(families)}
+    several = len(families) > 1
+    entries = data.drop_duplicates(["family", "num_params"] if several else ["num_params"])
+    use_legend = len(entries) <= MAX_LEGEND_SIZES
+    shown: set[tuple[str, float]] = set()
+    template = ("<b>%{customdata[0]}</b><br>" + ("family %{customdata[1]}<br>" if families else "")
+                + "parameters %{customdata[2]}<br>tokens %{customdata[3]}<br>"
+                + ("compute %{customdata[4]}<br>" if "flops" in data else "")
+                + html.escape(value_name) + " %{customdata[5]}<extra></extra>")
+    for run_id, run in data.groupby("run_id", sort=False):
+        size = float(run["num_params"].iloc[0])
+        family = str(run["family"].iloc[0]) if "family" in run else ""
+        label = str(run["label"].iloc[0]) if "label" in run else str(run_id)
+        hover = np.column_stack([
+            [html.escape(label)] * len(run),
+            [html.escape(family)] * len(run),
+            [units.format_params(size, unit=False)] * len(run),
+            [units.format_tokens(v, unit=False) for v in run["tokens_seen"]] if "tokens_seen" in run
+            else [units.MISSING] * len(run),
+            [units.format_flops(v) for v in run["flops"]] if "flops" in run else [units.MISSING] * len(run),
+            _value_text(run["value"]),
+        ])
+        few = len(run) <= MARKER_RUN_POINTS
+        entry = (family if several else "", size)
+        first_of_entry = entry not in shown
+        shown.add(entry)
+        name = units.format_params(size, unit=False)
+        if several:
+            name = f"{html.escape(family)} · {name}"
+        fig.add_trace(go.Scatter(
+            x=run[x], y=run["value"], mode="lines+markers" if few else "lines",
+            line=dict(color=colors.get(size, "#1f5fbf"), width=2.4, dash=dash_of.get(family, "solid")),
+            marker=dict(size=8 if len(run) > 1 else 11, color=colors.get(size, "#1f5fbf")),
+            name=name, legendgroup=f"{entry[0]}|{size:.6g}",
+            showlegend=use_legend and first_of_entry, customdata=hover,
+            hovertemplate=template,
+        ))
+    if colors and not use_legend:
+        _add_colorbar(fig, list(colors))
+    if use_legend and colors:
+        fig.update_layout(legend=dict(title_text="Parameters", traceorder="normal"))
+    base_layout(fig, x_title=x_title, y_title=y_title, log_x=log_x, log_y=log_y, height=height)
+    if log_x and not data.empty:
+        formatter = (lambda v: units.format_flops(v, unit=False, decimals=0)) if x == "flops" else units.format_count
+        low, high = float(data[x].min()), float(data[x].max())
+        ticks = (decade_ticks(low, high, formatter) if high > 300 * low
+                 else log_ticks(low, high, formatter) or decade_ticks(low, high, formatter))
+        if ticks:
+            fig.update_xaxes(tickvals=ticks[0], ticktext=ticks[1])
+    if log_y and not data.empty and float(data["value"].min()) > 0:
+        low, high = float(data["value"].min()), float(data["value"].max())
+        ticks = log_ticks(low, high) if high / low < 100 else decade_ticks(low, high, lambda v: f"{v:g}")
+        if ticks:
+            fig.update_yaxes(tickvals=ticks[0], ticktext=ticks[1])
+    return fig
+
+
+def _add_colorbar(fig: go.Figure, sizes: list[float]) -> None:
+    """An invisible trace that carries the size colour bar (log10 parameters, labelled 1B etc.)."""
+    lo, hi = math.log10(min(sizes)), math.log10(max(sizes))
+    if hi == lo:
+        return
+    ticks = [k for k in range(math.ceil(lo), math.floor(hi) + 1)] or [lo, hi]
+    scale = [[p, c] for p, c in zip(np.linspace(0, 1, 11),
+                                     sample_colorscale(COLORSCALE, list(np.linspace(*COLOR_RANGE, 11))))]
+    fig.add_trace(go.Scatter(
+        x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+        marker=dict(colorscale=scale, cmin=lo, cmax=hi, color=[lo], showscale=True,
+                    colorbar=dict(title=dict(text="Parameters", font_size=14), tickvals=ticks,
+                                  ticktext=[units.format_count(10.0 ** t) for t in ticks], thickness=16,
+                                  tickfont_size=13)),
+    ))
+
+
+def coverage_figure(runs: pd.DataFrame, *, height: int = 520) -> go.Figure:
+    """Every run as a point: parameters (x) against tokens seen (y), coloured by source."""
+    fig = go.Figure()
+    data = runs.dropna(subset=["num_params", "max_tokens_seen"])
+    for i, (source, group) in enumerate(data.groupby("source", sort=True)):
+        hover = np.column_stack([
+            [html.escape(str(v)) for v in group["model_name"].fillna(group["run_id"])],
+            [html.escape(str(v)) for v in group["family"]],
+            [units.format_params(v, unit=False) for v in group["num_params"]],
+            [units.format_tokens(v, unit=False) for v in group["max_tokens_seen"]],
+        ])
+        fig.add_trace(go.Scatter(
+            x=group["num_params"], y=group["max_tokens_seen"], mode="markers", name=html.escape(str(source)),
+            marker=dict(size=9, color=CATEGORY_COLORS[i % len(CATEGORY_COLORS)], opacity=0.8,
+                        line=dict(width=0.5, color="white")),
+            customdata=hover,
+            hovertemplate=("<b>%{customdata[0]}</b><br>family %{customdata[1]}<br>parameters %{customdata[2]}"
+                           "<br>tokens seen %{customdata[3]}<extra></extra>"),
+        ))
+    base_layout(fig, x_title=units.axis_title("Model size", "parameters", log=True),
+                y_title=units.axis_title("Training tokens seen", "tokens", log=True),
+                log_x=True, log_y=True, height=height)
+    if not data.empty:
+        for axis, column in (("x", "num_params"), ("y", "max_tokens_seen")):
+            ticks = decade_ticks(float(data[column].min()), float(data[column].max()))
+            if ticks:
+                fig.update_layout({f"{axis}axis": dict(tickvals=ticks[0], ticktext=ticks[1])})
+    fig.update_layout(legend=dict(title_text="Source"))
+    return fig

@@ -1,0 +1,91 @@
+"""A user's uploaded runs: validation for the "Your runs" page and access for the other pages.
+
+The validated table lives in ``st.session_state["uploaded_runs"]`` (a DataFrame with run_id,
+run_name, seed, num_params, tokens_seen, value; ``value`` is the uploaded loss) for the rest of
+the browser session; nothing is written to disk. Other pages read it with::
+
+    from dashboard import uploads
+    table = uploads.uploaded_runs()   # None when nothing was uploaded
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from core import userdata
+
+SESSION_KEY = "uploaded_runs"
+NAME_KEY = "uploaded_runs_name"
+MB = 1024 * 1024  # Streamlit's (and the upload limit's) megabyte
+COLUMNS = ("run_id", "run_name", "seed", "num_params", "tokens_seen", "value")
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What an upload gave: the validated table, or the reason it cannot be used."""
+
+    table: pd.DataFrame | None
+    messages: tuple[str, ...] = ()
+    rejected_rows: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.table is not None
+
+    def problems(self) -> pd.DataFrame:
+        """The row-by-row messages as a table: Row (file line, header = 1), Problem."""
+        rows = []
+        for message in self.messages:
+            match = re.match(r"row (\d+): (.*)", message)
+            rows.append((int(match.group(1)), match.group(2)) if match else (None, message))
+        return pd.DataFrame(rows, columns=["Row", "Problem"])
+
+
+def process_upload(data: bytes, *, size: int | None = None) -> UploadOutcome:
+    """Validate an uploaded CSV (bytes). Never raises for bad input: returns an outcome with ``error``."""
+    size = len(data) if size is None else size
+    if size > userdata.MAX_UPLOAD_BYTES:
+        return UploadOutcome(None, error=f"The file is {size / MB:.1f} MB; the limit is "
+                                         f"{userdata.MAX_UPLOAD_BYTES / MB:.0f} MB. Upload fewer checkpoints "
+                                         "(every few hundred steps is plenty for a fit).")
+    try:
+        result = userdata.parse_runs_csv(data)
+    except userdata.RunsTableError as error:
+        text = str(error)
+        return UploadOutcome(None, error=text[:1].upper() + text[1:])
+    return UploadOutcome(result.table[list(COLUMNS)].copy(), result.messages, result.rejected_rows)
+
+
+def column_docs() -> pd.DataFrame:
+    """The CSV columns as documented in :mod:`core.userdata` (Column, Required, Meaning)."""
+    rows = re.findall(r"^(\w+)\s+(required|optional)\s+(.+?)\s*$", userdata.__doc__ or "", flags=re.MULTILINE)
+    return pd.DataFrame(rows, columns=["Column", "Required", "Meaning"])
+
+
+def uploaded_runs() -> pd.DataFrame | None:
+    """The validated uploaded runs of this session, or None."""
+    table = st.session_state.get(SESSION_KEY)
+    return table if isinstance(table, pd.DataFrame) and not table.empty else None
+
+
+def uploaded_name() -> str | None:
+    return st.session_state.get(NAME_KEY)
+
+
+def store(outcome: UploadOutcome, name: str) -> None:
+    """Keep a successful upload for the session (replacing any earlier one); drop it on failure."""
+    if outcome.ok:
+        st.session_state[SESSION_KEY] = outcome.table
+        st.session_state[NAME_KEY] = name
+    else:
+        clear()
+
+
+def clear() -> None:
+    st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(NAME_KEY, None)

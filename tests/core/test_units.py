@@ -1,0 +1,140 @@
+"""core.units: human-readable counts, tokens, FLOPs, dollars and percentages."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core import units
+from core.units import (MISSING, axis_title, format_count, format_dollars, format_flops, format_params,
+                        format_percent, format_tokens, log_axis_sensible, metric_unit)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (1.4e9, "1.4B"),
+    (7.042662e7, "70M"),      # pythia-70m
+    (1.623229e8, "162M"),
+    (1.011782e9, "1B"),       # trailing .0 dropped
+    (1.184607e10, "12B"),
+    (1.75e11, "175B"),
+    (6.5e13, "65T"),
+    (1.2e15, "1.2e15"),       # beyond T: scientific
+    (45_000, "45k"),
+    (1234, "1.2k"),
+    (999.4, "999"),
+    (999.5, "1k"),
+    (999.7e6, "1B"),          # rounds up into the next suffix
+    (9.96e9, "10B"),
+    (950, "950"),
+    (12, "12"),
+    (2.5, "2.5"),
+    (0.05, "0.05"),
+    (0, "0"),
+    (-3e6, "-3M"),
+])
+def test_format_count(value, expected):
+    assert format_count(value) == expected
+
+
+def test_format_count_decimals():
+    assert format_count(1.234e9, decimals=2) == "1.23B"
+    assert format_count(1.234e9, decimals=0) == "1B"
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), "not a number", True, object()])
+def test_missing_values_are_a_dash(bad):
+    for formatter in (format_count, format_params, format_tokens, format_flops, format_dollars, format_percent):
+        assert formatter(bad) == MISSING
+
+
+def test_infinity():
+    assert format_count(math.inf) == "\u221e"
+    assert format_count(-math.inf) == "-\u221e"
+    assert format_flops(math.inf) == "\u221e FLOPs"
+
+
+def test_params_and_tokens_units():
+    assert format_params(1.4e9) == "1.4B params"
+    assert format_params(1.4e9, unit=False) == "1.4B"
+    assert format_tokens(2e10) == "20B tokens"
+    assert format_tokens(3e11, unit=False) == "300B"
+    assert format_tokens(1.5e12) == "1.5T tokens"
+
+
+@pytest.mark.parametrize("value, expected", [
+    (3e21, "3.0e21 FLOPs"),
+    (1e6, "1.0e6 FLOPs"),
+    (9.96e21, "1.0e22 FLOPs"),   # rounding carries into the exponent
+    (5.76e23, "5.8e23 FLOPs"),
+    (2.5e-3, "2.5e-3 FLOPs"),
+    (0, "0 FLOPs"),
+])
+def test_format_flops(value, expected):
+    assert format_flops(value) == expected
+
+
+def test_format_flops_options():
+    assert format_flops(3e21, unit=False) == "3.0e21"
+    assert format_flops(1e21, unit=False, decimals=0) == "1e21"
+    assert format_flops(3.14159e21, decimals=2) == "3.14e21 FLOPs"
+
+
+@pytest.mark.parametrize("value, expected", [
+    (1.25e6, "$1.2M"),
+    (45_000, "$45k"),
+    (2.4e9, "$2.4B"),
+    (950, "$950"),
+    (12.5, "$12.50"),
+    (0, "$0.00"),
+    (-5, "-$5.00"),
+    (-2e6, "-$2M"),
+])
+def test_format_dollars(value, expected):
+    assert format_dollars(value) == expected
+
+
+@pytest.mark.parametrize("value, decimals, expected", [
+    (0.1234, 1, "12.3%"),
+    (1, 1, "100.0%"),
+    (0.5, 0, "50%"),
+    (-0.021, 1, "-2.1%"),
+    (0.00049, 2, "0.05%"),
+])
+def test_format_percent(value, decimals, expected):
+    assert format_percent(value, decimals) == expected
+
+
+def test_numpy_and_string_numbers_are_accepted():
+    np = pytest.importorskip("numpy")
+    assert format_count(np.float64(1.4e9)) == "1.4B"
+    assert format_count(np.int64(70_000_000)) == "70M"
+    assert format_count("2e10") == "20B"
+
+
+def test_axis_helpers():
+    assert metric_unit("loss") == "nats/token"
+    assert metric_unit("error") == "error rate, fraction"
+    assert metric_unit(None) == "value"
+    assert metric_unit("unknown kind") == "value"
+    assert axis_title("Tokens seen", "tokens", log=True) == "Tokens seen (tokens, log scale)"
+    assert axis_title("Loss", "nats/token") == "Loss (nats/token)"
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (1.3, 20.3, True),
+    (1.8, 3.5, False),
+    (0, 10, False),
+    (-1, 10, False),
+    (None, 10, False),
+    (1, math.inf, False),
+    (1e19, 1e23, True),
+])
+def test_log_axis_sensible(low, high, expected):
+    assert log_axis_sensible(low, high) is expected
+
+
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(units).failed == 0

@@ -1,0 +1,274 @@
+"""The dashboard pages in Streamlit's AppTest (in-process): main paths and bad paths.
+
+The ``app_test`` fixture (tests/dashboard/conftest.py) points SCALEPLAN_DB at the database
+built once per session and returns an AppTest of dashboard/app.py after its first run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from core import storage, userdata
+from dashboard import uploads
+
+GOOD_CSV = userdata.TEMPLATE_CSV.encode()
+MIXED_CSV = (b"run_name,num_params,tokens_seen,loss\n"
+             b"a,1e8,1e9,3.0\na,1e8,2e9,2.9\na,1e8,4e9,oops\nb,4e8,1e9,2.8\nb,4e8,2e9,-1\n")
+BAD_CSV = b"name,size,steps\nx,1,2\n"
+
+
+def _no_failure(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _charts(at) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def _texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview
+
+def test_overview_counts_and_families(app_test):
+    at = app_test()
+    _no_failure(at)
+    assert at.title[0].value == "scaleplan"
+    labels = [m.label for m in at.metric]
+    assert labels == ["Training runs", "Families", "Observations", "Metrics"]
+    assert int(at.metric[0].value.replace(",", "")) >= 300
+    families = at.dataframe[0].value
+    assert "Family" in families.columns and len(families) >= 30
+    assert _charts(at) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Explore
+
+def test_explore_default_view(app_test):
+    at = app_test("explore.py")
+    _no_failure(at)
+    assert at.multiselect(key="explore.family").value == ["pythia"]
+    assert at.selectbox(key="explore.metric").value == "zero-shot/lambada_openai/log_ppl"
+    assert _charts(at) == 1
+    assert at.query_params["family"] == ["pythia"] or at.query_params["family"] == "pythia"
+    table = at.dataframe[0].value
+    assert len(table) == 7 and "Parameters" in table.columns
+
+
+def test_explore_select_family_and_flops(app_test):
+    at = app_test("explore.py")
+    at.multiselect(key="explore.family").set_value(["gpt3"]).run()
+    _no_failure(at)
+    assert at.selectbox(key="explore.metric").value == "val/loss"  # gpt3's default metric
+    assert _charts(at) == 1 and len(at.dataframe[0].value) == 8
+    at.segmented_control(key="explore.x").set_value("flops").run()
+    _no_failure(at)
+    assert _charts(at) == 1
+    assert at.query_params["x"] in ("flops", ["flops"])
+
+
+def test_explore_size_filter_narrows_the_table(app_test, con):
+    at = app_test("explore.py")
+    assert at.select_slider(key="explore.size").options[:3] == ["70M", "162M", "405M"]  # B/M labels
+    sizes = sorted(storage.explore_runs(con, ["pythia"], "zero-shot/lambada_openai/log_ppl")["num_params"])
+    at.select_slider(key="explore.size").set_range(sizes[1], sizes[2]).run()
+    _no_failure(at)
+    assert len(at.dataframe[0].value) == 2
+
+
+def test_explore_long_curves_are_thinned(app_test):
+    at = app_test("explore.py", query_params={"family": "llm360-mamba"})
+    _no_failure(at)
+    assert _charts(at) == 1
+    assert "thinned to 400 points" in _texts(at.caption)
+
+
+def test_explore_empty_selection_is_a_notice(app_test):
+    at = app_test("explore.py")
+    at.multiselect(key="explore.family").set_value([]).run()
+    _no_failure(at)
+    assert _charts(at) == 0
+    assert "Choose at least one family" in _texts(at.info)
+
+
+def test_explore_filters_that_match_nothing(app_test, con):
+    at = app_test("explore.py", query_params={"family": ["gpt3", "pile-t5"], "metric": "train/loss"})
+    _no_failure(at)
+    largest = storage.explore_runs(con, ["gpt3"], "train/loss")["num_params"].max()  # 175B, a gpt3 size
+    at.multiselect(key="explore.arch").set_value(["encoder-decoder"])
+    at.select_slider(key="explore.size").set_range(largest, largest).run()
+    _no_failure(at)
+    assert _charts(at) == 0
+    assert "No run matches these filters" in _texts(at.info)
+
+
+def test_explore_valid_link(app_test):
+    at = app_test("explore.py", query_params={"family": ["opt", "gpt3"], "metric": "val/loss", "x": "flops"})
+    _no_failure(at)
+    assert at.multiselect(key="explore.family").value == ["opt", "gpt3"]
+    assert at.selectbox(key="explore.metric").value == "val/loss"
+    assert at.segmented_control(key="explore.x").value == "flops"
+    assert not at.info
+    assert "opt" in _texts(at.caption)  # opt has no val/loss: said, not hidden
+
+
+def test_explore_unknown_link_values_fall_back(app_test):
+    at = app_test("explore.py", query_params={"family": "no-such-family", "metric": "bogus", "x": "sideways"})
+    _no_failure(at)
+    assert at.multiselect(key="explore.family").value == ["pythia"]
+    assert at.selectbox(key="explore.metric").value == "zero-shot/lambada_openai/log_ppl"
+    assert at.segmented_control(key="explore.x").value == "tokens"
+    notices = _texts(at.info)
+    assert "no\\-such\\-family" in notices and "bogus" in notices and "sideways" in notices
+    assert _charts(at) == 1
+
+
+def test_explore_hostile_link_is_escaped(app_test):
+    at = app_test("explore.py", query_params={"family": "<img src=x onerror=alert(1)>", "metric": "**x**"})
+    _no_failure(at)
+    notices = _texts(at.info)
+    assert "img src" in notices  # quoted, but inert: every markdown/HTML character is escaped
+    assert not re.search(r"(?<!\\)[<>*]", notices)
+    assert _charts(at) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Your runs
+
+def test_your_runs_empty_state(app_test):
+    at = app_test("your_runs.py")
+    _no_failure(at)
+    assert "No file uploaded yet" in _texts(at.info)
+    assert len(at.get("download_button")) == 1  # the template
+    assert "uploaded_runs" not in at.session_state
+
+
+def test_your_runs_upload_keeps_table_in_session(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
+    _no_failure(at)
+    table = at.session_state["uploaded_runs"]
+    assert list(table.columns) == ["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]
+    assert table["run_id"].nunique() == 3 and len(table) == 6
+    assert "3 runs" in _texts(at.success)
+    assert _charts(at) == 1
+    assert len(at.dataframe[-1].value) == 6  # the preview
+
+
+def test_your_runs_rejected_rows_are_listed(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("mixed.csv", MIXED_CSV, "text/csv")).run()
+    _no_failure(at)
+    assert "2 rows were left out" in _texts(at.warning)
+    problems = at.dataframe[0].value
+    assert problems["Row"].tolist() == [4, 6]
+    assert len(at.session_state["uploaded_runs"]) == 3
+
+
+def test_your_runs_malformed_file_is_an_error(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("bad.csv", BAD_CSV, "text/csv")).run()
+    assert not at.exception
+    assert "Missing required column" in _texts(at.error)
+    assert "uploaded_runs" not in at.session_state
+    assert _charts(at) == 0
+
+
+def test_your_runs_clear(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
+    at.button[0].click().run()  # "Clear the uploaded runs"
+    _no_failure(at)
+    assert "uploaded_runs" not in at.session_state
+    assert "No file uploaded yet" in _texts(at.info)
+
+
+def test_your_runs_from_session_state(app_test):
+    table = uploads.process_upload(GOOD_CSV).table
+    at = app_test("your_runs.py", session_state={"uploaded_runs": table, "uploaded_runs_name": "earlier.csv"})
+    _no_failure(at)
+    assert "earlier\\.csv" in _texts(at.success)
+    assert _charts(at) == 1
+
+
+def test_process_upload():
+    good = uploads.process_upload(GOOD_CSV)
+    assert good.ok and good.error is None and good.rejected_rows == 0
+    mixed = uploads.process_upload(MIXED_CSV)
+    assert mixed.ok and mixed.rejected_rows == 2
+    assert mixed.problems()["Problem"].tolist() == ["loss is not a number", "loss must be > 0"]
+    bad = uploads.process_upload(BAD_CSV)
+    assert not bad.ok and bad.error.startswith("Missing required column")
+    big = uploads.process_upload(b"", size=userdata.MAX_UPLOAD_BYTES + 1)
+    assert not big.ok and "the limit is 20 MB" in big.error
+    assert not uploads.process_upload(b"").ok
+    assert not uploads.process_upload(b"\x00\x01\x02garbage").ok
+
+
+def test_column_docs_come_from_userdata():
+    docs = uploads.column_docs()
+    assert docs["Column"].tolist() == ["num_params", "tokens_seen", "loss", "run_name", "seed"]
+    assert set(docs["Required"]) == {"required", "optional"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Database missing, corrupt, deleted or corrupted while the app runs
+
+def test_missing_database_offers_a_build(app_test, tmp_path, monkeypatch, mirror):
+    db = tmp_path / "fresh.duckdb"
+    monkeypatch.setenv("SCALEPLAN_DB", str(db))
+    monkeypatch.setenv("SCALEPLAN_MIRROR", str(mirror))
+    at = app_test()
+    assert not at.exception
+    assert "has not been built yet" in _texts(at.warning)
+    at.button(key="build-database").click().run(timeout=120)
+    assert not at.exception and not at.error
+    assert db.exists()
+    assert [m.label for m in at.metric][:1] == ["Training runs"]
+
+
+def test_corrupt_database_is_explained(app_test, tmp_path, monkeypatch):
+    db = tmp_path / "corrupt.duckdb"
+    db.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("SCALEPLAN_DB", str(db))
+    for page in (None, "explore.py"):
+        at = app_test(page)
+        assert not at.exception
+        assert "damaged" in _texts(at.warning)
+        assert at.button(key="build-database")
+
+
+@pytest.mark.parametrize("damage", ["delete", "corrupt"])
+def test_database_damaged_while_running(app_test, built_db, tmp_path, monkeypatch, damage):
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(built_db, db)
+    monkeypatch.setenv("SCALEPLAN_DB", str(db))
+    at = app_test("explore.py")
+    _no_failure(at)
+    assert _charts(at) == 1
+    if damage == "delete":
+        db.unlink()
+    else:
+        with open(db, "r+b") as handle:
+            handle.write(b"\x00garbage" * 200_000)
+    at.multiselect(key="explore.family").set_value(["gpt3"]).run()
+    assert not at.exception
+    expected = "has not been built yet" if damage == "delete" else "damaged"
+    assert expected in _texts(at.warning)
+    assert at.button(key="build-database")
+
+
+def test_your_runs_works_without_database(app_test, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEPLAN_DB", str(tmp_path / "none.duckdb"))
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
+    _no_failure(at)
+    assert isinstance(at.session_state["uploaded_runs"], pd.DataFrame)

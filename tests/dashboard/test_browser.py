@@ -1,0 +1,118 @@
+"""End to end in real headless Chromium (Playwright): the served dashboard as a person uses it.
+
+Fixtures (tests/dashboard/conftest.py): ``server_url`` serves the app on a free local port with
+the session's database, ``page`` is a fresh 1600x1000 tab, ``open_page`` navigates and waits
+for the script run to finish. Full-page screenshots go to tests/artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from core import userdata
+from tests.dashboard.conftest import exceptions, full_page_screenshot, wait_for_app
+
+pytestmark = [
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian chromium"),
+    pytest.mark.browser,
+]
+
+CHART = ".js-plotly-plot"
+
+
+def _families_box(page):
+    return page.get_by_test_id("stMultiSelect").filter(has_text="Families")
+
+
+def _set_families(page, names: list[str]) -> None:
+    """Replace the chosen families, the way a person does: remove the tags, pick from the list."""
+    box = _families_box(page)
+    remove = box.get_by_role("button", name=re.compile(r"^Remove "))
+    while remove.count():
+        remove.first.click()
+        wait_for_app(page)
+    for name in names:
+        box.locator("input").click()
+        box.locator("input").fill(name)
+        page.get_by_role("option", name=name, exact=True).click()
+        page.keyboard.press("Escape")
+        wait_for_app(page)
+
+
+def test_overview(page, open_page, artifacts):
+    open_page(page)
+    assert page.get_by_role("heading", name="scaleplan").is_visible()
+    page.wait_for_selector(CHART)
+    assert page.get_by_test_id("stMetric").count() == 4
+    assert page.get_by_test_id("stDataFrame").count() >= 1
+    assert exceptions(page) == 0
+    full_page_screenshot(page, artifacts / "overview.png")
+
+
+def test_navigation_links(page, open_page):
+    open_page(page)
+    nav = page.get_by_test_id("stSidebarNav")
+    for title, url in (("Explore the collection", r"/explore(\?.*)?$"), ("Your runs", r"/your-runs$"),
+                       ("Overview", r":\d+/(overview)?$")):  # the default page lives at /
+        nav.get_by_role("link", name=title).click()
+        expect(page).to_have_url(re.compile(url))
+        wait_for_app(page)
+        assert exceptions(page) == 0
+
+
+def test_explore_main_path(page, open_page, artifacts):
+    open_page(page, "explore")
+    page.wait_for_selector(CHART)
+    _set_families(page, ["gpt3"])
+    page.wait_for_selector(CHART)
+    assert "family=gpt3" in page.url
+    expect(page.locator(CHART).locator("text=175B").first).to_be_visible()  # the legend names the sizes
+    assert exceptions(page) == 0
+    full_page_screenshot(page, artifacts / "explore.png")
+
+    page.get_by_test_id("stButtonGroup").get_by_text("Compute (FLOPs)").click()
+    wait_for_app(page)
+    expect(page).to_have_url(re.compile(r"x=flops"))
+    expect(page.locator(CHART)).to_have_count(1)
+    expect(page.locator(CHART).locator("text=Training compute (FLOPs, log scale)")).to_have_count(1)
+    assert exceptions(page) == 0
+    full_page_screenshot(page, artifacts / "explore-flops.png")
+
+
+def test_explore_link_and_empty_selection(page, open_page, artifacts):
+    open_page(page, "explore", family=["overtrain-c4", "no-such-family"])
+    page.wait_for_selector(CHART)
+    expect(page.get_by_test_id("stAlert").filter(has_text="Unknown family")).to_have_count(1)
+    full_page_screenshot(page, artifacts / "explore-link.png")
+
+    _set_families(page, [])
+    assert page.get_by_text("Choose at least one family").is_visible()
+    expect(page.locator(CHART)).to_have_count(0)
+    assert exceptions(page) == 0
+
+
+def test_your_runs_upload(page, open_page, artifacts):
+    open_page(page, "your-runs")
+    assert page.get_by_text("No file uploaded yet").is_visible()
+    uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
+    uploader.set_input_files(files=[{"name": "runs.csv", "mimeType": "text/csv",
+                                     "buffer": userdata.TEMPLATE_CSV.encode()}])
+    page.get_by_role("heading", name="Preview").wait_for()
+    wait_for_app(page)
+    assert page.get_by_text("3 runs").is_visible()
+    expect(page.locator(CHART)).to_have_count(1)
+    assert exceptions(page) == 0
+    full_page_screenshot(page, artifacts / "your-runs.png")
+
+    bad = b"name;size;steps\nx;1;2\n"
+    uploader.set_input_files(files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
+    page.get_by_text("This file cannot be used").wait_for()
+    wait_for_app(page)
+    assert page.get_by_text("Missing required column").is_visible()
+    expect(page.locator(CHART)).to_have_count(0)
+    assert exceptions(page) == 0
+    full_page_screenshot(page, artifacts / "your-runs-error.png")

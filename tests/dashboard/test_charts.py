@@ -1,0 +1,59 @@
+"""dashboard.charts: colours by log size, hover text, units in axis titles."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dashboard import charts
+
+
+def _curves(sizes, points=3, families=("f",)):
+    rows = []
+    for family in families:
+        for size in sizes:
+            for i in range(points):
+                rows.append({"run_id": f"{family}/{size:g}", "label": f"<b>{family}-{size:g}</b>", "family": family,
+                             "num_params": size, "tokens_seen": 1e9 * 2 ** i, "flops": 6 * size * 1e9 * 2 ** i,
+                             "value": 3.0 - 0.1 * i})
+    return pd.DataFrame(rows)
+
+
+def test_one_trace_per_run_with_units_and_hover():
+    fig = charts.curves_figure(_curves([7e7, 1.4e9]), x="tokens_seen", x_title="Tokens seen (tokens, log scale)",
+                               y_title="Loss (nats/token)", value_name="val/loss")
+    assert len(fig.data) == 2
+    assert [t.name for t in fig.data] == ["70M", "1.4B"]
+    assert fig.layout.xaxis.type == "log" and "tokens" in fig.layout.xaxis.title.text
+    assert "nats/token" in fig.layout.yaxis.title.text
+    hover = fig.data[0].customdata[0]
+    assert hover[0] == "&lt;b&gt;f-7e+07&lt;/b&gt;"  # names are escaped for Plotly's HTML labels
+    assert hover[3] == "1B" and hover[5] == "3"
+    assert "tokens %{customdata[3]}" in fig.data[0].hovertemplate and "val/loss" in fig.data[0].hovertemplate
+
+
+def test_colours_follow_size_order():
+    colors = charts.size_colors([1.4e9, 7e7, 4e8, 1.4e9])
+    assert list(colors) == [7e7, 4e8, 1.4e9] and len(set(colors.values())) == 3
+    assert charts.size_colors([]) == {}
+    assert len(charts.size_colors([5e8])) == 1
+
+
+def test_many_sizes_get_a_colour_bar():
+    sizes = [1e7 * 1.5 ** k for k in range(20)]
+    fig = charts.curves_figure(_curves(sizes, points=2), x="tokens_seen", x_title="x", y_title="y")
+    assert not any(t.showlegend for t in fig.data if t.name)
+    assert fig.data[-1].marker.showscale
+
+
+def test_several_families_name_family_and_size():
+    fig = charts.curves_figure(_curves([7e7], families=("a", "b")), x="flops", x_title="x", y_title="y")
+    assert [t.name for t in fig.data] == ["a · 70M", "b · 70M"]
+    assert fig.data[0].line.dash != fig.data[1].line.dash
+
+
+def test_ticks():
+    values, labels = charts.decade_ticks(3e7, 2e11)
+    assert labels == ["10M", "100M", "1B", "10B", "100B", "1T"]
+    values, labels = charts.log_ticks(1.3, 20)
+    assert "2" in labels and "10" in labels and len(values) <= 10
+    assert charts.log_ticks(0, 1) is None and charts.decade_ticks(-1, 5) is None

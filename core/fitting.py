@@ -111,7 +111,10 @@ class _Law:
         return math.log(value) if name in self.log_params else value
 
     def to_natural(self, name: str, value: float) -> float:
-        return math.exp(value) if name in self.log_params else value
+        if name not in self.log_params:
+            return value
+        # exp overflows past ~709: report inf so the caller's finiteness check rejects the fit
+        return math.exp(value) if value < 709.0 else math.inf
 
 
 def _require_distinct(values: FloatArray, needed: int, what: str, names: list[str], hint: str) -> None:

@@ -63,3 +63,14 @@ def test_fit_downstream_adversarial(arrays):
         assert str(error)
         return
     assert np.isfinite(list(result.params.values())).all()
+
+
+def test_downstream_fit_that_runs_away_is_a_typed_error():
+    # Found by the fuzzer: an exponent past exp's range used to raise OverflowError.
+    try:
+        result = fitting.fit_downstream(np.array([1.0, 1.0, 2.0, 2839130848.0]), np.array([0.0, 0.0, 0.0, -1.0]),
+                                        n_starts=1)
+    except fitting.FitError as error:
+        assert str(error)
+    else:
+        assert np.isfinite(list(result.params.values())).all()

@@ -100,7 +100,7 @@ def paired_effect(results: pd.DataFrame, column: str, a, b, *, informative_only:
     keys.remove(column)
     left = results[results[column] == a].set_index(keys)[["status", "are_mean", "n_points"]]
     right = results[results[column] == b].set_index(keys)[["status", "are_mean", "n_points"]]
-    joined = left.join(right, lsuffix="_a", rsuffix="_b", how="inner").reset_index()
+    joined = left.reset_index().merge(right.reset_index(), on=keys, suffixes=("_a", "_b"), how="inner")
     fitted_a = joined[joined["status_a"] == "ok"]
     b_failed = float((fitted_a["status_b"] != "ok").mean()) if len(fitted_a) else float("nan")
     both = fitted_a[fitted_a["status_b"] == "ok"]

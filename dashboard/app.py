@@ -1,7 +1,7 @@
 """scaleplan dashboard entry point: `streamlit run dashboard/app.py` (or `scaleplan serve`).
 
 This file is the frame around every page: page config, navigation, static styling and a
-last-resort error guard. The pages live in dashboard/pages/ and are registered in
+last-resort error guard. The pages live in dashboard/views/ and are registered in
 ``dashboard/navigation.py`` (PAGES): Overview (default, at /), Explore the collection
 (/explore), Your runs (/your-runs), and the planned Fit and extrapolate (/fit), Budget planner
 (/planner) and How reliable are scaling laws? (/reliability), each registered only once its
@@ -9,7 +9,7 @@ file exists.
 
 Adding a page
 -------------
-1. Write ``dashboard/pages/<file>.py``: gather inputs with widgets, call ``core``, draw with
+1. Write ``dashboard/views/<file>.py``: gather inputs with widgets, call ``core``, draw with
    ``dashboard.charts`` / Plotly, and end the file with ``common.run_page(render)`` (database
    check + short error messages instead of tracebacks). ``dashboard.state`` reads/validates
    URL query parameters; ``dashboard.uploads.uploaded_runs()`` gives the user's uploaded runs.

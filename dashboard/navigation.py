@@ -1,6 +1,6 @@
 """The dashboard's page registry (used by dashboard/app.py; importable without running the app).
 
-Adding a page: write ``dashboard/pages/<file>.py`` (widgets -> core -> charts, ending with
+Adding a page: write ``dashboard/views/<file>.py`` (widgets -> core -> charts, ending with
 ``common.run_page(render)``). The planned pages already have an entry below and are registered
 as soon as their file exists, so the app works before they are written. A new page gets a new
 ``PageSpec`` line. URLs: the default page is served at ``/``, every page at ``/<url_path>``.
@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+PAGES_DIR = Path(__file__).resolve().parent / "views"
 
 
 @dataclass(frozen=True)
 class PageSpec:
     section: str    # navigation group heading
-    file: str       # file name under dashboard/pages/
+    file: str       # file name under dashboard/views/
     title: str
     icon: str
     url_path: str   # the page's URL: http://host:port/<url_path>

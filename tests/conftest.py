@@ -35,3 +35,16 @@ def con(built_db):
     connection = storage.connect(built_db)
     yield connection
     connection.close()
+
+
+META_FAMILIES = ["pythia", "pythia-deduped", "opt", "gpt3", "overtrain-c4"]
+
+
+@pytest.fixture(scope="session")
+def meta_db(built_db, tmp_path_factory) -> Path:
+    """A small meta-analysis sweep (5 families, ~1,100 fits, about a minute) on the session database."""
+    from core import meta
+
+    path = tmp_path_factory.mktemp("meta") / "meta.duckdb"
+    meta.run_sweep(built_db, path, families=META_FAMILIES, n_jobs=2, progress=False)
+    return path

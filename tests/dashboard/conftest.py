@@ -64,7 +64,7 @@ def app_test(dashboard_db):
             at.session_state[key] = value
         at.run()
         if page is not None:
-            at.switch_page(f"pages/{page}")
+            at.switch_page(f"views/{page}")
             if query_params:
                 at.query_params.update(query_params)
             at.run()

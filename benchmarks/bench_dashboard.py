@@ -1,0 +1,171 @@
+"""Interaction latency of the dashboard in a real browser: widget change -> updated chart.
+
+Starts ``python -m core.cli --db DB serve --port P --address 127.0.0.1 --headless`` (with
+$SCALEPLAN_META pointing at ``--meta`` when given), drives headless Chromium (/usr/bin/chromium)
+with Playwright and, for each page, flips one widget back and forth. Each change is timed from
+the input event until the Streamlit script run has finished (the app's "running" state is gone)
+*and* the chart's data differ from before (a signature of every Plotly chart's traces). The
+first two changes warm the caches and are not counted; the median of the rest is printed.
+
+    python benchmarks/bench_dashboard.py --db data/scaleplan.duckdb [--meta data/meta.duckdb] [--repeats 10]
+
+Pages and changes:
+    explore   x axis: tokens <-> compute (segmented control)         target < 300 ms
+    fit       fraction of training used: 1.00 <-> 0.95 (slider keys)  target < 1 s
+    planner   target parameters N: 70B <-> 35B (text input)           target < 1 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+# Trace arrays may be plain arrays or Plotly's {dtype, bdata} typed-array encoding: hash their JSON ends.
+SIGNATURE_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => {
+    const data = el.data || [];
+    const tail = (a) => { const s = JSON.stringify(a === undefined ? null : a); return s.length + s.slice(-48); };
+    return data.map(t => [t.name, tail(t.x), tail(t.y)].join(',')).join(';');
+}).join('|')"""
+IDLE_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !!app && app.getAttribute('data-test-script-state') !== 'running'
+        && document.querySelectorAll('.js-plotly-plot').length > 0;
+}"""
+CHANGED_JS = """(old) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
+    const sig = (""" + SIGNATURE_JS + """)();
+    return sig !== old && sig.length > 0;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(db: Path, meta: Path | None, port: int) -> subprocess.Popen:
+    env = dict(os.environ, SCALEPLAN_DB=str(db), PYTHONUNBUFFERED="1")
+    if meta:
+        env["SCALEPLAN_META"] = str(meta)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "--db", str(db), "serve", "--port", str(port), "--address", "127.0.0.1",
+         "--headless"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return process
+        except OSError:
+            time.sleep(0.3)
+    stop_server(process)
+    raise SystemExit("the server did not become healthy in 120 s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def open_page(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_function(IDLE_JS, timeout=180_000)
+    page.wait_for_timeout(500)
+    page.wait_for_function(IDLE_JS, timeout=180_000)
+
+
+def timed(page, action) -> float:
+    old = page.evaluate(SIGNATURE_JS)
+    t0 = time.perf_counter()
+    action()
+    page.wait_for_function(CHANGED_JS, arg=old, timeout=180_000, polling="raf")
+    return time.perf_counter() - t0
+
+
+def bench_explore(page, base: str, repeats: int) -> list[float]:
+    open_page(page, f"{base}/explore?family=pythia")
+    control = page.get_by_test_id("stButtonGroup").filter(has_text="Tokens")
+    labels = ["Compute (FLOPs)", "Tokens"]
+    return [timed(page, lambda i=i: control.get_by_text(labels[i % 2], exact=True).click())
+            for i in range(repeats + 2)][2:]
+
+
+def bench_fit(page, base: str, repeats: int) -> list[float]:
+    open_page(page, f"{base}/fit?family=pythia")
+    slider = page.get_by_role("slider").first
+    keys = ["ArrowLeft", "ArrowRight"]
+    times = []
+    for i in range(repeats + 2):
+        slider.focus()
+        times.append(timed(page, lambda i=i: slider.press(keys[i % 2])))
+    return times[2:]
+
+
+def bench_planner(page, base: str, repeats: int) -> list[float]:
+    open_page(page, f"{base}/planner")
+    box = page.locator('input[aria-label="Target parameters N"]')
+    values = ["35B", "70B"]
+
+    def change(value: str) -> None:
+        box.fill(value)
+        box.press("Enter")
+
+    return [timed(page, lambda i=i: change(values[i % 2])) for i in range(repeats + 2)][2:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, default=ROOT / "data" / "scaleplan.duckdb")
+    parser.add_argument("--meta", type=Path, default=None, help="meta-analysis results (SCALEPLAN_META)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--pages", nargs="*", default=["explore", "fit", "planner"])
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    port = args.port or free_port()
+    server = start_server(args.db.resolve(), args.meta.resolve() if args.meta else None, port)
+    base = f"http://127.0.0.1:{port}"
+    benches = {"explore": (bench_explore, 0.3), "fit": (bench_fit, 1.0), "planner": (bench_planner, 1.0)}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            page = context.new_page()
+            page.set_default_timeout(180_000)
+            print(f"{'page':<10}{'median':>10}{'min':>10}{'max':>10}{'target':>10}  n={args.repeats}, warm cache")
+            for name in args.pages:
+                bench, target = benches[name]
+                times = bench(page, base, args.repeats)
+                median = statistics.median(times)
+                print(f"{name:<10}{median * 1000:>8.0f}ms{min(times) * 1000:>8.0f}ms{max(times) * 1000:>8.0f}ms"
+                      f"{target * 1000:>8.0f}ms  {'ok' if median < target else 'SLOW'}")
+            browser.close()
+    finally:
+        stop_server(server)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""Do the Hitchhiker paper's findings hold on our meta-analysis results? (as a table)
+
+Pure pandas/NumPy over the rows of :func:`core.meta.load_results` (one row per fit of the
+sweep). The verdicts are those of :func:`core.reproduce.hitchhiker_report` (the same numbers
+as ``scaleplan reproduce``), so the dashboard and the CLI never disagree; this module turns
+them into a table with the decision rule spelled out, adds the parameter-correlation finding,
+and provides the matched comparisons the reliability page draws as bars.
+
+Every average follows the paper: the mean ARE within each family first, then across families.
+Matched comparisons pair a fit with the fit of the same family, runs, fraction and other
+setting that differs only in the compared option; a pair counts only when both fits succeeded
+and saw a different number of points ("informative": for a family whose runs report one final
+value, final-only and all-checkpoints are the same fit). A failed fit counts in the option's
+failure rate, not in its ARE.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.selection import DEFAULT_MIN_TOKENS
+
+__all__ = ["COMPARISONS", "FINDINGS_COLUMNS", "matched_pairs", "matched_comparison", "check_findings"]
+
+FINDINGS_COLUMNS = ["finding", "paper", "ours", "holds", "criterion"]
+
+# name -> (column that differs, value "with", value "without", (label with, label without))
+COMPARISONS = {
+    "checkpoints": ("final_only", False, True, ("Intermediate checkpoints", "Final losses only")),
+    "cutoff": ("min_tokens", DEFAULT_MIN_TOKENS, 0.0, ("Drop checkpoints at or below 10B tokens",
+                                                       "Keep all checkpoints")),
+}
+_TASK_KEY = ("family", "run_ids", "fraction", "final_only", "min_tokens", "objective")
+_NEEDED = {"status", "are_mean", "family", "run_ids", "final_only", "min_tokens", "num_runs", "compute_share",
+           "fraction", "n_points", "objective", "min_params_used", "max_params_used"}
+
+# How each verdict of core.reproduce.hitchhiker_report is decided (shown next to it).
+_CRITERIA = {
+    "intermediate": "ARE (family-averaged, informative pairs) lower with all checkpoints, or final-only fits "
+                    "fail in more than half of the designs that fit with all checkpoints",
+    "10B": "ARE (family-averaged, informative pairs) lower with the cutoff than without",
+    "4%": "the median over families of each family's best-decile ARE lies between 1% and 8%",
+    "smaller runs": "at matched compute-share bins, family-averaged ARE with 4+ runs below that with 3 runs",
+    "30%": "mean ARE over families of fits on smaller runs plus the target's first 30% is at most 5%",
+    "borrow": "mean ARE over families of one-run fits with borrowed A and alpha is at most 20%",
+}
+_NOT_MEASURED = [
+    {"finding": "Training the target to ~30% and extrapolating is very accurate",
+     "paper": "a target trained to ~30% of its data predicts its end well",
+     "ours": "not measured from the sweep alone (it never fits on the target itself)", "holds": None,
+     "criterion": _CRITERIA["30%"]},
+    {"finding": "With one run of a new family, borrow A and alpha from a similar family",
+     "paper": "borrowing makes a single-run fit usable",
+     "ours": "not measured from the sweep alone (try it on the Fit page)", "holds": None,
+     "criterion": _CRITERIA["borrow"]},
+]
+_PCA = {"finding": "Across fits the five parameters live in about three directions",
+        "paper": "parameters strongly correlated; ~3 principal components explain nearly all variation",
+        "criterion": "top 3 principal components of the standardised (log E, log A, log B, alpha, beta) of the "
+                     "fits (all checkpoints, 10B cutoff) explain at least 90% of the variance"}
+
+
+def _usable(results: pd.DataFrame | None) -> bool:
+    return results is not None and not results.empty and _NEEDED <= set(results.columns) \
+        and bool((results["status"] == "ok").any())
+
+
+def matched_pairs(results: pd.DataFrame, comparison: str, *, informative_only: bool = True,
+                  final_only: bool | None = False, min_tokens: float | None = DEFAULT_MIN_TOKENS) -> pd.DataFrame:
+    """Tasks fitted both ways of ``comparison`` ("checkpoints" or "cutoff").
+
+    One row per task: family, run_ids, fraction, num_runs, compute_share (of the "with" fit),
+    status_with, status_without, are_with, are_without (NaN where a fit failed) and
+    informative (both fitted, on different numbers of points). The setting that is not compared
+    is held at ``final_only`` / ``min_tokens`` (None: any). With ``informative_only``, pairs
+    that both succeeded on the same points are dropped.
+    """
+    column, with_value, without_value, _ = COMPARISONS[comparison]
+    frame = results
+    if comparison == "cutoff" and final_only is not None:
+        frame = frame[frame["final_only"] == final_only]
+    if comparison == "checkpoints" and min_tokens is not None:
+        frame = frame[np.isclose(frame["min_tokens"].astype(float), min_tokens)]
+    key = [k for k in _TASK_KEY if k != column and k in frame.columns]
+    keep = ["status", "are_mean", "compute_share", "num_runs", "n_points"]
+    is_with = np.isclose(frame[column].astype(float), float(with_value))
+    is_without = np.isclose(frame[column].astype(float), float(without_value))
+    a = frame[is_with][key + keep].drop_duplicates(key)
+    b = frame[is_without][key + keep].drop_duplicates(key)
+    pairs = a.merge(b, on=key, suffixes=("_with", "_without"))
+    pairs = pairs.rename(columns={"are_mean_with": "are_with", "are_mean_without": "are_without",
+                                  "num_runs_with": "num_runs", "compute_share_with": "compute_share"})
+    pairs.loc[pairs["status_with"] != "ok", "are_with"] = np.nan
+    pairs.loc[pairs["status_without"] != "ok", "are_without"] = np.nan
+    both = (pairs["status_with"] == "ok") & (pairs["status_without"] == "ok")
+    pairs["informative"] = both & (pairs["n_points_with"] != pairs["n_points_without"])
+    if informative_only:
+        pairs = pairs[~both | pairs["informative"]]
+    return pairs.drop(columns=["num_runs_without", "compute_share_without"]).reset_index(drop=True)
+
+
+def matched_comparison(results: pd.DataFrame, comparison: str, *, by: str | None = None,
+                       final_only: bool | None = False, min_tokens: float | None = DEFAULT_MIN_TOKENS) -> pd.DataFrame:
+    """Family-averaged ARE of both options of ``comparison`` on informative pairs where both fits succeeded.
+
+    Columns: option (label), [by], are_mean (family-averaged mean ARE), are_median (family-averaged
+    median), fits (pairs), families, failure_rate (share of the paired tasks where this option's
+    fit failed). ``by`` (e.g. "num_runs") splits the bars.
+    """
+    labels = COMPARISONS[comparison][3]
+    pairs = matched_pairs(results, comparison, final_only=final_only, min_tokens=min_tokens)
+    both = pairs.dropna(subset=["are_with", "are_without"])
+    groups = [None] if by is None else sorted(pairs[by].dropna().unique())
+    rows = []
+    for group in groups:
+        sub = both if group is None else both[both[by] == group]
+        every = pairs if group is None else pairs[pairs[by] == group]
+        for label, column, status in ((labels[0], "are_with", "status_with"),
+                                      (labels[1], "are_without", "status_without")):
+            per_family = sub.groupby("family")[column].agg(["mean", "median"]) if not sub.empty else None
+            row = {"option": label,
+                   "are_mean": float(per_family["mean"].mean()) if per_family is not None else np.nan,
+                   "are_median": float(per_family["median"].mean()) if per_family is not None else np.nan,
+                   "fits": int(len(sub)), "families": int(sub["family"].nunique()),
+                   "failure_rate": float((every[status] != "ok").mean()) if len(every) else np.nan}
+            if by is not None:
+                row[by] = group
+            rows.append(row)
+    columns = ["option"] + ([by] if by else []) + ["are_mean", "are_median", "fits", "families", "failure_rate"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _criterion(finding: str) -> str:
+    text = finding.lower()
+    for marker, rule in _CRITERIA.items():
+        if marker.lower() in text:
+            return rule
+    return ""
+
+
+def _parameter_directions(results: pd.DataFrame) -> dict:
+    ok = results[(results["status"] == "ok") & ~results["final_only"].astype(bool)
+                 & np.isclose(results["min_tokens"].astype(float), DEFAULT_MIN_TOKENS)]
+    values = ok[["E", "A", "B", "alpha", "beta"]].astype(float).to_numpy() if {"E", "A", "B", "alpha", "beta"} \
+        <= set(ok.columns) else np.empty((0, 5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logged = np.column_stack([np.log(values[:, :3]), values[:, 3:]]) if len(values) else values
+    logged = logged[np.all(np.isfinite(logged), axis=1)] if len(logged) else logged
+    if len(logged) < 6:
+        return {**_PCA, "ours": "fewer than 6 successful fits", "holds": None}
+    std = logged.std(axis=0)
+    z = (logged - logged.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    eig = np.sort(np.linalg.eigvalsh(np.cov(z, rowvar=False)))[::-1]
+    share = float(eig[:3].sum() / eig.sum()) if eig.sum() > 0 else float("nan")
+    return {**_PCA, "ours": f"top 3 components explain {share:.1%} of the variance over {len(logged)} fits",
+            "holds": bool(share >= 0.9) if np.isfinite(share) else None}
+
+
+def check_findings(results: pd.DataFrame, measured: Sequence[dict] | None = None) -> pd.DataFrame:
+    """The paper's guidance, each with what our sweep shows and whether it holds.
+
+    Columns: finding, paper, ours, holds (True / False, or None when it cannot be decided from
+    these results), criterion (the decision rule). The sweep-based verdicts come from
+    :func:`core.reproduce.hitchhiker_report`; ``measured`` may hold that function's findings
+    computed with a database connection (the partial-target and borrowing experiments), which
+    replace the "not measured" rows. Empty or incomplete ``results`` give every holds None.
+    """
+    from core.reproduce import hitchhiker_report  # local: reproduce imports fitting (scipy)
+
+    rows: list[dict] = []
+    if _usable(results):
+        report = hitchhiker_report(results)
+        for item in report["findings"]:
+            rows.append({**item, "criterion": _criterion(item["finding"])})
+        rows.append(_parameter_directions(results))
+    else:
+        for finding, paper, marker in (
+                ("Fitting on intermediate checkpoints beats final losses only", "much lower ARE with all checkpoints",
+                 "intermediate"),
+                ("Dropping checkpoints before 10B tokens helps", "early checkpoints are noisy; drop them", "10B"),
+                ("About 4% ARE is the floor; up to 20% is still useful", "~4% seed-noise floor; <=20% useful", "4%"),
+                ("Several smaller runs beat fewer larger ones at the same compute",
+                 "more models, even if smaller, often predict better", "smaller runs")):
+            rows.append({"finding": finding, "paper": paper, "ours": "no meta-analysis results", "holds": None,
+                         "criterion": _CRITERIA[marker]})
+        rows.append({**_PCA, "ours": "no meta-analysis results", "holds": None})
+    extra = [dict(item) for item in (measured or []) if any(m in item.get("finding", "") for m in ("30%", "borrow"))]
+    for item in extra:
+        item["criterion"] = _criterion(item["finding"])
+    covered = {("30%" if "30%" in item["finding"] else "borrow") for item in extra}
+    rows += extra + [row for row in _NOT_MEASURED if ("30%" if "30%" in row["finding"] else "borrow") not in covered]
+    table = pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
+    table["holds"] = table["holds"].astype(object).where(table["holds"].notna(), None)
+    return table

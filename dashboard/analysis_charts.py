@@ -1,0 +1,257 @@
+"""Plotly figures of the analysis pages (fit, planner, reliability): drawing only.
+
+Same look as :mod:`dashboard.charts` (large fonts, white background, units in every axis title,
+one colour per model size on the shared sequential scale). User-provided names (run names of an
+upload) are HTML-escaped before they reach a trace name or hover text.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core import laws, units
+from dashboard import charts
+
+TARGET_COLOR = "#c5221f"
+TARGET_BAND = "rgba(197, 34, 31, 0.16)"
+ACTUAL_COLOR = "#1a1d24"
+LOSS_COLOR = "#1f5fbf"
+ERROR_COLOR = "#e8710a"
+
+
+def plotly_config(filename: str, image_format: str = "png") -> dict:
+    """Chart config: the modebar camera button saves ``image_format`` ("png" at 2x, or "svg")."""
+    return {"displaylogo": False,
+            "toImageButtonOptions": {"format": image_format, "filename": filename, "scale": 2,
+                                     "height": 620, "width": 1200}}
+
+
+def _padded_range(values: Sequence[float], pad: float = 0.06) -> list[float] | None:
+    data = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if data.size == 0:
+        return None
+    low, high = float(data.min()), float(data.max())
+    span = max(high - low, abs(high) * 0.02, 1e-6)
+    return [low - pad * span, high + pad * span]
+
+
+def token_ticks(low: float, high: float) -> tuple[list[float], list[str]] | None:
+    """Log-axis ticks labelled as counts (10B, 20B, 50B...): decades over a wide range, 1-2-5 over a narrow one."""
+    if high / max(low, 1e-300) > 1e4:
+        return charts.decade_ticks(low, high)
+    ticks = charts.log_ticks(low, high)
+    return None if ticks is None else (ticks[0], [units.format_count(v) for v in ticks[0]])
+
+
+def fit_figure(*, curves: pd.DataFrame, fit_runs: pd.DataFrame, used: pd.DataFrame, params: dict,
+               target_label: str, target_params: float, target_tokens: float, target_run: str | None,
+               predicted: float, band: dict | None, grid: np.ndarray, y_title: str, min_tokens: float,
+               height: int = 680) -> go.Figure:
+    """Observed points, the fitted law per run size and the target's extrapolated curve with its band.
+
+    ``curves``: the family's points (run_id, num_params, tokens_seen, value); ``fit_runs``: the runs
+    chosen for the fit (run_id, label, num_params); ``used``: the points the fit used (run_id,
+    tokens_seen); ``band``: {tokens, lo, hi} of the 90% bootstrap band, or None.
+    """
+    fig = go.Figure()
+    sizes = sorted({float(n) for n in fit_runs["num_params"]} | {float(target_params)})
+    colors = charts.size_colors(sizes)
+    used_keys = set(zip(used["run_id"], used["tokens_seen"].round(3)))
+    y_values: list[float] = list(used["loss"]) if "loss" in used else []
+    # Visible x range: a little before the first checkpoint used, to a little past the target.
+    x_low = max(float(used["tokens_seen"].min()) / 4, float(grid[0]) / 4, 1.0)
+    x_high = max(float(grid[-1]), target_tokens) * 1.3
+    shown_sizes: set[float] = set()
+    for _, run in fit_runs.iterrows():
+        size = float(run["num_params"])
+        color = colors.get(size, "#1f5fbf")
+        points = curves[curves["run_id"] == run["run_id"]].sort_values("tokens_seen")
+        if points.empty:
+            continue
+        mask = np.array([(run["run_id"], round(t, 3)) in used_keys for t in points["tokens_seen"]])
+        label = html.escape(str(run["label"]))
+        group = f"size{size:.6g}"
+        first = size not in shown_sizes
+        shown_sizes.add(size)
+        name = f"{units.format_params(size, unit=False)} (fit)"
+        hover = ("<b>%{customdata}</b><br>tokens %{x:.3s}<br>loss %{y:.4f}<extra>%{meta}</extra>")
+        if mask.any():
+            fig.add_trace(go.Scatter(
+                x=points["tokens_seen"][mask], y=points["value"][mask], mode="markers", name=name,
+                legendgroup=group, showlegend=first, marker=dict(color=color, size=7),
+                customdata=[label] * int(mask.sum()), meta="used in the fit", hovertemplate=hover))
+        if (~mask).any():
+            fig.add_trace(go.Scatter(
+                x=points["tokens_seen"][~mask], y=points["value"][~mask], mode="markers", name=name,
+                legendgroup=group, showlegend=first and not mask.any(),
+                marker=dict(color=color, size=6, symbol="circle-open", opacity=0.45),
+                customdata=[label] * int((~mask).sum()), meta="not used", hovertemplate=hover))
+        start = max(float(points["tokens_seen"].min()), x_low)
+        tokens = np.geomspace(start, max(float(points["tokens_seen"].max()), start * 1.001), 80)
+        fitted = laws.chinchilla_loss(size, tokens, **params)
+        fig.add_trace(go.Scatter(
+            x=tokens, y=fitted, mode="lines", name=name, legendgroup=group, showlegend=False,
+            line=dict(color=color, width=2, dash="dash"), hoverinfo="skip"))
+        first_used = float(points["tokens_seen"][mask].min()) if mask.any() else float(tokens[-1])
+        y_values += list(fitted[tokens >= first_used])
+    # The target: band, predicted curve, prediction, actual points.
+    if band is not None:
+        fig.add_trace(go.Scatter(x=np.concatenate([band["tokens"], band["tokens"][::-1]]),
+                                 y=np.concatenate([band["hi"], band["lo"][::-1]]), fill="toself",
+                                 fillcolor=TARGET_BAND, line=dict(width=0), hoverinfo="skip",
+                                 name="90% band (bootstrap over runs)", legendgroup="target"))
+        y_values += [float(band["lo"][-1]), float(band["hi"][-1])]
+    predicted_curve = laws.chinchilla_loss(target_params, grid, **params)
+    target_name = html.escape(target_label)
+    fig.add_trace(go.Scatter(
+        x=grid, y=predicted_curve, mode="lines", name=f"{target_name} (predicted)", legendgroup="target",
+        line=dict(color=TARGET_COLOR, width=3.5),
+        hovertemplate="predicted<br>tokens %{x:.3s}<br>loss %{y:.4f}<extra></extra>"))
+    y_values += list(predicted_curve[grid >= min(max(target_tokens * 0.1, x_low), grid[-1])])
+    if target_run is not None:
+        actual = curves[curves["run_id"] == target_run].sort_values("tokens_seen")
+        if not actual.empty:
+            fig.add_trace(go.Scatter(
+                x=actual["tokens_seen"], y=actual["value"], mode="markers", name=f"{target_name} (actual)",
+                marker=dict(color=ACTUAL_COLOR, size=8, symbol="diamond"), legendgroup="actual",
+                hovertemplate="actual<br>tokens %{x:.3s}<br>loss %{y:.4f}<extra></extra>"))
+            late = actual[actual["tokens_seen"] >= max(x_low, 0.1 * actual["tokens_seen"].max())]
+            y_values += list(late["value"])
+    fig.add_trace(go.Scatter(
+        x=[target_tokens], y=[predicted], mode="markers", name="Prediction at the target's D",
+        marker=dict(color=TARGET_COLOR, size=17, symbol="star", line=dict(color="white", width=1.5)),
+        legendgroup="target",
+        hovertemplate=f"prediction<br>tokens %{{x:.3s}}<br>loss %{{y:.4f}}<extra>{target_name}</extra>"))
+    y_values.append(predicted)
+    charts.base_layout(fig, x_title=units.axis_title("Tokens seen", "tokens", log=True), y_title=y_title,
+                       log_x=True, log_y=False, height=height)
+    if min_tokens > x_low:
+        fig.add_vrect(x0=x_low, x1=min_tokens, fillcolor="#9aa0a6", opacity=0.14, line_width=0, layer="below")
+    ticks = token_ticks(x_low, x_high)
+    if ticks:
+        fig.update_xaxes(tickvals=ticks[0], ticktext=ticks[1])
+    fig.update_xaxes(range=[math.log10(x_low), math.log10(x_high)])
+    y_range = _padded_range(y_values)
+    if y_range:
+        fig.update_yaxes(range=y_range)
+    # Legend below the plot: the plotting area keeps the full width, even in a narrow column.
+    fig.update_layout(legend=dict(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0,
+                                  font_size=14), margin=dict(r=10, b=10))
+    return fig
+
+
+def tradeoff_figures(table: pd.DataFrame, *, optimal_multiplier: float | None = None,
+                     height: int = 520) -> tuple[go.Figure, go.Figure]:
+    """(loss and downstream error vs M, inference cost per token vs M) for an over-training table.
+
+    The first figure has two panels sharing the x axis (loss on top, average downstream error
+    below, when known); the second is a bar per multiplier of inference FLOPs per token relative
+    to the compute-optimal model, labelled with the change.
+    """
+    M = table["multiplier"].to_numpy(dtype=float)
+    ticks = [f"{m:g}" for m in M]
+    has_error = bool(table["downstream_error"].notna().any())
+    sizes = np.column_stack([[units.format_params(n, unit=False) for n in table["num_params"]],
+                             [units.format_tokens(d, unit=False) for d in table["tokens"]]])
+    fig = make_subplots(rows=2 if has_error else 1, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig.add_trace(go.Scatter(
+        x=M, y=table["loss"], mode="lines+markers", name="Predicted loss", line=dict(color=LOSS_COLOR, width=3),
+        marker=dict(size=10), customdata=sizes,
+        hovertemplate="M = %{x:g}<br>N %{customdata[0]}, D %{customdata[1]}<br>loss %{y:.4f}<extra></extra>"),
+        row=1, col=1)
+    if has_error:
+        fig.add_trace(go.Scatter(
+            x=M, y=100 * table["downstream_error"], mode="lines+markers", name="Avg. downstream error (17 tasks)",
+            line=dict(color=ERROR_COLOR, width=3), marker=dict(size=10, symbol="square"), customdata=sizes,
+            hovertemplate="M = %{x:g}<br>N %{customdata[0]}, D %{customdata[1]}<br>error %{y:.2f}%<extra></extra>"),
+            row=2, col=1)
+    charts.base_layout(fig, x_title="", y_title="", log_x=True, log_y=False, height=height)
+    x_values = list(M) + ([optimal_multiplier] if optimal_multiplier and np.isfinite(optimal_multiplier) else [])
+    x_range = [math.log10(min(x_values) / 1.35), math.log10(max(x_values) * 1.35)]
+    fig.update_xaxes(type="log", tickvals=list(M), ticktext=ticks, range=x_range)
+    fig.update_xaxes(title_text=units.axis_title("Token multiplier M = D/N", "tokens per parameter", log=True),
+                     row=2 if has_error else 1, col=1)
+    fig.update_yaxes(title_text="Loss (nats/token)", tickformat=".3f", row=1, col=1)
+    if has_error:
+        fig.update_yaxes(title_text="Avg. error (%)", ticksuffix="%", tickformat=".1f", row=2, col=1)
+    if optimal_multiplier and np.isfinite(optimal_multiplier):
+        fig.add_vline(x=optimal_multiplier, line=dict(color="#5f6368", dash="dot", width=2))
+        fig.add_annotation(x=math.log10(optimal_multiplier), y=1.0, xref="x", yref="paper", yanchor="bottom",
+                           text=f"compute-optimal M ≈ {optimal_multiplier:.0f}", showarrow=False,
+                           font=dict(size=13, color="#5f6368"))
+    fig.update_layout(showlegend=False, margin=dict(t=40))
+
+    cost = go.Figure(go.Bar(
+        x=ticks, y=100 * table["inference_relative"],
+        marker_color=[LOSS_COLOR if s > 0 else "#9aa0a6" for s in table["inference_saved"]],
+        text=[f"{-100 * s:+.0f}%" for s in table["inference_saved"]], textposition="outside",
+        customdata=[units.format_params(n, unit=False) for n in table["num_params"]],
+        hovertemplate="M = %{x}<br>N %{customdata}<br>inference cost %{y:.0f}% of compute-optimal<extra></extra>"))
+    charts.base_layout(cost, x_title="Token multiplier M = D/N (tokens per parameter)",
+                       y_title=units.axis_title("Inference FLOPs per token", "% of compute-optimal"),
+                       log_x=False, log_y=False, height=height)
+    cost.update_xaxes(type="category")
+    cost.update_traces(textfont_size=14, cliponaxis=False)
+    cost.add_hline(y=100, line=dict(color="#5f6368", dash="dot", width=1.5))
+    cost.update_yaxes(range=[0, max(110.0, float(100 * table["inference_relative"].max()) * 1.15)], ticksuffix="%")
+    cost.update_layout(showlegend=False, margin=dict(t=40))
+    return fig, cost
+
+
+def heatmap_figure(table: pd.DataFrame, *, row: str = "num_runs", height: int = 430,
+                   max_are: float = 0.3) -> go.Figure:
+    """Family-averaged ARE by compute-share bin (x) and number of runs (y).
+
+    ``table`` has compute_bin (categorical), ``row`` (number of runs, or a categorical bin of it),
+    are_mean and families.
+    """
+    grid = table.pivot_table(index=row, columns="compute_bin", values="are_mean", observed=False,
+                             aggfunc="mean")
+    fams = table.pivot_table(index=row, columns="compute_bin", values="families", observed=False,
+                             aggfunc="max").reindex_like(grid)
+    grid = grid.dropna(axis=1, how="all").dropna(axis=0, how="all")
+    fams = fams.reindex_like(grid)
+    z = 100 * grid.to_numpy(dtype=float)
+    text = np.where(np.isfinite(z), np.char.add(np.round(np.nan_to_num(z), 1).astype(str), "%"), "")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(c) for c in grid.columns], y=[str(r) for r in grid.index], text=text,
+        texttemplate="%{text}", textfont=dict(size=14), colorscale="YlOrRd", zmin=0, zmax=100 * max_are,
+        customdata=np.nan_to_num(fams.to_numpy(dtype=float)),
+        colorbar=dict(title=dict(text="ARE (%)", font_size=14), ticksuffix="%", thickness=16),
+        hovertemplate=("compute share %{x}<br>%{y} runs<br>mean ARE %{z:.1f}%<br>"
+                       "families %{customdata:.0f}<extra></extra>"), xgap=2, ygap=2))
+    charts.base_layout(fig, x_title="Fit compute as a share of the target's compute (6ND)",
+                       y_title="Number of runs in the fit (runs)", log_x=False, log_y=False, height=height)
+    fig.update_xaxes(type="category", showgrid=False)
+    fig.update_yaxes(type="category", showgrid=False)
+    return fig
+
+
+def comparison_figure(table: pd.DataFrame, *, by: str | None = None, height: int = 400) -> go.Figure:
+    """Bars of family-averaged mean ARE for the two options of a matched comparison."""
+    fig = go.Figure()
+    colors = (LOSS_COLOR, "#9aa0a6")
+    for i, (option, rows) in enumerate(table.groupby("option", sort=False)):
+        x = [f"{int(v)} runs" for v in rows[by]] if by else [html.escape(str(option))]
+        fig.add_trace(go.Bar(
+            x=x, y=100 * rows["are_mean"], name=html.escape(str(option)), marker_color=colors[i % 2],
+            text=[units.MISSING if not np.isfinite(v) else f"{100 * v:.1f}%" for v in rows["are_mean"]],
+            textposition="outside", customdata=np.column_stack([rows["fits"], rows["families"]]),
+            hovertemplate=("%{y:.1f}% mean ARE<br>%{customdata[0]} matched fits, %{customdata[1]} families"
+                           "<extra>%{fullData.name}</extra>")))
+    charts.base_layout(fig, x_title="Number of runs in the fit" if by else "",
+                       y_title=units.axis_title("Mean ARE, family-averaged", "%"), log_x=False, log_y=False,
+                       height=height)
+    fig.update_xaxes(type="category")
+    fig.update_traces(textfont_size=14, cliponaxis=False)
+    fig.update_yaxes(ticksuffix="%", rangemode="tozero")
+    fig.update_layout(barmode="group", showlegend=by is not None,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=50 if by else 20))
+    return fig

@@ -1,0 +1,272 @@
+"""Cached scaling-law fits for the analysis pages (fit, planner): all heavy work lives here.
+
+Every function is an ``st.cache_data`` wrapper around :mod:`core` keyed on its inputs and on
+the database version (``common.db_version()``); uploaded runs are passed as a DataFrame, which
+Streamlit hashes. Results are plain dicts of numbers, arrays and small frames (cheap to copy),
+and a failed fit is a cached result too (``{"ok": False, "message": ..., "level": ...}``) so a bad
+selection does not refit on every rerun.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import fitting, laws, storage
+from core.analysis import analyse
+from core.selection import Selection, SelectionError, target_of
+from dashboard import common
+
+UPLOADED = "your-runs"  # the family value (and URL value) of the session's uploaded runs
+N_BOOT = 100
+CURVE_POINTS = 120
+GADRE_FAMILY = "overtrain-rpj"
+GADRE_DOWNSTREAM_METRIC = "colpret/downstream/avg17/err"
+GADRE_LOSS_METRIC = "val/c4_val/loss"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def family_curves(version: common.DbVersion | None, family: str, metric: str | None = None) -> pd.DataFrame:
+    """A family's points of one metric (default: its loss): run_id, model_name, num_params, tokens_seen, flops, value."""
+    with common.db() as con:
+        return storage.family_curves(con, family, metric)
+
+
+def uploaded_curves(table: pd.DataFrame) -> pd.DataFrame:
+    """The uploaded runs in the shape of :func:`family_curves` (model_name = the run's name)."""
+    curves = table.rename(columns={"run_name": "model_name"})[["run_id", "model_name", "num_params", "tokens_seen",
+                                                                "value"]].copy()
+    curves["flops"] = 6.0 * curves["num_params"] * curves["tokens_seen"]
+    return curves.sort_values(["num_params", "run_id", "tokens_seen"], ignore_index=True)
+
+
+def curves_of(family: str, uploaded: pd.DataFrame | None) -> pd.DataFrame:
+    if family == UPLOADED:
+        return uploaded_curves(uploaded) if uploaded is not None else pd.DataFrame(
+            columns=["run_id", "model_name", "num_params", "tokens_seen", "flops", "value"])
+    return family_curves(common.db_version(), family)
+
+
+def runs_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: run_id, label, num_params, max_tokens, points; smallest first."""
+    if curves.empty:
+        return pd.DataFrame(columns=["run_id", "label", "num_params", "max_tokens", "points"])
+    runs = (curves.groupby("run_id", sort=False)
+            .agg(label=("model_name", "first"), num_params=("num_params", "first"), max_tokens=("tokens_seen", "max"),
+                 points=("value", "size"))
+            .reset_index())
+    runs["label"] = runs["label"].where(runs["label"].notna() & (runs["label"].astype(str) != ""), runs["run_id"])
+    return runs.sort_values(["num_params", "max_tokens", "run_id"], ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# One analysis
+
+def _failure(error: Exception) -> dict:
+    level = "warning" if isinstance(error, SelectionError) else "error"
+    text = str(error).strip() or type(error).__name__
+    return {"ok": False, "message": text[:1].upper() + text[1:], "level": level}
+
+
+def _selection(target_run, run_ids, fraction, final_only, min_tokens) -> Selection:
+    return Selection(target_run=target_run, run_ids=tuple(run_ids), fraction=float(fraction),
+                     final_only=bool(final_only), min_tokens=float(min_tokens))
+
+
+def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only, min_tokens, fixed,
+             n_boot):
+    if not run_ids:
+        raise SelectionError("choose at least one run to fit on")
+    hypothetical = target_params is not None
+    if not hypothetical:
+        smaller = curves.loc[curves["run_id"].isin(run_ids), "num_params"]
+        target_size = curves.loc[curves["run_id"] == target_run, "num_params"]
+        if not target_size.empty and not smaller.empty and smaller.min() >= target_size.iloc[0]:
+            raise SelectionError("the target is smaller than every run chosen for the fit; pick a larger target "
+                                 "or smaller runs")
+    elif not curves.empty and (curves["num_params"] >= target_params).all():
+        raise SelectionError("the hypothetical target is smaller than every run of the family; give a larger N")
+    return analyse(curves, _selection(None if hypothetical else target_run, run_ids, fraction, final_only, min_tokens),
+                   target_params=target_params, target_tokens=target_tokens, fixed=dict(fixed) or None,
+                   n_boot=n_boot)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def fit_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
+                target_run: str | None, target_params: float | None, target_tokens: float | None,
+                run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
+                fixed: tuple[tuple[str, float], ...]) -> dict:
+    """Fit the Chinchilla law on the selection and predict the target (no bootstrap)."""
+    curves = curves_of(family, uploaded)
+    try:
+        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
+                          min_tokens, fixed, 0)
+    except (SelectionError, fitting.FitError, ValueError) as error:
+        return _failure(error)
+    points = result.points
+    ev = result.evaluation
+    return {
+        "ok": True, "params": dict(result.fit.params), "fixed": tuple(result.fit.fixed),
+        "converged": bool(result.fit.converged), "objective": result.fit.objective,
+        "predicted": result.predicted_loss, "target_run": result.target_run,
+        "target_params": result.target_params, "target_tokens": result.target_tokens,
+        "compute_flops": points.compute_flops, "compute_share": result.compute_share,
+        "points": pd.DataFrame({"run_id": points.run_ids.astype(str), "num_params": points.num_params,
+                                "tokens_seen": points.tokens_seen, "loss": points.loss}),
+        "runs": points.runs.copy(),
+        "evaluation": None if ev is None else {
+            "actual_final": ev.actual_final, "predicted_final": ev.predicted_final, "are_final": ev.are_final,
+            "are_mean": ev.are_mean, "compute_share": ev.compute_share, "checkpoints": ev.num_checkpoints,
+            "final_tokens": ev.final_tokens},
+    }
+
+
+def target_grid(summary: dict, curves: pd.DataFrame) -> np.ndarray:
+    """Token counts at which the target's curve is drawn: from half the earliest fitted token count to D.
+
+    (Not earlier: the law is not meant for the warm-up region the fit excluded.)
+    """
+    low = float(summary["points"]["tokens_seen"].min()) / 2
+    high = max(float(summary["target_tokens"]), float(summary["points"]["tokens_seen"].max()))
+    return np.geomspace(max(low, 1.0), max(high, low * 1.0001), CURVE_POINTS)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def band_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
+                 target_run: str | None, target_params: float | None, target_tokens: float | None,
+                 run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
+                 fixed: tuple[tuple[str, float], ...], n_boot: int = N_BOOT) -> dict:
+    """The 90% bootstrap band (runs resampled, ``n_boot`` refits) of the target's curve and the parameters."""
+    curves = curves_of(family, uploaded)
+    try:
+        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
+                          min_tokens, fixed, n_boot)
+    except (SelectionError, fitting.FitError, ValueError) as error:
+        return _failure(error)
+    boot = result.bootstrap
+    if boot is None:
+        return {"ok": False, "level": "info",
+                "message": "No uncertainty band: the bootstrap resamples whole runs and needs at least two."}
+    summary = {"points": pd.DataFrame({"tokens_seen": result.points.tokens_seen}), "target_run": result.target_run,
+               "target_tokens": result.target_tokens}
+    grid = target_grid(summary, curves)
+    lo, hi = boot.band(result.target_params, grid, level=0.9)
+    free = [n for n in boot.param_names if n not in result.fit.fixed]
+    return {"ok": True, "band": result.band, "tokens": grid, "lo": np.asarray(lo), "hi": np.asarray(hi),
+            "intervals": {n: boot.param_interval(n, 0.9) for n in free},
+            "replicates": int(len(boot.param_samples)), "failed": int(boot.n_failed)}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def borrowable(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None = None) -> dict:
+    """A family's law fitted with the default protocol (largest run = target), for borrowing or
+    as a reference law; ``family == UPLOADED`` fits the uploaded runs."""
+    curves = curves_of(family, uploaded) if family == UPLOADED else family_curves(version, family)
+    try:
+        result = analyse(curves, Selection())
+    except (SelectionError, fitting.FitError, ValueError) as error:
+        return _failure(error)
+    return {"ok": True, "params": dict(result.fit.params), "target_run": result.target_run}
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner's laws
+
+def _last_points(curves: pd.DataFrame) -> pd.DataFrame:
+    last = curves.sort_values("tokens_seen").groupby("run_id", sort=False).tail(1)
+    return last.assign(multiplier=last["tokens_seen"] / last["num_params"],
+                       compute=6.0 * last["num_params"] * last["tokens_seen"])
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def gadre_laws(version: common.DbVersion | None) -> dict:
+    """Gadre et al.'s over-training law and downstream law, fitted as published on overtrain-rpj.
+
+    Loss law: L(C, M) on the C4 validation loss of the 0.011B-0.411B runs at M = 20 plus the 0.011B
+    run at M = 320 (C = 6 N D, M = D / N). Downstream law: Err(L) = eps - k exp(-gamma L) for the
+    17-task average error against the same loss, on those runs plus the 1.4B run at M = 20.
+    """
+    try:
+        loss = _last_points(family_curves(version, GADRE_FAMILY, GADRE_LOSS_METRIC))
+        if loss.empty:
+            return {"ok": False, "level": "warning", "message": f"The {GADRE_FAMILY} family is not in the database."}
+        smallest = loss["num_params"].min()
+        near = lambda m, target: np.isclose(m, target, rtol=0.02)  # noqa: E731
+        fit_set = loss[((loss["num_params"] < 5e8) & near(loss["multiplier"], 20))
+                       | ((loss["num_params"] == smallest) & near(loss["multiplier"], 320))]
+        law = fitting.fit_overtrain(fit_set["compute"], fit_set["multiplier"], fit_set["value"])
+        result = {"ok": True, "params": dict(law.params), "fit_runs": int(len(fit_set)),
+                  "fit_compute": float(fit_set["compute"].sum()), "downstream": None}
+        errors = _last_points(family_curves(version, GADRE_FAMILY, GADRE_DOWNSTREAM_METRIC))
+        both = loss.merge(errors[["run_id", "value"]].rename(columns={"value": "error"}), on="run_id")
+        ds_set = both[((both["num_params"] < 1.5e9) & near(both["multiplier"], 20))
+                      | ((both["num_params"] == smallest) & near(both["multiplier"], 320))]
+        if len(ds_set) >= 4:
+            downstream = fitting.fit_downstream(ds_set["value"], ds_set["error"])
+            result["downstream"] = dict(downstream.params)
+            result["downstream_runs"] = int(len(ds_set))
+        # Check against the runs it did not see (the paper's targets): relative error of the loss.
+        held_out = loss[loss["num_params"] > 1e9]
+        if not held_out.empty:
+            predicted = law.predict(held_out["compute"], held_out["multiplier"])
+            result["held_out"] = pd.DataFrame({
+                "num_params": held_out["num_params"].to_numpy(), "multiplier": held_out["multiplier"].to_numpy(),
+                "actual": held_out["value"].to_numpy(), "predicted": np.asarray(predicted)})
+        return result
+    except (fitting.FitError, ValueError) as error:
+        return _failure(error)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def reference_law(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None = None) -> dict:
+    """Chinchilla parameters of a reference law: a family's (or the uploaded runs') default fit, or the Gadre law."""
+    if family == GADRE_FAMILY + ":gadre":
+        gadre = gadre_laws(version)
+        if not gadre["ok"]:
+            return gadre
+        return {"ok": True, "params": laws.overtrain_as_chinchilla(**gadre["params"])}
+    return borrowable(version, family, uploaded if family == UPLOADED else None)
+
+
+def finite(value) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def target_label(runs: pd.DataFrame, run_id: str) -> str:
+    row = runs[runs["run_id"] == run_id]
+    return str(row["label"].iloc[0]) if not row.empty else run_id
+
+
+def default_target(curves: pd.DataFrame) -> str | None:
+    try:
+        return target_of(curves)
+    except SelectionError:
+        return None
+
+
+def url_number(value: float | None) -> str | None:
+    """A compact, URL-safe number: 7e9, 1.4e11, 50000 (no "+", which a URL may read as a space)."""
+    return None if value is None else re.sub(r"e\+?0*(\d)", r"e\1", f"{float(value):.6g}")
+
+
+def friendly_number(value: float) -> str:
+    """A count for a text box: "70B" or "1.4T" when that reads back within 0.1%, else "2.369e10"."""
+    from core import planning, units
+
+    text = units.format_count(value)
+    try:
+        if abs(planning.parse_quantity(text) - value) <= 1e-3 * abs(value):
+            return text
+    except planning.PlanningError:
+        pass
+    return url_number(value) or ""

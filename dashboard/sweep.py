@@ -1,0 +1,128 @@
+"""The meta-analysis results in the dashboard: cached loading and the "run the sweep" offer.
+
+The results file is ``common.meta_path()`` ($SCALEPLAN_META or data/meta.duckdb). Loading is
+cached on the file's (mtime, size) and on the database's data version, so a new sweep (or a
+rebuilt database) is picked up on the next rerun. Only rows of the current data version are used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from core import meta, storage
+from dashboard import common
+
+log = logging.getLogger("scaleplan.dashboard")
+SECONDS_PER_FIT = 0.1  # measured mean wall time of one sweep fit on one core (Huber, 5 starts)
+_SWEEP_LOCK = threading.Lock()
+
+
+def meta_version() -> tuple[int, int] | None:
+    """(mtime_ns, size) of the results file, or None when there is none."""
+    try:
+        stat = common.meta_path().stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def data_version(version: common.DbVersion | None) -> str | None:
+    with common.db() as con:
+        return storage.stored_data_version(con)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _load(path: str, file_version: tuple[int, int] | None, data: str | None) -> pd.DataFrame:
+    if file_version is None:
+        return pd.DataFrame(columns=list(meta.RESULT_COLUMNS))
+    return meta.load_results(Path(path), data_version=data)
+
+
+def results() -> tuple[pd.DataFrame, str | None]:
+    """The sweep rows of the current data version, and why there are none (None when there are).
+
+    A results file that cannot be read (damaged, or locked by a running sweep) gives an empty
+    frame and a message saying so.
+    """
+    data = data_version(common.db_version())
+    empty = pd.DataFrame(columns=list(meta.RESULT_COLUMNS))
+    try:
+        frame = _load(str(common.meta_path()), meta_version(), data)
+    except (duckdb.Error, OSError) as error:
+        log.warning("meta-analysis results unreadable: %s", error)
+        return empty, ("The meta-analysis results cannot be read right now (a sweep may be running, or the file is "
+                       "damaged). Reload the page in a minute, or run the sweep again.")
+    if frame.empty:
+        stored = meta_version() is not None
+        return frame, (("The stored meta-analysis results belong to an older build of the database and no longer "
+                        "apply; run the sweep again for the current data.") if stored else None)
+    if not (frame["status"] == "ok").any():
+        return frame, "The meta-analysis results hold no successful fit; run the sweep again."
+    return frame, None
+
+
+def available(frame: pd.DataFrame) -> bool:
+    return not frame.empty and bool((frame["status"] == "ok").any())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def planned_fits(version: common.DbVersion | None) -> int:
+    """How many fits a full sweep plans on this database (for the button's label)."""
+    total = 0
+    with common.db() as con:
+        families = meta.eligible_families(con)
+        for family in families:
+            curves = storage.family_curves(con, family)
+            if not curves.empty:
+                total += len(meta.plan_tasks(family, curves))
+    return total
+
+
+def _minutes(fits: int) -> str:
+    seconds = fits * SECONDS_PER_FIT / max(os.cpu_count() or 1, 1)
+    return "under a minute" if seconds < 60 else f"~{seconds / 60:.0f} min"
+
+
+def offer_sweep(key: str, *, reason: str | None = None) -> None:
+    """Explain that the results are missing and offer to run the sweep, with a progress bar."""
+    version = common.db_version()
+    fits = planned_fits(version)
+    st.info(reason or "The meta-analysis has not been run yet: it fits scaling laws on many choices of small "
+            "runs in every family of the collection and measures how far each prediction lands from the real "
+            "loss. This page learns its accuracy estimates from those results.", icon=":material/science:")
+    st.caption(f"The results are stored in {common.escape_md(common.meta_path().name)} next to the database; "
+               "an interrupted run resumes where it stopped. Set SCALEPLAN_META to use a precomputed file.")
+    if st.button(f"Run the meta-analysis ({fits:,} fits, {_minutes(fits)})", type="primary", key=key,
+                 icon=":material/play_arrow:"):
+        _run_with_progress()
+
+
+def _run_with_progress() -> None:
+    bar = st.progress(0.0, text="Starting the fits...")
+
+    def on_progress(done: int, total: int) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=f"{done:,} of {total:,} fits done")
+
+    if not _SWEEP_LOCK.acquire(blocking=False):
+        st.info("Another session is running the meta-analysis right now; reload the page when it is done.")
+        return
+    try:
+        report = meta.run_sweep(common.db_path(), common.meta_path(), progress=False, on_progress=on_progress)
+    except (duckdb.Error, OSError, storage.DatabaseError) as error:
+        log.exception("meta-analysis failed")
+        st.error(f"The meta-analysis failed: {common.escape_md(common.short(error))}")
+        return
+    finally:
+        _SWEEP_LOCK.release()
+    bar.progress(1.0, text=f"Done: {report.fitted:,} fits succeeded, {report.failed:,} could not be fitted "
+                           f"({report.seconds / 60:.1f} min).")
+    _load.clear()
+    st.rerun()

@@ -1,0 +1,364 @@
+"""Fit and extrapolate: fit L(N, D) = E + A/N^alpha + B/D^beta on small runs, predict a bigger one.
+
+URL state (validated by dashboard.state, so a link reproduces the view)::
+
+    ?family=pythia&target=pythia/pythia-12b&runs=...&p=0.5&ckpt=all&cutoff=10e9&borrow=alpha&from=gpt3
+    ?family=gpt3&target=hypothetical&n=3e11&d=1e12
+
+``runs`` is only written when it differs from the default (every run smaller than the target).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import planning, units
+from core.selection import DEFAULT_MIN_TOKENS
+from dashboard import analysis_charts, common, fits, report, state, uploads
+
+KEY = "fit."
+HYPOTHETICAL = "hypothetical"
+DEFAULT_FAMILY = "pythia"
+CHECKPOINTS = {"all": "All checkpoints", "final": "Final only"}
+BORROWABLE = ("alpha", "beta", "E", "A", "B")
+DEFAULT_BORROW_SOURCE = ("pythia-deduped", "pythia", "chinchilla", "gpt3")
+PARAM_NOTES = {"E": "irreducible loss", "A": "size coefficient", "B": "data coefficient",
+               "alpha": "size exponent", "beta": "data exponent"}
+MAX_CUTOFF_B = 100_000.0  # 100T tokens
+
+
+def _reset(*names: str) -> None:
+    for name in names:
+        st.session_state.pop(KEY + name, None)
+
+
+def _valid(name: str, allowed, default, *, multi: bool = False) -> None:
+    """Widget ``KEY + name`` keeps its value if still allowed, else takes ``default``."""
+    state.keep_valid(KEY + name, allowed, multi=multi)
+    st.session_state.setdefault(KEY + name, default)
+
+
+def _on_family_change() -> None:
+    _reset("target", "runs", "n", "d")
+
+
+def _on_target_change() -> None:
+    _reset("runs")
+
+
+def _family_options(families: pd.DataFrame, uploaded: pd.DataFrame | None) -> tuple[list[str], dict[str, str]]:
+    usable = families[families["num_sizes"] >= 2]
+    names = usable["family"].tolist()
+    labels = {row.family: f"{row.family}  ({row.num_sizes} sizes, {units.format_count(row.min_params)}–"
+                          f"{units.format_count(row.max_params)})" for row in usable.itertuples()}
+    if uploaded is not None:
+        names = [fits.UPLOADED] + names
+        labels[fits.UPLOADED] = f"Your runs (uploaded, {uploaded['run_id'].nunique()} runs)"
+    return names, labels
+
+
+def _quantity_input(column, label: str, key: str, help_text: str) -> tuple[float | None, str | None]:
+    text = column.text_input(label, key=key, help=help_text)
+    try:
+        return planning.parse_quantity(text, name=label, maximum=planning.MAX_TOKENS), None
+    except planning.PlanningError as error:
+        return None, str(error)
+
+
+def render() -> None:
+    version = common.db_version()
+    families = common.cached_families(version)
+    uploaded = uploads.uploaded_runs()
+    names, labels = _family_options(families, uploaded)
+    st.title("Fit and extrapolate")
+    st.caption("Fit the scaling law L(N, D) = E + A/N^α + B/D^β on the checkpoints of small runs and "
+               "extrapolate to a larger target: a run of the family (to see how far off the prediction is) or a "
+               "hypothetical model.")
+    if not names:
+        st.info("No family has runs of at least two sizes.")
+        return
+
+    # ---- URL -> widgets (first visit of the session only) -------------------------------------
+    default_family = DEFAULT_FAMILY if DEFAULT_FAMILY in names else names[0]
+    p_family = state.read_param("family", allowed=names, default=default_family, label="family")
+    first = state.seed_widget(KEY + "family", p_family)
+    notices = [p_family] if first else []
+    if first and st.query_params.get("family") == fits.UPLOADED and uploaded is None:
+        st.info("The link refers to uploaded runs, which live only in the browser session that uploaded them; "
+                f"showing {default_family} instead.", icon=":material/link_off:")
+    _valid("family", names, default_family)
+
+    top = st.columns([3, 3], vertical_alignment="bottom")
+    family = top[0].selectbox("Family", names, key=KEY + "family", format_func=lambda f: labels.get(f, f),
+                              on_change=_on_family_change,
+                              help="A family is a set of runs trained with one recipe at different sizes.")
+    curves = fits.curves_of(family, uploaded)
+    runs = fits.runs_table(curves)
+    if runs.empty:
+        st.warning("This family has no loss observations to fit.")
+        return
+    run_ids = runs["run_id"].tolist()
+    run_label = {r.run_id: f"{r.label} · {units.format_params(r.num_params, unit=False)} · "
+                           f"{units.format_tokens(r.max_tokens, unit=False)} tokens" for r in runs.itertuples()}
+    default_target = fits.default_target(curves) or run_ids[-1]
+    target_options = list(reversed(run_ids)) + [HYPOTHETICAL]
+    p_target = state.read_param("target", allowed=target_options, default=default_target, label="target")
+    largest = runs.iloc[-1]
+    p_n = state.read_param("n", default=float(2 * largest["num_params"]), minimum=1.0, maximum=planning.MAX_PARAMS,
+                           label="target parameters")
+    p_d = state.read_param("d", default=float(largest["max_tokens"]), minimum=1.0, maximum=planning.MAX_TOKENS,
+                           label="target tokens")
+    p_fraction = state.read_param("p", default=1.0, minimum=0.1, maximum=1.0, label="fraction of training")
+    p_ckpt = state.read_param("ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints")
+    p_cutoff = state.read_param("cutoff", default=DEFAULT_MIN_TOKENS, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9,
+                                label="early-token cutoff")
+    other_families = [f for f in families["family"] if f != family]
+    borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
+    p_borrow = state.read_param("borrow", allowed=list(BORROWABLE), default=[], multi=True, label="borrowed parameter")
+    p_from = state.read_param("from", allowed=other_families, default=borrow_default, label="family to borrow from")
+    if first:
+        state.seed_widget(KEY + "target", p_target)
+        st.session_state.setdefault(KEY + "n", fits.friendly_number(p_n.value))
+        st.session_state.setdefault(KEY + "d", fits.friendly_number(p_d.value))
+        state.seed_widget(KEY + "p", p_fraction)
+        state.seed_widget(KEY + "ckpt", p_ckpt)
+        st.session_state.setdefault(KEY + "cutoff", float(p_cutoff.value) / 1e9)
+        state.seed_widget(KEY + "borrow", p_borrow)
+        state.seed_widget(KEY + "from", p_from)
+        notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from]
+    _valid("target", target_options, default_target)
+    _valid("from", other_families, borrow_default)
+    st.session_state.setdefault(KEY + "n", fits.friendly_number(float(2 * largest["num_params"])))
+    st.session_state.setdefault(KEY + "d", fits.friendly_number(float(largest["max_tokens"])))
+
+    target = top[1].selectbox("Target", target_options, key=KEY + "target", on_change=_on_target_change,
+                              format_func=lambda r: "A hypothetical model (enter N and D)" if r == HYPOTHETICAL
+                              else run_label.get(r, r),
+                              help="Default: the family's largest run. Its real loss shows how good the prediction is.")
+    hypothetical = target == HYPOTHETICAL
+    target_n = target_d = None
+    input_errors = []
+    if hypothetical:
+        cols = st.columns(2)
+        target_n, error_n = _quantity_input(cols[0], "Target parameters N", KEY + "n",
+                                            "e.g. 7B, 7e9 or 7000000000")
+        target_d, error_d = _quantity_input(cols[1], "Target training tokens D", KEY + "d", "e.g. 140B or 1.4e11")
+        input_errors = [e for e in (error_n, error_d) if e]
+        size_limit = target_n if target_n is not None else np.inf
+    else:
+        size_limit = float(runs.loc[runs["run_id"] == target, "num_params"].iloc[0])
+
+    # Runs that may be used: smaller than the target.
+    pool = runs[(runs["num_params"] < size_limit) & (runs["run_id"] != target)]
+    pool_ids = pool["run_id"].tolist()
+    p_runs = state.read_param("runs", allowed=pool_ids, default=pool_ids, multi=True, label="run")
+    if first:
+        state.seed_widget(KEY + "runs", p_runs)
+        notices.append(p_runs)
+    _valid("runs", pool_ids, pool_ids, multi=True)
+    chosen = st.multiselect("Small runs to fit on", pool_ids, key=KEY + "runs", format_func=lambda r: run_label.get(r, r),
+                            placeholder="Choose the runs to fit on",
+                            help="Default: every run smaller than the target.")
+
+    options = st.columns([2.6, 3.2, 2, 2.4], vertical_alignment="bottom")
+    fraction = options[0].slider("Fraction of training used", 0.1, 1.0, step=0.05, key=KEY + "p",
+                                 help="Only checkpoints up to this share of the longest chosen run's tokens are used "
+                                      "(p in the paper).")
+    ckpt = options[1].segmented_control("Checkpoints", list(CHECKPOINTS), key=KEY + "ckpt", format_func=CHECKPOINTS.get,
+                                        required=True) or "all"
+    cutoff_b = options[2].number_input("Drop checkpoints ≤ (B tokens)", min_value=0.0, max_value=MAX_CUTOFF_B,
+                                       step=1.0, key=KEY + "cutoff", format="%g",
+                                       help="Early checkpoints are noisy; the paper drops those at or below 10B tokens.")
+    with options[3].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
+        st.caption("Fix some parameters at another family's fitted values (fitted with the default protocol) "
+                   "and fit the rest: useful with one or two runs of a new family.")
+        borrow = st.multiselect("Parameters to borrow", list(BORROWABLE), key=KEY + "borrow",
+                                format_func=lambda p: f"{p} ({PARAM_NOTES[p]})")
+        source = st.selectbox("From family", other_families, key=KEY + "from")
+    state.show_notices(notices)
+
+    cutoff = float(cutoff_b) * 1e9
+    default_runs = sorted(chosen) == sorted(pool_ids)
+    state.write_params({
+        "family": family, "target": target,
+        "n": fits.url_number(target_n) if hypothetical and target_n else None,
+        "d": fits.url_number(target_d) if hypothetical and target_d else None,
+        "runs": None if default_runs else chosen,
+        "p": f"{fraction:g}", "ckpt": ckpt, "cutoff": fits.url_number(cutoff), "borrow": borrow or None,
+        "from": source if borrow else None,
+    })
+
+    # ---- Validation ---------------------------------------------------------------------------
+    if input_errors:
+        for error in input_errors:
+            st.error(common.escape_md(error[:1].upper() + error[1:]), icon=":material/error:")
+        return
+    if pool.empty:
+        st.warning("No run of this family is smaller than the target: choose a larger target.",
+                   icon=":material/warning:")
+        return
+    if not chosen:
+        st.warning("Choose at least one run to fit on.", icon=":material/touch_app:")
+        return
+    fixed: tuple[tuple[str, float], ...] = ()
+    if borrow:
+        borrowed = fits.borrowable(version, source)
+        if not borrowed["ok"]:
+            st.error(f"The law of {common.escape_md(source)} could not be fitted, so nothing can be borrowed from it: "
+                     f"{common.escape_md(borrowed['message'])}", icon=":material/error:")
+            return
+        fixed = tuple((name, float(borrowed["params"][name])) for name in sorted(borrow))
+
+    upload_arg = uploaded if family == fits.UPLOADED else None
+    args = (version, family, upload_arg, None if hypothetical else target, target_n, target_d, tuple(sorted(chosen)),
+            float(fraction), ckpt == "final", cutoff, fixed)
+    with st.spinner("Fitting..."):
+        summary = fits.fit_summary(*args)
+    if not summary["ok"]:
+        show = st.warning if summary["level"] == "warning" else st.error
+        show(f"The law cannot be fitted on this selection: {common.escape_md(summary['message'], 400)}",
+             icon=":material/warning:")
+        longest = float(runs.loc[runs["run_id"].isin(chosen), "max_tokens"].max())
+        if longest <= cutoff:
+            st.info(f"Every checkpoint of the chosen runs is at or below the cutoff: the longest run sees "
+                    f"{common.escape_md(units.format_tokens(longest))}. Lower “Drop checkpoints ≤” (e.g. to 0) to fit "
+                    "this family.", icon=":material/lightbulb:")
+        else:
+            st.caption("Try more runs, a larger fraction of training, intermediate checkpoints or a lower cutoff.")
+        return
+    _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt,
+                  cutoff, borrow, source, version)
+
+
+def _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt, cutoff,
+                  borrow, source, version) -> None:
+    evaluation = summary["evaluation"]
+    params = summary["params"]
+    target_name = "Hypothetical target" if hypothetical else fits.target_label(runs, target)
+    cards = st.columns(4)
+    metric_cards = []
+    band_slot = cards[0].empty()
+
+    def predicted_card(note: str) -> None:
+        with band_slot.container():
+            st.metric("Predicted loss", f"{summary['predicted']:.3f}",
+                      help="The fitted law at the target's N and final D.")
+            st.caption(note)
+
+    if evaluation is not None:
+        cards[1].metric("Actual loss", f"{evaluation['actual_final']:.3f}", help="The target's loss at its final checkpoint.")
+        cards[1].caption(f"{fits.target_label(runs, target)[:40]} at {units.format_tokens(evaluation['final_tokens'])}")
+        cards[2].metric("ARE (last 30%)", units.format_percent(evaluation["are_mean"]),
+                        help="Absolute relative error |predicted − actual| / actual, averaged over the target's "
+                             "checkpoints in the last 30% of its training.")
+        cards[2].caption(f"at the final checkpoint: {units.format_percent(evaluation['are_final'])}")
+        metric_cards += [("Actual loss", f"{evaluation['actual_final']:.3f}", ""),
+                         ("ARE (last 30%)", units.format_percent(evaluation["are_mean"]),
+                          f"final checkpoint: {units.format_percent(evaluation['are_final'])}")]
+    else:
+        cards[1].metric("Actual loss", units.MISSING)
+        cards[1].caption("hypothetical target: no real loss")
+        cards[2].metric("ARE", units.MISSING)
+        cards[2].caption("needs a real target run")
+    share = summary["compute_share"]
+    cards[3].metric("Fit compute share", units.format_percent(share, 2 if share < 0.01 else 1),
+                    help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.")
+    cards[3].caption(f"{units.format_flops(summary['compute_flops'])} of "
+                     f"{units.format_flops(6 * summary['target_params'] * summary['target_tokens'])}")
+    metric_cards.append(("Fit compute share", units.format_percent(share, 2), ""))
+
+    # Chart: draw at once without the band, then with it (the bootstrap takes a few seconds the first time).
+    fit_runs = runs[runs["run_id"].isin(chosen)]
+    metrics = common.cached_family_metrics(version, (family,)) if family != fits.UPLOADED else pd.DataFrame()
+    if not metrics.empty and metrics["is_default"].any():
+        row = metrics[metrics["is_default"]].iloc[0]
+        y_title = units.axis_title(f"Loss: {row['metric']}", units.metric_unit(row["kind"]))
+    else:
+        y_title = units.axis_title("Loss", "as uploaded")
+    grid = fits.target_grid(summary, curves)
+    image_format = st.session_state.get(KEY + "image", "png")
+    config = analysis_charts.plotly_config("scaleplan-fit", image_format)
+    chart_slot = st.empty()
+
+    def draw(band: dict | None, pending: bool = False):
+        figure = analysis_charts.fit_figure(
+            curves=curves, fit_runs=fit_runs, used=summary["points"], params=params, target_label=target_name,
+            target_params=summary["target_params"], target_tokens=summary["target_tokens"],
+            target_run=None if hypothetical else target, predicted=summary["predicted"], band=band, grid=grid,
+            y_title=y_title, min_tokens=cutoff)
+        chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if band else "chart-pending" if pending else "chart"),
+                                config=config)
+        return figure
+
+    computed = st.session_state.setdefault(KEY + "bands", set())
+    band_key = repr(args[1:])
+    if band_key not in computed:  # first time: show the fit at once, the band when the bootstrap is done
+        predicted_card("90% band: computing...")
+        draw(None, pending=True)
+        with st.spinner(f"Bootstrap: refitting on {fits.N_BOOT} resamples of the runs..."):
+            band = fits.band_summary(*args, fits.N_BOOT)
+        computed.add(band_key)
+    else:
+        band = fits.band_summary(*args, fits.N_BOOT)
+    if band["ok"]:
+        figure = draw({"tokens": band["tokens"], "lo": band["lo"], "hi": band["hi"]})
+        note = f"90% band {band['band'][0]:.3f}–{band['band'][1]:.3f}" if band["band"] else ""
+    else:
+        figure = draw(None)
+        note = band["message"]
+    predicted_card(common.escape_md(note))
+    metric_cards.insert(0, ("Predicted loss", f"{summary['predicted']:.3f}", note))
+    st.caption("Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
+               "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. Red: the target's predicted curve"
+               + (" and its 90% bootstrap band" if band["ok"] else "") + (
+                   "; black diamonds: the target's real losses." if not hypothetical else "."))
+
+    # Parameter table.
+    rows = []
+    intervals = band.get("intervals", {}) if band["ok"] else {}
+    for name in ("E", "A", "B", "alpha", "beta"):
+        low_high = intervals.get(name)
+        rows.append({"Parameter": name, "Meaning": PARAM_NOTES[name], "Value": f"{params[name]:.4g}",
+                     "90% interval": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high else units.MISSING,
+                     "Source": f"borrowed from {source}" if name in borrow else "fitted"})
+    table = pd.DataFrame(rows)
+    left, right = st.columns([3, 2], gap="large")
+    left.subheader("Fitted parameters")
+    left.dataframe(table, hide_index=True, width="stretch")
+    used_runs = summary["runs"].merge(runs[["run_id", "label"]], on="run_id", how="left")
+    runs_out = pd.DataFrame({"Run": used_runs["label"], "Parameters": used_runs["num_params"].map(
+        lambda n: units.format_params(n, unit=False)), "Tokens used (furthest)": used_runs["max_tokens_used"].map(
+        lambda d: units.format_tokens(d, unit=False))})
+    right.subheader("Runs in the fit")
+    right.dataframe(runs_out, hide_index=True, width="stretch")
+    if not summary["converged"]:
+        st.caption("The optimiser stopped before full convergence; the fit may be imprecise.")
+
+    # Export.
+    inputs = [("Family", labels.get(family, family)),
+              ("Target", target_name if not hypothetical else
+               f"hypothetical: {units.format_params(summary['target_params'])}, "
+               f"{units.format_tokens(summary['target_tokens'])}"),
+              ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in sorted(chosen))),
+              ("Fraction of training used", f"{fraction:g}"), ("Checkpoints", CHECKPOINTS[ckpt]),
+              ("Checkpoints dropped at or below", units.format_tokens(cutoff)),
+              ("Borrowed parameters", ", ".join(f"{n} = {dict(args[-1])[n]:.4g} from {source}" for n in borrow)
+               or "none"), ("Objective", "Huber on log loss (Hoffmann et al. approach 3)")]
+    bottom = st.columns([3, 2, 5], vertical_alignment="center")
+    bottom[0].download_button(
+        "Download report (HTML)", icon=":material/download:", on_click="ignore", mime="text/html",
+        file_name="scaleplan-fit-report.html",
+        data=lambda: report.build_report(
+            title="scaleplan: fit and extrapolate", subtitle=f"Family {labels.get(family, family)}",
+            inputs=inputs, metrics=metric_cards, figures=[("Observed and predicted loss", figure)],
+            tables=[("Fitted parameters", table), ("Runs in the fit", runs_out)],
+            notes=["Law: L(N, D) = E + A/N^alpha + B/D^beta; N in parameters, D in tokens seen. "
+                   "ARE = |predicted - actual| / actual. The band resamples whole runs."]))
+    bottom[1].segmented_control("Chart image", ["png", "svg"], key=KEY + "image", format_func=str.upper,
+                                default="png", help="Format of the camera button in the chart's toolbar.")
+
+
+
+common.run_page(render)

@@ -1,0 +1,151 @@
+"""How reliable are scaling laws? The meta-analysis of the collection, against the paper's findings.
+
+Reads the sweep results (``common.meta_path()``): heatmaps of family-averaged ARE by compute
+share x number of runs, matched comparisons (intermediate checkpoints vs final losses, the 10B
+cutoff vs none) and the table of the paper's guidance with "holds on our data?" from
+:func:`core.findings.check_findings`.
+
+URL state: ``?family=pythia&ckpt=all&cutoff=on``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import findings, fitting, meta, reproduce
+from core.selection import DEFAULT_MIN_TOKENS
+from dashboard import analysis_charts, common, state, sweep
+
+log = logging.getLogger("scaleplan.dashboard")
+KEY = "reliability."
+ALL = "all"
+CHECKPOINTS = {"all": "Intermediate checkpoints", "final": "Final losses only"}
+CUTOFF = {"on": "Drop ≤ 10B tokens", "off": "Keep all checkpoints"}
+RUN_BINS = (0, 3, 4, 5, 6, 8, 16, np.inf)  # right-closed: 3, 4, 5, 6, 7-8, 9-16, 17+
+RUN_LABELS = ("3", "4", "5", "6", "7–8", "9–16", "17+")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _heat_table(meta_key: tuple, family: str, final_only: bool, cutoff: bool, _results: pd.DataFrame) -> pd.DataFrame:
+    rows = _results[(_results["final_only"] == final_only)
+                    & (np.isclose(_results["min_tokens"].astype(float), DEFAULT_MIN_TOKENS) == cutoff)]
+    if family != ALL:
+        rows = rows[rows["family"] == family]
+    if rows.empty or not (rows["status"] == "ok").any():
+        return pd.DataFrame(columns=["compute_bin", "runs_bin", "are_mean", "families"])
+    binned = meta.with_compute_bins(rows)
+    binned["runs_bin"] = pd.cut(binned["num_runs"], RUN_BINS, labels=RUN_LABELS, right=True)
+    return meta.family_averaged(binned, by=["compute_bin", "runs_bin"])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _comparisons(meta_key: tuple, family: str, _results: pd.DataFrame) -> dict:
+    rows = _results if family == ALL else _results[_results["family"] == family]
+    return {"checkpoints": findings.matched_comparison(rows, "checkpoints"),
+            "cutoff": findings.matched_comparison(rows, "cutoff")}
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _findings(meta_key: tuple, version: common.DbVersion | None, _results: pd.DataFrame) -> pd.DataFrame:
+    """The findings table, with the partial-target and borrowing experiments run on the database."""
+    measured = []
+    try:
+        with common.db() as con:
+            measured = reproduce.hitchhiker_report(_results, con)["findings"]
+    except (fitting.FitError, ValueError, KeyError) as error:  # the sweep-based rows still stand
+        log.warning("findings experiments failed: %s", error)
+    return findings.check_findings(_results, measured=measured)
+
+
+def render() -> None:
+    st.title("How reliable are scaling laws?")
+    st.caption("Every family of the collection with at least three sizes, refitted on many choices of small runs: "
+               "how far does each prediction land from the largest run's real loss? ARE = |predicted − actual| / "
+               "actual, averaged over the target's last 30% of training; results are averaged within each family "
+               "first, then across families (Choshen et al.'s protocol).")
+    results, problem = sweep.results()
+    if not sweep.available(results):
+        sweep.offer_sweep(KEY + "sweep", reason=problem)
+        return
+    meta_key = (str(common.meta_path()), sweep.meta_version())
+    ok = results[results["status"] == "ok"]
+    family_names = sorted(ok["family"].unique())
+    options = [ALL] + family_names
+    p_family = state.read_param("family", allowed=options, default=ALL, label="family")
+    p_ckpt = state.read_param("ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints")
+    p_cutoff = state.read_param("cutoff", allowed=list(CUTOFF), default="on", label="cutoff")
+    first = state.seed_widget(KEY + "family", p_family)
+    if first:
+        state.seed_widget(KEY + "ckpt", p_ckpt)
+        state.seed_widget(KEY + "cutoff", p_cutoff)
+    state.keep_valid(KEY + "family", options)
+    st.session_state.setdefault(KEY + "family", ALL)
+
+    counts = st.columns(4)
+    counts[0].metric("Fits in the sweep", f"{len(results):,}")
+    counts[1].metric("Succeeded", f"{len(ok):,}")
+    counts[2].metric("Families", f"{ok['family'].nunique():,}")
+    counts[3].metric("Median ARE (all fits)", f"{ok['are_mean'].median():.1%}")
+
+    st.subheader("Accuracy by budget and number of runs")
+    row = st.columns([3, 2.5, 2.5], vertical_alignment="bottom")
+    family = row[0].selectbox("Family", options, key=KEY + "family",
+                              format_func=lambda f: "All families (averaged)" if f == ALL else f)
+    ckpt = row[1].segmented_control("Checkpoints", list(CHECKPOINTS), key=KEY + "ckpt", format_func=CHECKPOINTS.get,
+                                    required=True) or "all"
+    cutoff = row[2].segmented_control("Early checkpoints", list(CUTOFF), key=KEY + "cutoff", format_func=CUTOFF.get,
+                                      required=True) or "on"
+    if first:
+        state.show_notices([p_family, p_ckpt, p_cutoff])
+    state.write_params({"family": family, "ckpt": ckpt, "cutoff": cutoff})
+
+    table = _heat_table(meta_key, family, ckpt == "final", cutoff == "on", results)
+    config = analysis_charts.plotly_config("scaleplan-reliability")
+    if table.empty or table["are_mean"].isna().all():
+        st.info("No successful fit with these settings" + (f" in {common.escape_md(family)}" if family != ALL else "")
+                + ". Final-loss fits often fail: a handful of final losses cannot identify five parameters.",
+                icon=":material/info:")
+    else:
+        st.plotly_chart(analysis_charts.heatmap_figure(table, row="runs_bin"), key=KEY + "heatmap", config=config)
+        st.caption("Each cell: the mean ARE of fits using that many runs whose compute (6·N·D of the checkpoints used) "
+                   "is the given share of the target's compute; lower is better. Hover for the number of families.")
+
+    st.subheader("Matched comparisons")
+    st.caption("The same family, runs and fraction of training, fitted both ways; only tasks where both fits succeeded "
+               "on different points enter the bars (a family whose runs report only a final value has nothing to "
+               "compare). The failure rate of each option is below the bars.")
+    comparisons = _comparisons(meta_key, family, results)
+    cols = st.columns(2, gap="medium")
+    titles = {"checkpoints": "With vs without intermediate checkpoints (10B cutoff on)",
+              "cutoff": "With vs without the 10B-token cutoff (intermediate checkpoints)"}
+    for column, name in zip(cols, ("checkpoints", "cutoff")):
+        comparison = comparisons[name]
+        column.markdown(f"**{titles[name]}**")
+        if comparison["fits"].max() == 0:
+            column.info("No task was fitted successfully both ways" + (
+                f"; the fits failed in {comparison['failure_rate'].iloc[0]:.0%} (first option) and "
+                f"{comparison['failure_rate'].iloc[1]:.0%} (second option) of tasks."
+                if comparison["failure_rate"].notna().all() else "."))
+            continue
+        column.plotly_chart(analysis_charts.comparison_figure(comparison), key=KEY + "bars-" + name, config=config)
+        column.caption(" · ".join(f"{common.escape_md(r.option)}: fits fail in {r.failure_rate:.0%} of tasks"
+                                  for r in comparison.itertuples()))
+
+    st.subheader("The paper's guidance, checked on our data")
+    with st.spinner("Checking the findings (a few extra fits)..."):
+        table = _findings(meta_key, common.db_version(), results)
+    shown = table.assign(holds=table["holds"].map({True: "Yes", False: "No"}).fillna("Not testable here"))
+    st.table(shown.rename(columns={"finding": "Finding", "paper": "The paper", "ours": "Our sweep",
+                                   "holds": "Holds on our data?", "criterion": "How we decide"}),
+             hide_index=True, border="horizontal")
+    st.caption("The last two rows come from extra fits on the database (smaller runs plus the first 30% of the "
+               "target; one run with A and α borrowed from a similar family), as in `scaleplan reproduce`. "
+               f"Results file: {common.escape_md(common.meta_path().name)} · "
+               f"{results['family'].nunique()} families, {len(results):,} fits.")
+
+
+common.run_page(render)

@@ -1,0 +1,330 @@
+"""The analysis pages (fit, planner, reliability) in Streamlit's AppTest: main paths and bad inputs.
+
+SCALEPLAN_DB points at the session's built database (``app_test`` fixture) and SCALEPLAN_META at
+a small sweep run once per session (``meta_db`` in tests/conftest.py), or at a missing file.
+Every test checks that no exception element is shown and that bad inputs give a readable message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import laws
+
+
+def _texts(elements) -> str:
+    """The elements' text with markdown escapes removed."""
+    return " ".join(str(e.value) for e in elements).replace("\\", "")
+
+
+def _no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _no_failure(at) -> None:
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _charts(at) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def _query(at, name):
+    value = at.query_params.get(name)
+    return value[-1] if isinstance(value, list) else value
+
+
+@pytest.fixture()
+def with_meta(meta_db, monkeypatch):
+    monkeypatch.setenv("SCALEPLAN_META", str(meta_db))
+    return meta_db
+
+
+@pytest.fixture()
+def without_meta(tmp_path, monkeypatch):
+    path = tmp_path / "no-meta.duckdb"
+    monkeypatch.setenv("SCALEPLAN_META", str(path))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Fit and extrapolate
+
+def test_fit_default_view(app_test):
+    at = app_test("fit.py")
+    _no_failure(at)
+    assert at.selectbox(key="fit.family").value == "pythia"
+    assert at.selectbox(key="fit.target").value == "pythia/pythia-12b"
+    assert len(at.multiselect(key="fit.runs").value) == 6  # every smaller run
+    metrics = _metrics(at)
+    predicted = float(metrics["Predicted loss"])
+    actual = float(metrics["Actual loss"])
+    assert 1.0 < predicted < 2.0 and 1.0 < actual < 2.0
+    are = float(metrics["ARE (last 30%)"].rstrip("%")) / 100
+    assert 0 <= are < 0.2
+    assert "90% band" in _texts(at.caption)
+    assert _charts(at) == 1
+    params = at.dataframe[0].value
+    assert list(params["Parameter"]) == ["E", "A", "B", "alpha", "beta"]
+    assert (params["Source"] == "fitted").all()
+    assert _query(at, "family") == "pythia" and _query(at, "target") == "pythia/pythia-12b"
+    assert "runs" not in at.query_params  # the default selection is not spelled out
+
+
+def test_fit_tiny_fraction_and_high_cutoff_is_a_message(app_test):
+    at = app_test("fit.py")
+    at.slider(key="fit.p").set_value(0.1)
+    at.number_input(key="fit.cutoff").set_value(100.0).run()
+    _no_exception(at)
+    shown = (_texts(at.warning) + _texts(at.error)).lower()
+    assert "cannot be fitted" in shown and "no checkpoint is left" in shown
+    assert _charts(at) == 0
+    assert _query(at, "p") == "0.1" and _query(at, "cutoff") == "1e11"
+
+
+def test_fit_link_with_out_of_range_fraction_falls_back(app_test):
+    at = app_test("fit.py", query_params={"family": "pythia", "p": "0.0001", "ckpt": "sideways"})
+    _no_failure(at)
+    notices = _texts(at.info)
+    assert "below the minimum" in notices and "sideways" in notices
+    assert at.slider(key="fit.p").value == 1.0
+    assert at.segmented_control(key="fit.ckpt").value == "all"
+
+
+def test_fit_hypothetical_negative_n_is_an_error(app_test):
+    at = app_test("fit.py")
+    at.selectbox(key="fit.target").set_value("hypothetical").run()
+    _no_failure(at)
+    assert "Predicted loss" in _metrics(at)  # 2x the largest run by default
+    at.text_input(key="fit.n").set_value("-5B").run()
+    _no_exception(at)
+    assert "greater than zero" in _texts(at.error)
+    assert _charts(at) == 0
+    at.text_input(key="fit.n").set_value("not a size").run()
+    assert "cannot read" in _texts(at.error)
+
+
+def test_fit_hypothetical_target(app_test):
+    at = app_test("fit.py", query_params={"family": "pythia", "target": "hypothetical", "n": "70e9", "d": "1.4e12"})
+    _no_failure(at)
+    assert at.text_input(key="fit.n").value == "70B" and at.text_input(key="fit.d").value == "1.4T"
+    metrics = _metrics(at)
+    assert metrics["Actual loss"] == "–"
+    assert 0.5 < float(metrics["Predicted loss"]) < 2.0
+    assert _query(at, "n") == "7e10" and _query(at, "d") == "1.4e12"
+
+
+def test_fit_empty_run_selection_is_a_notice(app_test):
+    at = app_test("fit.py")
+    at.multiselect(key="fit.runs").set_value([]).run()
+    _no_exception(at)
+    assert "Choose at least one run" in _texts(at.warning)
+    assert _charts(at) == 0
+
+
+def test_fit_target_smaller_than_every_run(app_test):
+    at = app_test("fit.py")
+    at.selectbox(key="fit.target").set_value("pythia/pythia-70m").run()
+    _no_exception(at)
+    assert "No run of this family is smaller than the target" in _texts(at.warning)
+
+
+def test_fit_fewer_runs_and_final_only(app_test):
+    at = app_test("fit.py")
+    at.multiselect(key="fit.runs").set_value(["pythia/pythia-70m", "pythia/pythia-160m"])
+    at.segmented_control(key="fit.ckpt").set_value("final").run()
+    _no_exception(at)
+    # Two final losses cannot identify five parameters: a message, not a crash.
+    assert "cannot be fitted" in _texts(at.warning) + _texts(at.error)
+    assert len(at.query_params.get_all("runs") if hasattr(at.query_params, "get_all")
+               else at.query_params["runs"]) == 2
+
+
+def test_fit_borrowed_exponents(app_test):
+    at = app_test("fit.py")
+    at.multiselect(key="fit.borrow").set_value(["alpha", "beta"])
+    at.selectbox(key="fit.from").set_value("pythia-deduped").run()
+    _no_failure(at)
+    params = at.dataframe[0].value.set_index("Parameter")
+    assert params.loc["alpha", "Source"] == "borrowed from pythia-deduped"
+    assert params.loc["E", "Source"] == "fitted"
+    assert _query(at, "from") == "pythia-deduped"
+
+
+TRUTH = {"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.3}
+
+
+def _uploaded() -> pd.DataFrame:
+    """Synthetic uploaded runs drawn exactly from a known law (5 sizes x 8 checkpoints above 10B tokens)."""
+    rows = []
+    for name, n in (("tiny", 2e7), ("small", 6e7), ("mid", 2e8), ("big", 5e8), ("target", 1e9)):
+        for d in np.geomspace(12e9, 60e9, 8):
+            rows.append({"run_id": f"upload/{name}", "run_name": name, "seed": np.nan, "num_params": n,
+                         "tokens_seen": d, "value": float(laws.chinchilla_loss(n, d, **TRUTH))})
+    return pd.DataFrame(rows)
+
+
+def test_fit_uploaded_runs(app_test):
+    # The fit must predict the uploaded 1B target closely.
+    truth = TRUTH
+    at = app_test("fit.py", session_state={"uploaded_runs": _uploaded(), "uploaded_runs_name": "mine.csv"})
+    at.selectbox(key="fit.family").set_value("your-runs").run()
+    _no_failure(at)
+    assert at.selectbox(key="fit.target").value == "upload/target"
+    metrics = _metrics(at)
+    expected = float(laws.chinchilla_loss(1e9, 60e9, **truth))
+    assert float(metrics["Predicted loss"]) == pytest.approx(expected, abs=0.002)
+    assert float(metrics["ARE (last 30%)"].rstrip("%")) < 0.5
+
+
+def test_fit_link_to_uploaded_runs_without_upload(app_test):
+    at = app_test("fit.py", query_params={"family": "your-runs"})
+    _no_failure(at)
+    assert "uploaded runs" in _texts(at.info)
+    assert at.selectbox(key="fit.family").value == "pythia"
+
+
+# ---------------------------------------------------------------------------------------------
+# Budget planner
+
+def test_planner_default_view(app_test, with_meta):
+    at = app_test("planner.py")
+    _no_failure(at)
+    metrics = _metrics(at)
+    assert metrics["Target"].startswith("70B")
+    assert metrics["Study budget"].endswith("FLOPs")
+    designs = at.dataframe[0].value
+    assert "★" in set(designs["Pick"]) and len(designs) == 10
+    assert {"Model sizes (parameters)", "Cost", "ARE median", "Support"} <= set(designs.columns)
+    assert _charts(at) == 2  # loss/error and inference cost vs multiplier
+    text = _texts(at.markdown)
+    assert "To predict the loss of a 70B-parameter model" in text
+    assert _query(at, "n") == "7e10" and _query(at, "amount") == "20000"
+
+
+def test_planner_without_meta_offers_the_sweep(app_test, without_meta):
+    at = app_test("planner.py")
+    _no_failure(at)
+    labels = [b.label for b in at.button]
+    assert any(label.startswith("Run the meta-analysis (") and "fits" in label for label in labels)
+    assert "has not been run yet" in _texts(at.info)
+    assert _charts(at) == 2  # the over-training trade-off does not need the sweep
+    assert "Run the meta-analysis to rank study designs" in _texts(at.markdown)
+
+
+@pytest.mark.parametrize("amount, message", [(0.0, "Impossible study budget"), (-100.0, "Impossible study budget"),
+                                             (0.05, "too small for any design")])
+def test_planner_impossible_budget(app_test, with_meta, amount, message):
+    at = app_test("planner.py")
+    at.number_input(key="planner.amount").set_value(amount).run()
+    _no_exception(at)
+    assert message in _texts(at.error)
+
+
+def test_planner_bad_gpu_model(app_test, with_meta):
+    at = app_test("planner.py")
+    at.number_input(key="planner.mfu").set_value(0.0).run()
+    _no_exception(at)
+    assert "MFU" in _texts(at.error)
+
+
+def test_planner_negative_target(app_test, with_meta):
+    at = app_test("planner.py")
+    at.text_input(key="planner.n").set_value("-70B").run()
+    _no_exception(at)
+    assert "greater than zero" in _texts(at.error)
+
+
+def test_planner_compute_budget_mode(app_test, with_meta):
+    at = app_test("planner.py")
+    at.segmented_control(key="planner.mode").set_value("compute")
+    at.run()
+    at.text_input(key="planner.c").set_value("1e22").run()
+    _no_failure(at)
+    assert _metrics(at)["Target"] == _metrics(at)["Compute-optimal for this C"]
+    assert _query(at, "mode") == "compute" and _query(at, "c") == "1e22"
+
+
+def test_planner_gpu_hours(app_test, with_meta):
+    at = app_test("planner.py")
+    at.segmented_control(key="planner.unit").set_value("gpu_hours").run()
+    at.number_input(key="planner.amount").set_value(1000.0).run()
+    _no_failure(at)
+    # 1000 GPU-hours * 3600 s * 989e12 FLOP/s * 0.4 = 1.4e21 FLOPs
+    assert _metrics(at)["Study budget"] == "1.4e21 FLOPs"
+
+
+def test_planner_reference_law_from_uploaded_runs(app_test, with_meta):
+    at = app_test("planner.py", session_state={"uploaded_runs": _uploaded(), "uploaded_runs_name": "mine.csv"})
+    at.selectbox(key="planner.law").set_value("your-runs").run()
+    _no_failure(at)
+    assert "Compute-optimal for this C" in _metrics(at)
+    assert _query(at, "law") == "your-runs"
+
+
+def test_planner_bad_link_values(app_test, with_meta):
+    at = app_test("planner.py", query_params={"mfu": "500", "n": "lots", "unit": "<b>x</b>"})
+    _no_failure(at)
+    notices = _texts(at.info)
+    assert "above the maximum" in notices and "lots" in notices
+    assert at.number_input(key="planner.mfu").value == 40.0
+
+
+# ---------------------------------------------------------------------------------------------
+# How reliable are scaling laws?
+
+def test_reliability_default_view(app_test, with_meta):
+    at = app_test("reliability.py")
+    _no_failure(at)
+    assert int(_metrics(at)["Families"]) == 5
+    assert _charts(at) == 3  # heatmap + two comparisons
+    findings = at.table[0].value
+    assert "Holds on our data?" in findings.columns
+    assert set(findings["Holds on our data?"]) <= {"Yes", "No", "Not testable here"}
+
+
+def test_reliability_family_and_final_only(app_test, with_meta):
+    at = app_test("reliability.py")
+    at.selectbox(key="reliability.family").set_value("opt")
+    at.segmented_control(key="reliability.ckpt").set_value("final").run()
+    _no_exception(at)
+    assert _query(at, "family") == "opt" and _query(at, "ckpt") == "final"
+
+
+def test_reliability_without_meta(app_test, without_meta):
+    at = app_test("reliability.py")
+    _no_failure(at)
+    assert any(b.label.startswith("Run the meta-analysis") for b in at.button)
+    assert _charts(at) == 0
+
+
+def test_run_the_sweep_button(app_test, without_meta, meta_db, monkeypatch):
+    """The button runs the sweep with a progress callback and the page then uses the results
+    (the sweep itself is replaced by a copy of the session's small sweep)."""
+    import shutil
+
+    from core import meta
+
+    calls = []
+
+    def fake_sweep(db_path, meta_path, **kwargs):
+        calls.append(kwargs)
+        kwargs["on_progress"](1, 2)
+        shutil.copy(meta_db, meta_path)
+        kwargs["on_progress"](2, 2)
+        return meta.SweepReport(planned=2, skipped=0, fitted=2, failed=0, seconds=0.1)
+
+    monkeypatch.setattr(meta, "run_sweep", fake_sweep)
+    at = app_test("reliability.py")
+    assert _charts(at) == 0
+    next(b for b in at.button if b.label.startswith("Run the meta-analysis")).click().run()
+    _no_failure(at)
+    assert len(calls) == 1 and callable(calls[0]["on_progress"])
+    assert _charts(at) == 3  # the heatmap and the two comparisons, from the new results

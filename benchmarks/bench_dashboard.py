@@ -18,17 +18,15 @@ Pages and changes:
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import dashboard_server  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
@@ -49,43 +47,6 @@ CHANGED_JS = """(old) => {
     const sig = (""" + SIGNATURE_JS + """)();
     return sig !== old && sig.length > 0;
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(db: Path, meta: Path | None, port: int) -> subprocess.Popen:
-    env = dict(os.environ, SCALEPLAN_DB=str(db), PYTHONUNBUFFERED="1")
-    if meta:
-        env["SCALEPLAN_META"] = str(meta)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "--db", str(db), "serve", "--port", str(port), "--address", "127.0.0.1",
-         "--headless"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.3)
-    stop_server(process)
-    raise SystemExit("the server did not become healthy in 120 s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def open_page(page, url: str) -> None:
@@ -144,26 +105,22 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    port = args.port or free_port()
-    server = start_server(args.db.resolve(), args.meta.resolve() if args.meta else None, port)
-    base = f"http://127.0.0.1:{port}"
     benches = {"explore": (bench_explore, 0.3), "fit": (bench_fit, 1.0), "planner": (bench_planner, 1.0)}
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1600, "height": 1000})
-            page = context.new_page()
-            page.set_default_timeout(180_000)
-            print(f"{'page':<10}{'median':>10}{'min':>10}{'max':>10}{'target':>10}  n={args.repeats}, warm cache")
-            for name in args.pages:
-                bench, target = benches[name]
-                times = bench(page, base, args.repeats)
-                median = statistics.median(times)
-                print(f"{name:<10}{median * 1000:>8.0f}ms{min(times) * 1000:>8.0f}ms{max(times) * 1000:>8.0f}ms"
-                      f"{target * 1000:>8.0f}ms  {'ok' if median < target else 'SLOW'}")
-            browser.close()
-    finally:
-        stop_server(server)
+    meta = args.meta.resolve() if args.meta else None
+    with dashboard_server(args.db.resolve(), meta=meta, port=args.port or None) as (base, _process), \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(180_000)
+        print(f"{'page':<10}{'median':>10}{'min':>10}{'max':>10}{'target':>10}  n={args.repeats}, warm cache")
+        for name in args.pages:
+            bench, target = benches[name]
+            times = bench(page, base, args.repeats)
+            median = statistics.median(times)
+            print(f"{name:<10}{median * 1000:>8.0f}ms{min(times) * 1000:>8.0f}ms{max(times) * 1000:>8.0f}ms"
+                  f"{target * 1000:>8.0f}ms  {'ok' if median < target else 'SLOW'}")
+        browser.close()
     return 0
 
 

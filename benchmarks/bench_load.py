@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.helpers import dashboard_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -47,12 +45,6 @@ OBSERVER_JS = """
   }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
 }
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tree_rss_bytes(root_pid: int) -> int:
@@ -172,39 +164,21 @@ def main() -> int:
     args = parser.parse_args()
     started = time.monotonic()
     db, meta_path, tmp = _ensure_inputs(args.db)
-    port = _free_port()
-    env = dict(os.environ, SCALEPLAN_DB=str(db), SCALEPLAN_META=str(meta_path))
-    server = subprocess.Popen([sys.executable, "-m", "core.cli", "--db", str(db), "serve", "--port", str(port),
-                               "--address", "127.0.0.1", "--headless"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     peak = [0]
     stop = threading.Event()
 
-    def sample() -> None:
+    def sample(pid: int) -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _tree_rss_bytes(server.pid))
+            peak[0] = max(peak[0], _tree_rss_bytes(pid))
             time.sleep(0.2)
 
-    sampler = threading.Thread(target=sample, daemon=True)
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
-        sampler.start()
-        budget = max(30.0, min(args.budget, 290.0 - (time.monotonic() - started)))
-        latencies, errors = asyncio.run(_drive(url, args.sessions, args.moves, budget))
+        with dashboard_server(db, meta=meta_path) as (url, server):
+            threading.Thread(target=sample, args=(server.pid,), daemon=True).start()
+            budget = max(30.0, min(args.budget, 290.0 - (time.monotonic() - started)))
+            latencies, errors = asyncio.run(_drive(url, args.sessions, args.moves, budget))
     finally:
         stop.set()
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
         if tmp is not None:
             tmp.cleanup()
     expected = args.sessions * 2 * args.moves

@@ -76,3 +76,74 @@ def replace_with_copy(path: Path) -> Path:
     path.unlink()
     shutil.copyfile(target, path)
     return path
+
+
+class ServerError(RuntimeError):
+    """The dashboard server exited or did not become healthy."""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dashboard_server(db: Path, *, meta: Path | None = None, port: int | None = None, log: Path | None = None,
+                     timeout: float = 120.0):
+    """Run ``scaleplan serve`` on 127.0.0.1 in its own process group; yield ``(url, process)``.
+
+    Waits for ``/_stcore/health``; on exit stops exactly that process group (cli -> streamlit).
+    Raises :class:`ServerError` (with the end of ``log`` when given) if the server dies or
+    never becomes healthy.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[1]
+    port = port or free_port()
+    env = dict(os.environ, SCALEPLAN_DB=str(db), PYTHONUNBUFFERED="1")
+    if meta is not None:
+        env["SCALEPLAN_META"] = str(meta)
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "--db", str(db), "serve", "--port", str(port), "--address", "127.0.0.1",
+         "--headless"], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+
+    def tail() -> str:
+        return Path(log).read_text(errors="replace")[-3000:] if log else ""
+
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise ServerError(f"the dashboard server exited ({process.returncode}):\n{tail()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(f"the dashboard server did not become healthy in {timeout:.0f} s:\n{tail()}")
+            time.sleep(0.3)
+        yield url, process
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        if log:
+            out.close()

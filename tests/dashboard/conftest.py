@@ -21,18 +21,12 @@ exception elements.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+
+from tests.helpers import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
@@ -76,51 +70,12 @@ def app_test(dashboard_db):
 # ---------------------------------------------------------------------------------------------
 # Browser
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server_url(built_db, tmp_path_factory):
     """The dashboard served by `scaleplan serve` on a free local port."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    log = open(log_path, "wb")
-    env = dict(os.environ, SCALEPLAN_DB=str(built_db), PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "--db", str(built_db), "serve", "--port", str(port),
-         "--address", "127.0.0.1", "--headless"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the dashboard server exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the dashboard server did not become healthy:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+    with dashboard_server(built_db, log=log_path, timeout=90) as (url, _process):
         yield url
-    finally:
-        # The server runs in its own process group (cli -> streamlit): stop exactly that group.
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,12 @@ tests/artifacts/<page>.png.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.dashboard.conftest import CHROMIUM, ROOT, _free_port, exceptions, full_page_screenshot, wait_for_app
+from tests.dashboard.conftest import CHROMIUM, exceptions, full_page_screenshot, wait_for_app
+from tests.helpers import dashboard_server
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
@@ -29,38 +23,9 @@ SLOW = 120_000  # ms: first fits and bootstraps of a cold server
 @pytest.fixture(scope="module")
 def analysis_url(built_db, meta_db, tmp_path_factory):
     """`scaleplan serve` with the small meta-analysis sweep, on a free local port."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("analysis-server") / "streamlit.log"
-    env = dict(os.environ, SCALEPLAN_DB=str(built_db), SCALEPLAN_META=str(meta_db), PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "--db", str(built_db), "serve", "--port", str(port),
-             "--address", "127.0.0.1", "--headless"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"the server exited:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                        break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not become healthy:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.3)
-            yield url
-        finally:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=15)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+    with dashboard_server(built_db, meta=meta_db, log=log_path, timeout=90) as (url, _process):
+        yield url
 
 
 def _open(page, url: str) -> None:

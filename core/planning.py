@@ -71,6 +71,12 @@ MAX_FLOPS = 1e30
 MAX_DOLLARS = 1e13
 MAX_GPU_HOURS = 1e13
 MAX_PEAK_FLOPS = 1e18  # per GPU, FLOP/s
+MIN_PEAK_FLOPS = 1e9  # per GPU, FLOP/s: below this a "GPU" cannot train anything and costs overflow
+MIN_MFU = 1e-3
+MAX_PRICE = 1e6  # dollars per GPU-hour
+MIN_PRICE = 1e-6  # a hundredth of a cent per thousand GPU-hours: free compute is not a price to plan with
+MAX_ARE = 100.0  # 10,000%: a larger "expected error" is not a number to print
+MIN_COUNT = 1e3  # fewest parameters of a study model, fewest tokens of a target: below it shares underflow
 MAX_PARAMS = 1e15
 MAX_TOKENS = 1e17
 
@@ -98,8 +104,8 @@ class BudgetTooSmallError(PlanningError):
 # ---------------------------------------------------------------------------------------------
 # Validation
 
-def _positive(name: str, value: object, maximum: float, *, unit: str = "") -> float:
-    """``value`` as a positive finite float no larger than ``maximum``, else PlanningError."""
+def _positive(name: str, value: object, maximum: float, *, unit: str = "", minimum: float = 0.0) -> float:
+    """``value`` as a positive finite float in (0, ``maximum``] and at least ``minimum``, else PlanningError."""
     if value is None or isinstance(value, bool):
         raise PlanningError(f"{name} is missing")
     try:
@@ -114,12 +120,13 @@ def _positive(name: str, value: object, maximum: float, *, unit: str = "") -> fl
         raise PlanningError(f"{name} must be greater than zero, got {number:g}{unit}")
     if number > maximum:
         raise PlanningError(f"{name} of {number:.3g}{unit} is beyond any realistic value (at most {maximum:.0e}{unit})")
+    if number < minimum:
+        raise PlanningError(f"{name} of {number:.3g}{unit} is below any realistic value (at least {minimum:g}{unit})")
     return number
 
 
-def _fraction(name: str, value: object) -> float:
-    number = _positive(name, value, 1.0)
-    return number
+def _fraction(name: str, value: object, minimum: float = 0.0) -> float:
+    return _positive(name, value, 1.0, minimum=minimum)
 
 
 _SUFFIX_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
@@ -160,9 +167,13 @@ class ComputeCost:
 
 
 def _flops_per_gpu_hour(peak_flops_per_gpu: float, mfu: float) -> float:
-    peak = _positive("peak FLOP/s per GPU", peak_flops_per_gpu, MAX_PEAK_FLOPS)
-    utilisation = _fraction("MFU", mfu)
+    peak = _positive("peak FLOP/s per GPU", peak_flops_per_gpu, MAX_PEAK_FLOPS, minimum=MIN_PEAK_FLOPS)
+    utilisation = _fraction("MFU", mfu, minimum=MIN_MFU)
     return SECONDS_PER_HOUR * peak * utilisation
+
+
+def _price(dollars_per_gpu_hour: object) -> float:
+    return _positive("the price per GPU-hour", dollars_per_gpu_hour, MAX_PRICE, minimum=MIN_PRICE, unit=" $")
 
 
 def study_compute_budget(dollars: float | None = None, gpu_hours: float | None = None, *,
@@ -182,8 +193,7 @@ def study_compute_budget(dollars: float | None = None, gpu_hours: float | None =
     per_hour = _flops_per_gpu_hour(peak_flops_per_gpu, mfu)
     if dollars is not None:
         money = _positive("the study budget in dollars", dollars, MAX_DOLLARS)
-        price = _positive("the price per GPU-hour", dollars_per_gpu_hour, 1e6)
-        hours = money / price
+        hours = money / _price(dollars_per_gpu_hour)
     else:
         hours = _positive("the study budget in GPU-hours", gpu_hours, MAX_GPU_HOURS)
     flops = hours * per_hour
@@ -199,8 +209,8 @@ def compute_cost(flops: float, *, dollars_per_gpu_hour: float = DEFAULT_DOLLARS_
         gpu_hours = flops / (3600 * peak_flops_per_gpu * mfu)
         dollars   = gpu_hours * dollars_per_gpu_hour
     """
-    amount = _positive("compute", flops, MAX_FLOPS, unit=" FLOPs")
-    price = _positive("the price per GPU-hour", dollars_per_gpu_hour, 1e6)
+    amount = _positive("compute", flops, MAX_FLOPS, unit=" FLOPs", minimum=1.0)
+    price = _price(dollars_per_gpu_hour)
     hours = amount / _flops_per_gpu_hour(peak_flops_per_gpu, mfu)
     return ComputeCost(flops=amount, gpu_hours=hours, dollars=hours * price)
 
@@ -268,9 +278,9 @@ def candidate_plans(target_params: float, target_tokens: float, study_flops: flo
     :class:`BudgetTooSmallError` when no design fits, :class:`PlanningError` on bad inputs.
     """
     n_target = _positive("the target's parameters", target_params, MAX_PARAMS)
-    d_target = _positive("the target's tokens", target_tokens, MAX_TOKENS)
+    d_target = _positive("the target's tokens", target_tokens, MAX_TOKENS, minimum=MIN_COUNT)
     budget = _positive("the study budget", study_flops, MAX_FLOPS, unit=" FLOPs")
-    floor = _positive("the smallest model size", min_size, MAX_PARAMS)
+    floor = _positive("the smallest model size", min_size, MAX_PARAMS, minimum=MIN_COUNT)
     if target_are is not None:
         target_are = _positive("the accuracy needed (ARE)", target_are, 10.0)
     if floor * 10 >= n_target:
@@ -322,7 +332,7 @@ def candidate_plans(target_params: float, target_tokens: float, study_flops: flo
     if cost is not None:
         per_hour = _flops_per_gpu_hour(cost.get("peak_flops_per_gpu", H100_BF16_DENSE_FLOPS),
                                        cost.get("mfu", DEFAULT_MFU))
-        price = _positive("the price per GPU-hour", cost.get("dollars_per_gpu_hour", DEFAULT_DOLLARS_PER_GPU_HOUR), 1e6)
+        price = _price(cost.get("dollars_per_gpu_hour", DEFAULT_DOLLARS_PER_GPU_HOUR))
         plans["gpu_hours"] = plans["study_flops"] / per_hour
         plans["dollars"] = plans["gpu_hours"] * price
     # Designs whose expected ARE rests on at least two families first (one family's fits are
@@ -376,10 +386,17 @@ def best_plan(plans: pd.DataFrame, target_are: float | None = None) -> pd.Series
 # Over-training
 
 def _as_chinchilla(params: Mapping[str, float]) -> dict[str, float]:
+    """Chinchilla parameters from either law's parameters, checked to be a usable law.
+
+    Exponents beyond twice the fitter's bounds (alpha, beta <= 2; eta <= 1) are not a law
+    anyone fitted, and only make the powers overflow.
+    """
     if {"E", "A", "B", "alpha", "beta"} <= set(params):
-        values = {k: float(params[k]) for k in ("E", "A", "B", "alpha", "beta")}
+        values = {k: _law_value(k, params[k], 4.0 if k in ("alpha", "beta") else math.inf)
+                  for k in ("E", "A", "B", "alpha", "beta")}
     elif {"E", "a", "b", "eta"} <= set(params):
-        values = laws.overtrain_as_chinchilla(*(float(params[k]) for k in ("E", "a", "b", "eta")))
+        raw = {k: _law_value(k, params[k], 2.0 if k == "eta" else math.inf) for k in ("E", "a", "b", "eta")}
+        values = laws.overtrain_as_chinchilla(**raw)
     else:
         raise PlanningError("the law's parameters must be E, A, B, alpha, beta (Chinchilla) or E, a, b, eta "
                             "(over-training law)")
@@ -387,6 +404,27 @@ def _as_chinchilla(params: Mapping[str, float]) -> dict[str, float]:
         if not math.isfinite(value) or (value <= 0 and name != "E") or value < 0:
             raise PlanningError(f"the law's parameter {name} = {value} is not usable")
     return values
+
+
+def _finite(name: str, value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PlanningError(f"the law's parameter {name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise PlanningError(f"the law's parameter {name} must be finite")
+    return number
+
+
+def _law_value(name: str, value: object, maximum: float) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PlanningError(f"the law's parameter {name} must be a number, got {value!r}") from None
+    if not (math.isfinite(number) and (number > 0 or (name == "E" and number == 0)) and number <= maximum):
+        raise PlanningError(f"the law's parameter {name} = {number:g} is not usable"
+                            + (f" (at most {maximum:g})" if math.isfinite(maximum) else ""))
+    return number
 
 
 def overtraining_tradeoff(params: Mapping[str, float], compute_flops: float,
@@ -414,19 +452,29 @@ def overtraining_tradeoff(params: Mapping[str, float], compute_flops: float,
         raise PlanningError("give at least one token multiplier")
     M = np.array([_positive("a token multiplier", m, 1e6) for m in multipliers], dtype=float)
     chin = _as_chinchilla(params)
-    N = np.sqrt(C / (FLOPS_PER_PARAM_TOKEN * M))
-    D = M * N
-    loss = laws.chinchilla_loss(N, D, **chin)
-    n_opt, d_opt = laws.compute_optimal_allocation(C, **chin)
-    loss_opt = float(laws.chinchilla_loss(n_opt, d_opt, **chin))
+    ds = None
     if downstream is not None:
         missing = {"eps", "k", "gamma"} - set(downstream)
         if missing:
             raise PlanningError(f"the downstream law needs eps, k and gamma (missing {', '.join(sorted(missing))})")
-        error = laws.downstream_error(loss, *(float(downstream[k]) for k in ("eps", "k", "gamma")))
-    else:
-        error = np.full_like(loss, np.nan)
-    relative = N / float(n_opt)
+        ds = [_law_value(k, downstream[k], math.inf) if k != "eps" else _finite("eps", downstream[k])
+              for k in ("eps", "k", "gamma")]
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            N = np.sqrt(C / (FLOPS_PER_PARAM_TOKEN * M))
+            D = M * N
+            loss = laws.chinchilla_loss(N, D, **chin)
+            n_opt, d_opt = laws.compute_optimal_allocation(C, **chin)
+            loss_opt = float(laws.chinchilla_loss(n_opt, d_opt, **chin))
+            error = laws.downstream_error(loss, *ds) if ds is not None else np.full_like(loss, np.nan)
+            relative = N / float(n_opt)
+        usable = (np.isfinite(loss).all() and math.isfinite(loss_opt) and np.isfinite(relative).all()
+                  and (relative > 0).all() and (ds is None or np.isfinite(error).all()))
+    except (ZeroDivisionError, OverflowError):
+        usable = False
+    if not usable:
+        raise PlanningError(f"the law cannot be evaluated at {format_flops(C)}: a term overflows "
+                            "(check the law's parameters and the compute)")
     return pd.DataFrame({
         "multiplier": M, "num_params": N, "tokens": D, "compute_flops": FLOPS_PER_PARAM_TOKEN * N * D,
         "loss": loss, "loss_increase": loss - loss_opt, "downstream_error": error,
@@ -464,6 +512,11 @@ def _clean(value: float | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _clean_positive(value: float | None) -> float | None:
+    number = _clean(value)
+    return number if number is not None and number > 0 else None
+
+
 def recommendation(*, target_params: float, target_tokens: float, target_are: float,
                    plan_num_runs: int | None = None, plan_min_size: float | None = None,
                    plan_max_size: float | None = None, plan_seeds: int | None = None,
@@ -480,26 +533,36 @@ def recommendation(*, target_params: float, target_tokens: float, target_are: fl
     parameter; ``meta_available=False`` says the meta-analysis must be run first. ``overtrain_*``
     describe one over-training option (multiplier M, loss increase
     in nats/token over the compute-optimal loss, share of inference compute saved).
+    Optional numbers that are missing, NaN, infinite or out of range are left out of the text;
+    a missing or unusable target size raises :class:`PlanningError`.
     """
-    target = (f"a {format_count(target_params)}-parameter model trained on "
-              f"{format_count(target_tokens)} tokens")
+    n_target = _positive("the target's parameters", target_params, MAX_PARAMS)
+    d_target = _positive("the target's tokens", target_tokens, MAX_TOKENS)
+    target = f"a {format_count(n_target)}-parameter model trained on {format_count(d_target)} tokens"
+    goal = _clean_positive(target_are)
     sentences = []
-    runs, share = _clean(plan_num_runs), _clean(plan_compute_share)
+    runs, lo, hi = _clean_positive(plan_num_runs), _clean_positive(plan_min_size), _clean_positive(plan_max_size)
+    share = _clean_positive(plan_compute_share)
     median, p80 = _clean(plan_are_median), _clean(plan_are_p80)
+    median = median if median is not None and 0 <= median <= MAX_ARE else None
+    p80 = p80 if p80 is not None and median is not None and median <= p80 <= MAX_ARE else None
     if not meta_available:
         sentences.append(f"Run the meta-analysis to rank study designs for {target} by the accuracy they reached "
                          "on the public collection.")
-    elif runs is None or plan_min_size is None or plan_max_size is None:
+    elif runs is None or runs < 1 or lo is None or hi is None:
         sentences.append(f"No study design fits the budget for {target}; raise the study budget or lower the "
                          "target.")
     else:
-        tokens = ("20 tokens per parameter" if plan_fraction_of_target_tokens is None
-                  else f"{format_percent(plan_fraction_of_target_tokens, 0)} of the target's tokens")
-        seeds = int(plan_seeds or 1)
-        cost = f" (about {format_dollars(plan_dollars)})" if _clean(plan_dollars) is not None else ""
+        runs = int(runs)
+        fraction = _clean_positive(plan_fraction_of_target_tokens)
+        tokens = ("20 tokens per parameter" if fraction is None
+                  else f"{format_percent(fraction, 0)} of the target's tokens")
+        seeds = max(1, int(min(_clean_positive(plan_seeds) or 1, 1e6)))
+        dollars = _clean_positive(plan_dollars)
+        cost = f" (about {format_dollars(dollars)})" if dollars is not None else ""
         sentences.append(
-            f"To predict the loss of {target}, train {int(runs)} models from {format_count(plan_min_size)} to "
-            f"{format_count(plan_max_size)} parameters on {tokens}"
+            f"To predict the loss of {target}, train {runs} model{'s' if runs > 1 else ''} from "
+            f"{format_count(lo)} to {format_count(hi)} parameters on {tokens}"
             f"{', with ' + str(seeds) + ' seeds each' if seeds > 1 else ''}{cost}"
             + (f", {format_percent(share, 2 if share < 0.01 else 1)} of the target's compute." if share is not None
                else "."))
@@ -507,28 +570,28 @@ def recommendation(*, target_params: float, target_tokens: float, target_are: fl
             sentences.append("The collection has no comparable fits, so its accuracy cannot be estimated; "
                              "treat the prediction with care.")
         else:
-            sentences.append(
-                f"On the public collection, comparable fits missed the target's loss by {format_percent(median)} "
-                f"(typical) and {format_percent(p80)} (4 in 5 fits did better).")
-            if p80 is not None and p80 <= target_are:
-                sentences.append(f"That meets the {format_percent(target_are)} accuracy you asked for.")
-            elif median <= target_are:
-                sentences.append(f"That usually meets your {format_percent(target_are)} goal, but not reliably; "
+            spread = f" and {format_percent(p80)} (4 in 5 fits did better)" if p80 is not None else ""
+            sentences.append(f"On the public collection, comparable fits missed the target's loss by "
+                             f"{format_percent(median)} (typical){spread}.")
+            if goal is not None and p80 is not None and p80 <= goal:
+                sentences.append(f"That meets the {format_percent(goal)} accuracy you asked for.")
+            elif goal is not None and median <= goal:
+                sentences.append(f"That usually meets your {format_percent(goal)} goal, but not reliably; "
                                  "add a larger run or train the runs longer if you can.")
-            else:
-                sentences.append(f"That misses your {format_percent(target_are)} goal; a larger study budget "
+            elif goal is not None:
+                sentences.append(f"That misses your {format_percent(goal)} goal; a larger study budget "
                                  "would help (about 4% is the floor set by seed-to-seed noise).")
-        under = int(_clean(plan_runs_under_cutoff) or 0)
+        under = int(min(_clean_positive(plan_runs_under_cutoff) or 0, runs))
         if under:
-            sentences.append(f"{under} of the {int(runs)} runs see at most 10B tokens, where early checkpoints are "
+            sentences.append(f"{under} of the {runs} runs see at most 10B tokens, where early checkpoints are "
                              "noisy: drop their warm-up checkpoints and expect a less precise fit.")
-    n_opt, d_opt = _clean(optimal_params), _clean(optimal_tokens)
+    n_opt, d_opt = _clean_positive(optimal_params), _clean_positive(optimal_tokens)
     if n_opt is not None and d_opt is not None:
         sentences.append(f"For the target's compute, the compute-optimal model has {format_count(n_opt)} parameters "
                          f"trained on {format_count(d_opt)} tokens.")
-    m, increase, saved = (_clean(overtrain_multiplier), _clean(overtrain_loss_increase),
-                          _clean(overtrain_inference_saved))
-    if m is not None and increase is not None and saved is not None and saved > 0:
+    m, increase, saved = (_clean_positive(overtrain_multiplier), _clean(overtrain_loss_increase),
+                          _clean_positive(overtrain_inference_saved))
+    if m is not None and increase is not None and increase >= 0 and saved is not None and saved <= 1:
         sentences.append(f"Training a smaller model to {m:g} tokens per parameter instead costs "
                          f"{increase:.3f} nats/token of loss and saves {format_percent(saved, 0)} of inference "
                          "compute per token.")

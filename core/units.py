@@ -128,13 +128,18 @@ def format_dollars(value) -> str:
 
 
 def format_percent(value, decimals: int = 1) -> str:
-    """A fraction as a percentage: 0.1234 -> "12.3%"."""
+    """A fraction as a percentage: 0.1234 -> "12.3%"; from a million percent on in scientific
+    notation (4.2e4 -> "4.2e6%"), so a runaway value stays short."""
     number = _number(value)
     if number is None:
         return MISSING
-    if math.isinf(number):
-        return _infinite(number) + "%"
-    return f"{number * 100:.{decimals}f}%"
+    percent = number * 100
+    if math.isinf(percent):
+        return _infinite(percent) + "%"
+    if abs(percent) >= 1e6:
+        mantissa, exponent = f"{percent:.{max(decimals, 1)}e}".split("e")
+        return f"{mantissa}e{int(exponent)}%"
+    return f"{percent:.{decimals}f}%"
 
 
 # ---------------------------------------------------------------------------------------------

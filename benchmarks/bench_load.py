@@ -4,9 +4,11 @@
 
 Each session (its own browser context in one headless Debian Chromium, driven by
 Playwright) opens the fit page and the planner page and moves a widget ``--moves`` times on
-each, waiting for every rerun to finish. Prints: errors (exception elements, timeouts,
-crashes; target 0), the median and p95 time from a widget change to the end of the rerun,
-and the server's peak resident memory (the whole process tree, sampled every 0.2 s).
+each (the step buttons of the page's first number input: the fit page's early-token cutoff,
+the planner's study budget), waiting for every rerun to finish. Prints: errors (exception
+elements, timeouts, crashes; target 0), the median and p95 time from the click to the end of
+the rerun it triggers (the server's ``script_finished`` message, then two painted frames), and
+the server's peak resident memory (the whole process tree, sampled every 0.2 s).
 Traffic goes to 127.0.0.1 only, request loops are bounded, and the script stops by itself
 within 5 minutes (``--budget``).
 """
@@ -32,19 +34,55 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
-# Records, in page time, every end of a script run (the app's data-test-script-state leaving "running").
-OBSERVER_JS = """
-() => {
-  window.__runEnds = [];
-  const app = document.querySelector('[data-testid="stApp"]');
-  let last = app.getAttribute('data-test-script-state');
-  new MutationObserver(() => {
-    const now = app.getAttribute('data-test-script-state');
-    if (last === 'running' && now !== 'running') window.__runEnds.push(performance.now());
-    last = now;
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}
-"""
+# Resolves once the page has painted everything received so far (two animation frames).
+PAINTED_JS = "() => new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve)))"
+
+
+class RunWatcher:
+    """Times of the end of every script run of one page, read from the websocket.
+
+    The server ends each rerun with a ``script_finished`` ForwardMsg. (The DOM's script-state
+    attribute is not enough: under load the browser can apply a whole rerun in one render, and
+    the attribute never shows "running".)
+    """
+
+    def __init__(self, page) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._parse = ForwardMsg.FromString
+        self._done = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
+        self.finished: list[float] = []
+        self.sent: list[float] = []
+        self.changed = asyncio.Event()
+        page.on("websocket", self._attach)
+
+    def _attach(self, websocket) -> None:
+        websocket.on("framereceived", self._received)
+        websocket.on("framesent", lambda _payload: self.sent.append(time.monotonic()))
+
+    def _received(self, payload) -> None:
+        if isinstance(payload, str):
+            return
+        try:
+            message = self._parse(payload)
+        except Exception:  # not a ForwardMsg: ignore
+            return
+        if message.WhichOneof("type") == "script_finished" and message.script_finished in self._done:
+            self.finished.append(time.monotonic())
+            self.changed.set()
+
+    async def wait_finished_after(self, t0: float, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not any(t > t0 for t in self.finished):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                sent = any(t > t0 for t in self.sent)
+                raise RuntimeError("the rerun did not finish" if sent else "the change was not sent to the server")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), timeout=remaining)
+            except asyncio.TimeoutError:
+                pass
 
 
 def _tree_rss_bytes(root_pid: int) -> int:
@@ -69,43 +107,41 @@ def _tree_rss_bytes(root_pid: int) -> int:
     return total
 
 
-async def _wait_idle(page, timeout_ms: float) -> None:
-    await page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    await page.wait_for_function(
-        """() => { const a = document.querySelector('[data-testid="stApp"]');
-                   const m = document.querySelector('[data-testid="stMain"]');
-                   return a && a.getAttribute('data-test-script-state') !== 'running' && m && m.innerText.length > 0; }""",
-        timeout=timeout_ms)
+async def _open(page, watcher: RunWatcher, url: str, timeout_ms: float) -> None:
+    t0 = time.monotonic()
+    await page.goto(url, timeout=timeout_ms)
+    await watcher.wait_finished_after(t0, timeout_ms / 1e3)
+    await page.wait_for_selector('[data-testid="stNumberInput"]', timeout=timeout_ms)
+    await page.evaluate(PAINTED_JS)
 
 
-async def _move_widget(page, step: int, timeout_ms: float) -> float:
-    """Change the first slider (arrow key) or number input on the page; seconds until the rerun ends."""
-    slider = page.locator('[data-testid="stSlider"] [role="slider"]').first
-    t0 = await page.evaluate("performance.now()")
-    if await slider.count():
-        await slider.focus()
-        await slider.press("ArrowLeft" if step % 2 else "ArrowRight")
-    else:
-        number = page.locator('[data-testid="stNumberInput"] input').first
-        await number.focus()
-        await number.press("ArrowUp" if step % 2 else "ArrowDown")
-        await number.press("Enter")
-    await page.wait_for_function("t0 => window.__runEnds.some(t => t > t0)", arg=t0, timeout=timeout_ms)
-    ends = await page.evaluate("window.__runEnds")
-    return (min(t for t in ends if t > t0) - t0) / 1e3
+async def _move_widget(page, watcher: RunWatcher, step: int, timeout_ms: float) -> float:
+    """Click the step-down (even steps) or step-up button of the page's first number input, as a
+    user does; seconds until the rerun it triggers has finished and been painted.
+
+    Raises RuntimeError when the rerun does not finish within the timeout.
+    """
+    widget = page.locator('[data-testid="stNumberInput"]').first
+    button = widget.locator('[data-testid="stNumberInputStepDown"]' if step % 2 == 0
+                            else '[data-testid="stNumberInputStepUp"]')
+    await button.wait_for(timeout=timeout_ms)
+    t0 = time.monotonic()
+    await button.click(timeout=timeout_ms)
+    await watcher.wait_finished_after(t0, timeout_ms / 1e3)
+    await page.evaluate(PAINTED_JS)
+    return time.monotonic() - t0
 
 
 async def _session(browser, url: str, moves: int, latencies: list, errors: list, timeout_ms: float) -> None:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
     page = await context.new_page()
+    watcher = RunWatcher(page)
     try:
         for path in ("fit", "planner"):
-            await page.goto(f"{url}/{path}", timeout=timeout_ms)
-            await _wait_idle(page, timeout_ms)
-            await page.evaluate(OBSERVER_JS)
+            await _open(page, watcher, f"{url}/{path}", timeout_ms)
             for step in range(moves):
                 try:
-                    latencies.append(await _move_widget(page, step, timeout_ms))
+                    latencies.append(await _move_widget(page, watcher, step, timeout_ms))
                 except Exception as error:  # a timeout is an error of the app under load
                     errors.append(f"{path}: {type(error).__name__}: {str(error)[:120]}")
                     break

@@ -17,6 +17,8 @@ parameters whose names start with an underscore, so the version is never named `
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import re
@@ -217,6 +219,59 @@ def short(error: BaseException, limit: int = 300) -> str:
     """The first line of an error message, shortened."""
     text = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+# ---------------------------------------------------------------------------------------------
+# One computation per key across sessions
+
+_flights_guard = threading.Lock()
+_flights: dict[tuple, list] = {}  # key -> [lock, number of callers holding or waiting for it]
+
+
+def _flight_key(value: object) -> object:
+    """A hashable stand-in for an argument: frames by content, containers element-wise."""
+    if isinstance(value, pd.DataFrame):
+        return ("frame", tuple(map(str, value.columns)), len(value),
+                int(pd.util.hash_pandas_object(value, index=True).sum()))
+    if isinstance(value, (tuple, list)):
+        return tuple(_flight_key(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def single_flight(cached: Callable) -> Callable:
+    """Let one session compute an ``st.cache_data`` result while the others asking for the same
+    arguments wait, then read it from the cache.
+
+    ``st.cache_data`` does not deduplicate computations in flight: twenty sessions opening the
+    same fit at once would each run the same bootstrap. Keys are the function and its
+    arguments (frames by content); like ``st.cache_data``, parameters named with a leading
+    underscore are left out of the key.
+    """
+    signature = inspect.signature(cached)
+
+    @functools.wraps(cached)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        key = (cached.__module__, cached.__qualname__,
+               _flight_key([(name, value) for name, value in bound.arguments.items() if not name.startswith("_")]))
+        with _flights_guard:
+            entry = _flights.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                return cached(*args, **kwargs)
+        finally:
+            with _flights_guard:
+                entry[1] -= 1
+                if entry[1] == 0 and _flights.get(key) is entry:
+                    del _flights[key]
+
+    wrapper.clear = getattr(cached, "clear", None)
+    return wrapper
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction
                    n_boot=n_boot)
 
 
+@common.single_flight
 @st.cache_data(show_spinner=False, max_entries=256)
 def fit_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
                 target_run: str | None, target_params: float | None, target_tokens: float | None,
@@ -138,6 +139,7 @@ def target_grid(summary: dict, curves: pd.DataFrame) -> np.ndarray:
     return np.geomspace(max(low, 1.0), max(high, low * 1.0001), CURVE_POINTS)
 
 
+@common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
 def band_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
                  target_run: str | None, target_params: float | None, target_tokens: float | None,
@@ -164,6 +166,7 @@ def band_summary(version: common.DbVersion | None, family: str, uploaded: pd.Dat
             "replicates": int(len(boot.param_samples)), "failed": int(boot.n_failed)}
 
 
+@common.single_flight
 @st.cache_data(show_spinner=False, max_entries=64)
 def borrowable(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None = None) -> dict:
     """A family's law fitted with the default protocol (largest run = target), for borrowing or
@@ -185,6 +188,7 @@ def _last_points(curves: pd.DataFrame) -> pd.DataFrame:
                        compute=6.0 * last["num_params"] * last["tokens_seen"])
 
 
+@common.single_flight
 @st.cache_data(show_spinner=False, max_entries=4)
 def gadre_laws(version: common.DbVersion | None) -> dict:
     """Gadre et al.'s over-training law and downstream law, fitted as published on overtrain-rpj.
@@ -224,6 +228,7 @@ def gadre_laws(version: common.DbVersion | None) -> dict:
         return _failure(error)
 
 
+@common.single_flight
 @st.cache_data(show_spinner=False, max_entries=32)
 def reference_law(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None = None) -> dict:
     """Chinchilla parameters of a reference law: a family's (or the uploaded runs') default fit, or the Gadre law."""

@@ -34,6 +34,7 @@ def _quantity(text: str, name: str, maximum: float) -> tuple[float | None, str |
         return None, str(error)
 
 
+@common.single_flight
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plans(meta_key: tuple, target_params: float, target_tokens: float, study_flops: float, target_are: float,
            cost: tuple[tuple[str, float], ...], _results: pd.DataFrame) -> dict:

@@ -417,11 +417,9 @@ def _finite(name: str, value: object) -> float:
 
 
 def _law_value(name: str, value: object, maximum: float) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise PlanningError(f"the law's parameter {name} must be a number, got {value!r}") from None
-    if not (math.isfinite(number) and (number > 0 or (name == "E" and number == 0)) and number <= maximum):
+    """A law parameter: finite, positive (E may be zero) and at most ``maximum``."""
+    number = _finite(name, value)
+    if not ((number > 0 or (name == "E" and number == 0)) and number <= maximum):
         raise PlanningError(f"the law's parameter {name} = {number:g} is not usable"
                             + (f" (at most {maximum:g})" if math.isfinite(maximum) else ""))
     return number
@@ -457,8 +455,8 @@ def overtraining_tradeoff(params: Mapping[str, float], compute_flops: float,
         missing = {"eps", "k", "gamma"} - set(downstream)
         if missing:
             raise PlanningError(f"the downstream law needs eps, k and gamma (missing {', '.join(sorted(missing))})")
-        ds = [_law_value(k, downstream[k], math.inf) if k != "eps" else _finite("eps", downstream[k])
-              for k in ("eps", "k", "gamma")]
+        ds = [_finite("eps", downstream["eps"]), _law_value("k", downstream["k"], math.inf),
+              _law_value("gamma", downstream["gamma"], math.inf)]
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             N = np.sqrt(C / (FLOPS_PER_PARAM_TOKEN * M))

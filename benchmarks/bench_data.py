@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import storage  # noqa: E402
+from scaleplan.core import storage  # noqa: E402
 
 
 def _median_ms(fn, repeats: int) -> float:

@@ -40,8 +40,8 @@ from scipy.optimize import OptimizeWarning, curve_fit  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.fitting import CHINCHILLA, chinchilla_objective, fit_chinchilla  # noqa: E402
-from core.laws import chinchilla_loss  # noqa: E402
+from scaleplan.core.fitting import CHINCHILLA, chinchilla_objective, fit_chinchilla  # noqa: E402
+from scaleplan.core.laws import chinchilla_loss  # noqa: E402
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 N_RUNS, N_CHECKPOINTS, NOISE = 8, 60, 0.005
@@ -138,7 +138,7 @@ def bench_sweep(n_fits: int = 1000, n_jobs: int = 2) -> bool:
     """
     import tempfile
 
-    from core import meta, storage
+    from scaleplan.core import meta, storage
 
     mirror = os.environ.get("SCALEPLAN_MIRROR", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -173,7 +173,7 @@ async def _drive(url: str, sessions: int, moves: int, budget_s: float) -> tuple[
 
 
 def _ensure_inputs(db_arg: str | None) -> tuple[Path, Path, tempfile.TemporaryDirectory | None]:
-    from core import meta, storage
+    from scaleplan.core import meta, storage
 
     tmp = None
     db = Path(db_arg) if db_arg else storage.DEFAULT_DB_PATH

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core import fitting
-from core.evaluation import TargetEvaluation, evaluate_target
-from core.parameters import Parameters, chinchilla_parameters
-from core.selection import FitPoints, Selection, SelectionError, select_points, target_of
+from scaleplan.core import fitting
+from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
+from scaleplan.core.parameters import Parameters, chinchilla_parameters
+from scaleplan.core.selection import FitPoints, Selection, SelectionError, select_points, target_of
 
 BORROWABLE = ("E", "A", "B", "alpha", "beta")
 

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from core.selection import DEFAULT_MIN_TOKENS
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 
 __all__ = ["COMPARISONS", "FINDINGS_COLUMNS", "matched_pairs", "matched_comparison", "check_findings"]
 
@@ -168,7 +168,7 @@ def check_findings(results: pd.DataFrame, measured: Sequence[dict] | None = None
     computed with a database connection (the partial-target and borrowing experiments), which
     replace the "not measured" rows. Empty or incomplete ``results`` give every holds None.
     """
-    from core.reproduce import hitchhiker_report  # local: reproduce imports fitting (scipy)
+    from scaleplan.core.reproduce import hitchhiker_report  # local: reproduce imports fitting (scipy)
 
     rows: list[dict] = []
     if _usable(results):

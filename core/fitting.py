@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
-from core import laws
-from core.parameters import (
+from scaleplan.core import laws
+from scaleplan.core.parameters import (
     Parameters,
     chinchilla_parameters,
     downstream_parameters,

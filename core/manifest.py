@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import importlib.resources
 import time
 import urllib.error
 import urllib.request
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = PROJECT_ROOT / "data"
-MANIFEST_PATH = DATA_DIR / "manifest.json"
-DEFAULT_URL_TEMPLATE = "https://raw.githubusercontent.com/{repository}/{commit}/{path}"
+from scaleplan.core.settings import DEFAULT_DOWNLOAD_URL as DEFAULT_URL_TEMPLATE
+
+#: The pinned manifest ships as package data of ``scaleplan.data`` (the ``data/`` folder), so it
+#: is found the same way in a checkout, an editable install and a wheel.
+MANIFEST_PATH = Path(str(importlib.resources.files("scaleplan.data").joinpath("manifest.json")))
 
 #: The three public sources (SOURCES.md), keyed by mirror folder.
 REPOSITORIES: dict[str, dict[str, str]] = {
@@ -99,7 +101,7 @@ def load_manifest(path: Path = MANIFEST_PATH) -> Manifest:
 
 def make_manifest(mirror: Path, path: Path = MANIFEST_PATH) -> Manifest:
     """Write the manifest from a mirror: every file matched by an adapter's ``PATTERNS``."""
-    from core.sources import adapters
+    from scaleplan.core.sources import adapters
 
     entries, seen = [], set()
     for module in adapters():
@@ -140,7 +142,7 @@ def verify_mirror(manifest: Manifest, mirror: Path, adapters: Iterable[str] | No
 
 
 def url_for(entry: ManifestFile, manifest: Manifest, template: str | None = None) -> str:
-    template = template or os.environ.get("SCALEPLAN_DOWNLOAD_URL", DEFAULT_URL_TEMPLATE)
+    template = template or DEFAULT_URL_TEMPLATE
     repo = manifest.repositories[entry.folder]
     path = urllib.request.quote(entry.path)
     return template.format(repository=repo["repository"], commit=repo["commit"], folder=entry.folder, path=path)

@@ -30,12 +30,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core import fitting, storage
-from core.analysis import analyse
-from core.manifest import DATA_DIR
-from core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
+from scaleplan.core import fitting, storage
+from scaleplan.core.analysis import analyse
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
 
-DEFAULT_META_PATH = DATA_DIR / "meta.duckdb"
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 
 RESULTS_SQL = """
@@ -93,7 +91,7 @@ def plan_tasks(family: str, curves: pd.DataFrame, *, fractions: Iterable[float] 
     families affordable, j takes at most ``max_windows_end`` values spread over the sizes
     (always the largest) and k takes 2, 3, 4, 6, 8, ... and "all sizes up to j".
     """
-    from core.selection import target_of
+    from scaleplan.core.selection import target_of
 
     target = target_of(curves)
     target_params = curves.loc[curves["run_id"] == target, "num_params"].iloc[0]
@@ -141,7 +139,7 @@ def _run_chunk(tasks: list[SweepTask], curves: pd.DataFrame, data_version: str) 
     return [run_task(task, curves, data_version) for task in tasks]
 
 
-def open_results(meta_path: Path = DEFAULT_META_PATH, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     meta_path = Path(meta_path)
     if read_only:
         return duckdb.connect(str(meta_path), read_only=True)
@@ -160,7 +158,7 @@ class SweepReport:
     seconds: float
 
 
-def run_sweep(db_path: Path = storage.DEFAULT_DB_PATH, meta_path: Path = DEFAULT_META_PATH, *,
+def run_sweep(db_path: Path, meta_path: Path, *,
               families: Iterable[str] | None = None, fractions: Iterable[float] = DEFAULT_FRACTIONS,
               n_jobs: int = -1, engine: str = "joblib",
               scheduler: str | None = None, chunk_size: int = 64, limit: int | None = None,
@@ -251,7 +249,7 @@ def _execute(chunks, curves_by_family, version, n_jobs, engine, scheduler) -> It
 # ---------------------------------------------------------------------------------------------
 # Reading the results
 
-def load_results(meta_path: Path = DEFAULT_META_PATH, data_version: str | None = None) -> pd.DataFrame:
+def load_results(meta_path: Path, data_version: str | None = None) -> pd.DataFrame:
     """All stored rows (of one data version if given); empty frame if nothing is stored."""
     if not Path(meta_path).exists():
         return pd.DataFrame(columns=list(RESULT_COLUMNS))

@@ -35,8 +35,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from core import laws
-from core.units import format_count, format_dollars, format_flops, format_percent
+from scaleplan.core import laws
+from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
 __all__ = [
     "PlanningError",
@@ -356,7 +356,7 @@ def _usable_results(results: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _expected_are(results: pd.DataFrame, num_runs: int, compute_share: float) -> dict:
-    from core.meta import expected_are  # local: keeps core.planning importable without joblib/tqdm
+    from scaleplan.core.meta import expected_are  # local: keeps core.planning importable without joblib/tqdm
 
     return expected_are(results, num_runs=num_runs, compute_share=compute_share)
 

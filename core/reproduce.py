@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core import fitting, laws
-from core.evaluation import absolute_relative_error
+from scaleplan.core import fitting, laws
+from scaleplan.core.evaluation import absolute_relative_error
 
 OVERTRAIN_DATASETS = {"c4": "overtrain-c4", "rpj": "overtrain-rpj", "rw": "overtrain-rw"}
 OVERTRAIN_LOSS = "val/c4_val/loss"
@@ -118,8 +118,8 @@ def paired_effect(results: pd.DataFrame, column: str, a, b, *, informative_only:
 def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: float = 10e9) -> dict:
     """Fit on every smaller run plus the target's own checkpoints up to ``target_share`` of its
     tokens; ARE on the target's last 30% (the paper: ~30% of the target predicts its end)."""
-    from core.evaluation import evaluate_target
-    from core.selection import Selection, select_points, target_of
+    from scaleplan.core.evaluation import evaluate_target
+    from scaleplan.core.selection import Selection, select_points, target_of
 
     target = target_of(curves)
     pool = select_points(curves, Selection(min_tokens=min_tokens))
@@ -137,8 +137,8 @@ def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: 
 def borrowed_single_run(curves: pd.DataFrame, donor: pd.DataFrame, min_tokens: float = 10e9) -> dict:
     """One run of a family (its largest below the target) with A and alpha borrowed from a
     donor family's full fit; E, B, beta fitted on the run's checkpoints."""
-    from core.analysis import analyse
-    from core.selection import Selection
+    from scaleplan.core.analysis import analyse
+    from scaleplan.core.selection import Selection
 
     donor_fit = analyse(donor, Selection(min_tokens=min_tokens)).fit.params
     result = analyse(curves, Selection(num_runs=1, pick="largest", min_tokens=min_tokens),
@@ -152,7 +152,7 @@ BORROW_DONORS = {"pythia": "pythia-deduped", "pythia-deduped": "pythia", "overtr
 
 def hitchhiker_report(results: pd.DataFrame, con=None) -> dict:
     """The size x fraction grids and the paper's findings checked on the sweep results."""
-    from core import storage
+    from scaleplan.core import storage
 
     ok = results[results["status"] == "ok"]
     grids = {}
@@ -188,7 +188,7 @@ def hitchhiker_report(results: pd.DataFrame, con=None) -> dict:
         "holds": bool(0.01 <= best.median() <= 0.08)})
     binned = with_bins = None
     if not good.empty:
-        from core.meta import with_compute_bins
+        from scaleplan.core.meta import with_compute_bins
         with_bins = with_compute_bins(good)
         with_bins["many"] = with_bins["num_runs"] >= 4
         binned = with_bins.groupby(["family", "compute_bin", "many"], observed=True)["are_mean"].mean().unstack("many")

@@ -33,11 +33,9 @@ from typing import Callable
 import duckdb
 import pandas as pd
 
-from core.manifest import DATA_DIR, MANIFEST_PATH, DataSourceError, Manifest, download, load_manifest, verify_mirror
+from scaleplan.core.manifest import MANIFEST_PATH, DataSourceError, Manifest, download, load_manifest, verify_mirror
 
 SCHEMA_VERSION = "1"
-DEFAULT_DB_PATH = DATA_DIR / "scaleplan.duckdb"
-DOWNLOAD_DIR = DATA_DIR / "downloads"
 
 SCHEMA_SQL = """
 CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -89,7 +87,7 @@ def data_version(manifest: Manifest) -> str:
     return hashlib.sha256((manifest.digest + code_digest()).encode()).hexdigest()
 
 
-def database_status(db_path: Path = DEFAULT_DB_PATH, manifest_path: Path = MANIFEST_PATH) -> str:
+def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
     """One of ``"ok"``, ``"missing"``, ``"corrupt"`` or ``"stale"``."""
     if not db_path.exists():
         return "missing"
@@ -107,13 +105,8 @@ def database_status(db_path: Path = DEFAULT_DB_PATH, manifest_path: Path = MANIF
     return "ok" if row[0] == data_version(load_manifest(manifest_path)) else "stale"
 
 
-def resolve_mirror(mirror: str | os.PathLike | None) -> Path | None:
-    """The mirror to read: the argument, else ``$SCALEPLAN_MIRROR``, else None (download)."""
-    value = mirror or os.environ.get("SCALEPLAN_MIRROR")
-    return Path(value).expanduser().resolve() if value else None
-
-
-def build_database(db_path: Path = DEFAULT_DB_PATH, *, mirror: str | os.PathLike | None = None,
+def build_database(db_path: Path, *, mirror: str | os.PathLike | None = None,
+                   download_dir: Path | None = None, download_url: str | None = None,
                    manifest_path: Path = MANIFEST_PATH, progress: bool = True,
                    on_source: Callable[[str, int, int], None] | None = None) -> BuildReport:
     """Build the database from a mirror (or downloads) atomically; return what was read.
@@ -122,13 +115,14 @@ def build_database(db_path: Path = DEFAULT_DB_PATH, *, mirror: str | os.PathLike
     """
     from tqdm.auto import tqdm
 
-    from core.sources import adapters
+    from scaleplan.core.sources import adapters
 
     start = time.perf_counter()
     manifest = load_manifest(manifest_path)
-    root = resolve_mirror(mirror)
+    root = Path(mirror).expanduser().resolve() if mirror else None
     if root is None:
-        root = download(manifest, DOWNLOAD_DIR, progress=progress)
+        root = download(manifest, download_dir or Path(db_path).parent / "downloads", progress=progress,
+                        template=download_url)
     elif not root.is_dir():
         raise DataSourceError(f"mirror folder {root} does not exist")
     verify_mirror(manifest, root)
@@ -242,7 +236,7 @@ def _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_ro
         con.unregister(name)
 
 
-def ensure_database(db_path: Path = DEFAULT_DB_PATH, *, mirror: str | os.PathLike | None = None,
+def ensure_database(db_path: Path, *, mirror: str | os.PathLike | None = None,
                     progress: bool = True, **kwargs) -> str:
     """Build the database if it is missing, stale or corrupt; return the status found."""
     status = database_status(db_path)
@@ -251,7 +245,7 @@ def ensure_database(db_path: Path = DEFAULT_DB_PATH, *, mirror: str | os.PathLik
     return status
 
 
-def connect(db_path: Path = DEFAULT_DB_PATH) -> duckdb.DuckDBPyConnection:
+def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection (queries never write; a rebuild swaps the file underneath)."""
     if not Path(db_path).exists():
         raise DatabaseError(f"no database at {db_path}: run `scaleplan data build`")

@@ -16,8 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import laws, units
-from dashboard import charts
+from scaleplan.core import laws, units
+from scaleplan.dashboard import charts
 
 TARGET_COLOR = "#c5221f"
 TARGET_BAND = "rgba(197, 34, 31, 0.16)"

@@ -22,14 +22,10 @@ Adding a page
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dashboard import navigation  # noqa: E402
+from scaleplan.dashboard import navigation
 
 # Static styling only (no user data): a tighter top margin and larger metric values.
 STYLE = """<style>

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from core import units
+from scaleplan.core import units
 
 COLORSCALE = "Viridis"
 COLOR_RANGE = (0.0, 0.88)  # stop before Viridis' pale yellow, which is weak on white

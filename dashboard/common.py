@@ -20,8 +20,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import re
+import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,8 +31,9 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import storage
-from core.manifest import DataSourceError
+from scaleplan.core import storage
+from scaleplan.core.manifest import DataSourceError
+from scaleplan.core.settings import Settings
 
 log = logging.getLogger("scaleplan.dashboard")
 
@@ -45,9 +46,40 @@ STATUS_MESSAGES = {
 }
 
 
+_SETTINGS_KEY = "_scaleplan_settings"
+
+
+def settings_from_argv(argv: list[str]) -> Settings:
+    """Settings from the script arguments that ``scaleplan serve`` passes, then environment, defaults.
+
+    Only arguments given to the app script itself count (``argv[0]`` is ``app.py``); under
+    another runner (AppTest in pytest) ``argv`` belongs to that runner and is ignored.
+    """
+    import argparse
+
+    from scaleplan.core.cli._common import add_settings_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_settings_arguments(parser)
+    own = argv[1:] if argv and Path(argv[0]).name == "app.py" else []
+    return settings_from_args(parser.parse_known_args(own)[0])
+
+
+def settings() -> Settings:
+    """This session's settings, resolved once (on its first script run) and kept in the session."""
+    try:
+        cached = st.session_state.get(_SETTINGS_KEY)
+    except Exception:  # noqa: BLE001 - outside a script run (a worker thread): resolve afresh
+        return settings_from_argv(sys.argv)
+    if cached is None:
+        cached = settings_from_argv(sys.argv)
+        st.session_state[_SETTINGS_KEY] = cached
+    return cached
+
+
 def db_path() -> Path:
-    """The database file: ``$SCALEPLAN_DB`` (set by ``scaleplan serve --db``) or the default."""
-    return Path(os.environ.get("SCALEPLAN_DB") or storage.DEFAULT_DB_PATH)
+    """The database file of this session's settings."""
+    return settings().db_path
 
 
 def db_version(path: Path | None = None) -> DbVersion | None:
@@ -158,7 +190,9 @@ def _build_with_progress() -> None:
         return
     try:
         release_connection()
-        storage.build_database(db_path(), progress=False, on_source=on_source)
+        current = settings()
+        storage.build_database(current.db_path, mirror=current.mirror, download_dir=current.download_dir,
+                               download_url=current.download_url, progress=False, on_source=on_source)
     except (DataSourceError, storage.DatabaseError, OSError, duckdb.Error) as error:
         log.exception("database build failed")
         st.error(f"The build failed: {escape_md(short(error))}")
@@ -325,7 +359,5 @@ def cached_curves(version: DbVersion | None, run_ids: tuple[str, ...], metric: s
 # Meta-analysis results (the sweep of core.meta), used by the planner and reliability pages.
 
 def meta_path() -> Path:
-    """The meta-analysis results file: ``$SCALEPLAN_META`` (e.g. a precomputed sweep) or the default."""
-    from core.meta import DEFAULT_META_PATH
-
-    return Path(os.environ.get("SCALEPLAN_META") or DEFAULT_META_PATH)
+    """The meta-analysis results file of this session's settings."""
+    return settings().meta_path

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import fitting, laws, storage
-from core.analysis import analyse
-from core.selection import Selection, SelectionError, target_of
-from dashboard import common
+from scaleplan.core import fitting, laws, storage
+from scaleplan.core.analysis import analyse
+from scaleplan.core.selection import Selection, SelectionError, target_of
+from scaleplan.dashboard import common
 
 UPLOADED = "your-runs"  # the family value (and URL value) of the session's uploaded runs
 N_BOOT = 100
@@ -266,7 +266,7 @@ def url_number(value: float | None) -> str | None:
 
 def friendly_number(value: float) -> str:
     """A count for a text box: "70B" or "1.4T" when that reads back within 0.1%, else "2.369e10"."""
-    from core import planning, units
+    from scaleplan.core import planning, units
 
     text = units.format_count(value)
     try:

@@ -4,7 +4,7 @@ A page that keeps its state in ``st.query_params`` (so a view can be shared as a
 each parameter once, when its widget is first drawn in the session, validates it against the
 allowed values or a numeric range, and falls back to the default with a notice otherwise::
 
-    from dashboard import state
+    from scaleplan.dashboard import state
 
     family = state.read_param("family", allowed=families, default=["pythia"], multi=True)
     x_axis = state.read_param("x", allowed=["tokens", "flops"], default="tokens")
@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import streamlit as st
 
-from dashboard.common import escape_md
+from scaleplan.dashboard.common import escape_md
 
 MAX_SHOWN = 60  # characters of a rejected value quoted in a notice
 

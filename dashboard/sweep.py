@@ -16,8 +16,8 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from core import meta, storage
-from dashboard import common
+from scaleplan.core import meta, storage
+from scaleplan.dashboard import common
 
 log = logging.getLogger("scaleplan.dashboard")
 SECONDS_PER_FIT = 0.1  # measured mean wall time of one sweep fit on one core (Huber, 5 starts)

@@ -4,7 +4,7 @@ The validated table lives in ``st.session_state["uploaded_runs"]`` (a DataFrame 
 run_name, seed, num_params, tokens_seen, value; ``value`` is the uploaded loss) for the rest of
 the browser session; nothing is written to disk. Other pages read it with::
 
-    from dashboard import uploads
+    from scaleplan.dashboard import uploads
     table = uploads.uploaded_runs()   # None when nothing was uploaded
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from core import userdata
+from scaleplan.core import userdata
 
 SESSION_KEY = "uploaded_runs"
 NAME_KEY = "uploaded_runs_name"

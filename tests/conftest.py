@@ -21,7 +21,7 @@ def mirror() -> Path:
 @pytest.fixture(scope="session")
 def built_db(mirror, tmp_path_factory) -> Path:
     """The database built once from the real mirror, shared (read-only) by the whole session."""
-    from core import storage
+    from scaleplan.core import storage
 
     db = tmp_path_factory.mktemp("db") / "scaleplan.duckdb"
     storage.build_database(db, mirror=mirror, progress=False)
@@ -30,7 +30,7 @@ def built_db(mirror, tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def con(built_db):
-    from core import storage
+    from scaleplan.core import storage
 
     connection = storage.connect(built_db)
     yield connection
@@ -43,7 +43,7 @@ META_FAMILIES = ["pythia", "pythia-deduped", "opt", "gpt3", "overtrain-c4"]
 @pytest.fixture(scope="session")
 def meta_db(built_db, tmp_path_factory) -> Path:
     """A small meta-analysis sweep (5 families, ~1,100 fits, about a minute) on the session database."""
-    from core import meta
+    from scaleplan.core import meta
 
     path = tmp_path_factory.mktemp("meta") / "meta.duckdb"
     meta.run_sweep(built_db, path, families=META_FAMILIES, n_jobs=2, progress=False)

@@ -114,8 +114,8 @@ def dashboard_server(db: Path, *, meta: Path | None = None, port: int | None = N
         env["SCALEPLAN_META"] = str(meta)
     out = open(log, "wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "--db", str(db), "serve", "--port", str(port), "--address", "127.0.0.1",
-         "--headless"], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "scaleplan.core.cli", "--db", str(db), "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True)
     url = f"http://127.0.0.1:{port}"
 

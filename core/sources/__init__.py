@@ -44,4 +44,4 @@ ADAPTER_MODULES = (
 
 def adapters() -> list[ModuleType]:
     """Import and return every adapter module, in build order."""
-    return [importlib.import_module(f"core.sources.{name}") for name in ADAPTER_MODULES]
+    return [importlib.import_module(f"scaleplan.core.sources.{name}") for name in ADAPTER_MODULES]

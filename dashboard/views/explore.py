@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import units
-from dashboard import charts, common, state
+from scaleplan.core import units
+from scaleplan.dashboard import charts, common, state
 
 KEY = "explore."
 DEFAULT_FAMILIES = ("pythia", "gpt3", "opt")  # the first one present is the default selection

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import planning, units
-from core.selection import DEFAULT_MIN_TOKENS
-from dashboard import analysis_charts, common, fits, report, state, uploads
+from scaleplan.core import planning, units
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS
+from scaleplan.dashboard import analysis_charts, common, fits, report, state, uploads
 
 KEY = "fit."
 HYPOTHETICAL = "hypothetical"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import units
-from dashboard import charts, common
+from scaleplan.core import units
+from scaleplan.dashboard import charts, common
 
 
 def render() -> None:

@@ -17,8 +17,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core import laws, planning, units
-from dashboard import analysis_charts, common, fits, report, state, sweep, uploads
+from scaleplan.core import laws, planning, units
+from scaleplan.dashboard import analysis_charts, common, fits, report, state, sweep, uploads
 
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}

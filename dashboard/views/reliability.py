@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import findings, fitting, meta, reproduce
-from core.selection import DEFAULT_MIN_TOKENS
-from dashboard import analysis_charts, common, state, sweep
+from scaleplan.core import findings, fitting, meta, reproduce
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS
+from scaleplan.dashboard import analysis_charts, common, state, sweep
 
 log = logging.getLogger("scaleplan.dashboard")
 KEY = "reliability."

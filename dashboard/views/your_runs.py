@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import units, userdata
-from dashboard import charts, common, uploads
+from scaleplan.core import units, userdata
+from scaleplan.dashboard import charts, common, uploads
 
 KEY = "your_runs."
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from core import fitting
-from core.analysis import analyse
-from core.evaluation import absolute_relative_error, evaluate_target
-from core.selection import Selection, SelectionError
+from scaleplan.core import fitting
+from scaleplan.core.analysis import analyse
+from scaleplan.core.evaluation import absolute_relative_error, evaluate_target
+from scaleplan.core.selection import Selection, SelectionError
 from tests.core.synthetic import TRUE, synthetic_family, true_loss
 
 

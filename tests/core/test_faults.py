@@ -8,7 +8,7 @@ import time
 
 import duckdb
 
-from core import meta, storage
+from scaleplan.core import meta, storage
 
 
 def test_killed_sweep_keeps_only_complete_rows_and_resumes(built_db, tmp_path):

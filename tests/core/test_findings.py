@@ -1,4 +1,4 @@
-"""core.findings on a synthetic meta-analysis frame whose answers are known by construction."""
+"""scaleplan.core.findings on a synthetic meta-analysis frame whose answers are known by construction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import findings
+from scaleplan.core import findings
 
 
 def synthetic(*, intermediate_better=True, cutoff_better=True, more_runs_better=True, floor=0.03,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 
-from core import fitting
-from core.fitting import (
+from scaleplan.core import fitting
+from scaleplan.core.fitting import (
     BootstrapResult,
     ConvergenceError,
     DegenerateFitError,
@@ -19,8 +19,8 @@ from core.fitting import (
     fit_downstream,
     fit_overtrain,
 )
-from core.laws import chinchilla_loss, downstream_error, overtrain_loss
-from core.parameters import chinchilla_parameters, overtrain_parameters
+from scaleplan.core.laws import chinchilla_loss, downstream_error, overtrain_loss
+from scaleplan.core.parameters import chinchilla_parameters, overtrain_parameters
 
 TRUTH = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 # Extrapolation target: 10x the largest model, at 20 tokens per parameter.

@@ -14,8 +14,8 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core import planning
-from core.planning import PlanningError
+from scaleplan.core import planning
+from scaleplan.core.planning import PlanningError
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

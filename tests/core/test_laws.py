@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from core.laws import (
+from scaleplan.core.laws import (
     UnreachableLossError,
     allocation_for_loss,
     chinchilla_loss,

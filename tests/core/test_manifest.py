@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from core import manifest as mf
-from core.sources import adapters
+from scaleplan.core import manifest as mf
+from scaleplan.core.sources import adapters
 from tests.helpers import replace_with_copy, serve_directory, symlink_mirror
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import meta, storage
+from scaleplan.core import meta, storage
 from tests.core.synthetic import synthetic_family
 
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from core.parameters import (
+from scaleplan.core.parameters import (
     Parameter,
     Parameters,
     chinchilla_parameters,

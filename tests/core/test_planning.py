@@ -1,4 +1,4 @@
-"""core.planning: GPU cost model, study designs, over-training trade-off, recommendation text."""
+"""scaleplan.core.planning: GPU cost model, study designs, over-training trade-off, recommendation text."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import planning
-from core.planning import BudgetTooSmallError, MetaResultsMissingError, PlanningError
+from scaleplan.core import planning
+from scaleplan.core.planning import BudgetTooSmallError, MetaResultsMissingError, PlanningError
 
 
 def synthetic_results(are: float = 0.05) -> pd.DataFrame:

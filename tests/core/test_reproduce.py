@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core import cli, reproduce
+from scaleplan.core import cli, reproduce
 
 
 def test_overtraining_reproduces_gadre_et_al(con):

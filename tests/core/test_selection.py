@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.selection import Selection, SelectionError, select_points, target_of
+from scaleplan.core.selection import Selection, SelectionError, select_points, target_of
 from tests.core.synthetic import synthetic_family
 
 

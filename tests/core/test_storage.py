@@ -12,9 +12,9 @@ import time
 import duckdb
 import pytest
 
-from core import cli, storage
-from core.manifest import ChecksumMismatchError, DataSourceError, load_manifest
-from core.sources import adapters
+from scaleplan.core import cli, storage
+from scaleplan.core.manifest import ChecksumMismatchError, DataSourceError, load_manifest
+from scaleplan.core.sources import adapters
 from tests.helpers import replace_with_copy, symlink_mirror
 
 

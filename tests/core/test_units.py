@@ -1,4 +1,4 @@
-"""core.units: human-readable counts, tokens, FLOPs, dollars and percentages."""
+"""scaleplan.core.units: human-readable counts, tokens, FLOPs, dollars and percentages."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from core import units
-from core.units import (MISSING, axis_title, format_count, format_dollars, format_flops, format_params,
+from scaleplan.core import units
+from scaleplan.core.units import (MISSING, axis_title, format_count, format_dollars, format_flops, format_params,
                         format_percent, format_tokens, log_axis_sensible, metric_unit)
 
 

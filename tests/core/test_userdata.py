@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.userdata import MAX_UPLOAD_BYTES, TEMPLATE_CSV, RunsTable, RunsTableError, parse_runs_csv
+from scaleplan.core.userdata import MAX_UPLOAD_BYTES, TEMPLATE_CSV, RunsTable, RunsTableError, parse_runs_csv
 
 
 def test_template_parses_into_three_runs():

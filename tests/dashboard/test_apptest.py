@@ -12,8 +12,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from core import storage, userdata
-from dashboard import uploads
+from scaleplan.core import storage, userdata
+from scaleplan.dashboard import uploads
 
 GOOD_CSV = userdata.TEMPLATE_CSV.encode()
 MIXED_CSV = (b"run_name,num_params,tokens_seen,loss\n"

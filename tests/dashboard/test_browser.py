@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import userdata
+from scaleplan.core import userdata
 from tests.dashboard.conftest import exceptions, full_page_screenshot, wait_for_app
 
 pytestmark = [

@@ -1,10 +1,10 @@
-"""dashboard.charts: colours by log size, hover text, units in axis titles."""
+"""scaleplan.dashboard.charts: colours by log size, hover text, units in axis titles."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from dashboard import charts
+from scaleplan.dashboard import charts
 
 
 def _curves(sizes, points=3, families=("f",)):

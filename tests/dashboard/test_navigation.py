@@ -1,8 +1,8 @@
-"""dashboard.navigation: pages are registered only when their files exist."""
+"""scaleplan.dashboard.navigation: pages are registered only when their files exist."""
 
 from __future__ import annotations
 
-from dashboard import navigation
+from scaleplan.dashboard import navigation
 
 
 def test_current_pages_registered():

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import laws
+from scaleplan.core import laws
 
 
 def _texts(elements) -> str:
@@ -310,7 +310,7 @@ def test_run_the_sweep_button(app_test, without_meta, meta_db, monkeypatch):
     (the sweep itself is replaced by a copy of the session's small sweep)."""
     import shutil
 
-    from core import meta
+    from scaleplan.core import meta
 
     calls = []
 

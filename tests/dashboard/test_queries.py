@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import storage
+from scaleplan.core import storage
 
 
 def test_family_metrics_defaults_first(con):

@@ -1,4 +1,4 @@
-"""dashboard.report: a self-contained HTML report in which every user string is escaped."""
+"""scaleplan.dashboard.report: a self-contained HTML report in which every user string is escaped."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import analysis_charts, report
+from scaleplan.dashboard import analysis_charts, report
 
 EVIL = "<script>alert('x')</script>"
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 
-from dashboard import common
+from scaleplan.dashboard import common
 
 
 def _memoised(calls: list, gate: threading.Event):

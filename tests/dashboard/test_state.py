@@ -1,8 +1,8 @@
-"""dashboard.state: query-parameter parsing and validation (pure functions)."""
+"""scaleplan.dashboard.state: query-parameter parsing and validation (pure functions)."""
 
 from __future__ import annotations
 
-from dashboard.state import parse_choice, parse_choices, parse_number, read_param
+from scaleplan.dashboard.state import parse_choice, parse_choices, parse_number, read_param
 
 FAMILIES = ["gpt3", "opt", "pythia"]
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import bimix
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import bimix
+from scaleplan.core.sources.base import METRIC_KINDS
 
 ROOT = Path("colpret/raw_data/bimix-law")
 MIXTURES = {"Baseline", "DoReMi", "SE", "JE", "CE", "VNE"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.sources import chinchilla
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import chinchilla
+from scaleplan.core.sources.base import METRIC_KINDS
 
 POINTS = Path("colpret/raw_data/chinchila_extracted.csv")
 # model sizes (millions of parameters) of the Chinchilla paper's Table A9 that the figure shows

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import datablations as db
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import datablations as db
+from scaleplan.core.sources.base import METRIC_KINDS
 
 FILES = (db.LOSSES, db.CONTOUR, db.CODE)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import gpt3
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import gpt3
+from scaleplan.core.sources.base import METRIC_KINDS
 
 CURVES = Path("colpret/raw_data/gpt3/extracted.csv")
 TABLE = Path("colpret/raw_data/gpt3/gpt3_metadata.xlsx")

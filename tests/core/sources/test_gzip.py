@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.sources import gzip
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import gzip
+from scaleplan.core.sources.base import METRIC_KINDS
 
 RESULTS = Path("colpret/raw_data/gzip/results_new.jsonl")
 

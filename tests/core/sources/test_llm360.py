@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import llm360
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import llm360
+from scaleplan.core.sources.base import METRIC_KINDS
 
 K2_DIR = Path("colpret/raw_data/lm360/K2")
 AMBER_DIR = Path("colpret/raw_data/lm360/Amber")

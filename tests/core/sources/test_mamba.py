@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import mamba
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import mamba
+from scaleplan.core.sources.base import METRIC_KINDS
 
 SOURCE = Path("colpret/aggregated_eval/llm360Mamba3B.csv")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.sources import moe
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import moe
+from scaleplan.core.sources.base import METRIC_KINDS
 
 MOE_CSV = Path("colpret/raw_data/IBM_MoE.csv")
 SHEET_CSV = Path("colpret/aggregated_eval/LLMs - 0-shot.csv")

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import olmo
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import olmo
+from scaleplan.core.sources.base import METRIC_KINDS
 
 AGGREGATED = Path("colpret/aggregated_eval/olmo.csv")
 RAW = Path("colpret/raw_data/OLMO")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import opt
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import opt
+from scaleplan.core.sources.base import METRIC_KINDS
 
 SIZES = {"125m": 125e6, "1.3b": 1.3e9, "6.7b": 6.7e9, "13b": 13e9, "30b": 30e9, "175b": 175e9}
 BATCH = {"125m": 0.5e6, "1.3b": 1e6, "6.7b": 2e6, "13b": 4e6, "30b": 4e6, "175b": 2e6}  # OPT paper, Table 1

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.sources import overtrain
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import overtrain
+from scaleplan.core.sources.base import METRIC_KINDS
 
 EXP = Path("mlfoundations-scaling/exp_data")
 

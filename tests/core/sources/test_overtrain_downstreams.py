@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import overtrain, overtrain_downstreams as od
+from scaleplan.core.sources import overtrain, overtrain_downstreams as od
 
 CSV = Path("colpret/raw_data/overtrain/overtrain_downstreams.csv")
 VAL_SETS = ("openlm", "c4_val", "paloma_c4_en", "paloma_dolma_100_programing_languages",

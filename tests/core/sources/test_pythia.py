@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.sources import pythia
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import pythia
+from scaleplan.core.sources.base import METRIC_KINDS
 
 EVALS = Path("pythia/evals/pythia-v1")
 FULL_RUN_TOKENS = 299_892_736_000  # 143,000 steps x 2,097,152 tokens (Pythia paper / model cards)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.sources import redpajama
+from scaleplan.core.sources import redpajama
 
 ROOT = Path("colpret/raw_data/redPajama")
 

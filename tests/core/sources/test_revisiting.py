@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import revisiting as rv
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import revisiting as rv
+from scaleplan.core.sources.base import METRIC_KINDS
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.sources import t5_pile
-from core.sources.base import METRIC_KINDS
+from scaleplan.core.sources import t5_pile
+from scaleplan.core.sources.base import METRIC_KINDS
 
 COLUMNS = ["model_name", "steps", "cross_ent_loss", "cross_ent_loss_per_all_target_tokens", "timing/seqs",
            "val_perplexity"]

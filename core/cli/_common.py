@@ -1,0 +1,102 @@
+"""What every command group shares: settings flags, user errors, JSON output, the database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from scaleplan.core.settings import Settings, resolve_settings
+
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    # Typed errors that bad input, a bad file or a missing database cause. ValueError and
+    # RuntimeError in general are *not* here: an unexpected one is a bug and keeps its traceback.
+    from scaleplan.core.fitting import FitError
+    from scaleplan.core.manifest import DataSourceError
+    from scaleplan.core.planning import PlanningError
+    from scaleplan.core.selection import SelectionError
+    from scaleplan.core.storage import DatabaseError
+    from scaleplan.core.userdata import RunsTableError
+
+    return (CLIError, DataSourceError, DatabaseError, FitError, SelectionError, RunsTableError,
+            PlanningError, OSError)
+
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
+    """The flags that override settings (then the environment, then defaults).
+
+    They are accepted before the command (``scaleplan --db X fit ...``) and after it
+    (``scaleplan data build --mirror M``); the subcommand's copy has no default of its own, so
+    it only overrides what was given.
+    """
+    group = parser.add_argument_group("locations (flag, else environment variable, else default)")
+    default = argparse.SUPPRESS if suppress_defaults else None
+    group.add_argument("--data-dir", default=default, help="folder for the database and results ($SCALEPLAN_DATA_DIR; "
+                                          "default: the per-user data folder)")
+    group.add_argument("--db", default=default, help="database file ($SCALEPLAN_DB; default <data-dir>/scaleplan.duckdb)")
+    group.add_argument("--meta", default=default, help="meta-analysis results file ($SCALEPLAN_META; default <data-dir>/meta.duckdb)")
+    group.add_argument("--mirror", default=default, help="local mirror of the sources ($SCALEPLAN_MIRROR; default: download)")
+    group.add_argument("--download-url", default=default, help=argparse.SUPPRESS)
+    group.add_argument("--log-dir", default=default, help="folder for the error log ($SCALEPLAN_LOG_DIR)")
+
+
+def settings_parent() -> argparse.ArgumentParser:
+    """A parent parser that gives a subcommand the settings flags (``parents=[...]``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    add_settings_arguments(parent, suppress_defaults=True)
+    return parent
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return resolve_settings(data_dir=args.data_dir, db=args.db, meta=args.meta, mirror=args.mirror,
+                            download_url=args.download_url, log_dir=args.log_dir)
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(value):
+    import numpy as np
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def ensure_database(settings: Settings, *, quiet: bool = False) -> None:
+    """Build the database when it is missing, stale or corrupt (with a note on stderr)."""
+    from scaleplan.core import storage
+
+    status = storage.database_status(settings.db_path)
+    if status != "ok":
+        print(f"database {status} at {settings.db_path}: building it (this takes under a minute)...",
+              file=sys.stderr)
+        storage.build_database(settings.db_path, mirror=settings.mirror, download_dir=settings.download_dir,
+                               download_url=settings.download_url, progress=not quiet)
+
+
+def open_db(settings: Settings, *, quiet: bool = False):
+    """A read-only connection, building the database first when needed."""
+    from scaleplan.core import storage
+
+    ensure_database(settings, quiet=quiet)
+    return storage.connect(settings.db_path)
+
+
+def data_version(settings: Settings) -> str:
+    con = open_db(settings)
+    try:
+        return con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+    finally:
+        con.close()

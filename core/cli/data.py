@@ -1,0 +1,63 @@
+"""``scaleplan data build`` and ``scaleplan data summary``."""
+
+from __future__ import annotations
+
+import argparse
+
+from scaleplan.core.cli import _common
+from scaleplan.core.settings import Settings
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
+    from scaleplan.core import storage
+
+    status = storage.database_status(settings.db_path)
+    if status == "ok" and not args.force:
+        print(f"database is up to date at {settings.db_path} (use --force to rebuild)")
+        return 0
+    report = storage.build_database(settings.db_path, mirror=settings.mirror, download_dir=settings.download_dir,
+                                    download_url=settings.download_url, progress=not args.quiet)
+    print(f"built {settings.db_path} in {report.seconds:.1f} s (was: {status})")
+    for name, info in report.per_source.items():
+        bad = sum(info["bad_rows"].values())
+        if bad:
+            print(f"  {name}: skipped {bad} malformed rows: " +
+                  "; ".join(f"{n} x {r}" for r, n in info["bad_rows"].items()))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
+    from scaleplan.core import storage
+
+    con = _common.open_db(settings, quiet=args.quiet)
+    try:
+        result = storage.summary(con)
+    finally:
+        con.close()
+    if args.json:
+        _common.print_json(result)
+        return 0
+    header = (f"{'source':<24}{'runs':>8}{'families':>10}{'observations':>14}{'metrics':>9}"
+              f"{'checkpoints':>13}{'bad rows':>10}")
+    print(header)
+    print("-" * len(header))
+    for s in result["sources"]:
+        print(f"{s['source']:<24}{s['models']:>8}{s['families']:>10}{s['observations']:>14,}{s['metrics']:>9}"
+              f"{s['checkpoints']:>13,}{s['bad_rows']:>10}")
+    print("-" * len(header))
+    print(f"{'total (distinct)':<24}{result['models']:>8}{result['families']:>10}{result['observations']:>14,}"
+          f"{result['metrics']:>9}{result['checkpoints']:>13,}{result['bad_rows']:>10}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="build and inspect the database").add_subparsers(
+        dest="data_command", required=True, metavar="SUBCOMMAND")
+    build = data.add_parser("build", parents=[_common.settings_parent()], help="build (or rebuild) the database from the sources")
+    build.add_argument("--force", action="store_true", help="rebuild even if the database is up to date")
+    build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.set_defaults(func=cmd_build)
+    summary = data.add_parser("summary", parents=[_common.settings_parent()], help="counts per source and in total")
+    summary.add_argument("--json", action="store_true", help="one JSON object")
+    summary.add_argument("--quiet", action="store_true", help="no progress bars if a build is needed")
+    summary.set_defaults(func=cmd_summary)

@@ -1,0 +1,109 @@
+"""``scaleplan fit``: fit L(N, D) on a family's smaller runs or on your own runs, predict a target."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scaleplan.core import analysis, fitting, storage
+from scaleplan.core.cli import _common
+from scaleplan.core.cli._common import CLIError
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
+from scaleplan.core.settings import Settings
+from scaleplan.core.userdata import RunsTableError, parse_runs_csv
+
+
+def _analysis_json(result: analysis.Analysis) -> dict:
+    ev = result.evaluation
+    return {
+        "target": {"run": result.target_run, "num_params": result.target_params, "tokens": result.target_tokens},
+        "params": dict(result.fit.params),
+        "fixed": list(result.fit.fixed),
+        "objective": result.fit.objective,
+        "converged": result.fit.converged,
+        "points": len(result.points),
+        "runs": list(result.points.runs["run_id"]),
+        "prediction": result.predicted_loss,
+        "band_90": list(result.band) if result.band else None,
+        "actual": ev.actual_final if ev else None,
+        "are_final": ev.are_final if ev else None,
+        "are_mean_last_30pct": ev.are_mean if ev else None,
+        "compute_share": result.compute_share,
+    }
+
+
+def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
+    fixed = {}
+    for item in args.borrow or []:
+        name, _, value = item.partition("=")
+        try:
+            fixed[name.strip()] = float(value)
+        except ValueError:
+            raise CLIError(f"--borrow expects NAME=VALUE, e.g. alpha=0.34; got {item!r}") from None
+    selection_kwargs = dict(max_params=args.max_params, num_runs=args.num_runs, fraction=args.fraction,
+                            final_only=args.final_only, min_tokens=args.min_tokens)
+    try:
+        if args.runs:
+            path = Path(args.runs)
+            if not path.is_file():
+                raise CLIError(f"no such file: {path}")
+            table = parse_runs_csv(path.read_bytes())
+            for message in table.messages[:10]:
+                print(f"warning: {message}", file=sys.stderr)
+            if args.predict_n is None or args.predict_d is None:
+                raise CLIError("with --runs give the target as --predict-n N --predict-d D")
+            result = analysis.analyse(table.table, Selection(**selection_kwargs), target_params=args.predict_n,
+                                      target_tokens=args.predict_d, fixed=fixed, n_boot=args.bootstrap)
+        else:
+            if not args.family:
+                raise CLIError("give --family F (and optionally --target RUN) or --runs FILE.csv")
+            con = _common.open_db(settings)
+            try:
+                curves = storage.family_curves(con, args.family, args.metric)
+            finally:
+                con.close()
+            if curves.empty:
+                raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
+            if args.predict_n is not None or args.predict_d is not None:
+                result = analysis.analyse(curves, Selection(**selection_kwargs), target_params=args.predict_n,
+                                          target_tokens=args.predict_d, fixed=fixed, n_boot=args.bootstrap)
+            else:
+                result = analysis.analyse(curves, Selection(target_run=args.target, **selection_kwargs),
+                                          fixed=fixed, n_boot=args.bootstrap)
+    except (SelectionError, fitting.FitError, RunsTableError) as error:
+        raise CLIError(str(error)) from None
+    doc = _analysis_json(result)
+    if args.json:
+        _common.print_json(doc)
+        return 0
+    print(f"target: {doc['target']['run']}  N={result.target_params:.4g}  D={result.target_tokens:.4g} tokens")
+    print(f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
+          f"({result.compute_share:.3%} of the target's compute)")
+    print("params: " + ", ".join(f"{k}={v:.4g}" for k, v in doc["params"].items()))
+    band = f"  (90% band {doc['band_90'][0]:.4f} - {doc['band_90'][1]:.4f})" if doc["band_90"] else ""
+    print(f"predicted loss: {doc['prediction']:.4f}{band}")
+    if doc["actual"] is not None:
+        print(f"actual loss: {doc['actual']:.4f}   ARE final {doc['are_final']:.2%}   "
+              f"ARE mean over last 30% {doc['are_mean_last_30pct']:.2%}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    fit = sub.add_parser("fit", parents=[_common.settings_parent()], help="fit a scaling law and predict a target")
+    fit.add_argument("--family", help="family in the database")
+    fit.add_argument("--target", help="target run id (default: the family's largest run)")
+    fit.add_argument("--metric", help="loss metric (default: the family's)")
+    fit.add_argument("--runs", help="CSV of your own runs (num_params, tokens_seen, loss[, run_name, seed])")
+    fit.add_argument("--predict-n", type=float, help="hypothetical target parameters")
+    fit.add_argument("--predict-d", type=float, help="hypothetical target tokens")
+    fit.add_argument("--max-params", type=float, help="use only runs with at most this many parameters")
+    fit.add_argument("--num-runs", type=int, help="use the k smallest runs")
+    fit.add_argument("--fraction", type=float, default=1.0, help="fraction of training used (0-1]")
+    fit.add_argument("--final-only", action="store_true", help="final checkpoints only")
+    fit.add_argument("--min-tokens", type=float, default=DEFAULT_MIN_TOKENS, help="drop checkpoints at or below")
+    fit.add_argument("--borrow", action="append", metavar="NAME=VALUE", help="fix a parameter, e.g. alpha=0.34")
+    fit.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates for the band (0: none)")
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(func=cmd_fit)
+

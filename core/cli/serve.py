@@ -1,0 +1,62 @@
+"""``scaleplan serve``: the dashboard, in this process.
+
+Streamlit runs in-process (``streamlit.web.bootstrap``), so there is no child process to
+leave behind: Streamlit's own SIGTERM/SIGINT handlers stop the server and the command
+returns. It is headless unless ``--open`` is given, so it never waits at Streamlit's
+first-run e-mail prompt, with or without a terminal. The Streamlit configuration ships as
+package data (``scaleplan.streamlit_config/config.toml``) and is applied as flag options, so
+it holds whatever the working directory is. Settings reach the app as script arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from scaleplan.core.cli import _common
+from scaleplan.core.settings import Settings
+
+
+def app_script() -> Path:
+    """The dashboard's entry script inside the installed package."""
+    return Path(str(importlib.resources.files("scaleplan.dashboard").joinpath("app.py")))
+
+
+def streamlit_options(*, port: int, address: str, open_browser: bool) -> dict[str, Any]:
+    """Flag options for Streamlit: the packaged config.toml, then this command's flags."""
+    text = importlib.resources.files("scaleplan.streamlit_config").joinpath("config.toml").read_text("utf-8")
+    options = {f"{section}.{key}": value
+               for section, values in tomllib.loads(text).items() for key, value in values.items()}
+    options.update({"server.port": port, "server.address": address,
+                    "server.headless": not open_browser, "browser.gatherUsageStats": False})
+    return options
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from streamlit import config as streamlit_config
+    from streamlit.web import bootstrap
+
+    _common.ensure_database(settings)
+    script = app_script()
+    options = streamlit_options(port=args.port, address=args.address, open_browser=args.open)
+    # What `streamlit run` does before bootstrap.run: the main script path anchors Streamlit's
+    # config and secrets lookup, then the options are loaded with ours as flags.
+    streamlit_config._main_script_path = str(script)
+    bootstrap.load_config_options(flag_options=options)
+    print(f"scaleplan dashboard on http://{args.address}:{args.port} (Ctrl+C or SIGTERM to stop)",
+          file=sys.stderr, flush=True)
+    bootstrap.run(str(script), False, settings.as_argv(), options)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", parents=[_common.settings_parent()], help="launch the dashboard")
+    serve.add_argument("--port", type=int, default=8501, help="TCP port (default 8501)")
+    serve.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
+    serve.add_argument("--open", action="store_true", help="open a browser tab (default: headless)")
+    serve.add_argument("--headless", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old scripts
+    serve.set_defaults(func=cmd_serve)

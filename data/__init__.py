@@ -1,0 +1,1 @@
+"""scaleplan.data: the pinned source manifest (manifest.json) and the database schema (SCHEMA.md), shipped as package data."""

@@ -97,8 +97,8 @@ def bench_planner(page, base: str, repeats: int) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, default=ROOT / "data" / "scaleplan.duckdb")
-    parser.add_argument("--meta", type=Path, default=None, help="meta-analysis results (SCALEPLAN_META)")
+    parser.add_argument("--db", type=Path, default=None, help="database (default: from the settings)")
+    parser.add_argument("--meta", type=Path, default=None, help="meta-analysis results (default: from the settings)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--pages", nargs="*", default=["explore", "fit", "planner"])
@@ -106,8 +106,11 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     benches = {"explore": (bench_explore, 0.3), "fit": (bench_fit, 1.0), "planner": (bench_planner, 1.0)}
-    meta = args.meta.resolve() if args.meta else None
-    with dashboard_server(args.db.resolve(), meta=meta, port=args.port or None) as (base, _process), \
+    from scaleplan.core.settings import resolve_settings
+
+    settings = resolve_settings(db=args.db, meta=args.meta)
+    meta = settings.meta_path if settings.meta_path.exists() else None
+    with dashboard_server(settings.db_path, meta=meta, port=args.port or None) as (base, _process), \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1600, "height": 1000})

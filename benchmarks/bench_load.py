@@ -174,15 +174,17 @@ async def _drive(url: str, sessions: int, moves: int, budget_s: float) -> tuple[
 
 def _ensure_inputs(db_arg: str | None) -> tuple[Path, Path, tempfile.TemporaryDirectory | None]:
     from scaleplan.core import meta, storage
+    from scaleplan.core.settings import resolve_settings
 
+    settings = resolve_settings(db=db_arg)
     tmp = None
-    db = Path(db_arg) if db_arg else storage.DEFAULT_DB_PATH
+    db = settings.db_path
     if storage.database_status(db) != "ok":
         tmp = tempfile.TemporaryDirectory()
         db = Path(tmp.name) / "bench.duckdb"
-        mirror = os.environ.get("SCALEPLAN_MIRROR", str(ROOT.parent / "shared" / "datasets"))
+        mirror = settings.mirror or ROOT.parent / "shared" / "datasets"
         storage.build_database(db, mirror=mirror, progress=False)
-    meta_path = Path(os.environ.get("SCALEPLAN_META", meta.DEFAULT_META_PATH))
+    meta_path = settings.meta_path
     if not meta_path.exists():
         tmp = tmp or tempfile.TemporaryDirectory()
         meta_path = Path(tmp.name) / "meta.duckdb"
@@ -195,7 +197,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--moves", type=int, default=10)
-    parser.add_argument("--db", help="database (default: data/scaleplan.duckdb, built into a temp dir if needed)")
+    parser.add_argument("--db", help="database (default: the settings' database, built into a temp dir if needed)")
     parser.add_argument("--budget", type=float, default=270.0, help="seconds before the sessions are stopped")
     args = parser.parse_args()
     started = time.monotonic()

@@ -1,0 +1,56 @@
+"""The CLI's error policy: user errors are one line (exit 2); bugs keep their traceback in a log."""
+
+from __future__ import annotations
+
+from scaleplan.core import cli
+from scaleplan.core.cli import data as data_commands
+
+
+def test_a_user_error_is_one_line_on_stderr(tmp_path, capsys):
+    code = cli.main(["--db", str(tmp_path / "x.duckdb"), "--log-dir", str(tmp_path / "log"),
+                     "data", "build", "--mirror", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_USER_ERROR
+    assert err.startswith("scaleplan: error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "log").exists()
+
+
+def test_an_unexpected_exception_keeps_its_traceback_in_a_log_file(tmp_path, capsys, monkeypatch):
+    def broken(args, settings):
+        raise ValueError("an internal invariant broke")  # a bug, not something the user did
+
+    monkeypatch.setattr(data_commands, "cmd_summary", broken)
+    code = cli.main(["--log-dir", str(tmp_path / "log"), "data", "summary"])
+    err = capsys.readouterr().err
+    log_file = tmp_path / "log" / "scaleplan.log"
+    assert code == cli.EXIT_BUG
+    assert str(log_file) in err and "Traceback" not in err
+    text = log_file.read_text()
+    assert "Traceback (most recent call last)" in text
+    assert "ValueError: an internal invariant broke" in text and "data summary" in text
+
+
+def test_settings_flags_are_accepted_before_and_after_the_command(tmp_path):
+    parser = cli.build_parser()
+    before = parser.parse_args(["--db", str(tmp_path / "a.duckdb"), "data", "summary"])
+    after = parser.parse_args(["data", "summary", "--db", str(tmp_path / "b.duckdb")])
+    assert before.db == str(tmp_path / "a.duckdb")
+    assert after.db == str(tmp_path / "b.duckdb")
+
+
+def test_command_modules_never_import_the_cli_package_back():
+    """No cycle: the package imports its command modules; they import only ``_common`` and core."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(cli.__file__).parent
+    for group in cli.COMMAND_GROUPS + ("_common",):
+        tree = ast.parse((folder / f"{group}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "scaleplan.core.cli":
+                assert {a.name for a in node.names} <= {"_common"}, group
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("scaleplan.core.cli."):
+                assert node.module == "scaleplan.core.cli._common", group
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("scaleplan.core.cli") for a in node.names), group

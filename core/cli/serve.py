@@ -40,7 +40,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from streamlit import config as streamlit_config
     from streamlit.web import bootstrap
 
-    _common.ensure_database(settings)
+    from scaleplan.core.manifest import DataSourceError
+    from scaleplan.core.storage import DatabaseError
+
+    try:
+        _common.ensure_database(settings)
+    except (DataSourceError, DatabaseError, OSError) as error:
+        # Serve anyway: every page then says what is missing and offers the build, with this reason.
+        print(f"scaleplan: warning: the database could not be built ({error}); the dashboard will offer "
+              "to build it. Give a local copy of the sources with --mirror PATH when offline.",
+              file=sys.stderr, flush=True)
     script = app_script()
     options = streamlit_options(port=args.port, address=args.address, open_browser=args.open)
     # What `streamlit run` does before bootstrap.run: the main script path anchors Streamlit's

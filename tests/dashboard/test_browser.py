@@ -53,11 +53,23 @@ def test_overview(page, open_page, artifacts):
     full_page_screenshot(page, artifacts / "overview.png")
 
 
+@pytest.mark.parametrize("path", ["", "overview"])
+def test_overview_at_root_and_at_its_name(page, open_page, path):
+    """/ and /overview both show the Overview (no "Page not found"), marked in the menu."""
+    open_page(page, path)
+    expect(page).to_have_url(re.compile(r":\d+/overview$"))
+    assert page.get_by_role("heading", name="scaleplan").is_visible()
+    assert page.get_by_text("Page not found").count() == 0
+    current = page.get_by_test_id("stSidebarNav").locator('a[aria-current="page"]')
+    expect(current).to_have_text(re.compile("Overview"))
+    assert exceptions(page) == 0
+
+
 def test_navigation_links(page, open_page):
     open_page(page)
     nav = page.get_by_test_id("stSidebarNav")
     for title, url in (("Explore the collection", r"/explore(\?.*)?$"), ("Your runs", r"/your-runs$"),
-                       ("Overview", r":\d+/(overview)?$")):  # the default page lives at /
+                       ("Overview", r":\d+/overview$")):
         nav.get_by_role("link", name=title).click()
         expect(page).to_have_url(re.compile(url))
         wait_for_app(page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import units
+from scaleplan.core import storage, units
 from scaleplan.dashboard import charts, common
 
 
@@ -21,11 +21,13 @@ def render() -> None:
                 "or upload checkpoints of your own models under **Your runs**.")
 
     cols = st.columns(4)
-    cols[0].metric("Training runs", f"{summary['models']:,}", border=True)
+    cols[0].metric("Training runs", f"{summary['models']:,}", border=True,
+                   help="One run is one model's training curve on one data setting and token budget.")
     cols[1].metric("Families", f"{summary['families']:,}", border=True)
     cols[2].metric("Observations", units.format_count(summary["observations"]), border=True,
                    help=f"{summary['observations']:,} (run, checkpoint, metric) values")
     cols[3].metric("Metrics", f"{summary['metrics']:,}", border=True)
+    st.caption(common.escape_md(storage.RUN_COUNTING, limit=2000))
 
     st.subheader("Where the runs sit")
     st.caption("One point per run: its parameter count and the tokens it was trained on "

@@ -328,3 +328,22 @@ def test_run_the_sweep_button(app_test, without_meta, meta_db, monkeypatch):
     _no_failure(at)
     assert len(calls) == 1 and callable(calls[0]["on_progress"])
     assert _charts(at) == 3  # the heatmap and the two comparisons, from the new results
+
+
+def test_reliability_card_and_footer_count_the_same_families(app_test, meta_db, tmp_path, monkeypatch):
+    """A family whose fits all failed is not counted as a family of results on the card or in the footer."""
+    import duckdb
+    import shutil
+
+    path = tmp_path / "meta.duckdb"
+    shutil.copy(meta_db, path)
+    con = duckdb.connect(str(path))
+    con.execute("""INSERT INTO sweep_results (key, data_version, family, status, message)
+                   SELECT 'all-failed', any_value(data_version), 'zz-all-failed', 'failed', 'synthetic'
+                   FROM sweep_results""")
+    con.close()
+    monkeypatch.setenv("SCALEPLAN_META", str(path))
+    at = app_test("reliability.py", timeout=300)  # the findings experiments take a while on a busy machine
+    _no_failure(at)
+    assert int(_metrics(at)["Families"]) == 5
+    assert "5 families with a successful fit (of 6 tried)" in _texts(at.caption)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import planning, units
+from scaleplan.core import planning, units, userdata
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.dashboard import analysis_charts, common, fits, report, state, uploads
 
@@ -41,7 +41,7 @@ def _valid(name: str, allowed, default, *, multi: bool = False) -> None:
 
 
 def _on_family_change() -> None:
-    _reset("target", "runs", "n", "d")
+    _reset("target", "runs", "n", "d", "cutoff")  # uploaded runs have their own default cutoff
 
 
 def _on_target_change() -> None:
@@ -112,7 +112,8 @@ def render() -> None:
                            label="target tokens")
     p_fraction = state.read_param("p", default=1.0, minimum=0.1, maximum=1.0, label="fraction of training")
     p_ckpt = state.read_param("ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints")
-    p_cutoff = state.read_param("cutoff", default=DEFAULT_MIN_TOKENS, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9,
+    default_cutoff = userdata.default_min_tokens(uploaded) if family == fits.UPLOADED else DEFAULT_MIN_TOKENS
+    p_cutoff = state.read_param("cutoff", default=default_cutoff, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9,
                                 label="early-token cutoff")
     other_families = [f for f in families["family"] if f != family]
     borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
@@ -132,6 +133,7 @@ def render() -> None:
     _valid("from", other_families, borrow_default)
     st.session_state.setdefault(KEY + "n", fits.friendly_number(float(2 * largest["num_params"])))
     st.session_state.setdefault(KEY + "d", fits.friendly_number(float(largest["max_tokens"])))
+    st.session_state.setdefault(KEY + "cutoff", default_cutoff / 1e9)
 
     target = top[1].selectbox("Target", target_options, key=KEY + "target", on_change=_on_target_change,
                               format_func=lambda r: "A hypothetical model (enter N and D)" if r == HYPOTHETICAL
@@ -146,7 +148,7 @@ def render() -> None:
                                             "e.g. 7B, 7e9 or 7000000000")
         target_d, error_d = _quantity_input(cols[1], "Target training tokens D", KEY + "d", "e.g. 140B or 1.4e11")
         input_errors = [e for e in (error_n, error_d) if e]
-        size_limit = target_n if target_n is not None else np.inf
+        size_limit = np.inf  # a hypothetical target may lie inside the runs' size range (noted with the result)
     else:
         size_limit = float(runs.loc[runs["run_id"] == target, "num_params"].iloc[0])
 
@@ -160,7 +162,7 @@ def render() -> None:
     _valid("runs", pool_ids, pool_ids, multi=True)
     chosen = st.multiselect("Small runs to fit on", pool_ids, key=KEY + "runs", format_func=lambda r: run_label.get(r, r),
                             placeholder="Choose the runs to fit on",
-                            help="Default: every run smaller than the target.")
+                            help="Default: every run smaller than the target (every run for a hypothetical target).")
 
     options = st.columns([2.6, 3.2, 2, 2.4], vertical_alignment="bottom")
     fraction = options[0].slider("Fraction of training used", 0.1, 1.0, step=0.05, key=KEY + "p",
@@ -170,7 +172,9 @@ def render() -> None:
                                         required=True) or "all"
     cutoff_b = options[2].number_input("Drop checkpoints ≤ (B tokens)", min_value=0.0, max_value=MAX_CUTOFF_B,
                                        step=1.0, key=KEY + "cutoff", format="%g",
-                                       help="Early checkpoints are noisy; the paper drops those at or below 10B tokens.")
+                                       help="Early checkpoints are noisy; the paper drops those at or below 10B tokens. "
+                                            "For your uploaded runs the default is 10% of the shortest run's training, "
+                                            "at most 10B tokens.")
     with options[3].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
         st.caption("Fix some parameters at another family's fitted values (fitted with the default protocol) "
                    "and fit the rest: useful with one or two runs of a new family.")
@@ -228,6 +232,13 @@ def render() -> None:
         else:
             st.caption("Try more runs, a larger fraction of training, intermediate checkpoints or a lower cutoff.")
         return
+    largest_fitted = float(summary["runs"]["num_params"].max())
+    if hypothetical and summary["target_params"] <= largest_fitted:
+        st.info(f"The target's size, {units.format_params(summary['target_params'])}, lies inside the size range of "
+                f"the runs fitted ({units.format_params(summary['runs']['num_params'].min(), unit=False)} to "
+                f"{units.format_params(largest_fitted)}): runs larger than the target are used too, so this is an "
+                "interpolation in model size rather than an extrapolation, and the fit's compute can exceed the "
+                "target's.", icon=":material/info:")
     _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt,
                   cutoff, borrow, source, version)
 

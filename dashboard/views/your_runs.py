@@ -63,9 +63,12 @@ def render() -> None:
     outcome = _process(uploaded) if uploaded is not None else None
 
     with left:
-        if outcome is not None and not outcome.ok:
-            st.error(f"This file cannot be used: {common.escape_md(outcome.error, 400)}", icon=":material/error:")
         table = uploads.uploaded_runs()
+        if outcome is not None and not outcome.ok:
+            kept = (f" Your previous upload, {common.escape_md(uploads.uploaded_name() or 'your file', 80)}, "
+                    "is still in use." if table is not None else "")
+            st.error(f"This file cannot be used: {common.escape_md(outcome.error.rstrip('.'), 400)}.{kept}",
+                     icon=":material/error:")
         if table is None:
             if outcome is None:
                 st.info("No file uploaded yet. Download the template on the right to see the format.",
@@ -95,6 +98,11 @@ def _show_runs(table: pd.DataFrame) -> None:
     cols[2].metric("Model sizes", f"{units.format_params(table['num_params'].min(), unit=False)} – "
                                   f"{units.format_params(table['num_params'].max(), unit=False)}", border=True)
     cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max(), unit=False)}", border=True)
+    cutoff = userdata.default_min_tokens(table)
+    st.caption(f"Fits of these runs (Fit and extrapolate) drop checkpoints at or below "
+               f"{units.format_tokens(cutoff)} by default: 10% of your shortest run's training, at most 10B tokens. "
+               "The paper's fixed 10B-token cutoff removes the warm-up of runs trained on hundreds of billions of "
+               "tokens and would leave nothing of shorter runs; every run's final checkpoint is kept.")
 
     st.subheader("Your curves")
     log_y = units.log_axis_sensible(table["value"].min(), table["value"].max())

@@ -189,7 +189,7 @@ HEADER_ONLY_CSV = b"run_name,num_params,tokens_seen,loss\r\n"
 
 def test_your_runs_binary_file_gets_plain_words(app_test):
     at = app_test("your_runs.py")
-    at.file_uploader[0].set_value(("runs.csv", XLSX_LIKE, "text/csv"))  # a workbook renamed to .csv.run()
+    at.file_uploader[0].set_value(("runs.csv", XLSX_LIKE, "text/csv")).run()  # a workbook renamed to .csv
     assert not at.exception
     message = _texts(at.error).replace("\\", "")
     assert "This is not a text file" in message and "Save your table as CSV" in message

@@ -347,3 +347,40 @@ def test_reliability_card_and_footer_count_the_same_families(app_test, meta_db, 
     _no_failure(at)
     assert int(_metrics(at)["Families"]) == 5
     assert "5 families with a successful fit (of 6 tried)" in _texts(at.caption)
+
+
+def _small_uploaded() -> pd.DataFrame:
+    """Uploaded runs as people train them: every checkpoint under 10B tokens (drawn from TRUTH)."""
+    rows = []
+    for name, n in (("tiny", 2e7), ("small", 6e7), ("mid", 2e8), ("big", 5e8), ("target", 1e9)):
+        for d in np.geomspace(1e8, 4e9, 10):
+            rows.append({"run_id": f"upload/{name}", "run_name": name, "seed": np.nan, "num_params": n,
+                         "tokens_seen": d, "value": float(laws.chinchilla_loss(n, d, **TRUTH))})
+    return pd.DataFrame(rows)
+
+
+def test_fit_uploaded_runs_under_10b_tokens_fit_by_default(app_test):
+    at = app_test("fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"},
+                  timeout=180)
+    at.selectbox(key="fit.family").set_value("your-runs").run(timeout=180)
+    _no_failure(at)
+    assert at.number_input(key="fit.cutoff").value == pytest.approx(0.4)  # 10% of 4B tokens, in B tokens
+    expected = float(laws.chinchilla_loss(1e9, 4e9, **TRUTH))
+    assert float(_metrics(at)["Predicted loss"]) == pytest.approx(expected, abs=0.002)
+    # Back to a family of the collection: the paper's 10B cutoff again.
+    at.selectbox(key="fit.family").set_value("pythia").run(timeout=180)
+    assert at.number_input(key="fit.cutoff").value == pytest.approx(10.0)
+
+
+def test_fit_hypothetical_target_inside_the_uploaded_size_range(app_test):
+    at = app_test("fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"},
+                  timeout=180)
+    at.selectbox(key="fit.family").set_value("your-runs").run(timeout=180)
+    at.selectbox(key="fit.target").set_value("hypothetical").run(timeout=180)
+    at.text_input(key="fit.n").set_value("300M")
+    at.text_input(key="fit.d").set_value("3B").run(timeout=180)
+    _no_failure(at)
+    assert len(at.multiselect(key="fit.runs").value) == 5  # larger runs than the target are offered and used
+    assert "inside the size range of the runs fitted" in _texts(at.info)
+    expected = float(laws.chinchilla_loss(3e8, 3e9, **TRUTH))
+    assert float(_metrics(at)["Predicted loss"]) == pytest.approx(expected, abs=0.002)

@@ -117,8 +117,41 @@ def test_explore_valid_link(app_test):
     assert at.multiselect(key="explore.family").value == ["opt", "gpt3"]
     assert at.selectbox(key="explore.metric").value == "val/loss"
     assert at.segmented_control(key="explore.x").value == "flops"
-    assert not at.info
-    assert "opt" in _texts(at.caption)  # opt has no val/loss: said, not hidden
+    notice = _texts(at.info).replace("\\", "")
+    assert "Not shown: opt, which reports no Validation loss" in notice  # said, not hidden
+    assert "Each family's default metric" in notice
+
+
+def test_explore_families_with_different_default_metrics_each_get_theirs(app_test):
+    """pythia's default is the LAMBADA last-word loss, gpt3's the validation loss: both are drawn."""
+    at = app_test("explore.py", query_params={"family": ["pythia", "gpt3"]})
+    _no_failure(at)
+    assert at.selectbox(key="explore.metric").value == "each"
+    assert _charts(at) == 2 and not at.info
+    headings = _texts(at.markdown).replace("\\", "")
+    assert "LAMBADA last-word loss, zero-shot (nats/word)** · pythia" in headings
+    assert "Validation loss (nats/token)** · gpt3" in headings
+    table = at.dataframe[0].value
+    assert set(table["Family"]) == {"pythia", "gpt3"} and "Metric" in table.columns
+    # One "(default of ...)" mark per family, naming it.
+    box = at.selectbox(key="explore.metric")
+    marked = [o for o in box.options if "(default of" in o]
+    assert sorted(marked) == ["LAMBADA last-word loss, zero-shot (nats/word)  (default of pythia)",
+                              "Validation loss (nats/token)  (default of gpt3)"]
+    import json
+
+    legends = {json.loads(chart.proto.spec)["layout"]["legend"]["title"]["text"] for chart in at.get("plotly_chart")}
+    assert legends == {"pythia · LAMBADA last-word loss, zero-shot · parameters",  # family and metric
+                       "gpt3 · Validation loss · parameters"}
+
+
+def test_explore_one_default_mark_per_family(app_test):
+    at = app_test("explore.py", query_params={"family": ["pythia", "pythia-deduped", "gpt3", "opt"]})
+    _no_failure(at)
+    options = at.selectbox(key="explore.metric").options
+    owners = [o.split("(default of ")[1].rstrip(")") for o in options if "(default of" in o]
+    families = [f for names in owners for f in names.split(", ")]
+    assert sorted(families) == ["gpt3", "opt", "pythia", "pythia-deduped"]  # each family exactly once
 
 
 def test_explore_unknown_link_values_fall_back(app_test):

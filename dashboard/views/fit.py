@@ -15,8 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import planning, units, userdata
+from scaleplan.core.metrics import MetricLabel, metric_label
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
-from scaleplan.dashboard import analysis_charts, common, fits, report, state, uploads
+from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
 
 KEY = "fit."
 HYPOTHETICAL = "hypothetical"
@@ -46,6 +47,16 @@ def _on_family_change() -> None:
 
 def _on_target_change() -> None:
     _reset("runs")
+
+
+def _loss_label(version, family: str) -> MetricLabel:
+    """The loss the page fits and predicts, in plain words: the family's default metric, or the upload's loss."""
+    if family == fits.UPLOADED:
+        return MetricLabel("loss", "Loss as uploaded", "the unit of your file, e.g. nats/token")
+    families = common.cached_families(version).set_index("family")
+    metric = str(families.loc[family, "default_metric"])
+    kinds = common.cached_family_metrics(version, (family,)).set_index("metric")["kind"]
+    return metric_label(metric, kinds.get(metric))
 
 
 def _family_options(families: pd.DataFrame, uploaded: pd.DataFrame | None) -> tuple[list[str], dict[str, str]]:
@@ -243,11 +254,19 @@ def render() -> None:
                   cutoff, borrow, source, version)
 
 
+def _target_text(summary: dict, target_name: str, hypothetical: bool) -> str:
+    size = f"{units.format_params(summary['target_params'])}, {units.format_tokens(summary['target_tokens'])}"
+    return f"hypothetical, {size}" if hypothetical else f"{target_name} ({size})"
+
+
 def _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt, cutoff,
                   borrow, source, version) -> None:
     evaluation = summary["evaluation"]
     params = summary["params"]
     target_name = "Hypothetical target" if hypothetical else fits.target_label(runs, target)
+    loss = _loss_label(version, family)
+    st.markdown(f"Loss fitted and predicted: **{common.escape_md(loss.name)}**, in {common.escape_md(loss.unit)} "
+                "(the predicted and actual losses below).")
     cards = st.columns(4)
     metric_cards = []
     band_slot = cards[0].empty()
@@ -274,20 +293,15 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
         cards[2].metric("ARE", units.MISSING)
         cards[2].caption("needs a real target run")
     share = summary["compute_share"]
-    cards[3].metric("Fit compute share", units.format_percent(share, 2 if share < 0.01 else 1),
+    cards[3].metric("Fit compute share", units.format_share(share),
                     help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.")
     cards[3].caption(f"{units.format_flops(summary['compute_flops'])} of "
                      f"{units.format_flops(6 * summary['target_params'] * summary['target_tokens'])}")
-    metric_cards.append(("Fit compute share", units.format_percent(share, 2), ""))
+    metric_cards.append(("Fit compute share", units.format_share(share), ""))
 
     # Chart: draw at once without the band, then with it (the bootstrap takes a few seconds the first time).
     fit_runs = runs[runs["run_id"].isin(chosen)]
-    metrics = common.cached_family_metrics(version, (family,)) if family != fits.UPLOADED else pd.DataFrame()
-    if not metrics.empty and metrics["is_default"].any():
-        row = metrics[metrics["is_default"]].iloc[0]
-        y_title = units.axis_title(f"Loss: {row['metric']}", units.metric_unit(row["kind"]))
-    else:
-        y_title = units.axis_title("Loss", "as uploaded")
+    y_title = units.axis_title(loss.name, loss.unit if family != fits.UPLOADED else "as uploaded")
     grid = fits.target_grid(summary, curves)
     image_format = st.session_state.get(KEY + "image", "png")
     config = analysis_charts.plotly_config("scaleplan-fit", image_format)
@@ -299,6 +313,14 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
             target_params=summary["target_params"], target_tokens=summary["target_tokens"],
             target_run=None if hypothetical else target, predicted=summary["predicted"], band=band, grid=grid,
             y_title=y_title, min_tokens=cutoff)
+        charts.add_context(figure, title=f"{labels.get(family, family)}: {loss.name} of {target_name}, fitted and "
+                                         "extrapolated",
+                           inputs=f"Target {_target_text(summary, target_name, hypothetical)} · "
+                                  f"{len(chosen)} runs in the fit · fraction of training {fraction:g} · "
+                                  f"{CHECKPOINTS[ckpt].lower()} · checkpoints at or below "
+                                  f"{units.format_tokens(cutoff)} dropped"
+                                  + (f" · {', '.join(borrow)} borrowed from {source}" if borrow else "")
+                                  + f" · L(N, D) = E + A/N^α + B/D^β, loss in {loss.unit}")
         chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if band else "chart-pending" if pending else "chart"),
                                 config=config)
         return figure
@@ -352,7 +374,7 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
               ("Target", target_name if not hypothetical else
                f"hypothetical: {units.format_params(summary['target_params'])}, "
                f"{units.format_tokens(summary['target_tokens'])}"),
-              ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in sorted(chosen))),
+              ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(chosen))),
               ("Fraction of training used", f"{fraction:g}"), ("Checkpoints", CHECKPOINTS[ckpt]),
               ("Checkpoints dropped at or below", units.format_tokens(cutoff)),
               ("Borrowed parameters", ", ".join(f"{n} = {dict(args[-1])[n]:.4g} from {source}" for n in borrow)

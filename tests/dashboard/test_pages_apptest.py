@@ -384,3 +384,16 @@ def test_fit_hypothetical_target_inside_the_uploaded_size_range(app_test):
     assert "inside the size range of the runs fitted" in _texts(at.info)
     expected = float(laws.chinchilla_loss(3e8, 3e9, **TRUTH))
     assert float(_metrics(at)["Predicted loss"]) == pytest.approx(expected, abs=0.002)
+
+
+def test_fit_page_says_which_loss_in_which_unit(app_test):
+    at = app_test("fit.py", timeout=180)
+    _no_failure(at)
+    said = _texts(at.markdown)
+    assert "Loss fitted and predicted: **LAMBADA last-word loss, zero-shot**, in nats/word" in said
+    import json
+
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert figure["layout"]["yaxis"]["title"]["text"].startswith("LAMBADA last-word loss, zero-shot (nats/word")
+    assert "pythia" in figure["layout"]["title"]["text"]  # a downloaded chart says what it is
+    assert "runs in the fit" in figure["layout"]["annotations"][-1]["text"]

@@ -32,7 +32,12 @@ def render() -> None:
     st.subheader("Where the runs sit")
     st.caption("One point per run: its parameter count and the tokens it was trained on "
                "(the last checkpoint of its family's default metric).")
-    st.plotly_chart(charts.coverage_figure(runs), config={"displaylogo": False})
+    coverage = charts.add_context(
+        charts.coverage_figure(runs), title="Where the runs of the collection sit: model size and tokens seen",
+        inputs=f"{summary['models']:,} runs in {summary['families']:,} families, one point per run at its last "
+               "checkpoint of its family's default metric")
+    st.plotly_chart(coverage, config={"displaylogo": False,
+                                      "toImageButtonOptions": {"filename": "scaleplan-collection"}})
 
     st.subheader("Families")
     st.caption("A family is a set of runs trained together (same data, recipe and evaluation). "

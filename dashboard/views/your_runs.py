@@ -96,8 +96,8 @@ def _show_runs(table: pd.DataFrame) -> None:
     cols[0].metric("Runs", f"{table['run_id'].nunique():,}", border=True)
     cols[1].metric("Checkpoints", f"{len(table):,}", border=True)
     cols[2].metric("Model sizes", f"{units.format_params(table['num_params'].min(), unit=False)} – "
-                                  f"{units.format_params(table['num_params'].max(), unit=False)}", border=True)
-    cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max(), unit=False)}", border=True)
+                                  f"{units.format_params(table['num_params'].max())}", border=True)
+    cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max())}", border=True)
     cutoff = userdata.default_min_tokens(table)
     st.caption(f"Fits of these runs (Fit and extrapolate) drop checkpoints at or below "
                f"{units.format_tokens(cutoff)} by default: 10% of your shortest run's training, at most 10B tokens. "
@@ -110,7 +110,12 @@ def _show_runs(table: pd.DataFrame) -> None:
                                   x_title=units.axis_title("Tokens seen", "tokens", log=True),
                                   y_title=units.axis_title("Loss", "as uploaded, e.g. nats/token", log=log_y),
                                   log_x=True, log_y=log_y, value_name="loss", height=480)
-    st.plotly_chart(figure, key=KEY + "chart", config={"displaylogo": False})
+    charts.add_context(figure, title="Your runs: loss against tokens seen",
+                       inputs=f"{uploads.uploaded_name() or 'uploaded file'} · {table['run_id'].nunique()} runs, "
+                              f"{len(table):,} checkpoints · sizes {units.format_params(table['num_params'].min())} "
+                              f"to {units.format_params(table['num_params'].max())}")
+    st.plotly_chart(figure, key=KEY + "chart", config={"displaylogo": False,
+                                                       "toImageButtonOptions": {"filename": "scaleplan-your-runs"}})
 
     st.subheader("Preview")
     preview = table[["run_name", "seed", "num_params", "tokens_seen", "value", "run_id"]]

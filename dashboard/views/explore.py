@@ -150,7 +150,6 @@ def render() -> None:
     x_column = "flops" if x_key == "flops" else "tokens_seen"
     x_title = (units.axis_title("Training compute", "FLOPs", log=True) if x_key == "flops"
                else units.axis_title("Tokens seen", "tokens", log=True))
-    thinned = int((runs["num_points"] > MAX_POINTS_PER_RUN).sum())
     described = metrics.set_index("metric")["description"]
     plotted_parts = []
     for index, (group_metric, group_families) in enumerate(groups.items()):
@@ -158,6 +157,7 @@ def render() -> None:
         if group_runs.empty:
             continue
         label = metric_label(group_metric, kinds.get(group_metric))
+        thinned = int((group_runs["num_points"] > MAX_POINTS_PER_RUN).sum())
         curves = common.cached_curves(version, tuple(group_runs["run_id"]), group_metric, MAX_POINTS_PER_RUN)
         plotted = curves.dropna(subset=[x_column]).assign(metric=group_metric)
         plotted_parts.append(plotted)
@@ -169,7 +169,7 @@ def render() -> None:
         options[0].caption(
             f"{len(group_runs)} run{'s' if len(group_runs) != 1 else ''} · {len(plotted):,} points drawn"
             + (f" · {thinned} long run{'s' if thinned != 1 else ''} thinned to {MAX_POINTS_PER_RUN} points"
-               if thinned and index == 0 else "")
+               if thinned else "")
             + (f" · {len(curves) - len(plotted):,} points without a FLOP count left out"
                if len(plotted) < len(curves) else "")
             + (f" · {common.escape_md(description)}" if isinstance(description, str) else ""))

@@ -95,8 +95,9 @@ def _show_runs(table: pd.DataFrame) -> None:
     cols = st.columns(4)
     cols[0].metric("Runs", f"{table['run_id'].nunique():,}", border=True)
     cols[1].metric("Checkpoints", f"{len(table):,}", border=True)
-    cols[2].metric("Model sizes", f"{units.format_params(table['num_params'].min(), unit=False)} – "
-                                  f"{units.format_params(table['num_params'].max())}", border=True)
+    cols[2].metric("Model sizes (parameters)", f"{units.format_params(table['num_params'].min(), unit=False)} – "
+                                               f"{units.format_params(table['num_params'].max(), unit=False)}",
+                   border=True)
     cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max())}", border=True)
     cutoff = userdata.default_min_tokens(table)
     st.caption(f"Fits of these runs (Fit and extrapolate) drop checkpoints at or below "

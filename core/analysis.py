@@ -65,7 +65,9 @@ def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float 
             raise SelectionError("a hypothetical target needs both N (parameters) and D (tokens)")
         if not (np.isfinite(target_params) and np.isfinite(target_tokens)) or target_params <= 0 or target_tokens <= 0:
             raise SelectionError("the target's N and D must be positive numbers")
-        ghost = pd.DataFrame({"run_id": ["__target__"], "num_params": [float(target_params)],
+        # The placeholder target is infinitely large so that every run may be used: a target inside the
+        # runs' size range (e.g. a point of an isoFLOP sweep) is an interpolation in N, not refused.
+        ghost = pd.DataFrame({"run_id": ["__target__"], "num_params": [np.inf],
                               "tokens_seen": [float(target_tokens)], "value": [np.nan]})
         points = select_points(pd.concat([curves, ghost], ignore_index=True),
                                Selection(**{**selection.__dict__, "target_run": "__target__"}))

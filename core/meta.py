@@ -302,3 +302,20 @@ def expected_are(results: pd.DataFrame, num_runs: int, compute_share: float, fra
                     "are_p80": float(per_family.iloc[:, 1].mean()),
                     "fits": int(len(near)), "families": int(per_family.shape[0])}
     return {"are_median": float("nan"), "are_p80": float("nan"), "fits": 0, "families": 0}
+
+
+@dataclass(frozen=True)
+class SweepCounts:
+    """Headline counts of a sweep's rows; every page that states them uses this one definition."""
+
+    fits: int  # rows (tasks) in the sweep, successful or not
+    succeeded: int  # rows with status "ok"
+    families: int  # families with at least one successful fit (the ones any average is over)
+    families_tried: int  # families with at least one row
+
+
+def sweep_counts(results: pd.DataFrame) -> SweepCounts:
+    """Fits, successful fits and families of the sweep ``results`` (rows of :func:`load_results`)."""
+    ok = results[results["status"] == "ok"]
+    return SweepCounts(fits=int(len(results)), succeeded=int(len(ok)), families=int(ok["family"].nunique()),
+                       families_tried=int(results["family"].nunique()))

@@ -259,6 +259,19 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
 # ---------------------------------------------------------------------------------------------
 # Queries. Every user-influenced value is a bound parameter.
 
+# What the collection counts as a run, against the paper's count: shown on the Overview and quoted
+# by the README. Its numbers are checked against the database (tests/core/test_storage.py).
+RUN_COUNTING = (
+    "A run here is one model's training curve on one data setting and token budget: 747 runs in 117 "
+    "families. The paper's \"485 models\" counts published pretrained models; here each (size, data set, "
+    "token budget) of the gzip study is its own run (150 runs of 6 model sizes), as is each repetition "
+    "setting, IsoLoss contour point and code mix of datablations (285 runs of 23 sizes), each (size, data "
+    "set, token multiplier) of the over-training testbed (104 runs of 6 sizes) and each (domain, task, "
+    "model) curve of the Revisiting benchmark (92 runs); Pythia is rebuilt from EleutherAI's evaluation "
+    "files (21 runs), and the paper's models whose files are not public are missing."
+)
+
+
 def summary(con: duckdb.DuckDBPyConnection) -> dict:
     """Counts per source and in total: models, families, observations, metrics, checkpoints."""
     per_source = con.execute("""

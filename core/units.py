@@ -26,7 +26,7 @@ _SUFFIXES = ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T"))
 
 __all__ = [
     "MISSING", "format_count", "format_params", "format_tokens", "format_flops", "format_dollars",
-    "format_percent", "metric_unit", "axis_title", "log_axis_sensible",
+    "format_percent", "format_share", "metric_unit", "axis_title", "log_axis_sensible",
 ]
 
 
@@ -125,6 +125,13 @@ def format_dollars(value) -> str:
     if magnitude >= 100:
         return f"{sign}${magnitude:.0f}"
     return f"{sign}${magnitude:.2f}"
+
+
+def format_share(value) -> str:
+    """A share of compute as a percentage, the same on every page and report: two decimals below
+    1% (0.00345 -> "0.35%"), one from 1% up (0.38889 -> "38.9%")."""
+    number = _number(value)
+    return format_percent(value, 2 if number is not None and abs(number) < 0.01 else 1)
 
 
 def format_percent(value, decimals: int = 1) -> str:

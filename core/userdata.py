@@ -38,6 +38,26 @@ TEMPLATE_CSV = (
 )
 
 
+UPLOAD_WARMUP_SHARE = 0.1
+PAPER_MIN_TOKENS = 10e9  # the Hitchhiker protocol's cutoff (core.selection.DEFAULT_MIN_TOKENS)
+
+
+def default_min_tokens(table: pd.DataFrame) -> float:
+    """The default early-checkpoint cutoff for fits of uploaded runs, in tokens.
+
+    ``min(10B, 0.1 x D_short)`` where D_short is the furthest checkpoint (tokens_seen) of the
+    shortest uploaded run: checkpoints at or below it are dropped. The paper's fixed 10B cutoff
+    removes the warm-up of runs trained on hundreds of billions of tokens; most uploaded runs
+    stop before 10B tokens and would have nothing left. Scaled to the runs' own length it
+    drops the first 10% of the shortest run and always keeps every run's final checkpoint (so
+    an isoFLOP sweep of final losses stays whole).
+    """
+    if table is None or len(table) == 0:
+        return PAPER_MIN_TOKENS
+    shortest = float(table.groupby("run_id")["tokens_seen"].max().min())
+    return min(PAPER_MIN_TOKENS, UPLOAD_WARMUP_SHARE * shortest)
+
+
 class RunsTableError(ValueError):
     """The uploaded table cannot be used at all (wrong columns, not a CSV, too large, empty)."""
 
@@ -55,15 +75,47 @@ class RunsTable:
         return int(self.table["run_id"].nunique())
 
 
+NOT_TEXT = ("this is not a text file: it looks like a spreadsheet, archive, image or other binary file. "
+            "Save your table as CSV (comma-separated text, e.g. File > Save as > CSV in a spreadsheet) "
+            "and upload that file")
+NOT_A_TABLE = ("the file could not be read as a table: use one header row, then one row per checkpoint, "
+               "with values separated by commas, semicolons or tabs (see the template)")
+HEADER_ONLY = "the file has a header row but no data rows: add one row per checkpoint below the header"
+_MAX_CONTROL_SHARE = 0.01  # text files have (almost) no control characters; binary decoded as Latin-1 has ~20%
+
+
+def _control_share(text: str) -> float:
+    """The share of control characters other than tab and line breaks in the first 64k characters."""
+    sample = text[:65536]
+    if not sample:
+        return 0.0
+    controls = sum(1 for c in sample if (ord(c) < 32 and c not in "\t\n\r") or 127 <= ord(c) < 160 or c == "\ufffd")
+    return controls / len(sample)
+
+
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "utf-16"):
+    """The file's text: UTF-8 (with or without BOM), UTF-16 (with BOM, or ASCII-only) or Latin-1.
+
+    Raises :class:`RunsTableError` with :data:`NOT_TEXT` for binary files (NUL bytes outside
+    UTF-16, or more than 1% control characters).
+    """
+    text = None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:65536]:
         try:
-            text = data.decode(encoding)
-            if "\x00" not in text:
-                return text
+            text = data.decode("utf-16")
         except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+            raise RunsTableError(NOT_TEXT) from None
+        sample = text[:4096]
+        if "\x00" in text or (sample and sum(c.isascii() for c in sample) < 0.8 * len(sample)):
+            raise RunsTableError(NOT_TEXT)
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")  # e.g. a CSV exported by an older spreadsheet
+    if _control_share(text) > _MAX_CONTROL_SHARE:
+        raise RunsTableError(NOT_TEXT)
+    return text.lstrip("\ufeff")
 
 
 def parse_runs_csv(data: bytes | str) -> RunsTable:
@@ -78,6 +130,7 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     text = _decode(data)
     if not text.strip():
         raise RunsTableError("the file is empty")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # old Mac line ends would break the CSV reader
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
         sep = dialect.delimiter
@@ -90,7 +143,9 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
                               skipinitialspace=True, nrows=MAX_ROWS + 1, on_bad_lines="skip", engine="python",
                               index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as error:
-        raise RunsTableError(f"the file is not a readable CSV table: {error}") from None
+        raise RunsTableError(NOT_A_TABLE) from None
+    if raw.empty and len(raw.columns):
+        raise RunsTableError(HEADER_ONLY)
     if len(raw) > MAX_ROWS:
         raise RunsTableError(f"the file has more than {MAX_ROWS:,} rows")
     raw.columns = [str(c).strip().lower().replace(" ", "_") for c in raw.columns]
@@ -120,7 +175,9 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     ok = problems == ""
     messages = tuple(f"row {i + 2}: {p.rstrip('; ')}" for i, p in problems[~ok].head(MAX_MESSAGES).items())
     if not ok.any():
-        raise RunsTableError("no valid row: " + "; ".join(messages[:5]))
+        more = len(messages) - 5
+        raise RunsTableError(f"no row can be used ({len(raw):,} row{'s' if len(raw) != 1 else ''} read): "
+                             + "; ".join(messages[:5]) + (f"; and {more:,} more" if more > 0 else ""))
     names = raw["run_name"].str.strip() if "run_name" in raw.columns else pd.Series("", index=raw.index)
     n = numbers["num_params"]
     names = names.where(names != "", "N=" + n.map(lambda v: f"{v:.4g}"))

@@ -2,7 +2,7 @@
 
 This file is the frame around every page: page config, navigation, static styling and a
 last-resort error guard. The pages live in dashboard/views/ and are registered in
-``dashboard/navigation.py`` (PAGES): Overview (default, at /), Explore the collection
+``dashboard/navigation.py`` (PAGES): Overview (default, at / and /overview), Explore the collection
 (/explore), Your runs (/your-runs), and the planned Fit and extrapolate (/fit), Budget planner
 (/planner) and How reliable are scaling laws? (/reliability), each registered only once its
 file exists.

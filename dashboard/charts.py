@@ -85,13 +85,16 @@ def _value_text(values: pd.Series) -> list[str]:
 
 
 def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, log_x: bool = True,
-                  log_y: bool = False, value_name: str = "Value", height: int = 560) -> go.Figure:
+                  log_y: bool = False, value_name: str = "Value", height: int = 560,
+                  family_labels: dict[str, str] | None = None) -> go.Figure:
     """Training curves, one line per run, coloured by model size.
 
     ``curves`` has columns run_id, label (shown in the hover), num_params, value and the x
     column (``tokens_seen`` or ``flops``); optional ``family`` (with several families each
-    gets a line style and the legend names family and size), ``tokens_seen`` and ``flops``
-    for the hover text. More than MAX_LEGEND_SIZES legend entries: a colour bar instead.
+    gets a line style and the legend groups sizes under a heading per family, e.g. "pythia · LAMBADA
+    last-word loss" from ``family_labels``), ``tokens_seen`` and ``flops`` for the hover text. More
+    than MAX_LEGEND_SIZES entries: a colour bar for the sizes, and the legend keeps one line-style
+    entry per family.
     """
     fig = go.Figure()
     data = curves.dropna(subset=[x, "value"])
@@ -102,6 +105,8 @@ def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, l
     entries = data.drop_duplicates(["family", "num_params"] if several else ["num_params"])
     use_legend = len(entries) <= MAX_LEGEND_SIZES
     shown: set[tuple[str, float]] = set()
+    titled: set[str] = set()
+    family_names = family_labels or {}
     template = ("<b>%{customdata[0]}</b><br>" + ("family %{customdata[1]}<br>" if families else "")
                 + "parameters %{customdata[2]}<br>tokens %{customdata[3]}<br>"
                 + ("compute %{customdata[4]}<br>" if "flops" in data else "")
@@ -124,20 +129,33 @@ def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, l
         first_of_entry = entry not in shown
         shown.add(entry)
         name = units.format_params(size, unit=False)
+        group_title = {}
         if several:
             name = f"{html.escape(family)} · {name}"
+            if use_legend and first_of_entry and family not in titled:
+                titled.add(family)
+                group_title = dict(legendgrouptitle_text=html.escape(family_names.get(family, family)))
         fig.add_trace(go.Scatter(
             x=run[x], y=run["value"], mode="lines+markers" if few else "lines",
             line=dict(color=colors.get(size, "#1f5fbf"), width=2.4, dash=dash_of.get(family, "solid")),
             marker=dict(size=8 if len(run) > 1 else 11, color=colors.get(size, "#1f5fbf")),
-            name=name, legendgroup=f"{entry[0]}|{size:.6g}",
+            name=name, legendgroup=family if several else f"|{size:.6g}",
             showlegend=use_legend and first_of_entry, customdata=hover,
-            hovertemplate=template,
+            hovertemplate=template, **group_title,
         ))
+    if several and not use_legend:  # sizes on a colour bar; the legend still tells the families apart
+        for family in families:
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", hoverinfo="skip", legendgroup=family,
+                                     line=dict(color="#5f6368", width=2.4, dash=dash_of[family]),
+                                     name=html.escape(family_names.get(family, family))))
     if colors and not use_legend:
         _add_colorbar(fig, list(colors))
     if use_legend and colors:
-        fig.update_layout(legend=dict(title_text="Parameters", traceorder="normal"))
+        single = family_names.get(families[0]) if len(families) == 1 else None
+        title = "Family · parameters" if several else (f"{html.escape(single)} · parameters" if single else "Parameters")
+        fig.update_layout(legend=dict(title_text=title, traceorder="grouped" if several else "normal"))
+    elif several:
+        fig.update_layout(legend=dict(title_text="Family", traceorder="normal"))
     base_layout(fig, x_title=x_title, y_title=y_title, log_x=log_x, log_y=log_y, height=height)
     if log_x and not data.empty:
         formatter = (lambda v: units.format_flops(v, unit=False, decimals=0)) if x == "flops" else units.format_count
@@ -200,3 +218,27 @@ def coverage_figure(runs: pd.DataFrame, *, height: int = 520) -> go.Figure:
                 fig.update_layout({f"{axis}axis": dict(tickvals=ticks[0], ticktext=ticks[1])})
     fig.update_layout(legend=dict(title_text="Source"))
     return fig
+
+
+def add_context(fig: go.Figure, *, title: str, inputs: str, source: str = "scaleplan") -> go.Figure:
+    """Give a figure what it needs outside the page (PNG/SVG download): a title and, under the plot,
+    the inputs that produced it (escaped; Plotly text is HTML)."""
+    caption = html.escape(f"{inputs} · {source}" if source else inputs)
+    lines = _wrap(caption, 150)
+    fig.update_layout(title=dict(text=f"<b>{html.escape(title)}</b>", x=0.0, xanchor="left", font_size=18),
+                      margin=dict(t=60, b=80 + 18 * len(lines)))
+    fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0.0, y=0.0, yshift=-58,
+                       xanchor="left", yanchor="top", align="left", showarrow=False,
+                       font=dict(size=12, color="#5f6368"))
+    return fig
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, line = text.split(" "), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([line] if line else [])

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import fitting, laws, storage
+from scaleplan.core import fitting, laws, storage, userdata
 from scaleplan.core.analysis import analyse
 from scaleplan.core.selection import Selection, SelectionError, target_of
 from scaleplan.dashboard import common
@@ -172,8 +172,9 @@ def borrowable(version: common.DbVersion | None, family: str, uploaded: pd.DataF
     """A family's law fitted with the default protocol (largest run = target), for borrowing or
     as a reference law; ``family == UPLOADED`` fits the uploaded runs."""
     curves = curves_of(family, uploaded) if family == UPLOADED else family_curves(version, family)
+    selection = Selection(min_tokens=userdata.default_min_tokens(uploaded)) if family == UPLOADED else Selection()
     try:
-        result = analyse(curves, Selection())
+        result = analyse(curves, selection)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
     return {"ok": True, "params": dict(result.fit.params), "target_run": result.target_run}

@@ -77,13 +77,14 @@ def uploaded_name() -> str | None:
     return st.session_state.get(NAME_KEY)
 
 
-def store(outcome: UploadOutcome, name: str) -> None:
-    """Keep a successful upload for the session (replacing any earlier one); drop it on failure."""
+def store(outcome: UploadOutcome, name: str) -> bool:
+    """Keep a successful upload for the session (replacing any earlier one). A failed upload changes
+    nothing: the last valid upload stays in use. Returns whether an earlier upload is kept after a failure."""
     if outcome.ok:
         st.session_state[SESSION_KEY] = outcome.table
         st.session_state[NAME_KEY] = name
-    else:
-        clear()
+        return False
+    return uploaded_runs() is not None
 
 
 def clear() -> None:

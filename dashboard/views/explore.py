@@ -1,6 +1,8 @@
 """Explore the collection: training curves of chosen families, filtered, with the runs table.
 
-URL state (validated by dashboard.state): ``?family=pythia&family=opt&metric=val/loss&x=flops``.
+URL state (validated by dashboard.state): ``?family=pythia&family=opt&metric=val/loss&x=flops``;
+``metric=each`` draws every family on its own default metric (one chart per metric), the default
+when the chosen families' default metrics differ.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import units
+from scaleplan.core.metrics import metric_label
 from scaleplan.dashboard import charts, common, state
 
 KEY = "explore."
@@ -16,6 +19,7 @@ DEFAULT_FAMILIES = ("pythia", "gpt3", "opt")  # the first one present is the def
 X_AXES = {"tokens": "Tokens", "flops": "Compute (FLOPs)"}
 MAX_FAMILIES = 12
 MAX_POINTS_PER_RUN = 400
+EACH = "each"  # the metric choice "each family's default metric"
 
 
 def _on_family_change() -> None:
@@ -25,14 +29,27 @@ def _on_family_change() -> None:
         st.session_state.pop(KEY + name, None)
 
 
-def _default_metric(families: pd.DataFrame, chosen: list[str], metrics: pd.DataFrame) -> str:
-    """The chosen families' default metric reported by most of them (the first family's on a tie)."""
+def _defaults_of(families: pd.DataFrame, chosen: list[str], metrics: pd.DataFrame) -> dict[str, str]:
+    """``{family: its default metric}`` for the chosen families that report their default metric."""
     defaults = families.set_index("family")["default_metric"]
-    reach = metrics.set_index("metric")["num_families"]
-    candidates = [defaults[f] for f in chosen if f in defaults.index and defaults[f] in reach.index]
-    if not candidates:
-        return str(metrics["metric"].iloc[0])
-    return max(candidates, key=lambda m: reach[m])  # max keeps the first of equals
+    observed = set(metrics["metric"])
+    return {f: str(defaults[f]) for f in chosen if f in defaults.index and defaults[f] in observed}
+
+
+def _default_metric(defaults: dict[str, str], metrics: pd.DataFrame) -> str:
+    """The shared default metric of the chosen families, or EACH when their defaults differ."""
+    distinct = set(defaults.values())
+    if len(distinct) == 1:
+        return distinct.pop()
+    return EACH if distinct else str(metrics["metric"].iloc[0])
+
+
+def _metric_option(metric: str, kinds: dict[str, str], default_for: dict[str, list[str]]) -> str:
+    if metric == EACH:
+        return "Each family's default metric"
+    text = metric_label(metric, kinds.get(metric)).title
+    owners = default_for.get(metric)
+    return f"{text}  (default of {', '.join(owners)})" if owners else text
 
 
 def render() -> None:
@@ -65,24 +82,33 @@ def render() -> None:
     if metrics.empty:
         st.info("The chosen families have no observations.")
         return
-    metric_names = metrics["metric"].tolist()
-    default_metric = _default_metric(families, chosen, metrics)
+    defaults = _defaults_of(families, chosen, metrics)
+    default_for: dict[str, list[str]] = {}
+    for family, own in defaults.items():
+        default_for.setdefault(own, []).append(family)
+    kinds = dict(zip(metrics["metric"], metrics["kind"]))
+    metric_names = ([EACH] if len(chosen) > 1 else []) + metrics["metric"].tolist()
+    default_metric = _default_metric(defaults, metrics)
     metric_param = state.read_param("metric", allowed=metric_names, default=default_metric, label="metric")
     if first_visit:
         state.seed_widget(KEY + "metric", metric_param)
         notices.append(metric_param)
     state.keep_valid(KEY + "metric", metric_names)
     st.session_state.setdefault(KEY + "metric", default_metric)
-    defaults = set(metrics.loc[metrics["is_default"], "metric"])
+    if st.session_state[KEY + "metric"] is None:
+        st.session_state[KEY + "metric"] = default_metric
     metric = top[1].selectbox("Metric", metric_names, key=KEY + "metric",
-                              format_func=lambda m: f"{m}  (default)" if m in defaults else m,
-                              help="Defaults first: each family's reference loss.")
+                              format_func=lambda m: _metric_option(m, kinds, default_for),
+                              help="Each family's default metric is marked with the family's name: its "
+                                   "reference loss. With families whose defaults differ, each is drawn on its own.")
+    groups = ({m: fams for m, fams in default_for.items()} if metric == EACH else {metric: list(chosen)})
     x_key = top[2].segmented_control("X axis", list(X_AXES), key=KEY + "x", format_func=X_AXES.get,
                                      required=True) or "tokens"
     state.show_notices(notices)
 
-    # Filters whose options come from the runs of the chosen families that report the metric.
-    all_runs = common.cached_explore_runs(version, tuple(chosen), metric)
+    # Filters whose options come from the runs of the chosen families that report the metric(s).
+    all_runs = pd.concat([common.cached_explore_runs(version, tuple(fams), m).assign(metric=m)
+                          for m, fams in groups.items()], ignore_index=True)
     architectures = sorted(str(a) for a in all_runs["architecture"].unique())
     training = sorted(str(t) for t in all_runs["training_data"].unique())
     sizes = sorted(float(n) for n in all_runs["num_params"].unique())
@@ -101,44 +127,73 @@ def render() -> None:
         low = high = sizes[0] if sizes else None
         filters[2].caption(f"Model size: {units.format_params(low)}" if sizes else "No runs.")
 
-    runs = common.cached_explore_runs(version, tuple(chosen), metric, tuple(arch) or None, tuple(data) or None,
-                                      low if len(sizes) > 1 else None, high if len(sizes) > 1 else None)
+    bounds = (low, high) if len(sizes) > 1 else (None, None)
+    runs = pd.concat([common.cached_explore_runs(version, tuple(fams), m, tuple(arch) or None, tuple(data) or None,
+                                                 *bounds).assign(metric=m) for m, fams in groups.items()],
+                     ignore_index=True)
     state.write_params({"family": chosen, "metric": metric, "x": x_key})
+    missing = [f for f in chosen if f not in set(all_runs["family"])]
+    if missing:
+        names = ", ".join(common.escape_md(f) for f in missing)
+        if metric == EACH:
+            st.info(f"Not shown: {names} (no values of {'its' if len(missing) == 1 else 'their'} default metric).",
+                    icon=":material/visibility_off:")
+        else:
+            st.info(f"Not shown: {names}, which report{'s' if len(missing) == 1 else ''} no "
+                    f"{common.escape_md(metric_label(metric, kinds.get(metric)).name)}. Choose “Each family's "
+                    "default metric” to see every family on its own metric.", icon=":material/visibility_off:")
     if runs.empty:
         st.info("No run matches these filters. Widen the size range or clear the architecture "
                 "and training-data filters.", icon=":material/filter_alt_off:")
         return
 
-    missing = [f for f in chosen if f not in set(all_runs["family"])]
-    if missing:
-        st.caption(f"Not shown (no {common.escape_md(metric)} values): "
-                   + ", ".join(common.escape_md(f) for f in missing) + ".")
-    curves = common.cached_curves(version, tuple(runs["run_id"]), metric, MAX_POINTS_PER_RUN)
-    info = metrics.set_index("metric").loc[metric]
     x_column = "flops" if x_key == "flops" else "tokens_seen"
-    plotted = curves.dropna(subset=[x_column])
-    low_value, high_value = plotted["value"].min(), plotted["value"].max()
-
-    options = st.columns([6, 2], vertical_alignment="center")
-    thinned = int((runs["num_points"] > MAX_POINTS_PER_RUN).sum())
-    options[0].caption(
-        f"{len(runs)} run{'s' if len(runs) != 1 else ''} · {len(plotted):,} points drawn"
-        + (f" · {thinned} long run{'s' if thinned != 1 else ''} thinned to {MAX_POINTS_PER_RUN} points" if thinned else "")
-        + (f" · {len(curves) - len(plotted):,} points without a FLOP count left out" if len(plotted) < len(curves) else "")
-        + (f" · {common.escape_md(info['description'])}" if isinstance(info['description'], str) else ""))
-    log_y = options[1].toggle("Log y axis", value=units.log_axis_sensible(low_value, high_value),
-                              help="On by default when the values span a factor of ten or more.")
-
-    chart_data = plotted.assign(label=plotted["model_name"].fillna(plotted["run_id"]))
-    unit = units.metric_unit(info["kind"])
     x_title = (units.axis_title("Training compute", "FLOPs", log=True) if x_key == "flops"
                else units.axis_title("Tokens seen", "tokens", log=True))
-    figure = charts.curves_figure(chart_data, x=x_column, x_title=x_title,
-                                  y_title=units.axis_title(metric, unit, log=log_y), log_x=True, log_y=log_y,
-                                  value_name=metric)
-    st.plotly_chart(figure, key=KEY + "chart", config={"displaylogo": False})
+    described = metrics.set_index("metric")["description"]
+    plotted_parts = []
+    for index, (group_metric, group_families) in enumerate(groups.items()):
+        group_runs = runs[runs["metric"] == group_metric]
+        if group_runs.empty:
+            continue
+        label = metric_label(group_metric, kinds.get(group_metric))
+        thinned = int((group_runs["num_points"] > MAX_POINTS_PER_RUN).sum())
+        curves = common.cached_curves(version, tuple(group_runs["run_id"]), group_metric, MAX_POINTS_PER_RUN)
+        plotted = curves.dropna(subset=[x_column]).assign(metric=group_metric)
+        plotted_parts.append(plotted)
+        if len(groups) > 1:
+            st.markdown(f"**{common.escape_md(label.title)}** · "
+                        + ", ".join(common.escape_md(f) for f in group_families if f in set(group_runs["family"])))
+        options = st.columns([6, 2], vertical_alignment="center")
+        description = described.get(group_metric)
+        options[0].caption(
+            f"{len(group_runs)} run{'s' if len(group_runs) != 1 else ''} · {len(plotted):,} points drawn"
+            + (f" · {thinned} long run{'s' if thinned != 1 else ''} thinned to {MAX_POINTS_PER_RUN} points"
+               if thinned else "")
+            + (f" · {len(curves) - len(plotted):,} points without a FLOP count left out"
+               if len(plotted) < len(curves) else "")
+            + (f" · {common.escape_md(description)}" if isinstance(description, str) else ""))
+        low_value, high_value = plotted["value"].min(), plotted["value"].max()
+        log_y = options[1].toggle("Log y axis", value=units.log_axis_sensible(low_value, high_value),
+                                  key=f"{KEY}log_y.{group_metric}",
+                                  help="On by default when the values span a factor of ten or more.")
+        chart_data = plotted.assign(label=plotted["model_name"].fillna(plotted["run_id"]))
+        figure = charts.curves_figure(chart_data, x=x_column, x_title=x_title,
+                                      y_title=units.axis_title(label.name, label.unit, log=log_y), log_x=True,
+                                      log_y=log_y, value_name=label.name,
+                                      family_labels={f: f"{f} · {label.name}" for f in group_families})
+        charts.add_context(figure, title=f"{label.name}: " + ", ".join(group_families),
+                           inputs=f"Families {', '.join(group_families)} · metric {group_metric} ({label.unit}) · "
+                                  f"x axis {X_AXES[x_key].lower()}"
+                                  + (f" · architecture {', '.join(arch)}" if arch else "")
+                                  + (f" · training data {', '.join(data)}" if data else "")
+                                  + (f" · {units.format_params(low)} to {units.format_params(high)}"
+                                     if len(sizes) > 1 else ""))
+        st.plotly_chart(figure, key=KEY + "chart" + (f".{index}" if index else ""),
+                        config={"displaylogo": False, "toImageButtonOptions": {"filename": "scaleplan-explore"}})
 
     st.subheader("Selected runs")
+    several_metrics = len(groups) > 1
     table = pd.DataFrame({
         "Run": runs["model_name"].fillna(runs["run_id"]),
         "Family": runs["family"],
@@ -150,9 +205,14 @@ def render() -> None:
         "Tokens seen (last)": runs["max_tokens"],
         # as text: Streamlit's number columns cannot show values above ~1e20
         "Compute (last, FLOPs)": [units.format_flops(v, unit=False, decimals=2) for v in runs["max_flops"]],
-        f"Final {metric}": runs["final_value"],
+        "Metric": [metric_label(m, kinds.get(m)).title for m in runs["metric"]],
+        "Final value": runs["final_value"],
         "Run id": runs["run_id"],
     })
+    if not several_metrics:
+        only = metric_label(metric, kinds.get(metric))
+        table = table.drop(columns="Metric").rename(columns={"Final value": f"Final {only.title}"})
+    final_column = [c for c in table.columns if c.startswith("Final ")][0]
     table = table.dropna(axis="columns", how="all")  # e.g. no seeds: no empty column
     st.dataframe(table, hide_index=True, width="stretch",
                  height=min(38 + 35 * len(table), 420),
@@ -160,13 +220,14 @@ def render() -> None:
                      "Parameters": st.column_config.NumberColumn(format="compact"),
                      "Seed": st.column_config.NumberColumn(format="%d"),
                      "Tokens seen (last)": st.column_config.NumberColumn(format="compact"),
-                     f"Final {metric}": st.column_config.NumberColumn(format="%.4f"),
+                     final_column: st.column_config.NumberColumn(format="%.4f"),
                  })
     downloads = st.container(horizontal=True)
     downloads.download_button("Download this table (CSV)", table.to_csv(index=False).encode(),
                                  file_name="scaleplan-runs.csv", mime="text/csv", icon=":material/download:")
-    points = plotted[["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value"]].assign(
-        metric=metric)
+    plotted_all = pd.concat(plotted_parts, ignore_index=True) if plotted_parts else pd.DataFrame(
+        columns=["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"])
+    points = plotted_all[["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]]
     downloads.download_button("Download the plotted points (CSV)", points.to_csv(index=False).encode(),
                                  file_name="scaleplan-curves.csv", mime="text/csv", icon=":material/download:")
 

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import planning, units
+from scaleplan.core import planning, units, userdata
+from scaleplan.core.metrics import MetricLabel, metric_label
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
-from scaleplan.dashboard import analysis_charts, common, fits, report, state, uploads
+from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
 
 KEY = "fit."
 HYPOTHETICAL = "hypothetical"
@@ -41,11 +42,21 @@ def _valid(name: str, allowed, default, *, multi: bool = False) -> None:
 
 
 def _on_family_change() -> None:
-    _reset("target", "runs", "n", "d")
+    _reset("target", "runs", "n", "d", "cutoff")  # uploaded runs have their own default cutoff
 
 
 def _on_target_change() -> None:
     _reset("runs")
+
+
+def _loss_label(version, family: str) -> MetricLabel:
+    """The loss the page fits and predicts, in plain words: the family's default metric, or the upload's loss."""
+    if family == fits.UPLOADED:
+        return MetricLabel("loss", "Loss as uploaded", "the unit of your file, e.g. nats/token")
+    families = common.cached_families(version).set_index("family")
+    metric = str(families.loc[family, "default_metric"])
+    kinds = common.cached_family_metrics(version, (family,)).set_index("metric")["kind"]
+    return metric_label(metric, kinds.get(metric))
 
 
 def _family_options(families: pd.DataFrame, uploaded: pd.DataFrame | None) -> tuple[list[str], dict[str, str]]:
@@ -112,7 +123,8 @@ def render() -> None:
                            label="target tokens")
     p_fraction = state.read_param("p", default=1.0, minimum=0.1, maximum=1.0, label="fraction of training")
     p_ckpt = state.read_param("ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints")
-    p_cutoff = state.read_param("cutoff", default=DEFAULT_MIN_TOKENS, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9,
+    default_cutoff = userdata.default_min_tokens(uploaded) if family == fits.UPLOADED else DEFAULT_MIN_TOKENS
+    p_cutoff = state.read_param("cutoff", default=default_cutoff, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9,
                                 label="early-token cutoff")
     other_families = [f for f in families["family"] if f != family]
     borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
@@ -132,6 +144,7 @@ def render() -> None:
     _valid("from", other_families, borrow_default)
     st.session_state.setdefault(KEY + "n", fits.friendly_number(float(2 * largest["num_params"])))
     st.session_state.setdefault(KEY + "d", fits.friendly_number(float(largest["max_tokens"])))
+    st.session_state.setdefault(KEY + "cutoff", default_cutoff / 1e9)
 
     target = top[1].selectbox("Target", target_options, key=KEY + "target", on_change=_on_target_change,
                               format_func=lambda r: "A hypothetical model (enter N and D)" if r == HYPOTHETICAL
@@ -146,7 +159,7 @@ def render() -> None:
                                             "e.g. 7B, 7e9 or 7000000000")
         target_d, error_d = _quantity_input(cols[1], "Target training tokens D", KEY + "d", "e.g. 140B or 1.4e11")
         input_errors = [e for e in (error_n, error_d) if e]
-        size_limit = target_n if target_n is not None else np.inf
+        size_limit = np.inf  # a hypothetical target may lie inside the runs' size range (noted with the result)
     else:
         size_limit = float(runs.loc[runs["run_id"] == target, "num_params"].iloc[0])
 
@@ -160,7 +173,7 @@ def render() -> None:
     _valid("runs", pool_ids, pool_ids, multi=True)
     chosen = st.multiselect("Small runs to fit on", pool_ids, key=KEY + "runs", format_func=lambda r: run_label.get(r, r),
                             placeholder="Choose the runs to fit on",
-                            help="Default: every run smaller than the target.")
+                            help="Default: every run smaller than the target (every run for a hypothetical target).")
 
     options = st.columns([2.6, 3.2, 2, 2.4], vertical_alignment="bottom")
     fraction = options[0].slider("Fraction of training used", 0.1, 1.0, step=0.05, key=KEY + "p",
@@ -170,7 +183,9 @@ def render() -> None:
                                         required=True) or "all"
     cutoff_b = options[2].number_input("Drop checkpoints ≤ (B tokens)", min_value=0.0, max_value=MAX_CUTOFF_B,
                                        step=1.0, key=KEY + "cutoff", format="%g",
-                                       help="Early checkpoints are noisy; the paper drops those at or below 10B tokens.")
+                                       help="Early checkpoints are noisy; the paper drops those at or below 10B tokens. "
+                                            "For your uploaded runs the default is 10% of the shortest run's training, "
+                                            "at most 10B tokens.")
     with options[3].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
         st.caption("Fix some parameters at another family's fitted values (fitted with the default protocol) "
                    "and fit the rest: useful with one or two runs of a new family.")
@@ -228,8 +243,20 @@ def render() -> None:
         else:
             st.caption("Try more runs, a larger fraction of training, intermediate checkpoints or a lower cutoff.")
         return
+    largest_fitted = float(summary["runs"]["num_params"].max())
+    if hypothetical and summary["target_params"] <= largest_fitted:
+        st.info(f"The target's size, {units.format_params(summary['target_params'])}, lies inside the size range of "
+                f"the runs fitted ({units.format_params(summary['runs']['num_params'].min(), unit=False)} to "
+                f"{units.format_params(largest_fitted)}): runs larger than the target are used too, so this is an "
+                "interpolation in model size rather than an extrapolation, and the fit's compute can exceed the "
+                "target's.", icon=":material/info:")
     _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt,
                   cutoff, borrow, source, version)
+
+
+def _target_text(summary: dict, target_name: str, hypothetical: bool) -> str:
+    size = f"{units.format_params(summary['target_params'])}, {units.format_tokens(summary['target_tokens'])}"
+    return f"hypothetical, {size}" if hypothetical else f"{target_name} ({size})"
 
 
 def _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt, cutoff,
@@ -237,6 +264,9 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     evaluation = summary["evaluation"]
     params = summary["params"]
     target_name = "Hypothetical target" if hypothetical else fits.target_label(runs, target)
+    loss = _loss_label(version, family)
+    st.markdown(f"Loss fitted and predicted: **{common.escape_md(loss.name)}**, in {common.escape_md(loss.unit)} "
+                "(the predicted and actual losses below).")
     cards = st.columns(4)
     metric_cards = []
     band_slot = cards[0].empty()
@@ -263,20 +293,15 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
         cards[2].metric("ARE", units.MISSING)
         cards[2].caption("needs a real target run")
     share = summary["compute_share"]
-    cards[3].metric("Fit compute share", units.format_percent(share, 2 if share < 0.01 else 1),
+    cards[3].metric("Fit compute share", units.format_share(share),
                     help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.")
     cards[3].caption(f"{units.format_flops(summary['compute_flops'])} of "
                      f"{units.format_flops(6 * summary['target_params'] * summary['target_tokens'])}")
-    metric_cards.append(("Fit compute share", units.format_percent(share, 2), ""))
+    metric_cards.append(("Fit compute share", units.format_share(share), ""))
 
     # Chart: draw at once without the band, then with it (the bootstrap takes a few seconds the first time).
     fit_runs = runs[runs["run_id"].isin(chosen)]
-    metrics = common.cached_family_metrics(version, (family,)) if family != fits.UPLOADED else pd.DataFrame()
-    if not metrics.empty and metrics["is_default"].any():
-        row = metrics[metrics["is_default"]].iloc[0]
-        y_title = units.axis_title(f"Loss: {row['metric']}", units.metric_unit(row["kind"]))
-    else:
-        y_title = units.axis_title("Loss", "as uploaded")
+    y_title = units.axis_title(loss.name, loss.unit if family != fits.UPLOADED else "as uploaded")
     grid = fits.target_grid(summary, curves)
     image_format = st.session_state.get(KEY + "image", "png")
     config = analysis_charts.plotly_config("scaleplan-fit", image_format)
@@ -288,6 +313,14 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
             target_params=summary["target_params"], target_tokens=summary["target_tokens"],
             target_run=None if hypothetical else target, predicted=summary["predicted"], band=band, grid=grid,
             y_title=y_title, min_tokens=cutoff)
+        charts.add_context(figure, title=f"{labels.get(family, family)}: {loss.name} of {target_name}, fitted and "
+                                         "extrapolated",
+                           inputs=f"Target {_target_text(summary, target_name, hypothetical)} · "
+                                  f"{len(chosen)} runs in the fit · fraction of training {fraction:g} · "
+                                  f"{CHECKPOINTS[ckpt].lower()} · checkpoints at or below "
+                                  f"{units.format_tokens(cutoff)} dropped"
+                                  + (f" · {', '.join(borrow)} borrowed from {source}" if borrow else "")
+                                  + f" · L(N, D) = E + A/N^α + B/D^β, loss in {loss.unit}")
         chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if band else "chart-pending" if pending else "chart"),
                                 config=config)
         return figure
@@ -341,7 +374,7 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
               ("Target", target_name if not hypothetical else
                f"hypothetical: {units.format_params(summary['target_params'])}, "
                f"{units.format_tokens(summary['target_tokens'])}"),
-              ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in sorted(chosen))),
+              ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(chosen))),
               ("Fraction of training used", f"{fraction:g}"), ("Checkpoints", CHECKPOINTS[ckpt]),
               ("Checkpoints dropped at or below", units.format_tokens(cutoff)),
               ("Borrowed parameters", ", ".join(f"{n} = {dict(args[-1])[n]:.4g} from {source}" for n in borrow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import units
+from scaleplan.core import storage, units
 from scaleplan.dashboard import charts, common
 
 
@@ -21,16 +21,23 @@ def render() -> None:
                 "or upload checkpoints of your own models under **Your runs**.")
 
     cols = st.columns(4)
-    cols[0].metric("Training runs", f"{summary['models']:,}", border=True)
+    cols[0].metric("Training runs", f"{summary['models']:,}", border=True,
+                   help="One run is one model's training curve on one data setting and token budget.")
     cols[1].metric("Families", f"{summary['families']:,}", border=True)
     cols[2].metric("Observations", units.format_count(summary["observations"]), border=True,
                    help=f"{summary['observations']:,} (run, checkpoint, metric) values")
     cols[3].metric("Metrics", f"{summary['metrics']:,}", border=True)
+    st.caption(common.escape_md(storage.RUN_COUNTING, limit=2000))
 
     st.subheader("Where the runs sit")
     st.caption("One point per run: its parameter count and the tokens it was trained on "
                "(the last checkpoint of its family's default metric).")
-    st.plotly_chart(charts.coverage_figure(runs), config={"displaylogo": False})
+    coverage = charts.add_context(
+        charts.coverage_figure(runs), title="Where the runs of the collection sit: model size and tokens seen",
+        inputs=f"{summary['models']:,} runs in {summary['families']:,} families, one point per run at its last "
+               "checkpoint of its family's default metric")
+    st.plotly_chart(coverage, config={"displaylogo": False,
+                                      "toImageButtonOptions": {"filename": "scaleplan-collection"}})
 
     st.subheader("Families")
     st.caption("A family is a set of runs trained together (same data, recipe and evaluation). "

@@ -85,10 +85,11 @@ def render() -> None:
     state.keep_valid(KEY + "family", options)
     st.session_state.setdefault(KEY + "family", ALL)
 
+    tally = meta.sweep_counts(results)
     counts = st.columns(4)
-    counts[0].metric("Fits in the sweep", f"{len(results):,}")
-    counts[1].metric("Succeeded", f"{len(ok):,}")
-    counts[2].metric("Families", f"{ok['family'].nunique():,}")
+    counts[0].metric("Fits in the sweep", f"{tally.fits:,}")
+    counts[1].metric("Succeeded", f"{tally.succeeded:,}")
+    counts[2].metric("Families", f"{tally.families:,}", help="Families with at least one successful fit.")
     counts[3].metric("Median ARE (all fits)", f"{ok['are_mean'].median():.1%}")
 
     st.subheader("Accuracy by budget and number of runs")
@@ -145,7 +146,8 @@ def render() -> None:
     st.caption("The last two rows come from extra fits on the database (smaller runs plus the first 30% of the "
                "target; one run with A and α borrowed from a similar family), as in `scaleplan reproduce`. "
                f"Results file: {common.escape_md(common.meta_path().name)} · "
-               f"{results['family'].nunique()} families, {len(results):,} fits.")
+               f"{tally.families} families with a successful fit (of {tally.families_tried} tried), "
+               f"{tally.succeeded:,} of {tally.fits:,} fits succeeded.")
 
 
 common.run_page(render)

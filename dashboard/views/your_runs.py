@@ -63,9 +63,12 @@ def render() -> None:
     outcome = _process(uploaded) if uploaded is not None else None
 
     with left:
-        if outcome is not None and not outcome.ok:
-            st.error(f"This file cannot be used: {common.escape_md(outcome.error, 400)}", icon=":material/error:")
         table = uploads.uploaded_runs()
+        if outcome is not None and not outcome.ok:
+            kept = (f" Your previous upload, {common.escape_md(uploads.uploaded_name() or 'your file', 80)}, "
+                    "is still in use." if table is not None else "")
+            st.error(f"This file cannot be used: {common.escape_md(outcome.error.rstrip('.'), 400)}.{kept}",
+                     icon=":material/error:")
         if table is None:
             if outcome is None:
                 st.info("No file uploaded yet. Download the template on the right to see the format.",
@@ -92,9 +95,15 @@ def _show_runs(table: pd.DataFrame) -> None:
     cols = st.columns(4)
     cols[0].metric("Runs", f"{table['run_id'].nunique():,}", border=True)
     cols[1].metric("Checkpoints", f"{len(table):,}", border=True)
-    cols[2].metric("Model sizes", f"{units.format_params(table['num_params'].min(), unit=False)} – "
-                                  f"{units.format_params(table['num_params'].max(), unit=False)}", border=True)
-    cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max(), unit=False)}", border=True)
+    cols[2].metric("Model sizes (parameters)", f"{units.format_params(table['num_params'].min(), unit=False)} – "
+                                               f"{units.format_params(table['num_params'].max(), unit=False)}",
+                   border=True)
+    cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max())}", border=True)
+    cutoff = userdata.default_min_tokens(table)
+    st.caption(f"Fits of these runs (Fit and extrapolate) drop checkpoints at or below "
+               f"{units.format_tokens(cutoff)} by default: 10% of your shortest run's training, at most 10B tokens. "
+               "The paper's fixed 10B-token cutoff removes the warm-up of runs trained on hundreds of billions of "
+               "tokens and would leave nothing of shorter runs; every run's final checkpoint is kept.")
 
     st.subheader("Your curves")
     log_y = units.log_axis_sensible(table["value"].min(), table["value"].max())
@@ -102,7 +111,12 @@ def _show_runs(table: pd.DataFrame) -> None:
                                   x_title=units.axis_title("Tokens seen", "tokens", log=True),
                                   y_title=units.axis_title("Loss", "as uploaded, e.g. nats/token", log=log_y),
                                   log_x=True, log_y=log_y, value_name="loss", height=480)
-    st.plotly_chart(figure, key=KEY + "chart", config={"displaylogo": False})
+    charts.add_context(figure, title="Your runs: loss against tokens seen",
+                       inputs=f"{uploads.uploaded_name() or 'uploaded file'} · {table['run_id'].nunique()} runs, "
+                              f"{len(table):,} checkpoints · sizes {units.format_params(table['num_params'].min())} "
+                              f"to {units.format_params(table['num_params'].max())}")
+    st.plotly_chart(figure, key=KEY + "chart", config={"displaylogo": False,
+                                                       "toImageButtonOptions": {"filename": "scaleplan-your-runs"}})
 
     st.subheader("Preview")
     preview = table[["run_name", "seed", "num_params", "tokens_seen", "value", "run_id"]]

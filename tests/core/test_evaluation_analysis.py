@@ -55,3 +55,21 @@ def test_analyse_errors_are_typed():
         analyse(curves, Selection(num_runs=1, min_tokens=0))
     with pytest.raises(SelectionError):
         analyse(curves, Selection(target_run="missing"))
+
+
+def test_hypothetical_target_inside_the_runs_size_range_uses_every_run():
+    """An isoFLOP sweep (final losses only, one compute budget) predicts a point inside its own size range."""
+    budget = 1e19  # FLOPs, C = 6 N D
+    sizes = np.geomspace(3e7, 1e9, 9)
+    rows = [{"run_id": f"iso/{n:.3g}", "num_params": n, "tokens_seen": budget / (6 * n),
+             "value": float(true_loss(n, budget / (6 * n)))} for n in sizes]
+    # Two more budgets so that the five parameters are identified.
+    rows += [{"run_id": f"iso{c:.0e}/{n:.3g}", "num_params": n, "tokens_seen": c / (6 * n),
+              "value": float(true_loss(n, c / (6 * n)))} for c in (1e18, 1e20) for n in sizes]
+    import pandas as pd
+
+    curves = pd.DataFrame(rows)
+    n_target, d_target = 2e8, budget / (6 * 2e8)  # between the sweep's smallest and largest model
+    result = analyse(curves, Selection(min_tokens=0), target_params=n_target, target_tokens=d_target)
+    assert set(result.points.run_ids) == set(curves["run_id"])  # the larger runs are used too
+    assert result.predicted_loss == pytest.approx(float(true_loss(n_target, d_target)), rel=1e-3)

@@ -60,3 +60,12 @@ def test_expected_are_uses_matching_rows():
     assert result["families"] == 2 and result["fits"] == 3
     assert result["are_median"] == pytest.approx((0.03 + 0.06) / 2)
     assert np.isnan(meta.expected_are(rows.iloc[:0], 3, 0.01)["are_median"])
+
+
+def test_sweep_counts_count_families_with_a_successful_fit():
+    rows = pd.DataFrame({"family": ["a", "a", "b", "c", "c", "c"],
+                         "status": ["ok", "failed", "ok", "failed", "failed", "failed"]})
+    counts = meta.sweep_counts(rows)
+    assert (counts.fits, counts.succeeded, counts.families, counts.families_tried) == (6, 2, 2, 3)
+    empty = meta.sweep_counts(pd.DataFrame(columns=list(meta.RESULT_COLUMNS)))
+    assert (empty.fits, empty.succeeded, empty.families, empty.families_tried) == (0, 0, 0, 0)

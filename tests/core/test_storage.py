@@ -56,6 +56,29 @@ def test_summary_counts_every_source(con):
     assert result["families"] >= 30
 
 
+def test_run_counting_statement_matches_the_database(con):
+    """Every number in the Overview's (and README's) statement of what a run is comes from the database."""
+    text = storage.RUN_COUNTING
+    totals = storage.summary(con)
+    assert f"{totals['models']} runs in {totals['families']} families" in text
+    per_source = {source: (runs, sizes) for source, runs, sizes in con.execute(
+        "SELECT source, count(*), count(DISTINCT num_params) FROM runs GROUP BY source").fetchall()}
+    for source, with_sizes in (("gzip", "model sizes"), ("datablations", "sizes"), ("overtrain", "sizes")):
+        runs, sizes = per_source[source]
+        assert f"({runs} runs of {sizes} {with_sizes})" in text, source
+    assert f"({per_source['revisiting'][0]} runs)" in text and f"({per_source['pythia'][0]} runs)" in text
+    # gzip: one run per (size, data set, budget); datablations: repetition + contour + code runs.
+    gzip = con.execute("SELECT count(DISTINCT (num_params, family, planned_tokens)) FROM runs "
+                       "WHERE source = 'gzip'").fetchone()[0]
+    assert gzip == per_source["gzip"][0]
+    kinds = con.execute("""SELECT count(*) FILTER (WHERE run_id LIKE '%/contour-%'),
+                                  count(*) FILTER (WHERE regexp_matches(run_id, '-[0-9]+ep$')),
+                                  count(*) FILTER (WHERE family LIKE '%python')
+                           FROM runs WHERE source = 'datablations'""").fetchone()
+    assert all(k > 0 for k in kinds) and sum(kinds) == per_source["datablations"][0]
+    assert '"485 models"' in text
+
+
 def test_cli_summary_json(built_db, capsys):
     assert cli.main(["--db", str(built_db), "data", "summary", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)

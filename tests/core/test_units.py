@@ -138,3 +138,10 @@ def test_doctests():
     import doctest
 
     assert doctest.testmod(units).failed == 0
+
+
+def test_format_share_is_one_rule_for_page_and_report():
+    assert units.format_share(0.38889) == "38.9%"
+    assert units.format_share(0.0034) == "0.34%"
+    assert units.format_share(0.0099) == "0.99%" and units.format_share(0.01) == "1.0%"
+    assert units.format_share(None) == units.MISSING

@@ -32,12 +32,53 @@ def test_bad_rows_get_row_numbered_messages_and_good_rows_survive():
 @pytest.mark.parametrize("data, message", [
     (b"", "empty"),
     (b"x,y\n1,2\n", "missing required column"),
-    (b"num_params,tokens_seen,loss\nnan,nan,nan\n", "no valid row"),
+    (b"num_params,tokens_seen,loss\nnan,nan,nan\n", r"no row can be used \(1 row read\): row 2: num_params is not"),
     (b"a" * (MAX_UPLOAD_BYTES + 1), "limit"),
 ])
 def test_unusable_files_raise_a_clear_error(data, message):
     with pytest.raises(RunsTableError, match=message):
         parse_runs_csv(data)
+
+
+# Binary files as people upload them by mistake: an .xlsx (a zip), a legacy .xls (OLE2), a PNG, raw bytes.
+_RNG = np.random.default_rng(7)
+BINARY_FILES = {
+    "xlsx": b"PK\x03\x04" + _RNG.integers(0, 256, 2000, dtype=np.uint8).tobytes(),
+    "xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + _RNG.integers(0, 256, 2000, dtype=np.uint8).tobytes(),
+    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + _RNG.integers(0, 256, 500, dtype=np.uint8).tobytes(),
+    "bytes": _RNG.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_FILES))
+def test_binary_files_get_a_plain_message(name):
+    with pytest.raises(RunsTableError) as info:
+        parse_runs_csv(BINARY_FILES[name])
+    message = str(info.value)
+    assert message.startswith("this is not a text file") and "Save your table as CSV" in message
+    assert "unquoted" not in message and "found:" not in message  # no parser jargon, no garbage column names
+
+
+@pytest.mark.parametrize("data", [b"num_params,tokens_seen,loss\n", b"num_params;tokens_seen;loss\r\n\r\n",
+                                  "num_params,tokens_seen,loss\n".encode("utf-16")])
+def test_header_only_file_says_there_are_no_data_rows(data):
+    with pytest.raises(RunsTableError, match="has a header row but no data rows"):
+        parse_runs_csv(data)
+
+
+def test_old_mac_line_ends_and_stray_carriage_returns_are_read():
+    table = parse_runs_csv(b"num_params,tokens_seen,loss\r1e8,2e10,3.1\r2e8,2e10,2.9\r")
+    assert len(table.table) == 2
+    # The old parser showed Python's csv error ("new-line character seen in unquoted field") here;
+    # a line break inside a row now splits it, and the broken rows get row messages.
+    broken = parse_runs_csv(b"num_params,tokens_seen,loss\r1e8,1e9,3\n2e8,\r1e9,2.9\n")
+    assert len(broken.table) == 1 and broken.messages[0].startswith("row 3: tokens_seen is empty")
+
+
+def test_text_in_other_encodings_is_still_read():
+    text = "run_name,num_params,tokens_seen,loss\ncafé,1e8,2e10,3.1\n"
+    for encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "latin-1"):
+        assert parse_runs_csv(text.encode(encoding)).table["run_name"].iloc[0] == "café", encoding
 
 
 def test_bom_semicolons_and_case_insensitive_headers():

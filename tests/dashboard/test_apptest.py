@@ -43,6 +43,7 @@ def test_overview_counts_and_families(app_test):
     assert at.title[0].value == "scaleplan"
     labels = [m.label for m in at.metric]
     assert labels == ["Training runs", "Families", "Observations", "Metrics"]
+    assert storage.RUN_COUNTING in _texts(at.caption).replace("\\", "")  # what a run is, vs the paper's 485
     assert int(at.metric[0].value.replace(",", "")) >= 300
     families = at.dataframe[0].value
     assert "Family" in families.columns and len(families) >= 30
@@ -116,8 +117,41 @@ def test_explore_valid_link(app_test):
     assert at.multiselect(key="explore.family").value == ["opt", "gpt3"]
     assert at.selectbox(key="explore.metric").value == "val/loss"
     assert at.segmented_control(key="explore.x").value == "flops"
-    assert not at.info
-    assert "opt" in _texts(at.caption)  # opt has no val/loss: said, not hidden
+    notice = _texts(at.info).replace("\\", "")
+    assert "Not shown: opt, which reports no Validation loss" in notice  # said, not hidden
+    assert "Each family's default metric" in notice
+
+
+def test_explore_families_with_different_default_metrics_each_get_theirs(app_test):
+    """pythia's default is the LAMBADA last-word loss, gpt3's the validation loss: both are drawn."""
+    at = app_test("explore.py", query_params={"family": ["pythia", "gpt3"]})
+    _no_failure(at)
+    assert at.selectbox(key="explore.metric").value == "each"
+    assert _charts(at) == 2 and not at.info
+    headings = _texts(at.markdown).replace("\\", "")
+    assert "LAMBADA last-word loss, zero-shot (nats/word)** · pythia" in headings
+    assert "Validation loss (nats/token)** · gpt3" in headings
+    table = at.dataframe[0].value
+    assert set(table["Family"]) == {"pythia", "gpt3"} and "Metric" in table.columns
+    # One "(default of ...)" mark per family, naming it.
+    box = at.selectbox(key="explore.metric")
+    marked = [o for o in box.options if "(default of" in o]
+    assert sorted(marked) == ["LAMBADA last-word loss, zero-shot (nats/word)  (default of pythia)",
+                              "Validation loss (nats/token)  (default of gpt3)"]
+    import json
+
+    legends = {json.loads(chart.proto.spec)["layout"]["legend"]["title"]["text"] for chart in at.get("plotly_chart")}
+    assert legends == {"pythia · LAMBADA last-word loss, zero-shot · parameters",  # family and metric
+                       "gpt3 · Validation loss · parameters"}
+
+
+def test_explore_one_default_mark_per_family(app_test):
+    at = app_test("explore.py", query_params={"family": ["pythia", "pythia-deduped", "gpt3", "opt"]})
+    _no_failure(at)
+    options = at.selectbox(key="explore.metric").options
+    owners = [o.split("(default of ")[1].rstrip(")") for o in options if "(default of" in o]
+    families = [f for names in owners for f in names.split(", ")]
+    assert sorted(families) == ["gpt3", "opt", "pythia", "pythia-deduped"]  # each family exactly once
 
 
 def test_explore_unknown_link_values_fall_back(app_test):
@@ -182,6 +216,47 @@ def test_your_runs_malformed_file_is_an_error(app_test):
     assert _charts(at) == 0
 
 
+XLSX_LIKE = b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8  # a zip container, as .xlsx files are
+HEADER_ONLY_CSV = b"run_name,num_params,tokens_seen,loss\r\n"
+
+
+def test_your_runs_binary_file_gets_plain_words(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("runs.csv", XLSX_LIKE, "text/csv")).run()  # a workbook renamed to .csv
+    assert not at.exception
+    message = _texts(at.error).replace("\\", "")
+    assert "This is not a text file" in message and "Save your table as CSV" in message
+    assert "unquoted" not in message and "found:" not in message
+
+
+def test_your_runs_header_only_file_says_so(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("empty.csv", HEADER_ONLY_CSV, "text/csv")).run()
+    assert not at.exception
+    message = _texts(at.error).replace("\\", "")
+    assert "has a header row but no data rows" in message
+    assert not re.search(r":\s*$", message)  # nothing left dangling after a colon
+
+
+def test_your_runs_bad_upload_keeps_the_last_valid_one(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
+    at.file_uploader[0].set_value(("bad.csv", BAD_CSV, "text/csv")).run()
+    assert not at.exception
+    message = _texts(at.error).replace("\\", "")
+    assert "Missing required column" in message and "Your previous upload, runs.csv, is still in use" in message
+    assert len(at.session_state["uploaded_runs"]) == 6 and at.session_state["uploaded_runs_name"] == "runs.csv"
+    assert "3 runs" in _texts(at.success) and _charts(at) == 1
+
+
+def test_your_runs_state_the_default_cutoff(app_test):
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
+    _no_failure(at)
+    # The template's runs stop at 40B tokens: 10% of that is 4B, below the paper's 10B.
+    assert "at or below 4B tokens by default" in _texts(at.caption).replace("\\", "")
+
+
 def test_your_runs_clear(app_test):
     at = app_test("your_runs.py")
     at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
@@ -210,7 +285,10 @@ def test_process_upload():
     big = uploads.process_upload(b"", size=userdata.MAX_UPLOAD_BYTES + 1)
     assert not big.ok and "the limit is 20 MB" in big.error
     assert not uploads.process_upload(b"").ok
-    assert not uploads.process_upload(b"\x00\x01\x02garbage").ok
+    binary = uploads.process_upload(b"\x00\x01\x02garbage")
+    assert not binary.ok and binary.error.startswith("This is not a text file")
+    header_only = uploads.process_upload(HEADER_ONLY_CSV)
+    assert header_only.error == "The file has a header row but no data rows: add one row per checkpoint below the header"
 
 
 def test_column_docs_come_from_userdata():

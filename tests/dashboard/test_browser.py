@@ -53,11 +53,23 @@ def test_overview(page, open_page, artifacts):
     full_page_screenshot(page, artifacts / "overview.png")
 
 
+@pytest.mark.parametrize("path", ["", "overview"])
+def test_overview_at_root_and_at_its_name(page, open_page, path):
+    """/ and /overview both show the Overview (no "Page not found"), marked in the menu."""
+    open_page(page, path)
+    expect(page).to_have_url(re.compile(r":\d+/overview$"))
+    assert page.get_by_role("heading", name="scaleplan").is_visible()
+    assert page.get_by_text("Page not found").count() == 0
+    current = page.get_by_test_id("stSidebarNav").locator('a[aria-current="page"]')
+    expect(current).to_have_text(re.compile("Overview"))
+    assert exceptions(page) == 0
+
+
 def test_navigation_links(page, open_page):
     open_page(page)
     nav = page.get_by_test_id("stSidebarNav")
     for title, url in (("Explore the collection", r"/explore(\?.*)?$"), ("Your runs", r"/your-runs$"),
-                       ("Overview", r":\d+/(overview)?$")):  # the default page lives at /
+                       ("Overview", r":\d+/overview$")):
         nav.get_by_role("link", name=title).click()
         expect(page).to_have_url(re.compile(url))
         wait_for_app(page)
@@ -103,7 +115,7 @@ def test_your_runs_upload(page, open_page, artifacts):
                                      "buffer": userdata.TEMPLATE_CSV.encode()}])
     page.get_by_role("heading", name="Preview").wait_for()
     wait_for_app(page)
-    assert page.get_by_text("3 runs").is_visible()
+    assert page.get_by_test_id("stAlertContentSuccess").get_by_text("3 runs").is_visible()
     expect(page.locator(CHART)).to_have_count(1)
     assert exceptions(page) == 0
     full_page_screenshot(page, artifacts / "your-runs.png")
@@ -113,6 +125,72 @@ def test_your_runs_upload(page, open_page, artifacts):
     page.get_by_text("This file cannot be used").wait_for()
     wait_for_app(page)
     assert page.get_by_text("Missing required column").is_visible()
-    expect(page.locator(CHART)).to_have_count(0)
+    expect(page.locator(CHART)).to_have_count(1)  # the last valid upload stays (and the message says so)
+    assert page.get_by_text("Your previous upload, runs.csv, is still in use").is_visible()
     assert exceptions(page) == 0
     full_page_screenshot(page, artifacts / "your-runs-error.png")
+
+
+def _upload(page, name: str, data: bytes) -> None:
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+        files=[{"name": name, "mimeType": "text/csv", "buffer": data}])
+
+
+def test_your_runs_messages_in_plain_words(page, open_page, artifacts):
+    """A workbook saved as .csv, a header-only file, and a bad file after a good one: each message in words."""
+    open_page(page, "your-runs")
+    _upload(page, "runs.csv", b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 8)
+    alert = page.get_by_test_id("stAlert").filter(has_text="This file cannot be used")
+    alert.wait_for()
+    wait_for_app(page)
+    text = alert.inner_text()
+    assert "This is not a text file" in text and "Save your table as CSV" in text
+    assert "unquoted" not in text and "new-line" not in text
+
+    _upload(page, "header.csv", b"num_params,tokens_seen,loss\n")
+    page.get_by_text("has a header row but no data rows").wait_for()
+    wait_for_app(page)
+    assert not re.search(r":\s*$", page.get_by_test_id("stAlert").first.inner_text().strip())
+
+    _upload(page, "good.csv", userdata.TEMPLATE_CSV.encode())
+    page.get_by_role("heading", name="Preview").wait_for()
+    wait_for_app(page)
+    _upload(page, "bad.csv", b"name;size;steps\nx;1;2\n")
+    page.get_by_text("Your previous upload, good.csv, is still in use").wait_for()
+    wait_for_app(page)
+    assert page.get_by_test_id("stAlertContentSuccess").get_by_text("3 runs").is_visible()  # the last valid upload is still shown and used
+    expect(page.locator(CHART)).to_have_count(1)
+    assert page.get_by_text("at or below 4B tokens by default").is_visible()
+    assert exceptions(page) == 0
+    full_page_screenshot(page, artifacts / "your-runs-kept.png")
+
+
+def test_explore_two_families_with_different_default_metrics(page, open_page, artifacts):
+    open_page(page, "explore", family=["pythia", "gpt3"])
+    expect(page.locator(CHART)).to_have_count(2)
+    charts_text = " ".join(page.locator(CHART).all_inner_texts())
+    assert "LAMBADA last-word loss, zero-shot" in charts_text and "Validation loss" in charts_text
+    # What a downloaded image shows: a title and the inputs under the plot, in the chart itself.
+    titles = page.locator(f"{CHART} .gtitle").all_text_contents()
+    assert any("pythia" in t for t in titles) and any("gpt3" in t for t in titles)
+    assert page.locator(f"{CHART} .annotation-text").filter(has_text="Families pythia").count() == 1
+    assert exceptions(page) == 0
+    full_page_screenshot(page, artifacts / "explore-two-metrics.png")
+
+
+def test_fit_report_lists_runs_by_size_and_rounds_like_the_page(page, open_page):
+    page.set_default_timeout(180_000)
+    open_page(page, "fit")
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText.includes('90% band')",
+                           timeout=180_000)
+    wait_for_app(page, timeout=180_000)
+    card = page.get_by_test_id("stMetric").filter(has_text="Fit compute share").first
+    share = card.get_by_test_id("stMetricValue").inner_text().strip()
+    with page.expect_download(timeout=180_000) as info:
+        page.get_by_role("button", name=re.compile("Download report")).click()
+    text = open(info.value.path(), encoding="utf-8").read()
+    assert f'<div class="value">{share}</div>' in text  # the same rounding as the card
+    runs = re.search(r"<th>Runs in the fit</th><td>([^<]*)</td>", text).group(1).split(", ")
+    sizes = {"70m": 70e6, "160m": 160e6, "410m": 410e6, "1b": 1e9, "1.4b": 1.4e9, "2.8b": 2.8e9, "6.9b": 6.9e9}
+    values = [sizes[re.search(r"pythia-([\d.]+[mb])", r).group(1)] for r in runs]
+    assert values == sorted(values) and len(values) >= 5

@@ -57,3 +57,28 @@ def test_ticks():
     values, labels = charts.log_ticks(1.3, 20)
     assert "2" in labels and "10" in labels and len(values) <= 10
     assert charts.log_ticks(0, 1) is None and charts.decade_ticks(-1, 5) is None
+
+
+def test_several_families_get_legend_headings_with_their_metric():
+    fig = charts.curves_figure(_curves([7e7, 4e8], families=("a", "b")), x="tokens_seen", x_title="x", y_title="y",
+                               family_labels={"a": "a · Validation loss", "b": "b · Training loss"})
+    titles = [t.legendgrouptitle.text for t in fig.data if t.legendgrouptitle.text]
+    assert titles == ["a · Validation loss", "b · Training loss"]
+    assert {t.legendgroup for t in fig.data} == {"a", "b"}
+
+
+def test_many_sizes_and_several_families_keep_a_family_legend():
+    sizes = [1e7 * 1.5 ** k for k in range(10)]
+    fig = charts.curves_figure(_curves(sizes, points=2, families=("a", "b")), x="tokens_seen", x_title="x",
+                               y_title="y", family_labels={"a": "a · loss"})
+    entries = [t for t in fig.data if t.showlegend is not False and t.name in ("a · loss", "b")]
+    assert [t.name for t in entries] == ["a · loss", "b"]
+    assert entries[0].line.dash != entries[1].line.dash  # the same dashes as the families' curves
+    assert fig.data[-1].marker.showscale  # sizes on the colour bar
+
+
+def test_add_context_gives_a_title_and_the_inputs():
+    fig = charts.curves_figure(_curves([7e7]), x="tokens_seen", x_title="x", y_title="y")
+    charts.add_context(fig, title="Loss of <b>", inputs="Families a · metric val/loss")
+    assert fig.layout.title.text == "<b>Loss of &lt;b&gt;</b>"
+    assert "Families a · metric val/loss" in fig.layout.annotations[-1].text

@@ -328,3 +328,72 @@ def test_run_the_sweep_button(app_test, without_meta, meta_db, monkeypatch):
     _no_failure(at)
     assert len(calls) == 1 and callable(calls[0]["on_progress"])
     assert _charts(at) == 3  # the heatmap and the two comparisons, from the new results
+
+
+def test_reliability_card_and_footer_count_the_same_families(app_test, meta_db, tmp_path, monkeypatch):
+    """A family whose fits all failed is not counted as a family of results on the card or in the footer."""
+    import duckdb
+    import shutil
+
+    path = tmp_path / "meta.duckdb"
+    shutil.copy(meta_db, path)
+    con = duckdb.connect(str(path))
+    con.execute("""INSERT INTO sweep_results (key, data_version, family, status, message)
+                   SELECT 'all-failed', any_value(data_version), 'zz-all-failed', 'failed', 'synthetic'
+                   FROM sweep_results""")
+    con.close()
+    monkeypatch.setenv("SCALEPLAN_META", str(path))
+    at = app_test("reliability.py", timeout=300)  # the findings experiments take a while on a busy machine
+    _no_failure(at)
+    assert int(_metrics(at)["Families"]) == 5
+    assert "5 families with a successful fit (of 6 tried)" in _texts(at.caption)
+
+
+def _small_uploaded() -> pd.DataFrame:
+    """Uploaded runs as people train them: every checkpoint under 10B tokens (drawn from TRUTH)."""
+    rows = []
+    for name, n in (("tiny", 2e7), ("small", 6e7), ("mid", 2e8), ("big", 5e8), ("target", 1e9)):
+        for d in np.geomspace(1e8, 4e9, 10):
+            rows.append({"run_id": f"upload/{name}", "run_name": name, "seed": np.nan, "num_params": n,
+                         "tokens_seen": d, "value": float(laws.chinchilla_loss(n, d, **TRUTH))})
+    return pd.DataFrame(rows)
+
+
+def test_fit_uploaded_runs_under_10b_tokens_fit_by_default(app_test):
+    at = app_test("fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"},
+                  timeout=180)
+    at.selectbox(key="fit.family").set_value("your-runs").run(timeout=180)
+    _no_failure(at)
+    assert at.number_input(key="fit.cutoff").value == pytest.approx(0.4)  # 10% of 4B tokens, in B tokens
+    expected = float(laws.chinchilla_loss(1e9, 4e9, **TRUTH))
+    assert float(_metrics(at)["Predicted loss"]) == pytest.approx(expected, abs=0.002)
+    # Back to a family of the collection: the paper's 10B cutoff again.
+    at.selectbox(key="fit.family").set_value("pythia").run(timeout=180)
+    assert at.number_input(key="fit.cutoff").value == pytest.approx(10.0)
+
+
+def test_fit_hypothetical_target_inside_the_uploaded_size_range(app_test):
+    at = app_test("fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"},
+                  timeout=180)
+    at.selectbox(key="fit.family").set_value("your-runs").run(timeout=180)
+    at.selectbox(key="fit.target").set_value("hypothetical").run(timeout=180)
+    at.text_input(key="fit.n").set_value("300M")
+    at.text_input(key="fit.d").set_value("3B").run(timeout=180)
+    _no_failure(at)
+    assert len(at.multiselect(key="fit.runs").value) == 5  # larger runs than the target are offered and used
+    assert "inside the size range of the runs fitted" in _texts(at.info)
+    expected = float(laws.chinchilla_loss(3e8, 3e9, **TRUTH))
+    assert float(_metrics(at)["Predicted loss"]) == pytest.approx(expected, abs=0.002)
+
+
+def test_fit_page_says_which_loss_in_which_unit(app_test):
+    at = app_test("fit.py", timeout=180)
+    _no_failure(at)
+    said = _texts(at.markdown)
+    assert "Loss fitted and predicted: **LAMBADA last-word loss, zero-shot**, in nats/word" in said
+    import json
+
+    figure = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert figure["layout"]["yaxis"]["title"]["text"].startswith("LAMBADA last-word loss, zero-shot (nats/word")
+    assert "pythia" in figure["layout"]["title"]["text"]  # a downloaded chart says what it is
+    assert "runs in the fit" in figure["layout"]["annotations"][-1]["text"]

@@ -4,16 +4,23 @@ This is the unit of work shared by the CLI, the dashboard and the meta-analysis:
 ``analyse(curves, selection)`` where ``curves`` is a family's table of (run_id,
 num_params, tokens_seen, value) points (from :func:`core.storage.family_curves` or an
 uploaded :class:`core.userdata.RunsTable`).
+
+With a :class:`core.calibration.Calibration` the prediction gets a calibrated interval (or a
+refusal when the design lies outside what the collection covers), and every analysis carries
+its identifiability warnings (:func:`identifiability_warnings`): exactly 3 sizes, a parameter
+at a bound, flat directions of the objective, failed bootstrap replicates.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import fitting
+from scaleplan.core import calibration as calibration_module
+from scaleplan.core import fitting, laws
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
 from scaleplan.core.parameters import Parameters, chinchilla_parameters
 from scaleplan.core.selection import FitPoints, Selection, SelectionError, select_points, target_of
@@ -33,8 +40,162 @@ class Analysis:
     bootstrap: fitting.BootstrapResult | None
     evaluation: TargetEvaluation | None  # None for a hypothetical target
     predicted_loss: float
-    band: tuple[float, float] | None  # 90% bootstrap band of the predicted loss
+    band: tuple[float, float] | None  # 90% bootstrap band of the predicted loss (None if zero width)
     compute_share: float  # fit compute / target compute (6 N D)
+    features: calibration_module.DesignFeatures | None = None
+    interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
+    warnings: tuple["IdentifiabilityWarning", ...] = ()
+
+
+@dataclass(frozen=True)
+class IdentifiabilityWarning:
+    """Why a fitted law may not be pinned down by its data. ``kind`` is one of
+    ``three_sizes``, ``at_bound``, ``flat_direction``, ``bootstrap_failures``, ``zero_width``."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FlatDirection:
+    """The widest spread of the target's prediction among fits almost as good as the best.
+
+    Along each eigenvector of the objective's Hessian (internal parameters: log E, log A,
+    log B, alpha, beta) the fit is moved until the objective rises by ``tolerance`` (relative);
+    ``low``/``high`` are the extreme predictions met, ``condition`` the Hessian's condition number.
+    """
+
+    low: float
+    high: float
+    predicted: float
+    condition: float
+    tolerance: float
+
+    @property
+    def relative_spread(self) -> float:
+        return max(self.predicted - self.low, self.high - self.predicted) / self.predicted
+
+
+LOG_PARAMS = ("E", "A", "B")
+FLAT_OBJECTIVE_TOLERANCE = 0.01   # "equally good": objective within 1% of the best
+FLAT_PREDICTION_SPREAD = 0.02     # warn when such fits move the prediction by more than 2%
+_MAX_STEP = 3.0                   # internal units: a factor e^3 on E, A, B; 3 on an exponent
+
+
+def _natural_params(fit: fitting.FitResult, names: tuple[str, ...], theta: np.ndarray) -> dict[str, float]:
+    params = dict(fit.params)
+    for name, t in zip(names, theta):
+        params[name] = float(np.exp(t)) if name in LOG_PARAMS else float(t)
+    for name, source in fit.parameters.tied.items():
+        params[name] = params[source]
+    return params
+
+
+def flat_direction(fit: fitting.FitResult, target_params: float, target_tokens: float,
+                   tolerance: float = FLAT_OBJECTIVE_TOLERANCE) -> FlatDirection | None:
+    """Profile the objective along its Hessian's eigenvectors; None if the fit has no free parameter.
+
+    A central-difference Hessian (step 1e-3) at the optimum gives the directions; along each,
+    the step t = sqrt(2 tol f / lambda) (capped, clipped to the bounds) is halved until the
+    objective f is truly within (1 + tolerance) f_min + 1e-12, then the target is predicted at
+    both ends. Exact fits (f ~ 0, e.g. 3 runs final-only) are caught by the absolute slack.
+    """
+    if fit.law != "chinchilla":
+        return None
+    names = tuple(fit.parameters.free_names)
+    if not names:
+        return None
+    n, d, y = fit.num_params, fit.tokens_seen, fit.observed
+
+    def objective(theta: np.ndarray) -> float:
+        try:
+            with np.errstate(all="ignore"):
+                value = fitting.chinchilla_objective(_natural_params(fit, names, theta), n, d, y,
+                                                     objective=fit.objective, huber_delta=fit.huber_delta)
+        except (ValueError, FloatingPointError):
+            return math.inf
+        return value if math.isfinite(value) else math.inf
+
+    lows = np.array([np.log(max(fit.parameters[m].min, 1e-300)) if m in LOG_PARAMS else fit.parameters[m].min
+                     for m in names])
+    highs = np.array([np.log(fit.parameters[m].max) if m in LOG_PARAMS and np.isfinite(fit.parameters[m].max)
+                      else fit.parameters[m].max for m in names])
+    theta0 = np.array([np.log(fit.params[m]) if m in LOG_PARAMS else fit.params[m] for m in names])
+    f0 = objective(theta0)
+    h, k = 1e-3, len(names)
+    hessian = np.zeros((k, k))
+    for i in range(k):
+        for j in range(i, k):
+            ei, ej = np.eye(k)[i] * h, np.eye(k)[j] * h
+            value = (objective(theta0 + ei + ej) - objective(theta0 + ei - ej) - objective(theta0 - ei + ej)
+                     + objective(theta0 - ei - ej)) / (4 * h * h)
+            hessian[i, j] = hessian[j, i] = value if math.isfinite(value) else 0.0
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    positive = np.clip(eigenvalues, 0.0, None)
+    condition = float(positive.max() / positive.min()) if positive.min() > 0 else math.inf
+    allowed = f0 * (1 + tolerance) + 1e-12
+    predicted = float(fit.predict(target_params, target_tokens))
+    predictions = [predicted]
+    for lam, vector in zip(positive, vectors.T):
+        step = _MAX_STEP if lam <= 0 else min(_MAX_STEP, math.sqrt(2 * (allowed - f0) / lam))
+        for sign in (1.0, -1.0):
+            t = step
+            for _ in range(30):
+                theta = np.clip(theta0 + sign * t * vector, lows, highs)
+                if objective(theta) <= allowed:
+                    params = _natural_params(fit, names, theta)
+                    with np.errstate(all="ignore"):
+                        value = float(laws.chinchilla_loss(target_params, target_tokens, **params))
+                    if math.isfinite(value):
+                        predictions.append(value)
+                    break
+                t /= 2
+    return FlatDirection(low=min(predictions), high=max(predictions), predicted=predicted, condition=condition,
+                         tolerance=tolerance)
+
+
+def identifiability_warnings(fit: fitting.FitResult, target_params: float, target_tokens: float,
+                             boot: fitting.BootstrapResult | None = None,
+                             flat: FlatDirection | None = None) -> tuple[IdentifiabilityWarning, ...]:
+    """Every reason the data may not pin the law down, as messages for the UI, CLI and report."""
+    out: list[IdentifiabilityWarning] = []
+    if fit.law == "chinchilla":
+        sizes = np.unique(fit.num_params).size
+        free = set(fit.parameters.free_names)
+        if sizes == 3 and {"E", "A", "alpha"} <= free:
+            out.append(IdentifiabilityWarning(
+                "three_sizes", "Exactly 3 model sizes: E, A and alpha are then determined exactly by the data, "
+                               "so the fit cannot show how uncertain they are."))
+    min_observed = float(np.min(fit.observed)) if fit.observed.size else math.nan
+    for name in fit.parameters.free_names:
+        value, p = fit.params[name], fit.parameters[name]
+        span = max(abs(p.max - p.min), 1.0) if math.isfinite(p.max - p.min) else max(abs(value), 1.0)
+        at_floor = value <= p.min + 1e-6 * span or (name == "E" and value < 1e-3 * min_observed)
+        at_ceiling = math.isfinite(p.max) and value >= p.max - 1e-6 * span
+        if at_floor or at_ceiling:
+            bound = "lower" if at_floor else "upper"
+            out.append(IdentifiabilityWarning(
+                "at_bound", f"{name} = {value:.3g} is at its {bound} bound"
+                            + (" (0)" if at_floor and p.min == 0 else f" ({p.min if at_floor else p.max:g})")
+                            + ": the data do not determine it, and predictions lean on that bound."))
+    if flat is not None and flat.relative_spread > FLAT_PREDICTION_SPREAD:
+        out.append(IdentifiabilityWarning(
+            "flat_direction", f"Flat direction: fits within {flat.tolerance:.0%} of the best objective predict "
+                              f"{flat.low:.4g} to {flat.high:.4g} for the target (±{flat.relative_spread:.1%}); "
+                              f"Hessian condition number {flat.condition:.2g}."))
+    if boot is not None:
+        if boot.n_failed:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in boot.failures.items())
+            out.append(IdentifiabilityWarning(
+                "bootstrap_failures", f"{boot.n_failed} of {boot.n_boot} bootstrap replicates failed to fit"
+                                      + (f" ({reasons})" if reasons else "") + "; parameter intervals use the "
+                                      f"other {boot.n_boot - boot.n_failed}."))
+        samples = boot.predict_samples(target_params, target_tokens)
+        if np.ptp(samples) <= 1e-9 * abs(float(np.mean(samples))):
+            out.append(IdentifiabilityWarning(
+                "zero_width", "The bootstrap replicates all give the same prediction (nothing left to resample), "
+                              "so no bootstrap band is shown."))
+    return tuple(out)
 
 
 def borrowed_parameters(fixed: dict[str, float] | None) -> Parameters:
@@ -51,12 +212,17 @@ def borrowed_parameters(fixed: dict[str, float] | None) -> Parameters:
 
 def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float | None = None,
             target_tokens: float | None = None, fixed: dict[str, float] | None = None,
-            objective: fitting.Objective = "huber", n_boot: int = 0, seed: int = 0) -> Analysis:
+            objective: fitting.Objective = "huber", n_boot: int = 0, seed: int = 0,
+            calibration: calibration_module.Calibration | None = None, level: float = 0.9,
+            check_identifiability: bool = True) -> Analysis:
     """Fit the Chinchilla law on the selected points and predict the target.
 
     With ``target_params`` and ``target_tokens`` the target is hypothetical: every run of
     ``curves`` may be used and no error is computed. Otherwise the target is
     ``selection.target_run`` (default: the largest run) and its ARE is evaluated.
+    With ``calibration`` the prediction gets a calibrated interval at ``level`` (or a refusal);
+    ``check_identifiability`` adds the identifiability warnings (a flat-direction profile costs
+    ~50 objective evaluations).
     Raises :class:`SelectionError` or :class:`core.fitting.FitError` with a clear message.
     """
     hypothetical = target_params is not None or target_tokens is not None
@@ -86,10 +252,19 @@ def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float 
     if n_boot and len(np.unique(points.run_ids)) >= 2:
         boot = fitting.bootstrap(fit, n_boot=n_boot, seed=seed)
         lo, hi = boot.band(n_t, d_t, level=0.9)
-        band = (float(lo), float(hi))
+        if hi - lo > 1e-9 * predicted:  # a zero-width band is never shown
+            band = (float(lo), float(hi))
     evaluation = None
     if not hypothetical:
         evaluation = evaluate_target(fit.predict, curves, target_run, points.compute_flops)
+    features = calibration_module.DesignFeatures.from_points(
+        points, n_t, d_t, final_only=selection.final_only, fraction=selection.fraction,
+        min_tokens=selection.min_tokens, fitted_loss=fit.predict(points.num_params, points.tokens_seen))
+    interval = calibration.interval(predicted, features, level) if calibration is not None else None
+    warnings: tuple[IdentifiabilityWarning, ...] = ()
+    if check_identifiability:
+        warnings = identifiability_warnings(fit, n_t, d_t, boot, flat_direction(fit, n_t, d_t))
     return Analysis(target_run=target_run, target_params=n_t, target_tokens=d_t, points=points, fit=fit,
                     bootstrap=boot, evaluation=evaluation, predicted_loss=predicted, band=band,
-                    compute_share=points.compute_flops / (6.0 * n_t * d_t))
+                    compute_share=points.compute_flops / (6.0 * n_t * d_t), features=features,
+                    interval=interval, warnings=warnings)

@@ -118,6 +118,9 @@ def render() -> None:
     borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
     p_borrow = state.read_param("borrow", allowed=list(BORROWABLE), default=[], multi=True, label="borrowed parameter")
     p_from = state.read_param("from", allowed=other_families, default=borrow_default, label="family to borrow from")
+    level_options = [f"{round(l * 100)}" for l in fits.LEVELS]
+    p_level = state.read_param("level", allowed=level_options, default=f"{round(fits.DEFAULT_LEVEL * 100)}",
+                               label="interval level")
     if first:
         state.seed_widget(KEY + "target", p_target)
         st.session_state.setdefault(KEY + "n", fits.friendly_number(p_n.value))
@@ -127,7 +130,8 @@ def render() -> None:
         st.session_state.setdefault(KEY + "cutoff", float(p_cutoff.value) / 1e9)
         state.seed_widget(KEY + "borrow", p_borrow)
         state.seed_widget(KEY + "from", p_from)
-        notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from]
+        state.seed_widget(KEY + "level", p_level)
+        notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from, p_level]
     _valid("target", target_options, default_target)
     _valid("from", other_families, borrow_default)
     st.session_state.setdefault(KEY + "n", fits.friendly_number(float(2 * largest["num_params"])))
@@ -162,7 +166,7 @@ def render() -> None:
                             placeholder="Choose the runs to fit on",
                             help="Default: every run smaller than the target.")
 
-    options = st.columns([2.6, 3.2, 2, 2.4], vertical_alignment="bottom")
+    options = st.columns([2.4, 2.8, 1.9, 1.6, 2.2], vertical_alignment="bottom")
     fraction = options[0].slider("Fraction of training used", 0.1, 1.0, step=0.05, key=KEY + "p",
                                  help="Only checkpoints up to this share of the longest chosen run's tokens are used "
                                       "(p in the paper).")
@@ -171,7 +175,13 @@ def render() -> None:
     cutoff_b = options[2].number_input("Drop checkpoints ≤ (B tokens)", min_value=0.0, max_value=MAX_CUTOFF_B,
                                        step=1.0, key=KEY + "cutoff", format="%g",
                                        help="Early checkpoints are noisy; the paper drops those at or below 10B tokens.")
-    with options[3].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
+    _valid("level", level_options, f"{round(fits.DEFAULT_LEVEL * 100)}")
+    level_pct = options[3].selectbox("Interval level", level_options, key=KEY + "level", format_func=lambda v: f"{v}%",
+                                     help="Level of the calibrated prediction interval: the share of held-out "
+                                          "designs of the collection whose real loss fell inside intervals built "
+                                          "this way (leave-one-family-out; see the Reliability page).")
+    level = int(level_pct) / 100
+    with options[4].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
         st.caption("Fix some parameters at another family's fitted values (fitted with the default protocol) "
                    "and fit the rest: useful with one or two runs of a new family.")
         borrow = st.multiselect("Parameters to borrow", list(BORROWABLE), key=KEY + "borrow",
@@ -187,7 +197,7 @@ def render() -> None:
         "d": fits.url_number(target_d) if hypothetical and target_d else None,
         "runs": None if default_runs else chosen,
         "p": f"{fraction:g}", "ckpt": ckpt, "cutoff": fits.url_number(cutoff), "borrow": borrow or None,
-        "from": source if borrow else None,
+        "from": source if borrow else None, "level": None if level == fits.DEFAULT_LEVEL else level_pct,
     })
 
     # ---- Validation ---------------------------------------------------------------------------
@@ -229,11 +239,34 @@ def render() -> None:
             st.caption("Try more runs, a larger fraction of training, intermediate checkpoints or a lower cutoff.")
         return
     _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt,
-                  cutoff, borrow, source, version)
+                  cutoff, borrow, source, version, level)
+
+
+def _interval_note(band: dict, family: str) -> str:
+    """The text next to the predicted loss: the calibrated interval, or why there is none."""
+    if not band["ok"]:
+        return band["message"]
+    if band["interval"] is None:
+        return band["refused"] or band.get("missing", "")
+    interval = band["interval"]
+    note = f"{interval['level']:.0%} interval {interval['low']:.3f}–{interval['high']:.3f}"
+    if family == fits.UPLOADED:
+        note += " (your runs are a new family: calibrated on the whole collection)"
+    return note
+
+
+def _show_warnings(band: dict) -> list[str]:
+    """Identifiability warnings next to the prediction; returns their texts (for the report)."""
+    if not band["ok"]:
+        return []
+    texts = [message for _, message in band["warnings"]]
+    for text in texts:
+        st.warning(common.escape_md(text, 600), icon=":material/report:")
+    return texts
 
 
 def _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt, cutoff,
-                  borrow, source, version) -> None:
+                  borrow, source, version, level) -> None:
     evaluation = summary["evaluation"]
     params = summary["params"]
     target_name = "Hypothetical target" if hypothetical else fits.target_label(runs, target)
@@ -244,7 +277,11 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     def predicted_card(note: str) -> None:
         with band_slot.container():
             st.metric("Predicted loss", f"{summary['predicted']:.3f}",
-                      help="The fitted law at the target's N and final D.")
+                      help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
+                           f"on the collection's measured extrapolation errors ({fits.calibration.METHOD}): on "
+                           "families held out of the calibration, such intervals contained the real loss about "
+                           f"{level:.0%} of the time. It replaces the run-bootstrap band, which measures only "
+                           "parameter uncertainty.")
             st.caption(note)
 
     if evaluation is not None:
@@ -292,27 +329,34 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
                                 config=config)
         return figure
 
+    cal, missing, meta_key = fits.calibration_or_reason()
     computed = st.session_state.setdefault(KEY + "bands", set())
-    band_key = repr(args[1:])
-    if band_key not in computed:  # first time: show the fit at once, the band when the bootstrap is done
-        predicted_card("90% band: computing...")
+    band_key = repr(args[1:] + (level, meta_key))
+    band_args = (*args, level, meta_key, cal, fits.N_BOOT)
+    if band_key not in computed:  # first time: show the fit at once, the interval when the checks are done
+        predicted_card(f"{level:.0%} interval: computing...")
         draw(None, pending=True)
-        with st.spinner(f"Bootstrap: refitting on {fits.N_BOOT} resamples of the runs..."):
-            band = fits.band_summary(*args, fits.N_BOOT)
+        with st.spinner(f"Calibrated interval, identifiability checks, bootstrap ({fits.N_BOOT} refits)..."):
+            band = fits.uncertainty_summary(*band_args)
         computed.add(band_key)
     else:
-        band = fits.band_summary(*args, fits.N_BOOT)
-    if band["ok"]:
-        figure = draw({"tokens": band["tokens"], "lo": band["lo"], "hi": band["hi"]})
-        note = f"90% band {band['band'][0]:.3f}–{band['band'][1]:.3f}" if band["band"] else ""
+        band = fits.uncertainty_summary(*band_args)
+    if band["ok"] and band["interval"] is None and band["refused"] is None:
+        band = {**band, "missing": missing}
+    shown = band["ok"] and band["lo"] is not None and np.isfinite(band["lo"]).any()
+    if shown:
+        finite = np.isfinite(band["lo"])
+        figure = draw({"tokens": band["tokens"][finite], "lo": band["lo"][finite], "hi": band["hi"][finite],
+                       "name": f"{level:.0%} calibrated interval"})
     else:
         figure = draw(None)
-        note = band["message"]
-    predicted_card(common.escape_md(note))
+    note = _interval_note(band, family)
+    predicted_card(common.escape_md(note, 400))
     metric_cards.insert(0, ("Predicted loss", f"{summary['predicted']:.3f}", note))
+    warning_texts = _show_warnings(band)
     st.caption("Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
                "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. Red: the target's predicted curve"
-               + (" and its 90% bootstrap band" if band["ok"] else "") + (
+               + (f" and its {level:.0%} calibrated interval" if shown else "") + (
                    "; black diamonds: the target's real losses." if not hypothetical else "."))
 
     # Parameter table.
@@ -321,12 +365,20 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     for name in ("E", "A", "B", "alpha", "beta"):
         low_high = intervals.get(name)
         rows.append({"Parameter": name, "Meaning": PARAM_NOTES[name], "Value": f"{params[name]:.4g}",
-                     "90% interval": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high else units.MISSING,
+                     "90% interval (bootstrap)": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high
+                     else units.MISSING,
                      "Source": f"borrowed from {source}" if name in borrow else "fitted"})
     table = pd.DataFrame(rows)
     left, right = st.columns([3, 2], gap="large")
     left.subheader("Fitted parameters")
     left.dataframe(table, hide_index=True, width="stretch")
+    boot_note = ""
+    if band["ok"] and band["replicates"]:
+        scheme = {"runs": "runs resampled", "blocks": "checkpoints resampled in blocks within each run"}.get(
+            band["scheme"], band["scheme"])
+        boot_note = (f"Parameter intervals: bootstrap, {band['replicates']} replicates ({scheme}); "
+                     f"{band['failed']} failed to fit" + (" and are left out." if band["failed"] else "."))
+        left.caption(boot_note)
     used_runs = summary["runs"].merge(runs[["run_id", "label"]], on="run_id", how="left")
     runs_out = pd.DataFrame({"Run": used_runs["label"], "Parameters": used_runs["num_params"].map(
         lambda n: units.format_params(n, unit=False)), "Tokens used (furthest)": used_runs["max_tokens_used"].map(
@@ -355,7 +407,10 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
             inputs=inputs, metrics=metric_cards, figures=[("Observed and predicted loss", figure)],
             tables=[("Fitted parameters", table), ("Runs in the fit", runs_out)],
             notes=["Law: L(N, D) = E + A/N^alpha + B/D^beta; N in parameters, D in tokens seen. "
-                   "ARE = |predicted - actual| / actual. The band resamples whole runs."]))
+                   "ARE = |predicted - actual| / actual.",
+                   f"Prediction interval: {level:.0%}, {fits.calibration.METHOD}; its coverage is measured "
+                   "leaving each family of the collection out (`scaleplan reproduce calibration`).",
+                   *([boot_note] if boot_note else [])], warnings=warning_texts))
     bottom[1].segmented_control("Chart image", ["png", "svg"], key=KEY + "image", format_func=str.upper,
                                 default="png", help="Format of the camera button in the chart's toolbar.")
 

@@ -289,6 +289,39 @@ class Calibration:
                     f"fits worse than {math.exp(s.max_log_rmse):.1%}", "fit_residual")
         return None
 
+    def refusal_kinds(self, table: pd.DataFrame) -> np.ndarray:
+        """Vectorised :meth:`refusal` over a features table: the refusal kind of each row, or None."""
+        s = self.support
+        log_param = np.log(np.maximum(table["param_ratio"].to_numpy(float), 1e-300))
+        log_compute = np.log(np.maximum(table["compute_ratio"].to_numpy(float), 1e-300))
+        rmse = table["fit_log_rmse"].to_numpy(float)
+        kinds = np.full(len(table), None, dtype=object)
+        checks = [
+            ("fit_residual", np.isfinite(rmse) & (np.log(np.maximum(np.nan_to_num(rmse, nan=RMSE_FLOOR), RMSE_FLOOR))
+                                                  > s.max_log_rmse + 1e-9)),
+            ("compute_ratio", log_compute < s.min_log_compute_ratio - 1e-9),
+            ("compute_ratio", log_compute > s.max_log_compute_ratio + 1e-9),
+            ("param_ratio", log_param > s.max_log_param_ratio + 1e-9),
+            ("param_ratio", table["param_ratio"].to_numpy(float) <= 1),
+            ("sizes", table["num_sizes"].to_numpy(float) < s.min_sizes),
+        ]
+        for kind, mask in checks:  # last assignment wins: same precedence as refusal()
+            kinds[mask] = kind
+        return kinds
+
+    def log_half_widths(self, table: pd.DataFrame, level: float) -> np.ndarray:
+        """Vectorised :meth:`log_half_width` over a features table (rows with a finite
+        ``fit_log_rmse`` use the fit model)."""
+        rmse = table["fit_log_rmse"].to_numpy(float)
+        use_fit = np.isfinite(rmse) & (self.fit_model is not None)
+        out = np.empty(len(table))
+        if (~use_fit).any():
+            out[~use_fit] = (self.plan_model.sigma(table[~use_fit])
+                             * self.plan_model.quantile(level, self.num_families))
+        if use_fit.any():
+            out[use_fit] = self.fit_model.sigma(table[use_fit]) * self.fit_model.quantile(level, self.num_families)
+        return out
+
     def interval(self, predicted: float, features: DesignFeatures, level: float = 0.9) -> PredictionInterval | Refusal:
         """Calibrated interval of ``predicted`` (a loss) at ``level``, or a :class:`Refusal`."""
         if not 0 < level < 1:
@@ -406,25 +439,21 @@ def evaluate_held_out(results: pd.DataFrame, family: str, levels: tuple[float, .
     for column in table.columns:
         out[column] = table[column].to_numpy()
     out["calibration_families"] = ",".join(calibration.families)
-    features = [DesignFeatures(num_sizes=int(r.num_sizes), param_ratio=float(r.param_ratio),
-                               compute_ratio=float(r.compute_ratio), final_only=bool(r.final_only),
-                               fraction=float(r.fraction), min_tokens=float(r.min_tokens),
-                               fit_log_rmse=None if not np.isfinite(r.fit_log_rmse) else float(r.fit_log_rmse))
-                for r in table.itertuples()]
+    kinds = calibration.refusal_kinds(table)
+    refused = np.array([k is not None for k in kinds])
     for level in levels:
         tag = f"{round(level * 100):d}"
-        intervals = [calibration.interval(p, f, level) for p, f in zip(predicted, features)]
-        refused = np.array([isinstance(i, Refusal) for i in intervals])
-        low = np.array([np.nan if isinstance(i, Refusal) else i.low for i in intervals])
-        high = np.array([np.nan if isinstance(i, Refusal) else i.high for i in intervals])
-        out[f"refused_{tag}"] = refused
-        out[f"covered_{tag}"] = np.where(refused, np.nan, (low <= actual) & (actual <= high))
+        q = calibration.log_half_widths(table, level)
+        refused_here = refused | ~np.isfinite(q)
+        low = np.where(refused_here, np.nan, predicted * np.exp(-q))
+        high = np.where(refused_here, np.nan, predicted * np.exp(q))
+        out[f"refused_{tag}"] = refused_here
+        out[f"covered_{tag}"] = np.where(refused_here, np.nan, (low <= actual) & (actual <= high))
         out[f"width_{tag}"] = (high - low) / predicted
-        q = conformal_quantile(other_scores, level)
-        out[f"base_covered_{tag}"] = (predicted * math.exp(-q) <= actual) & (actual <= predicted * math.exp(q))
-        out[f"base_width_{tag}"] = math.exp(q) - math.exp(-q)
-    out["refusal_kind"] = [None if not isinstance(i, Refusal) else i.kind
-                           for i in (calibration.interval(p, f, 0.9) for p, f in zip(predicted, features))]
+        base_q = conformal_quantile(other_scores, level)
+        out[f"base_covered_{tag}"] = (predicted * math.exp(-base_q) <= actual) & (actual <= predicted * math.exp(base_q))
+        out[f"base_width_{tag}"] = math.exp(base_q) - math.exp(-base_q)
+    out["refusal_kind"] = kinds
     return out
 
 

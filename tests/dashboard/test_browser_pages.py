@@ -58,12 +58,12 @@ def test_fit_page(page, analysis_url, artifacts):
     assert exceptions(page) == 0
     first = float(_metric(page, "Predicted loss"))
     assert 1.0 < first < 2.0
-    assert "90% band" in page.get_by_test_id("stMain").inner_text()
+    assert "90% interval" in page.get_by_test_id("stMain").inner_text()
 
     _choose(page, "Family", "pythia-deduped")
     page.wait_for_function("() => location.search.includes('pythia-deduped')", timeout=SLOW)
     _wait_for_charts(page, 1)
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText.includes('90% band')",
+    page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText.includes('90% interval')",
                            timeout=SLOW)
     assert exceptions(page) == 0
     second = float(_metric(page, "Predicted loss"))

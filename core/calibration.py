@@ -23,6 +23,7 @@ instead of an interval.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ import pandas as pd
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, FitPoints
 
 FLOPS_PER_PARAM_TOKEN = 6.0
-METHOD = "normalised split conformal on |log(predicted/actual)|, families weighted equally"
+METHOD = ("normalised split conformal on |log(predicted/actual)|: difficulty regressed on the design's features "
+          "and the fit's residual; learned on the meta-analysis sweep, families as the exchangeable units")
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 
@@ -334,6 +336,8 @@ class Calibration:
         q = self.log_half_width(features, level)
         if not math.isfinite(q):
             return Refusal(f"{self.num_families} families are too few for a {level:.0%} interval", "families")
+        if not q > 0:  # a zero-width interval is never shown
+            return Refusal("the calibration designs give no spread at this level", "families")
         return PredictionInterval(level=float(level), low=predicted * math.exp(-q), high=predicted * math.exp(q),
                                   method=self.method, predicted=float(predicted), scale=q,
                                   families=self.num_families, cells=self.cells)
@@ -459,9 +463,13 @@ def evaluate_held_out(results: pd.DataFrame, family: str, levels: tuple[float, .
 
 def leave_one_family_out(results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *,
                          mapper=map) -> pd.DataFrame:
-    """:func:`evaluate_held_out` for every family of ``results``; ``mapper`` may be a parallel map."""
+    """:func:`evaluate_held_out` for every family of ``results``.
+
+    ``mapper(function, families)`` may be any map (e.g. a Dask client's ``map`` then gather):
+    the step is a picklable partial of a top-level function.
+    """
     families = sorted(usable_rows(results)["family"].astype(str).unique())
-    frames = list(mapper(lambda f: evaluate_held_out(results, f, levels), families))
+    frames = list(mapper(functools.partial(evaluate_held_out, results, levels=levels), families))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

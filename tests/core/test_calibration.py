@@ -189,3 +189,21 @@ def test_parameter_at_bound_is_flagged():
     result = analyse(keep, Selection(min_tokens=0.0), target_params=4e9, target_tokens=1e12)
     assert result.fit.params["E"] < 1e-3
     assert any(w.kind == "at_bound" and w.message.startswith("E = ") for w in result.warnings)
+
+
+def test_older_results_file_gains_the_calibration_columns(tmp_path):
+    import duckdb
+
+    path = tmp_path / "old-meta.duckdb"
+    old_schema = meta.RESULTS_SQL.split(",\n    num_sizes")[0] + ")"
+    con = duckdb.connect(str(path))
+    con.execute(old_schema)
+    con.execute("INSERT INTO sweep_results (key, data_version, status) VALUES ('k', 'v', 'ok')")
+    con.close()
+    con = meta.open_results(path)
+    try:
+        columns = [row[0] for row in con.execute("DESCRIBE sweep_results").fetchall()]
+    finally:
+        con.close()
+    assert tuple(columns) == meta.RESULT_COLUMNS
+    assert meta.load_results(path)["num_sizes"].isna().all()  # such rows are refitted by the next sweep

@@ -12,13 +12,20 @@ and a calibration turns the scores of designs *like the one at hand* into an int
     [L_pred * exp(-q), L_pred * exp(+q)],   q = a conformal quantile of r at the chosen level.
 
 Method (normalised split conformal, Vovk et al.; Angelopoulos & Bates 2021): a difficulty
-``sigma(x) = exp(w . phi(x))`` is regressed on design features ``x`` (number of sizes,
-extrapolation factor in parameters and in compute, final-only, cutoff, fraction of training),
-scores are normalised ``s = r / sigma(x)``, and ``q(x) = sigma(x) * Q_level(s)`` where ``Q`` is
-the finite-sample conformal quantile with every family weighted equally (families, not designs,
-are the exchangeable units: designs within a family share its misspecification). Designs whose
-features lie outside the range the collection covers get a :class:`Refusal` with the reason
-instead of an interval.
+``sigma(x) = exp(w . phi(x))`` is regressed (weighted ridge least squares on log |r|) on design
+features ``x`` (number of sizes, extrapolation factor in parameters and in compute, final-only,
+cutoff, fraction of training and, once a fit exists, its in-sample log-residual RMS), scores are
+normalised ``s = r / sigma(x)``, and ``q(x) = sigma(x) * Q_level(s)``, Q the weighted conformal
+quantile at level * (1 + 1/n_eff). Families, not designs, are the exchangeable units (designs of
+one family share its misspecification): each family's designs weigh sqrt(n_f) in total, between
+"every family equal" (n_eff ~ number of families, very conservative at 95%) and "every design
+equal" (large families dominate). Coverage is measured leaving one family out
+(:func:`leave_one_family_out`).
+
+A design gets a :class:`Refusal` instead of an interval when it lies outside what the collection
+covers: fewer sizes or a larger extrapolation (in parameters or compute) than any calibration
+design, a worse in-sample fit than any, or a target trained in a regime (tokens per parameter
+within a factor 3) where the collection's designs missed by more than a factor 2 in 1 case in 10.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class DesignFeatures:
     fraction: float = 1.0
     min_tokens: float = DEFAULT_MIN_TOKENS
     fit_log_rmse: float | None = None  # RMS of log(L_fit / L_obs) on the fitted points; None for a plan
+    tokens_per_param: float | None = None  # target D / N (20 ~ compute-optimal); None if not given
 
     @classmethod
     def from_points(cls, points: FitPoints, target_params: float, target_tokens: float, *,
@@ -78,7 +86,7 @@ class DesignFeatures:
                    param_ratio=float(target_params) / float(np.max(points.num_params)),
                    compute_ratio=target_flops / float(points.compute_flops),
                    final_only=bool(final_only), fraction=float(fraction), min_tokens=float(min_tokens),
-                   fit_log_rmse=rmse)
+                   fit_log_rmse=rmse, tokens_per_param=float(target_tokens) / float(target_params))
 
 
 def features_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -93,6 +101,9 @@ def features_table(results: pd.DataFrame) -> pd.DataFrame:
         "min_tokens": results["min_tokens"].astype(float),
         "fit_log_rmse": (pd.to_numeric(results["fit_log_rmse"]).astype(float) if "fit_log_rmse" in results
                          else pd.Series(np.nan, index=results.index)),
+        "tokens_per_param": (pd.to_numeric(results["target_tokens"]).astype(float)
+                             / results["target_params"].astype(float) if "target_tokens" in results
+                             else pd.Series(np.nan, index=results.index)),
     }, index=results.index)
 
 
@@ -121,6 +132,7 @@ def _table_of(features: DesignFeatures) -> pd.DataFrame:
     row = {k: getattr(features, k) for k in
            ("num_sizes", "param_ratio", "compute_ratio", "final_only", "fraction", "min_tokens")}
     row["fit_log_rmse"] = np.nan if features.fit_log_rmse is None else float(features.fit_log_rmse)
+    row["tokens_per_param"] = np.nan if features.tokens_per_param is None else float(features.tokens_per_param)
     return pd.DataFrame([row])
 
 
@@ -162,7 +174,7 @@ class Refusal:
     """No calibrated interval: the design lies outside what the collection covers."""
 
     reason: str
-    kind: str = ""  # sizes, param_ratio, compute_ratio, fit_residual, families, prediction
+    kind: str = ""  # sizes, param_ratio, compute_ratio, regime, fit_residual, families, prediction
 
     def __str__(self) -> str:
         return f"no calibrated interval: outside what the collection covers ({self.reason})"
@@ -247,9 +259,30 @@ class Calibration:
     families: tuple[str, ...]       # the calibration families (sorted)
     method: str = METHOD
     excluded_family: str | None = None
+    regime_log_tpp: np.ndarray | None = None     # log target tokens/parameter of the calibration designs
+    regime_abs_log_ratio: np.ndarray | None = None
+    regime_weights: np.ndarray | None = None
+    regime_families: np.ndarray | None = None
+
+    def regime_error(self, tokens_per_param: float) -> tuple[float, int]:
+        """90th percentile of |log(pred/actual)| (family-weighted) over calibration designs whose target
+        trains on a similar number of tokens per parameter (within a factor REGIME_SPAN), and how
+        many families they come from."""
+        if self.regime_log_tpp is None or not (tokens_per_param and tokens_per_param > 0):
+            return math.nan, 0
+        near = np.abs(self.regime_log_tpp - math.log(tokens_per_param)) <= math.log(REGIME_SPAN)
+        families = int(np.unique(self.regime_families[near]).size)
+        if families == 0:
+            return math.nan, 0
+        values, weights = self.regime_abs_log_ratio[near], self.regime_weights[near]
+        order = np.argsort(values)
+        cumulative = np.cumsum(weights[order])
+        index = int(np.searchsorted(cumulative, 0.9 * cumulative[-1]))
+        return float(values[order][min(index, values.size - 1)]), families
 
     def _model(self, features: DesignFeatures) -> _Model:
-        if features.fit_log_rmse is not None and self.fit_model is not None and math.isfinite(features.fit_log_rmse):
+        if (self.fit_model is not None and features.fit_log_rmse is not None and features.tokens_per_param is not None
+                and math.isfinite(features.fit_log_rmse) and features.tokens_per_param > 0):
             return self.fit_model
         return self.plan_model
 
@@ -285,6 +318,13 @@ class Calibration:
         if math.log(features.compute_ratio) < s.min_log_compute_ratio - 1e-9:
             return Refusal(f"the target needs only {features.compute_ratio:.3g}x the fit's compute; the collection's "
                     f"designs need at least {math.exp(s.min_log_compute_ratio):.3g}x", "compute_ratio")
+        if features.tokens_per_param is not None:
+            error, families = self.regime_error(features.tokens_per_param)
+            if families >= 2 and error > math.log(REGIME_MAX_ERROR):
+                return Refusal(f"the target trains on {features.tokens_per_param:.3g} tokens per parameter; the "
+                               f"collection's designs with targets in that regime ({families} families) missed by more "
+                               f"than a factor {math.exp(error):.1f} in 1 case out of 10: the law does not hold there",
+                               "regime")
         rmse = features.fit_log_rmse
         if rmse is not None and math.isfinite(rmse) and math.log(max(rmse, RMSE_FLOOR)) > s.max_log_rmse + 1e-9:
             return Refusal(f"the law misses the fitted points by {rmse:.1%} (RMS, log scale); no design of the collection "
@@ -307,6 +347,13 @@ class Calibration:
             ("param_ratio", table["param_ratio"].to_numpy(float) <= 1),
             ("sizes", table["num_sizes"].to_numpy(float) < s.min_sizes),
         ]
+        tpp = table["tokens_per_param"].to_numpy(float)
+        regime = np.zeros(len(table), dtype=bool)
+        for value in np.unique(tpp[np.isfinite(tpp) & (tpp > 0)]):
+            error, families = self.regime_error(float(value))
+            if families >= 2 and error > math.log(REGIME_MAX_ERROR):
+                regime |= tpp == value
+        checks.insert(1, ("regime", regime))
         for kind, mask in checks:  # last assignment wins: same precedence as refusal()
             kinds[mask] = kind
         return kinds
@@ -315,7 +362,8 @@ class Calibration:
         """Vectorised :meth:`log_half_width` over a features table (rows with a finite
         ``fit_log_rmse`` use the fit model)."""
         rmse = table["fit_log_rmse"].to_numpy(float)
-        use_fit = np.isfinite(rmse) & (self.fit_model is not None)
+        tpp = table["tokens_per_param"].to_numpy(float)
+        use_fit = np.isfinite(rmse) & np.isfinite(tpp) & (tpp > 0) & (self.fit_model is not None)
         out = np.empty(len(table))
         if (~use_fit).any():
             out[~use_fit] = (self.plan_model.sigma(table[~use_fit])
@@ -362,6 +410,8 @@ def usable_rows(results: pd.DataFrame) -> pd.DataFrame:
     return ok[np.isfinite(values).all(axis=1)]
 
 
+REGIME_SPAN = 3.0        # "similar" tokens per parameter: within a factor 3
+REGIME_MAX_ERROR = 2.0   # refuse when such designs miss by more than a factor 2 (90th percentile)
 FAMILY_WEIGHT_POWER = 0.5
 """Each family's designs weigh n_f ** power in total: 0 = families equal, 1 = designs equal."""
 
@@ -387,7 +437,7 @@ def fit_calibration(results: pd.DataFrame, *, exclude_family: str | None = None,
     counts = pd.Series(families).map(pd.Series(families).value_counts()).to_numpy(float)
     weight = counts ** (family_weight_power - 1.0)
     plan_model = _fit_model(table, log_ratio, weight, with_rmse=False)
-    has_rmse = np.isfinite(table["fit_log_rmse"].to_numpy(float))
+    has_rmse = np.isfinite(table["fit_log_rmse"].to_numpy(float)) & np.isfinite(table["tokens_per_param"].to_numpy(float))
     fit_model = None
     if has_rmse.mean() > 0.9:
         keep = has_rmse
@@ -398,8 +448,12 @@ def fit_calibration(results: pd.DataFrame, *, exclude_family: str | None = None,
     support = _Support(max_log_param_ratio=float(log_param.max()), max_log_compute_ratio=float(log_compute.max()),
                        min_log_compute_ratio=float(log_compute.min()), min_sizes=int(table["num_sizes"].min()),
                        max_log_rmse=float(np.log(max(np.nanmax(rmse), RMSE_FLOOR))) if has_rmse.any() else math.inf)
+    tpp = table["tokens_per_param"].to_numpy(float)
+    known = np.isfinite(tpp) & (tpp > 0)
     return Calibration(plan_model=plan_model, fit_model=fit_model, support=support, num_families=int(names.size),
-                       cells=int(len(rows)), families=tuple(names), excluded_family=exclude_family)
+                       cells=int(len(rows)), families=tuple(names), excluded_family=exclude_family,
+                       regime_log_tpp=np.log(tpp[known]), regime_abs_log_ratio=np.abs(log_ratio[known]),
+                       regime_weights=weight[known], regime_families=families[known])
 
 
 def load_calibration(meta_path: Path, data_version: str) -> Calibration:

@@ -128,10 +128,11 @@ def law_sweep():
 
 
 def test_law_families_lofo_coverage_near_nominal(law_sweep):
-    assert (law_sweep["status"] == "ok").mean() > 0.8 and law_sweep["num_sizes"].notna().all()
+    ok = law_sweep[law_sweep["status"] == "ok"]
+    assert len(ok) >= 100 and ok["num_sizes"].notna().all()  # final-only windows of 3 runs cannot be fitted
     report = calibration.summarise(calibration.leave_one_family_out(law_sweep), levels=(0.5, 0.8, 0.9, 0.95))
     by_level = {s.nominal: s for s in report.levels}
-    # ~100 designs in 10 correlated families: allow sampling error, but the level must hold roughly.
+    # ~120 designs in 10 correlated families: allow sampling error, but the level must hold roughly.
     assert abs(by_level[0.8].realised - 0.8) < 0.12 and abs(by_level[0.9].realised - 0.9) < 0.10
     assert report.refused <= 0.15 * report.cells
 

@@ -106,7 +106,7 @@ def fit_figure(*, curves: pd.DataFrame, fit_runs: pd.DataFrame, used: pd.DataFra
         fig.add_trace(go.Scatter(x=np.concatenate([band["tokens"], band["tokens"][::-1]]),
                                  y=np.concatenate([band["hi"], band["lo"][::-1]]), fill="toself",
                                  fillcolor=TARGET_BAND, line=dict(width=0), hoverinfo="skip",
-                                 name=band.get("name", "90% band (bootstrap over runs)"), legendgroup="target"))
+                                 name="90% band (bootstrap over runs)", legendgroup="target"))
         y_values += [float(band["lo"][-1]), float(band["hi"][-1])]
     predicted_curve = laws.chinchilla_loss(target_params, grid, **params)
     target_name = html.escape(target_label)

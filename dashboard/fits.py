@@ -9,7 +9,6 @@ selection does not refit on every rerun.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 
@@ -160,19 +159,6 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
         return None, f"No calibrated interval: {error}", meta_key
 
 
-def _interval_band(result, cal: calibration.Calibration, grid: np.ndarray, level: float) -> tuple[np.ndarray, ...]:
-    """The calibrated interval of the target's predicted curve at each token count (NaN where refused)."""
-    lo, hi = np.full(grid.size, np.nan), np.full(grid.size, np.nan)
-    predicted = np.asarray(result.fit.predict(result.target_params, grid), dtype=float)
-    for i, (tokens, value) in enumerate(zip(grid, predicted)):
-        features = dataclasses.replace(
-            result.features, compute_ratio=6.0 * result.target_params * float(tokens) / result.points.compute_flops)
-        interval = cal.interval(float(value), features, level)
-        if isinstance(interval, calibration.PredictionInterval):
-            lo[i], hi[i] = interval.low, interval.high
-    return lo, hi
-
-
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
 def uncertainty_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
@@ -180,8 +166,8 @@ def uncertainty_summary(version: common.DbVersion | None, family: str, uploaded:
                         run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
                         fixed: tuple[tuple[str, float], ...], level: float, meta_key: tuple,
                         _calibration: calibration.Calibration | None, n_boot: int = N_BOOT) -> dict:
-    """The calibrated interval of the prediction (and of the target's curve, for the chart), the
-    identifiability warnings, and the bootstrap's parameter intervals with its failed-replicate count.
+    """The calibrated interval of the predicted final loss, the identifiability warnings, and the
+    bootstrap's parameter intervals with its failed-replicate count.
 
     ``meta_key`` identifies the sweep results ``_calibration`` was learned on (the cache key).
     """
@@ -191,15 +177,11 @@ def uncertainty_summary(version: common.DbVersion | None, family: str, uploaded:
                           min_tokens, fixed, n_boot, _calibration, level, check_identifiability=True)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
-    summary = {"points": pd.DataFrame({"tokens_seen": result.points.tokens_seen}), "target_run": result.target_run,
-               "target_tokens": result.target_tokens}
-    grid = target_grid(summary, curves)
-    out = {"ok": True, "level": level, "interval": None, "refused": None, "tokens": grid, "lo": None, "hi": None,
+    out = {"ok": True, "level": level, "interval": None, "refused": None,
            "warnings": [(w.kind, w.message) for w in result.warnings], "intervals": {}, "replicates": 0,
            "failed": 0, "failures": {}, "scheme": None, "method": calibration.METHOD}
     if isinstance(result.interval, calibration.PredictionInterval):
         out["interval"] = result.interval.as_dict()
-        out["lo"], out["hi"] = _interval_band(result, _calibration, grid, level)
     elif isinstance(result.interval, calibration.Refusal):
         out["refused"] = str(result.interval)
     boot = result.bootstrap

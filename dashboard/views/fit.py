@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from scaleplan.core import planning, units
@@ -319,14 +320,25 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     config = analysis_charts.plotly_config("scaleplan-fit", image_format)
     chart_slot = st.empty()
 
-    def draw(band: dict | None, pending: bool = False):
+    def draw(interval: dict | None, pending: bool = False):
         figure = analysis_charts.fit_figure(
             curves=curves, fit_runs=fit_runs, used=summary["points"], params=params, target_label=target_name,
             target_params=summary["target_params"], target_tokens=summary["target_tokens"],
-            target_run=None if hypothetical else target, predicted=summary["predicted"], band=band, grid=grid,
+            target_run=None if hypothetical else target, predicted=summary["predicted"], band=None, grid=grid,
             y_title=y_title, min_tokens=cutoff)
-        chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if band else "chart-pending" if pending else "chart"),
-                                config=config)
+        if interval is not None:
+            # The calibrated interval is measured for the target's final loss only, so it is drawn there
+            # (an error bar), not as a band along the curve.
+            predicted = summary["predicted"]
+            figure.add_trace(go.Scatter(
+                x=[summary["target_tokens"]], y=[predicted], mode="markers", marker={"color": "#d62728", "size": 1},
+                error_y={"type": "data", "symmetric": False, "array": [interval["high"] - predicted],
+                         "arrayminus": [predicted - interval["low"]], "color": "#d62728", "thickness": 2, "width": 8},
+                name=f"{interval['level']:.0%} calibrated interval", legendgroup="target",
+                hovertemplate=f"{interval['level']:.0%} interval {interval['low']:.4g}–{interval['high']:.4g}"
+                              "<extra></extra>"))
+        chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if interval else "chart-pending" if pending
+                                                   else "chart"), config=config)
         return figure
 
     cal, missing, meta_key = fits.calibration_or_reason()
@@ -343,20 +355,15 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
         band = fits.uncertainty_summary(*band_args)
     if band["ok"] and band["interval"] is None and band["refused"] is None:
         band = {**band, "missing": missing}
-    shown = band["ok"] and band["lo"] is not None and np.isfinite(band["lo"]).any()
-    if shown:
-        finite = np.isfinite(band["lo"])
-        figure = draw({"tokens": band["tokens"][finite], "lo": band["lo"][finite], "hi": band["hi"][finite],
-                       "name": f"{level:.0%} calibrated interval"})
-    else:
-        figure = draw(None)
+    shown = band["ok"] and band["interval"] is not None
+    figure = draw(band["interval"] if shown else None)
     note = _interval_note(band, family)
     predicted_card(common.escape_md(note, 400))
     metric_cards.insert(0, ("Predicted loss", f"{summary['predicted']:.3f}", note))
     warning_texts = _show_warnings(band)
     st.caption("Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
                "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. Red: the target's predicted curve"
-               + (f" and its {level:.0%} calibrated interval" if shown else "") + (
+               + (f"; red bar: the {level:.0%} calibrated interval of the final loss" if shown else "") + (
                    "; black diamonds: the target's real losses." if not hypothetical else "."))
 
     # Parameter table.

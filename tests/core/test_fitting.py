@@ -354,13 +354,17 @@ def test_bootstrap_gives_positive_width_with_three_sizes():
 def test_block_bootstrap_covers_the_true_curve_near_nominal():
     # Coverage of the 90% band of the fitted curve inside the data (parameter uncertainty only,
     # no extrapolation error) over independent noise draws of a known law.
-    covered = []
+    # The parameter intervals shown on the Fit page come from the same replicates: beta's too.
+    covered, beta_covered = [], []
     for seed in range(10):
         N, D, L, ids = synthetic_runs(n_runs=4, n_checkpoints=12, noise=0.01, seed=100 + seed)
         boot = bootstrap_fit(N, D, L, ids, n_boot=30, seed=seed, scheme="blocks")
         lower, upper = boot.band(1e9, 1e11, level=0.9)
         covered.append(lower <= chinchilla_loss(1e9, 1e11, **TRUTH) <= upper)
+        low, high = boot.param_interval("beta", 0.9)
+        beta_covered.append(low <= TRUTH["beta"] <= high)
     assert np.mean(covered) >= 0.7
+    assert np.mean(beta_covered) >= 0.6
 
 
 def test_bootstrap_requires_run_ids(runs):

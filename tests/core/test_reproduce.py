@@ -61,7 +61,7 @@ def test_cli_fit_calibrated_interval_and_level(built_db, meta_db, capsys):
 
 def test_reproduce_calibration_json(built_db, meta_db, capsys):
     assert cli.main(["--db", str(built_db), "--meta", str(meta_db), "reproduce", "calibration", "--json",
-                     "--quiet", "--jobs", "1"]) == 0
+                     "--no-sweep"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [level["nominal"] for level in doc["levels"]] == [0.5, 0.8, 0.9, 0.95]
     assert [level["nominal"] for level in doc["baseline"]] == [0.5, 0.8, 0.9, 0.95]

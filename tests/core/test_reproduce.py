@@ -43,7 +43,7 @@ def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path):
 
 
 def test_cli_fit_calibrated_interval_and_level(built_db, meta_db, capsys):
-    base = ["--db", str(built_db), "--meta", str(meta_db), "fit", "--family", "pythia-deduped", "--bootstrap", "0"]
+    base = ["--db", str(built_db), "--meta", str(meta_db), "fit", "--family", "opt", "--bootstrap", "0"]
     assert cli.main(base + ["--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     interval = doc["interval"]
@@ -55,6 +55,7 @@ def test_cli_fit_calibrated_interval_and_level(built_db, meta_db, capsys):
     assert cli.main(base + ["--num-runs", "3"]) == 0
     out = capsys.readouterr().out
     assert "90% interval" in out and "warning: Exactly 3 model sizes" in out
+    assert "warning: E = " in out and "lower bound" in out  # OPT with 3 runs: E collapses to ~1e-8
     assert cli.main(base + ["--level", "1.5"]) == 2
     assert "--level" in capsys.readouterr().err
 

@@ -80,7 +80,7 @@ def test_fit_default_view(app_test):
 
 
 def test_fit_calibrated_interval_level_and_warnings(app_test, with_meta):
-    at = app_test("fit.py")
+    at = app_test("fit.py", query_params={"family": "opt"})
     _no_failure(at)
     captions = _texts(at.caption)
     assert "90% interval" in captions

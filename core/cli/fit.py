@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import duckdb
+
 from scaleplan.core import analysis, calibration, fitting, storage
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
@@ -15,11 +17,21 @@ from scaleplan.core.userdata import RunsTableError, parse_runs_csv
 
 
 def _calibration(settings: Settings) -> tuple[calibration.Calibration | None, str]:
-    """The calibration learned on the whole stored sweep, or None and why not."""
+    """The calibration learned on the whole stored sweep, or None and why not (never builds anything)."""
+    if not Path(settings.meta_path).is_file() or not Path(settings.db_path).is_file():
+        return None, ("no calibrated interval: no meta-analysis results for the collection "
+                      "(run `scaleplan meta run` once)")
     try:
-        return calibration.load_calibration(settings.meta_path, _common.data_version(settings)), ""
+        con = storage.connect(settings.db_path)
+        try:
+            version = storage.stored_data_version(con)
+        finally:
+            con.close()
+        return calibration.load_calibration(settings.meta_path, version), ""
     except calibration.CalibrationError as error:
         return None, f"no calibrated interval: {error}"
+    except duckdb.Error as error:
+        return None, f"no calibrated interval: the results cannot be read ({error})"
 
 
 def _interval_json(result: analysis.Analysis, level: float, missing: str) -> dict:

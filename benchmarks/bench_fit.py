@@ -155,10 +155,57 @@ def bench_sweep(n_fits: int = 1000, n_jobs: int = 2) -> bool:
     return ok
 
 
+def bench_interval() -> bool:
+    """Cost of the calibrated interval on top of a fit (issue 11: under 200 ms).
+
+    The calibration is learned once per sweep-results file (a synthetic sweep of 20 families x 250
+    designs here, timed separately); per prediction the interval needs the design's features and a
+    lookup. The identifiability checks (profile over E: 7 refits) are timed beside it.
+    """
+    from scaleplan.core import analysis, calibration
+    from scaleplan.core.selection import select_points, Selection
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 20 * 250
+    ratio = np.exp(rng.uniform(0.2, 3, n))
+    rows = pd.DataFrame({"family": np.repeat([f"f{i}" for i in range(20)], 250), "status": "ok",
+                         "predicted_final": 2.0 * np.exp(0.02 * ratio ** 0.5 * rng.standard_normal(n)),
+                         "actual_final": 2.0, "target_params": 1e9 * ratio, "max_params_used": 1e9,
+                         "compute_share": 1 / (ratio * np.exp(rng.uniform(1, 4, n))), "final_only": rng.random(n) < .3,
+                         "fraction": 1.0, "min_tokens": 1e10, "num_sizes": rng.integers(3, 9, n),
+                         "fit_log_rmse": np.exp(rng.uniform(-7, -3, n))})
+    learn_s, cal = median_seconds(lambda: calibration.fit_calibration(rows), 5)
+    N, D, L = synthetic_runs()
+    curves = pd.DataFrame({"run_id": [f"r{x:.3g}" for x in N], "num_params": N, "tokens_seen": D, "value": L})
+    points = select_points(pd.concat([curves, pd.DataFrame({"run_id": ["t"], "num_params": [N.max() * 4],
+                                                            "tokens_seen": [D.max()], "value": [np.nan]})]),
+                           Selection(target_run="t", min_tokens=0))
+    fit_s, fit = median_seconds(lambda: fit_chinchilla(points.num_params, points.tokens_seen, points.loss), 5)
+    target = (N.max() * 4, D.max() * 20)
+
+    def interval():
+        fitted = fit.predict(points.num_params, points.tokens_seen)
+        features = calibration.DesignFeatures.from_points(points, *target, fitted_loss=fitted)
+        return cal.interval(float(fit.predict(*target)), features, 0.9)
+
+    interval_s, shown = median_seconds(interval, 50)
+    checks_s, _ = median_seconds(lambda: analysis.identifiability_warnings(
+        fit, *target, flat=analysis.flat_direction(fit, *target)), 5)
+    print(f"calibrated interval on top of a fit ({L.size} points):")
+    print(f"  fit {fit_s * 1e3:.1f} ms; interval {interval_s * 1e3:.2f} ms ({shown.describe() if hasattr(shown, 'describe') else shown}); "
+          f"identifiability checks (profile over E) {checks_s * 1e3:.0f} ms; "
+          f"learning the calibration once per results file ({n} designs) {learn_s * 1e3:.0f} ms")
+    ok = interval_s * 1e3 < 200
+    print(f"  [{'PASS' if ok else 'FAIL'}] interval under 200 ms on top of a fit")
+    return ok
+
+
 def main() -> int:
     single = bench_single_fit()
+    interval = bench_interval()
     sweep = bench_sweep()
-    return 0 if single and sweep else 1
+    return 0 if single and sweep and interval else 1
 
 
 if __name__ == "__main__":

@@ -4,15 +4,22 @@ This is the unit of work shared by the CLI, the dashboard and the meta-analysis:
 ``analyse(curves, selection)`` where ``curves`` is a family's table of (run_id,
 num_params, tokens_seen, value) points (from :func:`core.storage.family_curves` or an
 uploaded :class:`core.userdata.RunsTable`).
+
+With a :class:`core.calibration.Calibration` the prediction gets a calibrated interval (or a
+refusal when the design lies outside what the collection covers), and every analysis carries
+its identifiability warnings (:func:`identifiability_warnings`): exactly 3 sizes, a parameter
+at a bound, flat directions of the objective, failed bootstrap replicates.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from scaleplan.core import calibration as calibration_module
 from scaleplan.core import fitting
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
 from scaleplan.core.parameters import Parameters, chinchilla_parameters
@@ -33,8 +40,120 @@ class Analysis:
     bootstrap: fitting.BootstrapResult | None
     evaluation: TargetEvaluation | None  # None for a hypothetical target
     predicted_loss: float
-    band: tuple[float, float] | None  # 90% bootstrap band of the predicted loss
+    band: tuple[float, float] | None  # 90% bootstrap band of the predicted loss (None if zero width)
     compute_share: float  # fit compute / target compute (6 N D)
+    features: calibration_module.DesignFeatures | None = None
+    interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
+    warnings: tuple["IdentifiabilityWarning", ...] = ()
+
+
+@dataclass(frozen=True)
+class IdentifiabilityWarning:
+    """Why a fitted law may not be pinned down by its data. ``kind`` is one of
+    ``three_sizes``, ``at_bound``, ``flat_direction``, ``bootstrap_failures``, ``zero_width``."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FlatDirection:
+    """The spread of the target's prediction among fits almost as good as the best (a profile over E).
+
+    E is held at fractions of the smallest observed loss and the other parameters refitted; fits
+    whose objective is within ``tolerance`` (relative) of the best are "equally good", and
+    ``low``/``high`` are the extreme predictions among them (including the best fit's).
+    """
+
+    low: float
+    high: float
+    predicted: float
+    tolerance: float
+    profile: tuple[tuple[float, float, float], ...]  # (E, objective / best objective, prediction)
+
+    @property
+    def relative_spread(self) -> float:
+        return max(self.predicted - self.low, self.high - self.predicted) / self.predicted
+
+
+FLAT_OBJECTIVE_TOLERANCE = 0.05   # "equally good": objective within 5% of the best
+FLAT_PREDICTION_SPREAD = 0.02     # warn when such fits move the prediction by more than 2%
+PROFILE_E_FRACTIONS = (0.05, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95)  # of the smallest observed loss
+
+
+def flat_direction(fit: fitting.FitResult, target_params: float, target_tokens: float,
+                   tolerance: float = FLAT_OBJECTIVE_TOLERANCE) -> FlatDirection | None:
+    """Profile the objective over E (the direction that trades off against B/D^beta and A/N^alpha).
+
+    For each E in PROFILE_E_FRACTIONS x min(observed loss), the other free parameters are refitted
+    (warm start, 2 starts); returns None when E is not free or the law is not Chinchilla's.
+    """
+    if fit.law != "chinchilla" or "E" not in fit.parameters.free_names:
+        return None
+    best = max(fit.objective_value, 1e-300)
+    predicted = float(fit.predict(target_params, target_tokens))
+    warm = fit.parameters.with_values({n: v for n, v in fit.params.items()
+                                       if n in fit.parameters.free_names and n != "E"})
+    floor = float(np.min(fit.observed))
+    profile, predictions = [], [predicted]
+    for fraction in PROFILE_E_FRACTIONS:
+        e = fraction * floor
+        try:
+            refit = fitting.fit_chinchilla(fit.num_params, fit.tokens_seen, fit.observed, parameters=warm.fix("E", e),
+                                           objective=fit.objective, huber_delta=fit.huber_delta, n_starts=2)
+        except fitting.FitError:
+            continue
+        ratio = refit.objective_value / best
+        value = float(refit.predict(target_params, target_tokens))
+        profile.append((e, ratio, value))
+        if ratio <= 1 + tolerance and math.isfinite(value):
+            predictions.append(value)
+    return FlatDirection(low=min(predictions), high=max(predictions), predicted=predicted, tolerance=tolerance,
+                         profile=tuple(profile))
+
+
+def identifiability_warnings(fit: fitting.FitResult, target_params: float, target_tokens: float,
+                             boot: fitting.BootstrapResult | None = None,
+                             flat: FlatDirection | None = None) -> tuple[IdentifiabilityWarning, ...]:
+    """Every reason the data may not pin the law down, as messages for the UI, CLI and report."""
+    out: list[IdentifiabilityWarning] = []
+    if fit.law == "chinchilla":
+        sizes = np.unique(fit.num_params).size
+        free = set(fit.parameters.free_names)
+        if sizes == 3 and {"E", "A", "alpha"} <= free:
+            out.append(IdentifiabilityWarning(
+                "three_sizes", "Exactly 3 model sizes: E, A and alpha are then determined exactly by the data, "
+                               "so the fit cannot show how uncertain they are."))
+    min_observed = float(np.min(fit.observed)) if fit.observed.size else math.nan
+    for name in fit.parameters.free_names:
+        value, p = fit.params[name], fit.parameters[name]
+        span = max(abs(p.max - p.min), 1.0) if math.isfinite(p.max - p.min) else max(abs(value), 1.0)
+        at_floor = value <= p.min + 1e-6 * span or (name == "E" and value < 1e-3 * min_observed)
+        at_ceiling = math.isfinite(p.max) and value >= p.max - 1e-6 * span
+        if at_floor or at_ceiling:
+            bound = "lower" if at_floor else "upper"
+            out.append(IdentifiabilityWarning(
+                "at_bound", f"{name} = {value:.3g} is at its {bound} bound"
+                            + (" (0)" if at_floor and p.min == 0 else f" ({p.min if at_floor else p.max:g})")
+                            + ": the data do not determine it, and predictions lean on that bound."))
+    if flat is not None and flat.relative_spread > FLAT_PREDICTION_SPREAD:
+        out.append(IdentifiabilityWarning(
+            "flat_direction", f"Flat direction: fits within {flat.tolerance:.0%} of the best objective (E held at "
+                              f"other values, the rest refitted) predict {flat.low:.4g} to {flat.high:.4g} for the "
+                              f"target (up to {flat.relative_spread:.1%} from the best fit's prediction)."))
+    if boot is not None:
+        if boot.n_failed:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in boot.failures.items())
+            out.append(IdentifiabilityWarning(
+                "bootstrap_failures", f"{boot.n_failed} of {boot.n_boot} bootstrap replicates failed to fit"
+                                      + (f" ({reasons})" if reasons else "") + "; parameter intervals use the "
+                                      f"other {boot.n_boot - boot.n_failed}."))
+        samples = boot.predict_samples(target_params, target_tokens)
+        if np.ptp(samples) <= 1e-9 * abs(float(np.mean(samples))):
+            out.append(IdentifiabilityWarning(
+                "zero_width", "The bootstrap replicates all give the same prediction (nothing left to resample), "
+                              "so no bootstrap band is shown."))
+    return tuple(out)
 
 
 def borrowed_parameters(fixed: dict[str, float] | None) -> Parameters:
@@ -51,12 +170,17 @@ def borrowed_parameters(fixed: dict[str, float] | None) -> Parameters:
 
 def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float | None = None,
             target_tokens: float | None = None, fixed: dict[str, float] | None = None,
-            objective: fitting.Objective = "huber", n_boot: int = 0, seed: int = 0) -> Analysis:
+            objective: fitting.Objective = "huber", n_boot: int = 0, seed: int = 0,
+            calibration: calibration_module.Calibration | None = None, level: float = 0.9,
+            check_identifiability: bool = True) -> Analysis:
     """Fit the Chinchilla law on the selected points and predict the target.
 
     With ``target_params`` and ``target_tokens`` the target is hypothetical: every run of
     ``curves`` may be used and no error is computed. Otherwise the target is
     ``selection.target_run`` (default: the largest run) and its ARE is evaluated.
+    With ``calibration`` the prediction gets a calibrated interval at ``level`` (or a refusal);
+    ``check_identifiability`` adds the identifiability warnings (the flat-direction profile over E
+    costs 7 refits).
     Raises :class:`SelectionError` or :class:`core.fitting.FitError` with a clear message.
     """
     hypothetical = target_params is not None or target_tokens is not None
@@ -88,10 +212,19 @@ def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float 
     if n_boot and len(np.unique(points.run_ids)) >= 2:
         boot = fitting.bootstrap(fit, n_boot=n_boot, seed=seed)
         lo, hi = boot.band(n_t, d_t, level=0.9)
-        band = (float(lo), float(hi))
+        if hi - lo > 1e-9 * predicted:  # a zero-width band is never shown
+            band = (float(lo), float(hi))
     evaluation = None
     if not hypothetical:
         evaluation = evaluate_target(fit.predict, curves, target_run, points.compute_flops)
+    features = calibration_module.DesignFeatures.from_points(
+        points, n_t, d_t, final_only=selection.final_only, fraction=selection.fraction,
+        min_tokens=selection.min_tokens, fitted_loss=fit.predict(points.num_params, points.tokens_seen))
+    interval = calibration.interval(predicted, features, level) if calibration is not None else None
+    warnings: tuple[IdentifiabilityWarning, ...] = ()
+    if check_identifiability:
+        warnings = identifiability_warnings(fit, n_t, d_t, boot, flat_direction(fit, n_t, d_t))
     return Analysis(target_run=target_run, target_params=n_t, target_tokens=d_t, points=points, fit=fit,
                     bootstrap=boot, evaluation=evaluation, predicted_loss=predicted, band=band,
-                    compute_share=points.compute_flops / (6.0 * n_t * d_t))
+                    compute_share=points.compute_flops / (6.0 * n_t * d_t), features=features,
+                    interval=interval, warnings=warnings)

@@ -16,13 +16,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import fitting, laws, storage, userdata
+from scaleplan.core import calibration, fitting, laws, storage, userdata
 from scaleplan.core.analysis import analyse
 from scaleplan.core.selection import Selection, SelectionError, target_of
-from scaleplan.dashboard import common
+from scaleplan.dashboard import common, sweep
 
 UPLOADED = "your-runs"  # the family value (and URL value) of the session's uploaded runs
 N_BOOT = 100
+LEVELS = (0.5, 0.8, 0.9, 0.95)  # levels of the calibrated interval offered in the UI
+DEFAULT_LEVEL = 0.9
 CURVE_POINTS = 120
 GADRE_FAMILY = "overtrain-rpj"
 GADRE_DOWNSTREAM_METRIC = "colpret/downstream/avg17/err"
@@ -81,7 +83,7 @@ def _selection(target_run, run_ids, fraction, final_only, min_tokens) -> Selecti
 
 
 def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only, min_tokens, fixed,
-             n_boot):
+             n_boot, calibration_=None, level=DEFAULT_LEVEL, check_identifiability=False):
     if not run_ids:
         raise SelectionError("choose at least one run to fit on")
     hypothetical = target_params is not None
@@ -95,7 +97,7 @@ def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction
         raise SelectionError("the hypothetical target is smaller than every run of the family; give a larger N")
     return analyse(curves, _selection(None if hypothetical else target_run, run_ids, fraction, final_only, min_tokens),
                    target_params=target_params, target_tokens=target_tokens, fixed=dict(fixed) or None,
-                   n_boot=n_boot)
+                   n_boot=n_boot, calibration=calibration_, level=level, check_identifiability=check_identifiability)
 
 
 @common.single_flight
@@ -139,31 +141,56 @@ def target_grid(summary: dict, curves: pd.DataFrame) -> np.ndarray:
     return np.geomspace(max(low, 1.0), max(high, low * 1.0001), CURVE_POINTS)
 
 
+@st.cache_data(show_spinner=False, max_entries=2)
+def _calibration(meta_key: tuple, _results: pd.DataFrame) -> calibration.Calibration:
+    return calibration.fit_calibration(_results)
+
+
+def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]:
+    """The calibration learned on the whole stored sweep, or None and why there is none; and its cache key."""
+    results, problem = sweep.results()
+    meta_key = (str(common.meta_path()), sweep.meta_version())
+    if not sweep.available(results):
+        return None, ("No calibrated interval: the meta-analysis has not been run for this database "
+                      "(Reliability page or `scaleplan meta run`)." if problem is None else problem), meta_key
+    try:
+        return _calibration(meta_key, results), "", meta_key
+    except calibration.CalibrationError as error:
+        return None, f"No calibrated interval: {error}", meta_key
+
+
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
-def band_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
-                 target_run: str | None, target_params: float | None, target_tokens: float | None,
-                 run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
-                 fixed: tuple[tuple[str, float], ...], n_boot: int = N_BOOT) -> dict:
-    """The 90% bootstrap band (runs resampled, ``n_boot`` refits) of the target's curve and the parameters."""
+def uncertainty_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
+                        target_run: str | None, target_params: float | None, target_tokens: float | None,
+                        run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
+                        fixed: tuple[tuple[str, float], ...], level: float, meta_key: tuple,
+                        _calibration: calibration.Calibration | None, n_boot: int = N_BOOT) -> dict:
+    """The calibrated interval of the predicted final loss, the identifiability warnings, and the
+    bootstrap's parameter intervals with its failed-replicate count.
+
+    ``meta_key`` identifies the sweep results ``_calibration`` was learned on (the cache key).
+    """
     curves = curves_of(family, uploaded)
     try:
         result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-                          min_tokens, fixed, n_boot)
+                          min_tokens, fixed, n_boot, _calibration, level, check_identifiability=True)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
+    out = {"ok": True, "level": level, "interval": None, "refused": None,
+           "warnings": [(w.kind, w.message) for w in result.warnings], "intervals": {}, "replicates": 0,
+           "failed": 0, "failures": {}, "scheme": None, "method": calibration.METHOD}
+    if isinstance(result.interval, calibration.PredictionInterval):
+        out["interval"] = result.interval.as_dict()
+    elif isinstance(result.interval, calibration.Refusal):
+        out["refused"] = str(result.interval)
     boot = result.bootstrap
-    if boot is None:
-        return {"ok": False, "level": "info",
-                "message": "No uncertainty band: the bootstrap resamples whole runs and needs at least two."}
-    summary = {"points": pd.DataFrame({"tokens_seen": result.points.tokens_seen}), "target_run": result.target_run,
-               "target_tokens": result.target_tokens}
-    grid = target_grid(summary, curves)
-    lo, hi = boot.band(result.target_params, grid, level=0.9)
-    free = [n for n in boot.param_names if n not in result.fit.fixed]
-    return {"ok": True, "band": result.band, "tokens": grid, "lo": np.asarray(lo), "hi": np.asarray(hi),
-            "intervals": {n: boot.param_interval(n, 0.9) for n in free},
-            "replicates": int(len(boot.param_samples)), "failed": int(boot.n_failed)}
+    if boot is not None:
+        free = [n for n in boot.param_names if n not in result.fit.fixed]
+        out.update(intervals={n: boot.param_interval(n, 0.9) for n in free} if result.band else {},
+                   replicates=int(boot.n_boot), failed=int(boot.n_failed), failures=dict(boot.failures),
+                   scheme=boot.scheme)
+    return out
 
 
 @common.single_flight

@@ -30,6 +30,7 @@ th { background: #f1f3f4; }
 .card .label { color: #5f6368; font-size: .9rem; } .card .value { font-size: 1.5rem; font-weight: 600; }
 .card .note { color: #5f6368; font-size: .85rem; }
 .recommendation { border: 2px solid #1f5fbf; border-radius: .5rem; padding: .8rem 1rem; background: #f4f8fe; }
+.warnings { border-left: 4px solid #e37400; background: #fef7e0; padding: .5rem 1rem; margin: .8rem 0; }
 .chart { margin: .5rem 0 1.5rem; } .caption { color: #5f6368; font-size: .9rem; }
 footer { color: #5f6368; font-size: .85rem; margin-top: 2.5rem; }
 """
@@ -48,12 +49,13 @@ def build_report(*, title: str, inputs: Sequence[tuple[str, object]],
                  metrics: Sequence[tuple[str, object, object]] = (), recommendation: str | None = None,
                  tables: Sequence[tuple[str, pd.DataFrame]] = (), figures: Sequence[tuple[str, go.Figure]] = (),
                  notes: Sequence[str] = (), subtitle: str | None = None, link: str | None = None,
-                 generated_at: str | None = None) -> str:
+                 generated_at: str | None = None, warnings: Sequence[str] = ()) -> str:
     """One self-contained HTML document (str).
 
     ``inputs``: (name, value) pairs; ``metrics``: (label, value, note) cards; ``tables``:
     (caption, DataFrame); ``figures``: (caption, Plotly figure); ``notes``: paragraphs;
-    ``link``: the dashboard URL that reproduces the view.
+    ``link``: the dashboard URL that reproduces the view; ``warnings``: identifiability warnings,
+    shown right under the results (next to the prediction they qualify).
     """
     when = generated_at or _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -70,6 +72,9 @@ def build_report(*, title: str, inputs: Sequence[tuple[str, object]],
             + (f'<div class="note">{_text(note)}</div>' if note else "") + "</div>"
             for label, value, note in metrics)
         parts.append(f'<h2>Results</h2><div class="cards">{cards}</div>')
+    if warnings:
+        items = "".join(f"<li>{_text(w)}</li>" for w in warnings)
+        parts.append(f'<div class="warnings"><strong>Identifiability warnings</strong><ul>{items}</ul></div>')
     parts.append("<h2>Inputs</h2>" + _pairs_table(inputs))
     plotly_included = False
     for caption, figure in figures:

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from scaleplan.core import analysis, fitting, storage
+import duckdb
+
+from scaleplan.core import analysis, calibration, fitting, storage
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
@@ -14,7 +16,42 @@ from scaleplan.core.settings import Settings
 from scaleplan.core.userdata import RunsTableError, parse_runs_csv
 
 
-def _analysis_json(result: analysis.Analysis) -> dict:
+def _calibration(settings: Settings) -> tuple[calibration.Calibration | None, str]:
+    """The calibration learned on the whole stored sweep, or None and why not (never builds anything)."""
+    if not Path(settings.meta_path).is_file() or not Path(settings.db_path).is_file():
+        return None, ("no calibrated interval: no meta-analysis results for the collection "
+                      "(run `scaleplan meta run` once)")
+    try:
+        con = storage.connect(settings.db_path)
+        try:
+            version = storage.stored_data_version(con)
+        finally:
+            con.close()
+        return calibration.load_calibration(settings.meta_path, version), ""
+    except calibration.CalibrationError as error:
+        return None, f"no calibrated interval: {error}"
+    except duckdb.Error as error:
+        return None, f"no calibrated interval: the results cannot be read ({error})"
+
+
+def _interval_json(result: analysis.Analysis, level: float, missing: str) -> dict:
+    if result.interval is None:
+        return {"level": level, "low": None, "high": None, "method": calibration.METHOD, "refused": missing}
+    if isinstance(result.interval, calibration.Refusal):
+        return result.interval.as_dict(level)
+    return result.interval.as_dict()
+
+
+def _bootstrap_json(result: analysis.Analysis) -> dict | None:
+    boot = result.bootstrap
+    if boot is None:
+        return None
+    return {"replicates": boot.n_boot, "failed": boot.n_failed, "failures": dict(boot.failures),
+            "scheme": boot.scheme, "band_90": list(result.band) if result.band else None,
+            "note": "parameter uncertainty only (resampled data); the calibrated interval is the one to use"}
+
+
+def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str = "") -> dict:
     ev = result.evaluation
     return {
         "target": {"run": result.target_run, "num_params": result.target_params, "tokens": result.target_tokens},
@@ -25,7 +62,9 @@ def _analysis_json(result: analysis.Analysis) -> dict:
         "points": len(result.points),
         "runs": list(result.points.runs["run_id"]),
         "prediction": result.predicted_loss,
-        "band_90": list(result.band) if result.band else None,
+        "interval": _interval_json(result, level, missing),
+        "warnings": [{"kind": w.kind, "message": w.message} for w in result.warnings],
+        "bootstrap": _bootstrap_json(result),
         "actual": ev.actual_final if ev else None,
         "are_final": ev.are_final if ev else None,
         "are_mean_last_30pct": ev.are_mean if ev else None,
@@ -34,6 +73,8 @@ def _analysis_json(result: analysis.Analysis) -> dict:
 
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
+    if not 0 < args.level < 1:
+        raise CLIError(f"--level must be between 0 and 1 (e.g. 0.9), got {args.level}")
     fixed = {}
     for item in args.borrow or []:
         name, _, value = item.partition("=")
@@ -53,8 +94,10 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"warning: {message}", file=sys.stderr)
             if args.predict_n is None or args.predict_d is None:
                 raise CLIError("with --runs give the target as --predict-n N --predict-d D")
+            cal, missing = _calibration(settings)
             result = analysis.analyse(table.table, Selection(**selection_kwargs), target_params=args.predict_n,
-                                      target_tokens=args.predict_d, fixed=fixed, n_boot=args.bootstrap)
+                                      target_tokens=args.predict_d, fixed=fixed, n_boot=args.bootstrap,
+                                      calibration=cal, level=args.level)
         else:
             if not args.family:
                 raise CLIError("give --family F (and optionally --target RUN) or --runs FILE.csv")
@@ -65,15 +108,16 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 con.close()
             if curves.empty:
                 raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
+            cal, missing = _calibration(settings)
+            common = dict(fixed=fixed, n_boot=args.bootstrap, calibration=cal, level=args.level)
             if args.predict_n is not None or args.predict_d is not None:
                 result = analysis.analyse(curves, Selection(**selection_kwargs), target_params=args.predict_n,
-                                          target_tokens=args.predict_d, fixed=fixed, n_boot=args.bootstrap)
+                                          target_tokens=args.predict_d, **common)
             else:
-                result = analysis.analyse(curves, Selection(target_run=args.target, **selection_kwargs),
-                                          fixed=fixed, n_boot=args.bootstrap)
+                result = analysis.analyse(curves, Selection(target_run=args.target, **selection_kwargs), **common)
     except (SelectionError, fitting.FitError, RunsTableError) as error:
         raise CLIError(str(error)) from None
-    doc = _analysis_json(result)
+    doc = _analysis_json(result, args.level, missing)
     if args.json:
         _common.print_json(doc)
         return 0
@@ -81,8 +125,16 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     print(f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
           f"({result.compute_share:.3%} of the target's compute)")
     print("params: " + ", ".join(f"{k}={v:.4g}" for k, v in doc["params"].items()))
-    band = f"  (90% band {doc['band_90'][0]:.4f} - {doc['band_90'][1]:.4f})" if doc["band_90"] else ""
-    print(f"predicted loss: {doc['prediction']:.4f}{band}")
+    interval = doc["interval"]
+    if interval.get("refused"):
+        note = interval["refused"]
+    else:
+        note = (f"{args.level:.0%} interval {interval['low']:.4f} - {interval['high']:.4f}; {interval['method']}, "
+                f"learned on {interval['designs']:,} designs of {interval['families']} families"
+                + (" (your runs are a new family: calibration from the whole collection)" if args.runs else ""))
+    print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
+    for warning in doc["warnings"]:
+        print(f"warning: {warning['message']}")
     if doc["actual"] is not None:
         print(f"actual loss: {doc['actual']:.4f}   ARE final {doc['are_final']:.2%}   "
               f"ARE mean over last 30% {doc['are_mean_last_30pct']:.2%}")
@@ -103,7 +155,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--final-only", action="store_true", help="final checkpoints only")
     fit.add_argument("--min-tokens", type=float, default=DEFAULT_MIN_TOKENS, help="drop checkpoints at or below")
     fit.add_argument("--borrow", action="append", metavar="NAME=VALUE", help="fix a parameter, e.g. alpha=0.34")
-    fit.add_argument("--bootstrap", type=int, default=100, help="bootstrap replicates for the band (0: none)")
+    fit.add_argument("--level", type=float, default=0.9, help="level of the calibrated interval (default 0.9)")
+    fit.add_argument("--bootstrap", type=int, default=100,
+                     help="bootstrap replicates for parameter uncertainty and its warnings (0: none)")
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=cmd_fit)
 

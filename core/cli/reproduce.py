@@ -7,16 +7,65 @@ import math
 
 import pandas as pd
 
-from scaleplan.core import meta, reproduce
+from scaleplan.core import calibration, meta, reproduce
 from scaleplan.core.cli import _common
 from scaleplan.core.settings import Settings
 
 
 def _ensure_meta(args: argparse.Namespace, settings: Settings) -> pd.DataFrame:
     version = _common.data_version(settings)
-    # resumes; a no-op when the sweep is complete
-    meta.run_sweep(settings.db_path, settings.meta_path, n_jobs=args.jobs, progress=not args.quiet)
+    if not args.no_sweep:  # resumes; a no-op when the sweep is complete
+        meta.run_sweep(settings.db_path, settings.meta_path, n_jobs=args.jobs, progress=not args.quiet)
     return meta.load_results(settings.meta_path, version)
+
+
+def _levels_json(levels) -> list[dict]:
+    return [{"nominal": s.nominal, "realised": s.realised, "cells": s.cells, "median_rel_width": s.median_rel_width}
+            for s in levels]
+
+
+def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
+    if results.empty:
+        raise _common.CLIError("no meta-analysis results: run `scaleplan meta run` first")
+    try:
+        frame = calibration.leave_one_family_out(results)
+    except calibration.CalibrationError as error:
+        raise _common.CLIError(str(error)) from None
+    report = calibration.summarise(frame)
+    if args.json:
+        _common.print_json({
+            "method": calibration.METHOD, "levels": _levels_json(report.levels),
+            "baseline": _levels_json(report.baseline), "refused": report.refused,
+            "refusal_reasons": report.refusal_reasons.to_dict(), "families": report.families, "cells": report.cells,
+            "per_family": report.per_family.to_dict(orient="records"),
+            "per_feature": report.per_feature.to_dict(orient="records")})
+        return 0
+    print(f"Leave-one-family-out calibration: {report.cells:,} designs of {report.families} families, each "
+          f"predicted with a calibration learned without its family.")
+    print(f"method: {calibration.METHOD}; baseline: one global conformal quantile of |log(predicted/actual)| "
+          "learned on the other families\n")
+    print(f"{'nominal':>8} {'realised':>9} {'designs':>8} {'median rel. width':>18}   {'baseline':>9} "
+          f"{'median rel. width':>18}")
+    for ours, base in zip(report.levels, report.baseline):
+        print(f"{ours.nominal:>8.0%} {ours.realised:>9.1%} {ours.cells:>8,} {ours.median_rel_width:>18.3f}   "
+              f"{base.realised:>9.1%} {base.median_rel_width:>18.3f}")
+    reasons = ", ".join(f"{count} {kind}" for kind, count in report.refusal_reasons.items())
+    print(f"\nrefused (no calibrated interval, outside what the collection covers): {report.refused:,} of "
+          f"{report.cells:,} ({report.refused / max(report.cells, 1):.1%})" + (f": {reasons}" if reasons else ""))
+    pct = lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0%}"  # noqa: E731
+    print("\nCoverage at 90% per held-out family (worst first):")
+    table = report.per_family.assign(covered_90=report.per_family["covered_90"].map(pct),
+                                     base_covered_90=report.per_family["base_covered_90"].map(pct),
+                                     width_90=report.per_family["width_90"].map(lambda v: f"{v:.3f}"))
+    print(table.rename(columns={"covered_90": "ours", "base_covered_90": "baseline", "width_90": "median width"})
+          .to_string(index=False))
+    print("\nCoverage at 90% per design feature:")
+    features = report.per_feature.assign(covered_90=report.per_feature["covered_90"].map(pct),
+                                         base_covered_90=report.per_feature["base_covered_90"].map(pct),
+                                         width_90=report.per_feature["width_90"].map(lambda v: f"{v:.3f}"))
+    print(features.rename(columns={"covered_90": "ours", "base_covered_90": "baseline", "width_90": "median width"})
+          .to_string(index=False))
+    return 0
 
 
 def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,6 +87,8 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
                   f"{r['rel_error']:>9.2%}{r['fit_compute_ratio']:>15.0f}")
         return 0
     results = _ensure_meta(args, settings)
+    if args.paper == "calibration":
+        return _calibration_report(args, results)
     con = _common.open_db(settings)
     try:
         report = reproduce.hitchhiker_report(results, con)
@@ -61,10 +112,13 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("reproduce", parents=[_common.settings_parent()], help="reproduce a paper's headline results")
-    rep.add_argument("paper", choices=("overtraining", "hitchhiker"))
+    rep.add_argument("paper", choices=("overtraining", "hitchhiker", "calibration"),
+                     help="calibration: leave-one-family-out coverage of the calibrated interval")
     rep.add_argument("--json", action="store_true")
     rep.add_argument("--jobs", type=int, default=-1)
     rep.add_argument("--quiet", action="store_true")
+    rep.add_argument("--no-sweep", action="store_true",
+                     help="use the stored meta-analysis results as they are (do not resume the sweep first)")
     rep.set_defaults(func=cmd_reproduce)
 
 

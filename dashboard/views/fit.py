@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from scaleplan.core import planning, units, userdata
@@ -130,6 +131,9 @@ def render() -> None:
     borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
     p_borrow = state.read_param("borrow", allowed=list(BORROWABLE), default=[], multi=True, label="borrowed parameter")
     p_from = state.read_param("from", allowed=other_families, default=borrow_default, label="family to borrow from")
+    level_options = [f"{round(l * 100)}" for l in fits.LEVELS]
+    p_level = state.read_param("level", allowed=level_options, default=f"{round(fits.DEFAULT_LEVEL * 100)}",
+                               label="interval level")
     if first:
         state.seed_widget(KEY + "target", p_target)
         st.session_state.setdefault(KEY + "n", fits.friendly_number(p_n.value))
@@ -139,7 +143,8 @@ def render() -> None:
         st.session_state.setdefault(KEY + "cutoff", float(p_cutoff.value) / 1e9)
         state.seed_widget(KEY + "borrow", p_borrow)
         state.seed_widget(KEY + "from", p_from)
-        notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from]
+        state.seed_widget(KEY + "level", p_level)
+        notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from, p_level]
     _valid("target", target_options, default_target)
     _valid("from", other_families, borrow_default)
     st.session_state.setdefault(KEY + "n", fits.friendly_number(float(2 * largest["num_params"])))
@@ -175,7 +180,7 @@ def render() -> None:
                             placeholder="Choose the runs to fit on",
                             help="Default: every run smaller than the target (every run for a hypothetical target).")
 
-    options = st.columns([2.6, 3.2, 2, 2.4], vertical_alignment="bottom")
+    options = st.columns([2.4, 2.8, 1.9, 1.6, 2.2], vertical_alignment="bottom")
     fraction = options[0].slider("Fraction of training used", 0.1, 1.0, step=0.05, key=KEY + "p",
                                  help="Only checkpoints up to this share of the longest chosen run's tokens are used "
                                       "(p in the paper).")
@@ -186,7 +191,13 @@ def render() -> None:
                                        help="Early checkpoints are noisy; the paper drops those at or below 10B tokens. "
                                             "For your uploaded runs the default is 10% of the shortest run's training, "
                                             "at most 10B tokens.")
-    with options[3].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
+    _valid("level", level_options, f"{round(fits.DEFAULT_LEVEL * 100)}")
+    level_pct = options[3].selectbox("Interval level", level_options, key=KEY + "level", format_func=lambda v: f"{v}%",
+                                     help="Level of the calibrated prediction interval: the share of held-out "
+                                          "designs of the collection whose real loss fell inside intervals built "
+                                          "this way (leave-one-family-out; see the Reliability page).")
+    level = int(level_pct) / 100
+    with options[4].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
         st.caption("Fix some parameters at another family's fitted values (fitted with the default protocol) "
                    "and fit the rest: useful with one or two runs of a new family.")
         borrow = st.multiselect("Parameters to borrow", list(BORROWABLE), key=KEY + "borrow",
@@ -202,7 +213,7 @@ def render() -> None:
         "d": fits.url_number(target_d) if hypothetical and target_d else None,
         "runs": None if default_runs else chosen,
         "p": f"{fraction:g}", "ckpt": ckpt, "cutoff": fits.url_number(cutoff), "borrow": borrow or None,
-        "from": source if borrow else None,
+        "from": source if borrow else None, "level": None if level == fits.DEFAULT_LEVEL else level_pct,
     })
 
     # ---- Validation ---------------------------------------------------------------------------
@@ -251,7 +262,30 @@ def render() -> None:
                 "interpolation in model size rather than an extrapolation, and the fit's compute can exceed the "
                 "target's.", icon=":material/info:")
     _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt,
-                  cutoff, borrow, source, version)
+                  cutoff, borrow, source, version, level)
+
+
+def _interval_note(band: dict, family: str) -> str:
+    """The text next to the predicted loss: the calibrated interval, or why there is none."""
+    if not band["ok"]:
+        return band["message"]
+    if band["interval"] is None:
+        return band["refused"] or band.get("missing", "")
+    interval = band["interval"]
+    note = f"{interval['level']:.0%} interval {interval['low']:.3f}–{interval['high']:.3f}"
+    if family == fits.UPLOADED:
+        note += " (your runs are a new family: calibrated on the whole collection)"
+    return note
+
+
+def _show_warnings(band: dict) -> list[str]:
+    """Identifiability warnings next to the prediction; returns their texts (for the report)."""
+    if not band["ok"]:
+        return []
+    texts = [message for _, message in band["warnings"]]
+    for text in texts:
+        st.warning(common.escape_md(text, 600), icon=":material/report:")
+    return texts
 
 
 def _target_text(summary: dict, target_name: str, hypothetical: bool) -> str:
@@ -260,7 +294,7 @@ def _target_text(summary: dict, target_name: str, hypothetical: bool) -> str:
 
 
 def _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt, cutoff,
-                  borrow, source, version) -> None:
+                  borrow, source, version, level) -> None:
     evaluation = summary["evaluation"]
     params = summary["params"]
     target_name = "Hypothetical target" if hypothetical else fits.target_label(runs, target)
@@ -274,7 +308,11 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     def predicted_card(note: str) -> None:
         with band_slot.container():
             st.metric("Predicted loss", f"{summary['predicted']:.3f}",
-                      help="The fitted law at the target's N and final D.")
+                      help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
+                           f"on the collection's measured extrapolation errors ({fits.calibration.METHOD}): on "
+                           "families held out of the calibration, such intervals contained the real loss about "
+                           f"{level:.0%} of the time. It replaces the run-bootstrap band, which measures only "
+                           "parameter uncertainty.")
             st.caption(note)
 
     if evaluation is not None:
@@ -307,11 +345,11 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     config = analysis_charts.plotly_config("scaleplan-fit", image_format)
     chart_slot = st.empty()
 
-    def draw(band: dict | None, pending: bool = False):
+    def draw(interval: dict | None, pending: bool = False):
         figure = analysis_charts.fit_figure(
             curves=curves, fit_runs=fit_runs, used=summary["points"], params=params, target_label=target_name,
             target_params=summary["target_params"], target_tokens=summary["target_tokens"],
-            target_run=None if hypothetical else target, predicted=summary["predicted"], band=band, grid=grid,
+            target_run=None if hypothetical else target, predicted=summary["predicted"], band=None, grid=grid,
             y_title=y_title, min_tokens=cutoff)
         charts.add_context(figure, title=f"{labels.get(family, family)}: {loss.name} of {target_name}, fitted and "
                                          "extrapolated",
@@ -321,31 +359,44 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
                                   f"{units.format_tokens(cutoff)} dropped"
                                   + (f" · {', '.join(borrow)} borrowed from {source}" if borrow else "")
                                   + f" · L(N, D) = E + A/N^α + B/D^β, loss in {loss.unit}")
-        chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if band else "chart-pending" if pending else "chart"),
-                                config=config)
+        if interval is not None:
+            # The calibrated interval is measured for the target's final loss only, so it is drawn there
+            # (an error bar), not as a band along the curve.
+            predicted = summary["predicted"]
+            figure.add_trace(go.Scatter(
+                x=[summary["target_tokens"]], y=[predicted], mode="markers", marker={"color": "#d62728", "size": 1},
+                error_y={"type": "data", "symmetric": False, "array": [interval["high"] - predicted],
+                         "arrayminus": [predicted - interval["low"]], "color": "#d62728", "thickness": 2, "width": 8},
+                name=f"{interval['level']:.0%} calibrated interval", legendgroup="target",
+                hovertemplate=f"{interval['level']:.0%} interval {interval['low']:.4g}–{interval['high']:.4g}"
+                              "<extra></extra>"))
+        chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if interval else "chart-pending" if pending
+                                                   else "chart"), config=config)
         return figure
 
+    cal, missing, meta_key = fits.calibration_or_reason()
     computed = st.session_state.setdefault(KEY + "bands", set())
-    band_key = repr(args[1:])
-    if band_key not in computed:  # first time: show the fit at once, the band when the bootstrap is done
-        predicted_card("90% band: computing...")
+    band_key = repr(args[1:] + (level, meta_key))
+    band_args = (*args, level, meta_key, cal, fits.N_BOOT)
+    if band_key not in computed:  # first time: show the fit at once, the interval when the checks are done
+        predicted_card(f"{level:.0%} interval: computing...")
         draw(None, pending=True)
-        with st.spinner(f"Bootstrap: refitting on {fits.N_BOOT} resamples of the runs..."):
-            band = fits.band_summary(*args, fits.N_BOOT)
+        with st.spinner(f"Calibrated interval, identifiability checks, bootstrap ({fits.N_BOOT} refits)..."):
+            band = fits.uncertainty_summary(*band_args)
         computed.add(band_key)
     else:
-        band = fits.band_summary(*args, fits.N_BOOT)
-    if band["ok"]:
-        figure = draw({"tokens": band["tokens"], "lo": band["lo"], "hi": band["hi"]})
-        note = f"90% band {band['band'][0]:.3f}–{band['band'][1]:.3f}" if band["band"] else ""
-    else:
-        figure = draw(None)
-        note = band["message"]
-    predicted_card(common.escape_md(note))
+        band = fits.uncertainty_summary(*band_args)
+    if band["ok"] and band["interval"] is None and band["refused"] is None:
+        band = {**band, "missing": missing}
+    shown = band["ok"] and band["interval"] is not None
+    figure = draw(band["interval"] if shown else None)
+    note = _interval_note(band, family)
+    predicted_card(common.escape_md(note, 400))
     metric_cards.insert(0, ("Predicted loss", f"{summary['predicted']:.3f}", note))
+    warning_texts = _show_warnings(band)
     st.caption("Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
                "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. Red: the target's predicted curve"
-               + (" and its 90% bootstrap band" if band["ok"] else "") + (
+               + (f"; red bar: the {level:.0%} calibrated interval of the final loss" if shown else "") + (
                    "; black diamonds: the target's real losses." if not hypothetical else "."))
 
     # Parameter table.
@@ -354,12 +405,20 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     for name in ("E", "A", "B", "alpha", "beta"):
         low_high = intervals.get(name)
         rows.append({"Parameter": name, "Meaning": PARAM_NOTES[name], "Value": f"{params[name]:.4g}",
-                     "90% interval": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high else units.MISSING,
+                     "90% interval (bootstrap)": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high
+                     else units.MISSING,
                      "Source": f"borrowed from {source}" if name in borrow else "fitted"})
     table = pd.DataFrame(rows)
     left, right = st.columns([3, 2], gap="large")
     left.subheader("Fitted parameters")
     left.dataframe(table, hide_index=True, width="stretch")
+    boot_note = ""
+    if band["ok"] and band["replicates"]:
+        scheme = {"runs": "runs resampled", "blocks": "checkpoints resampled in blocks within each run"}.get(
+            band["scheme"], band["scheme"])
+        boot_note = (f"Parameter intervals: bootstrap, {band['replicates']} replicates ({scheme}); "
+                     f"{band['failed']} failed to fit" + (" and are left out." if band["failed"] else "."))
+        left.caption(boot_note)
     used_runs = summary["runs"].merge(runs[["run_id", "label"]], on="run_id", how="left")
     runs_out = pd.DataFrame({"Run": used_runs["label"], "Parameters": used_runs["num_params"].map(
         lambda n: units.format_params(n, unit=False)), "Tokens used (furthest)": used_runs["max_tokens_used"].map(
@@ -388,7 +447,10 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
             inputs=inputs, metrics=metric_cards, figures=[("Observed and predicted loss", figure)],
             tables=[("Fitted parameters", table), ("Runs in the fit", runs_out)],
             notes=["Law: L(N, D) = E + A/N^alpha + B/D^beta; N in parameters, D in tokens seen. "
-                   "ARE = |predicted - actual| / actual. The band resamples whole runs."]))
+                   "ARE = |predicted - actual| / actual.",
+                   f"Prediction interval: {level:.0%}, {fits.calibration.METHOD}; its coverage is measured "
+                   "leaving each family of the collection out (`scaleplan reproduce calibration`).",
+                   *([boot_note] if boot_note else [])], warnings=warning_texts))
     bottom[1].segmented_control("Chart image", ["png", "svg"], key=KEY + "image", format_func=str.upper,
                                 default="png", help="Format of the camera button in the chart's toolbar.")
 

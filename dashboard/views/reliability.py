@@ -14,9 +14,10 @@ import logging
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from scaleplan.core import findings, fitting, meta, reproduce
+from scaleplan.core import calibration, findings, fitting, meta, reproduce
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.dashboard import analysis_charts, common, state, sweep
 
@@ -61,6 +62,87 @@ def _findings(meta_key: tuple, version: common.DbVersion | None, _results: pd.Da
     return findings.check_findings(_results, measured=measured)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _calibration_report(meta_key: tuple, _results: pd.DataFrame) -> calibration.CalibrationReport | str:
+    """Leave-one-family-out coverage of the calibrated interval (or why it cannot be measured)."""
+    try:
+        return calibration.summarise(calibration.leave_one_family_out(_results))
+    except calibration.CalibrationError as error:
+        return str(error)
+
+
+def calibration_figure(report: calibration.CalibrationReport) -> go.Figure:
+    """Nominal vs realised coverage, ours and the baseline's, with the diagonal (perfect calibration)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="Perfect calibration",
+                             line={"color": "#9aa0a6", "dash": "dash"}))
+    for levels, name, color in ((report.levels, "Calibrated interval (ours)", "#1f5fbf"),
+                                (report.baseline, "Baseline: one global quantile", "#e37400")):
+        fig.add_trace(go.Scatter(
+            x=[s.nominal for s in levels], y=[s.realised for s in levels], mode="lines+markers", name=name,
+            line={"color": color}, marker={"size": 9},
+            customdata=[[s.median_rel_width, s.cells] for s in levels],
+            hovertemplate="nominal %{x:.0%}<br>realised %{y:.1%}<br>median relative width %{customdata[0]:.3f}"
+                          "<br>%{customdata[1]:,} designs<extra></extra>"))
+    fig.update_layout(xaxis={"title": "Nominal level (stated coverage)", "tickformat": ".0%", "range": [0.4, 1.0]},
+                      yaxis={"title": "Realised coverage (held-out families)", "tickformat": ".0%",
+                             "range": [0.4, 1.0]},
+                      height=420, margin={"l": 60, "r": 20, "t": 30, "b": 50},
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def calibration_reading(report: calibration.CalibrationReport) -> str:
+    """A plain-language reading of the calibration plot (numbers from ``report``)."""
+    ours = {round(s.nominal * 100): s for s in report.levels}
+    base = {round(s.nominal * 100): s for s in report.baseline}
+    o90, b90 = ours.get(90), base.get(90)
+    lines = []
+    if o90 is not None and b90 is not None:
+        lines.append(f"Each family was left out in turn and its designs predicted with a calibration learned on the "
+                     f"other families. The 90% intervals contained the real loss for {o90.realised:.0%} of "
+                     f"{o90.cells:,} designs (a single global quantile: {b90.realised:.0%}), and were "
+                     f"{b90.median_rel_width / o90.median_rel_width:.1f}× narrower (median width "
+                     f"{o90.median_rel_width:.1%} of the prediction vs {b90.median_rel_width:.1%}).")
+    off = [f"{k}%" for k, s in ours.items() if abs(s.realised - s.nominal) > 0.05]
+    lines.append("Points on the dashed diagonal mean an interval keeps its stated level; above it, intervals are "
+                 "wider than needed; below it, they promise more than they deliver. "
+                 + ("Ours stays within 5 points of the diagonal at every level." if not off else
+                    f"Ours is more than 5 points off the diagonal at {', '.join(off)}."))
+    worst = report.per_family[report.per_family["designs"] >= 10].head(1)
+    if not worst.empty:
+        w = worst.iloc[0]
+        lines.append(f"Worst held-out family at 90%: {w['family']} ({w['covered_90']:.0%} of {int(w['designs'])} "
+                     "designs). ")
+    lines.append(f"{report.refused:,} of {report.cells:,} designs ({report.refused / max(report.cells, 1):.1%}) got "
+                 "no interval because they lie outside what the collection covers (an extrapolation or a fit "
+                 "residual beyond any design of the other families).")
+    return " ".join(lines)
+
+
+def _show_calibration(meta_key: tuple, results: pd.DataFrame) -> None:
+    st.subheader("Do the prediction intervals keep their level?")
+    with st.spinner("Leave-one-family-out evaluation of the calibrated intervals..."):
+        report = _calibration_report(meta_key, results)
+    if isinstance(report, str):
+        st.info(f"The calibration cannot be measured on these results: {common.escape_md(report)}",
+                icon=":material/info:")
+        return
+    left, right = st.columns([3, 2], gap="large")
+    left.plotly_chart(calibration_figure(report), key=KEY + "calibration",
+                      config=analysis_charts.plotly_config("scaleplan-calibration"))
+    table = pd.DataFrame({
+        "Nominal": [f"{s.nominal:.0%}" for s in report.levels],
+        "Realised (ours)": [f"{s.realised:.1%}" for s in report.levels],
+        "Median width (ours)": [f"{s.median_rel_width:.1%}" for s in report.levels],
+        "Realised (baseline)": [f"{s.realised:.1%}" for s in report.baseline],
+        "Median width (baseline)": [f"{s.median_rel_width:.1%}" for s in report.baseline]})
+    right.dataframe(table, hide_index=True, width="stretch")
+    right.caption(f"Method: {calibration.METHOD}. Width: (high − low) / predicted loss. "
+                  f"{report.cells:,} designs of {report.families} families.")
+    st.markdown(common.escape_md(calibration_reading(report), 2000))
+
+
 def render() -> None:
     st.title("How reliable are scaling laws?")
     st.caption("Every family of the collection with at least three sizes, refitted on many choices of small runs: "
@@ -91,6 +173,7 @@ def render() -> None:
     counts[1].metric("Succeeded", f"{tally.succeeded:,}")
     counts[2].metric("Families", f"{tally.families:,}", help="Families with at least one successful fit.")
     counts[3].metric("Median ARE (all fits)", f"{ok['are_mean'].median():.1%}")
+    _show_calibration(meta_key, results)
 
     st.subheader("Accuracy by budget and number of runs")
     row = st.columns([3, 2.5, 2.5], vertical_alignment="bottom")

@@ -325,14 +325,46 @@ def test_bootstrap_counts_failed_replicates_and_is_reproducible():
     # parameters; it must be skipped and counted, not crash the bootstrap.
     N, D, L, ids = synthetic_runs(n_runs=3, n_checkpoints=10)
     full = fit_chinchilla(N, D, L, run_ids=ids)
-    first = bootstrap(full, n_boot=30, seed=4)
+    first = bootstrap(full, n_boot=30, seed=4, scheme="runs")
     assert first.n_failed > 0 and len(first.param_samples) == 30 - first.n_failed
-    again = bootstrap(full, n_boot=30, seed=4)
+    assert first.failures == {"too few distinct sizes drawn": first.n_failed}
+    again = bootstrap(full, n_boot=30, seed=4, scheme="runs")
     np.testing.assert_array_equal(first.param_samples, again.param_samples)
     samples = first.predict_samples([1e9, 1e10], 1e11)
     assert samples.shape == (len(first.param_samples), 2)
     low, high = first.param_interval("alpha")
     assert low <= high
+
+
+def test_bootstrap_gives_positive_width_with_three_sizes():
+    # k = 3: resampling runs leaves only permutations of the data (zero width) or failures; the
+    # default keeps all three sizes and resamples checkpoints in blocks, so no replicate fails
+    # and the band has positive width.
+    N, D, L, ids = synthetic_runs(n_runs=3, n_checkpoints=10, noise=0.01, seed=1)
+    full = fit_chinchilla(N, D, L, run_ids=ids)
+    runs_boot = bootstrap(full, n_boot=40, seed=0, scheme="runs")
+    survivors = runs_boot.predict_samples(TARGET_N, TARGET_D)
+    assert runs_boot.n_failed > 20 and np.ptp(survivors) < 1e-6 * survivors.mean()  # the bug being fixed
+    default = bootstrap(full, n_boot=40, seed=0)
+    assert default.scheme == "blocks" and default.n_failed == 0 and len(default.param_samples) == 40
+    lower, upper = default.band(TARGET_N, TARGET_D, level=0.9)
+    assert upper - lower > 1e-3 * full.predict(TARGET_N, TARGET_D)
+
+
+def test_block_bootstrap_covers_the_true_curve_near_nominal():
+    # Coverage of the 90% band of the fitted curve inside the data (parameter uncertainty only,
+    # no extrapolation error) over independent noise draws of a known law.
+    # The parameter intervals shown on the Fit page come from the same replicates: beta's too.
+    covered, beta_covered = [], []
+    for seed in range(10):
+        N, D, L, ids = synthetic_runs(n_runs=4, n_checkpoints=12, noise=0.01, seed=100 + seed)
+        boot = bootstrap_fit(N, D, L, ids, n_boot=30, seed=seed, scheme="blocks")
+        lower, upper = boot.band(1e9, 1e11, level=0.9)
+        covered.append(lower <= chinchilla_loss(1e9, 1e11, **TRUTH) <= upper)
+        low, high = boot.param_interval("beta", 0.9)
+        beta_covered.append(low <= TRUTH["beta"] <= high)
+    assert np.mean(covered) >= 0.7
+    assert np.mean(beta_covered) >= 0.6
 
 
 def test_bootstrap_requires_run_ids(runs):

@@ -29,14 +29,46 @@ def test_reproduce_overtraining_json(built_db, capsys):
 
 
 def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path):
-    assert cli.main(["--db", str(built_db), "fit", "--family", "pythia-deduped", "--bootstrap", "20", "--json"]) == 0
+    missing = tmp_path / "no-meta.duckdb"
+    assert cli.main(["--db", str(built_db), "--meta", str(missing), "fit", "--family", "pythia-deduped",
+                     "--bootstrap", "20", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["prediction"] > 0 and doc["band_90"][0] <= doc["prediction"] <= doc["band_90"][1]
+    assert doc["prediction"] > 0 and doc["interval"]["low"] is None and "meta run" in doc["interval"]["refused"]
+    assert doc["bootstrap"]["replicates"] == 20 and doc["bootstrap"]["failed"] >= 0
     assert 0 <= doc["are_final"] < 0.2
     assert cli.main(["--db", str(built_db), "fit", "--family", "x'; DROP TABLE runs; --"]) == 2
     assert "no observations" in capsys.readouterr().err
     assert cli.main(["--db", str(built_db), "fit", "--family", "pythia", "--fraction", "0"]) == 2
     assert "fraction" in capsys.readouterr().err
+
+
+def test_cli_fit_calibrated_interval_and_level(built_db, meta_db, capsys):
+    base = ["--db", str(built_db), "--meta", str(meta_db), "fit", "--family", "opt", "--bootstrap", "0"]
+    assert cli.main(base + ["--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    interval = doc["interval"]
+    assert interval["level"] == 0.9 and interval["low"] < doc["prediction"] < interval["high"]
+    assert "conformal" in interval["method"] and isinstance(doc["warnings"], list)
+    assert cli.main(base + ["--json", "--level", "0.5"]) == 0
+    narrow = json.loads(capsys.readouterr().out)["interval"]
+    assert interval["low"] <= narrow["low"] < narrow["high"] <= interval["high"]
+    assert cli.main(base + ["--num-runs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "90% interval" in out and "warning: Exactly 3 model sizes" in out
+    assert "warning: E = " in out and "lower bound" in out  # OPT with 3 runs: E collapses to ~1e-8
+    assert cli.main(base + ["--level", "1.5"]) == 2
+    assert "--level" in capsys.readouterr().err
+
+
+def test_reproduce_calibration_json(built_db, meta_db, capsys):
+    assert cli.main(["--db", str(built_db), "--meta", str(meta_db), "reproduce", "calibration", "--json",
+                     "--no-sweep"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [level["nominal"] for level in doc["levels"]] == [0.5, 0.8, 0.9, 0.95]
+    assert [level["nominal"] for level in doc["baseline"]] == [0.5, 0.8, 0.9, 0.95]
+    assert doc["families"] == 5 and doc["cells"] > 500 and 0 <= doc["refused"] < doc["cells"]
+    for level in doc["levels"]:
+        assert 0 <= level["realised"] <= 1 and level["median_rel_width"] > 0 and level["cells"] > 0
 
 
 def test_cli_fit_user_runs(tmp_path, capsys):

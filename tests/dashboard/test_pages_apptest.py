@@ -69,13 +69,34 @@ def test_fit_default_view(app_test):
     assert 1.0 < predicted < 2.0 and 1.0 < actual < 2.0
     are = float(metrics["ARE (last 30%)"].rstrip("%")) / 100
     assert 0 <= are < 0.2
-    assert "90% band" in _texts(at.caption)
+    # No sweep results in this session: the prediction says why it has no calibrated interval.
+    assert "No calibrated interval" in _texts(at.caption)
     assert _charts(at) == 1
     params = at.dataframe[0].value
     assert list(params["Parameter"]) == ["E", "A", "B", "alpha", "beta"]
     assert (params["Source"] == "fitted").all()
     assert _query(at, "family") == "pythia" and _query(at, "target") == "pythia/pythia-12b"
     assert "runs" not in at.query_params  # the default selection is not spelled out
+
+
+def test_fit_calibrated_interval_level_and_warnings(app_test, with_meta):
+    at = app_test("fit.py", query_params={"family": "opt"})
+    _no_failure(at)
+    captions = _texts(at.caption)
+    assert "90% interval" in captions
+    low, high = (float(v) for v in captions.split("90% interval ")[1].split()[0].split("–"))
+    predicted = float(_metrics(at)["Predicted loss"])
+    assert low < predicted < high  # never a zero-width interval
+    at.selectbox(key="fit.level").set_value("80").run()
+    _no_failure(at)
+    captions = _texts(at.caption)
+    low80, high80 = (float(v) for v in captions.split("80% interval ")[1].split()[0].split("–"))
+    assert low <= low80 < high80 <= high and _query(at, "level") == "80"
+    # Three runs: the identifiability warning sits next to the prediction.
+    at.multiselect(key="fit.runs").set_value(list(at.multiselect(key="fit.runs").value)[:3]).run()
+    _no_exception(at)
+    assert "Exactly 3 model sizes" in _texts(at.warning)
+    assert "replicates" in _texts(at.caption)  # the bootstrap's failed-replicate count is stated
 
 
 def test_fit_tiny_fraction_and_high_cutoff_is_a_message(app_test):
@@ -284,7 +305,11 @@ def test_reliability_default_view(app_test, with_meta):
     at = app_test("reliability.py")
     _no_failure(at)
     assert int(_metrics(at)["Families"]) == 5
-    assert _charts(at) == 3  # heatmap + two comparisons
+    assert _charts(at) == 4  # calibration plot + heatmap + two comparisons
+    reading = _texts(at.markdown)
+    assert "The 90% intervals contained the real loss for" in reading and "diagonal" in reading
+    coverage = at.dataframe[0].value
+    assert list(coverage["Nominal"]) == ["50%", "80%", "90%", "95%"]
     findings = at.table[0].value
     assert "Holds on our data?" in findings.columns
     assert set(findings["Holds on our data?"]) <= {"Yes", "No", "Not testable here"}

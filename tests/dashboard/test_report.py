@@ -60,3 +60,14 @@ def test_fit_figure_escapes_run_names():
     assert EVIL not in text
     for trace in figure.data:
         assert EVIL not in str(trace.name) and EVIL not in str(trace.customdata)
+
+
+def test_report_shows_identifiability_warnings_escaped():
+    from scaleplan.dashboard.report import build_report
+
+    page = build_report(title="t", inputs=[("a", 1)],
+                        metrics=[("Predicted loss", "2.000", "90% interval 1.900–2.100")],
+                        warnings=["Exactly 3 model sizes", "<script>alert(1)</script>"])
+    assert "Identifiability warnings" in page and "Exactly 3 model sizes" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.index("Identifiability warnings") < page.index("<h2>Inputs</h2>")  # next to the results

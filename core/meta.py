@@ -44,13 +44,18 @@ CREATE TABLE IF NOT EXISTS sweep_results (
     run_ids VARCHAR, n_points INTEGER, status VARCHAR, message VARCHAR,
     E DOUBLE, A DOUBLE, B DOUBLE, alpha DOUBLE, beta DOUBLE,
     predicted_final DOUBLE, actual_final DOUBLE, are_final DOUBLE, are_mean DOUBLE,
-    compute_share DOUBLE, fit_seconds DOUBLE)
+    compute_share DOUBLE, fit_seconds DOUBLE,
+    num_sizes INTEGER, target_tokens DOUBLE, fit_log_rmse DOUBLE)
 """
+# Columns added after the first release of the table, for core.calibration: appended to an older
+# results file on open (ALTER TABLE keeps column order = RESULT_COLUMNS); its ok rows that lack
+# them are refitted by the next sweep.
+ADDED_COLUMNS = (("num_sizes", "INTEGER"), ("target_tokens", "DOUBLE"), ("fit_log_rmse", "DOUBLE"))
 RESULT_COLUMNS = (
     "key", "data_version", "family", "target_run", "target_params", "num_runs", "max_params_used",
     "min_params_used", "fraction", "final_only", "min_tokens", "objective", "run_ids", "n_points",
     "status", "message", "E", "A", "B", "alpha", "beta", "predicted_final", "actual_final",
-    "are_final", "are_mean", "compute_share", "fit_seconds",
+    "are_final", "are_mean", "compute_share", "fit_seconds", "num_sizes", "target_tokens", "fit_log_rmse",
 )
 
 
@@ -130,9 +135,18 @@ def run_task(task: SweepTask, curves: pd.DataFrame, data_version: str) -> dict:
                    n_points=len(result.points), max_params_used=float(result.points.num_params.max()),
                    min_params_used=float(result.points.num_params.min()), **result.fit.params,
                    predicted_final=ev.predicted_final, actual_final=ev.actual_final, are_final=ev.are_final,
-                   are_mean=ev.are_mean, compute_share=ev.compute_share)
+                   are_mean=ev.are_mean, compute_share=ev.compute_share,
+                   num_sizes=int(np.unique(result.points.num_params).size), target_tokens=result.target_tokens,
+                   fit_log_rmse=_log_rmse(result))
     row["fit_seconds"] = time.perf_counter() - t0
     return row
+
+
+def _log_rmse(result) -> float:
+    """Root mean square of log(L_fit / L_obs) over the fitted points (dimensionless)."""
+    points = result.points
+    fitted = result.fit.predict(points.num_params, points.tokens_seen)
+    return float(np.sqrt(np.mean(np.log(fitted / points.loss) ** 2)))
 
 
 def _run_chunk(tasks: list[SweepTask], curves: pd.DataFrame, data_version: str) -> list[dict]:
@@ -146,6 +160,8 @@ def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyCon
     meta_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(meta_path))
     con.execute(RESULTS_SQL)
+    for name, kind in ADDED_COLUMNS:
+        con.execute(f"ALTER TABLE sweep_results ADD COLUMN IF NOT EXISTS {name} {kind}")
     return con
 
 
@@ -180,8 +196,9 @@ def run_sweep(db_path: Path, meta_path: Path, *,
         con.close()
     results = open_results(meta_path)
     try:
-        done = {r[0] for r in results.execute("SELECT key FROM sweep_results WHERE data_version = ?",
-                                              [version]).fetchall()}
+        done = {r[0] for r in results.execute(
+            "SELECT key FROM sweep_results WHERE data_version = ? AND (status <> 'ok' OR num_sizes IS NOT NULL)",
+            [version]).fetchall()}
         chunks, planned, skipped = [], 0, 0
         for name, curves in curves_by_family.items():
             if curves.empty:

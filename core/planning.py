@@ -207,7 +207,11 @@ def training_flops(num_params: float, tokens: float) -> float:
     """C = 6 N D: training FLOPs of a dense transformer with N parameters on D tokens."""
     n = _positive("the number of parameters", num_params, MAX_PARAMS)
     d = _positive("the number of tokens", tokens, MAX_TOKENS)
-    return FLOPS_PER_PARAM_TOKEN * n * d
+    flops = FLOPS_PER_PARAM_TOKEN * n * d
+    if flops > MAX_FLOPS:
+        raise PlanningError(f"training {format_count(n)} parameters on {format_count(d)} tokens takes {flops:.2g} "
+                            f"FLOPs, beyond any realistic run (at most {MAX_FLOPS:.0e})")
+    return flops
 
 
 @dataclass(frozen=True)
@@ -614,6 +618,7 @@ def plan_study(target_params: float, target_tokens: float, *, budget_dollars: fl
     budget = _positive("the study budget in dollars", budget_dollars, MAX_DOLLARS)
     goal = _positive("the accuracy needed (ARE)", goal_are, 10.0)
     cost = cost or CostModel()
+    training_flops(target_params, target_tokens)
     if designs is None:
         designs = study_designs(target_params, target_tokens, **design_options)
     assessed = assess_designs(designs, target_params, target_tokens, calibration=calibration, cost=cost)

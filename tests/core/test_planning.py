@@ -324,21 +324,24 @@ def _count(text: str) -> float:
     return float(match.group(1) + (match.group(2) or "")) * _SUFFIX[match.group(3)]
 
 
+Q = r"[0-9.]+(?:e[0-9]+)?[kMBT]?"  # a count as units.format_count writes it
+
+
 def claims(text: str) -> dict:
     out = {}
-    if m := re.search(r"train (\d+) runs of ([0-9.]+[kMBT]?)-([0-9.]+[kMBT]?) parameters .*? for \$([0-9.]+[kMBT]?) ",
+    if m := re.search(rf"train (\d+) runs of ({Q})-({Q}) parameters .*? for \$({Q}) ",
                       text):
         out.update(runs=int(m.group(1)), min_size=_count(m.group(2)), max_size=_count(m.group(3)),
                    dollars=_count(m.group(4)))
-    if m := re.search(r"([0-9.]+)% ARE at the median and ([0-9.]+)% at the 80th percentile \((\d+) comparable fits "
+    if m := re.search(rf"([0-9.]+)% ARE at the median and ([0-9.]+)% at the 80th percentile \((\d+) comparable fits "
                       r"from (\d+) families\)", text):
         out.update(median=float(m.group(1)) / 100, p80=float(m.group(2)) / 100, fits=int(m.group(3)),
                    families=int(m.group(4)))
     out["meets"] = "That meets the" in text
-    if m := re.search(r"A budget of \$([0-9.]+[kMBT]?) would meet it", text):
+    if m := re.search(rf"A budget of \$({Q}) would meet it", text):
         out["budget_to_meet"] = _count(m.group(1))
-    if m := re.search(r"under (\S+) has ([0-9.]+[kMBT]?) parameters \(([0-9.]+[kMBT]?)-([0-9.]+[kMBT]?), 80% "
-                      r"interval\) trained on ([0-9.]+[kMBT]?) tokens", text):
+    if m := re.search(rf"under (\S+) has ({Q}) parameters \(({Q})-({Q}), 80% "
+                      rf"interval\) trained on ({Q}) tokens", text):
         out.update(law=m.group(1), n=_count(m.group(2)), n_low=_count(m.group(3)), n_high=_count(m.group(4)),
                    d=_count(m.group(5)))
     return out

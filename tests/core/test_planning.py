@@ -415,3 +415,68 @@ def test_overtraining_choice():
     assert choice["multiplier"] == allowed["multiplier"].max()
     assert planning.overtraining_choice(table, max_loss_increase=0.0) is None
     assert planning.overtraining_choice(table.iloc[0:0]) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI twin: scaleplan plan ... --json
+
+def _plan_json(capsys, built_db, meta_db, *args):
+    import json
+
+    from scaleplan.core import cli
+
+    code = cli.main(["--db", str(built_db), "--meta", str(meta_db), "plan", *args, "--json", "--law-boot", "10",
+                     "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_cli_plan_budgets_give_picks_within_budget(capsys, built_db, meta_db):
+    picks = []
+    for budget in (2e3, 2e4, 2e5, 2e6):
+        out = _plan_json(capsys, built_db, meta_db, "--target-params", "70e9", "--target-tokens", "1.4e12",
+                         "--budget-dollars", f"{budget:g}", "--accuracy", "5")
+        pick = out["pick"]
+        assert pick is not None, out["message"]
+        assert pick["cost_dollars"] <= budget
+        assert len(pick["sizes"]) == len(pick["tokens"]) >= 2
+        assert 0 < pick["are_median"] <= pick["are_p80"]
+        picks.append(pick)
+        names = [row["law"] for row in out["compute_optimal"]]
+        assert {"hoffmann2022", "besiroglu2024", "gadre-rpj"} <= set(names)
+        for row in out["compute_optimal"]:
+            assert row["num_params_low"] <= row["num_params"] <= row["num_params_high"]
+            assert row["num_params"] * row["tokens"] * 6 == pytest.approx(6 * 70e9 * 1.4e12, rel=1e-9)
+    p80 = [p["are_p80"] for p in picks]
+    assert p80 == sorted(p80, reverse=True)
+
+
+def test_cli_plan_hoffmann_closed_form(capsys, built_db, meta_db):
+    C = 5.76e23
+    out = _plan_json(capsys, built_db, meta_db, "--target-flops", "5.76e23", "--budget-dollars", "2e4",
+                     "--accuracy", "5", "--law", "hoffmann2022")
+    A, B, alpha, beta = 406.4, 410.7, 0.34, 0.28
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    n_star = G * (C / 6) ** (beta / (alpha + beta))
+    row = next(r for r in out["compute_optimal"] if r["law"] == "hoffmann2022")
+    assert row["num_params"] == pytest.approx(n_star, rel=1e-6)
+    assert row["tokens"] == pytest.approx(C / 6 / n_star, rel=1e-6)
+    # In compute mode the target is the selected law's optimum.
+    assert out["target"]["num_params"] == pytest.approx(n_star, rel=1e-6)
+
+
+def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path):
+    from scaleplan.core import cli
+
+    base = ["--db", str(built_db), "--meta", str(meta_db), "plan", "--accuracy", "5"]
+    assert cli.main(base + ["--target-params", "70e9", "--target-tokens", "1.4e12"]) == 2  # no budget
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects a negative size before the command runs
+        cli.main(base + ["--target-params", "-1", "--target-tokens", "1.4e12", "--budget-dollars", "1e4"])
+    assert exit_info.value.code == 2
+    assert cli.main(base + ["--target-flops", "1e23", "--budget-dollars", "1e4", "--law", "nope"]) == 2
+    assert "unknown law" in capsys.readouterr().err
+    # Without meta-analysis results: no pick, a clear message, the laws still there.
+    out = _plan_json(capsys, built_db, tmp_path / "none.duckdb", "--target-flops", "1e23", "--budget-dollars", "1e4",
+                     "--accuracy", "5")
+    assert out["pick"] is None and "meta-analysis" in out["message"] and out["compute_optimal"]

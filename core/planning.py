@@ -1050,7 +1050,7 @@ def recommendation(plan: StudyPlan, optimum: ComputeOptimal | None = None,
 GADRE_LAWS = {"gadre-c4": "overtrain-c4", "gadre-rpj": "overtrain-rpj", "gadre-rw": "overtrain-rw"}
 """Gadre et al.'s L(C, M), fitted as published on each of the testbed's data sets."""
 FAMILY_LAW_PREFIX = "fit:"
-DEFAULT_LAW_BOOT = 50
+DEFAULT_LAW_BOOT = 30  # run-bootstrap refits per fitted law: ~1 s each for the Gadre laws on 2 busy cores
 
 
 def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | None = None,

@@ -81,26 +81,58 @@ def test_fit_page(page, analysis_url, artifacts):
     assert f"{second:.3f}" in html_text and "plotly-graph-div" in html_text
 
 
+_PLAN_CHART = """() => {
+    const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta
+                                                                       && 'budget' in g.layout.meta);
+    if (!gd) return null;
+    const star = gd.data.find(t => (t.name || '').startsWith('★'));
+    const line = (gd.layout.shapes || []).find(s => s.type === 'line' && s.x0 === s.x1);
+    return {budget: gd.layout.meta.budget, star_cost: star ? star.x[0] : null, star_p80: star ? star.y[0] : null,
+            line_x: line ? line.x0 : null};
+}"""
+
+
+def _plan_chart(page) -> dict:
+    page.wait_for_function(_PLAN_CHART, timeout=SLOW)
+    return page.evaluate(_PLAN_CHART)
+
+
+def _picked_row(page) -> str:
+    table = page.get_by_test_id("stDataFrame").first
+    return table.inner_text()
+
+
 def test_planner_page(page, analysis_url, artifacts):
-    _open(page, f"{analysis_url}/planner")
-    _wait_for_charts(page, 2)
+    # A strict goal (1% ARE) that small budgets cannot meet: the budget decides the pick.
+    _open(page, f"{analysis_url}/planner?amount=2000&are=1")
+    _wait_for_charts(page, 3)
     assert exceptions(page) == 0
-    assert _metric(page, "Study budget") == "1.4e22 FLOPs"  # $20k at $2/h, 989 TFLOP/s, 40% MFU
-    box = page.locator('input[aria-label="Study budget ($)"]')
-    box.fill("50000")
-    box.press("Enter")
-    page.wait_for_function("() => location.search.includes('amount=50000')", timeout=SLOW)
-    wait_for_app(page, timeout=SLOW)
-    assert _metric(page, "Study budget") == "3.6e22 FLOPs"
+    assert _metric(page, "Study budget") == "$2k"
+    before = _plan_chart(page)
+    assert before["budget"] == 2000 and before["line_x"] == 2000
+    assert before["star_cost"] is not None and before["star_cost"] <= 2000
     main = page.get_by_test_id("stMain").inner_text()
-    assert "To predict the loss of a 70B-parameter model" in main
-    assert page.get_by_test_id("stDataFrame").count() >= 1
+    assert "To predict the loss of a 70B-parameter model" in main and "★" in main
+
+    box = page.locator('input[aria-label="Study budget ($)"]')
+    box.fill("2000000")
+    box.press("Enter")
+    page.wait_for_function("() => location.search.includes('amount=2000000')", timeout=SLOW)
+    wait_for_app(page, timeout=SLOW)
+    page.wait_for_function(_PLAN_CHART.replace("return {budget", "if (gd.layout.meta.budget !== 2000000) return null;"
+                                               " return {budget"), timeout=SLOW)
+    after = _plan_chart(page)
+    assert after["budget"] == 2000000 and after["line_x"] == 2000000  # the budget line moved
+    assert after["star_cost"] <= 2000000
+    assert (after["star_cost"], after["star_p80"]) != (before["star_cost"], before["star_p80"])  # the ★ moved
+    assert after["star_p80"] <= before["star_p80"]  # more money never buys a worse pick
+    assert _metric(page, "Study budget") == "$2M"
     assert exceptions(page) == 0
     full_page_screenshot(page, artifacts / "planner.png")
     with page.expect_download(timeout=SLOW) as info:
         page.get_by_role("button", name=re.compile("Download report")).click()
     html_text = open(info.value.path(), encoding="utf-8").read()
-    assert "Recommendation" in html_text and "3.6e22 FLOPs" in html_text
+    assert "Recommendation" in html_text and "$2M" in html_text
 
 
 def test_planner_impossible_budget_in_browser(page, analysis_url):

@@ -1012,12 +1012,13 @@ def recommendation(plan: StudyPlan, optimum: ComputeOptimal | None = None,
         if plan.meets_goal:
             sentences.append(f"That meets the {goal} goal in 4 of 5 comparable fits.")
         elif plan.budget_to_meet is not None:
-            sentences.append(f"No design within the budget meets the {goal} goal; this is the most accurate one. "
+            sentences.append(f"No design within the budget meets the {goal} goal; this is the most accurate one "
+                             "within it. "
                              f"A budget of {format_dollars(plan.budget_to_meet)} would meet it.")
         else:
             sentences.append(f"No design within the budget meets the {goal} goal, and none in the design space "
                              f"does at any budget (about {format_percent(SEED_NOISE_FLOOR, 0)} ARE is the floor "
-                             "set by seed-to-seed noise); this is the most accurate one.")
+                             "set by seed-to-seed noise); this is the most accurate design within the budget.")
     if optimum is not None:
         sentences.append(f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "
                          f"under {optimum.law} has {format_count(optimum.num_params)} parameters "

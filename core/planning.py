@@ -239,7 +239,8 @@ class CostModel:
         """A budget given in dollars or GPU-hours (exactly one), in dollars."""
         flops = study_compute_budget(dollars, gpu_hours, dollars_per_gpu_hour=self.dollars_per_gpu_hour,
                                      peak_flops_per_gpu=self.peak_flops_per_gpu, mfu=self.mfu)
-        return flops / self.flops_per_dollar
+        # Dollars come back exactly as given (no round trip through FLOPs).
+        return float(dollars) if dollars is not None else float(gpu_hours) * self.dollars_per_gpu_hour
 
 
 # ---------------------------------------------------------------------------------------------

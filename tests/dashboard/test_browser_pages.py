@@ -109,7 +109,7 @@ def test_planner_page(page, analysis_url, artifacts):
     assert exceptions(page) == 0
     assert _metric(page, "Study budget") == "$2k"
     before = _plan_chart(page)
-    assert before["budget"] == 2000 and before["line_x"] == 2000
+    assert before["budget"] == pytest.approx(2000) and before["line_x"] == pytest.approx(2000)
     assert before["star_cost"] is not None and before["star_cost"] <= 2000
     main = page.get_by_test_id("stMain").inner_text()
     assert "To predict the loss of a 70B-parameter model" in main and "★" in main
@@ -118,11 +118,11 @@ def test_planner_page(page, analysis_url, artifacts):
     box.fill("2000000")
     box.press("Enter")
     wait_for_app(page, timeout=SLOW)
-    page.wait_for_function(_PLAN_CHART.replace("return {budget", "if (gd.layout.meta.budget !== 2000000) return null;"
+    page.wait_for_function(_PLAN_CHART.replace("return {budget", "if (Math.abs(gd.layout.meta.budget - 2e6) > 1) return null;"
                                                " return {budget"), timeout=SLOW)
     after = _plan_chart(page)
-    assert after["budget"] == 2000000 and after["line_x"] == 2000000  # the budget line moved
-    assert after["star_cost"] <= 2000000
+    assert after["budget"] == pytest.approx(2e6) and after["line_x"] == pytest.approx(2e6)  # the budget line moved
+    assert after["star_cost"] <= 2e6
     assert (after["star_cost"], after["star_p80"]) != (before["star_cost"], before["star_p80"])  # the ★ moved
     assert after["star_p80"] <= before["star_p80"]  # more money never buys a worse pick
     assert _metric(page, "Study budget") == "$2M"

@@ -89,19 +89,15 @@ _PLAN_CHART = """() => {
     if (!gd) return null;
     const star = gd.data.find(t => (t.name || '').startsWith('★'));
     const line = (gd.layout.shapes || []).find(s => s.type === 'line' && s.x0 === s.x1);
+    const front = gd.data.find(t => (t.name || '').startsWith('Pareto'));
     return {budget: gd.layout.meta.budget, star_cost: star ? star.x[0] : null, star_p80: star ? star.y[0] : null,
-            line_x: line ? line.x0 : null};
+            line_x: line ? line.x0 : null, frontier: front ? Array.from(front.x) : []};
 }"""
 
 
 def _plan_chart(page) -> dict:
     page.wait_for_function(_PLAN_CHART, timeout=SLOW)
     return page.evaluate(_PLAN_CHART)
-
-
-def _picked_row(page) -> str:
-    table = page.get_by_test_id("stDataFrame").first
-    return table.inner_text()
 
 
 def test_planner_page(page, analysis_url, artifacts):
@@ -115,9 +111,11 @@ def test_planner_page(page, analysis_url, artifacts):
     main = page.get_by_test_id("stMain").inner_text()
     assert "To predict the loss of a 70B-parameter model" in main and "★" in main
 
-    # Halve the money below the pick's cost: the ★ must move to a cheaper design, the budget line with it.
-    lower = float(int(before["star_cost"] / 2))
-    assert lower >= 1
+    # Lower the budget below the pick's cost, between it and the next cheaper point of the Pareto frontier:
+    # the ★ must move to that cheaper design (or vanish when the pick was the cheapest well-supported one).
+    cheaper = [c for c in before["frontier"] if c < before["star_cost"]]
+    lower = float(int((max(cheaper) + before["star_cost"]) / 2)) if cheaper else float(int(before["star_cost"] / 2))
+    assert 1 <= lower < before["star_cost"]
     box = page.locator('input[aria-label="Study budget ($)"]')
     box.fill(f"{lower:g}")
     box.press("Enter")
@@ -126,8 +124,12 @@ def test_planner_page(page, analysis_url, artifacts):
                                                " > 1e-6) return null; return {budget"), timeout=SLOW)
     after = _plan_chart(page)
     assert after["budget"] == pytest.approx(lower) and after["line_x"] == pytest.approx(lower)  # the line moved
-    assert after["star_cost"] is not None and after["star_cost"] <= lower < before["star_cost"]  # the ★ moved
-    assert after["star_p80"] >= before["star_p80"]  # less money never buys a better pick
+    if cheaper:
+        assert after["star_cost"] == pytest.approx(max(cheaper))  # the ★ moved to the cheaper frontier design
+        assert after["star_p80"] >= before["star_p80"]  # less money never buys a better pick
+    else:
+        assert after["star_cost"] is None
+        assert "No well-supported study design fits" in page.get_by_test_id("stMain").inner_text()
     assert _metric(page, "Study budget") == units.format_dollars(lower)
     assert exceptions(page) == 0
     full_page_screenshot(page, artifacts / "planner.png")

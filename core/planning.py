@@ -14,23 +14,29 @@ with the dense-transformer estimate C = 6 N D, money in US dollars, time in GPU-
 
   :func:`study_compute_budget` goes from money or GPU-hours to FLOPs and
   :func:`compute_cost` back.
-* **Study designs.** :func:`candidate_plans` enumerates sets of small runs (k sizes spaced
-  geometrically from a floor to a largest size, each trained to 20 tokens per parameter or to a
-  fraction of the target's tokens, 1 to 3 seeds) that fit a FLOPs budget, and attaches the
-  accuracy the public collection achieved with comparable fits (same number of runs, compute
-  share within a factor 3), from the meta-analysis (:func:`core.meta.expected_are`). The
-  expected error is learned from the collection, not from a formula.
+* **Study designs.** :func:`study_designs` spans a real design space (sizes up to a sensible
+  share of the target; tokens by a fixed tokens-per-parameter, a fraction of the target's tokens
+  or an isoFLOP grid; seeds; runs kept inside the collection's tokens-per-parameter range).
+  :func:`plan_study` prices each design, asks the calibrated error model
+  (:class:`core.calibration.Calibration`) for the median, 80th and 90th percentile of ARE and
+  picks the cheapest design whose 80th percentile meets the goal within the budget
+  (:func:`choose`), returning a typed :class:`StudyPlan`.
+* **Compute-optimal allocation.** :func:`compute_optimal_table` gives N*, D* under several
+  laws (published: :data:`HOFFMANN2022`, :data:`BESIROGLU2024`; fitted ones via
+  :func:`fitted_law`), each with an interval from its parameter uncertainty, and
+  :func:`disagreement_warning` says when they differ by more than 2x.
 * **Over-training.** :func:`overtraining_tradeoff` shows, at a fixed training budget C, what
   training a smaller model for longer (token multiplier M = D / N) costs in loss and downstream
-  error and saves at inference (2 N FLOPs per generated token).
-* :func:`recommendation` turns the numbers into a few plain sentences.
+  error and saves at inference (2 N FLOPs per generated token); :func:`summarise_overtraining`
+  places the target on it under the selected law.
+* :func:`recommendation` turns the typed results into a few plain sentences.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,23 +45,14 @@ from scaleplan.core import laws
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
 __all__ = [
-    "PlanningError",
-    "MetaResultsMissingError",
-    "BudgetTooSmallError",
-    "H100_BF16_DENSE_FLOPS",
-    "DEFAULT_DOLLARS_PER_GPU_HOUR",
-    "DEFAULT_MFU",
-    "MAX_FLOPS",
-    "ComputeCost",
-    "study_compute_budget",
-    "compute_cost",
-    "training_flops",
-    "candidate_plans",
-    "best_plan",
-    "overtraining_tradeoff",
-    "recommendation",
-    "parse_quantity",
-    "overtraining_choice",
+    "PlanningError", "H100_BF16_DENSE_FLOPS", "DEFAULT_DOLLARS_PER_GPU_HOUR", "DEFAULT_MFU", "MAX_FLOPS",
+    "ComputeCost", "CostModel", "study_compute_budget", "compute_cost", "training_flops", "parse_quantity",
+    "TOKEN_RULES", "StudyDesign", "study_designs", "collection_tokens_per_param", "ExpectedARE", "AssessedDesign",
+    "StudyPlan", "assess_designs", "pareto_frontier", "choose", "plan_study",
+    "overtraining_tradeoff", "overtraining_choice", "OvertrainingSummary", "summarise_overtraining",
+    "HOFFMANN2022", "BESIROGLU2024", "BESIROGLU2024_SE", "DEFAULT_LAW", "DEFAULT_LAW_REASON", "ReferenceLaw",
+    "published_law", "fitted_law", "ComputeOptimal", "optimal_allocation", "compute_optimal_table",
+    "disagreement", "disagreement_warning", "recommendation",
 ]
 
 H100_BF16_DENSE_FLOPS = 989e12
@@ -82,7 +79,6 @@ MAX_TOKENS = 1e17
 
 DEFAULT_MIN_SIZE = 1e7
 DEFAULT_NUM_RUNS = (3, 4, 5, 6, 8)
-DEFAULT_TOKEN_FRACTIONS = (0.1, 0.3)
 DEFAULT_SEEDS = (1, 2, 3)
 DEFAULT_MULTIPLIERS = (10, 20, 40, 80, 160, 320, 640)
 COMPUTE_OPTIMAL_MULTIPLIER = 20.0
@@ -91,14 +87,6 @@ CUTOFF_TOKENS = 10e9  # the Hitchhiker cutoff: checkpoints at or below this are 
 
 class PlanningError(ValueError):
     """A planning input is unusable (zero, negative, not finite, absurdly large, inconsistent)."""
-
-
-class MetaResultsMissingError(PlanningError):
-    """There are no meta-analysis results to learn the expected accuracy from."""
-
-
-class BudgetTooSmallError(PlanningError):
-    """No study design fits in the budget."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,167 +207,429 @@ def training_flops(num_params: float, tokens: float) -> float:
     """C = 6 N D: training FLOPs of a dense transformer with N parameters on D tokens."""
     n = _positive("the number of parameters", num_params, MAX_PARAMS)
     d = _positive("the number of tokens", tokens, MAX_TOKENS)
-    return FLOPS_PER_PARAM_TOKEN * n * d
+    flops = FLOPS_PER_PARAM_TOKEN * n * d
+    if flops > MAX_FLOPS:
+        raise PlanningError(f"training {format_count(n)} parameters on {format_count(d)} tokens takes {flops:.2g} "
+                            f"FLOPs, beyond any realistic run (at most {MAX_FLOPS:.0e})")
+    return flops
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """GPU price and speed: ``dollars_per_gpu_hour`` (US$), ``peak_flops_per_gpu`` (FLOP/s), ``mfu`` (0-1)."""
+
+    dollars_per_gpu_hour: float = DEFAULT_DOLLARS_PER_GPU_HOUR
+    peak_flops_per_gpu: float = H100_BF16_DENSE_FLOPS
+    mfu: float = DEFAULT_MFU
+
+    def __post_init__(self) -> None:
+        _price(self.dollars_per_gpu_hour)
+        _flops_per_gpu_hour(self.peak_flops_per_gpu, self.mfu)
+
+    @property
+    def flops_per_dollar(self) -> float:
+        return _flops_per_gpu_hour(self.peak_flops_per_gpu, self.mfu) / self.dollars_per_gpu_hour
+
+    def of(self, flops: float) -> ComputeCost:
+        """:func:`compute_cost` under this model."""
+        return compute_cost(flops, dollars_per_gpu_hour=self.dollars_per_gpu_hour,
+                            peak_flops_per_gpu=self.peak_flops_per_gpu, mfu=self.mfu)
+
+    def budget_dollars(self, dollars: float | None = None, gpu_hours: float | None = None) -> float:
+        """A budget given in dollars or GPU-hours (exactly one), in dollars."""
+        # Validates the inputs (exactly one budget, each within its range) with the same rules.
+        study_compute_budget(dollars, gpu_hours, dollars_per_gpu_hour=self.dollars_per_gpu_hour,
+                             peak_flops_per_gpu=self.peak_flops_per_gpu, mfu=self.mfu)
+        # Dollars come back exactly as given (no round trip through FLOPs).
+        return float(dollars) if dollars is not None else float(gpu_hours) * self.dollars_per_gpu_hour
 
 
 # ---------------------------------------------------------------------------------------------
 # Study designs
 
-def _default_max_sizes(min_size: float, target_params: float) -> list[float]:
-    """Largest-run candidates on a 1-2-5 series, from 10x the floor up to a third of the target."""
-    top = target_params / 3.0
+TOKEN_RULES = ("tokens_per_param", "target_fraction", "isoflop")
+"""How a design sets each run's tokens: a fixed number of tokens per parameter, a fraction of the
+target's tokens, or an isoFLOP grid (a few compute budgets, several sizes at each)."""
+DEFAULT_TOKENS_PER_PARAM = (20.0, 80.0)
+DEFAULT_TARGET_FRACTIONS = (0.1, 0.3)
+DEFAULT_ISOFLOP_GRIDS = ((3, 3), (4, 3), (3, 5))  # (compute budgets, sizes per budget)
+ISOFLOP_BUDGET_STEP = 4.0  # each budget 4x the previous: the optimal size doubles
+ISOFLOP_SIZE_SPREAD = 2.0  # sizes from N_opt / 2 to 2 N_opt at each budget
+DEFAULT_SIZE_SPANS = (10.0, 100.0)  # largest / smallest study model
+DEFAULT_MAX_SIZE_SHARE = 1 / 7  # largest study model at most ~1/7 of the target (10B for a 70B target)
+DEFAULT_TPP_RANGE = (0.25, 1000.0)
+"""Tokens per parameter spanned by the public collection's runs when the database is not at hand
+(Gadre et al.'s testbed reaches 0.25 to 640, Pythia's 70M run ~4,300; see
+:func:`collection_tokens_per_param`)."""
+
+
+@dataclass(frozen=True)
+class StudyDesign:
+    """A set of study runs: run i has ``sizes[i]`` parameters and is trained on ``tokens[i]`` tokens,
+    and every run is repeated with ``seeds`` seeds.
+
+    ``token_rule`` is one of :data:`TOKEN_RULES`; ``rule_value`` is its setting (tokens per
+    parameter, the fraction of the target's tokens, or the number of compute budgets).
+    """
+
+    sizes: tuple[float, ...]
+    tokens: tuple[float, ...]
+    seeds: int
+    token_rule: str
+    rule_value: float
+
+    @property
+    def num_runs(self) -> int:
+        """Runs per seed."""
+        return len(self.sizes)
+
+    @property
+    def num_sizes(self) -> int:
+        """Distinct model sizes (an isoFLOP grid repeats sizes across budgets)."""
+        return len({round(math.log10(n), 6) for n in self.sizes})
+
+    @property
+    def min_size(self) -> float:
+        return min(self.sizes)
+
+    @property
+    def max_size(self) -> float:
+        return max(self.sizes)
+
+    @property
+    def flops_one_seed(self) -> float:
+        """sum_i 6 N_i D_i (FLOPs)."""
+        return float(sum(FLOPS_PER_PARAM_TOKEN * n * d for n, d in zip(self.sizes, self.tokens)))
+
+    @property
+    def study_flops(self) -> float:
+        """seeds * sum_i 6 N_i D_i (FLOPs): what the study spends."""
+        return self.seeds * self.flops_one_seed
+
+    @property
+    def tokens_per_param(self) -> tuple[float, float]:
+        """(smallest, largest) D_i / N_i over the runs."""
+        ratios = [d / n for n, d in zip(self.sizes, self.tokens)]
+        return min(ratios), max(ratios)
+
+    def describe(self) -> str:
+        """"5 runs of 10M-1B parameters on 20 tokens/param, 2 seeds"."""
+        rule = {"tokens_per_param": f"{self.rule_value:g} tokens/param",
+                "target_fraction": f"{format_percent(self.rule_value, 0)} of the target's tokens",
+                "isoflop": f"an isoFLOP grid of {int(self.rule_value)} budgets"}[self.token_rule]
+        seeds = f", {self.seeds} seeds" if self.seeds > 1 else ""
+        return (f"{self.num_runs} runs of {format_count(self.min_size)}-{format_count(self.max_size)} "
+                f"parameters on {rule}{seeds}")
+
+
+def collection_tokens_per_param(con) -> tuple[float, float]:
+    """(5th, 95th percentile) of tokens per parameter, D / N, over the collection's runs (final checkpoint).
+
+    The span the error model has seen: a study run far outside it asks the calibration to
+    extrapolate in a direction it was never measured in.
+    """
+    row = con.execute("""
+        SELECT quantile_cont(tpp, 0.05), quantile_cont(tpp, 0.95) FROM (
+            SELECT max(o.tokens_seen) / any_value(r.num_params) AS tpp
+            FROM runs r JOIN observations o ON o.run_id = r.run_id
+            WHERE r.num_params > 0 GROUP BY r.run_id)""").fetchone()
+    if row is None or row[0] is None or not (row[0] > 0 and row[1] >= row[0]):
+        return DEFAULT_TPP_RANGE
+    return float(row[0]), float(row[1])
+
+
+def _size_ladder(floor: float, top: float) -> list[float]:
+    """1-2-5 series of largest-run sizes in [10 * floor, top]."""
     sizes = []
-    for exponent in range(int(math.floor(math.log10(min_size))), int(math.ceil(math.log10(top))) + 1):
+    for exponent in range(int(math.floor(math.log10(floor))), int(math.ceil(math.log10(top))) + 1):
         for mantissa in (1.0, 2.0, 5.0):
             size = mantissa * 10.0 ** exponent
-            if 10.0 * min_size <= size <= top:
+            if 10.0 * floor * (1 - 1e-9) <= size <= top * (1 + 1e-9):
                 sizes.append(size)
     return sizes
 
 
-def _token_rules(target_tokens: float, fractions: Sequence[float]) -> list[tuple[str, float | None]]:
-    """(label, fraction of the target's tokens or None for 20 tokens per parameter)."""
-    rules: list[tuple[str, float | None]] = [("20 tokens/param", None)]
-    rules += [(f"{f:.0%} of target tokens", float(f)) for f in fractions]
-    return rules
+def study_designs(target_params: float, target_tokens: float, *,
+                  token_rules: Sequence[str] = TOKEN_RULES,
+                  tokens_per_param: Sequence[float] = DEFAULT_TOKENS_PER_PARAM,
+                  target_fractions: Sequence[float] = DEFAULT_TARGET_FRACTIONS,
+                  isoflop_grids: Sequence[tuple[int, int]] = DEFAULT_ISOFLOP_GRIDS,
+                  num_sizes: Sequence[int] = DEFAULT_NUM_RUNS, size_spans: Sequence[float] = DEFAULT_SIZE_SPANS,
+                  max_size_share: float = DEFAULT_MAX_SIZE_SHARE, min_size: float = DEFAULT_MIN_SIZE,
+                  seeds: Sequence[int] = DEFAULT_SEEDS,
+                  tpp_range: tuple[float, float] | None = DEFAULT_TPP_RANGE) -> tuple[StudyDesign, ...]:
+    """The design space: every study worth considering for a target of N parameters and D tokens.
 
+    Largest study model: a 1-2-5 series from 10x ``min_size`` up to ``max_size_share`` x N
+    (10B for a 70B target). For each largest size N_max and span s, k sizes
+    geomspace(max(N_max / s, min_size), N_max, k). Tokens per run by rule:
 
-def candidate_plans(target_params: float, target_tokens: float, study_flops: float, *,
-                    results: pd.DataFrame, sizes_grid: Sequence[float] | None = None,
-                    min_size: float = DEFAULT_MIN_SIZE, num_runs: Sequence[int] = DEFAULT_NUM_RUNS,
-                    token_fractions: Sequence[float] = DEFAULT_TOKEN_FRACTIONS,
-                    seeds: Sequence[int] = DEFAULT_SEEDS, target_are: float | None = None,
-                    cost: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Small-run study designs that fit ``study_flops``, ranked by expected ARE, then cost.
+    * ``tokens_per_param`` m: D_i = m N_i;
+    * ``target_fraction`` f: D_i = f D (every run sees the same data);
+    * ``isoflop`` (B budgets, m sizes): budgets C_j = C_top / 4^j, j = 0..B-1, with C_top =
+      6 * 20 * (N_max / 2)^2 so the largest run is N_max; at each budget the sizes
+      N_opt(C_j) * 2^linspace(-1, 1, m), N_opt(C) = sqrt(C / 120) (20 tokens per parameter),
+      and D = C_j / (6 N).
 
-    (Designs whose expected ARE is supported by at least two families of the collection rank
-    before those supported by one family or none.)
-
-    A design is k runs with sizes ``geomspace(min_size, max_size, k)`` (``max_size`` from
-    ``sizes_grid``; default a 1-2-5 series up to a third of the target), each trained on
-    D_i = 20 N_i tokens or on a fraction f of the target's tokens, repeated with s seeds:
-
-        study FLOPs   = s * sum_i 6 N_i D_i                 (must be <= study_flops)
-        compute share = sum_i 6 N_i D_i / (6 N_target D_target)   (one seed)
-
-    The expected ARE of the target's predicted loss is what the collection's meta-analysis
-    measured for fits with the same number of runs (+-2) and a compute share within a factor
-    3 (:func:`core.meta.expected_are`; median and 80th percentile, averaged over families).
-    The collection has one seed per run, so extra seeds do not change the expected ARE (they
-    guard against a bad seed, which the ~4% seed-to-seed floor reflects) but do cost more.
-
-    Columns: num_runs, sizes (tuple of N), min_size, max_size, token_rule, tokens (tuple of
-    D), seeds, study_flops, budget_share, compute_share, are_median, are_p80, fits, families,
-    under_cutoff (runs trained on at most 10B tokens: their checkpoints fall under the usual
-    10B cutoff), meets_target (are_p80 <= target_are; NaN without a target) and, with ``cost``
-    (keyword arguments of :func:`compute_cost`), gpu_hours and dollars.
-
-    Raises :class:`MetaResultsMissingError` when ``results`` has no successful fit,
-    :class:`BudgetTooSmallError` when no design fits, :class:`PlanningError` on bad inputs.
+    Each design repeated for every seed count. Designs with a run outside ``tpp_range`` (tokens
+    per parameter, default: what the collection spans; None allows anything) are left out.
+    Raises :class:`PlanningError` on bad inputs or when nothing is left.
     """
     n_target = _positive("the target's parameters", target_params, MAX_PARAMS)
     d_target = _positive("the target's tokens", target_tokens, MAX_TOKENS, minimum=MIN_COUNT)
-    budget = _positive("the study budget", study_flops, MAX_FLOPS, unit=" FLOPs")
     floor = _positive("the smallest model size", min_size, MAX_PARAMS, minimum=MIN_COUNT)
-    if target_are is not None:
-        target_are = _positive("the accuracy needed (ARE)", target_are, 10.0)
-    if floor * 10 >= n_target:
-        raise PlanningError(f"the target ({format_count(n_target)} parameters) must be at least 10 times the "
-                            f"smallest study model ({format_count(floor)}) to leave room for a study")
-    ok = _usable_results(results)
-    grid = sorted({float(s) for s in (sizes_grid if sizes_grid is not None else _default_max_sizes(floor, n_target))})
-    grid = [s for s in grid if floor < s < n_target]
-    if not grid:
-        raise PlanningError("no candidate model size lies between the smallest study model and the target")
-    target_compute = FLOPS_PER_PARAM_TOKEN * n_target * d_target
-    rows = []
-    lookups: dict[tuple[int, float], dict] = {}
-    cheapest, cheapest_text = math.inf, ""
-    for k in sorted({int(k) for k in num_runs if int(k) >= 2}):
-        for max_size in grid:
-            sizes = np.geomspace(floor, max_size, k)
-            for label, fraction in _token_rules(d_target, token_fractions):
-                tokens = COMPUTE_OPTIMAL_MULTIPLIER * sizes if fraction is None else np.full(k, fraction * d_target)
-                one_seed = float(np.sum(FLOPS_PER_PARAM_TOKEN * sizes * tokens))
-                share = one_seed / target_compute
-                key = (k, round(math.log10(share), 3))
-                for s in sorted({int(s) for s in seeds if int(s) >= 1}):
-                    total = s * one_seed
-                    if total < cheapest:
-                        cheapest = total
-                        cheapest_text = (f"{k} runs of {format_count(sizes[0])} to {format_count(sizes[-1])} "
-                                         f"parameters on {label}, {s} seed{'s' if s > 1 else ''}")
-                    if total > budget:
-                        continue
-                    if key not in lookups:
-                        lookups[key] = _expected_are(ok, k, share)
-                    expected = lookups[key]
-                    rows.append({
-                        "num_runs": k, "sizes": tuple(float(n) for n in sizes), "min_size": float(sizes[0]),
-                        "max_size": float(sizes[-1]), "token_rule": label,
-                        "tokens": tuple(float(d) for d in tokens), "seeds": s, "study_flops": total,
-                        "budget_share": total / budget, "compute_share": share,
-                        "are_median": expected["are_median"], "are_p80": expected["are_p80"],
-                        "fits": expected["fits"], "families": expected["families"],
-                        "under_cutoff": int(np.sum(tokens <= CUTOFF_TOKENS)),
-                    })
-    if not rows:
-        raise BudgetTooSmallError(
-            f"the study budget ({format_flops(budget)}) is too small for any design; the cheapest "
-            f"({cheapest_text}) needs {format_flops(cheapest)}")
-    plans = pd.DataFrame(rows)
-    plans["meets_target"] = (plans["are_p80"] <= target_are) if target_are is not None else np.nan
-    if cost is not None:
-        per_hour = _flops_per_gpu_hour(cost.get("peak_flops_per_gpu", H100_BF16_DENSE_FLOPS),
-                                       cost.get("mfu", DEFAULT_MFU))
-        price = _price(cost.get("dollars_per_gpu_hour", DEFAULT_DOLLARS_PER_GPU_HOUR))
-        plans["gpu_hours"] = plans["study_flops"] / per_hour
-        plans["dollars"] = plans["gpu_hours"] * price
-    # Designs whose expected ARE rests on at least two families first (one family's fits are
-    # anecdotal), then expected ARE to 0.1 percentage point (finer differences are noise), then cost.
-    plans["_support"] = np.where(plans["families"] >= 2, 0, np.where(plans["fits"] > 0, 1, 2))
-    plans["_rank_are"] = plans["are_median"].round(3).fillna(np.inf)
-    plans = (plans.sort_values(["_support", "_rank_are", "study_flops", "num_runs"], kind="stable")
-             .drop(columns=["_support", "_rank_are"]))
-    return plans.reset_index(drop=True)
+    share = _fraction("the largest study model's share of the target", max_size_share)
+    unknown = set(token_rules) - set(TOKEN_RULES)
+    if unknown or not token_rules:
+        raise PlanningError(f"token rules must be among {', '.join(TOKEN_RULES)}")
+    top = share * n_target
+    ladder = _size_ladder(floor, top)
+    if not ladder:
+        raise PlanningError(f"the target ({format_count(n_target)} parameters) leaves no room for a study between "
+                            f"{format_count(floor)} and {format_count(top)} parameters")
+    seed_counts = sorted({int(s) for s in seeds if int(s) >= 1}) or [1]
+    low, high = (0.0, math.inf) if tpp_range is None else tpp_range
+    shapes: list[tuple[tuple[float, ...], tuple[float, ...], str, float]] = []
+    for n_max in ladder:
+        for span in size_spans:
+            for k in sorted({int(k) for k in num_sizes if int(k) >= 2}):
+                sizes = np.geomspace(max(n_max / span, floor), n_max, k)
+                if sizes[0] >= sizes[-1]:
+                    continue
+                if "tokens_per_param" in token_rules:
+                    for m in tokens_per_param:
+                        shapes.append((tuple(sizes), tuple(m * sizes), "tokens_per_param", float(m)))
+                if "target_fraction" in token_rules:
+                    for f in target_fractions:
+                        shapes.append((tuple(sizes), tuple(np.full(k, f * d_target)), "target_fraction", float(f)))
+        if "isoflop" in token_rules:
+            for budgets, per_budget in isoflop_grids:
+                c_top = FLOPS_PER_PARAM_TOKEN * COMPUTE_OPTIMAL_MULTIPLIER * (n_max / ISOFLOP_SIZE_SPREAD) ** 2
+                runs_n, runs_d = [], []
+                for j in range(int(budgets)):
+                    c = c_top / ISOFLOP_BUDGET_STEP ** j
+                    n_opt = math.sqrt(c / (FLOPS_PER_PARAM_TOKEN * COMPUTE_OPTIMAL_MULTIPLIER))
+                    for n in n_opt * ISOFLOP_SIZE_SPREAD ** np.linspace(-1, 1, int(per_budget)):
+                        runs_n.append(float(n))
+                        runs_d.append(c / (FLOPS_PER_PARAM_TOKEN * n))
+                if min(runs_n) >= floor:
+                    shapes.append((tuple(runs_n), tuple(runs_d), "isoflop", float(budgets)))
+    designs = []
+    seen = set()
+    for sizes, tokens, rule, value in shapes:
+        ratios = [d / n for n, d in zip(sizes, tokens)]
+        if min(ratios) < low * (1 - 1e-9) or max(ratios) > high * (1 + 1e-9):
+            continue
+        key = (tuple(round(math.log10(x), 6) for x in sizes), tuple(round(math.log10(x), 6) for x in tokens))
+        if key in seen:
+            continue
+        seen.add(key)
+        for s in seed_counts:
+            designs.append(StudyDesign(sizes=tuple(float(x) for x in sizes), tokens=tuple(float(x) for x in tokens),
+                                       seeds=s, token_rule=rule, rule_value=value))
+    if not designs:
+        raise PlanningError(f"every candidate design has a run outside the collection's {low:.3g}-{high:.3g} "
+                            "tokens per parameter; allow runs outside that range or change the token rules")
+    return tuple(designs)
 
 
-def _usable_results(results: pd.DataFrame | None) -> pd.DataFrame:
-    needed = {"status", "final_only", "min_tokens", "num_runs", "compute_share", "are_mean", "family", "fraction"}
-    if results is None or results.empty or not needed <= set(results.columns):
-        raise MetaResultsMissingError("there are no meta-analysis results yet; run the meta-analysis sweep "
-                                      "to learn how accurate fits are on the collection")
-    ok = results[results["status"] == "ok"]
-    if ok.empty:
-        raise MetaResultsMissingError("the meta-analysis results hold no successful fit; run the sweep again")
-    return ok
+# ---------------------------------------------------------------------------------------------
+# Expected accuracy and the pick
+
+class AREModel(Protocol):
+    """What the planner needs from :class:`core.calibration.Calibration`."""
+
+    def are_quantiles(self, features): ...
 
 
-def _expected_are(results: pd.DataFrame, num_runs: int, compute_share: float) -> dict:
-    from scaleplan.core.meta import expected_are  # local: keeps core.planning importable without joblib/tqdm
+@dataclass(frozen=True)
+class ExpectedARE:
+    """Expected ARE (fractions) of the target's predicted loss for one design, and its support."""
 
-    return expected_are(results, num_runs=num_runs, compute_share=compute_share)
+    median: float
+    p80: float
+    p90: float
+    fits: int
+    families: int
+    thin_support: bool
 
 
-def best_plan(plans: pd.DataFrame, target_are: float | None = None) -> pd.Series | None:
-    """The design to recommend (a row of :func:`candidate_plans`), or None if there is none.
+@dataclass(frozen=True)
+class AssessedDesign:
+    """A design, what it costs and how accurate its prediction is expected to be.
 
-    Only designs whose expected ARE rests on at least two families are considered (else those
-    with any support, else all): the cheapest whose 80th-percentile ARE meets ``target_are``;
-    without a target, or when none meets it, the most accurate (the first in ranking order).
+    ``expected`` is None when the error model refuses the design (``refusal`` says why);
+    ``param_ratio`` = N_target / N_max and ``compute_ratio`` = 6 N D / (sum_i 6 N_i D_i) are the
+    features the error model sees.
     """
-    if plans is None or plans.empty:
-        return None
-    pool = plans[plans["families"] >= 2]
-    if pool.empty:
-        pool = plans[plans["fits"] > 0]
-    if pool.empty:
-        pool = plans
-    if target_are is not None:
-        meeting = pool[pool["are_p80"] <= target_are]
-        if not meeting.empty:
-            return meeting.sort_values(["study_flops", "are_median"], kind="stable").iloc[0]
-    return pool.iloc[0]
+
+    design: StudyDesign
+    cost: ComputeCost
+    param_ratio: float
+    compute_ratio: float
+    expected: ExpectedARE | None
+    refusal: str | None = None
+
+    @property
+    def rankable(self) -> bool:
+        """Supported well enough to be picked: an expected ARE without thin support."""
+        return self.expected is not None and not self.expected.thin_support
+
+    @property
+    def are_p80(self) -> float:
+        return self.expected.p80 if self.expected is not None else math.inf
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """The planner's answer: every design assessed, the pick, and the Pareto frontier.
+
+    ``designs`` are sorted by cost. ``pick`` is an index into ``designs`` (None when no rankable
+    design fits the budget). ``meets_goal`` says whether the pick's 80th-percentile ARE is at
+    most ``goal_are``; ``budget_to_meet`` is the cost (US$) of the cheapest rankable design that
+    meets the goal in the whole design space (None when none does). ``frontier`` holds the
+    indices of rankable designs that no cheaper-or-equal design beats on p80 ARE.
+    ``message`` explains a missing error model.
+    """
+
+    target_params: float
+    target_tokens: float
+    budget_dollars: float
+    goal_are: float
+    designs: tuple[AssessedDesign, ...]
+    pick: int | None
+    meets_goal: bool
+    budget_to_meet: float | None
+    frontier: tuple[int, ...]
+    message: str | None = None
+
+    @property
+    def picked(self) -> AssessedDesign | None:
+        return None if self.pick is None else self.designs[self.pick]
+
+    @property
+    def within_budget(self) -> tuple[int, ...]:
+        return tuple(i for i, a in enumerate(self.designs) if a.cost.dollars <= self.budget_dollars)
+
+    def table(self) -> pd.DataFrame:
+        """One row per design (numbers, not text): the page's and the CLI's design table."""
+        rows = []
+        for i, a in enumerate(self.designs):
+            d, e = a.design, a.expected
+            rows.append({
+                "pick": i == self.pick, "frontier": i in self.frontier,
+                "within_budget": a.cost.dollars <= self.budget_dollars,
+                "num_runs": d.num_runs, "num_sizes": d.num_sizes, "sizes": d.sizes, "tokens": d.tokens,
+                "min_size": d.min_size, "max_size": d.max_size, "token_rule": d.token_rule,
+                "rule_value": d.rule_value, "seeds": d.seeds, "study_flops": d.study_flops,
+                "gpu_hours": a.cost.gpu_hours, "dollars": a.cost.dollars, "param_ratio": a.param_ratio,
+                "compute_ratio": a.compute_ratio,
+                "are_median": e.median if e else math.nan, "are_p80": e.p80 if e else math.nan,
+                "are_p90": e.p90 if e else math.nan, "fits": e.fits if e else 0,
+                "families": e.families if e else 0, "thin_support": e.thin_support if e else True,
+                "refusal": a.refusal or "",
+            })
+        return pd.DataFrame(rows)
+
+
+def _design_features(design: StudyDesign, n_target: float, d_target: float):
+    from scaleplan.core.calibration import DesignFeatures  # local: the error model is optional at import
+
+    return DesignFeatures(num_sizes=design.num_sizes, param_ratio=n_target / design.max_size,
+                          compute_ratio=FLOPS_PER_PARAM_TOKEN * n_target * d_target / design.flops_one_seed)
+
+
+def assess_designs(designs: Sequence[StudyDesign], target_params: float, target_tokens: float, *,
+                   calibration: AREModel | None, cost: CostModel) -> tuple[AssessedDesign, ...]:
+    """Cost and expected ARE of each design, sorted by cost (then p80 ARE).
+
+    The expected ARE comes from ``calibration.are_quantiles(DesignFeatures(...))``: median,
+    80th and 90th percentile of ARE for fits with that many sizes, that far (in parameters and in
+    compute) from the target, with its support (fits, families). A design the calibration
+    refuses, or every design when ``calibration`` is None, has ``expected`` None.
+    """
+    n_target = _positive("the target's parameters", target_params, MAX_PARAMS)
+    d_target = _positive("the target's tokens", target_tokens, MAX_TOKENS, minimum=MIN_COUNT)
+    cache: dict[tuple, tuple[ExpectedARE | None, str | None]] = {}
+    out = []
+    for design in designs:
+        features = None
+        key = (design.num_sizes, round(math.log10(n_target / design.max_size), 4),
+               round(math.log10(n_target * d_target / (design.flops_one_seed / FLOPS_PER_PARAM_TOKEN)), 4))
+        if calibration is None:
+            expected, refusal = None, "no error model (the meta-analysis results are missing)"
+        elif key in cache:
+            expected, refusal = cache[key]
+        else:
+            features = _design_features(design, n_target, d_target)
+            answer = calibration.are_quantiles(features)
+            if hasattr(answer, "median"):
+                expected, refusal = ExpectedARE(
+                    median=float(answer.median), p80=float(answer.p80), p90=float(answer.p90),
+                    fits=int(answer.cells), families=int(answer.families),
+                    thin_support=bool(answer.thin_support)), None
+                if not (math.isfinite(expected.median) and math.isfinite(expected.p80)):
+                    expected, refusal = None, "the error model gave no finite ARE"
+            else:
+                expected, refusal = None, str(getattr(answer, "reason", answer))
+            cache[key] = (expected, refusal)
+        out.append(AssessedDesign(
+            design=design, cost=cost.of(design.study_flops), param_ratio=n_target / design.max_size,
+            compute_ratio=FLOPS_PER_PARAM_TOKEN * n_target * d_target / design.flops_one_seed,
+            expected=expected, refusal=refusal))
+    out.sort(key=lambda a: (a.design.study_flops, a.are_p80, a.design.num_runs))
+    return tuple(out)
+
+
+def pareto_frontier(designs: Sequence[AssessedDesign]) -> tuple[int, ...]:
+    """Indices of rankable designs not beaten by a cheaper-or-equal one on p80 ARE (``designs`` sorted by cost)."""
+    best, frontier = math.inf, []
+    for i, a in enumerate(designs):
+        if a.rankable and a.are_p80 < best:
+            best = a.are_p80
+            frontier.append(i)
+    return tuple(frontier)
+
+
+def choose(designs: Sequence[AssessedDesign], budget_dollars: float, goal_are: float) -> tuple[int | None, bool]:
+    """The pick among rankable designs costing at most ``budget_dollars``: (index, meets goal).
+
+    The cheapest whose 80th-percentile ARE is at most ``goal_are``; when none meets it, the one
+    with the smallest 80th-percentile ARE (the cheaper on a tie). Thin-support and refused
+    designs are never picked. Raising the budget only adds candidates, so the pick's p80 ARE
+    never gets worse.
+    """
+    pool = [i for i, a in enumerate(designs) if a.rankable and a.cost.dollars <= budget_dollars]
+    if not pool:
+        return None, False
+    meeting = [i for i in pool if designs[i].are_p80 <= goal_are]
+    if meeting:
+        return min(meeting, key=lambda i: (designs[i].cost.dollars, designs[i].are_p80)), True
+    return min(pool, key=lambda i: (designs[i].are_p80, designs[i].cost.dollars)), False
+
+
+def plan_study(target_params: float, target_tokens: float, *, budget_dollars: float, goal_are: float,
+               calibration: AREModel | None, cost: CostModel | None = None,
+               designs: Sequence[StudyDesign] | None = None, message: str | None = None,
+               **design_options) -> StudyPlan:
+    """Assess the design space for a target and pick the study to run within ``budget_dollars``.
+
+    ``goal_are`` is the accuracy needed as a fraction (0.05 for 5%). ``designs`` default to
+    :func:`study_designs` (``design_options`` are passed on). See :func:`choose` for the rule.
+    """
+    budget = _positive("the study budget in dollars", budget_dollars, MAX_DOLLARS)
+    goal = _positive("the accuracy needed (ARE)", goal_are, 10.0)
+    cost = cost or CostModel()
+    training_flops(target_params, target_tokens)
+    if designs is None:
+        designs = study_designs(target_params, target_tokens, **design_options)
+    assessed = assess_designs(designs, target_params, target_tokens, calibration=calibration, cost=cost)
+    pick, meets = choose(assessed, budget, goal)
+    meeting = [a.cost.dollars for a in assessed if a.rankable and a.are_p80 <= goal]
+    return StudyPlan(target_params=float(target_params), target_tokens=float(target_tokens), budget_dollars=budget,
+                     goal_are=goal, designs=assessed, pick=pick, meets_goal=meets,
+                     budget_to_meet=min(meeting) if meeting else None, frontier=pareto_frontier(assessed),
+                     message=message if calibration is None else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,100 +747,353 @@ def overtraining_choice(table: pd.DataFrame, max_loss_increase: float = 0.01) ->
     return ok.sort_values("multiplier").iloc[-1]
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Compute-optimal allocation under several laws
+
+HOFFMANN2022 = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+"""Hoffmann et al. (2022), *Training Compute-Optimal Large Language Models*, approach 3 (eq. 10):
+L(N, D) = 1.69 + 406.4 / N^0.34 + 410.7 / D^0.28, as printed in the paper's body."""
+
+BESIROGLU2024 = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
+"""Besiroglu, Erdil, Barnett, You (2024), *Chinchilla Scaling: A replication attempt*
+(arXiv:2404.10102), their refit of approach 3 on data extracted from Hoffmann et al.'s figure 4
+(Huber loss, delta 1e-3, summed; 240 points): E = 1.8172 (printed 1.82 in the abstract's
+rounding), A = 482.01, B = 2085.43, alpha = 0.3478, beta = 0.3658."""
+
+BESIROGLU2024_SE = {"E": 0.03, "A": 124.58, "B": 1293.23, "alpha": 0.02, "beta": 0.02}
+"""Their standard errors (4,000 bootstrap refits), same table. No covariance is published."""
+
+PUBLISHED_LAWS = ("hoffmann2022", "besiroglu2024")
+DEFAULT_LAW = "besiroglu2024"
+DEFAULT_LAW_REASON = (
+    "The default reference is Besiroglu et al.'s 2024 refit of Chinchilla approach 3: it fits the published "
+    "Chinchilla runs better than Hoffmann et al.'s printed parameters (whose optimiser stopped early and whose "
+    "values are rounded), agrees with Hoffmann's approaches 1 and 2 (about 20 tokens per parameter), and, "
+    "unlike a law fitted on this collection's small runs, was fitted up to 16B parameters.")
+DISAGREEMENT_FACTOR = 2.0
+INTERVAL_LEVEL = 0.8
+N_INTERVAL_SAMPLES = 4000
+
+
+@dataclass(frozen=True)
+class ReferenceLaw:
+    """A law in Chinchilla form with samples of its parameters for intervals.
+
+    ``params``: E, A, B, alpha, beta. ``samples``: array (n, 5) of the same parameters in that
+    order, drawn from the law's parameter uncertainty (None: no interval). ``source`` says where
+    the law and its uncertainty come from.
+    """
+
+    name: str
+    label: str
+    params: Mapping[str, float]
+    source: str
+    samples: np.ndarray | None = None
+
+
+CHINCHILLA_NAMES = ("E", "A", "B", "alpha", "beta")
+
+
+def published_law(name: str, *, n_samples: int = N_INTERVAL_SAMPLES, seed: int = 0) -> ReferenceLaw:
+    """``hoffmann2022`` or ``besiroglu2024`` with parameter samples for an interval.
+
+    Samples: E, alpha, beta normal and log A, log B normal, independent, with Besiroglu et al.'s
+    standard errors (for A and B as relative errors: 25.8% and 62.0%, so log-normal) around the
+    law's point estimate. Hoffmann et al.'s own intervals are implausibly narrow (Besiroglu et
+    al.: they would need over 600,000 runs), so both laws use the replication's standard errors,
+    which measure approach 3's uncertainty on the same runs. The covariance is not published;
+    ignoring it makes the interval wider than a joint one would be (A and alpha, B and beta are
+    strongly correlated in such fits).
+    """
+    if name not in PUBLISHED_LAWS:
+        raise PlanningError(f"unknown published law {name!r}; choose from {', '.join(PUBLISHED_LAWS)}")
+    params = HOFFMANN2022 if name == "hoffmann2022" else BESIROGLU2024
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n_samples, len(CHINCHILLA_NAMES)))
+    draws = np.empty_like(z)
+    for i, key in enumerate(CHINCHILLA_NAMES):
+        if key in ("A", "B"):
+            relative = BESIROGLU2024_SE[key] / BESIROGLU2024[key]
+            draws[:, i] = params[key] * np.exp(relative * z[:, i])
+        else:
+            draws[:, i] = params[key] + BESIROGLU2024_SE[key] * z[:, i]
+    draws = draws[(draws[:, 3] > 0) & (draws[:, 4] > 0)]
+    label = ("Hoffmann et al. 2022 (Chinchilla, approach 3)" if name == "hoffmann2022"
+             else "Besiroglu et al. 2024 (Chinchilla replication)")
+    source = ("published parameters; interval from Besiroglu et al.'s standard errors, "
+              "treated as independent (no covariance is published)")
+    return ReferenceLaw(name=name, label=label, params=dict(params), source=source, samples=draws)
+
+
+def fitted_law(name: str, label: str, fit_params: Mapping[str, float], samples: np.ndarray | None,
+               *, overtrain: bool = False, source: str = "") -> ReferenceLaw:
+    """A law fitted on the collection, with its run-bootstrap parameter samples.
+
+    ``overtrain`` marks Gadre et al.'s E, a, b, eta (samples in that order), converted to
+    Chinchilla form (:func:`core.laws.overtrain_as_chinchilla`).
+    """
+    if overtrain:
+        chin = laws.overtrain_as_chinchilla(**{k: float(fit_params[k]) for k in ("E", "a", "b", "eta")})
+        converted = None
+        if samples is not None and len(samples):
+            s = np.asarray(samples, dtype=float)
+            scale = FLOPS_PER_PARAM_TOKEN ** -s[:, 3]
+            converted = np.column_stack([s[:, 0], s[:, 1] * scale, s[:, 2] * scale, 2 * s[:, 3], 2 * s[:, 3]])
+    else:
+        chin = {k: float(fit_params[k]) for k in CHINCHILLA_NAMES}
+        converted = None if samples is None or not len(samples) else np.asarray(samples, dtype=float)
+    return ReferenceLaw(name=name, label=label, params=chin, source=source, samples=converted)
+
+
+@dataclass(frozen=True)
+class ComputeOptimal:
+    """Compute-optimal N and D under one law at compute C, with an interval on N (and D = C / 6N).
+
+    ``num_params_low``/``high`` are the (1 - level)/2 and (1 + level)/2 quantiles of N* over the
+    law's parameter samples (equal to N* without samples).
+    """
+
+    law: str
+    label: str
+    compute_flops: float
+    num_params: float
+    tokens: float
+    num_params_low: float
+    num_params_high: float
+    tokens_low: float
+    tokens_high: float
+    level: float
+    source: str
+
+    @property
+    def tokens_per_param(self) -> float:
+        return self.tokens / self.num_params
+
+
+def optimal_allocation(law: ReferenceLaw, compute_flops: float, *, level: float = INTERVAL_LEVEL) -> ComputeOptimal:
+    """N* = G (C/6)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta)), D* = (C/6) / N*.
+
+    The interval applies the same formula to every parameter sample of ``law``.
+    """
+    C = _positive("the training compute", compute_flops, MAX_FLOPS, unit=" FLOPs")
+    chin = _as_chinchilla(law.params)
+    n_opt, _ = laws.compute_optimal_allocation(C, **chin)
+    n_opt = float(n_opt)
+    d_opt = C / FLOPS_PER_PARAM_TOKEN / n_opt
+    low = high = n_opt
+    if law.samples is not None and len(law.samples):
+        s = np.asarray(law.samples, dtype=float)
+        with np.errstate(all="ignore"):
+            n_s, _ = laws.compute_optimal_allocation(C, *(s[:, i] for i in range(5)))
+        n_s = n_s[np.isfinite(n_s) & (n_s > 0)]
+        if len(n_s):
+            tail = (1 - level) / 2
+            low, high = (float(q) for q in np.quantile(n_s, [tail, 1 - tail]))
+            low, high = min(low, n_opt), max(high, n_opt)
+    budget = C / FLOPS_PER_PARAM_TOKEN
+    return ComputeOptimal(law=law.name, label=law.label, compute_flops=C, num_params=n_opt, tokens=d_opt,
+                          num_params_low=low, num_params_high=high, tokens_low=budget / high,
+                          tokens_high=budget / low, level=level, source=law.source)
+
+
+def compute_optimal_table(reference_laws: Sequence[ReferenceLaw], compute_flops: float, *,
+                          level: float = INTERVAL_LEVEL) -> tuple[ComputeOptimal, ...]:
+    """:func:`optimal_allocation` for every law (laws that cannot be evaluated are left out)."""
+    rows = []
+    for law in reference_laws:
+        try:
+            rows.append(optimal_allocation(law, compute_flops, level=level))
+        except PlanningError:
+            continue
+    return tuple(rows)
+
+
+def disagreement(rows: Sequence[ComputeOptimal]) -> float:
+    """Largest N* over smallest N* among the laws (1.0 with fewer than two)."""
+    sizes = [r.num_params for r in rows]
+    return max(sizes) / min(sizes) if len(sizes) >= 2 else 1.0
+
+
+def disagreement_warning(rows: Sequence[ComputeOptimal], factor: float = DISAGREEMENT_FACTOR) -> str | None:
+    """A sentence when the laws' N* differ by more than ``factor``, else None."""
+    ratio = disagreement(rows)
+    if ratio <= factor:
+        return None
+    big = max(rows, key=lambda r: r.num_params)
+    small = min(rows, key=lambda r: r.num_params)
+    return (f"The laws disagree by {ratio:.1f}x on the compute-optimal model size: {big.law} gives "
+            f"{format_count(big.num_params)} parameters, {small.law} {format_count(small.num_params)}. "
+            "Treat the compute-optimal split as uncertain; the study designs above do not depend on it.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Over-training summary under the selected law
+
+@dataclass(frozen=True)
+class OvertrainingSummary:
+    """Where the target sits against the compute-optimal split of its compute, under one law.
+
+    ``target_multiplier`` = D / N of the target, ``optimal_multiplier`` = D* / N*;
+    ``target_loss_increase`` (nats/token) and ``target_inference_saved`` (share of 2 N* FLOPs per
+    token; negative for a larger model) compare the target with the optimum. ``choice_*``
+    describe :func:`overtraining_choice` (None when no option qualifies).
+    """
+
+    law: str
+    compute_flops: float
+    target_multiplier: float
+    optimal_multiplier: float
+    target_loss_increase: float
+    target_inference_saved: float
+    choice_multiplier: float | None
+    choice_loss_increase: float | None
+    choice_inference_saved: float | None
+    table: pd.DataFrame
+
+
+def summarise_overtraining(law: ReferenceLaw, target_params: float, target_tokens: float,
+                           multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
+                           downstream: Mapping[str, float] | None = None) -> OvertrainingSummary:
+    """:func:`overtraining_tradeoff` at the target's compute under ``law``, with the target's own row."""
+    n = _positive("the target's parameters", target_params, MAX_PARAMS)
+    d = _positive("the target's tokens", target_tokens, MAX_TOKENS)
+    C = FLOPS_PER_PARAM_TOKEN * n * d
+    m_target = d / n
+    grid = sorted(set(float(m) for m in multipliers) | {m_target})
+    table = overtraining_tradeoff(law.params, C, multipliers=grid, downstream=downstream)
+    row = table.iloc[int(np.argmin(np.abs(np.log(table["multiplier"] / m_target))))]
+    chin = _as_chinchilla(law.params)
+    n_opt, d_opt = laws.compute_optimal_allocation(C, **chin)
+    choice = overtraining_choice(table)
+    return OvertrainingSummary(
+        law=law.name, compute_flops=C, target_multiplier=m_target, optimal_multiplier=float(d_opt / n_opt),
+        target_loss_increase=float(row["loss_increase"]), target_inference_saved=float(row["inference_saved"]),
+        choice_multiplier=None if choice is None else float(choice["multiplier"]),
+        choice_loss_increase=None if choice is None else float(choice["loss_increase"]),
+        choice_inference_saved=None if choice is None else float(choice["inference_saved"]), table=table)
+
+
 # ---------------------------------------------------------------------------------------------
 # Plain-language recommendation
 
-def _clean(value: float | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+SEED_NOISE_FLOOR = 0.04  # ARE: seed-to-seed variation of the target itself (Choshen et al.)
 
 
-def _clean_positive(value: float | None) -> float | None:
-    number = _clean(value)
-    return number if number is not None and number > 0 else None
+def _share_text(value: float) -> str:
+    return format_percent(value, 3 if value < 0.001 else 2 if value < 0.01 else 1 if value < 1 else 0)
 
 
-def recommendation(*, target_params: float, target_tokens: float, target_are: float,
-                   plan_num_runs: int | None = None, plan_min_size: float | None = None,
-                   plan_max_size: float | None = None, plan_seeds: int | None = None,
-                   plan_compute_share: float | None = None, plan_dollars: float | None = None,
-                   plan_are_median: float | None = None, plan_are_p80: float | None = None,
-                   plan_fraction_of_target_tokens: float | None = None,
-                   plan_runs_under_cutoff: int | None = None,
-                   optimal_params: float | None = None, optimal_tokens: float | None = None,
-                   overtrain_multiplier: float | None = None, overtrain_loss_increase: float | None = None,
-                   overtrain_inference_saved: float | None = None, meta_available: bool = True) -> str:
-    """A few plain sentences summarising the plan (numbers in, text out; no markup).
+def recommendation(plan: StudyPlan, optimum: ComputeOptimal | None = None,
+                   overtraining: OvertrainingSummary | None = None) -> str:
+    """A few plain sentences generated from the typed results (no markup).
 
-    ``plan_fraction_of_target_tokens`` None means the study runs are trained at 20 tokens per
-    parameter; ``meta_available=False`` says the meta-analysis must be run first. ``overtrain_*``
-    describe one over-training option (multiplier M, loss increase
-    in nats/token over the compute-optimal loss, share of inference compute saved).
-    Optional numbers that are missing, NaN, infinite or out of range are left out of the text;
-    a missing or unusable target size raises :class:`PlanningError`.
+    Every number in the text is formatted from ``plan``, ``optimum`` and ``overtraining``, the
+    same objects the tables show; tests parse the text back and compare.
     """
-    n_target = _positive("the target's parameters", target_params, MAX_PARAMS)
-    d_target = _positive("the target's tokens", target_tokens, MAX_TOKENS)
-    target = f"a {format_count(n_target)}-parameter model trained on {format_count(d_target)} tokens"
-    goal = _clean_positive(target_are)
+    target = (f"a {format_count(plan.target_params)}-parameter model trained on "
+              f"{format_count(plan.target_tokens)} tokens")
+    budget, goal = format_dollars(plan.budget_dollars), format_percent(plan.goal_are)
     sentences = []
-    runs, lo, hi = _clean_positive(plan_num_runs), _clean_positive(plan_min_size), _clean_positive(plan_max_size)
-    share = _clean_positive(plan_compute_share)
-    median, p80 = _clean(plan_are_median), _clean(plan_are_p80)
-    median = median if median is not None and 0 <= median <= MAX_ARE else None
-    p80 = p80 if p80 is not None and median is not None and median <= p80 <= MAX_ARE else None
-    if not meta_available:
-        sentences.append(f"Run the meta-analysis to rank study designs for {target} by the accuracy they reached "
-                         "on the public collection.")
-    elif runs is None or runs < 1 or lo is None or hi is None:
-        sentences.append(f"No study design fits the budget for {target}; raise the study budget or lower the "
-                         "target.")
+    picked = plan.picked
+    if plan.message is not None:
+        sentences.append(f"No study design can be ranked for {target}: {plan.message}.")
+    elif picked is None:
+        cheapest = [a.cost.dollars for a in plan.designs if a.rankable]
+        sentences.append(f"No well-supported study design fits the {budget} budget for {target}"
+                         + (f"; the cheapest costs {format_dollars(min(cheapest))}." if cheapest else "."))
     else:
-        runs = int(runs)
-        fraction = _clean_positive(plan_fraction_of_target_tokens)
-        tokens = ("20 tokens per parameter" if fraction is None
-                  else f"{format_percent(fraction, 0)} of the target's tokens")
-        seeds = max(1, int(min(_clean_positive(plan_seeds) or 1, 1e6)))
-        dollars = _clean_positive(plan_dollars)
-        cost = f" (about {format_dollars(dollars)})" if dollars is not None else ""
-        sentences.append(
-            f"To predict the loss of {target}, train {runs} model{'s' if runs > 1 else ''} from "
-            f"{format_count(lo)} to {format_count(hi)} parameters on {tokens}"
-            f"{', with ' + str(seeds) + ' seeds each' if seeds > 1 else ''}{cost}"
-            + (f", {format_percent(share, 2 if share < 0.01 else 1)} of the target's compute." if share is not None
-               else "."))
-        if median is None:
-            sentences.append("The collection has no comparable fits, so its accuracy cannot be estimated; "
-                             "treat the prediction with care.")
+        d, e = picked.design, picked.expected
+        assert e is not None
+        sentences.append(f"To predict the loss of {target}, train {d.describe()} for "
+                         f"{format_dollars(picked.cost.dollars)} ({format_count(picked.cost.gpu_hours)} GPU-hours), "
+                         f"within the {budget} budget.")
+        sentences.append(f"Expected error of the predicted loss: {format_percent(e.median)} ARE at the median and "
+                         f"{format_percent(e.p80)} at the 80th percentile ({e.fits} comparable fits from "
+                         f"{e.families} families).")
+        if plan.meets_goal:
+            sentences.append(f"That meets the {goal} goal in 4 of 5 comparable fits.")
+        elif plan.budget_to_meet is not None:
+            sentences.append(f"No design within the budget meets the {goal} goal; this is the most accurate one "
+                             "within it. "
+                             f"A budget of {format_dollars(plan.budget_to_meet)} would meet it.")
         else:
-            spread = f" and {format_percent(p80)} (4 in 5 fits did better)" if p80 is not None else ""
-            sentences.append(f"On the public collection, comparable fits missed the target's loss by "
-                             f"{format_percent(median)} (typical){spread}.")
-            if goal is not None and p80 is not None and p80 <= goal:
-                sentences.append(f"That meets the {format_percent(goal)} accuracy you asked for.")
-            elif goal is not None and median <= goal:
-                sentences.append(f"That usually meets your {format_percent(goal)} goal, but not reliably; "
-                                 "add a larger run or train the runs longer if you can.")
-            elif goal is not None:
-                sentences.append(f"That misses your {format_percent(goal)} goal; a larger study budget "
-                                 "would help (about 4% is the floor set by seed-to-seed noise).")
-        under = int(min(_clean_positive(plan_runs_under_cutoff) or 0, runs))
-        if under:
-            sentences.append(f"{under} of the {runs} runs see at most 10B tokens, where early checkpoints are "
-                             "noisy: drop their warm-up checkpoints and expect a less precise fit.")
-    n_opt, d_opt = _clean_positive(optimal_params), _clean_positive(optimal_tokens)
-    if n_opt is not None and d_opt is not None:
-        sentences.append(f"For the target's compute, the compute-optimal model has {format_count(n_opt)} parameters "
-                         f"trained on {format_count(d_opt)} tokens.")
-    m, increase, saved = (_clean_positive(overtrain_multiplier), _clean(overtrain_loss_increase),
-                          _clean_positive(overtrain_inference_saved))
-    if m is not None and increase is not None and increase >= 0 and saved is not None and saved <= 1:
-        sentences.append(f"Training a smaller model to {m:g} tokens per parameter instead costs "
-                         f"{increase:.3f} nats/token of loss and saves {format_percent(saved, 0)} of inference "
-                         "compute per token.")
+            sentences.append(f"No design within the budget meets the {goal} goal, and none in the design space "
+                             f"does at any budget (about {format_percent(SEED_NOISE_FLOOR, 0)} ARE is the floor "
+                             "set by seed-to-seed noise); this is the most accurate design within the budget.")
+    if optimum is not None:
+        sentences.append(f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "
+                         f"under {optimum.law} has {format_count(optimum.num_params)} parameters "
+                         f"({format_count(optimum.num_params_low)}-{format_count(optimum.num_params_high)}, "
+                         f"{format_percent(optimum.level, 0)} interval) trained on {format_count(optimum.tokens)} "
+                         f"tokens, {optimum.tokens_per_param:.0f} tokens per parameter.")
+    if overtraining is not None:
+        o = overtraining
+        ratio = o.target_multiplier / o.optimal_multiplier
+        if abs(math.log(ratio)) > math.log(1.25):
+            size = "smaller" if ratio > 1 else "larger"
+            effect = (f"saves {format_percent(o.target_inference_saved, 0)} of inference compute per token"
+                      if o.target_inference_saved > 0
+                      else f"costs {format_percent(-o.target_inference_saved, 0)} more inference compute per token")
+            sentences.append(f"The target's {o.target_multiplier:.0f} tokens per parameter is "
+                             f"{'more' if ratio > 1 else 'fewer'} than the optimum's {o.optimal_multiplier:.0f} under "
+                             f"{o.law}: a {size} model than compute-optimal, which adds "
+                             f"{o.target_loss_increase:.3f} nats/token of loss and {effect}.")
+        if o.choice_multiplier is not None and o.choice_loss_increase is not None \
+                and o.choice_inference_saved is not None:
+            sentences.append(f"Under {o.law}, training a smaller model to {o.choice_multiplier:g} tokens per parameter "
+                             f"costs {o.choice_loss_increase:.3f} nats/token of loss and saves "
+                             f"{format_percent(o.choice_inference_saved, 0)} of inference compute per token.")
     return " ".join(sentences)
+
+
+# ---------------------------------------------------------------------------------------------
+# Laws fitted on the collection
+
+GADRE_LAWS = {"gadre-c4": "overtrain-c4", "gadre-rpj": "overtrain-rpj", "gadre-rw": "overtrain-rw"}
+"""Gadre et al.'s L(C, M), fitted as published on each of the testbed's data sets."""
+FAMILY_LAW_PREFIX = "fit:"
+DEFAULT_LAW_BOOT = 30  # run-bootstrap refits per fitted law: ~1 s each for the Gadre laws on 2 busy cores
+
+
+def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | None = None,
+                    n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0) -> tuple[tuple[ReferenceLaw, ...], dict[str, str]]:
+    """Laws fitted here: Gadre et al.'s L(C, M) per data set and, with ``family``, that family's
+    Chinchilla fit (default protocol: largest run as target, the rest fitted), or the fit of
+    ``curves`` (e.g. uploaded runs) named ``fit:<family>``.
+
+    Each comes with ``n_boot`` run-bootstrap refits for its interval. Returns the laws and, by
+    name, why a law could not be fitted.
+    """
+    from scaleplan.core import fitting, reproduce, storage
+    from scaleplan.core.analysis import analyse
+    from scaleplan.core.selection import Selection, SelectionError
+
+    out, problems = [], {}
+    for name, data_set in GADRE_LAWS.items():
+        try:
+            gadre = reproduce.fit_gadre(con, data_set, n_boot=n_boot, seed=seed)
+        except (fitting.FitError, ValueError) as error:
+            problems[name] = str(error)
+            continue
+        samples = None if gadre.bootstrap is None else gadre.bootstrap.param_samples
+        out.append(fitted_law(name, f"Gadre et al. L(C, M) fitted on {data_set}", gadre.loss_fit.params, samples,
+                              overtrain=True, source=f"fitted on {len(gadre.fit_set)} small runs of {data_set}; "
+                              f"interval from {n_boot} run-bootstrap refits"))
+    if family is not None:
+        name = FAMILY_LAW_PREFIX + family
+        try:
+            data = curves if curves is not None else storage.family_curves(con, family)
+            result = analyse(data, Selection(), n_boot=n_boot)
+            samples = None if result.bootstrap is None else result.bootstrap.param_samples
+            out.append(fitted_law(name, f"Chinchilla law fitted on {family}", result.fit.params, samples,
+                                  source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
+                                         "run-bootstrap refits"))
+        except (fitting.FitError, SelectionError, ValueError) as error:
+            problems[name] = str(error)
+    return tuple(out), problems
+
+
+def all_laws(collection: Sequence[ReferenceLaw] = ()) -> tuple[ReferenceLaw, ...]:
+    """The published laws followed by the collection's."""
+    return tuple(published_law(n) for n in PUBLISHED_LAWS) + tuple(collection)

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -35,42 +37,119 @@ def _overtrain_table(con, family: str) -> pd.DataFrame:
 
 
 def _nearest(values: np.ndarray, wanted: float) -> np.ndarray:
-    return np.isclose(values, wanted, rtol=0.15)
+    return np.isclose(values, wanted, rtol=SIZE_RTOL)
+
+
+SIZE_RTOL = 0.15  # a run "is" the 0.154B run when within 15% (the testbed's sizes are >= 1.9x apart)
+GADRE_FAMILY = "overtrain-rpj"  # the planner's reference data set for the over-training law
+
+
+def gadre_fit_mask(num_params, multiplier) -> np.ndarray:
+    """Gadre et al.'s loss-law fit set: the 0.011B, 0.079B, 0.154B and 0.411B runs at M = 20 plus
+    the 0.011B run at M = 320 (M = D / N rounded to an integer; sizes within :data:`SIZE_RTOL`).
+
+    The one definition of the fit set, used by the reproduction and the planner.
+    """
+    n = np.asarray(num_params, dtype=float)
+    m = np.round(np.asarray(multiplier, dtype=float))
+    small_m20 = np.zeros(n.shape, bool)
+    for size in SMALL_SIZES:
+        small_m20 |= _nearest(n, size) & (m == 20)
+    return small_m20 | (_nearest(n, SMALL_SIZES[0]) & (m == 320))
+
+
+def gadre_downstream_mask(num_params, multiplier) -> np.ndarray:
+    """The downstream-law fit set: the loss-law fit set plus the 1.4B run at M = 20."""
+    n = np.asarray(num_params, dtype=float)
+    m = np.round(np.asarray(multiplier, dtype=float))
+    return gadre_fit_mask(n, m) | (_nearest(n, 1.4e9) & (m == 20))
+
+
+@dataclass(frozen=True, eq=False)
+class GadreLaws:
+    """Gadre et al.'s laws fitted as published on one over-training family.
+
+    ``runs``: every run's final point (run_id, num_params, tokens_seen, M, loss, err17, in_fit);
+    ``loss_fit``: L(C, M) on the fit set (least squares, grid of starts); ``downstream_fit``:
+    Err(L) on the downstream set (None without enough error values); ``bootstrap``: run-bootstrap
+    refits of the loss law (None when requested with n_boot = 0 or when it fails).
+    """
+
+    family: str
+    runs: pd.DataFrame
+    loss_fit: fitting.FitResult
+    downstream_fit: fitting.FitResult | None
+    bootstrap: fitting.BootstrapResult | None
+
+    @property
+    def fit_set(self) -> pd.DataFrame:
+        return self.runs[self.runs["in_fit"]]
+
+    @property
+    def fit_compute(self) -> float:
+        return float(laws.compute_from(self.fit_set["num_params"], self.fit_set["tokens_seen"]).sum())
+
+    def held_out(self, min_params: float = 1e9) -> pd.DataFrame:
+        """Runs above ``min_params`` (the paper's targets are 1.4B and 6.9B) with predicted and actual loss."""
+        big = self.runs[self.runs["num_params"] > min_params]
+        predicted = self.loss_fit.predict(laws.compute_from(big["num_params"], big["tokens_seen"]), big["M"])
+        return pd.DataFrame({"run_id": big["run_id"].to_numpy(), "num_params": big["num_params"].to_numpy(),
+                             "multiplier": big["M"].to_numpy(), "actual": big["loss"].to_numpy(),
+                             "predicted": np.asarray(predicted, dtype=float)})
+
+
+def fit_gadre(con, family: str = GADRE_FAMILY, *, n_boot: int = 0, seed: int = 0) -> GadreLaws:
+    """Fit the over-training law and the downstream law on ``family`` as Gadre et al. did.
+
+    Raises :class:`core.fitting.FitError` when the family lacks the fit set.
+    """
+    table = _overtrain_table(con, family)
+    if table.empty:
+        raise fitting.InsufficientDataError(f"the {family} family is not in the database")
+    runs = table.sort_values("tokens_seen").groupby("run_id", sort=False).tail(1).copy()
+    runs["M"] = np.round(runs["tokens_seen"] / runs["num_params"])
+    runs["in_fit"] = gadre_fit_mask(runs["num_params"], runs["M"])
+    runs = runs.sort_values(["num_params", "M"], ignore_index=True)
+    fit_set = runs[runs["in_fit"]]
+    loss_fit = fitting.fit_overtrain(laws.compute_from(fit_set["num_params"], fit_set["tokens_seen"]),
+                                     fit_set["M"], fit_set["loss"], objective="least_squares",
+                                     run_ids=fit_set["run_id"].to_numpy())
+    down_set = runs[gadre_downstream_mask(runs["num_params"], runs["M"])].dropna(subset=["err17"])
+    downstream = fitting.fit_downstream(down_set["loss"], down_set["err17"]) if len(down_set) >= 4 else None
+    boot = None
+    if n_boot > 0:
+        try:
+            boot = fitting.bootstrap(loss_fit, n_boot=n_boot, seed=seed)
+        except fitting.FitError:
+            boot = None
+    return GadreLaws(family=family, runs=runs, loss_fit=loss_fit, downstream_fit=downstream, bootstrap=boot)
 
 
 def overtraining(con) -> list[dict]:
     """Rows of (dataset, target, quantity, predicted, actual, rel_error) per Gadre et al."""
     rows = []
     for dataset, family in OVERTRAIN_DATASETS.items():
-        runs = _overtrain_table(con, family)
-        runs["M"] = np.round(runs["tokens_seen"] / runs["num_params"])
+        gadre = fit_gadre(con, family)
+        runs, loss_fit, err_fit = gadre.runs, gadre.loss_fit, gadre.downstream_fit
         n = runs["num_params"].to_numpy()
-        small_m20 = np.zeros(len(runs), bool)
-        for size in SMALL_SIZES:
-            small_m20 |= _nearest(n, size) & (runs["M"] == 20).to_numpy()
-        fit_set = runs[small_m20 | (_nearest(n, SMALL_SIZES[0]) & (runs["M"] == 320).to_numpy())]
-        loss_fit = fitting.fit_overtrain(laws.compute_from(fit_set["num_params"], fit_set["tokens_seen"]),
-                                         fit_set["M"], fit_set["loss"], objective="least_squares")
         big = runs[_nearest(n, 1.4e9)]
         targets = {
             f"1.4B-M{int(big['M'].max())}": big[big["M"] == big["M"].max()].iloc[0],
             "6.9B-M20": runs[_nearest(n, 6.9e9) & (runs["M"] == 20).to_numpy()].iloc[0],
         }
-        down_set = pd.concat([fit_set, big[big["M"] == 20]]).dropna(subset=["err17"])
-        err_fit = fitting.fit_downstream(down_set["loss"], down_set["err17"])
         for name, target in targets.items():
             predicted_loss = float(loss_fit.predict(laws.compute_from(target["num_params"], target["tokens_seen"]),
                                                     target["M"]))
+            ratio = float(laws.compute_from(target["num_params"], target["tokens_seen"]) / gadre.fit_compute)
             rows.append({"dataset": dataset, "target": name, "quantity": "loss", "predicted": predicted_loss,
                          "actual": float(target["loss"]),
                          "rel_error": float(absolute_relative_error(predicted_loss, target["loss"])),
-                         "fit_compute_ratio": float(laws.compute_from(target["num_params"], target["tokens_seen"])
-                                                    / laws.compute_from(fit_set["num_params"], fit_set["tokens_seen"]).sum())})
+                         "fit_compute_ratio": ratio})
             predicted_err = float(err_fit.predict(predicted_loss))
             rows.append({"dataset": dataset, "target": name, "quantity": "avg_err_17", "predicted": predicted_err,
                          "actual": float(target["err17"]),
                          "rel_error": float(absolute_relative_error(predicted_err, target["err17"])),
-                         "fit_compute_ratio": rows[-1]["fit_compute_ratio"]})
+                         "fit_compute_ratio": ratio})
     return rows
 
 

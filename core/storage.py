@@ -25,7 +25,6 @@ import datetime as _dt
 import hashlib
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable

@@ -142,7 +142,7 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
             raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                               skipinitialspace=True, nrows=MAX_ROWS + 1, on_bad_lines="skip", engine="python",
                               index_col=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError):
         raise RunsTableError(NOT_A_TABLE) from None
     if raw.empty and len(raw.columns):
         raise RunsTableError(HEADER_ONLY)

@@ -255,3 +255,62 @@ def comparison_figure(table: pd.DataFrame, *, by: str | None = None, height: int
     fig.update_layout(barmode="group", showlegend=by is not None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=50 if by else 20))
     return fig
+
+
+PICK_COLOR = "#d62728"
+FRONTIER_COLOR = "#1f77b4"
+DESIGN_COLOR = "#7f7f7f"
+
+
+def plan_figure(plan, *, height: int = 460) -> go.Figure:
+    """Study cost against expected ARE for every design of a :class:`core.planning.StudyPlan`.
+
+    Each rankable design: a marker at its median ARE with a bar up to its 80th percentile.
+    Thin-support designs are hollow grey; the Pareto frontier (best 80th percentile for the
+    money) is a line through the frontier designs' 80th percentiles; the budget is a vertical
+    line, the goal a horizontal one, the pick a star.
+    """
+    fig = go.Figure()
+    rows = [(i, a) for i, a in enumerate(plan.designs) if a.expected is not None]
+
+    def trace(items, name, color, symbol, hollow=False):
+        if not items:
+            return
+        cost = [a.cost.dollars for _, a in items]
+        median = [100 * a.expected.median for _, a in items]
+        p80 = [100 * a.expected.p80 for _, a in items]
+        text = [a.design.describe() for _, a in items]
+        fig.add_trace(go.Scatter(
+            x=cost, y=median, mode="markers", name=name,
+            marker=dict(color="rgba(0,0,0,0)" if hollow else color, size=7, symbol=symbol,
+                        line=dict(color=color, width=1)),
+            error_y=dict(type="data", symmetric=False, array=[h - m for h, m in zip(p80, median)],
+                         arrayminus=[0] * len(median), color=color, thickness=1, width=0),
+            customdata=np.column_stack([p80, text]),
+            hovertemplate="$%{x:,.0f}<br>ARE median %{y:.1f}%, p80 %{customdata[0]:.1f}%<br>%{customdata[1]}"
+                          "<extra></extra>"))
+
+    trace([r for r in rows if r[1].rankable], "Design (median, bar to 80th pct.)", DESIGN_COLOR, "circle")
+    trace([r for r in rows if not r[1].rankable], "Thin support (never picked)", DESIGN_COLOR, "circle-open",
+          hollow=True)
+    frontier = [plan.designs[i] for i in plan.frontier]
+    if frontier:
+        fig.add_trace(go.Scatter(
+            x=[a.cost.dollars for a in frontier], y=[100 * a.expected.p80 for a in frontier], mode="lines+markers",
+            name="Pareto frontier (80th pct.)", line=dict(color=FRONTIER_COLOR, width=2, shape="hv"),
+            marker=dict(size=6, color=FRONTIER_COLOR), hoverinfo="skip"))
+    picked = plan.picked
+    if picked is not None:
+        fig.add_trace(go.Scatter(
+            x=[picked.cost.dollars], y=[100 * picked.expected.p80], mode="markers", name="★ Pick (80th pct.)",
+            marker=dict(symbol="star", size=20, color=PICK_COLOR, line=dict(color="white", width=1)),
+            hovertemplate="Pick: $%{x:,.0f}, ARE p80 %{y:.1f}%<extra></extra>"))
+    fig.add_vline(x=plan.budget_dollars, line=dict(color=PICK_COLOR, dash="dash", width=1.5),
+                  annotation_text=f"budget {units.format_dollars(plan.budget_dollars)}", annotation_position="top")
+    fig.add_hline(y=100 * plan.goal_are, line=dict(color="#2ca02c", dash="dot", width=1.5),
+                  annotation_text=f"goal {units.format_percent(plan.goal_are)}", annotation_position="right")
+    charts.base_layout(fig, x_title=units.axis_title("Study cost", "US$", log=True),
+                       y_title=units.axis_title("Expected ARE of the target's loss", "%"), log_x=True, log_y=False,
+                       height=height)
+    fig.update_layout(meta={"budget": plan.budget_dollars, "pick": plan.pick})
+    return fig

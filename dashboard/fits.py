@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import calibration, fitting, laws, storage, userdata
+from scaleplan.core import calibration, fitting, planning, reproduce, storage, userdata
 from scaleplan.core.analysis import analyse
 from scaleplan.core.selection import Selection, SelectionError, target_of
 from scaleplan.dashboard import common, sweep
@@ -26,9 +26,7 @@ N_BOOT = 100
 LEVELS = (0.5, 0.8, 0.9, 0.95)  # levels of the calibrated interval offered in the UI
 DEFAULT_LEVEL = 0.9
 CURVE_POINTS = 120
-GADRE_FAMILY = "overtrain-rpj"
-GADRE_DOWNSTREAM_METRIC = "colpret/downstream/avg17/err"
-GADRE_LOSS_METRIC = "val/c4_val/loss"
+GADRE_FAMILY = reproduce.GADRE_FAMILY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,64 +206,39 @@ def borrowable(version: common.DbVersion | None, family: str, uploaded: pd.DataF
 
 
 # ---------------------------------------------------------------------------------------------
-# The planner's laws
-
-def _last_points(curves: pd.DataFrame) -> pd.DataFrame:
-    last = curves.sort_values("tokens_seen").groupby("run_id", sort=False).tail(1)
-    return last.assign(multiplier=last["tokens_seen"] / last["num_params"],
-                       compute=6.0 * last["num_params"] * last["tokens_seen"])
-
+# The planner's laws (the fits live in core: core.reproduce.fit_gadre, core.planning.collection_laws)
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=4)
-def gadre_laws(version: common.DbVersion | None) -> dict:
-    """Gadre et al.'s over-training law and downstream law, fitted as published on overtrain-rpj.
-
-    Loss law: L(C, M) on the C4 validation loss of the 0.011B-0.411B runs at M = 20 plus the 0.011B
-    run at M = 320 (C = 6 N D, M = D / N). Downstream law: Err(L) = eps - k exp(-gamma L) for the
-    17-task average error against the same loss, on those runs plus the 1.4B run at M = 20.
-    """
+def gadre_laws(version: common.DbVersion | None, family: str = GADRE_FAMILY) -> dict:
+    """Gadre et al.'s over-training and downstream laws on ``family`` (:func:`core.reproduce.fit_gadre`)."""
     try:
-        loss = _last_points(family_curves(version, GADRE_FAMILY, GADRE_LOSS_METRIC))
-        if loss.empty:
-            return {"ok": False, "level": "warning", "message": f"The {GADRE_FAMILY} family is not in the database."}
-        smallest = loss["num_params"].min()
-        near = lambda m, target: np.isclose(m, target, rtol=0.02)  # noqa: E731
-        fit_set = loss[((loss["num_params"] < 5e8) & near(loss["multiplier"], 20))
-                       | ((loss["num_params"] == smallest) & near(loss["multiplier"], 320))]
-        law = fitting.fit_overtrain(fit_set["compute"], fit_set["multiplier"], fit_set["value"])
-        result = {"ok": True, "params": dict(law.params), "fit_runs": int(len(fit_set)),
-                  "fit_compute": float(fit_set["compute"].sum()), "downstream": None}
-        errors = _last_points(family_curves(version, GADRE_FAMILY, GADRE_DOWNSTREAM_METRIC))
-        both = loss.merge(errors[["run_id", "value"]].rename(columns={"value": "error"}), on="run_id")
-        ds_set = both[((both["num_params"] < 1.5e9) & near(both["multiplier"], 20))
-                      | ((both["num_params"] == smallest) & near(both["multiplier"], 320))]
-        if len(ds_set) >= 4:
-            downstream = fitting.fit_downstream(ds_set["value"], ds_set["error"])
-            result["downstream"] = dict(downstream.params)
-            result["downstream_runs"] = int(len(ds_set))
-        # Check against the runs it did not see (the paper's targets): relative error of the loss.
-        held_out = loss[loss["num_params"] > 1e9]
-        if not held_out.empty:
-            predicted = law.predict(held_out["compute"], held_out["multiplier"])
-            result["held_out"] = pd.DataFrame({
-                "num_params": held_out["num_params"].to_numpy(), "multiplier": held_out["multiplier"].to_numpy(),
-                "actual": held_out["value"].to_numpy(), "predicted": np.asarray(predicted)})
-        return result
+        with common.db() as con:
+            gadre = reproduce.fit_gadre(con, family)
     except (fitting.FitError, ValueError) as error:
         return _failure(error)
+    return {"ok": True, "params": dict(gadre.loss_fit.params), "fit_runs": int(len(gadre.fit_set)),
+            "fit_compute": gadre.fit_compute,
+            "downstream": None if gadre.downstream_fit is None else dict(gadre.downstream_fit.params),
+            "held_out": gadre.held_out()}
 
 
 @common.single_flight
-@st.cache_data(show_spinner=False, max_entries=32)
-def reference_law(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None = None) -> dict:
-    """Chinchilla parameters of a reference law: a family's (or the uploaded runs') default fit, or the Gadre law."""
-    if family == GADRE_FAMILY + ":gadre":
-        gadre = gadre_laws(version)
-        if not gadre["ok"]:
-            return gadre
-        return {"ok": True, "params": laws.overtrain_as_chinchilla(**gadre["params"])}
-    return borrowable(version, family, uploaded if family == UPLOADED else None)
+@st.cache_data(show_spinner=False, max_entries=16)
+def planner_laws(version: common.DbVersion | None, family: str | None, uploaded: pd.DataFrame | None = None
+                 ) -> tuple[tuple[planning.ReferenceLaw, ...], dict[str, str]]:
+    """Published laws, Gadre et al.'s per data set and ``family``'s Chinchilla fit, with intervals."""
+    with common.db() as con:
+        collection, problems = planning.collection_laws(
+            con, family=family, curves=uploaded_curves(uploaded) if family == UPLOADED and uploaded is not None
+            else None)
+    return planning.all_laws(collection), problems
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def tokens_per_param_range(version: common.DbVersion | None) -> tuple[float, float]:
+    with common.db() as con:
+        return planning.collection_tokens_per_param(con)
 
 
 def finite(value) -> bool:

@@ -8,6 +8,7 @@ module             commands
 ``fit``            ``fit``
 ``meta``           ``meta run``
 ``reproduce``      ``reproduce overtraining|hitchhiker``
+``plan``           ``plan`` (the budget planner)
 =================  ===========================================================
 
 Settings (database, results file, mirror, ...) are resolved once in :func:`main` from the
@@ -33,7 +34,7 @@ from scaleplan.core.cli._common import EXIT_BUG, EXIT_USER_ERROR, CLIError
 __all__ = ["main", "build_parser", "CLIError", "EXIT_USER_ERROR", "EXIT_BUG"]
 
 #: The command-group modules, in help order; each has ``register(subparsers)``.
-COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce")
+COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce", "plan")
 
 
 def build_parser() -> argparse.ArgumentParser:

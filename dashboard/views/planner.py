@@ -2,29 +2,47 @@
 
 URL state (validated by dashboard.state)::
 
-    ?mode=size&n=70e9&d=1.4e12&law=overtrain-rpj:gadre&unit=dollars&amount=20000&price=2&peak=989&mfu=40&are=5
+    ?mode=size&n=70e9&d=1.4e12&law=besiroglu2024&unit=dollars&amount=20000&price=2&peak=989&mfu=40&are=5
     ?mode=compute&c=1e23&...
 
-The expected accuracy of each study design is learned from the meta-analysis results
-(``common.meta_path()``: $SCALEPLAN_META or data/meta.duckdb); without them the page offers to run
-the sweep and still shows the compute-optimal allocation and the over-training trade-off.
+Small functions over typed core results: :func:`core.planning.plan_study` gives a
+:class:`~core.planning.StudyPlan` (designs, pick, frontier), :func:`core.planning.compute_optimal_table`
+the laws side by side, :func:`core.planning.summarise_overtraining` the trade-off under the selected
+law, and :func:`core.planning.recommendation` the text from the same objects. The expected accuracy
+comes from the calibrated error model (:mod:`core.calibration`) built on the meta-analysis results;
+without them the page says so and still shows the laws (a sweep never runs here).
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import laws, planning, units
+from scaleplan.core import planning, units
 from scaleplan.dashboard import analysis_charts, common, fits, report, state, sweep, uploads
 
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}
 UNITS = {"dollars": "Dollars", "gpu_hours": "GPU-hours"}
-GADRE = fits.GADRE_FAMILY + ":gadre"
-SHOWN_PLANS = 10
+RULES = {"tokens_per_param": "Tokens per parameter (20, 80)", "target_fraction": "Fraction of target tokens (10%, 30%)",
+         "isoflop": "IsoFLOP grid"}
+SHOWN_DESIGNS = 12
+
+
+@dataclass(frozen=True)
+class Inputs:
+    mode: str
+    target_params: float | None
+    target_tokens: float | None
+    compute_flops: float | None
+    law: str
+    budget_dollars: float
+    goal_are: float
+    cost: planning.CostModel
+    rules: tuple[str, ...]
+    any_tpp: bool
 
 
 def _quantity(text: str, name: str, maximum: float) -> tuple[float | None, str | None]:
@@ -34,64 +52,31 @@ def _quantity(text: str, name: str, maximum: float) -> tuple[float | None, str |
         return None, str(error)
 
 
-@common.single_flight
-@st.cache_data(show_spinner=False, max_entries=64)
-def _plans(meta_key: tuple, target_params: float, target_tokens: float, study_flops: float, target_are: float,
-           cost: tuple[tuple[str, float], ...], _results: pd.DataFrame) -> dict:
-    """candidate_plans, cached on the results file's version instead of hashing the results."""
-    try:
-        plans = planning.candidate_plans(target_params, target_tokens, study_flops, results=_results,
-                                         target_are=target_are, cost=dict(cost))
-    except planning.MetaResultsMissingError as error:
-        return {"ok": False, "missing": True, "message": str(error)}
-    except planning.PlanningError as error:
-        return {"ok": False, "missing": False, "message": str(error)}
-    return {"ok": True, "plans": plans}
+def _law_options(families: pd.DataFrame, uploaded) -> list[str]:
+    fitted = [planning.FAMILY_LAW_PREFIX + f for f in families.loc[families["num_sizes"] >= 3, "family"]]
+    if uploaded is not None:
+        fitted.insert(0, planning.FAMILY_LAW_PREFIX + fits.UPLOADED)
+    return list(planning.PUBLISHED_LAWS) + list(planning.GADRE_LAWS) + fitted
 
 
-def _sizes_text(sizes) -> str:
-    return ", ".join(units.format_count(n) for n in sizes)
+def _law_label(name: str) -> str:
+    if name == "hoffmann2022":
+        return "Hoffmann et al. 2022 (Chinchilla, published)"
+    if name == "besiroglu2024":
+        return "Besiroglu et al. 2024 (Chinchilla replication, default)"
+    if name in planning.GADRE_LAWS:
+        return f"Gadre et al. L(C, M) fitted on {planning.GADRE_LAWS[name]}"
+    family = name[len(planning.FAMILY_LAW_PREFIX):]
+    return "Chinchilla law fitted on your uploaded runs" if family == fits.UPLOADED else f"Chinchilla law fitted on {family}"
 
 
-def _plans_table(plans: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "Runs": plans["num_runs"],
-        "Model sizes (parameters)": plans["sizes"].map(_sizes_text),
-        "Tokens per run": [rule if rule.startswith("20") else f"{units.format_tokens(t[0], unit=False)} ({rule})"
-                           for rule, t in zip(plans["token_rule"], plans["tokens"])],
-        "Seeds": plans["seeds"],
-        "Compute (FLOPs)": plans["study_flops"].map(lambda v: units.format_flops(v, unit=False)),
-        "Cost": plans["dollars"].map(units.format_dollars) if "dollars" in plans else units.MISSING,
-        "Share of target compute": plans["compute_share"].map(_share),
-        "ARE median": plans["are_median"].map(units.format_percent),
-        "ARE 80th pct.": plans["are_p80"].map(units.format_percent),
-        "Support": [f"{f} fits, {fam} famil{'y' if fam == 1 else 'ies'}" if f else "none"
-                    for f, fam in zip(plans["fits"], plans["families"])],
-    })
-
-
-def render() -> None:
-    version = common.db_version()
-    families = common.cached_families(version)
-    uploaded = uploads.uploaded_runs()
-    law_options = [GADRE] + ([fits.UPLOADED] if uploaded is not None else []) \
-        + families.loc[families["num_sizes"] >= 3, "family"].tolist()
-
-    def law_label(f: str) -> str:
-        if f == GADRE:
-            return "Over-training law, Gadre et al. (overtrain-rpj)"
-        return "Chinchilla law fitted on your uploaded runs" if f == fits.UPLOADED else f"Chinchilla law fitted on {f}"
-
-    st.title("Budget planner")
-    st.caption("Plan a scaling-law study: which small runs to train so their fit predicts your target's loss to the "
-               "accuracy you need, what that costs, and how much over-training the target would save at inference.")
-
+def _read_inputs(law_options: list[str]) -> Inputs | None:
     params = {
         "mode": state.read_param("mode", allowed=list(MODES), default="size", label="target mode"),
         "n": state.read_param("n", default=70e9, minimum=1e6, maximum=planning.MAX_PARAMS, label="target parameters"),
         "d": state.read_param("d", default=1.4e12, minimum=1e6, maximum=planning.MAX_TOKENS, label="target tokens"),
-        "c": state.read_param("c", default=1e23, minimum=1e15, maximum=planning.MAX_FLOPS, label="compute budget"),
-        "law": state.read_param("law", allowed=law_options, default=GADRE, label="reference law"),
+        "c": state.read_param("c", default=5.9e23, minimum=1e15, maximum=planning.MAX_FLOPS, label="compute budget"),
+        "law": state.read_param("law", allowed=law_options, default=planning.DEFAULT_LAW, label="reference law"),
         "unit": state.read_param("unit", allowed=list(UNITS), default="dollars", label="budget unit"),
         "amount": state.read_param("amount", default=20_000.0, minimum=0.0, maximum=planning.MAX_DOLLARS,
                                    label="study budget"),
@@ -105,33 +90,30 @@ def render() -> None:
     first = KEY + "mode" not in st.session_state
     if first:
         for name, param in params.items():
-            value = param.value
-            if name in ("n", "d", "c"):
-                value = fits.friendly_number(value)
-            st.session_state[KEY + name] = value
+            st.session_state[KEY + name] = fits.friendly_number(param.value) if name in ("n", "d", "c") else param.value
     state.keep_valid(KEY + "law", law_options)
-    st.session_state.setdefault(KEY + "law", GADRE)
+    st.session_state.setdefault(KEY + "law", planning.DEFAULT_LAW)
 
-    # ---- Inputs ---------------------------------------------------------------------------------
     box = st.container(border=True)
     row = box.columns([2.6, 1.5, 1.5, 3], vertical_alignment="bottom")
     mode = row[0].segmented_control("Target given as", list(MODES), key=KEY + "mode", format_func=MODES.get,
                                     required=True) or "size"
-    errors = []
+    errors: list[str] = []
+    n_value = d_value = c_value = None
     if mode == "size":
         n_value, e1 = _quantity(row[1].text_input("Target parameters N", key=KEY + "n", help="e.g. 7B or 7e9"),
                                 "Target parameters N", planning.MAX_PARAMS)
         d_value, e2 = _quantity(row[2].text_input("Target tokens D", key=KEY + "d", help="e.g. 140B or 1.4e11"),
                                 "Target tokens D", planning.MAX_TOKENS)
-        c_value, errors = None, [e for e in (e1, e2) if e]
+        errors = [e for e in (e1, e2) if e]
     else:
         c_value, e3 = _quantity(row[1].text_input("Training compute C (FLOPs)", key=KEY + "c", help="e.g. 1e23"),
                                 "Training compute C", planning.MAX_FLOPS)
-        n_value = d_value = None
         errors = [e for e in (e3,) if e]
         row[2].caption("N and D: the compute-optimal split of C under the reference law.")
-    law = row[3].selectbox("Reference law (compute-optimal N, D)", law_options, key=KEY + "law", format_func=law_label,
-                           help="The law whose compute-optimal allocation is shown (and used for a compute budget).")
+    law = row[3].selectbox("Reference law", law_options, key=KEY + "law", format_func=_law_label,
+                           help="The law whose compute-optimal split and over-training trade-off are used. "
+                                + planning.DEFAULT_LAW_REASON)
 
     row = box.columns([1.6, 1.6, 1.4, 1.4, 1.2, 1.6], vertical_alignment="bottom")
     unit = row[0].segmented_control("Study budget in", list(UNITS), key=KEY + "unit", format_func=UNITS.get,
@@ -144,204 +126,239 @@ def render() -> None:
                                help="989 = H100 SXM, bf16 dense; 312 = A100 bf16.")
     mfu = row[4].number_input("MFU (%)", key=KEY + "mfu", step=5.0, format="%g",
                               help="Model FLOPs utilisation: the share of peak a training run achieves (35-45% typical).")
-    target_are = row[5].number_input("Accuracy needed (ARE, %)", key=KEY + "are", step=1.0, format="%g",
-                                     help="The largest acceptable |predicted − actual| / actual loss of the target.")
+    goal = row[5].number_input("Accuracy needed (ARE, %)", key=KEY + "are", step=1.0, format="%g",
+                               help="The largest acceptable |predicted − actual| / actual loss of the target, "
+                                    "met by 4 in 5 comparable fits.")
+    row = box.columns([4, 2], vertical_alignment="bottom")
+    rules = row[0].multiselect("Token rules for the study runs", list(RULES), default=list(RULES), format_func=RULES.get,
+                               key=KEY + "rules")
+    any_tpp = row[1].checkbox("Allow runs outside the collection's tokens/param range", key=KEY + "any_tpp")
     if first:
         state.show_notices(params.values())
     state.write_params({
         "mode": mode, "law": law, "unit": unit, "amount": f"{amount:g}", "price": f"{price:g}", "peak": f"{peak:g}",
-        "mfu": f"{mfu:g}", "are": f"{target_are:g}",
+        "mfu": f"{mfu:g}", "are": f"{goal:g}",
         "n": fits.url_number(n_value) if mode == "size" else None, "d": fits.url_number(d_value) if mode == "size" else None,
         "c": fits.url_number(c_value) if mode == "compute" else None,
     })
-
-    # ---- Validation -----------------------------------------------------------------------------
+    if not rules:
+        errors.append("choose at least one token rule")
     for error in errors:
         st.error(common.escape_md(error[:1].upper() + error[1:]), icon=":material/error:")
     if errors:
-        return
-    cost = {"dollars_per_gpu_hour": price, "peak_flops_per_gpu": peak * 1e12, "mfu": mfu / 100}
+        return None
     try:
-        if not (0 < target_are <= 100):
+        if not (0 < goal <= 100):
             raise planning.PlanningError("the accuracy needed must be between 0% and 100%")
-        study_flops = planning.study_compute_budget(
-            dollars=amount if unit == "dollars" else None, gpu_hours=amount if unit == "gpu_hours" else None, **cost)
+        cost = planning.CostModel(dollars_per_gpu_hour=price, peak_flops_per_gpu=peak * 1e12, mfu=mfu / 100)
+        budget = cost.budget_dollars(amount if unit == "dollars" else None, amount if unit == "gpu_hours" else None)
     except planning.PlanningError as error:
         st.error(f"Impossible study budget: {common.escape_md(error)}.", icon=":material/error:")
-        return
+        return None
+    return Inputs(mode=mode, target_params=n_value, target_tokens=d_value, compute_flops=c_value, law=law,
+                  budget_dollars=budget, goal_are=goal / 100, cost=cost, rules=tuple(rules), any_tpp=bool(any_tpp))
 
-    reference = fits.reference_law(version, law, uploaded if law == fits.UPLOADED else None)
-    if mode == "compute":
-        if not reference["ok"]:
-            st.error(f"The reference law could not be fitted: {common.escape_md(reference['message'])}")
-            return
-        n_opt, d_opt = (float(x) for x in laws.compute_optimal_allocation(c_value, **reference["params"]))
-        n_value, d_value = n_opt, d_opt
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _calibration(meta_key: tuple, data_version: str | None):
+    """The calibrated error model, or (None, why not). Loading never runs a sweep."""
+    from scaleplan.core import calibration
+
+    if data_version is None or meta_key[1] is None:
+        return None, ("the meta-analysis results are missing; they are computed by `scaleplan data build` "
+                      "(or `scaleplan meta run`)")
     try:
-        target_flops = planning.training_flops(n_value, d_value)
+        return calibration.load_calibration(common.meta_path(), data_version), None
+    except (calibration.CalibrationError, OSError) as error:
+        return None, f"the meta-analysis results cannot be used ({error}); run `scaleplan meta run`"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _plan(n: float, d: float, budget: float, goal: float, cost: planning.CostModel, rules: tuple[str, ...],
+          tpp_range: tuple[float, float] | None, meta_key: tuple, data_version: str | None) -> planning.StudyPlan:
+    model, why = _calibration(meta_key, data_version)
+    return planning.plan_study(n, d, budget_dollars=budget, goal_are=goal, calibration=model, cost=cost,
+                               message=why, token_rules=rules, tpp_range=tpp_range)
+
+
+def _show_summary(inputs: Inputs, n: float, d: float, optimum: planning.ComputeOptimal | None) -> None:
+    target_flops = planning.training_flops(n, d)
+    target_cost = inputs.cost.of(min(target_flops, planning.MAX_FLOPS))
+    cards = st.columns(4)
+    cards[0].metric("Target", units.format_params(n))
+    cards[0].caption(f"{units.format_tokens(d)} ({d / n:.0f} per param) · {units.format_flops(target_flops)}")
+    cards[1].metric("Training the target costs", units.format_dollars(target_cost.dollars))
+    cards[1].caption(f"{units.format_count(target_cost.gpu_hours)} GPU-hours")
+    cards[2].metric("Study budget", units.format_dollars(inputs.budget_dollars))
+    cards[2].caption(f"{units.format_flops(inputs.budget_dollars * inputs.cost.flops_per_dollar)}")
+    if optimum is not None:
+        cards[3].metric(f"Compute-optimal ({optimum.law})", units.format_params(optimum.num_params))
+        cards[3].caption(f"{units.format_tokens(optimum.tokens)} ({optimum.tokens_per_param:.0f} per param)")
+
+
+def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
+    table = plan.table()
+    shown = table[table["within_budget"] & (table["frontier"] | table["pick"])].tail(SHOWN_DESIGNS)
+    if plan.pick is not None and plan.pick not in shown.index:
+        shown = pd.concat([shown, table.loc[[plan.pick]]])
+    return pd.DataFrame({
+        "Pick": ["★" if p else "" for p in shown["pick"]],
+        "Runs": shown["num_runs"],
+        "Model sizes (parameters)": [", ".join(units.format_count(n) for n in sorted(set(s))) for s in shown["sizes"]],
+        "Tokens per run": [f"{units.format_count(min(t))}–{units.format_count(max(t))}" for t in shown["tokens"]],
+        "Token rule": shown["token_rule"].map(lambda r: RULES[r].split(" (")[0]),
+        "Seeds": shown["seeds"],
+        "Cost": shown["dollars"].map(units.format_dollars),
+        "ARE median": shown["are_median"].map(units.format_percent),
+        "ARE 80th pct.": shown["are_p80"].map(units.format_percent),
+        "ARE 90th pct.": shown["are_p90"].map(units.format_percent),
+        "Support": [f"{f} fits, {fam} famil{'y' if fam == 1 else 'ies'}" + (" (thin)" if thin else "")
+                    for f, fam, thin in zip(shown["fits"], shown["families"], shown["thin_support"])],
+    })
+
+
+def _show_designs(plan: planning.StudyPlan, image_format: str) -> tuple[pd.DataFrame | None, object]:
+    st.subheader("Study designs: cost against expected accuracy")
+    if plan.message is not None:
+        st.info(f"Expected accuracy is not available: {common.escape_md(plan.message, limit=400)}. The compute-optimal "
+                "allocation and the over-training trade-off below do not need it.", icon=":material/science:")
+        return None, None
+    figure = analysis_charts.plan_figure(plan)
+    st.plotly_chart(figure, key=KEY + "plan_chart", config=analysis_charts.plotly_config("scaleplan-study-designs",
+                                                                                        image_format))
+    out = _designs_table(plan)
+    st.dataframe(out, hide_index=True, width="stretch")
+    within = len(plan.within_budget)
+    meeting = sum(1 for i in plan.within_budget if plan.designs[i].rankable
+                  and plan.designs[i].are_p80 <= plan.goal_are)
+    st.caption(f"{len(plan.designs):,} designs in the design space, {within:,} within the budget, {meeting:,} of "
+               f"those meet {units.format_percent(plan.goal_are)} ARE at the 80th percentile with good support. "
+               "Shown: the Pareto frontier within the budget (no cheaper design has a better 80th percentile). "
+               "★: the cheapest well-supported design whose 80th percentile meets the goal within the budget, "
+               "or the most accurate one when none does; thin-support designs are never picked. Expected ARE: "
+               "the calibrated error model learnt from the meta-analysis of the public collection.")
+    return out, figure
+
+
+def _laws_table(rows: tuple[planning.ComputeOptimal, ...], selected: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Law": [("▶ " if r.law == selected else "") + _law_label(r.law) for r in rows],
+        "Name": [r.law for r in rows],
+        "N* (parameters)": [units.format_count(r.num_params) for r in rows],
+        "N* 80% interval": [f"{units.format_count(r.num_params_low)}–{units.format_count(r.num_params_high)}"
+                            for r in rows],
+        "D* (tokens)": [units.format_count(r.tokens) for r in rows],
+        "Tokens per parameter": [f"{r.tokens_per_param:.0f}" for r in rows],
+        "Interval from": [r.source for r in rows],
+    })
+
+
+def _show_laws(rows, selected: str, problems: dict[str, str], target_flops: float) -> pd.DataFrame:
+    st.subheader(f"Compute-optimal allocation at {units.format_flops(target_flops)}, law by law")
+    table = _laws_table(rows, selected)
+    st.dataframe(table, hide_index=True, width="stretch")
+    warning = planning.disagreement_warning(rows)
+    if warning:
+        st.warning(common.escape_md(warning, limit=600), icon=":material/warning:")
+    st.caption(common.escape_md(planning.DEFAULT_LAW_REASON, limit=600)
+               + " N* = G (C/6)^(β/(α+β)), G = (αA/(βB))^(1/(α+β)), D* = C/(6N*).")
+    for name, problem in problems.items():
+        st.caption(f"{common.escape_md(_law_label(name))} could not be fitted: {common.escape_md(problem)}")
+    return table
+
+
+def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str) -> tuple[pd.DataFrame, list]:
+    st.subheader(f"Over-training the target under {summary.law}: loss against inference cost")
+    loss_fig, cost_fig = analysis_charts.tradeoff_figures(summary.table, optimal_multiplier=summary.optimal_multiplier)
+    left, right = st.columns(2, gap="medium")
+    left.plotly_chart(loss_fig, key=KEY + "tradeoff", config=analysis_charts.plotly_config(
+        "scaleplan-overtraining-loss", image_format))
+    right.plotly_chart(cost_fig, key=KEY + "inference", config=analysis_charts.plotly_config(
+        "scaleplan-overtraining-inference", image_format))
+    t = summary.table
+    out = pd.DataFrame({
+        "Tokens per parameter M": t["multiplier"].map(lambda m: f"{m:g}"),
+        "Parameters N": t["num_params"].map(units.format_count),
+        "Tokens D": t["tokens"].map(units.format_count),
+        "Predicted loss (nats/token)": t["loss"].map(lambda v: f"{v:.3f}"),
+        "Loss above optimum": t["loss_increase"].map(lambda v: f"{v:+.3f}"),
+        "Inference saved": t["inference_saved"].map(lambda v: units.format_percent(v, 0)),
+    })
+    with st.expander("Over-training table", expanded=False):
+        st.dataframe(out, hide_index=True, width="stretch")
+    return out, [("Loss against the token multiplier", loss_fig), ("Inference cost against the token multiplier",
+                                                                    cost_fig)]
+
+
+def render() -> None:
+    version = common.db_version()
+    uploaded = uploads.uploaded_runs()
+    law_options = _law_options(common.cached_families(version), uploaded)
+    st.title("Budget planner")
+    st.caption("Plan a scaling-law study: which small runs to train so their fit predicts your target's loss to the "
+               "accuracy you need, what that costs, and how to split the target's compute.")
+    inputs = _read_inputs(law_options)
+    if inputs is None:
+        return
+    family = inputs.law[len(planning.FAMILY_LAW_PREFIX):] if inputs.law.startswith(planning.FAMILY_LAW_PREFIX) else None
+    with st.spinner("Fitting the reference laws..."):
+        all_laws, problems = fits.planner_laws(version, family, uploaded if family == fits.UPLOADED else None)
+    laws_by_name = {law.name: law for law in all_laws}
+    selected = laws_by_name.get(inputs.law)
+    if selected is None:
+        st.error(f"The reference law could not be fitted: {common.escape_md(problems.get(inputs.law, 'unknown'))}")
+        return
+    try:
+        if inputs.mode == "compute":
+            opt = planning.optimal_allocation(selected, inputs.compute_flops)
+            n, d = opt.num_params, opt.tokens
+        else:
+            n, d = inputs.target_params, inputs.target_tokens
+        target_flops = planning.training_flops(n, d)
+        rows = planning.compute_optimal_table(all_laws, target_flops)
+        summary = planning.summarise_overtraining(selected, n, d)
     except planning.PlanningError as error:
         st.error(f"Impossible target: {common.escape_md(error)}.", icon=":material/error:")
         return
-    if reference["ok"]:
-        n_opt, d_opt = (float(x) for x in laws.compute_optimal_allocation(target_flops, **reference["params"]))
-    else:
-        n_opt = d_opt = math.nan
-        st.warning(f"The reference law could not be fitted: {common.escape_md(reference['message'])}")
-    target_cost = planning.compute_cost(min(target_flops, planning.MAX_FLOPS), **cost)
-
-    # ---- Summary --------------------------------------------------------------------------------
-    cards = st.columns(4)
-    cards[0].metric("Target", units.format_params(n_value),
-                    help="Parameters N and training tokens D of the model whose loss you want to predict.")
-    cards[0].caption(f"{units.format_tokens(d_value)} ({d_value / n_value:.0f} per param) · "
-                     f"{units.format_flops(target_flops)}")
-    cards[1].metric("Training the target costs", units.format_dollars(target_cost.dollars))
-    cards[1].caption(f"{units.format_count(target_cost.gpu_hours)} GPU-hours at {mfu:g}% MFU")
-    cards[2].metric("Study budget", units.format_flops(study_flops),
-                    help="FLOPs = GPU-hours × 3600 × peak FLOP/s × MFU.")
-    cards[2].caption(f"{_share(study_flops / target_flops)} of the target's compute")
-    cards[3].metric("Compute-optimal for this C", units.format_params(n_opt) if math.isfinite(n_opt) else units.MISSING,
-                    help=f"Under the reference law ({law_label(law)}).")
-    cards[3].caption(f"{units.format_tokens(d_opt)} ({d_opt / n_opt:.0f} per param)" if math.isfinite(n_opt)
-                     else "reference law unavailable")
-    if study_flops > target_flops:
-        st.warning("The study budget is larger than the cost of training the target itself: you could simply train "
-                   "the target.", icon=":material/warning:")
-
-    # ---- Study designs --------------------------------------------------------------------------
-    st.subheader("Study designs that fit the budget")
-    results, problem = sweep.results()
-    best = None
-    plans_out = None
-    meta_available = sweep.available(results)
-    if not meta_available:
-        sweep.offer_sweep(KEY + "sweep", reason=problem)
-    else:
-        outcome = _plans((str(common.meta_path()), sweep.meta_version()), n_value, d_value, study_flops,
-                         target_are / 100, tuple(sorted(cost.items())), results)
-        if not outcome["ok"]:
-            if outcome["missing"]:
-                meta_available = False
-                sweep.offer_sweep(KEY + "sweep", reason=outcome["message"])
-            else:
-                st.error(f"Impossible budget: {common.escape_md(outcome['message'])}.", icon=":material/error:")
-        else:
-            plans = outcome["plans"]
-            best = planning.best_plan(plans, target_are / 100)
-            shown = plans.head(SHOWN_PLANS)
-            if best is not None and best.name not in shown.index:
-                shown = pd.concat([plans.loc[[best.name]], plans.head(SHOWN_PLANS - 1)])
-            plans_out = _plans_table(shown)
-            plans_out.insert(0, "Pick", ["★" if best is not None and i == best.name else ""
-                                         for i in shown.index])
-            st.dataframe(plans_out, hide_index=True, width="stretch")
-            meeting = int((plans["are_p80"] <= target_are / 100).sum())
-            st.caption(f"{len(plans):,} designs fit the budget; {meeting:,} meet {target_are:g}% ARE in 4 of 5 "
-                       "comparable fits. Ranked by expected ARE (designs supported by 2+ families first), then cost; "
-                       "★: the cheapest well-supported design that meets the accuracy needed. "
-                       "Expected ARE: what the public collection's fits with the same number of runs and a similar "
-                       "share of the target's compute achieved (meta-analysis, family-averaged).")
-
-    # ---- Over-training --------------------------------------------------------------------------
-    st.subheader("Over-training the target: loss against inference cost")
-    gadre = fits.gadre_laws(version)
-    tradeoff = choice = None
-    figures = []
-    if not gadre["ok"]:
-        st.warning(f"The over-training law could not be fitted: {common.escape_md(gadre['message'])}")
-    else:
-        multipliers = sorted(set(planning.DEFAULT_MULTIPLIERS) | ({round(d_value / n_value)}
-                                                                 if 1 <= d_value / n_value <= 1e4 else set()))
-        tradeoff = planning.overtraining_tradeoff(gadre["params"], target_flops, multipliers=multipliers,
-                                                  downstream=gadre.get("downstream"))
-        choice = planning.overtraining_choice(tradeoff)
-        chin = laws.overtrain_as_chinchilla(**gadre["params"])
-        g_n, g_d = laws.compute_optimal_allocation(target_flops, **chin)
-        image_format = st.session_state.get(KEY + "image", "png")
-        loss_fig, cost_fig = analysis_charts.tradeoff_figures(tradeoff, optimal_multiplier=float(g_d / g_n))
-        left, right = st.columns(2, gap="medium")
-        left.plotly_chart(loss_fig, key=KEY + "tradeoff", config=analysis_charts.plotly_config(
-            "scaleplan-overtraining-loss", image_format))
-        right.plotly_chart(cost_fig, key=KEY + "inference", config=analysis_charts.plotly_config(
-            "scaleplan-overtraining-inference", image_format))
-        figures = [("Loss and downstream error against the token multiplier", loss_fig),
-                   ("Inference cost per token against the token multiplier", cost_fig)]
-        held = gadre.get("held_out")
-        check = ""
-        if held is not None and not held.empty:
-            errs = (held["predicted"] - held["actual"]).abs() / held["actual"]
-            check = (f" Checked on the held-out large runs of {fits.GADRE_FAMILY}: "
-                     + ", ".join(f"{units.format_count(n)} at M={m:.0f}: {units.format_percent(e)} error"
-                                 for n, m, e in zip(held["num_params"], held["multiplier"], errs)) + ".")
-        st.caption(f"At the target's compute {units.format_flops(target_flops)}: N = √(C / 6M), D = M·N. Loss: Gadre et "
-                   f"al.'s L(C, M) fitted on {gadre['fit_runs']} small runs of {fits.GADRE_FAMILY} (C4 validation "
-                   "loss); error: Err(L) = ε − k·exp(−γL) on the 17-task average." + check)
-        tradeoff_out = pd.DataFrame({
-            "Tokens per parameter M": tradeoff["multiplier"].map(lambda m: f"{m:g}"),
-            "Parameters N": tradeoff["num_params"].map(units.format_count),
-            "Tokens D": tradeoff["tokens"].map(units.format_count),
-            "Predicted loss (nats/token)": tradeoff["loss"].map(lambda v: f"{v:.3f}"),
-            "Loss above optimum": tradeoff["loss_increase"].map(lambda v: f"{v:+.3f}"),
-            "Avg. downstream error": tradeoff["downstream_error"].map(units.format_percent),
-            "Inference FLOPs/token": tradeoff["inference_flops_per_token"].map(lambda v: units.format_flops(v, unit=False)),
-            "Inference saved": tradeoff["inference_saved"].map(lambda v: units.format_percent(v, 0)),
-        })
-        with st.expander("Over-training table", expanded=False):
-            st.dataframe(tradeoff_out, hide_index=True, width="stretch")
-
-    # ---- Recommendation -------------------------------------------------------------------------
-    text = planning.recommendation(
-        target_params=n_value, target_tokens=d_value, target_are=target_are / 100,
-        plan_num_runs=None if best is None else int(best["num_runs"]),
-        plan_min_size=None if best is None else float(best["min_size"]),
-        plan_max_size=None if best is None else float(best["max_size"]),
-        plan_seeds=None if best is None else int(best["seeds"]),
-        plan_compute_share=None if best is None else float(best["compute_share"]),
-        plan_dollars=None if best is None or "dollars" not in best else float(best["dollars"]),
-        plan_are_median=None if best is None else float(best["are_median"]),
-        plan_are_p80=None if best is None else float(best["are_p80"]),
-        plan_fraction_of_target_tokens=None if best is None or best["token_rule"].startswith("20")
-        else float(best["tokens"][0]) / d_value,
-        plan_runs_under_cutoff=None if best is None else int(best["under_cutoff"]),
-        optimal_params=n_opt if math.isfinite(n_opt) else None, optimal_tokens=d_opt if math.isfinite(d_opt) else None,
-        overtrain_multiplier=None if choice is None else float(choice["multiplier"]),
-        overtrain_loss_increase=None if choice is None else float(choice["loss_increase"]),
-        overtrain_inference_saved=None if choice is None else float(choice["inference_saved"]),
-        meta_available=meta_available)
+    optimum = next((r for r in rows if r.law == inputs.law), None)
+    _show_summary(inputs, n, d, optimum)
+    image_format = st.session_state.get(KEY + "image", "png")
+    try:
+        plan = _plan(n, d, inputs.budget_dollars, inputs.goal_are, inputs.cost, inputs.rules,
+                     None if inputs.any_tpp else fits.tokens_per_param_range(version),
+                     (str(common.meta_path()), sweep.meta_version()), sweep.data_version(version))
+    except planning.PlanningError as error:
+        st.error(f"No study design: {common.escape_md(error)}.", icon=":material/error:")
+        return
+    designs_out, plan_fig = _show_designs(plan, image_format)
+    laws_out = _show_laws(rows, inputs.law, problems, target_flops)
+    tradeoff_out, figures = _show_overtraining(summary, image_format)
+    text = planning.recommendation(plan, optimum, summary)
     with st.container(border=True):
         st.markdown("**Recommendation**")
-        st.markdown(common.escape_md(text, limit=2000))
+        st.markdown(common.escape_md(text, limit=3000))
+    _download(inputs, n, d, text, designs_out, laws_out, tradeoff_out,
+              ([("Study cost against expected ARE", plan_fig)] if plan_fig is not None else []) + figures)
 
-    inputs = [("Target", f"{units.format_params(n_value)}, {units.format_tokens(d_value)} "
-                         f"({units.format_flops(target_flops)})"),
-              ("Target given as", MODES[mode]), ("Reference law", law_label(law)),
-              ("Study budget", f"{amount:g} {UNITS[unit].lower()} = {units.format_flops(study_flops)}"),
-              ("GPU cost model", f"${price:g}/GPU-hour, {peak:g} TFLOP/s peak, {mfu:g}% MFU"),
-              ("Accuracy needed", f"{target_are:g}% ARE")]
-    metric_cards = [("Training the target costs", units.format_dollars(target_cost.dollars),
-                     f"{units.format_count(target_cost.gpu_hours)} GPU-hours"),
-                    ("Study budget", units.format_flops(study_flops),
-                     f"{_share(study_flops / target_flops)} of the target's compute"),
-                    ("Compute-optimal for this C", f"{units.format_count(n_opt)} params, {units.format_count(d_opt)} "
-                     "tokens" if math.isfinite(n_opt) else units.MISSING, law_label(law))]
-    tables = ([("Study designs (best first)", plans_out)] if plans_out is not None else []) + (
-        [("Over-training trade-off", tradeoff_out)] if tradeoff is not None else [])
+
+def _download(inputs: Inputs, n, d, text, designs_out, laws_out, tradeoff_out, figures) -> None:
+    rows = [("Target", f"{units.format_params(n)}, {units.format_tokens(d)}"), ("Target given as", MODES[inputs.mode]),
+            ("Reference law", _law_label(inputs.law)), ("Study budget", units.format_dollars(inputs.budget_dollars)),
+            ("GPU cost model", f"${inputs.cost.dollars_per_gpu_hour:g}/GPU-hour, "
+                               f"{inputs.cost.peak_flops_per_gpu / 1e12:g} TFLOP/s peak, {inputs.cost.mfu:.0%} MFU"),
+            ("Accuracy needed", f"{units.format_percent(inputs.goal_are)} ARE (80th percentile)")]
+    tables = ([("Study designs (Pareto frontier within budget)", designs_out)] if designs_out is not None else []) + [
+        ("Compute-optimal allocation", laws_out), ("Over-training trade-off", tradeoff_out)]
     bottom = st.columns([3, 2, 5], vertical_alignment="center")
     bottom[0].download_button(
         "Download report (HTML)", icon=":material/download:", on_click="ignore", mime="text/html",
         file_name="scaleplan-budget-plan.html",
-        data=lambda: report.build_report(title="scaleplan: budget plan", inputs=inputs, metrics=metric_cards,
+        data=lambda: report.build_report(title="scaleplan: budget plan", inputs=rows, metrics=[],
                                          recommendation=text, tables=tables, figures=figures,
                                          notes=["Compute C = 6 N D. FLOPs = GPU-hours x 3600 x peak x MFU. "
-                                                "Expected ARE comes from the meta-analysis of the public collection."]))
+                                                "Expected ARE: the calibrated error model of the public collection."]))
     bottom[1].segmented_control("Chart image", ["png", "svg"], key=KEY + "image", format_func=str.upper,
                                 default="png", help="Format of the camera button in the charts' toolbars.")
-
-
-
-def _share(value: float) -> str:
-    """A share of the target's compute with sensible precision: 0.012%, 2.4%, 605%."""
-    return units.format_percent(value, 3 if value < 0.001 else 2 if value < 0.01 else 1 if value < 1 else 0)
 
 
 common.run_page(render)

@@ -10,12 +10,12 @@ import math
 import re
 
 import numpy as np
-import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from scaleplan.core import planning
 from scaleplan.core.planning import PlanningError
+from tests.core.test_planning import FakeCalibration, check_claims
 
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -38,16 +38,6 @@ def mixed(realistic, hostile=number):
 params_like = mixed(st.floats(1e8, 1e13))
 tokens_like = mixed(st.floats(1e9, 1e14))
 size_like = mixed(st.floats(1e6, 1e9))
-
-
-def _results(are: float = 0.05) -> pd.DataFrame:
-    rows = [{"family": family, "status": "ok", "num_runs": k, "compute_share": share, "are_mean": are,
-             "final_only": False, "min_tokens": 10e9, "fraction": 1.0}
-            for family in ("fam-a", "fam-b") for k in range(2, 10) for share in np.geomspace(1e-9, 1.0, 30)]
-    return pd.DataFrame(rows)
-
-
-RESULTS = _results()
 
 
 @FUZZ
@@ -96,38 +86,48 @@ def test_parse_quantity(text):
     assert math.isfinite(value) and 0 < value <= 1e30
 
 
-@FUZZ
-@given(target_params=params_like, target_tokens=tokens_like, study_flops=mixed(st.floats(1e15, 1e28), budget_like),
-       min_size=size_like,
-       seeds=st.lists(st.integers(-3, 5), max_size=4), num_runs=st.lists(st.integers(-2, 12), max_size=5),
-       target_are=st.one_of(st.none(), mixed(st.floats(0.01, 0.5))))
-def test_candidate_plans(target_params, target_tokens, study_flops, min_size, seeds, num_runs, target_are):
+PLANS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+calibrations = st.builds(FakeCalibration, floor=st.floats(0.0, 0.1), slope=st.floats(0.0, 0.2),
+                         thin_ratio=st.sampled_from([1e2, 1e3, 1e4, 1e9]), refuse_ratio=st.sampled_from([1e3, 1e6, 1e12]))
+
+
+@PLANS
+@given(target_params=params_like, target_tokens=tokens_like, budget=mixed(st.floats(1, 1e8), budget_like),
+       goal=mixed(st.floats(0.005, 0.5)), calibration=calibrations,
+       rules=st.lists(st.sampled_from(planning.TOKEN_RULES), min_size=1, max_size=3, unique=True))
+def test_plan_study_pick_within_budget_and_text_matches(target_params, target_tokens, budget, goal, calibration, rules):
     try:
-        plans = planning.candidate_plans(target_params, target_tokens, study_flops, results=RESULTS,
-                                         min_size=min_size, seeds=seeds or (1,), num_runs=num_runs or (3,),
-                                         target_are=target_are, cost={})
+        plan = planning.plan_study(target_params, target_tokens, budget_dollars=budget, goal_are=goal,
+                                   calibration=calibration, token_rules=rules)
     except PlanningError as error:
         assert str(error)
         event(f"rejected: {type(error).__name__}")
         return
-    event("accepted")
-    assert not plans.empty
-    budget = float(study_flops)
-    n_target, d_target = float(target_params), float(target_tokens)
-    for row in plans.itertuples():
-        sizes, tokens = np.array(row.sizes), np.array(row.tokens)
-        assert np.isfinite(sizes).all() and (sizes > 0).all() and (sizes < n_target).all()
-        assert np.isfinite(tokens).all() and (tokens > 0).all()
-        one_seed = float(np.sum(6.0 * sizes * tokens))
-        assert math.isclose(row.study_flops, row.seeds * one_seed, rel_tol=1e-9)
-        assert row.study_flops <= budget * (1 + 1e-12)
-        assert math.isclose(row.compute_share, one_seed / (6.0 * n_target * d_target), rel_tol=1e-9)
-        assert row.seeds >= 1 and row.num_runs >= 2 and len(sizes) == row.num_runs
-        assert math.isfinite(row.gpu_hours) and math.isfinite(row.dollars) and row.dollars >= 0
-        if row.fits:
-            assert 0 <= row.are_median <= row.are_p80 + 1e-12
-    best = planning.best_plan(plans, None if target_are is None else float(target_are))
-    assert best is not None
+    event("picked" if plan.pick is not None else "no pick")
+    budget = float(budget)
+    if plan.picked is not None:
+        assert plan.picked.cost.dollars <= budget
+        assert plan.picked.rankable
+        assert plan.meets_goal == (plan.picked.are_p80 <= plan.goal_are)
+    law = planning.published_law("besiroglu2024", n_samples=200)
+    optimum = planning.optimal_allocation(law, planning.training_flops(target_params, target_tokens))
+    text = planning.recommendation(plan, optimum, planning.summarise_overtraining(law, target_params, target_tokens))
+    check_claims(plan, optimum, text)
+    assert not re.search(r"\b(nan|inf|infinity)\b|\u221e", text, flags=re.IGNORECASE), text
+    assert not re.search(r"\bNone\b", text), text
+
+
+@PLANS
+@given(target_params=st.floats(1e9, 1e13), tokens_per_param=st.floats(1, 300), budget=st.floats(1, 1e8),
+       factor=st.floats(1, 1e4), goal=st.floats(0.005, 0.5), calibration=calibrations)
+def test_raising_the_budget_never_worsens_the_pick(target_params, tokens_per_param, budget, factor, goal, calibration):
+    designs = planning.study_designs(target_params, target_params * tokens_per_param)
+    plans = [planning.plan_study(target_params, target_params * tokens_per_param, budget_dollars=b, goal_are=goal,
+                                 calibration=calibration, designs=designs) for b in (budget, budget * factor)]
+    p80 = [math.inf if p.picked is None else p.picked.are_p80 for p in plans]
+    assert p80[1] <= p80[0]
+    if plans[0].meets_goal:
+        assert plans[1].meets_goal
 
 
 law_number = mixed(st.one_of(st.floats(0.05, 1.0), st.floats(1.0, 1e4)))
@@ -160,25 +160,3 @@ def test_overtraining_tradeoff(params, compute, multipliers, downstream):
         assert np.isfinite(table["downstream_error"]).all()
     choice = planning.overtraining_choice(table)
     assert choice is None or choice["inference_saved"] > 0
-
-
-@FUZZ
-@given(values=st.lists(mixed(st.floats(1e-3, 1e12), st.one_of(number, st.none())), min_size=14, max_size=14),
-       meta=st.booleans())
-def test_recommendation_is_always_text(values, meta):
-    target_params, target_tokens, target_are, runs, lo, hi, seeds, share, dollars, median, p80, ot_m, ot_inc, ot_s = values
-    try:
-        text = planning.recommendation(
-            target_params=target_params, target_tokens=target_tokens, target_are=target_are,
-            plan_num_runs=runs, plan_min_size=lo, plan_max_size=hi, plan_seeds=seeds,
-            plan_compute_share=share, plan_dollars=dollars, plan_are_median=median, plan_are_p80=p80,
-            overtrain_multiplier=ot_m, overtrain_loss_increase=ot_inc, overtrain_inference_saved=ot_s,
-            meta_available=meta)
-    except PlanningError as error:
-        assert str(error)
-        event(f"rejected: {type(error).__name__}")
-        return
-    event("accepted")
-    assert isinstance(text, str) and text
-    assert not re.search(r"\b(nan|inf|infinity|none)\b|\u221e", text, flags=re.IGNORECASE), text
-    assert not re.search(r"train -|train 0 model|-\d[\d.]*%? of the target", text), text

@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from scaleplan.core import planning
-from scaleplan.core.planning import BudgetTooSmallError, MetaResultsMissingError, PlanningError
+from scaleplan.core.planning import PlanningError
 
 
-def synthetic_results(are: float = 0.05) -> pd.DataFrame:
-    """Meta-analysis rows of two families, every number of runs and compute share, ARE ``are``."""
-    rows = []
-    for family in ("fam-a", "fam-b"):
-        for k in range(2, 10):
-            for share in np.geomspace(1e-6, 1.0, 25):
-                rows.append({"family": family, "status": "ok", "num_runs": k, "compute_share": share,
-                             "are_mean": are, "final_only": False, "min_tokens": 10e9, "fraction": 1.0})
-    return pd.DataFrame(rows)
+class FakeCalibration:
+    """A stand-in error model with known quantiles: ARE falls with more sizes and grows with the
+    distance to the target, so the design space has a real cost/accuracy trade-off.
+
+    median = floor + slope * max(log10 param_ratio, 0.1) * max(log10 compute_ratio, 0.1) / num_sizes,
+    p80 = 1.6 x median, p90 = 2 x median; thin support beyond ``thin_ratio`` in parameters,
+    refusal beyond ``refuse_ratio`` in compute.
+    """
+
+    def __init__(self, floor=0.01, slope=0.02, thin_ratio=1e4, refuse_ratio=1e9):
+        self.floor, self.slope, self.thin_ratio, self.refuse_ratio = floor, slope, thin_ratio, refuse_ratio
+
+    def are_quantiles(self, features):
+        from scaleplan.core.calibration import AREQuantiles, Refusal
+
+        if features.compute_ratio > self.refuse_ratio:
+            return Refusal(reason="too far beyond the data in compute")
+        distance = max(math.log10(features.param_ratio), 0.1) * max(math.log10(features.compute_ratio), 0.1)
+        median = self.floor + self.slope * distance / features.num_sizes
+        return AREQuantiles(median=median, p80=1.6 * median, p90=2.0 * median, cells=40,
+                            families=1 if features.param_ratio > self.thin_ratio else 4,
+                            thin_support=features.param_ratio > self.thin_ratio)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,92 +90,160 @@ def test_bad_compute_raises(flops):
 
 
 # ---------------------------------------------------------------------------------------------
-# Study designs.
+# Study designs and the pick.
 
-@pytest.mark.parametrize("budget", [3e18, 3e19, 1e21, 5e22])
-def test_plans_never_exceed_the_budget(budget):
-    plans = planning.candidate_plans(7e9, 1.4e11, budget, results=synthetic_results())
-    assert not plans.empty
-    assert (plans["study_flops"] <= budget * (1 + 1e-12)).all()
-    # Recompute every plan's cost from its sizes, tokens and seeds: s * sum 6 N D.
-    for _, plan in plans.iterrows():
-        cost = plan["seeds"] * sum(6 * n * d for n, d in zip(plan["sizes"], plan["tokens"]))
-        assert cost == pytest.approx(plan["study_flops"], rel=1e-12)
-        assert cost <= budget * (1 + 1e-12)
-        target = 6 * 7e9 * 1.4e11
-        assert plan["compute_share"] == pytest.approx(cost / plan["seeds"] / target, rel=1e-12)
-
-
-def test_plan_shapes():
-    plans = planning.candidate_plans(1e9, 2e10, 1e21, results=synthetic_results(), seeds=(1,))
-    for _, plan in plans.iterrows():
-        sizes = np.array(plan["sizes"])
-        assert len(sizes) == plan["num_runs"]
-        assert sizes[0] == pytest.approx(1e7)
-        assert sizes.max() < 1e9
-        ratios = sizes[1:] / sizes[:-1]
-        assert np.allclose(ratios, ratios[0])  # geometric spacing
-        if plan["token_rule"] == "20 tokens/param":
-            assert np.allclose(np.array(plan["tokens"]) / sizes, 20)
-        else:
-            assert len(set(plan["tokens"])) == 1
+def test_design_space_for_a_70b_target():
+    designs = planning.study_designs(70e9, 1.4e12)
+    assert {d.token_rule for d in designs} == set(planning.TOKEN_RULES)
+    assert max(d.max_size for d in designs) <= 10e9 * (1 + 1e-9)  # at most 10B for a 70B target
+    for d in designs:
+        low, high = d.tokens_per_param
+        assert planning.DEFAULT_TPP_RANGE[0] <= low and high <= planning.DEFAULT_TPP_RANGE[1] * (1 + 1e-9)
+        # Cost recomputed by hand: seeds * sum 6 N D.
+        assert d.study_flops == pytest.approx(d.seeds * sum(6 * n * t for n, t in zip(d.sizes, d.tokens)))
+        if d.token_rule == "tokens_per_param":
+            assert np.allclose(np.array(d.tokens) / np.array(d.sizes), d.rule_value)
+        elif d.token_rule == "target_fraction":
+            assert np.allclose(d.tokens, d.rule_value * 1.4e12)
+    # A 10M model on 10% of 1.4T tokens is 14,000 tokens per parameter: left out unless asked for.
+    assert not any(d.token_rule == "target_fraction" and d.min_size < 2e7 for d in designs)
+    wide = planning.study_designs(70e9, 1.4e12, tpp_range=None)
+    assert any(d.token_rule == "target_fraction" and d.min_size < 2e7 for d in wide)
 
 
-def test_expected_are_comes_from_the_results():
-    plans = planning.candidate_plans(7e9, 1.4e11, 1e21, results=synthetic_results(are=0.037))
-    assert np.allclose(plans["are_median"], 0.037)
-    assert (plans["families"] == 2).all()
+def test_isoflop_grid_has_equal_compute_per_budget():
+    designs = [d for d in planning.study_designs(7e9, 1.4e11, token_rules=("isoflop",)) if d.seeds == 1]
+    assert designs
+    for d in designs:
+        flops = np.array([6 * n * t for n, t in zip(d.sizes, d.tokens)])
+        budgets = np.unique(np.round(np.log10(flops), 9))
+        assert len(budgets) == d.rule_value  # a few budgets ...
+        assert d.num_runs == len(flops) and d.num_runs / len(budgets) >= 3  # ... several sizes each
+        assert np.allclose(np.diff(budgets), -np.log10(planning.ISOFLOP_BUDGET_STEP)) or \
+            np.allclose(np.diff(budgets), np.log10(planning.ISOFLOP_BUDGET_STEP))
 
 
-def test_ranking_is_by_are_then_cost():
-    results = synthetic_results()
-    # Make fits with more runs better: ARE = 0.2 / k.
-    results["are_mean"] = 0.2 / results["num_runs"]
-    plans = planning.candidate_plans(7e9, 1.4e11, 1e22, results=results)
-    keys = list(zip(plans["are_median"].round(3), plans["study_flops"]))
-    assert keys == sorted(keys)
-    assert plans["num_runs"].iloc[0] == plans["num_runs"].max()
+def test_seeds_multiply_the_cost():
+    designs = planning.study_designs(7e9, 1.4e11, seeds=(1, 3), token_rules=("tokens_per_param",))
+    by_shape = {}
+    for d in designs:
+        by_shape.setdefault((d.sizes, d.tokens), {})[d.seeds] = d.study_flops
+    assert all(v[3] == pytest.approx(3 * v[1]) for v in by_shape.values())
 
 
-def test_best_plan_is_cheapest_meeting_target():
-    results = synthetic_results()
-    results["are_mean"] = 0.2 / results["num_runs"]
-    plans = planning.candidate_plans(7e9, 1.4e11, 1e22, results=results, target_are=0.05)
-    best = planning.best_plan(plans, 0.05)
-    meeting = plans[plans["are_p80"] <= 0.05]
-    assert best["study_flops"] == meeting["study_flops"].min()
-    assert planning.best_plan(plans.iloc[0:0]) is None
-    # Designs supported by one family only are not recommended while better-supported ones exist.
-    weak = plans.copy()
-    weak.loc[weak.index[:5], ["families", "are_p80"]] = [1, 0.0]
-    assert planning.best_plan(weak, 0.05).name not in weak.index[:5]
+def _plan(budget, goal=0.05, **kwargs):
+    return planning.plan_study(70e9, 1.4e12, budget_dollars=budget, goal_are=goal,
+                               calibration=kwargs.pop("calibration", FakeCalibration()), **kwargs)
 
 
-def test_cost_columns():
-    plans = planning.candidate_plans(7e9, 1.4e11, 1e21, results=synthetic_results(),
-                                     cost={"dollars_per_gpu_hour": 2.0, "peak_flops_per_gpu": 1e15, "mfu": 0.5})
-    assert np.allclose(plans["gpu_hours"], plans["study_flops"] / (3600 * 1e15 * 0.5))
-    assert np.allclose(plans["dollars"], plans["gpu_hours"] * 2.0)
+@pytest.mark.parametrize("budget", [2e3, 2e4, 2e5, 2e6])
+def test_pick_within_budget_and_the_rule(budget):
+    plan = _plan(budget)
+    pick = plan.picked
+    assert pick is not None and pick.cost.dollars <= budget
+    assert pick.rankable
+    pool = [a for a in plan.designs if a.rankable and a.cost.dollars <= budget]
+    meeting = [a for a in pool if a.are_p80 <= 0.05]
+    if meeting:
+        assert plan.meets_goal and pick.cost.dollars == min(a.cost.dollars for a in meeting)
+    else:
+        assert not plan.meets_goal and pick.are_p80 == min(a.are_p80 for a in pool)
 
 
-def test_empty_results_say_so():
-    with pytest.raises(MetaResultsMissingError, match="meta-analysis"):
-        planning.candidate_plans(7e9, 1.4e11, 1e21, results=pd.DataFrame())
-    failed = synthetic_results().assign(status="InsufficientDataError")
-    with pytest.raises(MetaResultsMissingError):
-        planning.candidate_plans(7e9, 1.4e11, 1e21, results=failed)
+def test_budget_changes_the_pick_and_never_worsens_it():
+    # A goal the small budgets cannot meet: each larger budget buys a better pick until one meets it.
+    picks = [_plan(b, goal=0.02).picked for b in (2e3, 2e4, 2e5, 2e6)]
+    p80 = [p.are_p80 for p in picks]
+    assert p80 == sorted(p80, reverse=True)
+    assert len(set(p80)) > 1  # the budget decides the plan
+    # With a goal the smallest budget already meets, more money buys the same (cheapest) design.
+    assert len({_plan(b, goal=0.5).pick for b in (2e3, 2e6)}) == 1
 
 
-def test_budget_too_small():
-    with pytest.raises(BudgetTooSmallError, match="too small"):
-        planning.candidate_plans(7e9, 1.4e11, 1e12, results=synthetic_results())
+def test_goal_not_met_says_which_budget_would():
+    plan = _plan(2e3, goal=0.03)
+    assert not plan.meets_goal
+    assert plan.budget_to_meet is not None and plan.budget_to_meet > 2e3
+    cheapest = min(a.cost.dollars for a in plan.designs if a.rankable and a.are_p80 <= 0.03)
+    assert plan.budget_to_meet == cheapest
+    assert _plan(plan.budget_to_meet, goal=0.03).meets_goal
 
 
-@pytest.mark.parametrize("args", [(-7e9, 1.4e11, 1e21), (7e9, 0, 1e21), (7e9, 1.4e11, float("nan")),
-                                  (float("inf"), 1.4e11, 1e21), (5e7, 1e9, 1e21), (7e9, 1.4e11, 1e40)])
-def test_bad_plan_inputs(args):
+def test_thin_support_and_refusals_are_never_picked():
+    # Every design is thin: nothing may be picked.
+    plan = _plan(2e6, calibration=FakeCalibration(thin_ratio=0.0))
+    assert plan.pick is None and plan.frontier == ()
+    refusing = _plan(2e6, calibration=FakeCalibration(refuse_ratio=0.0))
+    assert refusing.pick is None and all(a.expected is None and a.refusal for a in refusing.designs)
+
+
+def test_missing_error_model_is_a_clear_state():
+    plan = _plan(2e4, calibration=None, message="the meta-analysis results are missing")
+    assert plan.pick is None and plan.message
+    assert "the meta-analysis results are missing" in planning.recommendation(plan)
+
+
+def test_frontier_is_pareto():
+    plan = _plan(2e6)
+    front = [plan.designs[i] for i in plan.frontier]
+    assert [a.are_p80 for a in front] == sorted((a.are_p80 for a in front), reverse=True)
+    for a in plan.designs:
+        if a.rankable:  # nothing cheaper-or-equal beats a frontier point, every design is matched by one
+            assert any(f.cost.dollars <= a.cost.dollars and f.are_p80 <= a.are_p80 for f in front)
+
+
+@pytest.mark.parametrize("kwargs", [dict(budget_dollars=0), dict(budget_dollars=float("nan")),
+                                    dict(goal_are=0), dict(goal_are=-0.1)])
+def test_bad_plan_inputs(kwargs):
+    args = dict(budget_dollars=2e4, goal_are=0.05) | kwargs
     with pytest.raises(PlanningError):
-        planning.candidate_plans(*args, results=synthetic_results())
+        planning.plan_study(70e9, 1.4e12, calibration=FakeCalibration(), **args)
+    with pytest.raises(PlanningError):
+        planning.study_designs(5e7, 1e9, min_size=1e7)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compute-optimal allocation.
+
+def test_hoffmann_closed_form_at_chinchilla_compute():
+    C = 5.76e23
+    E, A, B, a, b = 1.69, 406.4, 410.7, 0.34, 0.28  # Hoffmann et al. 2022, approach 3 (published)
+    G = (a * A / (b * B)) ** (1 / (a + b))
+    n_star = G * (C / 6) ** (b / (a + b))
+    d_star = (C / 6) / n_star
+    row = planning.optimal_allocation(planning.published_law("hoffmann2022"), C)
+    assert row.num_params == pytest.approx(n_star, rel=1e-6)
+    assert row.tokens == pytest.approx(d_star, rel=1e-6)
+    assert row.num_params_low < n_star < row.num_params_high
+
+
+def test_besiroglu_is_about_twenty_tokens_per_parameter():
+    # Their paper: the refit agrees with approaches 1 and 2 (~20 tokens per parameter at Chinchilla's compute).
+    row = planning.optimal_allocation(planning.published_law("besiroglu2024"), 5.76e23)
+    assert 15 < row.tokens_per_param < 25
+
+
+def test_fitted_overtrain_law_matches_its_chinchilla_form():
+    gadre = {"E": 1.8, "a": 40.0, "b": 900.0, "eta": 0.12}
+    law = planning.fitted_law("g", "g", gadre, np.array([[1.8, 40.0, 900.0, 0.12]] * 3), overtrain=True)
+    chin = {"E": 1.8, "A": 40.0 * 6 ** -0.12, "B": 900.0 * 6 ** -0.12, "alpha": 0.24, "beta": 0.24}
+    row = planning.optimal_allocation(law, 1e22)
+    # With alpha = beta = 2 eta, minimising A N^-alpha + B (C / 6N)^-alpha gives
+    # N* = (A / B)^(1 / (2 alpha)) * sqrt(C / 6).
+    expected = (chin["A"] / chin["B"]) ** (1 / (2 * chin["alpha"])) * math.sqrt(1e22 / 6)
+    assert row.num_params == pytest.approx(expected, rel=1e-9)
+    assert row.num_params_low == pytest.approx(row.num_params) == pytest.approx(row.num_params_high)
+
+
+def test_disagreement_warning_fires_above_two():
+    rows = planning.compute_optimal_table([planning.published_law(n) for n in planning.PUBLISHED_LAWS], 5.9e23)
+    ratio = rows[1].num_params / rows[0].num_params
+    assert planning.disagreement(rows) == pytest.approx(max(ratio, 1 / ratio))
+    assert (planning.disagreement_warning(rows) is not None) == (planning.disagreement(rows) > 2)
+    law = planning.published_law("hoffmann2022")
+    far = planning.fitted_law("tiny", "tiny", {**planning.HOFFMANN2022, "A": 406.4 * 100}, None)
+    warning = planning.disagreement_warning(planning.compute_optimal_table([law, far], 5.9e23))
+    assert warning is not None and "tiny" in warning and "hoffmann2022" in warning
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,33 +312,86 @@ def test_tradeoff_bad_inputs(call):
 
 
 # ---------------------------------------------------------------------------------------------
-# Recommendation text.
+# Recommendation text: parse its claims back and compare with the typed numbers.
 
-def test_recommendation_mentions_the_numbers():
-    text = planning.recommendation(
-        target_params=7e9, target_tokens=1.4e11, target_are=0.05, plan_num_runs=5, plan_min_size=1e7,
-        plan_max_size=5e8, plan_seeds=1, plan_compute_share=0.012, plan_dollars=4200, plan_are_median=0.03,
-        plan_are_p80=0.045, optimal_params=6.5e9, optimal_tokens=1.5e11, overtrain_multiplier=160,
-        overtrain_loss_increase=0.031, overtrain_inference_saved=0.62)
-    assert isinstance(text, str)
-    for piece in ("7B", "140B", "5 models", "10M", "500M", "$4.2k", "3.0%", "4.5%", "meets", "6.5B", "160",
-                  "62%"):
-        assert piece in text, piece
+_SUFFIX = {"": 1.0, "k": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
 
 
-def test_recommendation_without_plan_or_support():
-    text = planning.recommendation(target_params=7e9, target_tokens=1.4e11, target_are=0.05)
-    assert "No study design" in text
-    text = planning.recommendation(target_params=7e9, target_tokens=1.4e11, target_are=0.05, plan_num_runs=3,
-                                   plan_min_size=1e7, plan_max_size=1e8, plan_are_median=float("nan"),
-                                   plan_runs_under_cutoff=3)
-    assert "no comparable fits" in text
-    assert "10B tokens" in text
-    missed = planning.recommendation(target_params=7e9, target_tokens=1.4e11, target_are=0.02, plan_num_runs=3,
-                                     plan_min_size=1e7, plan_max_size=1e8, plan_are_median=0.08, plan_are_p80=0.12)
-    assert "misses" in missed
-    no_meta = planning.recommendation(target_params=7e9, target_tokens=1.4e11, target_are=0.05, meta_available=False)
-    assert "Run the meta-analysis" in no_meta
+def _count(text: str) -> float:
+    """'4.2k' -> 4200 (an independent reader of the display format)."""
+    match = re.fullmatch(r"([0-9.]+)(e[0-9]+)?([kMBT]?)", text)
+    assert match, text
+    return float(match.group(1) + (match.group(2) or "")) * _SUFFIX[match.group(3)]
+
+
+Q = r"[0-9.]+(?:e[0-9]+)?[kMBT]?"  # a count as units.format_count writes it
+
+
+def claims(text: str) -> dict:
+    out = {}
+    if m := re.search(rf"train (\d+) runs of ({Q})-({Q}) parameters .*? for \$({Q}) ",
+                      text):
+        out.update(runs=int(m.group(1)), min_size=_count(m.group(2)), max_size=_count(m.group(3)),
+                   dollars=_count(m.group(4)))
+    if m := re.search(rf"([0-9.]+)% ARE at the median and ([0-9.]+)% at the 80th percentile \((\d+) comparable fits "
+                      r"from (\d+) families\)", text):
+        out.update(median=float(m.group(1)) / 100, p80=float(m.group(2)) / 100, fits=int(m.group(3)),
+                   families=int(m.group(4)))
+    out["meets"] = "That meets the" in text
+    if m := re.search(rf"A budget of \$({Q}) would meet it", text):
+        out["budget_to_meet"] = _count(m.group(1))
+    if m := re.search(rf"under (\S+) has ({Q}) parameters \(({Q})-({Q}), 80% "
+                      rf"interval\) trained on ({Q}) tokens", text):
+        out.update(law=m.group(1), n=_count(m.group(2)), n_low=_count(m.group(3)), n_high=_count(m.group(4)),
+                   d=_count(m.group(5)))
+    return out
+
+
+def check_claims(plan, optimum, text):
+    """Every number the text states equals the typed result's (to the display precision)."""
+    got = claims(text)
+    pick = plan.picked
+    if pick is None:
+        assert "runs" not in got and "median" not in got
+    else:
+        assert got["runs"] == pick.design.num_runs
+        assert got["min_size"] == pytest.approx(pick.design.min_size, rel=0.06)
+        assert got["max_size"] == pytest.approx(pick.design.max_size, rel=0.06)
+        assert got["dollars"] == pytest.approx(pick.cost.dollars, rel=0.06)
+        assert got["median"] == pytest.approx(pick.expected.median, abs=0.0005)
+        assert got["p80"] == pytest.approx(pick.expected.p80, abs=0.0005)
+        assert (got["fits"], got["families"]) == (pick.expected.fits, pick.expected.families)
+        assert got["meets"] == plan.meets_goal == (pick.expected.p80 <= plan.goal_are)
+        if not plan.meets_goal and plan.budget_to_meet is not None:
+            assert got["budget_to_meet"] == pytest.approx(plan.budget_to_meet, rel=0.06)
+    if optimum is not None:
+        assert got["law"] == optimum.law
+        assert got["n"] == pytest.approx(optimum.num_params, rel=0.06)
+        assert got["n_low"] == pytest.approx(optimum.num_params_low, rel=0.06)
+        assert got["n_high"] == pytest.approx(optimum.num_params_high, rel=0.06)
+        assert got["d"] == pytest.approx(optimum.tokens, rel=0.06)
+    return got
+
+
+@pytest.mark.parametrize("budget, goal", [(2e3, 0.05), (2e6, 0.05), (2e3, 0.02), (2e6, 0.5)])
+def test_recommendation_claims_equal_the_numbers(budget, goal):
+    plan = _plan(budget, goal=goal)
+    law = planning.published_law("besiroglu2024")
+    optimum = planning.optimal_allocation(law, 6 * 70e9 * 1.4e12)
+    overtraining = planning.summarise_overtraining(law, 70e9, 1.4e12)
+    text = planning.recommendation(plan, optimum, overtraining)
+    got = check_claims(plan, optimum, text)
+    assert {"runs", "median", "n"} <= set(got)
+
+
+def test_overtraining_sentence_direction_under_the_selected_law():
+    # Under a law whose optimum is ~300 tokens per parameter, 20 tokens per parameter is a *larger* model.
+    law = planning.fitted_law("fit:x", "x", {"E": 1.8, "A": 400.0, "B": 4000.0, "alpha": 0.3, "beta": 0.3}, None)
+    summary = planning.summarise_overtraining(law, 70e9, 1.4e12)
+    assert summary.optimal_multiplier > 100
+    text = planning.recommendation(_plan(2e4), None, summary)
+    assert "a larger model than compute-optimal" in text and "fewer than the optimum" in text
+    assert f"optimum's {summary.optimal_multiplier:.0f} under fit:x" in text
 
 
 @pytest.mark.parametrize("text, value", [("7B", 7e9), ("1.4e9", 1.4e9), ("70 M", 7e7), ("2,000,000", 2e6),
@@ -280,3 +415,68 @@ def test_overtraining_choice():
     assert choice["multiplier"] == allowed["multiplier"].max()
     assert planning.overtraining_choice(table, max_loss_increase=0.0) is None
     assert planning.overtraining_choice(table.iloc[0:0]) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI twin: scaleplan plan ... --json
+
+def _plan_json(capsys, built_db, meta_db, *args):
+    import json
+
+    from scaleplan.core import cli
+
+    code = cli.main(["--db", str(built_db), "--meta", str(meta_db), "plan", *args, "--json", "--law-boot", "10",
+                     "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_cli_plan_budgets_give_picks_within_budget(capsys, built_db, meta_db):
+    picks = []
+    for budget in (2e3, 2e4, 2e5, 2e6):
+        out = _plan_json(capsys, built_db, meta_db, "--target-params", "70e9", "--target-tokens", "1.4e12",
+                         "--budget-dollars", f"{budget:g}", "--accuracy", "5")
+        pick = out["pick"]
+        assert pick is not None, out["message"]
+        assert pick["cost_dollars"] <= budget
+        assert len(pick["sizes"]) == len(pick["tokens"]) >= 2
+        assert 0 < pick["are_median"] <= pick["are_p80"]
+        picks.append(pick)
+        names = [row["law"] for row in out["compute_optimal"]]
+        assert {"hoffmann2022", "besiroglu2024", "gadre-rpj"} <= set(names)
+        for row in out["compute_optimal"]:
+            assert row["num_params_low"] <= row["num_params"] <= row["num_params_high"]
+            assert row["num_params"] * row["tokens"] * 6 == pytest.approx(6 * 70e9 * 1.4e12, rel=1e-9)
+    p80 = [p["are_p80"] for p in picks]
+    assert p80 == sorted(p80, reverse=True)
+
+
+def test_cli_plan_hoffmann_closed_form(capsys, built_db, meta_db):
+    C = 5.76e23
+    out = _plan_json(capsys, built_db, meta_db, "--target-flops", "5.76e23", "--budget-dollars", "2e4",
+                     "--accuracy", "5", "--law", "hoffmann2022")
+    A, B, alpha, beta = 406.4, 410.7, 0.34, 0.28
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    n_star = G * (C / 6) ** (beta / (alpha + beta))
+    row = next(r for r in out["compute_optimal"] if r["law"] == "hoffmann2022")
+    assert row["num_params"] == pytest.approx(n_star, rel=1e-6)
+    assert row["tokens"] == pytest.approx(C / 6 / n_star, rel=1e-6)
+    # In compute mode the target is the selected law's optimum.
+    assert out["target"]["num_params"] == pytest.approx(n_star, rel=1e-6)
+
+
+def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path):
+    from scaleplan.core import cli
+
+    base = ["--db", str(built_db), "--meta", str(meta_db), "plan", "--accuracy", "5"]
+    assert cli.main(base + ["--target-params", "70e9", "--target-tokens", "1.4e12"]) == 2  # no budget
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects a negative size before the command runs
+        cli.main(base + ["--target-params", "-1", "--target-tokens", "1.4e12", "--budget-dollars", "1e4"])
+    assert exit_info.value.code == 2
+    assert cli.main(base + ["--target-flops", "1e23", "--budget-dollars", "1e4", "--law", "nope"]) == 2
+    assert "unknown law" in capsys.readouterr().err
+    # Without meta-analysis results: no pick, a clear message, the laws still there.
+    out = _plan_json(capsys, built_db, tmp_path / "none.duckdb", "--target-flops", "1e23", "--budget-dollars", "1e4",
+                     "--accuracy", "5")
+    assert out["pick"] is None and "meta-analysis" in out["message"] and out["compute_optimal"]

@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from scaleplan.core import units
+
 from tests.dashboard.conftest import CHROMIUM, exceptions, full_page_screenshot, wait_for_app
 from tests.helpers import dashboard_server
 
@@ -82,26 +84,60 @@ def test_fit_page(page, analysis_url, artifacts):
     assert f"{second:.3f}" in html_text and "plotly-graph-div" in html_text
 
 
+_PLAN_CHART = """() => {
+    const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => g.layout && g.layout.meta
+                                                                       && 'budget' in g.layout.meta);
+    if (!gd) return null;
+    const star = gd.data.find(t => (t.name || '').startsWith('★'));
+    const line = (gd.layout.shapes || []).find(s => s.type === 'line' && s.x0 === s.x1);
+    const front = gd.data.find(t => (t.name || '').startsWith('Pareto'));
+    return {budget: gd.layout.meta.budget, star_cost: star ? star.x[0] : null, star_p80: star ? star.y[0] : null,
+            line_x: line ? line.x0 : null, frontier: front ? Array.from(front.x) : []};
+}"""
+
+
+def _plan_chart(page) -> dict:
+    page.wait_for_function(_PLAN_CHART, timeout=SLOW)
+    return page.evaluate(_PLAN_CHART)
+
+
 def test_planner_page(page, analysis_url, artifacts):
-    _open(page, f"{analysis_url}/planner")
-    _wait_for_charts(page, 2)
+    _open(page, f"{analysis_url}/planner?amount=2000&are=1")
+    _wait_for_charts(page, 3)
     assert exceptions(page) == 0
-    assert _metric(page, "Study budget") == "1.4e22 FLOPs"  # $20k at $2/h, 989 TFLOP/s, 40% MFU
-    box = page.locator('input[aria-label="Study budget ($)"]')
-    box.fill("50000")
-    box.press("Enter")
-    page.wait_for_function("() => location.search.includes('amount=50000')", timeout=SLOW)
-    wait_for_app(page, timeout=SLOW)
-    assert _metric(page, "Study budget") == "3.6e22 FLOPs"
+    assert _metric(page, "Study budget") == "$2k"
+    before = _plan_chart(page)
+    assert before["budget"] == pytest.approx(2000) and before["line_x"] == pytest.approx(2000)
+    assert before["star_cost"] is not None and before["star_cost"] <= 2000
     main = page.get_by_test_id("stMain").inner_text()
-    assert "To predict the loss of a 70B-parameter model" in main
-    assert page.get_by_test_id("stDataFrame").count() >= 1
+    assert "To predict the loss of a 70B-parameter model" in main and "★" in main
+
+    # Lower the budget below the pick's cost, between it and the next cheaper point of the Pareto frontier:
+    # the ★ must move to that cheaper design (or vanish when the pick was the cheapest well-supported one).
+    cheaper = [c for c in before["frontier"] if c < before["star_cost"]]
+    lower = float(int((max(cheaper) + before["star_cost"]) / 2)) if cheaper else float(int(before["star_cost"] / 2))
+    assert 1 <= lower < before["star_cost"]
+    box = page.locator('input[aria-label="Study budget ($)"]')
+    box.fill(f"{lower:g}")
+    box.press("Enter")
+    wait_for_app(page, timeout=SLOW)
+    page.wait_for_function(_PLAN_CHART.replace("return {budget", f"if (Math.abs(gd.layout.meta.budget - {lower})"
+                                               " > 1e-6) return null; return {budget"), timeout=SLOW)
+    after = _plan_chart(page)
+    assert after["budget"] == pytest.approx(lower) and after["line_x"] == pytest.approx(lower)  # the line moved
+    if cheaper:
+        assert after["star_cost"] == pytest.approx(max(cheaper))  # the ★ moved to the cheaper frontier design
+        assert after["star_p80"] >= before["star_p80"]  # less money never buys a better pick
+    else:
+        assert after["star_cost"] is None
+        assert "No well-supported study design fits" in page.get_by_test_id("stMain").inner_text()
+    assert _metric(page, "Study budget") == units.format_dollars(lower)
     assert exceptions(page) == 0
     full_page_screenshot(page, artifacts / "planner.png")
     with page.expect_download(timeout=SLOW) as info:
         page.get_by_role("button", name=re.compile("Download report")).click()
     html_text = open(info.value.path(), encoding="utf-8").read()
-    assert "Recommendation" in html_text and "3.6e22 FLOPs" in html_text
+    assert "Recommendation" in html_text and units.format_dollars(lower) in html_text
 
 
 def test_planner_impossible_budget_in_browser(page, analysis_url):

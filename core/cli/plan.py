@@ -1,0 +1,214 @@
+"""``scaleplan plan``: the budget planner's numbers for scripts and reports.
+
+    scaleplan plan (--target-params N --target-tokens D | --target-flops C)
+                   (--budget-dollars X | --budget-gpu-hours H) [--dollars-per-gpu-hour P]
+                   [--mfu F] [--peak-flops S] --accuracy PCT [--law NAME] [--json]
+
+The same core calls as the dashboard's Budget planner: the designs with their cost and expected
+ARE, the pick, compute-optimal N and D under every law (with intervals) and the over-training
+table under the selected law.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from scaleplan.core import planning
+from scaleplan.core.cli import _common
+from scaleplan.core.cli._common import CLIError
+from scaleplan.core.settings import Settings
+from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
+
+SHOWN_DESIGNS = 12
+
+
+def load_calibration(settings: Settings, version: str):
+    """The calibrated error model, or (None, why not) when the meta-analysis results are missing."""
+    try:
+        from scaleplan.core import calibration
+    except ImportError:  # the error model is not installed in this build
+        return None, "the calibrated error model is not available in this build"
+    try:
+        return calibration.load_calibration(settings.meta_path, version), None
+    except (calibration.CalibrationError, OSError) as error:
+        return None, (f"the meta-analysis results are missing ({error}); run `scaleplan data build` "
+                      "(or `scaleplan meta run`) to compute them")
+
+
+def _target(args: argparse.Namespace, selected: planning.ReferenceLaw) -> tuple[float, float]:
+    if args.target_flops is not None:
+        if args.target_params is not None or args.target_tokens is not None:
+            raise CLIError("give either --target-flops or --target-params with --target-tokens, not both")
+        opt = planning.optimal_allocation(selected, args.target_flops)
+        return opt.num_params, opt.tokens
+    if args.target_params is None or args.target_tokens is None:
+        raise CLIError("give --target-params and --target-tokens, or --target-flops")
+    planning.training_flops(args.target_params, args.target_tokens)  # validates
+    return float(args.target_params), float(args.target_tokens)
+
+
+def _law_names() -> str:
+    return ", ".join(planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS)) + f", {planning.FAMILY_LAW_PREFIX}<family>"
+
+
+def build_plan(args: argparse.Namespace, settings: Settings) -> dict:
+    """Everything the command prints, as typed results."""
+    cost = planning.CostModel(dollars_per_gpu_hour=args.dollars_per_gpu_hour, peak_flops_per_gpu=args.peak_flops,
+                              mfu=args.mfu)
+    if (args.budget_dollars is None) == (args.budget_gpu_hours is None):
+        raise CLIError("give the study budget with exactly one of --budget-dollars or --budget-gpu-hours")
+    budget = cost.budget_dollars(args.budget_dollars, args.budget_gpu_hours)
+    if not (0 < args.accuracy <= 100):
+        raise CLIError(f"--accuracy is a percentage in (0, 100], got {args.accuracy:g}")
+    law_name = args.law
+    family = law_name[len(planning.FAMILY_LAW_PREFIX):] if law_name.startswith(planning.FAMILY_LAW_PREFIX) else None
+    if family is None and law_name not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
+        raise CLIError(f"unknown law {law_name!r}; choose from {_law_names()}")
+    con = _common.open_db(settings, quiet=args.quiet)
+    try:
+        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        collection, problems = planning.collection_laws(con, family=family, n_boot=args.law_boot)
+        tpp_range = planning.collection_tokens_per_param(con)
+    finally:
+        con.close()
+    laws = {law.name: law for law in planning.all_laws(collection)}
+    if law_name not in laws:
+        raise CLIError(f"the law {law_name} could not be fitted: {problems.get(law_name, 'unknown reason')}")
+    selected = laws[law_name]
+    n_target, d_target = _target(args, selected)
+    calibration, why = load_calibration(settings, version)
+    plan = planning.plan_study(n_target, d_target, budget_dollars=budget, goal_are=args.accuracy / 100,
+                               calibration=calibration, cost=cost, message=why, tpp_range=tpp_range)
+    target_flops = planning.training_flops(n_target, d_target)
+    table = planning.compute_optimal_table(list(laws.values()), target_flops)
+    optimum = next((row for row in table if row.law == law_name), None)
+    overtraining = planning.summarise_overtraining(selected, n_target, d_target)
+    return {"plan": plan, "laws": table, "optimum": optimum, "overtraining": overtraining, "problems": problems,
+            "selected": selected, "cost": cost, "target_flops": target_flops}
+
+
+def as_json(result: dict) -> dict:
+    plan: planning.StudyPlan = result["plan"]
+    picked = plan.picked
+
+    def design(a: planning.AssessedDesign) -> dict:
+        e = a.expected
+        return {"sizes": list(a.design.sizes), "tokens": list(a.design.tokens), "seeds": a.design.seeds,
+                "token_rule": a.design.token_rule, "rule_value": a.design.rule_value,
+                "study_flops": a.design.study_flops, "cost_dollars": a.cost.dollars, "gpu_hours": a.cost.gpu_hours,
+                "are_median": None if e is None else e.median, "are_p80": None if e is None else e.p80,
+                "are_p90": None if e is None else e.p90, "fits": 0 if e is None else e.fits,
+                "families": 0 if e is None else e.families, "thin_support": True if e is None else e.thin_support,
+                "refusal": a.refusal}
+
+    o: planning.OvertrainingSummary = result["overtraining"]
+    return {
+        "target": {"num_params": plan.target_params, "tokens": plan.target_tokens, "flops": result["target_flops"]},
+        "budget_dollars": plan.budget_dollars, "accuracy": plan.goal_are,
+        "pick": None if picked is None else {**design(picked), "meets_goal": plan.meets_goal},
+        "budget_to_meet": plan.budget_to_meet, "message": plan.message,
+        "designs": [design(a) | {"within_budget": a.cost.dollars <= plan.budget_dollars,
+                                 "frontier": i in plan.frontier} for i, a in enumerate(plan.designs)],
+        "law": result["selected"].name,
+        "compute_optimal": [{"law": r.law, "num_params": r.num_params, "tokens": r.tokens,
+                             "num_params_low": r.num_params_low, "num_params_high": r.num_params_high,
+                             "tokens_low": r.tokens_low, "tokens_high": r.tokens_high, "level": r.level,
+                             "source": r.source} for r in result["laws"]],
+        "laws_disagree": planning.disagreement_warning(result["laws"]),
+        "default_law_reason": planning.DEFAULT_LAW_REASON,
+        "laws_not_fitted": result["problems"],
+        "overtraining": {"law": o.law, "target_multiplier": o.target_multiplier,
+                         "optimal_multiplier": o.optimal_multiplier,
+                         "table": o.table.to_dict(orient="records")},
+        "recommendation": planning.recommendation(plan, result["optimum"], o),
+    }
+
+
+def print_text(result: dict) -> None:
+    plan: planning.StudyPlan = result["plan"]
+    print(f"Target: {format_count(plan.target_params)} parameters, {format_count(plan.target_tokens)} tokens "
+          f"({format_flops(result['target_flops'])}); study budget {format_dollars(plan.budget_dollars)}; "
+          f"accuracy needed {format_percent(plan.goal_are)} ARE (80th percentile)")
+    print("\nStudy designs within the budget (Pareto frontier; * = pick):")
+    shown = [i for i in plan.frontier if plan.designs[i].cost.dollars <= plan.budget_dollars][-SHOWN_DESIGNS:]
+    if plan.pick is not None and plan.pick not in shown:
+        shown.append(plan.pick)
+    print(f"  {'':2}{'cost':>10}{'ARE med':>9}{'ARE p80':>9}{'ARE p90':>9}{'support':>16}  design")
+    for i in shown:
+        a = plan.designs[i]
+        e = a.expected
+        support = f"{e.fits} fits/{e.families} fam" if e else "none"
+        print(f"  {'*' if i == plan.pick else ' ':2}{format_dollars(a.cost.dollars):>10}"
+              f"{format_percent(e.median) if e else '-':>9}{format_percent(e.p80) if e else '-':>9}"
+              f"{format_percent(e.p90) if e else '-':>9}{support:>16}  {a.design.describe()}")
+    if not shown:
+        print("  (none)")
+    print(f"\nCompute-optimal allocation at {format_flops(result['target_flops'])} (80% intervals):")
+    for r in result["laws"]:
+        print(f"  {r.law:<22}N = {format_count(r.num_params):>6} [{format_count(r.num_params_low)}-"
+              f"{format_count(r.num_params_high)}]  D = {format_count(r.tokens):>6}  ({r.tokens_per_param:.0f} tokens/param)")
+    for name, problem in result["problems"].items():
+        print(f"  {name:<22}not fitted: {problem}")
+    warning = planning.disagreement_warning(result["laws"])
+    if warning:
+        print(f"\nWarning: {warning}")
+    print(f"  {planning.DEFAULT_LAW_REASON}")
+    o: planning.OvertrainingSummary = result["overtraining"]
+    print(f"\nOver-training at the target's compute under {o.law}:")
+    print(f"  {'M':>6}{'N':>9}{'D':>9}{'loss':>8}{'+loss':>8}{'inference saved':>17}")
+    for row in o.table.itertuples():
+        print(f"  {row.multiplier:>6g}{format_count(row.num_params):>9}{format_count(row.tokens):>9}{row.loss:>8.3f}"
+              f"{row.loss_increase:>+8.3f}{format_percent(row.inference_saved, 0):>17}")
+    print("\n" + planning.recommendation(plan, result["optimum"], o))
+
+
+def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    result = build_plan(args, settings)
+    if args.json:
+        _common.print_json(as_json(result))
+    else:
+        print_text(result)
+    return 0
+
+
+def _number(text: str) -> float:
+    try:
+        return planning.parse_quantity(text, name="the value")
+    except planning.PlanningError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _plain(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite: {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", parents=[_common.settings_parent()],
+                       help="plan a scaling-law study within a budget (the Budget planner's numbers)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target-params", type=_number, help="target model's parameters N (e.g. 70e9 or 70B)")
+    p.add_argument("--target-tokens", type=_number, help="target's training tokens D (e.g. 1.4e12)")
+    p.add_argument("--target-flops", type=_number, help="target's training compute C in FLOPs (N, D = the selected "
+                                                        "law's compute-optimal split)")
+    p.add_argument("--budget-dollars", type=_number, help="study budget in US$")
+    p.add_argument("--budget-gpu-hours", type=_number, help="study budget in GPU-hours")
+    p.add_argument("--dollars-per-gpu-hour", type=_plain, default=planning.DEFAULT_DOLLARS_PER_GPU_HOUR,
+                   help="price (default %(default)s)")
+    p.add_argument("--mfu", type=_plain, default=planning.DEFAULT_MFU, help="model FLOPs utilisation, 0-1 "
+                                                                             "(default %(default)s)")
+    p.add_argument("--peak-flops", type=_number, default=planning.H100_BF16_DENSE_FLOPS,
+                   help="peak FLOP/s per GPU (default %(default).3g, H100 bf16 dense)")
+    p.add_argument("--accuracy", type=_plain, required=True, help="accuracy needed: ARE in percent (e.g. 5)")
+    p.add_argument("--law", default=planning.DEFAULT_LAW, help=f"reference law: {_law_names()} "
+                                                               "(default %(default)s)")
+    p.add_argument("--law-boot", type=int, default=planning.DEFAULT_LAW_BOOT, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_plan)

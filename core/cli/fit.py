@@ -13,7 +13,7 @@ from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
 from scaleplan.core.settings import Settings
-from scaleplan.core.userdata import RunsTableError, parse_runs_csv
+from scaleplan.core.userdata import RunsTableError, default_min_tokens, parse_runs_csv
 
 
 def _calibration(settings: Settings) -> tuple[calibration.Calibration | None, str]:
@@ -83,7 +83,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             raise CLIError(f"--borrow expects NAME=VALUE, e.g. alpha=0.34; got {item!r}") from None
     selection_kwargs = dict(max_params=args.max_params, num_runs=args.num_runs, fraction=args.fraction,
-                            final_only=args.final_only, min_tokens=args.min_tokens)
+                            final_only=args.final_only,
+                            min_tokens=DEFAULT_MIN_TOKENS if args.min_tokens is None else args.min_tokens)
     try:
         if args.runs:
             path = Path(args.runs)
@@ -94,6 +95,13 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"warning: {message}", file=sys.stderr)
             if args.predict_n is None or args.predict_d is None:
                 raise CLIError("with --runs give the target as --predict-n N --predict-d D")
+            if args.min_tokens is None:  # the same default as the dashboard's Your runs
+                selection_kwargs["min_tokens"] = default_min_tokens(table.table)
+                print(f"note: checkpoints at or below {selection_kwargs['min_tokens']:.3g} tokens are dropped "
+                      "(10% of your shortest run, at most 10B; set --min-tokens to change)", file=sys.stderr)
+            if args.predict_n <= float(table.table["num_params"].max()):
+                print("note: the target lies inside the size range of your runs: every run is used, so this is an "
+                      "interpolation in model size", file=sys.stderr)
             cal, missing = _calibration(settings)
             result = analysis.analyse(table.table, Selection(**selection_kwargs), target_params=args.predict_n,
                                       target_tokens=args.predict_d, fixed=fixed, n_boot=args.bootstrap,
@@ -153,7 +161,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--num-runs", type=int, help="use the k smallest runs")
     fit.add_argument("--fraction", type=float, default=1.0, help="fraction of training used (0-1]")
     fit.add_argument("--final-only", action="store_true", help="final checkpoints only")
-    fit.add_argument("--min-tokens", type=float, default=DEFAULT_MIN_TOKENS, help="drop checkpoints at or below")
+    fit.add_argument("--min-tokens", type=float, default=None,
+                     help="drop checkpoints at or below this many tokens (default: 10B, the paper's cutoff; "
+                          "for --runs, 10%% of your shortest run, at most 10B)")
     fit.add_argument("--borrow", action="append", metavar="NAME=VALUE", help="fix a parameter, e.g. alpha=0.34")
     fit.add_argument("--level", type=float, default=0.9, help="level of the calibrated interval (default 0.9)")
     fit.add_argument("--bootstrap", type=int, default=100,

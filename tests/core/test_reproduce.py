@@ -86,3 +86,20 @@ def test_cli_fit_user_runs(tmp_path, capsys):
     bad.write_text("a,b\n1,2\n")
     assert cli.main(["fit", "--runs", str(bad), "--predict-n", "1e9", "--predict-d", "1e10"]) == 2
     assert "missing required column" in capsys.readouterr().err
+
+
+def test_cli_fit_user_runs_under_10b_tokens_fit_with_the_uploads_default_cutoff(tmp_path, capsys):
+    """Runs that stop before 10B tokens fit without --min-tokens (the paper's cutoff would drop all)."""
+    from tests.core.synthetic import synthetic_family, true_loss
+
+    curves = synthetic_family(noise=0.0)
+    curves = curves[(curves.num_params < 1e9) & (curves.tokens_seen <= 8e9)]
+    curves = curves.rename(columns={"value": "loss", "run_id": "run_name"})
+    assert curves.tokens_seen.max() < 10e9 and curves.run_name.nunique() >= 3
+    path = tmp_path / "runs.csv"
+    curves.to_csv(path, index=False)
+    assert cli.main(["fit", "--runs", str(path), "--predict-n", "7e9", "--predict-d", "1.4e11",
+                     "--bootstrap", "0", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "10% of your shortest run" in captured.err
+    assert json.loads(captured.out)["prediction"] == pytest.approx(true_loss(7e9, 1.4e11), rel=0.01)

@@ -181,3 +181,11 @@ def test_missing_mirror_is_a_clear_cli_error(tmp_path, capsys):
     code = cli.main(["--db", str(tmp_path / "x.duckdb"), "data", "build", "--mirror", str(tmp_path / "nope")])
     err = capsys.readouterr().err
     assert code == 2 and "does not exist" in err and "Traceback" not in err
+
+
+def test_the_readme_quotes_the_run_counting_statement():
+    """One statement of what a run is: the README's copy must match the Overview's word for word."""
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert " ".join(storage.RUN_COUNTING.split()) in readme

@@ -17,7 +17,10 @@ the best few and keeps the best optimum. Chinchilla fits with E, A, B free rank 
 variable projection: for each (alpha, beta) of a 25 x 25 grid the law is linear in
 (E, A, B), whose non-negative least-squares values on relative residuals come in closed form
 for the whole grid at once (Golub and Pereyra's separable least squares); the best cells by
-the true objective seed the descents. Other fits (other laws, fixed, tied or bounded
+the true objective seed the descents, one per basin of that profile. Designs of at most
+100 points also descend from the best points of Hoffmann's grid (their objective has
+several basins at the bounds, and descents on few points are cheap). A descent that stalls
+is restarted once from where it stopped. Other fits (other laws, fixed, tied or bounded
 prefactors) score a grid of starts in one broadcast NumPy pass.
 """
 
@@ -63,7 +66,11 @@ DEFAULT_HUBER_DELTA = 1e-3
 DEFAULT_N_STARTS = 5
 # Chinchilla fits rank starts by variable projection (see _varpro_scan), which puts the
 # best start close to the optimum: fewer descents reach the same minimum.
-DEFAULT_CHINCHILLA_STARTS = 2
+DEFAULT_CHINCHILLA_STARTS = 4
+# Designs with at most this many points also descend from the best starts of Hoffmann's grid
+# (see _fit): on the meta-analysis grid, every cell where variable-projection starts alone
+# ended in a worse basin than the grid's had at most 74 points.
+_SMALL_DESIGN_POINTS = 100
 
 
 # ------------------------------------------------------------------- errors
@@ -362,8 +369,7 @@ _GRID_BLOCK_SIZE = 131072  # grid points x data points per block: 0.5 MB of floa
 def _huber(r: FloatArray, delta: float) -> FloatArray:
     """Huber loss: r**2 / 2 for |r| <= delta, delta (|r| - delta / 2) beyond."""
     size = np.abs(r)
-    inner = np.minimum(size, delta)  # one expression for both branches, half the passes
-    return inner * (size - 0.5 * inner)
+    return np.where(size <= delta, 0.5 * size * size, delta * (size - 0.5 * delta))
 
 
 def _objective_and_dU(
@@ -753,8 +759,12 @@ def _select_starts(problem: _Problem, start_theta: FloatArray, n_starts: int) ->
 # exponents of real families lie, coarser up to the default bound of 2. Zero is left out:
 # there N**-alpha is the constant column and the linear problem is singular.
 _VARPRO_EXPONENTS = np.concatenate([[0.02], np.arange(0.05, 1.0001, 0.05), [1.25, 1.5, 1.75, 2.0]])
-# Cells of the (alpha, beta) scan whose Huber objective is evaluated to rank the starts.
-_VARPRO_SHORTLIST = 24
+# Scoring every scan cell with the true objective costs cells x points evaluations; past
+# this budget only the cells with the smallest least-squares residual are scored (at least
+# _VARPRO_SHORTLIST of them), in blocks of _VARPRO_BLOCK cells to bound memory.
+_VARPRO_BUDGET = 200_000
+_VARPRO_SHORTLIST = 48
+_VARPRO_BLOCK = 64
 
 
 def _varpro_applies(problem: _Problem) -> bool:
@@ -824,8 +834,10 @@ def _varpro_scan(problem: _Problem) -> tuple[FloatArray, FloatArray]:
     negligible positive term) and each cell's weighted sum of squares.
     """
     tl, tu = problem.theta_lower, problem.theta_upper
-    alphas = np.unique(np.clip(_VARPRO_EXPONENTS, tl[3], tu[3]))
-    betas = np.unique(np.clip(_VARPRO_EXPONENTS, tl[4], tu[4]))
+    # the bounds themselves are cells too: degenerate fits (beta at its floor, so B/D**beta is
+    # a constant; alpha at its ceiling) have their optimum there
+    alphas = np.unique(np.clip(np.append(_VARPRO_EXPONENTS, [tl[3], tu[3]]), tl[3], min(tu[3], 1e3)))
+    betas = np.unique(np.clip(np.append(_VARPRO_EXPONENTS, [tl[4], tu[4]]), tl[4], min(tu[4], 1e3)))
     f_n, f_d = problem.F[1, :, 3], problem.F[2, :, 4]  # -log N, -log D
     top_n, top_d = f_n.max(), f_d.max()
     X = np.exp(alphas[:, None] * (f_n - top_n))  # (Ka, n), in (0, 1]
@@ -858,16 +870,39 @@ def _varpro_scan(problem: _Problem) -> tuple[FloatArray, FloatArray]:
 
 
 def _varpro_starts(problem: _Problem, start_theta: FloatArray, n_starts: int) -> list[FloatArray]:
-    """The n_starts best starts: variable-projection cells (and the caller's), by true objective."""
+    """Starts from distinct basins of the variable-projection profile, best first.
+
+    Every cell of the (alpha, beta) scan is scored with the true objective (at its NNLS
+    E, A, B; cells beyond ``_VARPRO_BUDGET`` point evaluations are pre-filtered by their
+    least-squares residual). Cells no worse than their 8 neighbours are local minima of the
+    profile: each is a separate basin, so descending from the best few explores more than
+    descending from the best cells, which are usually neighbours. The caller's starting
+    values compete on the same footing.
+    """
     theta, sse = _varpro_scan(problem)
+    n_points = problem.observed.size
+    values = np.full(sse.size, np.inf)
+    keep = max(_VARPRO_SHORTLIST, _VARPRO_BUDGET // max(n_points, 1))
     finite = np.flatnonzero(np.isfinite(sse))
-    shortlist = finite[np.argsort(sse[finite], kind="stable")[:_VARPRO_SHORTLIST]]
-    candidates = np.vstack([theta[shortlist], start_theta[None, :]])
-    values = problem.values_theta(candidates)
-    ok = np.flatnonzero(np.isfinite(values))
-    if ok.size == 0:
+    scored = finite if finite.size <= keep else finite[np.argsort(sse[finite], kind="stable")[:keep]]
+    for i in range(0, scored.size, _VARPRO_BLOCK):
+        block = scored[i:i + _VARPRO_BLOCK]
+        values[block] = problem.values_theta(theta[block])
+    ka = np.unique(theta[:, 3]).size
+    grid = values.reshape(ka, -1)
+    padded = np.pad(grid, 1, constant_values=np.inf)
+    neighbours = np.min([padded[1 + di:1 + di + grid.shape[0], 1 + dj:1 + dj + grid.shape[1]]
+                         for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj], axis=0)
+    minima = np.flatnonzero((grid <= neighbours).ravel() & np.isfinite(values))
+    candidates = list(minima[np.argsort(values[minima], kind="stable")])
+    pool = [(values[i], theta[i]) for i in candidates]
+    caller = problem.value_theta(start_theta)
+    if math.isfinite(caller):
+        pool.append((caller, start_theta))
+    if not pool:
         raise DegenerateFitError("the objective is not finite at any starting point")
-    return list(candidates[ok[np.argsort(values[ok], kind="stable")[:n_starts]]])
+    pool.sort(key=lambda item: item[0])
+    return [t for _, t in pool[:n_starts]]
 
 
 def _fit(
@@ -902,10 +937,22 @@ def _fit(
         starts = [start_theta]
     elif _varpro_applies(problem):
         starts = _varpro_starts(problem, start_theta, n_starts)
+        if y.size <= _SMALL_DESIGN_POINTS:
+            # Few points, five parameters: the law nearly interpolates and the objective has
+            # flat valleys and several basins at the bounds (an exponent at 0 or 2, E -> 0).
+            # Descents are cheap here, so Hoffmann's grid adds its own best starts.
+            starts += _select_starts(problem, start_theta, DEFAULT_N_STARTS)
     else:
         starts = _select_starts(problem, start_theta, n_starts)
 
-    descents = [_descend(problem, problem.v_from_theta(theta)) for theta in starts]
+    descents = []
+    for theta in starts:
+        descent = _descend(problem, problem.v_from_theta(theta))
+        if not descent.converged and math.isfinite(descent.value):
+            # L-BFGS-B's line search can stall at a kink of the Huber loss with a stale
+            # curvature memory; a fresh run from where it stopped usually finishes the job.
+            descent = _descend(problem, descent.v)
+        descents.append(descent)
     converged = [d for d in descents if d.converged and math.isfinite(d.value)]
     if not converged:
         messages = sorted({d.message for d in descents})
@@ -968,8 +1015,9 @@ def fit_chinchilla(
     the mean of (L_pred - L_obs)**2, as in Choshen et al.'s code. Starts are ranked by the
     objective: with E, A, B free (the default), the cells of a variable-projection scan over
     (alpha, beta) (exact NNLS for E, A, B in each cell) plus ``parameters``' values; otherwise
-    Hoffmann's grid of starts. L-BFGS-B with analytic gradients runs from the ``n_starts``
-    best and the lowest converged optimum is returned.
+    Hoffmann's grid of starts (designs of at most 100 points also get the grid's best 5).
+    L-BFGS-B with analytic gradients runs from the ``n_starts`` best and the lowest
+    converged optimum is returned.
 
     Parameters fixed in ``parameters`` (e.g. borrowed from another family) are held at
     their values; tied ones follow their target; bounds are honoured.

@@ -51,7 +51,7 @@ def relative_error(predicted, truth):
 def test_fit_recovers_known_law(runs, objective):
     N, D, L, ids = runs
     result = fit_chinchilla(N, D, L, objective=objective, run_ids=ids)
-    assert result.converged and result.law == "chinchilla" and result.n_starts == fitting.DEFAULT_CHINCHILLA_STARTS
+    assert result.converged and result.law == "chinchilla" and 1 <= result.n_starts <= fitting.DEFAULT_CHINCHILLA_STARTS
     assert result.params["alpha"] == pytest.approx(TRUTH["alpha"], abs=0.03)
     assert result.params["beta"] == pytest.approx(TRUTH["beta"], abs=0.03)
     assert result.params["E"] == pytest.approx(TRUTH["E"], abs=0.05)
@@ -280,8 +280,10 @@ def test_flat_data_raise():
 def test_no_convergence_raises(runs, monkeypatch):
     N, D, L, _ = runs
     monkeypatch.setitem(fitting._LBFGS_OPTIONS, "maxiter", 1)
-    with pytest.raises(ConvergenceError, match="did not converge from any of 3"):
-        fit_chinchilla(N, D, L, n_starts=3)
+    with pytest.raises(ConvergenceError, match=r"did not converge from any of \d+ starting points"):
+        fit_chinchilla(N, D, L)
+    with pytest.raises(ConvergenceError, match="did not converge from any of 1 starting point"):
+        fit_chinchilla(N, D, L, n_starts=1)
 
 
 def test_errors_are_value_errors_and_options_are_checked(runs):

@@ -13,7 +13,11 @@ share. Results go to a DuckDB table in a separate file (the collection database 
 read-only); each row is keyed by a hash of its task and the data version, so a rerun
 skips what is stored and an interrupted sweep resumes. Rows are inserted one complete
 batch per transaction. Work is spread over cores with joblib, or over a cluster with
-Dask (``engine="dask"``; pass a scheduler address to run on an existing cluster).
+Dask (``engine="dask"``; pass a scheduler address to run on an existing cluster). The design
+space is a :class:`SweepConfig` (from a TOML/JSON file with ``scaleplan meta run --config``).
+Each family is read from DuckDB and shaped into arrays once (:class:`FamilyData`), so a
+task costs little more than its fit; :func:`map_tasks` spreads any other per-item work
+(e.g. a leave-one-family-out evaluation) over the same engines.
 """
 
 from __future__ import annotations
@@ -22,19 +26,30 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from scaleplan.core import fitting, storage
-from scaleplan.core.analysis import analyse
-from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
+from scaleplan.core.evaluation import absolute_relative_error, target_checkpoints
+from scaleplan.core.selection import (
+    DEFAULT_MIN_TOKENS,
+    FamilyCurves,
+    Selection,
+    SelectionError,
+    select_points,
+    target_of,
+)
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+DEFAULT_CHECKPOINTS = (False, True)  # final_only: all intermediate checkpoints, then final losses only
+DEFAULT_CUTOFFS = (DEFAULT_MIN_TOKENS, 0.0)
+DEFAULT_WINDOW_SIZES = (3, 4, 6, 8, 12, 16, 24, 32)
 
 RESULTS_SQL = """
 CREATE TABLE IF NOT EXISTS sweep_results (
@@ -75,6 +90,126 @@ class SweepTask:
         return hashlib.sha1(payload.encode()).hexdigest()
 
 
+class SweepConfigError(ValueError):
+    """A sweep configuration file is unreadable or names invalid values."""
+
+
+_CHECKPOINT_RULES = {"all": False, "final": True}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The sweep's design space: which families and which designs of each.
+
+    Every field has the built-in sweep's default, so a file only names what it changes.
+    ``checkpoints`` holds rules: ``"all"`` (every intermediate checkpoint) and/or
+    ``"final"`` (each run's final checkpoint only). ``cutoffs`` are token counts: checkpoints
+    at or below them are dropped (0 keeps all). ``window_sizes`` are the numbers of
+    consecutive model sizes k (at least 3) in a window; ``all_sizes`` adds the window of
+    every size up to its end; ``max_windows_end`` caps how many window ends a family gets.
+    """
+
+    families: tuple[str, ...] | None = None  # None: every eligible family
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    checkpoints: tuple[str, ...] = ("all", "final")
+    cutoffs: tuple[float, ...] = DEFAULT_CUTOFFS
+    window_sizes: tuple[int, ...] = DEFAULT_WINDOW_SIZES
+    all_sizes: bool = True
+    max_windows_end: int = 6
+    objective: str = "huber"
+
+    def plan(self, family: str, curves: pd.DataFrame) -> list[SweepTask]:
+        return plan_tasks(family, curves, fractions=self.fractions,
+                          checkpoints=tuple(_CHECKPOINT_RULES[c] for c in self.checkpoints),
+                          cutoffs=self.cutoffs, max_windows_end=self.max_windows_end,
+                          window_sizes=self.window_sizes, all_sizes=self.all_sizes, objective=self.objective)
+
+    @classmethod
+    def from_mapping(cls, raw: object, source: str = "the sweep configuration") -> "SweepConfig":
+        """Validate a parsed TOML/JSON object; every problem is a :class:`SweepConfigError`."""
+        if not isinstance(raw, dict):
+            raise SweepConfigError(f"{source} must be a table/object of settings, got {type(raw).__name__}")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise SweepConfigError(f"{source}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+                                   f"known: {', '.join(sorted(known))}")
+        values: dict = {}
+
+        def items(name: str, convert: Callable, check: Callable[[object], bool], rule: str) -> tuple:
+            value = raw[name]
+            if not isinstance(value, list) or not value:
+                raise SweepConfigError(f"{source}: {name} must be a non-empty list, got {value!r}")
+            for item in value:
+                if not check(item):
+                    raise SweepConfigError(f"{source}: every entry of {name} must be {rule}, got {item!r}")
+            return tuple(dict.fromkeys(convert(item) for item in value))
+
+        if "families" in raw:
+            values["families"] = items("families", str, lambda v: isinstance(v, str) and bool(v.strip()),
+                                        "a family name")
+        if "fractions" in raw:
+            values["fractions"] = items("fractions", float, lambda v: _is_number(v) and 0 < v <= 1,
+                                        "a share of training in (0, 1]")
+        if "checkpoints" in raw:
+            values["checkpoints"] = items("checkpoints", str, lambda v: isinstance(v, str) and v in _CHECKPOINT_RULES,
+                                          '"all" or "final"')
+        if "cutoffs" in raw:
+            values["cutoffs"] = items("cutoffs", float, lambda v: _is_number(v) and 0 <= v < float("inf"),
+                                      "a token count >= 0")
+        if "window_sizes" in raw:
+            values["window_sizes"] = items("window_sizes", int, lambda v: _is_integer(v) and 3 <= v <= 10_000,
+                                           "a whole number of model sizes >= 3")
+        if "all_sizes" in raw:
+            if not isinstance(raw["all_sizes"], bool):
+                raise SweepConfigError(f"{source}: all_sizes must be true or false, got {raw['all_sizes']!r}")
+            values["all_sizes"] = raw["all_sizes"]
+        if "max_windows_end" in raw:
+            v = raw["max_windows_end"]
+            if not (_is_integer(v) and 1 <= v <= 10_000):
+                raise SweepConfigError(f"{source}: max_windows_end must be a whole number >= 1, got {v!r}")
+            values["max_windows_end"] = v
+        if "objective" in raw:
+            if raw["objective"] not in ("huber", "least_squares"):
+                raise SweepConfigError(f"{source}: objective must be \"huber\" or \"least_squares\", "
+                                       f"got {raw['objective']!r}")
+            values["objective"] = raw["objective"]
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "SweepConfig":
+        """Read a ``.toml`` or ``.json`` file (see the README's "Scale-out with Dask")."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise SweepConfigError(f"cannot read sweep configuration {path}: {error}") from None
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            try:
+                raw = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as error:
+                raise SweepConfigError(f"{path} is not valid TOML: {error}") from None
+            raw = raw.get("sweep", raw) if isinstance(raw.get("sweep"), dict) and len(raw) == 1 else raw
+        elif path.suffix.lower() == ".json":
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise SweepConfigError(f"{path} is not valid JSON: {error}") from None
+        else:
+            raise SweepConfigError(f"sweep configuration must be a .toml or .json file, got {path.name!r}")
+        return cls.from_mapping(raw, source=str(path))
+
+
 def eligible_families(con: duckdb.DuckDBPyConnection, min_sizes: int = 3) -> list[str]:
     """Families whose default metric is a loss and that have at least ``min_sizes`` sizes."""
     rows = con.execute("""
@@ -86,15 +221,17 @@ def eligible_families(con: duckdb.DuckDBPyConnection, min_sizes: int = 3) -> lis
 
 
 def plan_tasks(family: str, curves: pd.DataFrame, *, fractions: Iterable[float] = DEFAULT_FRACTIONS,
-               checkpoints: Iterable[bool] = (False, True), cutoffs: Iterable[float] = (DEFAULT_MIN_TOKENS, 0.0),
-               max_windows_end: int = 6) -> list[SweepTask]:
+               checkpoints: Iterable[bool] = DEFAULT_CHECKPOINTS, cutoffs: Iterable[float] = DEFAULT_CUTOFFS,
+               max_windows_end: int = 6, window_sizes: Iterable[int] = DEFAULT_WINDOW_SIZES,
+               all_sizes: bool = True, objective: str = "huber") -> list[SweepTask]:
     """The sweep's tasks for one family: windows of model sizes below the target x options.
 
     Sizes below the target are sorted; a window is every run whose size lies among the k
     consecutive sizes ending at the j-th one (k >= 3: three sizes are the least that identify
     E, A and alpha; runs of equal size, e.g. seeds or token budgets, come together). To keep large
     families affordable, j takes at most ``max_windows_end`` values spread over the sizes
-    (always the largest) and k takes 2, 3, 4, 6, 8, ... and "all sizes up to j".
+    (always the largest) and k takes ``window_sizes`` (3, 4, 6, 8, ...) and, with
+    ``all_sizes``, "all sizes up to j".
     """
     from scaleplan.core.selection import target_of
 
@@ -107,50 +244,91 @@ def plan_tasks(family: str, curves: pd.DataFrame, *, fractions: Iterable[float] 
     ends = np.unique(np.linspace(2, sizes.size - 1, min(max_windows_end, sizes.size - 2)).round().astype(int))
     windows: list[tuple[str, ...]] = []
     for end in ends:
-        ks = sorted({k for k in (3, 4, 6, 8, 12, 16, 24, 32) if k <= end + 1} | {end + 1})
+        ks = sorted({k for k in window_sizes if 3 <= k <= end + 1} | ({end + 1} if all_sizes else set()))
         for k in ks:
             lo, hi = sizes[end + 1 - k], sizes[end]
             windows.append(tuple(sorted(pool[(pool >= lo) & (pool <= hi)].index)))
     windows = list(dict.fromkeys(windows))
-    return [SweepTask(family, window, float(p), bool(final), float(cut))
+    return [SweepTask(family, window, float(p), bool(final), float(cut), objective)
             for window in windows for p in fractions for final in checkpoints for cut in cutoffs]
 
 
-def run_task(task: SweepTask, curves: pd.DataFrame, data_version: str) -> dict:
-    """Fit one task; a failed fit is a row with its status and message (never an exception)."""
+@dataclass(frozen=True, eq=False)
+class FamilyData:
+    """One family's data, selected from DuckDB and shaped into NumPy arrays once per sweep.
+
+    ``curves`` is the selection-ready :class:`FamilyCurves`; the target (the largest run)
+    and its checkpoints in the last 30% of training (where ARE is averaged, see
+    :mod:`core.evaluation`) are worked out here once instead of once per design.
+    """
+
+    family: str
+    curves: FamilyCurves
+    target_run: str
+    target_params: float
+    target_num_params: np.ndarray  # the target's evaluated checkpoints
+    target_tokens: np.ndarray
+    target_loss: np.ndarray
+
+    @classmethod
+    def from_frame(cls, family: str, curves: pd.DataFrame) -> "FamilyData":
+        prepared = FamilyCurves.from_frame(curves)
+        target = target_of(prepared)
+        last = target_checkpoints(curves, target)
+        return cls(family=family, curves=prepared, target_run=target,
+                   target_params=float(last["num_params"].iloc[0]),
+                   target_num_params=last["num_params"].to_numpy(dtype=float),
+                   target_tokens=last["tokens_seen"].to_numpy(dtype=float),
+                   target_loss=last["value"].to_numpy(dtype=float))
+
+
+def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: str) -> dict:
+    """Fit one task; a failed fit is a row with its status and message (never an exception).
+
+    Same protocol as :func:`core.analysis.analyse` with the default target (select, fit,
+    ARE over the target's last 30%), on data prepared once per family.
+    """
+    data = curves if isinstance(curves, FamilyData) else FamilyData.from_frame(task.family, curves)
     row = {c: None for c in RESULT_COLUMNS}
     row.update(key=task.key(data_version), data_version=data_version, family=task.family,
                num_runs=len(task.run_ids), fraction=task.fraction, final_only=task.final_only,
                min_tokens=task.min_tokens, objective=task.objective, run_ids=json.dumps(task.run_ids))
-    selection = Selection(run_ids=task.run_ids, fraction=task.fraction, final_only=task.final_only,
-                          min_tokens=task.min_tokens)
     t0 = time.perf_counter()
     try:
-        result = analyse(curves, selection, objective=task.objective, check_identifiability=False)
+        selection = Selection(run_ids=task.run_ids, fraction=task.fraction, final_only=task.final_only,
+                              min_tokens=task.min_tokens)
+        points = select_points(data.curves, selection)
+        fit = fitting.fit_chinchilla(points.num_params, points.tokens_seen, points.loss,
+                                     run_ids=points.run_ids, objective=task.objective)
+        predicted = np.asarray(fit.predict(data.target_num_params, data.target_tokens), dtype=float)
+        if not (np.isfinite(predicted[-1]) and predicted[-1] > 0):
+            raise fitting.DegenerateFitError(
+                f"the fit predicts a non-physical loss ({predicted[-1]}) for the target")
     except (SelectionError, fitting.FitError) as error:
         row.update(status=type(error).__name__, message=str(error)[:300])
     else:
-        ev = result.evaluation
-        row.update(status="ok", message="", target_run=result.target_run, target_params=result.target_params,
-                   n_points=len(result.points), max_params_used=float(result.points.num_params.max()),
-                   min_params_used=float(result.points.num_params.min()), **result.fit.params,
-                   predicted_final=ev.predicted_final, actual_final=ev.actual_final, are_final=ev.are_final,
-                   are_mean=ev.are_mean, compute_share=ev.compute_share,
-                   num_sizes=int(np.unique(result.points.num_params).size), target_tokens=result.target_tokens,
-                   fit_log_rmse=_log_rmse(result))
+        are = absolute_relative_error(predicted, data.target_loss)
+        target_compute = 6.0 * data.target_num_params[-1] * data.target_tokens[-1]
+        row.update(status="ok", message="", target_run=data.target_run, target_params=data.target_params,
+                   n_points=len(points), max_params_used=float(points.num_params.max()),
+                   min_params_used=float(points.num_params.min()), **fit.params,
+                   predicted_final=float(predicted[-1]), actual_final=float(data.target_loss[-1]),
+                   are_final=float(are[-1]), are_mean=float(np.mean(are)),
+                   compute_share=float(points.compute_flops / target_compute),
+                   num_sizes=int(np.unique(points.num_params).size), target_tokens=float(data.target_tokens[-1]),
+                   fit_log_rmse=_log_rmse(fit, points))
     row["fit_seconds"] = time.perf_counter() - t0
     return row
 
 
-def _log_rmse(result) -> float:
+def _log_rmse(fit: fitting.FitResult, points) -> float:
     """Root mean square of log(L_fit / L_obs) over the fitted points (dimensionless)."""
-    points = result.points
-    fitted = result.fit.predict(points.num_params, points.tokens_seen)
+    fitted = fit.predict(points.num_params, points.tokens_seen)
     return float(np.sqrt(np.mean(np.log(fitted / points.loss) ** 2)))
 
 
-def _run_chunk(tasks: list[SweepTask], curves: pd.DataFrame, data_version: str) -> list[dict]:
-    return [run_task(task, curves, data_version) for task in tasks]
+def _run_chunk(tasks: list[SweepTask], data: FamilyData, data_version: str) -> list[dict]:
+    return [run_task(task, data, data_version) for task in tasks]
 
 
 def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -175,22 +353,41 @@ class SweepReport:
 
 
 def run_sweep(db_path: Path, meta_path: Path, *,
-              families: Iterable[str] | None = None, fractions: Iterable[float] = DEFAULT_FRACTIONS,
+              families: Iterable[str] | None = None, fractions: Iterable[float] | None = None,
               n_jobs: int = -1, engine: str = "joblib",
               scheduler: str | None = None, chunk_size: int = 64, limit: int | None = None,
-              progress: bool = True, on_progress: Callable[[int, int], None] | None = None) -> SweepReport:
+              progress: bool = True, on_progress: Callable[[int, int], None] | None = None,
+              config: SweepConfig | None = None) -> SweepReport:
     """Run (or resume) the sweep; store every finished row in ``meta_path``.
 
-    ``engine`` is ``"joblib"`` (local cores, ``n_jobs``) or ``"dask"`` (a Dask cluster at
-    ``scheduler``, or a local one). ``limit`` caps the number of new fits (for a quick run).
+    The design space is ``config`` (default: the built-in :class:`SweepConfig`);
+    ``families`` and ``fractions`` override its fields. ``engine`` is ``"joblib"`` (local
+    cores, ``n_jobs``) or ``"dask"`` (the Dask cluster at ``scheduler``, e.g.
+    ``tcp://host:8786``, or a local one). ``limit`` caps the number of new fits (for a quick
+    run). Each family's data is read from DuckDB and shaped into arrays once
+    (:class:`FamilyData`) and shipped to workers once per worker.
     """
     from tqdm.auto import tqdm
 
+    config = config or SweepConfig()
+    if families is not None:
+        config = replace(config, families=tuple(families))
+    if fractions is not None:
+        config = replace(config, fractions=tuple(fractions))
     t0 = time.perf_counter()
     con = storage.connect(db_path)
     try:
         version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
-        names = list(families) if families is not None else eligible_families(con)
+        eligible = eligible_families(con)
+        if config.families is None:
+            names = eligible
+        else:
+            unknown = [f for f in config.families if f not in eligible]
+            if unknown:
+                raise SweepConfigError(
+                    f"not a family with a loss metric and at least 3 model sizes: {', '.join(unknown)} "
+                    f"(eligible: {', '.join(eligible)})")
+            names = list(config.families)
         curves_by_family = {name: storage.family_curves(con, name) for name in names}
     finally:
         con.close()
@@ -200,13 +397,16 @@ def run_sweep(db_path: Path, meta_path: Path, *,
             "SELECT key FROM sweep_results WHERE data_version = ? AND (status <> 'ok' OR num_sizes IS NOT NULL)",
             [version]).fetchall()}
         chunks, planned, skipped = [], 0, 0
+        data: dict[str, FamilyData] = {}
         for name, curves in curves_by_family.items():
             if curves.empty:
                 continue
-            tasks = plan_tasks(name, curves, fractions=fractions)
+            tasks = config.plan(name, curves)
             planned += len(tasks)
             todo = [t for t in tasks if t.key(version) not in done]
             skipped += len(tasks) - len(todo)
+            if todo:
+                data[name] = FamilyData.from_frame(name, curves)
             for i in range(0, len(todo), chunk_size):
                 chunks.append((todo[i: i + chunk_size], name))
         if limit is not None:
@@ -220,7 +420,7 @@ def run_sweep(db_path: Path, meta_path: Path, *,
         total = sum(len(t) for t, _ in chunks)
         fitted = failed = 0
         with tqdm(total=total, desc="meta-analysis fits", unit="fit", disable=not progress) as bar:
-            for rows in _execute(chunks, curves_by_family, version, n_jobs, engine, scheduler):
+            for rows in _execute(chunks, data, version, n_jobs, engine, scheduler):
                 frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
                 results.register("new_rows", frame)
                 results.execute("BEGIN TRANSACTION")
@@ -238,29 +438,78 @@ def run_sweep(db_path: Path, meta_path: Path, *,
                        seconds=time.perf_counter() - t0)
 
 
-def _execute(chunks, curves_by_family, version, n_jobs, engine, scheduler) -> Iterator[list[dict]]:
-    if engine == "dask":
-        from dask.distributed import Client, as_completed  # optional dependency: pip install scaleplan[cluster]
+ENGINES = ("joblib", "dask")
 
-        client = Client(scheduler) if scheduler else Client(processes=True, n_workers=os.cpu_count() or 1)
+
+@contextmanager
+def dask_client(scheduler: str | None = None, n_workers: int | None = None):
+    """A ``distributed.Client``: on the cluster at ``scheduler``, else on a local cluster.
+
+    A local cluster runs ``n_workers`` (default: one per core) single-threaded worker
+    processes on the loopback interface and is closed on exit; a remote cluster is left up.
+    """
+    from dask.distributed import Client, LocalCluster  # the "cluster" and "test" extras
+
+    if scheduler:
+        client = Client(scheduler)
         try:
-            scattered = {name: client.scatter(curves, broadcast=True) for name, curves in curves_by_family.items()}
-            futures = [client.submit(_run_chunk, tasks, scattered[name], version, pure=False) for tasks, name in chunks]
-            for future in as_completed(futures):
-                yield future.result()
+            yield client
         finally:
             client.close()
         return
+    with LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def map_tasks(fn: Callable, items: Iterable, *, engine: str = "joblib", n_jobs: int = -1,
+              scheduler: str | None = None, shared: Mapping[str, object] | None = None) -> list:
+    """``[fn(item, **shared) for item in items]``, on local cores or a Dask cluster, in order.
+
+    ``fn`` must be importable by the workers (a module-level function) and deterministic for
+    the engines to agree. ``shared`` keyword arguments (e.g. a large table every item needs)
+    are sent to each worker once rather than with every item. ``engine="joblib"`` runs on
+    ``n_jobs`` local processes (1: in this process); ``engine="dask"`` on the cluster at
+    ``scheduler`` (``tcp://host:8786``), or on a local cluster when none is given. Exceptions
+    raised by ``fn`` propagate.
+    """
+    items = list(items)
+    shared = dict(shared or {})
+    if engine == "dask":
+        with dask_client(scheduler) as client:
+            scattered = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
+            futures = client.map(fn, items, pure=False, **scattered)
+            return client.gather(futures)
     if engine != "joblib":
-        raise ValueError(f"unknown engine {engine!r}: use 'joblib' or 'dask'")
+        raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if n_jobs == 1:
+        return [fn(item, **shared) for item in items]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs)(delayed(fn)(item, **shared) for item in items)
+
+
+def _execute(chunks, data, version, n_jobs, engine, scheduler) -> Iterator[list[dict]]:
+    if engine == "dask":
+        from dask.distributed import as_completed
+
+        with dask_client(scheduler, None if n_jobs in (None, -1) else n_jobs) as client:
+            scattered = {name: client.scatter(family, broadcast=True) for name, family in data.items()}
+            futures = [client.submit(_run_chunk, tasks, scattered[name], version, pure=False)
+                       for tasks, name in chunks]
+            for future in as_completed(futures):
+                yield future.result()
+        return
+    if engine != "joblib":
+        raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     from joblib import Parallel, delayed
 
     if n_jobs == 1:
         for tasks, name in chunks:
-            yield _run_chunk(tasks, curves_by_family[name], version)
+            yield _run_chunk(tasks, data[name], version)
         return
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    yield from parallel(delayed(_run_chunk)(tasks, curves_by_family[name], version) for tasks, name in chunks)
+    yield from parallel(delayed(_run_chunk)(tasks, data[name], version) for tasks, name in chunks)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,11 +65,69 @@ class FitPoints:
         return len(self.loss)
 
 
-def target_of(curves: pd.DataFrame, target_run: str | None = None) -> str:
+@dataclass(frozen=True, eq=False)
+class FamilyCurves:
+    """A family's curves as NumPy arrays, prepared once and selected from many times.
+
+    Built by :meth:`from_frame` from a table with columns run_id, num_params, tokens_seen,
+    value (rows keep the table's order). Runs are numbered 0..R-1 in order of (num_params
+    of their first row, run_id); ``code`` gives each row's run number. A sweep selects
+    thousands of designs from one family: with the grouping done here once, a selection is
+    a few boolean masks (:func:`select_points` accepts either form).
+    """
+
+    run_names: np.ndarray  # (R,) object, sorted by (num_params, run_id)
+    run_params: np.ndarray  # (R,) num_params of each run (its first row)
+    run_max_tokens: np.ndarray  # (R,) longest checkpoint of each run
+    code: np.ndarray  # (P,) run number of each row
+    num_params: np.ndarray  # (P,) parameters
+    tokens_seen: np.ndarray  # (P,) tokens
+    value: np.ndarray  # (P,) loss
+    default_target: str | None  # the largest run (longest trained among equals); None if empty
+
+    @classmethod
+    def from_frame(cls, curves: pd.DataFrame) -> "FamilyCurves":
+        ids = curves["run_id"].to_numpy(dtype=object)
+        num_params = curves["num_params"].to_numpy(dtype=float)
+        tokens = curves["tokens_seen"].to_numpy(dtype=float)
+        names, first, inverse = np.unique(ids.astype(str), return_index=True, return_inverse=True)
+        first_params = num_params[first]
+        order = np.lexsort((names, first_params))  # by num_params, then run_id
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        code = rank[inverse.reshape(-1)]
+        max_tokens = np.full(order.size, -np.inf)
+        np.maximum.at(max_tokens, code, tokens)
+        run_names = ids[first][order]
+        # target_of: largest num_params, then most tokens; pandas' stable multi-key sort leaves
+        # exact ties in run_id order, so the alphabetically last of them wins, as here.
+        default = str(run_names[np.lexsort((max_tokens, first_params[order]))[-1]]) if order.size else None
+        return cls(run_names=run_names, run_params=first_params[order], run_max_tokens=max_tokens, code=code,
+                   num_params=num_params, tokens_seen=tokens, value=curves["value"].to_numpy(dtype=float),
+                   default_target=default)
+
+    @property
+    def empty(self) -> bool:
+        return self.code.size == 0
+
+    def run_code(self, run_id: str) -> int | None:
+        hits = np.flatnonzero(self.run_names == run_id)
+        return int(hits[0]) if hits.size else None
+
+
+def target_of(curves: pd.DataFrame | FamilyCurves, target_run: str | None = None) -> str:
     """The target run: ``target_run`` if given (must be in ``curves``), else the largest run.
 
     Among runs of the largest size, the one trained longest is the target.
     """
+    if isinstance(curves, FamilyCurves):
+        if curves.empty:
+            raise SelectionError("no observations for this family and metric")
+        if target_run is not None:
+            if curves.run_code(target_run) is None:
+                raise SelectionError(f"target run {target_run!r} has no observations of this metric")
+            return target_run
+        return str(curves.default_target)
     if curves.empty:
         raise SelectionError("no observations for this family and metric")
     if target_run is not None:
@@ -80,40 +138,56 @@ def target_of(curves: pd.DataFrame, target_run: str | None = None) -> str:
     return str(per_run.sort_values(["num_params", "tokens"]).index[-1])
 
 
-def select_points(curves: pd.DataFrame, selection: Selection) -> FitPoints:
-    """Apply ``selection`` to a family's curves (columns run_id, num_params, tokens_seen, value)."""
-    target = target_of(curves, selection.target_run)
-    target_params = float(curves.loc[curves["run_id"] == target, "num_params"].iloc[0])
-    pool = curves[(curves["run_id"] != target) & (curves["num_params"] < target_params)]
+def select_points(curves: pd.DataFrame | FamilyCurves, selection: Selection) -> FitPoints:
+    """Apply ``selection`` to a family's curves (columns run_id, num_params, tokens_seen, value).
+
+    ``curves`` may be the table itself or a :class:`FamilyCurves` prepared from it (same
+    result, much cheaper when selecting many times from one family).
+    """
+    family = curves if isinstance(curves, FamilyCurves) else FamilyCurves.from_frame(curves)
+    target = target_of(family, selection.target_run)
+    target_code = family.run_code(target)
+    target_params = float(family.run_params[target_code])
+    in_pool = family.run_params < target_params
+    in_pool[target_code] = False
     if selection.run_ids is not None:
-        pool = pool[pool["run_id"].isin(selection.run_ids)]
+        in_pool &= np.isin(family.run_names, np.asarray(selection.run_ids, dtype=object))
     if selection.max_params is not None:
-        pool = pool[pool["num_params"] <= selection.max_params]
-    if pool.empty:
+        in_pool &= family.run_params <= selection.max_params
+    if not in_pool.any():
         raise SelectionError("no run smaller than the target matches the selection")
     if selection.num_runs is not None:
-        order = (pool.groupby("run_id", sort=False)["num_params"].first().reset_index()
-                 .sort_values(["num_params", "run_id"]))
-        chosen = order["run_id"].iloc[: selection.num_runs] if selection.pick == "smallest" \
-            else order["run_id"].iloc[-selection.num_runs:]
-        pool = pool[pool["run_id"].isin(chosen)]
-    threshold = selection.fraction * pool["tokens_seen"].max()
-    points = pool[(pool["tokens_seen"] <= threshold) & (pool["tokens_seen"] > selection.min_tokens)]
-    if selection.final_only and not points.empty:
-        last = points.groupby("run_id")["tokens_seen"].transform("max")
-        points = points[points["tokens_seen"] == last]
-    if points.empty:
+        pool_codes = np.flatnonzero(in_pool)  # already sorted by (num_params, run_id)
+        chosen = pool_codes[: selection.num_runs] if selection.pick == "smallest" \
+            else pool_codes[-selection.num_runs:]
+        in_pool = np.zeros_like(in_pool)
+        in_pool[chosen] = True
+    pool_rows = in_pool[family.code]
+    longest = float(family.run_max_tokens[in_pool].max())
+    threshold = selection.fraction * longest
+    tokens = family.tokens_seen
+    keep = pool_rows & (tokens <= threshold) & (tokens > selection.min_tokens)
+    if selection.final_only and keep.any():
+        last = np.full(family.run_names.size, -np.inf)
+        np.maximum.at(last, family.code[keep], tokens[keep])
+        keep &= tokens == last[family.code]
+    if not keep.any():
         raise SelectionError(
             f"no checkpoint is left after the filters (tokens above {selection.min_tokens:.3g} and at most "
-            f"{selection.fraction:.0%} of the longest run's {pool['tokens_seen'].max():.3g} tokens)")
-    runs = (points.groupby("run_id").agg(num_params=("num_params", "first"), max_tokens_used=("tokens_seen", "max"))
-            .reset_index().sort_values(["num_params", "run_id"], ignore_index=True))
+            f"{selection.fraction:.0%} of the longest run's {longest:.3g} tokens)")
+    rows = np.flatnonzero(keep)
+    codes = family.code[rows]
+    used = np.unique(codes)  # run numbers in (num_params, run_id) order
+    max_used = np.full(family.run_names.size, -np.inf)
+    np.maximum.at(max_used, codes, tokens[rows])
+    runs = pd.DataFrame({"run_id": family.run_names[used], "num_params": family.run_params[used],
+                         "max_tokens_used": max_used[used]})
     compute = float((6.0 * runs["num_params"] * runs["max_tokens_used"]).sum())
     return FitPoints(
-        run_ids=points["run_id"].to_numpy(dtype=object),
-        num_params=points["num_params"].to_numpy(dtype=float),
-        tokens_seen=points["tokens_seen"].to_numpy(dtype=float),
-        loss=points["value"].to_numpy(dtype=float),
+        run_ids=family.run_names[codes],
+        num_params=family.num_params[rows],
+        tokens_seen=tokens[rows],
+        loss=family.value[rows],
         runs=runs,
         compute_flops=compute,
     )

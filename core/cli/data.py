@@ -14,7 +14,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     status = storage.database_status(settings.db_path)
     if status == "ok" and not args.force:
         print(f"database is up to date at {settings.db_path} (use --force to rebuild)")
-        return 0
+        return _refresh_sweep(args, settings)
     report = storage.build_database(settings.db_path, mirror=settings.mirror, download_dir=settings.download_dir,
                                     download_url=settings.download_url, progress=not args.quiet)
     print(f"built {settings.db_path} in {report.seconds:.1f} s (was: {status})")
@@ -23,6 +23,23 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         if bad:
             print(f"  {name}: skipped {bad} malformed rows: " +
                   "; ".join(f"{n} x {r}" for r, n in info["bad_rows"].items()))
+    return _refresh_sweep(args, settings)
+
+
+def _refresh_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the meta-analysis sweep into ``settings.meta_path`` (resumable: only what is missing).
+
+    The sweep's results feed the dashboard's expected-error look-ups; running it here means they
+    exist on a fresh machine. It takes well under a minute on 2 cores; ``--no-sweep`` skips it.
+    """
+    if args.no_sweep:
+        return 0
+    from scaleplan.core import meta
+
+    report = meta.run_sweep(settings.db_path, settings.meta_path, n_jobs=-1, progress=not args.quiet)
+    ran = report.fitted + report.failed
+    print(f"meta-analysis sweep at {settings.meta_path}: {report.planned} designs, {report.skipped} already stored, "
+          f"{ran} run ({report.fitted} fitted) in {report.seconds:.1f} s")
     return 0
 
 
@@ -56,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     build = data.add_parser("build", parents=[_common.settings_parent()], help="build (or rebuild) the database from the sources")
     build.add_argument("--force", action="store_true", help="rebuild even if the database is up to date")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.add_argument("--no-sweep", action="store_true",
+                       help="do not run or refresh the meta-analysis sweep after building")
     build.set_defaults(func=cmd_build)
     summary = data.add_parser("summary", parents=[_common.settings_parent()], help="counts per source and in total")
     summary.add_argument("--json", action="store_true", help="one JSON object")

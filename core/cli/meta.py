@@ -1,4 +1,4 @@
-"""``scaleplan meta run``: the meta-analysis sweep (resumable)."""
+"""``scaleplan meta run``: the meta-analysis sweep (resumable, local cores or a Dask cluster)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,29 @@ from scaleplan.core.settings import Settings
 
 
 def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.jobs == 0 or args.jobs < -1:
+        raise _common.CLIError(f"--jobs must be a positive number of workers or -1 (all cores), got {args.jobs}")
+    if args.limit is not None and args.limit < 1:
+        raise _common.CLIError(f"--limit must be at least 1, got {args.limit}")
+    if args.scheduler and args.engine != "dask":
+        raise _common.CLIError("--scheduler needs --engine dask")
+    try:
+        config = meta.SweepConfig.from_file(args.config) if args.config else None
+    except meta.SweepConfigError as error:
+        raise _common.CLIError(str(error)) from None
     _common.ensure_database(settings, quiet=args.quiet)
-    report = meta.run_sweep(settings.db_path, settings.meta_path,
-                            families=args.family or None, n_jobs=args.jobs, engine=args.engine,
-                            scheduler=args.scheduler, limit=args.limit, progress=not args.quiet)
+    try:
+        report = meta.run_sweep(settings.db_path, settings.meta_path,
+                                families=args.family or None, n_jobs=args.jobs, engine=args.engine,
+                                scheduler=args.scheduler, limit=args.limit, progress=not args.quiet,
+                                config=config)
+    except meta.SweepConfigError as error:
+        raise _common.CLIError(str(error)) from None
+    except ImportError as error:
+        if args.engine == "dask":
+            raise _common.CLIError(f"the Dask engine needs dask[distributed] (pip install 'scaleplan[cluster]'): "
+                                   f"{error}") from None
+        raise
     print(f"planned {report.planned} fits, {report.skipped} already stored; ran {report.fitted + report.failed} "
           f"({report.fitted} fitted, {report.failed} could not be fitted) in {report.seconds:.1f} s")
     return 0
@@ -22,11 +41,14 @@ def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     meta_cmd = sub.add_parser("meta", help="the meta-analysis sweep").add_subparsers(dest="meta_command", required=True)
     run = meta_cmd.add_parser("run", parents=[_common.settings_parent()], help="run or resume the sweep")
-    run.add_argument("--family", action="append", help="only these families (repeatable)")
+    run.add_argument("--family", action="append", help="only these families (repeatable; overrides the config file)")
+    run.add_argument("--config", metavar="FILE",
+                     help="sweep configuration (.toml or .json): families, fractions, checkpoints, cutoffs, "
+                          "window_sizes, ... (see the README, 'Scale-out with Dask')")
     run.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
-    run.add_argument("--engine", choices=("joblib", "dask"), default="joblib")
-    run.add_argument("--scheduler", help="Dask scheduler address for a cluster")
+    run.add_argument("--engine", choices=meta.ENGINES, default="joblib",
+                     help="joblib: local cores; dask: a Dask cluster (--scheduler) or a local one")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://HOST:8786")
     run.add_argument("--limit", type=int, help="at most this many new fits")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_meta_run)
-

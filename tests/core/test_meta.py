@@ -69,3 +69,83 @@ def test_sweep_counts_count_families_with_a_successful_fit():
     assert (counts.fits, counts.succeeded, counts.families, counts.families_tried) == (6, 2, 2, 3)
     empty = meta.sweep_counts(pd.DataFrame(columns=list(meta.RESULT_COLUMNS)))
     assert (empty.fits, empty.succeeded, empty.families, empty.families_tried) == (0, 0, 0, 0)
+
+
+# ------------------------------------------------------------- configuration
+def test_config_file_sets_the_design_space(tmp_path):
+    curves = synthetic_family()
+    path = tmp_path / "sweep.toml"
+    path.write_text('families = ["syn"]\nfractions = [0.5, 1]\ncheckpoints = ["final"]\ncutoffs = [0]\n'
+                    'window_sizes = [3]\nall_sizes = false\n')
+    config = meta.SweepConfig.from_file(path)
+    tasks = config.plan("syn", curves)
+    assert tasks and {t.fraction for t in tasks} == {0.5, 1.0}
+    assert all(t.final_only and t.min_tokens == 0.0 for t in tasks)
+    sizes = curves.groupby("run_id").num_params.first()
+    assert all(sizes[list(t.run_ids)].nunique() == 3 for t in tasks)
+    # the default configuration plans exactly the built-in sweep, and JSON reads the same keys
+    assert [t.key("v") for t in meta.SweepConfig().plan("syn", curves)] == \
+        [t.key("v") for t in meta.plan_tasks("syn", curves)]
+    as_json = tmp_path / "sweep.json"
+    as_json.write_text(json.dumps({"fractions": [0.5, 1], "checkpoints": ["final"], "cutoffs": [0],
+                                   "window_sizes": [3], "all_sizes": False}))
+    assert meta.SweepConfig.from_file(as_json).plan("syn", curves) == tasks
+
+
+@pytest.mark.parametrize("text, message", [
+    ("fractions = [0, 0.5]", "fractions must be a share of training in \\(0, 1\\], got 0"),
+    ("fractions = 0.5", "fractions must be a non-empty list"),
+    ("checkpoints = [\"some\"]", 'checkpoints must be "all" or "final"'),
+    ("cutoffs = [-1]", "cutoffs must be a token count >= 0"),
+    ("window_sizes = [2]", "window_sizes must be a whole number of model sizes >= 3"),
+    ("window_sizes = [3.5]", "window_sizes must be a whole number"),
+    ("all_sizes = 1", "all_sizes must be true or false"),
+    ("fraction = [0.5]", "unknown setting\\(s\\) 'fraction'"),
+    ("fractions = [0.5", "not valid TOML"),
+])
+def test_config_errors_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    with pytest.raises(meta.SweepConfigError, match=message):
+        meta.SweepConfig.from_file(path)
+
+
+def test_config_file_type_and_existence_are_checked(tmp_path):
+    with pytest.raises(meta.SweepConfigError, match="cannot read"):
+        meta.SweepConfig.from_file(tmp_path / "missing.toml")
+    (tmp_path / "sweep.yaml").write_text("fractions: [0.5]")
+    with pytest.raises(meta.SweepConfigError, match=".toml or .json"):
+        meta.SweepConfig.from_file(tmp_path / "sweep.yaml")
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(meta.SweepConfigError, match="table/object"):
+        meta.SweepConfig.from_file(tmp_path / "bad.json")
+
+
+def test_cli_reports_a_bad_config_and_an_unknown_family(built_db, tmp_path, capsys):
+    from scaleplan.core import cli
+
+    bad = tmp_path / "sweep.json"
+    bad.write_text('{"fractions": [2]}')
+    base = ["--db", str(built_db), "--meta", str(tmp_path / "meta.duckdb"), "meta", "run", "--quiet"]
+    assert cli.main(base + ["--config", str(bad)]) == 2
+    assert "fractions must be a share of training" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('families = ["no-such-family"]')
+    assert cli.main(base + ["--config", str(unknown)]) == 2
+    assert "no-such-family" in capsys.readouterr().err
+    small = tmp_path / "small.toml"
+    small.write_text('families = ["gpt3"]\nfractions = [1.0]\nwindow_sizes = [3]\nall_sizes = false\n'
+                     'max_windows_end = 1\ncheckpoints = ["all"]\ncutoffs = [10e9]\n')
+    assert cli.main(base + ["--config", str(small), "--jobs", "1"]) == 0
+    stored = meta.load_results(tmp_path / "meta.duckdb")
+    assert len(stored) >= 1 and set(stored["family"]) == {"gpt3"} and (stored["fraction"] == 1.0).all()
+
+
+def test_prepared_family_gives_the_same_rows_as_the_table():
+    curves = synthetic_family()
+    tasks = meta.plan_tasks("syn", curves)[:12]
+    data = meta.FamilyData.from_frame("syn", curves)
+    for task in tasks:
+        a, b = meta.run_task(task, curves, "v1"), meta.run_task(task, data, "v1")
+        a.pop("fit_seconds"), b.pop("fit_seconds")
+        assert a == b

@@ -68,7 +68,8 @@ def main() -> int:
         wheel = next((tmp / "dist").glob("scaleplan-*.whl"))
         names = set(zipfile.ZipFile(wheel).namelist())
         for required in ("scaleplan/data/manifest.json", "scaleplan/streamlit_config/config.toml",
-                         "scaleplan/dashboard/app.py", "scaleplan/core/cli/__init__.py"):
+                         "scaleplan/dashboard/app.py", "scaleplan/core/cli/__init__.py",
+                         "scaleplan/data/sweep_results.parquet", "scaleplan/data/sweep_results.json"):
             assert required in names, f"{required} is missing from {wheel.name}"
         assert not any(n.startswith(("core/", "dashboard/")) for n in names), "top-level core/ or dashboard/ in the wheel"
         step(f"built {wheel.name} ({wheel.stat().st_size / 1e6:.1f} MB) with its package data")

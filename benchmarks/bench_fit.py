@@ -61,8 +61,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scaleplan.core.fitting import (  # noqa: E402
     DEFAULT_HUBER_DELTA,
-    FitResult,
-    bootstrap,
     chinchilla_objective,
     fit_chinchilla,
 )

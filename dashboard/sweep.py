@@ -1,6 +1,7 @@
 """The meta-analysis results in the dashboard: cached loading and the "run the sweep" offer.
 
-The results file is ``common.meta_path()`` ($SCALEPLAN_META or data/meta.duckdb). Loading is
+The results file is ``common.meta_path()`` (the settings' meta_path); without results of the
+current data version there, the ones shipped with scaleplan are used. Loading is
 cached on the file's (mtime, size) and on the database's data version, so a new sweep (or a
 rebuilt database) is picked up on the next rerun. Only rows of the current data version are used.
 """
@@ -41,8 +42,8 @@ def data_version(version: common.DbVersion | None) -> str | None:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _load(path: str, file_version: tuple[int, int] | None, data: str | None) -> pd.DataFrame:
-    if file_version is None:
-        return pd.DataFrame(columns=list(meta.RESULT_COLUMNS))
+    # With no results of this data version on this machine, the results shipped with scaleplan
+    # for the same data version are used (meta.load_results), so the pages are ready on first open.
     return meta.load_results(Path(path), data_version=data)
 
 

@@ -27,15 +27,22 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _refresh_sweep(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the meta-analysis sweep into ``settings.meta_path`` (resumable: only what is missing).
+    """With ``--sweep``: run (or resume) the meta-analysis sweep into ``settings.meta_path``.
 
-    The sweep's results feed the dashboard's expected-error look-ups; running it here means they
-    exist on a fresh machine. It takes well under a minute on 2 cores; ``--no-sweep`` skips it.
+    Without it nothing runs: the full sweep's results for this data version ship with scaleplan
+    (``meta.shipped_results``), so the planner and the calibrated intervals work at once; the
+    sweep takes many minutes on 2 cores (``benchmarks/bench_sweep.py``).
     """
-    if args.no_sweep:
-        return 0
     from scaleplan.core import meta
 
+    if not args.sweep:
+        version = _common.data_version(settings)
+        shipped = meta.shipped_results_info() or {}
+        if meta.load_results(settings.meta_path, version, shipped=False).empty:
+            where = ("the results shipped with scaleplan are used" if shipped.get("data_version") == version
+                     else "no shipped results match this data: run `scaleplan meta run` for the planner")
+            print(f"meta-analysis: none computed on this machine; {where}")
+        return 0
     report = meta.run_sweep(settings.db_path, settings.meta_path, n_jobs=-1, progress=not args.quiet)
     ran = report.fitted + report.failed
     print(f"meta-analysis sweep at {settings.meta_path}: {report.planned} designs, {report.skipped} already stored, "
@@ -73,8 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     build = data.add_parser("build", parents=[_common.settings_parent()], help="build (or rebuild) the database from the sources")
     build.add_argument("--force", action="store_true", help="rebuild even if the database is up to date")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
-    build.add_argument("--no-sweep", action="store_true",
-                       help="do not run or refresh the meta-analysis sweep after building")
+    build.add_argument("--sweep", action="store_true",
+                       help="also run the meta-analysis sweep on this machine (many minutes on 2 cores); "
+                            "without it the results shipped with scaleplan are used")
     build.set_defaults(func=cmd_build)
     summary = data.add_parser("summary", parents=[_common.settings_parent()], help="counts per source and in total")
     summary.add_argument("--json", action="store_true", help="one JSON object")

@@ -1,4 +1,5 @@
-"""``scaleplan meta run``: the meta-analysis sweep (resumable, local cores or a Dask cluster)."""
+"""``scaleplan meta run`` (the meta-analysis sweep: resumable, local cores or a Dask cluster) and
+``scaleplan meta export`` (write it as the results that ship with scaleplan)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,20 @@ def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write this machine's full sweep as the results that ship with scaleplan (parquet + sha256 pin)."""
+    from pathlib import Path
+
+    version = _common.data_version(settings)
+    try:
+        info = meta.export_results(settings.meta_path, version, Path(args.to))
+    except ValueError as error:
+        raise _common.CLIError(f"{error}; run `scaleplan meta run` first") from None
+    print(f"wrote {info['rows']} rows ({info['fitted']} fitted) of data version {version[:12]} to "
+          f"{Path(args.to) / meta.SHIPPED_RESULTS} (sha256 {info['sha256'][:12]}...)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     meta_cmd = sub.add_parser("meta", help="the meta-analysis sweep").add_subparsers(dest="meta_command", required=True)
     run = meta_cmd.add_parser("run", parents=[_common.settings_parent()], help="run or resume the sweep")
@@ -52,3 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--limit", type=int, help="at most this many new fits")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_meta_run)
+    export = meta_cmd.add_parser("export", parents=[_common.settings_parent()],
+                                 help="write the stored sweep as the results shipped with scaleplan")
+    export.add_argument("--to", required=True, metavar="FOLDER",
+                        help="where to write sweep_results.parquet and its pin (the project's data/ folder)")
+    export.set_defaults(func=cmd_meta_export)

@@ -14,7 +14,7 @@ from scaleplan.core.settings import Settings
 
 def _ensure_meta(args: argparse.Namespace, settings: Settings) -> pd.DataFrame:
     version = _common.data_version(settings)
-    if not args.no_sweep:  # resumes; a no-op when the sweep is complete
+    if args.sweep:  # resumes; a no-op when the sweep is complete
         meta.run_sweep(settings.db_path, settings.meta_path, n_jobs=args.jobs, progress=not args.quiet)
     return meta.load_results(settings.meta_path, version)
 
@@ -117,8 +117,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--json", action="store_true")
     rep.add_argument("--jobs", type=int, default=-1)
     rep.add_argument("--quiet", action="store_true")
-    rep.add_argument("--no-sweep", action="store_true",
-                     help="use the stored meta-analysis results as they are (do not resume the sweep first)")
+    rep.add_argument("--sweep", action="store_true",
+                     help="run or resume the meta-analysis sweep on this machine first (many minutes); by default "
+                          "the stored results are used, else the ones shipped with scaleplan")
+    rep.add_argument("--no-sweep", action="store_true", help=argparse.SUPPRESS)  # the default now; old scripts
     rep.set_defaults(func=cmd_reproduce)
 
 

@@ -1,0 +1,101 @@
+"""The sweep results shipped with scaleplan: pinned, current, reproducible, used only as a fallback."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scaleplan.core import meta, storage
+
+
+@pytest.fixture(scope="module")
+def data_version(built_db) -> str:
+    con = storage.connect(built_db)
+    try:
+        return storage.stored_data_version(con)
+    finally:
+        con.close()
+
+
+def test_shipped_results_are_pinned_and_belong_to_the_current_data(data_version):
+    info = meta.shipped_results_info()
+    assert info is not None, "data/sweep_results.json is missing"
+    path = meta._shipped_file(meta.SHIPPED_RESULTS)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == info["sha256"]
+    # A changed adapter or manifest changes the data version: then the results must be recomputed
+    # (`scaleplan meta run --jobs 2 && scaleplan meta export --to data`), or the pages lose them.
+    assert info["data_version"] == data_version
+    frame = meta.shipped_results(data_version)
+    assert len(frame) == info["rows"] and int((frame["status"] == "ok").sum()) == info["fitted"]
+    assert frame["family"].nunique() >= 20 and info["fitted"] > 3000
+
+
+def test_shipped_rows_are_what_the_current_code_computes(built_db, data_version):
+    """Ten fitted cells drawn at random are refitted now and must give the same prediction."""
+    shipped = meta.shipped_results(data_version)
+    ok = shipped[shipped["status"] == "ok"].sample(10, random_state=1)
+    con = storage.connect(built_db)
+    try:
+        curves = {family: storage.family_curves(con, family) for family in ok["family"].unique()}
+    finally:
+        con.close()
+    for _, row in ok.iterrows():
+        tasks = {t.key(data_version): t for t in meta.plan_tasks(row["family"], curves[row["family"]])}
+        assert row["key"] in tasks, f"the shipped design {row['key']} is no longer planned"
+        again = meta.run_task(tasks[row["key"]], curves[row["family"]], data_version)
+        assert again["status"] == "ok"
+        assert again["predicted_final"] == pytest.approx(row["predicted_final"], rel=1e-6)
+        assert again["actual_final"] == pytest.approx(row["actual_final"], rel=1e-12)
+
+
+def test_load_results_falls_back_to_the_shipped_rows_only_without_local_ones(tmp_path, data_version):
+    missing = tmp_path / "none.duckdb"
+    assert len(meta.load_results(missing, data_version)) == meta.shipped_results_info()["rows"]
+    assert meta.load_results(missing, data_version, shipped=False).empty
+    assert meta.load_results(missing, "another-version").empty
+
+    local = tmp_path / "local.duckdb"
+    rows = meta.shipped_results(data_version).head(3)
+    con = meta.open_results(local)
+    try:
+        con.register("rows", rows)
+        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
+    finally:
+        con.close()
+    assert len(meta.load_results(local, data_version)) == 3  # the user's own sweep takes precedence
+
+
+def test_a_modified_shipped_file_is_refused(tmp_path, monkeypatch, data_version):
+    copy = tmp_path / meta.SHIPPED_RESULTS
+    shutil.copy(meta._shipped_file(meta.SHIPPED_RESULTS), copy)
+    with copy.open("ab") as handle:
+        handle.write(b"\0")
+    info = tmp_path / meta.SHIPPED_INFO
+    shutil.copy(meta._shipped_file(meta.SHIPPED_INFO), info)
+    monkeypatch.setattr(meta, "_shipped_file", lambda name: tmp_path / name)
+    with pytest.raises(meta.ShippedResultsError, match="sha256"):
+        meta.shipped_results(data_version)
+
+
+def test_export_round_trip(tmp_path, monkeypatch):
+    rows = pd.DataFrame({c: [None, None] for c in meta.RESULT_COLUMNS})
+    rows["key"], rows["data_version"], rows["family"] = ["b", "a"], "v1", "fam"
+    rows["status"], rows["predicted_final"] = ["ok", "SelectionError"], [2.5, np.nan]
+    local = tmp_path / "meta.duckdb"
+    con = meta.open_results(local)
+    try:
+        con.register("rows", rows)
+        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
+    finally:
+        con.close()
+    info = meta.export_results(local, "v1", tmp_path / "out")
+    assert (info["rows"], info["fitted"], info["data_version"]) == (2, 1, "v1")
+    monkeypatch.setattr(meta, "_shipped_file", lambda name: tmp_path / "out" / name)
+    back = meta.shipped_results("v1")
+    assert list(back["key"]) == ["a", "b"] and back.loc[back.key == "b", "predicted_final"].item() == 2.5
+    with pytest.raises(ValueError, match="no stored results"):
+        meta.export_results(local, "v2", tmp_path / "out2")

@@ -773,6 +773,11 @@ DEFAULT_LAW_REASON = (
     "unlike a law fitted on this collection's small runs, was fitted up to 16B parameters.")
 DISAGREEMENT_FACTOR = 2.0
 INTERVAL_LEVEL = 0.8
+PUBLISHED_INTERVAL_SOURCE = (
+    "published parameters; interval from the published standard errors (Besiroglu et al.), treated as "
+    "independent (no covariance is published); not a coverage-tested interval (no held-out data)")
+"""What a published law's interval is. It cannot be tested for coverage here: the runs it was fitted
+on are not in the collection."""
 N_INTERVAL_SAMPLES = 4000
 
 
@@ -821,8 +826,7 @@ def published_law(name: str, *, n_samples: int = N_INTERVAL_SAMPLES, seed: int =
     draws = draws[(draws[:, 3] > 0) & (draws[:, 4] > 0)]
     label = ("Hoffmann et al. 2022 (Chinchilla, approach 3)" if name == "hoffmann2022"
              else "Besiroglu et al. 2024 (Chinchilla replication)")
-    source = ("published parameters; interval from Besiroglu et al.'s standard errors, "
-              "treated as independent (no covariance is published)")
+    source = PUBLISHED_INTERVAL_SOURCE
     return ReferenceLaw(name=name, label=label, params=dict(params), source=source, samples=draws)
 
 
@@ -869,6 +873,11 @@ class ComputeOptimal:
     @property
     def tokens_per_param(self) -> float:
         return self.tokens / self.num_params
+
+    @property
+    def has_interval(self) -> bool:
+        """False when the law has no parameter samples or they do not move N* (nothing to show)."""
+        return self.num_params_high > self.num_params_low * (1 + 1e-9)
 
 
 def optimal_allocation(law: ReferenceLaw, compute_flops: float, *, level: float = INTERVAL_LEVEL) -> ComputeOptimal:
@@ -1066,8 +1075,7 @@ def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | No
     name, why a law could not be fitted.
     """
     from scaleplan.core import fitting, reproduce, storage
-    from scaleplan.core.analysis import analyse
-    from scaleplan.core.selection import Selection, SelectionError
+    from scaleplan.core.selection import SelectionError
 
     out, problems = [], {}
     for name, data_set in GADRE_LAWS.items():
@@ -1076,22 +1084,50 @@ def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | No
         except (fitting.FitError, ValueError) as error:
             problems[name] = str(error)
             continue
-        samples = None if gadre.bootstrap is None else gadre.bootstrap.param_samples
+        fitted_on = f"fitted on {len(gadre.fit_set)} small runs of {data_set}"
+        if gadre.bootstrap is not None and gadre.bootstrap.scheme == "runs":
+            samples = gadre.bootstrap.param_samples
+            source = f"{fitted_on}; interval from {n_boot} run-bootstrap refits, parameter uncertainty only, " \
+                     "not coverage-tested"
+        else:
+            # Gadre et al.'s fit set has one point per run and fewer runs than a run bootstrap needs, so
+            # the bootstrap keeps every run: all its refits equal the fit, a zero-width "interval".
+            samples = None
+            source = f"{fitted_on}; no interval: one point per run and too few runs to resample"
         out.append(fitted_law(name, f"Gadre et al. L(C, M) fitted on {data_set}", gadre.loss_fit.params, samples,
-                              overtrain=True, source=f"fitted on {len(gadre.fit_set)} small runs of {data_set}; "
-                              f"interval from {n_boot} run-bootstrap refits"))
+                              overtrain=True, source=source))
     if family is not None:
         name = FAMILY_LAW_PREFIX + family
         try:
             data = curves if curves is not None else storage.family_curves(con, family)
-            result = analyse(data, Selection(), n_boot=n_boot)
-            samples = None if result.bootstrap is None else result.bootstrap.param_samples
-            out.append(fitted_law(name, f"Chinchilla law fitted on {family}", result.fit.params, samples,
-                                  source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
-                                         "run-bootstrap refits"))
+            out.append(family_law(data, family, n_boot=n_boot, seed=seed))
         except (fitting.FitError, SelectionError, ValueError) as error:
             problems[name] = str(error)
     return tuple(out), problems
+
+
+FAMILY_LAW_COVERAGE = "coverage not yet measured"
+"""What the coverage test (tests/core/test_planning_coverage.py) measured for :func:`family_law`'s interval."""
+
+
+def family_law(curves: pd.DataFrame, family: str, *, n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0) -> ReferenceLaw:
+    """The Chinchilla law fitted on one family's ``curves`` (columns run_id, num_params, tokens_seen,
+    value), named ``fit:<family>``, with ``n_boot`` bootstrap refits for its interval.
+
+    Default protocol of :func:`core.analysis.analyse`: the largest run is held out as the target,
+    every other checkpoint is fitted. Raises :class:`core.fitting.FitError` or
+    :class:`core.selection.SelectionError` when the family cannot be fitted.
+    """
+    from scaleplan.core.analysis import analyse
+    from scaleplan.core.selection import Selection
+
+    result = analyse(curves, Selection(), n_boot=n_boot, seed=seed, check_identifiability=False)
+    samples = None if result.bootstrap is None else result.bootstrap.param_samples
+    scheme = "run-bootstrap" if result.bootstrap is None or result.bootstrap.scheme == "runs" \
+        else "block-bootstrap (checkpoints resampled within each run, so run-to-run noise is left out)"
+    return fitted_law(FAMILY_LAW_PREFIX + family, f"Chinchilla law fitted on {family}", result.fit.params, samples,
+                      source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
+                             f"{scheme} refits, parameter uncertainty only; {FAMILY_LAW_COVERAGE}")
 
 
 def all_laws(collection: Sequence[ReferenceLaw] = ()) -> tuple[ReferenceLaw, ...]:

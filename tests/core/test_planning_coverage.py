@@ -91,3 +91,18 @@ def test_block_bootstrap_interval_coverage_is_as_stated():
     coverage = realised_coverage(num_sizes=6, replications=n, seed=20261130)
     stated = covered / total
     assert abs(coverage - stated) <= three_standard_errors(stated, n), f"coverage {coverage:.3f} vs stated {stated}"
+
+
+def test_published_laws_say_their_interval_is_not_coverage_tested():
+    for name in planning.PUBLISHED_LAWS:
+        row = planning.optimal_allocation(planning.published_law(name), COMPUTE_FLOPS)
+        assert row.has_interval
+        assert "published standard errors" in row.source and "not a coverage-tested interval" in row.source
+
+
+def test_samples_that_do_not_move_n_star_are_no_interval():
+    # What a block bootstrap gives on one point per run (Gadre et al.'s fit set): every refit equals the fit.
+    values = [TRUE[k] for k in planning.CHINCHILLA_NAMES]
+    constant = planning.fitted_law("c", "c", TRUE, np.array([values] * 30))
+    assert not planning.optimal_allocation(constant, COMPUTE_FLOPS).has_interval
+    assert not planning.optimal_allocation(planning.fitted_law("n", "n", TRUE, None), COMPUTE_FLOPS).has_interval

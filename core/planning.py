@@ -1033,8 +1033,9 @@ def recommendation(plan: StudyPlan, optimum: ComputeOptimal | None = None,
     if optimum is not None:
         sentences.append(f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "
                          f"under {optimum.law} has {format_count(optimum.num_params)} parameters "
-                         f"({format_count(optimum.num_params_low)}-{format_count(optimum.num_params_high)}, "
-                         f"{format_percent(optimum.level, 0)} interval) trained on {format_count(optimum.tokens)} "
+                         + (f"({format_count(optimum.num_params_low)}-{format_count(optimum.num_params_high)}, "
+                            f"{format_percent(optimum.level, 0)} interval)" if optimum.has_interval else "(no interval)")
+                         + f" trained on {format_count(optimum.tokens)} "
                          f"tokens, {optimum.tokens_per_param:.0f} tokens per parameter.")
     if overtraining is not None:
         o = overtraining

@@ -773,6 +773,11 @@ DEFAULT_LAW_REASON = (
     "unlike a law fitted on this collection's small runs, was fitted up to 16B parameters.")
 DISAGREEMENT_FACTOR = 2.0
 INTERVAL_LEVEL = 0.8
+PUBLISHED_INTERVAL_SOURCE = (
+    "published parameters; interval from the published standard errors (Besiroglu et al.), treated as "
+    "independent (no covariance is published); not a coverage-tested interval (no held-out data)")
+"""What a published law's interval is. It cannot be tested for coverage here: the runs it was fitted
+on are not in the collection."""
 N_INTERVAL_SAMPLES = 4000
 
 
@@ -821,8 +826,7 @@ def published_law(name: str, *, n_samples: int = N_INTERVAL_SAMPLES, seed: int =
     draws = draws[(draws[:, 3] > 0) & (draws[:, 4] > 0)]
     label = ("Hoffmann et al. 2022 (Chinchilla, approach 3)" if name == "hoffmann2022"
              else "Besiroglu et al. 2024 (Chinchilla replication)")
-    source = ("published parameters; interval from Besiroglu et al.'s standard errors, "
-              "treated as independent (no covariance is published)")
+    source = PUBLISHED_INTERVAL_SOURCE
     return ReferenceLaw(name=name, label=label, params=dict(params), source=source, samples=draws)
 
 
@@ -869,6 +873,11 @@ class ComputeOptimal:
     @property
     def tokens_per_param(self) -> float:
         return self.tokens / self.num_params
+
+    @property
+    def has_interval(self) -> bool:
+        """False when the law has no parameter samples or they do not move N* (nothing to show)."""
+        return self.num_params_high > self.num_params_low * (1 + 1e-9)
 
 
 def optimal_allocation(law: ReferenceLaw, compute_flops: float, *, level: float = INTERVAL_LEVEL) -> ComputeOptimal:
@@ -1024,8 +1033,9 @@ def recommendation(plan: StudyPlan, optimum: ComputeOptimal | None = None,
     if optimum is not None:
         sentences.append(f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "
                          f"under {optimum.law} has {format_count(optimum.num_params)} parameters "
-                         f"({format_count(optimum.num_params_low)}-{format_count(optimum.num_params_high)}, "
-                         f"{format_percent(optimum.level, 0)} interval) trained on {format_count(optimum.tokens)} "
+                         + (f"({format_count(optimum.num_params_low)}-{format_count(optimum.num_params_high)}, "
+                            f"{format_percent(optimum.level, 0)} interval)" if optimum.has_interval else "(no interval)")
+                         + f" trained on {format_count(optimum.tokens)} "
                          f"tokens, {optimum.tokens_per_param:.0f} tokens per parameter.")
     if overtraining is not None:
         o = overtraining
@@ -1066,8 +1076,7 @@ def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | No
     name, why a law could not be fitted.
     """
     from scaleplan.core import fitting, reproduce, storage
-    from scaleplan.core.analysis import analyse
-    from scaleplan.core.selection import Selection, SelectionError
+    from scaleplan.core.selection import SelectionError
 
     out, problems = [], {}
     for name, data_set in GADRE_LAWS.items():
@@ -1076,22 +1085,67 @@ def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | No
         except (fitting.FitError, ValueError) as error:
             problems[name] = str(error)
             continue
-        samples = None if gadre.bootstrap is None else gadre.bootstrap.param_samples
+        fitted_on = f"fitted on {len(gadre.fit_set)} small runs of {data_set}"
+        if gadre.bootstrap is not None and gadre.bootstrap.scheme == "runs":
+            samples = gadre.bootstrap.param_samples
+            source = f"{fitted_on}; interval from {n_boot} run-bootstrap refits, parameter uncertainty only, " \
+                     "not coverage-tested"
+        else:
+            # Gadre et al.'s fit set has one point per run and fewer runs than a run bootstrap needs, so
+            # the bootstrap keeps every run: all its refits equal the fit, a zero-width "interval".
+            samples = None
+            source = f"{fitted_on}; no interval: one point per run and too few runs to resample"
         out.append(fitted_law(name, f"Gadre et al. L(C, M) fitted on {data_set}", gadre.loss_fit.params, samples,
-                              overtrain=True, source=f"fitted on {len(gadre.fit_set)} small runs of {data_set}; "
-                              f"interval from {n_boot} run-bootstrap refits"))
+                              overtrain=True, source=source))
     if family is not None:
         name = FAMILY_LAW_PREFIX + family
         try:
             data = curves if curves is not None else storage.family_curves(con, family)
-            result = analyse(data, Selection(), n_boot=n_boot)
-            samples = None if result.bootstrap is None else result.bootstrap.param_samples
-            out.append(fitted_law(name, f"Chinchilla law fitted on {family}", result.fit.params, samples,
-                                  source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
-                                         "run-bootstrap refits"))
+            out.append(family_law(data, family, n_boot=n_boot, seed=seed))
         except (fitting.FitError, SelectionError, ValueError) as error:
             problems[name] = str(error)
     return tuple(out), problems
+
+
+FAMILY_LAW_COVERAGE = {"runs": (35, 40, 8), "blocks": (22, 40, 6)}
+"""Measured coverage of :func:`family_law`'s N* interval at :data:`INTERVAL_LEVEL`, by bootstrap scheme:
+(intervals containing the true N*, synthetic families, sizes per family). Families drawn from a known
+Chinchilla law with 1% seed noise per run and 0.3% per checkpoint, N* at 5.76e23 FLOPs
+(tests/core/test_planning_coverage.py checks that these figures hold). The block bootstrap (fewer than
+6 fitted sizes) keeps every run's seed noise fixed, so it under-covers."""
+
+
+def family_law_coverage_text(scheme: str) -> str:
+    """The measured coverage of a family law's interval, as shown next to it."""
+    if scheme not in FAMILY_LAW_COVERAGE:
+        return "coverage not measured"
+    covered, total, sizes = FAMILY_LAW_COVERAGE[scheme]
+    return (f"coverage {covered / total:.0%} measured at nominal {INTERVAL_LEVEL:.0%} "
+            f"({covered} of {total} synthetic {sizes}-size families)")
+
+
+def family_law(curves: pd.DataFrame, family: str, *, n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0) -> ReferenceLaw:
+    """The Chinchilla law fitted on one family's ``curves`` (columns run_id, num_params, tokens_seen,
+    value), named ``fit:<family>``, with ``n_boot`` bootstrap refits for its interval.
+
+    Default protocol of :func:`core.analysis.analyse`: the largest run is held out as the target,
+    every other checkpoint is fitted. Raises :class:`core.fitting.FitError` or
+    :class:`core.selection.SelectionError` when the family cannot be fitted.
+    """
+    from scaleplan.core.analysis import analyse
+    from scaleplan.core.selection import Selection
+
+    result = analyse(curves, Selection(), n_boot=n_boot, seed=seed, check_identifiability=False)
+    if result.bootstrap is None:
+        return fitted_law(FAMILY_LAW_PREFIX + family, f"Chinchilla law fitted on {family}", result.fit.params, None,
+                          source=f"fitted on {family} (all runs but the largest); no interval")
+    samples = result.bootstrap.param_samples
+    scheme = "run-bootstrap" if result.bootstrap.scheme == "runs" \
+        else "block-bootstrap (checkpoints resampled within each run, so run-to-run noise is left out)"
+    return fitted_law(FAMILY_LAW_PREFIX + family, f"Chinchilla law fitted on {family}", result.fit.params, samples,
+                      source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
+                             f"{scheme} refits, parameter uncertainty only; "
+                             f"{family_law_coverage_text(result.bootstrap.scheme)}")
 
 
 def all_laws(collection: Sequence[ReferenceLaw] = ()) -> tuple[ReferenceLaw, ...]:

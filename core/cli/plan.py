@@ -114,6 +114,7 @@ def as_json(result: dict) -> dict:
         "compute_optimal": [{"law": r.law, "num_params": r.num_params, "tokens": r.tokens,
                              "num_params_low": r.num_params_low, "num_params_high": r.num_params_high,
                              "tokens_low": r.tokens_low, "tokens_high": r.tokens_high, "level": r.level,
+                             "has_interval": r.has_interval,
                              "source": r.source} for r in result["laws"]],
         "laws_disagree": planning.disagreement_warning(result["laws"]),
         "default_law_reason": planning.DEFAULT_LAW_REASON,
@@ -146,8 +147,11 @@ def print_text(result: dict) -> None:
         print("  (none)")
     print(f"\nCompute-optimal allocation at {format_flops(result['target_flops'])} (80% intervals):")
     for r in result["laws"]:
-        print(f"  {r.law:<22}N = {format_count(r.num_params):>6} [{format_count(r.num_params_low)}-"
-              f"{format_count(r.num_params_high)}]  D = {format_count(r.tokens):>6}  ({r.tokens_per_param:.0f} tokens/param)")
+        interval = (f"[{format_count(r.num_params_low)}-{format_count(r.num_params_high)}]" if r.has_interval
+                    else "[no interval]")
+        print(f"  {r.law:<22}N = {format_count(r.num_params):>6} {interval}  D = {format_count(r.tokens):>6}  "
+              f"({r.tokens_per_param:.0f} tokens/param)")
+        print(f"  {'':<22}interval: {r.source}")
     for name, problem in result["problems"].items():
         print(f"  {name:<22}not fitted: {problem}")
     warning = planning.disagreement_warning(result["laws"])

@@ -246,7 +246,7 @@ def _laws_table(rows: tuple[planning.ComputeOptimal, ...], selected: str) -> pd.
         "Name": [r.law for r in rows],
         "N* (parameters)": [units.format_count(r.num_params) for r in rows],
         "N* 80% interval": [f"{units.format_count(r.num_params_low)}–{units.format_count(r.num_params_high)}"
-                            for r in rows],
+                            if r.has_interval else "none" for r in rows],
         "D* (tokens)": [units.format_count(r.tokens) for r in rows],
         "Tokens per parameter": [f"{r.tokens_per_param:.0f}" for r in rows],
         "Interval from": [r.source for r in rows],

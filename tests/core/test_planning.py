@@ -340,10 +340,11 @@ def claims(text: str) -> dict:
     out["meets"] = "That meets the" in text
     if m := re.search(rf"A budget of \$({Q}) would meet it", text):
         out["budget_to_meet"] = _count(m.group(1))
-    if m := re.search(rf"under (\S+) has ({Q}) parameters \(({Q})-({Q}), 80% "
-                      rf"interval\) trained on ({Q}) tokens", text):
-        out.update(law=m.group(1), n=_count(m.group(2)), n_low=_count(m.group(3)), n_high=_count(m.group(4)),
-                   d=_count(m.group(5)))
+    if m := re.search(rf"under (\S+) has ({Q}) parameters \((?:({Q})-({Q}), 80% interval|no interval)\) "
+                      rf"trained on ({Q}) tokens", text):
+        n = _count(m.group(2))
+        out.update(law=m.group(1), n=n, n_low=n if m.group(3) is None else _count(m.group(3)),
+                   n_high=n if m.group(4) is None else _count(m.group(4)), d=_count(m.group(5)))
     return out
 
 
@@ -382,6 +383,15 @@ def test_recommendation_claims_equal_the_numbers(budget, goal):
     text = planning.recommendation(plan, optimum, overtraining)
     got = check_claims(plan, optimum, text)
     assert {"runs", "median", "n"} <= set(got)
+
+
+def test_recommendation_says_no_interval_when_the_law_has_none():
+    law = planning.fitted_law("fit:x", "x", planning.HOFFMANN2022, None)
+    optimum = planning.optimal_allocation(law, 6 * 70e9 * 1.4e12)
+    text = planning.recommendation(_plan(2e4, goal=0.05), optimum)
+    assert "(no interval)" in text and "80% interval" not in text
+    got = check_claims(_plan(2e4, goal=0.05), optimum, text)
+    assert got["n_low"] == got["n"] == got["n_high"]
 
 
 def test_overtraining_sentence_direction_under_the_selected_law():

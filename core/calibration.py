@@ -462,8 +462,8 @@ def load_calibration(meta_path: Path, data_version: str) -> Calibration:
 
     results = meta.load_results(meta_path, data_version)
     if results.empty:
-        raise CalibrationError(f"no meta-analysis results for data version {data_version} in {meta_path}; "
-                               "run `scaleplan meta run` first")
+        raise CalibrationError(f"the meta-analysis results are missing (none in {meta_path} and none shipped "
+                               f"for data version {data_version[:12]}); run `scaleplan meta run` once")
     return fit_calibration(results)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from scaleplan.core.settings import Settings, resolve_settings
 
@@ -86,17 +88,19 @@ def ensure_database(settings: Settings, *, quiet: bool = False) -> None:
                                download_url=settings.download_url, progress=not quiet)
 
 
-def open_db(settings: Settings, *, quiet: bool = False):
-    """A read-only connection, building the database first when needed."""
+@contextmanager
+def open_db(settings: Settings, *, quiet: bool = False) -> Iterator:
+    """A read-only connection for a ``with`` block, building the database first when needed."""
     from scaleplan.core import storage
 
     ensure_database(settings, quiet=quiet)
-    return storage.connect(settings.db_path)
+    con = storage.connect(settings.db_path)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def data_version(settings: Settings) -> str:
-    con = open_db(settings)
-    try:
+    with open_db(settings) as con:
         return con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
-    finally:
-        con.close()

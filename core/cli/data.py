@@ -53,11 +53,8 @@ def _refresh_sweep(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     from scaleplan.core import storage
 
-    con = _common.open_db(settings, quiet=args.quiet)
-    try:
+    with _common.open_db(settings, quiet=args.quiet) as con:
         result = storage.summary(con)
-    finally:
-        con.close()
     if args.json:
         _common.print_json(result)
         return 0

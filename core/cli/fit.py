@@ -18,9 +18,9 @@ from scaleplan.core.userdata import RunsTableError, default_min_tokens, parse_ru
 
 def _calibration(settings: Settings) -> tuple[calibration.Calibration | None, str]:
     """The calibration learned on the whole stored sweep, or None and why not (never builds anything)."""
-    if not Path(settings.meta_path).is_file() or not Path(settings.db_path).is_file():
-        return None, ("no calibrated interval: no meta-analysis results for the collection "
-                      "(run `scaleplan meta run` once)")
+    # Without a sweep of this machine's own, meta.load_results falls back to the shipped results.
+    if not Path(settings.db_path).is_file():
+        return None, "no calibrated interval: the database has not been built (run `scaleplan data build`)"
     try:
         con = storage.connect(settings.db_path)
         try:
@@ -109,11 +109,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         else:
             if not args.family:
                 raise CLIError("give --family F (and optionally --target RUN) or --runs FILE.csv")
-            con = _common.open_db(settings)
-            try:
+            with _common.open_db(settings) as con:
                 curves = storage.family_curves(con, args.family, args.metric)
-            finally:
-                con.close()
             if curves.empty:
                 raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
             cal, missing = _calibration(settings)

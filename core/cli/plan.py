@@ -25,15 +25,12 @@ SHOWN_DESIGNS = 12
 
 def load_calibration(settings: Settings, version: str):
     """The calibrated error model, or (None, why not) when the meta-analysis results are missing."""
-    try:
-        from scaleplan.core import calibration
-    except ImportError:  # the error model is not installed in this build
-        return None, "the calibrated error model is not available in this build"
+    from scaleplan.core import calibration
+
     try:
         return calibration.load_calibration(settings.meta_path, version), None
     except (calibration.CalibrationError, OSError) as error:
-        return None, (f"the meta-analysis results are missing ({error}); run `scaleplan data build` "
-                      "(or `scaleplan meta run`) to compute them")
+        return None, f"no expected accuracy: {error}"
 
 
 def _target(args: argparse.Namespace, selected: planning.ReferenceLaw) -> tuple[float, float]:
@@ -65,13 +62,10 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict:
     family = law_name[len(planning.FAMILY_LAW_PREFIX):] if law_name.startswith(planning.FAMILY_LAW_PREFIX) else None
     if family is None and law_name not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
         raise CLIError(f"unknown law {law_name!r}; choose from {_law_names()}")
-    con = _common.open_db(settings, quiet=args.quiet)
-    try:
+    with _common.open_db(settings, quiet=args.quiet) as con:
         version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
         collection, problems = planning.collection_laws(con, family=family, n_boot=args.law_boot)
         tpp_range = planning.collection_tokens_per_param(con)
-    finally:
-        con.close()
     laws = {law.name: law for law in planning.all_laws(collection)}
     if law_name not in laws:
         raise CLIError(f"the law {law_name} could not be fitted: {problems.get(law_name, 'unknown reason')}")

@@ -70,11 +70,8 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
 
 def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
     if args.paper == "overtraining":
-        con = _common.open_db(settings)
-        try:
+        with _common.open_db(settings) as con:
             rows = reproduce.overtraining(con)
-        finally:
-            con.close()
         if args.json:
             _common.print_json(rows)
             return 0
@@ -89,11 +86,8 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
     results = _ensure_meta(args, settings)
     if args.paper == "calibration":
         return _calibration_report(args, results)
-    con = _common.open_db(settings)
-    try:
+    with _common.open_db(settings) as con:
         report = reproduce.hitchhiker_report(results, con)
-    finally:
-        con.close()
     if args.json:
         _common.print_json(report)
         return 0

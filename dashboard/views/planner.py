@@ -161,12 +161,12 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _calibration(meta_key: tuple, data_version: str | None):
-    """The calibrated error model, or (None, why not). Loading never runs a sweep."""
+    """The calibrated error model, or (None, why not). Loading never runs a sweep: without results of
+    this machine's own, the ones shipped with scaleplan for the same data are used."""
     from scaleplan.core import calibration
 
-    if data_version is None or meta_key[1] is None:
-        return None, ("the meta-analysis results are missing; they are computed by `scaleplan data build` "
-                      "(or `scaleplan meta run`)")
+    if data_version is None:
+        return None, "the database has no data version; rebuild it with `scaleplan data build --force`"
     try:
         return calibration.load_calibration(common.meta_path(), data_version), None
     except (calibration.CalibrationError, OSError) as error:

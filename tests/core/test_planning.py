@@ -476,8 +476,8 @@ def test_cli_plan_hoffmann_closed_form(capsys, built_db, meta_db):
     assert out["target"]["num_params"] == pytest.approx(n_star, rel=1e-6)
 
 
-def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path):
-    from scaleplan.core import cli
+def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path, monkeypatch):
+    from scaleplan.core import cli, meta
 
     base = ["--db", str(built_db), "--meta", str(meta_db), "plan", "--accuracy", "5"]
     assert cli.main(base + ["--target-params", "70e9", "--target-tokens", "1.4e12"]) == 2  # no budget
@@ -486,7 +486,8 @@ def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path):
     assert exit_info.value.code == 2
     assert cli.main(base + ["--target-flops", "1e23", "--budget-dollars", "1e4", "--law", "nope"]) == 2
     assert "unknown law" in capsys.readouterr().err
-    # Without meta-analysis results: no pick, a clear message, the laws still there.
+    # Without meta-analysis results (none here, none shipped): no pick, a clear message, the laws still there.
+    monkeypatch.setattr(meta, "shipped_results_info", lambda: None)
     out = _plan_json(capsys, built_db, tmp_path / "none.duckdb", "--target-flops", "1e23", "--budget-dollars", "1e4",
                      "--accuracy", "5")
     assert out["pick"] is None and "meta-analysis" in out["message"] and out["compute_optimal"]

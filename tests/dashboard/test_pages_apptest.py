@@ -49,15 +49,19 @@ def with_meta(meta_db, monkeypatch):
 
 @pytest.fixture()
 def without_meta(tmp_path, monkeypatch):
+    """No sweep on this machine and no shipped results (an install without data/sweep_results.*)."""
+    from scaleplan.core import meta
+
     path = tmp_path / "no-meta.duckdb"
     monkeypatch.setenv("SCALEPLAN_META", str(path))
+    monkeypatch.setattr(meta, "shipped_results_info", lambda: None)
     return path
 
 
 # ---------------------------------------------------------------------------------------------
 # Fit and extrapolate
 
-def test_fit_default_view(app_test):
+def test_fit_default_view(app_test, without_meta):
     at = app_test("fit.py")
     _no_failure(at)
     assert at.selectbox(key="fit.family").value == "pythia"
@@ -233,12 +237,27 @@ def test_planner_default_view(app_test, with_meta):
     assert _query(at, "n") == "7e10" and _query(at, "amount") == "20000"
 
 
+def test_planner_ready_on_first_open_with_the_shipped_results(app_test, tmp_path, monkeypatch):
+    """A fresh machine (no sweep run here): the results shipped with scaleplan rank the designs."""
+    from scaleplan.core import meta
+
+    monkeypatch.setenv("SCALEPLAN_META", str(tmp_path / "never-run.duckdb"))
+    assert meta.shipped_results_info() is not None
+    at = app_test("planner.py", timeout=120)
+    _no_failure(at)
+    assert not (tmp_path / "never-run.duckdb").exists()  # nothing was computed for the page
+    designs = at.dataframe[0].value
+    assert "★" in set(designs["Pick"])
+    assert designs["Support"].astype(str).str.contains(r"\d+ fits, \d+ families").any()
+    assert "Expected accuracy is not available" not in _texts(at.info)
+
+
 def test_planner_without_meta_says_so_and_runs_no_sweep(app_test, without_meta):
     at = app_test("planner.py")
     _no_failure(at)
     assert not any(b.label.startswith("Run the meta-analysis") for b in at.button)
     assert "Expected accuracy is not available" in _texts(at.info)
-    assert "scaleplan data build" in _texts(at.info)
+    assert "scaleplan meta run" in _texts(at.info)
     assert _charts(at) == 2  # the over-training trade-off does not need the results
     assert "No study design can be ranked" in _texts(at.markdown)
 
@@ -362,7 +381,7 @@ def test_run_the_sweep_button(app_test, without_meta, meta_db, monkeypatch):
     next(b for b in at.button if b.label.startswith("Run the meta-analysis")).click().run()
     _no_failure(at)
     assert len(calls) == 1 and callable(calls[0]["on_progress"])
-    assert _charts(at) == 3  # the heatmap and the two comparisons, from the new results
+    assert _charts(at) == 4  # calibration plot, heatmap and two comparisons, from the new results
 
 
 def test_reliability_card_and_footer_count_the_same_families(app_test, meta_db, tmp_path, monkeypatch):

@@ -28,7 +28,10 @@ def test_reproduce_overtraining_json(built_db, capsys):
     assert {"dataset", "target", "quantity", "predicted", "actual", "rel_error"} <= set(rows[0])
 
 
-def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path):
+def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path, monkeypatch):
+    from scaleplan.core import meta
+
+    monkeypatch.setattr(meta, "shipped_results_info", lambda: None)  # no results here and none shipped
     missing = tmp_path / "no-meta.duckdb"
     assert cli.main(["--db", str(built_db), "--meta", str(missing), "fit", "--family", "pythia-deduped",
                      "--bootstrap", "20", "--json"]) == 0
@@ -103,3 +106,14 @@ def test_cli_fit_user_runs_under_10b_tokens_fit_with_the_uploads_default_cutoff(
     captured = capsys.readouterr()
     assert "10% of your shortest run" in captured.err
     assert json.loads(captured.out)["prediction"] == pytest.approx(true_loss(7e9, 1.4e11), rel=0.01)
+
+
+def test_cli_fit_on_a_fresh_machine_uses_the_shipped_results(built_db, capsys, tmp_path):
+    """No sweep on this machine: the calibrated interval comes from the results shipped with scaleplan."""
+    assert cli.main(["--db", str(built_db), "--meta", str(tmp_path / "never-run.duckdb"), "fit", "--family", "opt",
+                     "--bootstrap", "0", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    interval = doc["interval"]
+    assert interval["low"] is not None or interval["refused"], interval
+    assert "meta run" not in (interval.get("refused") or "")
+    assert not (tmp_path / "never-run.duckdb").exists()

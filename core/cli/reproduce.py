@@ -52,20 +52,22 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
     reasons = ", ".join(f"{count} {kind}" for kind, count in report.refusal_reasons.items())
     print(f"\nrefused (no calibrated interval, outside what the collection covers): {report.refused:,} of "
           f"{report.cells:,} ({report.refused / max(report.cells, 1):.1%})" + (f": {reasons}" if reasons else ""))
-    pct = lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0%}"  # noqa: E731
     print("\nCoverage at 90% per held-out family (worst first):")
-    table = report.per_family.assign(covered_90=report.per_family["covered_90"].map(pct),
-                                     base_covered_90=report.per_family["base_covered_90"].map(pct),
-                                     width_90=report.per_family["width_90"].map(lambda v: f"{v:.3f}"))
-    print(table.rename(columns={"covered_90": "ours", "base_covered_90": "baseline", "width_90": "median width"})
-          .to_string(index=False))
+    print(_coverage_table(report.per_family))
     print("\nCoverage at 90% per design feature:")
-    features = report.per_feature.assign(covered_90=report.per_feature["covered_90"].map(pct),
-                                         base_covered_90=report.per_feature["base_covered_90"].map(pct),
-                                         width_90=report.per_feature["width_90"].map(lambda v: f"{v:.3f}"))
-    print(features.rename(columns={"covered_90": "ours", "base_covered_90": "baseline", "width_90": "median width"})
-          .to_string(index=False))
+    print(_coverage_table(report.per_feature))
     return 0
+
+
+def _coverage_table(frame: pd.DataFrame) -> str:
+    """A per-family or per-feature coverage frame as text: percentages, widths, plain headers."""
+    def pct(value) -> str:
+        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
+
+    shown = frame.assign(covered_90=frame["covered_90"].map(pct), base_covered_90=frame["base_covered_90"].map(pct),
+                         width_90=frame["width_90"].map(lambda v: f"{v:.3f}"))
+    return shown.rename(columns={"covered_90": "ours", "base_covered_90": "baseline",
+                                 "width_90": "median width"}).to_string(index=False)
 
 
 def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:

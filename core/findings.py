@@ -142,8 +142,10 @@ def _criterion(finding: str) -> str:
 
 
 def _parameter_directions(results: pd.DataFrame) -> dict:
-    ok = results[(results["status"] == "ok") & ~results["final_only"].astype(bool)
-                 & np.isclose(results["min_tokens"].astype(float), DEFAULT_MIN_TOKENS)]
+    # Only successful fits: a failed row may lack its design columns (NULL final_only, min_tokens).
+    fitted = results[results["status"] == "ok"]
+    ok = fitted[~fitted["final_only"].fillna(False).astype(bool)
+                & np.isclose(fitted["min_tokens"].astype(float), DEFAULT_MIN_TOKENS)]
     values = ok[["E", "A", "B", "alpha", "beta"]].astype(float).to_numpy() if {"E", "A", "B", "alpha", "beta"} \
         <= set(ok.columns) else np.empty((0, 5))
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -181,7 +181,9 @@ def test_explore_two_families_with_different_default_metrics(page, open_page, ar
 def test_fit_report_lists_runs_by_size_and_rounds_like_the_page(page, open_page):
     page.set_default_timeout(180_000)
     open_page(page, "fit")
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText.includes('90% band')",
+    # the fit first, then the interval (or the reason there is none) replaces "computing..."
+    page.wait_for_function("() => { const t = document.querySelector('[data-testid=\"stMain\"]').innerText;"
+                           " return t.includes('Fit compute share') && !t.includes('interval: computing'); }",
                            timeout=180_000)
     wait_for_app(page, timeout=180_000)
     card = page.get_by_test_id("stMetric").filter(has_text="Fit compute share").first

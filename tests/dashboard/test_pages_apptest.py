@@ -376,7 +376,7 @@ def test_run_the_sweep_button(app_test, without_meta, meta_db, monkeypatch):
         return meta.SweepReport(planned=2, skipped=0, fitted=2, failed=0, seconds=0.1)
 
     monkeypatch.setattr(meta, "run_sweep", fake_sweep)
-    at = app_test("reliability.py")
+    at = app_test("reliability.py", timeout=120)  # after the click the page learns the calibration (LOFO)
     assert _charts(at) == 0
     next(b for b in at.button if b.label.startswith("Run the meta-analysis")).click().run()
     _no_failure(at)

@@ -12,6 +12,16 @@ import pytest
 from scaleplan.core import meta, storage
 
 
+def _store(path, rows: pd.DataFrame) -> None:
+    """Write ``rows`` into a results file as a sweep of this machine would."""
+    con = meta.open_results(path)
+    try:
+        con.register("rows", rows)
+        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def data_version(built_db) -> str:
     con = storage.connect(built_db)
@@ -60,12 +70,7 @@ def test_load_results_falls_back_to_the_shipped_rows_only_without_local_ones(tmp
 
     local = tmp_path / "local.duckdb"
     rows = meta.shipped_results(data_version).head(3)
-    con = meta.open_results(local)
-    try:
-        con.register("rows", rows)
-        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
-    finally:
-        con.close()
+    _store(local, rows)
     assert len(meta.load_results(local, data_version)) == 3  # the user's own sweep takes precedence
 
 
@@ -86,12 +91,7 @@ def test_export_round_trip(tmp_path, monkeypatch):
     rows["key"], rows["data_version"], rows["family"] = ["b", "a"], "v1", "fam"
     rows["status"], rows["predicted_final"] = ["ok", "SelectionError"], [2.5, np.nan]
     local = tmp_path / "meta.duckdb"
-    con = meta.open_results(local)
-    try:
-        con.register("rows", rows)
-        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
-    finally:
-        con.close()
+    _store(local, rows)
     info = meta.export_results(local, "v1", tmp_path / "out")
     assert (info["rows"], info["fitted"], info["data_version"]) == (2, 1, "v1")
     monkeypatch.setattr(meta, "_shipped_file", lambda name: tmp_path / "out" / name)

@@ -282,6 +282,64 @@ class FamilyData:
                    target_loss=last["value"].to_numpy(dtype=float))
 
 
+# Fields of a result row that describe the task rather than the fitted design.
+_TASK_FIELDS = ("key", "data_version", "family", "num_runs", "fraction", "final_only", "min_tokens", "objective",
+                "run_ids")
+
+
+def _selection(task: SweepTask) -> Selection:
+    return Selection(run_ids=task.run_ids, fraction=task.fraction, final_only=task.final_only,
+                     min_tokens=task.min_tokens)
+
+
+def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[list[SweepTask]]:
+    """Tasks grouped by the design they select: same points, in the same order, same objective.
+
+    About half of the grid's tasks select a design another task already selected (a fraction
+    or a cutoff that drops no checkpoint of the window, a window whose extra run has no
+    checkpoint left). The fitter is deterministic, so a design is fitted once and its
+    outcome shared (:func:`run_design`). A task whose selection fails is a group of its own.
+    Groups keep the tasks' first-seen order.
+    """
+    groups: dict[object, list[SweepTask]] = {}
+    for task in tasks:
+        try:
+            points = select_points(data.curves, _selection(task))
+        except SelectionError:
+            signature: object = ("no design", task)
+        else:
+            digest = hashlib.sha1(task.objective.encode())
+            for array in (points.num_params, points.tokens_seen, points.loss):
+                digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+            digest.update("\x1f".join(map(str, points.run_ids)).encode())
+            signature = digest.digest()
+        groups.setdefault(signature, []).append(task)
+    return list(groups.values())
+
+
+def run_design(tasks: list[SweepTask], data: FamilyData, data_version: str) -> list[dict]:
+    """One row per task of a group that selects the same design, fitted once.
+
+    The first task's row is :func:`run_task`'s; the others copy its fit and scores and keep
+    their own task fields. ``fit_seconds`` is the time spent: the first row's, 0 for the copies.
+    """
+    first = run_task(tasks[0], data, data_version)
+    rows = [first]
+    for task in tasks[1:]:
+        row = dict(first)
+        row.update({k: v for k, v in _task_row(task, data_version).items() if k in _TASK_FIELDS}, fit_seconds=0.0)
+        rows.append(row)
+    return rows
+
+
+def _task_row(task: SweepTask, data_version: str) -> dict:
+    row = {c: None for c in RESULT_COLUMNS}
+    row.update(key=task.key(data_version), data_version=data_version, family=task.family,
+               num_runs=len(task.run_ids), fraction=task.fraction, final_only=task.final_only,
+               min_tokens=task.min_tokens, objective=task.objective, run_ids=json.dumps(task.run_ids))
+    return row
+
+
 def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: str) -> dict:
     """Fit one task; a failed fit is a row with its status and message (never an exception).
 
@@ -289,15 +347,10 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
     ARE over the target's last 30%), on data prepared once per family.
     """
     data = curves if isinstance(curves, FamilyData) else FamilyData.from_frame(task.family, curves)
-    row = {c: None for c in RESULT_COLUMNS}
-    row.update(key=task.key(data_version), data_version=data_version, family=task.family,
-               num_runs=len(task.run_ids), fraction=task.fraction, final_only=task.final_only,
-               min_tokens=task.min_tokens, objective=task.objective, run_ids=json.dumps(task.run_ids))
+    row = _task_row(task, data_version)
     t0 = time.perf_counter()
     try:
-        selection = Selection(run_ids=task.run_ids, fraction=task.fraction, final_only=task.final_only,
-                              min_tokens=task.min_tokens)
-        points = select_points(data.curves, selection)
+        points = select_points(data.curves, _selection(task))
         fit = fitting.fit_chinchilla(points.num_params, points.tokens_seen, points.loss,
                                      run_ids=points.run_ids, objective=task.objective)
         predicted = np.asarray(fit.predict(data.target_num_params, data.target_tokens), dtype=float)
@@ -327,8 +380,8 @@ def _log_rmse(fit: fitting.FitResult, points) -> float:
     return float(np.sqrt(np.mean(np.log(fitted / points.loss) ** 2)))
 
 
-def _run_chunk(tasks: list[SweepTask], data: FamilyData, data_version: str) -> list[dict]:
-    return [run_task(task, data, data_version) for task in tasks]
+def _run_chunk(groups: list[list[SweepTask]], data: FamilyData, data_version: str) -> list[dict]:
+    return [row for tasks in groups for row in run_design(tasks, data, data_version)]
 
 
 def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -350,6 +403,7 @@ class SweepReport:
     fitted: int
     failed: int
     seconds: float
+    designs: int = 0  # distinct designs actually fitted (tasks selecting the same design share a fit)
 
 
 def run_sweep(db_path: Path, meta_path: Path, *,
@@ -365,7 +419,8 @@ def run_sweep(db_path: Path, meta_path: Path, *,
     cores, ``n_jobs``) or ``"dask"`` (the Dask cluster at ``scheduler``, e.g.
     ``tcp://host:8786``, or a local one). ``limit`` caps the number of new fits (for a quick
     run). Each family's data is read from DuckDB and shaped into arrays once
-    (:class:`FamilyData`) and shipped to workers once per worker.
+    (:class:`FamilyData`) and shipped to workers once per worker; tasks that select the same
+    design share one fit (:func:`group_by_design`), ``chunk_size`` fits per unit of work.
     """
     from tqdm.auto import tqdm
 
@@ -396,7 +451,7 @@ def run_sweep(db_path: Path, meta_path: Path, *,
         done = {r[0] for r in results.execute(
             "SELECT key FROM sweep_results WHERE data_version = ? AND (status <> 'ok' OR num_sizes IS NOT NULL)",
             [version]).fetchall()}
-        chunks, planned, skipped = [], 0, 0
+        chunks, planned, skipped, budget = [], 0, 0, limit
         data: dict[str, FamilyData] = {}
         for name, curves in curves_by_family.items():
             if curves.empty:
@@ -405,19 +460,17 @@ def run_sweep(db_path: Path, meta_path: Path, *,
             planned += len(tasks)
             todo = [t for t in tasks if t.key(version) not in done]
             skipped += len(tasks) - len(todo)
-            if todo:
-                data[name] = FamilyData.from_frame(name, curves)
-            for i in range(0, len(todo), chunk_size):
-                chunks.append((todo[i: i + chunk_size], name))
-        if limit is not None:
-            kept, count = [], 0
-            for tasks, name in chunks:
-                if count >= limit:
-                    break
-                kept.append((tasks[: limit - count], name))
-                count += len(kept[-1][0])
-            chunks = kept
-        total = sum(len(t) for t, _ in chunks)
+            if budget is not None:
+                todo, budget = todo[:budget], budget - len(todo[:budget])
+            if not todo:
+                continue
+            data[name] = FamilyData.from_frame(name, curves)
+            # one fit per distinct design; chunk_size fits per chunk sent to a worker
+            groups = group_by_design(todo, data[name])
+            for i in range(0, len(groups), chunk_size):
+                chunks.append((groups[i: i + chunk_size], name))
+        total = sum(len(t) for groups, _ in chunks for t in groups)
+        designs = sum(len(groups) for groups, _ in chunks)
         fitted = failed = 0
         with tqdm(total=total, desc="meta-analysis fits", unit="fit", disable=not progress) as bar:
             for rows in _execute(chunks, data, version, n_jobs, engine, scheduler):
@@ -435,7 +488,7 @@ def run_sweep(db_path: Path, meta_path: Path, *,
     finally:
         results.close()
     return SweepReport(planned=planned, skipped=skipped, fitted=fitted, failed=failed,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, designs=designs)
 
 
 ENGINES = ("joblib", "dask")

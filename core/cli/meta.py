@@ -35,7 +35,8 @@ def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
                                    f"{error}") from None
         raise
     print(f"planned {report.planned} fits, {report.skipped} already stored; ran {report.fitted + report.failed} "
-          f"({report.fitted} fitted, {report.failed} could not be fitted) in {report.seconds:.1f} s")
+          f"({report.fitted} fitted, {report.failed} could not be fitted; {report.designs} distinct designs) "
+          f"in {report.seconds:.1f} s")
     return 0
 
 

@@ -149,3 +149,23 @@ def test_prepared_family_gives_the_same_rows_as_the_table():
         a, b = meta.run_task(task, curves, "v1"), meta.run_task(task, data, "v1")
         a.pop("fit_seconds"), b.pop("fit_seconds")
         assert a == b
+
+
+def test_tasks_sharing_a_design_share_one_fit_and_keep_their_own_fields():
+    """Grouping by design changes no row: every task's row equals its own run_task row."""
+    curves = synthetic_family()
+    data = meta.FamilyData.from_frame("syn", curves)
+    # cutoffs below every checkpoint select the same points: at least these pairs must group
+    tasks = meta.plan_tasks("syn", curves, fractions=(1.0,), cutoffs=(0.0, 1.0))
+    groups = meta.group_by_design(tasks, data)
+    assert sum(len(g) for g in groups) == len(tasks)
+    assert any(len(g) > 1 for g in groups)
+    for group in groups:
+        shared = meta.run_design(group, data, "v1")
+        assert [row["key"] for row in shared] == [t.key("v1") for t in group]
+        assert [row["fit_seconds"] > 0 for row in shared] == [True] + [False] * (len(group) - 1)
+        for task, row in zip(group, shared):
+            alone = meta.run_task(task, data, "v1")
+            row, alone = dict(row), dict(alone)
+            row.pop("fit_seconds"), alone.pop("fit_seconds")
+            assert row == alone

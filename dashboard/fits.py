@@ -145,16 +145,22 @@ def _calibration(meta_key: tuple, _results: pd.DataFrame) -> calibration.Calibra
 
 
 def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]:
-    """The calibration learned on the whole stored sweep, or None and why there is none; and its cache key."""
+    """The calibration learned on the whole stored sweep, or None and why there is none; and its cache key.
+
+    The one loader of the calibration for every page (Fit, Planner). The reason is a bare clause
+    ("the meta-analysis has not been run ..."); pages put it in their own sentence. The cache key
+    holds the results file's path and stat *and* the database's data version: the shipped results
+    have no file, so a rebuilt database must not reuse a calibration learned for the old data.
+    """
     results, problem = sweep.results()
-    meta_key = (str(common.meta_path()), sweep.meta_version())
+    meta_key = (str(common.meta_path()), sweep.meta_version(), sweep.data_version(common.db_version()))
     if not sweep.available(results):
-        return None, ("No calibrated interval: the meta-analysis has not been run for this database "
-                      "(Reliability page or `scaleplan meta run`)." if problem is None else problem), meta_key
+        return None, ("the meta-analysis has not been run for this database "
+                      "(Reliability page or `scaleplan meta run`)" if problem is None else problem), meta_key
     try:
         return _calibration(meta_key, results), "", meta_key
     except calibration.CalibrationError as error:
-        return None, f"No calibrated interval: {error}", meta_key
+        return None, str(error), meta_key
 
 
 @common.single_flight

@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import planning, units
-from scaleplan.dashboard import analysis_charts, common, fits, report, state, sweep, uploads
+from scaleplan.dashboard import analysis_charts, common, fits, report, state, uploads
 
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}
@@ -159,26 +159,13 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
                   budget_dollars=budget, goal_are=goal / 100, cost=cost, rules=tuple(rules), any_tpp=bool(any_tpp))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _calibration(meta_key: tuple, data_version: str | None):
-    """The calibrated error model, or (None, why not). Loading never runs a sweep: without results of
-    this machine's own, the ones shipped with scaleplan for the same data are used."""
-    from scaleplan.core import calibration
-
-    if data_version is None:
-        return None, "the database has no data version; rebuild it with `scaleplan data build --force`"
-    try:
-        return calibration.load_calibration(common.meta_path(), data_version), None
-    except (calibration.CalibrationError, OSError) as error:
-        return None, f"the meta-analysis results cannot be used ({error}); run `scaleplan meta run`"
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plan(n: float, d: float, budget: float, goal: float, cost: planning.CostModel, rules: tuple[str, ...],
-          tpp_range: tuple[float, float] | None, meta_key: tuple, data_version: str | None) -> planning.StudyPlan:
-    model, why = _calibration(meta_key, data_version)
+          tpp_range: tuple[float, float] | None, meta_key: tuple) -> planning.StudyPlan:
+    # the calibration is the Fit page's (fits.calibration_or_reason); meta_key names it in the cache key
+    model, why, _ = fits.calibration_or_reason()
     return planning.plan_study(n, d, budget_dollars=budget, goal_are=goal, calibration=model, cost=cost,
-                               message=why, token_rules=rules, tpp_range=tpp_range)
+                               message=why.rstrip(".") or None, token_rules=rules, tpp_range=tpp_range)
 
 
 def _show_summary(inputs: Inputs, n: float, d: float, optimum: planning.ComputeOptimal | None) -> None:
@@ -326,7 +313,7 @@ def render() -> None:
     try:
         plan = _plan(n, d, inputs.budget_dollars, inputs.goal_are, inputs.cost, inputs.rules,
                      None if inputs.any_tpp else fits.tokens_per_param_range(version),
-                     (str(common.meta_path()), sweep.meta_version()), sweep.data_version(version))
+                     fits.calibration_or_reason()[2])
     except planning.PlanningError as error:
         st.error(f"No study design: {common.escape_md(error)}.", icon=":material/error:")
         return

@@ -345,7 +345,7 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     config = analysis_charts.plotly_config("scaleplan-fit", image_format)
     chart_slot = st.empty()
 
-    def draw(interval: dict | None, pending: bool = False):
+    def draw(interval: dict | None, pending: bool = False, stage: str = ""):
         figure = analysis_charts.fit_figure(
             curves=curves, fit_runs=fit_runs, used=summary["points"], params=params, target_label=target_name,
             target_params=summary["target_params"], target_tokens=summary["target_tokens"],
@@ -370,24 +370,32 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
                 name=f"{interval['level']:.0%} calibrated interval", legendgroup="target",
                 hovertemplate=f"{interval['level']:.0%} interval {interval['low']:.4g}–{interval['high']:.4g}"
                               "<extra></extra>"))
+        # a key is used once per script run: the first run draws the chart up to three times
         chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if interval else "chart-pending" if pending
-                                                   else "chart"), config=config)
+                                                   else "chart") + stage, config=config)
         return figure
 
     cal, missing, meta_key = fits.calibration_or_reason()
     computed = st.session_state.setdefault(KEY + "bands", set())
     band_key = repr(args[1:] + (level, meta_key))
     band_args = (*args, level, meta_key, cal, fits.N_BOOT)
-    if band_key not in computed:  # first time: show the fit at once, the interval when the checks are done
+    if band_key not in computed:
+        # First time: the fit at once; then the calibrated interval (a lookup, plus the identifiability
+        # profile: well under a second); then the bootstrap's parameter intervals (N_BOOT refits, seconds).
         predicted_card(f"{level:.0%} interval: computing...")
         draw(None, pending=True)
-        with st.spinner(f"Calibrated interval, identifiability checks, bootstrap ({fits.N_BOOT} refits)..."):
+        with st.spinner("Calibrated interval and identifiability checks..."):
+            quick = fits.uncertainty_summary(*args, level, meta_key, cal, 0)
+        if quick["ok"] and quick["interval"] is not None:
+            draw(quick["interval"], stage="-before-bootstrap")
+            predicted_card(common.escape_md(_interval_note(quick, family), 400))
+        with st.spinner(f"Bootstrap ({fits.N_BOOT} refits) for the parameter intervals..."):
             band = fits.uncertainty_summary(*band_args)
         computed.add(band_key)
     else:
         band = fits.uncertainty_summary(*band_args)
     if band["ok"] and band["interval"] is None and band["refused"] is None:
-        band = {**band, "missing": missing}
+        band = {**band, "missing": f"No calibrated interval: {missing.rstrip('.')}." if missing else ""}
     shown = band["ok"] and band["interval"] is not None
     figure = draw(band["interval"] if shown else None)
     note = _interval_note(band, family)

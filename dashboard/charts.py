@@ -220,11 +220,12 @@ def coverage_figure(runs: pd.DataFrame, *, height: int = 520) -> go.Figure:
     return fig
 
 
-def add_context(fig: go.Figure, *, title: str, inputs: str, source: str = "scaleplan") -> go.Figure:
+def add_context(fig: go.Figure, *, title: str, inputs: str, source: str = "scaleplan", wrap: int = 150) -> go.Figure:
     """Give a figure what it needs outside the page (PNG/SVG download): a title and, under the plot,
-    the inputs that produced it (escaped; Plotly text is HTML)."""
+    the inputs that produced it (escaped; Plotly text is HTML), wrapped at ``wrap`` characters
+    (narrower for a figure in a column)."""
     caption = html.escape(f"{inputs} · {source}" if source else inputs)
-    lines = _wrap(caption, 150)
+    lines = _wrap(caption, wrap)
     fig.update_layout(title=dict(text=f"<b>{html.escape(title)}</b>", x=0.0, xanchor="left", font_size=18),
                       margin=dict(t=60, b=80 + 18 * len(lines)))
     fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0.0, y=0.0, yshift=-58,

@@ -153,7 +153,7 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
     have no file, so a rebuilt database must not reuse a calibration learned for the old data.
     """
     results, problem = sweep.results()
-    meta_key = (str(common.meta_path()), sweep.meta_version(), sweep.data_version(common.db_version()))
+    meta_key = sweep.results_key()
     if not sweep.available(results):
         return None, ("the meta-analysis has not been run for this database "
                       "(Reliability page or `scaleplan meta run`)" if problem is None else problem), meta_key

@@ -34,6 +34,13 @@ def meta_version() -> tuple[int, int] | None:
     return (stat.st_mtime_ns, stat.st_size)
 
 
+def results_key() -> tuple:
+    """What the sweep results in use depend on, for cache keys: the results file (path, stat) and the
+    database's data version. The shipped results have no file (stat None), so without the data version
+    a rebuilt database would reuse what was computed from the old data until the server restarts."""
+    return (str(common.meta_path()), meta_version(), data_version(common.db_version()))
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def data_version(version: common.DbVersion | None) -> str | None:
     with common.db() as con:

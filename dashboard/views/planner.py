@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import planning, units
-from scaleplan.dashboard import analysis_charts, common, fits, report, state, uploads
+from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
 
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}
@@ -211,6 +211,12 @@ def _show_designs(plan: planning.StudyPlan, image_format: str) -> tuple[pd.DataF
                 "allocation and the over-training trade-off below do not need it.", icon=":material/science:")
         return None, None
     figure = analysis_charts.plan_figure(plan)
+    charts.add_context(
+        figure, title=f"Study designs for a {units.format_params(plan.target_params)}, "
+                      f"{units.format_tokens(plan.target_tokens)} target: cost against expected accuracy",
+        inputs=f"Study budget {units.format_dollars(plan.budget_dollars)} · goal: "
+               f"{units.format_percent(plan.goal_are)} ARE at the 80th percentile · {len(plan.designs):,} designs · "
+               "expected ARE: calibrated error model of the public collection's meta-analysis")
     st.plotly_chart(figure, key=KEY + "plan_chart", config=analysis_charts.plotly_config("scaleplan-study-designs",
                                                                                         image_format))
     out = _designs_table(plan)
@@ -257,6 +263,12 @@ def _show_laws(rows, selected: str, problems: dict[str, str], target_flops: floa
 def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str) -> tuple[pd.DataFrame, list]:
     st.subheader(f"Over-training the target under {summary.law}: loss against inference cost")
     loss_fig, cost_fig = analysis_charts.tradeoff_figures(summary.table, optimal_multiplier=summary.optimal_multiplier)
+    inputs = (f"Target compute {units.format_flops(summary.compute_flops)} · law {summary.law} · compute-optimal "
+              f"M* = {summary.optimal_multiplier:.0f} tokens per parameter, target M = {summary.target_multiplier:.0f}")
+    charts.add_context(loss_fig, title="Loss against tokens per parameter at the target's compute", inputs=inputs,
+                       wrap=60)
+    charts.add_context(cost_fig, title="Inference cost against tokens per parameter at the target's compute",
+                       inputs=inputs, wrap=60)
     left, right = st.columns(2, gap="medium")
     left.plotly_chart(loss_fig, key=KEY + "tradeoff", config=analysis_charts.plotly_config(
         "scaleplan-overtraining-loss", image_format))

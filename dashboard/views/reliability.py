@@ -19,7 +19,7 @@ import streamlit as st
 
 from scaleplan.core import calibration, findings, fitting, meta, reproduce
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
-from scaleplan.dashboard import analysis_charts, common, state, sweep
+from scaleplan.dashboard import analysis_charts, charts, common, state, sweep
 
 log = logging.getLogger("scaleplan.dashboard")
 KEY = "reliability."
@@ -87,8 +87,10 @@ def calibration_figure(report: calibration.CalibrationReport) -> go.Figure:
     fig.update_layout(xaxis={"title": "Nominal level (stated coverage)", "tickformat": ".0%", "range": [0.4, 1.0]},
                       yaxis={"title": "Realised coverage (held-out families)", "tickformat": ".0%",
                              "range": [0.4, 1.0]},
-                      height=420, margin={"l": 60, "r": 20, "t": 30, "b": 50},
-                      legend={"orientation": "h", "y": -0.2})
+                      height=460, margin={"l": 60, "r": 20, "t": 30, "b": 50},
+                      # inside the empty upper-left triangle: below the plot is the inputs caption
+                      legend={"x": 0.02, "y": 0.98, "xanchor": "left", "yanchor": "top",
+                              "bgcolor": "rgba(255,255,255,0.8)"})
     return fig
 
 
@@ -129,7 +131,11 @@ def _show_calibration(meta_key: tuple, results: pd.DataFrame) -> None:
                 icon=":material/info:")
         return
     left, right = st.columns([3, 2], gap="large")
-    left.plotly_chart(calibration_figure(report), key=KEY + "calibration",
+    figure = charts.add_context(
+        calibration_figure(report), title="Prediction intervals: nominal against realised coverage",
+        inputs=f"Leave-one-family-out: {report.cells:,} designs of {report.families} families · {calibration.METHOD}",
+        wrap=90)
+    left.plotly_chart(figure, key=KEY + "calibration",
                       config=analysis_charts.plotly_config("scaleplan-calibration"))
     table = pd.DataFrame({
         "Nominal": [f"{s.nominal:.0%}" for s in report.levels],
@@ -153,7 +159,7 @@ def render() -> None:
     if not sweep.available(results):
         sweep.offer_sweep(KEY + "sweep", reason=problem)
         return
-    meta_key = (str(common.meta_path()), sweep.meta_version())
+    meta_key = sweep.results_key()
     ok = results[results["status"] == "ok"]
     family_names = sorted(ok["family"].unique())
     options = [ALL] + family_names
@@ -194,7 +200,13 @@ def render() -> None:
                 + ". Final-loss fits often fail: a handful of final losses cannot identify five parameters.",
                 icon=":material/info:")
     else:
-        st.plotly_chart(analysis_charts.heatmap_figure(table, row="runs_bin"), key=KEY + "heatmap", config=config)
+        heatmap = charts.add_context(
+            analysis_charts.heatmap_figure(table, row="runs_bin"),
+            title="Mean ARE by compute share and number of runs: "
+                  + ("all families (family-averaged)" if family == ALL else family),
+            inputs=f"{CHECKPOINTS[ckpt]} · {CUTOFF[cutoff].lower()} · ARE over the target's last "
+                   "30% of training")
+        st.plotly_chart(heatmap, key=KEY + "heatmap", config=config)
         st.caption("Each cell: the mean ARE of fits using that many runs whose compute (6·N·D of the checkpoints used) "
                    "is the given share of the target's compute; lower is better. Hover for the number of families.")
 
@@ -215,7 +227,10 @@ def render() -> None:
                 f"{comparison['failure_rate'].iloc[1]:.0%} (second option) of tasks."
                 if comparison["failure_rate"].notna().all() else "."))
             continue
-        column.plotly_chart(analysis_charts.comparison_figure(comparison), key=KEY + "bars-" + name, config=config)
+        bars = charts.add_context(analysis_charts.comparison_figure(comparison), title=titles[name], wrap=75,
+                                  inputs="Matched tasks fitted both ways · "
+                                         + ("all families (family-averaged)" if family == ALL else family))
+        column.plotly_chart(bars, key=KEY + "bars-" + name, config=config)
         column.caption(" · ".join(f"{common.escape_md(r.option)}: fits fail in {r.failure_rate:.0%} of tasks"
                                   for r in comparison.itertuples()))
 

@@ -33,11 +33,24 @@ _NAMED = {
     "val/slimpajama/avg/log_ppl": ("Validation loss on SlimPajama (mean over domains)", "nats/token"),
     "colpret/downstream/avg17/err": ("Mean error over 17 downstream tasks", "fraction wrong"),
     "colpret/downstream/avg46/err": ("Mean error over 46 downstream tasks", "fraction wrong"),
+    "val/perplexity": ("Validation perplexity", "perplexity"),
+    "val/wikitext/bpb": ("WikiText validation loss in bits per byte", "bits/byte"),
+    "val/pile_r_denoiser/perplexity": ("Validation perplexity on the Pile, R-denoiser objective", "perplexity"),
+    "downstream/lambada_openai/log_ppl": ("LAMBADA last-word loss", "nats/word"),
+    "downstream/lambada_openai/ppl": ("LAMBADA perplexity", "perplexity"),
+    "downstream/mrpc/f1": ("MRPC paraphrase F1 score", "F1, 0 to 1"),
+    "downstream/crowspairs/pct_stereotype": ("CrowS-Pairs stereotype preference (0.5 is unbiased)", "fraction"),
+    "train/lr": ("Learning rate", "dimensionless"),
+    "train/grad_norm": ("Gradient norm", "L2 norm"),
 }
 _DATASETS = {
     "c4": "C4", "c4_val": "C4", "c4_en": "C4 (English)", "oscar": "OSCAR", "pile": "the Pile",
     "pile_cc": "Pile-CC", "slimpajama": "SlimPajama", "wikitext": "WikiText", "openlm": "the OpenLM mix",
     "rpj": "RedPajama", "rw": "RefinedWeb", "paloma": "Paloma",
+    "paloma_c4_en": "Paloma's C4 (English)", "paloma_ptb": "Paloma's Penn Treebank",
+    "paloma_redpajama": "Paloma's RedPajama", "paloma_falcon-refinedweb": "Paloma's Falcon RefinedWeb",
+    "paloma_dolma_100_programing_languages": "Paloma's Dolma code (100 programming languages)",
+    "val_de-en_100": "German-English translation (100 sentences)",
 }
 _TASKS = {
     "lambada_openai": "LAMBADA", "lambada": "LAMBADA", "inet": "ImageNet", "c": "CIFAR-100", "cal": "Caltech-101",
@@ -108,6 +121,10 @@ def metric_label(metric: str, kind: str | None = None) -> MetricLabel:
     if "downstream" in parts and parts[-1].startswith("acc") and len(parts) >= 3:
         extra = " (length-normalised)" if "norm" in parts[-1] else ""
         return MetricLabel(metric, f"{_task(parts[-2])} accuracy{extra}", "fraction correct")
+    # The over-training runs' confidence bounds: "colpret/val/<set>/loss_<lower|upper>95".
+    if len(parts) == 4 and parts[:2] == ["colpret", "val"] and parts[3] in ("loss_lower95", "loss_upper95"):
+        side = "Lower" if parts[3] == "loss_lower95" else "Upper"
+        return MetricLabel(metric, f"{side} 95% bound of the validation loss on {_dataset(parts[2])}", "nats/token")
     if parts[0] == "train" and parts[-1] == "loss":
         return MetricLabel(metric, "Training loss", "nats/token")
     # Downstream errors: "[colpret/]downstream/<task>/<error|err>".

@@ -32,3 +32,18 @@ def test_every_default_metric_of_the_collection_is_in_plain_words(con):
 def test_unknown_ids_fall_back_to_the_id_and_the_kind_unit():
     assert metric_label("something/odd", "accuracy").title == "something/odd (fraction correct)"
     assert metric_label("x", None).unit == "value"
+
+
+def test_every_metric_of_the_collection_is_in_plain_words(con):
+    """Not only the defaults: every metric a page can offer has a name without ids or underscores."""
+    rows = con.execute("SELECT metric, kind FROM metrics").fetchall()
+    assert len(rows) > 500
+    raw = [m for m, kind in rows if "/" in metric_label(m, kind).name or "_" in metric_label(m, kind).name]
+    assert raw == []
+
+
+def test_units_follow_the_measure_not_only_the_kind():
+    # stored with kind "loss", but measured in bits per byte
+    assert metric_label("val/wikitext/bpb", "loss").unit == "bits/byte"
+    assert metric_label("colpret/val/paloma_ptb/loss_upper95", "other").title == (
+        "Upper 95% bound of the validation loss on Paloma's Penn Treebank (nats/token)")

@@ -26,10 +26,11 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -292,7 +293,17 @@ def _selection(task: SweepTask) -> Selection:
                      min_tokens=task.min_tokens)
 
 
-def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[list[SweepTask]]:
+class DesignGroup(NamedTuple):
+    """Tasks that select the same design: fitted once (:func:`run_design`).
+
+    ``has_points`` is False for a task whose selection fails (no fit runs; a group of its own).
+    """
+
+    tasks: tuple[SweepTask, ...]
+    has_points: bool
+
+
+def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[DesignGroup]:
     """Tasks grouped by the design they select: same points, in the same order, same objective.
 
     About half of the grid's tasks select a design another task already selected (a fraction
@@ -302,22 +313,25 @@ def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[list[S
     Groups keep the tasks' first-seen order.
     """
     groups: dict[object, list[SweepTask]] = {}
+    has_points: dict[object, bool] = {}
     for task in tasks:
         try:
             points = select_points(data.curves, _selection(task))
         except SelectionError:
             signature: object = ("no design", task)
+            has_points[signature] = False
         else:
             digest = hashlib.sha1(task.objective.encode())
             for array in (points.num_params, points.tokens_seen, points.loss):
                 digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
             digest.update("\x1f".join(map(str, points.run_ids)).encode())
             signature = digest.digest()
+            has_points[signature] = True
         groups.setdefault(signature, []).append(task)
-    return list(groups.values())
+    return [DesignGroup(tuple(group), has_points[key]) for key, group in groups.items()]
 
 
-def run_design(tasks: list[SweepTask], data: FamilyData, data_version: str) -> list[dict]:
+def run_design(tasks: Sequence[SweepTask], data: FamilyData, data_version: str) -> list[dict]:
     """One row per task of a group that selects the same design, fitted once.
 
     The first task's row is :func:`run_task`'s; the others copy its fit and scores and keep
@@ -380,8 +394,8 @@ def _log_rmse(fit: fitting.FitResult, points) -> float:
     return float(np.sqrt(np.mean(np.log(fitted / points.loss) ** 2)))
 
 
-def _run_chunk(groups: list[list[SweepTask]], data: FamilyData, data_version: str) -> list[dict]:
-    return [row for tasks in groups for row in run_design(tasks, data, data_version)]
+def _run_chunk(groups: list[DesignGroup], data: FamilyData, data_version: str) -> list[dict]:
+    return [row for group in groups for row in run_design(group.tasks, data, data_version)]
 
 
 def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -403,7 +417,7 @@ class SweepReport:
     fitted: int
     failed: int
     seconds: float
-    designs: int = 0  # distinct designs actually fitted (tasks selecting the same design share a fit)
+    designs: int = 0  # distinct designs fitted (tasks selecting the same points share a fit)
 
 
 def run_sweep(db_path: Path, meta_path: Path, *,
@@ -417,8 +431,8 @@ def run_sweep(db_path: Path, meta_path: Path, *,
     The design space is ``config`` (default: the built-in :class:`SweepConfig`);
     ``families`` and ``fractions`` override its fields. ``engine`` is ``"joblib"`` (local
     cores, ``n_jobs``) or ``"dask"`` (the Dask cluster at ``scheduler``, e.g.
-    ``tcp://host:8786``, or a local one). ``limit`` caps the number of new fits (for a quick
-    run). Each family's data is read from DuckDB and shaped into arrays once
+    ``tcp://host:8786``, or a local one). ``limit`` caps the number of new designs (for a quick
+    run; tasks that select the same points are one design). Each family's data is read from DuckDB and shaped into arrays once
     (:class:`FamilyData`) and shipped to workers once per worker; tasks that select the same
     design share one fit (:func:`group_by_design`), ``chunk_size`` fits per unit of work.
     """
@@ -460,17 +474,17 @@ def run_sweep(db_path: Path, meta_path: Path, *,
             planned += len(tasks)
             todo = [t for t in tasks if t.key(version) not in done]
             skipped += len(tasks) - len(todo)
-            if budget is not None:
-                todo, budget = todo[:budget], budget - len(todo[:budget])
-            if not todo:
+            if not todo or budget == 0:
                 continue
             data[name] = FamilyData.from_frame(name, curves)
-            # one fit per distinct design; chunk_size fits per chunk sent to a worker
+            # one fit per distinct design; chunk_size designs per chunk sent to a worker
             groups = group_by_design(todo, data[name])
+            if budget is not None:  # the limit counts designs, so a shared fit is never split
+                groups, budget = groups[:budget], budget - len(groups[:budget])
             for i in range(0, len(groups), chunk_size):
                 chunks.append((groups[i: i + chunk_size], name))
-        total = sum(len(t) for groups, _ in chunks for t in groups)
-        designs = sum(len(groups) for groups, _ in chunks)
+        total = sum(len(group.tasks) for groups, _ in chunks for group in groups)
+        designs = sum(group.has_points for groups, _ in chunks for group in groups)
         fitted = failed = 0
         with tqdm(total=total, desc="meta-analysis fits", unit="fit", disable=not progress) as bar:
             for rows in _execute(chunks, data, version, n_jobs, engine, scheduler):

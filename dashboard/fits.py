@@ -152,8 +152,11 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
     holds the results file's path and stat *and* the database's data version: the shipped results
     have no file, so a rebuilt database must not reuse a calibration learned for the old data.
     """
-    results, problem = sweep.results()
     meta_key = sweep.results_key()
+    if meta_key[2] is None:
+        # without a data version, results of every build would be mixed together
+        return None, "the database has no data version; rebuild it with `scaleplan data build --force`", meta_key
+    results, problem = sweep.results()
     if not sweep.available(results):
         return None, ("the meta-analysis has not been run for this database "
                       "(Reliability page or `scaleplan meta run`)" if problem is None else problem), meta_key

@@ -21,7 +21,9 @@ from scaleplan.core import meta, storage
 from scaleplan.dashboard import common
 
 log = logging.getLogger("scaleplan.dashboard")
-SECONDS_PER_FIT = 0.1  # measured mean wall time of one sweep fit on one core (Huber, 5 starts)
+# Measured: the full sweep (5,376 tasks, identical designs fitted once) took 412 CPU-s on 2 cores
+# (benchmarks/bench_sweep.py), i.e. 0.077 s per planned task on one core.
+SECONDS_PER_FIT = 0.077
 _SWEEP_LOCK = threading.Lock()
 
 
@@ -57,6 +59,8 @@ def _load(path: str, file_version: tuple[int, int] | None, data: str | None) -> 
 def results() -> tuple[pd.DataFrame, str | None]:
     """The sweep rows of the current data version, and why there are none (None when there are).
 
+    The reason is a clause in lower case without a full stop, for the page's own sentence.
+
     A results file that cannot be read (damaged, or locked by a running sweep) gives an empty
     frame and a message saying so.
     """
@@ -66,14 +70,14 @@ def results() -> tuple[pd.DataFrame, str | None]:
         frame = _load(str(common.meta_path()), meta_version(), data)
     except (duckdb.Error, OSError) as error:
         log.warning("meta-analysis results unreadable: %s", error)
-        return empty, ("The meta-analysis results cannot be read right now (a sweep may be running, or the file is "
-                       "damaged). Reload the page in a minute, or run the sweep again.")
+        return empty, ("the meta-analysis results cannot be read right now (a sweep may be running, or the file is "
+                       "damaged); reload the page in a minute, or run the sweep again")
     if frame.empty:
         stored = meta_version() is not None
-        return frame, (("The stored meta-analysis results belong to an older build of the database and no longer "
-                        "apply; run the sweep again for the current data.") if stored else None)
+        return frame, (("the stored meta-analysis results belong to an older build of the database and no longer "
+                        "apply; run the sweep again for the current data") if stored else None)
     if not (frame["status"] == "ok").any():
-        return frame, "The meta-analysis results hold no successful fit; run the sweep again."
+        return frame, "the meta-analysis results hold no successful fit; run the sweep again"
     return frame, None
 
 
@@ -103,7 +107,7 @@ def offer_sweep(key: str, *, reason: str | None = None) -> None:
     """Explain that the results are missing and offer to run the sweep, with a progress bar."""
     version = common.db_version()
     fits = planned_fits(version)
-    st.info(reason or "The meta-analysis has not been run yet: it fits scaling laws on many choices of small "
+    st.info(f"{reason[:1].upper()}{reason[1:]}." if reason else "The meta-analysis has not been run yet: it fits scaling laws on many choices of small "
             "runs in every family of the collection and measures how far each prediction lands from the real "
             "loss. This page learns its accuracy estimates from those results.", icon=":material/science:")
     st.caption(f"The results are stored in {common.escape_md(common.meta_path().name)} next to the database; "

@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--engine", choices=meta.ENGINES, default="joblib",
                      help="joblib: local cores; dask: a Dask cluster (--scheduler) or a local one")
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://HOST:8786")
-    run.add_argument("--limit", type=int, help="at most this many new fits")
+    run.add_argument("--limit", type=int, help="at most this many new designs (tasks selecting the same points are one)")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_meta_run)
     export = meta_cmd.add_parser("export", parents=[_common.settings_parent()],

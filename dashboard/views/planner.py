@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import planning, units
+from scaleplan.core import calibration, planning, units
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
 
 KEY = "planner."
@@ -161,11 +161,12 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _plan(n: float, d: float, budget: float, goal: float, cost: planning.CostModel, rules: tuple[str, ...],
-          tpp_range: tuple[float, float] | None, meta_key: tuple) -> planning.StudyPlan:
-    # the calibration is the Fit page's (fits.calibration_or_reason); meta_key names it in the cache key
-    model, why, _ = fits.calibration_or_reason()
-    return planning.plan_study(n, d, budget_dollars=budget, goal_are=goal, calibration=model, cost=cost,
-                               message=why.rstrip(".") or None, token_rules=rules, tpp_range=tpp_range)
+          tpp_range: tuple[float, float] | None, meta_key: tuple, why: str,
+          _model: calibration.Calibration | None) -> planning.StudyPlan:
+    """``_model``: the Fit page's calibration (fits.calibration_or_reason), named in the key by ``meta_key``;
+    ``why``: why there is none (part of the key, so a passing problem is not cached as the answer)."""
+    return planning.plan_study(n, d, budget_dollars=budget, goal_are=goal, calibration=_model, cost=cost,
+                               message=why or None, token_rules=rules, tpp_range=tpp_range)
 
 
 def _show_summary(inputs: Inputs, n: float, d: float, optimum: planning.ComputeOptimal | None) -> None:
@@ -322,10 +323,11 @@ def render() -> None:
     optimum = next((r for r in rows if r.law == inputs.law), None)
     _show_summary(inputs, n, d, optimum)
     image_format = st.session_state.get(KEY + "image", "png")
+    model, why, meta_key = fits.calibration_or_reason()
     try:
         plan = _plan(n, d, inputs.budget_dollars, inputs.goal_are, inputs.cost, inputs.rules,
                      None if inputs.any_tpp else fits.tokens_per_param_range(version),
-                     fits.calibration_or_reason()[2])
+                     meta_key, why, model)
     except planning.PlanningError as error:
         st.error(f"No study design: {common.escape_md(error)}.", icon=":material/error:")
         return

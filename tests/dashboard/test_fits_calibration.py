@@ -32,3 +32,11 @@ def test_missing_results_give_a_reason_pages_can_put_in_a_sentence(monkeypatch):
     model, why, _ = fits.calibration_or_reason()
     assert model is None
     assert why.startswith("the meta-analysis has not been run") and "scaleplan meta run" in why
+
+
+def test_a_database_without_data_version_gets_no_calibration(monkeypatch):
+    """Without a data version, stored results of every build would mix: refuse, and say how to fix it."""
+    _no_results(monkeypatch, None)
+    monkeypatch.setattr(sweep, "results", lambda: (_ for _ in ()).throw(AssertionError("results read")))
+    model, why, _ = fits.calibration_or_reason()
+    assert model is None and "no data version" in why and "data build --force" in why

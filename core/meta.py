@@ -283,11 +283,6 @@ class FamilyData:
                    target_loss=last["value"].to_numpy(dtype=float))
 
 
-# Fields of a result row that describe the task rather than the fitted design.
-_TASK_FIELDS = ("key", "data_version", "family", "num_runs", "fraction", "final_only", "min_tokens", "objective",
-                "run_ids")
-
-
 def _selection(task: SweepTask) -> Selection:
     return Selection(run_ids=task.run_ids, fraction=task.fraction, final_only=task.final_only,
                      min_tokens=task.min_tokens)
@@ -312,23 +307,20 @@ def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[Design
     outcome shared (:func:`run_design`). A task whose selection fails is a group of its own.
     Groups keep the tasks' first-seen order.
     """
-    groups: dict[object, list[SweepTask]] = {}
-    has_points: dict[object, bool] = {}
+    groups: dict[bytes | SweepTask, list[SweepTask]] = {}
     for task in tasks:
         try:
             points = select_points(data.curves, _selection(task))
         except SelectionError:
-            signature: object = ("no design", task)
-            has_points[signature] = False
+            signature: bytes | SweepTask = task  # no design: a group of its own
         else:
             digest = hashlib.sha1(task.objective.encode())
             for array in (points.num_params, points.tokens_seen, points.loss):
                 digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
             digest.update("\x1f".join(map(str, points.run_ids)).encode())
             signature = digest.digest()
-            has_points[signature] = True
         groups.setdefault(signature, []).append(task)
-    return [DesignGroup(tuple(group), has_points[key]) for key, group in groups.items()]
+    return [DesignGroup(tuple(group), isinstance(key, bytes)) for key, group in groups.items()]
 
 
 def run_design(tasks: Sequence[SweepTask], data: FamilyData, data_version: str) -> list[dict]:
@@ -338,20 +330,14 @@ def run_design(tasks: Sequence[SweepTask], data: FamilyData, data_version: str) 
     their own task fields. ``fit_seconds`` is the time spent: the first row's, 0 for the copies.
     """
     first = run_task(tasks[0], data, data_version)
-    rows = [first]
-    for task in tasks[1:]:
-        row = dict(first)
-        row.update({k: v for k, v in _task_row(task, data_version).items() if k in _TASK_FIELDS}, fit_seconds=0.0)
-        rows.append(row)
-    return rows
+    return [first] + [{**first, **_task_fields(task, data_version), "fit_seconds": 0.0} for task in tasks[1:]]
 
 
-def _task_row(task: SweepTask, data_version: str) -> dict:
-    row = {c: None for c in RESULT_COLUMNS}
-    row.update(key=task.key(data_version), data_version=data_version, family=task.family,
-               num_runs=len(task.run_ids), fraction=task.fraction, final_only=task.final_only,
-               min_tokens=task.min_tokens, objective=task.objective, run_ids=json.dumps(task.run_ids))
-    return row
+def _task_fields(task: SweepTask, data_version: str) -> dict:
+    """The fields of a result row that describe the task rather than the fitted design."""
+    return dict(key=task.key(data_version), data_version=data_version, family=task.family,
+                num_runs=len(task.run_ids), fraction=task.fraction, final_only=task.final_only,
+                min_tokens=task.min_tokens, objective=task.objective, run_ids=json.dumps(task.run_ids))
 
 
 def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: str) -> dict:
@@ -361,7 +347,7 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
     ARE over the target's last 30%), on data prepared once per family.
     """
     data = curves if isinstance(curves, FamilyData) else FamilyData.from_frame(task.family, curves)
-    row = _task_row(task, data_version)
+    row = {**{c: None for c in RESULT_COLUMNS}, **_task_fields(task, data_version)}
     t0 = time.perf_counter()
     try:
         points = select_points(data.curves, _selection(task))
@@ -432,9 +418,10 @@ def run_sweep(db_path: Path, meta_path: Path, *,
     ``families`` and ``fractions`` override its fields. ``engine`` is ``"joblib"`` (local
     cores, ``n_jobs``) or ``"dask"`` (the Dask cluster at ``scheduler``, e.g.
     ``tcp://host:8786``, or a local one). ``limit`` caps the number of new designs (for a quick
-    run; tasks that select the same points are one design). Each family's data is read from DuckDB and shaped into arrays once
-    (:class:`FamilyData`) and shipped to workers once per worker; tasks that select the same
-    design share one fit (:func:`group_by_design`), ``chunk_size`` fits per unit of work.
+    run; tasks that select the same points are one design). Each family's data is read from
+    DuckDB and shaped into arrays once (:class:`FamilyData`) and shipped to workers once per
+    worker; tasks that select the same design share one fit (:func:`group_by_design`),
+    ``chunk_size`` designs per unit of work.
     """
     from tqdm.auto import tqdm
 

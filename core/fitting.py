@@ -416,7 +416,8 @@ def _value_and_grad(
             r = terms.sum(axis=0) - observed
             value = (r @ r) / n
             dU = terms * (2.0 * r / n)
-    return float(value), dU.reshape(-1) @ X
+    with np.errstate(over="ignore", invalid="ignore"):  # a runaway fit: callers test for non-finite values
+        return float(value), dU.reshape(-1) @ X
 
 
 @dataclass(frozen=True, eq=False)

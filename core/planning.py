@@ -339,7 +339,9 @@ def collection_tokens_per_param(con) -> tuple[float, float]:
 
 
 def _size_ladder(floor: float, top: float) -> list[float]:
-    """1-2-5 series of largest-run sizes in [10 * floor, top]."""
+    """1-2-5 series of largest-run sizes in [10 * floor, top] (empty if there is no room)."""
+    if not top >= 10.0 * floor * (1 - 1e-9):
+        return []  # also keeps log10 away from a top that underflowed to 0 (a tiny target)
     sizes = []
     for exponent in range(int(math.floor(math.log10(floor))), int(math.ceil(math.log10(top))) + 1):
         for mantissa in (1.0, 2.0, 5.0):

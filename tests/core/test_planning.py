@@ -111,6 +111,13 @@ def test_design_space_for_a_70b_target():
     assert any(d.token_rule == "target_fraction" and d.min_size < 2e7 for d in wide)
 
 
+@pytest.mark.parametrize("target_params", [5e-324, 1.0, 1e8])
+def test_a_target_too_small_for_any_study_is_a_planning_error(target_params):
+    # 1/7 of the target must reach 10x the 10M floor; 5e-324 / 7 underflows to 0 (found by Hypothesis).
+    with pytest.raises(PlanningError, match="leaves no room for a study"):
+        planning.study_designs(target_params, 1e9)
+
+
 def test_isoflop_grid_has_equal_compute_per_budget():
     designs = [d for d in planning.study_designs(7e9, 1.4e11, token_rules=("isoflop",)) if d.seeds == 1]
     assert designs

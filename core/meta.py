@@ -90,6 +90,11 @@ class SweepTask:
         payload = json.dumps({**asdict(self), "data_version": data_version}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()
 
+    def selection(self) -> Selection:
+        """The points this task fits: its runs, the token fraction, final-only and the cutoff."""
+        return Selection(run_ids=self.run_ids, fraction=self.fraction, final_only=self.final_only,
+                         min_tokens=self.min_tokens)
+
 
 class SweepConfigError(ValueError):
     """A sweep configuration file is unreadable or names invalid values."""
@@ -283,11 +288,6 @@ class FamilyData:
                    target_loss=last["value"].to_numpy(dtype=float))
 
 
-def _selection(task: SweepTask) -> Selection:
-    return Selection(run_ids=task.run_ids, fraction=task.fraction, final_only=task.final_only,
-                     min_tokens=task.min_tokens)
-
-
 class DesignGroup(NamedTuple):
     """Tasks that select the same design: fitted once (:func:`run_design`).
 
@@ -310,7 +310,7 @@ def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[Design
     groups: dict[bytes | SweepTask, list[SweepTask]] = {}
     for task in tasks:
         try:
-            points = select_points(data.curves, _selection(task))
+            points = select_points(data.curves, task.selection())
         except SelectionError:
             signature: bytes | SweepTask = task  # no design: a group of its own
         else:
@@ -350,7 +350,7 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
     row = {**{c: None for c in RESULT_COLUMNS}, **_task_fields(task, data_version)}
     t0 = time.perf_counter()
     try:
-        points = select_points(data.curves, _selection(task))
+        points = select_points(data.curves, task.selection())
         fit = fitting.fit_chinchilla(points.num_params, points.tokens_seen, points.loss,
                                      run_ids=points.run_ids, objective=task.objective)
         predicted = np.asarray(fit.predict(data.target_num_params, data.target_tokens), dtype=float)

@@ -26,9 +26,9 @@ Every optimum is scored with the same Huber objective (``chinchilla_objective``)
 objective, so its Huber value is shown for reference, not required to be matched.
 
 Times are medians over repeats; the JSON's ``*_ms`` are medians over every repeat of every
-data set. ``interval_ms`` is the cost of the uncertainty interval on top of a fit, measured
-by :func:`interval_cost_seconds` (today: a 100-replicate run bootstrap on pythia, as the Fit
-page draws it; point it at the calibrated interval when that lands).
+data set. ``interval_ms`` is the cost of the calibrated interval on top of a fit, measured
+by :func:`bench_interval` (the design's features and the calibration's lookup; learning the
+calibration itself happens once per sweep result and is not counted).
 
 Run: ``.venv/bin/python benchmarks/bench_fit.py [--repeats 15]`` (under a minute). Uses the
 database at ``SCALEPLAN_DB`` / ``SCALEPLAN_DATA_DIR`` (built from the mirror if missing).
@@ -53,6 +53,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from _environment import describe  # noqa: E402  (the script's own folder is on sys.path)
 
 import numpy as np  # noqa: E402
 from scipy.optimize import OptimizeWarning, curve_fit, minimize  # noqa: E402
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{overall['curve_fit'] / overall['ours']:>8.2f}{overall['careful'] / overall['ours']:>13.2f} |")
     print(f"checks: ours <= curve_fit time: {overall['ours'] <= overall['curve_fit']}; "
           f"ours objective <= careful on every data set: {objective_ok}")
-    print(f"load average (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"load average (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; on {describe()}")
     print(json.dumps({"ours_ms": round(overall["ours"], 3), "curve_fit_ms": round(overall["curve_fit"], 3),
                       "careful_ms": round(overall["careful"], 3), "objective_ok": bool(objective_ok),
                       "interval_ms": round(interval_s * 1e3, 1)}))

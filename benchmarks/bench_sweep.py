@@ -26,6 +26,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from _environment import describe  # noqa: E402  (the script's own folder is on sys.path)
+
 TARGET_S = 60.0
 
 
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  per fitted design (select + fit + score, in the worker): median {per_fit.median() * 1e3:.1f} ms, "
           f"90th percentile {per_fit.quantile(0.9) * 1e3:.1f} ms, sum {per_fit.sum():.1f} s")
     print(f"  load average during the run (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"  on {describe()}")
     print(json.dumps({"fits": ran, "fitted": report.fitted, "wall_s": round(wall, 2), "jobs": args.jobs}))
     return 0
 

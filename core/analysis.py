@@ -142,17 +142,29 @@ def identifiability_warnings(fit: fitting.FitResult, target_params: float, targe
                               f"other values, the rest refitted) predict {flat.low:.4g} to {flat.high:.4g} for the "
                               f"target (up to {flat.relative_spread:.1%} from the best fit's prediction)."))
     if boot is not None:
-        if boot.n_failed:
-            reasons = ", ".join(f"{count} {reason}" for reason, count in boot.failures.items())
-            out.append(IdentifiabilityWarning(
-                "bootstrap_failures", f"{boot.n_failed} of {boot.n_boot} bootstrap replicates failed to fit"
-                                      + (f" ({reasons})" if reasons else "") + "; parameter intervals use the "
-                                      f"other {boot.n_boot - boot.n_failed}."))
-        samples = boot.predict_samples(target_params, target_tokens)
-        if np.ptp(samples) <= 1e-9 * abs(float(np.mean(samples))):
-            out.append(IdentifiabilityWarning(
-                "zero_width", "The bootstrap replicates all give the same prediction (nothing left to resample), "
-                              "so no bootstrap band is shown."))
+        out.extend(bootstrap_warnings(boot, target_params, target_tokens))
+    return tuple(out)
+
+
+def bootstrap_warnings(boot: fitting.BootstrapResult, target_params: float,
+                       target_tokens: float) -> tuple[IdentifiabilityWarning, ...]:
+    """What a run bootstrap says about the fit: replicates that failed; no spread at the target.
+
+    Part of :func:`identifiability_warnings`; on its own for a page that shows the fit's warnings
+    first and adds the bootstrap's when its refits are done.
+    """
+    out: list[IdentifiabilityWarning] = []
+    if boot.n_failed:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in boot.failures.items())
+        out.append(IdentifiabilityWarning(
+            "bootstrap_failures", f"{boot.n_failed} of {boot.n_boot} bootstrap replicates failed to fit"
+                                  + (f" ({reasons})" if reasons else "") + "; parameter intervals use the "
+                                  f"other {boot.n_boot - boot.n_failed}."))
+    samples = boot.predict_samples(target_params, target_tokens)
+    if np.ptp(samples) <= 1e-9 * abs(float(np.mean(samples))):
+        out.append(IdentifiabilityWarning(
+            "zero_width", "The bootstrap replicates all give the same prediction (nothing left to resample), "
+                          "so no bootstrap band is shown."))
     return tuple(out)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import calibration, fitting, planning, reproduce, storage, userdata
-from scaleplan.core.analysis import analyse
+from scaleplan.core.analysis import analyse, bootstrap_warnings
 from scaleplan.core.selection import Selection, SelectionError, target_of
 from scaleplan.dashboard import common, sweep
 
@@ -168,35 +168,58 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
-def uncertainty_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
-                        target_run: str | None, target_params: float | None, target_tokens: float | None,
-                        run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
-                        fixed: tuple[tuple[str, float], ...], level: float, meta_key: tuple,
-                        _calibration: calibration.Calibration | None, n_boot: int = N_BOOT) -> dict:
-    """The calibrated interval of the predicted final loss, the identifiability warnings, and the
-    bootstrap's parameter intervals with its failed-replicate count.
+def interval_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
+                     target_run: str | None, target_params: float | None, target_tokens: float | None,
+                     run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
+                     fixed: tuple[tuple[str, float], ...], level: float, meta_key: tuple,
+                     _calibration: calibration.Calibration | None) -> dict:
+    """The calibrated interval of the predicted final loss and the fit's identifiability warnings.
 
     ``meta_key`` identifies the sweep results ``_calibration`` was learned on (the cache key).
+    The bootstrap's parameter intervals are :func:`bootstrap_summary`, computed after this is shown.
     """
     curves = curves_of(family, uploaded)
     try:
         result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-                          min_tokens, fixed, n_boot, _calibration, level, check_identifiability=True)
+                          min_tokens, fixed, 0, _calibration, level, check_identifiability=True)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
     out = {"ok": True, "level": level, "interval": None, "refused": None,
-           "warnings": [(w.kind, w.message) for w in result.warnings], "intervals": {}, "replicates": 0,
-           "failed": 0, "failures": {}, "scheme": None, "method": calibration.METHOD}
+           "warnings": [(w.kind, w.message) for w in result.warnings], "method": calibration.METHOD}
     if isinstance(result.interval, calibration.PredictionInterval):
         out["interval"] = result.interval.as_dict()
     elif isinstance(result.interval, calibration.Refusal):
         out["refused"] = str(result.interval)
+    return out
+
+
+@common.single_flight
+@st.cache_data(show_spinner=False, max_entries=128)
+def bootstrap_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
+                      target_run: str | None, target_params: float | None, target_tokens: float | None,
+                      run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
+                      fixed: tuple[tuple[str, float], ...], n_boot: int = N_BOOT) -> dict:
+    """The run bootstrap's 90% parameter intervals, its failed-replicate count and its warnings.
+
+    Without the calibration or the identifiability profile, which :func:`interval_summary` has
+    already computed. ``replicates`` is 0 when there is nothing to resample (one run).
+    """
+    curves = curves_of(family, uploaded)
+    try:
+        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
+                          min_tokens, fixed, n_boot, check_identifiability=False)
+    except (SelectionError, fitting.FitError, ValueError) as error:
+        return _failure(error)
+    out = {"ok": True, "intervals": {}, "replicates": 0, "failed": 0, "failures": {}, "scheme": None,
+           "warnings": []}
     boot = result.bootstrap
     if boot is not None:
         free = [n for n in boot.param_names if n not in result.fit.fixed]
         out.update(intervals={n: boot.param_interval(n, 0.9) for n in free} if result.band else {},
                    replicates=int(boot.n_boot), failed=int(boot.n_failed), failures=dict(boot.failures),
-                   scheme=boot.scheme)
+                   scheme=boot.scheme,
+                   warnings=[(w.kind, w.message) for w in bootstrap_warnings(boot, result.target_params,
+                                                                            result.target_tokens)])
     return out
 
 

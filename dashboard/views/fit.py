@@ -278,6 +278,14 @@ def _interval_note(band: dict, family: str) -> str:
     return note
 
 
+def _with_bootstrap(band: dict, boot: dict) -> dict:
+    """The interval summary with the bootstrap's parameter intervals and warnings added (after its own)."""
+    if not (band["ok"] and boot["ok"]):
+        return {**band, "intervals": {}, "replicates": 0} if band["ok"] else band
+    return {**band, **{k: boot[k] for k in ("intervals", "replicates", "failed", "failures", "scheme")},
+            "warnings": band["warnings"] + boot["warnings"]}
+
+
 def _show_warnings(band: dict) -> list[str]:
     """Identifiability warnings next to the prediction; returns their texts (for the report)."""
     if not band["ok"]:
@@ -378,22 +386,23 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     cal, missing, meta_key = fits.calibration_or_reason()
     computed = st.session_state.setdefault(KEY + "bands", set())
     band_key = repr(args[1:] + (level, meta_key))
-    band_args = (*args, level, meta_key, cal, fits.N_BOOT)
     if band_key not in computed:
         # First time: the fit at once; then the calibrated interval (a lookup, plus the identifiability
         # profile: well under a second); then the bootstrap's parameter intervals (N_BOOT refits, seconds).
         predicted_card(f"{level:.0%} interval: computing...")
         draw(None, pending=True)
         with st.spinner("Calibrated interval and identifiability checks..."):
-            quick = fits.uncertainty_summary(*args, level, meta_key, cal, 0)
-        if quick["ok"] and quick["interval"] is not None:
-            draw(quick["interval"], stage="-before-bootstrap")
-            predicted_card(common.escape_md(_interval_note(quick, family), 400))
+            band = fits.interval_summary(*args, level, meta_key, cal)
+        if band["ok"] and band["interval"] is not None:
+            draw(band["interval"], stage="-before-bootstrap")
+            predicted_card(common.escape_md(_interval_note(band, family), 400))
         with st.spinner(f"Bootstrap ({fits.N_BOOT} refits) for the parameter intervals..."):
-            band = fits.uncertainty_summary(*band_args)
+            boot = fits.bootstrap_summary(*args, fits.N_BOOT)
         computed.add(band_key)
     else:
-        band = fits.uncertainty_summary(*band_args)
+        band = fits.interval_summary(*args, level, meta_key, cal)
+        boot = fits.bootstrap_summary(*args, fits.N_BOOT)
+    band = _with_bootstrap(band, boot)
     if band["ok"] and band["interval"] is None and band["refused"] is None:
         band = {**band, "missing": f"No calibrated interval: {missing.rstrip('.')}." if missing else ""}
     shown = band["ok"] and band["interval"] is not None

@@ -103,6 +103,30 @@ def test_fit_calibrated_interval_level_and_warnings(app_test, with_meta):
     assert "replicates" in _texts(at.caption)  # the bootstrap's failed-replicate count is stated
 
 
+def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkeypatch):
+    # The interval is shown before the bootstrap; the bootstrap stage must not redo the
+    # identifiability profile (7 refits) that the interval stage already ran.
+    import streamlit as st
+
+    from scaleplan.core import analysis, fitting
+
+    calls = {"profile": 0, "bootstrap": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(analysis, "flat_direction", counted("profile", analysis.flat_direction))
+    monkeypatch.setattr(fitting, "bootstrap", counted("bootstrap", fitting.bootstrap))
+    st.cache_data.clear()
+    at = app_test("fit.py", query_params={"family": "opt"})
+    _no_failure(at)
+    assert "90% interval" in _texts(at.caption) and "replicates" in _texts(at.caption)
+    assert calls == {"profile": 1, "bootstrap": 1}
+
+
 def test_fit_tiny_fraction_and_high_cutoff_is_a_message(app_test):
     at = app_test("fit.py")
     at.slider(key="fit.p").set_value(0.1)

@@ -21,9 +21,10 @@ from scaleplan.core import meta, storage
 from scaleplan.dashboard import common
 
 log = logging.getLogger("scaleplan.dashboard")
-# Measured: the full sweep (5,376 tasks, identical designs fitted once) took 412 CPU-s on 2 cores
-# (benchmarks/bench_sweep.py), i.e. 0.077 s per planned task on one core.
-SECONDS_PER_FIT = 0.077
+# Measured: the full sweep (5,376 tasks, identical designs fitted once) took 155 CPU-s on an idle
+# 2-core machine (benchmarks/results/bench_sweep_output.txt), i.e. 0.029 s per planned task on one
+# core; the same sweep took 412 CPU-s on a loaded machine, so the estimate rounds up to 0.04 s.
+SECONDS_PER_FIT = 0.04
 _SWEEP_LOCK = threading.Lock()
 
 

@@ -280,8 +280,13 @@ def _interval_note(band: dict, family: str) -> str:
 
 def _with_bootstrap(band: dict, boot: dict) -> dict:
     """The interval summary with the bootstrap's parameter intervals and warnings added (after its own)."""
-    if not (band["ok"] and boot["ok"]):
-        return {**band, "intervals": {}, "replicates": 0} if band["ok"] else band
+    if not band["ok"]:
+        return band
+    if not boot["ok"]:
+        # A failed bootstrap (every replicate failed) still leaves the calibrated interval; say why the parameter
+        # intervals are missing instead of dropping the bootstrap's message.
+        return {**band, "intervals": {}, "replicates": 0, "failed": 0, "failures": {}, "scheme": None,
+                "warnings": band["warnings"] + [("bootstrap_failures", f"No bootstrap intervals: {boot['message']}")]}
     return {**band, **{k: boot[k] for k in ("intervals", "replicates", "failed", "failures", "scheme")},
             "warnings": band["warnings"] + boot["warnings"]}
 

@@ -127,6 +127,24 @@ def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkey
     assert calls == {"profile": 1, "bootstrap": 1}
 
 
+def test_fit_failed_bootstrap_keeps_the_interval_and_says_why(app_test, with_meta, monkeypatch):
+    # When every bootstrap replicate fails, the calibrated interval (its own stage) still stands,
+    # and the page says why the parameter intervals are missing instead of dropping the message.
+    import streamlit as st
+
+    from scaleplan.core import fitting
+
+    def failing(*args, **kwargs):
+        raise fitting.ConvergenceError("all 100 bootstrap replicates failed to converge")
+
+    monkeypatch.setattr(fitting, "bootstrap", failing)
+    st.cache_data.clear()
+    at = app_test("fit.py", query_params={"family": "opt"})
+    _no_exception(at)
+    assert "90% interval" in _texts(at.caption)
+    assert "No bootstrap intervals: All 100 bootstrap replicates failed" in _texts(at.warning)
+
+
 def test_fit_tiny_fraction_and_high_cutoff_is_a_message(app_test):
     at = app_test("fit.py")
     at.slider(key="fit.p").set_value(0.1)

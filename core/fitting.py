@@ -21,7 +21,10 @@ the true objective seed the descents, one per basin of that profile. Designs of 
 100 points also descend from the best points of Hoffmann's grid (their objective has
 several basins at the bounds, and descents on few points are cheap). A descent that stalls
 is restarted once from where it stopped. Other fits (other laws, fixed, tied or bounded
-prefactors) score a grid of starts in one broadcast NumPy pass.
+prefactors) score a grid of starts in one broadcast NumPy pass. The descents from all
+starts run together: SciPy's L-BFGS-B core driven without ``minimize``'s per-iteration
+wrapper, the objective evaluated for every running descent in one NumPy pass
+(:mod:`core.lbfgsb`); each descent ends exactly where ``minimize`` would.
 """
 
 from __future__ import annotations
@@ -33,9 +36,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
-
 from scaleplan.core import laws
+from scaleplan.core.lbfgsb import minimize_lbfgsb_many
 from scaleplan.core.parameters import (
     Parameters,
     chinchilla_parameters,
@@ -376,48 +378,54 @@ def _huber(r: FloatArray, delta: float) -> FloatArray:
     return np.where(size <= delta, 0.5 * size * size, delta * (size - 0.5 * delta))
 
 
-def _value_and_grad(
+def _values_and_grads(
     X: FloatArray,
-    U0: FloatArray,
-    x: FloatArray,
+    U0: FloatArray | float,
+    V: FloatArray,
     signs: FloatArray,
     observed: FloatArray,
     log_observed: FloatArray,
     objective: str,
     delta: float,
-) -> tuple[float, FloatArray]:
-    """Mean objective over points and its gradient w.r.t. the coordinates x.
+) -> tuple[FloatArray, FloatArray]:
+    """Mean objective over points and its gradient w.r.t. the coordinates, at each row of V.
 
-    The exponents are U = U0 + X x, flattened term-major: ``X`` is (terms * points) x
+    The exponents are U = U0 + X v, flattened term-major: ``X`` is (terms * points) x
     coordinates, so row k * n + i holds term k at point i. Huber (on log residuals): the
     prediction is sum_k exp(U_k) and r = log pred - log observed; least squares: the
-    prediction is sum_k sign_k exp(U_k) and r = pred - observed. The optimiser calls this
-    thousands of times per fit on a few dozen points, where each NumPy call's overhead
-    (about a microsecond) is the cost, so it makes as few calls as it can.
+    prediction is sum_k sign_k exp(U_k) and r = pred - observed. ``V`` is (starts x
+    coordinates); returns the values (starts) and gradients (starts x coordinates).
+
+    The optimiser calls this thousands of times per fit on a few dozen points, where each
+    NumPy call's overhead (about a microsecond) is the cost: it makes as few calls as it
+    can, and evaluates the points of all running descents in one pass. Every row is
+    computed exactly as it would be alone (the matrix products are stacked matrix-vector
+    products), so descents run together give the same results as run one by one.
     """
-    n = observed.size
-    U = (U0 + X @ x).reshape(-1, n)
-    if objective == "huber":
-        # log pred = logsumexp_k U_k; shifting by the max keeps exp finite for any theta.
-        top = U.max(axis=0)
-        W = np.exp(U - top)
-        total = W.sum(axis=0)
-        r = top + np.log(total) - log_observed
-        # c = clip(r, -delta, delta) is d huber / dr, and huber(r) = c (r - c / 2): r**2 / 2
-        # inside, delta (|r| - delta / 2) outside (exactly, as 0.5 and the sign are exact).
-        # minimum(maximum()) is np.clip without its argument handling, twice as fast here.
-        c = np.minimum(np.maximum(r, -delta), delta)
-        value = np.add.reduce(c * (r - 0.5 * c)) / n
-        # d log pred / dU_k = softmax_k(U)
-        dU = W * (c / (n * total))
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):
+    # A runaway point (a line search stepping far out) overflows: callers test for non-finite values.
+    with np.errstate(over="ignore", invalid="ignore"):
+        n = observed.size
+        starts = V.shape[0]
+        U = (U0 + np.matmul(X, V[:, :, None])[:, :, 0]).reshape(starts, -1, n)
+        if objective == "huber":
+            # log pred = logsumexp_k U_k; shifting by the max keeps exp finite for any theta.
+            top = U.max(axis=1)
+            W = np.exp(U - top[:, None, :])
+            total = W.sum(axis=1)
+            r = top + np.log(total) - log_observed
+            # c = clip(r, -delta, delta) is d huber / dr, and huber(r) = c (r - c / 2): r**2 / 2
+            # inside, delta (|r| - delta / 2) outside (exactly, as 0.5 and the sign are exact).
+            # minimum(maximum()) is np.clip without its argument handling, twice as fast here.
+            c = np.minimum(np.maximum(r, -delta), delta)
+            values = np.add.reduce(c * (r - 0.5 * c), axis=1) / n
+            # d log pred / dU_k = softmax_k(U)
+            dU = W * (c / (n * total))[:, None, :]
+        else:
             terms = signs[:, None] * np.exp(U)
-            r = terms.sum(axis=0) - observed
-            value = (r @ r) / n
-            dU = terms * (2.0 * r / n)
-    with np.errstate(over="ignore", invalid="ignore"):  # a runaway fit: callers test for non-finite values
-        return float(value), dU.reshape(-1) @ X
+            r = terms.sum(axis=1) - observed
+            values = np.matmul(r[:, None, :], r[:, :, None])[:, 0, 0] / n
+            dU = terms * (2.0 * r / n)[:, None, :]
+        return values, np.matmul(dU.reshape(starts, 1, -1), X)[:, 0, :]
 
 
 @dataclass(frozen=True, eq=False)
@@ -471,9 +479,11 @@ class _Problem:
 
     # theta-space: used for reporting and gradient checks
     def value_and_grad_theta(self, theta: FloatArray) -> tuple[float, FloatArray]:
-        return _value_and_grad(
-            self.F_flat, 0.0, theta, self.signs, self.observed, self.log_observed, self.objective, self.delta
+        values, grads = _values_and_grads(
+            self.F_flat, 0.0, theta[None, :], self.signs, self.observed, self.log_observed, self.objective,
+            self.delta,
         )
+        return float(values[0]), grads[0]
 
     def value_theta(self, theta: FloatArray) -> float:
         return self.value_and_grad_theta(theta)[0]
@@ -493,15 +503,23 @@ class _Problem:
         return np.where(np.isfinite(values), values, np.inf)
 
     # v-space: what L-BFGS-B sees
-    def scaled_value_and_grad(self, v: FloatArray) -> tuple[float, FloatArray]:
-        value, grad = _value_and_grad(
-            self.Fv_flat, self.U0.reshape(-1), v, self.signs, self.observed, self.log_observed,
+    def scaled_values_and_grads(self, V: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Scaled objective and gradient at each row of V (starts x coordinates)."""
+        values, grads = _values_and_grads(
+            self.Fv_flat, self.U0.reshape(-1), V, self.signs, self.observed, self.log_observed,
             self.objective, self.delta,
         )
-        if not math.isfinite(value):
+        scaled, grads = values * self.scale, grads * self.scale
+        finite = np.isfinite(values)
+        if not finite.all():
             # A finite wall makes the line search step back instead of aborting.
-            return 1e300, np.zeros_like(v)
-        return value * self.scale, grad * self.scale
+            scaled[~finite] = 1e300
+            grads[~finite] = 0.0
+        return scaled, grads
+
+    def scaled_value_and_grad(self, v: FloatArray) -> tuple[float, FloatArray]:
+        values, grads = self.scaled_values_and_grads(v[None, :])
+        return float(values[0]), grads[0]
 
     def theta_from_v(self, v: FloatArray) -> FloatArray:
         return self.theta0 + self.J @ v
@@ -739,23 +757,24 @@ class _Descent(NamedTuple):
     n_iterations: int
 
 
-def _descend(problem: _Problem, v0: FloatArray) -> _Descent:
-    """One L-BFGS-B run from v0."""
-    if v0.size == 0:
-        value, _ = problem.scaled_value_and_grad(v0)
-        return _Descent(v0, value / problem.scale, True, "nothing to vary", 0)
-    res = minimize(
-        problem.scaled_value_and_grad,
-        v0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=list(zip(problem.lower, problem.upper)),
-        options=_LBFGS_OPTIONS,
-    )
-    converged = bool(res.success)
-    if not converged and res.status == 2 and math.isfinite(res.fun):
-        converged = _projected_gradient(problem, res.x) <= _ACCEPT_PROJECTED_GRADIENT
-    return _Descent(res.x, float(res.fun) / problem.scale, converged, str(res.message), int(res.nit))
+def _descend(problem: _Problem, v0s: list[FloatArray]) -> list[_Descent]:
+    """L-BFGS-B runs from each of v0s, evaluated together (:func:`core.lbfgsb.minimize_lbfgsb_many`).
+
+    Each run gives exactly what SciPy's ``minimize(method="L-BFGS-B")`` gives from its start.
+    """
+    if not v0s:
+        return []
+    if v0s[0].size == 0:
+        value, _ = problem.scaled_value_and_grad(v0s[0])
+        return [_Descent(v0, value / problem.scale, True, "nothing to vary", 0) for v0 in v0s]
+    descents = []
+    for res in minimize_lbfgsb_many(problem.scaled_values_and_grads, v0s, problem.lower, problem.upper,
+                                    **_LBFGS_OPTIONS):
+        converged = res.success
+        if not converged and res.status == 2 and math.isfinite(res.fun):
+            converged = _projected_gradient(problem, res.x) <= _ACCEPT_PROJECTED_GRADIENT
+        descents.append(_Descent(res.x, res.fun / problem.scale, converged, res.message, res.nit))
+    return descents
 
 
 def _select_starts(problem: _Problem, start_theta: FloatArray, n_starts: int) -> list[FloatArray]:
@@ -984,14 +1003,12 @@ def _fit(
     for theta in starts:
         distinct.setdefault(problem.v_from_theta(theta).tobytes(), theta)
     starts = list(distinct.values())
-    descents = []
-    for theta in starts:
-        descent = _descend(problem, problem.v_from_theta(theta))
-        if not descent.converged and math.isfinite(descent.value):
-            # L-BFGS-B's line search can stall at a kink of the Huber loss with a stale
-            # curvature memory; a fresh run from where it stopped usually finishes the job.
-            descent = _descend(problem, descent.v)
-        descents.append(descent)
+    descents = _descend(problem, [problem.v_from_theta(theta) for theta in starts])
+    # L-BFGS-B's line search can stall at a kink of the Huber loss with a stale curvature
+    # memory; a fresh run from where it stopped usually finishes the job.
+    stalled = [i for i, d in enumerate(descents) if not d.converged and math.isfinite(d.value)]
+    for i, descent in zip(stalled, _descend(problem, [descents[i].v for i in stalled])):
+        descents[i] = descent
     converged = [d for d in descents if d.converged and math.isfinite(d.value)]
     if not converged:
         messages = sorted({d.message for d in descents})

@@ -20,8 +20,10 @@ objective has a flat valley, where L-BFGS-B stops depends on the last bits of ev
 same fitter (commit e05e772) recorded on two installs differed on 192 of 3,135 fitted cells
 beyond relative 1e-9 (by at most 2.1e-9 absolute; 110 lower, 82 higher), and its predicted
 final loss by more than 1e-6 relative on 134 cells and by up to 1.4% on 4. The record in
-``results/sweep_objectives_after.csv`` is the current fitter on the versions in
-``results/bench_sweep_output.txt``.
+``results/sweep_objectives_after.csv`` was taken with NumPy 2.4.6 and SciPy 1.17.1 on another
+2-core machine than ``results/bench_sweep_output.txt``, before the descents ran side by side
+(``core.lbfgsb``); that change gives the same objective and parameters to the last bit on one
+machine (all 2,360 designs compared), so the record still describes the current fitter there.
 """
 
 from __future__ import annotations

@@ -21,10 +21,11 @@ from scaleplan.core import meta, storage
 from scaleplan.dashboard import common
 
 log = logging.getLogger("scaleplan.dashboard")
-# Measured: the full sweep (5,376 tasks, identical designs fitted once) took 155 CPU-s on an idle
-# 2-core machine (benchmarks/results/bench_sweep_output.txt), i.e. 0.029 s per planned task on one
-# core; the same sweep took 412 CPU-s on a loaded machine, so the estimate rounds up to 0.04 s.
-SECONDS_PER_FIT = 0.04
+# Measured: the full sweep (5,376 tasks, identical designs fitted once) took 256 CPU-s on the 2-core
+# machine of benchmarks/results/bench_sweep_output.txt, i.e. 0.048 s per planned task on one core.
+# Machines of this class differ by up to 4x (the previous fitter took 155 CPU-s on one, 680 on
+# that one): the estimate is the slower machine's, rounded up.
+SECONDS_PER_FIT = 0.05
 _SWEEP_LOCK = threading.Lock()
 
 

@@ -812,7 +812,8 @@ _VARPRO_BLOCK = 64
 # A support whose Gram determinant is below this share of the product of its diagonal
 # (nearly collinear columns, e.g. alpha and beta both near 0, where every column is almost
 # constant) is skipped: Cramer's rule loses all digits there, and ||Wy||^2 - c . r can even
-# come out negative. A smaller support then fits as well to within that share.
+# come out negative. The scan only ranks starts, so a cell that loses a nearly redundant column
+# costs at most a slightly worse start; the descents decide the fit.
 _NNLS_MIN_RELATIVE_DET = 1e-10
 
 
@@ -851,7 +852,8 @@ def _nnls3(g: Mapping[tuple[int, int], FloatArray], r: tuple[FloatArray, ...], t
             (g00, g01, g11, r0, r1, (0, 1)), (g00, g02, g22, r0, r2, (0, 2)), (g11, g12, g22, r1, r2, (1, 2)),
         ):
             # an ill-conditioned support (nearly collinear columns) is left to the smaller ones
-            det = np.where(gii * gjj - gij * gij > _NNLS_MIN_RELATIVE_DET * gii * gjj, gii * gjj - gij * gij, np.nan)
+            det = gii * gjj - gij * gij
+            det = np.where(det > _NNLS_MIN_RELATIVE_DET * gii * gjj, det, np.nan)
             c = [zero, zero, zero]
             c[place[0]] = (ri * gjj - gij * rj) / det
             c[place[1]] = (gii * rj - gij * ri) / det

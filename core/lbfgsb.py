@@ -40,8 +40,8 @@ try:
     from scipy.optimize._lbfgsb_py import status_messages as _STATUS
     from scipy.optimize._lbfgsb_py import task_messages as _TASK
 
-    DIRECT: bool = (getattr(_core.setulb, "__doc__", None) or "").strip().startswith(_SIGNATURE)
-except ImportError:  # another SciPy layout: use minimize
+    DIRECT: bool = (getattr(getattr(_core, "setulb", None), "__doc__", None) or "").strip().startswith(_SIGNATURE)
+except (ImportError, AttributeError):  # another SciPy layout: use minimize
     DIRECT = False
 
 # task[0] codes of setulb
@@ -61,6 +61,7 @@ class LbfgsbResult(NamedTuple):
     status: int
     message: str
     nit: int
+    nfev: int
 
     @property
     def success(self) -> bool:
@@ -90,9 +91,14 @@ class _Run:
         self.dsave = np.zeros(29)
         self.n_iterations = 0
         self.n_evaluations = 0
+        # The last point evaluated and its f, g: like SciPy's ScalarFunction, a repeated request
+        # at the same point (a line search that cannot move) is answered without evaluating.
+        self.last_x: FloatArray | None = None
+        self.last_f = 0.0
+        self.last_g = self.g
 
     def advance(self, m: int, factr: float, pgtol: float, maxls: int, maxiter: int, maxfun: int) -> bool:
-        """Step the routine until it asks for f and g at ``self.x`` (True) or stops (False).
+        """Step the routine until it asks for f and g at a new point ``self.x`` (True) or stops (False).
 
         The same loop as SciPy's ``_minimize_lbfgsb``, less the callback.
         """
@@ -100,7 +106,10 @@ class _Run:
             _core.setulb(m, self.x, self.low, self.high, self.nbd, self.f, self.g, factr, pgtol, self.wa, self.iwa,
                          self.task, self.lsave, self.isave, self.dsave, maxls, self.ln_task)
             if self.task[0] == _FG:
-                return True
+                if self.last_x is None or not np.array_equal(self.x, self.last_x):
+                    return True
+                self.f, self.g = self.last_f, self.last_g.copy()
+                continue
             if self.task[0] != _NEW_X:
                 return False
             self.n_iterations += 1
@@ -117,7 +126,13 @@ class _Run:
         else:
             status = 2
         message = f"{_STATUS[int(self.task[0])]}: {_TASK[int(self.task[1])]}"
-        return LbfgsbResult(self.x, float(self.f), status, message, self.n_iterations)
+        return LbfgsbResult(self.x, float(self.f), status, message, self.n_iterations, self.n_evaluations)
+
+    def take(self, value: float, grad: FloatArray) -> None:
+        """The objective at ``self.x``, as asked for by :meth:`advance`."""
+        self.last_x, self.last_f, self.last_g = self.x.copy(), float(value), np.array(grad, dtype=np.float64)
+        self.f, self.g = self.last_f, self.last_g.copy()  # a copy: setulb works in place
+        self.n_evaluations += 1
 
 
 def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArray]], x0s: Sequence[FloatArray],
@@ -136,8 +151,13 @@ def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArr
     x0s = [np.asarray(x0, dtype=np.float64).ravel() for x0 in x0s]
     if not x0s:
         return []
-    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), x0s[0].shape)
-    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), x0s[0].shape)
+    n = x0s[0].size
+    if any(x0.size != n for x0 in x0s):
+        raise ValueError("all starting points must have the same length")
+    lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,))
+    upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,))
+    if not maxls > 0:
+        raise ValueError("maxls must be positive.")
     options = dict(maxcor=maxcor, ftol=ftol, gtol=gtol, maxiter=maxiter, maxfun=maxfun, maxls=maxls)
     if not DIRECT:
         def one(x: FloatArray) -> tuple[float, FloatArray]:
@@ -148,7 +168,7 @@ def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArr
         for x0 in x0s:
             res = minimize(one, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper)), options=options)
             results.append(LbfgsbResult(np.asarray(res.x, dtype=np.float64), float(res.fun), int(res.status),
-                                        str(res.message), int(res.nit)))
+                                        str(res.message), int(res.nit), int(res.nfev)))
         return results
     if (lower > upper).any():
         raise ValueError("LBFGSB - one of the lower bounds is greater than an upper bound.")
@@ -161,8 +181,7 @@ def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArr
             break
         values, grads = funs(np.stack([run.x for run in waiting]))
         for run, value, grad in zip(waiting, values, grads):
-            run.f, run.g = float(value), np.array(grad, dtype=np.float64)  # a copy: setulb works in place
-            run.n_evaluations += 1
+            run.take(value, grad)
     return [run.result(maxiter, maxfun) for run in runs]
 
 

@@ -113,10 +113,13 @@ def test_fit_matches_an_independent_multistart_search():
         starts = [truth + rng.normal(0, [0.3, 1.0, 1.0, 0.1, 0.1]) for _ in range(8)]
         starts += [np.array(s) for s in ([0.5, 5, 5, 0.5, 0.5], [0.0, 10, 10, 1.0, 1.0], [0.5, 0, 5, 0.1, 0.5],
                                           [-1.0, 5, 0, 0.5, 0.1])]
-        reference = min(
-            minimize(objective, np.clip(s, -50, [50, 50, 50, 2, 2]), method="L-BFGS-B",
-                     bounds=[(None, None)] * 3 + [(1e-6, 2.0)] * 2).fun
-            for s in starts) / 1e3
+        # The reference's line searches probe points where exp overflows (a large log prefactor);
+        # it steps back from those on its own, so the warnings are noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            reference = min(
+                minimize(objective, np.clip(s, -50, [50, 50, 50, 2, 2]), method="L-BFGS-B",
+                         bounds=[(None, None)] * 3 + [(1e-6, 2.0)] * 2).fun
+                for s in starts) / 1e3
         ours = fit_chinchilla(N, D, L)
         assert ours.objective_value <= reference * (1 + 1e-9)
 

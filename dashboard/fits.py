@@ -168,6 +168,25 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
+def identifiability_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
+                            target_run: str | None, target_params: float | None, target_tokens: float | None,
+                            run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
+                            fixed: tuple[tuple[str, float], ...]) -> dict:
+    """The fit's identifiability warnings (the flat-direction profile: 7 refits), without an interval.
+
+    Cached apart from :func:`interval_summary` so that changing the interval level does not redo the profile.
+    """
+    curves = curves_of(family, uploaded)
+    try:
+        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
+                          min_tokens, fixed, 0, check_identifiability=True)
+    except (SelectionError, fitting.FitError, ValueError) as error:
+        return _failure(error)
+    return {"ok": True, "warnings": [(w.kind, w.message) for w in result.warnings]}
+
+
+@common.single_flight
+@st.cache_data(show_spinner=False, max_entries=128)
 def interval_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
                      target_run: str | None, target_params: float | None, target_tokens: float | None,
                      run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
@@ -176,16 +195,22 @@ def interval_summary(version: common.DbVersion | None, family: str, uploaded: pd
     """The calibrated interval of the predicted final loss and the fit's identifiability warnings.
 
     ``meta_key`` identifies the sweep results ``_calibration`` was learned on (the cache key).
-    The bootstrap's parameter intervals are :func:`bootstrap_summary`, computed after this is shown.
+    The warnings come from :func:`identifiability_summary` (its own cache: not redone for another
+    level). The bootstrap's parameter intervals are :func:`bootstrap_summary`, computed after this is shown.
     """
+    args = (version, family, uploaded, target_run, target_params, target_tokens, run_ids, fraction, final_only,
+            min_tokens, fixed)
+    checks = identifiability_summary(*args)
+    if not checks["ok"]:
+        return checks
     curves = curves_of(family, uploaded)
     try:
         result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-                          min_tokens, fixed, 0, _calibration, level, check_identifiability=True)
+                          min_tokens, fixed, 0, _calibration, level, check_identifiability=False)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
     out = {"ok": True, "level": level, "interval": None, "refused": None,
-           "warnings": [(w.kind, w.message) for w in result.warnings], "method": calibration.METHOD}
+           "warnings": list(checks["warnings"]), "method": calibration.METHOD}
     if isinstance(result.interval, calibration.PredictionInterval):
         out["interval"] = result.interval.as_dict()
     elif isinstance(result.interval, calibration.Refusal):

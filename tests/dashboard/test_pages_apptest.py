@@ -127,6 +127,31 @@ def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkey
     assert calls == {"profile": 1, "bootstrap": 1}
 
 
+def test_fit_level_change_does_not_redo_the_profile(app_test, with_meta, monkeypatch):
+    # The identifiability profile (7 refits) does not depend on the interval level: a new level
+    # recomputes the interval only.
+    import streamlit as st
+
+    from scaleplan.core import analysis
+
+    calls = {"profile": 0}
+    original = analysis.flat_direction
+
+    def counted(*args, **kwargs):
+        calls["profile"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "flat_direction", counted)
+    st.cache_data.clear()
+    at = app_test("fit.py", query_params={"family": "opt"})
+    _no_failure(at)
+    assert calls["profile"] == 1 and "90% interval" in _texts(at.caption)
+    at.selectbox(key="fit.level").set_value("80").run()
+    _no_failure(at)
+    assert "80% interval" in _texts(at.caption)
+    assert calls["profile"] == 1
+
+
 def test_fit_failed_bootstrap_keeps_the_interval_and_says_why(app_test, with_meta, monkeypatch):
     # When every bootstrap replicate fails, the calibrated interval (its own stage) still stands,
     # and the page says why the parameter intervals are missing instead of dropping the message.

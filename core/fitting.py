@@ -1003,9 +1003,10 @@ def _fit(
     # deterministic, so a repeated start would only repeat its work.
     distinct: dict[bytes, FloatArray] = {}
     for theta in starts:
-        distinct.setdefault(problem.v_from_theta(theta).tobytes(), theta)
-    starts = list(distinct.values())
-    descents = _descend(problem, [problem.v_from_theta(theta) for theta in starts])
+        v0 = problem.v_from_theta(theta)
+        distinct.setdefault(v0.tobytes(), v0)
+    v_starts = list(distinct.values())
+    descents = _descend(problem, v_starts)
     # L-BFGS-B's line search can stall at a kink of the Huber loss with a stale curvature
     # memory; a fresh run from where it stopped usually finishes the job.
     stalled = [i for i, d in enumerate(descents) if not d.converged and math.isfinite(d.value)]
@@ -1015,7 +1016,7 @@ def _fit(
     if not converged:
         messages = sorted({d.message for d in descents})
         raise ConvergenceError(
-            f"L-BFGS-B did not converge from any of {len(starts)} starting points: "
+            f"L-BFGS-B did not converge from any of {len(v_starts)} starting points: "
             + "; ".join(messages)
         )
     best = min(converged, key=lambda d: d.value)
@@ -1039,7 +1040,7 @@ def _fit(
         objective=objective,
         objective_value=best.value,
         converged=True,
-        n_starts=len(starts),
+        n_starts=len(v_starts),
         message=best.message,
         inputs={n: _frozen(a) for n, a in inputs.items()},
         observed=_frozen(y),

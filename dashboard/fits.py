@@ -168,13 +168,15 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
-def identifiability_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
-                            target_run: str | None, target_params: float | None, target_tokens: float | None,
-                            run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
-                            fixed: tuple[tuple[str, float], ...]) -> dict:
-    """The fit's identifiability warnings (the flat-direction profile: 7 refits), without an interval.
+def checked_fit(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
+                target_run: str | None, target_params: float | None, target_tokens: float | None,
+                run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
+                fixed: tuple[tuple[str, float], ...]) -> dict:
+    """The prediction, the design's calibration features and the fit's identifiability warnings
+    (the flat-direction profile: 7 refits); no interval.
 
-    Cached apart from :func:`interval_summary` so that changing the interval level does not redo the profile.
+    Cached apart from the interval, which :func:`interval_summary` reads off these for any level
+    without refitting.
     """
     curves = curves_of(family, uploaded)
     try:
@@ -182,7 +184,8 @@ def identifiability_summary(version: common.DbVersion | None, family: str, uploa
                           min_tokens, fixed, 0, check_identifiability=True)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
-    return {"ok": True, "warnings": [(w.kind, w.message) for w in result.warnings]}
+    return {"ok": True, "predicted": result.predicted_loss, "features": result.features,
+            "warnings": [(w.kind, w.message) for w in result.warnings]}
 
 
 @common.single_flight
@@ -195,27 +198,28 @@ def interval_summary(version: common.DbVersion | None, family: str, uploaded: pd
     """The calibrated interval of the predicted final loss and the fit's identifiability warnings.
 
     ``meta_key`` identifies the sweep results ``_calibration`` was learned on (the cache key).
-    The warnings come from :func:`identifiability_summary` (its own cache: not redone for another
-    level). The bootstrap's parameter intervals are :func:`bootstrap_summary`, computed after this is shown.
+    The fit and its warnings are :func:`checked_fit` (one fit and one profile for every
+    level); the interval is the calibration's lookup at ``level``. The bootstrap's parameter
+    intervals are :func:`bootstrap_summary`, computed after this is shown.
     """
-    args = (version, family, uploaded, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-            min_tokens, fixed)
-    checks = identifiability_summary(*args)
-    if not checks["ok"]:
-        return checks
-    curves = curves_of(family, uploaded)
-    try:
-        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-                          min_tokens, fixed, 0, _calibration, level, check_identifiability=False)
-    except (SelectionError, fitting.FitError, ValueError) as error:
-        return _failure(error)
-    out = {"ok": True, "level": level, "interval": None, "refused": None,
-           "warnings": list(checks["warnings"]), "method": calibration.METHOD}
-    if isinstance(result.interval, calibration.PredictionInterval):
-        out["interval"] = result.interval.as_dict()
-    elif isinstance(result.interval, calibration.Refusal):
-        out["refused"] = str(result.interval)
+    checked = checked_fit(version, family, uploaded, target_run, target_params, target_tokens, run_ids, fraction,
+                          final_only, min_tokens, fixed)
+    if not checked["ok"]:
+        return checked
+    out = {"ok": True, "level": level, "interval": None, "refused": None, "warnings": checked["warnings"],
+           "method": calibration.METHOD}
+    interval = None if _calibration is None else _calibration.interval(checked["predicted"], checked["features"],
+                                                                       level)
+    if isinstance(interval, calibration.PredictionInterval):
+        out["interval"] = interval.as_dict()
+    elif isinstance(interval, calibration.Refusal):
+        out["refused"] = str(interval)
     return out
+
+
+def no_bootstrap() -> dict:
+    """The bootstrap fields of a summary without replicates (one run, or a bootstrap that failed)."""
+    return {"intervals": {}, "replicates": 0, "failed": 0, "failures": {}, "scheme": None}
 
 
 @common.single_flight
@@ -235,8 +239,7 @@ def bootstrap_summary(version: common.DbVersion | None, family: str, uploaded: p
                           min_tokens, fixed, n_boot, check_identifiability=False)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
-    out = {"ok": True, "intervals": {}, "replicates": 0, "failed": 0, "failures": {}, "scheme": None,
-           "warnings": []}
+    out = {"ok": True, **no_bootstrap(), "warnings": []}
     boot = result.bootstrap
     if boot is not None:
         free = [n for n in boot.param_names if n not in result.fit.fixed]

@@ -285,10 +285,9 @@ def _with_bootstrap(band: dict, boot: dict) -> dict:
     if not boot["ok"]:
         # A failed bootstrap (every replicate failed) still leaves the calibrated interval; say why the parameter
         # intervals are missing instead of dropping the bootstrap's message.
-        return {**band, "intervals": {}, "replicates": 0, "failed": 0, "failures": {}, "scheme": None,
+        return {**band, **fits.no_bootstrap(),
                 "warnings": band["warnings"] + [("bootstrap_failures", f"No bootstrap intervals: {boot['message']}")]}
-    return {**band, **{k: boot[k] for k in ("intervals", "replicates", "failed", "failures", "scheme")},
-            "warnings": band["warnings"] + boot["warnings"]}
+    return {**band, **{k: boot[k] for k in fits.no_bootstrap()}, "warnings": band["warnings"] + boot["warnings"]}
 
 
 def _show_warnings(band: dict) -> list[str]:

@@ -19,6 +19,12 @@ opens ``/fit?family=pythia`` and the time is taken from navigation until the pag
 chart and the calibrated interval ("90% interval 1.23-1.45"), i.e. imports, database, fit,
 calibration and interval all cold. Target < 1 s. The time until the server answers its
 health check is printed apart (it is the same for every page).
+
+The stack's floor (``--floor``, on by default), measured the same way in the same run: a fresh
+Streamlit server per repeat for a page with nothing but one line of text ("90% interval
+1.93-2.20") and one three-point Plotly chart, under this repository's .streamlit/config.toml.
+No page built on Streamlit and Plotly shows a chart sooner on this machine; the difference
+between it and the cold Fit page is what the Fit page itself costs.
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import dashboard_server  # noqa: E402
+from tests.helpers import dashboard_server, free_port, streamlit_server  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
@@ -116,18 +125,29 @@ RUNNING_JS = """() => {
 }"""
 
 
-def bench_fit_cold(browser, db: Path, meta: Path | None, repeats: int) -> list[tuple[float, float, float, float]]:
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.set_page_config(layout="wide")
+st.markdown("90% interval 1.93-2.20")
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, 3.0, 2.0])))
+"""
+
+Server = Callable[[], AbstractContextManager[tuple[str, object]]]
+
+
+def bench_cold(browser, server: Server, path: str, repeats: int) -> list[tuple[float, float, float, float]]:
     """Per fresh server: (start to healthy, navigation to the script's start, to the first chart, to the interval)."""
     out = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        with dashboard_server(db, meta=meta) as (base, _process):
+        with server() as (base, _process):
             healthy = time.perf_counter() - t0
             context = browser.new_context(viewport={"width": 1600, "height": 1000})
             page = context.new_page()
             page.set_default_timeout(180_000)
             t1 = time.perf_counter()
-            page.goto(f"{base}/fit?family=pythia")
+            page.goto(f"{base}{path}")
             page.wait_for_function(RUNNING_JS, polling="raf")
             running = time.perf_counter() - t1
             page.wait_for_function(CHART_JS, polling="raf")
@@ -138,6 +158,25 @@ def bench_fit_cold(browser, db: Path, meta: Path | None, repeats: int) -> list[t
     return out
 
 
+def floor_server(app: Path) -> Server:
+    """A fresh Streamlit server for the floor page ``app`` (see the module docstring)."""
+    def start():
+        port = free_port()
+        return streamlit_server([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                                 "--server.address", "127.0.0.1", "--server.headless", "true"], port)
+    return start
+
+
+def report_cold(label: str, cold: list[tuple[float, float, float, float]], target: float | None) -> list[float]:
+    med = [statistics.median(c[i] for c in cold) for i in range(4)]
+    verdict = f" (target < {target * 1000:.0f} ms: {'ok' if med[3] < target else 'SLOW'})" if target else ""
+    print(f"{label} (fresh server each, n={len(cold)}): server healthy after {med[0]:.2f} s; from navigation: "
+          f"script starts {med[1] * 1000:.0f} ms (page JavaScript loaded), first chart {med[2] * 1000:.0f} ms, "
+          f"interval text {med[3] * 1000:.0f} ms{verdict}; from the script's start to the interval "
+          f"{(med[3] - med[1]) * 1000:.0f} ms")
+    return med
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=None, help="database (default: from the settings)")
@@ -146,6 +185,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--pages", nargs="*", default=["explore", "fit", "planner"])
     parser.add_argument("--cold", type=int, default=3, help="fresh servers for the cold Fit page (0: skip)")
+    parser.add_argument("--floor", type=int, default=3,
+                        help="fresh servers for the stack's floor page (one text line, one Plotly chart; 0: skip)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -167,14 +208,20 @@ def main() -> int:
             median = statistics.median(times)
             print(f"{name:<10}{median * 1000:>8.0f}ms{min(times) * 1000:>8.0f}ms{max(times) * 1000:>8.0f}ms"
                   f"{target * 1000:>8.0f}ms  {'ok' if median < target else 'SLOW'}")
+        fit_page = floor = None
         if args.cold:
-            cold = bench_fit_cold(browser, settings.db_path, meta, args.cold)
-            med = [statistics.median(c[i] for c in cold) for i in range(4)]
-            print(f"cold Fit page (fresh server each, n={args.cold}): server healthy after {med[0]:.2f} s; from "
-                  f"navigation: script starts {med[1] * 1000:.0f} ms (page JavaScript loaded), first chart "
-                  f"{med[2] * 1000:.0f} ms, calibrated interval {med[3] * 1000:.0f} ms "
-                  f"(target < 1000 ms: {'ok' if med[3] < 1.0 else 'SLOW'}); from the script's start to the "
-                  f"interval {(med[3] - med[1]) * 1000:.0f} ms")
+            cold = bench_cold(browser, lambda: dashboard_server(settings.db_path, meta=meta), "/fit?family=pythia",
+                              args.cold)
+            fit_page = report_cold("cold Fit page", cold, target=1.0)
+        if args.floor:
+            with tempfile.TemporaryDirectory() as folder:
+                app = Path(folder) / "floor_app.py"
+                app.write_text(FLOOR_APP)
+                floor = report_cold("stack floor: Streamlit + one Plotly chart",
+                                    bench_cold(browser, floor_server(app), "/", args.floor), target=None)
+        if fit_page and floor:
+            print(f"cold Fit page above the stack's floor: {(fit_page[3] - floor[3]) * 1000:.0f} ms to the interval "
+                  f"({fit_page[3] / floor[3]:.2f}x the floor)")
         browser.close()
     return 0
 

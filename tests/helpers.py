@@ -100,23 +100,36 @@ def dashboard_server(db: Path, *, meta: Path | None = None, port: int | None = N
     Raises :class:`ServerError` (with the end of ``log`` when given) if the server dies or
     never becomes healthy.
     """
+    import sys
+
+    port = port or free_port()
+    env = dict(os.environ, SCALEPLAN_DB=str(db))
+    if meta is not None:
+        env["SCALEPLAN_META"] = str(meta)
+    command = [sys.executable, "-m", "scaleplan.core.cli", "--db", str(db), "serve", "--port", str(port),
+               "--address", "127.0.0.1"]
+    with streamlit_server(command, port, env=env, log=log, timeout=timeout) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def streamlit_server(command: list[str], port: int, *, env: dict[str, str] | None = None, log: Path | None = None,
+                     timeout: float = 120.0):
+    """Run ``command`` (a Streamlit server on 127.0.0.1:``port``) in its own process group.
+
+    Yields ``(url, process)`` once ``/_stcore/health`` answers; on exit stops that process group.
+    """
     import signal
     import subprocess
-    import sys
     import time
     import urllib.error
     import urllib.request
 
     root = Path(__file__).resolve().parents[1]
-    port = port or free_port()
-    env = dict(os.environ, SCALEPLAN_DB=str(db), PYTHONUNBUFFERED="1")
-    if meta is not None:
-        env["SCALEPLAN_META"] = str(meta)
+    env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1")
     out = open(log, "wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scaleplan.core.cli", "--db", str(db), "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
 
     def tail() -> str:

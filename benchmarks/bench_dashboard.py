@@ -188,6 +188,9 @@ def main() -> int:
     parser.add_argument("--floor", type=int, default=3,
                         help="fresh servers for the stack's floor page (one text line, one Plotly chart; 0: skip)")
     args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"bench_dashboard: needs Debian's Chromium at {CHROMIUM} (apt-get install chromium).", file=sys.stderr)
+        return 2
     from playwright.sync_api import sync_playwright
 
     benches = {"explore": (bench_explore, 0.3), "fit": (bench_fit, 1.0), "planner": (bench_planner, 1.0)}

@@ -252,7 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed fits per fitter and data set")
     args = parser.parse_args(argv)
 
-    datasets = {"synthetic": (*synthetic_runs(), None), **real_designs()}
+    from scaleplan.core.manifest import DataSourceError
+    from scaleplan.core.storage import DatabaseError
+
+    try:
+        datasets = {"synthetic": (*synthetic_runs(), None), **real_designs()}
+    except (DataSourceError, DatabaseError) as error:
+        print(f"bench_fit: no database for the real families: {error}\n  Build one from the mirror first: "
+              "scaleplan data build --mirror ../shared/datasets (or set SCALEPLAN_MIRROR).", file=sys.stderr)
+        return 2
     for fn in FITTERS.values():  # warm-up: SciPy's lazy imports
         fn(*datasets["synthetic"][:3])
     all_times = {name: [] for name in FITTERS}

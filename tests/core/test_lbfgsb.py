@@ -22,11 +22,11 @@ def cusp(x):
     return float(np.sqrt(distance).sum()), 0.5 * np.sign(x - 0.3) / np.sqrt(distance + 1e-300)
 
 
-def chinchilla_problem(n_runs=4, n_checkpoints=6):
+def chinchilla_problem(n_runs=4, n_checkpoints=6, objective="huber"):
     N, D, L, _ = synthetic_runs(n_runs=n_runs, n_checkpoints=n_checkpoints, seed=3)
     law = fitting.CHINCHILLA
     inputs, y, _ = fitting._as_points(law, {"num_params": N, "tokens_seen": D}, L, None)
-    return fitting._build_problem(law, inputs, y, law.defaults(), "huber", fitting.DEFAULT_HUBER_DELTA)
+    return fitting._build_problem(law, inputs, y, law.defaults(), objective, fitting.DEFAULT_HUBER_DELTA)
 
 
 def reference(fun, x0, lower, upper, **options):
@@ -106,12 +106,7 @@ def test_batched_objective_rows_equal_single_evaluations():
     # that point alone (checked to the last bit, both objectives, including a runaway point).
     rng = np.random.default_rng(7)
     for objective in ("huber", "least_squares"):
-        problem = chinchilla_problem()
-        if objective == "least_squares":
-            law = fitting.CHINCHILLA
-            N, D, L, _ = synthetic_runs(n_runs=4, n_checkpoints=6, seed=3)
-            inputs, y, _ = fitting._as_points(law, {"num_params": N, "tokens_seen": D}, L, None)
-            problem = fitting._build_problem(law, inputs, y, law.defaults(), objective, fitting.DEFAULT_HUBER_DELTA)
+        problem = chinchilla_problem(objective=objective)
         V = rng.normal([0.5, 3.0, 3.0, 0.4, 0.4], [1.0, 2.0, 2.0, 0.3, 0.3], size=(9, 5))
         V[4] = [0.0, 0.0, 0.0, 1e308, 0.0]  # alpha runs away: exponents overflow, the objective hits its finite wall
         values, grads = problem.scaled_values_and_grads(V)

@@ -81,7 +81,7 @@ def _selection(target_run, run_ids, fraction, final_only, min_tokens) -> Selecti
 
 
 def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only, min_tokens, fixed,
-             n_boot, calibration_=None, level=DEFAULT_LEVEL, check_identifiability=False):
+             n_boot, check_identifiability=False):
     if not run_ids:
         raise SelectionError("choose at least one run to fit on")
     hypothetical = target_params is not None
@@ -95,7 +95,7 @@ def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction
         raise SelectionError("the hypothetical target is smaller than every run of the family; give a larger N")
     return analyse(curves, _selection(None if hypothetical else target_run, run_ids, fraction, final_only, min_tokens),
                    target_params=target_params, target_tokens=target_tokens, fixed=dict(fixed) or None,
-                   n_boot=n_boot, calibration=calibration_, level=level, check_identifiability=check_identifiability)
+                   n_boot=n_boot, check_identifiability=check_identifiability)
 
 
 @common.single_flight

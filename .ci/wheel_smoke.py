@@ -67,11 +67,18 @@ def main() -> int:
         run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(ROOT)])
         wheel = next((tmp / "dist").glob("scaleplan-*.whl"))
         names = set(zipfile.ZipFile(wheel).namelist())
-        for required in ("scaleplan/data/manifest.json", "scaleplan/streamlit_config/config.toml",
-                         "scaleplan/dashboard/app.py", "scaleplan/core/cli/__init__.py",
-                         "scaleplan/data/sweep_results.parquet", "scaleplan/data/sweep_results.json"):
+        for required in (
+            "scaleplan/data/manifest.json",
+            "scaleplan/streamlit_config/config.toml",
+            "scaleplan/dashboard/app.py",
+            "scaleplan/core/cli/__init__.py",
+            "scaleplan/data/sweep_results.parquet",
+            "scaleplan/data/sweep_results.json",
+        ):
             assert required in names, f"{required} is missing from {wheel.name}"
-        assert not any(n.startswith(("core/", "dashboard/")) for n in names), "top-level core/ or dashboard/ in the wheel"
+        assert not any(n.startswith(("core/", "dashboard/")) for n in names), (
+            "top-level core/ or dashboard/ in the wheel"
+        )
         step(f"built {wheel.name} ({wheel.stat().st_size / 1e6:.1f} MB) with its package data")
 
         venv = tmp / "venv"
@@ -82,8 +89,11 @@ def main() -> int:
         elsewhere = tmp / "elsewhere"
         elsewhere.mkdir()
         python = str(venv / "bin" / "python")
-        run([python, "-c", "import scaleplan.core, scaleplan.dashboard; print(scaleplan.core.__file__)"],
-            cwd=elsewhere, stdout=subprocess.DEVNULL)
+        run(
+            [python, "-c", "import scaleplan.core, scaleplan.dashboard; print(scaleplan.core.__file__)"],
+            cwd=elsewhere,
+            stdout=subprocess.DEVNULL,
+        )
         for name in ("core", "dashboard"):
             probe = subprocess.run([python, "-c", f"import {name}"], cwd=elsewhere, capture_output=True)
             assert probe.returncode != 0, f"`import {name}` works in the wheel's venv"
@@ -100,9 +110,15 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}"
         log = tmp / "serve.log"
         with log.open("wb") as out:
-            server = subprocess.Popen([scaleplan, "serve", "--port", str(port), "--address", "127.0.0.1"],
-                                      cwd=elsewhere, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+            server = subprocess.Popen(
+                [scaleplan, "serve", "--port", str(port), "--address", "127.0.0.1"],
+                cwd=elsewhere,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             try:
                 start = time.monotonic()
                 while not healthy(url):
@@ -111,13 +127,16 @@ def main() -> int:
                     if time.monotonic() - start > 60:
                         raise AssertionError(f"no /_stcore/health answer in 60 s:\n{log.read_text()[-2000:]}")
                     time.sleep(0.3)
-                step(f"`scaleplan serve` without a terminal answered /_stcore/health in {time.monotonic() - start:.1f} s")
+                step(
+                    f"`scaleplan serve` without a terminal answered /_stcore/health in {time.monotonic() - start:.1f} s"
+                )
 
                 from playwright.sync_api import sync_playwright
 
                 with sync_playwright() as p:
-                    browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                                args=["--no-sandbox", "--disable-dev-shm-usage"])
+                    browser = p.chromium.launch(
+                        executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-dev-shm-usage"]
+                    )
                     page = browser.new_page()
                     page.goto(f"{url}/overview", timeout=120_000)
                     page.get_by_text("runs", exact=False).first.wait_for(timeout=120_000)

@@ -21,5 +21,7 @@ def describe() -> str:
             cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return (f"python {platform.python_version()}, numpy {numpy.__version__}, scipy {scipy.__version__}; "
-            f"{os.cpu_count()} cores ({cpu})")
+    return (
+        f"python {platform.python_version()}, numpy {numpy.__version__}, scipy {scipy.__version__}; "
+        f"{os.cpu_count()} cores ({cpu})"
+    )

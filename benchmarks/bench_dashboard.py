@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import dashboard_server, free_port, streamlit_server  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
@@ -56,12 +57,16 @@ IDLE_JS = """() => {
     return !!app && app.getAttribute('data-test-script-state') !== 'running'
         && document.querySelectorAll('.js-plotly-plot').length > 0;
 }"""
-CHANGED_JS = """(old) => {
+CHANGED_JS = (
+    """(old) => {
     const app = document.querySelector('[data-testid="stApp"]');
     if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
-    const sig = (""" + SIGNATURE_JS + """)();
+    const sig = ("""
+    + SIGNATURE_JS
+    + """)();
     return sig !== old && sig.length > 0;
 }"""
+)
 
 
 def open_page(page, url: str) -> None:
@@ -83,8 +88,9 @@ def bench_explore(page, base: str, repeats: int) -> list[float]:
     open_page(page, f"{base}/explore?family=pythia")
     control = page.get_by_test_id("stButtonGroup").filter(has_text="Tokens")
     labels = ["Compute (FLOPs)", "Tokens"]
-    return [timed(page, lambda i=i: control.get_by_text(labels[i % 2], exact=True).click())
-            for i in range(repeats + 2)][2:]
+    return [
+        timed(page, lambda i=i: control.get_by_text(labels[i % 2], exact=True).click()) for i in range(repeats + 2)
+    ][2:]
 
 
 def bench_fit(page, base: str, repeats: int) -> list[float]:
@@ -160,20 +166,38 @@ def bench_cold(browser, server: Server, path: str, repeats: int) -> list[tuple[f
 
 def floor_server(app: Path) -> Server:
     """A fresh Streamlit server for the floor page ``app`` (see the module docstring)."""
+
     def start():
         port = free_port()
-        return streamlit_server([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true"], port)
+        return streamlit_server(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(app),
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+            ],
+            port,
+        )
+
     return start
 
 
 def report_cold(label: str, cold: list[tuple[float, float, float, float]], target: float | None) -> list[float]:
     med = [statistics.median(c[i] for c in cold) for i in range(4)]
     verdict = f" (target < {target * 1000:.0f} ms: {'ok' if med[3] < target else 'SLOW'})" if target else ""
-    print(f"{label} (fresh server each, n={len(cold)}): server healthy after {med[0]:.2f} s; from navigation: "
-          f"script starts {med[1] * 1000:.0f} ms (page JavaScript loaded), first chart {med[2] * 1000:.0f} ms, "
-          f"interval text {med[3] * 1000:.0f} ms{verdict}; from the script's start to the interval "
-          f"{(med[3] - med[1]) * 1000:.0f} ms")
+    print(
+        f"{label} (fresh server each, n={len(cold)}): server healthy after {med[0]:.2f} s; from navigation: "
+        f"script starts {med[1] * 1000:.0f} ms (page JavaScript loaded), first chart {med[2] * 1000:.0f} ms, "
+        f"interval text {med[3] * 1000:.0f} ms{verdict}; from the script's start to the interval "
+        f"{(med[3] - med[1]) * 1000:.0f} ms"
+    )
     return med
 
 
@@ -185,8 +209,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--pages", nargs="*", default=["explore", "fit", "planner"])
     parser.add_argument("--cold", type=int, default=3, help="fresh servers for the cold Fit page (0: skip)")
-    parser.add_argument("--floor", type=int, default=3,
-                        help="fresh servers for the stack's floor page (one text line, one Plotly chart; 0: skip)")
+    parser.add_argument(
+        "--floor",
+        type=int,
+        default=3,
+        help="fresh servers for the stack's floor page (one text line, one Plotly chart; 0: skip)",
+    )
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"bench_dashboard: needs Debian's Chromium at {CHROMIUM} (apt-get install chromium).", file=sys.stderr)
@@ -198,8 +226,10 @@ def main() -> int:
 
     settings = resolve_settings(db=args.db, meta=args.meta)
     meta = settings.meta_path if settings.meta_path.exists() else None
-    with dashboard_server(settings.db_path, meta=meta, port=args.port or None) as (base, _process), \
-            sync_playwright() as p:
+    with (
+        dashboard_server(settings.db_path, meta=meta, port=args.port or None) as (base, _process),
+        sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
         page = context.new_page()
@@ -209,22 +239,30 @@ def main() -> int:
             bench, target = benches[name]
             times = bench(page, base, args.repeats)
             median = statistics.median(times)
-            print(f"{name:<10}{median * 1000:>8.0f}ms{min(times) * 1000:>8.0f}ms{max(times) * 1000:>8.0f}ms"
-                  f"{target * 1000:>8.0f}ms  {'ok' if median < target else 'SLOW'}")
+            print(
+                f"{name:<10}{median * 1000:>8.0f}ms{min(times) * 1000:>8.0f}ms{max(times) * 1000:>8.0f}ms"
+                f"{target * 1000:>8.0f}ms  {'ok' if median < target else 'SLOW'}"
+            )
         fit_page = floor = None
         if args.cold:
-            cold = bench_cold(browser, lambda: dashboard_server(settings.db_path, meta=meta), "/fit?family=pythia",
-                              args.cold)
+            cold = bench_cold(
+                browser, lambda: dashboard_server(settings.db_path, meta=meta), "/fit?family=pythia", args.cold
+            )
             fit_page = report_cold("cold Fit page", cold, target=1.0)
         if args.floor:
             with tempfile.TemporaryDirectory() as folder:
                 app = Path(folder) / "floor_app.py"
                 app.write_text(FLOOR_APP)
-                floor = report_cold("stack floor: Streamlit + one Plotly chart",
-                                    bench_cold(browser, floor_server(app), "/", args.floor), target=None)
+                floor = report_cold(
+                    "stack floor: Streamlit + one Plotly chart",
+                    bench_cold(browser, floor_server(app), "/", args.floor),
+                    target=None,
+                )
         if fit_page and floor:
-            print(f"cold Fit page above the stack's floor: {(fit_page[3] - floor[3]) * 1000:.0f} ms to the interval "
-                  f"({fit_page[3] / floor[3]:.2f}x the floor)")
+            print(
+                f"cold Fit page above the stack's floor: {(fit_page[3] - floor[3]) * 1000:.0f} ms to the interval "
+                f"({fit_page[3] / floor[3]:.2f}x the floor)"
+            )
         browser.close()
     return 0
 

@@ -46,8 +46,11 @@ def main() -> None:
         family, metric = con.execute("""
             SELECT o.family, f.default_metric FROM observations o JOIN families f USING (family)
             WHERE o.metric = f.default_metric GROUP BY ALL ORDER BY count(*) DESC LIMIT 1""").fetchone()
-        run_id = con.execute("""SELECT run_id FROM observations WHERE family = ? AND metric = ?
-                                GROUP BY run_id ORDER BY count(*) DESC LIMIT 1""", [family, metric]).fetchone()[0]
+        run_id = con.execute(
+            """SELECT run_id FROM observations WHERE family = ? AND metric = ?
+                                GROUP BY run_id ORDER BY count(*) DESC LIMIT 1""",
+            [family, metric],
+        ).fetchone()[0]
         n_family = len(storage.family_curves(con, family))
         n_run = len(storage.run_curve(con, run_id, metric))
         family_ms = _median_ms(lambda: storage.family_curves(con, family), args.repeats)

@@ -54,9 +54,8 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from _environment import describe  # noqa: E402  (the script's own folder is on sys.path)
-
 import numpy as np  # noqa: E402
+from _environment import describe  # noqa: E402  (the script's own folder is on sys.path)
 from scipy.optimize import OptimizeWarning, curve_fit, minimize  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -157,22 +156,28 @@ def fit_careful(N, D, L) -> dict[str, float]:
     grid = np.array(list(itertools.product(*HOFFMANN_GRID.values())))
     values = np.empty(len(grid))
     for i in range(0, len(grid), 200):  # blocks of 200 starts x points
-        g = grid[i:i + 200, :, None]
-        U = np.stack([np.broadcast_to(g[:, 0], (len(g), log_n.size)), g[:, 1] - g[:, 3] * log_n,
-                      g[:, 2] - g[:, 4] * log_d])
+        g = grid[i : i + 200, :, None]
+        U = np.stack(
+            [np.broadcast_to(g[:, 0], (len(g), log_n.size)), g[:, 1] - g[:, 3] * log_n, g[:, 2] - g[:, 4] * log_d]
+        )
         with np.errstate(over="ignore", invalid="ignore"):
             r = np.logaddexp(np.logaddexp(U[0], U[1]), U[2]) - log_l
             size = np.abs(r)
-            values[i:i + 200] = np.where(size <= delta, 0.5 * r * r, delta * (size - 0.5 * delta)).mean(axis=1)
+            values[i : i + 200] = np.where(size <= delta, 0.5 * r * r, delta * (size - 0.5 * delta)).mean(axis=1)
     values = np.where(np.isfinite(values), values, np.inf)
     scale = 1.0 / delta  # one unit ~ one log residual, so L-BFGS-B's absolute tolerances bite
     bounds = [(None, None)] * 3 + [(1e-6, 2.0)] * 2
     best = None
     for start in grid[np.argsort(values, kind="stable")[:CAREFUL_STARTS]]:
         start = np.clip(start, [-np.inf] * 3 + [1e-6] * 2, [np.inf] * 3 + [2.0] * 2)
-        res = minimize(lambda t: tuple(x * scale for x in _huber_value_grad(t, log_n, log_d, log_l, delta)),
-                       start, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-10, "maxcor": 20})
+        res = minimize(
+            lambda t: tuple(x * scale for x in _huber_value_grad(t, log_n, log_d, log_l, delta)),
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 5000, "ftol": 1e-14, "gtol": 1e-10, "maxcor": 20},
+        )
         if math.isfinite(res.fun) and (best is None or res.fun < best.fun):
             best = res
     e, a, b, alpha, beta = best.x
@@ -209,25 +214,44 @@ def bench_interval() -> float:
     designs here, timed separately); per prediction the interval needs the design's features and a
     lookup. The identifiability checks (profile over E: 7 refits) are timed beside it.
     """
-    from scaleplan.core import analysis, calibration
-    from scaleplan.core.selection import select_points, Selection
     import pandas as pd
+
+    from scaleplan.core import analysis, calibration
+    from scaleplan.core.selection import Selection, select_points
 
     rng = np.random.default_rng(0)
     n = 20 * 250
     ratio = np.exp(rng.uniform(0.2, 3, n))
-    rows = pd.DataFrame({"family": np.repeat([f"f{i}" for i in range(20)], 250), "status": "ok",
-                         "predicted_final": 2.0 * np.exp(0.02 * ratio ** 0.5 * rng.standard_normal(n)),
-                         "actual_final": 2.0, "target_params": 1e9 * ratio, "max_params_used": 1e9,
-                         "compute_share": 1 / (ratio * np.exp(rng.uniform(1, 4, n))), "final_only": rng.random(n) < .3,
-                         "fraction": 1.0, "min_tokens": 1e10, "num_sizes": rng.integers(3, 9, n),
-                         "fit_log_rmse": np.exp(rng.uniform(-7, -3, n))})
+    rows = pd.DataFrame(
+        {
+            "family": np.repeat([f"f{i}" for i in range(20)], 250),
+            "status": "ok",
+            "predicted_final": 2.0 * np.exp(0.02 * ratio**0.5 * rng.standard_normal(n)),
+            "actual_final": 2.0,
+            "target_params": 1e9 * ratio,
+            "max_params_used": 1e9,
+            "compute_share": 1 / (ratio * np.exp(rng.uniform(1, 4, n))),
+            "final_only": rng.random(n) < 0.3,
+            "fraction": 1.0,
+            "min_tokens": 1e10,
+            "num_sizes": rng.integers(3, 9, n),
+            "fit_log_rmse": np.exp(rng.uniform(-7, -3, n)),
+        }
+    )
     learn_s, cal = median_seconds(lambda: calibration.fit_calibration(rows), 5)
     N, D, L = synthetic_runs()
     curves = pd.DataFrame({"run_id": [f"r{x:.3g}" for x in N], "num_params": N, "tokens_seen": D, "value": L})
-    points = select_points(pd.concat([curves, pd.DataFrame({"run_id": ["t"], "num_params": [N.max() * 4],
-                                                            "tokens_seen": [D.max()], "value": [np.nan]})]),
-                           Selection(target_run="t", min_tokens=0))
+    points = select_points(
+        pd.concat(
+            [
+                curves,
+                pd.DataFrame(
+                    {"run_id": ["t"], "num_params": [N.max() * 4], "tokens_seen": [D.max()], "value": [np.nan]}
+                ),
+            ]
+        ),
+        Selection(target_run="t", min_tokens=0),
+    )
     fit_s, fit = median_seconds(lambda: fit_chinchilla(points.num_params, points.tokens_seen, points.loss), 5)
     target = (N.max() * 4, D.max() * 20)
 
@@ -237,12 +261,15 @@ def bench_interval() -> float:
         return cal.interval(float(fit.predict(*target)), features, 0.9)
 
     interval_s, shown = median_seconds(interval, 50)
-    checks_s, _ = median_seconds(lambda: analysis.identifiability_warnings(
-        fit, *target, flat=analysis.flat_direction(fit, *target)), 5)
+    checks_s, _ = median_seconds(
+        lambda: analysis.identifiability_warnings(fit, *target, flat=analysis.flat_direction(fit, *target)), 5
+    )
     print(f"calibrated interval on top of a fit ({L.size} points):")
-    print(f"  fit {fit_s * 1e3:.1f} ms; interval {interval_s * 1e3:.2f} ms ({shown.describe() if hasattr(shown, 'describe') else shown}); "
-          f"identifiability checks (profile over E) {checks_s * 1e3:.0f} ms; "
-          f"learning the calibration once per results file ({n} designs) {learn_s * 1e3:.0f} ms")
+    print(
+        f"  fit {fit_s * 1e3:.1f} ms; interval {interval_s * 1e3:.2f} ms ({shown.describe() if hasattr(shown, 'describe') else shown}); "
+        f"identifiability checks (profile over E) {checks_s * 1e3:.0f} ms; "
+        f"learning the calibration once per results file ({n} designs) {learn_s * 1e3:.0f} ms"
+    )
     print(f"  [{'PASS' if interval_s * 1e3 < 200 else 'FAIL'}] interval under 200 ms on top of a fit")
     return interval_s
 
@@ -258,17 +285,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         datasets = {"synthetic": (*synthetic_runs(), None), **real_designs()}
     except (DataSourceError, DatabaseError) as error:
-        print(f"bench_fit: no database for the real families: {error}\n  Build one from the mirror first: "
-              "scaleplan data build --mirror ../shared/datasets (or set SCALEPLAN_MIRROR).", file=sys.stderr)
+        print(
+            f"bench_fit: no database for the real families: {error}\n  Build one from the mirror first: "
+            "scaleplan data build --mirror ../shared/datasets (or set SCALEPLAN_MIRROR).",
+            file=sys.stderr,
+        )
         return 2
     for fn in FITTERS.values():  # warm-up: SciPy's lazy imports
         fn(*datasets["synthetic"][:3])
     all_times = {name: [] for name in FITTERS}
     objective_ok = True
-    print(f"one Chinchilla fit, median of {args.repeats} repeats; objective = mean Huber(log residual), "
-          f"delta {DEFAULT_HUBER_DELTA:g}; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
-    header = (f"{'data':<16}{'points':>7} | {'ours ms':>8}{'curve_fit ms':>13}{'careful ms':>11} | "
-              f"{'cf/ours':>8}{'careful/ours':>13} | {'Huber ours':>13}{'curve_fit':>13}{'careful':>13} | ours<=careful")
+    print(
+        f"one Chinchilla fit, median of {args.repeats} repeats; objective = mean Huber(log residual), "
+        f"delta {DEFAULT_HUBER_DELTA:g}; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}"
+    )
+    header = (
+        f"{'data':<16}{'points':>7} | {'ours ms':>8}{'curve_fit ms':>13}{'careful ms':>11} | "
+        f"{'cf/ours':>8}{'careful/ours':>13} | {'Huber ours':>13}{'curve_fit':>13}{'careful':>13} | ours<=careful"
+    )
     print(header)
     print("-" * len(header))
     for name, (N, D, L, _) in datasets.items():
@@ -277,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         params = {}
         for _ in range(args.repeats):
             for fname, fn in FITTERS.items():
-                t, params[fname] = timed(lambda: fn(N, D, L), 1)
+                t, params[fname] = timed(lambda fn=fn, N=N, D=D, L=L: fn(N, D, L), 1)
                 times[fname] += t
         med = {f: statistics.median(t) * 1e3 for f, t in times.items()}
         for f in FITTERS:
@@ -285,9 +319,11 @@ def main(argv: list[str] | None = None) -> int:
         obj = {f: chinchilla_objective(p, N, D, L) for f, p in params.items()}
         ok = obj["ours"] <= obj["careful"] * (1 + RELATIVE_TOLERANCE)
         objective_ok &= ok
-        print(f"{name:<16}{L.size:>7} | {med['ours']:>8.2f}{med['curve_fit']:>13.2f}{med['careful']:>11.2f} | "
-              f"{med['curve_fit'] / med['ours']:>8.2f}{med['careful'] / med['ours']:>13.2f} | "
-              f"{obj['ours']:>13.6e}{obj['curve_fit']:>13.6e}{obj['careful']:>13.6e} | {'yes' if ok else 'NO'}")
+        print(
+            f"{name:<16}{L.size:>7} | {med['ours']:>8.2f}{med['curve_fit']:>13.2f}{med['careful']:>11.2f} | "
+            f"{med['curve_fit'] / med['ours']:>8.2f}{med['careful'] / med['ours']:>13.2f} | "
+            f"{obj['ours']:>13.6e}{obj['curve_fit']:>13.6e}{obj['careful']:>13.6e} | {'yes' if ok else 'NO'}"
+        )
         if name == "synthetic":
             for f, p in params.items():
                 shown = ", ".join(f"{k}={v:.4g}" for k, v in p.items())
@@ -297,14 +333,26 @@ def main(argv: list[str] | None = None) -> int:
     interval_s = bench_interval()
     load = os.getloadavg()
     print("-" * len(header))
-    print(f"{'all':<16}{'':>7} | {overall['ours']:>8.2f}{overall['curve_fit']:>13.2f}{overall['careful']:>11.2f} | "
-          f"{overall['curve_fit'] / overall['ours']:>8.2f}{overall['careful'] / overall['ours']:>13.2f} |")
-    print(f"checks: ours <= curve_fit time: {overall['ours'] <= overall['curve_fit']}; "
-          f"ours objective <= careful on every data set: {objective_ok}")
+    print(
+        f"{'all':<16}{'':>7} | {overall['ours']:>8.2f}{overall['curve_fit']:>13.2f}{overall['careful']:>11.2f} | "
+        f"{overall['curve_fit'] / overall['ours']:>8.2f}{overall['careful'] / overall['ours']:>13.2f} |"
+    )
+    print(
+        f"checks: ours <= curve_fit time: {overall['ours'] <= overall['curve_fit']}; "
+        f"ours objective <= careful on every data set: {objective_ok}"
+    )
     print(f"load average (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; on {describe()}")
-    print(json.dumps({"ours_ms": round(overall["ours"], 3), "curve_fit_ms": round(overall["curve_fit"], 3),
-                      "careful_ms": round(overall["careful"], 3), "objective_ok": bool(objective_ok),
-                      "interval_ms": round(interval_s * 1e3, 1)}))
+    print(
+        json.dumps(
+            {
+                "ours_ms": round(overall["ours"], 3),
+                "curve_fit_ms": round(overall["curve_fit"], 3),
+                "careful_ms": round(overall["careful"], 3),
+                "objective_ok": bool(objective_ok),
+                "interval_ms": round(interval_s * 1e3, 1),
+            }
+        )
+    )
     return 0
 
 

@@ -31,8 +31,15 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import dashboard_server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 # Resolves once the page has painted everything received so far (two animation frames).
 PAINTED_JS = "() => new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve)))"
@@ -81,7 +88,7 @@ class RunWatcher:
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -122,8 +129,9 @@ async def _move_widget(page, watcher: RunWatcher, step: int, timeout_ms: float) 
     Raises RuntimeError when the rerun does not finish within the timeout.
     """
     widget = page.locator('[data-testid="stNumberInput"]').first
-    button = widget.locator('[data-testid="stNumberInputStepDown"]' if step % 2 == 0
-                            else '[data-testid="stNumberInputStepUp"]')
+    button = widget.locator(
+        '[data-testid="stNumberInputStepDown"]' if step % 2 == 0 else '[data-testid="stNumberInputStepUp"]'
+    )
     await button.wait_for(timeout=timeout_ms)
     t0 = time.monotonic()
     await button.click(timeout=timeout_ms)
@@ -165,7 +173,7 @@ async def _drive(url: str, sessions: int, moves: int, budget_s: float) -> tuple[
             tasks = [_session(browser, url, moves, latencies, errors, timeout_ms=60_000) for _ in range(sessions)]
             try:
                 await asyncio.wait_for(asyncio.gather(*tasks), timeout=budget_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 errors.append(f"time budget of {budget_s:.0f} s reached before all sessions finished")
         finally:
             await browser.close()
@@ -188,8 +196,9 @@ def _ensure_inputs(db_arg: str | None) -> tuple[Path, Path, tempfile.TemporaryDi
     if not meta_path.exists():
         tmp = tmp or tempfile.TemporaryDirectory()
         meta_path = Path(tmp.name) / "meta.duckdb"
-        meta.run_sweep(db, meta_path, families=["pythia", "pythia-deduped", "opt", "gpt3", "overtrain-c4"],
-                       progress=False)
+        meta.run_sweep(
+            db, meta_path, families=["pythia", "pythia-deduped", "opt", "gpt3", "overtrain-c4"], progress=False
+        )
     return db, meta_path, tmp
 
 

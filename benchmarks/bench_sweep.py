@@ -52,13 +52,17 @@ def main(argv: list[str] | None = None) -> int:
         per_fit = meta.load_results(Path(tmp) / "meta.duckdb")["fit_seconds"]
     ran = report.fitted + report.failed
     load = os.getloadavg()
-    print(f"meta-analysis sweep: {ran} of {report.planned} planned fits ({report.fitted} fitted, "
-          f"{report.failed} rejected by the protocol; {report.designs} distinct designs, each fitted once) "
-          f"on {args.jobs} jobs: {wall:.1f} s wall "
-          f"(target < {TARGET_S:.0f} s for the full sweep)")
+    print(
+        f"meta-analysis sweep: {ran} of {report.planned} planned fits ({report.fitted} fitted, "
+        f"{report.failed} rejected by the protocol; {report.designs} distinct designs, each fitted once) "
+        f"on {args.jobs} jobs: {wall:.1f} s wall "
+        f"(target < {TARGET_S:.0f} s for the full sweep)"
+    )
     per_fit = per_fit[per_fit > 0]  # tasks that reused an identical design's fit record 0 s
-    print(f"  per fitted design (select + fit + score, in the worker): median {per_fit.median() * 1e3:.1f} ms, "
-          f"90th percentile {per_fit.quantile(0.9) * 1e3:.1f} ms, sum {per_fit.sum():.1f} s")
+    print(
+        f"  per fitted design (select + fit + score, in the worker): median {per_fit.median() * 1e3:.1f} ms, "
+        f"90th percentile {per_fit.quantile(0.9) * 1e3:.1f} ms, sum {per_fit.sum():.1f} s"
+    )
     print(f"  load average during the run (1/5/15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"  on {describe()}")
     print(json.dumps({"fits": ran, "fitted": report.fitted, "wall_s": round(wall, 2), "jobs": args.jobs}))

@@ -52,13 +52,15 @@ def _fit_chunk(tasks, curves, version, n_starts=None):
         try:
             points = select_points(curves, task.selection())
             extra = {} if n_starts is None else {"n_starts": n_starts}
-            fit = fitting.fit_chinchilla(points.num_params, points.tokens_seen, points.loss,
-                                         objective=task.objective, **extra)
+            fit = fitting.fit_chinchilla(
+                points.num_params, points.tokens_seen, points.loss, objective=task.objective, **extra
+            )
         except (SelectionError, fitting.FitError) as error:
             rows.append((task.key(version), task.family, type(error).__name__, "", "", time.perf_counter() - t0))
             continue
-        rows.append((task.key(version), task.family, "ok", repr(fit.objective_value), len(points),
-                     time.perf_counter() - t0))
+        rows.append(
+            (task.key(version), task.family, "ok", repr(fit.objective_value), len(points), time.perf_counter() - t0)
+        )
     return rows
 
 
@@ -80,7 +82,7 @@ def record(out: Path, jobs: int, n_starts: int | None = None) -> int:
         if curves.empty:
             continue
         tasks = meta.plan_tasks(name, curves)
-        chunks += [(tasks[i:i + 64], name) for i in range(0, len(tasks), 64)]
+        chunks += [(tasks[i : i + 64], name) for i in range(0, len(tasks), 64)]
     t0 = time.perf_counter()
     results = Parallel(n_jobs=jobs)(delayed(_fit_chunk)(t, curves_by_family[n], version, n_starts) for t, n in chunks)
     rows = [r for chunk in results for r in chunk]
@@ -88,8 +90,10 @@ def record(out: Path, jobs: int, n_starts: int | None = None) -> int:
         writer = csv.writer(fh)
         writer.writerow(["key", "family", "status", "objective", "n_points", "seconds"])
         writer.writerows(rows)
-    print(f"{len(rows)} tasks ({sum(r[2] == 'ok' for r in rows)} fitted) in {time.perf_counter() - t0:.1f} s "
-          f"on {jobs} jobs -> {out}")
+    print(
+        f"{len(rows)} tasks ({sum(r[2] == 'ok' for r in rows)} fitted) in {time.perf_counter() - t0:.1f} s "
+        f"on {jobs} jobs -> {out}"
+    )
     return 0
 
 
@@ -127,8 +131,10 @@ def compare(before_path: Path, after_path: Path) -> int:
     print(f"cells: {len(before)} before, {len(after)} after, {len(missing)} not in both")
     print(f"both fitted: {compared}; newly failing: {len(newly_failed)}; newly fitted: {newly_fitted}")
     print(f"worst (after - before): {worst_abs:.3e} absolute, {worst_rel:.3e} relative (key {worst_key})")
-    print(f"lower by more than relative {RELATIVE_TOLERANCE:g}: {improved}; "
-          f"higher by more than relative {RELATIVE_TOLERANCE:g}: {len(worse)}")
+    print(
+        f"lower by more than relative {RELATIVE_TOLERANCE:g}: {improved}; "
+        f"higher by more than relative {RELATIVE_TOLERANCE:g}: {len(worse)}"
+    )
     for rel, diff, key, family in sorted(worse, reverse=True)[:20]:
         print(f"  worse: {family} {key} rel {rel:.3e} abs {diff:.3e}")
     for key, family, status in newly_failed[:20]:

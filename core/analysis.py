@@ -44,7 +44,7 @@ class Analysis:
     compute_share: float  # fit compute / target compute (6 N D)
     features: calibration_module.DesignFeatures | None = None
     interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
-    warnings: tuple["IdentifiabilityWarning", ...] = ()
+    warnings: tuple[IdentifiabilityWarning, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,13 +76,14 @@ class FlatDirection:
         return max(self.predicted - self.low, self.high - self.predicted) / self.predicted
 
 
-FLAT_OBJECTIVE_TOLERANCE = 0.05   # "equally good": objective within 5% of the best
-FLAT_PREDICTION_SPREAD = 0.02     # warn when such fits move the prediction by more than 2%
+FLAT_OBJECTIVE_TOLERANCE = 0.05  # "equally good": objective within 5% of the best
+FLAT_PREDICTION_SPREAD = 0.02  # warn when such fits move the prediction by more than 2%
 PROFILE_E_FRACTIONS = (0.05, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95)  # of the smallest observed loss
 
 
-def flat_direction(fit: fitting.FitResult, target_params: float, target_tokens: float,
-                   tolerance: float = FLAT_OBJECTIVE_TOLERANCE) -> FlatDirection | None:
+def flat_direction(
+    fit: fitting.FitResult, target_params: float, target_tokens: float, tolerance: float = FLAT_OBJECTIVE_TOLERANCE
+) -> FlatDirection | None:
     """Profile the objective over E (the direction that trades off against B/D^beta and A/N^alpha).
 
     For each E in PROFILE_E_FRACTIONS x min(observed loss), the other free parameters are refitted
@@ -92,15 +93,23 @@ def flat_direction(fit: fitting.FitResult, target_params: float, target_tokens: 
         return None
     best = max(fit.objective_value, 1e-300)
     predicted = float(fit.predict(target_params, target_tokens))
-    warm = fit.parameters.with_values({n: v for n, v in fit.params.items()
-                                       if n in fit.parameters.free_names and n != "E"})
+    warm = fit.parameters.with_values(
+        {n: v for n, v in fit.params.items() if n in fit.parameters.free_names and n != "E"}
+    )
     floor = float(np.min(fit.observed))
     profile, predictions = [], [predicted]
     for fraction in PROFILE_E_FRACTIONS:
         e = fraction * floor
         try:
-            refit = fitting.fit_chinchilla(fit.num_params, fit.tokens_seen, fit.observed, parameters=warm.fix("E", e),
-                                           objective=fit.objective, huber_delta=fit.huber_delta, n_starts=2)
+            refit = fitting.fit_chinchilla(
+                fit.num_params,
+                fit.tokens_seen,
+                fit.observed,
+                parameters=warm.fix("E", e),
+                objective=fit.objective,
+                huber_delta=fit.huber_delta,
+                n_starts=2,
+            )
         except fitting.FitError:
             continue
         ratio = refit.objective_value / best
@@ -108,22 +117,31 @@ def flat_direction(fit: fitting.FitResult, target_params: float, target_tokens: 
         profile.append((e, ratio, value))
         if ratio <= 1 + tolerance and math.isfinite(value):
             predictions.append(value)
-    return FlatDirection(low=min(predictions), high=max(predictions), predicted=predicted, tolerance=tolerance,
-                         profile=tuple(profile))
+    return FlatDirection(
+        low=min(predictions), high=max(predictions), predicted=predicted, tolerance=tolerance, profile=tuple(profile)
+    )
 
 
-def identifiability_warnings(fit: fitting.FitResult, target_params: float, target_tokens: float,
-                             boot: fitting.BootstrapResult | None = None,
-                             flat: FlatDirection | None = None) -> tuple[IdentifiabilityWarning, ...]:
+def identifiability_warnings(
+    fit: fitting.FitResult,
+    target_params: float,
+    target_tokens: float,
+    boot: fitting.BootstrapResult | None = None,
+    flat: FlatDirection | None = None,
+) -> tuple[IdentifiabilityWarning, ...]:
     """Every reason the data may not pin the law down, as messages for the UI, CLI and report."""
     out: list[IdentifiabilityWarning] = []
     if fit.law == "chinchilla":
         sizes = np.unique(fit.num_params).size
         free = set(fit.parameters.free_names)
         if sizes == 3 and {"E", "A", "alpha"} <= free:
-            out.append(IdentifiabilityWarning(
-                "three_sizes", "Exactly 3 model sizes: E, A and alpha are then determined exactly by the data, "
-                               "so the fit cannot show how uncertain they are."))
+            out.append(
+                IdentifiabilityWarning(
+                    "three_sizes",
+                    "Exactly 3 model sizes: E, A and alpha are then determined exactly by the data, "
+                    "so the fit cannot show how uncertain they are.",
+                )
+            )
     min_observed = float(np.min(fit.observed)) if fit.observed.size else math.nan
     for name in fit.parameters.free_names:
         value, p = fit.params[name], fit.parameters[name]
@@ -132,22 +150,31 @@ def identifiability_warnings(fit: fitting.FitResult, target_params: float, targe
         at_ceiling = math.isfinite(p.max) and value >= p.max - 1e-6 * span
         if at_floor or at_ceiling:
             bound = "lower" if at_floor else "upper"
-            out.append(IdentifiabilityWarning(
-                "at_bound", f"{name} = {value:.3g} is at its {bound} bound"
-                            + (" (0)" if at_floor and p.min == 0 else f" ({p.min if at_floor else p.max:g})")
-                            + ": the data do not determine it, and predictions lean on that bound."))
+            out.append(
+                IdentifiabilityWarning(
+                    "at_bound",
+                    f"{name} = {value:.3g} is at its {bound} bound"
+                    + (" (0)" if at_floor and p.min == 0 else f" ({p.min if at_floor else p.max:g})")
+                    + ": the data do not determine it, and predictions lean on that bound.",
+                )
+            )
     if flat is not None and flat.relative_spread > FLAT_PREDICTION_SPREAD:
-        out.append(IdentifiabilityWarning(
-            "flat_direction", f"Flat direction: fits within {flat.tolerance:.0%} of the best objective (E held at "
-                              f"other values, the rest refitted) predict {flat.low:.4g} to {flat.high:.4g} for the "
-                              f"target (up to {flat.relative_spread:.1%} from the best fit's prediction)."))
+        out.append(
+            IdentifiabilityWarning(
+                "flat_direction",
+                f"Flat direction: fits within {flat.tolerance:.0%} of the best objective (E held at "
+                f"other values, the rest refitted) predict {flat.low:.4g} to {flat.high:.4g} for the "
+                f"target (up to {flat.relative_spread:.1%} from the best fit's prediction).",
+            )
+        )
     if boot is not None:
         out.extend(bootstrap_warnings(boot, target_params, target_tokens))
     return tuple(out)
 
 
-def bootstrap_warnings(boot: fitting.BootstrapResult, target_params: float,
-                       target_tokens: float) -> tuple[IdentifiabilityWarning, ...]:
+def bootstrap_warnings(
+    boot: fitting.BootstrapResult, target_params: float, target_tokens: float
+) -> tuple[IdentifiabilityWarning, ...]:
     """What a run bootstrap says about the fit: replicates that failed; no spread at the target.
 
     Part of :func:`identifiability_warnings`; on its own for a page that shows the fit's warnings
@@ -156,15 +183,24 @@ def bootstrap_warnings(boot: fitting.BootstrapResult, target_params: float,
     out: list[IdentifiabilityWarning] = []
     if boot.n_failed:
         reasons = ", ".join(f"{count} {reason}" for reason, count in boot.failures.items())
-        out.append(IdentifiabilityWarning(
-            "bootstrap_failures", f"{boot.n_failed} of {boot.n_boot} bootstrap replicates failed to fit"
-                                  + (f" ({reasons})" if reasons else "") + "; parameter intervals use the "
-                                  f"other {boot.n_boot - boot.n_failed}."))
+        out.append(
+            IdentifiabilityWarning(
+                "bootstrap_failures",
+                f"{boot.n_failed} of {boot.n_boot} bootstrap replicates failed to fit"
+                + (f" ({reasons})" if reasons else "")
+                + "; parameter intervals use the "
+                f"other {boot.n_boot - boot.n_failed}.",
+            )
+        )
     samples = boot.predict_samples(target_params, target_tokens)
     if np.ptp(samples) <= 1e-9 * abs(float(np.mean(samples))):
-        out.append(IdentifiabilityWarning(
-            "zero_width", "The bootstrap replicates all give the same prediction (nothing left to resample), "
-                          "so no bootstrap band is shown."))
+        out.append(
+            IdentifiabilityWarning(
+                "zero_width",
+                "The bootstrap replicates all give the same prediction (nothing left to resample), "
+                "so no bootstrap band is shown.",
+            )
+        )
     return tuple(out)
 
 
@@ -180,11 +216,20 @@ def borrowed_parameters(fixed: dict[str, float] | None) -> Parameters:
     return parameters
 
 
-def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float | None = None,
-            target_tokens: float | None = None, fixed: dict[str, float] | None = None,
-            objective: fitting.Objective = "huber", n_boot: int = 0, seed: int = 0,
-            calibration: calibration_module.Calibration | None = None, level: float = 0.9,
-            check_identifiability: bool = True) -> Analysis:
+def analyse(
+    curves: pd.DataFrame,
+    selection: Selection,
+    *,
+    target_params: float | None = None,
+    target_tokens: float | None = None,
+    fixed: dict[str, float] | None = None,
+    objective: fitting.Objective = "huber",
+    n_boot: int = 0,
+    seed: int = 0,
+    calibration: calibration_module.Calibration | None = None,
+    level: float = 0.9,
+    check_identifiability: bool = True,
+) -> Analysis:
     """Fit the Chinchilla law on the selected points and predict the target.
 
     With ``target_params`` and ``target_tokens`` the target is hypothetical: every run of
@@ -203,10 +248,13 @@ def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float 
             raise SelectionError("the target's N and D must be positive numbers")
         # The placeholder target is infinitely large so that every run may be used: a target inside the
         # runs' size range (e.g. a point of an isoFLOP sweep) is an interpolation in N, not refused.
-        ghost = pd.DataFrame({"run_id": ["__target__"], "num_params": [np.inf],
-                              "tokens_seen": [float(target_tokens)], "value": [np.nan]})
-        points = select_points(pd.concat([curves, ghost], ignore_index=True),
-                               Selection(**{**selection.__dict__, "target_run": "__target__"}))
+        ghost = pd.DataFrame(
+            {"run_id": ["__target__"], "num_params": [np.inf], "tokens_seen": [float(target_tokens)], "value": [np.nan]}
+        )
+        points = select_points(
+            pd.concat([curves, ghost], ignore_index=True),
+            Selection(**{**selection.__dict__, "target_run": "__target__"}),
+        )
         target_run, n_t, d_t = "hypothetical", float(target_params), float(target_tokens)
     else:
         target_run = target_of(curves, selection.target_run)
@@ -215,8 +263,14 @@ def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float 
         n_t, d_t = float(target["num_params"].iloc[0]), float(target["tokens_seen"].max())
         if points.num_params.max() >= n_t:
             raise SelectionError("the target must be larger than every run used for the fit")
-    fit = fitting.fit_chinchilla(points.num_params, points.tokens_seen, points.loss, run_ids=points.run_ids,
-                                 parameters=borrowed_parameters(fixed), objective=objective)
+    fit = fitting.fit_chinchilla(
+        points.num_params,
+        points.tokens_seen,
+        points.loss,
+        run_ids=points.run_ids,
+        parameters=borrowed_parameters(fixed),
+        objective=objective,
+    )
     predicted = float(fit.predict(n_t, d_t))
     if not np.isfinite(predicted) or predicted <= 0:
         raise fitting.DegenerateFitError(f"the fit predicts a non-physical loss ({predicted}) for the target")
@@ -230,13 +284,30 @@ def analyse(curves: pd.DataFrame, selection: Selection, *, target_params: float 
     if not hypothetical:
         evaluation = evaluate_target(fit.predict, curves, target_run, points.compute_flops)
     features = calibration_module.DesignFeatures.from_points(
-        points, n_t, d_t, final_only=selection.final_only, fraction=selection.fraction,
-        min_tokens=selection.min_tokens, fitted_loss=fit.predict(points.num_params, points.tokens_seen))
+        points,
+        n_t,
+        d_t,
+        final_only=selection.final_only,
+        fraction=selection.fraction,
+        min_tokens=selection.min_tokens,
+        fitted_loss=fit.predict(points.num_params, points.tokens_seen),
+    )
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
     warnings: tuple[IdentifiabilityWarning, ...] = ()
     if check_identifiability:
         warnings = identifiability_warnings(fit, n_t, d_t, boot, flat_direction(fit, n_t, d_t))
-    return Analysis(target_run=target_run, target_params=n_t, target_tokens=d_t, points=points, fit=fit,
-                    bootstrap=boot, evaluation=evaluation, predicted_loss=predicted, band=band,
-                    compute_share=points.compute_flops / (6.0 * n_t * d_t), features=features,
-                    interval=interval, warnings=warnings)
+    return Analysis(
+        target_run=target_run,
+        target_params=n_t,
+        target_tokens=d_t,
+        points=points,
+        fit=fit,
+        bootstrap=boot,
+        evaluation=evaluation,
+        predicted_loss=predicted,
+        band=band,
+        compute_share=points.compute_flops / (6.0 * n_t * d_t),
+        features=features,
+        interval=interval,
+        warnings=warnings,
+    )

@@ -9,8 +9,8 @@ checkpoint alone is reported too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -45,8 +45,9 @@ def absolute_relative_error(predicted, actual) -> np.ndarray:
     return np.abs(predicted - actual) / np.abs(actual)
 
 
-def target_checkpoints(curves: pd.DataFrame, target_run: str,
-                       last_fraction: float = DEFAULT_LAST_FRACTION) -> pd.DataFrame:
+def target_checkpoints(
+    curves: pd.DataFrame, target_run: str, last_fraction: float = DEFAULT_LAST_FRACTION
+) -> pd.DataFrame:
     """The target's checkpoints in the last ``last_fraction`` of its training tokens."""
     target = curves[curves["run_id"] == target_run].sort_values("tokens_seen")
     if target.empty:
@@ -55,9 +56,13 @@ def target_checkpoints(curves: pd.DataFrame, target_run: str,
     return target[target["tokens_seen"] >= (1.0 - last_fraction) * final]
 
 
-def evaluate_target(predict: Callable[[np.ndarray, np.ndarray], np.ndarray], curves: pd.DataFrame,
-                    target_run: str, fit_compute_flops: float,
-                    last_fraction: float = DEFAULT_LAST_FRACTION) -> TargetEvaluation:
+def evaluate_target(
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    curves: pd.DataFrame,
+    target_run: str,
+    fit_compute_flops: float,
+    last_fraction: float = DEFAULT_LAST_FRACTION,
+) -> TargetEvaluation:
     """Evaluate ``predict(num_params, tokens_seen)`` on the target run of ``curves``."""
     last = target_checkpoints(curves, target_run, last_fraction)
     n = last["num_params"].to_numpy(dtype=float)
@@ -67,8 +72,13 @@ def evaluate_target(predict: Callable[[np.ndarray, np.ndarray], np.ndarray], cur
     are = absolute_relative_error(predicted, actual)
     target_compute = 6.0 * n[-1] * d[-1]
     return TargetEvaluation(
-        target_run=target_run, num_params=float(n[-1]), final_tokens=float(d[-1]),
-        actual_final=float(actual[-1]), predicted_final=float(predicted[-1]),
-        are_final=float(are[-1]), are_mean=float(np.mean(are)), num_checkpoints=int(len(last)),
+        target_run=target_run,
+        num_params=float(n[-1]),
+        final_tokens=float(d[-1]),
+        actual_final=float(actual[-1]),
+        predicted_final=float(predicted[-1]),
+        are_final=float(are[-1]),
+        are_mean=float(np.mean(are)),
+        num_checkpoints=int(len(last)),
         compute_share=float(fit_compute_flops / target_compute),
     )

@@ -16,7 +16,7 @@ failure rate, not in its ARE.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,17 +30,34 @@ FINDINGS_COLUMNS = ["finding", "paper", "ours", "holds", "criterion"]
 # name -> (column that differs, value "with", value "without", (label with, label without))
 COMPARISONS = {
     "checkpoints": ("final_only", False, True, ("Intermediate checkpoints", "Final losses only")),
-    "cutoff": ("min_tokens", DEFAULT_MIN_TOKENS, 0.0, ("Drop checkpoints at or below 10B tokens",
-                                                       "Keep all checkpoints")),
+    "cutoff": (
+        "min_tokens",
+        DEFAULT_MIN_TOKENS,
+        0.0,
+        ("Drop checkpoints at or below 10B tokens", "Keep all checkpoints"),
+    ),
 }
 _TASK_KEY = ("family", "run_ids", "fraction", "final_only", "min_tokens", "objective")
-_NEEDED = {"status", "are_mean", "family", "run_ids", "final_only", "min_tokens", "num_runs", "compute_share",
-           "fraction", "n_points", "objective", "min_params_used", "max_params_used"}
+_NEEDED = {
+    "status",
+    "are_mean",
+    "family",
+    "run_ids",
+    "final_only",
+    "min_tokens",
+    "num_runs",
+    "compute_share",
+    "fraction",
+    "n_points",
+    "objective",
+    "min_params_used",
+    "max_params_used",
+}
 
 # How each verdict of core.reproduce.hitchhiker_report is decided (shown next to it).
 _CRITERIA = {
     "intermediate": "ARE (family-averaged, informative pairs) lower with all checkpoints, or final-only fits "
-                    "fail in more than half of the designs that fit with all checkpoints",
+    "fail in more than half of the designs that fit with all checkpoints",
     "10B": "ARE (family-averaged, informative pairs) lower with the cutoff than without",
     "4%": "the median over families of each family's best-decile ARE lies between 1% and 8%",
     "smaller runs": "at matched compute-share bins, family-averaged ARE with 4+ runs below that with 3 runs",
@@ -48,28 +65,46 @@ _CRITERIA = {
     "borrow": "mean ARE over families of one-run fits with borrowed A and alpha is at most 20%",
 }
 _NOT_MEASURED = [
-    {"finding": "Training the target to ~30% and extrapolating is very accurate",
-     "paper": "a target trained to ~30% of its data predicts its end well",
-     "ours": "not measured from the sweep alone (it never fits on the target itself)", "holds": None,
-     "criterion": _CRITERIA["30%"]},
-    {"finding": "With one run of a new family, borrow A and alpha from a similar family",
-     "paper": "borrowing makes a single-run fit usable",
-     "ours": "not measured from the sweep alone (try it on the Fit page)", "holds": None,
-     "criterion": _CRITERIA["borrow"]},
+    {
+        "finding": "Training the target to ~30% and extrapolating is very accurate",
+        "paper": "a target trained to ~30% of its data predicts its end well",
+        "ours": "not measured from the sweep alone (it never fits on the target itself)",
+        "holds": None,
+        "criterion": _CRITERIA["30%"],
+    },
+    {
+        "finding": "With one run of a new family, borrow A and alpha from a similar family",
+        "paper": "borrowing makes a single-run fit usable",
+        "ours": "not measured from the sweep alone (try it on the Fit page)",
+        "holds": None,
+        "criterion": _CRITERIA["borrow"],
+    },
 ]
-_PCA = {"finding": "Across fits the five parameters live in about three directions",
-        "paper": "parameters strongly correlated; ~3 principal components explain nearly all variation",
-        "criterion": "top 3 principal components of the standardised (log E, log A, log B, alpha, beta) of the "
-                     "fits (all checkpoints, 10B cutoff) explain at least 90% of the variance"}
+_PCA = {
+    "finding": "Across fits the five parameters live in about three directions",
+    "paper": "parameters strongly correlated; ~3 principal components explain nearly all variation",
+    "criterion": "top 3 principal components of the standardised (log E, log A, log B, alpha, beta) of the "
+    "fits (all checkpoints, 10B cutoff) explain at least 90% of the variance",
+}
 
 
 def _usable(results: pd.DataFrame | None) -> bool:
-    return results is not None and not results.empty and _NEEDED <= set(results.columns) \
+    return (
+        results is not None
+        and not results.empty
+        and _NEEDED <= set(results.columns)
         and bool((results["status"] == "ok").any())
+    )
 
 
-def matched_pairs(results: pd.DataFrame, comparison: str, *, informative_only: bool = True,
-                  final_only: bool | None = False, min_tokens: float | None = DEFAULT_MIN_TOKENS) -> pd.DataFrame:
+def matched_pairs(
+    results: pd.DataFrame,
+    comparison: str,
+    *,
+    informative_only: bool = True,
+    final_only: bool | None = False,
+    min_tokens: float | None = DEFAULT_MIN_TOKENS,
+) -> pd.DataFrame:
     """Tasks fitted both ways of ``comparison`` ("checkpoints" or "cutoff").
 
     One row per task: family, run_ids, fraction, num_runs, compute_share (of the "with" fit),
@@ -91,8 +126,14 @@ def matched_pairs(results: pd.DataFrame, comparison: str, *, informative_only: b
     a = frame[is_with][key + keep].drop_duplicates(key)
     b = frame[is_without][key + keep].drop_duplicates(key)
     pairs = a.merge(b, on=key, suffixes=("_with", "_without"))
-    pairs = pairs.rename(columns={"are_mean_with": "are_with", "are_mean_without": "are_without",
-                                  "num_runs_with": "num_runs", "compute_share_with": "compute_share"})
+    pairs = pairs.rename(
+        columns={
+            "are_mean_with": "are_with",
+            "are_mean_without": "are_without",
+            "num_runs_with": "num_runs",
+            "compute_share_with": "compute_share",
+        }
+    )
     pairs.loc[pairs["status_with"] != "ok", "are_with"] = np.nan
     pairs.loc[pairs["status_without"] != "ok", "are_without"] = np.nan
     both = (pairs["status_with"] == "ok") & (pairs["status_without"] == "ok")
@@ -102,8 +143,14 @@ def matched_pairs(results: pd.DataFrame, comparison: str, *, informative_only: b
     return pairs.drop(columns=["num_runs_without", "compute_share_without"]).reset_index(drop=True)
 
 
-def matched_comparison(results: pd.DataFrame, comparison: str, *, by: str | None = None,
-                       final_only: bool | None = False, min_tokens: float | None = DEFAULT_MIN_TOKENS) -> pd.DataFrame:
+def matched_comparison(
+    results: pd.DataFrame,
+    comparison: str,
+    *,
+    by: str | None = None,
+    final_only: bool | None = False,
+    min_tokens: float | None = DEFAULT_MIN_TOKENS,
+) -> pd.DataFrame:
     """Family-averaged ARE of both options of ``comparison`` on informative pairs where both fits succeeded.
 
     Columns: option (label), [by], are_mean (family-averaged mean ARE), are_median (family-averaged
@@ -118,14 +165,19 @@ def matched_comparison(results: pd.DataFrame, comparison: str, *, by: str | None
     for group in groups:
         sub = both if group is None else both[both[by] == group]
         every = pairs if group is None else pairs[pairs[by] == group]
-        for label, column, status in ((labels[0], "are_with", "status_with"),
-                                      (labels[1], "are_without", "status_without")):
+        for label, column, status in (
+            (labels[0], "are_with", "status_with"),
+            (labels[1], "are_without", "status_without"),
+        ):
             per_family = sub.groupby("family")[column].agg(["mean", "median"]) if not sub.empty else None
-            row = {"option": label,
-                   "are_mean": float(per_family["mean"].mean()) if per_family is not None else np.nan,
-                   "are_median": float(per_family["median"].mean()) if per_family is not None else np.nan,
-                   "fits": int(len(sub)), "families": int(sub["family"].nunique()),
-                   "failure_rate": float((every[status] != "ok").mean()) if len(every) else np.nan}
+            row = {
+                "option": label,
+                "are_mean": float(per_family["mean"].mean()) if per_family is not None else np.nan,
+                "are_median": float(per_family["median"].mean()) if per_family is not None else np.nan,
+                "fits": int(len(sub)),
+                "families": int(sub["family"].nunique()),
+                "failure_rate": float((every[status] != "ok").mean()) if len(every) else np.nan,
+            }
             if by is not None:
                 row[by] = group
             rows.append(row)
@@ -144,10 +196,15 @@ def _criterion(finding: str) -> str:
 def _parameter_directions(results: pd.DataFrame) -> dict:
     # Only successful fits: a failed row may lack its design columns (NULL final_only, min_tokens).
     fitted = results[results["status"] == "ok"]
-    ok = fitted[~fitted["final_only"].fillna(False).astype(bool)
-                & np.isclose(fitted["min_tokens"].astype(float), DEFAULT_MIN_TOKENS)]
-    values = ok[["E", "A", "B", "alpha", "beta"]].astype(float).to_numpy() if {"E", "A", "B", "alpha", "beta"} \
-        <= set(ok.columns) else np.empty((0, 5))
+    ok = fitted[
+        ~fitted["final_only"].fillna(False).astype(bool)
+        & np.isclose(fitted["min_tokens"].astype(float), DEFAULT_MIN_TOKENS)
+    ]
+    values = (
+        ok[["E", "A", "B", "alpha", "beta"]].astype(float).to_numpy()
+        if {"E", "A", "B", "alpha", "beta"} <= set(ok.columns)
+        else np.empty((0, 5))
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         logged = np.column_stack([np.log(values[:, :3]), values[:, 3:]]) if len(values) else values
     logged = logged[np.all(np.isfinite(logged), axis=1)] if len(logged) else logged
@@ -157,8 +214,11 @@ def _parameter_directions(results: pd.DataFrame) -> dict:
     z = (logged - logged.mean(axis=0)) / np.where(std > 0, std, 1.0)
     eig = np.sort(np.linalg.eigvalsh(np.cov(z, rowvar=False)))[::-1]
     share = float(eig[:3].sum() / eig.sum()) if eig.sum() > 0 else float("nan")
-    return {**_PCA, "ours": f"top 3 components explain {share:.1%} of the variance over {len(logged)} fits",
-            "holds": bool(share >= 0.9) if np.isfinite(share) else None}
+    return {
+        **_PCA,
+        "ours": f"top 3 components explain {share:.1%} of the variance over {len(logged)} fits",
+        "holds": bool(share >= 0.9) if np.isfinite(share) else None,
+    }
 
 
 def check_findings(results: pd.DataFrame, measured: Sequence[dict] | None = None) -> pd.DataFrame:
@@ -180,14 +240,28 @@ def check_findings(results: pd.DataFrame, measured: Sequence[dict] | None = None
         rows.append(_parameter_directions(results))
     else:
         for finding, paper, marker in (
-                ("Fitting on intermediate checkpoints beats final losses only", "much lower ARE with all checkpoints",
-                 "intermediate"),
-                ("Dropping checkpoints before 10B tokens helps", "early checkpoints are noisy; drop them", "10B"),
-                ("About 4% ARE is the floor; up to 20% is still useful", "~4% seed-noise floor; <=20% useful", "4%"),
-                ("Several smaller runs beat fewer larger ones at the same compute",
-                 "more models, even if smaller, often predict better", "smaller runs")):
-            rows.append({"finding": finding, "paper": paper, "ours": "no meta-analysis results", "holds": None,
-                         "criterion": _CRITERIA[marker]})
+            (
+                "Fitting on intermediate checkpoints beats final losses only",
+                "much lower ARE with all checkpoints",
+                "intermediate",
+            ),
+            ("Dropping checkpoints before 10B tokens helps", "early checkpoints are noisy; drop them", "10B"),
+            ("About 4% ARE is the floor; up to 20% is still useful", "~4% seed-noise floor; <=20% useful", "4%"),
+            (
+                "Several smaller runs beat fewer larger ones at the same compute",
+                "more models, even if smaller, often predict better",
+                "smaller runs",
+            ),
+        ):
+            rows.append(
+                {
+                    "finding": finding,
+                    "paper": paper,
+                    "ours": "no meta-analysis results",
+                    "holds": None,
+                    "criterion": _CRITERIA[marker],
+                }
+            )
         rows.append({**_PCA, "ours": "no meta-analysis results", "holds": None})
     extra = [dict(item) for item in (measured or []) if any(m in item.get("finding", "") for m in ("30%", "borrow"))]
     for item in extra:

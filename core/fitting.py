@@ -36,7 +36,9 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
 from scaleplan.core import laws
+from scaleplan.core.errors import UserError
 from scaleplan.core.lbfgsb import minimize_lbfgsb_many
 from scaleplan.core.parameters import (
     Parameters,
@@ -76,7 +78,7 @@ _SMALL_DESIGN_POINTS = 100
 
 
 # ------------------------------------------------------------------- errors
-class FitError(ValueError):
+class FitError(UserError, ValueError):
     """Base class: a scaling law could not be fitted to the given data."""
 
 
@@ -148,11 +150,17 @@ def _chinchilla_identifiability(inputs: Mapping[str, FloatArray], free: tuple[st
     size_side = [n for n in ("E", "A", "alpha") if n in free]
     data_side = [n for n in ("E", "B", "beta") if n in free]
     _require_distinct(
-        inputs["num_params"], len(size_side), "model sizes (num_params)", size_side,
+        inputs["num_params"],
+        len(size_side),
+        "model sizes (num_params)",
+        size_side,
         "fix some of them, e.g. borrow A and alpha from another family",
     )
     _require_distinct(
-        inputs["tokens_seen"], len(data_side), "token counts (tokens_seen)", data_side,
+        inputs["tokens_seen"],
+        len(data_side),
+        "token counts (tokens_seen)",
+        data_side,
         "add checkpoints or fix B and beta",
     )
 
@@ -162,12 +170,18 @@ def _overtrain_identifiability(inputs: Mapping[str, FloatArray], free: tuple[str
     # only across multipliers.
     if "a" in free and "b" in free:
         _require_distinct(
-            inputs["token_multiplier"], 2, "token multipliers", ["a", "b"],
+            inputs["token_multiplier"],
+            2,
+            "token multipliers",
+            ["a", "b"],
             "add a run at another tokens-per-parameter ratio or fix a or b",
         )
     curve = [n for n in ("E", "eta") if n in free]
     _require_distinct(
-        inputs["compute_flops"], len(curve) + 1, "compute budgets", curve + ["the prefactor"],
+        inputs["compute_flops"],
+        len(curve) + 1,
+        "compute budgets",
+        curve + ["the prefactor"],
         "add runs at other compute budgets",
     )
 
@@ -208,8 +222,11 @@ CHINCHILLA = _Law(
     ),
     features=_chinchilla_features,
     grid={
-        "E": _LOG_E_GRID, "A": _LOG_PREFACTOR_GRID, "B": _LOG_PREFACTOR_GRID,
-        "alpha": _EXPONENT_GRID, "beta": _EXPONENT_GRID,
+        "E": _LOG_E_GRID,
+        "A": _LOG_PREFACTOR_GRID,
+        "B": _LOG_PREFACTOR_GRID,
+        "alpha": _EXPONENT_GRID,
+        "beta": _EXPONENT_GRID,
     },
     predict=laws.chinchilla_loss,
     defaults=chinchilla_parameters,
@@ -230,7 +247,9 @@ OVERTRAIN = _Law(
     ),
     features=_overtrain_features,
     grid={
-        "E": _LOG_E_GRID, "a": _LOG_PREFACTOR_GRID, "b": _LOG_PREFACTOR_GRID,
+        "E": _LOG_E_GRID,
+        "a": _LOG_PREFACTOR_GRID,
+        "b": _LOG_PREFACTOR_GRID,
         # eta multiplies log C ~ 40-55, so it needs a finer grid than Chinchilla exponents.
         "eta": (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0),
     },
@@ -480,7 +499,13 @@ class _Problem:
     # theta-space: used for reporting and gradient checks
     def value_and_grad_theta(self, theta: FloatArray) -> tuple[float, FloatArray]:
         values, grads = _values_and_grads(
-            self.F_flat, 0.0, theta[None, :], self.signs, self.observed, self.log_observed, self.objective,
+            self.F_flat,
+            0.0,
+            theta[None, :],
+            self.signs,
+            self.observed,
+            self.log_observed,
+            self.objective,
             self.delta,
         )
         return float(values[0]), grads[0]
@@ -506,8 +531,14 @@ class _Problem:
     def scaled_values_and_grads(self, V: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Scaled objective and gradient at each row of V (starts x coordinates)."""
         values, grads = _values_and_grads(
-            self.Fv_flat, self.U0.reshape(-1), V, self.signs, self.observed, self.log_observed,
-            self.objective, self.delta,
+            self.Fv_flat,
+            self.U0.reshape(-1),
+            V,
+            self.signs,
+            self.observed,
+            self.log_observed,
+            self.objective,
+            self.delta,
         )
         scaled, grads = values * self.scale, grads * self.scale
         finite = np.isfinite(values)
@@ -695,15 +726,13 @@ def _as_points(
         bad = ~np.isfinite(a)
         if bad.any():
             raise InvalidInputError(
-                f"{name} has {int(bad.sum())} non-finite value(s) (NaN or inf), "
-                f"first at index {int(np.argmax(bad))}"
+                f"{name} has {int(bad.sum())} non-finite value(s) (NaN or inf), first at index {int(np.argmax(bad))}"
             )
     for name in law.positive:
         if np.any(named[name] <= 0):
             a = named[name]
             raise InvalidInputError(
-                f"{name} must be positive, got {int(np.sum(a <= 0))} value(s) <= 0 "
-                f"(smallest {float(a.min()):g})"
+                f"{name} must be positive, got {int(np.sum(a <= 0))} value(s) <= 0 (smallest {float(a.min()):g})"
             )
     y = named.pop(law.observed_name)
     return named, y, ids
@@ -711,9 +740,7 @@ def _as_points(
 
 def _check_parameters(law: _Law, parameters: Parameters) -> None:
     if tuple(parameters) != law.param_names:
-        raise InvalidInputError(
-            f"the {law.name} law needs parameters {list(law.param_names)}, got {list(parameters)}"
-        )
+        raise InvalidInputError(f"the {law.name} law needs parameters {list(law.param_names)}, got {list(parameters)}")
     for name in law.log_params:
         p = parameters[name]
         if p.value <= 0 or p.max <= 0:
@@ -723,13 +750,11 @@ def _check_parameters(law: _Law, parameters: Parameters) -> None:
 def _check_identifiable(law: _Law, inputs: Mapping[str, FloatArray], y: FloatArray, free: tuple[str, ...]) -> None:
     if y.size < len(free) + 1:
         raise InsufficientDataError(
-            f"need at least {len(free) + 1} points to fit {len(free)} free parameters "
-            f"({', '.join(free)}), got {y.size}"
+            f"need at least {len(free) + 1} points to fit {len(free)} free parameters ({', '.join(free)}), got {y.size}"
         )
     if np.ptp(y) <= 1e-12 * np.max(np.abs(y)):
         raise DegenerateFitError(
-            f"all {y.size} {law.observed_name} values are equal ({y[0]:.6g}): flat data "
-            "carry no scaling signal"
+            f"all {y.size} {law.observed_name} values are equal ({y[0]:.6g}): flat data carry no scaling signal"
         )
     law.identifiability(inputs, free)
 
@@ -768,8 +793,9 @@ def _descend(problem: _Problem, v0s: list[FloatArray]) -> list[_Descent]:
         value, _ = problem.scaled_value_and_grad(v0s[0])
         return [_Descent(v0, value / problem.scale, True, "nothing to vary", 0) for v0 in v0s]
     descents = []
-    for res in minimize_lbfgsb_many(problem.scaled_values_and_grads, v0s, problem.lower, problem.upper,
-                                    **_LBFGS_OPTIONS):
+    for res in minimize_lbfgsb_many(
+        problem.scaled_values_and_grads, v0s, problem.lower, problem.upper, **_LBFGS_OPTIONS
+    ):
         converged = res.success
         if not converged and res.status == 2 and math.isfinite(res.fun):
             converged = _projected_gradient(problem, res.x) <= _ACCEPT_PROJECTED_GRADIENT
@@ -791,10 +817,7 @@ def _select_starts(problem: _Problem, start_theta: FloatArray, n_starts: int) ->
         raise DegenerateFitError("the objective is not finite at any starting point")
     best = finite[np.argsort(values[finite], kind="stable")[:n_starts]]
     caller = values.size - 1
-    return [
-        start_theta if i == caller else problem.grid_theta(axes, np.unravel_index(i, grid.shape))
-        for i in best
-    ]
+    return [start_theta if i == caller else problem.grid_theta(axes, np.unravel_index(i, grid.shape)) for i in best]
 
 
 # Exponents scanned by the variable projection (alpha and beta each): fine where fitted
@@ -824,8 +847,9 @@ def _varpro_applies(problem: _Problem) -> bool:
     return not (np.isfinite(problem.theta_lower[:3]).any() or np.isfinite(problem.theta_upper[:3]).any())
 
 
-def _nnls3(g: Mapping[tuple[int, int], FloatArray], r: tuple[FloatArray, ...], total: float
-           ) -> tuple[FloatArray, FloatArray]:
+def _nnls3(
+    g: Mapping[tuple[int, int], FloatArray], r: tuple[FloatArray, ...], total: float
+) -> tuple[FloatArray, FloatArray]:
     """Exact NNLS for many 3-unknown problems given their normal equations, by broadcasting.
 
     ``g[i, j]`` (i <= j) are the entries of the symmetric Gram matrices and ``r`` the
@@ -848,8 +872,10 @@ def _nnls3(g: Mapping[tuple[int, int], FloatArray], r: tuple[FloatArray, ...], t
         # one unknown
         candidates += [(r0 / g00, zero, zero), (zero, r1 / g11, zero), (zero, zero, r2 / g22)]
         # two unknowns: (i, j) with the third at zero
-        for (gii, gij, gjj, ri, rj, place) in (
-            (g00, g01, g11, r0, r1, (0, 1)), (g00, g02, g22, r0, r2, (0, 2)), (g11, g12, g22, r1, r2, (1, 2)),
+        for gii, gij, gjj, ri, rj, place in (
+            (g00, g01, g11, r0, r1, (0, 1)),
+            (g00, g02, g22, r0, r2, (0, 2)),
+            (g11, g12, g22, r1, r2, (1, 2)),
         ):
             # an ill-conditioned support (nearly collinear columns) is left to the smaller ones
             det = gii * gjj - gij * gij
@@ -863,8 +889,13 @@ def _nnls3(g: Mapping[tuple[int, int], FloatArray], r: tuple[FloatArray, ...], t
         c11, c12, c22 = g00 * g22 - g02 * g02, g01 * g02 - g00 * g12, g00 * g11 - g01 * g01
         det = g00 * c00 + g01 * c01 + g02 * c02
         det = np.where(det > _NNLS_MIN_RELATIVE_DET * g00 * g11 * g22, det, np.nan)
-        candidates.append(((c00 * r0 + c01 * r1 + c02 * r2) / det, (c01 * r0 + c11 * r1 + c12 * r2) / det,
-                           (c02 * r0 + c12 * r1 + c22 * r2) / det))
+        candidates.append(
+            (
+                (c00 * r0 + c01 * r1 + c02 * r2) / det,
+                (c01 * r0 + c11 * r1 + c12 * r2) / det,
+                (c02 * r0 + c12 * r1 + c22 * r2) / det,
+            )
+        )
         for x0, x1, x2 in candidates:
             # at a least-squares solution on its support, ||W(Xc - y)||^2 = ||Wy||^2 - c . r
             sse = total - (x0 * r0 + x1 * r1 + x2 * r2)
@@ -913,13 +944,16 @@ def _varpro_scan(problem: _Problem) -> tuple[FloatArray, FloatArray]:
     floor = 1e-8 * float(np.mean(problem.observed))
     log_c = np.log(np.maximum(best_c, floor))
     alpha_grid, beta_grid = np.meshgrid(alphas, betas, indexing="ij")
-    theta = np.stack([
-        log_c[..., 0],
-        log_c[..., 1] - alpha_grid * top_n,  # undo the column scaling: A = A_scaled exp(-alpha max(-log N))
-        log_c[..., 2] - beta_grid * top_d,
-        alpha_grid,
-        beta_grid,
-    ], axis=-1)
+    theta = np.stack(
+        [
+            log_c[..., 0],
+            log_c[..., 1] - alpha_grid * top_n,  # undo the column scaling: A = A_scaled exp(-alpha max(-log N))
+            log_c[..., 2] - beta_grid * top_d,
+            alpha_grid,
+            beta_grid,
+        ],
+        axis=-1,
+    )
     return theta.reshape(-1, 5), best_sse.reshape(-1)
 
 
@@ -940,13 +974,20 @@ def _varpro_starts(problem: _Problem, start_theta: FloatArray, n_starts: int) ->
     finite = np.flatnonzero(np.isfinite(sse))
     scored = finite if finite.size <= keep else finite[np.argsort(sse[finite], kind="stable")[:keep]]
     for i in range(0, scored.size, _VARPRO_BLOCK):
-        block = scored[i:i + _VARPRO_BLOCK]
+        block = scored[i : i + _VARPRO_BLOCK]
         values[block] = problem.values_theta(theta[block])
     ka = np.unique(theta[:, 3]).size
     grid = values.reshape(ka, -1)
     padded = np.pad(grid, 1, constant_values=np.inf)
-    neighbours = np.min([padded[1 + di:1 + di + grid.shape[0], 1 + dj:1 + dj + grid.shape[1]]
-                         for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj], axis=0)
+    neighbours = np.min(
+        [
+            padded[1 + di : 1 + di + grid.shape[0], 1 + dj : 1 + dj + grid.shape[1]]
+            for di in (-1, 0, 1)
+            for dj in (-1, 0, 1)
+            if di or dj
+        ],
+        axis=0,
+    )
     minima = np.flatnonzero((grid <= neighbours).ravel() & np.isfinite(values))
     candidates = list(minima[np.argsort(values[minima], kind="stable")])
     pool = [(values[i], theta[i]) for i in candidates]
@@ -1016,15 +1057,15 @@ def _fit(
     if not converged:
         messages = sorted({d.message for d in descents})
         raise ConvergenceError(
-            f"L-BFGS-B did not converge from any of {len(v_starts)} starting points: "
-            + "; ".join(messages)
+            f"L-BFGS-B did not converge from any of {len(v_starts)} starting points: " + "; ".join(messages)
         )
     best = min(converged, key=lambda d: d.value)
     theta = problem.theta_from_v(best.v)
     # Held parameters keep their exact value (exp(log(x)) may differ from x by an ulp,
     # which could also step outside a finite bound).
     params = {
-        n: initial[n] if problem.source(n) not in problem.free
+        n: initial[n]
+        if problem.source(n) not in problem.free
         else min(max(law.to_natural(n, float(t)), parameters[n].min), parameters[n].max)
         for n, t in zip(law.param_names, theta)
     }
@@ -1190,7 +1231,9 @@ def _block_indices(order: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return order[(starts[:, None] + np.arange(b)).ravel()[:m]]
 
 
-def bootstrap(result: FitResult, *, n_boot: int = 100, seed: int = 0, scheme: BootstrapScheme = "auto") -> BootstrapResult:
+def bootstrap(
+    result: FitResult, *, n_boot: int = 100, seed: int = 0, scheme: BootstrapScheme = "auto"
+) -> BootstrapResult:
     """Refit ``result``'s law on resampled data; returns every replicate's parameters.
 
     Checkpoints of one run are strongly correlated, so the resampling respects runs:
@@ -1218,9 +1261,7 @@ def bootstrap(result: FitResult, *, n_boot: int = 100, seed: int = 0, scheme: Bo
     if runs.size < 2:
         raise InsufficientDataError(f"need at least 2 runs to bootstrap over runs, got {runs.size}")
     members = [np.flatnonzero(run_of_point == r) for r in range(runs.size)]
-    warm = result.parameters.with_values(
-        {n: v for n, v in result.params.items() if n in result.parameters.free_names}
-    )
+    warm = result.parameters.with_values({n: v for n, v in result.params.items() if n in result.parameters.free_names})
     if scheme == "auto":
         sizes = np.unique(result.num_params).size if result.law == "chinchilla" else runs.size
         scheme = "runs" if sizes >= _MIN_SIZES_FOR_RUN_RESAMPLING else "blocks"
@@ -1248,7 +1289,9 @@ def bootstrap(result: FitResult, *, n_boot: int = 100, seed: int = 0, scheme: Bo
                 use_grid=False,
             )
         except FitError as error:
-            reason = "too few distinct sizes drawn" if isinstance(error, InsufficientDataError) else type(error).__name__
+            reason = (
+                "too few distinct sizes drawn" if isinstance(error, InsufficientDataError) else type(error).__name__
+            )
             failures[reason] = failures.get(reason, 0) + 1
             continue
         samples.append([refit.params[n] for n in law.param_names])

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from scaleplan.core.errors import UserError
+
 __all__ = [
     "FLOPS_PER_PARAM_TOKEN",
     "UnreachableLossError",
@@ -32,7 +34,7 @@ FLOPS_PER_PARAM_TOKEN = 6.0
 FloatArray = NDArray[np.float64]
 
 
-class UnreachableLossError(ValueError):
+class UnreachableLossError(UserError, ValueError):
     """A target loss at or below the irreducible loss E: no finite model reaches it."""
 
 
@@ -169,12 +171,11 @@ def allocation_for_loss(
     if not np.all(excess > 0):
         lowest = float(np.min(target))
         raise UnreachableLossError(
-            f"target loss {lowest:.4g} is at or below the irreducible loss E = {E:.4g}; "
-            "no finite model reaches it"
+            f"target loss {lowest:.4g} is at or below the irreducible loss E = {E:.4g}; no finite model reaches it"
         )
     if not np.all(np.isfinite(M) & (M > 0)):
         raise ValueError("token_multiplier must be positive and finite")
-    B_eff = B * M ** -beta  # data term written as a function of N: B_eff N**-beta
+    B_eff = B * M**-beta  # data term written as a function of N: B_eff N**-beta
     # Each term alone equals the excess at these sizes; the larger of them has one term
     # >= excess (lower bracket), and at twice-the-excess sizes both terms are <= excess/2.
     n_data, n_size = (B_eff / excess) ** (1 / beta), (A / excess) ** (1 / alpha)

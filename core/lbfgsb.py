@@ -76,7 +76,8 @@ class _Run:
         has_lower, has_upper = np.isfinite(lower), np.isfinite(upper)
         # nbd: 0 unbounded, 1 lower only, 2 both, 3 upper only
         self.nbd = np.where(has_lower & has_upper, 2, np.where(has_lower, 1, np.where(has_upper, 3, 0))).astype(
-            np.int32)
+            np.int32
+        )
         self.low = np.where(has_lower, lower, 0.0)
         self.high = np.where(has_upper, upper, 0.0)
         self.x = np.clip(x0, lower, upper)
@@ -103,8 +104,25 @@ class _Run:
         The same loop as SciPy's ``_minimize_lbfgsb``, less the callback.
         """
         while True:
-            _core.setulb(m, self.x, self.low, self.high, self.nbd, self.f, self.g, factr, pgtol, self.wa, self.iwa,
-                         self.task, self.lsave, self.isave, self.dsave, maxls, self.ln_task)
+            _core.setulb(
+                m,
+                self.x,
+                self.low,
+                self.high,
+                self.nbd,
+                self.f,
+                self.g,
+                factr,
+                pgtol,
+                self.wa,
+                self.iwa,
+                self.task,
+                self.lsave,
+                self.isave,
+                self.dsave,
+                maxls,
+                self.ln_task,
+            )
             if self.task[0] == _FG:
                 if self.last_x is None or not np.array_equal(self.x, self.last_x):
                     return True
@@ -135,10 +153,19 @@ class _Run:
         self.n_evaluations += 1
 
 
-def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArray]], x0s: Sequence[FloatArray],
-                         lower: FloatArray, upper: FloatArray, *, maxcor: int = 10,
-                         ftol: float = 2.220446049250313e-09, gtol: float = 1e-5, maxiter: int = 15000,
-                         maxfun: int = 15000, maxls: int = 20) -> list[LbfgsbResult]:
+def minimize_lbfgsb_many(
+    funs: Callable[[FloatArray], tuple[FloatArray, FloatArray]],
+    x0s: Sequence[FloatArray],
+    lower: FloatArray,
+    upper: FloatArray,
+    *,
+    maxcor: int = 10,
+    ftol: float = 2.220446049250313e-09,
+    gtol: float = 1e-5,
+    maxiter: int = 15000,
+    maxfun: int = 15000,
+    maxls: int = 20,
+) -> list[LbfgsbResult]:
     """Independent L-BFGS-B runs from each of ``x0s``, their evaluations batched.
 
     ``funs(X)`` returns the values (k) and gradients (k x n) at the k rows of X. The runs
@@ -160,6 +187,7 @@ def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArr
         raise ValueError("maxls must be positive.")
     options = dict(maxcor=maxcor, ftol=ftol, gtol=gtol, maxiter=maxiter, maxfun=maxfun, maxls=maxls)
     if not DIRECT:
+
         def one(x: FloatArray) -> tuple[float, FloatArray]:
             values, grads = funs(x[None, :])
             return float(values[0]), grads[0]
@@ -167,8 +195,16 @@ def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArr
         results = []
         for x0 in x0s:
             res = minimize(one, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper)), options=options)
-            results.append(LbfgsbResult(np.asarray(res.x, dtype=np.float64), float(res.fun), int(res.status),
-                                        str(res.message), int(res.nit), int(res.nfev)))
+            results.append(
+                LbfgsbResult(
+                    np.asarray(res.x, dtype=np.float64),
+                    float(res.fun),
+                    int(res.status),
+                    str(res.message),
+                    int(res.nit),
+                    int(res.nfev),
+                )
+            )
         return results
     if (lower > upper).any():
         raise ValueError("LBFGSB - one of the lower bounds is greater than an upper bound.")
@@ -185,9 +221,19 @@ def minimize_lbfgsb_many(funs: Callable[[FloatArray], tuple[FloatArray, FloatArr
     return [run.result(maxiter, maxfun) for run in runs]
 
 
-def minimize_lbfgsb(fun: Callable[[FloatArray], tuple[float, FloatArray]], x0: FloatArray,
-                    lower: FloatArray, upper: FloatArray, *, maxcor: int = 10, ftol: float = 2.220446049250313e-09,
-                    gtol: float = 1e-5, maxiter: int = 15000, maxfun: int = 15000, maxls: int = 20) -> LbfgsbResult:
+def minimize_lbfgsb(
+    fun: Callable[[FloatArray], tuple[float, FloatArray]],
+    x0: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    *,
+    maxcor: int = 10,
+    ftol: float = 2.220446049250313e-09,
+    gtol: float = 1e-5,
+    maxiter: int = 15000,
+    maxfun: int = 15000,
+    maxls: int = 20,
+) -> LbfgsbResult:
     """Minimise ``fun`` (returning the value and its gradient) within the box [lower, upper].
 
     Equivalent to ``scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
@@ -195,9 +241,11 @@ def minimize_lbfgsb(fun: Callable[[FloatArray], tuple[float, FloatArray]], x0: F
     maxfun=..., maxls=...))``; infinite bounds mean unbounded. ``fun`` must not keep a
     reference to its argument (the optimiser updates it in place).
     """
+
     def funs(X: FloatArray) -> tuple[FloatArray, FloatArray]:
         value, grad = fun(X[0])
         return np.array([value], dtype=np.float64), np.asarray(grad, dtype=np.float64)[None, :]
 
-    return minimize_lbfgsb_many(funs, [x0], lower, upper, maxcor=maxcor, ftol=ftol, gtol=gtol, maxiter=maxiter,
-                                maxfun=maxfun, maxls=maxls)[0]
+    return minimize_lbfgsb_many(
+        funs, [x0], lower, upper, maxcor=maxcor, ftol=ftol, gtol=gtol, maxiter=maxiter, maxfun=maxfun, maxls=maxls
+    )[0]

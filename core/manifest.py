@@ -10,17 +10,18 @@ with the same layout, in parallel, resumably, and verified against their checksu
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
-import importlib.resources
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
+from scaleplan.core.errors import UserError
 from scaleplan.core.settings import DEFAULT_DOWNLOAD_URL as DEFAULT_URL_TEMPLATE
 
 #: The pinned manifest ships as package data of ``scaleplan.data`` (the ``data/`` folder), so it
@@ -50,7 +51,7 @@ REPOSITORIES: dict[str, dict[str, str]] = {
 }
 
 
-class DataSourceError(RuntimeError):
+class DataSourceError(UserError, RuntimeError):
     """A source file is missing, unreadable or does not match the manifest."""
 
 
@@ -114,8 +115,15 @@ def make_manifest(mirror: Path, path: Path = MANIFEST_PATH) -> Manifest:
                     continue
                 seen.add(relative)
                 folder, inner = relative.split("/", 1)
-                entries.append({"folder": folder, "path": inner, "sha256": sha256_of(file),
-                                "bytes": file.stat().st_size, "adapter": module.NAME})
+                entries.append(
+                    {
+                        "folder": folder,
+                        "path": inner,
+                        "sha256": sha256_of(file),
+                        "bytes": file.stat().st_size,
+                        "adapter": module.NAME,
+                    }
+                )
     doc = {"repositories": REPOSITORIES, "files": entries}
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return load_manifest(path)
@@ -138,7 +146,8 @@ def verify_mirror(manifest: Manifest, mirror: Path, adapters: Iterable[str] | No
                 f"checksum mismatch for {file}: the manifest pins sha256 {entry.sha256[:12]}... "
                 f"({entry.bytes} bytes) at {manifest.repositories[entry.folder]['repository']}@"
                 f"{manifest.repositories[entry.folder]['commit'][:10]}; the file on disk differs. "
-                "Restore the file or point --mirror at an untouched copy.")
+                "Restore the file or point --mirror at an untouched copy."
+            )
 
 
 def url_for(entry: ManifestFile, manifest: Manifest, template: str | None = None) -> str:
@@ -148,8 +157,9 @@ def url_for(entry: ManifestFile, manifest: Manifest, template: str | None = None
     return template.format(repository=repo["repository"], commit=repo["commit"], folder=entry.folder, path=path)
 
 
-def _download_one(entry: ManifestFile, url: str, dest: Path, on_bytes: Callable[[int], None],
-                  retries: int = 3, timeout: float = 60.0) -> None:
+def _download_one(
+    entry: ManifestFile, url: str, dest: Path, on_bytes: Callable[[int], None], retries: int = 3, timeout: float = 60.0
+) -> None:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming a partial file with HTTP Range."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -182,8 +192,9 @@ def _download_one(entry: ManifestFile, url: str, dest: Path, on_bytes: Callable[
     os.replace(part, dest)
 
 
-def download(manifest: Manifest, dest_root: Path, *, workers: int = 8, progress: bool = True,
-             template: str | None = None) -> Path:
+def download(
+    manifest: Manifest, dest_root: Path, *, workers: int = 8, progress: bool = True, template: str | None = None
+) -> Path:
     """Download every manifest file not already verified in ``dest_root``; return ``dest_root``.
 
     Parallel (``workers`` threads), resumable (partial files continue with HTTP Range
@@ -200,10 +211,16 @@ def download(manifest: Manifest, dest_root: Path, *, workers: int = 8, progress:
     if not todo:
         return dest_root
     total = sum(e.bytes for e in todo)
-    with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {len(todo)} files",
-              disable=not progress) as bar, ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_download_one, e, url_for(e, manifest, template), dest_root / e.relative, bar.update)
-                   for e in todo]
+    with (
+        tqdm(
+            total=total, unit="B", unit_scale=True, desc=f"downloading {len(todo)} files", disable=not progress
+        ) as bar,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        futures = [
+            pool.submit(_download_one, e, url_for(e, manifest, template), dest_root / e.relative, bar.update)
+            for e in todo
+        ]
         try:
             for future in as_completed(futures):
                 future.result()

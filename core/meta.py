@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from scaleplan.core import fitting, storage
+from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import absolute_relative_error, target_checkpoints
 from scaleplan.core.selection import (
     DEFAULT_MIN_TOKENS,
@@ -68,10 +69,36 @@ CREATE TABLE IF NOT EXISTS sweep_results (
 # them are refitted by the next sweep.
 ADDED_COLUMNS = (("num_sizes", "INTEGER"), ("target_tokens", "DOUBLE"), ("fit_log_rmse", "DOUBLE"))
 RESULT_COLUMNS = (
-    "key", "data_version", "family", "target_run", "target_params", "num_runs", "max_params_used",
-    "min_params_used", "fraction", "final_only", "min_tokens", "objective", "run_ids", "n_points",
-    "status", "message", "E", "A", "B", "alpha", "beta", "predicted_final", "actual_final",
-    "are_final", "are_mean", "compute_share", "fit_seconds", "num_sizes", "target_tokens", "fit_log_rmse",
+    "key",
+    "data_version",
+    "family",
+    "target_run",
+    "target_params",
+    "num_runs",
+    "max_params_used",
+    "min_params_used",
+    "fraction",
+    "final_only",
+    "min_tokens",
+    "objective",
+    "run_ids",
+    "n_points",
+    "status",
+    "message",
+    "E",
+    "A",
+    "B",
+    "alpha",
+    "beta",
+    "predicted_final",
+    "actual_final",
+    "are_final",
+    "are_mean",
+    "compute_share",
+    "fit_seconds",
+    "num_sizes",
+    "target_tokens",
+    "fit_log_rmse",
 )
 
 
@@ -92,11 +119,12 @@ class SweepTask:
 
     def selection(self) -> Selection:
         """The points this task fits: its runs, the token fraction, final-only and the cutoff."""
-        return Selection(run_ids=self.run_ids, fraction=self.fraction, final_only=self.final_only,
-                         min_tokens=self.min_tokens)
+        return Selection(
+            run_ids=self.run_ids, fraction=self.fraction, final_only=self.final_only, min_tokens=self.min_tokens
+        )
 
 
-class SweepConfigError(ValueError):
+class SweepConfigError(UserError, ValueError):
     """A sweep configuration file is unreadable or names invalid values."""
 
 
@@ -133,21 +161,29 @@ class SweepConfig:
     objective: str = "huber"
 
     def plan(self, family: str, curves: pd.DataFrame) -> list[SweepTask]:
-        return plan_tasks(family, curves, fractions=self.fractions,
-                          checkpoints=tuple(_CHECKPOINT_RULES[c] for c in self.checkpoints),
-                          cutoffs=self.cutoffs, max_windows_end=self.max_windows_end,
-                          window_sizes=self.window_sizes, all_sizes=self.all_sizes, objective=self.objective)
+        return plan_tasks(
+            family,
+            curves,
+            fractions=self.fractions,
+            checkpoints=tuple(_CHECKPOINT_RULES[c] for c in self.checkpoints),
+            cutoffs=self.cutoffs,
+            max_windows_end=self.max_windows_end,
+            window_sizes=self.window_sizes,
+            all_sizes=self.all_sizes,
+            objective=self.objective,
+        )
 
     @classmethod
-    def from_mapping(cls, raw: object, source: str = "the sweep configuration") -> "SweepConfig":
+    def from_mapping(cls, raw: object, source: str = "the sweep configuration") -> SweepConfig:
         """Validate a parsed TOML/JSON object; every problem is a :class:`SweepConfigError`."""
         if not isinstance(raw, dict):
             raise SweepConfigError(f"{source} must be a table/object of settings, got {type(raw).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise SweepConfigError(f"{source}: unknown setting(s) {', '.join(map(repr, unknown))}; "
-                                   f"known: {', '.join(sorted(known))}")
+            raise SweepConfigError(
+                f"{source}: unknown setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}"
+            )
         values: dict = {}
 
         def items(name: str, convert: Callable, check: Callable[[object], bool], rule: str) -> tuple:
@@ -160,20 +196,25 @@ class SweepConfig:
             return tuple(dict.fromkeys(convert(item) for item in value))
 
         if "families" in raw:
-            values["families"] = items("families", str, lambda v: isinstance(v, str) and bool(v.strip()),
-                                        "a family name")
+            values["families"] = items(
+                "families", str, lambda v: isinstance(v, str) and bool(v.strip()), "a family name"
+            )
         if "fractions" in raw:
-            values["fractions"] = items("fractions", float, lambda v: _is_number(v) and 0 < v <= 1,
-                                        "a share of training in (0, 1]")
+            values["fractions"] = items(
+                "fractions", float, lambda v: _is_number(v) and 0 < v <= 1, "a share of training in (0, 1]"
+            )
         if "checkpoints" in raw:
-            values["checkpoints"] = items("checkpoints", str, lambda v: isinstance(v, str) and v in _CHECKPOINT_RULES,
-                                          '"all" or "final"')
+            values["checkpoints"] = items(
+                "checkpoints", str, lambda v: isinstance(v, str) and v in _CHECKPOINT_RULES, '"all" or "final"'
+            )
         if "cutoffs" in raw:
-            values["cutoffs"] = items("cutoffs", float, lambda v: _is_number(v) and 0 <= v < float("inf"),
-                                      "a token count >= 0")
+            values["cutoffs"] = items(
+                "cutoffs", float, lambda v: _is_number(v) and 0 <= v < float("inf"), "a token count >= 0"
+            )
         if "window_sizes" in raw:
-            values["window_sizes"] = items("window_sizes", int, lambda v: _is_integer(v) and 3 <= v <= 10_000,
-                                           "a whole number of model sizes >= 3")
+            values["window_sizes"] = items(
+                "window_sizes", int, lambda v: _is_integer(v) and 3 <= v <= 10_000, "a whole number of model sizes >= 3"
+            )
         if "all_sizes" in raw:
             if not isinstance(raw["all_sizes"], bool):
                 raise SweepConfigError(f"{source}: all_sizes must be true or false, got {raw['all_sizes']!r}")
@@ -185,13 +226,14 @@ class SweepConfig:
             values["max_windows_end"] = v
         if "objective" in raw:
             if raw["objective"] not in ("huber", "least_squares"):
-                raise SweepConfigError(f"{source}: objective must be \"huber\" or \"least_squares\", "
-                                       f"got {raw['objective']!r}")
+                raise SweepConfigError(
+                    f'{source}: objective must be "huber" or "least_squares", got {raw["objective"]!r}'
+                )
             values["objective"] = raw["objective"]
         return cls(**values)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "SweepConfig":
+    def from_file(cls, path: str | os.PathLike) -> SweepConfig:
         """Read a ``.toml`` or ``.json`` file (see the README's "Scale-out with Dask")."""
         path = Path(path)
         try:
@@ -218,18 +260,29 @@ class SweepConfig:
 
 def eligible_families(con: duckdb.DuckDBPyConnection, min_sizes: int = 3) -> list[str]:
     """Families whose default metric is a loss and that have at least ``min_sizes`` sizes."""
-    rows = con.execute("""
+    rows = con.execute(
+        """
         SELECT f.family FROM families f JOIN metrics m ON m.metric = f.default_metric
         JOIN runs r USING (family)
         WHERE m.kind = 'loss' GROUP BY f.family HAVING count(DISTINCT r.num_params) >= ?
-        ORDER BY f.family""", [min_sizes]).fetchall()
+        ORDER BY f.family""",
+        [min_sizes],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
-def plan_tasks(family: str, curves: pd.DataFrame, *, fractions: Iterable[float] = DEFAULT_FRACTIONS,
-               checkpoints: Iterable[bool] = DEFAULT_CHECKPOINTS, cutoffs: Iterable[float] = DEFAULT_CUTOFFS,
-               max_windows_end: int = 6, window_sizes: Iterable[int] = DEFAULT_WINDOW_SIZES,
-               all_sizes: bool = True, objective: str = "huber") -> list[SweepTask]:
+def plan_tasks(
+    family: str,
+    curves: pd.DataFrame,
+    *,
+    fractions: Iterable[float] = DEFAULT_FRACTIONS,
+    checkpoints: Iterable[bool] = DEFAULT_CHECKPOINTS,
+    cutoffs: Iterable[float] = DEFAULT_CUTOFFS,
+    max_windows_end: int = 6,
+    window_sizes: Iterable[int] = DEFAULT_WINDOW_SIZES,
+    all_sizes: bool = True,
+    objective: str = "huber",
+) -> list[SweepTask]:
     """The sweep's tasks for one family: windows of model sizes below the target x options.
 
     Sizes below the target are sorted; a window is every run whose size lies among the k
@@ -255,8 +308,13 @@ def plan_tasks(family: str, curves: pd.DataFrame, *, fractions: Iterable[float] 
             lo, hi = sizes[end + 1 - k], sizes[end]
             windows.append(tuple(sorted(pool[(pool >= lo) & (pool <= hi)].index)))
     windows = list(dict.fromkeys(windows))
-    return [SweepTask(family, window, float(p), bool(final), float(cut), objective)
-            for window in windows for p in fractions for final in checkpoints for cut in cutoffs]
+    return [
+        SweepTask(family, window, float(p), bool(final), float(cut), objective)
+        for window in windows
+        for p in fractions
+        for final in checkpoints
+        for cut in cutoffs
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,15 +335,19 @@ class FamilyData:
     target_loss: np.ndarray
 
     @classmethod
-    def from_frame(cls, family: str, curves: pd.DataFrame) -> "FamilyData":
+    def from_frame(cls, family: str, curves: pd.DataFrame) -> FamilyData:
         prepared = FamilyCurves.from_frame(curves)
         target = target_of(prepared)
         last = target_checkpoints(curves, target)
-        return cls(family=family, curves=prepared, target_run=target,
-                   target_params=float(last["num_params"].iloc[0]),
-                   target_num_params=last["num_params"].to_numpy(dtype=float),
-                   target_tokens=last["tokens_seen"].to_numpy(dtype=float),
-                   target_loss=last["value"].to_numpy(dtype=float))
+        return cls(
+            family=family,
+            curves=prepared,
+            target_run=target,
+            target_params=float(last["num_params"].iloc[0]),
+            target_num_params=last["num_params"].to_numpy(dtype=float),
+            target_tokens=last["tokens_seen"].to_numpy(dtype=float),
+            target_loss=last["value"].to_numpy(dtype=float),
+        )
 
 
 class DesignGroup(NamedTuple):
@@ -335,9 +397,17 @@ def run_design(tasks: Sequence[SweepTask], data: FamilyData, data_version: str) 
 
 def _task_fields(task: SweepTask, data_version: str) -> dict:
     """The fields of a result row that describe the task rather than the fitted design."""
-    return dict(key=task.key(data_version), data_version=data_version, family=task.family,
-                num_runs=len(task.run_ids), fraction=task.fraction, final_only=task.final_only,
-                min_tokens=task.min_tokens, objective=task.objective, run_ids=json.dumps(task.run_ids))
+    return dict(
+        key=task.key(data_version),
+        data_version=data_version,
+        family=task.family,
+        num_runs=len(task.run_ids),
+        fraction=task.fraction,
+        final_only=task.final_only,
+        min_tokens=task.min_tokens,
+        objective=task.objective,
+        run_ids=json.dumps(task.run_ids),
+    )
 
 
 def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: str) -> dict:
@@ -351,25 +421,35 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
     t0 = time.perf_counter()
     try:
         points = select_points(data.curves, task.selection())
-        fit = fitting.fit_chinchilla(points.num_params, points.tokens_seen, points.loss,
-                                     run_ids=points.run_ids, objective=task.objective)
+        fit = fitting.fit_chinchilla(
+            points.num_params, points.tokens_seen, points.loss, run_ids=points.run_ids, objective=task.objective
+        )
         predicted = np.asarray(fit.predict(data.target_num_params, data.target_tokens), dtype=float)
         if not (np.isfinite(predicted[-1]) and predicted[-1] > 0):
-            raise fitting.DegenerateFitError(
-                f"the fit predicts a non-physical loss ({predicted[-1]}) for the target")
+            raise fitting.DegenerateFitError(f"the fit predicts a non-physical loss ({predicted[-1]}) for the target")
     except (SelectionError, fitting.FitError) as error:
         row.update(status=type(error).__name__, message=str(error)[:300])
     else:
         are = absolute_relative_error(predicted, data.target_loss)
         target_compute = 6.0 * data.target_num_params[-1] * data.target_tokens[-1]
-        row.update(status="ok", message="", target_run=data.target_run, target_params=data.target_params,
-                   n_points=len(points), max_params_used=float(points.num_params.max()),
-                   min_params_used=float(points.num_params.min()), **fit.params,
-                   predicted_final=float(predicted[-1]), actual_final=float(data.target_loss[-1]),
-                   are_final=float(are[-1]), are_mean=float(np.mean(are)),
-                   compute_share=float(points.compute_flops / target_compute),
-                   num_sizes=int(np.unique(points.num_params).size), target_tokens=float(data.target_tokens[-1]),
-                   fit_log_rmse=_log_rmse(fit, points))
+        row.update(
+            status="ok",
+            message="",
+            target_run=data.target_run,
+            target_params=data.target_params,
+            n_points=len(points),
+            max_params_used=float(points.num_params.max()),
+            min_params_used=float(points.num_params.min()),
+            **fit.params,
+            predicted_final=float(predicted[-1]),
+            actual_final=float(data.target_loss[-1]),
+            are_final=float(are[-1]),
+            are_mean=float(np.mean(are)),
+            compute_share=float(points.compute_flops / target_compute),
+            num_sizes=int(np.unique(points.num_params).size),
+            target_tokens=float(data.target_tokens[-1]),
+            fit_log_rmse=_log_rmse(fit, points),
+        )
     row["fit_seconds"] = time.perf_counter() - t0
     return row
 
@@ -406,12 +486,21 @@ class SweepReport:
     designs: int = 0  # distinct designs fitted (tasks selecting the same points share a fit)
 
 
-def run_sweep(db_path: Path, meta_path: Path, *,
-              families: Iterable[str] | None = None, fractions: Iterable[float] | None = None,
-              n_jobs: int = -1, engine: str = "joblib",
-              scheduler: str | None = None, chunk_size: int = 64, limit: int | None = None,
-              progress: bool = True, on_progress: Callable[[int, int], None] | None = None,
-              config: SweepConfig | None = None) -> SweepReport:
+def run_sweep(
+    db_path: Path,
+    meta_path: Path,
+    *,
+    families: Iterable[str] | None = None,
+    fractions: Iterable[float] | None = None,
+    n_jobs: int = -1,
+    engine: str = "joblib",
+    scheduler: str | None = None,
+    chunk_size: int = 64,
+    limit: int | None = None,
+    progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+    config: SweepConfig | None = None,
+) -> SweepReport:
     """Run (or resume) the sweep; store every finished row in ``meta_path``.
 
     The design space is ``config`` (default: the built-in :class:`SweepConfig`);
@@ -442,16 +531,21 @@ def run_sweep(db_path: Path, meta_path: Path, *,
             if unknown:
                 raise SweepConfigError(
                     f"not a family with a loss metric and at least 3 model sizes: {', '.join(unknown)} "
-                    f"(eligible: {', '.join(eligible)})")
+                    f"(eligible: {', '.join(eligible)})"
+                )
             names = list(config.families)
         curves_by_family = {name: storage.family_curves(con, name) for name in names}
     finally:
         con.close()
     results = open_results(meta_path)
     try:
-        done = {r[0] for r in results.execute(
-            "SELECT key FROM sweep_results WHERE data_version = ? AND (status <> 'ok' OR num_sizes IS NOT NULL)",
-            [version]).fetchall()}
+        done = {
+            r[0]
+            for r in results.execute(
+                "SELECT key FROM sweep_results WHERE data_version = ? AND (status <> 'ok' OR num_sizes IS NOT NULL)",
+                [version],
+            ).fetchall()
+        }
         chunks, planned, skipped, budget = [], 0, 0, limit
         data: dict[str, FamilyData] = {}
         for name, curves in curves_by_family.items():
@@ -469,7 +563,7 @@ def run_sweep(db_path: Path, meta_path: Path, *,
             if budget is not None:  # the limit counts designs, so a shared fit is never split
                 groups, budget = groups[:budget], budget - len(groups[:budget])
             for i in range(0, len(groups), chunk_size):
-                chunks.append((groups[i: i + chunk_size], name))
+                chunks.append((groups[i : i + chunk_size], name))
         total = sum(len(group.tasks) for groups, _ in chunks for group in groups)
         designs = sum(group.has_points for groups, _ in chunks for group in groups)
         fitted = failed = 0
@@ -488,8 +582,14 @@ def run_sweep(db_path: Path, meta_path: Path, *,
                     on_progress(fitted + failed, total)
     finally:
         results.close()
-    return SweepReport(planned=planned, skipped=skipped, fitted=fitted, failed=failed,
-                       seconds=time.perf_counter() - t0, designs=designs)
+    return SweepReport(
+        planned=planned,
+        skipped=skipped,
+        fitted=fitted,
+        failed=failed,
+        seconds=time.perf_counter() - t0,
+        designs=designs,
+    )
 
 
 ENGINES = ("joblib", "dask")
@@ -511,13 +611,28 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None):
         finally:
             client.close()
         return
-    with LocalCluster(n_workers=n_workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=n_workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
-def map_tasks(fn: Callable, items: Iterable, *, engine: str = "joblib", n_jobs: int = -1,
-              scheduler: str | None = None, shared: Mapping[str, object] | None = None) -> list:
+def map_tasks(
+    fn: Callable,
+    items: Iterable,
+    *,
+    engine: str = "joblib",
+    n_jobs: int = -1,
+    scheduler: str | None = None,
+    shared: Mapping[str, object] | None = None,
+) -> list:
     """``[fn(item, **shared) for item in items]``, on local cores or a Dask cluster, in order.
 
     ``fn`` must be importable by the workers (a module-level function) and deterministic for
@@ -549,8 +664,7 @@ def _execute(chunks, data, version, n_jobs, engine, scheduler) -> Iterator[list[
 
         with dask_client(scheduler, None if n_jobs in (None, -1) else n_jobs) as client:
             scattered = {name: client.scatter(family, broadcast=True) for name, family in data.items()}
-            futures = [client.submit(_run_chunk, tasks, scattered[name], version, pure=False)
-                       for tasks, name in chunks]
+            futures = [client.submit(_run_chunk, tasks, scattered[name], version, pure=False) for tasks, name in chunks]
             for future in as_completed(futures):
                 yield future.result()
         return
@@ -569,6 +683,7 @@ def _execute(chunks, data, version, n_jobs, engine, scheduler) -> Iterator[list[
 # ---------------------------------------------------------------------------------------------
 # Reading the results
 
+
 def load_results(meta_path: Path, data_version: str | None = None, *, shipped: bool = True) -> pd.DataFrame:
     """All stored rows (of one data version if given); empty frame if nothing is stored.
 
@@ -581,8 +696,9 @@ def load_results(meta_path: Path, data_version: str | None = None, *, shipped: b
     if Path(meta_path).exists():
         con = open_results(meta_path, read_only=True)
         try:
-            frame = con.execute("SELECT * FROM sweep_results WHERE ?::VARCHAR IS NULL OR data_version = ?",
-                                [data_version, data_version]).df()
+            frame = con.execute(
+                "SELECT * FROM sweep_results WHERE ?::VARCHAR IS NULL OR data_version = ?", [data_version, data_version]
+            ).df()
         finally:
             con.close()
     if frame.empty and shipped and data_version is not None:
@@ -624,8 +740,10 @@ def shipped_results(data_version: str) -> pd.DataFrame:
     if info is None or info.get("data_version") != data_version or not path.is_file():
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     if hashlib.sha256(path.read_bytes()).hexdigest() != info["sha256"]:
-        raise ShippedResultsError(f"the shipped sweep results {path} do not match their pinned sha256; "
-                                  "reinstall scaleplan or run `scaleplan meta run`")
+        raise ShippedResultsError(
+            f"the shipped sweep results {path} do not match their pinned sha256; "
+            "reinstall scaleplan or run `scaleplan meta run`"
+        )
     con = duckdb.connect()
     try:
         frame = con.execute("SELECT * FROM read_parquet(?) WHERE data_version = ?", [str(path), data_version]).df()
@@ -646,9 +764,13 @@ def export_results(meta_path: Path, data_version: str, dest_dir: Path) -> dict:
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / SHIPPED_RESULTS
     frame.sort_values("key").reset_index(drop=True).to_parquet(target, compression="zstd", index=False)
-    info = {"data_version": data_version, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
-            "rows": int(len(frame)), "fitted": int((frame["status"] == "ok").sum()),
-            "command": "scaleplan meta run --jobs 2 && scaleplan meta export --to data"}
+    info = {
+        "data_version": data_version,
+        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+        "rows": int(len(frame)),
+        "fitted": int((frame["status"] == "ok").sum()),
+        "command": "scaleplan meta run --jobs 2 && scaleplan meta export --to data",
+    }
     (dest_dir / SHIPPED_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info
 
@@ -672,8 +794,9 @@ def with_compute_bins(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def expected_are(results: pd.DataFrame, num_runs: int, compute_share: float, fraction: float | None = None,
-                 final_only: bool = False) -> dict:
+def expected_are(
+    results: pd.DataFrame, num_runs: int, compute_share: float, fraction: float | None = None, final_only: bool = False
+) -> dict:
     """What the collection says about the ARE of a plan with ``num_runs`` runs costing ``compute_share``.
 
     Looks up sweep rows with intermediate checkpoints (unless ``final_only``), the 10B cutoff,
@@ -681,8 +804,7 @@ def expected_are(results: pd.DataFrame, num_runs: int, compute_share: float, fra
     3; returns the family-averaged median and 80th percentile of ``are_mean`` and how many
     fits and families support it.
     """
-    ok = results[(results["status"] == "ok") & (results["final_only"] == final_only)
-                 & (results["min_tokens"] > 0)]
+    ok = results[(results["status"] == "ok") & (results["final_only"] == final_only) & (results["min_tokens"] > 0)]
     if fraction is not None:
         ok = ok[np.isclose(ok["fraction"], fraction)]
     for spread in (0, 1, 2):
@@ -690,9 +812,12 @@ def expected_are(results: pd.DataFrame, num_runs: int, compute_share: float, fra
         near = near[(near["compute_share"] >= compute_share / 3) & (near["compute_share"] <= compute_share * 3)]
         if near["family"].nunique() >= 2 or (spread == 2 and not near.empty):
             per_family = near.groupby("family")["are_mean"].agg(["median", lambda s: s.quantile(0.8)])
-            return {"are_median": float(per_family["median"].mean()),
-                    "are_p80": float(per_family.iloc[:, 1].mean()),
-                    "fits": int(len(near)), "families": int(per_family.shape[0])}
+            return {
+                "are_median": float(per_family["median"].mean()),
+                "are_p80": float(per_family.iloc[:, 1].mean()),
+                "fits": int(len(near)),
+                "families": int(per_family.shape[0]),
+            }
     return {"are_median": float("nan"), "are_p80": float("nan"), "fits": 0, "families": 0}
 
 
@@ -709,5 +834,9 @@ class SweepCounts:
 def sweep_counts(results: pd.DataFrame) -> SweepCounts:
     """Fits, successful fits and families of the sweep ``results`` (rows of :func:`load_results`)."""
     ok = results[results["status"] == "ok"]
-    return SweepCounts(fits=int(len(results)), succeeded=int(len(ok)), families=int(ok["family"].nunique()),
-                       families_tried=int(results["family"].nunique()))
+    return SweepCounts(
+        fits=int(len(results)),
+        succeeded=int(len(ok)),
+        families=int(ok["family"].nunique()),
+        families_tried=int(results["family"].nunique()),
+    )

@@ -44,23 +44,46 @@ _NAMED = {
     "train/grad_norm": ("Gradient norm", "L2 norm"),
 }
 _DATASETS = {
-    "c4": "C4", "c4_val": "C4", "c4_en": "C4 (English)", "oscar": "OSCAR", "pile": "the Pile",
-    "pile_cc": "Pile-CC", "slimpajama": "SlimPajama", "wikitext": "WikiText", "openlm": "the OpenLM mix",
-    "rpj": "RedPajama", "rw": "RefinedWeb", "paloma": "Paloma",
-    "paloma_c4_en": "Paloma's C4 (English)", "paloma_ptb": "Paloma's Penn Treebank",
-    "paloma_redpajama": "Paloma's RedPajama", "paloma_falcon-refinedweb": "Paloma's Falcon RefinedWeb",
+    "c4": "C4",
+    "c4_val": "C4",
+    "c4_en": "C4 (English)",
+    "oscar": "OSCAR",
+    "pile": "the Pile",
+    "pile_cc": "Pile-CC",
+    "slimpajama": "SlimPajama",
+    "wikitext": "WikiText",
+    "openlm": "the OpenLM mix",
+    "rpj": "RedPajama",
+    "rw": "RefinedWeb",
+    "paloma": "Paloma",
+    "paloma_c4_en": "Paloma's C4 (English)",
+    "paloma_ptb": "Paloma's Penn Treebank",
+    "paloma_redpajama": "Paloma's RedPajama",
+    "paloma_falcon-refinedweb": "Paloma's Falcon RefinedWeb",
     "paloma_dolma_100_programing_languages": "Paloma's Dolma code (100 programming languages)",
     "val_de-en_100": "German-English translation (100 sentences)",
 }
 _TASKS = {
-    "lambada_openai": "LAMBADA", "lambada": "LAMBADA", "inet": "ImageNet", "c": "CIFAR-100", "cal": "Caltech-101",
-    "bird": "Birds (CUB)", "bigbench_qa": "BIG-bench QA (Wikidata)", "bigbench_mult": "BIG-bench data wrangling",
-    "bigbench_unit": "BIG-bench unit conversion", "bigbench_date": "BIG-bench date understanding",
+    "lambada_openai": "LAMBADA",
+    "lambada": "LAMBADA",
+    "inet": "ImageNet",
+    "c": "CIFAR-100",
+    "cal": "Caltech-101",
+    "bird": "Birds (CUB)",
+    "bigbench_qa": "BIG-bench QA (Wikidata)",
+    "bigbench_mult": "BIG-bench data wrangling",
+    "bigbench_unit": "BIG-bench unit conversion",
+    "bigbench_date": "BIG-bench date understanding",
     "bigbench_ling": "BIG-bench linguistic mappings",
 }
 _SHOTS = {"zero-shot": "zero-shot", "five-shot": "five-shot"}
-_UNITS = {"loss": "nats/token", "perplexity": "perplexity", "accuracy": "fraction correct",
-          "error": "fraction wrong", "other": "value"}
+_UNITS = {
+    "loss": "nats/token",
+    "perplexity": "perplexity",
+    "accuracy": "fraction correct",
+    "error": "fraction wrong",
+    "other": "value",
+}
 
 
 @dataclass(frozen=True)
@@ -82,7 +105,7 @@ def _dataset(key: str) -> str:
 
 
 def _where(sets: list[str]) -> str:
-    """"C4", or a subset of a set: ["pile", "pile_cc"] -> "Pile-CC (the Pile)"."""
+    """ "C4", or a subset of a set: ["pile", "pile_cc"] -> "Pile-CC (the Pile)"."""
     return _dataset(sets[-1]) + (f" ({', '.join(_dataset(p) for p in sets[:-1])})" if len(sets) > 1 else "")
 
 
@@ -116,8 +139,7 @@ def metric_label(metric: str, kind: str | None = None) -> MetricLabel:
         measure = "loss" if parts[-1] == "loss" else "loss (log-perplexity)"
         return MetricLabel(metric, f"Validation {measure} on {where}", "nats/token")
     if parts[0] == "val" and parts[-1] == "ppl" and len(parts) >= 3:
-        return MetricLabel(metric, f"Validation perplexity on {_where(parts[1:-1])}",
-                           "perplexity")
+        return MetricLabel(metric, f"Validation perplexity on {_where(parts[1:-1])}", "perplexity")
     if "downstream" in parts and parts[-1].startswith("acc") and len(parts) >= 3:
         extra = " (length-normalised)" if "norm" in parts[-1] else ""
         return MetricLabel(metric, f"{_task(parts[-2])} accuracy{extra}", "fraction correct")

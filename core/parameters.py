@@ -56,10 +56,7 @@ class Parameter:
         if math.isnan(self.min) or math.isnan(self.max) or self.min > self.max:
             raise ValueError(f"parameter {self.name}: invalid bounds [{self.min}, {self.max}]")
         if not self.min <= self.value <= self.max:
-            raise ValueError(
-                f"parameter {self.name}: value {self.value:g} outside bounds "
-                f"[{self.min:g}, {self.max:g}]"
-            )
+            raise ValueError(f"parameter {self.name}: value {self.value:g} outside bounds [{self.min:g}, {self.max:g}]")
         if self.tie == self.name:
             raise ValueError(f"parameter {self.name} cannot be tied to itself")
 
@@ -127,18 +124,14 @@ class Parameters(Mapping[str, Parameter]):
 
     def values_dict(self) -> dict[str, float]:
         """Name -> value, with tied parameters taking their target's value."""
-        return {
-            n: self._params[p.tie].value if p.tie else p.value for n, p in self._params.items()
-        }
+        return {n: self._params[p.tie].value if p.tie else p.value for n, p in self._params.items()}
 
     # ------------------------------------------------------------- modifiers
     def replace(self, name: str, **changes: object) -> Parameters:
         """A copy with the fields of one parameter changed (as ``dataclasses.replace``)."""
         if name not in self._params:
             raise KeyError(f"no parameter named {name!r}; have {list(self._params)}")
-        return Parameters(
-            replace(p, **changes) if n == name else p for n, p in self._params.items()
-        )
+        return Parameters(replace(p, **changes) if n == name else p for n, p in self._params.items())
 
     def fix(self, name: str, value: float | None = None) -> Parameters:
         """A copy with ``name`` held fixed, at ``value`` if given (e.g. borrowed)."""

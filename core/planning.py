@@ -35,24 +35,58 @@ with the dense-transformer estimate C = 6 N D, money in US dollars, time in GPU-
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from scaleplan.core import laws
+from scaleplan.core.errors import UserError
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
 __all__ = [
-    "PlanningError", "H100_BF16_DENSE_FLOPS", "DEFAULT_DOLLARS_PER_GPU_HOUR", "DEFAULT_MFU", "MAX_FLOPS",
-    "ComputeCost", "CostModel", "study_compute_budget", "compute_cost", "training_flops", "parse_quantity",
-    "TOKEN_RULES", "StudyDesign", "study_designs", "collection_tokens_per_param", "ExpectedARE", "AssessedDesign",
-    "StudyPlan", "assess_designs", "pareto_frontier", "choose", "plan_study",
-    "overtraining_tradeoff", "overtraining_choice", "OvertrainingSummary", "summarise_overtraining",
-    "HOFFMANN2022", "BESIROGLU2024", "BESIROGLU2024_SE", "DEFAULT_LAW", "DEFAULT_LAW_REASON", "ReferenceLaw",
-    "published_law", "fitted_law", "ComputeOptimal", "optimal_allocation", "compute_optimal_table",
-    "disagreement", "disagreement_warning", "recommendation",
+    "PlanningError",
+    "H100_BF16_DENSE_FLOPS",
+    "DEFAULT_DOLLARS_PER_GPU_HOUR",
+    "DEFAULT_MFU",
+    "MAX_FLOPS",
+    "ComputeCost",
+    "CostModel",
+    "study_compute_budget",
+    "compute_cost",
+    "training_flops",
+    "parse_quantity",
+    "TOKEN_RULES",
+    "StudyDesign",
+    "study_designs",
+    "collection_tokens_per_param",
+    "ExpectedARE",
+    "AssessedDesign",
+    "StudyPlan",
+    "assess_designs",
+    "pareto_frontier",
+    "choose",
+    "plan_study",
+    "overtraining_tradeoff",
+    "overtraining_choice",
+    "OvertrainingSummary",
+    "summarise_overtraining",
+    "HOFFMANN2022",
+    "BESIROGLU2024",
+    "BESIROGLU2024_SE",
+    "DEFAULT_LAW",
+    "DEFAULT_LAW_REASON",
+    "ReferenceLaw",
+    "published_law",
+    "fitted_law",
+    "ComputeOptimal",
+    "optimal_allocation",
+    "compute_optimal_table",
+    "disagreement",
+    "disagreement_warning",
+    "recommendation",
 ]
 
 H100_BF16_DENSE_FLOPS = 989e12
@@ -85,12 +119,13 @@ COMPUTE_OPTIMAL_MULTIPLIER = 20.0
 CUTOFF_TOKENS = 10e9  # the Hitchhiker cutoff: checkpoints at or below this are noisy
 
 
-class PlanningError(ValueError):
+class PlanningError(UserError, ValueError):
     """A planning input is unusable (zero, negative, not finite, absurdly large, inconsistent)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Validation
+
 
 def _positive(name: str, value: object, maximum: float, *, unit: str = "", minimum: float = 0.0) -> float:
     """``value`` as a positive finite float in (0, ``maximum``] and at least ``minimum``, else PlanningError."""
@@ -145,6 +180,7 @@ def parse_quantity(text: object, *, name: str = "the value", maximum: float = MA
 # ---------------------------------------------------------------------------------------------
 # GPU cost model
 
+
 @dataclass(frozen=True)
 class ComputeCost:
     """What an amount of compute costs: ``gpu_hours`` (GPU-hours) and ``dollars`` (US$)."""
@@ -164,9 +200,14 @@ def _price(dollars_per_gpu_hour: object) -> float:
     return _positive("the price per GPU-hour", dollars_per_gpu_hour, MAX_PRICE, minimum=MIN_PRICE, unit=" $")
 
 
-def study_compute_budget(dollars: float | None = None, gpu_hours: float | None = None, *,
-                         dollars_per_gpu_hour: float = DEFAULT_DOLLARS_PER_GPU_HOUR,
-                         peak_flops_per_gpu: float = H100_BF16_DENSE_FLOPS, mfu: float = DEFAULT_MFU) -> float:
+def study_compute_budget(
+    dollars: float | None = None,
+    gpu_hours: float | None = None,
+    *,
+    dollars_per_gpu_hour: float = DEFAULT_DOLLARS_PER_GPU_HOUR,
+    peak_flops_per_gpu: float = H100_BF16_DENSE_FLOPS,
+    mfu: float = DEFAULT_MFU,
+) -> float:
     """Training FLOPs a budget buys: exactly one of ``dollars`` or ``gpu_hours``.
 
         gpu_hours = dollars / dollars_per_gpu_hour
@@ -190,12 +231,17 @@ def study_compute_budget(dollars: float | None = None, gpu_hours: float | None =
     return flops
 
 
-def compute_cost(flops: float, *, dollars_per_gpu_hour: float = DEFAULT_DOLLARS_PER_GPU_HOUR,
-                 peak_flops_per_gpu: float = H100_BF16_DENSE_FLOPS, mfu: float = DEFAULT_MFU) -> ComputeCost:
+def compute_cost(
+    flops: float,
+    *,
+    dollars_per_gpu_hour: float = DEFAULT_DOLLARS_PER_GPU_HOUR,
+    peak_flops_per_gpu: float = H100_BF16_DENSE_FLOPS,
+    mfu: float = DEFAULT_MFU,
+) -> ComputeCost:
     """GPU-hours and dollars to spend ``flops`` (the inverse of :func:`study_compute_budget`).
 
-        gpu_hours = flops / (3600 * peak_flops_per_gpu * mfu)
-        dollars   = gpu_hours * dollars_per_gpu_hour
+    gpu_hours = flops / (3600 * peak_flops_per_gpu * mfu)
+    dollars   = gpu_hours * dollars_per_gpu_hour
     """
     amount = _positive("compute", flops, MAX_FLOPS, unit=" FLOPs", minimum=1.0)
     price = _price(dollars_per_gpu_hour)
@@ -209,8 +255,10 @@ def training_flops(num_params: float, tokens: float) -> float:
     d = _positive("the number of tokens", tokens, MAX_TOKENS)
     flops = FLOPS_PER_PARAM_TOKEN * n * d
     if flops > MAX_FLOPS:
-        raise PlanningError(f"training {format_count(n)} parameters on {format_count(d)} tokens takes {flops:.2g} "
-                            f"FLOPs, beyond any realistic run (at most {MAX_FLOPS:.0e})")
+        raise PlanningError(
+            f"training {format_count(n)} parameters on {format_count(d)} tokens takes {flops:.2g} "
+            f"FLOPs, beyond any realistic run (at most {MAX_FLOPS:.0e})"
+        )
     return flops
 
 
@@ -232,14 +280,23 @@ class CostModel:
 
     def of(self, flops: float) -> ComputeCost:
         """:func:`compute_cost` under this model."""
-        return compute_cost(flops, dollars_per_gpu_hour=self.dollars_per_gpu_hour,
-                            peak_flops_per_gpu=self.peak_flops_per_gpu, mfu=self.mfu)
+        return compute_cost(
+            flops,
+            dollars_per_gpu_hour=self.dollars_per_gpu_hour,
+            peak_flops_per_gpu=self.peak_flops_per_gpu,
+            mfu=self.mfu,
+        )
 
     def budget_dollars(self, dollars: float | None = None, gpu_hours: float | None = None) -> float:
         """A budget given in dollars or GPU-hours (exactly one), in dollars."""
         # Validates the inputs (exactly one budget, each within its range) with the same rules.
-        study_compute_budget(dollars, gpu_hours, dollars_per_gpu_hour=self.dollars_per_gpu_hour,
-                             peak_flops_per_gpu=self.peak_flops_per_gpu, mfu=self.mfu)
+        study_compute_budget(
+            dollars,
+            gpu_hours,
+            dollars_per_gpu_hour=self.dollars_per_gpu_hour,
+            peak_flops_per_gpu=self.peak_flops_per_gpu,
+            mfu=self.mfu,
+        )
         # Dollars come back exactly as given (no round trip through FLOPs).
         return float(dollars) if dollars is not None else float(gpu_hours) * self.dollars_per_gpu_hour
 
@@ -313,13 +370,17 @@ class StudyDesign:
         return min(ratios), max(ratios)
 
     def describe(self) -> str:
-        """"5 runs of 10M-1B parameters on 20 tokens/param, 2 seeds"."""
-        rule = {"tokens_per_param": f"{self.rule_value:g} tokens/param",
-                "target_fraction": f"{format_percent(self.rule_value, 0)} of the target's tokens",
-                "isoflop": f"an isoFLOP grid of {int(self.rule_value)} budgets"}[self.token_rule]
+        """ "5 runs of 10M-1B parameters on 20 tokens/param, 2 seeds"."""
+        rule = {
+            "tokens_per_param": f"{self.rule_value:g} tokens/param",
+            "target_fraction": f"{format_percent(self.rule_value, 0)} of the target's tokens",
+            "isoflop": f"an isoFLOP grid of {int(self.rule_value)} budgets",
+        }[self.token_rule]
         seeds = f", {self.seeds} seeds" if self.seeds > 1 else ""
-        return (f"{self.num_runs} runs of {format_count(self.min_size)}-{format_count(self.max_size)} "
-                f"parameters on {rule}{seeds}")
+        return (
+            f"{self.num_runs} runs of {format_count(self.min_size)}-{format_count(self.max_size)} "
+            f"parameters on {rule}{seeds}"
+        )
 
 
 def collection_tokens_per_param(con) -> tuple[float, float]:
@@ -345,21 +406,27 @@ def _size_ladder(floor: float, top: float) -> list[float]:
     sizes = []
     for exponent in range(int(math.floor(math.log10(floor))), int(math.ceil(math.log10(top))) + 1):
         for mantissa in (1.0, 2.0, 5.0):
-            size = mantissa * 10.0 ** exponent
+            size = mantissa * 10.0**exponent
             if 10.0 * floor * (1 - 1e-9) <= size <= top * (1 + 1e-9):
                 sizes.append(size)
     return sizes
 
 
-def study_designs(target_params: float, target_tokens: float, *,
-                  token_rules: Sequence[str] = TOKEN_RULES,
-                  tokens_per_param: Sequence[float] = DEFAULT_TOKENS_PER_PARAM,
-                  target_fractions: Sequence[float] = DEFAULT_TARGET_FRACTIONS,
-                  isoflop_grids: Sequence[tuple[int, int]] = DEFAULT_ISOFLOP_GRIDS,
-                  num_sizes: Sequence[int] = DEFAULT_NUM_RUNS, size_spans: Sequence[float] = DEFAULT_SIZE_SPANS,
-                  max_size_share: float = DEFAULT_MAX_SIZE_SHARE, min_size: float = DEFAULT_MIN_SIZE,
-                  seeds: Sequence[int] = DEFAULT_SEEDS,
-                  tpp_range: tuple[float, float] | None = DEFAULT_TPP_RANGE) -> tuple[StudyDesign, ...]:
+def study_designs(
+    target_params: float,
+    target_tokens: float,
+    *,
+    token_rules: Sequence[str] = TOKEN_RULES,
+    tokens_per_param: Sequence[float] = DEFAULT_TOKENS_PER_PARAM,
+    target_fractions: Sequence[float] = DEFAULT_TARGET_FRACTIONS,
+    isoflop_grids: Sequence[tuple[int, int]] = DEFAULT_ISOFLOP_GRIDS,
+    num_sizes: Sequence[int] = DEFAULT_NUM_RUNS,
+    size_spans: Sequence[float] = DEFAULT_SIZE_SPANS,
+    max_size_share: float = DEFAULT_MAX_SIZE_SHARE,
+    min_size: float = DEFAULT_MIN_SIZE,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    tpp_range: tuple[float, float] | None = DEFAULT_TPP_RANGE,
+) -> tuple[StudyDesign, ...]:
     """The design space: every study worth considering for a target of N parameters and D tokens.
 
     Largest study model: a 1-2-5 series from 10x ``min_size`` up to ``max_size_share`` x N
@@ -387,8 +454,10 @@ def study_designs(target_params: float, target_tokens: float, *,
     top = share * n_target
     ladder = _size_ladder(floor, top)
     if not ladder:
-        raise PlanningError(f"the target ({format_count(n_target)} parameters) leaves no room for a study between "
-                            f"{format_count(floor)} and {format_count(top)} parameters")
+        raise PlanningError(
+            f"the target ({format_count(n_target)} parameters) leaves no room for a study between "
+            f"{format_count(floor)} and {format_count(top)} parameters"
+        )
     seed_counts = sorted({int(s) for s in seeds if int(s) >= 1}) or [1]
     low, high = (0.0, math.inf) if tpp_range is None else tpp_range
     shapes: list[tuple[tuple[float, ...], tuple[float, ...], str, float]] = []
@@ -409,7 +478,7 @@ def study_designs(target_params: float, target_tokens: float, *,
                 c_top = FLOPS_PER_PARAM_TOKEN * COMPUTE_OPTIMAL_MULTIPLIER * (n_max / ISOFLOP_SIZE_SPREAD) ** 2
                 runs_n, runs_d = [], []
                 for j in range(int(budgets)):
-                    c = c_top / ISOFLOP_BUDGET_STEP ** j
+                    c = c_top / ISOFLOP_BUDGET_STEP**j
                     n_opt = math.sqrt(c / (FLOPS_PER_PARAM_TOKEN * COMPUTE_OPTIMAL_MULTIPLIER))
                     for n in n_opt * ISOFLOP_SIZE_SPREAD ** np.linspace(-1, 1, int(per_budget)):
                         runs_n.append(float(n))
@@ -427,16 +496,26 @@ def study_designs(target_params: float, target_tokens: float, *,
             continue
         seen.add(key)
         for s in seed_counts:
-            designs.append(StudyDesign(sizes=tuple(float(x) for x in sizes), tokens=tuple(float(x) for x in tokens),
-                                       seeds=s, token_rule=rule, rule_value=value))
+            designs.append(
+                StudyDesign(
+                    sizes=tuple(float(x) for x in sizes),
+                    tokens=tuple(float(x) for x in tokens),
+                    seeds=s,
+                    token_rule=rule,
+                    rule_value=value,
+                )
+            )
     if not designs:
-        raise PlanningError(f"every candidate design has a run outside the collection's {low:.3g}-{high:.3g} "
-                            "tokens per parameter; allow runs outside that range or change the token rules")
+        raise PlanningError(
+            f"every candidate design has a run outside the collection's {low:.3g}-{high:.3g} "
+            "tokens per parameter; allow runs outside that range or change the token rules"
+        )
     return tuple(designs)
 
 
 # ---------------------------------------------------------------------------------------------
 # Expected accuracy and the pick
+
 
 class AREModel(Protocol):
     """What the planner needs from :class:`core.calibration.Calibration`."""
@@ -518,31 +597,55 @@ class StudyPlan:
         rows = []
         for i, a in enumerate(self.designs):
             d, e = a.design, a.expected
-            rows.append({
-                "pick": i == self.pick, "frontier": i in self.frontier,
-                "within_budget": a.cost.dollars <= self.budget_dollars,
-                "num_runs": d.num_runs, "num_sizes": d.num_sizes, "sizes": d.sizes, "tokens": d.tokens,
-                "min_size": d.min_size, "max_size": d.max_size, "token_rule": d.token_rule,
-                "rule_value": d.rule_value, "seeds": d.seeds, "study_flops": d.study_flops,
-                "gpu_hours": a.cost.gpu_hours, "dollars": a.cost.dollars, "param_ratio": a.param_ratio,
-                "compute_ratio": a.compute_ratio,
-                "are_median": e.median if e else math.nan, "are_p80": e.p80 if e else math.nan,
-                "are_p90": e.p90 if e else math.nan, "fits": e.fits if e else 0,
-                "families": e.families if e else 0, "thin_support": e.thin_support if e else True,
-                "refusal": a.refusal or "",
-            })
+            rows.append(
+                {
+                    "pick": i == self.pick,
+                    "frontier": i in self.frontier,
+                    "within_budget": a.cost.dollars <= self.budget_dollars,
+                    "num_runs": d.num_runs,
+                    "num_sizes": d.num_sizes,
+                    "sizes": d.sizes,
+                    "tokens": d.tokens,
+                    "min_size": d.min_size,
+                    "max_size": d.max_size,
+                    "token_rule": d.token_rule,
+                    "rule_value": d.rule_value,
+                    "seeds": d.seeds,
+                    "study_flops": d.study_flops,
+                    "gpu_hours": a.cost.gpu_hours,
+                    "dollars": a.cost.dollars,
+                    "param_ratio": a.param_ratio,
+                    "compute_ratio": a.compute_ratio,
+                    "are_median": e.median if e else math.nan,
+                    "are_p80": e.p80 if e else math.nan,
+                    "are_p90": e.p90 if e else math.nan,
+                    "fits": e.fits if e else 0,
+                    "families": e.families if e else 0,
+                    "thin_support": e.thin_support if e else True,
+                    "refusal": a.refusal or "",
+                }
+            )
         return pd.DataFrame(rows)
 
 
 def _design_features(design: StudyDesign, n_target: float, d_target: float):
     from scaleplan.core.calibration import DesignFeatures  # local: the error model is optional at import
 
-    return DesignFeatures(num_sizes=design.num_sizes, param_ratio=n_target / design.max_size,
-                          compute_ratio=FLOPS_PER_PARAM_TOKEN * n_target * d_target / design.flops_one_seed)
+    return DesignFeatures(
+        num_sizes=design.num_sizes,
+        param_ratio=n_target / design.max_size,
+        compute_ratio=FLOPS_PER_PARAM_TOKEN * n_target * d_target / design.flops_one_seed,
+    )
 
 
-def assess_designs(designs: Sequence[StudyDesign], target_params: float, target_tokens: float, *,
-                   calibration: AREModel | None, cost: CostModel) -> tuple[AssessedDesign, ...]:
+def assess_designs(
+    designs: Sequence[StudyDesign],
+    target_params: float,
+    target_tokens: float,
+    *,
+    calibration: AREModel | None,
+    cost: CostModel,
+) -> tuple[AssessedDesign, ...]:
     """Cost and expected ARE of each design, sorted by cost (then p80 ARE).
 
     The expected ARE comes from ``calibration.are_quantiles(DesignFeatures(...))``: median,
@@ -556,8 +659,11 @@ def assess_designs(designs: Sequence[StudyDesign], target_params: float, target_
     out = []
     for design in designs:
         features = None
-        key = (design.num_sizes, round(math.log10(n_target / design.max_size), 4),
-               round(math.log10(n_target * d_target / (design.flops_one_seed / FLOPS_PER_PARAM_TOKEN)), 4))
+        key = (
+            design.num_sizes,
+            round(math.log10(n_target / design.max_size), 4),
+            round(math.log10(n_target * d_target / (design.flops_one_seed / FLOPS_PER_PARAM_TOKEN)), 4),
+        )
         if calibration is None:
             expected, refusal = None, "no error model (the meta-analysis results are missing)"
         elif key in cache:
@@ -566,19 +672,32 @@ def assess_designs(designs: Sequence[StudyDesign], target_params: float, target_
             features = _design_features(design, n_target, d_target)
             answer = calibration.are_quantiles(features)
             if hasattr(answer, "median"):
-                expected, refusal = ExpectedARE(
-                    median=float(answer.median), p80=float(answer.p80), p90=float(answer.p90),
-                    fits=int(answer.cells), families=int(answer.families),
-                    thin_support=bool(answer.thin_support)), None
+                expected, refusal = (
+                    ExpectedARE(
+                        median=float(answer.median),
+                        p80=float(answer.p80),
+                        p90=float(answer.p90),
+                        fits=int(answer.cells),
+                        families=int(answer.families),
+                        thin_support=bool(answer.thin_support),
+                    ),
+                    None,
+                )
                 if not (math.isfinite(expected.median) and math.isfinite(expected.p80)):
                     expected, refusal = None, "the error model gave no finite ARE"
             else:
                 expected, refusal = None, str(getattr(answer, "reason", answer))
             cache[key] = (expected, refusal)
-        out.append(AssessedDesign(
-            design=design, cost=cost.of(design.study_flops), param_ratio=n_target / design.max_size,
-            compute_ratio=FLOPS_PER_PARAM_TOKEN * n_target * d_target / design.flops_one_seed,
-            expected=expected, refusal=refusal))
+        out.append(
+            AssessedDesign(
+                design=design,
+                cost=cost.of(design.study_flops),
+                param_ratio=n_target / design.max_size,
+                compute_ratio=FLOPS_PER_PARAM_TOKEN * n_target * d_target / design.flops_one_seed,
+                expected=expected,
+                refusal=refusal,
+            )
+        )
     out.sort(key=lambda a: (a.design.study_flops, a.are_p80, a.design.num_runs))
     return tuple(out)
 
@@ -610,10 +729,18 @@ def choose(designs: Sequence[AssessedDesign], budget_dollars: float, goal_are: f
     return min(pool, key=lambda i: (designs[i].are_p80, designs[i].cost.dollars)), False
 
 
-def plan_study(target_params: float, target_tokens: float, *, budget_dollars: float, goal_are: float,
-               calibration: AREModel | None, cost: CostModel | None = None,
-               designs: Sequence[StudyDesign] | None = None, message: str | None = None,
-               **design_options) -> StudyPlan:
+def plan_study(
+    target_params: float,
+    target_tokens: float,
+    *,
+    budget_dollars: float,
+    goal_are: float,
+    calibration: AREModel | None,
+    cost: CostModel | None = None,
+    designs: Sequence[StudyDesign] | None = None,
+    message: str | None = None,
+    **design_options,
+) -> StudyPlan:
     """Assess the design space for a target and pick the study to run within ``budget_dollars``.
 
     ``goal_are`` is the accuracy needed as a fraction (0.05 for 5%). ``designs`` default to
@@ -628,14 +755,23 @@ def plan_study(target_params: float, target_tokens: float, *, budget_dollars: fl
     assessed = assess_designs(designs, target_params, target_tokens, calibration=calibration, cost=cost)
     pick, meets = choose(assessed, budget, goal)
     meeting = [a.cost.dollars for a in assessed if a.rankable and a.are_p80 <= goal]
-    return StudyPlan(target_params=float(target_params), target_tokens=float(target_tokens), budget_dollars=budget,
-                     goal_are=goal, designs=assessed, pick=pick, meets_goal=meets,
-                     budget_to_meet=min(meeting) if meeting else None, frontier=pareto_frontier(assessed),
-                     message=message if calibration is None else None)
+    return StudyPlan(
+        target_params=float(target_params),
+        target_tokens=float(target_tokens),
+        budget_dollars=budget,
+        goal_are=goal,
+        designs=assessed,
+        pick=pick,
+        meets_goal=meets,
+        budget_to_meet=min(meeting) if meeting else None,
+        frontier=pareto_frontier(assessed),
+        message=message if calibration is None else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Over-training
+
 
 def _as_chinchilla(params: Mapping[str, float]) -> dict[str, float]:
     """Chinchilla parameters from either law's parameters, checked to be a usable law.
@@ -644,14 +780,17 @@ def _as_chinchilla(params: Mapping[str, float]) -> dict[str, float]:
     anyone fitted, and only make the powers overflow.
     """
     if {"E", "A", "B", "alpha", "beta"} <= set(params):
-        values = {k: _law_value(k, params[k], 4.0 if k in ("alpha", "beta") else math.inf)
-                  for k in ("E", "A", "B", "alpha", "beta")}
+        values = {
+            k: _law_value(k, params[k], 4.0 if k in ("alpha", "beta") else math.inf)
+            for k in ("E", "A", "B", "alpha", "beta")
+        }
     elif {"E", "a", "b", "eta"} <= set(params):
         raw = {k: _law_value(k, params[k], 2.0 if k == "eta" else math.inf) for k in ("E", "a", "b", "eta")}
         values = laws.overtrain_as_chinchilla(**raw)
     else:
-        raise PlanningError("the law's parameters must be E, A, B, alpha, beta (Chinchilla) or E, a, b, eta "
-                            "(over-training law)")
+        raise PlanningError(
+            "the law's parameters must be E, A, B, alpha, beta (Chinchilla) or E, a, b, eta (over-training law)"
+        )
     for name, value in values.items():
         if not math.isfinite(value) or (value <= 0 and name != "E") or value < 0:
             raise PlanningError(f"the law's parameter {name} = {value} is not usable")
@@ -672,14 +811,19 @@ def _law_value(name: str, value: object, maximum: float) -> float:
     """A law parameter: finite, positive (E may be zero) and at most ``maximum``."""
     number = _finite(name, value)
     if not ((number > 0 or (name == "E" and number == 0)) and number <= maximum):
-        raise PlanningError(f"the law's parameter {name} = {number:g} is not usable"
-                            + (f" (at most {maximum:g})" if math.isfinite(maximum) else ""))
+        raise PlanningError(
+            f"the law's parameter {name} = {number:g} is not usable"
+            + (f" (at most {maximum:g})" if math.isfinite(maximum) else "")
+        )
     return number
 
 
-def overtraining_tradeoff(params: Mapping[str, float], compute_flops: float,
-                          multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
-                          downstream: Mapping[str, float] | None = None) -> pd.DataFrame:
+def overtraining_tradeoff(
+    params: Mapping[str, float],
+    compute_flops: float,
+    multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
+    downstream: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
     """Loss, downstream error and inference cost of spending ``compute_flops`` at each multiplier M.
 
     For each token multiplier M (tokens per parameter) at fixed training compute C:
@@ -707,8 +851,11 @@ def overtraining_tradeoff(params: Mapping[str, float], compute_flops: float,
         missing = {"eps", "k", "gamma"} - set(downstream)
         if missing:
             raise PlanningError(f"the downstream law needs eps, k and gamma (missing {', '.join(sorted(missing))})")
-        ds = [_finite("eps", downstream["eps"]), _law_value("k", downstream["k"], math.inf),
-              _law_value("gamma", downstream["gamma"], math.inf)]
+        ds = [
+            _finite("eps", downstream["eps"]),
+            _law_value("k", downstream["k"], math.inf),
+            _law_value("gamma", downstream["gamma"], math.inf),
+        ]
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             N = np.sqrt(C / (FLOPS_PER_PARAM_TOKEN * M))
@@ -718,19 +865,34 @@ def overtraining_tradeoff(params: Mapping[str, float], compute_flops: float,
             loss_opt = float(laws.chinchilla_loss(n_opt, d_opt, **chin))
             error = laws.downstream_error(loss, *ds) if ds is not None else np.full_like(loss, np.nan)
             relative = N / float(n_opt)
-        usable = (np.isfinite(loss).all() and math.isfinite(loss_opt) and np.isfinite(relative).all()
-                  and (relative > 0).all() and (ds is None or np.isfinite(error).all()))
+        usable = (
+            np.isfinite(loss).all()
+            and math.isfinite(loss_opt)
+            and np.isfinite(relative).all()
+            and (relative > 0).all()
+            and (ds is None or np.isfinite(error).all())
+        )
     except (ZeroDivisionError, OverflowError):
         usable = False
     if not usable:
-        raise PlanningError(f"the law cannot be evaluated at {format_flops(C)}: a term overflows "
-                            "(check the law's parameters and the compute)")
-    return pd.DataFrame({
-        "multiplier": M, "num_params": N, "tokens": D, "compute_flops": FLOPS_PER_PARAM_TOKEN * N * D,
-        "loss": loss, "loss_increase": loss - loss_opt, "downstream_error": error,
-        "inference_flops_per_token": INFERENCE_FLOPS_PER_PARAM_TOKEN * N,
-        "inference_relative": relative, "inference_saved": 1.0 - relative,
-    })
+        raise PlanningError(
+            f"the law cannot be evaluated at {format_flops(C)}: a term overflows "
+            "(check the law's parameters and the compute)"
+        )
+    return pd.DataFrame(
+        {
+            "multiplier": M,
+            "num_params": N,
+            "tokens": D,
+            "compute_flops": FLOPS_PER_PARAM_TOKEN * N * D,
+            "loss": loss,
+            "loss_increase": loss - loss_opt,
+            "downstream_error": error,
+            "inference_flops_per_token": INFERENCE_FLOPS_PER_PARAM_TOKEN * N,
+            "inference_relative": relative,
+            "inference_saved": 1.0 - relative,
+        }
+    )
 
 
 def overtraining_choice(table: pd.DataFrame, max_loss_increase: float = 0.01) -> pd.Series | None:
@@ -747,7 +909,6 @@ def overtraining_choice(table: pd.DataFrame, max_loss_increase: float = 0.01) ->
     if ok.empty:
         return None
     return ok.sort_values("multiplier").iloc[-1]
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -772,12 +933,14 @@ DEFAULT_LAW_REASON = (
     "The default reference is Besiroglu et al.'s 2024 refit of Chinchilla approach 3: it fits the published "
     "Chinchilla runs better than Hoffmann et al.'s printed parameters (whose optimiser stopped early and whose "
     "values are rounded), agrees with Hoffmann's approaches 1 and 2 (about 20 tokens per parameter), and, "
-    "unlike a law fitted on this collection's small runs, was fitted up to 16B parameters.")
+    "unlike a law fitted on this collection's small runs, was fitted up to 16B parameters."
+)
 DISAGREEMENT_FACTOR = 2.0
 INTERVAL_LEVEL = 0.8
 PUBLISHED_INTERVAL_SOURCE = (
     "published parameters; interval from the published standard errors (Besiroglu et al.), treated as "
-    "independent (no covariance is published); not a coverage-tested interval (no held-out data)")
+    "independent (no covariance is published); not a coverage-tested interval (no held-out data)"
+)
 """What a published law's interval is. It cannot be tested for coverage here: the runs it was fitted
 on are not in the collection."""
 N_INTERVAL_SAMPLES = 4000
@@ -826,14 +989,24 @@ def published_law(name: str, *, n_samples: int = N_INTERVAL_SAMPLES, seed: int =
         else:
             draws[:, i] = params[key] + BESIROGLU2024_SE[key] * z[:, i]
     draws = draws[(draws[:, 3] > 0) & (draws[:, 4] > 0)]
-    label = ("Hoffmann et al. 2022 (Chinchilla, approach 3)" if name == "hoffmann2022"
-             else "Besiroglu et al. 2024 (Chinchilla replication)")
+    label = (
+        "Hoffmann et al. 2022 (Chinchilla, approach 3)"
+        if name == "hoffmann2022"
+        else "Besiroglu et al. 2024 (Chinchilla replication)"
+    )
     source = PUBLISHED_INTERVAL_SOURCE
     return ReferenceLaw(name=name, label=label, params=dict(params), source=source, samples=draws)
 
 
-def fitted_law(name: str, label: str, fit_params: Mapping[str, float], samples: np.ndarray | None,
-               *, overtrain: bool = False, source: str = "") -> ReferenceLaw:
+def fitted_law(
+    name: str,
+    label: str,
+    fit_params: Mapping[str, float],
+    samples: np.ndarray | None,
+    *,
+    overtrain: bool = False,
+    source: str = "",
+) -> ReferenceLaw:
     """A law fitted on the collection, with its run-bootstrap parameter samples.
 
     ``overtrain`` marks Gadre et al.'s E, a, b, eta (samples in that order), converted to
@@ -903,13 +1076,24 @@ def optimal_allocation(law: ReferenceLaw, compute_flops: float, *, level: float 
             low, high = (float(q) for q in np.quantile(n_s, [tail, 1 - tail]))
             low, high = min(low, n_opt), max(high, n_opt)
     budget = C / FLOPS_PER_PARAM_TOKEN
-    return ComputeOptimal(law=law.name, label=law.label, compute_flops=C, num_params=n_opt, tokens=d_opt,
-                          num_params_low=low, num_params_high=high, tokens_low=budget / high,
-                          tokens_high=budget / low, level=level, source=law.source)
+    return ComputeOptimal(
+        law=law.name,
+        label=law.label,
+        compute_flops=C,
+        num_params=n_opt,
+        tokens=d_opt,
+        num_params_low=low,
+        num_params_high=high,
+        tokens_low=budget / high,
+        tokens_high=budget / low,
+        level=level,
+        source=law.source,
+    )
 
 
-def compute_optimal_table(reference_laws: Sequence[ReferenceLaw], compute_flops: float, *,
-                          level: float = INTERVAL_LEVEL) -> tuple[ComputeOptimal, ...]:
+def compute_optimal_table(
+    reference_laws: Sequence[ReferenceLaw], compute_flops: float, *, level: float = INTERVAL_LEVEL
+) -> tuple[ComputeOptimal, ...]:
     """:func:`optimal_allocation` for every law (laws that cannot be evaluated are left out)."""
     rows = []
     for law in reference_laws:
@@ -933,13 +1117,16 @@ def disagreement_warning(rows: Sequence[ComputeOptimal], factor: float = DISAGRE
         return None
     big = max(rows, key=lambda r: r.num_params)
     small = min(rows, key=lambda r: r.num_params)
-    return (f"The laws disagree by {ratio:.1f}x on the compute-optimal model size: {big.law} gives "
-            f"{format_count(big.num_params)} parameters, {small.law} {format_count(small.num_params)}. "
-            "Treat the compute-optimal split as uncertain; the study designs above do not depend on it.")
+    return (
+        f"The laws disagree by {ratio:.1f}x on the compute-optimal model size: {big.law} gives "
+        f"{format_count(big.num_params)} parameters, {small.law} {format_count(small.num_params)}. "
+        "Treat the compute-optimal split as uncertain; the study designs above do not depend on it."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Over-training summary under the selected law
+
 
 @dataclass(frozen=True)
 class OvertrainingSummary:
@@ -963,9 +1150,13 @@ class OvertrainingSummary:
     table: pd.DataFrame
 
 
-def summarise_overtraining(law: ReferenceLaw, target_params: float, target_tokens: float,
-                           multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
-                           downstream: Mapping[str, float] | None = None) -> OvertrainingSummary:
+def summarise_overtraining(
+    law: ReferenceLaw,
+    target_params: float,
+    target_tokens: float,
+    multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
+    downstream: Mapping[str, float] | None = None,
+) -> OvertrainingSummary:
     """:func:`overtraining_tradeoff` at the target's compute under ``law``, with the target's own row."""
     n = _positive("the target's parameters", target_params, MAX_PARAMS)
     d = _positive("the target's tokens", target_tokens, MAX_TOKENS)
@@ -978,11 +1169,17 @@ def summarise_overtraining(law: ReferenceLaw, target_params: float, target_token
     n_opt, d_opt = laws.compute_optimal_allocation(C, **chin)
     choice = overtraining_choice(table)
     return OvertrainingSummary(
-        law=law.name, compute_flops=C, target_multiplier=m_target, optimal_multiplier=float(d_opt / n_opt),
-        target_loss_increase=float(row["loss_increase"]), target_inference_saved=float(row["inference_saved"]),
+        law=law.name,
+        compute_flops=C,
+        target_multiplier=m_target,
+        optimal_multiplier=float(d_opt / n_opt),
+        target_loss_increase=float(row["loss_increase"]),
+        target_inference_saved=float(row["inference_saved"]),
         choice_multiplier=None if choice is None else float(choice["multiplier"]),
         choice_loss_increase=None if choice is None else float(choice["loss_increase"]),
-        choice_inference_saved=None if choice is None else float(choice["inference_saved"]), table=table)
+        choice_inference_saved=None if choice is None else float(choice["inference_saved"]),
+        table=table,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -995,15 +1192,17 @@ def _share_text(value: float) -> str:
     return format_percent(value, 3 if value < 0.001 else 2 if value < 0.01 else 1 if value < 1 else 0)
 
 
-def recommendation(plan: StudyPlan, optimum: ComputeOptimal | None = None,
-                   overtraining: OvertrainingSummary | None = None) -> str:
+def recommendation(
+    plan: StudyPlan, optimum: ComputeOptimal | None = None, overtraining: OvertrainingSummary | None = None
+) -> str:
     """A few plain sentences generated from the typed results (no markup).
 
     Every number in the text is formatted from ``plan``, ``optimum`` and ``overtraining``, the
     same objects the tables show; tests parse the text back and compare.
     """
-    target = (f"a {format_count(plan.target_params)}-parameter model trained on "
-              f"{format_count(plan.target_tokens)} tokens")
+    target = (
+        f"a {format_count(plan.target_params)}-parameter model trained on {format_count(plan.target_tokens)} tokens"
+    )
     budget, goal = format_dollars(plan.budget_dollars), format_percent(plan.goal_are)
     sentences = []
     picked = plan.picked
@@ -1011,51 +1210,76 @@ def recommendation(plan: StudyPlan, optimum: ComputeOptimal | None = None,
         sentences.append(f"No study design can be ranked for {target}: {plan.message}.")
     elif picked is None:
         cheapest = [a.cost.dollars for a in plan.designs if a.rankable]
-        sentences.append(f"No well-supported study design fits the {budget} budget for {target}"
-                         + (f"; the cheapest costs {format_dollars(min(cheapest))}." if cheapest else "."))
+        sentences.append(
+            f"No well-supported study design fits the {budget} budget for {target}"
+            + (f"; the cheapest costs {format_dollars(min(cheapest))}." if cheapest else ".")
+        )
     else:
         d, e = picked.design, picked.expected
         assert e is not None
-        sentences.append(f"To predict the loss of {target}, train {d.describe()} for "
-                         f"{format_dollars(picked.cost.dollars)} ({format_count(picked.cost.gpu_hours)} GPU-hours), "
-                         f"within the {budget} budget.")
-        sentences.append(f"Expected error of the predicted loss: {format_percent(e.median)} ARE at the median and "
-                         f"{format_percent(e.p80)} at the 80th percentile ({e.fits} comparable fits from "
-                         f"{e.families} families).")
+        sentences.append(
+            f"To predict the loss of {target}, train {d.describe()} for "
+            f"{format_dollars(picked.cost.dollars)} ({format_count(picked.cost.gpu_hours)} GPU-hours), "
+            f"within the {budget} budget."
+        )
+        sentences.append(
+            f"Expected error of the predicted loss: {format_percent(e.median)} ARE at the median and "
+            f"{format_percent(e.p80)} at the 80th percentile ({e.fits} comparable fits from "
+            f"{e.families} families)."
+        )
         if plan.meets_goal:
             sentences.append(f"That meets the {goal} goal in 4 of 5 comparable fits.")
         elif plan.budget_to_meet is not None:
-            sentences.append(f"No design within the budget meets the {goal} goal; this is the most accurate one "
-                             "within it. "
-                             f"A budget of {format_dollars(plan.budget_to_meet)} would meet it.")
+            sentences.append(
+                f"No design within the budget meets the {goal} goal; this is the most accurate one "
+                "within it. "
+                f"A budget of {format_dollars(plan.budget_to_meet)} would meet it."
+            )
         else:
-            sentences.append(f"No design within the budget meets the {goal} goal, and none in the design space "
-                             f"does at any budget (about {format_percent(SEED_NOISE_FLOOR, 0)} ARE is the floor "
-                             "set by seed-to-seed noise); this is the most accurate design within the budget.")
+            sentences.append(
+                f"No design within the budget meets the {goal} goal, and none in the design space "
+                f"does at any budget (about {format_percent(SEED_NOISE_FLOOR, 0)} ARE is the floor "
+                "set by seed-to-seed noise); this is the most accurate design within the budget."
+            )
     if optimum is not None:
-        sentences.append(f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "
-                         f"under {optimum.law} has {format_count(optimum.num_params)} parameters "
-                         + (f"({format_count(optimum.num_params_low)}-{format_count(optimum.num_params_high)}, "
-                            f"{format_percent(optimum.level, 0)} interval)" if optimum.has_interval else "(no interval)")
-                         + f" trained on {format_count(optimum.tokens)} "
-                         f"tokens, {optimum.tokens_per_param:.0f} tokens per parameter.")
+        sentences.append(
+            f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "
+            f"under {optimum.law} has {format_count(optimum.num_params)} parameters "
+            + (
+                f"({format_count(optimum.num_params_low)}-{format_count(optimum.num_params_high)}, "
+                f"{format_percent(optimum.level, 0)} interval)"
+                if optimum.has_interval
+                else "(no interval)"
+            )
+            + f" trained on {format_count(optimum.tokens)} "
+            f"tokens, {optimum.tokens_per_param:.0f} tokens per parameter."
+        )
     if overtraining is not None:
         o = overtraining
         ratio = o.target_multiplier / o.optimal_multiplier
         if abs(math.log(ratio)) > math.log(1.25):
             size = "smaller" if ratio > 1 else "larger"
-            effect = (f"saves {format_percent(o.target_inference_saved, 0)} of inference compute per token"
-                      if o.target_inference_saved > 0
-                      else f"costs {format_percent(-o.target_inference_saved, 0)} more inference compute per token")
-            sentences.append(f"The target's {o.target_multiplier:.0f} tokens per parameter is "
-                             f"{'more' if ratio > 1 else 'fewer'} than the optimum's {o.optimal_multiplier:.0f} under "
-                             f"{o.law}: a {size} model than compute-optimal, which adds "
-                             f"{o.target_loss_increase:.3f} nats/token of loss and {effect}.")
-        if o.choice_multiplier is not None and o.choice_loss_increase is not None \
-                and o.choice_inference_saved is not None:
-            sentences.append(f"Under {o.law}, training a smaller model to {o.choice_multiplier:g} tokens per parameter "
-                             f"costs {o.choice_loss_increase:.3f} nats/token of loss and saves "
-                             f"{format_percent(o.choice_inference_saved, 0)} of inference compute per token.")
+            effect = (
+                f"saves {format_percent(o.target_inference_saved, 0)} of inference compute per token"
+                if o.target_inference_saved > 0
+                else f"costs {format_percent(-o.target_inference_saved, 0)} more inference compute per token"
+            )
+            sentences.append(
+                f"The target's {o.target_multiplier:.0f} tokens per parameter is "
+                f"{'more' if ratio > 1 else 'fewer'} than the optimum's {o.optimal_multiplier:.0f} under "
+                f"{o.law}: a {size} model than compute-optimal, which adds "
+                f"{o.target_loss_increase:.3f} nats/token of loss and {effect}."
+            )
+        if (
+            o.choice_multiplier is not None
+            and o.choice_loss_increase is not None
+            and o.choice_inference_saved is not None
+        ):
+            sentences.append(
+                f"Under {o.law}, training a smaller model to {o.choice_multiplier:g} tokens per parameter "
+                f"costs {o.choice_loss_increase:.3f} nats/token of loss and saves "
+                f"{format_percent(o.choice_inference_saved, 0)} of inference compute per token."
+            )
     return " ".join(sentences)
 
 
@@ -1068,8 +1292,9 @@ FAMILY_LAW_PREFIX = "fit:"
 DEFAULT_LAW_BOOT = 30  # run-bootstrap refits per fitted law: ~1 s each for the Gadre laws on 2 busy cores
 
 
-def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | None = None,
-                    n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0) -> tuple[tuple[ReferenceLaw, ...], dict[str, str]]:
+def collection_laws(
+    con, *, family: str | None = None, curves: pd.DataFrame | None = None, n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0
+) -> tuple[tuple[ReferenceLaw, ...], dict[str, str]]:
     """Laws fitted here: Gadre et al.'s L(C, M) per data set and, with ``family``, that family's
     Chinchilla fit (default protocol: largest run as target, the rest fitted), or the fit of
     ``curves`` (e.g. uploaded runs) named ``fit:<family>``.
@@ -1090,15 +1315,25 @@ def collection_laws(con, *, family: str | None = None, curves: pd.DataFrame | No
         fitted_on = f"fitted on {len(gadre.fit_set)} small runs of {data_set}"
         if gadre.bootstrap is not None and gadre.bootstrap.scheme == "runs":
             samples = gadre.bootstrap.param_samples
-            source = f"{fitted_on}; interval from {n_boot} run-bootstrap refits, parameter uncertainty only, " \
-                     "not coverage-tested"
+            source = (
+                f"{fitted_on}; interval from {n_boot} run-bootstrap refits, parameter uncertainty only, "
+                "not coverage-tested"
+            )
         else:
             # Gadre et al.'s fit set has one point per run and fewer runs than a run bootstrap needs, so
             # the bootstrap keeps every run: all its refits equal the fit, a zero-width "interval".
             samples = None
             source = f"{fitted_on}; no interval: one point per run and too few runs to resample"
-        out.append(fitted_law(name, f"Gadre et al. L(C, M) fitted on {data_set}", gadre.loss_fit.params, samples,
-                              overtrain=True, source=source))
+        out.append(
+            fitted_law(
+                name,
+                f"Gadre et al. L(C, M) fitted on {data_set}",
+                gadre.loss_fit.params,
+                samples,
+                overtrain=True,
+                source=source,
+            )
+        )
     if family is not None:
         name = FAMILY_LAW_PREFIX + family
         try:
@@ -1122,8 +1357,10 @@ def family_law_coverage_text(scheme: str) -> str:
     if scheme not in FAMILY_LAW_COVERAGE:
         return "coverage not measured"
     covered, total, sizes = FAMILY_LAW_COVERAGE[scheme]
-    return (f"coverage {covered / total:.0%} measured at nominal {INTERVAL_LEVEL:.0%} "
-            f"({covered} of {total} synthetic {sizes}-size families)")
+    return (
+        f"coverage {covered / total:.0%} measured at nominal {INTERVAL_LEVEL:.0%} "
+        f"({covered} of {total} synthetic {sizes}-size families)"
+    )
 
 
 def family_law(curves: pd.DataFrame, family: str, *, n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0) -> ReferenceLaw:
@@ -1139,15 +1376,28 @@ def family_law(curves: pd.DataFrame, family: str, *, n_boot: int = DEFAULT_LAW_B
 
     result = analyse(curves, Selection(), n_boot=n_boot, seed=seed, check_identifiability=False)
     if result.bootstrap is None:
-        return fitted_law(FAMILY_LAW_PREFIX + family, f"Chinchilla law fitted on {family}", result.fit.params, None,
-                          source=f"fitted on {family} (all runs but the largest); no interval")
+        return fitted_law(
+            FAMILY_LAW_PREFIX + family,
+            f"Chinchilla law fitted on {family}",
+            result.fit.params,
+            None,
+            source=f"fitted on {family} (all runs but the largest); no interval",
+        )
     samples = result.bootstrap.param_samples
-    scheme = "run-bootstrap" if result.bootstrap.scheme == "runs" \
+    scheme = (
+        "run-bootstrap"
+        if result.bootstrap.scheme == "runs"
         else "block-bootstrap (checkpoints resampled within each run, so run-to-run noise is left out)"
-    return fitted_law(FAMILY_LAW_PREFIX + family, f"Chinchilla law fitted on {family}", result.fit.params, samples,
-                      source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
-                             f"{scheme} refits, parameter uncertainty only; "
-                             f"{family_law_coverage_text(result.bootstrap.scheme)}")
+    )
+    return fitted_law(
+        FAMILY_LAW_PREFIX + family,
+        f"Chinchilla law fitted on {family}",
+        result.fit.params,
+        samples,
+        source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
+        f"{scheme} refits, parameter uncertainty only; "
+        f"{family_law_coverage_text(result.bootstrap.scheme)}",
+    )
 
 
 def all_laws(collection: Sequence[ReferenceLaw] = ()) -> tuple[ReferenceLaw, ...]:

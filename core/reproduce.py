@@ -28,12 +28,15 @@ SMALL_SIZES = (0.011e9, 0.079e9, 0.154e9, 0.411e9)
 
 def _overtrain_table(con, family: str) -> pd.DataFrame:
     """Final C4 loss and 17-task error of every run of an over-training family."""
-    return con.execute("""
+    return con.execute(
+        """
         SELECT r.run_id, r.num_params, l.tokens_seen, l.value AS loss, e.value AS err17
         FROM runs r
         JOIN observations l ON l.run_id = r.run_id AND l.metric = ?
         LEFT JOIN observations e ON e.run_id = r.run_id AND e.metric = ?
-        WHERE r.family = ? ORDER BY r.num_params, l.tokens_seen""", [OVERTRAIN_LOSS, OVERTRAIN_ERR17, family]).df()
+        WHERE r.family = ? ORDER BY r.num_params, l.tokens_seen""",
+        [OVERTRAIN_LOSS, OVERTRAIN_ERR17, family],
+    ).df()
 
 
 def _nearest(values: np.ndarray, wanted: float) -> np.ndarray:
@@ -93,9 +96,15 @@ class GadreLaws:
         """Runs above ``min_params`` (the paper's targets are 1.4B and 6.9B) with predicted and actual loss."""
         big = self.runs[self.runs["num_params"] > min_params]
         predicted = self.loss_fit.predict(laws.compute_from(big["num_params"], big["tokens_seen"]), big["M"])
-        return pd.DataFrame({"run_id": big["run_id"].to_numpy(), "num_params": big["num_params"].to_numpy(),
-                             "multiplier": big["M"].to_numpy(), "actual": big["loss"].to_numpy(),
-                             "predicted": np.asarray(predicted, dtype=float)})
+        return pd.DataFrame(
+            {
+                "run_id": big["run_id"].to_numpy(),
+                "num_params": big["num_params"].to_numpy(),
+                "multiplier": big["M"].to_numpy(),
+                "actual": big["loss"].to_numpy(),
+                "predicted": np.asarray(predicted, dtype=float),
+            }
+        )
 
 
 def fit_gadre(con, family: str = GADRE_FAMILY, *, n_boot: int = 0, seed: int = 0) -> GadreLaws:
@@ -111,9 +120,13 @@ def fit_gadre(con, family: str = GADRE_FAMILY, *, n_boot: int = 0, seed: int = 0
     runs["in_fit"] = gadre_fit_mask(runs["num_params"], runs["M"])
     runs = runs.sort_values(["num_params", "M"], ignore_index=True)
     fit_set = runs[runs["in_fit"]]
-    loss_fit = fitting.fit_overtrain(laws.compute_from(fit_set["num_params"], fit_set["tokens_seen"]),
-                                     fit_set["M"], fit_set["loss"], objective="least_squares",
-                                     run_ids=fit_set["run_id"].to_numpy())
+    loss_fit = fitting.fit_overtrain(
+        laws.compute_from(fit_set["num_params"], fit_set["tokens_seen"]),
+        fit_set["M"],
+        fit_set["loss"],
+        objective="least_squares",
+        run_ids=fit_set["run_id"].to_numpy(),
+    )
     down_set = runs[gadre_downstream_mask(runs["num_params"], runs["M"])].dropna(subset=["err17"])
     downstream = fitting.fit_downstream(down_set["loss"], down_set["err17"]) if len(down_set) >= 4 else None
     boot = None
@@ -138,18 +151,33 @@ def overtraining(con) -> list[dict]:
             "6.9B-M20": runs[_nearest(n, 6.9e9) & (runs["M"] == 20).to_numpy()].iloc[0],
         }
         for name, target in targets.items():
-            predicted_loss = float(loss_fit.predict(laws.compute_from(target["num_params"], target["tokens_seen"]),
-                                                    target["M"]))
+            predicted_loss = float(
+                loss_fit.predict(laws.compute_from(target["num_params"], target["tokens_seen"]), target["M"])
+            )
             ratio = float(laws.compute_from(target["num_params"], target["tokens_seen"]) / gadre.fit_compute)
-            rows.append({"dataset": dataset, "target": name, "quantity": "loss", "predicted": predicted_loss,
-                         "actual": float(target["loss"]),
-                         "rel_error": float(absolute_relative_error(predicted_loss, target["loss"])),
-                         "fit_compute_ratio": ratio})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "target": name,
+                    "quantity": "loss",
+                    "predicted": predicted_loss,
+                    "actual": float(target["loss"]),
+                    "rel_error": float(absolute_relative_error(predicted_loss, target["loss"])),
+                    "fit_compute_ratio": ratio,
+                }
+            )
             predicted_err = float(err_fit.predict(predicted_loss))
-            rows.append({"dataset": dataset, "target": name, "quantity": "avg_err_17", "predicted": predicted_err,
-                         "actual": float(target["err17"]),
-                         "rel_error": float(absolute_relative_error(predicted_err, target["err17"])),
-                         "fit_compute_ratio": ratio})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "target": name,
+                    "quantity": "avg_err_17",
+                    "predicted": predicted_err,
+                    "actual": float(target["err17"]),
+                    "rel_error": float(absolute_relative_error(predicted_err, target["err17"])),
+                    "fit_compute_ratio": ratio,
+                }
+            )
     return rows
 
 
@@ -159,8 +187,12 @@ def size_fraction_grid(results: pd.DataFrame, family: str) -> pd.DataFrame:
     Uses windows that start at the family's smallest size (all sizes up to the largest
     used), intermediate checkpoints and the 10B-token cutoff, as in the paper's figures.
     """
-    rows = results[(results["family"] == family) & (results["status"] == "ok") & ~results["final_only"]
-                   & (results["min_tokens"] > 0)]
+    rows = results[
+        (results["family"] == family)
+        & (results["status"] == "ok")
+        & ~results["final_only"]
+        & (results["min_tokens"] > 0)
+    ]
     if rows.empty:
         return pd.DataFrame()
     rows = rows[np.isclose(rows["min_params_used"], rows["min_params_used"].min())]
@@ -186,12 +218,23 @@ def paired_effect(results: pd.DataFrame, column: str, a, b, *, informative_only:
     if informative_only:
         both = both[both["n_points_a"] != both["n_points_b"]]
     if both.empty:
-        return {"a": float("nan"), "b": float("nan"), "pairs": 0, "families": 0, "a_better_share": float("nan"),
-                "b_failed_share": b_failed}
+        return {
+            "a": float("nan"),
+            "b": float("nan"),
+            "pairs": 0,
+            "families": 0,
+            "a_better_share": float("nan"),
+            "b_failed_share": b_failed,
+        }
     per_family = both.groupby("family")[["are_mean_a", "are_mean_b"]].mean()
-    return {"a": float(per_family["are_mean_a"].mean()), "b": float(per_family["are_mean_b"].mean()),
-            "pairs": int(len(both)), "families": int(len(per_family)),
-            "a_better_share": float((both["are_mean_a"] < both["are_mean_b"]).mean()), "b_failed_share": b_failed}
+    return {
+        "a": float(per_family["are_mean_a"].mean()),
+        "b": float(per_family["are_mean_b"].mean()),
+        "pairs": int(len(both)),
+        "families": int(len(per_family)),
+        "a_better_share": float((both["are_mean_a"] < both["are_mean_b"]).mean()),
+        "b_failed_share": b_failed,
+    }
 
 
 def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: float = 10e9) -> dict:
@@ -208,7 +251,11 @@ def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: 
     d = np.concatenate([pool.tokens_seen, own["tokens_seen"].to_numpy(float)])
     y = np.concatenate([pool.loss, own["value"].to_numpy(float)])
     fit = fitting.fit_chinchilla(n, d, y)
-    spent = pool.compute_flops + (6.0 * own["num_params"] * own["tokens_seen"]).max() if not own.empty else pool.compute_flops
+    spent = (
+        pool.compute_flops + (6.0 * own["num_params"] * own["tokens_seen"]).max()
+        if not own.empty
+        else pool.compute_flops
+    )
     ev = evaluate_target(fit.predict, curves, target, float(spent))
     return {"are_mean": ev.are_mean, "target_points": int(len(own))}
 
@@ -220,13 +267,23 @@ def borrowed_single_run(curves: pd.DataFrame, donor: pd.DataFrame, min_tokens: f
     from scaleplan.core.selection import Selection
 
     donor_fit = analyse(donor, Selection(min_tokens=min_tokens)).fit.params
-    result = analyse(curves, Selection(num_runs=1, pick="largest", min_tokens=min_tokens),
-                     fixed={"A": donor_fit["A"], "alpha": donor_fit["alpha"]})
+    result = analyse(
+        curves,
+        Selection(num_runs=1, pick="largest", min_tokens=min_tokens),
+        fixed={"A": donor_fit["A"], "alpha": donor_fit["alpha"]},
+    )
     return {"are_mean": result.evaluation.are_mean}
 
 
-BORROW_DONORS = {"pythia": "pythia-deduped", "pythia-deduped": "pythia", "overtrain-c4": "overtrain-rpj",
-                 "overtrain-rpj": "overtrain-rw", "overtrain-rw": "overtrain-c4", "opt": "pythia", "gpt3": "pythia"}
+BORROW_DONORS = {
+    "pythia": "pythia-deduped",
+    "pythia-deduped": "pythia",
+    "overtrain-c4": "overtrain-rpj",
+    "overtrain-rpj": "overtrain-rw",
+    "overtrain-rw": "overtrain-c4",
+    "opt": "pythia",
+    "gpt3": "pythia",
+}
 
 
 def hitchhiker_report(results: pd.DataFrame, con=None) -> dict:
@@ -238,48 +295,64 @@ def hitchhiker_report(results: pd.DataFrame, con=None) -> dict:
     for family in ("pythia", "pythia-deduped", "opt", "gpt3", "overtrain-rpj"):
         grid = size_fraction_grid(results, family)
         if not grid.empty:
-            grids[family] = {"max_params": [float(v) for v in grid.index], "fractions": [float(c) for c in grid.columns],
-                             "are": [[None if np.isnan(v) else float(v) for v in row] for row in grid.to_numpy()]}
+            grids[family] = {
+                "max_params": [float(v) for v in grid.index],
+                "fractions": [float(c) for c in grid.columns],
+                "are": [[None if np.isnan(v) else float(v) for v in row] for row in grid.to_numpy()],
+            }
     findings = []
     ck = paired_effect(results, "final_only", False, True, informative_only=True)
-    findings.append({
-        "finding": "Fitting on intermediate checkpoints beats final losses only",
-        "paper": "much lower ARE with all checkpoints",
-        "ours": f"final-only could not be fitted at all in {ck['b_failed_share']:.0%} of the designs that fit with "
-                f"all checkpoints; where both fit: ARE {ck['a']:.1%} with all checkpoints vs {ck['b']:.1%} final only "
-                f"({ck['pairs']} paired fits, {ck['families']} families with intermediate checkpoints)",
-        "holds": bool(ck["b_failed_share"] > 0.5 or ck["a"] < ck["b"])})
+    findings.append(
+        {
+            "finding": "Fitting on intermediate checkpoints beats final losses only",
+            "paper": "much lower ARE with all checkpoints",
+            "ours": f"final-only could not be fitted at all in {ck['b_failed_share']:.0%} of the designs that fit with "
+            f"all checkpoints; where both fit: ARE {ck['a']:.1%} with all checkpoints vs {ck['b']:.1%} final only "
+            f"({ck['pairs']} paired fits, {ck['families']} families with intermediate checkpoints)",
+            "holds": bool(ck["b_failed_share"] > 0.5 or ck["a"] < ck["b"]),
+        }
+    )
     cut = paired_effect(results, "min_tokens", 10e9, 0.0, informative_only=True)
-    findings.append({
-        "finding": "Dropping checkpoints before 10B tokens helps",
-        "paper": "early checkpoints are noisy; drop them",
-        "ours": f"ARE {cut['a']:.1%} with the cutoff vs {cut['b']:.1%} without "
-                f"({cut['pairs']} paired fits, {cut['families']} families; cutoff better in {cut['a_better_share']:.0%})",
-        "holds": bool(cut["a"] < cut["b"])})
+    findings.append(
+        {
+            "finding": "Dropping checkpoints before 10B tokens helps",
+            "paper": "early checkpoints are noisy; drop them",
+            "ours": f"ARE {cut['a']:.1%} with the cutoff vs {cut['b']:.1%} without "
+            f"({cut['pairs']} paired fits, {cut['families']} families; cutoff better in {cut['a_better_share']:.0%})",
+            "holds": bool(cut["a"] < cut["b"]),
+        }
+    )
     good = ok[~ok["final_only"] & (ok["min_tokens"] > 0)]
     best = good.groupby("family")["are_mean"].quantile(0.1)
     useful = good.groupby("family")["are_mean"].apply(lambda s: (s <= 0.2).mean())
-    findings.append({
-        "finding": "About 4% ARE is the floor; up to 20% is still useful",
-        "paper": "~4% seed-noise floor; <=20% useful",
-        "ours": f"best decile ARE per family: median {best.median():.1%} over {len(best)} families; "
-                f"{useful.mean():.0%} of fits (family-averaged) are within 20%",
-        "holds": bool(0.01 <= best.median() <= 0.08)})
+    findings.append(
+        {
+            "finding": "About 4% ARE is the floor; up to 20% is still useful",
+            "paper": "~4% seed-noise floor; <=20% useful",
+            "ours": f"best decile ARE per family: median {best.median():.1%} over {len(best)} families; "
+            f"{useful.mean():.0%} of fits (family-averaged) are within 20%",
+            "holds": bool(0.01 <= best.median() <= 0.08),
+        }
+    )
     binned = with_bins = None
     if not good.empty:
         from scaleplan.core.meta import with_compute_bins
+
         with_bins = with_compute_bins(good)
         with_bins["many"] = with_bins["num_runs"] >= 4
         binned = with_bins.groupby(["family", "compute_bin", "many"], observed=True)["are_mean"].mean().unstack("many")
         binned = binned.dropna()
     if binned is not None and not binned.empty and True in binned.columns and False in binned.columns:
         many, few = binned[True].groupby("family").mean().mean(), binned[False].groupby("family").mean().mean()
-        findings.append({
-            "finding": "Several smaller runs beat fewer larger ones at the same compute",
-            "paper": "more models, even if smaller, often predict better",
-            "ours": f"at matched compute-share bins: ARE {many:.1%} with >= 4 runs vs {few:.1%} with 3 runs "
-                    f"({binned.index.get_level_values(0).nunique()} families)",
-            "holds": bool(many < few)})
+        findings.append(
+            {
+                "finding": "Several smaller runs beat fewer larger ones at the same compute",
+                "paper": "more models, even if smaller, often predict better",
+                "ours": f"at matched compute-share bins: ARE {many:.1%} with >= 4 runs vs {few:.1%} with 3 runs "
+                f"({binned.index.get_level_values(0).nunique()} families)",
+                "holds": bool(many < few),
+            }
+        )
     if con is not None:
         partial, borrow = [], []
         for family in ("pythia", "pythia-deduped", "opt", "gpt3", "overtrain-c4", "overtrain-rpj", "overtrain-rw"):
@@ -291,21 +364,28 @@ def hitchhiker_report(results: pd.DataFrame, con=None) -> dict:
             except (fitting.FitError, ValueError):
                 pass
             try:
-                borrow.append(borrowed_single_run(curves, storage.family_curves(con, BORROW_DONORS[family]))["are_mean"])
+                borrow.append(
+                    borrowed_single_run(curves, storage.family_curves(con, BORROW_DONORS[family]))["are_mean"]
+                )
             except (fitting.FitError, ValueError):
                 pass
         if partial:
-            findings.append({
-                "finding": "Training the target to ~30% and extrapolating is very accurate",
-                "paper": "a target trained to ~30% of its data predicts its end well",
-                "ours": f"mean ARE {np.mean(partial):.1%} over {len(partial)} families (smaller runs + the target's "
-                        "first 30%)",
-                "holds": bool(np.mean(partial) <= 0.05)})
+            findings.append(
+                {
+                    "finding": "Training the target to ~30% and extrapolating is very accurate",
+                    "paper": "a target trained to ~30% of its data predicts its end well",
+                    "ours": f"mean ARE {np.mean(partial):.1%} over {len(partial)} families (smaller runs + the target's "
+                    "first 30%)",
+                    "holds": bool(np.mean(partial) <= 0.05),
+                }
+            )
         if borrow:
-            findings.append({
-                "finding": "With one run of a new family, borrow A and alpha from a similar family",
-                "paper": "borrowing makes a single-run fit usable",
-                "ours": f"mean ARE {np.mean(borrow):.1%} over {len(borrow)} families (one run + borrowed A, alpha)",
-                "holds": bool(np.mean(borrow) <= 0.2)})
-    return {"grids": grids, "findings": findings,
-            "fits": {"total": int(len(results)), "ok": int(len(ok))}}
+            findings.append(
+                {
+                    "finding": "With one run of a new family, borrow A and alpha from a similar family",
+                    "paper": "borrowing makes a single-run fit usable",
+                    "ours": f"mean ARE {np.mean(borrow):.1%} over {len(borrow)} families (one run + borrowed A, alpha)",
+                    "holds": bool(np.mean(borrow) <= 0.2),
+                }
+            )
+    return {"grids": grids, "findings": findings, "fits": {"total": int(len(results)), "ok": int(len(ok))}}

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scaleplan.core.errors import UserError
+
 DEFAULT_MIN_TOKENS = 10e9
 
 
-class SelectionError(ValueError):
+class SelectionError(UserError, ValueError):
     """The selection leaves nothing to fit or names an unknown target."""
 
 
@@ -86,7 +88,7 @@ class FamilyCurves:
     default_target: str | None  # the largest run (longest trained among equals); None if empty
 
     @classmethod
-    def from_frame(cls, curves: pd.DataFrame) -> "FamilyCurves":
+    def from_frame(cls, curves: pd.DataFrame) -> FamilyCurves:
         ids = curves["run_id"].to_numpy(dtype=object)
         num_params = curves["num_params"].to_numpy(dtype=float)
         tokens = curves["tokens_seen"].to_numpy(dtype=float)
@@ -102,9 +104,16 @@ class FamilyCurves:
         # target_of: largest num_params, then most tokens; pandas' stable multi-key sort leaves
         # exact ties in run_id order, so the alphabetically last of them wins, as here.
         default = str(run_names[np.lexsort((max_tokens, first_params[order]))[-1]]) if order.size else None
-        return cls(run_names=run_names, run_params=first_params[order], run_max_tokens=max_tokens, code=code,
-                   num_params=num_params, tokens_seen=tokens, value=curves["value"].to_numpy(dtype=float),
-                   default_target=default)
+        return cls(
+            run_names=run_names,
+            run_params=first_params[order],
+            run_max_tokens=max_tokens,
+            code=code,
+            num_params=num_params,
+            tokens_seen=tokens,
+            value=curves["value"].to_numpy(dtype=float),
+            default_target=default,
+        )
 
     @property
     def empty(self) -> bool:
@@ -158,8 +167,7 @@ def select_points(curves: pd.DataFrame | FamilyCurves, selection: Selection) -> 
         raise SelectionError("no run smaller than the target matches the selection")
     if selection.num_runs is not None:
         pool_codes = np.flatnonzero(in_pool)  # already sorted by (num_params, run_id)
-        chosen = pool_codes[: selection.num_runs] if selection.pick == "smallest" \
-            else pool_codes[-selection.num_runs:]
+        chosen = pool_codes[: selection.num_runs] if selection.pick == "smallest" else pool_codes[-selection.num_runs :]
         in_pool = np.zeros_like(in_pool)
         in_pool[chosen] = True
     pool_rows = in_pool[family.code]
@@ -174,14 +182,16 @@ def select_points(curves: pd.DataFrame | FamilyCurves, selection: Selection) -> 
     if not keep.any():
         raise SelectionError(
             f"no checkpoint is left after the filters (tokens above {selection.min_tokens:.3g} and at most "
-            f"{selection.fraction:.0%} of the longest run's {longest:.3g} tokens)")
+            f"{selection.fraction:.0%} of the longest run's {longest:.3g} tokens)"
+        )
     rows = np.flatnonzero(keep)
     codes = family.code[rows]
     used = np.unique(codes)  # run numbers in (num_params, run_id) order
     max_used = np.full(family.run_names.size, -np.inf)
     np.maximum.at(max_used, codes, tokens[rows])
-    runs = pd.DataFrame({"run_id": family.run_names[used], "num_params": family.run_params[used],
-                         "max_tokens_used": max_used[used]})
+    runs = pd.DataFrame(
+        {"run_id": family.run_names[used], "num_params": family.run_params[used], "max_tokens_used": max_used[used]}
+    )
     compute = float((6.0 * runs["num_params"] * runs["max_tokens_used"]).sum())
     return FitPoints(
         run_ids=family.run_names[codes],

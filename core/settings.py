@@ -49,16 +49,28 @@ class Settings:
         """Where downloaded source files are kept between builds (resumable)."""
         return self.data_dir / "downloads"
 
-    def with_overrides(self, **changes: object) -> "Settings":
+    def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (paths are made absolute)."""
-        fixed = {k: (_absolute(v) if isinstance(v, (str, os.PathLike)) and k != "download_url" else v)
-                 for k, v in changes.items()}
+        fixed = {
+            k: (_absolute(v) if isinstance(v, (str, os.PathLike)) and k != "download_url" else v)
+            for k, v in changes.items()
+        }
         return replace(self, **fixed)
 
     def as_argv(self) -> list[str]:
         """These settings as ``--name value`` arguments, to hand them to a child or a script."""
-        argv = ["--data-dir", str(self.data_dir), "--db", str(self.db_path), "--meta", str(self.meta_path),
-                "--download-url", self.download_url, "--log-dir", str(self.log_dir)]
+        argv = [
+            "--data-dir",
+            str(self.data_dir),
+            "--db",
+            str(self.db_path),
+            "--meta",
+            str(self.meta_path),
+            "--download-url",
+            self.download_url,
+            "--log-dir",
+            str(self.log_dir),
+        ]
         if self.mirror is not None:
             argv += ["--mirror", str(self.mirror)]
         return argv
@@ -68,10 +80,16 @@ def _absolute(value: str | os.PathLike) -> Path:
     return Path(value).expanduser().resolve()
 
 
-def resolve_settings(*, data_dir: str | os.PathLike | None = None, db: str | os.PathLike | None = None,
-                     meta: str | os.PathLike | None = None, mirror: str | os.PathLike | None = None,
-                     download_url: str | None = None, log_dir: str | os.PathLike | None = None,
-                     environ: Mapping[str, str] | None = None) -> Settings:
+def resolve_settings(
+    *,
+    data_dir: str | os.PathLike | None = None,
+    db: str | os.PathLike | None = None,
+    meta: str | os.PathLike | None = None,
+    mirror: str | os.PathLike | None = None,
+    download_url: str | None = None,
+    log_dir: str | os.PathLike | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
     """Resolve every setting: argument, then ``environ`` (default ``os.environ``), then default."""
     env = os.environ if environ is None else environ
 

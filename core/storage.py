@@ -25,13 +25,14 @@ import datetime as _dt
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 import pandas as pd
 
+from scaleplan.core.errors import UserError
 from scaleplan.core.manifest import MANIFEST_PATH, DataSourceError, Manifest, download, load_manifest, verify_mirror
 
 SCHEMA_VERSION = "1"
@@ -62,7 +63,7 @@ CREATE TABLE observations (
 """
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(UserError, RuntimeError):
     """The database is missing, corrupt or stale and could not be (re)built."""
 
 
@@ -104,10 +105,16 @@ def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
     return "ok" if row[0] == data_version(load_manifest(manifest_path)) else "stale"
 
 
-def build_database(db_path: Path, *, mirror: str | os.PathLike | None = None,
-                   download_dir: Path | None = None, download_url: str | None = None,
-                   manifest_path: Path = MANIFEST_PATH, progress: bool = True,
-                   on_source: Callable[[str, int, int], None] | None = None) -> BuildReport:
+def build_database(
+    db_path: Path,
+    *,
+    mirror: str | os.PathLike | None = None,
+    download_dir: Path | None = None,
+    download_url: str | None = None,
+    manifest_path: Path = MANIFEST_PATH,
+    progress: bool = True,
+    on_source: Callable[[str, int, int], None] | None = None,
+) -> BuildReport:
     """Build the database from a mirror (or downloads) atomically; return what was read.
 
     ``on_source(name, index, total)`` is called before each adapter runs (for UI progress).
@@ -120,8 +127,9 @@ def build_database(db_path: Path, *, mirror: str | os.PathLike | None = None,
     manifest = load_manifest(manifest_path)
     root = Path(mirror).expanduser().resolve() if mirror else None
     if root is None:
-        root = download(manifest, download_dir or Path(db_path).parent / "downloads", progress=progress,
-                        template=download_url)
+        root = download(
+            manifest, download_dir or Path(db_path).parent / "downloads", progress=progress, template=download_url
+        )
     elif not root.is_dir():
         raise DataSourceError(f"mirror folder {root} does not exist")
     verify_mirror(manifest, root)
@@ -158,18 +166,27 @@ def build_database(db_path: Path, *, mirror: str | os.PathLike | None = None,
                 family_parts.append(fams)
                 files = manifest.files_of(module.NAME)
                 repo = manifest.repositories[module.REPOSITORY]
-                source_rows.append({
-                    "source": module.NAME, "repository": repo["repository"], "commit": repo["commit"],
-                    "license": repo["license"], "paper": repo.get("paper"), "files": len(files),
-                    "bytes": sum(f.bytes for f in files), "bad_rows": sum(frames.bad_rows.values()),
-                    "seconds": seconds})
+                source_rows.append(
+                    {
+                        "source": module.NAME,
+                        "repository": repo["repository"],
+                        "commit": repo["commit"],
+                        "license": repo["license"],
+                        "paper": repo.get("paper"),
+                        "files": len(files),
+                        "bytes": sum(f.bytes for f in files),
+                        "bad_rows": sum(frames.bad_rows.values()),
+                        "seconds": seconds,
+                    }
+                )
                 bad_rows += [{"source": module.NAME, "reason": r, "count": n} for r, n in frames.bad_rows.items()]
                 report.per_source[module.NAME] = {"seconds": seconds, "bad_rows": dict(frames.bad_rows)}
             _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_rows, bad_rows, manifest)
-            con.execute("INSERT INTO meta VALUES ('data_version', ?), ('schema_version', ?), ('built_at', ?), "
-                        "('manifest_digest', ?)",
-                        [data_version(manifest), SCHEMA_VERSION, _dt.datetime.now(_dt.UTC).isoformat(),
-                         manifest.digest])
+            con.execute(
+                "INSERT INTO meta VALUES ('data_version', ?), ('schema_version', ?), ('built_at', ?), "
+                "('manifest_digest', ?)",
+                [data_version(manifest), SCHEMA_VERSION, _dt.datetime.now(_dt.UTC).isoformat(), manifest.digest],
+            )
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -182,8 +199,9 @@ def build_database(db_path: Path, *, mirror: str | os.PathLike | None = None,
     return report
 
 
-def _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_rows, bad_rows,
-                manifest: Manifest) -> None:
+def _insert_all(
+    con, run_parts, obs_parts, metric_parts, family_parts, source_rows, bad_rows, manifest: Manifest
+) -> None:
     """Merge the adapters' frames (first description of a run/metric/family wins) and load them."""
     runs = pd.concat(run_parts, ignore_index=True).drop_duplicates("run_id", keep="first")
     metrics = pd.concat(metric_parts, ignore_index=True).drop_duplicates("metric", keep="first")
@@ -196,8 +214,12 @@ def _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_ro
                 frame[column] = frame[column].astype(object)
     sources = pd.DataFrame(source_rows)
     bad = pd.DataFrame(bad_rows, columns=["source", "reason", "count"])
-    files = pd.DataFrame([{"source": f.adapter, "folder": f.folder, "path": f.path, "sha256": f.sha256,
-                           "bytes": f.bytes} for f in manifest.files])
+    files = pd.DataFrame(
+        [
+            {"source": f.adapter, "folder": f.folder, "path": f.path, "sha256": f.sha256, "bytes": f.bytes}
+            for f in manifest.files
+        ]
+    )
     con.register("runs_df", runs)
     con.register("obs_df", observations)
     con.register("metrics_df", metrics)
@@ -235,8 +257,7 @@ def _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_ro
         con.unregister(name)
 
 
-def ensure_database(db_path: Path, *, mirror: str | os.PathLike | None = None,
-                    progress: bool = True, **kwargs) -> str:
+def ensure_database(db_path: Path, *, mirror: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> str:
     """Build the database if it is missing, stale or corrupt; return the status found."""
     status = database_status(db_path)
     if status != "ok":
@@ -251,8 +272,9 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(db_path), read_only=True)
     except duckdb.Error as error:
-        raise DatabaseError(f"the database at {db_path} cannot be opened ({error}); "
-                            "run `scaleplan data build --force`") from error
+        raise DatabaseError(
+            f"the database at {db_path} cannot be opened ({error}); run `scaleplan data build --force`"
+        ) from error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +284,7 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
 # by the README. Its numbers are checked against the database (tests/core/test_storage.py).
 RUN_COUNTING = (
     "A run here is one model's training curve on one data setting and token budget: 747 runs in 117 "
-    "families. The paper's \"485 models\" counts published pretrained models; here each (size, data set, "
+    'families. The paper\'s "485 models" counts published pretrained models; here each (size, data set, '
     "token budget) of the gzip study is its own run (150 runs of 6 model sizes), as is each repetition "
     "setting, IsoLoss contour point and code mix of datablations (285 runs of 23 sizes), each (size, data "
     "set, token multiplier) of the over-training testbed (104 runs of 6 sizes) and each (domain, task, "
@@ -287,15 +309,27 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict:
     built = dict(con.execute("SELECT key, value FROM meta").fetchall())
     sources = []
     for row in per_source.to_dict("records"):
-        row = {k: (int(v) if k in ("files", "bad_rows", "models", "families", "observations", "metrics",
-                                   "checkpoints") else v) for k, v in row.items()}
-        row["bad_row_reasons"] = {r["reason"]: int(r["count"]) for r in bad[bad.source == row["source"]].to_dict("records")}
+        row = {
+            k: (
+                int(v)
+                if k in ("files", "bad_rows", "models", "families", "observations", "metrics", "checkpoints")
+                else v
+            )
+            for k, v in row.items()
+        }
+        row["bad_row_reasons"] = {
+            r["reason"]: int(r["count"]) for r in bad[bad.source == row["source"]].to_dict("records")
+        }
         sources.append(row)
     return {
-        "models": int(totals[0]), "families": int(totals[1]), "observations": int(totals[2]),
-        "metrics": int(totals[3]), "checkpoints": int(totals[4]),
+        "models": int(totals[0]),
+        "families": int(totals[1]),
+        "observations": int(totals[2]),
+        "metrics": int(totals[3]),
+        "checkpoints": int(totals[4]),
         "bad_rows": int(sum(s["bad_rows"] for s in sources)),
-        "built_at": built.get("built_at"), "sources": sources,
+        "built_at": built.get("built_at"),
+        "sources": sources,
     }
 
 
@@ -311,28 +345,37 @@ def list_families(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def list_runs(con: duckdb.DuckDBPyConnection, family: str | None = None) -> pd.DataFrame:
     """Runs (of one family, or all), with their observed token range for the default metric."""
-    return con.execute("""
+    return con.execute(
+        """
         SELECT r.*, max(o.tokens_seen) AS max_tokens_seen, count(o.value) AS num_checkpoints
         FROM runs r JOIN families f USING (family)
         LEFT JOIN observations o ON o.run_id = r.run_id AND o.metric = f.default_metric
         WHERE ?::VARCHAR IS NULL OR r.family = ?
-        GROUP BY ALL ORDER BY r.family, r.num_params, r.run_id""", [family, family]).df()
+        GROUP BY ALL ORDER BY r.family, r.num_params, r.run_id""",
+        [family, family],
+    ).df()
 
 
 def family_curves(con: duckdb.DuckDBPyConnection, family: str, metric: str | None = None) -> pd.DataFrame:
     """All observations of one metric (default: the family's loss metric) for one family."""
-    return con.execute("""
+    return con.execute(
+        """
         SELECT o.run_id, r.model_name, r.num_params, o.tokens_seen, o.flops, o.value
         FROM observations o JOIN runs r USING (run_id)
         WHERE o.family = ? AND o.metric = coalesce(?, (SELECT default_metric FROM families WHERE family = ?))
-        ORDER BY r.num_params, o.run_id, o.tokens_seen""", [family, metric, family]).df()
+        ORDER BY r.num_params, o.run_id, o.tokens_seen""",
+        [family, metric, family],
+    ).df()
 
 
 def run_curve(con: duckdb.DuckDBPyConnection, run_id: str, metric: str) -> pd.DataFrame:
     """One run's curve of one metric, ordered by tokens seen."""
-    return con.execute("""
+    return con.execute(
+        """
         SELECT tokens_seen, flops, value FROM observations
-        WHERE run_id = ? AND metric = ? ORDER BY tokens_seen""", [run_id, metric]).df()
+        WHERE run_id = ? AND metric = ? ORDER BY tokens_seen""",
+        [run_id, metric],
+    ).df()
 
 
 # =============================================================================================
@@ -349,7 +392,8 @@ def family_metrics(con: duckdb.DuckDBPyConnection, families: list[str]) -> pd.Da
 
     Ordered with the families' default metrics first, then by how many runs report them.
     """
-    return con.execute("""
+    return con.execute(
+        """
         SELECT o.metric, m.kind, m.higher_is_better, m.domain AS description,
                count(*) AS num_points, count(DISTINCT o.run_id) AS num_runs,
                count(DISTINCT o.family) AS num_families,
@@ -357,19 +401,29 @@ def family_metrics(con: duckdb.DuckDBPyConnection, families: list[str]) -> pd.Da
         FROM observations o JOIN metrics m USING (metric) JOIN families f USING (family)
         WHERE list_contains(?::VARCHAR[], o.family)
         GROUP BY ALL
-        ORDER BY is_default DESC, num_runs DESC, o.metric""", [list(families)]).df()
+        ORDER BY is_default DESC, num_runs DESC, o.metric""",
+        [list(families)],
+    ).df()
 
 
-def explore_runs(con: duckdb.DuckDBPyConnection, families: list[str], metric: str, *,
-                 architectures: list[str] | None = None, training_data: list[str] | None = None,
-                 min_params: float | None = None, max_params: float | None = None) -> pd.DataFrame:
+def explore_runs(
+    con: duckdb.DuckDBPyConnection,
+    families: list[str],
+    metric: str,
+    *,
+    architectures: list[str] | None = None,
+    training_data: list[str] | None = None,
+    min_params: float | None = None,
+    max_params: float | None = None,
+) -> pd.DataFrame:
     """Runs of ``families`` that report ``metric``, with optional filters (None = no filter).
 
     ``training_data`` matches :data:`UNSPECIFIED` for runs that do not state it. Columns: run_id,
     family, model_name, num_params, architecture, training_data, seed, num_points, min_tokens,
     max_tokens, max_flops, final_value (the value at the largest tokens_seen).
     """
-    return con.execute(f"""
+    return con.execute(
+        f"""
         SELECT r.run_id, r.family, r.model_name, r.num_params, r.architecture,
                coalesce(r.training_data, '{UNSPECIFIED}') AS training_data, r.seed,
                count(o.value) AS num_points, min(o.tokens_seen) AS min_tokens,
@@ -385,14 +439,20 @@ def explore_runs(con: duckdb.DuckDBPyConnection, families: list[str], metric: st
           AND ($max_params::DOUBLE IS NULL OR r.num_params <= $max_params)
         GROUP BY ALL
         ORDER BY r.num_params, r.family, r.run_id""",
-        {"metric": metric, "families": list(families),
-         "architectures": None if architectures is None else list(architectures),
-         "training": None if training_data is None else list(training_data),
-         "min_params": min_params, "max_params": max_params}).df()
+        {
+            "metric": metric,
+            "families": list(families),
+            "architectures": None if architectures is None else list(architectures),
+            "training": None if training_data is None else list(training_data),
+            "min_params": min_params,
+            "max_params": max_params,
+        },
+    ).df()
 
 
-def downsampled_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], metric: str, *,
-                       max_points: int = 400) -> pd.DataFrame:
+def downsampled_curves(
+    con: duckdb.DuckDBPyConnection, run_ids: list[str], metric: str, *, max_points: int = 400
+) -> pd.DataFrame:
     """The curves of ``metric`` for ``run_ids``, at most ``max_points`` points per run.
 
     A run with more points keeps the first point of each of ``max_points - 1`` equal-width
@@ -401,7 +461,8 @@ def downsampled_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], metri
     """
     if max_points < 2:
         raise ValueError("max_points must be at least 2")
-    return con.execute("""
+    return con.execute(
+        """
         WITH obs AS (
             SELECT o.run_id, o.tokens_seen, o.flops, o.value,
                    count(*) OVER run AS n,
@@ -424,7 +485,8 @@ def downsampled_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str], metri
         FROM kept x JOIN runs r USING (run_id)
         WHERE x.k = 1 OR x.from_end = 1
         ORDER BY r.num_params, r.family, r.run_id, x.tokens_seen""",
-        {"runs": list(run_ids), "metric": metric, "max_points": int(max_points)}).df()
+        {"runs": list(run_ids), "metric": metric, "max_points": int(max_points)},
+    ).df()
 
 
 def stored_data_version(con: duckdb.DuckDBPyConnection) -> str | None:

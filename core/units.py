@@ -25,8 +25,17 @@ MISSING = "\u2013"  # en dash
 _SUFFIXES = ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T"))
 
 __all__ = [
-    "MISSING", "format_count", "format_params", "format_tokens", "format_flops", "format_dollars",
-    "format_percent", "format_share", "metric_unit", "axis_title", "log_axis_sensible",
+    "MISSING",
+    "format_count",
+    "format_params",
+    "format_tokens",
+    "format_flops",
+    "format_dollars",
+    "format_percent",
+    "format_share",
+    "metric_unit",
+    "axis_title",
+    "log_axis_sensible",
 ]
 
 

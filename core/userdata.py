@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scaleplan.core.errors import UserError
+
 REQUIRED_COLUMNS = ("num_params", "tokens_seen", "loss")
 OPTIONAL_COLUMNS = ("run_name", "seed")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -58,7 +60,7 @@ def default_min_tokens(table: pd.DataFrame) -> float:
     return min(PAPER_MIN_TOKENS, UPLOAD_WARMUP_SHARE * shortest)
 
 
-class RunsTableError(ValueError):
+class RunsTableError(UserError, ValueError):
     """The uploaded table cannot be used at all (wrong columns, not a CSV, too large, empty)."""
 
 
@@ -75,11 +77,15 @@ class RunsTable:
         return int(self.table["run_id"].nunique())
 
 
-NOT_TEXT = ("this is not a text file: it looks like a spreadsheet, archive, image or other binary file. "
-            "Save your table as CSV (comma-separated text, e.g. File > Save as > CSV in a spreadsheet) "
-            "and upload that file")
-NOT_A_TABLE = ("the file could not be read as a table: use one header row, then one row per checkpoint, "
-               "with values separated by commas, semicolons or tabs (see the template)")
+NOT_TEXT = (
+    "this is not a text file: it looks like a spreadsheet, archive, image or other binary file. "
+    "Save your table as CSV (comma-separated text, e.g. File > Save as > CSV in a spreadsheet) "
+    "and upload that file"
+)
+NOT_A_TABLE = (
+    "the file could not be read as a table: use one header row, then one row per checkpoint, "
+    "with values separated by commas, semicolons or tabs (see the template)"
+)
 HEADER_ONLY = "the file has a header row but no data rows: add one row per checkpoint below the header"
 _MAX_CONTROL_SHARE = 0.01  # text files have (almost) no control characters; binary decoded as Latin-1 has ~20%
 
@@ -139,9 +145,17 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields beyond the header are dropped
-            raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                              skipinitialspace=True, nrows=MAX_ROWS + 1, on_bad_lines="skip", engine="python",
-                              index_col=False)
+            raw = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=True,
+                nrows=MAX_ROWS + 1,
+                on_bad_lines="skip",
+                engine="python",
+                index_col=False,
+            )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError):
         raise RunsTableError(NOT_A_TABLE) from None
     if raw.empty and len(raw.columns):
@@ -151,8 +165,10 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     raw.columns = [str(c).strip().lower().replace(" ", "_") for c in raw.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
-        raise RunsTableError(f"missing required column(s): {', '.join(missing)}; found: "
-                             f"{', '.join(map(str, raw.columns[:10])) or 'none'}. Download the template for the format.")
+        raise RunsTableError(
+            f"missing required column(s): {', '.join(missing)}; found: "
+            f"{', '.join(map(str, raw.columns[:10])) or 'none'}. Download the template for the format."
+        )
     if raw.columns.duplicated().any():
         raise RunsTableError("the header repeats a column name")
     numbers = {c: pd.to_numeric(raw[c].str.strip().str.replace("_", ""), errors="coerce") for c in REQUIRED_COLUMNS}
@@ -176,23 +192,35 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     messages = tuple(f"row {i + 2}: {p.rstrip('; ')}" for i, p in problems[~ok].head(MAX_MESSAGES).items())
     if not ok.any():
         more = len(messages) - 5
-        raise RunsTableError(f"no row can be used ({len(raw):,} row{'s' if len(raw) != 1 else ''} read): "
-                             + "; ".join(messages[:5]) + (f"; and {more:,} more" if more > 0 else ""))
+        raise RunsTableError(
+            f"no row can be used ({len(raw):,} row{'s' if len(raw) != 1 else ''} read): "
+            + "; ".join(messages[:5])
+            + (f"; and {more:,} more" if more > 0 else "")
+        )
     names = raw["run_name"].str.strip() if "run_name" in raw.columns else pd.Series("", index=raw.index)
     n = numbers["num_params"]
     names = names.where(names != "", "N=" + n.map(lambda v: f"{v:.4g}"))
-    table = pd.DataFrame({
-        "run_name": names, "seed": seed, "num_params": n, "tokens_seen": numbers["tokens_seen"],
-        "value": numbers["loss"],
-    })[ok]
-    table["run_id"] = "upload/" + table["run_name"] + table["seed"].map(lambda s: "" if np.isnan(s) else f"/seed{int(s)}")
+    table = pd.DataFrame(
+        {
+            "run_name": names,
+            "seed": seed,
+            "num_params": n,
+            "tokens_seen": numbers["tokens_seen"],
+            "value": numbers["loss"],
+        }
+    )[ok]
+    table["run_id"] = (
+        "upload/" + table["run_name"] + table["seed"].map(lambda s: "" if np.isnan(s) else f"/seed{int(s)}")
+    )
     inconsistent = table.groupby("run_id")["num_params"].nunique()
     if (inconsistent > 1).any():
         bad = ", ".join(inconsistent[inconsistent > 1].index.str.removeprefix("upload/")[:5])
         raise RunsTableError(f"run(s) {bad} have more than one num_params; give each size its own run_name")
     dup = table.duplicated(["run_id", "tokens_seen"], keep="first")
-    extra = tuple(f"row {i + 2}: duplicate of an earlier row (same run and tokens_seen), ignored"
-                  for i in table.index[dup][: max(0, MAX_MESSAGES - len(messages))])
+    extra = tuple(
+        f"row {i + 2}: duplicate of an earlier row (same run and tokens_seen), ignored"
+        for i in table.index[dup][: max(0, MAX_MESSAGES - len(messages))]
+    )
     table = table[~dup]
     table = table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]].reset_index(drop=True)
     return RunsTable(table=table, messages=messages + extra, rejected_rows=int((~ok).sum() + dup.sum()))

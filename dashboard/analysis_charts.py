@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,9 +28,16 @@ ERROR_COLOR = "#e8710a"
 
 def plotly_config(filename: str, image_format: str = "png") -> dict:
     """Chart config: the modebar camera button saves ``image_format`` ("png" at 2x, or "svg")."""
-    return {"displaylogo": False,
-            "toImageButtonOptions": {"format": image_format, "filename": filename, "scale": 2,
-                                     "height": 620, "width": 1200}}
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {
+            "format": image_format,
+            "filename": filename,
+            "scale": 2,
+            "height": 620,
+            "width": 1200,
+        },
+    }
 
 
 def _padded_range(values: Sequence[float], pad: float = 0.06) -> list[float] | None:
@@ -50,10 +57,23 @@ def token_ticks(low: float, high: float) -> tuple[list[float], list[str]] | None
     return None if ticks is None else (ticks[0], [units.format_count(v) for v in ticks[0]])
 
 
-def fit_figure(*, curves: pd.DataFrame, fit_runs: pd.DataFrame, used: pd.DataFrame, params: dict,
-               target_label: str, target_params: float, target_tokens: float, target_run: str | None,
-               predicted: float, band: dict | None, grid: np.ndarray, y_title: str, min_tokens: float,
-               height: int = 680) -> go.Figure:
+def fit_figure(
+    *,
+    curves: pd.DataFrame,
+    fit_runs: pd.DataFrame,
+    used: pd.DataFrame,
+    params: dict,
+    target_label: str,
+    target_params: float,
+    target_tokens: float,
+    target_run: str | None,
+    predicted: float,
+    band: dict | None,
+    grid: np.ndarray,
+    y_title: str,
+    min_tokens: float,
+    height: int = 680,
+) -> go.Figure:
     """Observed points, the fitted law per run size and the target's extrapolated curve with its band.
 
     ``curves``: the family's points (run_id, num_params, tokens_seen, value); ``fit_runs``: the runs
@@ -81,57 +101,119 @@ def fit_figure(*, curves: pd.DataFrame, fit_runs: pd.DataFrame, used: pd.DataFra
         first = size not in shown_sizes
         shown_sizes.add(size)
         name = f"{units.format_params(size, unit=False)} (fit)"
-        hover = ("<b>%{customdata}</b><br>tokens %{x:.3s}<br>loss %{y:.4f}<extra>%{meta}</extra>")
+        hover = "<b>%{customdata}</b><br>tokens %{x:.3s}<br>loss %{y:.4f}<extra>%{meta}</extra>"
         if mask.any():
-            fig.add_trace(go.Scatter(
-                x=points["tokens_seen"][mask], y=points["value"][mask], mode="markers", name=name,
-                legendgroup=group, showlegend=first, marker=dict(color=color, size=7),
-                customdata=[label] * int(mask.sum()), meta="used in the fit", hovertemplate=hover))
+            fig.add_trace(
+                go.Scatter(
+                    x=points["tokens_seen"][mask],
+                    y=points["value"][mask],
+                    mode="markers",
+                    name=name,
+                    legendgroup=group,
+                    showlegend=first,
+                    marker=dict(color=color, size=7),
+                    customdata=[label] * int(mask.sum()),
+                    meta="used in the fit",
+                    hovertemplate=hover,
+                )
+            )
         if (~mask).any():
-            fig.add_trace(go.Scatter(
-                x=points["tokens_seen"][~mask], y=points["value"][~mask], mode="markers", name=name,
-                legendgroup=group, showlegend=first and not mask.any(),
-                marker=dict(color=color, size=6, symbol="circle-open", opacity=0.45),
-                customdata=[label] * int((~mask).sum()), meta="not used", hovertemplate=hover))
+            fig.add_trace(
+                go.Scatter(
+                    x=points["tokens_seen"][~mask],
+                    y=points["value"][~mask],
+                    mode="markers",
+                    name=name,
+                    legendgroup=group,
+                    showlegend=first and not mask.any(),
+                    marker=dict(color=color, size=6, symbol="circle-open", opacity=0.45),
+                    customdata=[label] * int((~mask).sum()),
+                    meta="not used",
+                    hovertemplate=hover,
+                )
+            )
         start = max(float(points["tokens_seen"].min()), x_low)
         tokens = np.geomspace(start, max(float(points["tokens_seen"].max()), start * 1.001), 80)
         fitted = laws.chinchilla_loss(size, tokens, **params)
-        fig.add_trace(go.Scatter(
-            x=tokens, y=fitted, mode="lines", name=name, legendgroup=group, showlegend=False,
-            line=dict(color=color, width=2, dash="dash"), hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=tokens,
+                y=fitted,
+                mode="lines",
+                name=name,
+                legendgroup=group,
+                showlegend=False,
+                line=dict(color=color, width=2, dash="dash"),
+                hoverinfo="skip",
+            )
+        )
         first_used = float(points["tokens_seen"][mask].min()) if mask.any() else float(tokens[-1])
         y_values += list(fitted[tokens >= first_used])
     # The target: band, predicted curve, prediction, actual points.
     if band is not None:
-        fig.add_trace(go.Scatter(x=np.concatenate([band["tokens"], band["tokens"][::-1]]),
-                                 y=np.concatenate([band["hi"], band["lo"][::-1]]), fill="toself",
-                                 fillcolor=TARGET_BAND, line=dict(width=0), hoverinfo="skip",
-                                 name="90% band (bootstrap over runs)", legendgroup="target"))
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([band["tokens"], band["tokens"][::-1]]),
+                y=np.concatenate([band["hi"], band["lo"][::-1]]),
+                fill="toself",
+                fillcolor=TARGET_BAND,
+                line=dict(width=0),
+                hoverinfo="skip",
+                name="90% band (bootstrap over runs)",
+                legendgroup="target",
+            )
+        )
         y_values += [float(band["lo"][-1]), float(band["hi"][-1])]
     predicted_curve = laws.chinchilla_loss(target_params, grid, **params)
     target_name = html.escape(target_label)
-    fig.add_trace(go.Scatter(
-        x=grid, y=predicted_curve, mode="lines", name=f"{target_name} (predicted)", legendgroup="target",
-        line=dict(color=TARGET_COLOR, width=3.5),
-        hovertemplate="predicted<br>tokens %{x:.3s}<br>loss %{y:.4f}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=grid,
+            y=predicted_curve,
+            mode="lines",
+            name=f"{target_name} (predicted)",
+            legendgroup="target",
+            line=dict(color=TARGET_COLOR, width=3.5),
+            hovertemplate="predicted<br>tokens %{x:.3s}<br>loss %{y:.4f}<extra></extra>",
+        )
+    )
     y_values += list(predicted_curve[grid >= min(max(target_tokens * 0.1, x_low), grid[-1])])
     if target_run is not None:
         actual = curves[curves["run_id"] == target_run].sort_values("tokens_seen")
         if not actual.empty:
-            fig.add_trace(go.Scatter(
-                x=actual["tokens_seen"], y=actual["value"], mode="markers", name=f"{target_name} (actual)",
-                marker=dict(color=ACTUAL_COLOR, size=8, symbol="diamond"), legendgroup="actual",
-                hovertemplate="actual<br>tokens %{x:.3s}<br>loss %{y:.4f}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=actual["tokens_seen"],
+                    y=actual["value"],
+                    mode="markers",
+                    name=f"{target_name} (actual)",
+                    marker=dict(color=ACTUAL_COLOR, size=8, symbol="diamond"),
+                    legendgroup="actual",
+                    hovertemplate="actual<br>tokens %{x:.3s}<br>loss %{y:.4f}<extra></extra>",
+                )
+            )
             late = actual[actual["tokens_seen"] >= max(x_low, 0.1 * actual["tokens_seen"].max())]
             y_values += list(late["value"])
-    fig.add_trace(go.Scatter(
-        x=[target_tokens], y=[predicted], mode="markers", name="Prediction at the target's D",
-        marker=dict(color=TARGET_COLOR, size=17, symbol="star", line=dict(color="white", width=1.5)),
-        legendgroup="target",
-        hovertemplate=f"prediction<br>tokens %{{x:.3s}}<br>loss %{{y:.4f}}<extra>{target_name}</extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=[target_tokens],
+            y=[predicted],
+            mode="markers",
+            name="Prediction at the target's D",
+            marker=dict(color=TARGET_COLOR, size=17, symbol="star", line=dict(color="white", width=1.5)),
+            legendgroup="target",
+            hovertemplate=f"prediction<br>tokens %{{x:.3s}}<br>loss %{{y:.4f}}<extra>{target_name}</extra>",
+        )
+    )
     y_values.append(predicted)
-    charts.base_layout(fig, x_title=units.axis_title("Tokens seen", "tokens", log=True), y_title=y_title,
-                       log_x=True, log_y=False, height=height)
+    charts.base_layout(
+        fig,
+        x_title=units.axis_title("Tokens seen", "tokens", log=True),
+        y_title=y_title,
+        log_x=True,
+        log_y=False,
+        height=height,
+    )
     if min_tokens > x_low:
         fig.add_vrect(x0=x_low, x1=min_tokens, fillcolor="#9aa0a6", opacity=0.14, line_width=0, layer="below")
     ticks = token_ticks(x_low, x_high)
@@ -142,13 +224,16 @@ def fit_figure(*, curves: pd.DataFrame, fit_runs: pd.DataFrame, used: pd.DataFra
     if y_range:
         fig.update_yaxes(range=y_range)
     # Legend below the plot: the plotting area keeps the full width, even in a narrow column.
-    fig.update_layout(legend=dict(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0,
-                                  font_size=14), margin=dict(r=10, b=10))
+    fig.update_layout(
+        legend=dict(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0, font_size=14),
+        margin=dict(r=10, b=10),
+    )
     return fig
 
 
-def tradeoff_figures(table: pd.DataFrame, *, optimal_multiplier: float | None = None,
-                     height: int = 520) -> tuple[go.Figure, go.Figure]:
+def tradeoff_figures(
+    table: pd.DataFrame, *, optimal_multiplier: float | None = None, height: int = 520
+) -> tuple[go.Figure, go.Figure]:
     """(loss and downstream error vs M, inference cost per token vs M) for an over-training table.
 
     The first figure has two panels sharing the x axis (loss on top, average downstream error
@@ -158,45 +243,87 @@ def tradeoff_figures(table: pd.DataFrame, *, optimal_multiplier: float | None = 
     M = table["multiplier"].to_numpy(dtype=float)
     ticks = [f"{m:g}" for m in M]
     has_error = bool(table["downstream_error"].notna().any())
-    sizes = np.column_stack([[units.format_params(n, unit=False) for n in table["num_params"]],
-                             [units.format_tokens(d, unit=False) for d in table["tokens"]]])
+    sizes = np.column_stack(
+        [
+            [units.format_params(n, unit=False) for n in table["num_params"]],
+            [units.format_tokens(d, unit=False) for d in table["tokens"]],
+        ]
+    )
     fig = make_subplots(rows=2 if has_error else 1, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-    fig.add_trace(go.Scatter(
-        x=M, y=table["loss"], mode="lines+markers", name="Predicted loss", line=dict(color=LOSS_COLOR, width=3),
-        marker=dict(size=10), customdata=sizes,
-        hovertemplate="M = %{x:g}<br>N %{customdata[0]}, D %{customdata[1]}<br>loss %{y:.4f}<extra></extra>"),
-        row=1, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=M,
+            y=table["loss"],
+            mode="lines+markers",
+            name="Predicted loss",
+            line=dict(color=LOSS_COLOR, width=3),
+            marker=dict(size=10),
+            customdata=sizes,
+            hovertemplate="M = %{x:g}<br>N %{customdata[0]}, D %{customdata[1]}<br>loss %{y:.4f}<extra></extra>",
+        ),
+        row=1,
+        col=1,
+    )
     if has_error:
-        fig.add_trace(go.Scatter(
-            x=M, y=100 * table["downstream_error"], mode="lines+markers", name="Avg. downstream error (17 tasks)",
-            line=dict(color=ERROR_COLOR, width=3), marker=dict(size=10, symbol="square"), customdata=sizes,
-            hovertemplate="M = %{x:g}<br>N %{customdata[0]}, D %{customdata[1]}<br>error %{y:.2f}%<extra></extra>"),
-            row=2, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=M,
+                y=100 * table["downstream_error"],
+                mode="lines+markers",
+                name="Avg. downstream error (17 tasks)",
+                line=dict(color=ERROR_COLOR, width=3),
+                marker=dict(size=10, symbol="square"),
+                customdata=sizes,
+                hovertemplate="M = %{x:g}<br>N %{customdata[0]}, D %{customdata[1]}<br>error %{y:.2f}%<extra></extra>",
+            ),
+            row=2,
+            col=1,
+        )
     charts.base_layout(fig, x_title="", y_title="", log_x=True, log_y=False, height=height)
     x_values = list(M) + ([optimal_multiplier] if optimal_multiplier and np.isfinite(optimal_multiplier) else [])
     x_range = [math.log10(min(x_values) / 1.35), math.log10(max(x_values) * 1.35)]
     fig.update_xaxes(type="log", tickvals=list(M), ticktext=ticks, range=x_range)
-    fig.update_xaxes(title_text=units.axis_title("Token multiplier M = D/N", "tokens per parameter", log=True),
-                     row=2 if has_error else 1, col=1)
+    fig.update_xaxes(
+        title_text=units.axis_title("Token multiplier M = D/N", "tokens per parameter", log=True),
+        row=2 if has_error else 1,
+        col=1,
+    )
     fig.update_yaxes(title_text="Loss (nats/token)", tickformat=".3f", row=1, col=1)
     if has_error:
         fig.update_yaxes(title_text="Avg. error (%)", ticksuffix="%", tickformat=".1f", row=2, col=1)
     if optimal_multiplier and np.isfinite(optimal_multiplier):
         fig.add_vline(x=optimal_multiplier, line=dict(color="#5f6368", dash="dot", width=2))
-        fig.add_annotation(x=math.log10(optimal_multiplier), y=1.0, xref="x", yref="paper", yanchor="bottom",
-                           text=f"compute-optimal M ≈ {optimal_multiplier:.0f}", showarrow=False,
-                           font=dict(size=13, color="#5f6368"))
+        fig.add_annotation(
+            x=math.log10(optimal_multiplier),
+            y=1.0,
+            xref="x",
+            yref="paper",
+            yanchor="bottom",
+            text=f"compute-optimal M ≈ {optimal_multiplier:.0f}",
+            showarrow=False,
+            font=dict(size=13, color="#5f6368"),
+        )
     fig.update_layout(showlegend=False, margin=dict(t=40))
 
-    cost = go.Figure(go.Bar(
-        x=ticks, y=100 * table["inference_relative"],
-        marker_color=[LOSS_COLOR if s > 0 else "#9aa0a6" for s in table["inference_saved"]],
-        text=[f"{-100 * s:+.0f}%" for s in table["inference_saved"]], textposition="outside",
-        customdata=[units.format_params(n, unit=False) for n in table["num_params"]],
-        hovertemplate="M = %{x}<br>N %{customdata}<br>inference cost %{y:.0f}% of compute-optimal<extra></extra>"))
-    charts.base_layout(cost, x_title="Token multiplier M = D/N (tokens per parameter)",
-                       y_title=units.axis_title("Inference FLOPs per token", "% of compute-optimal"),
-                       log_x=False, log_y=False, height=height)
+    cost = go.Figure(
+        go.Bar(
+            x=ticks,
+            y=100 * table["inference_relative"],
+            marker_color=[LOSS_COLOR if s > 0 else "#9aa0a6" for s in table["inference_saved"]],
+            text=[f"{-100 * s:+.0f}%" for s in table["inference_saved"]],
+            textposition="outside",
+            customdata=[units.format_params(n, unit=False) for n in table["num_params"]],
+            hovertemplate="M = %{x}<br>N %{customdata}<br>inference cost %{y:.0f}% of compute-optimal<extra></extra>",
+        )
+    )
+    charts.base_layout(
+        cost,
+        x_title="Token multiplier M = D/N (tokens per parameter)",
+        y_title=units.axis_title("Inference FLOPs per token", "% of compute-optimal"),
+        log_x=False,
+        log_y=False,
+        height=height,
+    )
     cost.update_xaxes(type="category")
     cost.update_traces(textfont_size=14, cliponaxis=False)
     cost.add_hline(y=100, line=dict(color="#5f6368", dash="dot", width=1.5))
@@ -205,30 +332,48 @@ def tradeoff_figures(table: pd.DataFrame, *, optimal_multiplier: float | None = 
     return fig, cost
 
 
-def heatmap_figure(table: pd.DataFrame, *, row: str = "num_runs", height: int = 430,
-                   max_are: float = 0.3) -> go.Figure:
+def heatmap_figure(table: pd.DataFrame, *, row: str = "num_runs", height: int = 430, max_are: float = 0.3) -> go.Figure:
     """Family-averaged ARE by compute-share bin (x) and number of runs (y).
 
     ``table`` has compute_bin (categorical), ``row`` (number of runs, or a categorical bin of it),
     are_mean and families.
     """
-    grid = table.pivot_table(index=row, columns="compute_bin", values="are_mean", observed=False,
-                             aggfunc="mean")
-    fams = table.pivot_table(index=row, columns="compute_bin", values="families", observed=False,
-                             aggfunc="max").reindex_like(grid)
+    grid = table.pivot_table(index=row, columns="compute_bin", values="are_mean", observed=False, aggfunc="mean")
+    fams = table.pivot_table(
+        index=row, columns="compute_bin", values="families", observed=False, aggfunc="max"
+    ).reindex_like(grid)
     grid = grid.dropna(axis=1, how="all").dropna(axis=0, how="all")
     fams = fams.reindex_like(grid)
     z = 100 * grid.to_numpy(dtype=float)
     text = np.where(np.isfinite(z), np.char.add(np.round(np.nan_to_num(z), 1).astype(str), "%"), "")
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in grid.columns], y=[str(r) for r in grid.index], text=text,
-        texttemplate="%{text}", textfont=dict(size=14), colorscale="YlOrRd", zmin=0, zmax=100 * max_are,
-        customdata=np.nan_to_num(fams.to_numpy(dtype=float)),
-        colorbar=dict(title=dict(text="ARE (%)", font_size=14), ticksuffix="%", thickness=16),
-        hovertemplate=("compute share %{x}<br>%{y} runs<br>mean ARE %{z:.1f}%<br>"
-                       "families %{customdata:.0f}<extra></extra>"), xgap=2, ygap=2))
-    charts.base_layout(fig, x_title="Fit compute as a share of the target's compute (6ND)",
-                       y_title="Number of runs in the fit (runs)", log_x=False, log_y=False, height=height)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(c) for c in grid.columns],
+            y=[str(r) for r in grid.index],
+            text=text,
+            texttemplate="%{text}",
+            textfont=dict(size=14),
+            colorscale="YlOrRd",
+            zmin=0,
+            zmax=100 * max_are,
+            customdata=np.nan_to_num(fams.to_numpy(dtype=float)),
+            colorbar=dict(title=dict(text="ARE (%)", font_size=14), ticksuffix="%", thickness=16),
+            hovertemplate=(
+                "compute share %{x}<br>%{y} runs<br>mean ARE %{z:.1f}%<br>families %{customdata:.0f}<extra></extra>"
+            ),
+            xgap=2,
+            ygap=2,
+        )
+    )
+    charts.base_layout(
+        fig,
+        x_title="Fit compute as a share of the target's compute (6ND)",
+        y_title="Number of runs in the fit (runs)",
+        log_x=False,
+        log_y=False,
+        height=height,
+    )
     fig.update_xaxes(type="category", showgrid=False)
     fig.update_yaxes(type="category", showgrid=False)
     return fig
@@ -240,20 +385,38 @@ def comparison_figure(table: pd.DataFrame, *, by: str | None = None, height: int
     colors = (LOSS_COLOR, "#9aa0a6")
     for i, (option, rows) in enumerate(table.groupby("option", sort=False)):
         x = [f"{int(v)} runs" for v in rows[by]] if by else [html.escape(str(option))]
-        fig.add_trace(go.Bar(
-            x=x, y=100 * rows["are_mean"], name=html.escape(str(option)), marker_color=colors[i % 2],
-            text=[units.MISSING if not np.isfinite(v) else f"{100 * v:.1f}%" for v in rows["are_mean"]],
-            textposition="outside", customdata=np.column_stack([rows["fits"], rows["families"]]),
-            hovertemplate=("%{y:.1f}% mean ARE<br>%{customdata[0]} matched fits, %{customdata[1]} families"
-                           "<extra>%{fullData.name}</extra>")))
-    charts.base_layout(fig, x_title="Number of runs in the fit" if by else "",
-                       y_title=units.axis_title("Mean ARE, family-averaged", "%"), log_x=False, log_y=False,
-                       height=height)
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=100 * rows["are_mean"],
+                name=html.escape(str(option)),
+                marker_color=colors[i % 2],
+                text=[units.MISSING if not np.isfinite(v) else f"{100 * v:.1f}%" for v in rows["are_mean"]],
+                textposition="outside",
+                customdata=np.column_stack([rows["fits"], rows["families"]]),
+                hovertemplate=(
+                    "%{y:.1f}% mean ARE<br>%{customdata[0]} matched fits, %{customdata[1]} families"
+                    "<extra>%{fullData.name}</extra>"
+                ),
+            )
+        )
+    charts.base_layout(
+        fig,
+        x_title="Number of runs in the fit" if by else "",
+        y_title=units.axis_title("Mean ARE, family-averaged", "%"),
+        log_x=False,
+        log_y=False,
+        height=height,
+    )
     fig.update_xaxes(type="category")
     fig.update_traces(textfont_size=14, cliponaxis=False)
     fig.update_yaxes(ticksuffix="%", rangemode="tozero")
-    fig.update_layout(barmode="group", showlegend=by is not None,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), margin=dict(t=50 if by else 20))
+    fig.update_layout(
+        barmode="group",
+        showlegend=by is not None,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        margin=dict(t=50 if by else 20),
+    )
     return fig
 
 
@@ -280,37 +443,78 @@ def plan_figure(plan, *, height: int = 460) -> go.Figure:
         median = [100 * a.expected.median for _, a in items]
         p80 = [100 * a.expected.p80 for _, a in items]
         text = [a.design.describe() for _, a in items]
-        fig.add_trace(go.Scatter(
-            x=cost, y=median, mode="markers", name=name,
-            marker=dict(color="rgba(0,0,0,0)" if hollow else color, size=7, symbol=symbol,
-                        line=dict(color=color, width=1)),
-            error_y=dict(type="data", symmetric=False, array=[h - m for h, m in zip(p80, median)],
-                         arrayminus=[0] * len(median), color=color, thickness=1, width=0),
-            customdata=np.column_stack([p80, text]),
-            hovertemplate="$%{x:,.0f}<br>ARE median %{y:.1f}%, p80 %{customdata[0]:.1f}%<br>%{customdata[1]}"
-                          "<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=cost,
+                y=median,
+                mode="markers",
+                name=name,
+                marker=dict(
+                    color="rgba(0,0,0,0)" if hollow else color, size=7, symbol=symbol, line=dict(color=color, width=1)
+                ),
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[h - m for h, m in zip(p80, median)],
+                    arrayminus=[0] * len(median),
+                    color=color,
+                    thickness=1,
+                    width=0,
+                ),
+                customdata=np.column_stack([p80, text]),
+                hovertemplate="$%{x:,.0f}<br>ARE median %{y:.1f}%, p80 %{customdata[0]:.1f}%<br>%{customdata[1]}"
+                "<extra></extra>",
+            )
+        )
 
     trace([r for r in rows if r[1].rankable], "Design (median, bar to 80th pct.)", DESIGN_COLOR, "circle")
-    trace([r for r in rows if not r[1].rankable], "Thin support (never picked)", DESIGN_COLOR, "circle-open",
-          hollow=True)
+    trace(
+        [r for r in rows if not r[1].rankable], "Thin support (never picked)", DESIGN_COLOR, "circle-open", hollow=True
+    )
     frontier = [plan.designs[i] for i in plan.frontier]
     if frontier:
-        fig.add_trace(go.Scatter(
-            x=[a.cost.dollars for a in frontier], y=[100 * a.expected.p80 for a in frontier], mode="lines+markers",
-            name="Pareto frontier (80th pct.)", line=dict(color=FRONTIER_COLOR, width=2, shape="hv"),
-            marker=dict(size=6, color=FRONTIER_COLOR), hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=[a.cost.dollars for a in frontier],
+                y=[100 * a.expected.p80 for a in frontier],
+                mode="lines+markers",
+                name="Pareto frontier (80th pct.)",
+                line=dict(color=FRONTIER_COLOR, width=2, shape="hv"),
+                marker=dict(size=6, color=FRONTIER_COLOR),
+                hoverinfo="skip",
+            )
+        )
     picked = plan.picked
     if picked is not None:
-        fig.add_trace(go.Scatter(
-            x=[picked.cost.dollars], y=[100 * picked.expected.p80], mode="markers", name="★ Pick (80th pct.)",
-            marker=dict(symbol="star", size=20, color=PICK_COLOR, line=dict(color="white", width=1)),
-            hovertemplate="Pick: $%{x:,.0f}, ARE p80 %{y:.1f}%<extra></extra>"))
-    fig.add_vline(x=plan.budget_dollars, line=dict(color=PICK_COLOR, dash="dash", width=1.5),
-                  annotation_text=f"budget {units.format_dollars(plan.budget_dollars)}", annotation_position="top")
-    fig.add_hline(y=100 * plan.goal_are, line=dict(color="#2ca02c", dash="dot", width=1.5),
-                  annotation_text=f"goal {units.format_percent(plan.goal_are)}", annotation_position="right")
-    charts.base_layout(fig, x_title=units.axis_title("Study cost", "US$", log=True),
-                       y_title=units.axis_title("Expected ARE of the target's loss", "%"), log_x=True, log_y=False,
-                       height=height)
+        fig.add_trace(
+            go.Scatter(
+                x=[picked.cost.dollars],
+                y=[100 * picked.expected.p80],
+                mode="markers",
+                name="★ Pick (80th pct.)",
+                marker=dict(symbol="star", size=20, color=PICK_COLOR, line=dict(color="white", width=1)),
+                hovertemplate="Pick: $%{x:,.0f}, ARE p80 %{y:.1f}%<extra></extra>",
+            )
+        )
+    fig.add_vline(
+        x=plan.budget_dollars,
+        line=dict(color=PICK_COLOR, dash="dash", width=1.5),
+        annotation_text=f"budget {units.format_dollars(plan.budget_dollars)}",
+        annotation_position="top",
+    )
+    fig.add_hline(
+        y=100 * plan.goal_are,
+        line=dict(color="#2ca02c", dash="dot", width=1.5),
+        annotation_text=f"goal {units.format_percent(plan.goal_are)}",
+        annotation_position="right",
+    )
+    charts.base_layout(
+        fig,
+        x_title=units.axis_title("Study cost", "US$", log=True),
+        y_title=units.axis_title("Expected ARE of the target's loss", "%"),
+        log_x=True,
+        log_y=False,
+        height=height,
+    )
     fig.update_layout(meta={"budget": plan.budget_dollars, "pick": plan.pick})
     return fig

@@ -33,8 +33,9 @@ STYLE = """<style>
 [data-testid="stMetricValue"] { font-size: 2.1rem; }
 </style>"""
 
-st.set_page_config(page_title="scaleplan", page_icon=":material/insights:", layout="wide",
-                   initial_sidebar_state="expanded")
+st.set_page_config(
+    page_title="scaleplan", page_icon=":material/insights:", layout="wide", initial_sidebar_state="expanded"
+)
 page = st.navigation(navigation.navigation_pages())
 st.html(STYLE)
 st.sidebar.caption("scaleplan · compute planning with scaling laws fitted on public training runs")
@@ -42,5 +43,7 @@ try:
     page.run()
 except Exception as error:  # noqa: BLE001 - pages guard themselves; this is the last resort
     logging.getLogger("scaleplan.dashboard").exception("page failed")
-    st.error(f"This page could not be drawn ({type(error).__name__}). Reload the page or pick another one.",
-             icon=":material/error:")
+    st.error(
+        f"This page could not be drawn ({type(error).__name__}). Reload the page or pick another one.",
+        icon=":material/error:",
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,8 +24,24 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 MAX_LEGEND_SIZES = 12  # more distinct sizes than this: a colour bar instead of a legend
 MARKER_RUN_POINTS = 40  # runs with at most this many points also get markers
 FONT = dict(family="Source Sans Pro, Helvetica, Arial, sans-serif", size=15, color="#1a1d24")
-CATEGORY_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-                   "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d")
+CATEGORY_COLORS = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+    "#1b9e77",
+    "#d95f02",
+    "#7570b3",
+    "#e7298a",
+    "#66a61e",
+    "#a6761d",
+)
 
 
 def size_colors(num_params: Sequence[float]) -> dict[float, str]:
@@ -35,8 +51,10 @@ def size_colors(num_params: Sequence[float]) -> dict[float, str]:
         return {}
     lo, hi = math.log10(sizes[0]), math.log10(sizes[-1])
     span = hi - lo
-    positions = [COLOR_RANGE[0] + (COLOR_RANGE[1] - COLOR_RANGE[0]) * ((math.log10(s) - lo) / span if span else 0.5)
-                 for s in sizes]
+    positions = [
+        COLOR_RANGE[0] + (COLOR_RANGE[1] - COLOR_RANGE[0]) * ((math.log10(s) - lo) / span if span else 0.5)
+        for s in sizes
+    ]
     return dict(zip(sizes, sample_colorscale(COLORSCALE, positions)))
 
 
@@ -45,7 +63,7 @@ def decade_ticks(low: float, high: float, formatter=units.format_count) -> tuple
     if not (low and high) or low <= 0 or high <= 0 or not (math.isfinite(low) and math.isfinite(high)):
         return None
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    values = [10.0 ** k for k in range(first, last + 1)]
+    values = [10.0**k for k in range(first, last + 1)]
     if len(values) < 2:
         return None
     return values, [formatter(v) for v in values]
@@ -57,7 +75,7 @@ def log_ticks(low: float, high: float, formatter=lambda v: f"{v:g}") -> tuple[li
         return None
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
     for steps in ((1, 1.5, 2, 3, 4, 5, 7), (1, 2, 3, 5), (1, 2, 5), (1,)):
-        values = [m * 10.0 ** k for k in range(first, last + 1) for m in steps if low <= m * 10.0 ** k <= high]
+        values = [m * 10.0**k for k in range(first, last + 1) for m in steps if low <= m * 10.0**k <= high]
         if len(values) <= 10:
             break
     if len(values) < 2:
@@ -65,18 +83,38 @@ def log_ticks(low: float, high: float, formatter=lambda v: f"{v:g}") -> tuple[li
     return values, [formatter(v) for v in values]
 
 
-def base_layout(fig: go.Figure, *, x_title: str, y_title: str, log_x: bool, log_y: bool,
-                height: int = 560) -> go.Figure:
+def base_layout(
+    fig: go.Figure, *, x_title: str, y_title: str, log_x: bool, log_y: bool, height: int = 560
+) -> go.Figure:
     fig.update_layout(
-        template="plotly_white", height=height, font=FONT, hovermode="closest",
+        template="plotly_white",
+        height=height,
+        font=FONT,
+        hovermode="closest",
         margin=dict(l=10, r=10, t=30, b=10),
         hoverlabel=dict(font_size=14, bgcolor="white"),
         legend=dict(font_size=14, title_font_size=14, itemsizing="constant"),
     )
-    fig.update_xaxes(title_text=x_title, type="log" if log_x else "linear", showline=True, linecolor="#9aa0a6",
-                     gridcolor="#e8eaed", ticks="outside", title_font_size=16, tickfont_size=14)
-    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear", showline=True, linecolor="#9aa0a6",
-                     gridcolor="#e8eaed", ticks="outside", title_font_size=16, tickfont_size=14)
+    fig.update_xaxes(
+        title_text=x_title,
+        type="log" if log_x else "linear",
+        showline=True,
+        linecolor="#9aa0a6",
+        gridcolor="#e8eaed",
+        ticks="outside",
+        title_font_size=16,
+        tickfont_size=14,
+    )
+    fig.update_yaxes(
+        title_text=y_title,
+        type="log" if log_y else "linear",
+        showline=True,
+        linecolor="#9aa0a6",
+        gridcolor="#e8eaed",
+        ticks="outside",
+        title_font_size=16,
+        tickfont_size=14,
+    )
     return fig
 
 
@@ -84,9 +122,18 @@ def _value_text(values: pd.Series) -> list[str]:
     return [units.MISSING if pd.isna(v) else f"{v:.4g}" for v in values]
 
 
-def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, log_x: bool = True,
-                  log_y: bool = False, value_name: str = "Value", height: int = 560,
-                  family_labels: dict[str, str] | None = None) -> go.Figure:
+def curves_figure(
+    curves: pd.DataFrame,
+    *,
+    x: str,
+    x_title: str,
+    y_title: str,
+    log_x: bool = True,
+    log_y: bool = False,
+    value_name: str = "Value",
+    height: int = 560,
+    family_labels: dict[str, str] | None = None,
+) -> go.Figure:
     """Training curves, one line per run, coloured by model size.
 
     ``curves`` has columns run_id, label (shown in the hover), num_params, value and the x
@@ -107,23 +154,30 @@ def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, l
     shown: set[tuple[str, float]] = set()
     titled: set[str] = set()
     family_names = family_labels or {}
-    template = ("<b>%{customdata[0]}</b><br>" + ("family %{customdata[1]}<br>" if families else "")
-                + "parameters %{customdata[2]}<br>tokens %{customdata[3]}<br>"
-                + ("compute %{customdata[4]}<br>" if "flops" in data else "")
-                + html.escape(value_name) + " %{customdata[5]}<extra></extra>")
+    template = (
+        "<b>%{customdata[0]}</b><br>"
+        + ("family %{customdata[1]}<br>" if families else "")
+        + "parameters %{customdata[2]}<br>tokens %{customdata[3]}<br>"
+        + ("compute %{customdata[4]}<br>" if "flops" in data else "")
+        + html.escape(value_name)
+        + " %{customdata[5]}<extra></extra>"
+    )
     for run_id, run in data.groupby("run_id", sort=False):
         size = float(run["num_params"].iloc[0])
         family = str(run["family"].iloc[0]) if "family" in run else ""
         label = str(run["label"].iloc[0]) if "label" in run else str(run_id)
-        hover = np.column_stack([
-            [html.escape(label)] * len(run),
-            [html.escape(family)] * len(run),
-            [units.format_params(size, unit=False)] * len(run),
-            [units.format_tokens(v, unit=False) for v in run["tokens_seen"]] if "tokens_seen" in run
-            else [units.MISSING] * len(run),
-            [units.format_flops(v) for v in run["flops"]] if "flops" in run else [units.MISSING] * len(run),
-            _value_text(run["value"]),
-        ])
+        hover = np.column_stack(
+            [
+                [html.escape(label)] * len(run),
+                [html.escape(family)] * len(run),
+                [units.format_params(size, unit=False)] * len(run),
+                [units.format_tokens(v, unit=False) for v in run["tokens_seen"]]
+                if "tokens_seen" in run
+                else [units.MISSING] * len(run),
+                [units.format_flops(v) for v in run["flops"]] if "flops" in run else [units.MISSING] * len(run),
+                _value_text(run["value"]),
+            ]
+        )
         few = len(run) <= MARKER_RUN_POINTS
         entry = (family if several else "", size)
         first_of_entry = entry not in shown
@@ -135,24 +189,41 @@ def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, l
             if use_legend and first_of_entry and family not in titled:
                 titled.add(family)
                 group_title = dict(legendgrouptitle_text=html.escape(family_names.get(family, family)))
-        fig.add_trace(go.Scatter(
-            x=run[x], y=run["value"], mode="lines+markers" if few else "lines",
-            line=dict(color=colors.get(size, "#1f5fbf"), width=2.4, dash=dash_of.get(family, "solid")),
-            marker=dict(size=8 if len(run) > 1 else 11, color=colors.get(size, "#1f5fbf")),
-            name=name, legendgroup=family if several else f"|{size:.6g}",
-            showlegend=use_legend and first_of_entry, customdata=hover,
-            hovertemplate=template, **group_title,
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=run[x],
+                y=run["value"],
+                mode="lines+markers" if few else "lines",
+                line=dict(color=colors.get(size, "#1f5fbf"), width=2.4, dash=dash_of.get(family, "solid")),
+                marker=dict(size=8 if len(run) > 1 else 11, color=colors.get(size, "#1f5fbf")),
+                name=name,
+                legendgroup=family if several else f"|{size:.6g}",
+                showlegend=use_legend and first_of_entry,
+                customdata=hover,
+                hovertemplate=template,
+                **group_title,
+            )
+        )
     if several and not use_legend:  # sizes on a colour bar; the legend still tells the families apart
         for family in families:
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", hoverinfo="skip", legendgroup=family,
-                                     line=dict(color="#5f6368", width=2.4, dash=dash_of[family]),
-                                     name=html.escape(family_names.get(family, family))))
+            fig.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="lines",
+                    hoverinfo="skip",
+                    legendgroup=family,
+                    line=dict(color="#5f6368", width=2.4, dash=dash_of[family]),
+                    name=html.escape(family_names.get(family, family)),
+                )
+            )
     if colors and not use_legend:
         _add_colorbar(fig, list(colors))
     if use_legend and colors:
         single = family_names.get(families[0]) if len(families) == 1 else None
-        title = "Family · parameters" if several else (f"{html.escape(single)} · parameters" if single else "Parameters")
+        title = (
+            "Family · parameters" if several else (f"{html.escape(single)} · parameters" if single else "Parameters")
+        )
         fig.update_layout(legend=dict(title_text=title, traceorder="grouped" if several else "normal"))
     elif several:
         fig.update_layout(legend=dict(title_text="Family", traceorder="normal"))
@@ -160,8 +231,11 @@ def curves_figure(curves: pd.DataFrame, *, x: str, x_title: str, y_title: str, l
     if log_x and not data.empty:
         formatter = (lambda v: units.format_flops(v, unit=False, decimals=0)) if x == "flops" else units.format_count
         low, high = float(data[x].min()), float(data[x].max())
-        ticks = (decade_ticks(low, high, formatter) if high > 300 * low
-                 else log_ticks(low, high, formatter) or decade_ticks(low, high, formatter))
+        ticks = (
+            decade_ticks(low, high, formatter)
+            if high > 300 * low
+            else log_ticks(low, high, formatter) or decade_ticks(low, high, formatter)
+        )
         if ticks:
             fig.update_xaxes(tickvals=ticks[0], ticktext=ticks[1])
     if log_y and not data.empty and float(data["value"].min()) > 0:
@@ -178,15 +252,33 @@ def _add_colorbar(fig: go.Figure, sizes: list[float]) -> None:
     if hi == lo:
         return
     ticks = [k for k in range(math.ceil(lo), math.floor(hi) + 1)] or [lo, hi]
-    scale = [[p, c] for p, c in zip(np.linspace(0, 1, 11),
-                                     sample_colorscale(COLORSCALE, list(np.linspace(*COLOR_RANGE, 11))))]
-    fig.add_trace(go.Scatter(
-        x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
-        marker=dict(colorscale=scale, cmin=lo, cmax=hi, color=[lo], showscale=True,
-                    colorbar=dict(title=dict(text="Parameters", font_size=14), tickvals=ticks,
-                                  ticktext=[units.format_count(10.0 ** t) for t in ticks], thickness=16,
-                                  tickfont_size=13)),
-    ))
+    scale = [
+        [p, c]
+        for p, c in zip(np.linspace(0, 1, 11), sample_colorscale(COLORSCALE, list(np.linspace(*COLOR_RANGE, 11))))
+    ]
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            showlegend=False,
+            hoverinfo="skip",
+            marker=dict(
+                colorscale=scale,
+                cmin=lo,
+                cmax=hi,
+                color=[lo],
+                showscale=True,
+                colorbar=dict(
+                    title=dict(text="Parameters", font_size=14),
+                    tickvals=ticks,
+                    ticktext=[units.format_count(10.0**t) for t in ticks],
+                    thickness=16,
+                    tickfont_size=13,
+                ),
+            ),
+        )
+    )
 
 
 def coverage_figure(runs: pd.DataFrame, *, height: int = 520) -> go.Figure:
@@ -194,23 +286,41 @@ def coverage_figure(runs: pd.DataFrame, *, height: int = 520) -> go.Figure:
     fig = go.Figure()
     data = runs.dropna(subset=["num_params", "max_tokens_seen"])
     for i, (source, group) in enumerate(data.groupby("source", sort=True)):
-        hover = np.column_stack([
-            [html.escape(str(v)) for v in group["model_name"].fillna(group["run_id"])],
-            [html.escape(str(v)) for v in group["family"]],
-            [units.format_params(v, unit=False) for v in group["num_params"]],
-            [units.format_tokens(v, unit=False) for v in group["max_tokens_seen"]],
-        ])
-        fig.add_trace(go.Scatter(
-            x=group["num_params"], y=group["max_tokens_seen"], mode="markers", name=html.escape(str(source)),
-            marker=dict(size=9, color=CATEGORY_COLORS[i % len(CATEGORY_COLORS)], opacity=0.8,
-                        line=dict(width=0.5, color="white")),
-            customdata=hover,
-            hovertemplate=("<b>%{customdata[0]}</b><br>family %{customdata[1]}<br>parameters %{customdata[2]}"
-                           "<br>tokens seen %{customdata[3]}<extra></extra>"),
-        ))
-    base_layout(fig, x_title=units.axis_title("Model size", "parameters", log=True),
-                y_title=units.axis_title("Training tokens seen", "tokens", log=True),
-                log_x=True, log_y=True, height=height)
+        hover = np.column_stack(
+            [
+                [html.escape(str(v)) for v in group["model_name"].fillna(group["run_id"])],
+                [html.escape(str(v)) for v in group["family"]],
+                [units.format_params(v, unit=False) for v in group["num_params"]],
+                [units.format_tokens(v, unit=False) for v in group["max_tokens_seen"]],
+            ]
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group["num_params"],
+                y=group["max_tokens_seen"],
+                mode="markers",
+                name=html.escape(str(source)),
+                marker=dict(
+                    size=9,
+                    color=CATEGORY_COLORS[i % len(CATEGORY_COLORS)],
+                    opacity=0.8,
+                    line=dict(width=0.5, color="white"),
+                ),
+                customdata=hover,
+                hovertemplate=(
+                    "<b>%{customdata[0]}</b><br>family %{customdata[1]}<br>parameters %{customdata[2]}"
+                    "<br>tokens seen %{customdata[3]}<extra></extra>"
+                ),
+            )
+        )
+    base_layout(
+        fig,
+        x_title=units.axis_title("Model size", "parameters", log=True),
+        y_title=units.axis_title("Training tokens seen", "tokens", log=True),
+        log_x=True,
+        log_y=True,
+        height=height,
+    )
     if not data.empty:
         for axis, column in (("x", "num_params"), ("y", "max_tokens_seen")):
             ticks = decade_ticks(float(data[column].min()), float(data[column].max()))
@@ -226,11 +336,23 @@ def add_context(fig: go.Figure, *, title: str, inputs: str, source: str = "scale
     (narrower for a figure in a column)."""
     caption = html.escape(f"{inputs} · {source}" if source else inputs)
     lines = _wrap(caption, wrap)
-    fig.update_layout(title=dict(text=f"<b>{html.escape(title)}</b>", x=0.0, xanchor="left", font_size=18),
-                      margin=dict(t=60, b=80 + 18 * len(lines)))
-    fig.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0.0, y=0.0, yshift=-58,
-                       xanchor="left", yanchor="top", align="left", showarrow=False,
-                       font=dict(size=12, color="#5f6368"))
+    fig.update_layout(
+        title=dict(text=f"<b>{html.escape(title)}</b>", x=0.0, xanchor="left", font_size=18),
+        margin=dict(t=60, b=80 + 18 * len(lines)),
+    )
+    fig.add_annotation(
+        text="<br>".join(lines),
+        xref="paper",
+        yref="paper",
+        x=0.0,
+        y=0.0,
+        yshift=-58,
+        xanchor="left",
+        yanchor="top",
+        align="left",
+        showarrow=False,
+        font=dict(size=12, color="#5f6368"),
+    )
     return fig
 
 

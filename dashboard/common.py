@@ -23,9 +23,9 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import duckdb
 import pandas as pd
@@ -95,6 +95,7 @@ def db_version(path: Path | None = None) -> DbVersion | None:
 # Connection: one read-only DuckDB connection per database file version, shared by sessions;
 # each query runs on its own cursor (DuckDB connections are not safe across threads).
 
+
 class _Holder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -147,13 +148,14 @@ def db() -> Iterator[duckdb.DuckDBPyConnection]:
 # ---------------------------------------------------------------------------------------------
 # Database health, and the build offer.
 
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def _status(path: str, version: DbVersion) -> str:
     return storage.database_status(Path(path))
 
 
 def database_status() -> str:
-    """"ok", "missing", "stale" or "corrupt" for the current file (cached per file version)."""
+    """ "ok", "missing", "stale" or "corrupt" for the current file (cached per file version)."""
     path = db_path()
     version = db_version(path)
     holder = _holder()
@@ -171,8 +173,11 @@ def ensure_database_ui(status: str | None = None) -> bool:
     status = status or database_status()
     if status == "ok":
         return True
-    st.warning(f"{STATUS_MESSAGES.get(status, 'The database cannot be used.')} "
-               "Building it from the sources takes under a minute.", icon=":material/database:")
+    st.warning(
+        f"{STATUS_MESSAGES.get(status, 'The database cannot be used.')} "
+        "Building it from the sources takes under a minute.",
+        icon=":material/database:",
+    )
     if st.button("Build the database now", type="primary", key="build-database"):
         _build_with_progress()
     return False
@@ -191,8 +196,14 @@ def _build_with_progress() -> None:
     try:
         release_connection()
         current = settings()
-        storage.build_database(current.db_path, mirror=current.mirror, download_dir=current.download_dir,
-                               download_url=current.download_url, progress=False, on_source=on_source)
+        storage.build_database(
+            current.db_path,
+            mirror=current.mirror,
+            download_dir=current.download_dir,
+            download_url=current.download_url,
+            progress=False,
+            on_source=on_source,
+        )
     except (DataSourceError, storage.DatabaseError, OSError, duckdb.Error) as error:
         log.exception("database build failed")
         st.error(f"The build failed: {escape_md(short(error))}")
@@ -211,6 +222,7 @@ def _build_with_progress() -> None:
 # ---------------------------------------------------------------------------------------------
 # Page guard.
 
+
 def run_page(render: Callable[[], None], *, needs_database: bool = True) -> None:
     """Run a page body: database check first, then ``render()`` with errors shown briefly."""
     try:
@@ -225,13 +237,14 @@ def run_page(render: Callable[[], None], *, needs_database: bool = True) -> None
         if status != "ok":
             ensure_database_ui(status)
         else:
-            st.error("The database could not be read just now. Reload the page to try again.",
-                     icon=":material/error:")
+            st.error("The database could not be read just now. Reload the page to try again.", icon=":material/error:")
     except Exception as error:  # noqa: BLE001 - shown as a short message, logged in full
         log.exception("unexpected error while drawing a page")
-        st.error(f"Something went wrong while drawing this page ({type(error).__name__}). "
-                 "Change the selection or reload the page; the server log has the details.",
-                 icon=":material/error:")
+        st.error(
+            f"Something went wrong while drawing this page ({type(error).__name__}). "
+            "Change the selection or reload the page; the server log has the details.",
+            icon=":material/error:",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,8 +278,12 @@ _flights: dict[tuple, list] = {}  # key -> [lock, number of callers holding or w
 def _flight_key(value: object) -> object:
     """A hashable stand-in for an argument: frames by content, containers element-wise."""
     if isinstance(value, pd.DataFrame):
-        return ("frame", tuple(map(str, value.columns)), len(value),
-                int(pd.util.hash_pandas_object(value, index=True).sum()))
+        return (
+            "frame",
+            tuple(map(str, value.columns)),
+            len(value),
+            int(pd.util.hash_pandas_object(value, index=True).sum()),
+        )
     if isinstance(value, (tuple, list)):
         return tuple(_flight_key(v) for v in value)
     try:
@@ -290,8 +307,11 @@ def single_flight(cached: Callable) -> Callable:
     @functools.wraps(cached)
     def wrapper(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
-        key = (cached.__module__, cached.__qualname__,
-               _flight_key([(name, value) for name, value in bound.arguments.items() if not name.startswith("_")]))
+        key = (
+            cached.__module__,
+            cached.__qualname__,
+            _flight_key([(name, value) for name, value in bound.arguments.items() if not name.startswith("_")]),
+        )
         with _flights_guard:
             entry = _flights.setdefault(key, [threading.Lock(), 0])
             entry[1] += 1
@@ -310,6 +330,7 @@ def single_flight(cached: Callable) -> Callable:
 
 # ---------------------------------------------------------------------------------------------
 # Cached queries. ``version`` is the database file version; it keys the cache.
+
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_summary(version: DbVersion | None) -> dict:
@@ -336,27 +357,38 @@ def cached_family_metrics(version: DbVersion | None, families: tuple[str, ...]) 
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def cached_explore_runs(version: DbVersion | None, families: tuple[str, ...], metric: str,
-                        architectures: tuple[str, ...] | None = None,
-                        training_data: tuple[str, ...] | None = None,
-                        min_params: float | None = None, max_params: float | None = None) -> pd.DataFrame:
+def cached_explore_runs(
+    version: DbVersion | None,
+    families: tuple[str, ...],
+    metric: str,
+    architectures: tuple[str, ...] | None = None,
+    training_data: tuple[str, ...] | None = None,
+    min_params: float | None = None,
+    max_params: float | None = None,
+) -> pd.DataFrame:
     with db() as con:
         return storage.explore_runs(
-            con, list(families), metric,
+            con,
+            list(families),
+            metric,
             architectures=None if architectures is None else list(architectures),
             training_data=None if training_data is None else list(training_data),
-            min_params=min_params, max_params=max_params)
+            min_params=min_params,
+            max_params=max_params,
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_curves(version: DbVersion | None, run_ids: tuple[str, ...], metric: str,
-                  max_points: int = 400) -> pd.DataFrame:
+def cached_curves(
+    version: DbVersion | None, run_ids: tuple[str, ...], metric: str, max_points: int = 400
+) -> pd.DataFrame:
     with db() as con:
         return storage.downsampled_curves(con, list(run_ids), metric, max_points=max_points)
 
 
 # ---------------------------------------------------------------------------------------------
 # Meta-analysis results (the sweep of core.meta), used by the planner and reliability pages.
+
 
 def meta_path() -> Path:
     """The meta-analysis results file of this session's settings."""

@@ -32,6 +32,7 @@ GADRE_FAMILY = reproduce.GADRE_FAMILY
 # ---------------------------------------------------------------------------------------------
 # Data
 
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def family_curves(version: common.DbVersion | None, family: str, metric: str | None = None) -> pd.DataFrame:
     """A family's points of one metric (default: its loss): run_id, model_name, num_params, tokens_seen, flops, value."""
@@ -41,16 +42,20 @@ def family_curves(version: common.DbVersion | None, family: str, metric: str | N
 
 def uploaded_curves(table: pd.DataFrame) -> pd.DataFrame:
     """The uploaded runs in the shape of :func:`family_curves` (model_name = the run's name)."""
-    curves = table.rename(columns={"run_name": "model_name"})[["run_id", "model_name", "num_params", "tokens_seen",
-                                                                "value"]].copy()
+    curves = table.rename(columns={"run_name": "model_name"})[
+        ["run_id", "model_name", "num_params", "tokens_seen", "value"]
+    ].copy()
     curves["flops"] = 6.0 * curves["num_params"] * curves["tokens_seen"]
     return curves.sort_values(["num_params", "run_id", "tokens_seen"], ignore_index=True)
 
 
 def curves_of(family: str, uploaded: pd.DataFrame | None) -> pd.DataFrame:
     if family == UPLOADED:
-        return uploaded_curves(uploaded) if uploaded is not None else pd.DataFrame(
-            columns=["run_id", "model_name", "num_params", "tokens_seen", "flops", "value"])
+        return (
+            uploaded_curves(uploaded)
+            if uploaded is not None
+            else pd.DataFrame(columns=["run_id", "model_name", "num_params", "tokens_seen", "flops", "value"])
+        )
     return family_curves(common.db_version(), family)
 
 
@@ -58,16 +63,23 @@ def runs_table(curves: pd.DataFrame) -> pd.DataFrame:
     """One row per run: run_id, label, num_params, max_tokens, points; smallest first."""
     if curves.empty:
         return pd.DataFrame(columns=["run_id", "label", "num_params", "max_tokens", "points"])
-    runs = (curves.groupby("run_id", sort=False)
-            .agg(label=("model_name", "first"), num_params=("num_params", "first"), max_tokens=("tokens_seen", "max"),
-                 points=("value", "size"))
-            .reset_index())
+    runs = (
+        curves.groupby("run_id", sort=False)
+        .agg(
+            label=("model_name", "first"),
+            num_params=("num_params", "first"),
+            max_tokens=("tokens_seen", "max"),
+            points=("value", "size"),
+        )
+        .reset_index()
+    )
     runs["label"] = runs["label"].where(runs["label"].notna() & (runs["label"].astype(str) != ""), runs["run_id"])
     return runs.sort_values(["num_params", "max_tokens", "run_id"], ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------
 # One analysis
+
 
 def _failure(error: Exception) -> dict:
     level = "warning" if isinstance(error, SelectionError) else "error"
@@ -76,12 +88,28 @@ def _failure(error: Exception) -> dict:
 
 
 def _selection(target_run, run_ids, fraction, final_only, min_tokens) -> Selection:
-    return Selection(target_run=target_run, run_ids=tuple(run_ids), fraction=float(fraction),
-                     final_only=bool(final_only), min_tokens=float(min_tokens))
+    return Selection(
+        target_run=target_run,
+        run_ids=tuple(run_ids),
+        fraction=float(fraction),
+        final_only=bool(final_only),
+        min_tokens=float(min_tokens),
+    )
 
 
-def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only, min_tokens, fixed,
-             n_boot, check_identifiability=False):
+def _analyse(
+    curves,
+    target_run,
+    target_params,
+    target_tokens,
+    run_ids,
+    fraction,
+    final_only,
+    min_tokens,
+    fixed,
+    n_boot,
+    check_identifiability=False,
+):
     if not run_ids:
         raise SelectionError("choose at least one run to fit on")
     hypothetical = target_params is not None
@@ -89,43 +117,79 @@ def _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction
         smaller = curves.loc[curves["run_id"].isin(run_ids), "num_params"]
         target_size = curves.loc[curves["run_id"] == target_run, "num_params"]
         if not target_size.empty and not smaller.empty and smaller.min() >= target_size.iloc[0]:
-            raise SelectionError("the target is smaller than every run chosen for the fit; pick a larger target "
-                                 "or smaller runs")
+            raise SelectionError(
+                "the target is smaller than every run chosen for the fit; pick a larger target or smaller runs"
+            )
     elif not curves.empty and (curves["num_params"] >= target_params).all():
         raise SelectionError("the hypothetical target is smaller than every run of the family; give a larger N")
-    return analyse(curves, _selection(None if hypothetical else target_run, run_ids, fraction, final_only, min_tokens),
-                   target_params=target_params, target_tokens=target_tokens, fixed=dict(fixed) or None,
-                   n_boot=n_boot, check_identifiability=check_identifiability)
+    return analyse(
+        curves,
+        _selection(None if hypothetical else target_run, run_ids, fraction, final_only, min_tokens),
+        target_params=target_params,
+        target_tokens=target_tokens,
+        fixed=dict(fixed) or None,
+        n_boot=n_boot,
+        check_identifiability=check_identifiability,
+    )
 
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=256)
-def fit_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
-                target_run: str | None, target_params: float | None, target_tokens: float | None,
-                run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
-                fixed: tuple[tuple[str, float], ...]) -> dict:
+def fit_summary(
+    version: common.DbVersion | None,
+    family: str,
+    uploaded: pd.DataFrame | None,
+    target_run: str | None,
+    target_params: float | None,
+    target_tokens: float | None,
+    run_ids: tuple[str, ...],
+    fraction: float,
+    final_only: bool,
+    min_tokens: float,
+    fixed: tuple[tuple[str, float], ...],
+) -> dict:
     """Fit the Chinchilla law on the selection and predict the target (no bootstrap)."""
     curves = curves_of(family, uploaded)
     try:
-        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-                          min_tokens, fixed, 0)
+        result = _analyse(
+            curves, target_run, target_params, target_tokens, run_ids, fraction, final_only, min_tokens, fixed, 0
+        )
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
     points = result.points
     ev = result.evaluation
     return {
-        "ok": True, "params": dict(result.fit.params), "fixed": tuple(result.fit.fixed),
-        "converged": bool(result.fit.converged), "objective": result.fit.objective,
-        "predicted": result.predicted_loss, "target_run": result.target_run,
-        "target_params": result.target_params, "target_tokens": result.target_tokens,
-        "compute_flops": points.compute_flops, "compute_share": result.compute_share,
-        "points": pd.DataFrame({"run_id": points.run_ids.astype(str), "num_params": points.num_params,
-                                "tokens_seen": points.tokens_seen, "loss": points.loss}),
+        "ok": True,
+        "params": dict(result.fit.params),
+        "fixed": tuple(result.fit.fixed),
+        "converged": bool(result.fit.converged),
+        "objective": result.fit.objective,
+        "predicted": result.predicted_loss,
+        "target_run": result.target_run,
+        "target_params": result.target_params,
+        "target_tokens": result.target_tokens,
+        "compute_flops": points.compute_flops,
+        "compute_share": result.compute_share,
+        "points": pd.DataFrame(
+            {
+                "run_id": points.run_ids.astype(str),
+                "num_params": points.num_params,
+                "tokens_seen": points.tokens_seen,
+                "loss": points.loss,
+            }
+        ),
         "runs": points.runs.copy(),
-        "evaluation": None if ev is None else {
-            "actual_final": ev.actual_final, "predicted_final": ev.predicted_final, "are_final": ev.are_final,
-            "are_mean": ev.are_mean, "compute_share": ev.compute_share, "checkpoints": ev.num_checkpoints,
-            "final_tokens": ev.final_tokens},
+        "evaluation": None
+        if ev is None
+        else {
+            "actual_final": ev.actual_final,
+            "predicted_final": ev.predicted_final,
+            "are_final": ev.are_final,
+            "are_mean": ev.are_mean,
+            "compute_share": ev.compute_share,
+            "checkpoints": ev.num_checkpoints,
+            "final_tokens": ev.final_tokens,
+        },
     }
 
 
@@ -158,8 +222,15 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
         return None, "the database has no data version; rebuild it with `scaleplan data build --force`", meta_key
     results, problem = sweep.results()
     if not sweep.available(results):
-        return None, ("the meta-analysis has not been run for this database "
-                      "(Reliability page or `scaleplan meta run`)" if problem is None else problem), meta_key
+        return (
+            None,
+            (
+                "the meta-analysis has not been run for this database (Reliability page or `scaleplan meta run`)"
+                if problem is None
+                else problem
+            ),
+            meta_key,
+        )
     try:
         return _calibration(meta_key, results), "", meta_key
     except calibration.CalibrationError as error:
@@ -168,10 +239,19 @@ def calibration_or_reason() -> tuple[calibration.Calibration | None, str, tuple]
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
-def checked_fit(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
-                target_run: str | None, target_params: float | None, target_tokens: float | None,
-                run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
-                fixed: tuple[tuple[str, float], ...]) -> dict:
+def checked_fit(
+    version: common.DbVersion | None,
+    family: str,
+    uploaded: pd.DataFrame | None,
+    target_run: str | None,
+    target_params: float | None,
+    target_tokens: float | None,
+    run_ids: tuple[str, ...],
+    fraction: float,
+    final_only: bool,
+    min_tokens: float,
+    fixed: tuple[tuple[str, float], ...],
+) -> dict:
     """The prediction, the design's calibration features and the fit's identifiability warnings
     (the flat-direction profile: 7 refits); no interval.
 
@@ -180,21 +260,47 @@ def checked_fit(version: common.DbVersion | None, family: str, uploaded: pd.Data
     """
     curves = curves_of(family, uploaded)
     try:
-        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-                          min_tokens, fixed, 0, check_identifiability=True)
+        result = _analyse(
+            curves,
+            target_run,
+            target_params,
+            target_tokens,
+            run_ids,
+            fraction,
+            final_only,
+            min_tokens,
+            fixed,
+            0,
+            check_identifiability=True,
+        )
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
-    return {"ok": True, "predicted": result.predicted_loss, "features": result.features,
-            "warnings": [(w.kind, w.message) for w in result.warnings]}
+    return {
+        "ok": True,
+        "predicted": result.predicted_loss,
+        "features": result.features,
+        "warnings": [(w.kind, w.message) for w in result.warnings],
+    }
 
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
-def interval_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
-                     target_run: str | None, target_params: float | None, target_tokens: float | None,
-                     run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
-                     fixed: tuple[tuple[str, float], ...], level: float, meta_key: tuple,
-                     _calibration: calibration.Calibration | None) -> dict:
+def interval_summary(
+    version: common.DbVersion | None,
+    family: str,
+    uploaded: pd.DataFrame | None,
+    target_run: str | None,
+    target_params: float | None,
+    target_tokens: float | None,
+    run_ids: tuple[str, ...],
+    fraction: float,
+    final_only: bool,
+    min_tokens: float,
+    fixed: tuple[tuple[str, float], ...],
+    level: float,
+    meta_key: tuple,
+    _calibration: calibration.Calibration | None,
+) -> dict:
     """The calibrated interval of the predicted final loss and the fit's identifiability warnings.
 
     ``meta_key`` identifies the sweep results ``_calibration`` was learned on (the cache key).
@@ -202,14 +308,30 @@ def interval_summary(version: common.DbVersion | None, family: str, uploaded: pd
     level); the interval is the calibration's lookup at ``level``. The bootstrap's parameter
     intervals are :func:`bootstrap_summary`, computed after this is shown.
     """
-    checked = checked_fit(version, family, uploaded, target_run, target_params, target_tokens, run_ids, fraction,
-                          final_only, min_tokens, fixed)
+    checked = checked_fit(
+        version,
+        family,
+        uploaded,
+        target_run,
+        target_params,
+        target_tokens,
+        run_ids,
+        fraction,
+        final_only,
+        min_tokens,
+        fixed,
+    )
     if not checked["ok"]:
         return checked
-    out = {"ok": True, "level": level, "interval": None, "refused": None, "warnings": checked["warnings"],
-           "method": calibration.METHOD}
-    interval = None if _calibration is None else _calibration.interval(checked["predicted"], checked["features"],
-                                                                       level)
+    out = {
+        "ok": True,
+        "level": level,
+        "interval": None,
+        "refused": None,
+        "warnings": checked["warnings"],
+        "method": calibration.METHOD,
+    }
+    interval = None if _calibration is None else _calibration.interval(checked["predicted"], checked["features"], level)
     if isinstance(interval, calibration.PredictionInterval):
         out["interval"] = interval.as_dict()
     elif isinstance(interval, calibration.Refusal):
@@ -224,10 +346,20 @@ def no_bootstrap() -> dict:
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=128)
-def bootstrap_summary(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None,
-                      target_run: str | None, target_params: float | None, target_tokens: float | None,
-                      run_ids: tuple[str, ...], fraction: float, final_only: bool, min_tokens: float,
-                      fixed: tuple[tuple[str, float], ...], n_boot: int = N_BOOT) -> dict:
+def bootstrap_summary(
+    version: common.DbVersion | None,
+    family: str,
+    uploaded: pd.DataFrame | None,
+    target_run: str | None,
+    target_params: float | None,
+    target_tokens: float | None,
+    run_ids: tuple[str, ...],
+    fraction: float,
+    final_only: bool,
+    min_tokens: float,
+    fixed: tuple[tuple[str, float], ...],
+    n_boot: int = N_BOOT,
+) -> dict:
     """The run bootstrap's 90% parameter intervals, its failed-replicate count and its warnings.
 
     Without the calibration or the identifiability profile, which :func:`interval_summary` has
@@ -235,19 +367,35 @@ def bootstrap_summary(version: common.DbVersion | None, family: str, uploaded: p
     """
     curves = curves_of(family, uploaded)
     try:
-        result = _analyse(curves, target_run, target_params, target_tokens, run_ids, fraction, final_only,
-                          min_tokens, fixed, n_boot, check_identifiability=False)
+        result = _analyse(
+            curves,
+            target_run,
+            target_params,
+            target_tokens,
+            run_ids,
+            fraction,
+            final_only,
+            min_tokens,
+            fixed,
+            n_boot,
+            check_identifiability=False,
+        )
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
     out = {"ok": True, **no_bootstrap(), "warnings": []}
     boot = result.bootstrap
     if boot is not None:
         free = [n for n in boot.param_names if n not in result.fit.fixed]
-        out.update(intervals={n: boot.param_interval(n, 0.9) for n in free} if result.band else {},
-                   replicates=int(boot.n_boot), failed=int(boot.n_failed), failures=dict(boot.failures),
-                   scheme=boot.scheme,
-                   warnings=[(w.kind, w.message) for w in bootstrap_warnings(boot, result.target_params,
-                                                                            result.target_tokens)])
+        out.update(
+            intervals={n: boot.param_interval(n, 0.9) for n in free} if result.band else {},
+            replicates=int(boot.n_boot),
+            failed=int(boot.n_failed),
+            failures=dict(boot.failures),
+            scheme=boot.scheme,
+            warnings=[
+                (w.kind, w.message) for w in bootstrap_warnings(boot, result.target_params, result.target_tokens)
+            ],
+        )
     return out
 
 
@@ -268,6 +416,7 @@ def borrowable(version: common.DbVersion | None, family: str, uploaded: pd.DataF
 # ---------------------------------------------------------------------------------------------
 # The planner's laws (the fits live in core: core.reproduce.fit_gadre, core.planning.collection_laws)
 
+
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=4)
 def gadre_laws(version: common.DbVersion | None, family: str = GADRE_FAMILY) -> dict:
@@ -277,21 +426,28 @@ def gadre_laws(version: common.DbVersion | None, family: str = GADRE_FAMILY) -> 
             gadre = reproduce.fit_gadre(con, family)
     except (fitting.FitError, ValueError) as error:
         return _failure(error)
-    return {"ok": True, "params": dict(gadre.loss_fit.params), "fit_runs": int(len(gadre.fit_set)),
-            "fit_compute": gadre.fit_compute,
-            "downstream": None if gadre.downstream_fit is None else dict(gadre.downstream_fit.params),
-            "held_out": gadre.held_out()}
+    return {
+        "ok": True,
+        "params": dict(gadre.loss_fit.params),
+        "fit_runs": int(len(gadre.fit_set)),
+        "fit_compute": gadre.fit_compute,
+        "downstream": None if gadre.downstream_fit is None else dict(gadre.downstream_fit.params),
+        "held_out": gadre.held_out(),
+    }
 
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=16)
-def planner_laws(version: common.DbVersion | None, family: str | None, uploaded: pd.DataFrame | None = None
-                 ) -> tuple[tuple[planning.ReferenceLaw, ...], dict[str, str]]:
+def planner_laws(
+    version: common.DbVersion | None, family: str | None, uploaded: pd.DataFrame | None = None
+) -> tuple[tuple[planning.ReferenceLaw, ...], dict[str, str]]:
     """Published laws, Gadre et al.'s per data set and ``family``'s Chinchilla fit, with intervals."""
     with common.db() as con:
         collection, problems = planning.collection_laws(
-            con, family=family, curves=uploaded_curves(uploaded) if family == UPLOADED and uploaded is not None
-            else None)
+            con,
+            family=family,
+            curves=uploaded_curves(uploaded) if family == UPLOADED and uploaded is not None else None,
+        )
     return planning.all_laws(collection), problems
 
 

@@ -18,11 +18,11 @@ PAGES_DIR = Path(__file__).resolve().parent / "views"
 
 @dataclass(frozen=True)
 class PageSpec:
-    section: str    # navigation group heading
-    file: str       # file name under dashboard/views/
+    section: str  # navigation group heading
+    file: str  # file name under dashboard/views/
     title: str
     icon: str
-    url_path: str   # the page's URL: http://host:port/<url_path>
+    url_path: str  # the page's URL: http://host:port/<url_path>
     default: bool = False
 
 
@@ -68,7 +68,13 @@ def navigation_pages(pages_dir: Path = PAGES_DIR) -> dict:
         def go_to_default_page() -> None:
             st.switch_page(target, query_params={key: st.query_params.get_all(key) for key in st.query_params})
 
-        root = st.Page(go_to_default_page, title=spec.title, icon=spec.icon, url_path=ROOT_URL_PATH, default=True,
-                       visibility="hidden")
+        root = st.Page(
+            go_to_default_page,
+            title=spec.title,
+            icon=spec.icon,
+            url_path=ROOT_URL_PATH,
+            default=True,
+            visibility="hidden",
+        )
         sections.setdefault(spec.section, []).insert(0, root)
     return sections

@@ -22,8 +22,9 @@ rejected value escaped for markdown and shortened.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -47,8 +48,9 @@ def _quote(raw: object) -> str:
     return f"“{escape_md(raw, MAX_SHOWN)}”"
 
 
-def parse_choice(name: str, raw: str | None, allowed: Sequence[Any], default: Any, *,
-                 label: str | None = None) -> Param:
+def parse_choice(
+    name: str, raw: str | None, allowed: Sequence[Any], default: Any, *, label: str | None = None
+) -> Param:
     """One value out of ``allowed`` (compared as strings); default + notice otherwise."""
     if raw is None or raw == "":
         return Param(name, default)
@@ -56,12 +58,23 @@ def parse_choice(name: str, raw: str | None, allowed: Sequence[Any], default: An
     if raw in by_text:
         return Param(name, by_text[raw], from_url=True)
     what = label or name
-    return Param(name, default, notice=f"Unknown {what} {_quote(raw)} in the link; showing "
-                 f"{_quote(default)} instead.", rejected=(raw,))
+    return Param(
+        name,
+        default,
+        notice=f"Unknown {what} {_quote(raw)} in the link; showing {_quote(default)} instead.",
+        rejected=(raw,),
+    )
 
 
-def parse_choices(name: str, raw: Sequence[str] | None, allowed: Sequence[Any], default: Sequence[Any], *,
-                  label: str | None = None, max_count: int | None = None) -> Param:
+def parse_choices(
+    name: str,
+    raw: Sequence[str] | None,
+    allowed: Sequence[Any],
+    default: Sequence[Any],
+    *,
+    label: str | None = None,
+    max_count: int | None = None,
+) -> Param:
     """Several values out of ``allowed``: unknown ones are dropped with a notice.
 
     When none of the given values is known, the default is used. Duplicates are removed and
@@ -95,8 +108,16 @@ def parse_choices(name: str, raw: Sequence[str] | None, allowed: Sequence[Any], 
     return Param(name, known, notice=notice, from_url=True, rejected=tuple(unknown))
 
 
-def parse_number(name: str, raw: str | None, default: float | int, *, minimum: float | None = None,
-                 maximum: float | None = None, integer: bool = False, label: str | None = None) -> Param:
+def parse_number(
+    name: str,
+    raw: str | None,
+    default: float | int,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    label: str | None = None,
+) -> Param:
     """A finite number within [minimum, maximum] (an integer if ``integer``); default + notice otherwise."""
     if raw is None or raw == "":
         return Param(name, default)
@@ -115,18 +136,32 @@ def parse_number(name: str, raw: str | None, default: float | int, *, minimum: f
     elif maximum is not None and number > maximum:
         problem = f"is above the maximum {maximum:g}"
     if problem:
-        return Param(name, default, notice=f"The {what} {_quote(raw)} in the link {problem}; "
-                     f"using {_quote(default)} instead.", rejected=(str(raw),))
+        return Param(
+            name,
+            default,
+            notice=f"The {what} {_quote(raw)} in the link {problem}; using {_quote(default)} instead.",
+            rejected=(str(raw),),
+        )
     return Param(name, int(number) if integer else number, from_url=True)
 
 
 # ---------------------------------------------------------------------------------------------
 # Streamlit side.
 
-def read_param(name: str, *, default: Any, allowed: Sequence[Any] | None = None, multi: bool = False,
-               minimum: float | None = None, maximum: float | None = None, integer: bool = False,
-               label: str | None = None, max_count: int | None = None,
-               query_params: Mapping[str, Any] | None = None) -> Param:
+
+def read_param(
+    name: str,
+    *,
+    default: Any,
+    allowed: Sequence[Any] | None = None,
+    multi: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    label: str | None = None,
+    max_count: int | None = None,
+    query_params: Mapping[str, Any] | None = None,
+) -> Param:
     """Read and validate ``st.query_params[name]`` (or ``query_params[name]``).
 
     With ``allowed``: one of those values (a list of them with ``multi=True``); otherwise a

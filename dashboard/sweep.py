@@ -72,12 +72,20 @@ def results() -> tuple[pd.DataFrame, str | None]:
         frame = _load(str(common.meta_path()), meta_version(), data)
     except (duckdb.Error, OSError) as error:
         log.warning("meta-analysis results unreadable: %s", error)
-        return empty, ("the meta-analysis results cannot be read right now (a sweep may be running, or the file is "
-                       "damaged); reload the page in a minute, or run the sweep again")
+        return empty, (
+            "the meta-analysis results cannot be read right now (a sweep may be running, or the file is "
+            "damaged); reload the page in a minute, or run the sweep again"
+        )
     if frame.empty:
         stored = meta_version() is not None
-        return frame, (("the stored meta-analysis results belong to an older build of the database and no longer "
-                        "apply; run the sweep again for the current data") if stored else None)
+        return frame, (
+            (
+                "the stored meta-analysis results belong to an older build of the database and no longer "
+                "apply; run the sweep again for the current data"
+            )
+            if stored
+            else None
+        )
     if not (frame["status"] == "ok").any():
         return frame, "the meta-analysis results hold no successful fit; run the sweep again"
     return frame, None
@@ -109,13 +117,24 @@ def offer_sweep(key: str, *, reason: str | None = None) -> None:
     """Explain that the results are missing and offer to run the sweep, with a progress bar."""
     version = common.db_version()
     fits = planned_fits(version)
-    st.info(f"{reason[:1].upper()}{reason[1:]}." if reason else "The meta-analysis has not been run yet: it fits scaling laws on many choices of small "
-            "runs in every family of the collection and measures how far each prediction lands from the real "
-            "loss. This page learns its accuracy estimates from those results.", icon=":material/science:")
-    st.caption(f"The results are stored in {common.escape_md(common.meta_path().name)} next to the database; "
-               "an interrupted run resumes where it stopped. Set SCALEPLAN_META to use a precomputed file.")
-    if st.button(f"Run the meta-analysis ({fits:,} fits, {_minutes(fits)})", type="primary", key=key,
-                 icon=":material/play_arrow:"):
+    st.info(
+        f"{reason[:1].upper()}{reason[1:]}."
+        if reason
+        else "The meta-analysis has not been run yet: it fits scaling laws on many choices of small "
+        "runs in every family of the collection and measures how far each prediction lands from the real "
+        "loss. This page learns its accuracy estimates from those results.",
+        icon=":material/science:",
+    )
+    st.caption(
+        f"The results are stored in {common.escape_md(common.meta_path().name)} next to the database; "
+        "an interrupted run resumes where it stopped. Set SCALEPLAN_META to use a precomputed file."
+    )
+    if st.button(
+        f"Run the meta-analysis ({fits:,} fits, {_minutes(fits)})",
+        type="primary",
+        key=key,
+        icon=":material/play_arrow:",
+    ):
         _run_with_progress()
 
 
@@ -136,7 +155,10 @@ def _run_with_progress() -> None:
         return
     finally:
         _SWEEP_LOCK.release()
-    bar.progress(1.0, text=f"Done: {report.fitted:,} fits succeeded, {report.failed:,} could not be fitted "
-                           f"({report.seconds / 60:.1f} min).")
+    bar.progress(
+        1.0,
+        text=f"Done: {report.fitted:,} fits succeeded, {report.failed:,} could not be fitted "
+        f"({report.seconds / 60:.1f} min).",
+    )
     _load.clear()
     st.rerun()

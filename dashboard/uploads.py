@@ -50,9 +50,12 @@ def process_upload(data: bytes, *, size: int | None = None) -> UploadOutcome:
     """Validate an uploaded CSV (bytes). Never raises for bad input: returns an outcome with ``error``."""
     size = len(data) if size is None else size
     if size > userdata.MAX_UPLOAD_BYTES:
-        return UploadOutcome(None, error=f"The file is {size / MB:.1f} MB; the limit is "
-                                         f"{userdata.MAX_UPLOAD_BYTES / MB:.0f} MB. Upload fewer checkpoints "
-                                         "(every few hundred steps is plenty for a fit).")
+        return UploadOutcome(
+            None,
+            error=f"The file is {size / MB:.1f} MB; the limit is "
+            f"{userdata.MAX_UPLOAD_BYTES / MB:.0f} MB. Upload fewer checkpoints "
+            "(every few hundred steps is plenty for a fit).",
+        )
     try:
         result = userdata.parse_runs_csv(data)
     except userdata.RunsTableError as error:

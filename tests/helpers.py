@@ -92,8 +92,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def dashboard_server(db: Path, *, meta: Path | None = None, port: int | None = None, log: Path | None = None,
-                     timeout: float = 120.0):
+def dashboard_server(
+    db: Path, *, meta: Path | None = None, port: int | None = None, log: Path | None = None, timeout: float = 120.0
+):
     """Run ``scaleplan serve`` on 127.0.0.1 in its own process group; yield ``(url, process)``.
 
     Waits for ``/_stcore/health``; on exit stops exactly that process group (cli -> streamlit).
@@ -106,15 +107,26 @@ def dashboard_server(db: Path, *, meta: Path | None = None, port: int | None = N
     env = dict(os.environ, SCALEPLAN_DB=str(db))
     if meta is not None:
         env["SCALEPLAN_META"] = str(meta)
-    command = [sys.executable, "-m", "scaleplan.core.cli", "--db", str(db), "serve", "--port", str(port),
-               "--address", "127.0.0.1"]
+    command = [
+        sys.executable,
+        "-m",
+        "scaleplan.core.cli",
+        "--db",
+        str(db),
+        "serve",
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+    ]
     with streamlit_server(command, port, env=env, log=log, timeout=timeout) as served:
         yield served
 
 
 @contextlib.contextmanager
-def streamlit_server(command: list[str], port: int, *, env: dict[str, str] | None = None, log: Path | None = None,
-                     timeout: float = 120.0):
+def streamlit_server(
+    command: list[str], port: int, *, env: dict[str, str] | None = None, log: Path | None = None, timeout: float = 120.0
+):
     """Run ``command`` (a Streamlit server on 127.0.0.1:``port``) in its own process group.
 
     Yields ``(url, process)`` once ``/_stcore/health`` answers; on exit stops that process group.
@@ -128,8 +140,15 @@ def streamlit_server(command: list[str], port: int, *, env: dict[str, str] | Non
     root = Path(__file__).resolve().parents[1]
     env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED="1")
     out = open(log, "wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=root,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def tail() -> str:

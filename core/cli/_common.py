@@ -8,29 +8,22 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from scaleplan.core.errors import UserError
 from scaleplan.core.settings import Settings, resolve_settings
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
 
 
-class CLIError(Exception):
+class CLIError(UserError):
     """A user-facing error: printed as one line, exit status 2."""
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    # Typed errors that bad input, a bad file or a missing database cause. ValueError and
-    # RuntimeError in general are *not* here: an unexpected one is a bug and keeps its traceback.
-    from scaleplan.core.fitting import FitError
-    from scaleplan.core.manifest import DataSourceError
-    from scaleplan.core.planning import PlanningError
-    from scaleplan.core.selection import SelectionError
-    from scaleplan.core.storage import DatabaseError
-    from scaleplan.core.userdata import RunsTableError
-
-    return (CLIError, DataSourceError, DatabaseError, FitError, SelectionError, RunsTableError,
-            PlanningError, OSError)
-
+    # Every typed mistake of the user's derives from UserError (core.errors); OSError is a bad
+    # path or permission. ValueError and RuntimeError in general are *not* here: an unexpected
+    # one is a bug and keeps its traceback.
+    return (UserError, OSError)
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
@@ -42,11 +35,20 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, suppress_defaults
     """
     group = parser.add_argument_group("locations (flag, else environment variable, else default)")
     default = argparse.SUPPRESS if suppress_defaults else None
-    group.add_argument("--data-dir", default=default, help="folder for the database and results ($SCALEPLAN_DATA_DIR; "
-                                          "default: the per-user data folder)")
-    group.add_argument("--db", default=default, help="database file ($SCALEPLAN_DB; default <data-dir>/scaleplan.duckdb)")
-    group.add_argument("--meta", default=default, help="meta-analysis results file ($SCALEPLAN_META; default <data-dir>/meta.duckdb)")
-    group.add_argument("--mirror", default=default, help="local mirror of the sources ($SCALEPLAN_MIRROR; default: download)")
+    group.add_argument(
+        "--data-dir",
+        default=default,
+        help="folder for the database and results ($SCALEPLAN_DATA_DIR; default: the per-user data folder)",
+    )
+    group.add_argument(
+        "--db", default=default, help="database file ($SCALEPLAN_DB; default <data-dir>/scaleplan.duckdb)"
+    )
+    group.add_argument(
+        "--meta", default=default, help="meta-analysis results file ($SCALEPLAN_META; default <data-dir>/meta.duckdb)"
+    )
+    group.add_argument(
+        "--mirror", default=default, help="local mirror of the sources ($SCALEPLAN_MIRROR; default: download)"
+    )
     group.add_argument("--download-url", default=default, help=argparse.SUPPRESS)
     group.add_argument("--log-dir", default=default, help="folder for the error log ($SCALEPLAN_LOG_DIR)")
 
@@ -59,8 +61,14 @@ def settings_parent() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    return resolve_settings(data_dir=args.data_dir, db=args.db, meta=args.meta, mirror=args.mirror,
-                            download_url=args.download_url, log_dir=args.log_dir)
+    return resolve_settings(
+        data_dir=args.data_dir,
+        db=args.db,
+        meta=args.meta,
+        mirror=args.mirror,
+        download_url=args.download_url,
+        log_dir=args.log_dir,
+    )
 
 
 def print_json(obj) -> None:
@@ -69,6 +77,7 @@ def print_json(obj) -> None:
 
 def _json_default(value):
     import numpy as np
+
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -82,10 +91,14 @@ def ensure_database(settings: Settings, *, quiet: bool = False) -> None:
 
     status = storage.database_status(settings.db_path)
     if status != "ok":
-        print(f"database {status} at {settings.db_path}: building it (this takes under a minute)...",
-              file=sys.stderr)
-        storage.build_database(settings.db_path, mirror=settings.mirror, download_dir=settings.download_dir,
-                               download_url=settings.download_url, progress=not quiet)
+        print(f"database {status} at {settings.db_path}: building it (this takes under a minute)...", file=sys.stderr)
+        storage.build_database(
+            settings.db_path,
+            mirror=settings.mirror,
+            download_dir=settings.download_dir,
+            download_url=settings.download_url,
+            progress=not quiet,
+        )
 
 
 @contextmanager

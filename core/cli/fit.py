@@ -46,9 +46,14 @@ def _bootstrap_json(result: analysis.Analysis) -> dict | None:
     boot = result.bootstrap
     if boot is None:
         return None
-    return {"replicates": boot.n_boot, "failed": boot.n_failed, "failures": dict(boot.failures),
-            "scheme": boot.scheme, "band_90": list(result.band) if result.band else None,
-            "note": "parameter uncertainty only (resampled data); the calibrated interval is the one to use"}
+    return {
+        "replicates": boot.n_boot,
+        "failed": boot.n_failed,
+        "failures": dict(boot.failures),
+        "scheme": boot.scheme,
+        "band_90": list(result.band) if result.band else None,
+        "note": "parameter uncertainty only (resampled data); the calibrated interval is the one to use",
+    }
 
 
 def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str = "") -> dict:
@@ -82,9 +87,13 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             fixed[name.strip()] = float(value)
         except ValueError:
             raise CLIError(f"--borrow expects NAME=VALUE, e.g. alpha=0.34; got {item!r}") from None
-    selection_kwargs = dict(max_params=args.max_params, num_runs=args.num_runs, fraction=args.fraction,
-                            final_only=args.final_only,
-                            min_tokens=DEFAULT_MIN_TOKENS if args.min_tokens is None else args.min_tokens)
+    selection_kwargs = dict(
+        max_params=args.max_params,
+        num_runs=args.num_runs,
+        fraction=args.fraction,
+        final_only=args.final_only,
+        min_tokens=DEFAULT_MIN_TOKENS if args.min_tokens is None else args.min_tokens,
+    )
     try:
         if args.runs:
             path = Path(args.runs)
@@ -97,15 +106,28 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 raise CLIError("with --runs give the target as --predict-n N --predict-d D")
             if args.min_tokens is None:  # the same default as the dashboard's Your runs
                 selection_kwargs["min_tokens"] = default_min_tokens(table.table)
-                print(f"note: checkpoints at or below {selection_kwargs['min_tokens']:.3g} tokens are dropped "
-                      "(10% of your shortest run, at most 10B; set --min-tokens to change)", file=sys.stderr)
+                print(
+                    f"note: checkpoints at or below {selection_kwargs['min_tokens']:.3g} tokens are dropped "
+                    "(10% of your shortest run, at most 10B; set --min-tokens to change)",
+                    file=sys.stderr,
+                )
             if args.predict_n <= float(table.table["num_params"].max()):
-                print("note: the target lies inside the size range of your runs: every run is used, so this is an "
-                      "interpolation in model size", file=sys.stderr)
+                print(
+                    "note: the target lies inside the size range of your runs: every run is used, so this is an "
+                    "interpolation in model size",
+                    file=sys.stderr,
+                )
             cal, missing = _calibration(settings)
-            result = analysis.analyse(table.table, Selection(**selection_kwargs), target_params=args.predict_n,
-                                      target_tokens=args.predict_d, fixed=fixed, n_boot=args.bootstrap,
-                                      calibration=cal, level=args.level)
+            result = analysis.analyse(
+                table.table,
+                Selection(**selection_kwargs),
+                target_params=args.predict_n,
+                target_tokens=args.predict_d,
+                fixed=fixed,
+                n_boot=args.bootstrap,
+                calibration=cal,
+                level=args.level,
+            )
         else:
             if not args.family:
                 raise CLIError("give --family F (and optionally --target RUN) or --runs FILE.csv")
@@ -116,8 +138,13 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             cal, missing = _calibration(settings)
             common = dict(fixed=fixed, n_boot=args.bootstrap, calibration=cal, level=args.level)
             if args.predict_n is not None or args.predict_d is not None:
-                result = analysis.analyse(curves, Selection(**selection_kwargs), target_params=args.predict_n,
-                                          target_tokens=args.predict_d, **common)
+                result = analysis.analyse(
+                    curves,
+                    Selection(**selection_kwargs),
+                    target_params=args.predict_n,
+                    target_tokens=args.predict_d,
+                    **common,
+                )
             else:
                 result = analysis.analyse(curves, Selection(target_run=args.target, **selection_kwargs), **common)
     except (SelectionError, fitting.FitError, RunsTableError) as error:
@@ -127,22 +154,28 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         _common.print_json(doc)
         return 0
     print(f"target: {doc['target']['run']}  N={result.target_params:.4g}  D={result.target_tokens:.4g} tokens")
-    print(f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
-          f"({result.compute_share:.3%} of the target's compute)")
+    print(
+        f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
+        f"({result.compute_share:.3%} of the target's compute)"
+    )
     print("params: " + ", ".join(f"{k}={v:.4g}" for k, v in doc["params"].items()))
     interval = doc["interval"]
     if interval.get("refused"):
         note = interval["refused"]
     else:
-        note = (f"{args.level:.0%} interval {interval['low']:.4f} - {interval['high']:.4f}; {interval['method']}, "
-                f"learned on {interval['designs']:,} designs of {interval['families']} families"
-                + (" (your runs are a new family: calibration from the whole collection)" if args.runs else ""))
+        note = (
+            f"{args.level:.0%} interval {interval['low']:.4f} - {interval['high']:.4f}; {interval['method']}, "
+            f"learned on {interval['designs']:,} designs of {interval['families']} families"
+            + (" (your runs are a new family: calibration from the whole collection)" if args.runs else "")
+        )
     print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
     for warning in doc["warnings"]:
         print(f"warning: {warning['message']}")
     if doc["actual"] is not None:
-        print(f"actual loss: {doc['actual']:.4f}   ARE final {doc['are_final']:.2%}   "
-              f"ARE mean over last 30% {doc['are_mean_last_30pct']:.2%}")
+        print(
+            f"actual loss: {doc['actual']:.4f}   ARE final {doc['are_final']:.2%}   "
+            f"ARE mean over last 30% {doc['are_mean_last_30pct']:.2%}"
+        )
     return 0
 
 
@@ -158,13 +191,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--num-runs", type=int, help="use the k smallest runs")
     fit.add_argument("--fraction", type=float, default=1.0, help="fraction of training used (0-1]")
     fit.add_argument("--final-only", action="store_true", help="final checkpoints only")
-    fit.add_argument("--min-tokens", type=float, default=None,
-                     help="drop checkpoints at or below this many tokens (default: 10B, the paper's cutoff; "
-                          "for --runs, 10%% of your shortest run, at most 10B)")
+    fit.add_argument(
+        "--min-tokens",
+        type=float,
+        default=None,
+        help="drop checkpoints at or below this many tokens (default: 10B, the paper's cutoff; "
+        "for --runs, 10%% of your shortest run, at most 10B)",
+    )
     fit.add_argument("--borrow", action="append", metavar="NAME=VALUE", help="fix a parameter, e.g. alpha=0.34")
     fit.add_argument("--level", type=float, default=0.9, help="level of the calibrated interval (default 0.9)")
-    fit.add_argument("--bootstrap", type=int, default=100,
-                     help="bootstrap replicates for parameter uncertainty and its warnings (0: none)")
+    fit.add_argument(
+        "--bootstrap",
+        type=int,
+        default=100,
+        help="bootstrap replicates for parameter uncertainty and its warnings (0: none)",
+    )
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=cmd_fit)
-

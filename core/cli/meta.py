@@ -23,20 +23,30 @@ def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
         raise _common.CLIError(str(error)) from None
     _common.ensure_database(settings, quiet=args.quiet)
     try:
-        report = meta.run_sweep(settings.db_path, settings.meta_path,
-                                families=args.family or None, n_jobs=args.jobs, engine=args.engine,
-                                scheduler=args.scheduler, limit=args.limit, progress=not args.quiet,
-                                config=config)
+        report = meta.run_sweep(
+            settings.db_path,
+            settings.meta_path,
+            families=args.family or None,
+            n_jobs=args.jobs,
+            engine=args.engine,
+            scheduler=args.scheduler,
+            limit=args.limit,
+            progress=not args.quiet,
+            config=config,
+        )
     except meta.SweepConfigError as error:
         raise _common.CLIError(str(error)) from None
     except ImportError as error:
         if args.engine == "dask":
-            raise _common.CLIError(f"the Dask engine needs dask[distributed] (pip install 'scaleplan[cluster]'): "
-                                   f"{error}") from None
+            raise _common.CLIError(
+                f"the Dask engine needs dask[distributed] (pip install 'scaleplan[cluster]'): {error}"
+            ) from None
         raise
-    print(f"planned {report.planned} fits, {report.skipped} already stored; ran {report.fitted + report.failed} "
-          f"({report.fitted} fitted, {report.failed} could not be fitted; {report.designs} distinct designs) "
-          f"in {report.seconds:.1f} s")
+    print(
+        f"planned {report.planned} fits, {report.skipped} already stored; ran {report.fitted + report.failed} "
+        f"({report.fitted} fitted, {report.failed} could not be fitted; {report.designs} distinct designs) "
+        f"in {report.seconds:.1f} s"
+    )
     return 0
 
 
@@ -49,8 +59,10 @@ def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
         info = meta.export_results(settings.meta_path, version, Path(args.to))
     except ValueError as error:
         raise _common.CLIError(f"{error}; run `scaleplan meta run` first") from None
-    print(f"wrote {info['rows']} rows ({info['fitted']} fitted) of data version {version[:12]} to "
-          f"{Path(args.to) / meta.SHIPPED_RESULTS} (sha256 {info['sha256'][:12]}...)")
+    print(
+        f"wrote {info['rows']} rows ({info['fitted']} fitted) of data version {version[:12]} to "
+        f"{Path(args.to) / meta.SHIPPED_RESULTS} (sha256 {info['sha256'][:12]}...)"
+    )
     return 0
 
 
@@ -58,18 +70,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     meta_cmd = sub.add_parser("meta", help="the meta-analysis sweep").add_subparsers(dest="meta_command", required=True)
     run = meta_cmd.add_parser("run", parents=[_common.settings_parent()], help="run or resume the sweep")
     run.add_argument("--family", action="append", help="only these families (repeatable; overrides the config file)")
-    run.add_argument("--config", metavar="FILE",
-                     help="sweep configuration (.toml or .json): families, fractions, checkpoints, cutoffs, "
-                          "window_sizes, ... (see the README, 'Scale-out with Dask')")
+    run.add_argument(
+        "--config",
+        metavar="FILE",
+        help="sweep configuration (.toml or .json): families, fractions, checkpoints, cutoffs, "
+        "window_sizes, ... (see the README, 'Scale-out with Dask')",
+    )
     run.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
-    run.add_argument("--engine", choices=meta.ENGINES, default="joblib",
-                     help="joblib: local cores; dask: a Dask cluster (--scheduler) or a local one")
+    run.add_argument(
+        "--engine",
+        choices=meta.ENGINES,
+        default="joblib",
+        help="joblib: local cores; dask: a Dask cluster (--scheduler) or a local one",
+    )
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://HOST:8786")
-    run.add_argument("--limit", type=int, help="at most this many new designs (tasks selecting the same points are one)")
+    run.add_argument(
+        "--limit", type=int, help="at most this many new designs (tasks selecting the same points are one)"
+    )
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_meta_run)
-    export = meta_cmd.add_parser("export", parents=[_common.settings_parent()],
-                                 help="write the stored sweep as the results shipped with scaleplan")
-    export.add_argument("--to", required=True, metavar="FOLDER",
-                        help="where to write sweep_results.parquet and its pin (the project's data/ folder)")
+    export = meta_cmd.add_parser(
+        "export",
+        parents=[_common.settings_parent()],
+        help="write the stored sweep as the results shipped with scaleplan",
+    )
+    export.add_argument(
+        "--to",
+        required=True,
+        metavar="FOLDER",
+        help="where to write sweep_results.parquet and its pin (the project's data/ folder)",
+    )
     export.set_defaults(func=cmd_meta_export)

@@ -51,15 +51,16 @@ def _law_names() -> str:
 
 def build_plan(args: argparse.Namespace, settings: Settings) -> dict:
     """Everything the command prints, as typed results."""
-    cost = planning.CostModel(dollars_per_gpu_hour=args.dollars_per_gpu_hour, peak_flops_per_gpu=args.peak_flops,
-                              mfu=args.mfu)
+    cost = planning.CostModel(
+        dollars_per_gpu_hour=args.dollars_per_gpu_hour, peak_flops_per_gpu=args.peak_flops, mfu=args.mfu
+    )
     if (args.budget_dollars is None) == (args.budget_gpu_hours is None):
         raise CLIError("give the study budget with exactly one of --budget-dollars or --budget-gpu-hours")
     budget = cost.budget_dollars(args.budget_dollars, args.budget_gpu_hours)
     if not (0 < args.accuracy <= 100):
         raise CLIError(f"--accuracy is a percentage in (0, 100], got {args.accuracy:g}")
     law_name = args.law
-    family = law_name[len(planning.FAMILY_LAW_PREFIX):] if law_name.startswith(planning.FAMILY_LAW_PREFIX) else None
+    family = law_name[len(planning.FAMILY_LAW_PREFIX) :] if law_name.startswith(planning.FAMILY_LAW_PREFIX) else None
     if family is None and law_name not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
         raise CLIError(f"unknown law {law_name!r}; choose from {_law_names()}")
     with _common.open_db(settings, quiet=args.quiet) as con:
@@ -72,14 +73,30 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict:
     selected = laws[law_name]
     n_target, d_target = _target(args, selected)
     calibration, why = load_calibration(settings, version)
-    plan = planning.plan_study(n_target, d_target, budget_dollars=budget, goal_are=args.accuracy / 100,
-                               calibration=calibration, cost=cost, message=why, tpp_range=tpp_range)
+    plan = planning.plan_study(
+        n_target,
+        d_target,
+        budget_dollars=budget,
+        goal_are=args.accuracy / 100,
+        calibration=calibration,
+        cost=cost,
+        message=why,
+        tpp_range=tpp_range,
+    )
     target_flops = planning.training_flops(n_target, d_target)
     table = planning.compute_optimal_table(list(laws.values()), target_flops)
     optimum = next((row for row in table if row.law == law_name), None)
     overtraining = planning.summarise_overtraining(selected, n_target, d_target)
-    return {"plan": plan, "laws": table, "optimum": optimum, "overtraining": overtraining, "problems": problems,
-            "selected": selected, "cost": cost, "target_flops": target_flops}
+    return {
+        "plan": plan,
+        "laws": table,
+        "optimum": optimum,
+        "overtraining": overtraining,
+        "problems": problems,
+        "selected": selected,
+        "cost": cost,
+        "target_flops": target_flops,
+    }
 
 
 def as_json(result: dict) -> dict:
@@ -88,43 +105,72 @@ def as_json(result: dict) -> dict:
 
     def design(a: planning.AssessedDesign) -> dict:
         e = a.expected
-        return {"sizes": list(a.design.sizes), "tokens": list(a.design.tokens), "seeds": a.design.seeds,
-                "token_rule": a.design.token_rule, "rule_value": a.design.rule_value,
-                "study_flops": a.design.study_flops, "cost_dollars": a.cost.dollars, "gpu_hours": a.cost.gpu_hours,
-                "are_median": None if e is None else e.median, "are_p80": None if e is None else e.p80,
-                "are_p90": None if e is None else e.p90, "fits": 0 if e is None else e.fits,
-                "families": 0 if e is None else e.families, "thin_support": True if e is None else e.thin_support,
-                "refusal": a.refusal}
+        return {
+            "sizes": list(a.design.sizes),
+            "tokens": list(a.design.tokens),
+            "seeds": a.design.seeds,
+            "token_rule": a.design.token_rule,
+            "rule_value": a.design.rule_value,
+            "study_flops": a.design.study_flops,
+            "cost_dollars": a.cost.dollars,
+            "gpu_hours": a.cost.gpu_hours,
+            "are_median": None if e is None else e.median,
+            "are_p80": None if e is None else e.p80,
+            "are_p90": None if e is None else e.p90,
+            "fits": 0 if e is None else e.fits,
+            "families": 0 if e is None else e.families,
+            "thin_support": True if e is None else e.thin_support,
+            "refusal": a.refusal,
+        }
 
     o: planning.OvertrainingSummary = result["overtraining"]
     return {
         "target": {"num_params": plan.target_params, "tokens": plan.target_tokens, "flops": result["target_flops"]},
-        "budget_dollars": plan.budget_dollars, "accuracy": plan.goal_are,
+        "budget_dollars": plan.budget_dollars,
+        "accuracy": plan.goal_are,
         "pick": None if picked is None else {**design(picked), "meets_goal": plan.meets_goal},
-        "budget_to_meet": plan.budget_to_meet, "message": plan.message,
-        "designs": [design(a) | {"within_budget": a.cost.dollars <= plan.budget_dollars,
-                                 "frontier": i in plan.frontier} for i, a in enumerate(plan.designs)],
+        "budget_to_meet": plan.budget_to_meet,
+        "message": plan.message,
+        "designs": [
+            design(a) | {"within_budget": a.cost.dollars <= plan.budget_dollars, "frontier": i in plan.frontier}
+            for i, a in enumerate(plan.designs)
+        ],
         "law": result["selected"].name,
-        "compute_optimal": [{"law": r.law, "num_params": r.num_params, "tokens": r.tokens,
-                             "num_params_low": r.num_params_low, "num_params_high": r.num_params_high,
-                             "tokens_low": r.tokens_low, "tokens_high": r.tokens_high, "level": r.level,
-                             "has_interval": r.has_interval,
-                             "source": r.source} for r in result["laws"]],
+        "compute_optimal": [
+            {
+                "law": r.law,
+                "num_params": r.num_params,
+                "tokens": r.tokens,
+                "num_params_low": r.num_params_low,
+                "num_params_high": r.num_params_high,
+                "tokens_low": r.tokens_low,
+                "tokens_high": r.tokens_high,
+                "level": r.level,
+                "has_interval": r.has_interval,
+                "source": r.source,
+            }
+            for r in result["laws"]
+        ],
         "laws_disagree": planning.disagreement_warning(result["laws"]),
         "default_law_reason": planning.DEFAULT_LAW_REASON,
         "laws_not_fitted": result["problems"],
-        "overtraining": {"law": o.law, "target_multiplier": o.target_multiplier,
-                         "optimal_multiplier": o.optimal_multiplier,
-                         "table": o.table.to_dict(orient="records")},
+        "overtraining": {
+            "law": o.law,
+            "target_multiplier": o.target_multiplier,
+            "optimal_multiplier": o.optimal_multiplier,
+            "table": o.table.to_dict(orient="records"),
+        },
         "recommendation": planning.recommendation(plan, result["optimum"], o),
     }
 
 
 def print_text(result: dict) -> None:
     plan: planning.StudyPlan = result["plan"]
-    print(f"Target: {format_count(plan.target_params)} parameters, {format_count(plan.target_tokens)} tokens "
-          f"({format_flops(result['target_flops'])}); study budget {format_dollars(plan.budget_dollars)}; "
-          f"accuracy needed {format_percent(plan.goal_are)} ARE (80th percentile)")
+    print(
+        f"Target: {format_count(plan.target_params)} parameters, {format_count(plan.target_tokens)} tokens "
+        f"({format_flops(result['target_flops'])}); study budget {format_dollars(plan.budget_dollars)}; "
+        f"accuracy needed {format_percent(plan.goal_are)} ARE (80th percentile)"
+    )
     print("\nStudy designs within the budget (Pareto frontier; * = pick):")
     shown = [i for i in plan.frontier if plan.designs[i].cost.dollars <= plan.budget_dollars][-SHOWN_DESIGNS:]
     if plan.pick is not None and plan.pick not in shown:
@@ -134,17 +180,24 @@ def print_text(result: dict) -> None:
         a = plan.designs[i]
         e = a.expected
         support = f"{e.fits} fits/{e.families} fam" if e else "none"
-        print(f"  {'*' if i == plan.pick else ' ':2}{format_dollars(a.cost.dollars):>10}"
-              f"{format_percent(e.median) if e else '-':>9}{format_percent(e.p80) if e else '-':>9}"
-              f"{format_percent(e.p90) if e else '-':>9}{support:>16}  {a.design.describe()}")
+        print(
+            f"  {'*' if i == plan.pick else ' ':2}{format_dollars(a.cost.dollars):>10}"
+            f"{format_percent(e.median) if e else '-':>9}{format_percent(e.p80) if e else '-':>9}"
+            f"{format_percent(e.p90) if e else '-':>9}{support:>16}  {a.design.describe()}"
+        )
     if not shown:
         print("  (none)")
     print(f"\nCompute-optimal allocation at {format_flops(result['target_flops'])} (80% intervals):")
     for r in result["laws"]:
-        interval = (f"[{format_count(r.num_params_low)}-{format_count(r.num_params_high)}]" if r.has_interval
-                    else "[no interval]")
-        print(f"  {r.law:<22}N = {format_count(r.num_params):>6} {interval}  D = {format_count(r.tokens):>6}  "
-              f"({r.tokens_per_param:.0f} tokens/param)")
+        interval = (
+            f"[{format_count(r.num_params_low)}-{format_count(r.num_params_high)}]"
+            if r.has_interval
+            else "[no interval]"
+        )
+        print(
+            f"  {r.law:<22}N = {format_count(r.num_params):>6} {interval}  D = {format_count(r.tokens):>6}  "
+            f"({r.tokens_per_param:.0f} tokens/param)"
+        )
         print(f"  {'':<22}interval: {r.source}")
     for name, problem in result["problems"].items():
         print(f"  {name:<22}not fitted: {problem}")
@@ -156,8 +209,10 @@ def print_text(result: dict) -> None:
     print(f"\nOver-training at the target's compute under {o.law}:")
     print(f"  {'M':>6}{'N':>9}{'D':>9}{'loss':>8}{'+loss':>8}{'inference saved':>17}")
     for row in o.table.itertuples():
-        print(f"  {row.multiplier:>6g}{format_count(row.num_params):>9}{format_count(row.tokens):>9}{row.loss:>8.3f}"
-              f"{row.loss_increase:>+8.3f}{format_percent(row.inference_saved, 0):>17}")
+        print(
+            f"  {row.multiplier:>6g}{format_count(row.num_params):>9}{format_count(row.tokens):>9}{row.loss:>8.3f}"
+            f"{row.loss_increase:>+8.3f}{format_percent(row.inference_saved, 0):>17}"
+        )
     print("\n" + planning.recommendation(plan, result["optimum"], o))
 
 
@@ -188,24 +243,39 @@ def _plain(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", parents=[_common.settings_parent()],
-                       help="plan a scaling-law study within a budget (the Budget planner's numbers)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "plan",
+        parents=[_common.settings_parent()],
+        help="plan a scaling-law study within a budget (the Budget planner's numbers)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--target-params", type=_number, help="target model's parameters N (e.g. 70e9 or 70B)")
     p.add_argument("--target-tokens", type=_number, help="target's training tokens D (e.g. 1.4e12)")
-    p.add_argument("--target-flops", type=_number, help="target's training compute C in FLOPs (N, D = the selected "
-                                                        "law's compute-optimal split)")
+    p.add_argument(
+        "--target-flops",
+        type=_number,
+        help="target's training compute C in FLOPs (N, D = the selected law's compute-optimal split)",
+    )
     p.add_argument("--budget-dollars", type=_number, help="study budget in US$")
     p.add_argument("--budget-gpu-hours", type=_number, help="study budget in GPU-hours")
-    p.add_argument("--dollars-per-gpu-hour", type=_plain, default=planning.DEFAULT_DOLLARS_PER_GPU_HOUR,
-                   help="price (default %(default)s)")
-    p.add_argument("--mfu", type=_plain, default=planning.DEFAULT_MFU, help="model FLOPs utilisation, 0-1 "
-                                                                             "(default %(default)s)")
-    p.add_argument("--peak-flops", type=_number, default=planning.H100_BF16_DENSE_FLOPS,
-                   help="peak FLOP/s per GPU (default %(default).3g, H100 bf16 dense)")
+    p.add_argument(
+        "--dollars-per-gpu-hour",
+        type=_plain,
+        default=planning.DEFAULT_DOLLARS_PER_GPU_HOUR,
+        help="price (default %(default)s)",
+    )
+    p.add_argument(
+        "--mfu", type=_plain, default=planning.DEFAULT_MFU, help="model FLOPs utilisation, 0-1 (default %(default)s)"
+    )
+    p.add_argument(
+        "--peak-flops",
+        type=_number,
+        default=planning.H100_BF16_DENSE_FLOPS,
+        help="peak FLOP/s per GPU (default %(default).3g, H100 bf16 dense)",
+    )
     p.add_argument("--accuracy", type=_plain, required=True, help="accuracy needed: ARE in percent (e.g. 5)")
-    p.add_argument("--law", default=planning.DEFAULT_LAW, help=f"reference law: {_law_names()} "
-                                                               "(default %(default)s)")
+    p.add_argument("--law", default=planning.DEFAULT_LAW, help=f"reference law: {_law_names()} (default %(default)s)")
     p.add_argument("--law-boot", type=int, default=planning.DEFAULT_LAW_BOOT, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--quiet", action="store_true")

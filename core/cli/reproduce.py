@@ -20,8 +20,10 @@ def _ensure_meta(args: argparse.Namespace, settings: Settings) -> pd.DataFrame:
 
 
 def _levels_json(levels) -> list[dict]:
-    return [{"nominal": s.nominal, "realised": s.realised, "cells": s.cells, "median_rel_width": s.median_rel_width}
-            for s in levels]
+    return [
+        {"nominal": s.nominal, "realised": s.realised, "cells": s.cells, "median_rel_width": s.median_rel_width}
+        for s in levels
+    ]
 
 
 def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
@@ -33,25 +35,42 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
         raise _common.CLIError(str(error)) from None
     report = calibration.summarise(frame)
     if args.json:
-        _common.print_json({
-            "method": calibration.METHOD, "levels": _levels_json(report.levels),
-            "baseline": _levels_json(report.baseline), "refused": report.refused,
-            "refusal_reasons": report.refusal_reasons.to_dict(), "families": report.families, "cells": report.cells,
-            "per_family": report.per_family.to_dict(orient="records"),
-            "per_feature": report.per_feature.to_dict(orient="records")})
+        _common.print_json(
+            {
+                "method": calibration.METHOD,
+                "levels": _levels_json(report.levels),
+                "baseline": _levels_json(report.baseline),
+                "refused": report.refused,
+                "refusal_reasons": report.refusal_reasons.to_dict(),
+                "families": report.families,
+                "cells": report.cells,
+                "per_family": report.per_family.to_dict(orient="records"),
+                "per_feature": report.per_feature.to_dict(orient="records"),
+            }
+        )
         return 0
-    print(f"Leave-one-family-out calibration: {report.cells:,} designs of {report.families} families, each "
-          f"predicted with a calibration learned without its family.")
-    print(f"method: {calibration.METHOD}; baseline: one global conformal quantile of |log(predicted/actual)| "
-          "learned on the other families\n")
-    print(f"{'nominal':>8} {'realised':>9} {'designs':>8} {'median rel. width':>18}   {'baseline':>9} "
-          f"{'median rel. width':>18}")
+    print(
+        f"Leave-one-family-out calibration: {report.cells:,} designs of {report.families} families, each "
+        f"predicted with a calibration learned without its family."
+    )
+    print(
+        f"method: {calibration.METHOD}; baseline: one global conformal quantile of |log(predicted/actual)| "
+        "learned on the other families\n"
+    )
+    print(
+        f"{'nominal':>8} {'realised':>9} {'designs':>8} {'median rel. width':>18}   {'baseline':>9} "
+        f"{'median rel. width':>18}"
+    )
     for ours, base in zip(report.levels, report.baseline):
-        print(f"{ours.nominal:>8.0%} {ours.realised:>9.1%} {ours.cells:>8,} {ours.median_rel_width:>18.3f}   "
-              f"{base.realised:>9.1%} {base.median_rel_width:>18.3f}")
+        print(
+            f"{ours.nominal:>8.0%} {ours.realised:>9.1%} {ours.cells:>8,} {ours.median_rel_width:>18.3f}   "
+            f"{base.realised:>9.1%} {base.median_rel_width:>18.3f}"
+        )
     reasons = ", ".join(f"{count} {kind}" for kind, count in report.refusal_reasons.items())
-    print(f"\nrefused (no calibrated interval, outside what the collection covers): {report.refused:,} of "
-          f"{report.cells:,} ({report.refused / max(report.cells, 1):.1%})" + (f": {reasons}" if reasons else ""))
+    print(
+        f"\nrefused (no calibrated interval, outside what the collection covers): {report.refused:,} of "
+        f"{report.cells:,} ({report.refused / max(report.cells, 1):.1%})" + (f": {reasons}" if reasons else "")
+    )
     print("\nCoverage at 90% per held-out family (worst first):")
     print(_coverage_table(report.per_family))
     print("\nCoverage at 90% per design feature:")
@@ -61,13 +80,18 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
 
 def _coverage_table(frame: pd.DataFrame) -> str:
     """A per-family or per-feature coverage frame as text: percentages, widths, plain headers."""
+
     def pct(value) -> str:
         return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
 
-    shown = frame.assign(covered_90=frame["covered_90"].map(pct), base_covered_90=frame["base_covered_90"].map(pct),
-                         width_90=frame["width_90"].map(lambda v: f"{v:.3f}"))
-    return shown.rename(columns={"covered_90": "ours", "base_covered_90": "baseline",
-                                 "width_90": "median width"}).to_string(index=False)
+    shown = frame.assign(
+        covered_90=frame["covered_90"].map(pct),
+        base_covered_90=frame["base_covered_90"].map(pct),
+        width_90=frame["width_90"].map(lambda v: f"{v:.3f}"),
+    )
+    return shown.rename(
+        columns={"covered_90": "ours", "base_covered_90": "baseline", "width_90": "median width"}
+    ).to_string(index=False)
 
 
 def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,13 +101,19 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
         if args.json:
             _common.print_json(rows)
             return 0
-        print("Gadre et al. (ICLR 2025): fit on 0.011-0.411B runs (M=20) + 0.011B M=320, C4 eval loss;"
-              " paper: ~1% relative error on loss")
-        print(f"{'dataset':<8}{'target':<11}{'quantity':<12}{'predicted':>10}{'actual':>10}{'rel.err':>9}"
-              f"{'x fit compute':>15}")
+        print(
+            "Gadre et al. (ICLR 2025): fit on 0.011-0.411B runs (M=20) + 0.011B M=320, C4 eval loss;"
+            " paper: ~1% relative error on loss"
+        )
+        print(
+            f"{'dataset':<8}{'target':<11}{'quantity':<12}{'predicted':>10}{'actual':>10}{'rel.err':>9}"
+            f"{'x fit compute':>15}"
+        )
         for r in rows:
-            print(f"{r['dataset']:<8}{r['target']:<11}{r['quantity']:<12}{r['predicted']:>10.4f}{r['actual']:>10.4f}"
-                  f"{r['rel_error']:>9.2%}{r['fit_compute_ratio']:>15.0f}")
+            print(
+                f"{r['dataset']:<8}{r['target']:<11}{r['quantity']:<12}{r['predicted']:>10.4f}{r['actual']:>10.4f}"
+                f"{r['rel_error']:>9.2%}{r['fit_compute_ratio']:>15.0f}"
+            )
         return 0
     results = _ensure_meta(args, settings)
     if args.paper == "calibration":
@@ -94,12 +124,16 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
         _common.print_json(report)
         return 0
     for family, grid in report["grids"].items():
-        print(f"\nARE (mean over target's last 30%) by largest size used (rows) x fraction of training "
-              f"(columns): {family}")
-        frame = pd.DataFrame(grid["are"], index=[f"{v:.3g}" for v in grid["max_params"]],
-                             columns=[f"{c:g}" for c in grid["fractions"]])
-        print(frame.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1%}")
-              .to_string())
+        print(
+            f"\nARE (mean over target's last 30%) by largest size used (rows) x fraction of training "
+            f"(columns): {family}"
+        )
+        frame = pd.DataFrame(
+            grid["are"], index=[f"{v:.3g}" for v in grid["max_params"]], columns=[f"{c:g}" for c in grid["fractions"]]
+        )
+        print(
+            frame.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1%}").to_string()
+        )
     print("\nThe paper's findings on our data:")
     for f in report["findings"]:
         print(f"- {f['finding']}\n    paper: {f['paper']}\n    ours:  {f['ours']}\n    holds: {f['holds']}")
@@ -108,15 +142,19 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("reproduce", parents=[_common.settings_parent()], help="reproduce a paper's headline results")
-    rep.add_argument("paper", choices=("overtraining", "hitchhiker", "calibration"),
-                     help="calibration: leave-one-family-out coverage of the calibrated interval")
+    rep.add_argument(
+        "paper",
+        choices=("overtraining", "hitchhiker", "calibration"),
+        help="calibration: leave-one-family-out coverage of the calibrated interval",
+    )
     rep.add_argument("--json", action="store_true")
     rep.add_argument("--jobs", type=int, default=-1)
     rep.add_argument("--quiet", action="store_true")
-    rep.add_argument("--sweep", action="store_true",
-                     help="run or resume the meta-analysis sweep on this machine first (many minutes); by default "
-                          "the stored results are used, else the ones shipped with scaleplan")
+    rep.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run or resume the meta-analysis sweep on this machine first (many minutes); by default "
+        "the stored results are used, else the ones shipped with scaleplan",
+    )
     rep.add_argument("--no-sweep", action="store_true", help=argparse.SUPPRESS)  # the default now; old scripts
     rep.set_defaults(func=cmd_reproduce)
-
-

@@ -29,10 +29,17 @@ def app_script() -> Path:
 def streamlit_options(*, port: int, address: str, open_browser: bool) -> dict[str, Any]:
     """Flag options for Streamlit: the packaged config.toml, then this command's flags."""
     text = importlib.resources.files("scaleplan.streamlit_config").joinpath("config.toml").read_text("utf-8")
-    options = {f"{section}.{key}": value
-               for section, values in tomllib.loads(text).items() for key, value in values.items()}
-    options.update({"server.port": port, "server.address": address,
-                    "server.headless": not open_browser, "browser.gatherUsageStats": False})
+    options = {
+        f"{section}.{key}": value for section, values in tomllib.loads(text).items() for key, value in values.items()
+    }
+    options.update(
+        {
+            "server.port": port,
+            "server.address": address,
+            "server.headless": not open_browser,
+            "browser.gatherUsageStats": False,
+        }
+    )
     return options
 
 
@@ -47,17 +54,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         _common.ensure_database(settings)
     except (DataSourceError, DatabaseError, OSError) as error:
         # Serve anyway: every page then says what is missing and offers the build, with this reason.
-        print(f"scaleplan: warning: the database could not be built ({error}); the dashboard will offer "
-              "to build it. Give a local copy of the sources with --mirror PATH when offline.",
-              file=sys.stderr, flush=True)
+        print(
+            f"scaleplan: warning: the database could not be built ({error}); the dashboard will offer "
+            "to build it. Give a local copy of the sources with --mirror PATH when offline.",
+            file=sys.stderr,
+            flush=True,
+        )
     script = app_script()
     options = streamlit_options(port=args.port, address=args.address, open_browser=args.open)
     # What `streamlit run` does before bootstrap.run: the main script path anchors Streamlit's
     # config and secrets lookup, then the options are loaded with ours as flags.
     streamlit_config._main_script_path = str(script)
     bootstrap.load_config_options(flag_options=options)
-    print(f"scaleplan dashboard on http://{args.address}:{args.port} (Ctrl+C or SIGTERM to stop)",
-          file=sys.stderr, flush=True)
+    print(
+        f"scaleplan dashboard on http://{args.address}:{args.port} (Ctrl+C or SIGTERM to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
     bootstrap.run(str(script), False, settings.as_argv(), options)
     return 0
 

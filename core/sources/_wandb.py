@@ -25,7 +25,11 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 
 def to_long(
-    frame: pd.DataFrame, step_column: str, value_columns: list[str], bad: Counter, label: str,
+    frame: pd.DataFrame,
+    step_column: str,
+    value_columns: list[str],
+    bad: Counter,
+    label: str,
     id_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Melt ``value_columns`` of a string frame into (step, series, value, *id_columns) rows.
@@ -52,8 +56,7 @@ def to_long(
             part[id_column] = frame.loc[keep, id_column]
         parts.append(part)
     if not parts:
-        empty = {"step": pd.Series(dtype=float), "series": pd.Series(dtype=str),
-                 "value": pd.Series(dtype=float)}
+        empty = {"step": pd.Series(dtype=float), "series": pd.Series(dtype=str), "value": pd.Series(dtype=float)}
         return pd.DataFrame(empty | {c: pd.Series(dtype=str) for c in id_columns})
     return pd.concat(parts, ignore_index=True)
 
@@ -63,6 +66,5 @@ def read_export(path: Path, bad: Counter, label: str) -> pd.DataFrame:
     frame = read_csv(path)
     if STEP_COLUMN not in frame.columns:
         raise ValueError(f"{path}: W&B export without a {STEP_COLUMN!r} column")
-    series = [c for c in frame.columns
-              if c != STEP_COLUMN and not c.endswith("__MIN") and not c.endswith("__MAX")]
+    series = [c for c in frame.columns if c != STEP_COLUMN and not c.endswith("__MIN") and not c.endswith("__MAX")]
     return to_long(frame, STEP_COLUMN, series, bad, label)

@@ -36,11 +36,26 @@ ARCHITECTURES = ("decoder", "encoder-decoder", "moe", "ssm")
 METRIC_KINDS = ("loss", "perplexity", "accuracy", "error", "other")
 
 RUN_COLUMNS = (
-    "run_id", "family", "model_name", "architecture", "num_params", "num_params_derived",
-    "training_data", "seed", "planned_tokens", "source_paper", "domain",
+    "run_id",
+    "family",
+    "model_name",
+    "architecture",
+    "num_params",
+    "num_params_derived",
+    "training_data",
+    "seed",
+    "planned_tokens",
+    "source_paper",
+    "domain",
 )
 OBSERVATION_COLUMNS = (
-    "run_id", "tokens_seen", "flops", "flops_derived", "tokens_derived", "metric", "value",
+    "run_id",
+    "tokens_seen",
+    "flops",
+    "flops_derived",
+    "tokens_derived",
+    "metric",
+    "value",
 )
 METRIC_COLUMNS = ("metric", "kind", "higher_is_better", "domain")
 FAMILY_COLUMNS = ("family", "default_metric", "description")
@@ -57,7 +72,7 @@ class SourceFrames:
     families: pd.DataFrame
     bad_rows: Counter = field(default_factory=Counter)
 
-    def validate(self) -> "SourceFrames":
+    def validate(self) -> SourceFrames:
         """Check columns and invariants; drop (and count) observation rows that break them."""
         for frame, cols, label in (
             (self.runs, RUN_COLUMNS, "runs"),
@@ -88,7 +103,9 @@ class SourceFrames:
             & obs["metric"].isin(self.metrics["metric"]).to_numpy()
         )
         if (~ok).any():
-            self.bad_rows["observation failed invariants (non-finite value, tokens<=0, unknown run/metric)"] += int((~ok).sum())
+            self.bad_rows["observation failed invariants (non-finite value, tokens<=0, unknown run/metric)"] += int(
+                (~ok).sum()
+            )
             obs = obs.loc[ok]
         dup = obs.duplicated(["run_id", "tokens_seen", "metric"], keep="first")
         if dup.any():
@@ -113,21 +130,34 @@ def params_from_label(label: str) -> float:
 
 
 def long_observations(
-    wide: pd.DataFrame, run_id: str | pd.Series, tokens: pd.Series, flops: pd.Series,
-    metric_columns: dict[str, str], *, flops_derived: bool | pd.Series, tokens_derived: bool | pd.Series,
+    wide: pd.DataFrame,
+    run_id: str | pd.Series,
+    tokens: pd.Series,
+    flops: pd.Series,
+    metric_columns: dict[str, str],
+    *,
+    flops_derived: bool | pd.Series,
+    tokens_derived: bool | pd.Series,
 ) -> pd.DataFrame:
     """Melt a wide frame (one column per metric) into OBSERVATION_COLUMNS rows.
 
     ``metric_columns`` maps a column of ``wide`` to the metric name to store. Rows whose
     value is missing or not a number are dropped (missing cells are not errors).
     """
-    base = pd.DataFrame({
-        "run_id": run_id if isinstance(run_id, pd.Series) else pd.Series(run_id, index=wide.index),
-        "tokens_seen": pd.to_numeric(tokens, errors="coerce"),
-        "flops": pd.to_numeric(flops, errors="coerce"),
-        "flops_derived": flops_derived if isinstance(flops_derived, pd.Series) else pd.Series(flops_derived, index=wide.index),
-        "tokens_derived": tokens_derived if isinstance(tokens_derived, pd.Series) else pd.Series(tokens_derived, index=wide.index),
-    }, index=wide.index)
+    base = pd.DataFrame(
+        {
+            "run_id": run_id if isinstance(run_id, pd.Series) else pd.Series(run_id, index=wide.index),
+            "tokens_seen": pd.to_numeric(tokens, errors="coerce"),
+            "flops": pd.to_numeric(flops, errors="coerce"),
+            "flops_derived": flops_derived
+            if isinstance(flops_derived, pd.Series)
+            else pd.Series(flops_derived, index=wide.index),
+            "tokens_derived": tokens_derived
+            if isinstance(tokens_derived, pd.Series)
+            else pd.Series(tokens_derived, index=wide.index),
+        },
+        index=wide.index,
+    )
     parts = []
     for column, metric in metric_columns.items():
         values = pd.to_numeric(wide[column], errors="coerce")

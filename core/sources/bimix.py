@@ -31,11 +31,15 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops, long_observations,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
+    long_observations,
 )
 
 NAME = "bimix"
@@ -91,26 +95,45 @@ def read(mirror: Path) -> SourceFrames:
             columns = {c: f"val/{key}/{_slug(str(c))}/log_ppl" for c in frame.columns if c != "global_step"}
             values = frame[list(columns)].apply(pd.to_numeric, errors="coerce")
             _skip(bad, "non-numeric loss cell", (values.isna() & frame[list(columns)].notna()).to_numpy().ravel())
-            parts.append(long_observations(
-                values, run_id, tokens, chinchilla_flops(NUM_PARAMS, tokens), columns,
-                flops_derived=True, tokens_derived=True))
+            parts.append(
+                long_observations(
+                    values,
+                    run_id,
+                    tokens,
+                    chinchilla_flops(NUM_PARAMS, tokens),
+                    columns,
+                    flops_derived=True,
+                    tokens_derived=True,
+                )
+            )
             for column, metric in columns.items():
                 what = "uniform mean over domains of" if column == "avg" else f"{column} domain,"
-                metrics[metric] = (f"validation loss ({corpus} {what} DoReMi log-perplexity = "
-                                   "cross-entropy in nats/token; the pickle calls it ppl)")
+                metrics[metric] = (
+                    f"validation loss ({corpus} {what} DoReMi log-perplexity = "
+                    "cross-entropy in nats/token; the pickle calls it ppl)"
+                )
             mix = "original domain weights" if mixture == "Baseline" else f"{mixture} mixture"
             if mixture not in ratios:
                 bad["mixture without domain ratios (kept the run)"] += 1
             runs.append((run_id, family, f"{corpus}-{mixture}", f"{corpus} ({mix})"))
-        families.append((family, f"val/{key}/avg/log_ppl",
-                         f"BiMix 280M decoders on {corpus}, one run per data mixture (same size, 200k steps)"))
+        families.append(
+            (
+                family,
+                f"val/{key}/avg/log_ppl",
+                f"BiMix 280M decoders on {corpus}, one run per data mixture (same size, 200k steps)",
+            )
+        )
 
     runs_df = pd.DataFrame(runs, columns=["run_id", "family", "model_name", "training_data"]).assign(
-        architecture="decoder", num_params=NUM_PARAMS, num_params_derived=True, seed=None,
-        planned_tokens=float(PLANNED_TOKENS), source_paper=SOURCE_PAPER, domain="language",
+        architecture="decoder",
+        num_params=NUM_PARAMS,
+        num_params_derived=True,
+        seed=None,
+        planned_tokens=float(PLANNED_TOKENS),
+        source_paper=SOURCE_PAPER,
+        domain="language",
     )[list(RUN_COLUMNS)]
-    metrics_df = pd.DataFrame(
-        [(m, "loss", False, d) for m, d in sorted(metrics.items())], columns=list(METRIC_COLUMNS))
+    metrics_df = pd.DataFrame([(m, "loss", False, d) for m, d in sorted(metrics.items())], columns=list(METRIC_COLUMNS))
     families_df = pd.DataFrame(families, columns=list(FAMILY_COLUMNS))
     observations = pd.concat(parts, ignore_index=True)
     return SourceFrames(NAME, runs_df, observations, metrics_df, families_df, bad).validate()

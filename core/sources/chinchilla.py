@@ -81,33 +81,43 @@ def read(mirror: Path) -> SourceFrames:
     points["model_name"] = "chinchilla-" + (points["num_params"] / 1e6).round().astype(int).astype(str) + "M"
     points["run_id"] = NAME + "/" + points["model_name"]
 
-    observations = pd.DataFrame({
-        "run_id": points["run_id"],
-        "tokens_seen": points["flops"] / (6.0 * points["num_params"]),
-        "flops": points["flops"],
-        "flops_derived": False,
-        "tokens_derived": True,
-        "metric": METRIC,
-        "value": points["loss"],
-    })[list(OBSERVATION_COLUMNS)].sort_values(["run_id", "tokens_seen"]).reset_index(drop=True)
+    observations = (
+        pd.DataFrame(
+            {
+                "run_id": points["run_id"],
+                "tokens_seen": points["flops"] / (6.0 * points["num_params"]),
+                "flops": points["flops"],
+                "flops_derived": False,
+                "tokens_derived": True,
+                "metric": METRIC,
+                "value": points["loss"],
+            }
+        )[list(OBSERVATION_COLUMNS)]
+        .sort_values(["run_id", "tokens_seen"])
+        .reset_index(drop=True)
+    )
 
     run_src = points.drop_duplicates("run_id").sort_values("num_params")
-    runs = pd.DataFrame({
-        "run_id": run_src["run_id"],
-        "family": NAME,
-        "model_name": run_src["model_name"],
-        "architecture": "decoder",
-        "num_params": run_src["num_params"].astype(float),
-        "num_params_derived": True,
-        "training_data": "MassiveText",
-        "seed": None,
-        "planned_tokens": np.nan,
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)].reset_index(drop=True)
-    metrics = pd.DataFrame([(METRIC, "loss", False, "training loss (cross-entropy, nats/token)")],
-                           columns=list(METRIC_COLUMNS))
+    runs = pd.DataFrame(
+        {
+            "run_id": run_src["run_id"],
+            "family": NAME,
+            "model_name": run_src["model_name"],
+            "architecture": "decoder",
+            "num_params": run_src["num_params"].astype(float),
+            "num_params_derived": True,
+            "training_data": "MassiveText",
+            "seed": None,
+            "planned_tokens": np.nan,
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)].reset_index(drop=True)
+    metrics = pd.DataFrame(
+        [(METRIC, "loss", False, "training loss (cross-entropy, nats/token)")], columns=list(METRIC_COLUMNS)
+    )
     families = pd.DataFrame(
         [(NAME, METRIC, "Chinchilla/Gopher-style decoders on MassiveText, 57M-16B, points digitised from the paper")],
-        columns=list(FAMILY_COLUMNS))
+        columns=list(FAMILY_COLUMNS),
+    )
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()

@@ -57,7 +57,12 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
     params_from_label,
 )
 
@@ -88,11 +93,13 @@ def _skip(bad: Counter, reason: str, mask: pd.Series) -> pd.Series:
 
 def _parse_labels(labels: pd.Series) -> pd.Series:
     """Size labels ("2.8B") -> counts, NaN when unparseable (one call per distinct label)."""
+
     def parse(label: object) -> float:
         try:
             return params_from_label(str(label))
         except ValueError:
             return np.nan
+
     return labels.map({label: parse(label) for label in labels.dropna().unique()})
 
 
@@ -112,12 +119,19 @@ def _repetition_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFra
     raw = _read_csv(path)
     num = _numeric(raw, ["epochs", "token_num", "loss", "tokens_per_epoch"])
     size = _parse_labels(raw["num_params"])
-    keep = _skip(bad, f"{path.name}: non-numeric or non-positive token_num/loss/epochs/tokens_per_epoch",
-                 num.isna().any(axis=1) | (num["token_num"] <= 0) | (num["epochs"] <= 0))
-    keep &= _skip(bad, f"{path.name}: unparseable size label or missing data/model_args",
-                  keep & (size.isna() | (size <= 0) | raw["data"].isna() | raw["model_args"].isna()))
+    keep = _skip(
+        bad,
+        f"{path.name}: non-numeric or non-positive token_num/loss/epochs/tokens_per_epoch",
+        num.isna().any(axis=1) | (num["token_num"] <= 0) | (num["epochs"] <= 0),
+    )
+    keep &= _skip(
+        bad,
+        f"{path.name}: unparseable size label or missing data/model_args",
+        keep & (size.isna() | (size <= 0) | raw["data"].isna() | raw["model_args"].isna()),
+    )
     df = raw.loc[keep, ["data", "num_params", "model_args"]].assign(
-        **{c: num.loc[keep, c] for c in num.columns}, size=size[keep])
+        **{c: num.loc[keep, c] for c in num.columns}, size=size[keep]
+    )
     df["label"] = df["num_params"].astype(str).str.lower()
     df["setting"] = df["data"] + "-" + df["epochs"].astype(int).astype(str) + "ep"
     df["run_id"] = NAME + "/gpt2-" + df["label"] + "-" + df["setting"]
@@ -127,8 +141,14 @@ def _repetition_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFra
     df["metric"] = "val/" + df["data"] + "/loss"
     runs = df.drop_duplicates("run_id").assign(
         model_name="GPT2-" + df["num_params"].astype(str) + "-" + df["setting"],
-        training_data=lambda r: r["data"] + ": " + (r["tokens_per_epoch"] / 1e9).round(3).astype(str)
-        + "B unique tokens x " + r["epochs"].astype(int).astype(str) + " epochs",
+        training_data=lambda r: (
+            r["data"]
+            + ": "
+            + (r["tokens_per_epoch"] / 1e9).round(3).astype(str)
+            + "B unique tokens x "
+            + r["epochs"].astype(int).astype(str)
+            + " epochs"
+        ),
         planned_tokens=lambda r: r["tokens_per_epoch"] * r["epochs"],
         default_metric=lambda r: r["metric"],
     )
@@ -139,9 +159,11 @@ def _contour_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]
     raw = _read_csv(path)
     num = _numeric(raw, ["epochs", "token_num", "openLM_loss", "num_params"])
     name = raw["model_args"].astype(str).str.extract(r"'name':\s*'([^']+)'")[0]
-    keep = _skip(bad, f"{path.name}: non-numeric or non-positive size/token_num/loss/epochs, or no name",
-                 num.isna().any(axis=1) | (num[["epochs", "token_num", "num_params"]] <= 0).any(axis=1)
-                 | name.isna())
+    keep = _skip(
+        bad,
+        f"{path.name}: non-numeric or non-positive size/token_num/loss/epochs, or no name",
+        num.isna().any(axis=1) | (num[["epochs", "token_num", "num_params"]] <= 0).any(axis=1) | name.isna(),
+    )
     df = num.loc[keep].assign(name=name[keep], data=raw.loc[keep, "data"].fillna("c4"))
     df["unique"] = df["token_num"] / df["epochs"]
     u_label = df["unique"].map(_label)
@@ -155,8 +177,7 @@ def _contour_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]
     df["size"] = df["num_params"]
     runs = df.drop_duplicates("run_id").assign(
         model_name="GPT2-" + df["name"],
-        training_data=df["data"] + ": " + u_label + " unique tokens x "
-        + df["epochs"].round(2).astype(str) + " epochs",
+        training_data=df["data"] + ": " + u_label + " unique tokens x " + df["epochs"].round(2).astype(str) + " epochs",
         planned_tokens=df["token_num"],
         default_metric=df["metric"],
     )
@@ -167,10 +188,16 @@ def _code_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]:
     raw = _read_csv(path)
     num = _numeric(raw, ["epochs", "token_num", "loss", "Seed"])
     size = _parse_labels(raw["num_params"])
-    keep = _skip(bad, f"{path.name}: non-numeric or non-positive token_num/loss/mix, or bad size label",
-                 num.isna().any(axis=1) | (num["token_num"] <= 0) | size.isna() | (size <= 0))
-    keep &= _skip(bad, f"{path.name}: Seed is neither 1 (C4 loss) nor 2 (Python loss)",
-                  keep & ~num["Seed"].isin(list(CODE_EVAL_SETS)))
+    keep = _skip(
+        bad,
+        f"{path.name}: non-numeric or non-positive token_num/loss/mix, or bad size label",
+        num.isna().any(axis=1) | (num["token_num"] <= 0) | size.isna() | (size <= 0),
+    )
+    keep &= _skip(
+        bad,
+        f"{path.name}: Seed is neither 1 (C4 loss) nor 2 (Python loss)",
+        keep & ~num["Seed"].isin(list(CODE_EVAL_SETS)),
+    )
     df = num.loc[keep].assign(size=size[keep], label=raw.loc[keep, "num_params"].astype(str).str.lower())
     c4 = df["epochs"].astype(int)
     df["setting"] = c4.astype(str) + "pct-c4-" + (100 - c4).astype(str) + "pct-python"
@@ -195,48 +222,56 @@ def read(mirror: Path) -> SourceFrames:
         _code_runs(mirror / CODE, bad),
     ]
     run_src = pd.concat([runs for runs, _ in parts], ignore_index=True)
-    obs_src = pd.concat([obs[["run_id", "tokens", "size", "metric", "value"]] for _, obs in parts],
-                        ignore_index=True)
+    obs_src = pd.concat([obs[["run_id", "tokens", "size", "metric", "value"]] for _, obs in parts], ignore_index=True)
 
-    observations = pd.DataFrame({
-        "run_id": obs_src["run_id"],
-        "tokens_seen": obs_src["tokens"].astype(float),
-        "flops": chinchilla_flops(obs_src["size"], obs_src["tokens"]),
-        "flops_derived": True,
-        "tokens_derived": False,
-        "metric": obs_src["metric"],
-        "value": obs_src["value"].astype(float),
-    })[list(OBSERVATION_COLUMNS)]
+    observations = pd.DataFrame(
+        {
+            "run_id": obs_src["run_id"],
+            "tokens_seen": obs_src["tokens"].astype(float),
+            "flops": chinchilla_flops(obs_src["size"], obs_src["tokens"]),
+            "flops_derived": True,
+            "tokens_derived": False,
+            "metric": obs_src["metric"],
+            "value": obs_src["value"].astype(float),
+        }
+    )[list(OBSERVATION_COLUMNS)]
 
-    runs = pd.DataFrame({
-        "run_id": run_src["run_id"],
-        "family": run_src["family"],
-        "model_name": run_src["model_name"],
-        "architecture": "decoder",
-        "num_params": run_src["size"].astype(float),
-        "num_params_derived": True,
-        "training_data": run_src["training_data"],
-        "seed": None,
-        "planned_tokens": run_src["planned_tokens"].astype(float),
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)].reset_index(drop=True)
+    runs = pd.DataFrame(
+        {
+            "run_id": run_src["run_id"],
+            "family": run_src["family"],
+            "model_name": run_src["model_name"],
+            "architecture": "decoder",
+            "num_params": run_src["size"].astype(float),
+            "num_params_derived": True,
+            "training_data": run_src["training_data"],
+            "seed": None,
+            "planned_tokens": run_src["planned_tokens"].astype(float),
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)].reset_index(drop=True)
 
     metric_names = sorted(obs_src["metric"].unique())
-    metrics = pd.DataFrame({
-        "metric": metric_names,
-        "kind": "loss",
-        "higher_is_better": False,
-        "domain": [f"validation loss ({m.split('/')[1]} validation set, cross-entropy, nats/token)"
-                   for m in metric_names],
-    })[list(METRIC_COLUMNS)]
+    metrics = pd.DataFrame(
+        {
+            "metric": metric_names,
+            "kind": "loss",
+            "higher_is_better": False,
+            "domain": [
+                f"validation loss ({m.split('/')[1]} validation set, cross-entropy, nats/token)" for m in metric_names
+            ],
+        }
+    )[list(METRIC_COLUMNS)]
 
     fam = run_src.drop_duplicates("family")
-    families = pd.DataFrame({
-        "family": fam["family"],
-        "default_metric": fam["default_metric"],
-        "description": fam["family"].map(_describe),
-    })[list(FAMILY_COLUMNS)].reset_index(drop=True)
+    families = pd.DataFrame(
+        {
+            "family": fam["family"],
+            "default_metric": fam["default_metric"],
+            "description": fam["family"].map(_describe),
+        }
+    )[list(FAMILY_COLUMNS)].reset_index(drop=True)
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()
 
 
@@ -244,12 +279,18 @@ def _describe(family: str) -> str:
     setting = family.removeprefix(NAME + "-")
     if setting.endswith("-unique"):
         data, unique, _ = setting.split("-")
-        return (f"Datablations IsoLoss/contour runs on {unique} unique {data} tokens, repeated for as many "
-                "epochs as the token budget needs; one final validation loss per run")
+        return (
+            f"Datablations IsoLoss/contour runs on {unique} unique {data} tokens, repeated for as many "
+            "epochs as the token budget needs; one final validation loss per run"
+        )
     if setting.endswith("-python"):
         c4, _, python, _ = setting.split("-")
-        return (f"Datablations 4.2B run, 84B tokens of {c4.removesuffix('pct')}% C4 + "
-                f"{python.removesuffix('pct')}% Python (the-stack-dedup)")
+        return (
+            f"Datablations 4.2B run, 84B tokens of {c4.removesuffix('pct')}% C4 + "
+            f"{python.removesuffix('pct')}% Python (the-stack-dedup)"
+        )
     data, epochs = setting.split("-")
-    return (f"Datablations IsoFLOP runs (2.8B/4.2B/8.7B, Chinchilla-optimal budgets) on {data} with the "
-            f"unique data repeated for {epochs.removesuffix('ep')} epoch(s); intermediate checkpoints")
+    return (
+        f"Datablations IsoFLOP runs (2.8B/4.2B/8.7B, Chinchilla-optimal budgets) on {data} with the "
+        f"unique data repeated for {epochs.removesuffix('ep')} epoch(s); intermediate checkpoints"
+    )

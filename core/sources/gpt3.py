@@ -35,7 +35,12 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
     params_from_label,
 )
 
@@ -111,39 +116,50 @@ def read(mirror: Path) -> SourceFrames:
 
     losses = curves[list(METRICS)].apply(pd.to_numeric, errors="coerce")
     _skip(bad, "row without a numeric loss", losses.isna().all(axis=1))
-    long = pd.concat([
-        curves.assign(metric=metric, value=losses[column]).loc[losses[column].notna()]
-        for column, (metric, _) in METRICS.items()
-    ], ignore_index=True)
+    long = pd.concat(
+        [
+            curves.assign(metric=metric, value=losses[column]).loc[losses[column].notna()]
+            for column, (metric, _) in METRICS.items()
+        ],
+        ignore_index=True,
+    )
     long = long.groupby(["run_id", "tokens", "metric"], as_index=False).agg(
-        value=("value", "median"), num_params=("num_params", "first"))
+        value=("value", "median"), num_params=("num_params", "first")
+    )
 
-    observations = pd.DataFrame({
-        "run_id": long["run_id"],
-        "tokens_seen": long["tokens"].astype(float),
-        "flops": chinchilla_flops(long["num_params"], long["tokens"]),
-        "flops_derived": True,
-        "tokens_derived": False,
-        "metric": long["metric"],
-        "value": long["value"].astype(float),
-    })[list(OBSERVATION_COLUMNS)]
+    observations = pd.DataFrame(
+        {
+            "run_id": long["run_id"],
+            "tokens_seen": long["tokens"].astype(float),
+            "flops": chinchilla_flops(long["num_params"], long["tokens"]),
+            "flops_derived": True,
+            "tokens_derived": False,
+            "metric": long["metric"],
+            "value": long["value"].astype(float),
+        }
+    )[list(OBSERVATION_COLUMNS)]
 
     run_src = curves.drop_duplicates("run_id").sort_values("num_params")
-    runs = pd.DataFrame({
-        "run_id": run_src["run_id"],
-        "family": NAME,
-        "model_name": run_src["model_name"],
-        "architecture": "decoder",
-        "num_params": run_src["num_params"].astype(float),
-        "num_params_derived": True,
-        "training_data": "GPT-3 mix (filtered Common Crawl, WebText2, Books1, Books2, Wikipedia)",
-        "seed": None,
-        "planned_tokens": PLANNED_TOKENS,
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)].reset_index(drop=True)
+    runs = pd.DataFrame(
+        {
+            "run_id": run_src["run_id"],
+            "family": NAME,
+            "model_name": run_src["model_name"],
+            "architecture": "decoder",
+            "num_params": run_src["num_params"].astype(float),
+            "num_params_derived": True,
+            "training_data": "GPT-3 mix (filtered Common Crawl, WebText2, Books1, Books2, Wikipedia)",
+            "seed": None,
+            "planned_tokens": PLANNED_TOKENS,
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)].reset_index(drop=True)
     metrics = pd.DataFrame(
-        [(metric, "loss", False, domain) for metric, domain in METRICS.values()], columns=list(METRIC_COLUMNS))
-    families = pd.DataFrame([(NAME, "val/loss", "GPT-3 125M-175B, 300B tokens, curves digitised from the paper")],
-                            columns=list(FAMILY_COLUMNS))
+        [(metric, "loss", False, domain) for metric, domain in METRICS.values()], columns=list(METRIC_COLUMNS)
+    )
+    families = pd.DataFrame(
+        [(NAME, "val/loss", "GPT-3 125M-175B, 300B tokens, curves digitised from the paper")],
+        columns=list(FAMILY_COLUMNS),
+    )
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()

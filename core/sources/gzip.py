@@ -39,7 +39,12 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
 )
 
 NAME = "gzip"
@@ -99,24 +104,44 @@ def read(mirror: Path) -> SourceFrames:
         if column not in df:
             df[column] = None
 
-    dataset = df["dataset_name"].map(lambda name: name.strip("/") if isinstance(name, str) and name.strip("/") else None)
+    dataset = df["dataset_name"].map(
+        lambda name: name.strip("/") if isinstance(name, str) and name.strip("/") else None
+    )
     size = pd.to_numeric(df["model_size"], errors="coerce")
     tokens = pd.to_numeric(df["token_ct"], errors="coerce")
     train = _loss_list(df["train_loss"])
     hidden, layers = _stat(df["model_stats"], "hidden_size"), _stat(df["model_stats"], "num_hidden_layers")
     ok = dataset.notna() & size.gt(0) & tokens.gt(0) & train.notna() & hidden.notna() & layers.notna()
     _skip(bad, "record without dataset, positive model_size/token_ct, model_stats or train_loss", ~ok)
-    runs_src = pd.DataFrame({
-        "dataset": dataset, "num_params": size, "token_ct": tokens, "train": train,
-        "valid": _loss_list(df["valid_loss"]),
-        "gzip": df["dataset_gzip"].map(lambda g: g[0] if isinstance(g, list) and g else np.nan),
-        "arch": "h" + hidden.astype("Int64").astype(str) + "-l" + layers.astype("Int64").astype(str),
-    }).loc[ok].reset_index(drop=True)
-    runs_src["setting"] = runs_src["dataset"].str.extract(r"gzipscale-([0-9.]+)", expand=False).fillna(runs_src["dataset"])
+    runs_src = (
+        pd.DataFrame(
+            {
+                "dataset": dataset,
+                "num_params": size,
+                "token_ct": tokens,
+                "train": train,
+                "valid": _loss_list(df["valid_loss"]),
+                "gzip": df["dataset_gzip"].map(lambda g: g[0] if isinstance(g, list) and g else np.nan),
+                "arch": "h" + hidden.astype("Int64").astype(str) + "-l" + layers.astype("Int64").astype(str),
+            }
+        )
+        .loc[ok]
+        .reset_index(drop=True)
+    )
+    runs_src["setting"] = (
+        runs_src["dataset"].str.extract(r"gzipscale-([0-9.]+)", expand=False).fillna(runs_src["dataset"])
+    )
     runs_src["family"] = "gzip-pcfg-" + runs_src["setting"]
     runs_src["model_name"] = "llama-" + runs_src["arch"] + "-" + runs_src["dataset"]
-    runs_src["run_id"] = (NAME + "/" + runs_src["dataset"] + "/" + runs_src["arch"] + "/D"
-                          + runs_src["token_ct"].astype("int64").astype(str))
+    runs_src["run_id"] = (
+        NAME
+        + "/"
+        + runs_src["dataset"]
+        + "/"
+        + runs_src["arch"]
+        + "/D"
+        + runs_src["token_ct"].astype("int64").astype(str)
+    )
 
     train_long = runs_src[["run_id", "num_params", "token_ct", "train"]].explode("train")
     train_long["step"] = train_long.groupby(level=0).cumcount() + 1
@@ -133,36 +158,46 @@ def read(mirror: Path) -> SourceFrames:
     long = pd.concat([train_long, valid], ignore_index=True)
     _skip(bad, "non-numeric loss value", long["value"].isna())
     long = long.loc[long["value"].notna()]
-    observations = pd.DataFrame({
-        "run_id": long["run_id"],
-        "tokens_seen": long["tokens"].astype(float),
-        "flops": chinchilla_flops(long["num_params"], long["tokens"]),
-        "flops_derived": True,
-        "tokens_derived": long["metric"].eq("train/loss"),
-        "metric": long["metric"],
-        "value": long["value"].astype(float),
-    })[list(OBSERVATION_COLUMNS)].reset_index(drop=True)
+    observations = pd.DataFrame(
+        {
+            "run_id": long["run_id"],
+            "tokens_seen": long["tokens"].astype(float),
+            "flops": chinchilla_flops(long["num_params"], long["tokens"]),
+            "flops_derived": True,
+            "tokens_derived": long["metric"].eq("train/loss"),
+            "metric": long["metric"],
+            "value": long["value"].astype(float),
+        }
+    )[list(OBSERVATION_COLUMNS)].reset_index(drop=True)
 
-    runs = pd.DataFrame({
-        "run_id": runs_src["run_id"],
-        "family": runs_src["family"],
-        "model_name": runs_src["model_name"],
-        "architecture": "decoder",
-        "num_params": runs_src["num_params"].astype(float),
-        "num_params_derived": False,
-        "training_data": "PCFG-sampled text " + runs_src["dataset"] + " (gzip compressibility "
-                         + runs_src["gzip"].round(3).astype(str) + ")",
-        "seed": None,
-        "planned_tokens": runs_src["token_ct"].astype(float),
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)]
+    runs = pd.DataFrame(
+        {
+            "run_id": runs_src["run_id"],
+            "family": runs_src["family"],
+            "model_name": runs_src["model_name"],
+            "architecture": "decoder",
+            "num_params": runs_src["num_params"].astype(float),
+            "num_params_derived": False,
+            "training_data": "PCFG-sampled text "
+            + runs_src["dataset"]
+            + " (gzip compressibility "
+            + runs_src["gzip"].round(3).astype(str)
+            + ")",
+            "seed": None,
+            "planned_tokens": runs_src["token_ct"].astype(float),
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)]
     metrics = pd.DataFrame(METRICS, columns=list(METRIC_COLUMNS))
     fam = runs_src.groupby("family", as_index=False)["gzip"].first()
-    families = pd.DataFrame({
-        "family": fam["family"],
-        "default_metric": "val/loss",
-        "description": "Llama decoders 4M-1.4B on PCFG text of gzip compressibility "
-                       + fam["gzip"].round(3).astype(str) + ", 0.1M-9.5M tokens, one epoch",
-    })[list(FAMILY_COLUMNS)]
+    families = pd.DataFrame(
+        {
+            "family": fam["family"],
+            "default_metric": "val/loss",
+            "description": "Llama decoders 4M-1.4B on PCFG text of gzip compressibility "
+            + fam["gzip"].round(3).astype(str)
+            + ", 0.1M-9.5M tokens, one epoch",
+        }
+    )[list(FAMILY_COLUMNS)]
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()

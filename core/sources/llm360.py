@@ -61,7 +61,11 @@ import pandas as pd
 
 from . import _wandb
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
     chinchilla_flops,
 )
 
@@ -90,19 +94,40 @@ _K2_EVAL = re.compile(r"^(?P<stage>k2 eval|k2 ministage eval) - (?P<task>\S+)$")
 _AMBER = re.compile(r"^(?P<group>perplexity_eval|downstream_eval) - (?P<name>.+)$")
 
 RUNS = (
-    (K2_RUN, "llm360-k2", "K2", "decoder", float(K2_PARAMS), False, "LLM360/K2Datasets", None,
-     K2_STAGE1_TOKENS + K2_STAGE2_TOKENS,
-     "Liu et al. 2025, LLM360 K2: Building a 65B 360-Open-Source Large Language Model from Scratch (arXiv:2501.07124)",
-     "language"),
-    (AMBER_RUN, "llm360-amber", "Amber", "decoder", float(AMBER_PARAMS), False, "LLM360/AmberDatasets", None,
-     AMBER_TOKENS,
-     "Liu et al. 2023, LLM360: Towards Fully Transparent Open-Source LLMs (arXiv:2312.06550)",
-     "language"),
+    (
+        K2_RUN,
+        "llm360-k2",
+        "K2",
+        "decoder",
+        float(K2_PARAMS),
+        False,
+        "LLM360/K2Datasets",
+        None,
+        K2_STAGE1_TOKENS + K2_STAGE2_TOKENS,
+        "Liu et al. 2025, LLM360 K2: Building a 65B 360-Open-Source Large Language Model from Scratch (arXiv:2501.07124)",
+        "language",
+    ),
+    (
+        AMBER_RUN,
+        "llm360-amber",
+        "Amber",
+        "decoder",
+        float(AMBER_PARAMS),
+        False,
+        "LLM360/AmberDatasets",
+        None,
+        AMBER_TOKENS,
+        "Liu et al. 2023, LLM360: Towards Fully Transparent Open-Source LLMs (arXiv:2312.06550)",
+        "language",
+    ),
 )
 FAMILIES = (
     ("llm360-k2", "train/loss", "LLM360 K2-65B (stage 1 + stage 2); default: training loss"),
-    ("llm360-amber", "val/pile/pile_cc/log_ppl",
-     "LLM360 Amber-7B; default: ln of the Pile-CC validation perplexity (no cross-entropy logged)"),
+    (
+        "llm360-amber",
+        "val/pile/pile_cc/log_ppl",
+        "LLM360 Amber-7B; default: ln of the Pile-CC validation perplexity (no cross-entropy logged)",
+    ),
 )
 
 
@@ -130,10 +155,13 @@ def _k2(mirror: Path, bad: Counter) -> pd.DataFrame:
     if (~positive).any():
         bad["K2 loss: non-positive step"] += int((~positive).sum())
     loss = loss.loc[positive]
-    loss_rows = pd.DataFrame({
-        "tokens": loss["step"] * (K2_STAGE1_TOKENS / K2_FINAL_SAMPLES),
-        "metric": "train/loss", "value": loss["value"],
-    })
+    loss_rows = pd.DataFrame(
+        {
+            "tokens": loss["step"] * (K2_STAGE1_TOKENS / K2_FINAL_SAMPLES),
+            "metric": "train/loss",
+            "value": loss["value"],
+        }
+    )
 
     evals = long.loc[~is_loss & ~long["series"].str.startswith(K2_SKIPPED_PREFIXES)]
     parsed = evals["series"].str.extract(_K2_EVAL)
@@ -143,17 +171,25 @@ def _k2(mirror: Path, bad: Counter) -> pd.DataFrame:
     evals, parsed = evals.loc[~unknown], parsed.loc[~unknown]
     checkpoint = evals["step"]
     main = parsed["stage"] == "k2 eval"
-    in_range = np.where(main, checkpoint.between(1, K2_STAGE1_CHECKPOINTS),
-                        checkpoint.between(K2_STAGE1_CHECKPOINTS + 1,
-                                           K2_STAGE1_CHECKPOINTS + K2_STAGE2_CHECKPOINTS))
+    in_range = np.where(
+        main,
+        checkpoint.between(1, K2_STAGE1_CHECKPOINTS),
+        checkpoint.between(K2_STAGE1_CHECKPOINTS + 1, K2_STAGE1_CHECKPOINTS + K2_STAGE2_CHECKPOINTS),
+    )
     if (~in_range).any():
         bad["K2 eval: checkpoint number out of range"] += int((~in_range).sum())
     tokens = np.where(
-        main, checkpoint * (K2_STAGE1_TOKENS / K2_STAGE1_CHECKPOINTS),
-        K2_STAGE1_TOKENS + (checkpoint - K2_STAGE1_CHECKPOINTS) * (K2_STAGE2_TOKENS / K2_STAGE2_CHECKPOINTS))
-    eval_rows = pd.DataFrame({
-        "tokens": tokens, "metric": "downstream/" + parsed["task"] + "/acc", "value": evals["value"] / 100.0,
-    }).loc[in_range]
+        main,
+        checkpoint * (K2_STAGE1_TOKENS / K2_STAGE1_CHECKPOINTS),
+        K2_STAGE1_TOKENS + (checkpoint - K2_STAGE1_CHECKPOINTS) * (K2_STAGE2_TOKENS / K2_STAGE2_CHECKPOINTS),
+    )
+    eval_rows = pd.DataFrame(
+        {
+            "tokens": tokens,
+            "metric": "downstream/" + parsed["task"] + "/acc",
+            "value": evals["value"] / 100.0,
+        }
+    ).loc[in_range]
     return pd.concat([loss_rows, eval_rows], ignore_index=True)
 
 
@@ -176,8 +212,9 @@ def _amber(mirror: Path, bad: Counter) -> pd.DataFrame:
     slug = parsed["name"].map(_slug)
     is_ppl = parsed["group"] == "perplexity_eval"
     suffix = np.where(slug == "crowspairs", "/pct_stereotype", "/acc")
-    downstream = pd.DataFrame({"tokens": tokens, "metric": "downstream/" + slug + suffix,
-                               "value": long["value"] / 100.0}).loc[~is_ppl]
+    downstream = pd.DataFrame(
+        {"tokens": tokens, "metric": "downstream/" + slug + suffix, "value": long["value"] / 100.0}
+    ).loc[~is_ppl]
     ppl = pd.DataFrame({"tokens": tokens, "metric": "val/pile/" + slug + "/ppl", "value": long["value"]}).loc[is_ppl]
     positive = ppl["value"] > 0
     if (~positive).any():
@@ -189,11 +226,18 @@ def _amber(mirror: Path, bad: Counter) -> pd.DataFrame:
 
 def _observations(run_id: str, params: float, rows: pd.DataFrame) -> pd.DataFrame:
     tokens = rows["tokens"].to_numpy(dtype=float)
-    return pd.DataFrame({
-        "run_id": run_id, "tokens_seen": tokens, "flops": chinchilla_flops(params, tokens),
-        "flops_derived": True, "tokens_derived": True,
-        "metric": rows["metric"].to_numpy(dtype=object), "value": rows["value"].to_numpy(dtype=float),
-    }, columns=list(OBSERVATION_COLUMNS))
+    return pd.DataFrame(
+        {
+            "run_id": run_id,
+            "tokens_seen": tokens,
+            "flops": chinchilla_flops(params, tokens),
+            "flops_derived": True,
+            "tokens_derived": True,
+            "metric": rows["metric"].to_numpy(dtype=object),
+            "value": rows["value"].to_numpy(dtype=float),
+        },
+        columns=list(OBSERVATION_COLUMNS),
+    )
 
 
 def _metric_row(metric: str) -> tuple[str, str, bool, str]:
@@ -211,14 +255,21 @@ def _metric_row(metric: str) -> tuple[str, str, bool, str]:
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
     bad: Counter = Counter()
-    obs = pd.concat([
-        _observations(K2_RUN, float(K2_PARAMS), _k2(mirror, bad)),
-        _observations(AMBER_RUN, float(AMBER_PARAMS), _amber(mirror, bad)),
-    ], ignore_index=True)
+    obs = pd.concat(
+        [
+            _observations(K2_RUN, float(K2_PARAMS), _k2(mirror, bad)),
+            _observations(AMBER_RUN, float(AMBER_PARAMS), _amber(mirror, bad)),
+        ],
+        ignore_index=True,
+    )
     names = sorted(set(obs["metric"]) | {default for _, default, _ in FAMILIES})
     metrics = pd.DataFrame([_metric_row(m) for m in names], columns=list(METRIC_COLUMNS))
     frames = SourceFrames(
-        name=NAME, runs=pd.DataFrame(RUNS, columns=list(RUN_COLUMNS)), observations=obs, metrics=metrics,
-        families=pd.DataFrame(FAMILIES, columns=list(FAMILY_COLUMNS)), bad_rows=bad,
+        name=NAME,
+        runs=pd.DataFrame(RUNS, columns=list(RUN_COLUMNS)),
+        observations=obs,
+        metrics=metrics,
+        families=pd.DataFrame(FAMILIES, columns=list(FAMILY_COLUMNS)),
+        bad_rows=bad,
     )
     return frames.validate()

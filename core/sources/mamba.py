@@ -31,7 +31,11 @@ import pandas as pd
 
 from . import _wandb
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
     chinchilla_flops,
 )
 
@@ -52,9 +56,21 @@ METRICS = {
     "lr": ("train/lr", "other", False, "training: learning rate"),
     "grad_norm": ("train/grad_norm", "other", False, "training: gradient norm"),
 }
-RUNS = ((RUN_ID, "llm360-mamba", "LLM360-Mamba-3B", "ssm", NUM_PARAMS, True, "LLM360/AmberDatasets",
-         None, TOTAL_TOKENS, "LLM360 Mamba-3B (unpublished W&B run; ColPret original_paper 'llm360-private')",
-         "language"),)
+RUNS = (
+    (
+        RUN_ID,
+        "llm360-mamba",
+        "LLM360-Mamba-3B",
+        "ssm",
+        NUM_PARAMS,
+        True,
+        "LLM360/AmberDatasets",
+        None,
+        TOTAL_TOKENS,
+        "LLM360 Mamba-3B (unpublished W&B run; ColPret original_paper 'llm360-private')",
+        "language",
+    ),
+)
 FAMILIES = (("llm360-mamba", "train/loss", "LLM360 Mamba-3B state-space model; default: training loss"),)
 
 
@@ -71,15 +87,24 @@ def read(mirror: Path) -> SourceFrames:
         bad["llm360Mamba3B.csv: non-positive step"] += int(non_positive.sum())
     long = _wandb.to_long(frame.loc[~non_positive], "step", list(METRICS), bad, "llm360Mamba3B.csv")
     tokens = long["step"].to_numpy(dtype=float) * TOKENS_PER_STEP
-    obs = pd.DataFrame({
-        "run_id": RUN_ID, "tokens_seen": tokens, "flops": chinchilla_flops(NUM_PARAMS, tokens),
-        "flops_derived": True, "tokens_derived": True,
-        "metric": long["series"].map({c: m[0] for c, m in METRICS.items()}).to_numpy(dtype=object),
-        "value": long["value"].to_numpy(dtype=float),
-    }, columns=list(OBSERVATION_COLUMNS))
+    obs = pd.DataFrame(
+        {
+            "run_id": RUN_ID,
+            "tokens_seen": tokens,
+            "flops": chinchilla_flops(NUM_PARAMS, tokens),
+            "flops_derived": True,
+            "tokens_derived": True,
+            "metric": long["series"].map({c: m[0] for c, m in METRICS.items()}).to_numpy(dtype=object),
+            "value": long["value"].to_numpy(dtype=float),
+        },
+        columns=list(OBSERVATION_COLUMNS),
+    )
     frames = SourceFrames(
-        name=NAME, runs=pd.DataFrame(RUNS, columns=list(RUN_COLUMNS)), observations=obs,
+        name=NAME,
+        runs=pd.DataFrame(RUNS, columns=list(RUN_COLUMNS)),
+        observations=obs,
         metrics=pd.DataFrame(list(METRICS.values()), columns=list(METRIC_COLUMNS)),
-        families=pd.DataFrame(FAMILIES, columns=list(FAMILY_COLUMNS)), bad_rows=bad,
+        families=pd.DataFrame(FAMILIES, columns=list(FAMILY_COLUMNS)),
+        bad_rows=bad,
     )
     return frames.validate()

@@ -54,7 +54,12 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops, long_observations,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
+    long_observations,
 )
 
 NAME = "moe"
@@ -71,7 +76,6 @@ _COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMbBtT])\s*$")
 _SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 
 
-
 def _metric_spec(column: str) -> tuple[str, str, bool, str, float] | None:
     """``"<task> <metric>"`` column -> (metric name, kind, higher_is_better, domain, value scale)."""
     task, _, key = column.rpartition(" ")
@@ -83,14 +87,16 @@ def _metric_spec(column: str) -> tuple[str, str, bool, str, float] | None:
     if key == "ppl":
         return f"downstream/{task}/ppl", "perplexity", False, "downstream last-word perplexity (lm-eval)", 1.0
     if key in ("acc", "acc_norm"):
-        return (f"downstream/{task}/{key}", "accuracy", True,
-                "downstream accuracy (lm-eval-harness, 0-shot)", 0.01)
+        return (f"downstream/{task}/{key}", "accuracy", True, "downstream accuracy (lm-eval-harness, 0-shot)", 0.01)
     return None
 
 
 LOG_PPL = {  # ppl metric -> (log metric, domain)
     "val/wikitext/ppl": ("val/wikitext/log_ppl", "validation loss (ln of wikitext word ppl; nats per word)"),
-    "downstream/lambada_openai/ppl": ("downstream/lambada_openai/log_ppl", "downstream loss (ln of lambada_openai ppl)"),
+    "downstream/lambada_openai/ppl": (
+        "downstream/lambada_openai/log_ppl",
+        "downstream loss (ln of lambada_openai ppl)",
+    ),
 }
 
 
@@ -130,7 +136,7 @@ def _read_sheet(path: Path, bad: Counter) -> pd.DataFrame:
     Model/Params/Tokenizer, and ``orphan`` marks rows with no named row before them in the block."""
     raw = _read_csv(path, header=None)
     tasks = raw.iloc[0].ffill()
-    names = META + [f"{t} {k}" for t, k in zip(tasks.iloc[len(META):], raw.iloc[1, len(META):])]
+    names = META + [f"{t} {k}" for t, k in zip(tasks.iloc[len(META) :], raw.iloc[1, len(META) :])]
     df = raw.iloc[2:].set_axis(names, axis=1)
     blank = df.isna().all(axis=1)
     block = blank.cumsum()
@@ -194,19 +200,21 @@ def read(mirror: Path) -> SourceFrames:
     df["run_id"] = base + np.where(clash, "/" + df["Tokenizer"].fillna("no-tokenizer").str.lower(), "")
 
     runs_src = df.drop_duplicates("run_id")
-    runs = pd.DataFrame({
-        "run_id": runs_src["run_id"],
-        "family": runs_src["family"],
-        "model_name": runs_src["model_name"],
-        "architecture": np.where(runs_src["Model"].isin(DENSE_MODELS), "decoder", "moe"),
-        "num_params": runs_src["num_params"].astype(float),
-        "num_params_derived": True,
-        "training_data": runs_src["Data"].where(runs_src["Data"].notna(), None),
-        "seed": None,
-        "planned_tokens": np.nan,
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)].reset_index(drop=True)
+    runs = pd.DataFrame(
+        {
+            "run_id": runs_src["run_id"],
+            "family": runs_src["family"],
+            "model_name": runs_src["model_name"],
+            "architecture": np.where(runs_src["Model"].isin(DENSE_MODELS), "decoder", "moe"),
+            "num_params": runs_src["num_params"].astype(float),
+            "num_params_derived": True,
+            "training_data": runs_src["Data"].where(runs_src["Data"].notna(), None),
+            "seed": None,
+            "planned_tokens": np.nan,
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)].reset_index(drop=True)
 
     wide = pd.DataFrame(index=df.index)
     specs: dict[str, tuple[str, bool, str]] = {}
@@ -225,8 +233,13 @@ def read(mirror: Path) -> SourceFrames:
             wide[log_name] = np.log(values.where(values > 0))
             specs[log_name] = ("loss", False, log_domain)
     observations = long_observations(
-        wide, df["run_id"], df["tokens"], chinchilla_flops(df["num_params"], df["tokens"]),
-        {name: name for name in wide.columns}, flops_derived=True, tokens_derived=False,
+        wide,
+        df["run_id"],
+        df["tokens"],
+        chinchilla_flops(df["num_params"], df["tokens"]),
+        {name: name for name in wide.columns},
+        flops_derived=True,
+        tokens_derived=False,
     )
     metrics = pd.DataFrame(
         [(name, kind, higher, domain) for name, (kind, higher, domain) in specs.items()],
@@ -234,11 +247,12 @@ def read(mirror: Path) -> SourceFrames:
     )
     descriptions = {
         "moduleformer": "ModuleFormer MoE variants (stick-breaking attention + MoE MLP) on the Pile, "
-                        "4B-16.7B total parameters; num_params = active parameters where reported",
+        "4B-16.7B total parameters; num_params = active parameters where reported",
         "moduleformer-ibm-pile": "ModuleFormer ST-k2 trained on IBM Pile with the Codegen tokenizer",
     }
     families = pd.DataFrame({"family": sorted(runs["family"].unique())})
     families["default_metric"] = DEFAULT_METRIC
-    families["description"] = families["family"].map(descriptions).fillna(
-        "dense baseline evaluated in the ModuleFormer sheet")
+    families["description"] = (
+        families["family"].map(descriptions).fillna("dense baseline evaluated in the ModuleFormer sheet")
+    )
     return SourceFrames(NAME, runs, observations, metrics, families[list(FAMILY_COLUMNS)], bad).validate()

@@ -66,7 +66,11 @@ import pandas as pd
 
 from . import _wandb
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
     chinchilla_flops,
 )
 
@@ -83,27 +87,30 @@ TOKENS_PER_STEP_7B = 2160 * 2048  # 4,423,680
 
 # model name in the files -> run facts
 MODELS: dict[str, dict] = {
-    "OLMo-1B": dict(family="olmo", params=1_176_764_416, per_step=TOKENS_PER_STEP_1B,
-                    planned=739_328 * TOKENS_PER_STEP_1B),  # max_duration 739,328 steps (3.1T)
-    "OLMo-7B": dict(family="olmo", params=6_888_095_744, per_step=TOKENS_PER_STEP_7B,
-                    planned=556_000 * TOKENS_PER_STEP_7B),  # final release step556000-tokens2460B
-    "OLMo-7B-Twin-2T": dict(family="olmo-twin-2t", params=6_888_095_744, per_step=TOKENS_PER_STEP_7B,
-                            planned=2e12),
+    "OLMo-1B": dict(
+        family="olmo", params=1_176_764_416, per_step=TOKENS_PER_STEP_1B, planned=739_328 * TOKENS_PER_STEP_1B
+    ),  # max_duration 739,328 steps (3.1T)
+    "OLMo-7B": dict(
+        family="olmo", params=6_888_095_744, per_step=TOKENS_PER_STEP_7B, planned=556_000 * TOKENS_PER_STEP_7B
+    ),  # final release step556000-tokens2460B
+    "OLMo-7B-Twin-2T": dict(family="olmo-twin-2t", params=6_888_095_744, per_step=TOKENS_PER_STEP_7B, planned=2e12),
 }
 FAMILIES = (
-    ("olmo", "val/c4_en/loss",
-     "OLMo 1B and 7B (AI2), Dolma v1.5; default: C4 (v2-small) validation cross-entropy"),
-    ("olmo-twin-2t", "val/c4_en/log_ppl",
-     "OLMo-7B-Twin-2T: the OLMo-7B recipe re-run on AMD/LUMI hardware to 2T tokens; "
-     "default: ln of the C4 (v2-small) validation perplexity"),
+    ("olmo", "val/c4_en/loss", "OLMo 1B and 7B (AI2), Dolma v1.5; default: C4 (v2-small) validation cross-entropy"),
+    (
+        "olmo-twin-2t",
+        "val/c4_en/log_ppl",
+        "OLMo-7B-Twin-2T: the OLMo-7B recipe re-run on AMD/LUMI hardware to 2T tokens; "
+        "default: ln of the C4 (v2-small) validation perplexity",
+    ),
 )
 
 _SERIES = re.compile(r"^(?:Group: )?(?P<model>.+?)(?:-run-(?P<segment>\d+))? - eval/(?P<key>.+)$")
 _VALIDATION = re.compile(
-    r"^(?:(?P<suite>v[23])-small-)?(?P<set>[\w.-]+?)-validation/(?P<stat>CrossEntropyLoss|Perplexity)$")
+    r"^(?:(?P<suite>v[23])-small-)?(?P<set>[\w.-]+?)-validation/(?P<stat>CrossEntropyLoss|Perplexity)$"
+)
 _DOWNSTREAM = re.compile(r"^downstream/(?P<task>\w+?)_(?P<stat>acc|len_norm|f1)$")
-_STAT_SUFFIX = {"CrossEntropyLoss": "loss", "Perplexity": "ppl",
-                "acc": "acc", "len_norm": "acc_len_norm", "f1": "f1"}
+_STAT_SUFFIX = {"CrossEntropyLoss": "loss", "Perplexity": "ppl", "acc": "acc", "len_norm": "acc_len_norm", "f1": "f1"}
 _NON_METRIC_COLUMNS = ("Step", "model_name", "num_params", "checkpoint")
 
 # metric suffix -> (kind, higher_is_better, domain)
@@ -132,8 +139,14 @@ def metric_name(key: str) -> str | None:
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({"model": pd.Series(dtype=str), "key": pd.Series(dtype=str),
-                         "step": pd.Series(dtype=float), "value": pd.Series(dtype=float)})
+    return pd.DataFrame(
+        {
+            "model": pd.Series(dtype=str),
+            "key": pd.Series(dtype=str),
+            "step": pd.Series(dtype=float),
+            "value": pd.Series(dtype=float),
+        }
+    )
 
 
 def _read_raw(mirror: Path, bad: Counter) -> pd.DataFrame:
@@ -177,8 +190,9 @@ def read(mirror: Path) -> SourceFrames:
     agg = _read_aggregated(mirror, bad)[["model", "key", "step", "value"]]
 
     both = agg.merge(raw, on=["model", "key", "step"], suffixes=("_agg", "_raw"))
-    differs = ~np.isclose(both["value_agg"].to_numpy(dtype=float), both["value_raw"].to_numpy(dtype=float),
-                          rtol=1e-6, atol=0.0)
+    differs = ~np.isclose(
+        both["value_agg"].to_numpy(dtype=float), both["value_raw"].to_numpy(dtype=float), rtol=1e-6, atol=0.0
+    )
     if differs.any():
         bad["olmo.csv value differs from the raw W&B export (restart overlap summed); raw kept"] += int(differs.sum())
     long = pd.concat([raw, agg], ignore_index=True).drop_duplicates(["model", "key", "step"], keep="first")
@@ -187,9 +201,11 @@ def read(mirror: Path) -> SourceFrames:
     long["metric"] = long["key"].map({key: metric_name(key) for key in long["key"].unique()})
     known_metric = long["metric"].notna()
     positive = long["step"] > 0
-    for reason, mask in (("unknown model name", ~known_model),
-                         ("unrecognised metric column", known_model & ~known_metric),
-                         ("non-positive step", known_model & known_metric & ~positive)):
+    for reason, mask in (
+        ("unknown model name", ~known_model),
+        ("unrecognised metric column", known_model & ~known_metric),
+        ("non-positive step", known_model & known_metric & ~positive),
+    ):
         if mask.any():
             bad[reason] += int(mask.sum())
     long = long.loc[known_model & known_metric & positive]
@@ -198,21 +214,26 @@ def read(mirror: Path) -> SourceFrames:
     per_step = long["model"].map(facts["per_step"]).astype(float)
     params = long["model"].map(facts["params"]).astype(float)
     tokens = long["step"].to_numpy(dtype=float) * per_step.to_numpy()
-    obs = pd.DataFrame({
-        "run_id": NAME + "/" + long["model"],
-        "tokens_seen": tokens,
-        "flops": chinchilla_flops(params.to_numpy(), tokens),
-        "flops_derived": True,
-        "tokens_derived": True,
-        "metric": long["metric"],
-        "value": long["value"].astype(float),
-    })
+    obs = pd.DataFrame(
+        {
+            "run_id": NAME + "/" + long["model"],
+            "tokens_seen": tokens,
+            "flops": chinchilla_flops(params.to_numpy(), tokens),
+            "flops_derived": True,
+            "tokens_derived": True,
+            "metric": long["metric"],
+            "value": long["value"].astype(float),
+        }
+    )
     obs = pd.concat([obs, _log_ppl_rows(obs, bad)], ignore_index=True)[list(OBSERVATION_COLUMNS)]
 
     frames = SourceFrames(
-        name=NAME, runs=_runs(), observations=obs,
+        name=NAME,
+        runs=_runs(),
+        observations=obs,
         metrics=_metrics(set(obs["metric"]) | {default for _, default, _ in FAMILIES}),
-        families=pd.DataFrame(FAMILIES, columns=list(FAMILY_COLUMNS)), bad_rows=bad,
+        families=pd.DataFrame(FAMILIES, columns=list(FAMILY_COLUMNS)),
+        bad_rows=bad,
     )
     return frames.validate()
 
@@ -244,8 +265,19 @@ def _metrics(names) -> pd.DataFrame:
 
 def _runs() -> pd.DataFrame:
     rows = [
-        (f"{NAME}/{model}", facts["family"], model, "decoder", float(facts["params"]), False,
-         TRAINING_DATA, None, float(facts["planned"]), SOURCE_PAPER, "language")
+        (
+            f"{NAME}/{model}",
+            facts["family"],
+            model,
+            "decoder",
+            float(facts["params"]),
+            False,
+            TRAINING_DATA,
+            None,
+            float(facts["planned"]),
+            SOURCE_PAPER,
+            "language",
+        )
         for model, facts in MODELS.items()
     ]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))

@@ -37,7 +37,12 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops, long_observations,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
+    long_observations,
     params_from_label,
 )
 
@@ -47,9 +52,11 @@ TRAJECTORIES = "colpret/aggregated_eval/opt_trajectories.csv"
 BIGBENCH = "colpret/aggregated_eval/opt.csv"
 PATTERNS = (TRAJECTORIES, BIGBENCH)
 
-SOURCE_PAPER = ("Zhang et al. 2022, OPT: Open Pre-trained Transformer Language Models (arXiv:2205.01068); "
-                "curves from Xia et al. 2023, Training Trajectories of Language Models Across Scales "
-                "(arXiv:2212.09803)")
+SOURCE_PAPER = (
+    "Zhang et al. 2022, OPT: Open Pre-trained Transformer Language Models (arXiv:2205.01068); "
+    "curves from Xia et al. 2023, Training Trajectories of Language Models Across Scales "
+    "(arXiv:2212.09803)"
+)
 FAMILY = "opt"
 PLANNED_TOKENS = 300e9
 BIGBENCH_PREFIX = "bigbench__"
@@ -57,9 +64,14 @@ BIGBENCH_PREFIX = "bigbench__"
 
 def tokens_per_step(num_params: pd.Series) -> pd.Series:
     """OPT batch size in tokens by model size (ColPret ``row_to_tokens_seen``)."""
-    return pd.Series(np.select(
-        [num_params < 1e9, num_params < 6e9, num_params < 10e9, num_params < 60e9],
-        [5e5, 1e6, 2e6, 4e6], default=2e6), index=num_params.index)
+    return pd.Series(
+        np.select(
+            [num_params < 1e9, num_params < 6e9, num_params < 10e9, num_params < 60e9],
+            [5e5, 1e6, 2e6, 4e6],
+            default=2e6,
+        ),
+        index=num_params.index,
+    )
 
 
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
@@ -75,6 +87,7 @@ def _size_table(labels: pd.Series) -> pd.Series:
             return params_from_label(str(label))
         except ValueError:
             return np.nan
+
     return labels.map({label: parse(label) for label in labels.dropna().unique()})
 
 
@@ -94,8 +107,10 @@ def _checkpoints(frame: pd.DataFrame, size_column: str, bad: Counter, file: str)
     num_params = _size_table(size)
     bad_step = steps.isna() | (steps <= 0)
     bad_size = ~bad_step & (num_params.isna() | (num_params <= 0))
-    for reason, mask in ((f"{file}: non-numeric or non-positive steps", bad_step),
-                         (f"{file}: unknown size label", bad_size)):
+    for reason, mask in (
+        (f"{file}: non-numeric or non-positive steps", bad_step),
+        (f"{file}: unknown size label", bad_size),
+    ):
         if mask.any():
             bad[reason] += int(mask.sum())
     keep = ~bad_step & ~bad_size
@@ -120,39 +135,70 @@ def read(mirror: Path) -> SourceFrames:
 
     tasks = [c for c in bench.columns if c.startswith(BIGBENCH_PREFIX)]
     bench_wide = pd.DataFrame(
-        {f"downstream/bigbench_{c.removeprefix(BIGBENCH_PREFIX)}/acc":
-         _values(bench[c], bad, "opt.csv: non-numeric BIG-bench value") / 100 for c in tasks}, index=bench.index)
+        {
+            f"downstream/bigbench_{c.removeprefix(BIGBENCH_PREFIX)}/acc": _values(
+                bench[c], bad, "opt.csv: non-numeric BIG-bench value"
+            )
+            / 100
+            for c in tasks
+        },
+        index=bench.index,
+    )
 
     parts = []
     for frame, wide in ((traj, traj_wide), (bench, bench_wide)):
         flops = pd.Series(chinchilla_flops(frame["num_params"], frame["tokens"]), index=frame.index)
-        parts.append(long_observations(wide, frame["run_id"], frame["tokens"], flops,
-                                       {c: c for c in wide.columns}, flops_derived=True, tokens_derived=True))
+        parts.append(
+            long_observations(
+                wide,
+                frame["run_id"],
+                frame["tokens"],
+                flops,
+                {c: c for c in wide.columns},
+                flops_derived=True,
+                tokens_derived=True,
+            )
+        )
     observations = pd.concat(parts, ignore_index=True)
 
     run_src = pd.concat([traj, bench])[["run_id", "size", "num_params"]].drop_duplicates("run_id")
     run_src = run_src.sort_values("num_params")
-    runs = pd.DataFrame({
-        "run_id": run_src["run_id"],
-        "family": FAMILY,
-        "model_name": "OPT-" + run_src["size"],
-        "architecture": "decoder",
-        "num_params": run_src["num_params"].astype(float),
-        "num_params_derived": True,
-        "training_data": "OPT corpus (RoBERTa corpora, the Pile subset, PushShift.io Reddit)",
-        "seed": None,
-        "planned_tokens": PLANNED_TOKENS,
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)].reset_index(drop=True)
+    runs = pd.DataFrame(
+        {
+            "run_id": run_src["run_id"],
+            "family": FAMILY,
+            "model_name": "OPT-" + run_src["size"],
+            "architecture": "decoder",
+            "num_params": run_src["num_params"].astype(float),
+            "num_params_derived": True,
+            "training_data": "OPT corpus (RoBERTa corpora, the Pile subset, PushShift.io Reddit)",
+            "seed": None,
+            "planned_tokens": PLANNED_TOKENS,
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)].reset_index(drop=True)
 
     metrics = pd.DataFrame(
-        [("val/perplexity", "perplexity", False, "validation perplexity (Xia et al. 2023, per OPT checkpoint)"),
-         ("val/log_ppl", "loss", False, "validation loss (ln of ppl; nats/token)")]
-        + [(m, "accuracy", True, "downstream (BIG-bench multiple-choice accuracy, fraction; percent / 100)")
-           for m in bench_wide.columns],
-        columns=list(METRIC_COLUMNS))
-    families = pd.DataFrame([(FAMILY, "val/log_ppl", "OPT 125M-175B intermediate checkpoints (300B-token runs); "
-                              "perplexity and BIG-bench trajectories from Xia et al. 2023")],
-                            columns=list(FAMILY_COLUMNS))
+        [
+            ("val/perplexity", "perplexity", False, "validation perplexity (Xia et al. 2023, per OPT checkpoint)"),
+            ("val/log_ppl", "loss", False, "validation loss (ln of ppl; nats/token)"),
+        ]
+        + [
+            (m, "accuracy", True, "downstream (BIG-bench multiple-choice accuracy, fraction; percent / 100)")
+            for m in bench_wide.columns
+        ],
+        columns=list(METRIC_COLUMNS),
+    )
+    families = pd.DataFrame(
+        [
+            (
+                FAMILY,
+                "val/log_ppl",
+                "OPT 125M-175B intermediate checkpoints (300B-token runs); "
+                "perplexity and BIG-bench trajectories from Xia et al. 2023",
+            )
+        ],
+        columns=list(FAMILY_COLUMNS),
+    )
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()

@@ -46,7 +46,11 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
     chinchilla_flops,
 )
 
@@ -57,8 +61,10 @@ EVALS = "mlfoundations-scaling/exp_data/evals"
 METADATA = "mlfoundations-scaling/exp_data/eval_metadata.csv"
 PATTERNS = (f"{MODELS}/*.json", f"{EVALS}/*.json", METADATA)
 
-SOURCE_PAPER = ("Gadre et al. 2025, Language models scale reliably with over-training and on "
-                "downstream tasks (ICLR 2025, arXiv:2403.08540)")
+SOURCE_PAPER = (
+    "Gadre et al. 2025, Language models scale reliably with over-training and on "
+    "downstream tasks (ICLR 2025, arXiv:2403.08540)"
+)
 DEFAULT_METRIC = "val/c4_val/loss"
 EVAL_PREFIX, EVAL_SUFFIX = "evaluation_", "_heavy"
 
@@ -73,8 +79,11 @@ DATASETS = {
 VAL_SETS = (
     ("/c4_val/", "c4_val", "C4 eval (c4_val shards, ~174M tokens; the paper's default)"),
     ("/paloma_c4_en/", "paloma_c4_en", "Paloma C4 (en)"),
-    ("/paloma_dolma_100_programing_languages/", "paloma_dolma_100_programing_languages",
-     "Paloma Dolma 100 programming languages"),
+    (
+        "/paloma_dolma_100_programing_languages/",
+        "paloma_dolma_100_programing_languages",
+        "Paloma Dolma 100 programming languages",
+    ),
     ("/paloma_falcon-refinedweb/", "paloma_falcon-refinedweb", "Paloma Falcon RefinedWeb"),
     ("/paloma_ptb/", "paloma_ptb", "Paloma Penn Treebank"),
     ("/paloma_redpajama/", "paloma_redpajama", "Paloma RedPajama"),
@@ -130,22 +139,31 @@ def _read_models(mirror: Path, bad: Counter) -> tuple[pd.DataFrame, list[tuple[s
             continue
         dataset = str(data.get("dataset_name") or name.split("-", 1)[0])
         short, training_data = DATASETS.get(dataset, (dataset, dataset))
-        arch = name[len(dataset) + 1:].rsplit("-", 1)[0] if name.startswith(dataset + "-") else name
+        arch = name[len(dataset) + 1 :].rsplit("-", 1)[0] if name.startswith(dataset + "-") else name
         multiplier = 20.0 * float(mult)
-        rows.append({
-            "run_id": f"{NAME}/{name}", "family": f"overtrain-{short}",
-            "model_name": f"{arch} M={multiplier:g}", "num_params": float(n),
-            "training_data": training_data, "seed": _seed(data.get("open_lm_args")),
-            "planned_tokens": float(d), "token_multiplier": multiplier, "dataset": short,
-        })
+        rows.append(
+            {
+                "run_id": f"{NAME}/{name}",
+                "family": f"overtrain-{short}",
+                "model_name": f"{arch} M={multiplier:g}",
+                "num_params": float(n),
+                "training_data": training_data,
+                "seed": _seed(data.get("open_lm_args")),
+                "planned_tokens": float(d),
+                "token_multiplier": multiplier,
+                "dataset": short,
+            }
+        )
         for result in data.get("results") or []:
             val = _val_set(result.get("val_data")) if isinstance(result, dict) else None
             if val is None:
                 bad["result with unknown validation set"] += 1
                 continue
             losses.append((f"{NAME}/{name}", val[0], result.get("loss")))
-    return pd.DataFrame(rows, columns=["run_id", "family", "model_name", "num_params", "training_data",
-                                       "seed", "planned_tokens", *RUN_EXTRA]), losses
+    return pd.DataFrame(
+        rows,
+        columns=["run_id", "family", "model_name", "num_params", "training_data", "seed", "planned_tokens", *RUN_EXTRA],
+    ), losses
 
 
 def multipliers(mirror: Path) -> pd.DataFrame:
@@ -170,9 +188,17 @@ def _task_domains(mirror: Path) -> dict[str, str]:
         meta = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: unreadable task metadata ({exc})") from exc
-    text = ("downstream accuracy (" + meta["Task Category"].astype(str) + ", " + meta["Task Type"].astype(str)
-            + ", " + meta["#shots"].astype(str) + "-shot, random baseline "
-            + meta["Random baseline"].astype(str) + "%)")
+    text = (
+        "downstream accuracy ("
+        + meta["Task Category"].astype(str)
+        + ", "
+        + meta["Task Type"].astype(str)
+        + ", "
+        + meta["#shots"].astype(str)
+        + "-shot, random baseline "
+        + meta["Random baseline"].astype(str)
+        + "%)"
+    )
     return dict(zip(meta["Eval Task"].astype(str), text))
 
 
@@ -182,10 +208,13 @@ def read(mirror: Path) -> SourceFrames:
     runs, losses = _read_models(mirror, bad)
     domains = _task_domains(mirror)
 
-    raw = pd.concat([
-        pd.DataFrame(losses, columns=["run_id", "key", "raw"]).assign(group="val"),
-        pd.DataFrame(_read_evals(mirror), columns=["run_id", "key", "raw"]).assign(group="downstream"),
-    ], ignore_index=True)
+    raw = pd.concat(
+        [
+            pd.DataFrame(losses, columns=["run_id", "key", "raw"]).assign(group="val"),
+            pd.DataFrame(_read_evals(mirror), columns=["run_id", "key", "raw"]).assign(group="downstream"),
+        ],
+        ignore_index=True,
+    )
     known = raw["run_id"].isin(runs["run_id"])
     if (~known).any():
         bad["value of a run without a valid model file"] += int((~known).sum())
@@ -204,50 +233,72 @@ def read(mirror: Path) -> SourceFrames:
 
     raw = raw.assign(metric=np.where(is_acc, "downstream/" + raw["key"] + "/acc", "val/" + raw["key"] + "/loss"))
     raw = raw.merge(runs[["run_id", "num_params", "planned_tokens"]], on="run_id", how="left")
-    observations = pd.DataFrame({
-        "run_id": raw["run_id"],
-        "tokens_seen": raw["planned_tokens"],
-        "flops": chinchilla_flops(raw["num_params"], raw["planned_tokens"]),
-        "flops_derived": True,
-        "tokens_derived": False,
-        "metric": raw["metric"],
-        "value": raw["value"].astype(float),
-    })[list(OBSERVATION_COLUMNS)]
+    observations = pd.DataFrame(
+        {
+            "run_id": raw["run_id"],
+            "tokens_seen": raw["planned_tokens"],
+            "flops": chinchilla_flops(raw["num_params"], raw["planned_tokens"]),
+            "flops_derived": True,
+            "tokens_derived": False,
+            "metric": raw["metric"],
+            "value": raw["value"].astype(float),
+        }
+    )[list(OBSERVATION_COLUMNS)]
 
     val_descriptions = {key: description for _, key, description in VAL_SETS}
     names = raw.drop_duplicates("metric")[["metric", "key", "group"]].sort_values("metric")
     downstream = names["group"] == "downstream"
-    metrics = pd.DataFrame({
-        "metric": names["metric"].to_numpy(),
-        "kind": np.where(downstream, "accuracy", "loss"),
-        "higher_is_better": downstream.to_numpy(),
-        "domain": np.where(
-            downstream,
-            names["key"].map(domains).fillna("downstream accuracy (LLM Foundry ICL task)"),
-            "validation loss (nats/token), " + names["key"].map(val_descriptions),
-        ),
-    })[list(METRIC_COLUMNS)]
-    if DEFAULT_METRIC not in set(metrics["metric"]):
-        metrics = pd.concat([metrics, pd.DataFrame([{
-            "metric": DEFAULT_METRIC, "kind": "loss", "higher_is_better": False,
-            "domain": "validation loss (nats/token), " + val_descriptions["c4_val"],
-        }])], ignore_index=True)
-
-    runs_out = runs.assign(
-        architecture="decoder", num_params_derived=False, source_paper=SOURCE_PAPER, domain="language",
-        seed=runs["seed"].astype("Int64"),
-    )[list(RUN_COLUMNS)]
-    families = pd.DataFrame([
+    metrics = pd.DataFrame(
         {
-            "family": family,
-            "default_metric": DEFAULT_METRIC,
-            "description": (
-                f"open_lm decoders of Gadre et al. trained on {group['training_data'].iloc[0]}, "
-                f"{group['num_params'].nunique()} sizes x token multipliers M=D/N "
-                f"{group['token_multiplier'].min():g}-{group['token_multiplier'].max():g} "
-                "(multiplier in model_name); final checkpoints only."
+            "metric": names["metric"].to_numpy(),
+            "kind": np.where(downstream, "accuracy", "loss"),
+            "higher_is_better": downstream.to_numpy(),
+            "domain": np.where(
+                downstream,
+                names["key"].map(domains).fillna("downstream accuracy (LLM Foundry ICL task)"),
+                "validation loss (nats/token), " + names["key"].map(val_descriptions),
             ),
         }
-        for family, group in runs.groupby("family", sort=True)
-    ], columns=list(FAMILY_COLUMNS))
+    )[list(METRIC_COLUMNS)]
+    if DEFAULT_METRIC not in set(metrics["metric"]):
+        metrics = pd.concat(
+            [
+                metrics,
+                pd.DataFrame(
+                    [
+                        {
+                            "metric": DEFAULT_METRIC,
+                            "kind": "loss",
+                            "higher_is_better": False,
+                            "domain": "validation loss (nats/token), " + val_descriptions["c4_val"],
+                        }
+                    ]
+                ),
+            ],
+            ignore_index=True,
+        )
+
+    runs_out = runs.assign(
+        architecture="decoder",
+        num_params_derived=False,
+        source_paper=SOURCE_PAPER,
+        domain="language",
+        seed=runs["seed"].astype("Int64"),
+    )[list(RUN_COLUMNS)]
+    families = pd.DataFrame(
+        [
+            {
+                "family": family,
+                "default_metric": DEFAULT_METRIC,
+                "description": (
+                    f"open_lm decoders of Gadre et al. trained on {group['training_data'].iloc[0]}, "
+                    f"{group['num_params'].nunique()} sizes x token multipliers M=D/N "
+                    f"{group['token_multiplier'].min():g}-{group['token_multiplier'].max():g} "
+                    "(multiplier in model_name); final checkpoints only."
+                ),
+            }
+            for family, group in runs.groupby("family", sort=True)
+        ],
+        columns=list(FAMILY_COLUMNS),
+    )
     return SourceFrames(NAME, runs_out, observations, metrics, families, bad).validate()

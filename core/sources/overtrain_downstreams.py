@@ -41,7 +41,12 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops, long_observations,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
+    long_observations,
 )
 from .overtrain import DATASETS, SOURCE_PAPER
 
@@ -64,17 +69,23 @@ def _metric_columns(columns: pd.Index) -> dict[str, tuple[str, str, str]]:
             name, domain = AVERAGES[column]
             out[column] = (f"colpret/downstream/{name}/err", "error", f"downstream {domain}, ColPret")
         elif column.startswith("err_"):
-            task = column[len("err_"):]
-            out[column] = (f"colpret/downstream/{task}/err", "error",
-                           f"downstream top-1 error (1 - accuracy) on {task}, ColPret")
+            task = column[len("err_") :]
+            out[column] = (
+                f"colpret/downstream/{task}/err",
+                "error",
+                f"downstream top-1 error (1 - accuracy) on {task}, ColPret",
+            )
         else:
             for bound in ("upper", "lower"):
                 prefix = f"loss_{bound}_"
                 if column.startswith(prefix):
-                    val = column[len(prefix):]
-                    out[column] = (f"colpret/val/{val}/loss_{bound}95", "other",
-                                   f"{bound} end of the 95% interval over sequences of the {val} "
-                                   "validation loss (nats/token), ColPret")
+                    val = column[len(prefix) :]
+                    out[column] = (
+                        f"colpret/val/{val}/loss_{bound}95",
+                        "other",
+                        f"{bound} end of the 95% interval over sequences of the {val} "
+                        "validation loss (nats/token), ColPret",
+                    )
     return out
 
 
@@ -108,8 +119,13 @@ def read(mirror: Path) -> SourceFrames:
 
     run_id = RUN_PREFIX + "/" + frame["name"].astype(str)
     observations = long_observations(
-        values, run_id, d, pd.Series(chinchilla_flops(n, d), index=frame.index),
-        {column: spec[0] for column, spec in kept.items()}, flops_derived=True, tokens_derived=False,
+        values,
+        run_id,
+        d,
+        pd.Series(chinchilla_flops(n, d), index=frame.index),
+        {column: spec[0] for column, spec in kept.items()},
+        flops_derived=True,
+        tokens_derived=False,
     )
     errors = observations["metric"].str.endswith("/err")
     out_of_range = errors & ~observations["value"].between(0.0, 1.0)
@@ -118,27 +134,33 @@ def read(mirror: Path) -> SourceFrames:
         observations = observations.loc[~out_of_range]
 
     metrics = pd.DataFrame(
-        [(name, kind, False, domain) for name, kind, domain in kept.values()], columns=list(METRIC_COLUMNS),
+        [(name, kind, False, domain) for name, kind, domain in kept.values()],
+        columns=list(METRIC_COLUMNS),
     ).sort_values("metric", ignore_index=True)
 
     dataset = frame["dataset_name"].astype(str)
     short = dataset.map(lambda x: DATASETS.get(x, (x, x))[0])
-    tok_mult = (pd.to_numeric(frame["tok_mult"], errors="coerce") if "tok_mult" in frame.columns
-                else pd.Series(np.nan, index=frame.index))
+    tok_mult = (
+        pd.to_numeric(frame["tok_mult"], errors="coerce")
+        if "tok_mult" in frame.columns
+        else pd.Series(np.nan, index=frame.index)
+    )
     multiplier = tok_mult.fillna((d / n).round())  # M = D/N, as in the overtrain adapter
-    runs = pd.DataFrame({
-        "run_id": run_id,
-        "family": "overtrain-" + short,
-        "model_name": frame["model_name"].astype(str) + " M=" + multiplier.map("{:g}".format),
-        "architecture": "decoder",
-        "num_params": n,
-        "num_params_derived": False,
-        "training_data": dataset.map(lambda x: DATASETS.get(x, (x, x))[1]),
-        "seed": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
-        "planned_tokens": d,
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)].reset_index(drop=True)
+    runs = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "family": "overtrain-" + short,
+            "model_name": frame["model_name"].astype(str) + " M=" + multiplier.map("{:g}".format),
+            "architecture": "decoder",
+            "num_params": n,
+            "num_params_derived": False,
+            "training_data": dataset.map(lambda x: DATASETS.get(x, (x, x))[1]),
+            "seed": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
+            "planned_tokens": d,
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)].reset_index(drop=True)
 
     families = pd.DataFrame({c: pd.Series(dtype=object) for c in FAMILY_COLUMNS})
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()

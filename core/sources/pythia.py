@@ -46,7 +46,11 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
     chinchilla_flops,
 )
 
@@ -140,13 +144,20 @@ def read(mirror: Path) -> SourceFrames:
         run_id = f"{NAME}/{folder}"
         if run_id not in runs:
             fam, per_step, training_data = family
-            runs[run_id] = dict(family=fam, model_name=folder, params=PARAMS[match["size"]],
-                                per_step=per_step, training_data=training_data)
+            runs[run_id] = dict(
+                family=fam,
+                model_name=folder,
+                params=PARAMS[match["size"]],
+                per_step=per_step,
+                training_data=training_data,
+            )
         step_n = int(step.group(1))
         records.extend(
             (run_id, step_n, shots, task, key, value)
-            for task, metrics in results.items() if isinstance(metrics, dict)
-            for key, value in metrics.items() if not key.endswith("_stderr")
+            for task, metrics in results.items()
+            if isinstance(metrics, dict)
+            for key, value in metrics.items()
+            if not key.endswith("_stderr")
         )
 
     runs_df = pd.DataFrame.from_dict(runs, orient="index").rename_axis("run_id").reset_index()
@@ -170,39 +181,45 @@ def read(mirror: Path) -> SourceFrames:
     raw = raw.merge(runs_df[["run_id", "params", "per_step"]], on="run_id", how="left")
     tokens = raw["step"].astype(float) * raw["per_step"].astype(float)
     shot_name = raw["shots"].map(SHOT_NAMES)
-    observations = pd.DataFrame({
-        "run_id": raw["run_id"],
-        "tokens_seen": tokens,
-        "flops": chinchilla_flops(raw["params"], tokens),
-        "flops_derived": True,
-        "tokens_derived": True,
-        "metric": shot_name + "/" + raw["task"] + "/" + raw["key"],
-        "value": raw["value"].astype(float),
-    })[list(OBSERVATION_COLUMNS)]
+    observations = pd.DataFrame(
+        {
+            "run_id": raw["run_id"],
+            "tokens_seen": tokens,
+            "flops": chinchilla_flops(raw["params"], tokens),
+            "flops_derived": True,
+            "tokens_derived": True,
+            "metric": shot_name + "/" + raw["task"] + "/" + raw["key"],
+            "value": raw["value"].astype(float),
+        }
+    )[list(OBSERVATION_COLUMNS)]
 
     metric_keys = raw.assign(metric=observations["metric"].to_numpy(), shot=shot_name.to_numpy())
     metric_keys = metric_keys.drop_duplicates("metric")[["metric", "key", "shot"]].sort_values("metric")
     info = metric_keys["key"].map(_METRIC_KINDS)
-    metrics = pd.DataFrame({
-        "metric": metric_keys["metric"].to_numpy(),
-        "kind": [i[0] for i in info],
-        "higher_is_better": [i[1] for i in info],
-        "domain": [f"{i[2]}, {shot}" for i, shot in zip(info, metric_keys["shot"])],
-    })[list(METRIC_COLUMNS)]
+    metrics = pd.DataFrame(
+        {
+            "metric": metric_keys["metric"].to_numpy(),
+            "kind": [i[0] for i in info],
+            "higher_is_better": [i[1] for i in info],
+            "domain": [f"{i[2]}, {shot}" for i, shot in zip(info, metric_keys["shot"])],
+        }
+    )[list(METRIC_COLUMNS)]
 
-    runs_out = pd.DataFrame({
-        "run_id": runs_df["run_id"],
-        "family": runs_df["family"],
-        "model_name": runs_df["model_name"],
-        "architecture": "decoder",
-        "num_params": runs_df["params"].astype(float),
-        "num_params_derived": False,
-        "training_data": runs_df["training_data"],
-        "seed": pd.Series([None] * len(runs_df), dtype=object),
-        "planned_tokens": float(PLANNED_TOKENS),
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)]
+    runs_out = pd.DataFrame(
+        {
+            "run_id": runs_df["run_id"],
+            "family": runs_df["family"],
+            "model_name": runs_df["model_name"],
+            "architecture": "decoder",
+            "num_params": runs_df["params"].astype(float),
+            "num_params_derived": False,
+            "training_data": runs_df["training_data"],
+            "seed": pd.Series([None] * len(runs_df), dtype=object),
+            "planned_tokens": float(PLANNED_TOKENS),
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)]
 
     families = _families(runs_out, observations)
     return SourceFrames(NAME, runs_out, observations, metrics, families, bad).validate()
@@ -212,18 +229,21 @@ def _families(runs: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
     """One row per family; default metric = 0-shot LAMBADA log-ppl if present, else 5-shot."""
     zero = f"zero-shot/{LOG_PPL_TASK}/log_ppl"
     five = f"five-shot/{LOG_PPL_TASK}/log_ppl"
-    has_zero = observations.loc[observations["metric"] == zero, "run_id"].map(
-        runs.set_index("run_id")["family"]).unique()
+    has_zero = (
+        observations.loc[observations["metric"] == zero, "run_id"].map(runs.set_index("run_id")["family"]).unique()
+    )
     rows = []
     for family, group in runs.groupby("family", sort=True):
         default = zero if family in has_zero else five
         sizes = ", ".join(g for g in group.sort_values("num_params")["model_name"])
-        rows.append({
-            "family": family,
-            "default_metric": default,
-            "description": (
-                f"Pythia suite trained on {group['training_data'].iloc[0]}; runs: {sizes}. Default metric is the "
-                f"{default.split('/')[0]} LAMBADA last-word loss ln(ppl), not the Pile validation loss."
-            ),
-        })
+        rows.append(
+            {
+                "family": family,
+                "default_metric": default,
+                "description": (
+                    f"Pythia suite trained on {group['training_data'].iloc[0]}; runs: {sizes}. Default metric is the "
+                    f"{default.split('/')[0]} LAMBADA last-word loss ln(ppl), not the Pile validation loss."
+                ),
+            }
+        )
     return pd.DataFrame(rows, columns=list(FAMILY_COLUMNS))

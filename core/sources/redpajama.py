@@ -34,7 +34,12 @@ import numpy as np
 import pandas as pd
 
 from .base import (
-    FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops,
+    FAMILY_COLUMNS,
+    METRIC_COLUMNS,
+    OBSERVATION_COLUMNS,
+    RUN_COLUMNS,
+    SourceFrames,
+    chinchilla_flops,
     params_from_label,
 )
 
@@ -59,8 +64,7 @@ def _skip(bad: Counter, reason: str, mask: pd.Series) -> None:
 
 def _read(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, header=None, names=["tokens", "loss", "extra"], dtype=str,
-                           skipinitialspace=True)
+        return pd.read_csv(path, header=None, names=["tokens", "loss", "extra"], dtype=str, skipinitialspace=True)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: unreadable RedPajama curve ({exc})") from exc
 
@@ -82,15 +86,19 @@ def read(mirror: Path) -> SourceFrames:
         keep = ~(extra | bad_tokens | bad_loss)
         num_params = params_from_label(size)
         run_id = f"{NAME}/redpajama-{size.lower()}"
-        parts.append(pd.DataFrame({
-            "run_id": run_id,
-            "tokens_seen": tokens[keep],
-            "flops": chinchilla_flops(num_params, tokens[keep]),
-            "flops_derived": True,
-            "tokens_derived": False,
-            "metric": METRIC,
-            "value": loss[keep],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "run_id": run_id,
+                    "tokens_seen": tokens[keep],
+                    "flops": chinchilla_flops(num_params, tokens[keep]),
+                    "flops_derived": True,
+                    "tokens_derived": False,
+                    "metric": METRIC,
+                    "value": loss[keep],
+                }
+            )
+        )
         runs.append((run_id, f"RedPajama-INCITE {size}", num_params))
 
     observations = pd.concat(parts, ignore_index=True)[list(OBSERVATION_COLUMNS)]
@@ -100,12 +108,27 @@ def read(mirror: Path) -> SourceFrames:
     _skip(bad, f"digitisation artefact (loss > {ARTEFACT_JUMP} above the curve's minimum so far)", artefact)
     observations = observations.loc[~artefact].reset_index(drop=True)
     runs_df = pd.DataFrame(runs, columns=["run_id", "model_name", "num_params"]).assign(
-        family=FAMILY, architecture="decoder", num_params_derived=True, training_data="RedPajama-Data-1T",
-        seed=None, planned_tokens=np.nan, source_paper=SOURCE_PAPER, domain="language",
+        family=FAMILY,
+        architecture="decoder",
+        num_params_derived=True,
+        training_data="RedPajama-Data-1T",
+        seed=None,
+        planned_tokens=np.nan,
+        source_paper=SOURCE_PAPER,
+        domain="language",
     )[list(RUN_COLUMNS)]
-    metrics = pd.DataFrame([(METRIC, "loss", False, "training loss (cross-entropy, nats/token)")],
-                           columns=list(METRIC_COLUMNS))
-    families = pd.DataFrame([(FAMILY, METRIC, "RedPajama-INCITE base models (GPT-NeoX architecture) on "
-                              "RedPajama-Data-1T; training-loss curves from the release blog")],
-                            columns=list(FAMILY_COLUMNS))
+    metrics = pd.DataFrame(
+        [(METRIC, "loss", False, "training loss (cross-entropy, nats/token)")], columns=list(METRIC_COLUMNS)
+    )
+    families = pd.DataFrame(
+        [
+            (
+                FAMILY,
+                METRIC,
+                "RedPajama-INCITE base models (GPT-NeoX architecture) on "
+                "RedPajama-Data-1T; training-loss curves from the release blog",
+            )
+        ],
+        columns=list(FAMILY_COLUMNS),
+    )
     return SourceFrames(NAME, runs_df, observations, metrics, families, bad).validate()

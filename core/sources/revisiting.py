@@ -57,17 +57,30 @@ LANG = "colpret/aggregated_eval/revisiting_lang.csv"
 VISION = "colpret/aggregated_eval/revisiting_vision.csv"
 PATTERNS = (LANG, VISION)
 
-SOURCE_PAPER = ("Alabdulmohsin, Neyshabur, Zhai 2022, Revisiting Neural Scaling Laws in Language and Vision "
-                "(arXiv:2209.06640)")
+SOURCE_PAPER = (
+    "Alabdulmohsin, Neyshabur, Zhai 2022, Revisiting Neural Scaling Laws in Language and Vision (arXiv:2209.06640)"
+)
 MODEL_PARAMS = {  # benchmark README, "Available models"
-    "ViT/S/16": 32e6, "ViT/B/16": 110e6, "BiT/50/1": 61e6, "BiT/101/3": 494e6,
-    "MiX/B/16": 73e6, "MiX/L/16": 226e6,
-    "6 Enc, 6 Dec": 300e6, "6 Enc, 28 Dec": 300e6, "28 Enc, 6 Dec": 300e6, "Dec-only": 300e6,
+    "ViT/S/16": 32e6,
+    "ViT/B/16": 110e6,
+    "BiT/50/1": 61e6,
+    "BiT/101/3": 494e6,
+    "MiX/B/16": 73e6,
+    "MiX/L/16": 226e6,
+    "6 Enc, 6 Dec": 300e6,
+    "6 Enc, 28 Dec": 300e6,
+    "28 Enc, 6 Dec": 300e6,
+    "Dec-only": 300e6,
     "TEnc-LSTM": 300e6,
     "262M": 262e6,
 }
-BB_TASKS = {"date": "date_understanding", "ling": "linguistic_mappings", "qa": "qa_wikidata",
-            "mult": "mult_data_wrangling", "unit": "unit_conversion"}
+BB_TASKS = {
+    "date": "date_understanding",
+    "ling": "linguistic_mappings",
+    "qa": "qa_wikidata",
+    "mult": "mult_data_wrangling",
+    "unit": "unit_conversion",
+}
 IC_DATASETS = {"bird": "Birds (CUB)", "c": "CIFAR-100", "cal": "Caltech-101", "inet": "ImageNet"}
 TRAINING_DATA = {
     "IC": "JFT-300M upstream pre-training; n-shot linear evaluation",
@@ -85,9 +98,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _slug(text: pd.Series, sep: str = "-") -> pd.Series:
-    """"ViT/B/16" -> "vit-b-16"; "('date', '1-shot')" -> "date_1shot" with sep="_"."""
-    return (text.str.lower().str.replace("-shot", "shot", regex=False)
-            .str.replace(r"[^a-z0-9.+_]+", sep, regex=True).str.strip(sep + "_"))
+    """ "ViT/B/16" -> "vit-b-16"; "('date', '1-shot')" -> "date_1shot" with sep="_"."""
+    return (
+        text.str.lower()
+        .str.replace("-shot", "shot", regex=False)
+        .str.replace(r"[^a-z0-9.+_]+", sep, regex=True)
+        .str.strip(sep + "_")
+    )
 
 
 def _num_params(model: pd.Series, domain: pd.Series) -> pd.Series:
@@ -104,8 +121,10 @@ def _architecture(model: pd.Series, domain: pd.Series) -> pd.Series:
 def _metric(domain: pd.Series, task_slug: pd.Series) -> pd.Series:
     return pd.Series(
         domain.map({"LM": "val/lm/loss", "NMT": "val/nmt/log_ppl"}).fillna(
-            "downstream/" + domain.map({"BB": "bigbench_"}).fillna("") + task_slug + "/error"),
-        index=domain.index)
+            "downstream/" + domain.map({"BB": "bigbench_"}).fillna("") + task_slug + "/error"
+        ),
+        index=domain.index,
+    )
 
 
 def _metric_domain(metric: str, domain: str, task: str) -> tuple[str, str]:
@@ -116,11 +135,12 @@ def _metric_domain(metric: str, domain: str, task: str) -> tuple[str, str]:
         return "loss", "validation loss (NMT log-perplexity, per token)"
     if domain == "BB":
         name, shots = metric.split("_", 1)[1].rsplit("/", 1)[0].rsplit("_", 1)
-        return "error", (f"downstream (BIG-bench {BB_TASKS.get(name, name)} {shots}: the benchmark's loss "
-                         "from the preferred metric, lower is better)")
+        return "error", (
+            f"downstream (BIG-bench {BB_TASKS.get(name, name)} {shots}: the benchmark's loss "
+            "from the preferred metric, lower is better)"
+        )
     dataset, _, shots = task.partition("_")
     return "error", f"downstream ({IC_DATASETS.get(dataset, dataset)} {shots}-shot error rate, fraction)"
-
 
 
 def read(mirror: Path) -> SourceFrames:
@@ -142,13 +162,16 @@ def read(mirror: Path) -> SourceFrames:
     num_params = _num_params(raw["Model"], raw["Domain"])
     bad_num = seen.isna() | (seen <= 0) | loss.isna() | raw[["Domain", "Task", "Model"]].isna().any(axis=1)
     unsized = ~bad_num & (num_params.isna() | (num_params <= 0))
-    for reason, mask in (("non-numeric or non-positive Seen Examples, non-numeric Loss, or no Domain/Task/Model",
-                          bad_num), ("model without a known parameter count", unsized)):
+    for reason, mask in (
+        ("non-numeric or non-positive Seen Examples, non-numeric Loss, or no Domain/Task/Model", bad_num),
+        ("model without a known parameter count", unsized),
+    ):
         if mask.any():
             bad[reason] += int(mask.sum())
     keep = ~bad_num & ~unsized
     df = raw.loc[keep, ["Domain", "Task", "Model"]].assign(
-        seen=seen[keep], loss=loss[keep], num_params=num_params[keep])
+        seen=seen[keep], loss=loss[keep], num_params=num_params[keep]
+    )
 
     task_slug = _slug(df["Task"], sep="_")
     task_slug = task_slug.where(df["Domain"] != "IC", task_slug + "shot")  # inet_5 -> inet_5shot
@@ -157,47 +180,58 @@ def read(mirror: Path) -> SourceFrames:
     df["family"] = NAME + "-" + domain_slug + "-" + task_slug
     df["metric"] = _metric(df["Domain"], task_slug)
 
-    observations = pd.DataFrame({
-        "run_id": df["run_id"],
-        "tokens_seen": df["seen"].astype(float),
-        "flops": chinchilla_flops(df["num_params"], df["seen"]),
-        "flops_derived": True,
-        "tokens_derived": True,
-        "metric": df["metric"],
-        "value": df["loss"].astype(float),
-    })[list(OBSERVATION_COLUMNS)]
+    observations = pd.DataFrame(
+        {
+            "run_id": df["run_id"],
+            "tokens_seen": df["seen"].astype(float),
+            "flops": chinchilla_flops(df["num_params"], df["seen"]),
+            "flops_derived": True,
+            "tokens_derived": True,
+            "metric": df["metric"],
+            "value": df["loss"].astype(float),
+        }
+    )[list(OBSERVATION_COLUMNS)]
 
     run_src = df.drop_duplicates("run_id")
-    runs = pd.DataFrame({
-        "run_id": run_src["run_id"],
-        "family": run_src["family"],
-        "model_name": run_src["Domain"] + " " + run_src["Model"],
-        "architecture": _architecture(run_src["Model"], run_src["Domain"]),
-        "num_params": run_src["num_params"].astype(float),
-        "num_params_derived": True,
-        "training_data": run_src["Domain"].map(TRAINING_DATA),
-        "seed": None,
-        "planned_tokens": np.nan,
-        "source_paper": SOURCE_PAPER,
-        "domain": run_src["Domain"].map(lambda d: "vision" if d == "IC" else "language"),
-    })[list(RUN_COLUMNS)].reset_index(drop=True)
+    runs = pd.DataFrame(
+        {
+            "run_id": run_src["run_id"],
+            "family": run_src["family"],
+            "model_name": run_src["Domain"] + " " + run_src["Model"],
+            "architecture": _architecture(run_src["Model"], run_src["Domain"]),
+            "num_params": run_src["num_params"].astype(float),
+            "num_params_derived": True,
+            "training_data": run_src["Domain"].map(TRAINING_DATA),
+            "seed": None,
+            "planned_tokens": np.nan,
+            "source_paper": SOURCE_PAPER,
+            "domain": run_src["Domain"].map(lambda d: "vision" if d == "IC" else "language"),
+        }
+    )[list(RUN_COLUMNS)].reset_index(drop=True)
 
     metric_src = df.drop_duplicates("metric")
-    described = [_metric_domain(m, d, t) for m, d, t in
-                 zip(metric_src["metric"], metric_src["Domain"], metric_src["Task"])]
-    metrics = pd.DataFrame({
-        "metric": metric_src["metric"].to_numpy(),
-        "kind": [kind for kind, _ in described],
-        "higher_is_better": False,
-        "domain": [text for _, text in described],
-    })[list(METRIC_COLUMNS)]
+    described = [
+        _metric_domain(m, d, t) for m, d, t in zip(metric_src["metric"], metric_src["Domain"], metric_src["Task"])
+    ]
+    metrics = pd.DataFrame(
+        {
+            "metric": metric_src["metric"].to_numpy(),
+            "kind": [kind for kind, _ in described],
+            "higher_is_better": False,
+            "domain": [text for _, text in described],
+        }
+    )[list(METRIC_COLUMNS)]
 
     fam_src = df.drop_duplicates("family")
-    families = pd.DataFrame({
-        "family": fam_src["family"].to_numpy(),
-        "default_metric": fam_src["metric"].to_numpy(),
-        "description": [f"Revisiting-scaling-laws benchmark, {d} / {t}: models "
-                        + ", ".join(sorted(df.loc[df["family"] == f, "Model"].unique()))
-                        for f, d, t in zip(fam_src["family"], fam_src["Domain"], fam_src["Task"])],
-    })[list(FAMILY_COLUMNS)]
+    families = pd.DataFrame(
+        {
+            "family": fam_src["family"].to_numpy(),
+            "default_metric": fam_src["metric"].to_numpy(),
+            "description": [
+                f"Revisiting-scaling-laws benchmark, {d} / {t}: models "
+                + ", ".join(sorted(df.loc[df["family"] == f, "Model"].unique()))
+                for f, d, t in zip(fam_src["family"], fam_src["Domain"], fam_src["Task"])
+            ],
+        }
+    )[list(FAMILY_COLUMNS)]
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()

@@ -72,12 +72,22 @@ NUM_PARAMS = {  # ColPret util/read_data.py name_to_param
     "xxl": 11_135_426_560,
 }
 METRICS = {  # metric -> (kind, higher_is_better, domain)
-    "train/loss": ("loss", False, "training loss (cross-entropy, nats/token; mean over a 10k-step window, "
-                                  "cross_ent_loss / (2048 x 114) target tokens)"),
-    "val/pile_r_denoiser/perplexity": ("perplexity", False, "validation perplexity as logged by seqio "
-                                       "(pile_r_denoiser inference eval; not a per-token perplexity)"),
-    "val/pile_r_denoiser/log_ppl": ("loss", False, "validation loss (ln of ppl; seqio pile_r_denoiser "
-                                    "perplexity, ~ per-token cross-entropy / 18, not nats/token)"),
+    "train/loss": (
+        "loss",
+        False,
+        "training loss (cross-entropy, nats/token; mean over a 10k-step window, "
+        "cross_ent_loss / (2048 x 114) target tokens)",
+    ),
+    "val/pile_r_denoiser/perplexity": (
+        "perplexity",
+        False,
+        "validation perplexity as logged by seqio (pile_r_denoiser inference eval; not a per-token perplexity)",
+    ),
+    "val/pile_r_denoiser/log_ppl": (
+        "loss",
+        False,
+        "validation loss (ln of ppl; seqio pile_r_denoiser perplexity, ~ per-token cross-entropy / 18, not nats/token)",
+    ),
 }
 
 
@@ -109,34 +119,51 @@ def read(mirror: Path) -> SourceFrames:
     if spike.any():
         bad[f"train cross-entropy window mean > {MAX_TRAIN_CE:g} nats/token (loss spike)"] += int(spike.sum())
     ppl = numeric["val_perplexity"]
-    wide = pd.DataFrame({
-        "train/loss": ce.mask(spike),
-        "val/pile_r_denoiser/perplexity": ppl,
-        "val/pile_r_denoiser/log_ppl": np.log(ppl.where(ppl > 0)),
-    }, index=df.index)
+    wide = pd.DataFrame(
+        {
+            "train/loss": ce.mask(spike),
+            "val/pile_r_denoiser/perplexity": ppl,
+            "val/pile_r_denoiser/log_ppl": np.log(ppl.where(ppl > 0)),
+        },
+        index=df.index,
+    )
     tokens = df["steps"] * TOKENS_PER_STEP
     run_id = NAME + "/pile-t5-" + df["size"]
     observations = long_observations(
-        wide, run_id, tokens, pd.Series(chinchilla_flops(df["num_params"], tokens), index=df.index),
-        {m: m for m in METRICS}, flops_derived=True, tokens_derived=True,
+        wide,
+        run_id,
+        tokens,
+        pd.Series(chinchilla_flops(df["num_params"], tokens), index=df.index),
+        {m: m for m in METRICS},
+        flops_derived=True,
+        tokens_derived=True,
     )
 
     sizes = [s for s in NUM_PARAMS if s in set(df["size"])]
-    runs = pd.DataFrame({
-        "run_id": [f"{NAME}/pile-t5-{s}" for s in sizes],
-        "family": FAMILY,
-        "model_name": [f"pile-t5-{s}" for s in sizes],
-        "architecture": "encoder-decoder",
-        "num_params": [float(NUM_PARAMS[s]) for s in sizes],
-        "num_params_derived": False,
-        "training_data": "the Pile (pile-deduped per ColPret), span corruption (pile_r_denoiser)",
-        "seed": None,
-        "planned_tokens": 2_000_000 * TOKENS_PER_STEP,
-        "source_paper": SOURCE_PAPER,
-        "domain": "language",
-    })[list(RUN_COLUMNS)]
+    runs = pd.DataFrame(
+        {
+            "run_id": [f"{NAME}/pile-t5-{s}" for s in sizes],
+            "family": FAMILY,
+            "model_name": [f"pile-t5-{s}" for s in sizes],
+            "architecture": "encoder-decoder",
+            "num_params": [float(NUM_PARAMS[s]) for s in sizes],
+            "num_params_derived": False,
+            "training_data": "the Pile (pile-deduped per ColPret), span corruption (pile_r_denoiser)",
+            "seed": None,
+            "planned_tokens": 2_000_000 * TOKENS_PER_STEP,
+            "source_paper": SOURCE_PAPER,
+            "domain": "language",
+        }
+    )[list(RUN_COLUMNS)]
     metrics = pd.DataFrame([(m, *spec) for m, spec in METRICS.items()], columns=list(METRIC_COLUMNS))
-    families = pd.DataFrame([(FAMILY, "train/loss", "Pile-T5 base/large/xl/xxl (T5 v1.1-style encoder-"
-                              "decoder), 2M steps x ~1M tokens on the Pile")],
-                            columns=list(FAMILY_COLUMNS))
+    families = pd.DataFrame(
+        [
+            (
+                FAMILY,
+                "train/loss",
+                "Pile-T5 base/large/xl/xxl (T5 v1.1-style encoder-decoder), 2M steps x ~1M tokens on the Pile",
+            )
+        ],
+        columns=list(FAMILY_COLUMNS),
+    )
     return SourceFrames(NAME, runs, observations, metrics, families, bad).validate()

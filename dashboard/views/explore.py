@@ -59,19 +59,33 @@ def render() -> None:
     default_family = next((f for f in DEFAULT_FAMILIES if f in names), names[0] if names else None)
 
     st.title("Explore the collection")
-    st.caption("Training curves of the public runs: pick families, a metric and filters. "
-               f"Long curves are thinned to at most {MAX_POINTS_PER_RUN} points per run for drawing.")
+    st.caption(
+        "Training curves of the public runs: pick families, a metric and filters. "
+        f"Long curves are thinned to at most {MAX_POINTS_PER_RUN} points per run for drawing."
+    )
 
-    family_param = state.read_param("family", allowed=names, default=[default_family] if default_family else [],
-                                    multi=True, label="family", max_count=MAX_FAMILIES)
+    family_param = state.read_param(
+        "family",
+        allowed=names,
+        default=[default_family] if default_family else [],
+        multi=True,
+        label="family",
+        max_count=MAX_FAMILIES,
+    )
     x_param = state.read_param("x", allowed=list(X_AXES), default="tokens", label="x axis")
     first_visit = state.seed_widget(KEY + "family", family_param)
     state.seed_widget(KEY + "x", x_param)
     notices = [family_param, x_param] if first_visit else []
 
     top = st.columns([5, 4, 2.4], vertical_alignment="bottom")
-    chosen = top[0].multiselect("Families", names, key=KEY + "family", on_change=_on_family_change,
-                                max_selections=MAX_FAMILIES, placeholder="Choose one or more families")
+    chosen = top[0].multiselect(
+        "Families",
+        names,
+        key=KEY + "family",
+        on_change=_on_family_change,
+        max_selections=MAX_FAMILIES,
+        placeholder="Choose one or more families",
+    )
     if not chosen:
         state.show_notices(notices)
         state.write_params({"family": None, "metric": None, "x": st.session_state.get(KEY + "x")})
@@ -97,18 +111,26 @@ def render() -> None:
     st.session_state.setdefault(KEY + "metric", default_metric)
     if st.session_state[KEY + "metric"] is None:
         st.session_state[KEY + "metric"] = default_metric
-    metric = top[1].selectbox("Metric", metric_names, key=KEY + "metric",
-                              format_func=lambda m: _metric_option(m, kinds, default_for),
-                              help="Each family's default metric is marked with the family's name: its "
-                                   "reference loss. With families whose defaults differ, each is drawn on its own.")
-    groups = ({m: fams for m, fams in default_for.items()} if metric == EACH else {metric: list(chosen)})
-    x_key = top[2].segmented_control("X axis", list(X_AXES), key=KEY + "x", format_func=X_AXES.get,
-                                     required=True) or "tokens"
+    metric = top[1].selectbox(
+        "Metric",
+        metric_names,
+        key=KEY + "metric",
+        format_func=lambda m: _metric_option(m, kinds, default_for),
+        help="Each family's default metric is marked with the family's name: its "
+        "reference loss. With families whose defaults differ, each is drawn on its own.",
+    )
+    groups = {m: fams for m, fams in default_for.items()} if metric == EACH else {metric: list(chosen)}
+    x_key = (
+        top[2].segmented_control("X axis", list(X_AXES), key=KEY + "x", format_func=X_AXES.get, required=True)
+        or "tokens"
+    )
     state.show_notices(notices)
 
     # Filters whose options come from the runs of the chosen families that report the metric(s).
-    all_runs = pd.concat([common.cached_explore_runs(version, tuple(fams), m).assign(metric=m)
-                          for m, fams in groups.items()], ignore_index=True)
+    all_runs = pd.concat(
+        [common.cached_explore_runs(version, tuple(fams), m).assign(metric=m) for m, fams in groups.items()],
+        ignore_index=True,
+    )
     architectures = sorted(str(a) for a in all_runs["architecture"].unique())
     training = sorted(str(t) for t in all_runs["training_data"].unique())
     sizes = sorted(float(n) for n in all_runs["num_params"].unique())
@@ -120,36 +142,56 @@ def render() -> None:
     arch = filters[0].multiselect("Architecture", architectures, key=KEY + "arch", placeholder="All")
     data = filters[1].multiselect("Training data", training, key=KEY + "data", placeholder="All")
     if len(sizes) > 1:
-        low, high = filters[2].select_slider("Model size (parameters)", sizes, value=(sizes[0], sizes[-1]),
-                                             key=KEY + "size",
-                                             format_func=lambda n: units.format_params(n, unit=False))
+        low, high = filters[2].select_slider(
+            "Model size (parameters)",
+            sizes,
+            value=(sizes[0], sizes[-1]),
+            key=KEY + "size",
+            format_func=lambda n: units.format_params(n, unit=False),
+        )
     else:
         low = high = sizes[0] if sizes else None
         filters[2].caption(f"Model size: {units.format_params(low)}" if sizes else "No runs.")
 
     bounds = (low, high) if len(sizes) > 1 else (None, None)
-    runs = pd.concat([common.cached_explore_runs(version, tuple(fams), m, tuple(arch) or None, tuple(data) or None,
-                                                 *bounds).assign(metric=m) for m, fams in groups.items()],
-                     ignore_index=True)
+    runs = pd.concat(
+        [
+            common.cached_explore_runs(
+                version, tuple(fams), m, tuple(arch) or None, tuple(data) or None, *bounds
+            ).assign(metric=m)
+            for m, fams in groups.items()
+        ],
+        ignore_index=True,
+    )
     state.write_params({"family": chosen, "metric": metric, "x": x_key})
     missing = [f for f in chosen if f not in set(all_runs["family"])]
     if missing:
         names = ", ".join(common.escape_md(f) for f in missing)
         if metric == EACH:
-            st.info(f"Not shown: {names} (no values of {'its' if len(missing) == 1 else 'their'} default metric).",
-                    icon=":material/visibility_off:")
+            st.info(
+                f"Not shown: {names} (no values of {'its' if len(missing) == 1 else 'their'} default metric).",
+                icon=":material/visibility_off:",
+            )
         else:
-            st.info(f"Not shown: {names}, which report{'s' if len(missing) == 1 else ''} no "
-                    f"{common.escape_md(metric_label(metric, kinds.get(metric)).name)}. Choose “Each family's "
-                    "default metric” to see every family on its own metric.", icon=":material/visibility_off:")
+            st.info(
+                f"Not shown: {names}, which report{'s' if len(missing) == 1 else ''} no "
+                f"{common.escape_md(metric_label(metric, kinds.get(metric)).name)}. Choose “Each family's "
+                "default metric” to see every family on its own metric.",
+                icon=":material/visibility_off:",
+            )
     if runs.empty:
-        st.info("No run matches these filters. Widen the size range or clear the architecture "
-                "and training-data filters.", icon=":material/filter_alt_off:")
+        st.info(
+            "No run matches these filters. Widen the size range or clear the architecture and training-data filters.",
+            icon=":material/filter_alt_off:",
+        )
         return
 
     x_column = "flops" if x_key == "flops" else "tokens_seen"
-    x_title = (units.axis_title("Training compute", "FLOPs", log=True) if x_key == "flops"
-               else units.axis_title("Tokens seen", "tokens", log=True))
+    x_title = (
+        units.axis_title("Training compute", "FLOPs", log=True)
+        if x_key == "flops"
+        else units.axis_title("Tokens seen", "tokens", log=True)
+    )
     described = metrics.set_index("metric")["description"]
     plotted_parts = []
     for index, (group_metric, group_families) in enumerate(groups.items()):
@@ -162,74 +204,118 @@ def render() -> None:
         plotted = curves.dropna(subset=[x_column]).assign(metric=group_metric)
         plotted_parts.append(plotted)
         if len(groups) > 1:
-            st.markdown(f"**{common.escape_md(label.title)}** · "
-                        + ", ".join(common.escape_md(f) for f in group_families if f in set(group_runs["family"])))
+            st.markdown(
+                f"**{common.escape_md(label.title)}** · "
+                + ", ".join(common.escape_md(f) for f in group_families if f in set(group_runs["family"]))
+            )
         options = st.columns([6, 2], vertical_alignment="center")
         description = described.get(group_metric)
         options[0].caption(
             f"{len(group_runs)} run{'s' if len(group_runs) != 1 else ''} · {len(plotted):,} points drawn"
-            + (f" · {thinned} long run{'s' if thinned != 1 else ''} thinned to {MAX_POINTS_PER_RUN} points"
-               if thinned else "")
-            + (f" · {len(curves) - len(plotted):,} points without a FLOP count left out"
-               if len(plotted) < len(curves) else "")
-            + (f" · {common.escape_md(description)}" if isinstance(description, str) else ""))
+            + (
+                f" · {thinned} long run{'s' if thinned != 1 else ''} thinned to {MAX_POINTS_PER_RUN} points"
+                if thinned
+                else ""
+            )
+            + (
+                f" · {len(curves) - len(plotted):,} points without a FLOP count left out"
+                if len(plotted) < len(curves)
+                else ""
+            )
+            + (f" · {common.escape_md(description)}" if isinstance(description, str) else "")
+        )
         low_value, high_value = plotted["value"].min(), plotted["value"].max()
-        log_y = options[1].toggle("Log y axis", value=units.log_axis_sensible(low_value, high_value),
-                                  key=f"{KEY}log_y.{group_metric}",
-                                  help="On by default when the values span a factor of ten or more.")
+        log_y = options[1].toggle(
+            "Log y axis",
+            value=units.log_axis_sensible(low_value, high_value),
+            key=f"{KEY}log_y.{group_metric}",
+            help="On by default when the values span a factor of ten or more.",
+        )
         chart_data = plotted.assign(label=plotted["model_name"].fillna(plotted["run_id"]))
-        figure = charts.curves_figure(chart_data, x=x_column, x_title=x_title,
-                                      y_title=units.axis_title(label.name, label.unit, log=log_y), log_x=True,
-                                      log_y=log_y, value_name=label.name,
-                                      family_labels={f: f"{f} · {label.name}" for f in group_families})
-        charts.add_context(figure, title=f"{label.name}: " + ", ".join(group_families),
-                           inputs=f"Families {', '.join(group_families)} · metric {group_metric} ({label.unit}) · "
-                                  f"x axis {X_AXES[x_key].lower()}"
-                                  + (f" · architecture {', '.join(arch)}" if arch else "")
-                                  + (f" · training data {', '.join(data)}" if data else "")
-                                  + (f" · {units.format_params(low)} to {units.format_params(high)}"
-                                     if len(sizes) > 1 else ""))
-        st.plotly_chart(figure, key=KEY + "chart" + (f".{index}" if index else ""),
-                        config={"displaylogo": False, "toImageButtonOptions": {"filename": "scaleplan-explore"}})
+        figure = charts.curves_figure(
+            chart_data,
+            x=x_column,
+            x_title=x_title,
+            y_title=units.axis_title(label.name, label.unit, log=log_y),
+            log_x=True,
+            log_y=log_y,
+            value_name=label.name,
+            family_labels={f: f"{f} · {label.name}" for f in group_families},
+        )
+        charts.add_context(
+            figure,
+            title=f"{label.name}: " + ", ".join(group_families),
+            inputs=f"Families {', '.join(group_families)} · metric {group_metric} ({label.unit}) · "
+            f"x axis {X_AXES[x_key].lower()}"
+            + (f" · architecture {', '.join(arch)}" if arch else "")
+            + (f" · training data {', '.join(data)}" if data else "")
+            + (f" · {units.format_params(low)} to {units.format_params(high)}" if len(sizes) > 1 else ""),
+        )
+        st.plotly_chart(
+            figure,
+            key=KEY + "chart" + (f".{index}" if index else ""),
+            config={"displaylogo": False, "toImageButtonOptions": {"filename": "scaleplan-explore"}},
+        )
 
     st.subheader("Selected runs")
     several_metrics = len(groups) > 1
-    table = pd.DataFrame({
-        "Run": runs["model_name"].fillna(runs["run_id"]),
-        "Family": runs["family"],
-        "Parameters": runs["num_params"],
-        "Architecture": runs["architecture"],
-        "Training data": runs["training_data"],
-        "Seed": runs["seed"],
-        "Points": runs["num_points"],
-        "Tokens seen (last)": runs["max_tokens"],
-        # as text: Streamlit's number columns cannot show values above ~1e20
-        "Compute (last, FLOPs)": [units.format_flops(v, unit=False, decimals=2) for v in runs["max_flops"]],
-        "Metric": [metric_label(m, kinds.get(m)).title for m in runs["metric"]],
-        "Final value": runs["final_value"],
-        "Run id": runs["run_id"],
-    })
+    table = pd.DataFrame(
+        {
+            "Run": runs["model_name"].fillna(runs["run_id"]),
+            "Family": runs["family"],
+            "Parameters": runs["num_params"],
+            "Architecture": runs["architecture"],
+            "Training data": runs["training_data"],
+            "Seed": runs["seed"],
+            "Points": runs["num_points"],
+            "Tokens seen (last)": runs["max_tokens"],
+            # as text: Streamlit's number columns cannot show values above ~1e20
+            "Compute (last, FLOPs)": [units.format_flops(v, unit=False, decimals=2) for v in runs["max_flops"]],
+            "Metric": [metric_label(m, kinds.get(m)).title for m in runs["metric"]],
+            "Final value": runs["final_value"],
+            "Run id": runs["run_id"],
+        }
+    )
     if not several_metrics:
         only = metric_label(metric, kinds.get(metric))
         table = table.drop(columns="Metric").rename(columns={"Final value": f"Final {only.title}"})
     final_column = [c for c in table.columns if c.startswith("Final ")][0]
     table = table.dropna(axis="columns", how="all")  # e.g. no seeds: no empty column
-    st.dataframe(table, hide_index=True, width="stretch",
-                 height=min(38 + 35 * len(table), 420),
-                 column_config={
-                     "Parameters": st.column_config.NumberColumn(format="compact"),
-                     "Seed": st.column_config.NumberColumn(format="%d"),
-                     "Tokens seen (last)": st.column_config.NumberColumn(format="compact"),
-                     final_column: st.column_config.NumberColumn(format="%.4f"),
-                 })
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(table), 420),
+        column_config={
+            "Parameters": st.column_config.NumberColumn(format="compact"),
+            "Seed": st.column_config.NumberColumn(format="%d"),
+            "Tokens seen (last)": st.column_config.NumberColumn(format="compact"),
+            final_column: st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
     downloads = st.container(horizontal=True)
-    downloads.download_button("Download this table (CSV)", table.to_csv(index=False).encode(),
-                                 file_name="scaleplan-runs.csv", mime="text/csv", icon=":material/download:")
-    plotted_all = pd.concat(plotted_parts, ignore_index=True) if plotted_parts else pd.DataFrame(
-        columns=["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"])
+    downloads.download_button(
+        "Download this table (CSV)",
+        table.to_csv(index=False).encode(),
+        file_name="scaleplan-runs.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
+    plotted_all = (
+        pd.concat(plotted_parts, ignore_index=True)
+        if plotted_parts
+        else pd.DataFrame(
+            columns=["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]
+        )
+    )
     points = plotted_all[["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]]
-    downloads.download_button("Download the plotted points (CSV)", points.to_csv(index=False).encode(),
-                                 file_name="scaleplan-curves.csv", mime="text/csv", icon=":material/download:")
+    downloads.download_button(
+        "Download the plotted points (CSV)",
+        points.to_csv(index=False).encode(),
+        file_name="scaleplan-curves.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
 
 
 common.run_page(render)

@@ -26,8 +26,13 @@ DEFAULT_FAMILY = "pythia"
 CHECKPOINTS = {"all": "All checkpoints", "final": "Final only"}
 BORROWABLE = ("alpha", "beta", "E", "A", "B")
 DEFAULT_BORROW_SOURCE = ("pythia-deduped", "pythia", "chinchilla", "gpt3")
-PARAM_NOTES = {"E": "irreducible loss", "A": "size coefficient", "B": "data coefficient",
-               "alpha": "size exponent", "beta": "data exponent"}
+PARAM_NOTES = {
+    "E": "irreducible loss",
+    "A": "size coefficient",
+    "B": "data coefficient",
+    "alpha": "size exponent",
+    "beta": "data exponent",
+}
 MAX_CUTOFF_B = 100_000.0  # 100T tokens
 
 
@@ -63,8 +68,11 @@ def _loss_label(version, family: str) -> MetricLabel:
 def _family_options(families: pd.DataFrame, uploaded: pd.DataFrame | None) -> tuple[list[str], dict[str, str]]:
     usable = families[families["num_sizes"] >= 2]
     names = usable["family"].tolist()
-    labels = {row.family: f"{row.family}  ({row.num_sizes} sizes, {units.format_count(row.min_params)}–"
-                          f"{units.format_count(row.max_params)})" for row in usable.itertuples()}
+    labels = {
+        row.family: f"{row.family}  ({row.num_sizes} sizes, {units.format_count(row.min_params)}–"
+        f"{units.format_count(row.max_params)})"
+        for row in usable.itertuples()
+    }
     if uploaded is not None:
         names = [fits.UPLOADED] + names
         labels[fits.UPLOADED] = f"Your runs (uploaded, {uploaded['run_id'].nunique()} runs)"
@@ -85,9 +93,11 @@ def render() -> None:
     uploaded = uploads.uploaded_runs()
     names, labels = _family_options(families, uploaded)
     st.title("Fit and extrapolate")
-    st.caption("Fit the scaling law L(N, D) = E + A/N^α + B/D^β on the checkpoints of small runs and "
-               "extrapolate to a larger target: a run of the family (to see how far off the prediction is) or a "
-               "hypothetical model.")
+    st.caption(
+        "Fit the scaling law L(N, D) = E + A/N^α + B/D^β on the checkpoints of small runs and "
+        "extrapolate to a larger target: a run of the family (to see how far off the prediction is) or a "
+        "hypothetical model."
+    )
     if not names:
         st.info("No family has runs of at least two sizes.")
         return
@@ -98,42 +108,61 @@ def render() -> None:
     first = state.seed_widget(KEY + "family", p_family)
     notices = [p_family] if first else []
     if first and st.query_params.get("family") == fits.UPLOADED and uploaded is None:
-        st.info("The link refers to uploaded runs, which live only in the browser session that uploaded them; "
-                f"showing {default_family} instead.", icon=":material/link_off:")
+        st.info(
+            "The link refers to uploaded runs, which live only in the browser session that uploaded them; "
+            f"showing {default_family} instead.",
+            icon=":material/link_off:",
+        )
     _valid("family", names, default_family)
 
     top = st.columns([3, 3], vertical_alignment="bottom")
-    family = top[0].selectbox("Family", names, key=KEY + "family", format_func=lambda f: labels.get(f, f),
-                              on_change=_on_family_change,
-                              help="A family is a set of runs trained with one recipe at different sizes.")
+    family = top[0].selectbox(
+        "Family",
+        names,
+        key=KEY + "family",
+        format_func=lambda f: labels.get(f, f),
+        on_change=_on_family_change,
+        help="A family is a set of runs trained with one recipe at different sizes.",
+    )
     curves = fits.curves_of(family, uploaded)
     runs = fits.runs_table(curves)
     if runs.empty:
         st.warning("This family has no loss observations to fit.")
         return
     run_ids = runs["run_id"].tolist()
-    run_label = {r.run_id: f"{r.label} · {units.format_params(r.num_params, unit=False)} · "
-                           f"{units.format_tokens(r.max_tokens, unit=False)} tokens" for r in runs.itertuples()}
+    run_label = {
+        r.run_id: f"{r.label} · {units.format_params(r.num_params, unit=False)} · "
+        f"{units.format_tokens(r.max_tokens, unit=False)} tokens"
+        for r in runs.itertuples()
+    }
     default_target = fits.default_target(curves) or run_ids[-1]
     target_options = list(reversed(run_ids)) + [HYPOTHETICAL]
     p_target = state.read_param("target", allowed=target_options, default=default_target, label="target")
     largest = runs.iloc[-1]
-    p_n = state.read_param("n", default=float(2 * largest["num_params"]), minimum=1.0, maximum=planning.MAX_PARAMS,
-                           label="target parameters")
-    p_d = state.read_param("d", default=float(largest["max_tokens"]), minimum=1.0, maximum=planning.MAX_TOKENS,
-                           label="target tokens")
+    p_n = state.read_param(
+        "n",
+        default=float(2 * largest["num_params"]),
+        minimum=1.0,
+        maximum=planning.MAX_PARAMS,
+        label="target parameters",
+    )
+    p_d = state.read_param(
+        "d", default=float(largest["max_tokens"]), minimum=1.0, maximum=planning.MAX_TOKENS, label="target tokens"
+    )
     p_fraction = state.read_param("p", default=1.0, minimum=0.1, maximum=1.0, label="fraction of training")
     p_ckpt = state.read_param("ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints")
     default_cutoff = userdata.default_min_tokens(uploaded) if family == fits.UPLOADED else DEFAULT_MIN_TOKENS
-    p_cutoff = state.read_param("cutoff", default=default_cutoff, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9,
-                                label="early-token cutoff")
+    p_cutoff = state.read_param(
+        "cutoff", default=default_cutoff, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9, label="early-token cutoff"
+    )
     other_families = [f for f in families["family"] if f != family]
     borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
     p_borrow = state.read_param("borrow", allowed=list(BORROWABLE), default=[], multi=True, label="borrowed parameter")
     p_from = state.read_param("from", allowed=other_families, default=borrow_default, label="family to borrow from")
-    level_options = [f"{round(l * 100)}" for l in fits.LEVELS]
-    p_level = state.read_param("level", allowed=level_options, default=f"{round(fits.DEFAULT_LEVEL * 100)}",
-                               label="interval level")
+    level_options = [f"{round(level * 100)}" for level in fits.LEVELS]
+    p_level = state.read_param(
+        "level", allowed=level_options, default=f"{round(fits.DEFAULT_LEVEL * 100)}", label="interval level"
+    )
     if first:
         state.seed_widget(KEY + "target", p_target)
         st.session_state.setdefault(KEY + "n", fits.friendly_number(p_n.value))
@@ -151,17 +180,20 @@ def render() -> None:
     st.session_state.setdefault(KEY + "d", fits.friendly_number(float(largest["max_tokens"])))
     st.session_state.setdefault(KEY + "cutoff", default_cutoff / 1e9)
 
-    target = top[1].selectbox("Target", target_options, key=KEY + "target", on_change=_on_target_change,
-                              format_func=lambda r: "A hypothetical model (enter N and D)" if r == HYPOTHETICAL
-                              else run_label.get(r, r),
-                              help="Default: the family's largest run. Its real loss shows how good the prediction is.")
+    target = top[1].selectbox(
+        "Target",
+        target_options,
+        key=KEY + "target",
+        on_change=_on_target_change,
+        format_func=lambda r: "A hypothetical model (enter N and D)" if r == HYPOTHETICAL else run_label.get(r, r),
+        help="Default: the family's largest run. Its real loss shows how good the prediction is.",
+    )
     hypothetical = target == HYPOTHETICAL
     target_n = target_d = None
     input_errors = []
     if hypothetical:
         cols = st.columns(2)
-        target_n, error_n = _quantity_input(cols[0], "Target parameters N", KEY + "n",
-                                            "e.g. 7B, 7e9 or 7000000000")
+        target_n, error_n = _quantity_input(cols[0], "Target parameters N", KEY + "n", "e.g. 7B, 7e9 or 7000000000")
         target_d, error_d = _quantity_input(cols[1], "Target training tokens D", KEY + "d", "e.g. 140B or 1.4e11")
         input_errors = [e for e in (error_n, error_d) if e]
         size_limit = np.inf  # a hypothetical target may lie inside the runs' size range (noted with the result)
@@ -176,45 +208,83 @@ def render() -> None:
         state.seed_widget(KEY + "runs", p_runs)
         notices.append(p_runs)
     _valid("runs", pool_ids, pool_ids, multi=True)
-    chosen = st.multiselect("Small runs to fit on", pool_ids, key=KEY + "runs", format_func=lambda r: run_label.get(r, r),
-                            placeholder="Choose the runs to fit on",
-                            help="Default: every run smaller than the target (every run for a hypothetical target).")
+    chosen = st.multiselect(
+        "Small runs to fit on",
+        pool_ids,
+        key=KEY + "runs",
+        format_func=lambda r: run_label.get(r, r),
+        placeholder="Choose the runs to fit on",
+        help="Default: every run smaller than the target (every run for a hypothetical target).",
+    )
 
     options = st.columns([2.4, 2.8, 1.9, 1.6, 2.2], vertical_alignment="bottom")
-    fraction = options[0].slider("Fraction of training used", 0.1, 1.0, step=0.05, key=KEY + "p",
-                                 help="Only checkpoints up to this share of the longest chosen run's tokens are used "
-                                      "(p in the paper).")
-    ckpt = options[1].segmented_control("Checkpoints", list(CHECKPOINTS), key=KEY + "ckpt", format_func=CHECKPOINTS.get,
-                                        required=True) or "all"
-    cutoff_b = options[2].number_input("Drop checkpoints ≤ (B tokens)", min_value=0.0, max_value=MAX_CUTOFF_B,
-                                       step=1.0, key=KEY + "cutoff", format="%g",
-                                       help="Early checkpoints are noisy; the paper drops those at or below 10B tokens. "
-                                            "For your uploaded runs the default is 10% of the shortest run's training, "
-                                            "at most 10B tokens.")
+    fraction = options[0].slider(
+        "Fraction of training used",
+        0.1,
+        1.0,
+        step=0.05,
+        key=KEY + "p",
+        help="Only checkpoints up to this share of the longest chosen run's tokens are used (p in the paper).",
+    )
+    ckpt = (
+        options[1].segmented_control(
+            "Checkpoints", list(CHECKPOINTS), key=KEY + "ckpt", format_func=CHECKPOINTS.get, required=True
+        )
+        or "all"
+    )
+    cutoff_b = options[2].number_input(
+        "Drop checkpoints ≤ (B tokens)",
+        min_value=0.0,
+        max_value=MAX_CUTOFF_B,
+        step=1.0,
+        key=KEY + "cutoff",
+        format="%g",
+        help="Early checkpoints are noisy; the paper drops those at or below 10B tokens. "
+        "For your uploaded runs the default is 10% of the shortest run's training, "
+        "at most 10B tokens.",
+    )
     _valid("level", level_options, f"{round(fits.DEFAULT_LEVEL * 100)}")
-    level_pct = options[3].selectbox("Interval level", level_options, key=KEY + "level", format_func=lambda v: f"{v}%",
-                                     help="Level of the calibrated prediction interval: the share of held-out "
-                                          "designs of the collection whose real loss fell inside intervals built "
-                                          "this way (leave-one-family-out; see the Reliability page).")
+    level_pct = options[3].selectbox(
+        "Interval level",
+        level_options,
+        key=KEY + "level",
+        format_func=lambda v: f"{v}%",
+        help="Level of the calibrated prediction interval: the share of held-out "
+        "designs of the collection whose real loss fell inside intervals built "
+        "this way (leave-one-family-out; see the Reliability page).",
+    )
     level = int(level_pct) / 100
     with options[4].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
-        st.caption("Fix some parameters at another family's fitted values (fitted with the default protocol) "
-                   "and fit the rest: useful with one or two runs of a new family.")
-        borrow = st.multiselect("Parameters to borrow", list(BORROWABLE), key=KEY + "borrow",
-                                format_func=lambda p: f"{p} ({PARAM_NOTES[p]})")
+        st.caption(
+            "Fix some parameters at another family's fitted values (fitted with the default protocol) "
+            "and fit the rest: useful with one or two runs of a new family."
+        )
+        borrow = st.multiselect(
+            "Parameters to borrow",
+            list(BORROWABLE),
+            key=KEY + "borrow",
+            format_func=lambda p: f"{p} ({PARAM_NOTES[p]})",
+        )
         source = st.selectbox("From family", other_families, key=KEY + "from")
     state.show_notices(notices)
 
     cutoff = float(cutoff_b) * 1e9
     default_runs = sorted(chosen) == sorted(pool_ids)
-    state.write_params({
-        "family": family, "target": target,
-        "n": fits.url_number(target_n) if hypothetical and target_n else None,
-        "d": fits.url_number(target_d) if hypothetical and target_d else None,
-        "runs": None if default_runs else chosen,
-        "p": f"{fraction:g}", "ckpt": ckpt, "cutoff": fits.url_number(cutoff), "borrow": borrow or None,
-        "from": source if borrow else None, "level": None if level == fits.DEFAULT_LEVEL else level_pct,
-    })
+    state.write_params(
+        {
+            "family": family,
+            "target": target,
+            "n": fits.url_number(target_n) if hypothetical and target_n else None,
+            "d": fits.url_number(target_d) if hypothetical and target_d else None,
+            "runs": None if default_runs else chosen,
+            "p": f"{fraction:g}",
+            "ckpt": ckpt,
+            "cutoff": fits.url_number(cutoff),
+            "borrow": borrow or None,
+            "from": source if borrow else None,
+            "level": None if level == fits.DEFAULT_LEVEL else level_pct,
+        }
+    )
 
     # ---- Validation ---------------------------------------------------------------------------
     if input_errors:
@@ -222,8 +292,9 @@ def render() -> None:
             st.error(common.escape_md(error[:1].upper() + error[1:]), icon=":material/error:")
         return
     if pool.empty:
-        st.warning("No run of this family is smaller than the target: choose a larger target.",
-                   icon=":material/warning:")
+        st.warning(
+            "No run of this family is smaller than the target: choose a larger target.", icon=":material/warning:"
+        )
         return
     if not chosen:
         st.warning("Choose at least one run to fit on.", icon=":material/touch_app:")
@@ -232,37 +303,75 @@ def render() -> None:
     if borrow:
         borrowed = fits.borrowable(version, source)
         if not borrowed["ok"]:
-            st.error(f"The law of {common.escape_md(source)} could not be fitted, so nothing can be borrowed from it: "
-                     f"{common.escape_md(borrowed['message'])}", icon=":material/error:")
+            st.error(
+                f"The law of {common.escape_md(source)} could not be fitted, so nothing can be borrowed from it: "
+                f"{common.escape_md(borrowed['message'])}",
+                icon=":material/error:",
+            )
             return
         fixed = tuple((name, float(borrowed["params"][name])) for name in sorted(borrow))
 
     upload_arg = uploaded if family == fits.UPLOADED else None
-    args = (version, family, upload_arg, None if hypothetical else target, target_n, target_d, tuple(sorted(chosen)),
-            float(fraction), ckpt == "final", cutoff, fixed)
+    args = (
+        version,
+        family,
+        upload_arg,
+        None if hypothetical else target,
+        target_n,
+        target_d,
+        tuple(sorted(chosen)),
+        float(fraction),
+        ckpt == "final",
+        cutoff,
+        fixed,
+    )
     with st.spinner("Fitting..."):
         summary = fits.fit_summary(*args)
     if not summary["ok"]:
         show = st.warning if summary["level"] == "warning" else st.error
-        show(f"The law cannot be fitted on this selection: {common.escape_md(summary['message'], 400)}",
-             icon=":material/warning:")
+        show(
+            f"The law cannot be fitted on this selection: {common.escape_md(summary['message'], 400)}",
+            icon=":material/warning:",
+        )
         longest = float(runs.loc[runs["run_id"].isin(chosen), "max_tokens"].max())
         if longest <= cutoff:
-            st.info(f"Every checkpoint of the chosen runs is at or below the cutoff: the longest run sees "
-                    f"{common.escape_md(units.format_tokens(longest))}. Lower “Drop checkpoints ≤” (e.g. to 0) to fit "
-                    "this family.", icon=":material/lightbulb:")
+            st.info(
+                f"Every checkpoint of the chosen runs is at or below the cutoff: the longest run sees "
+                f"{common.escape_md(units.format_tokens(longest))}. Lower “Drop checkpoints ≤” (e.g. to 0) to fit "
+                "this family.",
+                icon=":material/lightbulb:",
+            )
         else:
             st.caption("Try more runs, a larger fraction of training, intermediate checkpoints or a lower cutoff.")
         return
     largest_fitted = float(summary["runs"]["num_params"].max())
     if hypothetical and summary["target_params"] <= largest_fitted:
-        st.info(f"The target's size, {units.format_params(summary['target_params'])}, lies inside the size range of "
-                f"the runs fitted ({units.format_params(summary['runs']['num_params'].min(), unit=False)} to "
-                f"{units.format_params(largest_fitted)}): runs larger than the target are used too, so this is an "
-                "interpolation in model size rather than an extrapolation, and the fit's compute can exceed the "
-                "target's.", icon=":material/info:")
-    _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt,
-                  cutoff, borrow, source, version, level)
+        st.info(
+            f"The target's size, {units.format_params(summary['target_params'])}, lies inside the size range of "
+            f"the runs fitted ({units.format_params(summary['runs']['num_params'].min(), unit=False)} to "
+            f"{units.format_params(largest_fitted)}): runs larger than the target are used too, so this is an "
+            "interpolation in model size rather than an extrapolation, and the fit's compute can exceed the "
+            "target's.",
+            icon=":material/info:",
+        )
+    _show_results(
+        summary,
+        args,
+        curves,
+        runs,
+        family,
+        labels,
+        target,
+        hypothetical,
+        chosen,
+        fraction,
+        ckpt,
+        cutoff,
+        borrow,
+        source,
+        version,
+        level,
+    )
 
 
 def _interval_note(band: dict, family: str) -> str:
@@ -285,8 +394,11 @@ def _with_bootstrap(band: dict, boot: dict) -> dict:
     if not boot["ok"]:
         # A failed bootstrap (every replicate failed) still leaves the calibrated interval; say why the parameter
         # intervals are missing instead of dropping the bootstrap's message.
-        return {**band, **fits.no_bootstrap(),
-                "warnings": band["warnings"] + [("bootstrap_failures", f"No bootstrap intervals: {boot['message']}")]}
+        return {
+            **band,
+            **fits.no_bootstrap(),
+            "warnings": band["warnings"] + [("bootstrap_failures", f"No bootstrap intervals: {boot['message']}")],
+        }
     return {**band, **{k: boot[k] for k in fits.no_bootstrap()}, "warnings": band["warnings"] + boot["warnings"]}
 
 
@@ -305,48 +417,84 @@ def _target_text(summary: dict, target_name: str, hypothetical: bool) -> str:
     return f"hypothetical, {size}" if hypothetical else f"{target_name} ({size})"
 
 
-def _show_results(summary, args, curves, runs, family, labels, target, hypothetical, chosen, fraction, ckpt, cutoff,
-                  borrow, source, version, level) -> None:
+def _show_results(
+    summary,
+    args,
+    curves,
+    runs,
+    family,
+    labels,
+    target,
+    hypothetical,
+    chosen,
+    fraction,
+    ckpt,
+    cutoff,
+    borrow,
+    source,
+    version,
+    level,
+) -> None:
     evaluation = summary["evaluation"]
     params = summary["params"]
     target_name = "Hypothetical target" if hypothetical else fits.target_label(runs, target)
     loss = _loss_label(version, family)
-    st.markdown(f"Loss fitted and predicted: **{common.escape_md(loss.name)}**, in {common.escape_md(loss.unit)} "
-                "(the predicted and actual losses below).")
+    st.markdown(
+        f"Loss fitted and predicted: **{common.escape_md(loss.name)}**, in {common.escape_md(loss.unit)} "
+        "(the predicted and actual losses below)."
+    )
     cards = st.columns(4)
     metric_cards = []
     band_slot = cards[0].empty()
 
     def predicted_card(note: str) -> None:
         with band_slot.container():
-            st.metric("Predicted loss", f"{summary['predicted']:.3f}",
-                      help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
-                           f"on the collection's measured extrapolation errors ({fits.calibration.METHOD}): on "
-                           "families held out of the calibration, such intervals contained the real loss about "
-                           f"{level:.0%} of the time. It replaces the run-bootstrap band, which measures only "
-                           "parameter uncertainty.")
+            st.metric(
+                "Predicted loss",
+                f"{summary['predicted']:.3f}",
+                help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
+                f"on the collection's measured extrapolation errors ({fits.calibration.METHOD}): on "
+                "families held out of the calibration, such intervals contained the real loss about "
+                f"{level:.0%} of the time. It replaces the run-bootstrap band, which measures only "
+                "parameter uncertainty.",
+            )
             st.caption(note)
 
     if evaluation is not None:
-        cards[1].metric("Actual loss", f"{evaluation['actual_final']:.3f}", help="The target's loss at its final checkpoint.")
+        cards[1].metric(
+            "Actual loss", f"{evaluation['actual_final']:.3f}", help="The target's loss at its final checkpoint."
+        )
         cards[1].caption(f"{fits.target_label(runs, target)[:40]} at {units.format_tokens(evaluation['final_tokens'])}")
-        cards[2].metric("ARE (last 30%)", units.format_percent(evaluation["are_mean"]),
-                        help="Absolute relative error |predicted − actual| / actual, averaged over the target's "
-                             "checkpoints in the last 30% of its training.")
+        cards[2].metric(
+            "ARE (last 30%)",
+            units.format_percent(evaluation["are_mean"]),
+            help="Absolute relative error |predicted − actual| / actual, averaged over the target's "
+            "checkpoints in the last 30% of its training.",
+        )
         cards[2].caption(f"at the final checkpoint: {units.format_percent(evaluation['are_final'])}")
-        metric_cards += [("Actual loss", f"{evaluation['actual_final']:.3f}", ""),
-                         ("ARE (last 30%)", units.format_percent(evaluation["are_mean"]),
-                          f"final checkpoint: {units.format_percent(evaluation['are_final'])}")]
+        metric_cards += [
+            ("Actual loss", f"{evaluation['actual_final']:.3f}", ""),
+            (
+                "ARE (last 30%)",
+                units.format_percent(evaluation["are_mean"]),
+                f"final checkpoint: {units.format_percent(evaluation['are_final'])}",
+            ),
+        ]
     else:
         cards[1].metric("Actual loss", units.MISSING)
         cards[1].caption("hypothetical target: no real loss")
         cards[2].metric("ARE", units.MISSING)
         cards[2].caption("needs a real target run")
     share = summary["compute_share"]
-    cards[3].metric("Fit compute share", units.format_share(share),
-                    help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.")
-    cards[3].caption(f"{units.format_flops(summary['compute_flops'])} of "
-                     f"{units.format_flops(6 * summary['target_params'] * summary['target_tokens'])}")
+    cards[3].metric(
+        "Fit compute share",
+        units.format_share(share),
+        help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.",
+    )
+    cards[3].caption(
+        f"{units.format_flops(summary['compute_flops'])} of "
+        f"{units.format_flops(6 * summary['target_params'] * summary['target_tokens'])}"
+    )
     metric_cards.append(("Fit compute share", units.format_share(share), ""))
 
     # Chart: draw at once without the band, then with it (the bootstrap takes a few seconds the first time).
@@ -359,32 +507,61 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
 
     def draw(interval: dict | None, pending: bool = False, stage: str = ""):
         figure = analysis_charts.fit_figure(
-            curves=curves, fit_runs=fit_runs, used=summary["points"], params=params, target_label=target_name,
-            target_params=summary["target_params"], target_tokens=summary["target_tokens"],
-            target_run=None if hypothetical else target, predicted=summary["predicted"], band=None, grid=grid,
-            y_title=y_title, min_tokens=cutoff)
-        charts.add_context(figure, title=f"{labels.get(family, family)}: {loss.name} of {target_name}, fitted and "
-                                         "extrapolated",
-                           inputs=f"Target {_target_text(summary, target_name, hypothetical)} · "
-                                  f"{len(chosen)} runs in the fit · fraction of training {fraction:g} · "
-                                  f"{CHECKPOINTS[ckpt].lower()} · checkpoints at or below "
-                                  f"{units.format_tokens(cutoff)} dropped"
-                                  + (f" · {', '.join(borrow)} borrowed from {source}" if borrow else "")
-                                  + f" · L(N, D) = E + A/N^α + B/D^β, loss in {loss.unit}")
+            curves=curves,
+            fit_runs=fit_runs,
+            used=summary["points"],
+            params=params,
+            target_label=target_name,
+            target_params=summary["target_params"],
+            target_tokens=summary["target_tokens"],
+            target_run=None if hypothetical else target,
+            predicted=summary["predicted"],
+            band=None,
+            grid=grid,
+            y_title=y_title,
+            min_tokens=cutoff,
+        )
+        charts.add_context(
+            figure,
+            title=f"{labels.get(family, family)}: {loss.name} of {target_name}, fitted and extrapolated",
+            inputs=f"Target {_target_text(summary, target_name, hypothetical)} · "
+            f"{len(chosen)} runs in the fit · fraction of training {fraction:g} · "
+            f"{CHECKPOINTS[ckpt].lower()} · checkpoints at or below "
+            f"{units.format_tokens(cutoff)} dropped"
+            + (f" · {', '.join(borrow)} borrowed from {source}" if borrow else "")
+            + f" · L(N, D) = E + A/N^α + B/D^β, loss in {loss.unit}",
+        )
         if interval is not None:
             # The calibrated interval is measured for the target's final loss only, so it is drawn there
             # (an error bar), not as a band along the curve.
             predicted = summary["predicted"]
-            figure.add_trace(go.Scatter(
-                x=[summary["target_tokens"]], y=[predicted], mode="markers", marker={"color": "#d62728", "size": 1},
-                error_y={"type": "data", "symmetric": False, "array": [interval["high"] - predicted],
-                         "arrayminus": [predicted - interval["low"]], "color": "#d62728", "thickness": 2, "width": 8},
-                name=f"{interval['level']:.0%} calibrated interval", legendgroup="target",
-                hovertemplate=f"{interval['level']:.0%} interval {interval['low']:.4g}–{interval['high']:.4g}"
-                              "<extra></extra>"))
+            figure.add_trace(
+                go.Scatter(
+                    x=[summary["target_tokens"]],
+                    y=[predicted],
+                    mode="markers",
+                    marker={"color": "#d62728", "size": 1},
+                    error_y={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": [interval["high"] - predicted],
+                        "arrayminus": [predicted - interval["low"]],
+                        "color": "#d62728",
+                        "thickness": 2,
+                        "width": 8,
+                    },
+                    name=f"{interval['level']:.0%} calibrated interval",
+                    legendgroup="target",
+                    hovertemplate=f"{interval['level']:.0%} interval {interval['low']:.4g}–{interval['high']:.4g}"
+                    "<extra></extra>",
+                )
+            )
         # a key is used once per script run: the first run draws the chart up to three times
-        chart_slot.plotly_chart(figure, key=KEY + ("chart-band" if interval else "chart-pending" if pending
-                                                   else "chart") + stage, config=config)
+        chart_slot.plotly_chart(
+            figure,
+            key=KEY + ("chart-band" if interval else "chart-pending" if pending else "chart") + stage,
+            config=config,
+        )
         return figure
 
     cal, missing, meta_key = fits.calibration_or_reason()
@@ -415,20 +592,27 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     predicted_card(common.escape_md(note, 400))
     metric_cards.insert(0, ("Predicted loss", f"{summary['predicted']:.3f}", note))
     warning_texts = _show_warnings(band)
-    st.caption("Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
-               "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. Red: the target's predicted curve"
-               + (f"; red bar: the {level:.0%} calibrated interval of the final loss" if shown else "") + (
-                   "; black diamonds: the target's real losses." if not hypothetical else "."))
+    st.caption(
+        "Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
+        "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. Red: the target's predicted curve"
+        + (f"; red bar: the {level:.0%} calibrated interval of the final loss" if shown else "")
+        + ("; black diamonds: the target's real losses." if not hypothetical else ".")
+    )
 
     # Parameter table.
     rows = []
     intervals = band.get("intervals", {}) if band["ok"] else {}
     for name in ("E", "A", "B", "alpha", "beta"):
         low_high = intervals.get(name)
-        rows.append({"Parameter": name, "Meaning": PARAM_NOTES[name], "Value": f"{params[name]:.4g}",
-                     "90% interval (bootstrap)": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high
-                     else units.MISSING,
-                     "Source": f"borrowed from {source}" if name in borrow else "fitted"})
+        rows.append(
+            {
+                "Parameter": name,
+                "Meaning": PARAM_NOTES[name],
+                "Value": f"{params[name]:.4g}",
+                "90% interval (bootstrap)": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high else units.MISSING,
+                "Source": f"borrowed from {source}" if name in borrow else "fitted",
+            }
+        )
     table = pd.DataFrame(rows)
     left, right = st.columns([3, 2], gap="large")
     left.subheader("Fitted parameters")
@@ -436,45 +620,75 @@ def _show_results(summary, args, curves, runs, family, labels, target, hypotheti
     boot_note = ""
     if band["ok"] and band["replicates"]:
         scheme = {"runs": "runs resampled", "blocks": "checkpoints resampled in blocks within each run"}.get(
-            band["scheme"], band["scheme"])
-        boot_note = (f"Parameter intervals: bootstrap, {band['replicates']} replicates ({scheme}); "
-                     f"{band['failed']} failed to fit" + (" and are left out." if band["failed"] else "."))
+            band["scheme"], band["scheme"]
+        )
+        boot_note = (
+            f"Parameter intervals: bootstrap, {band['replicates']} replicates ({scheme}); "
+            f"{band['failed']} failed to fit" + (" and are left out." if band["failed"] else ".")
+        )
         left.caption(boot_note)
     used_runs = summary["runs"].merge(runs[["run_id", "label"]], on="run_id", how="left")
-    runs_out = pd.DataFrame({"Run": used_runs["label"], "Parameters": used_runs["num_params"].map(
-        lambda n: units.format_params(n, unit=False)), "Tokens used (furthest)": used_runs["max_tokens_used"].map(
-        lambda d: units.format_tokens(d, unit=False))})
+    runs_out = pd.DataFrame(
+        {
+            "Run": used_runs["label"],
+            "Parameters": used_runs["num_params"].map(lambda n: units.format_params(n, unit=False)),
+            "Tokens used (furthest)": used_runs["max_tokens_used"].map(lambda d: units.format_tokens(d, unit=False)),
+        }
+    )
     right.subheader("Runs in the fit")
     right.dataframe(runs_out, hide_index=True, width="stretch")
     if not summary["converged"]:
         st.caption("The optimiser stopped before full convergence; the fit may be imprecise.")
 
     # Export.
-    inputs = [("Family", labels.get(family, family)),
-              ("Target", target_name if not hypothetical else
-               f"hypothetical: {units.format_params(summary['target_params'])}, "
-               f"{units.format_tokens(summary['target_tokens'])}"),
-              ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(chosen))),
-              ("Fraction of training used", f"{fraction:g}"), ("Checkpoints", CHECKPOINTS[ckpt]),
-              ("Checkpoints dropped at or below", units.format_tokens(cutoff)),
-              ("Borrowed parameters", ", ".join(f"{n} = {dict(args[-1])[n]:.4g} from {source}" for n in borrow)
-               or "none"), ("Objective", "Huber on log loss (Hoffmann et al. approach 3)")]
+    inputs = [
+        ("Family", labels.get(family, family)),
+        (
+            "Target",
+            target_name
+            if not hypothetical
+            else f"hypothetical: {units.format_params(summary['target_params'])}, "
+            f"{units.format_tokens(summary['target_tokens'])}",
+        ),
+        ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(chosen))),
+        ("Fraction of training used", f"{fraction:g}"),
+        ("Checkpoints", CHECKPOINTS[ckpt]),
+        ("Checkpoints dropped at or below", units.format_tokens(cutoff)),
+        ("Borrowed parameters", ", ".join(f"{n} = {dict(args[-1])[n]:.4g} from {source}" for n in borrow) or "none"),
+        ("Objective", "Huber on log loss (Hoffmann et al. approach 3)"),
+    ]
     bottom = st.columns([3, 2, 5], vertical_alignment="center")
     bottom[0].download_button(
-        "Download report (HTML)", icon=":material/download:", on_click="ignore", mime="text/html",
+        "Download report (HTML)",
+        icon=":material/download:",
+        on_click="ignore",
+        mime="text/html",
         file_name="scaleplan-fit-report.html",
         data=lambda: report.build_report(
-            title="scaleplan: fit and extrapolate", subtitle=f"Family {labels.get(family, family)}",
-            inputs=inputs, metrics=metric_cards, figures=[("Observed and predicted loss", figure)],
+            title="scaleplan: fit and extrapolate",
+            subtitle=f"Family {labels.get(family, family)}",
+            inputs=inputs,
+            metrics=metric_cards,
+            figures=[("Observed and predicted loss", figure)],
             tables=[("Fitted parameters", table), ("Runs in the fit", runs_out)],
-            notes=["Law: L(N, D) = E + A/N^alpha + B/D^beta; N in parameters, D in tokens seen. "
-                   "ARE = |predicted - actual| / actual.",
-                   f"Prediction interval: {level:.0%}, {fits.calibration.METHOD}; its coverage is measured "
-                   "leaving each family of the collection out (`scaleplan reproduce calibration`).",
-                   *([boot_note] if boot_note else [])], warnings=warning_texts))
-    bottom[1].segmented_control("Chart image", ["png", "svg"], key=KEY + "image", format_func=str.upper,
-                                default="png", help="Format of the camera button in the chart's toolbar.")
-
+            notes=[
+                "Law: L(N, D) = E + A/N^alpha + B/D^beta; N in parameters, D in tokens seen. "
+                "ARE = |predicted - actual| / actual.",
+                f"Prediction interval: {level:.0%}, {fits.calibration.METHOD}; its coverage is measured "
+                "leaving each family of the collection out (`scaleplan reproduce calibration`).",
+                *([boot_note] if boot_note else []),
+            ],
+            warnings=warning_texts,
+        ),
+    )
+    bottom[1].segmented_control(
+        "Chart image",
+        ["png", "svg"],
+        key=KEY + "image",
+        format_func=str.upper,
+        default="png",
+        help="Format of the camera button in the chart's toolbar.",
+    )
 
 
 common.run_page(render)

@@ -16,54 +16,86 @@ def render() -> None:
     runs = common.cached_runs(version)
 
     st.title("scaleplan")
-    st.markdown("Plan LLM pretraining budgets with scaling laws fitted on a collection of "
-                "public training runs. Start with **Explore the collection** to look at the curves, "
-                "or upload checkpoints of your own models under **Your runs**.")
+    st.markdown(
+        "Plan LLM pretraining budgets with scaling laws fitted on a collection of "
+        "public training runs. Start with **Explore the collection** to look at the curves, "
+        "or upload checkpoints of your own models under **Your runs**."
+    )
 
     cols = st.columns(4)
-    cols[0].metric("Training runs", f"{summary['models']:,}", border=True,
-                   help="One run is one model's training curve on one data setting and token budget.")
+    cols[0].metric(
+        "Training runs",
+        f"{summary['models']:,}",
+        border=True,
+        help="One run is one model's training curve on one data setting and token budget.",
+    )
     cols[1].metric("Families", f"{summary['families']:,}", border=True)
-    cols[2].metric("Observations", units.format_count(summary["observations"]), border=True,
-                   help=f"{summary['observations']:,} (run, checkpoint, metric) values")
+    cols[2].metric(
+        "Observations",
+        units.format_count(summary["observations"]),
+        border=True,
+        help=f"{summary['observations']:,} (run, checkpoint, metric) values",
+    )
     cols[3].metric("Metrics", f"{summary['metrics']:,}", border=True)
     st.caption(common.escape_md(storage.RUN_COUNTING, limit=2000))
 
     st.subheader("Where the runs sit")
-    st.caption("One point per run: its parameter count and the tokens it was trained on "
-               "(the last checkpoint of its family's default metric).")
+    st.caption(
+        "One point per run: its parameter count and the tokens it was trained on "
+        "(the last checkpoint of its family's default metric)."
+    )
     coverage = charts.add_context(
-        charts.coverage_figure(runs), title="Where the runs of the collection sit: model size and tokens seen",
+        charts.coverage_figure(runs),
+        title="Where the runs of the collection sit: model size and tokens seen",
         inputs=f"{summary['models']:,} runs in {summary['families']:,} families, one point per run at its last "
-               "checkpoint of its family's default metric")
-    st.plotly_chart(coverage, config={"displaylogo": False,
-                                      "toImageButtonOptions": {"filename": "scaleplan-collection"}})
+        "checkpoint of its family's default metric",
+    )
+    st.plotly_chart(
+        coverage, config={"displaylogo": False, "toImageButtonOptions": {"filename": "scaleplan-collection"}}
+    )
 
     st.subheader("Families")
-    st.caption("A family is a set of runs trained together (same data, recipe and evaluation). "
-               "Sizes are parameter counts.")
-    table = pd.DataFrame({
-        "Family": families["family"],
-        "Source": families["source"],
-        "Architecture": families["architecture"],
-        "Domain": families["domain"],
-        "Runs": families["num_runs"],
-        "Sizes": [f"{units.format_params(lo, unit=False)} – {units.format_params(hi, unit=False)}"
-                  if lo != hi else units.format_params(lo, unit=False)
-                  for lo, hi in zip(families["min_params"], families["max_params"])],
-        "Default metric": families["default_metric"],
-        "Description": families["description"],
-    })
-    st.dataframe(table, hide_index=True, width="stretch", height=420,
-                 column_config={"Runs": st.column_config.NumberColumn(width="small"),
-                                "Description": st.column_config.TextColumn(width="large")})
+    st.caption(
+        "A family is a set of runs trained together (same data, recipe and evaluation). Sizes are parameter counts."
+    )
+    table = pd.DataFrame(
+        {
+            "Family": families["family"],
+            "Source": families["source"],
+            "Architecture": families["architecture"],
+            "Domain": families["domain"],
+            "Runs": families["num_runs"],
+            "Sizes": [
+                f"{units.format_params(lo, unit=False)} – {units.format_params(hi, unit=False)}"
+                if lo != hi
+                else units.format_params(lo, unit=False)
+                for lo, hi in zip(families["min_params"], families["max_params"])
+            ],
+            "Default metric": families["default_metric"],
+            "Description": families["description"],
+        }
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=420,
+        column_config={
+            "Runs": st.column_config.NumberColumn(width="small"),
+            "Description": st.column_config.TextColumn(width="large"),
+        },
+    )
 
     with st.expander("Sources, licences and skipped rows"):
         sources = pd.DataFrame(summary["sources"])
         if not sources.empty:
-            st.dataframe(sources[["source", "repository", "commit", "license", "models", "observations",
-                                  "bad_rows"]].rename(columns=str.capitalize).rename(columns={"Bad_rows": "Skipped rows"}),
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                sources[["source", "repository", "commit", "license", "models", "observations", "bad_rows"]]
+                .rename(columns=str.capitalize)
+                .rename(columns={"Bad_rows": "Skipped rows"}),
+                hide_index=True,
+                width="stretch",
+            )
         if summary.get("built_at"):
             st.caption(f"Database built {summary['built_at'][:19].replace('T', ' ')} UTC.")
 

@@ -26,8 +26,11 @@ from scaleplan.dashboard import analysis_charts, charts, common, fits, report, s
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}
 UNITS = {"dollars": "Dollars", "gpu_hours": "GPU-hours"}
-RULES = {"tokens_per_param": "Tokens per parameter (20, 80)", "target_fraction": "Fraction of target tokens (10%, 30%)",
-         "isoflop": "IsoFLOP grid"}
+RULES = {
+    "tokens_per_param": "Tokens per parameter (20, 80)",
+    "target_fraction": "Fraction of target tokens (10%, 30%)",
+    "isoflop": "IsoFLOP grid",
+}
 SHOWN_DESIGNS = 12
 
 
@@ -66,8 +69,12 @@ def _law_label(name: str) -> str:
         return "Besiroglu et al. 2024 (Chinchilla replication, default)"
     if name in planning.GADRE_LAWS:
         return f"Gadre et al. L(C, M) fitted on {planning.GADRE_LAWS[name]}"
-    family = name[len(planning.FAMILY_LAW_PREFIX):]
-    return "Chinchilla law fitted on your uploaded runs" if family == fits.UPLOADED else f"Chinchilla law fitted on {family}"
+    family = name[len(planning.FAMILY_LAW_PREFIX) :]
+    return (
+        "Chinchilla law fitted on your uploaded runs"
+        if family == fits.UPLOADED
+        else f"Chinchilla law fitted on {family}"
+    )
 
 
 def _read_inputs(law_options: list[str]) -> Inputs | None:
@@ -78,12 +85,19 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         "c": state.read_param("c", default=5.9e23, minimum=1e15, maximum=planning.MAX_FLOPS, label="compute budget"),
         "law": state.read_param("law", allowed=law_options, default=planning.DEFAULT_LAW, label="reference law"),
         "unit": state.read_param("unit", allowed=list(UNITS), default="dollars", label="budget unit"),
-        "amount": state.read_param("amount", default=20_000.0, minimum=0.0, maximum=planning.MAX_DOLLARS,
-                                   label="study budget"),
-        "price": state.read_param("price", default=planning.DEFAULT_DOLLARS_PER_GPU_HOUR, minimum=0.01,
-                                  maximum=1000.0, label="price per GPU-hour"),
-        "peak": state.read_param("peak", default=planning.H100_BF16_DENSE_FLOPS / 1e12, minimum=1.0,
-                                 maximum=1e6, label="peak TFLOP/s"),
+        "amount": state.read_param(
+            "amount", default=20_000.0, minimum=0.0, maximum=planning.MAX_DOLLARS, label="study budget"
+        ),
+        "price": state.read_param(
+            "price",
+            default=planning.DEFAULT_DOLLARS_PER_GPU_HOUR,
+            minimum=0.01,
+            maximum=1000.0,
+            label="price per GPU-hour",
+        ),
+        "peak": state.read_param(
+            "peak", default=planning.H100_BF16_DENSE_FLOPS / 1e12, minimum=1.0, maximum=1e6, label="peak TFLOP/s"
+        ),
         "mfu": state.read_param("mfu", default=planning.DEFAULT_MFU * 100, minimum=1.0, maximum=100.0, label="MFU"),
         "are": state.read_param("are", default=5.0, minimum=0.1, maximum=100.0, label="accuracy needed"),
     }
@@ -96,51 +110,96 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
 
     box = st.container(border=True)
     row = box.columns([2.6, 1.5, 1.5, 3], vertical_alignment="bottom")
-    mode = row[0].segmented_control("Target given as", list(MODES), key=KEY + "mode", format_func=MODES.get,
-                                    required=True) or "size"
+    mode = (
+        row[0].segmented_control("Target given as", list(MODES), key=KEY + "mode", format_func=MODES.get, required=True)
+        or "size"
+    )
     errors: list[str] = []
     n_value = d_value = c_value = None
     if mode == "size":
-        n_value, e1 = _quantity(row[1].text_input("Target parameters N", key=KEY + "n", help="e.g. 7B or 7e9"),
-                                "Target parameters N", planning.MAX_PARAMS)
-        d_value, e2 = _quantity(row[2].text_input("Target tokens D", key=KEY + "d", help="e.g. 140B or 1.4e11"),
-                                "Target tokens D", planning.MAX_TOKENS)
+        n_value, e1 = _quantity(
+            row[1].text_input("Target parameters N", key=KEY + "n", help="e.g. 7B or 7e9"),
+            "Target parameters N",
+            planning.MAX_PARAMS,
+        )
+        d_value, e2 = _quantity(
+            row[2].text_input("Target tokens D", key=KEY + "d", help="e.g. 140B or 1.4e11"),
+            "Target tokens D",
+            planning.MAX_TOKENS,
+        )
         errors = [e for e in (e1, e2) if e]
     else:
-        c_value, e3 = _quantity(row[1].text_input("Training compute C (FLOPs)", key=KEY + "c", help="e.g. 1e23"),
-                                "Training compute C", planning.MAX_FLOPS)
+        c_value, e3 = _quantity(
+            row[1].text_input("Training compute C (FLOPs)", key=KEY + "c", help="e.g. 1e23"),
+            "Training compute C",
+            planning.MAX_FLOPS,
+        )
         errors = [e for e in (e3,) if e]
         row[2].caption("N and D: the compute-optimal split of C under the reference law.")
-    law = row[3].selectbox("Reference law", law_options, key=KEY + "law", format_func=_law_label,
-                           help="The law whose compute-optimal split and over-training trade-off are used. "
-                                + planning.DEFAULT_LAW_REASON)
+    law = row[3].selectbox(
+        "Reference law",
+        law_options,
+        key=KEY + "law",
+        format_func=_law_label,
+        help="The law whose compute-optimal split and over-training trade-off are used. " + planning.DEFAULT_LAW_REASON,
+    )
 
     row = box.columns([1.6, 1.6, 1.4, 1.4, 1.2, 1.6], vertical_alignment="bottom")
-    unit = row[0].segmented_control("Study budget in", list(UNITS), key=KEY + "unit", format_func=UNITS.get,
-                                    required=True) or "dollars"
-    amount = row[1].number_input("Study budget ($)" if unit == "dollars" else "Study budget (GPU-hours)",
-                                 key=KEY + "amount", step=1000.0, format="%g",
-                                 help="What you can spend on the small runs of the study.")
+    unit = (
+        row[0].segmented_control("Study budget in", list(UNITS), key=KEY + "unit", format_func=UNITS.get, required=True)
+        or "dollars"
+    )
+    amount = row[1].number_input(
+        "Study budget ($)" if unit == "dollars" else "Study budget (GPU-hours)",
+        key=KEY + "amount",
+        step=1000.0,
+        format="%g",
+        help="What you can spend on the small runs of the study.",
+    )
     price = row[2].number_input("$ per GPU-hour", key=KEY + "price", step=0.25, format="%g")
-    peak = row[3].number_input("Peak TFLOP/s per GPU", key=KEY + "peak", step=10.0, format="%g",
-                               help="989 = H100 SXM, bf16 dense; 312 = A100 bf16.")
-    mfu = row[4].number_input("MFU (%)", key=KEY + "mfu", step=5.0, format="%g",
-                              help="Model FLOPs utilisation: the share of peak a training run achieves (35-45% typical).")
-    goal = row[5].number_input("Accuracy needed (ARE, %)", key=KEY + "are", step=1.0, format="%g",
-                               help="The largest acceptable |predicted − actual| / actual loss of the target, "
-                                    "met by 4 in 5 comparable fits.")
+    peak = row[3].number_input(
+        "Peak TFLOP/s per GPU",
+        key=KEY + "peak",
+        step=10.0,
+        format="%g",
+        help="989 = H100 SXM, bf16 dense; 312 = A100 bf16.",
+    )
+    mfu = row[4].number_input(
+        "MFU (%)",
+        key=KEY + "mfu",
+        step=5.0,
+        format="%g",
+        help="Model FLOPs utilisation: the share of peak a training run achieves (35-45% typical).",
+    )
+    goal = row[5].number_input(
+        "Accuracy needed (ARE, %)",
+        key=KEY + "are",
+        step=1.0,
+        format="%g",
+        help="The largest acceptable |predicted − actual| / actual loss of the target, met by 4 in 5 comparable fits.",
+    )
     row = box.columns([4, 2], vertical_alignment="bottom")
-    rules = row[0].multiselect("Token rules for the study runs", list(RULES), default=list(RULES), format_func=RULES.get,
-                               key=KEY + "rules")
+    rules = row[0].multiselect(
+        "Token rules for the study runs", list(RULES), default=list(RULES), format_func=RULES.get, key=KEY + "rules"
+    )
     any_tpp = row[1].checkbox("Allow runs outside the collection's tokens/param range", key=KEY + "any_tpp")
     if first:
         state.show_notices(params.values())
-    state.write_params({
-        "mode": mode, "law": law, "unit": unit, "amount": f"{amount:g}", "price": f"{price:g}", "peak": f"{peak:g}",
-        "mfu": f"{mfu:g}", "are": f"{goal:g}",
-        "n": fits.url_number(n_value) if mode == "size" else None, "d": fits.url_number(d_value) if mode == "size" else None,
-        "c": fits.url_number(c_value) if mode == "compute" else None,
-    })
+    state.write_params(
+        {
+            "mode": mode,
+            "law": law,
+            "unit": unit,
+            "amount": f"{amount:g}",
+            "price": f"{price:g}",
+            "peak": f"{peak:g}",
+            "mfu": f"{mfu:g}",
+            "are": f"{goal:g}",
+            "n": fits.url_number(n_value) if mode == "size" else None,
+            "d": fits.url_number(d_value) if mode == "size" else None,
+            "c": fits.url_number(c_value) if mode == "compute" else None,
+        }
+    )
     if not rules:
         errors.append("choose at least one token rule")
     for error in errors:
@@ -155,18 +214,46 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
     except planning.PlanningError as error:
         st.error(f"Impossible study budget: {common.escape_md(error)}.", icon=":material/error:")
         return None
-    return Inputs(mode=mode, target_params=n_value, target_tokens=d_value, compute_flops=c_value, law=law,
-                  budget_dollars=budget, goal_are=goal / 100, cost=cost, rules=tuple(rules), any_tpp=bool(any_tpp))
+    return Inputs(
+        mode=mode,
+        target_params=n_value,
+        target_tokens=d_value,
+        compute_flops=c_value,
+        law=law,
+        budget_dollars=budget,
+        goal_are=goal / 100,
+        cost=cost,
+        rules=tuple(rules),
+        any_tpp=bool(any_tpp),
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _plan(n: float, d: float, budget: float, goal: float, cost: planning.CostModel, rules: tuple[str, ...],
-          tpp_range: tuple[float, float] | None, meta_key: tuple, why: str,
-          _model: calibration.Calibration | None) -> planning.StudyPlan:
+def _plan(
+    n: float,
+    d: float,
+    budget: float,
+    goal: float,
+    cost: planning.CostModel,
+    rules: tuple[str, ...],
+    tpp_range: tuple[float, float] | None,
+    meta_key: tuple,
+    why: str,
+    _model: calibration.Calibration | None,
+) -> planning.StudyPlan:
     """``_model``: the Fit page's calibration (fits.calibration_or_reason), named in the key by ``meta_key``;
     ``why``: why there is none (part of the key, so a passing problem is not cached as the answer)."""
-    return planning.plan_study(n, d, budget_dollars=budget, goal_are=goal, calibration=_model, cost=cost,
-                               message=why or None, token_rules=rules, tpp_range=tpp_range)
+    return planning.plan_study(
+        n,
+        d,
+        budget_dollars=budget,
+        goal_are=goal,
+        calibration=_model,
+        cost=cost,
+        message=why or None,
+        token_rules=rules,
+        tpp_range=tpp_range,
+    )
 
 
 def _show_summary(inputs: Inputs, n: float, d: float, optimum: planning.ComputeOptimal | None) -> None:
@@ -189,62 +276,83 @@ def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
     shown = table[table["within_budget"] & (table["frontier"] | table["pick"])].tail(SHOWN_DESIGNS)
     if plan.pick is not None and plan.pick not in shown.index:
         shown = pd.concat([shown, table.loc[[plan.pick]]])
-    return pd.DataFrame({
-        "Pick": ["★" if p else "" for p in shown["pick"]],
-        "Runs": shown["num_runs"],
-        "Model sizes (parameters)": [", ".join(units.format_count(n) for n in sorted(set(s))) for s in shown["sizes"]],
-        "Tokens per run": [f"{units.format_count(min(t))}–{units.format_count(max(t))}" for t in shown["tokens"]],
-        "Token rule": shown["token_rule"].map(lambda r: RULES[r].split(" (")[0]),
-        "Seeds": shown["seeds"],
-        "Cost": shown["dollars"].map(units.format_dollars),
-        "ARE median": shown["are_median"].map(units.format_percent),
-        "ARE 80th pct.": shown["are_p80"].map(units.format_percent),
-        "ARE 90th pct.": shown["are_p90"].map(units.format_percent),
-        "Support": [f"{f} fits, {fam} famil{'y' if fam == 1 else 'ies'}" + (" (thin)" if thin else "")
-                    for f, fam, thin in zip(shown["fits"], shown["families"], shown["thin_support"])],
-    })
+    return pd.DataFrame(
+        {
+            "Pick": ["★" if p else "" for p in shown["pick"]],
+            "Runs": shown["num_runs"],
+            "Model sizes (parameters)": [
+                ", ".join(units.format_count(n) for n in sorted(set(s))) for s in shown["sizes"]
+            ],
+            "Tokens per run": [f"{units.format_count(min(t))}–{units.format_count(max(t))}" for t in shown["tokens"]],
+            "Token rule": shown["token_rule"].map(lambda r: RULES[r].split(" (")[0]),
+            "Seeds": shown["seeds"],
+            "Cost": shown["dollars"].map(units.format_dollars),
+            "ARE median": shown["are_median"].map(units.format_percent),
+            "ARE 80th pct.": shown["are_p80"].map(units.format_percent),
+            "ARE 90th pct.": shown["are_p90"].map(units.format_percent),
+            "Support": [
+                f"{f} fits, {fam} famil{'y' if fam == 1 else 'ies'}" + (" (thin)" if thin else "")
+                for f, fam, thin in zip(shown["fits"], shown["families"], shown["thin_support"])
+            ],
+        }
+    )
 
 
 def _show_designs(plan: planning.StudyPlan, image_format: str) -> tuple[pd.DataFrame | None, object]:
     st.subheader("Study designs: cost against expected accuracy")
     if plan.message is not None:
-        st.info(f"Expected accuracy is not available: {common.escape_md(plan.message, limit=400)}. The compute-optimal "
-                "allocation and the over-training trade-off below do not need it.", icon=":material/science:")
+        st.info(
+            f"Expected accuracy is not available: {common.escape_md(plan.message, limit=400)}. The compute-optimal "
+            "allocation and the over-training trade-off below do not need it.",
+            icon=":material/science:",
+        )
         return None, None
     figure = analysis_charts.plan_figure(plan)
     charts.add_context(
-        figure, title=f"Study designs for a {units.format_params(plan.target_params)}, "
-                      f"{units.format_tokens(plan.target_tokens)} target: cost against expected accuracy",
+        figure,
+        title=f"Study designs for a {units.format_params(plan.target_params)}, "
+        f"{units.format_tokens(plan.target_tokens)} target: cost against expected accuracy",
         inputs=f"Study budget {units.format_dollars(plan.budget_dollars)} · goal: "
-               f"{units.format_percent(plan.goal_are)} ARE at the 80th percentile · {len(plan.designs):,} designs · "
-               "expected ARE: calibrated error model of the public collection's meta-analysis")
-    st.plotly_chart(figure, key=KEY + "plan_chart", config=analysis_charts.plotly_config("scaleplan-study-designs",
-                                                                                        image_format))
+        f"{units.format_percent(plan.goal_are)} ARE at the 80th percentile · {len(plan.designs):,} designs · "
+        "expected ARE: calibrated error model of the public collection's meta-analysis",
+    )
+    st.plotly_chart(
+        figure, key=KEY + "plan_chart", config=analysis_charts.plotly_config("scaleplan-study-designs", image_format)
+    )
     out = _designs_table(plan)
     st.dataframe(out, hide_index=True, width="stretch")
     within = len(plan.within_budget)
-    meeting = sum(1 for i in plan.within_budget if plan.designs[i].rankable
-                  and plan.designs[i].are_p80 <= plan.goal_are)
-    st.caption(f"{len(plan.designs):,} designs in the design space, {within:,} within the budget, {meeting:,} of "
-               f"those meet {units.format_percent(plan.goal_are)} ARE at the 80th percentile with good support. "
-               "Shown: the Pareto frontier within the budget (no cheaper design has a better 80th percentile). "
-               "★: the cheapest well-supported design whose 80th percentile meets the goal within the budget, "
-               "or the most accurate one when none does; thin-support designs are never picked. Expected ARE: "
-               "the calibrated error model learnt from the meta-analysis of the public collection.")
+    meeting = sum(
+        1 for i in plan.within_budget if plan.designs[i].rankable and plan.designs[i].are_p80 <= plan.goal_are
+    )
+    st.caption(
+        f"{len(plan.designs):,} designs in the design space, {within:,} within the budget, {meeting:,} of "
+        f"those meet {units.format_percent(plan.goal_are)} ARE at the 80th percentile with good support. "
+        "Shown: the Pareto frontier within the budget (no cheaper design has a better 80th percentile). "
+        "★: the cheapest well-supported design whose 80th percentile meets the goal within the budget, "
+        "or the most accurate one when none does; thin-support designs are never picked. Expected ARE: "
+        "the calibrated error model learnt from the meta-analysis of the public collection."
+    )
     return out, figure
 
 
 def _laws_table(rows: tuple[planning.ComputeOptimal, ...], selected: str) -> pd.DataFrame:
-    return pd.DataFrame({
-        "Law": [("▶ " if r.law == selected else "") + _law_label(r.law) for r in rows],
-        "Name": [r.law for r in rows],
-        "N* (parameters)": [units.format_count(r.num_params) for r in rows],
-        "N* 80% interval": [f"{units.format_count(r.num_params_low)}–{units.format_count(r.num_params_high)}"
-                            if r.has_interval else "none" for r in rows],
-        "D* (tokens)": [units.format_count(r.tokens) for r in rows],
-        "Tokens per parameter": [f"{r.tokens_per_param:.0f}" for r in rows],
-        "Interval from": [r.source for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "Law": [("▶ " if r.law == selected else "") + _law_label(r.law) for r in rows],
+            "Name": [r.law for r in rows],
+            "N* (parameters)": [units.format_count(r.num_params) for r in rows],
+            "N* 80% interval": [
+                f"{units.format_count(r.num_params_low)}–{units.format_count(r.num_params_high)}"
+                if r.has_interval
+                else "none"
+                for r in rows
+            ],
+            "D* (tokens)": [units.format_count(r.tokens) for r in rows],
+            "Tokens per parameter": [f"{r.tokens_per_param:.0f}" for r in rows],
+            "Interval from": [r.source for r in rows],
+        }
+    )
 
 
 def _show_laws(rows, selected: str, problems: dict[str, str], target_flops: float) -> pd.DataFrame:
@@ -254,8 +362,10 @@ def _show_laws(rows, selected: str, problems: dict[str, str], target_flops: floa
     warning = planning.disagreement_warning(rows)
     if warning:
         st.warning(common.escape_md(warning, limit=600), icon=":material/warning:")
-    st.caption(common.escape_md(planning.DEFAULT_LAW_REASON, limit=600)
-               + " N* = G (C/6)^(β/(α+β)), G = (αA/(βB))^(1/(α+β)), D* = C/(6N*).")
+    st.caption(
+        common.escape_md(planning.DEFAULT_LAW_REASON, limit=600)
+        + " N* = G (C/6)^(β/(α+β)), G = (αA/(βB))^(1/(α+β)), D* = C/(6N*)."
+    )
     for name, problem in problems.items():
         st.caption(f"{common.escape_md(_law_label(name))} could not be fitted: {common.escape_md(problem)}")
     return table
@@ -264,30 +374,44 @@ def _show_laws(rows, selected: str, problems: dict[str, str], target_flops: floa
 def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str) -> tuple[pd.DataFrame, list]:
     st.subheader(f"Over-training the target under {summary.law}: loss against inference cost")
     loss_fig, cost_fig = analysis_charts.tradeoff_figures(summary.table, optimal_multiplier=summary.optimal_multiplier)
-    inputs = (f"Target compute {units.format_flops(summary.compute_flops)} · law {summary.law} · compute-optimal "
-              f"M* = {summary.optimal_multiplier:.0f} tokens per parameter, target M = {summary.target_multiplier:.0f}")
-    charts.add_context(loss_fig, title="Loss against tokens per parameter at the target's compute", inputs=inputs,
-                       wrap=60)
-    charts.add_context(cost_fig, title="Inference cost against tokens per parameter at the target's compute",
-                       inputs=inputs, wrap=60)
+    inputs = (
+        f"Target compute {units.format_flops(summary.compute_flops)} · law {summary.law} · compute-optimal "
+        f"M* = {summary.optimal_multiplier:.0f} tokens per parameter, target M = {summary.target_multiplier:.0f}"
+    )
+    charts.add_context(
+        loss_fig, title="Loss against tokens per parameter at the target's compute", inputs=inputs, wrap=60
+    )
+    charts.add_context(
+        cost_fig, title="Inference cost against tokens per parameter at the target's compute", inputs=inputs, wrap=60
+    )
     left, right = st.columns(2, gap="medium")
-    left.plotly_chart(loss_fig, key=KEY + "tradeoff", config=analysis_charts.plotly_config(
-        "scaleplan-overtraining-loss", image_format))
-    right.plotly_chart(cost_fig, key=KEY + "inference", config=analysis_charts.plotly_config(
-        "scaleplan-overtraining-inference", image_format))
+    left.plotly_chart(
+        loss_fig,
+        key=KEY + "tradeoff",
+        config=analysis_charts.plotly_config("scaleplan-overtraining-loss", image_format),
+    )
+    right.plotly_chart(
+        cost_fig,
+        key=KEY + "inference",
+        config=analysis_charts.plotly_config("scaleplan-overtraining-inference", image_format),
+    )
     t = summary.table
-    out = pd.DataFrame({
-        "Tokens per parameter M": t["multiplier"].map(lambda m: f"{m:g}"),
-        "Parameters N": t["num_params"].map(units.format_count),
-        "Tokens D": t["tokens"].map(units.format_count),
-        "Predicted loss (nats/token)": t["loss"].map(lambda v: f"{v:.3f}"),
-        "Loss above optimum": t["loss_increase"].map(lambda v: f"{v:+.3f}"),
-        "Inference saved": t["inference_saved"].map(lambda v: units.format_percent(v, 0)),
-    })
+    out = pd.DataFrame(
+        {
+            "Tokens per parameter M": t["multiplier"].map(lambda m: f"{m:g}"),
+            "Parameters N": t["num_params"].map(units.format_count),
+            "Tokens D": t["tokens"].map(units.format_count),
+            "Predicted loss (nats/token)": t["loss"].map(lambda v: f"{v:.3f}"),
+            "Loss above optimum": t["loss_increase"].map(lambda v: f"{v:+.3f}"),
+            "Inference saved": t["inference_saved"].map(lambda v: units.format_percent(v, 0)),
+        }
+    )
     with st.expander("Over-training table", expanded=False):
         st.dataframe(out, hide_index=True, width="stretch")
-    return out, [("Loss against the token multiplier", loss_fig), ("Inference cost against the token multiplier",
-                                                                    cost_fig)]
+    return out, [
+        ("Loss against the token multiplier", loss_fig),
+        ("Inference cost against the token multiplier", cost_fig),
+    ]
 
 
 def render() -> None:
@@ -295,12 +419,16 @@ def render() -> None:
     uploaded = uploads.uploaded_runs()
     law_options = _law_options(common.cached_families(version), uploaded)
     st.title("Budget planner")
-    st.caption("Plan a scaling-law study: which small runs to train so their fit predicts your target's loss to the "
-               "accuracy you need, what that costs, and how to split the target's compute.")
+    st.caption(
+        "Plan a scaling-law study: which small runs to train so their fit predicts your target's loss to the "
+        "accuracy you need, what that costs, and how to split the target's compute."
+    )
     inputs = _read_inputs(law_options)
     if inputs is None:
         return
-    family = inputs.law[len(planning.FAMILY_LAW_PREFIX):] if inputs.law.startswith(planning.FAMILY_LAW_PREFIX) else None
+    family = (
+        inputs.law[len(planning.FAMILY_LAW_PREFIX) :] if inputs.law.startswith(planning.FAMILY_LAW_PREFIX) else None
+    )
     with st.spinner("Fitting the reference laws..."):
         all_laws, problems = fits.planner_laws(version, family, uploaded if family == fits.UPLOADED else None)
     laws_by_name = {law.name: law for law in all_laws}
@@ -325,9 +453,18 @@ def render() -> None:
     image_format = st.session_state.get(KEY + "image", "png")
     model, why, meta_key = fits.calibration_or_reason()
     try:
-        plan = _plan(n, d, inputs.budget_dollars, inputs.goal_are, inputs.cost, inputs.rules,
-                     None if inputs.any_tpp else fits.tokens_per_param_range(version),
-                     meta_key, why, model)
+        plan = _plan(
+            n,
+            d,
+            inputs.budget_dollars,
+            inputs.goal_are,
+            inputs.cost,
+            inputs.rules,
+            None if inputs.any_tpp else fits.tokens_per_param_range(version),
+            meta_key,
+            why,
+            model,
+        )
     except planning.PlanningError as error:
         st.error(f"No study design: {common.escape_md(error)}.", icon=":material/error:")
         return
@@ -338,28 +475,63 @@ def render() -> None:
     with st.container(border=True):
         st.markdown("**Recommendation**")
         st.markdown(common.escape_md(text, limit=3000))
-    _download(inputs, n, d, text, designs_out, laws_out, tradeoff_out,
-              ([("Study cost against expected ARE", plan_fig)] if plan_fig is not None else []) + figures)
+    _download(
+        inputs,
+        n,
+        d,
+        text,
+        designs_out,
+        laws_out,
+        tradeoff_out,
+        ([("Study cost against expected ARE", plan_fig)] if plan_fig is not None else []) + figures,
+    )
 
 
 def _download(inputs: Inputs, n, d, text, designs_out, laws_out, tradeoff_out, figures) -> None:
-    rows = [("Target", f"{units.format_params(n)}, {units.format_tokens(d)}"), ("Target given as", MODES[inputs.mode]),
-            ("Reference law", _law_label(inputs.law)), ("Study budget", units.format_dollars(inputs.budget_dollars)),
-            ("GPU cost model", f"${inputs.cost.dollars_per_gpu_hour:g}/GPU-hour, "
-                               f"{inputs.cost.peak_flops_per_gpu / 1e12:g} TFLOP/s peak, {inputs.cost.mfu:.0%} MFU"),
-            ("Accuracy needed", f"{units.format_percent(inputs.goal_are)} ARE (80th percentile)")]
+    rows = [
+        ("Target", f"{units.format_params(n)}, {units.format_tokens(d)}"),
+        ("Target given as", MODES[inputs.mode]),
+        ("Reference law", _law_label(inputs.law)),
+        ("Study budget", units.format_dollars(inputs.budget_dollars)),
+        (
+            "GPU cost model",
+            f"${inputs.cost.dollars_per_gpu_hour:g}/GPU-hour, "
+            f"{inputs.cost.peak_flops_per_gpu / 1e12:g} TFLOP/s peak, {inputs.cost.mfu:.0%} MFU",
+        ),
+        ("Accuracy needed", f"{units.format_percent(inputs.goal_are)} ARE (80th percentile)"),
+    ]
     tables = ([("Study designs (Pareto frontier within budget)", designs_out)] if designs_out is not None else []) + [
-        ("Compute-optimal allocation", laws_out), ("Over-training trade-off", tradeoff_out)]
+        ("Compute-optimal allocation", laws_out),
+        ("Over-training trade-off", tradeoff_out),
+    ]
     bottom = st.columns([3, 2, 5], vertical_alignment="center")
     bottom[0].download_button(
-        "Download report (HTML)", icon=":material/download:", on_click="ignore", mime="text/html",
+        "Download report (HTML)",
+        icon=":material/download:",
+        on_click="ignore",
+        mime="text/html",
         file_name="scaleplan-budget-plan.html",
-        data=lambda: report.build_report(title="scaleplan: budget plan", inputs=rows, metrics=[],
-                                         recommendation=text, tables=tables, figures=figures,
-                                         notes=["Compute C = 6 N D. FLOPs = GPU-hours x 3600 x peak x MFU. "
-                                                "Expected ARE: the calibrated error model of the public collection."]))
-    bottom[1].segmented_control("Chart image", ["png", "svg"], key=KEY + "image", format_func=str.upper,
-                                default="png", help="Format of the camera button in the charts' toolbars.")
+        data=lambda: report.build_report(
+            title="scaleplan: budget plan",
+            inputs=rows,
+            metrics=[],
+            recommendation=text,
+            tables=tables,
+            figures=figures,
+            notes=[
+                "Compute C = 6 N D. FLOPs = GPU-hours x 3600 x peak x MFU. "
+                "Expected ARE: the calibrated error model of the public collection."
+            ],
+        ),
+    )
+    bottom[1].segmented_control(
+        "Chart image",
+        ["png", "svg"],
+        key=KEY + "image",
+        format_func=str.upper,
+        default="png",
+        help="Format of the camera button in the charts' toolbars.",
+    )
 
 
 common.run_page(render)

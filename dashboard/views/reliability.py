@@ -32,8 +32,10 @@ RUN_LABELS = ("3", "4", "5", "6", "7–8", "9–16", "17+")
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _heat_table(meta_key: tuple, family: str, final_only: bool, cutoff: bool, _results: pd.DataFrame) -> pd.DataFrame:
-    rows = _results[(_results["final_only"] == final_only)
-                    & (np.isclose(_results["min_tokens"].astype(float), DEFAULT_MIN_TOKENS) == cutoff)]
+    rows = _results[
+        (_results["final_only"] == final_only)
+        & (np.isclose(_results["min_tokens"].astype(float), DEFAULT_MIN_TOKENS) == cutoff)
+    ]
     if family != ALL:
         rows = rows[rows["family"] == family]
     if rows.empty or not (rows["status"] == "ok").any():
@@ -46,8 +48,10 @@ def _heat_table(meta_key: tuple, family: str, final_only: bool, cutoff: bool, _r
 @st.cache_data(show_spinner=False, max_entries=8)
 def _comparisons(meta_key: tuple, family: str, _results: pd.DataFrame) -> dict:
     rows = _results if family == ALL else _results[_results["family"] == family]
-    return {"checkpoints": findings.matched_comparison(rows, "checkpoints"),
-            "cutoff": findings.matched_comparison(rows, "cutoff")}
+    return {
+        "checkpoints": findings.matched_comparison(rows, "checkpoints"),
+        "cutoff": findings.matched_comparison(rows, "cutoff"),
+    }
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -74,23 +78,36 @@ def _calibration_report(meta_key: tuple, _results: pd.DataFrame) -> calibration.
 def calibration_figure(report: calibration.CalibrationReport) -> go.Figure:
     """Nominal vs realised coverage, ours and the baseline's, with the diagonal (perfect calibration)."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="Perfect calibration",
-                             line={"color": "#9aa0a6", "dash": "dash"}))
-    for levels, name, color in ((report.levels, "Calibrated interval (ours)", "#1f5fbf"),
-                                (report.baseline, "Baseline: one global quantile", "#e37400")):
-        fig.add_trace(go.Scatter(
-            x=[s.nominal for s in levels], y=[s.realised for s in levels], mode="lines+markers", name=name,
-            line={"color": color}, marker={"size": 9},
-            customdata=[[s.median_rel_width, s.cells] for s in levels],
-            hovertemplate="nominal %{x:.0%}<br>realised %{y:.1%}<br>median relative width %{customdata[0]:.3f}"
-                          "<br>%{customdata[1]:,} designs<extra></extra>"))
-    fig.update_layout(xaxis={"title": "Nominal level (stated coverage)", "tickformat": ".0%", "range": [0.4, 1.0]},
-                      yaxis={"title": "Realised coverage (held-out families)", "tickformat": ".0%",
-                             "range": [0.4, 1.0]},
-                      height=460, margin={"l": 60, "r": 20, "t": 30, "b": 50},
-                      # inside the empty upper-left triangle: below the plot is the inputs caption
-                      legend={"x": 0.02, "y": 0.98, "xanchor": "left", "yanchor": "top",
-                              "bgcolor": "rgba(255,255,255,0.8)"})
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="Perfect calibration", line={"color": "#9aa0a6", "dash": "dash"}
+        )
+    )
+    for levels, name, color in (
+        (report.levels, "Calibrated interval (ours)", "#1f5fbf"),
+        (report.baseline, "Baseline: one global quantile", "#e37400"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=[s.nominal for s in levels],
+                y=[s.realised for s in levels],
+                mode="lines+markers",
+                name=name,
+                line={"color": color},
+                marker={"size": 9},
+                customdata=[[s.median_rel_width, s.cells] for s in levels],
+                hovertemplate="nominal %{x:.0%}<br>realised %{y:.1%}<br>median relative width %{customdata[0]:.3f}"
+                "<br>%{customdata[1]:,} designs<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis={"title": "Nominal level (stated coverage)", "tickformat": ".0%", "range": [0.4, 1.0]},
+        yaxis={"title": "Realised coverage (held-out families)", "tickformat": ".0%", "range": [0.4, 1.0]},
+        height=460,
+        margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        # inside the empty upper-left triangle: below the plot is the inputs caption
+        legend={"x": 0.02, "y": 0.98, "xanchor": "left", "yanchor": "top", "bgcolor": "rgba(255,255,255,0.8)"},
+    )
     return fig
 
 
@@ -101,24 +118,34 @@ def calibration_reading(report: calibration.CalibrationReport) -> str:
     o90, b90 = ours.get(90), base.get(90)
     lines = []
     if o90 is not None and b90 is not None:
-        lines.append(f"Each family was left out in turn and its designs predicted with a calibration learned on the "
-                     f"other families. The 90% intervals contained the real loss for {o90.realised:.0%} of "
-                     f"{o90.cells:,} designs (a single global quantile: {b90.realised:.0%}), and were "
-                     f"{b90.median_rel_width / o90.median_rel_width:.1f}× narrower (median width "
-                     f"{o90.median_rel_width:.1%} of the prediction vs {b90.median_rel_width:.1%}).")
+        lines.append(
+            f"Each family was left out in turn and its designs predicted with a calibration learned on the "
+            f"other families. The 90% intervals contained the real loss for {o90.realised:.0%} of "
+            f"{o90.cells:,} designs (a single global quantile: {b90.realised:.0%}), and were "
+            f"{b90.median_rel_width / o90.median_rel_width:.1f}× narrower (median width "
+            f"{o90.median_rel_width:.1%} of the prediction vs {b90.median_rel_width:.1%})."
+        )
     off = [f"{k}%" for k, s in ours.items() if abs(s.realised - s.nominal) > 0.05]
-    lines.append("Points on the dashed diagonal mean an interval keeps its stated level; above it, intervals are "
-                 "wider than needed; below it, they promise more than they deliver. "
-                 + ("Ours stays within 5 points of the diagonal at every level." if not off else
-                    f"Ours is more than 5 points off the diagonal at {', '.join(off)}."))
+    lines.append(
+        "Points on the dashed diagonal mean an interval keeps its stated level; above it, intervals are "
+        "wider than needed; below it, they promise more than they deliver. "
+        + (
+            "Ours stays within 5 points of the diagonal at every level."
+            if not off
+            else f"Ours is more than 5 points off the diagonal at {', '.join(off)}."
+        )
+    )
     worst = report.per_family[report.per_family["designs"] >= 10].head(1)
     if not worst.empty:
         w = worst.iloc[0]
-        lines.append(f"Worst held-out family at 90%: {w['family']} ({w['covered_90']:.0%} of {int(w['designs'])} "
-                     "designs). ")
-    lines.append(f"{report.refused:,} of {report.cells:,} designs ({report.refused / max(report.cells, 1):.1%}) got "
-                 "no interval because they lie outside what the collection covers (an extrapolation or a fit "
-                 "residual beyond any design of the other families).")
+        lines.append(
+            f"Worst held-out family at 90%: {w['family']} ({w['covered_90']:.0%} of {int(w['designs'])} designs). "
+        )
+    lines.append(
+        f"{report.refused:,} of {report.cells:,} designs ({report.refused / max(report.cells, 1):.1%}) got "
+        "no interval because they lie outside what the collection covers (an extrapolation or a fit "
+        "residual beyond any design of the other families)."
+    )
     return " ".join(lines)
 
 
@@ -127,34 +154,43 @@ def _show_calibration(meta_key: tuple, results: pd.DataFrame) -> None:
     with st.spinner("Leave-one-family-out evaluation of the calibrated intervals..."):
         report = _calibration_report(meta_key, results)
     if isinstance(report, str):
-        st.info(f"The calibration cannot be measured on these results: {common.escape_md(report)}",
-                icon=":material/info:")
+        st.info(
+            f"The calibration cannot be measured on these results: {common.escape_md(report)}", icon=":material/info:"
+        )
         return
     left, right = st.columns([3, 2], gap="large")
     figure = charts.add_context(
-        calibration_figure(report), title="Prediction intervals: nominal against realised coverage",
+        calibration_figure(report),
+        title="Prediction intervals: nominal against realised coverage",
         inputs=f"Leave-one-family-out: {report.cells:,} designs of {report.families} families · {calibration.METHOD}",
-        wrap=90)
-    left.plotly_chart(figure, key=KEY + "calibration",
-                      config=analysis_charts.plotly_config("scaleplan-calibration"))
-    table = pd.DataFrame({
-        "Nominal": [f"{s.nominal:.0%}" for s in report.levels],
-        "Realised (ours)": [f"{s.realised:.1%}" for s in report.levels],
-        "Median width (ours)": [f"{s.median_rel_width:.1%}" for s in report.levels],
-        "Realised (baseline)": [f"{s.realised:.1%}" for s in report.baseline],
-        "Median width (baseline)": [f"{s.median_rel_width:.1%}" for s in report.baseline]})
+        wrap=90,
+    )
+    left.plotly_chart(figure, key=KEY + "calibration", config=analysis_charts.plotly_config("scaleplan-calibration"))
+    table = pd.DataFrame(
+        {
+            "Nominal": [f"{s.nominal:.0%}" for s in report.levels],
+            "Realised (ours)": [f"{s.realised:.1%}" for s in report.levels],
+            "Median width (ours)": [f"{s.median_rel_width:.1%}" for s in report.levels],
+            "Realised (baseline)": [f"{s.realised:.1%}" for s in report.baseline],
+            "Median width (baseline)": [f"{s.median_rel_width:.1%}" for s in report.baseline],
+        }
+    )
     right.dataframe(table, hide_index=True, width="stretch")
-    right.caption(f"Method: {calibration.METHOD}. Width: (high − low) / predicted loss. "
-                  f"{report.cells:,} designs of {report.families} families.")
+    right.caption(
+        f"Method: {calibration.METHOD}. Width: (high − low) / predicted loss. "
+        f"{report.cells:,} designs of {report.families} families."
+    )
     st.markdown(common.escape_md(calibration_reading(report), 2000))
 
 
 def render() -> None:
     st.title("How reliable are scaling laws?")
-    st.caption("Every family of the collection with at least three sizes, refitted on many choices of small runs: "
-               "how far does each prediction land from the largest run's real loss? ARE = |predicted − actual| / "
-               "actual, averaged over the target's last 30% of training; results are averaged within each family "
-               "first, then across families (Choshen et al.'s protocol).")
+    st.caption(
+        "Every family of the collection with at least three sizes, refitted on many choices of small runs: "
+        "how far does each prediction land from the largest run's real loss? ARE = |predicted − actual| / "
+        "actual, averaged over the target's last 30% of training; results are averaged within each family "
+        "first, then across families (Choshen et al.'s protocol)."
+    )
     results, problem = sweep.results()
     if not sweep.available(results):
         sweep.offer_sweep(KEY + "sweep", reason=problem)
@@ -183,12 +219,21 @@ def render() -> None:
 
     st.subheader("Accuracy by budget and number of runs")
     row = st.columns([3, 2.5, 2.5], vertical_alignment="bottom")
-    family = row[0].selectbox("Family", options, key=KEY + "family",
-                              format_func=lambda f: "All families (averaged)" if f == ALL else f)
-    ckpt = row[1].segmented_control("Checkpoints", list(CHECKPOINTS), key=KEY + "ckpt", format_func=CHECKPOINTS.get,
-                                    required=True) or "all"
-    cutoff = row[2].segmented_control("Early checkpoints", list(CUTOFF), key=KEY + "cutoff", format_func=CUTOFF.get,
-                                      required=True) or "on"
+    family = row[0].selectbox(
+        "Family", options, key=KEY + "family", format_func=lambda f: "All families (averaged)" if f == ALL else f
+    )
+    ckpt = (
+        row[1].segmented_control(
+            "Checkpoints", list(CHECKPOINTS), key=KEY + "ckpt", format_func=CHECKPOINTS.get, required=True
+        )
+        or "all"
+    )
+    cutoff = (
+        row[2].segmented_control(
+            "Early checkpoints", list(CUTOFF), key=KEY + "cutoff", format_func=CUTOFF.get, required=True
+        )
+        or "on"
+    )
     if first:
         state.show_notices([p_family, p_ckpt, p_cutoff])
     state.write_params({"family": family, "ckpt": ckpt, "cutoff": cutoff})
@@ -196,56 +241,90 @@ def render() -> None:
     table = _heat_table(meta_key, family, ckpt == "final", cutoff == "on", results)
     config = analysis_charts.plotly_config("scaleplan-reliability")
     if table.empty or table["are_mean"].isna().all():
-        st.info("No successful fit with these settings" + (f" in {common.escape_md(family)}" if family != ALL else "")
-                + ". Final-loss fits often fail: a handful of final losses cannot identify five parameters.",
-                icon=":material/info:")
+        st.info(
+            "No successful fit with these settings"
+            + (f" in {common.escape_md(family)}" if family != ALL else "")
+            + ". Final-loss fits often fail: a handful of final losses cannot identify five parameters.",
+            icon=":material/info:",
+        )
     else:
         heatmap = charts.add_context(
             analysis_charts.heatmap_figure(table, row="runs_bin"),
             title="Mean ARE by compute share and number of runs: "
-                  + ("all families (family-averaged)" if family == ALL else family),
-            inputs=f"{CHECKPOINTS[ckpt]} · {CUTOFF[cutoff].lower()} · ARE over the target's last "
-                   "30% of training")
+            + ("all families (family-averaged)" if family == ALL else family),
+            inputs=f"{CHECKPOINTS[ckpt]} · {CUTOFF[cutoff].lower()} · ARE over the target's last 30% of training",
+        )
         st.plotly_chart(heatmap, key=KEY + "heatmap", config=config)
-        st.caption("Each cell: the mean ARE of fits using that many runs whose compute (6·N·D of the checkpoints used) "
-                   "is the given share of the target's compute; lower is better. Hover for the number of families.")
+        st.caption(
+            "Each cell: the mean ARE of fits using that many runs whose compute (6·N·D of the checkpoints used) "
+            "is the given share of the target's compute; lower is better. Hover for the number of families."
+        )
 
     st.subheader("Matched comparisons")
-    st.caption("The same family, runs and fraction of training, fitted both ways; only tasks where both fits succeeded "
-               "on different points enter the bars (a family whose runs report only a final value has nothing to "
-               "compare). The failure rate of each option is below the bars.")
+    st.caption(
+        "The same family, runs and fraction of training, fitted both ways; only tasks where both fits succeeded "
+        "on different points enter the bars (a family whose runs report only a final value has nothing to "
+        "compare). The failure rate of each option is below the bars."
+    )
     comparisons = _comparisons(meta_key, family, results)
     cols = st.columns(2, gap="medium")
-    titles = {"checkpoints": "With vs without intermediate checkpoints (10B cutoff on)",
-              "cutoff": "With vs without the 10B-token cutoff (intermediate checkpoints)"}
+    titles = {
+        "checkpoints": "With vs without intermediate checkpoints (10B cutoff on)",
+        "cutoff": "With vs without the 10B-token cutoff (intermediate checkpoints)",
+    }
     for column, name in zip(cols, ("checkpoints", "cutoff")):
         comparison = comparisons[name]
         column.markdown(f"**{titles[name]}**")
         if comparison["fits"].max() == 0:
-            column.info("No task was fitted successfully both ways" + (
-                f"; the fits failed in {comparison['failure_rate'].iloc[0]:.0%} (first option) and "
-                f"{comparison['failure_rate'].iloc[1]:.0%} (second option) of tasks."
-                if comparison["failure_rate"].notna().all() else "."))
+            column.info(
+                "No task was fitted successfully both ways"
+                + (
+                    f"; the fits failed in {comparison['failure_rate'].iloc[0]:.0%} (first option) and "
+                    f"{comparison['failure_rate'].iloc[1]:.0%} (second option) of tasks."
+                    if comparison["failure_rate"].notna().all()
+                    else "."
+                )
+            )
             continue
-        bars = charts.add_context(analysis_charts.comparison_figure(comparison), title=titles[name], wrap=75,
-                                  inputs="Matched tasks fitted both ways · "
-                                         + ("all families (family-averaged)" if family == ALL else family))
+        bars = charts.add_context(
+            analysis_charts.comparison_figure(comparison),
+            title=titles[name],
+            wrap=75,
+            inputs="Matched tasks fitted both ways · "
+            + ("all families (family-averaged)" if family == ALL else family),
+        )
         column.plotly_chart(bars, key=KEY + "bars-" + name, config=config)
-        column.caption(" · ".join(f"{common.escape_md(r.option)}: fits fail in {r.failure_rate:.0%} of tasks"
-                                  for r in comparison.itertuples()))
+        column.caption(
+            " · ".join(
+                f"{common.escape_md(r.option)}: fits fail in {r.failure_rate:.0%} of tasks"
+                for r in comparison.itertuples()
+            )
+        )
 
     st.subheader("The paper's guidance, checked on our data")
     with st.spinner("Checking the findings (a few extra fits)..."):
         table = _findings(meta_key, common.db_version(), results)
     shown = table.assign(holds=table["holds"].map({True: "Yes", False: "No"}).fillna("Not testable here"))
-    st.table(shown.rename(columns={"finding": "Finding", "paper": "The paper", "ours": "Our sweep",
-                                   "holds": "Holds on our data?", "criterion": "How we decide"}),
-             hide_index=True, border="horizontal")
-    st.caption("The last two rows come from extra fits on the database (smaller runs plus the first 30% of the "
-               "target; one run with A and α borrowed from a similar family), as in `scaleplan reproduce`. "
-               f"Results file: {common.escape_md(common.meta_path().name)} · "
-               f"{tally.families} families with a successful fit (of {tally.families_tried} tried), "
-               f"{tally.succeeded:,} of {tally.fits:,} fits succeeded.")
+    st.table(
+        shown.rename(
+            columns={
+                "finding": "Finding",
+                "paper": "The paper",
+                "ours": "Our sweep",
+                "holds": "Holds on our data?",
+                "criterion": "How we decide",
+            }
+        ),
+        hide_index=True,
+        border="horizontal",
+    )
+    st.caption(
+        "The last two rows come from extra fits on the database (smaller runs plus the first 30% of the "
+        "target; one run with A and α borrowed from a similar family), as in `scaleplan reproduce`. "
+        f"Results file: {common.escape_md(common.meta_path().name)} · "
+        f"{tally.families} families with a successful fit (of {tally.families_tried} tried), "
+        f"{tally.succeeded:,} of {tally.fits:,} fits succeeded."
+    )
 
 
 common.run_page(render)

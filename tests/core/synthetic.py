@@ -9,11 +9,14 @@ TRUE = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
 
 def true_loss(n, d):
-    return TRUE["E"] + TRUE["A"] / np.asarray(n, float) ** TRUE["alpha"] + TRUE["B"] / np.asarray(d, float) ** TRUE["beta"]
+    return (
+        TRUE["E"] + TRUE["A"] / np.asarray(n, float) ** TRUE["alpha"] + TRUE["B"] / np.asarray(d, float) ** TRUE["beta"]
+    )
 
 
-def synthetic_family(sizes=(5e7, 1e8, 2e8, 4e8, 8e8, 3.2e9), tokens_per_param=40.0, checkpoints=30,
-                     noise=0.003, seed=0) -> pd.DataFrame:
+def synthetic_family(
+    sizes=(5e7, 1e8, 2e8, 4e8, 8e8, 3.2e9), tokens_per_param=40.0, checkpoints=30, noise=0.003, seed=0
+) -> pd.DataFrame:
     """Curves (run_id, num_params, tokens_seen, value) with multiplicative noise."""
     rng = np.random.default_rng(seed)
     rows = []

@@ -31,12 +31,26 @@ def known_scale_rows(n_families=14, per_family=150, seed=0) -> pd.DataFrame:
         sigma = _true_scale(param_ratio, compute_ratio, final_only)
         log_ratio = sigma * rng.standard_normal(per_family) + 0.1 * sigma * rng.standard_normal()
         actual = rng.uniform(1.5, 3.0, per_family)
-        frames.append(pd.DataFrame({
-            "key": [f"f{f}-{i}" for i in range(per_family)], "family": f"fam{f:02d}", "status": "ok",
-            "predicted_final": actual * np.exp(log_ratio), "actual_final": actual,
-            "target_params": 1e9 * param_ratio, "max_params_used": 1e9, "compute_share": 1 / compute_ratio,
-            "final_only": final_only, "fraction": 1.0, "min_tokens": 1e10,
-            "num_sizes": rng.integers(3, 9, per_family), "num_runs": 0, "fit_log_rmse": np.nan}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "key": [f"f{f}-{i}" for i in range(per_family)],
+                    "family": f"fam{f:02d}",
+                    "status": "ok",
+                    "predicted_final": actual * np.exp(log_ratio),
+                    "actual_final": actual,
+                    "target_params": 1e9 * param_ratio,
+                    "max_params_used": 1e9,
+                    "compute_share": 1 / compute_ratio,
+                    "final_only": final_only,
+                    "fraction": 1.0,
+                    "min_tokens": 1e10,
+                    "num_sizes": rng.integers(3, 9, per_family),
+                    "num_runs": 0,
+                    "fit_log_rmse": np.nan,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -103,8 +117,12 @@ TRUE = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 
 def law_family(index: int, rng: np.random.Generator, seed_noise=0.01) -> pd.DataFrame:
     """A family from a perturbed Chinchilla law; every run has a seed offset exp(N(0, seed_noise))."""
-    law = {**TRUE, "E": TRUE["E"] * math.exp(rng.normal(0, 0.1)), "alpha": TRUE["alpha"] + rng.normal(0, 0.03),
-           "beta": TRUE["beta"] + rng.normal(0, 0.03)}
+    law = {
+        **TRUE,
+        "E": TRUE["E"] * math.exp(rng.normal(0, 0.1)),
+        "alpha": TRUE["alpha"] + rng.normal(0, 0.03),
+        "beta": TRUE["beta"] + rng.normal(0, 0.03),
+    }
     rows = []
     for n in (2e7, 5e7, 1e8, 2e8, 4e8, 2e9):
         d = np.geomspace(2e9, 2e10, 8)
@@ -121,8 +139,9 @@ def law_sweep():
     out = []
     for index in range(10):
         curves = law_family(index, rng)
-        tasks = meta.plan_tasks(f"law{index}", curves, fractions=(0.5, 1.0), checkpoints=(False, True),
-                                cutoffs=(0.0,), max_windows_end=3)
+        tasks = meta.plan_tasks(
+            f"law{index}", curves, fractions=(0.5, 1.0), checkpoints=(False, True), cutoffs=(0.0,), max_windows_end=3
+        )
         out += [meta.run_task(task, curves, "synthetic") for task in tasks]
     return pd.DataFrame(out)
 
@@ -175,10 +194,16 @@ def test_flat_direction_warning_when_equally_good_fits_disagree():
     # Independent check of the claim: refit with E held at the other end and compare.
     from scaleplan.core.analysis import flat_direction
     from scaleplan.core.fitting import fit_chinchilla
+
     profile = flat_direction(result.fit, 4e9, 1e12)
     e, ratio, value = max((p for p in profile.profile if p[1] <= 1.05), key=lambda p: abs(p[2] - result.predicted_loss))
-    refit = fit_chinchilla(result.fit.num_params, result.fit.tokens_seen, result.fit.observed,
-                           parameters=result.fit.parameters.fix("E", e), n_starts=5)
+    refit = fit_chinchilla(
+        result.fit.num_params,
+        result.fit.tokens_seen,
+        result.fit.observed,
+        parameters=result.fit.parameters.fix("E", e),
+        n_starts=5,
+    )
     assert refit.objective_value <= 1.05 * result.fit.objective_value
     assert abs(refit.predict(4e9, 1e12) / result.predicted_loss - 1) > 0.02
 

@@ -36,8 +36,13 @@ def test_analyse_recovers_the_truth_on_synthetic_data():
 
 def test_hypothetical_target_and_borrowed_parameters():
     curves = synthetic_family(noise=0.002, seed=2)
-    result = analyse(curves, Selection(min_tokens=0), target_params=7e10, target_tokens=1.4e12,
-                     fixed={"alpha": TRUE["alpha"], "A": TRUE["A"]})
+    result = analyse(
+        curves,
+        Selection(min_tokens=0),
+        target_params=7e10,
+        target_tokens=1.4e12,
+        fixed={"alpha": TRUE["alpha"], "A": TRUE["A"]},
+    )
     assert result.evaluation is None
     assert result.fit.params["alpha"] == TRUE["alpha"]
     assert result.predicted_loss == pytest.approx(true_loss(7e10, 1.4e12), rel=0.02)
@@ -61,11 +66,26 @@ def test_hypothetical_target_inside_the_runs_size_range_uses_every_run():
     """An isoFLOP sweep (final losses only, one compute budget) predicts a point inside its own size range."""
     budget = 1e19  # FLOPs, C = 6 N D
     sizes = np.geomspace(3e7, 1e9, 9)
-    rows = [{"run_id": f"iso/{n:.3g}", "num_params": n, "tokens_seen": budget / (6 * n),
-             "value": float(true_loss(n, budget / (6 * n)))} for n in sizes]
+    rows = [
+        {
+            "run_id": f"iso/{n:.3g}",
+            "num_params": n,
+            "tokens_seen": budget / (6 * n),
+            "value": float(true_loss(n, budget / (6 * n))),
+        }
+        for n in sizes
+    ]
     # Two more budgets so that the five parameters are identified.
-    rows += [{"run_id": f"iso{c:.0e}/{n:.3g}", "num_params": n, "tokens_seen": c / (6 * n),
-              "value": float(true_loss(n, c / (6 * n)))} for c in (1e18, 1e20) for n in sizes]
+    rows += [
+        {
+            "run_id": f"iso{c:.0e}/{n:.3g}",
+            "num_params": n,
+            "tokens_seen": c / (6 * n),
+            "value": float(true_loss(n, c / (6 * n))),
+        }
+        for c in (1e18, 1e20)
+        for n in sizes
+    ]
     import pandas as pd
 
     curves = pd.DataFrame(rows)

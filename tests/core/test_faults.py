@@ -13,9 +13,11 @@ from scaleplan.core import meta, storage
 
 def test_killed_sweep_keeps_only_complete_rows_and_resumes(built_db, tmp_path):
     results_path = tmp_path / "meta.duckdb"
-    code = ("from core import meta; import pathlib; "
-            f"meta.run_sweep(pathlib.Path({str(built_db)!r}), pathlib.Path({str(results_path)!r}), "
-            "families=['pythia-deduped'], fractions=(0.5, 1.0), n_jobs=1, chunk_size=8, progress=False)")
+    code = (
+        "from core import meta; import pathlib; "
+        f"meta.run_sweep(pathlib.Path({str(built_db)!r}), pathlib.Path({str(results_path)!r}), "
+        "families=['pythia-deduped'], fractions=(0.5, 1.0), n_jobs=1, chunk_size=8, progress=False)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 60
     while time.time() < deadline:  # wait until some rows are committed, then kill hard
@@ -36,8 +38,9 @@ def test_killed_sweep_keeps_only_complete_rows_and_resumes(built_db, tmp_path):
     assert partial["status"].notna().all() and partial["key"].is_unique
     ok = partial[partial.status == "ok"]
     assert ok["are_mean"].notna().all()
-    report = meta.run_sweep(built_db, results_path, families=["pythia-deduped"], fractions=(0.5, 1.0), n_jobs=1,
-                            progress=False)
+    report = meta.run_sweep(
+        built_db, results_path, families=["pythia-deduped"], fractions=(0.5, 1.0), n_jobs=1, progress=False
+    )
     assert report.skipped == len(partial)
     final = meta.load_results(results_path)
     assert len(final) == report.planned and final["key"].is_unique

@@ -11,8 +11,16 @@ import pytest
 from scaleplan.core import findings
 
 
-def synthetic(*, intermediate_better=True, cutoff_better=True, more_runs_better=True, floor=0.03,
-              final_only_fails=False, same_points=False, offset_b=0.01) -> pd.DataFrame:
+def synthetic(
+    *,
+    intermediate_better=True,
+    cutoff_better=True,
+    more_runs_better=True,
+    floor=0.03,
+    final_only_fails=False,
+    same_points=False,
+    offset_b=0.01,
+) -> pd.DataFrame:
     """Two families x windows x fractions x checkpoints x cutoff; ARE set by simple rules.
 
     ARE = floor + family offset + 0.01 (fraction < 1) + 0.01 per run away from the best count
@@ -32,17 +40,33 @@ def synthetic(*, intermediate_better=True, cutoff_better=True, more_runs_better=
                         are += 0.0 if (min_tokens > 0) == cutoff_better else 0.04
                         # Parameters on a 2-dimensional manifold.
                         t, u = rng.normal(size=2)
-                        params = {"E": np.exp(0.5 + 0.1 * t), "A": np.exp(5 + t + u), "B": np.exp(6 + u),
-                                  "alpha": 0.3 + 0.05 * t, "beta": 0.3 + 0.05 * u}
+                        params = {
+                            "E": np.exp(0.5 + 0.1 * t),
+                            "A": np.exp(5 + t + u),
+                            "B": np.exp(6 + u),
+                            "alpha": 0.3 + 0.05 * t,
+                            "beta": 0.3 + 0.05 * u,
+                        }
                         failed = final_only_fails and final_only
                         points = k if (final_only or same_points) else 10 * k - (3 * k if min_tokens > 0 else 0)
-                        rows.append({
-                            "family": family, "run_ids": run_ids, "num_runs": k, "fraction": fraction,
-                            "final_only": final_only, "min_tokens": min_tokens, "objective": "huber",
-                            "status": "InsufficientDataError" if failed else "ok", "n_points": points,
-                            "are_mean": np.nan if failed else are, "compute_share": 10.0 ** (-3 + k / 10),
-                            "min_params_used": 1e7, "max_params_used": 1e7 * 2 ** k, **params,
-                        })
+                        rows.append(
+                            {
+                                "family": family,
+                                "run_ids": run_ids,
+                                "num_runs": k,
+                                "fraction": fraction,
+                                "final_only": final_only,
+                                "min_tokens": min_tokens,
+                                "objective": "huber",
+                                "status": "InsufficientDataError" if failed else "ok",
+                                "n_points": points,
+                                "are_mean": np.nan if failed else are,
+                                "compute_share": 10.0 ** (-3 + k / 10),
+                                "min_params_used": 1e7,
+                                "max_params_used": 1e7 * 2**k,
+                                **params,
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
@@ -103,8 +127,14 @@ def test_failures_count_against_an_option():
 
 
 def test_measured_findings_replace_the_placeholders():
-    measured = [{"finding": "Training the target to ~30% and extrapolating is very accurate", "paper": "p",
-                 "ours": "mean ARE 2.0% over 5 families", "holds": True}]
+    measured = [
+        {
+            "finding": "Training the target to ~30% and extrapolating is very accurate",
+            "paper": "p",
+            "ours": "mean ARE 2.0% over 5 families",
+            "holds": True,
+        }
+    ]
     table = findings.check_findings(synthetic(), measured=measured)
     assert holds(table, "30%") is True
     assert holds(table, "borrow") is None

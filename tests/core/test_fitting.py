@@ -83,8 +83,9 @@ def test_variable_projection_solves_each_cell_exactly():
     rng = np.random.default_rng(5)
     for truth in (TRUTH, {**TRUTH, "E": 1e-4}, {**TRUTH, "B": 1e-3}):
         N, D, L, _ = synthetic_runs(n_runs=5, n_checkpoints=12, noise=0.03, seed=1, truth=truth)
-        problem = fitting._build_problem(fitting.CHINCHILLA, {"num_params": N, "tokens_seen": D}, L,
-                                         chinchilla_parameters(), "huber", 1e-3)
+        problem = fitting._build_problem(
+            fitting.CHINCHILLA, {"num_params": N, "tokens_seen": D}, L, chinchilla_parameters(), "huber", 1e-3
+        )
         theta, sse = fitting._varpro_scan(problem)
         for i in rng.choice(len(theta), 40, replace=False):
             alpha, beta = theta[i, 3], theta[i, 4]
@@ -105,21 +106,35 @@ def test_fit_matches_an_independent_multistart_search():
     for seed, (n_runs, n_ckpt, noise) in enumerate([(4, 15, 0.02), (6, 10, 0.01), (3, 25, 0.005)]):
         N, D, L, _ = synthetic_runs(n_runs=n_runs, n_checkpoints=n_ckpt, noise=noise, seed=seed)
 
-        def objective(t):
-            return chinchilla_objective({"E": np.exp(t[0]), "A": np.exp(t[1]), "B": np.exp(t[2]),
-                                         "alpha": t[3], "beta": t[4]}, N, D, L) * 1e3
+        def objective(t, N=N, D=D, L=L):
+            return (
+                chinchilla_objective(
+                    {"E": np.exp(t[0]), "A": np.exp(t[1]), "B": np.exp(t[2]), "alpha": t[3], "beta": t[4]}, N, D, L
+                )
+                * 1e3
+            )
 
         truth = np.array([np.log(TRUTH["E"]), np.log(TRUTH["A"]), np.log(TRUTH["B"]), TRUTH["alpha"], TRUTH["beta"]])
         starts = [truth + rng.normal(0, [0.3, 1.0, 1.0, 0.1, 0.1]) for _ in range(8)]
-        starts += [np.array(s) for s in ([0.5, 5, 5, 0.5, 0.5], [0.0, 10, 10, 1.0, 1.0], [0.5, 0, 5, 0.1, 0.5],
-                                          [-1.0, 5, 0, 0.5, 0.1])]
+        starts += [
+            np.array(s)
+            for s in ([0.5, 5, 5, 0.5, 0.5], [0.0, 10, 10, 1.0, 1.0], [0.5, 0, 5, 0.1, 0.5], [-1.0, 5, 0, 0.5, 0.1])
+        ]
         # The reference's line searches probe points where exp overflows (a large log prefactor);
         # it steps back from those on its own, so the warnings are noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            reference = min(
-                minimize(objective, np.clip(s, -50, [50, 50, 50, 2, 2]), method="L-BFGS-B",
-                         bounds=[(None, None)] * 3 + [(1e-6, 2.0)] * 2).fun
-                for s in starts) / 1e3
+            reference = (
+                min(
+                    minimize(
+                        objective,
+                        np.clip(s, -50, [50, 50, 50, 2, 2]),
+                        method="L-BFGS-B",
+                        bounds=[(None, None)] * 3 + [(1e-6, 2.0)] * 2,
+                    ).fun
+                    for s in starts
+                )
+                / 1e3
+            )
         ours = fit_chinchilla(N, D, L)
         assert ours.objective_value <= reference * (1 + 1e-9)
 
@@ -150,8 +165,12 @@ def assert_gradient(fun, theta, rtol):
 def test_chinchilla_gradient_matches_finite_differences(runs, objective):
     N, D, L, _ = runs
     problem = fitting._build_problem(
-        fitting.CHINCHILLA, {"num_params": N, "tokens_seen": D}, L,
-        chinchilla_parameters(), objective, 1e-3,
+        fitting.CHINCHILLA,
+        {"num_params": N, "tokens_seen": D},
+        L,
+        chinchilla_parameters(),
+        objective,
+        1e-3,
     )
     truth = np.log([TRUTH["E"], TRUTH["A"], TRUTH["B"]]).tolist() + [TRUTH["alpha"], TRUTH["beta"]]
     # Away from the optimum (where the gradient vanishes and only round-off is left):
@@ -169,8 +188,12 @@ def test_overtrain_and_downstream_gradients_match_finite_differences():
     L = overtrain_loss(C, M, 1.8, 500.0, 600.0, 0.16)
     for objective in ("least_squares", "huber"):
         problem = fitting._build_problem(
-            fitting.OVERTRAIN, {"compute_flops": C, "token_multiplier": M}, L,
-            overtrain_parameters(), objective, 1e-3,
+            fitting.OVERTRAIN,
+            {"compute_flops": C, "token_multiplier": M},
+            L,
+            overtrain_parameters(),
+            objective,
+            1e-3,
         )
         theta = np.array([0.5, 6.0, 6.5, 0.15])
         # eta multiplies log C ~ 45: forward differences in theta are only good to ~1e-4.
@@ -178,8 +201,12 @@ def test_overtrain_and_downstream_gradients_match_finite_differences():
         assert_gradient(problem.scaled_value_and_grad, problem.v_from_theta(theta), rtol=1e-5)
     loss = np.linspace(2, 4, 30)
     problem = fitting._build_problem(
-        fitting.DOWNSTREAM, {"loss": loss}, downstream_error(loss, 0.8, 2.0, 0.7),
-        fitting.DOWNSTREAM.defaults(), "least_squares", 1e-3,
+        fitting.DOWNSTREAM,
+        {"loss": loss},
+        downstream_error(loss, 0.8, 2.0, 0.7),
+        fitting.DOWNSTREAM.defaults(),
+        "least_squares",
+        1e-3,
     )
     theta = np.array([np.log(0.7), 0.5, 0.9])
     assert_gradient(problem.value_and_grad_theta, theta, rtol=1e-5)
@@ -299,8 +326,14 @@ def test_errors_are_value_errors_and_options_are_checked(runs):
         fit_chinchilla(N, D, L, parameters=overtrain_parameters())
     with pytest.raises(ValueError, match="least_squares"):
         fitting._fit(
-            fitting.DOWNSTREAM, {"loss": L}, L / 10, parameters=None, objective="huber",
-            huber_delta=1e-3, run_ids=None, n_starts=5,
+            fitting.DOWNSTREAM,
+            {"loss": L},
+            L / 10,
+            parameters=None,
+            objective="huber",
+            huber_delta=1e-3,
+            run_ids=None,
+            n_starts=5,
         )
 
 
@@ -350,7 +383,7 @@ def test_downstream_fit_recovers_known_curve():
     np.testing.assert_allclose(result.predict(at), downstream_error(at, 0.8, 2.0, 0.7), atol=0.01)
     np.testing.assert_array_equal(result.loss, loss)
     with pytest.raises(AttributeError):
-        result.num_params
+        result.num_params  # noqa: B018 - the attribute access is what is tested
 
 
 # ----------------------------------------------------------------- bootstrap

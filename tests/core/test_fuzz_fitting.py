@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 
 from scaleplan.core import fitting
 
-FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
 
 value = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(1e-3, 1e15), st.just(0.0), st.just(-1.0))
 positive = st.floats(1e6, 1e12)
@@ -22,9 +24,15 @@ def _check_success(result, n, d):
 
 
 @FUZZ
-@given(st.integers(0, 14).flatmap(lambda k: st.tuples(st.lists(value, min_size=k, max_size=k),
-                                                       st.lists(value, min_size=k, max_size=k),
-                                                       st.lists(value, min_size=k, max_size=k))))
+@given(
+    st.integers(0, 14).flatmap(
+        lambda k: st.tuples(
+            st.lists(value, min_size=k, max_size=k),
+            st.lists(value, min_size=k, max_size=k),
+            st.lists(value, min_size=k, max_size=k),
+        )
+    )
+)
 def test_fit_chinchilla_adversarial_arrays(arrays):
     n, d, y = (np.array(a, dtype=float) for a in arrays)
     try:
@@ -36,8 +44,13 @@ def test_fit_chinchilla_adversarial_arrays(arrays):
 
 
 @FUZZ
-@given(sizes=st.lists(positive, min_size=1, max_size=5), loss=st.floats(0.5, 10),
-       slope=st.floats(-0.5, 0.5), noise=st.floats(0, 0.3), seed=st.integers(0, 2**16))
+@given(
+    sizes=st.lists(positive, min_size=1, max_size=5),
+    loss=st.floats(0.5, 10),
+    slope=st.floats(-0.5, 0.5),
+    noise=st.floats(0, 0.3),
+    seed=st.integers(0, 2**16),
+)
 def test_fit_chinchilla_degenerate_but_valid_point_sets(sizes, loss, slope, noise, seed):
     rng = np.random.default_rng(seed)
     n = np.repeat(sizes, 4)
@@ -53,8 +66,11 @@ def test_fit_chinchilla_degenerate_but_valid_point_sets(sizes, loss, slope, nois
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 8).flatmap(lambda k: st.tuples(st.lists(value, min_size=k, max_size=k),
-                                                      st.lists(value, min_size=k, max_size=k))))
+@given(
+    st.integers(0, 8).flatmap(
+        lambda k: st.tuples(st.lists(value, min_size=k, max_size=k), st.lists(value, min_size=k, max_size=k))
+    )
+)
 def test_fit_downstream_adversarial(arrays):
     loss, err = (np.array(a, dtype=float) for a in arrays)
     try:
@@ -68,8 +84,9 @@ def test_fit_downstream_adversarial(arrays):
 def test_downstream_fit_that_runs_away_is_a_typed_error():
     # Found by the fuzzer: an exponent past exp's range used to raise OverflowError.
     try:
-        result = fitting.fit_downstream(np.array([1.0, 1.0, 2.0, 2839130848.0]), np.array([0.0, 0.0, 0.0, -1.0]),
-                                        n_starts=1)
+        result = fitting.fit_downstream(
+            np.array([1.0, 1.0, 2.0, 2839130848.0]), np.array([0.0, 0.0, 0.0, -1.0]), n_starts=1
+        )
     except fitting.FitError as error:
         assert str(error)
     else:

@@ -24,7 +24,7 @@ number = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(-1e40, 1e40),
     st.sampled_from([0.0, -0.0, -1.0, 5e-324, 1e-300, 1e30, 1e31, 1e300, 1.7976931348623157e308]),
-    st.integers(-10**40, 10**40),
+    st.integers(-(10**40), 10**40),
 )
 budget_like = st.one_of(number, st.none(), st.text(max_size=8), st.booleans())
 
@@ -41,12 +41,18 @@ size_like = mixed(st.floats(1e6, 1e9))
 
 
 @FUZZ
-@given(dollars=mixed(st.floats(1, 1e9), budget_like), gpu_hours=st.one_of(st.none(), st.none(), budget_like),
-       price=mixed(st.floats(0.1, 100)), peak=mixed(st.floats(1e12, 1e16)), mfu=mixed(st.floats(0.01, 1)))
+@given(
+    dollars=mixed(st.floats(1, 1e9), budget_like),
+    gpu_hours=st.one_of(st.none(), st.none(), budget_like),
+    price=mixed(st.floats(0.1, 100)),
+    peak=mixed(st.floats(1e12, 1e16)),
+    mfu=mixed(st.floats(0.01, 1)),
+)
 def test_study_compute_budget(dollars, gpu_hours, price, peak, mfu):
     try:
-        flops = planning.study_compute_budget(dollars, gpu_hours, dollars_per_gpu_hour=price,
-                                              peak_flops_per_gpu=peak, mfu=mfu)
+        flops = planning.study_compute_budget(
+            dollars, gpu_hours, dollars_per_gpu_hour=price, peak_flops_per_gpu=peak, mfu=mfu
+        )
     except PlanningError as error:
         assert str(error)
         event(f"rejected: {type(error).__name__}")
@@ -58,8 +64,12 @@ def test_study_compute_budget(dollars, gpu_hours, price, peak, mfu):
 
 
 @FUZZ
-@given(flops=mixed(st.floats(1e15, 1e28)), price=mixed(st.floats(0.1, 100)), peak=mixed(st.floats(1e12, 1e16)),
-       mfu=mixed(st.floats(0.01, 1)))
+@given(
+    flops=mixed(st.floats(1e15, 1e28)),
+    price=mixed(st.floats(0.1, 100)),
+    peak=mixed(st.floats(1e12, 1e16)),
+    mfu=mixed(st.floats(0.01, 1)),
+)
 def test_compute_cost(flops, price, peak, mfu):
     try:
         cost = planning.compute_cost(flops, dollars_per_gpu_hour=price, peak_flops_per_gpu=peak, mfu=mfu)
@@ -73,8 +83,11 @@ def test_compute_cost(flops, price, peak, mfu):
 
 
 @FUZZ
-@given(text=st.one_of(st.text(max_size=20), st.from_regex(r"\s*-?[0-9.,_ ]{0,12}(e-?[0-9]{1,3})?\s*[kKmMbBgGtTpPxX]?",
-                                                         fullmatch=True)))
+@given(
+    text=st.one_of(
+        st.text(max_size=20), st.from_regex(r"\s*-?[0-9.,_ ]{0,12}(e-?[0-9]{1,3})?\s*[kKmMbBgGtTpPxX]?", fullmatch=True)
+    )
+)
 def test_parse_quantity(text):
     try:
         value = planning.parse_quantity(text, maximum=1e30)
@@ -87,18 +100,34 @@ def test_parse_quantity(text):
 
 
 PLANS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-calibrations = st.builds(FakeCalibration, floor=st.floats(0.0, 0.1), slope=st.floats(0.0, 0.2),
-                         thin_ratio=st.sampled_from([1e2, 1e3, 1e4, 1e9]), refuse_ratio=st.sampled_from([1e3, 1e6, 1e12]))
+calibrations = st.builds(
+    FakeCalibration,
+    floor=st.floats(0.0, 0.1),
+    slope=st.floats(0.0, 0.2),
+    thin_ratio=st.sampled_from([1e2, 1e3, 1e4, 1e9]),
+    refuse_ratio=st.sampled_from([1e3, 1e6, 1e12]),
+)
 
 
 @PLANS
-@given(target_params=params_like, target_tokens=tokens_like, budget=mixed(st.floats(1, 1e8), budget_like),
-       goal=mixed(st.floats(0.005, 0.5)), calibration=calibrations,
-       rules=st.lists(st.sampled_from(planning.TOKEN_RULES), min_size=1, max_size=3, unique=True))
+@given(
+    target_params=params_like,
+    target_tokens=tokens_like,
+    budget=mixed(st.floats(1, 1e8), budget_like),
+    goal=mixed(st.floats(0.005, 0.5)),
+    calibration=calibrations,
+    rules=st.lists(st.sampled_from(planning.TOKEN_RULES), min_size=1, max_size=3, unique=True),
+)
 def test_plan_study_pick_within_budget_and_text_matches(target_params, target_tokens, budget, goal, calibration, rules):
     try:
-        plan = planning.plan_study(target_params, target_tokens, budget_dollars=budget, goal_are=goal,
-                                   calibration=calibration, token_rules=rules)
+        plan = planning.plan_study(
+            target_params,
+            target_tokens,
+            budget_dollars=budget,
+            goal_are=goal,
+            calibration=calibration,
+            token_rules=rules,
+        )
     except PlanningError as error:
         assert str(error)
         event(f"rejected: {type(error).__name__}")
@@ -118,12 +147,27 @@ def test_plan_study_pick_within_budget_and_text_matches(target_params, target_to
 
 
 @PLANS
-@given(target_params=st.floats(1e9, 1e13), tokens_per_param=st.floats(1, 300), budget=st.floats(1, 1e8),
-       factor=st.floats(1, 1e4), goal=st.floats(0.005, 0.5), calibration=calibrations)
+@given(
+    target_params=st.floats(1e9, 1e13),
+    tokens_per_param=st.floats(1, 300),
+    budget=st.floats(1, 1e8),
+    factor=st.floats(1, 1e4),
+    goal=st.floats(0.005, 0.5),
+    calibration=calibrations,
+)
 def test_raising_the_budget_never_worsens_the_pick(target_params, tokens_per_param, budget, factor, goal, calibration):
     designs = planning.study_designs(target_params, target_params * tokens_per_param)
-    plans = [planning.plan_study(target_params, target_params * tokens_per_param, budget_dollars=b, goal_are=goal,
-                                 calibration=calibration, designs=designs) for b in (budget, budget * factor)]
+    plans = [
+        planning.plan_study(
+            target_params,
+            target_params * tokens_per_param,
+            budget_dollars=b,
+            goal_are=goal,
+            calibration=calibration,
+            designs=designs,
+        )
+        for b in (budget, budget * factor)
+    ]
     p80 = [math.inf if p.picked is None else p.picked.are_p80 for p in plans]
     assert p80[1] <= p80[0]
     if plans[0].meets_goal:
@@ -137,8 +181,12 @@ downstream_params = st.one_of(st.none(), st.fixed_dictionaries({name: law_number
 
 
 @FUZZ
-@given(params=st.one_of(chinchilla_params, overtrain_params), compute=mixed(st.floats(1e15, 1e28), budget_like),
-       multipliers=st.lists(mixed(st.floats(1, 1000)), max_size=6), downstream=downstream_params)
+@given(
+    params=st.one_of(chinchilla_params, overtrain_params),
+    compute=mixed(st.floats(1e15, 1e28), budget_like),
+    multipliers=st.lists(mixed(st.floats(1, 1000)), max_size=6),
+    downstream=downstream_params,
+)
 def test_overtraining_tradeoff(params, compute, multipliers, downstream):
     try:
         table = planning.overtraining_tradeoff(params, compute, multipliers, downstream)

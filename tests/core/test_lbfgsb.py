@@ -38,15 +38,25 @@ def assert_identical(ours: lbfgsb.LbfgsbResult, theirs) -> None:
     assert np.array_equal(ours.x, theirs.x)
     assert ours.fun == theirs.fun
     assert (ours.status, ours.message, ours.nit, ours.nfev, ours.success) == (
-        theirs.status, theirs.message, theirs.nit, theirs.nfev, theirs.success)
+        theirs.status,
+        theirs.message,
+        theirs.nit,
+        theirs.nfev,
+        theirs.success,
+    )
 
 
 CASES = [
     # function, x0, lower, upper, options (covering: unbounded, boxes, one-sided bounds, a start
     # outside the box, the iteration limit, the evaluation limit, and a line-search failure)
     (rosen_value_and_grad, [-1.2, 1.0, 0.5, 2.0], [-INF] * 4, [INF] * 4, {}),
-    (rosen_value_and_grad, [-1.2, 1.0, 0.5, 2.0], [-2.0, 0.0, -INF, 1.5], [2.0, INF, 0.8, INF],
-     {"maxcor": 20, "ftol": 1e-12, "gtol": 1e-9}),
+    (
+        rosen_value_and_grad,
+        [-1.2, 1.0, 0.5, 2.0],
+        [-2.0, 0.0, -INF, 1.5],
+        [2.0, INF, 0.8, INF],
+        {"maxcor": 20, "ftol": 1e-12, "gtol": 1e-9},
+    ),
     (rosen_value_and_grad, [3.0, -3.0, 0.0], [-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], {"maxcor": 5}),
     (rosen_value_and_grad, [-1.2, 1.0, 0.5, 2.0], [-INF] * 4, [INF] * 4, {"maxiter": 7}),
     (rosen_value_and_grad, [-1.2, 1.0, 0.5, 2.0], [-INF] * 4, [INF] * 4, {"maxfun": 5}),
@@ -62,14 +72,17 @@ def test_direct_loop_equals_minimize(fun, x0, lower, upper, options):
     if not lbfgsb.DIRECT:
         pytest.skip("this SciPy does not expose L-BFGS-B's core with the expected signature (minimize is used)")
     x0, lower, upper = (np.array(a, dtype=float) for a in (x0, lower, upper))
-    assert_identical(lbfgsb.minimize_lbfgsb(fun, x0, lower, upper, **options),
-                     reference(fun, x0, lower, upper, **options))
+    assert_identical(
+        lbfgsb.minimize_lbfgsb(fun, x0, lower, upper, **options), reference(fun, x0, lower, upper, **options)
+    )
 
 
 def test_the_cases_reach_each_kind_of_stop():
     # The comparison above means little unless it covers every way a run ends.
-    statuses = {reference(fun, np.array(x0, float), np.array(lo, float), np.array(hi, float), **opt).status
-                for fun, x0, lo, hi, opt in CASES}
+    statuses = {
+        reference(fun, np.array(x0, float), np.array(lo, float), np.array(hi, float), **opt).status
+        for fun, x0, lo, hi, opt in CASES
+    }
     assert statuses == {0, 1, 2}
 
 
@@ -78,11 +91,13 @@ def test_direct_loop_equals_minimize_on_a_chinchilla_descent():
         pytest.skip("this SciPy does not expose L-BFGS-B's core with the expected signature (minimize is used)")
     problem = chinchilla_problem()
     v0 = np.array([0.5, 3.0, 3.0, 0.5, 0.5])
-    ours = lbfgsb.minimize_lbfgsb(problem.scaled_value_and_grad, v0, problem.lower, problem.upper,
-                                  **fitting._LBFGS_OPTIONS)
+    ours = lbfgsb.minimize_lbfgsb(
+        problem.scaled_value_and_grad, v0, problem.lower, problem.upper, **fitting._LBFGS_OPTIONS
+    )
     assert ours.nit > 20  # a real descent, not a start at the optimum
-    assert_identical(ours, reference(problem.scaled_value_and_grad, v0, problem.lower, problem.upper,
-                                     **fitting._LBFGS_OPTIONS))
+    assert_identical(
+        ours, reference(problem.scaled_value_and_grad, v0, problem.lower, problem.upper, **fitting._LBFGS_OPTIONS)
+    )
 
 
 def test_runs_together_equal_runs_alone():
@@ -90,15 +105,20 @@ def test_runs_together_equal_runs_alone():
     # each run must still end exactly where minimize ends from its start (including runs that
     # stop early, here by the iteration limit, while others go on).
     problem = chinchilla_problem()
-    starts = [np.array([0.5, 3.0, 3.0, 0.5, 0.5]), np.array([-1.0, 6.0, 1.0, 0.1, 1.2]),
-              np.array([0.2, 0.0, 8.0, 1.5, 0.05])]
+    starts = [
+        np.array([0.5, 3.0, 3.0, 0.5, 0.5]),
+        np.array([-1.0, 6.0, 1.0, 0.1, 1.2]),
+        np.array([0.2, 0.0, 8.0, 1.5, 0.05]),
+    ]
     for options in (fitting._LBFGS_OPTIONS, {**fitting._LBFGS_OPTIONS, "maxiter": 15}):
-        together = lbfgsb.minimize_lbfgsb_many(problem.scaled_values_and_grads, starts, problem.lower, problem.upper,
-                                               **options)
+        together = lbfgsb.minimize_lbfgsb_many(
+            problem.scaled_values_and_grads, starts, problem.lower, problem.upper, **options
+        )
         assert len({r.nit for r in together}) > 1  # the runs do not stop in lockstep
         for start, ours in zip(starts, together):
-            assert_identical(ours, reference(problem.scaled_value_and_grad, start, problem.lower, problem.upper,
-                                             **options))
+            assert_identical(
+                ours, reference(problem.scaled_value_and_grad, start, problem.lower, problem.upper, **options)
+            )
 
 
 def test_batched_objective_rows_equal_single_evaluations():

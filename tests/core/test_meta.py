@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaleplan.core import meta, storage
+from scaleplan.core import meta
 from tests.core.synthetic import synthetic_family
 
 
@@ -26,8 +26,9 @@ def test_run_task_records_failures_as_rows_not_exceptions():
     task = meta.SweepTask("syn", ("syn/5e+07", "syn/1e+08", "syn/2e+08"), 1.0, False, 1e15)
     row = meta.run_task(task, curves, "v1")
     assert row["status"] == "SelectionError" and row["are_mean"] is None
-    good = meta.run_task(meta.SweepTask("syn", ("syn/5e+07", "syn/1e+08", "syn/2e+08", "syn/4e+08"), 1.0, False, 0.0),
-                         curves, "v1")
+    good = meta.run_task(
+        meta.SweepTask("syn", ("syn/5e+07", "syn/1e+08", "syn/2e+08", "syn/4e+08"), 1.0, False, 0.0), curves, "v1"
+    )
     assert good["status"] == "ok" and good["are_mean"] < 0.05 and 0 < good["compute_share"] < 1
 
 
@@ -54,9 +55,18 @@ def test_family_averaging_weights_families_equally():
 
 
 def test_expected_are_uses_matching_rows():
-    rows = pd.DataFrame({"family": ["a", "a", "b", "b"], "status": "ok", "num_runs": [3, 3, 3, 8],
-                         "compute_share": [0.01, 0.012, 0.011, 0.5], "final_only": False, "min_tokens": 1e10,
-                         "fraction": 1.0, "are_mean": [0.02, 0.04, 0.06, 0.5]})
+    rows = pd.DataFrame(
+        {
+            "family": ["a", "a", "b", "b"],
+            "status": "ok",
+            "num_runs": [3, 3, 3, 8],
+            "compute_share": [0.01, 0.012, 0.011, 0.5],
+            "final_only": False,
+            "min_tokens": 1e10,
+            "fraction": 1.0,
+            "are_mean": [0.02, 0.04, 0.06, 0.5],
+        }
+    )
     result = meta.expected_are(rows, num_runs=3, compute_share=0.01)
     assert result["families"] == 2 and result["fits"] == 3
     assert result["are_median"] == pytest.approx((0.03 + 0.06) / 2)
@@ -64,8 +74,9 @@ def test_expected_are_uses_matching_rows():
 
 
 def test_sweep_counts_count_families_with_a_successful_fit():
-    rows = pd.DataFrame({"family": ["a", "a", "b", "c", "c", "c"],
-                         "status": ["ok", "failed", "ok", "failed", "failed", "failed"]})
+    rows = pd.DataFrame(
+        {"family": ["a", "a", "b", "c", "c", "c"], "status": ["ok", "failed", "ok", "failed", "failed", "failed"]}
+    )
     counts = meta.sweep_counts(rows)
     assert (counts.fits, counts.succeeded, counts.families, counts.families_tried) == (6, 2, 2, 3)
     empty = meta.sweep_counts(pd.DataFrame(columns=list(meta.RESULT_COLUMNS)))
@@ -76,8 +87,10 @@ def test_sweep_counts_count_families_with_a_successful_fit():
 def test_config_file_sets_the_design_space(tmp_path):
     curves = synthetic_family()
     path = tmp_path / "sweep.toml"
-    path.write_text('families = ["syn"]\nfractions = [0.5, 1]\ncheckpoints = ["final"]\ncutoffs = [0]\n'
-                    'window_sizes = [3]\nall_sizes = false\n')
+    path.write_text(
+        'families = ["syn"]\nfractions = [0.5, 1]\ncheckpoints = ["final"]\ncutoffs = [0]\n'
+        "window_sizes = [3]\nall_sizes = false\n"
+    )
     config = meta.SweepConfig.from_file(path)
     tasks = config.plan("syn", curves)
     assert tasks and {t.fraction for t in tasks} == {0.5, 1.0}
@@ -85,25 +98,32 @@ def test_config_file_sets_the_design_space(tmp_path):
     sizes = curves.groupby("run_id").num_params.first()
     assert all(sizes[list(t.run_ids)].nunique() == 3 for t in tasks)
     # the default configuration plans exactly the built-in sweep, and JSON reads the same keys
-    assert [t.key("v") for t in meta.SweepConfig().plan("syn", curves)] == \
-        [t.key("v") for t in meta.plan_tasks("syn", curves)]
+    assert [t.key("v") for t in meta.SweepConfig().plan("syn", curves)] == [
+        t.key("v") for t in meta.plan_tasks("syn", curves)
+    ]
     as_json = tmp_path / "sweep.json"
-    as_json.write_text(json.dumps({"fractions": [0.5, 1], "checkpoints": ["final"], "cutoffs": [0],
-                                   "window_sizes": [3], "all_sizes": False}))
+    as_json.write_text(
+        json.dumps(
+            {"fractions": [0.5, 1], "checkpoints": ["final"], "cutoffs": [0], "window_sizes": [3], "all_sizes": False}
+        )
+    )
     assert meta.SweepConfig.from_file(as_json).plan("syn", curves) == tasks
 
 
-@pytest.mark.parametrize("text, message", [
-    ("fractions = [0, 0.5]", "fractions must be a share of training in \\(0, 1\\], got 0"),
-    ("fractions = 0.5", "fractions must be a non-empty list"),
-    ("checkpoints = [\"some\"]", 'checkpoints must be "all" or "final"'),
-    ("cutoffs = [-1]", "cutoffs must be a token count >= 0"),
-    ("window_sizes = [2]", "window_sizes must be a whole number of model sizes >= 3"),
-    ("window_sizes = [3.5]", "window_sizes must be a whole number"),
-    ("all_sizes = 1", "all_sizes must be true or false"),
-    ("fraction = [0.5]", "unknown setting\\(s\\) 'fraction'"),
-    ("fractions = [0.5", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("fractions = [0, 0.5]", "fractions must be a share of training in \\(0, 1\\], got 0"),
+        ("fractions = 0.5", "fractions must be a non-empty list"),
+        ('checkpoints = ["some"]', 'checkpoints must be "all" or "final"'),
+        ("cutoffs = [-1]", "cutoffs must be a token count >= 0"),
+        ("window_sizes = [2]", "window_sizes must be a whole number of model sizes >= 3"),
+        ("window_sizes = [3.5]", "window_sizes must be a whole number"),
+        ("all_sizes = 1", "all_sizes must be true or false"),
+        ("fraction = [0.5]", "unknown setting\\(s\\) 'fraction'"),
+        ("fractions = [0.5", "not valid TOML"),
+    ],
+)
 def test_config_errors_name_the_problem(tmp_path, text, message):
     path = tmp_path / "sweep.toml"
     path.write_text(text)
@@ -135,8 +155,10 @@ def test_cli_reports_a_bad_config_and_an_unknown_family(built_db, tmp_path, caps
     assert cli.main(base + ["--config", str(unknown)]) == 2
     assert "no-such-family" in capsys.readouterr().err
     small = tmp_path / "small.toml"
-    small.write_text('families = ["gpt3"]\nfractions = [1.0]\nwindow_sizes = [3]\nall_sizes = false\n'
-                     'max_windows_end = 1\ncheckpoints = ["all"]\ncutoffs = [10e9]\n')
+    small.write_text(
+        'families = ["gpt3"]\nfractions = [1.0]\nwindow_sizes = [3]\nall_sizes = false\n'
+        'max_windows_end = 1\ncheckpoints = ["all"]\ncutoffs = [10e9]\n'
+    )
     assert cli.main(base + ["--config", str(small), "--jobs", "1"]) == 0
     stored = meta.load_results(tmp_path / "meta.duckdb")
     assert len(stored) >= 1 and set(stored["family"]) == {"gpt3"} and (stored["fraction"] == 1.0).all()

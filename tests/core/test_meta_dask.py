@@ -33,13 +33,23 @@ def time_limit(seconds: int):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with time_limit(60), LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None) as local:
+    with (
+        time_limit(60),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as local,
+    ):
         yield local
 
 
-SMALL = meta.SweepConfig(families=("gpt3", "pythia-deduped"), fractions=(0.3, 1.0), window_sizes=(3, 4),
-                         all_sizes=False, max_windows_end=2, cutoffs=(10e9,))
+SMALL = meta.SweepConfig(
+    families=("gpt3", "pythia-deduped"),
+    fractions=(0.3, 1.0),
+    window_sizes=(3, 4),
+    all_sizes=False,
+    max_windows_end=2,
+    cutoffs=(10e9,),
+)
 
 
 def stored(path):
@@ -50,8 +60,15 @@ def stored(path):
 def test_sweep_on_a_cluster_matches_the_local_engine(built_db, tmp_path, cluster):
     with time_limit(TIME_LIMIT_S):
         local = meta.run_sweep(built_db, tmp_path / "local.duckdb", config=SMALL, n_jobs=1, progress=False)
-        remote = meta.run_sweep(built_db, tmp_path / "dask.duckdb", config=SMALL, engine="dask",
-                                scheduler=cluster.scheduler_address, chunk_size=3, progress=False)
+        remote = meta.run_sweep(
+            built_db,
+            tmp_path / "dask.duckdb",
+            config=SMALL,
+            engine="dask",
+            scheduler=cluster.scheduler_address,
+            chunk_size=3,
+            progress=False,
+        )
     assert local.planned == remote.planned > 10
     assert (remote.fitted, remote.failed) == (local.fitted, local.failed) and local.fitted > 0
     a, b = stored(tmp_path / "local.duckdb"), stored(tmp_path / "dask.duckdb")
@@ -70,12 +87,12 @@ def held_out_spread(family: str, results: pd.DataFrame) -> tuple[str, int, float
 def test_map_tasks_on_a_cluster_matches_local(cluster):
     rng = np.random.default_rng(7)
     families = ["a", "b", "c", "d", "e"]
-    results = pd.DataFrame({"family": np.repeat(families, 40), "status": "ok",
-                            "are_mean": rng.lognormal(-3, 1, 200)})
+    results = pd.DataFrame({"family": np.repeat(families, 40), "status": "ok", "are_mean": rng.lognormal(-3, 1, 200)})
     with time_limit(TIME_LIMIT_S):
         local = meta.map_tasks(held_out_spread, families, n_jobs=1, shared={"results": results})
-        remote = meta.map_tasks(held_out_spread, families, engine="dask", scheduler=cluster.scheduler_address,
-                                shared={"results": results})
+        remote = meta.map_tasks(
+            held_out_spread, families, engine="dask", scheduler=cluster.scheduler_address, shared={"results": results}
+        )
     assert remote == local  # same values, in the order of the items
     # independent truth: the held-out median computed here directly
     for family, n_other, median in local:

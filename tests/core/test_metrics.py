@@ -46,4 +46,5 @@ def test_units_follow_the_measure_not_only_the_kind():
     # stored with kind "loss", but measured in bits per byte
     assert metric_label("val/wikitext/bpb", "loss").unit == "bits/byte"
     assert metric_label("colpret/val/paloma_ptb/loss_upper95", "other").title == (
-        "Upper 95% bound of the validation loss on Paloma's Penn Treebank (nats/token)")
+        "Upper 95% bound of the validation loss on Paloma's Penn Treebank (nats/token)"
+    )

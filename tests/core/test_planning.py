@@ -6,7 +6,6 @@ import math
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from scaleplan.core import planning
@@ -32,13 +31,19 @@ class FakeCalibration:
             return Refusal(reason="too far beyond the data in compute")
         distance = max(math.log10(features.param_ratio), 0.1) * max(math.log10(features.compute_ratio), 0.1)
         median = self.floor + self.slope * distance / features.num_sizes
-        return AREQuantiles(median=median, p80=1.6 * median, p90=2.0 * median, cells=40,
-                            families=1 if features.param_ratio > self.thin_ratio else 4,
-                            thin_support=features.param_ratio > self.thin_ratio)
+        return AREQuantiles(
+            median=median,
+            p80=1.6 * median,
+            p90=2.0 * median,
+            cells=40,
+            families=1 if features.param_ratio > self.thin_ratio else 4,
+            thin_support=features.param_ratio > self.thin_ratio,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # Cost model: closed forms computed by hand.
+
 
 def test_one_dollar_of_h100_at_defaults():
     # $2 per GPU-hour -> $1 is half an hour: 1800 s * 989e12 FLOP/s * 0.4.
@@ -60,8 +65,9 @@ def test_compute_cost_is_the_inverse():
     cost = planning.compute_cost(1.8e19, dollars_per_gpu_hour=3.0, peak_flops_per_gpu=1e15, mfu=0.5)
     assert cost.gpu_hours == pytest.approx(10.0, rel=1e-12)
     assert cost.dollars == pytest.approx(30.0, rel=1e-12)
-    back = planning.study_compute_budget(dollars=cost.dollars, dollars_per_gpu_hour=3.0, peak_flops_per_gpu=1e15,
-                                         mfu=0.5)
+    back = planning.study_compute_budget(
+        dollars=cost.dollars, dollars_per_gpu_hour=3.0, peak_flops_per_gpu=1e15, mfu=0.5
+    )
     assert back == pytest.approx(1.8e19, rel=1e-12)
 
 
@@ -69,14 +75,29 @@ def test_training_flops():
     assert planning.training_flops(7e9, 1.4e11) == pytest.approx(6 * 7e9 * 1.4e11)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"dollars": 0}, {"dollars": -5}, {"dollars": float("nan")}, {"dollars": float("inf")}, {"dollars": 1e20},
-    {"gpu_hours": 0}, {"gpu_hours": -1}, {"gpu_hours": float("nan")}, {"gpu_hours": 1e30},
-    {}, {"dollars": 10, "gpu_hours": 10},
-    {"dollars": 10, "mfu": 0}, {"dollars": 10, "mfu": 1.5}, {"dollars": 10, "mfu": float("nan")},
-    {"dollars": 10, "peak_flops_per_gpu": -1}, {"dollars": 10, "peak_flops_per_gpu": float("inf")},
-    {"dollars": 10, "dollars_per_gpu_hour": 0}, {"dollars": "ten"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"dollars": 0},
+        {"dollars": -5},
+        {"dollars": float("nan")},
+        {"dollars": float("inf")},
+        {"dollars": 1e20},
+        {"gpu_hours": 0},
+        {"gpu_hours": -1},
+        {"gpu_hours": float("nan")},
+        {"gpu_hours": 1e30},
+        {},
+        {"dollars": 10, "gpu_hours": 10},
+        {"dollars": 10, "mfu": 0},
+        {"dollars": 10, "mfu": 1.5},
+        {"dollars": 10, "mfu": float("nan")},
+        {"dollars": 10, "peak_flops_per_gpu": -1},
+        {"dollars": 10, "peak_flops_per_gpu": float("inf")},
+        {"dollars": 10, "dollars_per_gpu_hour": 0},
+        {"dollars": "ten"},
+    ],
+)
 def test_bad_budget_inputs_raise_planning_error(kwargs):
     with pytest.raises(PlanningError) as info:
         planning.study_compute_budget(**kwargs)
@@ -91,6 +112,7 @@ def test_bad_compute_raises(flops):
 
 # ---------------------------------------------------------------------------------------------
 # Study designs and the pick.
+
 
 def test_design_space_for_a_70b_target():
     designs = planning.study_designs(70e9, 1.4e12)
@@ -126,8 +148,9 @@ def test_isoflop_grid_has_equal_compute_per_budget():
         budgets = np.unique(np.round(np.log10(flops), 9))
         assert len(budgets) == d.rule_value  # a few budgets ...
         assert d.num_runs == len(flops) and d.num_runs / len(budgets) >= 3  # ... several sizes each
-        assert np.allclose(np.diff(budgets), -np.log10(planning.ISOFLOP_BUDGET_STEP)) or \
-            np.allclose(np.diff(budgets), np.log10(planning.ISOFLOP_BUDGET_STEP))
+        assert np.allclose(np.diff(budgets), -np.log10(planning.ISOFLOP_BUDGET_STEP)) or np.allclose(
+            np.diff(budgets), np.log10(planning.ISOFLOP_BUDGET_STEP)
+        )
 
 
 def test_seeds_multiply_the_cost():
@@ -139,8 +162,14 @@ def test_seeds_multiply_the_cost():
 
 
 def _plan(budget, goal=0.05, **kwargs):
-    return planning.plan_study(70e9, 1.4e12, budget_dollars=budget, goal_are=goal,
-                               calibration=kwargs.pop("calibration", FakeCalibration()), **kwargs)
+    return planning.plan_study(
+        70e9,
+        1.4e12,
+        budget_dollars=budget,
+        goal_are=goal,
+        calibration=kwargs.pop("calibration", FakeCalibration()),
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("budget", [2e3, 2e4, 2e5, 2e6])
@@ -199,8 +228,9 @@ def test_frontier_is_pareto():
             assert any(f.cost.dollars <= a.cost.dollars and f.are_p80 <= a.are_p80 for f in front)
 
 
-@pytest.mark.parametrize("kwargs", [dict(budget_dollars=0), dict(budget_dollars=float("nan")),
-                                    dict(goal_are=0), dict(goal_are=-0.1)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(budget_dollars=0), dict(budget_dollars=float("nan")), dict(goal_are=0), dict(goal_are=-0.1)]
+)
 def test_bad_plan_inputs(kwargs):
     args = dict(budget_dollars=2e4, goal_are=0.05) | kwargs
     with pytest.raises(PlanningError):
@@ -212,9 +242,10 @@ def test_bad_plan_inputs(kwargs):
 # ---------------------------------------------------------------------------------------------
 # Compute-optimal allocation.
 
+
 def test_hoffmann_closed_form_at_chinchilla_compute():
     C = 5.76e23
-    E, A, B, a, b = 1.69, 406.4, 410.7, 0.34, 0.28  # Hoffmann et al. 2022, approach 3 (published)
+    _E, A, B, a, b = 1.69, 406.4, 410.7, 0.34, 0.28  # Hoffmann et al. 2022, approach 3 (published)
     G = (a * A / (b * B)) ** (1 / (a + b))
     n_star = G * (C / 6) ** (b / (a + b))
     d_star = (C / 6) / n_star
@@ -233,7 +264,7 @@ def test_besiroglu_is_about_twenty_tokens_per_parameter():
 def test_fitted_overtrain_law_matches_its_chinchilla_form():
     gadre = {"E": 1.8, "a": 40.0, "b": 900.0, "eta": 0.12}
     law = planning.fitted_law("g", "g", gadre, np.array([[1.8, 40.0, 900.0, 0.12]] * 3), overtrain=True)
-    chin = {"E": 1.8, "A": 40.0 * 6 ** -0.12, "B": 900.0 * 6 ** -0.12, "alpha": 0.24, "beta": 0.24}
+    chin = {"E": 1.8, "A": 40.0 * 6**-0.12, "B": 900.0 * 6**-0.12, "alpha": 0.24, "beta": 0.24}
     row = planning.optimal_allocation(law, 1e22)
     # With alpha = beta = 2 eta, minimising A N^-alpha + B (C / 6N)^-alpha gives
     # N* = (A / B)^(1 / (2 alpha)) * sqrt(C / 6).
@@ -277,7 +308,7 @@ def test_tradeoff_loss_equals_gadre_law():
     table = planning.overtraining_tradeoff(GADRE, C)
     M = table["multiplier"].to_numpy()
     eta = GADRE["eta"]
-    direct = GADRE["E"] + (GADRE["a"] * M ** eta + GADRE["b"] * M ** -eta) * C ** -eta
+    direct = GADRE["E"] + (GADRE["a"] * M**eta + GADRE["b"] * M**-eta) * C**-eta
     assert np.allclose(table["loss"], direct, rtol=1e-12)
 
 
@@ -303,16 +334,19 @@ def test_tradeoff_downstream():
     assert planning.overtraining_tradeoff(GADRE, 1e22)["downstream_error"].isna().all()
 
 
-@pytest.mark.parametrize("call", [
-    lambda: planning.overtraining_tradeoff(CHIN, 0),
-    lambda: planning.overtraining_tradeoff(CHIN, float("nan")),
-    lambda: planning.overtraining_tradeoff(CHIN, -1e21),
-    lambda: planning.overtraining_tradeoff(CHIN, 1e21, multipliers=(20, -1)),
-    lambda: planning.overtraining_tradeoff(CHIN, 1e21, multipliers=()),
-    lambda: planning.overtraining_tradeoff({"E": 1.0}, 1e21),
-    lambda: planning.overtraining_tradeoff({**CHIN, "alpha": float("nan")}, 1e21),
-    lambda: planning.overtraining_tradeoff(CHIN, 1e21, downstream={"eps": 0.8}),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: planning.overtraining_tradeoff(CHIN, 0),
+        lambda: planning.overtraining_tradeoff(CHIN, float("nan")),
+        lambda: planning.overtraining_tradeoff(CHIN, -1e21),
+        lambda: planning.overtraining_tradeoff(CHIN, 1e21, multipliers=(20, -1)),
+        lambda: planning.overtraining_tradeoff(CHIN, 1e21, multipliers=()),
+        lambda: planning.overtraining_tradeoff({"E": 1.0}, 1e21),
+        lambda: planning.overtraining_tradeoff({**CHIN, "alpha": float("nan")}, 1e21),
+        lambda: planning.overtraining_tradeoff(CHIN, 1e21, downstream={"eps": 0.8}),
+    ],
+)
 def test_tradeoff_bad_inputs(call):
     with pytest.raises(PlanningError):
         call()
@@ -336,22 +370,34 @@ Q = r"[0-9.]+(?:e[0-9]+)?[kMBT]?"  # a count as units.format_count writes it
 
 def claims(text: str) -> dict:
     out = {}
-    if m := re.search(rf"train (\d+) runs of ({Q})-({Q}) parameters .*? for \$({Q}) ",
-                      text):
-        out.update(runs=int(m.group(1)), min_size=_count(m.group(2)), max_size=_count(m.group(3)),
-                   dollars=_count(m.group(4)))
-    if m := re.search(rf"([0-9.]+)% ARE at the median and ([0-9.]+)% at the 80th percentile \((\d+) comparable fits "
-                      r"from (\d+) families\)", text):
-        out.update(median=float(m.group(1)) / 100, p80=float(m.group(2)) / 100, fits=int(m.group(3)),
-                   families=int(m.group(4)))
+    if m := re.search(rf"train (\d+) runs of ({Q})-({Q}) parameters .*? for \$({Q}) ", text):
+        out.update(
+            runs=int(m.group(1)), min_size=_count(m.group(2)), max_size=_count(m.group(3)), dollars=_count(m.group(4))
+        )
+    if m := re.search(
+        r"([0-9.]+)% ARE at the median and ([0-9.]+)% at the 80th percentile \((\d+) comparable fits "
+        r"from (\d+) families\)",
+        text,
+    ):
+        out.update(
+            median=float(m.group(1)) / 100, p80=float(m.group(2)) / 100, fits=int(m.group(3)), families=int(m.group(4))
+        )
     out["meets"] = "That meets the" in text
     if m := re.search(rf"A budget of \$({Q}) would meet it", text):
         out["budget_to_meet"] = _count(m.group(1))
-    if m := re.search(rf"under (\S+) has ({Q}) parameters \((?:({Q})-({Q}), 80% interval|no interval)\) "
-                      rf"trained on ({Q}) tokens", text):
+    if m := re.search(
+        rf"under (\S+) has ({Q}) parameters \((?:({Q})-({Q}), 80% interval|no interval)\) "
+        rf"trained on ({Q}) tokens",
+        text,
+    ):
         n = _count(m.group(2))
-        out.update(law=m.group(1), n=n, n_low=n if m.group(3) is None else _count(m.group(3)),
-                   n_high=n if m.group(4) is None else _count(m.group(4)), d=_count(m.group(5)))
+        out.update(
+            law=m.group(1),
+            n=n,
+            n_low=n if m.group(3) is None else _count(m.group(3)),
+            n_high=n if m.group(4) is None else _count(m.group(4)),
+            d=_count(m.group(5)),
+        )
     return out
 
 
@@ -411,8 +457,19 @@ def test_overtraining_sentence_direction_under_the_selected_law():
     assert f"optimum's {summary.optimal_multiplier:.0f} under fit:x" in text
 
 
-@pytest.mark.parametrize("text, value", [("7B", 7e9), ("1.4e9", 1.4e9), ("70 M", 7e7), ("2,000,000", 2e6),
-                                         ("1.5t", 1.5e12), ("500k", 5e5), ("3G", 3e9), ("  12_000 ", 12000.0)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("7B", 7e9),
+        ("1.4e9", 1.4e9),
+        ("70 M", 7e7),
+        ("2,000,000", 2e6),
+        ("1.5t", 1.5e12),
+        ("500k", 5e5),
+        ("3G", 3e9),
+        ("  12_000 ", 12000.0),
+    ],
+)
 def test_parse_quantity(text, value):
     assert planning.parse_quantity(text) == pytest.approx(value)
 
@@ -437,13 +494,15 @@ def test_overtraining_choice():
 # ---------------------------------------------------------------------------------------------
 # The CLI twin: scaleplan plan ... --json
 
+
 def _plan_json(capsys, built_db, meta_db, *args):
     import json
 
     from scaleplan.core import cli
 
-    code = cli.main(["--db", str(built_db), "--meta", str(meta_db), "plan", *args, "--json", "--law-boot", "10",
-                     "--quiet"])
+    code = cli.main(
+        ["--db", str(built_db), "--meta", str(meta_db), "plan", *args, "--json", "--law-boot", "10", "--quiet"]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
@@ -452,8 +511,19 @@ def _plan_json(capsys, built_db, meta_db, *args):
 def test_cli_plan_budgets_give_picks_within_budget(capsys, built_db, meta_db):
     picks = []
     for budget in (2e3, 2e4, 2e5, 2e6):
-        out = _plan_json(capsys, built_db, meta_db, "--target-params", "70e9", "--target-tokens", "1.4e12",
-                         "--budget-dollars", f"{budget:g}", "--accuracy", "5")
+        out = _plan_json(
+            capsys,
+            built_db,
+            meta_db,
+            "--target-params",
+            "70e9",
+            "--target-tokens",
+            "1.4e12",
+            "--budget-dollars",
+            f"{budget:g}",
+            "--accuracy",
+            "5",
+        )
         pick = out["pick"]
         assert pick is not None, out["message"]
         assert pick["cost_dollars"] <= budget
@@ -471,8 +541,19 @@ def test_cli_plan_budgets_give_picks_within_budget(capsys, built_db, meta_db):
 
 def test_cli_plan_hoffmann_closed_form(capsys, built_db, meta_db):
     C = 5.76e23
-    out = _plan_json(capsys, built_db, meta_db, "--target-flops", "5.76e23", "--budget-dollars", "2e4",
-                     "--accuracy", "5", "--law", "hoffmann2022")
+    out = _plan_json(
+        capsys,
+        built_db,
+        meta_db,
+        "--target-flops",
+        "5.76e23",
+        "--budget-dollars",
+        "2e4",
+        "--accuracy",
+        "5",
+        "--law",
+        "hoffmann2022",
+    )
     A, B, alpha, beta = 406.4, 410.7, 0.34, 0.28
     G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
     n_star = G * (C / 6) ** (beta / (alpha + beta))
@@ -495,6 +576,15 @@ def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path, monkeypatch):
     assert "unknown law" in capsys.readouterr().err
     # Without meta-analysis results (none here, none shipped): no pick, a clear message, the laws still there.
     monkeypatch.setattr(meta, "shipped_results_info", lambda: None)
-    out = _plan_json(capsys, built_db, tmp_path / "none.duckdb", "--target-flops", "1e23", "--budget-dollars", "1e4",
-                     "--accuracy", "5")
+    out = _plan_json(
+        capsys,
+        built_db,
+        tmp_path / "none.duckdb",
+        "--target-flops",
+        "1e23",
+        "--budget-dollars",
+        "1e4",
+        "--accuracy",
+        "5",
+    )
     assert out["pick"] is None and "meta-analysis" in out["message"] and out["compute_optimal"]

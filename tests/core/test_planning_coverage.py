@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from scaleplan.core import planning
 
 TRUE = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. 2022, approach 3

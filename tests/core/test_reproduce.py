@@ -10,7 +10,8 @@ from scaleplan.core import cli, reproduce
 def test_overtraining_reproduces_gadre_et_al(con):
     rows = reproduce.overtraining(con)
     assert {(r["dataset"], r["quantity"]) for r in rows} == {
-        (d, q) for d in ("c4", "rpj", "rw") for q in ("loss", "avg_err_17")}
+        (d, q) for d in ("c4", "rpj", "rw") for q in ("loss", "avg_err_17")
+    }
     rpj_loss = {r["target"]: r for r in rows if r["dataset"] == "rpj" and r["quantity"] == "loss"}
     # Paper: ~1% relative error for both loss predictions (RedPajama, 1.4B M=640 and 6.9B M=20),
     # from roughly 300x less compute.
@@ -33,8 +34,23 @@ def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path, monkeypatch)
 
     monkeypatch.setattr(meta, "shipped_results_info", lambda: None)  # no results here and none shipped
     missing = tmp_path / "no-meta.duckdb"
-    assert cli.main(["--db", str(built_db), "--meta", str(missing), "fit", "--family", "pythia-deduped",
-                     "--bootstrap", "20", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "--db",
+                str(built_db),
+                "--meta",
+                str(missing),
+                "fit",
+                "--family",
+                "pythia-deduped",
+                "--bootstrap",
+                "20",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["prediction"] > 0 and doc["interval"]["low"] is None and "meta run" in doc["interval"]["refused"]
     assert doc["bootstrap"]["replicates"] == 20 and doc["bootstrap"]["failed"] >= 0
@@ -64,8 +80,10 @@ def test_cli_fit_calibrated_interval_and_level(built_db, meta_db, capsys):
 
 
 def test_reproduce_calibration_json(built_db, meta_db, capsys):
-    assert cli.main(["--db", str(built_db), "--meta", str(meta_db), "reproduce", "calibration", "--json",
-                     "--no-sweep"]) == 0
+    assert (
+        cli.main(["--db", str(built_db), "--meta", str(meta_db), "reproduce", "calibration", "--json", "--no-sweep"])
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert [level["nominal"] for level in doc["levels"]] == [0.5, 0.8, 0.9, 0.95]
     assert [level["nominal"] for level in doc["baseline"]] == [0.5, 0.8, 0.9, 0.95]
@@ -81,8 +99,25 @@ def test_cli_fit_user_runs(tmp_path, capsys):
     curves = curves[curves.num_params < 1e9].rename(columns={"value": "loss", "run_id": "run_name"})
     path = tmp_path / "runs.csv"
     curves.to_csv(path, index=False)
-    assert cli.main(["fit", "--runs", str(path), "--predict-n", "7e9", "--predict-d", "1.4e11", "--min-tokens", "0",
-                     "--bootstrap", "0", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "fit",
+                "--runs",
+                str(path),
+                "--predict-n",
+                "7e9",
+                "--predict-d",
+                "1.4e11",
+                "--min-tokens",
+                "0",
+                "--bootstrap",
+                "0",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["prediction"] == pytest.approx(true_loss(7e9, 1.4e11), rel=0.01)
     bad = tmp_path / "bad.csv"
@@ -101,8 +136,12 @@ def test_cli_fit_user_runs_under_10b_tokens_fit_with_the_uploads_default_cutoff(
     assert curves.tokens_seen.max() < 10e9 and curves.run_name.nunique() >= 3
     path = tmp_path / "runs.csv"
     curves.to_csv(path, index=False)
-    assert cli.main(["fit", "--runs", str(path), "--predict-n", "7e9", "--predict-d", "1.4e11",
-                     "--bootstrap", "0", "--json"]) == 0
+    assert (
+        cli.main(
+            ["fit", "--runs", str(path), "--predict-n", "7e9", "--predict-d", "1.4e11", "--bootstrap", "0", "--json"]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "10% of your shortest run" in captured.err
     assert json.loads(captured.out)["prediction"] == pytest.approx(true_loss(7e9, 1.4e11), rel=0.01)
@@ -110,8 +149,23 @@ def test_cli_fit_user_runs_under_10b_tokens_fit_with_the_uploads_default_cutoff(
 
 def test_cli_fit_on_a_fresh_machine_uses_the_shipped_results(built_db, capsys, tmp_path):
     """No sweep on this machine: the calibrated interval comes from the results shipped with scaleplan."""
-    assert cli.main(["--db", str(built_db), "--meta", str(tmp_path / "never-run.duckdb"), "fit", "--family", "opt",
-                     "--bootstrap", "0", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "--db",
+                str(built_db),
+                "--meta",
+                str(tmp_path / "never-run.duckdb"),
+                "fit",
+                "--family",
+                "opt",
+                "--bootstrap",
+                "0",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     interval = doc["interval"]
     assert interval["low"] is not None or interval["refused"], interval

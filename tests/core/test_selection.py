@@ -37,8 +37,9 @@ def test_final_only_keeps_one_point_per_run_and_compute_is_6nd():
     assert points.compute_flops == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("kwargs", [{"fraction": 0}, {"fraction": 1.5}, {"num_runs": 0}, {"min_tokens": -1},
-                                    {"pick": "middle"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"fraction": 0}, {"fraction": 1.5}, {"num_runs": 0}, {"min_tokens": -1}, {"pick": "middle"}]
+)
 def test_invalid_selection_is_rejected(kwargs):
     with pytest.raises(SelectionError):
         Selection(**kwargs)

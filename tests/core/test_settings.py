@@ -20,8 +20,11 @@ def test_defaults_live_in_the_per_user_data_folder():
 
 
 def test_environment_overrides_defaults_and_arguments_override_environment(tmp_path):
-    env = {"SCALEPLAN_DATA_DIR": str(tmp_path / "env-data"), "SCALEPLAN_DB": str(tmp_path / "env.duckdb"),
-           "SCALEPLAN_MIRROR": str(tmp_path / "env-mirror")}
+    env = {
+        "SCALEPLAN_DATA_DIR": str(tmp_path / "env-data"),
+        "SCALEPLAN_DB": str(tmp_path / "env.duckdb"),
+        "SCALEPLAN_MIRROR": str(tmp_path / "env-mirror"),
+    }
     from_env = resolve_settings(environ=env)
     assert from_env.data_dir == tmp_path / "env-data"
     assert from_env.db_path == tmp_path / "env.duckdb"
@@ -56,8 +59,10 @@ def test_importing_scaleplan_changes_no_environment_variable():
     import subprocess
     import sys
 
-    code = ("import os; before = dict(os.environ); import scaleplan.core, scaleplan.core.fitting, "
-            "scaleplan.core.storage; print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    code = (
+        "import os; before = dict(os.environ); import scaleplan.core, scaleplan.core.fitting, "
+        "scaleplan.core.storage; print(sorted(set(os.environ.items()) ^ set(before.items())))"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -24,12 +24,18 @@ def test_schema_invariants(con):
     dup = con.execute("""SELECT count(*) FROM (SELECT run_id, tokens_seen, metric FROM observations
                          GROUP BY ALL HAVING count(*) > 1)""").fetchone()[0]
     assert dup == 0
-    assert con.execute("""SELECT count(*) FROM (SELECT DISTINCT metric FROM observations)
-                          WHERE metric NOT IN (SELECT metric FROM metrics)""").fetchone()[0] == 0
+    assert (
+        con.execute("""SELECT count(*) FROM (SELECT DISTINCT metric FROM observations)
+                          WHERE metric NOT IN (SELECT metric FROM metrics)""").fetchone()[0]
+        == 0
+    )
     assert con.execute("SELECT count(*) FROM metrics WHERE kind IS NULL").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM observations WHERE NOT isfinite(value)").fetchone()[0] == 0
-    assert con.execute("""SELECT count(*) FROM observations o LEFT JOIN runs r USING (run_id)
-                          WHERE r.run_id IS NULL OR r.family <> o.family""").fetchone()[0] == 0
+    assert (
+        con.execute("""SELECT count(*) FROM observations o LEFT JOIN runs r USING (run_id)
+                          WHERE r.run_id IS NULL OR r.family <> o.family""").fetchone()[0]
+        == 0
+    )
     # every family's default metric is a loss, or an error rate where the source has no loss
     bad = con.execute("""SELECT f.family, m.kind FROM families f JOIN metrics m ON m.metric = f.default_metric
                          WHERE m.kind NOT IN ('loss', 'error')
@@ -61,15 +67,20 @@ def test_run_counting_statement_matches_the_database(con):
     text = storage.RUN_COUNTING
     totals = storage.summary(con)
     assert f"{totals['models']} runs in {totals['families']} families" in text
-    per_source = {source: (runs, sizes) for source, runs, sizes in con.execute(
-        "SELECT source, count(*), count(DISTINCT num_params) FROM runs GROUP BY source").fetchall()}
+    per_source = {
+        source: (runs, sizes)
+        for source, runs, sizes in con.execute(
+            "SELECT source, count(*), count(DISTINCT num_params) FROM runs GROUP BY source"
+        ).fetchall()
+    }
     for source, with_sizes in (("gzip", "model sizes"), ("datablations", "sizes"), ("overtrain", "sizes")):
         runs, sizes = per_source[source]
         assert f"({runs} runs of {sizes} {with_sizes})" in text, source
     assert f"({per_source['revisiting'][0]} runs)" in text and f"({per_source['pythia'][0]} runs)" in text
     # gzip: one run per (size, data set, budget); datablations: repetition + contour + code runs.
-    gzip = con.execute("SELECT count(DISTINCT (num_params, family, planned_tokens)) FROM runs "
-                       "WHERE source = 'gzip'").fetchone()[0]
+    gzip = con.execute(
+        "SELECT count(DISTINCT (num_params, family, planned_tokens)) FROM runs WHERE source = 'gzip'"
+    ).fetchone()[0]
     assert gzip == per_source["gzip"][0]
     kinds = con.execute("""SELECT count(*) FILTER (WHERE run_id LIKE '%/contour-%'),
                                   count(*) FILTER (WHERE regexp_matches(run_id, '-[0-9]+ep$')),
@@ -91,8 +102,9 @@ def test_family_and_run_queries(con):
     assert pythia["run_id"].nunique() == 8  # the eight Pythia sizes
     assert (pythia["value"] > 0).all()
     run = pythia["run_id"].iloc[0]
-    curve = storage.run_curve(con, run, con.execute(
-        "SELECT default_metric FROM families WHERE family = 'pythia-deduped'").fetchone()[0])
+    curve = storage.run_curve(
+        con, run, con.execute("SELECT default_metric FROM families WHERE family = 'pythia-deduped'").fetchone()[0]
+    )
     assert curve["tokens_seen"].is_monotonic_increasing and len(curve) > 10
 
 
@@ -136,8 +148,10 @@ def test_failed_source_names_the_source_and_keeps_the_old_database(built_db, mir
 
 def test_killed_build_process_keeps_the_old_database(built_db, mirror, tmp_path):
     db = _copy_db(built_db, tmp_path)
-    code = ("import sys; from core import storage; "
-            f"storage.build_database(__import__('pathlib').Path({str(db)!r}), mirror={str(mirror)!r}, progress=False)")
+    code = (
+        "import sys; from core import storage; "
+        f"storage.build_database(__import__('pathlib').Path({str(db)!r}), mirror={str(mirror)!r}, progress=False)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(2.0)
     proc.send_signal(signal.SIGKILL)

@@ -7,32 +7,45 @@ import math
 import pytest
 
 from scaleplan.core import units
-from scaleplan.core.units import (MISSING, axis_title, format_count, format_dollars, format_flops, format_params,
-                        format_percent, format_tokens, log_axis_sensible, metric_unit)
+from scaleplan.core.units import (
+    MISSING,
+    axis_title,
+    format_count,
+    format_dollars,
+    format_flops,
+    format_params,
+    format_percent,
+    format_tokens,
+    log_axis_sensible,
+    metric_unit,
+)
 
 
-@pytest.mark.parametrize("value, expected", [
-    (1.4e9, "1.4B"),
-    (7.042662e7, "70M"),      # pythia-70m
-    (1.623229e8, "162M"),
-    (1.011782e9, "1B"),       # trailing .0 dropped
-    (1.184607e10, "12B"),
-    (1.75e11, "175B"),
-    (6.5e13, "65T"),
-    (1.2e15, "1.2e15"),       # beyond T: scientific
-    (45_000, "45k"),
-    (1234, "1.2k"),
-    (999.4, "999"),
-    (999.5, "1k"),
-    (999.7e6, "1B"),          # rounds up into the next suffix
-    (9.96e9, "10B"),
-    (950, "950"),
-    (12, "12"),
-    (2.5, "2.5"),
-    (0.05, "0.05"),
-    (0, "0"),
-    (-3e6, "-3M"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (1.4e9, "1.4B"),
+        (7.042662e7, "70M"),  # pythia-70m
+        (1.623229e8, "162M"),
+        (1.011782e9, "1B"),  # trailing .0 dropped
+        (1.184607e10, "12B"),
+        (1.75e11, "175B"),
+        (6.5e13, "65T"),
+        (1.2e15, "1.2e15"),  # beyond T: scientific
+        (45_000, "45k"),
+        (1234, "1.2k"),
+        (999.4, "999"),
+        (999.5, "1k"),
+        (999.7e6, "1B"),  # rounds up into the next suffix
+        (9.96e9, "10B"),
+        (950, "950"),
+        (12, "12"),
+        (2.5, "2.5"),
+        (0.05, "0.05"),
+        (0, "0"),
+        (-3e6, "-3M"),
+    ],
+)
 def test_format_count(value, expected):
     assert format_count(value) == expected
 
@@ -62,14 +75,17 @@ def test_params_and_tokens_units():
     assert format_tokens(1.5e12) == "1.5T tokens"
 
 
-@pytest.mark.parametrize("value, expected", [
-    (3e21, "3.0e21 FLOPs"),
-    (1e6, "1.0e6 FLOPs"),
-    (9.96e21, "1.0e22 FLOPs"),   # rounding carries into the exponent
-    (5.76e23, "5.8e23 FLOPs"),
-    (2.5e-3, "2.5e-3 FLOPs"),
-    (0, "0 FLOPs"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (3e21, "3.0e21 FLOPs"),
+        (1e6, "1.0e6 FLOPs"),
+        (9.96e21, "1.0e22 FLOPs"),  # rounding carries into the exponent
+        (5.76e23, "5.8e23 FLOPs"),
+        (2.5e-3, "2.5e-3 FLOPs"),
+        (0, "0 FLOPs"),
+    ],
+)
 def test_format_flops(value, expected):
     assert format_flops(value) == expected
 
@@ -80,27 +96,33 @@ def test_format_flops_options():
     assert format_flops(3.14159e21, decimals=2) == "3.14e21 FLOPs"
 
 
-@pytest.mark.parametrize("value, expected", [
-    (1.25e6, "$1.2M"),
-    (45_000, "$45k"),
-    (2.4e9, "$2.4B"),
-    (950, "$950"),
-    (12.5, "$12.50"),
-    (0, "$0.00"),
-    (-5, "-$5.00"),
-    (-2e6, "-$2M"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (1.25e6, "$1.2M"),
+        (45_000, "$45k"),
+        (2.4e9, "$2.4B"),
+        (950, "$950"),
+        (12.5, "$12.50"),
+        (0, "$0.00"),
+        (-5, "-$5.00"),
+        (-2e6, "-$2M"),
+    ],
+)
 def test_format_dollars(value, expected):
     assert format_dollars(value) == expected
 
 
-@pytest.mark.parametrize("value, decimals, expected", [
-    (0.1234, 1, "12.3%"),
-    (1, 1, "100.0%"),
-    (0.5, 0, "50%"),
-    (-0.021, 1, "-2.1%"),
-    (0.00049, 2, "0.05%"),
-])
+@pytest.mark.parametrize(
+    "value, decimals, expected",
+    [
+        (0.1234, 1, "12.3%"),
+        (1, 1, "100.0%"),
+        (0.5, 0, "50%"),
+        (-0.021, 1, "-2.1%"),
+        (0.00049, 2, "0.05%"),
+    ],
+)
 def test_format_percent(value, decimals, expected):
     assert format_percent(value, decimals) == expected
 
@@ -121,15 +143,18 @@ def test_axis_helpers():
     assert axis_title("Loss", "nats/token") == "Loss (nats/token)"
 
 
-@pytest.mark.parametrize("low, high, expected", [
-    (1.3, 20.3, True),
-    (1.8, 3.5, False),
-    (0, 10, False),
-    (-1, 10, False),
-    (None, 10, False),
-    (1, math.inf, False),
-    (1e19, 1e23, True),
-])
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (1.3, 20.3, True),
+        (1.8, 3.5, False),
+        (0, 10, False),
+        (-1, 10, False),
+        (None, 10, False),
+        (1, math.inf, False),
+        (1e19, 1e23, True),
+    ],
+)
 def test_log_axis_sensible(low, high, expected):
     assert log_axis_sensible(low, high) is expected
 

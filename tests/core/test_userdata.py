@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,27 +13,37 @@ def test_template_parses_into_three_runs():
 
 
 def test_bad_rows_get_row_numbered_messages_and_good_rows_survive():
-    text = ("num_params,tokens_seen,loss\n"
-            "1e8,2e10,3.1\n"      # row 2 ok
-            "-5,1e10,2.0\n"       # row 3 negative
-            "abc,1e9,3\n"         # row 4 text
-            "1e8,inf,3\n"         # row 5 inf
-            "1e8,3e10,\n"         # row 6 empty
-            "1e8,2e10,3.1\n")     # row 7 duplicate
+    text = (
+        "num_params,tokens_seen,loss\n"
+        "1e8,2e10,3.1\n"  # row 2 ok
+        "-5,1e10,2.0\n"  # row 3 negative
+        "abc,1e9,3\n"  # row 4 text
+        "1e8,inf,3\n"  # row 5 inf
+        "1e8,3e10,\n"  # row 6 empty
+        "1e8,2e10,3.1\n"
+    )  # row 7 duplicate
     table = parse_runs_csv(text)
     assert len(table.table) == 1 and table.rejected_rows == 5
     joined = " | ".join(table.messages)
-    for expected in ("row 3: num_params must be > 0", "row 4: num_params is not a number",
-                     "row 5: tokens_seen is not finite", "row 6: loss is empty", "row 7: duplicate"):
+    for expected in (
+        "row 3: num_params must be > 0",
+        "row 4: num_params is not a number",
+        "row 5: tokens_seen is not finite",
+        "row 6: loss is empty",
+        "row 7: duplicate",
+    ):
         assert expected in joined
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"x,y\n1,2\n", "missing required column"),
-    (b"num_params,tokens_seen,loss\nnan,nan,nan\n", r"no row can be used \(1 row read\): row 2: num_params is not"),
-    (b"a" * (MAX_UPLOAD_BYTES + 1), "limit"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"x,y\n1,2\n", "missing required column"),
+        (b"num_params,tokens_seen,loss\nnan,nan,nan\n", r"no row can be used \(1 row read\): row 2: num_params is not"),
+        (b"a" * (MAX_UPLOAD_BYTES + 1), "limit"),
+    ],
+)
 def test_unusable_files_raise_a_clear_error(data, message):
     with pytest.raises(RunsTableError, match=message):
         parse_runs_csv(data)
@@ -59,8 +68,14 @@ def test_binary_files_get_a_plain_message(name):
     assert "unquoted" not in message and "found:" not in message  # no parser jargon, no garbage column names
 
 
-@pytest.mark.parametrize("data", [b"num_params,tokens_seen,loss\n", b"num_params;tokens_seen;loss\r\n\r\n",
-                                  "num_params,tokens_seen,loss\n".encode("utf-16")])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"num_params,tokens_seen,loss\n",
+        b"num_params;tokens_seen;loss\r\n\r\n",
+        "num_params,tokens_seen,loss\n".encode("utf-16"),
+    ],
+)
 def test_header_only_file_says_there_are_no_data_rows(data):
     with pytest.raises(RunsTableError, match="has a header row but no data rows"):
         parse_runs_csv(data)
@@ -92,15 +107,27 @@ def test_one_run_name_with_two_sizes_is_rejected():
         parse_runs_csv("run_name,num_params,tokens_seen,loss\na,1e8,1e10,3\na,2e8,2e10,2.8\n")
 
 
-cell = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers().map(str),
-                 st.text(max_size=8), st.just(""), st.just("1e400"), st.just("-0"))
+cell = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers().map(str),
+    st.text(max_size=8),
+    st.just(""),
+    st.just("1e400"),
+    st.just("-0"),
+)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(header=st.lists(st.sampled_from(["num_params", "tokens_seen", "loss", "run_name", "seed", "x", "LOSS", ""]),
-                       min_size=0, max_size=6),
-       rows=st.lists(st.lists(cell, min_size=0, max_size=7), max_size=12),
-       sep=st.sampled_from([",", ";", "\t", "|"]), encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+@given(
+    header=st.lists(
+        st.sampled_from(["num_params", "tokens_seen", "loss", "run_name", "seed", "x", "LOSS", ""]),
+        min_size=0,
+        max_size=6,
+    ),
+    rows=st.lists(st.lists(cell, min_size=0, max_size=7), max_size=12),
+    sep=st.sampled_from([",", ";", "\t", "|"]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]),
+)
 def test_fuzzed_csv_ends_in_a_valid_table_or_the_documented_error(header, rows, sep, encoding):
     text = "\n".join([sep.join(header)] + [sep.join(r) for r in rows])
     try:

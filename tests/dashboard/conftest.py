@@ -32,14 +32,21 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 APPTEST_TIMEOUT = 30
 VIEWPORT = {"width": 1600, "height": 1000}
 
 
 # ---------------------------------------------------------------------------------------------
 # AppTest
+
 
 @pytest.fixture()
 def dashboard_db(built_db, monkeypatch) -> Path:
@@ -51,8 +58,13 @@ def dashboard_db(built_db, monkeypatch) -> Path:
 def app_test(dashboard_db):
     from streamlit.testing.v1 import AppTest
 
-    def make(page: str | None = None, *, query_params: dict | None = None, session_state: dict | None = None,
-             timeout: float = APPTEST_TIMEOUT):
+    def make(
+        page: str | None = None,
+        *,
+        query_params: dict | None = None,
+        session_state: dict | None = None,
+        timeout: float = APPTEST_TIMEOUT,
+    ):
         at = AppTest.from_file(str(APP), default_timeout=timeout)
         for key, value in (session_state or {}).items():
             at.session_state[key] = value
@@ -69,6 +81,7 @@ def app_test(dashboard_db):
 
 # ---------------------------------------------------------------------------------------------
 # Browser
+
 
 @pytest.fixture(scope="session")
 def server_url(built_db, tmp_path_factory):
@@ -116,11 +129,14 @@ def wait_for_app(page, timeout: float = 30_000) -> None:
             if (!app || app.getAttribute('data-test-script-state') === 'running') return false;
             const main = document.querySelector('[data-testid="stMain"]');
             return !!main && main.innerText.trim().length > 0;
-        }""", timeout=timeout)
+        }""",
+        timeout=timeout,
+    )
     page.wait_for_timeout(400)  # let the last deltas paint (charts, tables)
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stApp\"]')"
-        ".getAttribute('data-test-script-state') !== 'running'", timeout=timeout)
+        "() => document.querySelector('[data-testid=\"stApp\"]').getAttribute('data-test-script-state') !== 'running'",
+        timeout=timeout,
+    )
 
 
 def exceptions(page) -> int:

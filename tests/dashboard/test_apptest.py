@@ -16,8 +16,9 @@ from scaleplan.core import storage, userdata
 from scaleplan.dashboard import uploads
 
 GOOD_CSV = userdata.TEMPLATE_CSV.encode()
-MIXED_CSV = (b"run_name,num_params,tokens_seen,loss\n"
-             b"a,1e8,1e9,3.0\na,1e8,2e9,2.9\na,1e8,4e9,oops\nb,4e8,1e9,2.8\nb,4e8,2e9,-1\n")
+MIXED_CSV = (
+    b"run_name,num_params,tokens_seen,loss\na,1e8,1e9,3.0\na,1e8,2e9,2.9\na,1e8,4e9,oops\nb,4e8,1e9,2.8\nb,4e8,2e9,-1\n"
+)
 BAD_CSV = b"name,size,steps\nx,1,2\n"
 
 
@@ -37,6 +38,7 @@ def _texts(elements) -> str:
 # ---------------------------------------------------------------------------------------------
 # Overview
 
+
 def test_overview_counts_and_families(app_test):
     at = app_test()
     _no_failure(at)
@@ -52,6 +54,7 @@ def test_overview_counts_and_families(app_test):
 
 # ---------------------------------------------------------------------------------------------
 # Explore
+
 
 def test_explore_default_view(app_test):
     at = app_test("explore.py")
@@ -136,13 +139,17 @@ def test_explore_families_with_different_default_metrics_each_get_theirs(app_tes
     # One "(default of ...)" mark per family, naming it.
     box = at.selectbox(key="explore.metric")
     marked = [o for o in box.options if "(default of" in o]
-    assert sorted(marked) == ["LAMBADA last-word loss, zero-shot (nats/word)  (default of pythia)",
-                              "Validation loss (nats/token)  (default of gpt3)"]
+    assert sorted(marked) == [
+        "LAMBADA last-word loss, zero-shot (nats/word)  (default of pythia)",
+        "Validation loss (nats/token)  (default of gpt3)",
+    ]
     import json
 
     legends = {json.loads(chart.proto.spec)["layout"]["legend"]["title"]["text"] for chart in at.get("plotly_chart")}
-    assert legends == {"pythia · LAMBADA last-word loss, zero-shot · parameters",  # family and metric
-                       "gpt3 · Validation loss · parameters"}
+    assert legends == {
+        "pythia · LAMBADA last-word loss, zero-shot · parameters",  # family and metric
+        "gpt3 · Validation loss · parameters",
+    }
 
 
 def test_explore_one_default_mark_per_family(app_test):
@@ -176,6 +183,7 @@ def test_explore_hostile_link_is_escaped(app_test):
 
 # ---------------------------------------------------------------------------------------------
 # Your runs
+
 
 def test_your_runs_empty_state(app_test):
     at = app_test("your_runs.py")
@@ -288,7 +296,9 @@ def test_process_upload():
     binary = uploads.process_upload(b"\x00\x01\x02garbage")
     assert not binary.ok and binary.error.startswith("This is not a text file")
     header_only = uploads.process_upload(HEADER_ONLY_CSV)
-    assert header_only.error == "The file has a header row but no data rows: add one row per checkpoint below the header"
+    assert (
+        header_only.error == "The file has a header row but no data rows: add one row per checkpoint below the header"
+    )
 
 
 def test_column_docs_come_from_userdata():
@@ -299,6 +309,7 @@ def test_column_docs_come_from_userdata():
 
 # ---------------------------------------------------------------------------------------------
 # Database missing, corrupt, deleted or corrupted while the app runs
+
 
 def test_missing_database_offers_a_build(app_test, tmp_path, monkeypatch, mirror):
     db = tmp_path / "fresh.duckdb"

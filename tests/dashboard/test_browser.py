@@ -68,8 +68,11 @@ def test_overview_at_root_and_at_its_name(page, open_page, path):
 def test_navigation_links(page, open_page):
     open_page(page)
     nav = page.get_by_test_id("stSidebarNav")
-    for title, url in (("Explore the collection", r"/explore(\?.*)?$"), ("Your runs", r"/your-runs$"),
-                       ("Overview", r":\d+/overview$")):
+    for title, url in (
+        ("Explore the collection", r"/explore(\?.*)?$"),
+        ("Your runs", r"/your-runs$"),
+        ("Overview", r":\d+/overview$"),
+    ):
         nav.get_by_role("link", name=title).click()
         expect(page).to_have_url(re.compile(url))
         wait_for_app(page)
@@ -111,8 +114,9 @@ def test_your_runs_upload(page, open_page, artifacts):
     open_page(page, "your-runs")
     assert page.get_by_text("No file uploaded yet").is_visible()
     uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
-    uploader.set_input_files(files=[{"name": "runs.csv", "mimeType": "text/csv",
-                                     "buffer": userdata.TEMPLATE_CSV.encode()}])
+    uploader.set_input_files(
+        files=[{"name": "runs.csv", "mimeType": "text/csv", "buffer": userdata.TEMPLATE_CSV.encode()}]
+    )
     page.get_by_role("heading", name="Preview").wait_for()
     wait_for_app(page)
     assert page.get_by_test_id("stAlertContentSuccess").get_by_text("3 runs").is_visible()
@@ -133,7 +137,8 @@ def test_your_runs_upload(page, open_page, artifacts):
 
 def _upload(page, name: str, data: bytes) -> None:
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        files=[{"name": name, "mimeType": "text/csv", "buffer": data}])
+        files=[{"name": name, "mimeType": "text/csv", "buffer": data}]
+    )
 
 
 def test_your_runs_messages_in_plain_words(page, open_page, artifacts):
@@ -158,7 +163,9 @@ def test_your_runs_messages_in_plain_words(page, open_page, artifacts):
     _upload(page, "bad.csv", b"name;size;steps\nx;1;2\n")
     page.get_by_text("Your previous upload, good.csv, is still in use").wait_for()
     wait_for_app(page)
-    assert page.get_by_test_id("stAlertContentSuccess").get_by_text("3 runs").is_visible()  # the last valid upload is still shown and used
+    assert (
+        page.get_by_test_id("stAlertContentSuccess").get_by_text("3 runs").is_visible()
+    )  # the last valid upload is still shown and used
     expect(page.locator(CHART)).to_have_count(1)
     assert page.get_by_text("at or below 4B tokens by default").is_visible()
     assert exceptions(page) == 0
@@ -182,9 +189,11 @@ def test_fit_report_lists_runs_by_size_and_rounds_like_the_page(page, open_page)
     page.set_default_timeout(180_000)
     open_page(page, "fit")
     # the fit first, then the interval (or the reason there is none) replaces "computing..."
-    page.wait_for_function("() => { const t = document.querySelector('[data-testid=\"stMain\"]').innerText;"
-                           " return t.includes('Fit compute share') && !t.includes('interval: computing'); }",
-                           timeout=180_000)
+    page.wait_for_function(
+        "() => { const t = document.querySelector('[data-testid=\"stMain\"]').innerText;"
+        " return t.includes('Fit compute share') && !t.includes('interval: computing'); }",
+        timeout=180_000,
+    )
     wait_for_app(page, timeout=180_000)
     card = page.get_by_test_id("stMetric").filter(has_text="Fit compute share").first
     share = card.get_by_test_id("stMetricValue").inner_text().strip()

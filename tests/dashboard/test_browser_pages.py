@@ -12,12 +12,10 @@ import re
 import pytest
 
 from scaleplan.core import units
-
 from tests.dashboard.conftest import CHROMIUM, exceptions, full_page_screenshot, wait_for_app
 from tests.helpers import dashboard_server
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")]
 
 SLOW = 120_000  # ms: first fits and bootstraps of a cold server
 
@@ -66,8 +64,11 @@ def test_fit_page(page, analysis_url, artifacts):
     _choose(page, "Family", "pythia-deduped")
     page.wait_for_function("() => location.search.includes('pythia-deduped')", timeout=SLOW)
     _wait_for_charts(page, 1)
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText.toLowerCase()"
-                           ".includes('calibrated interval')", timeout=SLOW)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stMain\"]').innerText.toLowerCase()"
+        ".includes('calibrated interval')",
+        timeout=SLOW,
+    )
     assert exceptions(page) == 0
     second = float(_metric(page, "Predicted loss"))
     assert 1.0 < second < 2.5
@@ -121,8 +122,12 @@ def test_planner_page(page, analysis_url, artifacts):
     box.fill(f"{lower:g}")
     box.press("Enter")
     wait_for_app(page, timeout=SLOW)
-    page.wait_for_function(_PLAN_CHART.replace("return {budget", f"if (Math.abs(gd.layout.meta.budget - {lower})"
-                                               " > 1e-6) return null; return {budget"), timeout=SLOW)
+    page.wait_for_function(
+        _PLAN_CHART.replace(
+            "return {budget", f"if (Math.abs(gd.layout.meta.budget - {lower}) > 1e-6) return null; return {{budget"
+        ),
+        timeout=SLOW,
+    )
     after = _plan_chart(page)
     assert after["budget"] == pytest.approx(lower) and after["line_x"] == pytest.approx(lower)  # the line moved
     if cheaper:

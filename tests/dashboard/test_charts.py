@@ -12,15 +12,28 @@ def _curves(sizes, points=3, families=("f",)):
     for family in families:
         for size in sizes:
             for i in range(points):
-                rows.append({"run_id": f"{family}/{size:g}", "label": f"<b>{family}-{size:g}</b>", "family": family,
-                             "num_params": size, "tokens_seen": 1e9 * 2 ** i, "flops": 6 * size * 1e9 * 2 ** i,
-                             "value": 3.0 - 0.1 * i})
+                rows.append(
+                    {
+                        "run_id": f"{family}/{size:g}",
+                        "label": f"<b>{family}-{size:g}</b>",
+                        "family": family,
+                        "num_params": size,
+                        "tokens_seen": 1e9 * 2**i,
+                        "flops": 6 * size * 1e9 * 2**i,
+                        "value": 3.0 - 0.1 * i,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_one_trace_per_run_with_units_and_hover():
-    fig = charts.curves_figure(_curves([7e7, 1.4e9]), x="tokens_seen", x_title="Tokens seen (tokens, log scale)",
-                               y_title="Loss (nats/token)", value_name="val/loss")
+    fig = charts.curves_figure(
+        _curves([7e7, 1.4e9]),
+        x="tokens_seen",
+        x_title="Tokens seen (tokens, log scale)",
+        y_title="Loss (nats/token)",
+        value_name="val/loss",
+    )
     assert len(fig.data) == 2
     assert [t.name for t in fig.data] == ["70M", "1.4B"]
     assert fig.layout.xaxis.type == "log" and "tokens" in fig.layout.xaxis.title.text
@@ -39,7 +52,7 @@ def test_colours_follow_size_order():
 
 
 def test_many_sizes_get_a_colour_bar():
-    sizes = [1e7 * 1.5 ** k for k in range(20)]
+    sizes = [1e7 * 1.5**k for k in range(20)]
     fig = charts.curves_figure(_curves(sizes, points=2), x="tokens_seen", x_title="x", y_title="y")
     assert not any(t.showlegend for t in fig.data if t.name)
     assert fig.data[-1].marker.showscale
@@ -60,17 +73,27 @@ def test_ticks():
 
 
 def test_several_families_get_legend_headings_with_their_metric():
-    fig = charts.curves_figure(_curves([7e7, 4e8], families=("a", "b")), x="tokens_seen", x_title="x", y_title="y",
-                               family_labels={"a": "a · Validation loss", "b": "b · Training loss"})
+    fig = charts.curves_figure(
+        _curves([7e7, 4e8], families=("a", "b")),
+        x="tokens_seen",
+        x_title="x",
+        y_title="y",
+        family_labels={"a": "a · Validation loss", "b": "b · Training loss"},
+    )
     titles = [t.legendgrouptitle.text for t in fig.data if t.legendgrouptitle.text]
     assert titles == ["a · Validation loss", "b · Training loss"]
     assert {t.legendgroup for t in fig.data} == {"a", "b"}
 
 
 def test_many_sizes_and_several_families_keep_a_family_legend():
-    sizes = [1e7 * 1.5 ** k for k in range(10)]
-    fig = charts.curves_figure(_curves(sizes, points=2, families=("a", "b")), x="tokens_seen", x_title="x",
-                               y_title="y", family_labels={"a": "a · loss"})
+    sizes = [1e7 * 1.5**k for k in range(10)]
+    fig = charts.curves_figure(
+        _curves(sizes, points=2, families=("a", "b")),
+        x="tokens_seen",
+        x_title="x",
+        y_title="y",
+        family_labels={"a": "a · loss"},
+    )
     entries = [t for t in fig.data if t.showlegend is not False and t.name in ("a · loss", "b")]
     assert [t.name for t in entries] == ["a · loss", "b"]
     assert entries[0].line.dash != entries[1].line.dash  # the same dashes as the families' curves

@@ -61,6 +61,7 @@ def without_meta(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 # Fit and extrapolate
 
+
 def test_fit_default_view(app_test, without_meta):
     at = app_test("fit.py")
     _no_failure(at)
@@ -116,6 +117,7 @@ def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkey
         def wrapper(*args, **kwargs):
             calls[name] += 1
             return fn(*args, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(analysis, "flat_direction", counted("profile", analysis.flat_direction))
@@ -235,8 +237,7 @@ def test_fit_fewer_runs_and_final_only(app_test):
     _no_exception(at)
     # Two final losses cannot identify five parameters: a message, not a crash.
     assert "cannot be fitted" in _texts(at.warning) + _texts(at.error)
-    assert len(at.query_params.get_all("runs") if hasattr(at.query_params, "get_all")
-               else at.query_params["runs"]) == 2
+    assert len(at.query_params.get_all("runs") if hasattr(at.query_params, "get_all") else at.query_params["runs"]) == 2
 
 
 def test_fit_borrowed_exponents(app_test):
@@ -258,8 +259,16 @@ def _uploaded() -> pd.DataFrame:
     rows = []
     for name, n in (("tiny", 2e7), ("small", 6e7), ("mid", 2e8), ("big", 5e8), ("target", 1e9)):
         for d in np.geomspace(12e9, 60e9, 8):
-            rows.append({"run_id": f"upload/{name}", "run_name": name, "seed": np.nan, "num_params": n,
-                         "tokens_seen": d, "value": float(laws.chinchilla_loss(n, d, **TRUTH))})
+            rows.append(
+                {
+                    "run_id": f"upload/{name}",
+                    "run_name": name,
+                    "seed": np.nan,
+                    "num_params": n,
+                    "tokens_seen": d,
+                    "value": float(laws.chinchilla_loss(n, d, **TRUTH)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -285,6 +294,7 @@ def test_fit_link_to_uploaded_runs_without_upload(app_test):
 
 # ---------------------------------------------------------------------------------------------
 # Budget planner
+
 
 def test_planner_default_view(app_test, with_meta):
     at = app_test("planner.py", timeout=120)  # the first planner run fits the reference laws (cached after)
@@ -397,6 +407,7 @@ def test_planner_bad_link_values(app_test, with_meta):
 # ---------------------------------------------------------------------------------------------
 # How reliable are scaling laws?
 
+
 def test_reliability_default_view(app_test, with_meta):
     at = app_test("reliability.py")
     _no_failure(at)
@@ -453,8 +464,9 @@ def test_run_the_sweep_button(app_test, without_meta, meta_db, monkeypatch):
 
 def test_reliability_card_and_footer_count_the_same_families(app_test, meta_db, tmp_path, monkeypatch):
     """A family whose fits all failed is not counted as a family of results on the card or in the footer."""
-    import duckdb
     import shutil
+
+    import duckdb
 
     path = tmp_path / "meta.duckdb"
     shutil.copy(meta_db, path)
@@ -475,14 +487,23 @@ def _small_uploaded() -> pd.DataFrame:
     rows = []
     for name, n in (("tiny", 2e7), ("small", 6e7), ("mid", 2e8), ("big", 5e8), ("target", 1e9)):
         for d in np.geomspace(1e8, 4e9, 10):
-            rows.append({"run_id": f"upload/{name}", "run_name": name, "seed": np.nan, "num_params": n,
-                         "tokens_seen": d, "value": float(laws.chinchilla_loss(n, d, **TRUTH))})
+            rows.append(
+                {
+                    "run_id": f"upload/{name}",
+                    "run_name": name,
+                    "seed": np.nan,
+                    "num_params": n,
+                    "tokens_seen": d,
+                    "value": float(laws.chinchilla_loss(n, d, **TRUTH)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_fit_uploaded_runs_under_10b_tokens_fit_by_default(app_test):
-    at = app_test("fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"},
-                  timeout=180)
+    at = app_test(
+        "fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"}, timeout=180
+    )
     at.selectbox(key="fit.family").set_value("your-runs").run(timeout=180)
     _no_failure(at)
     assert at.number_input(key="fit.cutoff").value == pytest.approx(0.4)  # 10% of 4B tokens, in B tokens
@@ -494,8 +515,9 @@ def test_fit_uploaded_runs_under_10b_tokens_fit_by_default(app_test):
 
 
 def test_fit_hypothetical_target_inside_the_uploaded_size_range(app_test):
-    at = app_test("fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"},
-                  timeout=180)
+    at = app_test(
+        "fit.py", session_state={"uploaded_runs": _small_uploaded(), "uploaded_runs_name": "mine.csv"}, timeout=180
+    )
     at.selectbox(key="fit.family").set_value("your-runs").run(timeout=180)
     at.selectbox(key="fit.target").set_value("hypothetical").run(timeout=180)
     at.text_input(key="fit.n").set_value("300M")

@@ -46,8 +46,9 @@ def test_downsampling_caps_points_and_keeps_ends(con):
     assert curves["tokens_seen"].iloc[0] == first and curves["tokens_seen"].iloc[-1] == last
     assert curves["tokens_seen"].is_monotonic_increasing and curves["tokens_seen"].is_unique
     assert (curves["points_in_run"] == total).all()
-    final = con.execute("SELECT value FROM observations WHERE run_id = ? AND metric = ? AND tokens_seen = ?",
-                        [run_id, metric, last]).fetchone()[0]
+    final = con.execute(
+        "SELECT value FROM observations WHERE run_id = ? AND metric = ? AND tokens_seen = ?", [run_id, metric, last]
+    ).fetchone()[0]
     assert curves["value"].iloc[-1] == final
 
 

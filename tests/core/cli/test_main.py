@@ -7,8 +7,18 @@ from scaleplan.core.cli import data as data_commands
 
 
 def test_a_user_error_is_one_line_on_stderr(tmp_path, capsys):
-    code = cli.main(["--db", str(tmp_path / "x.duckdb"), "--log-dir", str(tmp_path / "log"),
-                     "data", "build", "--mirror", str(tmp_path / "nope")])
+    code = cli.main(
+        [
+            "--db",
+            str(tmp_path / "x.duckdb"),
+            "--log-dir",
+            str(tmp_path / "log"),
+            "data",
+            "build",
+            "--mirror",
+            str(tmp_path / "nope"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == cli.EXIT_USER_ERROR
     assert err.startswith("scaleplan: error: ") and err.count("\n") == 1

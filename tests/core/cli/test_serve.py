@@ -18,7 +18,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-
 from tests.helpers import free_port
 
 # The installed console script, as README command 1 runs it; the module form where an install
@@ -62,13 +61,23 @@ def _descendants(pid: int) -> list[int]:
 
 def test_serve_without_a_terminal_answers_health_and_sigterm_leaves_nothing(built_db, tmp_path):
     port = free_port()
-    env = dict(os.environ, SCALEPLAN_DB=str(built_db), SCALEPLAN_DATA_DIR=str(tmp_path / "data"),
-               SCALEPLAN_LOG_DIR=str(tmp_path / "log"))
+    env = dict(
+        os.environ,
+        SCALEPLAN_DB=str(built_db),
+        SCALEPLAN_DATA_DIR=str(tmp_path / "data"),
+        SCALEPLAN_LOG_DIR=str(tmp_path / "log"),
+    )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([*SCALEPLAN, "serve", "--port", str(port), "--address", "127.0.0.1"],
-                                   cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [*SCALEPLAN, "serve", "--port", str(port), "--address", "127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60

@@ -27,7 +27,9 @@ def test_runs_per_mixture_and_families_per_corpus(frames):
     assert runs.groupby("family").size().to_dict() == {"bimix-pile": 6, "bimix-slimpajama": 6}
     assert (runs["num_params"] == 280e6).all() and runs["num_params_derived"].all()
     assert frames.families.set_index("family")["default_metric"].to_dict() == {
-        "bimix-pile": "val/pile/avg/log_ppl", "bimix-slimpajama": "val/slimpajama/avg/log_ppl"}
+        "bimix-pile": "val/pile/avg/log_ppl",
+        "bimix-slimpajama": "val/slimpajama/avg/log_ppl",
+    }
 
 
 def test_steps_to_tokens(frames):

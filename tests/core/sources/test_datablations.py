@@ -75,7 +75,8 @@ def test_file_flops_are_not_cumulative_so_we_use_6nd(mirror, frames):
 
 def test_mis_parsed_contour_row_is_skipped(frames):
     assert frames.bad_rows == {
-        "datablations_contour_losses.csv: name disagrees with token_num/epochs (mis-parsed unique tokens)": 1}
+        "datablations_contour_losses.csv: name disagrees with token_num/epochs (mis-parsed unique tokens)": 1
+    }
     assert "datablations/contour-2b855b1b25" not in set(frames.runs["run_id"])
 
 
@@ -117,7 +118,10 @@ def test_malformed_row_is_counted_and_the_rest_kept(mirror, tmp_path):
     raw.loc[5, "token_num"] = "n/a"
     raw.to_csv(root / db.LOSSES, index=False)
     frames = db.read(root)
-    assert frames.bad_rows["datablations_losses.csv: non-numeric or non-positive token_num/loss/epochs/tokens_per_epoch"] == 1
+    assert (
+        frames.bad_rows["datablations_losses.csv: non-numeric or non-positive token_num/loss/epochs/tokens_per_epoch"]
+        == 1
+    )
     obs = frames.observations
     assert len(obs[obs["run_id"].str.contains("/gpt2-") & ~obs["run_id"].str.contains("python")]) == 9260
     assert len(frames.runs) == 285
@@ -128,4 +132,3 @@ def test_missing_file_raises_with_its_name(mirror, tmp_path):
     (root / db.CODE).unlink()
     with pytest.raises(ValueError, match="datablations_code_losses.csv"):
         db.read(root)
-

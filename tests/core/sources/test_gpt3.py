@@ -15,9 +15,16 @@ from scaleplan.core.sources.base import METRIC_KINDS
 CURVES = Path("colpret/raw_data/gpt3/extracted.csv")
 TABLE = Path("colpret/raw_data/gpt3/gpt3_metadata.xlsx")
 # GPT-3 paper, Table 2.1 (n_params)
-PAPER_SIZES = {"gpt3/gpt-3-small": 125e6, "gpt3/gpt-3-medium": 350e6, "gpt3/gpt-3-large": 760e6,
-               "gpt3/gpt-3-xl": 1.3e9, "gpt3/gpt-3-2.7b": 2.7e9, "gpt3/gpt-3-6.7b": 6.7e9,
-               "gpt3/gpt-3-13b": 13e9, "gpt3/gpt-3-175b": 175e9}
+PAPER_SIZES = {
+    "gpt3/gpt-3-small": 125e6,
+    "gpt3/gpt-3-medium": 350e6,
+    "gpt3/gpt-3-large": 760e6,
+    "gpt3/gpt-3-xl": 1.3e9,
+    "gpt3/gpt-3-2.7b": 2.7e9,
+    "gpt3/gpt-3-6.7b": 6.7e9,
+    "gpt3/gpt-3-13b": 13e9,
+    "gpt3/gpt-3-175b": 175e9,
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +80,10 @@ def test_malformed_rows_are_skipped_and_counted(mirror, tmp_path):
     lines[3] = "small,12.05258627,,"
     (tmp_path / CURVES).write_text("\n".join(lines) + "\n")
     frames = gpt3.read(tmp_path)
-    assert frames.bad_rows == {"non-numeric or non-positive step": 1, "model not in the GPT-3 table": 1,
-                               "row without a numeric loss": 1}
+    assert frames.bad_rows == {
+        "non-numeric or non-positive step": 1,
+        "model not in the GPT-3 table": 1,
+        "row without a numeric loss": 1,
+    }
     assert len(frames.runs) == 8
     assert len(frames.observations) > 7000

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +33,8 @@ def test_one_run_per_record_grouped_by_data_setting(frames):
     runs = frames.runs
     assert len(runs) == 150 and runs["run_id"].is_unique
     assert runs.groupby("family").size().to_dict() == {
-        f"gzip-pcfg-{g}": 30 for g in ("0.12", "0.23", "0.33", "0.45", "0.61")}
+        f"gzip-pcfg-{g}": 30 for g in ("0.12", "0.23", "0.33", "0.45", "0.61")
+    }
     # each family is a grid: 6 model sizes x 5 data budgets
     grid = runs.groupby("family").agg(sizes=("num_params", "nunique"), budgets=("planned_tokens", "nunique"))
     assert (grid["sizes"] == 6).all() and (grid["budgets"] == 5).all()
@@ -42,8 +42,9 @@ def test_one_run_per_record_grouped_by_data_setting(frames):
 
 
 def test_parameter_counts_match_the_llama_configs(frames, records):
-    expected = records["model_stats"].map(lambda s: llama_params(
-        s["vocab_size"], s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"]))
+    expected = records["model_stats"].map(
+        lambda s: llama_params(s["vocab_size"], s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"])
+    )
     assert (expected == records["model_size"]).all()
     assert set(frames.runs["num_params"]) == set(expected.astype(float))
     assert not frames.runs["num_params_derived"].any()

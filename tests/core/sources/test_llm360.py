@@ -39,7 +39,9 @@ def test_two_runs_two_families(frames):
     assert runs.loc["llm360/K2", "family"] == "llm360-k2"
     assert runs.loc["llm360/Amber", "family"] == "llm360-amber"
     assert frames.families.set_index("family")["default_metric"].to_dict() == {
-        "llm360-k2": "train/loss", "llm360-amber": "val/pile/pile_cc/log_ppl"}
+        "llm360-k2": "train/loss",
+        "llm360-amber": "val/pile/pile_cc/log_ppl",
+    }
 
 
 def test_parameter_counts_from_the_published_configs(frames):
@@ -88,8 +90,11 @@ def test_k2_evals_by_checkpoint(frames):
 
 def test_amber_final_evals_match_the_model_card(frames):
     # LLM360/Amber model card: HellaSwag 73.91, MMLU 28.53 (ARC-C 42.57 vs 42.58 logged)
-    for metric, card in (("downstream/hellaswag/acc", 0.7391), ("downstream/mmlu/acc", 0.2853),
-                         ("downstream/arc/acc", 0.4257)):
+    for metric, card in (
+        ("downstream/hellaswag/acc", 0.7391),
+        ("downstream/mmlu/acc", 0.2853),
+        ("downstream/arc/acc", 0.4257),
+    ):
         series = _series(frames, "llm360/Amber", metric)
         assert series["value"].iloc[-1] == pytest.approx(card, abs=2e-4), metric
         # W&B step 356 = ckpt_356: 357 of 360 data chunks of 1,259.13B tokens
@@ -128,7 +133,6 @@ def test_metrics_kinds_and_invariants(frames):
     n = frames.runs.set_index("run_id")["num_params"]
     assert np.allclose(obs["flops"], 6 * obs["run_id"].map(n) * obs["tokens_seen"])
     assert not frames.bad_rows
-
 
 
 def test_malformed_rows_are_counted_not_fatal(mirror, tmp_path, frames):

@@ -58,15 +58,14 @@ def test_metric_kinds(frames):
     assert np.isfinite(frames.observations["value"]).all()
 
 
-
 def test_malformed_rows_are_counted_not_fatal(mirror, tmp_path):
     path = tmp_path / SOURCE
     path.parent.mkdir(parents=True)
     lines = (mirror / SOURCE).read_text().splitlines(keepends=True)
     assert lines[0].strip() == "step,loss,lr,grad_norm"
-    lines[10] = "ten," + lines[10].split(",", 1)[1]          # bad step: whole row skipped
-    lines[20] = lines[20].split(",")[0] + ",NaNx,1e-5,0.1\n"   # bad loss cell only
-    lines[30] = "0," + lines[30].split(",", 1)[1]             # step 0: no tokens seen
+    lines[10] = "ten," + lines[10].split(",", 1)[1]  # bad step: whole row skipped
+    lines[20] = lines[20].split(",")[0] + ",NaNx,1e-5,0.1\n"  # bad loss cell only
+    lines[30] = "0," + lines[30].split(",", 1)[1]  # step 0: no tokens seen
     path.write_text("".join(lines))
     got = mamba.read(tmp_path)
     assert got.bad_rows["llm360Mamba3B.csv: missing or non-numeric step"] == 1

@@ -29,11 +29,25 @@ def _obs(frames, run_id, metric):
 def test_runs_cover_both_files(frames):
     runs = frames.runs.set_index("run_id")
     # the 7 (Model, data) runs of IBM_MoE.csv ...
-    from_moe_csv = {"moe/ST-k2", "moe/ST-k2/ibm-pile", "moe/ST-h1/codegen_shuffled", "moe/h1-k4",
-                    "moe/st-deep-48l", "moe/gmm-k4", "moe/obsidian-17B"}
+    from_moe_csv = {
+        "moe/ST-k2",
+        "moe/ST-k2/ibm-pile",
+        "moe/ST-h1/codegen_shuffled",
+        "moe/h1-k4",
+        "moe/st-deep-48l",
+        "moe/gmm-k4",
+        "moe/obsidian-17B",
+    }
     # ... plus the runs only the 0-shot sheet has (the obsidian-4B ablations have no size: skipped)
-    from_sheet = {"moe/ST-h1/codegen", "moe/ST-48L", "moe/ST-wide", "moe/gmm", "moe/48L-k4",
-                  "moe/Obsidian-4B-normalized", "moe/LLAMA-7B"}
+    from_sheet = {
+        "moe/ST-h1/codegen",
+        "moe/ST-48L",
+        "moe/ST-wide",
+        "moe/gmm",
+        "moe/48L-k4",
+        "moe/Obsidian-4B-normalized",
+        "moe/LLAMA-7B",
+    }
     assert set(runs.index) == from_moe_csv | from_sheet
     assert runs.loc["moe/LLAMA-7B", "architecture"] == "decoder"
     assert runs.loc["moe/LLAMA-7B", "family"] == "llama"

@@ -121,7 +121,8 @@ def test_counts_and_default_metric_coverage(frames):
 def test_log_ppl_is_ln_of_the_perplexity_and_equals_the_loss_where_both_exist(frames):
     obs = frames.observations
     twin = obs[obs["run_id"] == "olmo/OLMo-7B-Twin-2T"].pivot_table(
-        index="tokens_seen", columns="metric", values="value")
+        index="tokens_seen", columns="metric", values="value"
+    )
     assert np.allclose(twin["val/c4_en/log_ppl"], np.log(twin["val/c4_en/ppl"]))
     seven = obs[obs["run_id"] == "olmo/OLMo-7B"].pivot_table(index="tokens_seen", columns="metric", values="value")
     assert np.allclose(np.log(seven["val/c4_en/ppl"]), seven["val/c4_en/loss"], atol=1e-6)
@@ -147,7 +148,6 @@ def test_metrics_kinds_and_invariants(frames):
     assert not obs.duplicated(["run_id", "tokens_seen", "metric"]).any()
 
 
-
 def _copy(mirror: Path, root: Path, raw: bool = True) -> None:
     (root / AGGREGATED).parent.mkdir(parents=True)
     shutil.copy(mirror / AGGREGATED, root / AGGREGATED)
@@ -169,8 +169,9 @@ def test_malformed_rows_are_counted_not_fatal(mirror, tmp_path, frames):
     # the corrupted cells were also in olmo.csv, which fills them back in
     base = frames.observations
     assert len(got.observations) == len(base)
-    c4 = got.observations[(got.observations["run_id"] == "olmo/OLMo-1B")
-                          & (got.observations["metric"] == "val/c4_en/loss")]
+    c4 = got.observations[
+        (got.observations["run_id"] == "olmo/OLMo-1B") & (got.observations["metric"] == "val/c4_en/loss")
+    ]
     assert len(c4) == 735
 
 
@@ -184,7 +185,8 @@ def test_malformed_aggregate_row_without_raw_exports(mirror, tmp_path):
     assert got.bad_rows["olmo.csv: missing or non-numeric step"] == 1
     assert sorted(got.runs["run_id"]) == ["olmo/OLMo-1B", "olmo/OLMo-7B", "olmo/OLMo-7B-Twin-2T"]
     # without the raw exports the Twin's doubled overlap values come through unchanged
-    twin = got.observations[(got.observations["run_id"] == "olmo/OLMo-7B-Twin-2T")
-                            & (got.observations["metric"] == "val/4chan/loss")].set_index("tokens_seen")["value"]
+    twin = got.observations[
+        (got.observations["run_id"] == "olmo/OLMo-7B-Twin-2T") & (got.observations["metric"] == "val/4chan/loss")
+    ].set_index("tokens_seen")["value"]
     assert twin[158_000 * olmo.TOKENS_PER_STEP_7B] == pytest.approx(2 * 2.155195713043213)
     assert len(got.observations) > 45_000

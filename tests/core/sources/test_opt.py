@@ -41,8 +41,9 @@ def test_tokens_follow_the_opt_batch_sizes(mirror, frames):
     obs = frames.observations
     ppl = obs[obs["metric"] == "val/perplexity"].sort_values(["run_id", "tokens_seen"])
     expected = pd.DataFrame({"run_id": "opt/opt-" + traj["model_size"], "tokens_seen": tokens})
-    assert np.array_equal(ppl[["run_id", "tokens_seen"]].to_numpy(),
-                          expected.sort_values(["run_id", "tokens_seen"]).to_numpy())
+    assert np.array_equal(
+        ppl[["run_id", "tokens_seen"]].to_numpy(), expected.sort_values(["run_id", "tokens_seen"]).to_numpy()
+    )
     assert obs["tokens_derived"].all() and obs["flops_derived"].all()
     params = frames.runs.set_index("run_id")["num_params"]
     assert np.allclose(obs["flops"], 6 * obs["run_id"].map(params) * obs["tokens_seen"])
@@ -64,12 +65,20 @@ def test_bigbench_accuracies_are_fractions(mirror, frames):
     acc = obs[obs["metric"].str.startswith("downstream/bigbench_")]
     assert len(acc) == 147 * 6 and acc["value"].between(0, 1).all()
     # accuracies: k correct out of each task's BIG-bench example count
-    for task, n in {"codelinedescription": 60, "humanorganssenses": 42, "implicatures": 492,
-                    "phraserelatedness": 100, "whatisthetao": 36, "swahilienglishproverbs": 153}.items():
+    for task, n in {
+        "codelinedescription": 60,
+        "humanorganssenses": 42,
+        "implicatures": 492,
+        "phraserelatedness": 100,
+        "whatisthetao": 36,
+        "swahilienglishproverbs": 153,
+    }.items():
         correct = acc[acc["metric"] == f"downstream/bigbench_{task}/acc"]["value"] * n
         assert len(correct) == 147 and np.allclose(correct, correct.round(), atol=1e-6), task
-    assert np.allclose(np.sort(acc[acc["metric"] == "downstream/bigbench_whatisthetao/acc"]["value"]),
-                       np.sort(bench["bigbench__whatisthetao"] / 100))
+    assert np.allclose(
+        np.sort(acc[acc["metric"] == "downstream/bigbench_whatisthetao/acc"]["value"]),
+        np.sort(bench["bigbench__whatisthetao"] / 100),
+    )
     kinds = frames.metrics.set_index("metric")["kind"]
     assert set(kinds) <= set(METRIC_KINDS)
     assert (kinds[kinds.index.str.startswith("downstream/")] == "accuracy").all()
@@ -93,8 +102,10 @@ def test_malformed_rows_are_counted_and_the_rest_kept(mirror, tmp_path):
     traj.loc[4, "steps"] = "-"
     traj.to_csv(root / opt.TRAJECTORIES, index=False)
     frames = opt.read(root)
-    assert frames.bad_rows == {"opt_trajectories.csv: non-numeric ppl": 1,
-                               "opt_trajectories.csv: non-numeric or non-positive steps": 1}
+    assert frames.bad_rows == {
+        "opt_trajectories.csv: non-numeric ppl": 1,
+        "opt_trajectories.csv: non-numeric or non-positive steps": 1,
+    }
     assert (frames.observations["metric"] == "val/perplexity").sum() == 140
     assert len(frames.runs) == 6
 
@@ -104,4 +115,3 @@ def test_missing_file_raises_with_its_name(mirror, tmp_path):
     (root / opt.BIGBENCH).unlink()
     with pytest.raises(ValueError, match="opt.csv"):
         opt.read(root)
-

@@ -113,7 +113,8 @@ def test_malformed_rows_are_counted_and_the_rest_kept(mirror, tmp_path):
     per_run = frames.observations.groupby("run_id").size()
     assert per_run["overtrain/rpj-d=96_l=8_h=4-1.0"] == 53
     assert "overtrain/rpj-d=96_l=8_h=4-1.0" in set(
-        frames.observations.loc[frames.observations["metric"] == "val/paloma_c4_en/loss", "run_id"])
+        frames.observations.loc[frames.observations["metric"] == "val/paloma_c4_en/loss", "run_id"]
+    )
 
 
 def test_unreadable_file_raises_with_its_name(mirror, tmp_path):
@@ -121,4 +122,3 @@ def test_unreadable_file_raises_with_its_name(mirror, tmp_path):
     (root / EXP / "evals" / "evaluation_rpj-open_lm_7b-1.0_heavy.json").write_text("not json")
     with pytest.raises(ValueError, match="evaluation_rpj-open_lm_7b-1.0_heavy.json"):
         overtrain.read(root)
-

@@ -9,11 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaleplan.core.sources import overtrain, overtrain_downstreams as od
+from scaleplan.core.sources import overtrain
+from scaleplan.core.sources import overtrain_downstreams as od
 
 CSV = Path("colpret/raw_data/overtrain/overtrain_downstreams.csv")
-VAL_SETS = ("openlm", "c4_val", "paloma_c4_en", "paloma_dolma_100_programing_languages",
-            "paloma_falcon-refinedweb", "paloma_ptb", "paloma_redpajama", "val_de-en_100")
+VAL_SETS = (
+    "openlm",
+    "c4_val",
+    "paloma_c4_en",
+    "paloma_dolma_100_programing_languages",
+    "paloma_falcon-refinedweb",
+    "paloma_ptb",
+    "paloma_redpajama",
+    "val_de-en_100",
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,4 +103,3 @@ def test_malformed_rows_are_counted_and_the_rest_kept(mirror, tmp_path):
     broken = f"overtrain/{frame.loc[5, 'name']}"
     per_run = frames.observations.groupby("run_id").size()
     assert per_run[broken] == 63 and (per_run.drop(broken) == 64).all()
-

@@ -31,8 +31,14 @@ def test_runs_and_families_match_the_mirror_folders(frames, mirror):
     assert by_family["pythia"] == {f"pythia-{s}" for s in ("70m", "160m", "410m", "1.4b", "2.8b", "6.9b", "12b")}
     assert len(by_family["pythia-deduped"]) == 8
     assert by_family["pythia-0.5MtokBS"] == {"pythia-160m-0.5MtokBS", "pythia-410m-0.5MtokBS", "pythia-1b-0.5MtokBS"}
-    assert set(by_family) == {"pythia", "pythia-deduped", "pythia-0.25MtokBS", "pythia-0.5MtokBS",
-                              "pythia-1MtokBS", "pythia-bf16"}
+    assert set(by_family) == {
+        "pythia",
+        "pythia-deduped",
+        "pythia-0.25MtokBS",
+        "pythia-0.5MtokBS",
+        "pythia-1MtokBS",
+        "pythia-bf16",
+    }
     assert set(frames.families["family"]) == set(by_family)
     deduped = frames.runs["family"] == "pythia-deduped"
     assert (frames.runs.loc[deduped, "training_data"] == "the Pile (deduplicated)").all()
@@ -93,7 +99,9 @@ def test_shot_count_comes_from_the_config(frames):
 def test_values_match_the_raw_file_and_log_ppl_is_ln_ppl(frames, mirror):
     raw = json.loads((mirror / EVALS / "pythia-70m/zero-shot/70m_step143000.json").read_text())["results"]
     obs = frames.observations
-    final = obs[(obs["run_id"] == "pythia/pythia-70m") & (obs["tokens_seen"] == FULL_RUN_TOKENS)].set_index("metric")["value"]
+    final = obs[(obs["run_id"] == "pythia/pythia-70m") & (obs["tokens_seen"] == FULL_RUN_TOKENS)].set_index("metric")[
+        "value"
+    ]
     assert final["zero-shot/piqa/acc"] == raw["piqa"]["acc"]
     assert final["zero-shot/lambada_openai/ppl"] == raw["lambada_openai"]["ppl"]
     assert math.isclose(final["zero-shot/lambada_openai/log_ppl"], math.log(raw["lambada_openai"]["ppl"]))
@@ -137,4 +145,3 @@ def test_unreadable_file_raises_with_its_name(mirror, tmp_path):
     (root / EVALS / "pythia-70m/five-shot/70m-5shot_step3000.json").write_text("{ truncated")
     with pytest.raises(ValueError, match="70m-5shot_step3000.json"):
         pythia.read(root)
-

@@ -78,9 +78,12 @@ def test_duplicate_lm_rows_are_counted(frames):
     assert frames.bad_rows == {"revisiting_lang.csv: exact duplicate row": 687}
     lm = frames.observations[frames.observations["metric"] == "val/lm/loss"]
     assert lm.groupby("run_id").size().to_dict() == {
-        "revisiting/lm-1.07e+09/val_loss": 21, "revisiting/lm-1.34e+08/val_loss": 24,
-        "revisiting/lm-1.68e+07/val_loss": 119, "revisiting/lm-2.62e+08/val_loss": 44,
-        "revisiting/lm-4.53e+08/val_loss": 21}
+        "revisiting/lm-1.07e+09/val_loss": 21,
+        "revisiting/lm-1.34e+08/val_loss": 24,
+        "revisiting/lm-1.68e+07/val_loss": 119,
+        "revisiting/lm-2.62e+08/val_loss": 44,
+        "revisiting/lm-4.53e+08/val_loss": 21,
+    }
 
 
 def _copy(mirror: Path, tmp_path: Path) -> Path:
@@ -109,4 +112,3 @@ def test_missing_file_raises_with_its_name(mirror, tmp_path):
     (root / rv.VISION).unlink()
     with pytest.raises(ValueError, match="revisiting_vision.csv"):
         rv.read(root)
-

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,14 @@ import pytest
 from scaleplan.core.sources import t5_pile
 from scaleplan.core.sources.base import METRIC_KINDS
 
-COLUMNS = ["model_name", "steps", "cross_ent_loss", "cross_ent_loss_per_all_target_tokens", "timing/seqs",
-           "val_perplexity"]
+COLUMNS = [
+    "model_name",
+    "steps",
+    "cross_ent_loss",
+    "cross_ent_loss_per_all_target_tokens",
+    "timing/seqs",
+    "val_perplexity",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +49,18 @@ def test_tokens_are_steps_times_a_million(frames, raw):
     assert np.allclose(obs["flops"], 6 * obs["run_id"].map(params) * obs["tokens_seen"])
     # every checkpoint after step 0 appears (xxl has three extra 100-step windows after a restart)
     assert obs[obs["metric"] == "val/pile_r_denoiser/perplexity"].groupby("run_id").size().to_dict() == {
-        "t5_pile/pile-t5-base": 200, "t5_pile/pile-t5-large": 200, "t5_pile/pile-t5-xl": 200,
-        "t5_pile/pile-t5-xxl": 203}
+        "t5_pile/pile-t5-base": 200,
+        "t5_pile/pile-t5-large": 200,
+        "t5_pile/pile-t5-xl": 200,
+        "t5_pile/pile-t5-xxl": 203,
+    }
 
 
 def test_per_token_columns_overflowed_and_the_reconstruction(raw):
     """cross_ent_loss is a per-step sum over 2048 x 114 target tokens; the logged per-token value
     divides the window sum by an int32 token count that wrapped around."""
     init = raw[raw["steps"] == 0]  # validation summaries at step 0: no overflow
-    assert np.allclose(init["cross_ent_loss"] / (2048 * 114), init["cross_ent_loss_per_all_target_tokens"],
-                       rtol=1e-6)
+    assert np.allclose(init["cross_ent_loss"] / (2048 * 114), init["cross_ent_loss_per_all_target_tokens"], rtol=1e-6)
     window = raw[(raw["steps"] > 0) & (raw["timing/seqs"] == 2048 * 10_000)].dropna()
     assert (window["cross_ent_loss_per_all_target_tokens"] < 0).mean() > 0.99
     steps_in_window = window["timing/seqs"] / 2048
@@ -67,7 +74,11 @@ def test_train_loss_values(frames):
     train = obs[obs["metric"] == "train/loss"]
     final = train[train["tokens_seen"] == 2e12].set_index("run_id")["value"]
     assert list(final.sort_values(ascending=False).index) == [
-        "t5_pile/pile-t5-base", "t5_pile/pile-t5-large", "t5_pile/pile-t5-xl", "t5_pile/pile-t5-xxl"]
+        "t5_pile/pile-t5-base",
+        "t5_pile/pile-t5-large",
+        "t5_pile/pile-t5-xl",
+        "t5_pile/pile-t5-xxl",
+    ]
     assert final["t5_pile/pile-t5-base"] == pytest.approx(218572.25 / 233472, rel=1e-6)
     assert train["value"].between(0.5, 3.0).all()
     xxl = train[train["run_id"] == "t5_pile/pile-t5-xxl"]
@@ -108,4 +119,3 @@ def test_malformed_row_is_counted_and_the_rest_kept(mirror, tmp_path):
 def test_missing_file_raises_with_its_name(tmp_path):
     with pytest.raises(ValueError, match="t5_pile.csv"):
         t5_pile.read(tmp_path)
-

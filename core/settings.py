@@ -12,6 +12,8 @@ field                  environment                 default
                                                    ``~/.local/share/scaleplan`` on Linux
 ``db_path``            ``SCALEPLAN_DB``            ``<data_dir>/scaleplan.duckdb``
 ``meta_path``          ``SCALEPLAN_META``          ``<data_dir>/meta.duckdb`` (meta-analysis results)
+``user_db_path``       ``SCALEPLAN_USER_DB``       ``<data_dir>/user.duckdb`` (saved studies, scenarios;
+                                                   never rebuilt: see :mod:`scaleplan.core.userstore`)
 ``mirror``             ``SCALEPLAN_MIRROR``        none: sources are downloaded at pinned commits
 ``download_url``       ``SCALEPLAN_DOWNLOAD_URL``  raw GitHub at ``{repository}/{commit}/{path}``
 ``log_dir``            ``SCALEPLAN_LOG_DIR``       the per-user log folder (``platformdirs``)
@@ -43,6 +45,7 @@ class Settings:
     mirror: Path | None
     download_url: str
     log_dir: Path
+    user_db_path: Path
 
     @property
     def download_dir(self) -> Path:
@@ -60,6 +63,8 @@ class Settings:
     def as_argv(self) -> list[str]:
         """These settings as ``--name value`` arguments, to hand them to a child or a script."""
         argv = [
+            "--user-db",
+            str(self.user_db_path),
             "--data-dir",
             str(self.data_dir),
             "--db",
@@ -88,6 +93,7 @@ def resolve_settings(
     mirror: str | os.PathLike | None = None,
     download_url: str | None = None,
     log_dir: str | os.PathLike | None = None,
+    user_db: str | os.PathLike | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting: argument, then ``environ`` (default ``os.environ``), then default."""
@@ -100,6 +106,7 @@ def resolve_settings(
     db_value = pick(db, "SCALEPLAN_DB")
     meta_value = pick(meta, "SCALEPLAN_META")
     mirror_value = pick(mirror, "SCALEPLAN_MIRROR")
+    user_db_value = pick(user_db, "SCALEPLAN_USER_DB")
     log_value = pick(log_dir, "SCALEPLAN_LOG_DIR") or platformdirs.user_log_dir(APP_NAME)
     return Settings(
         data_dir=base,
@@ -108,4 +115,5 @@ def resolve_settings(
         mirror=_absolute(mirror_value) if mirror_value else None,
         download_url=pick(download_url, "SCALEPLAN_DOWNLOAD_URL") or DEFAULT_DOWNLOAD_URL,
         log_dir=_absolute(log_value),
+        user_db_path=_absolute(user_db_value) if user_db_value else base / "user.duckdb",
     )

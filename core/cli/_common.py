@@ -49,6 +49,11 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, suppress_defaults
     group.add_argument(
         "--mirror", default=default, help="local mirror of the sources ($SCALEPLAN_MIRROR; default: download)"
     )
+    group.add_argument(
+        "--user-db",
+        default=default,
+        help="saved studies and scenarios ($SCALEPLAN_USER_DB; default <data-dir>/user.duckdb; never rebuilt)",
+    )
     group.add_argument("--download-url", default=default, help=argparse.SUPPRESS)
     group.add_argument("--log-dir", default=default, help="folder for the error log ($SCALEPLAN_LOG_DIR)")
 
@@ -68,6 +73,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         mirror=args.mirror,
         download_url=args.download_url,
         log_dir=args.log_dir,
+        user_db=getattr(args, "user_db", None),
     )
 
 

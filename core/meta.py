@@ -752,10 +752,15 @@ def shipped_results(data_version: str) -> pd.DataFrame:
     return frame[[c for c in RESULT_COLUMNS if c in frame.columns]]
 
 
-def export_results(meta_path: Path, data_version: str, dest_dir: Path) -> dict:
+def export_results(
+    meta_path: Path, data_version: str, dest_dir: Path, *, content_digests: dict[str, str] | None = None
+) -> dict:
     """Write the stored rows of ``data_version`` as the shippable artifact and its pin into ``dest_dir``.
 
     ``scaleplan meta export --to data`` after a full ``scaleplan meta run`` recomputes what ships.
+    The pin records the database's per-source ``content_digests`` (a test compares them with a
+    fresh build: an adapter whose output changed without a new ``VERSION`` fails it) and the
+    Python/NumPy/SciPy versions the fits ran on (fitted minima move slightly between them).
     """
     frame = load_results(meta_path, data_version, shipped=False)
     if frame.empty:
@@ -770,9 +775,19 @@ def export_results(meta_path: Path, data_version: str, dest_dir: Path) -> dict:
         "rows": int(len(frame)),
         "fitted": int((frame["status"] == "ok").sum()),
         "command": "scaleplan meta run --jobs 2 && scaleplan meta export --to data",
+        "content_digests": dict(sorted((content_digests or {}).items())),
+        "environment": _environment(),
     }
     (dest_dir / SHIPPED_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def _environment() -> dict[str, str]:
+    import platform
+
+    import scipy
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}
 
 
 def family_averaged(results: pd.DataFrame, by: list[str], value: str = "are_mean") -> pd.DataFrame:

@@ -74,17 +74,47 @@ class BuildReport:
     per_source: dict[str, dict] = field(default_factory=dict)
 
 
-def code_digest() -> str:
-    """sha256 over the ingest code (adapters, schema), so a changed adapter makes the database stale."""
+def ingest_digest() -> str:
+    """sha256 over what decides how files become tables: the schema and each adapter's declared ``VERSION``.
+
+    Not the adapters' source bytes: a docstring or a refactor that yields the same rows must not
+    mark every user's database stale (nor orphan the shipped sweep results). An adapter whose
+    output changes bumps its ``VERSION``; :func:`content_digests` and the shipped-results test
+    catch a change that forgot to.
+    """
+    from scaleplan.core.sources import adapters
+
     digest = hashlib.sha256((SCHEMA_VERSION + SCHEMA_SQL).encode())
-    here = Path(__file__).resolve().parent
-    for file in sorted((here / "sources").glob("*.py")):
-        digest.update(file.read_bytes())
+    for adapter in adapters():
+        digest.update(f"{adapter.NAME}={adapter.VERSION};".encode())
     return digest.hexdigest()
 
 
 def data_version(manifest: Manifest) -> str:
-    return hashlib.sha256((manifest.digest + code_digest()).encode()).hexdigest()
+    """The version of the data: the manifest's file digests (the inputs) and :func:`ingest_digest`."""
+    return hashlib.sha256((manifest.digest + ingest_digest()).encode()).hexdigest()
+
+
+# Per source, md5 over its runs and observations in a fixed order, values written with 17
+# significant digits (exact for a double), so two builds agree exactly when their tables do.
+_CONTENT_DIGEST_SQL = """
+WITH r AS (
+    SELECT source, string_agg(concat_ws('|', run_id, family, printf('%.17g', num_params), coalesce(seed, -1),
+                                        coalesce(printf('%.17g', planned_tokens), '')), ';' ORDER BY run_id) AS t
+    FROM runs GROUP BY source),
+o AS (
+    SELECT source, string_agg(concat_ws('|', run_id, metric, printf('%.17g', tokens_seen), printf('%.17g', value)),
+                              ';' ORDER BY run_id, metric, tokens_seen) AS t
+    FROM observations GROUP BY source)
+SELECT s.source, md5(coalesce(r.t, '') || '#' || coalesce(o.t, ''))
+FROM sources s LEFT JOIN r USING (source) LEFT JOIN o USING (source)
+ORDER BY s.source
+"""
+
+
+def content_digests(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Per source, a digest of the rows it contributed (runs and observations) to this database."""
+    return dict(con.execute(_CONTENT_DIGEST_SQL).fetchall())
 
 
 def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
@@ -186,6 +216,10 @@ def build_database(
                 "INSERT INTO meta VALUES ('data_version', ?), ('schema_version', ?), ('built_at', ?), "
                 "('manifest_digest', ?)",
                 [data_version(manifest), SCHEMA_VERSION, _dt.datetime.now(_dt.UTC).isoformat(), manifest.digest],
+            )
+            con.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [[f"content_digest:{source}", digest] for source, digest in content_digests(con).items()],
             )
             con.execute("CHECKPOINT")
         finally:

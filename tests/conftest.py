@@ -18,14 +18,40 @@ def mirror() -> Path:
     return path
 
 
+def _shared(tmp_path_factory, name: str, make) -> Path:
+    """``make(path)`` once per test run, however many xdist workers ask: the first builds, the rest wait.
+
+    Under pytest-xdist every worker has its own session; the folder above their base temp dirs is
+    common to the run, so a lock file there lets one worker build the database (or the small sweep)
+    and the others reuse it. Without xdist this is just a build into the session's temp dir.
+    """
+    import fcntl
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        path = tmp_path_factory.mktemp(name) / f"{name}.duckdb"
+        make(path)
+        return path
+    root = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    root.mkdir(exist_ok=True)
+    path, done = root / f"{name}.duckdb", root / "done"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                make(path)
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return path
+
+
 @pytest.fixture(scope="session")
 def built_db(mirror, tmp_path_factory) -> Path:
-    """The database built once from the real mirror, shared (read-only) by the whole session."""
+    """The database built once from the real mirror, shared (read-only) by the whole test run."""
     from scaleplan.core import storage
 
-    db = tmp_path_factory.mktemp("db") / "scaleplan.duckdb"
-    storage.build_database(db, mirror=mirror, progress=False)
-    return db
+    return _shared(tmp_path_factory, "db", lambda path: storage.build_database(path, mirror=mirror, progress=False))
 
 
 @pytest.fixture()
@@ -42,9 +68,11 @@ META_FAMILIES = ["pythia", "pythia-deduped", "opt", "gpt3", "overtrain-c4"]
 
 @pytest.fixture(scope="session")
 def meta_db(built_db, tmp_path_factory) -> Path:
-    """A small meta-analysis sweep (5 families, ~1,100 fits, about a minute) on the session database."""
+    """A small meta-analysis sweep (5 families, ~1,100 fits, about a minute), built once per test run."""
     from scaleplan.core import meta
 
-    path = tmp_path_factory.mktemp("meta") / "meta.duckdb"
-    meta.run_sweep(built_db, path, families=META_FAMILIES, n_jobs=2, progress=False)
-    return path
+    return _shared(
+        tmp_path_factory,
+        "meta",
+        lambda path: meta.run_sweep(built_db, path, families=META_FAMILIES, n_jobs=2, progress=False),
+    )

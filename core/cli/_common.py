@@ -123,3 +123,11 @@ def open_db(settings: Settings, *, quiet: bool = False) -> Iterator:
 def data_version(settings: Settings) -> str:
     with open_db(settings) as con:
         return con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+
+
+def content_digests(settings: Settings) -> dict[str, str]:
+    """The database's per-source content digests (:func:`scaleplan.core.storage.content_digests`)."""
+    from scaleplan.core import storage
+
+    with open_db(settings) as con:
+        return storage.content_digests(con)

@@ -56,7 +56,9 @@ def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
 
     version = _common.data_version(settings)
     try:
-        info = meta.export_results(settings.meta_path, version, Path(args.to))
+        info = meta.export_results(
+            settings.meta_path, version, Path(args.to), content_digests=_common.content_digests(settings)
+        )
     except ValueError as error:
         raise _common.CLIError(f"{error}; run `scaleplan meta run` first") from None
     print(

@@ -4,6 +4,10 @@ Each adapter module defines
 
 ``NAME``
     short name used in the summary (e.g. ``"olmo"``);
+``VERSION``
+    an integer bumped whenever what ``read`` yields changes; with the manifest's file digests it
+    makes the data version (:func:`scaleplan.core.storage.data_version`), so an edit that changes
+    no output (a docstring, a refactor) leaves every database and the shipped results current;
 ``REPOSITORY``
     the mirror folder it reads from (``"colpret"``, ``"pythia"`` or ``"mlfoundations-scaling"``);
 ``PATTERNS``

@@ -43,6 +43,9 @@ from .base import (
 )
 
 NAME = "bimix"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 ROOT = "colpret/raw_data/bimix-law"
 CORPORA = {"Pile": "pile", "SlimPajama": "slimpajama"}

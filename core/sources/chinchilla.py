@@ -34,6 +34,9 @@ import pandas as pd
 from .base import FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames
 
 NAME = "chinchilla"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 POINTS = "colpret/raw_data/chinchila_extracted.csv"
 PATTERNS = (POINTS,)

@@ -67,6 +67,9 @@ from .base import (
 )
 
 NAME = "datablations"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 LOSSES = "colpret/aggregated_eval/datablations_losses.csv"
 CONTOUR = "colpret/aggregated_eval/datablations_contour_losses.csv"

@@ -45,6 +45,9 @@ from .base import (
 )
 
 NAME = "gpt3"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 CURVES = "colpret/raw_data/gpt3/extracted.csv"
 TABLE = "colpret/raw_data/gpt3/gpt3_metadata.xlsx"

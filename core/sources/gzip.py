@@ -48,6 +48,9 @@ from .base import (
 )
 
 NAME = "gzip"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 RESULTS = "colpret/raw_data/gzip/results_new.jsonl"
 PATTERNS = (RESULTS,)

@@ -70,6 +70,9 @@ from .base import (
 )
 
 NAME = "llm360"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 K2_AGGREGATED = "colpret/aggregated_eval/K2.csv"
 K2_DIR = "colpret/raw_data/lm360/K2"

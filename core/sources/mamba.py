@@ -40,6 +40,9 @@ from .base import (
 )
 
 NAME = "mamba"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 SOURCE = "colpret/aggregated_eval/llm360Mamba3B.csv"
 PATTERNS = (SOURCE,)

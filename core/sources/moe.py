@@ -63,6 +63,9 @@ from .base import (
 )
 
 NAME = "moe"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 MOE_CSV = "colpret/raw_data/IBM_MoE.csv"
 SHEET_CSV = "colpret/aggregated_eval/LLMs - 0-shot.csv"

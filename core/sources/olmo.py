@@ -75,6 +75,9 @@ from .base import (
 )
 
 NAME = "olmo"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 AGGREGATED = "colpret/aggregated_eval/olmo.csv"
 RAW_DIR = "colpret/raw_data/OLMO"

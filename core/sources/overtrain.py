@@ -55,6 +55,9 @@ from .base import (
 )
 
 NAME = "overtrain"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "mlfoundations-scaling"
 MODELS = "mlfoundations-scaling/exp_data/models"
 EVALS = "mlfoundations-scaling/exp_data/evals"

@@ -51,6 +51,9 @@ from .base import (
 from .overtrain import DATASETS, SOURCE_PAPER
 
 NAME = "overtrain_downstreams"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 CSV = "colpret/raw_data/overtrain/overtrain_downstreams.csv"
 PATTERNS = (CSV,)

@@ -55,6 +55,9 @@ from .base import (
 )
 
 NAME = "pythia"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "pythia"
 EVAL_ROOT = "pythia/evals/pythia-v1"
 PATTERNS = (f"{EVAL_ROOT}/*/*.json", f"{EVAL_ROOT}/*/*/*.json")

@@ -44,6 +44,9 @@ from .base import (
 )
 
 NAME = "redpajama"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 ROOT = "colpret/raw_data/redPajama"
 SIZES = ("2.4B", "6.7B")

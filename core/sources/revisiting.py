@@ -52,6 +52,9 @@ import pandas as pd
 from .base import FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops
 
 NAME = "revisiting"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 LANG = "colpret/aggregated_eval/revisiting_lang.csv"
 VISION = "colpret/aggregated_eval/revisiting_vision.csv"

@@ -56,6 +56,9 @@ import pandas as pd
 from .base import FAMILY_COLUMNS, METRIC_COLUMNS, RUN_COLUMNS, SourceFrames, chinchilla_flops, long_observations
 
 NAME = "t5_pile"
+# Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
+# so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
+VERSION = 1
 REPOSITORY = "colpret"
 CSV = "colpret/aggregated_eval/t5_pile.csv"
 PATTERNS = (CSV,)

@@ -40,8 +40,39 @@ def test_shipped_results_are_pinned_and_belong_to_the_current_data(data_version)
     # (`scaleplan meta run --jobs 2 && scaleplan meta export --to data`), or the pages lose them.
     assert info["data_version"] == data_version
     frame = meta.shipped_results(data_version)
+    assert info["environment"]["numpy"] and info["environment"]["scipy"]
     assert len(frame) == info["rows"] and int((frame["status"] == "ok").sum()) == info["fitted"]
     assert frame["family"].nunique() >= 20 and info["fitted"] > 3000
+
+
+def test_each_source_yields_what_the_shipped_results_were_computed_on(built_db):
+    """The data version names each adapter's declared VERSION, not its code: a changed output must bump it.
+
+    The shipped pin records what every source contributed when the sweep ran; a fresh build of the
+    same manifest and VERSIONs must contribute exactly that, or an adapter changed what it yields
+    without saying so (bump its VERSION, then `scaleplan meta run --jobs 2 && scaleplan meta export
+    --to data`).
+    """
+    con = storage.connect(built_db)
+    try:
+        now = storage.content_digests(con)
+    finally:
+        con.close()
+    shipped = meta.shipped_results_info()["content_digests"]
+    changed = sorted(s for s in set(now) | set(shipped) if now.get(s) != shipped.get(s))
+    assert not changed, f"sources whose rows changed without a new VERSION: {changed}"
+
+
+def test_a_docstring_edit_of_an_adapter_leaves_the_data_version(monkeypatch):
+    from scaleplan.core.sources import adapters
+
+    manifest = storage.load_manifest(storage.MANIFEST_PATH)
+    before = storage.data_version(manifest)
+    pythia = next(a for a in adapters() if a.NAME == "pythia")
+    monkeypatch.setattr(pythia, "__doc__", (pythia.__doc__ or "") + " edited")
+    assert storage.data_version(manifest) == before
+    monkeypatch.setattr(pythia, "VERSION", pythia.VERSION + 1)
+    assert storage.data_version(manifest) != before
 
 
 def test_shipped_rows_are_what_the_current_code_computes(built_db, data_version):

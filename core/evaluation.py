@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 DEFAULT_LAST_FRACTION = 0.3
 
@@ -38,11 +39,11 @@ class TargetEvaluation:
     compute_share: float
 
 
-def absolute_relative_error(predicted, actual) -> np.ndarray:
+def absolute_relative_error(predicted: ArrayLike, actual: ArrayLike) -> NDArray[np.float64]:
     """ARE = |predicted - actual| / |actual| (dimensionless, elementwise)."""
     predicted = np.asarray(predicted, dtype=float)
     actual = np.asarray(actual, dtype=float)
-    return np.abs(predicted - actual) / np.abs(actual)
+    return np.asarray(np.abs(predicted - actual) / np.abs(actual), dtype=float)
 
 
 def target_checkpoints(

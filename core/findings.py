@@ -17,6 +17,7 @@ failure rate, not in its ARE.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ _CRITERIA = {
     "30%": "mean ARE over families of fits on smaller runs plus the target's first 30% is at most 5%",
     "borrow": "mean ARE over families of one-run fits with borrowed A and alpha is at most 20%",
 }
-_NOT_MEASURED = [
+_NOT_MEASURED: list[dict[str, Any]] = [
     {
         "finding": "Training the target to ~30% and extrapolating is very accurate",
         "paper": "a target trained to ~30% of its data predicts its end well",
@@ -193,7 +194,7 @@ def _criterion(finding: str) -> str:
     return ""
 
 
-def _parameter_directions(results: pd.DataFrame) -> dict:
+def _parameter_directions(results: pd.DataFrame) -> dict[str, Any]:
     # Only successful fits: a failed row may lack its design columns (NULL final_only, min_tokens).
     fitted = results[results["status"] == "ok"]
     ok = fitted[
@@ -221,7 +222,7 @@ def _parameter_directions(results: pd.DataFrame) -> dict:
     }
 
 
-def check_findings(results: pd.DataFrame, measured: Sequence[dict] | None = None) -> pd.DataFrame:
+def check_findings(results: pd.DataFrame, measured: Sequence[dict[str, Any]] | None = None) -> pd.DataFrame:
     """The paper's guidance, each with what our sweep shows and whether it holds.
 
     Columns: finding, paper, ours, holds (True / False, or None when it cannot be decided from
@@ -232,7 +233,7 @@ def check_findings(results: pd.DataFrame, measured: Sequence[dict] | None = None
     """
     from scaleplan.core.reproduce import hitchhiker_report  # local: reproduce imports fitting (scipy)
 
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     if _usable(results):
         report = hitchhiker_report(results)
         for item in report["findings"]:

@@ -15,6 +15,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -153,7 +154,7 @@ def verify_mirror(manifest: Manifest, mirror: Path, adapters: Iterable[str] | No
 def url_for(entry: ManifestFile, manifest: Manifest, template: str | None = None) -> str:
     template = template or DEFAULT_URL_TEMPLATE
     repo = manifest.repositories[entry.folder]
-    path = urllib.request.quote(entry.path)
+    path = urllib.parse.quote(entry.path)
     return template.format(repository=repo["repository"], commit=repo["commit"], folder=entry.folder, path=path)
 
 

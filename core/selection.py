@@ -41,7 +41,7 @@ class Selection:
     run_ids: tuple[str, ...] | None = None
     pick: str = "smallest"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.pick not in ("smallest", "largest"):
             raise SelectionError(f"pick must be 'smallest' or 'largest', got {self.pick!r}")
         if not (0 < self.fraction <= 1):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -52,14 +52,6 @@ class Settings:
         """Where downloaded source files are kept between builds (resumable)."""
         return self.data_dir / "downloads"
 
-    def with_overrides(self, **changes: object) -> Settings:
-        """A copy with some fields replaced (paths are made absolute)."""
-        fixed = {
-            k: (_absolute(v) if isinstance(v, (str, os.PathLike)) and k != "download_url" else v)
-            for k, v in changes.items()
-        }
-        return replace(self, **fixed)
-
     def as_argv(self) -> list[str]:
         """These settings as ``--name value`` arguments, to hand them to a child or a script."""
         argv = [
@@ -81,25 +73,25 @@ class Settings:
         return argv
 
 
-def _absolute(value: str | os.PathLike) -> Path:
+def _absolute(value: str | os.PathLike[str]) -> Path:
     return Path(value).expanduser().resolve()
 
 
 def resolve_settings(
     *,
-    data_dir: str | os.PathLike | None = None,
-    db: str | os.PathLike | None = None,
-    meta: str | os.PathLike | None = None,
-    mirror: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    db: str | os.PathLike[str] | None = None,
+    meta: str | os.PathLike[str] | None = None,
+    mirror: str | os.PathLike[str] | None = None,
     download_url: str | None = None,
-    log_dir: str | os.PathLike | None = None,
-    user_db: str | os.PathLike | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+    user_db: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting: argument, then ``environ`` (default ``os.environ``), then default."""
     env = os.environ if environ is None else environ
 
-    def pick(arg, name):
+    def pick(arg: str | os.PathLike[str] | None, name: str) -> str | os.PathLike[str] | None:
         return arg if arg not in (None, "") else (env.get(name) or None)
 
     base = _absolute(pick(data_dir, "SCALEPLAN_DATA_DIR") or platformdirs.user_data_dir(APP_NAME))
@@ -113,7 +105,7 @@ def resolve_settings(
         db_path=_absolute(db_value) if db_value else base / "scaleplan.duckdb",
         meta_path=_absolute(meta_value) if meta_value else base / "meta.duckdb",
         mirror=_absolute(mirror_value) if mirror_value else None,
-        download_url=pick(download_url, "SCALEPLAN_DOWNLOAD_URL") or DEFAULT_DOWNLOAD_URL,
+        download_url=str(pick(download_url, "SCALEPLAN_DOWNLOAD_URL") or DEFAULT_DOWNLOAD_URL),
         log_dir=_absolute(log_value),
         user_db_path=_absolute(user_db_value) if user_db_value else base / "user.duckdb",
     )

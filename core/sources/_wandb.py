@@ -28,7 +28,7 @@ def to_long(
     frame: pd.DataFrame,
     step_column: str,
     value_columns: list[str],
-    bad: Counter,
+    bad: Counter[str],
     label: str,
     id_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
@@ -61,7 +61,7 @@ def to_long(
     return pd.concat(parts, ignore_index=True)
 
 
-def read_export(path: Path, bad: Counter, label: str) -> pd.DataFrame:
+def read_export(path: Path, bad: Counter[str], label: str) -> pd.DataFrame:
     """Long (step, series, value) rows of one W&B export, without the __MIN/__MAX copies."""
     frame = read_csv(path)
     if STEP_COLUMN not in frame.columns:

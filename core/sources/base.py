@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 ARCHITECTURES = ("decoder", "encoder-decoder", "moe", "ssm")
 METRIC_KINDS = ("loss", "perplexity", "accuracy", "error", "other")
@@ -70,7 +71,7 @@ class SourceFrames:
     observations: pd.DataFrame
     metrics: pd.DataFrame
     families: pd.DataFrame
-    bad_rows: Counter = field(default_factory=Counter)
+    bad_rows: Counter[str] = field(default_factory=Counter)
 
     def validate(self) -> SourceFrames:
         """Check columns and invariants; drop (and count) observation rows that break them."""
@@ -172,6 +173,6 @@ def empty_observations() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in OBSERVATION_COLUMNS})
 
 
-def chinchilla_flops(num_params, tokens_seen):
+def chinchilla_flops(num_params: ArrayLike, tokens_seen: ArrayLike) -> NDArray[np.float64]:
     """Training compute C = 6 * N * D in FLOPs (Kaplan et al. 2020; Hoffmann et al. 2022)."""
-    return 6.0 * np.asarray(num_params, dtype=float) * np.asarray(tokens_seen, dtype=float)
+    return np.asarray(6.0 * np.asarray(num_params, dtype=float) * np.asarray(tokens_seen, dtype=float), dtype=float)

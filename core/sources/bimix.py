@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -57,7 +58,7 @@ PLANNED_TOKENS = 200_000 * TOKENS_PER_STEP
 NUM_PARAMS = 280e6
 
 
-def _skip(bad: Counter, reason: str, mask: pd.Series) -> None:
+def _skip(bad: Counter[str], reason: str, mask: pd.Series) -> None:
     n = int(mask.sum())
     if n:
         bad[reason] += n
@@ -67,7 +68,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path) -> dict[str, Any]:
     try:
         data = pd.read_pickle(path)
     except Exception as exc:  # a pickle can fail in many ways; the whole file is unusable then
@@ -79,7 +80,7 @@ def _load(path: Path) -> dict:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     parts, runs, metrics, families = [], [], {}, []
     for corpus, key in CORPORA.items():
         ppls = _load(mirror / ROOT / corpus / "ppls.pkl")

@@ -46,7 +46,7 @@ SIZE_GAP = 1e-4  # relative gap between sorted sizes that starts a new model
 METRIC = "train/loss"
 
 
-def _skip(bad: Counter, reason: str, mask: pd.Series) -> None:
+def _skip(bad: Counter[str], reason: str, mask: pd.Series) -> None:
     n = int(mask.sum())
     if n:
         bad[reason] += n
@@ -61,7 +61,7 @@ def _size_groups(sizes: pd.Series) -> pd.Series:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     try:
         df = pd.read_csv(mirror / POINTS)
     except (OSError, ValueError) as exc:

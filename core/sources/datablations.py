@@ -87,7 +87,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ValueError(f"{path}: unreadable datablations file ({exc})") from exc
 
 
-def _skip(bad: Counter, reason: str, mask: pd.Series) -> pd.Series:
+def _skip(bad: Counter[str], reason: str, mask: pd.Series) -> pd.Series:
     """Count the rows of ``mask`` under ``reason``; return the rows to keep."""
     if int(mask.sum()):
         bad[reason] += int(mask.sum())
@@ -118,7 +118,7 @@ def _numeric(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return frame[columns].apply(pd.to_numeric, errors="coerce")
 
 
-def _repetition_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _repetition_runs(path: Path, bad: Counter[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     raw = _read_csv(path)
     num = _numeric(raw, ["epochs", "token_num", "loss", "tokens_per_epoch"])
     size = _parse_labels(raw["num_params"])
@@ -158,7 +158,7 @@ def _repetition_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFra
     return runs, df.rename(columns={"token_num": "tokens", "loss": "value"})
 
 
-def _contour_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _contour_runs(path: Path, bad: Counter[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     raw = _read_csv(path)
     num = _numeric(raw, ["epochs", "token_num", "openLM_loss", "num_params"])
     name = raw["model_args"].astype(str).str.extract(r"'name':\s*'([^']+)'")[0]
@@ -187,7 +187,7 @@ def _contour_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]
     return runs, df.rename(columns={"token_num": "tokens", "openLM_loss": "value"})
 
 
-def _code_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _code_runs(path: Path, bad: Counter[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     raw = _read_csv(path)
     num = _numeric(raw, ["epochs", "token_num", "loss", "Seed"])
     size = _parse_labels(raw["num_params"])
@@ -218,7 +218,7 @@ def _code_runs(path: Path, bad: Counter) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     parts = [
         _repetition_runs(mirror / LOSSES, bad),
         _contour_runs(mirror / CONTOUR, bad),

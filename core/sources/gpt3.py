@@ -63,7 +63,7 @@ METRICS = {  # column -> (metric, domain); the names are shared with other sourc
 }
 
 
-def _skip(bad: Counter, reason: str, mask: pd.Series) -> None:
+def _skip(bad: Counter[str], reason: str, mask: pd.Series) -> None:
     n = int(mask.sum())
     if n:
         bad[reason] += n
@@ -97,7 +97,7 @@ def _match_models(curve_names: pd.Series, table: pd.DataFrame) -> pd.DataFrame:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     try:
         curves = pd.read_csv(mirror / CURVES)
     except (OSError, ValueError) as exc:

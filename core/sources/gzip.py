@@ -62,13 +62,13 @@ METRICS = [  # names shared with other sources: generic domains
 ]
 
 
-def _skip(bad: Counter, reason: str, mask: pd.Series) -> None:
+def _skip(bad: Counter[str], reason: str, mask: pd.Series) -> None:
     n = int(mask.sum())
     if n:
         bad[reason] += n
 
 
-def _records(path: Path, bad: Counter) -> pd.DataFrame:
+def _records(path: Path, bad: Counter[str]) -> pd.DataFrame:
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
@@ -101,7 +101,7 @@ def _loss_list(values: pd.Series) -> pd.Series:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     df = _records(mirror / RESULTS, bad)
     for column in ("dataset_name", "dataset_gzip", "token_ct", "model_stats", "model_size", "train_loss", "valid_loss"):
         if column not in df:

@@ -138,7 +138,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
 
-def _k2(mirror: Path, bad: Counter) -> pd.DataFrame:
+def _k2(mirror: Path, bad: Counter[str]) -> pd.DataFrame:
     """K2 long rows (tokens, metric, value)."""
     parts = [_wandb.read_export(p, bad, "K2 W&B export") for p in sorted((mirror / K2_DIR).glob("*.csv"))]
     aggregated = mirror / K2_AGGREGATED
@@ -196,7 +196,7 @@ def _k2(mirror: Path, bad: Counter) -> pd.DataFrame:
     return pd.concat([loss_rows, eval_rows], ignore_index=True)
 
 
-def _amber(mirror: Path, bad: Counter) -> pd.DataFrame:
+def _amber(mirror: Path, bad: Counter[str]) -> pd.DataFrame:
     """Amber long rows (tokens, metric, value)."""
     parts = [_wandb.read_export(p, bad, "Amber W&B export") for p in sorted((mirror / AMBER_DIR).glob("*.csv"))]
     if not parts:
@@ -257,7 +257,7 @@ def _metric_row(metric: str) -> tuple[str, str, bool, str]:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     obs = pd.concat(
         [
             _observations(K2_RUN, float(K2_PARAMS), _k2(mirror, bad)),

@@ -79,7 +79,7 @@ FAMILIES = (("llm360-mamba", "train/loss", "LLM360 Mamba-3B state-space model; d
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     path = mirror / SOURCE
     frame = _wandb.read_csv(path)
     missing = {"step", *METRICS} - set(frame.columns)

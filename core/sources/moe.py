@@ -49,6 +49,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,7 @@ def _count(labels: pd.Series) -> pd.Series:
     return pd.to_numeric(parts[0], errors="coerce") * parts[1].str.lower().map(_SCALE).astype(float)
 
 
-def _skip(bad: Counter, reason: str, mask: pd.Series) -> None:
+def _skip(bad: Counter[str], reason: str, mask: pd.Series) -> None:
     """Count the rows of ``mask`` in ``bad`` under ``reason`` (nothing when none)."""
     n = int(mask.sum())
     if n:
@@ -121,7 +122,7 @@ def _row_keys(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     return df["tokens"].astype(str) + "|" + df[columns].fillna("").astype(str).agg("|".join, axis=1)
 
 
-def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=True, skip_blank_lines=False, **kwargs)
     except (OSError, ValueError) as exc:
@@ -134,7 +135,7 @@ def _read_moe(path: Path) -> pd.DataFrame:
     return df.assign(source="IBM_MoE")
 
 
-def _read_sheet(path: Path, bad: Counter) -> pd.DataFrame:
+def _read_sheet(path: Path, bad: Counter[str]) -> pd.DataFrame:
     """The 0-shot sheet with joined metric names; continuation rows get their named row's
     Model/Params/Tokenizer, and ``orphan`` marks rows with no named row before them in the block."""
     raw = _read_csv(path, header=None)
@@ -160,7 +161,7 @@ def _read_sheet(path: Path, bad: Counter) -> pd.DataFrame:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     moe = _read_moe(mirror / MOE_CSV)
     sheet = _read_sheet(mirror / SHEET_CSV, bad)
     metric_columns = [c for c in sheet.columns if _metric_spec(c) is not None]
@@ -222,7 +223,9 @@ def read(mirror: Path) -> SourceFrames:
     wide = pd.DataFrame(index=df.index)
     specs: dict[str, tuple[str, bool, str]] = {}
     for column in metric_columns:
-        name, kind, higher, domain, scale = _metric_spec(column)
+        spec = _metric_spec(column)
+        assert spec is not None  # metric_columns holds only columns with a spec
+        name, kind, higher, domain, scale = spec
         values = pd.to_numeric(df[column], errors="coerce") * scale
         _skip(bad, "non-numeric metric cell", values.isna() & df[column].notna())
         if kind == "accuracy":

@@ -59,7 +59,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,7 +91,7 @@ TOKENS_PER_STEP_1B = 2048 * 2048  # 4,194,304
 TOKENS_PER_STEP_7B = 2160 * 2048  # 4,423,680
 
 # model name in the files -> run facts
-MODELS: dict[str, dict] = {
+MODELS: dict[str, dict[str, Any]] = {
     "OLMo-1B": dict(
         family="olmo", params=1_176_764_416, per_step=TOKENS_PER_STEP_1B, planned=739_328 * TOKENS_PER_STEP_1B
     ),  # max_duration 739,328 steps (3.1T)
@@ -152,7 +154,7 @@ def _empty() -> pd.DataFrame:
     )
 
 
-def _read_raw(mirror: Path, bad: Counter) -> pd.DataFrame:
+def _read_raw(mirror: Path, bad: Counter[str]) -> pd.DataFrame:
     """Long (model, segment, key, step, value) rows of every raw export."""
     parts = []
     for path in sorted((mirror / RAW_DIR).glob("*.csv")):
@@ -172,7 +174,7 @@ def _read_raw(mirror: Path, bad: Counter) -> pd.DataFrame:
     return raw.drop_duplicates(["model", "key", "step"], keep="first")
 
 
-def _read_aggregated(mirror: Path, bad: Counter) -> pd.DataFrame:
+def _read_aggregated(mirror: Path, bad: Counter[str]) -> pd.DataFrame:
     path = mirror / AGGREGATED
     if not path.exists():
         return _empty()
@@ -188,7 +190,7 @@ def _read_aggregated(mirror: Path, bad: Counter) -> pd.DataFrame:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     raw = _read_raw(mirror, bad)[["model", "key", "step", "value"]]
     agg = _read_aggregated(mirror, bad)[["model", "key", "step", "value"]]
 
@@ -241,7 +243,7 @@ def read(mirror: Path) -> SourceFrames:
     return frames.validate()
 
 
-def _log_ppl_rows(obs: pd.DataFrame, bad: Counter) -> pd.DataFrame:
+def _log_ppl_rows(obs: pd.DataFrame, bad: Counter[str]) -> pd.DataFrame:
     """ln(ppl) rows for (run, set) pairs that report a perplexity but no cross-entropy."""
     is_ppl = obs["metric"].str.endswith("/ppl")
     is_loss = obs["metric"].str.endswith("/loss")
@@ -258,7 +260,7 @@ def _log_ppl_rows(obs: pd.DataFrame, bad: Counter) -> pd.DataFrame:
     return rows
 
 
-def _metrics(names) -> pd.DataFrame:
+def _metrics(names: Iterable[str]) -> pd.DataFrame:
     rows = []
     for metric in sorted(names):
         kind, higher, domain = _KINDS[metric.rsplit("/", 1)[1]]

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,7 @@ def tokens_per_step(num_params: pd.Series) -> pd.Series:
     )
 
 
-def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     try:
         return pd.read_csv(path, **kwargs)
     except (OSError, ValueError) as exc:
@@ -94,7 +95,7 @@ def _size_table(labels: pd.Series) -> pd.Series:
     return labels.map({label: parse(label) for label in labels.dropna().unique()})
 
 
-def _values(column: pd.Series, bad: Counter, reason: str) -> pd.Series:
+def _values(column: pd.Series, bad: Counter[str], reason: str) -> pd.Series:
     """Numeric cells; a filled but non-numeric cell is counted (an empty one is just missing)."""
     values = pd.to_numeric(column, errors="coerce")
     junk = column.notna() & values.isna()
@@ -103,7 +104,7 @@ def _values(column: pd.Series, bad: Counter, reason: str) -> pd.Series:
     return values
 
 
-def _checkpoints(frame: pd.DataFrame, size_column: str, bad: Counter, file: str) -> pd.DataFrame:
+def _checkpoints(frame: pd.DataFrame, size_column: str, bad: Counter[str], file: str) -> pd.DataFrame:
     """Attach size, num_params, tokens and run_id; drop (and count) rows without them."""
     steps = pd.to_numeric(frame["steps"], errors="coerce")
     size = frame[size_column].astype(str).str.strip().str.lower()
@@ -125,7 +126,7 @@ def _checkpoints(frame: pd.DataFrame, size_column: str, bad: Counter, file: str)
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     traj = _checkpoints(_read_csv(mirror / TRAJECTORIES), "model_size", bad, "opt_trajectories.csv")
     bench = _checkpoints(_read_csv(mirror / BIGBENCH, index_col=0), "size", bad, "opt.csv")
 

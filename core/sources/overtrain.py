@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,7 +98,7 @@ VAL_SETS = (
 RUN_EXTRA = ("token_multiplier", "dataset")
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path) -> dict[str, Any]:
     try:
         with path.open() as handle:
             data = json.load(handle)
@@ -127,7 +128,7 @@ def _val_set(val_data: object) -> tuple[str, str] | None:
     return None
 
 
-def _read_models(mirror: Path, bad: Counter) -> tuple[pd.DataFrame, list[tuple[str, str, object]]]:
+def _read_models(mirror: Path, bad: Counter[str]) -> tuple[pd.DataFrame, list[tuple[str, str, object]]]:
     """Runs (one row per valid model file, with N, D, M, dataset) and raw loss records."""
     rows, losses = [], []
     for path in sorted((mirror / MODELS).glob("*.json")):
@@ -176,7 +177,7 @@ def multipliers(mirror: Path) -> pd.DataFrame:
 
 
 def _read_evals(mirror: Path) -> list[tuple[str, str, object]]:
-    records = []
+    records: list[tuple[str, str, object]] = []
     for path in sorted((mirror / EVALS).glob("*.json")):
         stem = path.stem
         name = stem.removeprefix(EVAL_PREFIX).removesuffix(EVAL_SUFFIX)
@@ -207,7 +208,7 @@ def _task_domains(mirror: Path) -> dict[str, str]:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     runs, losses = _read_models(mirror, bad)
     domains = _task_domains(mirror)
 

@@ -101,7 +101,7 @@ def read(mirror: Path) -> SourceFrames:
     missing = {"name", "dataset_name", "model_name", "N", "D"} - set(frame.columns)
     if missing:
         raise ValueError(f"{path}: missing columns {sorted(missing)}")
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
 
     n = pd.to_numeric(frame["N"], errors="coerce")
     d = pd.to_numeric(frame["D"], errors="coerce")

@@ -41,6 +41,7 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,10 +111,11 @@ def _family(suffix: str) -> tuple[str, int, str] | None:
     return None
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path) -> dict[str, Any]:
     try:
         with path.open() as handle:
-            return json.load(handle)
+            loaded: dict[str, Any] = json.load(handle)
+            return loaded
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: unreadable lm-eval results file ({exc})") from exc
 
@@ -124,8 +126,8 @@ def _files(mirror: Path) -> list[Path]:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
-    runs: dict[str, dict] = {}
+    bad: Counter[str] = Counter()
+    runs: dict[str, dict[str, Any]] = {}
     records: list[tuple[str, int, int, str, str, object]] = []
     for path in _files(mirror):
         folder = path.relative_to(mirror / EVAL_ROOT).parts[0]

@@ -59,7 +59,7 @@ TOKENS_UNIT = 1e9
 ARTEFACT_JUMP = 0.1  # nats; the curves' own noise is < 0.01
 
 
-def _skip(bad: Counter, reason: str, mask: pd.Series) -> None:
+def _skip(bad: Counter[str], reason: str, mask: pd.Series) -> None:
     n = int(mask.sum())
     if n:
         bad[reason] += n
@@ -74,7 +74,7 @@ def _read(path: Path) -> pd.DataFrame:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     parts, runs = [], []
     for size in SIZES:
         df = _read(mirror / ROOT / f"{size}.csv")

@@ -148,7 +148,7 @@ def _metric_domain(metric: str, domain: str, task: str) -> tuple[str, str]:
 
 def read(mirror: Path) -> SourceFrames:
     mirror = Path(mirror)
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     frames = []
     for rel in (LANG, VISION):
         raw = _read_csv(mirror / rel)

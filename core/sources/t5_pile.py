@@ -96,7 +96,7 @@ METRICS = {  # metric -> (kind, higher_is_better, domain)
 
 def read(mirror: Path) -> SourceFrames:
     path = Path(mirror) / CSV
-    bad: Counter = Counter()
+    bad: Counter[str] = Counter()
     try:
         raw = pd.read_csv(path, usecols=["model_name", "steps", "cross_ent_loss", "val_perplexity"])
     except (OSError, ValueError) as exc:

@@ -9,6 +9,7 @@ module             commands
 ``meta``           ``meta run``
 ``reproduce``      ``reproduce overtraining|hitchhiker``
 ``plan``           ``plan`` (the budget planner)
+``runs``           ``runs add|list|show|rename|export|remove`` (your stored studies)
 =================  ===========================================================
 
 Settings (database, results file, mirror, ...) are resolved once in :func:`main` from the
@@ -34,7 +35,7 @@ from scaleplan.core.cli._common import EXIT_BUG, EXIT_USER_ERROR, CLIError
 __all__ = ["main", "build_parser", "CLIError", "EXIT_USER_ERROR", "EXIT_BUG"]
 
 #: The command-group modules, in help order; each has ``register(subparsers)``.
-COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce", "plan")
+COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce", "plan", "runs")
 
 
 def build_parser() -> argparse.ArgumentParser:

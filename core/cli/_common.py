@@ -131,3 +131,28 @@ def content_digests(settings: Settings) -> dict[str, str]:
 
     with open_db(settings) as con:
         return storage.content_digests(con)
+
+
+def load_calibration(settings: Settings):
+    """The calibration learned on the whole stored sweep, or None and why not (never builds anything); used by
+    ``fit`` and ``runs show``."""
+    from pathlib import Path
+
+    import duckdb
+
+    from scaleplan.core import calibration, storage
+
+    # Without a sweep of this machine's own, meta.load_results falls back to the shipped results.
+    if not Path(settings.db_path).is_file():
+        return None, "no calibrated interval: the database has not been built (run `scaleplan data build`)"
+    try:
+        con = storage.connect(settings.db_path)
+        try:
+            version = storage.stored_data_version(con)
+        finally:
+            con.close()
+        return calibration.load_calibration(settings.meta_path, version), ""
+    except calibration.CalibrationError as error:
+        return None, f"no calibrated interval: {error}"
+    except duckdb.Error as error:
+        return None, f"no calibrated interval: the results cannot be read ({error})"

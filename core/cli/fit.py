@@ -6,32 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import duckdb
-
-from scaleplan.core import analysis, calibration, fitting, storage
+from scaleplan.core import analysis, calibration, fitting, formats, storage, studies
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
 from scaleplan.core.settings import Settings
-from scaleplan.core.userdata import RunsTableError, default_min_tokens, parse_runs_csv
-
-
-def _calibration(settings: Settings) -> tuple[calibration.Calibration | None, str]:
-    """The calibration learned on the whole stored sweep, or None and why not (never builds anything)."""
-    # Without a sweep of this machine's own, meta.load_results falls back to the shipped results.
-    if not Path(settings.db_path).is_file():
-        return None, "no calibrated interval: the database has not been built (run `scaleplan data build`)"
-    try:
-        con = storage.connect(settings.db_path)
-        try:
-            version = storage.stored_data_version(con)
-        finally:
-            con.close()
-        return calibration.load_calibration(settings.meta_path, version), ""
-    except calibration.CalibrationError as error:
-        return None, f"no calibrated interval: {error}"
-    except duckdb.Error as error:
-        return None, f"no calibrated interval: the results cannot be read ({error})"
+from scaleplan.core.userdata import RunsTableError, default_min_tokens
 
 
 def _interval_json(result: analysis.Analysis, level: float, missing: str) -> dict:
@@ -99,7 +79,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             path = Path(args.runs)
             if not path.is_file():
                 raise CLIError(f"no such file: {path}")
-            table = parse_runs_csv(path.read_bytes())
+            parsed = formats.parse_runs(path.read_bytes())
+            table = parsed.runs
             for message in table.messages[:10]:
                 print(f"warning: {message}", file=sys.stderr)
             if args.predict_n is None or args.predict_d is None:
@@ -117,9 +98,9 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                     "interpolation in model size",
                     file=sys.stderr,
                 )
-            cal, missing = _calibration(settings)
+            cal, missing = _common.load_calibration(settings)
             result = analysis.analyse(
-                table.table,
+                table.table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]],
                 Selection(**selection_kwargs),
                 target_params=args.predict_n,
                 target_tokens=args.predict_d,
@@ -135,7 +116,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 curves = storage.family_curves(con, args.family, args.metric)
             if curves.empty:
                 raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
-            cal, missing = _calibration(settings)
+            cal, missing = _common.load_calibration(settings)
             common = dict(fixed=fixed, n_boot=args.bootstrap, calibration=cal, level=args.level)
             if args.predict_n is not None or args.predict_d is not None:
                 result = analysis.analyse(
@@ -150,6 +131,17 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     except (SelectionError, fitting.FitError, RunsTableError) as error:
         raise CLIError(str(error)) from None
     doc = _analysis_json(result, args.level, missing)
+    if args.runs:
+        # The same isoFLOP analysis and compute-optimal split as `scaleplan runs show` and the Your runs page.
+        report = studies.analyse_study(
+            parsed.table,
+            studies.StudyTarget(num_params=args.predict_n, tokens=args.predict_d),
+            calibration_model=cal,
+            level=args.level,
+        ).as_dict()
+        doc["isoflop"], doc["isoflop_problem"] = report["isoflop"], report["isoflop_problem"]
+        doc["compute_optimal"] = report["compute_optimal"]
+        doc["study_warnings"] = [w for w in report["warnings"] if w not in {x["message"] for x in doc["warnings"]}]
     if args.json:
         _common.print_json(doc)
         return 0
@@ -176,6 +168,23 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             f"actual loss: {doc['actual']:.4f}   ARE final {doc['are_final']:.2%}   "
             f"ARE mean over last 30% {doc['are_mean_last_30pct']:.2%}"
         )
+    if args.runs:
+        if doc["isoflop"] is not None:
+            print(
+                f"isoFLOP analysis (approach 2): N*(C) = {doc['isoflop']['coefficient_G']:.4g} C^{doc['isoflop']['exponent_a']:.4f}"
+            )
+        else:
+            print(f"isoFLOP analysis (approach 2): none ({doc['isoflop_problem']})")
+        print(f"compute-optimal split of the target's {6 * args.predict_n * args.predict_d:.4g} FLOPs:")
+        for row in doc["compute_optimal"]:
+            band = (
+                f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {row['level']:.0%} interval"
+                if row["has_interval"]
+                else "no interval"
+            )
+            print(f"  {row['label']}: N={row['num_params']:.3g} ({band}), D={row['tokens']:.3g} tokens")
+        for warning in doc["study_warnings"]:
+            print(f"warning: {warning}")
     return 0
 
 
@@ -184,7 +193,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--family", help="family in the database")
     fit.add_argument("--target", help="target run id (default: the family's largest run)")
     fit.add_argument("--metric", help="loss metric (default: the family's)")
-    fit.add_argument("--runs", help="CSV of your own runs (num_params, tokens_seen, loss[, run_name, seed])")
+    fit.add_argument(
+        "--runs",
+        help="your own runs: CSV, Parquet or W&B export (num_params, tokens_seen, loss[, run_name, seed, ...])",
+    )
     fit.add_argument("--predict-n", type=float, help="hypothetical target parameters")
     fit.add_argument("--predict-d", type=float, help="hypothetical target tokens")
     fit.add_argument("--max-params", type=float, help="use only runs with at most this many parameters")

@@ -1,0 +1,242 @@
+"""``scaleplan runs``: your own scaling studies, stored in the user store (``--user-db``).
+
+``runs add FILE --name NAME`` validates and stores a file of runs (CSV, long format with steps,
+Parquet or a W&B export); ``runs list``; ``runs show NAME [--target-flops C | --predict-n N
+--predict-d D] [--json]`` prints approach 2 (isoFLOP), approach 3 and the published laws'
+compute-optimal split and the prediction with its calibrated interval; ``runs rename OLD NEW``;
+``runs export NAME --to FILE``; ``runs remove NAME`` deletes that study only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from scaleplan.core import formats, studies
+from scaleplan.core.cli import _common
+from scaleplan.core.cli._common import CLIError
+from scaleplan.core.settings import Settings
+
+
+def _sizes(items: list[str] | None) -> dict[str, float]:
+    sizes = {}
+    for item in items or []:
+        run, _, value = item.rpartition("=")
+        try:
+            sizes[run.strip()] = float(value)
+        except ValueError:
+            raise CLIError(f"--params expects RUN=N, e.g. 'my-run=4.1e8'; got {item!r}") from None
+        if not run.strip():
+            raise CLIError(f"--params expects RUN=N, e.g. 'my-run=4.1e8'; got {item!r}")
+    return sizes
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CLIError(f"no such file: {path}")
+    data = path.read_bytes()
+    parsed = formats.parse_runs(data, tokens_per_step=args.tokens_per_step, num_params=_sizes(args.params))
+    for message in parsed.messages[:10]:
+        print(f"warning: {message}", file=sys.stderr)
+    info = studies.save_study(
+        settings.user_db_path,
+        args.name,
+        parsed,
+        sha256=studies.sha256_of(data),
+        filename=path.name,
+        replace=args.replace,
+    )
+    print(
+        f"stored study {info.name!r}: {info.num_runs} runs, {info.num_rows} rows ({info.format}) in {settings.user_db_path}"
+    )
+    for ours, theirs in info.mapping.pairs:
+        print(f"  {ours:<18} <- {theirs}")
+    if parsed.rejected_rows:
+        print(f"{parsed.rejected_rows} row(s) left out (the first are listed above)")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = studies.list_studies(settings.user_db_path)
+    if args.json:
+        _common.print_json(
+            [
+                {
+                    "name": s.name,
+                    "sha256": s.sha256,
+                    "filename": s.filename,
+                    "format": s.format,
+                    "uploaded_at": s.uploaded_at.isoformat(),
+                    "runs": s.num_runs,
+                    "rows": s.num_rows,
+                    "mapping": s.mapping.as_dict(),
+                }
+                for s in rows
+            ]
+        )
+        return 0
+    if not rows:
+        print(f"no studies stored in {settings.user_db_path} (add one with `scaleplan runs add FILE --name NAME`)")
+        return 0
+    for s in rows:
+        print(
+            f"{s.name}\t{s.num_runs} runs\t{s.num_rows} rows\t{s.format}\t{s.uploaded_at:%Y-%m-%d %H:%M} UTC\t"
+            f"sha256 {s.sha256[:12]}\t{s.filename}"
+        )
+    return 0
+
+
+def _target(args: argparse.Namespace, study: studies.Study) -> studies.StudyTarget:
+    if args.target_flops is not None:
+        return studies.StudyTarget(compute_flops=args.target_flops)
+    if args.predict_n is not None or args.predict_d is not None:
+        return studies.StudyTarget(num_params=args.predict_n, tokens=args.predict_d)
+    largest = float((6 * study.table["num_params"] * study.table["tokens_seen"]).max())
+    return studies.StudyTarget(compute_flops=100 * largest)  # the default: 100x the largest run
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    if not 0 < args.level < 1:
+        raise CLIError(f"--level must be between 0 and 1 (e.g. 0.9), got {args.level}")
+    study = studies.load_study(settings.user_db_path, args.name)
+    target = _target(args, study)
+    cal, missing = _common.load_calibration(settings)
+    report = studies.analyse_study(study.table, target, calibration_model=cal, level=args.level)
+    doc: dict[str, Any] = report.as_dict()
+    doc["study"] = {
+        "name": study.info.name,
+        "sha256": study.info.sha256,
+        "uploaded_at": study.info.uploaded_at.isoformat(),
+        "format": study.info.format,
+        "runs": study.info.num_runs,
+        "rows": study.info.num_rows,
+        "mapping": study.info.mapping.as_dict(),
+    }
+    if report.prediction is not None and report.prediction.interval is None:
+        doc["prediction"]["interval"] = {"level": args.level, "low": None, "high": None, "refused": missing}
+    if args.json:
+        _common.print_json(doc)
+        return 0
+    print_report(doc)
+    return 0
+
+
+def print_report(doc: dict[str, Any]) -> None:
+    """The human-readable form of :meth:`scaleplan.core.studies.StudyReport.as_dict` (shared with ``fit --runs``)."""
+    target = doc["target"]
+    if target["num_params"] is not None:
+        print(
+            f"target: N={target['num_params']:.4g} parameters, D={target['tokens']:.4g} tokens, "
+            f"C={target['compute_flops']:.4g} FLOPs ({target['given_as']})"
+        )
+    prediction = doc["prediction"]
+    if prediction is None:
+        print(f"prediction: none ({doc['prediction_problem']})")
+    else:
+        interval = prediction["interval"] or {}
+        if interval.get("low") is not None:
+            note = f"{interval['level']:.0%} calibrated interval {interval['low']:.4f} - {interval['high']:.4f}"
+        else:
+            note = interval.get("refused") or "no calibrated interval"
+        print(f"predicted loss (approach 3): {prediction['loss']:.4f}  ({note})")
+    iso = doc["isoflop"]
+    if iso is None:
+        print(f"isoFLOP analysis (approach 2): none ({doc['isoflop_problem']})")
+    else:
+        print(f"isoFLOP analysis (approach 2): N*(C) = {iso['coefficient_G']:.4g} C^{iso['exponent_a']:.4f}")
+        for b in iso["budgets"]:
+            if b["optimal_params"] is None:
+                print(f"  C={b['compute_flops']:.3g} FLOPs: {b['sizes']} sizes, no minimum")
+            else:
+                band = (
+                    f"{b['optimal_params_low']:.3g} - {b['optimal_params_high']:.3g}"
+                    if b["optimal_params_low"] is not None
+                    else "no interval"
+                )
+                print(
+                    f"  C={b['compute_flops']:.3g} FLOPs: {b['sizes']} sizes, N*={b['optimal_params']:.3g} "
+                    f"({band}), loss {b['optimal_loss']:.4f}"
+                )
+    print(f"compute-optimal split of {target['compute_flops']:.4g} FLOPs:")
+    for row in doc["compute_optimal"]:
+        band = (
+            f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {row['level']:.0%} interval"
+            if row["has_interval"]
+            else "no interval"
+        )
+        print(
+            f"  {row['label']}: N={row['num_params']:.3g} ({band}), "
+            f"D={row['tokens']:.3g} tokens, {row['tokens_per_param']:.1f} tokens/param"
+        )
+    for warning in doc["warnings"]:
+        print(f"warning: {warning}")
+
+
+def cmd_rename(args: argparse.Namespace, settings: Settings) -> int:
+    info = studies.rename_study(settings.user_db_path, args.old, args.new)
+    print(f"renamed to {info.name!r}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    study = studies.load_study(settings.user_db_path, args.name)
+    data = studies.export_csv(study)
+    if args.to is None or args.to == "-":
+        sys.stdout.write(data.decode("utf-8"))
+        return 0
+    out = Path(args.to)
+    if out.exists():
+        raise CLIError(f"{out} exists; scaleplan does not overwrite files: choose a new name")
+    out.write_bytes(data)
+    print(f"wrote {study.info.num_rows} rows to {out}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    studies.delete_study(settings.user_db_path, args.name)
+    print(f"removed study {args.name.strip()!r}; the other studies are unchanged")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parent = _common.settings_parent()
+    runs = sub.add_parser("runs", parents=[parent], help="your own stored scaling studies")
+    commands = runs.add_subparsers(dest="runs_command", required=True, metavar="RUNS_COMMAND")
+
+    add = commands.add_parser("add", parents=[parent], help="validate and store a file of runs")
+    add.add_argument("file", help="CSV, Parquet or W&B export of your runs")
+    add.add_argument("--name", required=True, help="the study's name")
+    add.add_argument("--replace", action="store_true", help="replace a stored study of that name")
+    add.add_argument("--tokens-per-step", type=float, help="tokens per step, for files that count steps (W&B)")
+    add.add_argument("--params", action="append", metavar="RUN=N", help="a W&B run's size when its name lacks it")
+    add.set_defaults(func=cmd_add)
+
+    listing = commands.add_parser("list", parents=[parent], help="the stored studies")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_list)
+
+    show = commands.add_parser("show", parents=[parent], help="approach 2 and 3 and the prediction for a target")
+    show.add_argument("name")
+    show.add_argument("--target-flops", type=float, help="target compute budget, FLOPs (default: 100x the largest run)")
+    show.add_argument("--predict-n", type=float, help="target parameters N (with --predict-d)")
+    show.add_argument("--predict-d", type=float, help="target tokens D (with --predict-n)")
+    show.add_argument("--level", type=float, default=0.9, help="level of the calibrated interval (default 0.9)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    rename = commands.add_parser("rename", parents=[parent], help="rename a study")
+    rename.add_argument("old")
+    rename.add_argument("new")
+    rename.set_defaults(func=cmd_rename)
+
+    export = commands.add_parser("export", parents=[parent], help="a study's rows as CSV")
+    export.add_argument("name")
+    export.add_argument("--to", help="output file (default: standard output); never overwritten")
+    export.set_defaults(func=cmd_export)
+
+    remove = commands.add_parser("remove", parents=[parent], help="delete one stored study")
+    remove.add_argument("name")
+    remove.set_defaults(func=cmd_remove)

@@ -1,0 +1,440 @@
+"""The file formats a lab has for its own runs, read into one validated table.
+
+Formats (detected from the file's content, not its name):
+
+``csv``
+    One row per checkpoint (long format): a run's size, the tokens it has seen at that
+    checkpoint and its loss. A run with one row is a final loss only (an isoFLOP sweep).
+``parquet``
+    The same columns in a Parquet file (read with pyarrow).
+``wandb``
+    A Weights & Biases "export panel data" CSV, as the collection's own adapters read them
+    (:mod:`scaleplan.core.sources._wandb`): a ``Step`` column and one column per series named
+    ``"<run> - <metric>"`` with ``__MIN``/``__MAX`` envelope copies (dropped). The export has no
+    model size or tokens: the size comes from the run's name (``410m``, ``1.3B``) or from
+    ``num_params`` given by the caller, and tokens = step x ``tokens_per_step``.
+
+Column names are matched case-insensitively, spaces and hyphens read as underscores, with the
+aliases of :data:`ALIASES` (``params``, ``n_params``, ``tokens``, ``D``, ...). The mapping from the
+file's header to scaleplan's columns comes back with the table (:class:`ColumnMapping`) so that it
+can be shown before anything is fitted.
+
+Optional columns beyond :mod:`scaleplan.core.userdata`'s:
+
+================== ==========================================================================
+step               training step; tokens_seen = step x tokens per step when tokens are not given
+flops              training compute of the run up to this checkpoint, FLOPs (default 6 N D)
+schedule           the learning-rate schedule's name or length, free text (e.g. ``cosine-20B``)
+final_of_schedule  true for the checkpoint at the end of its run's learning-rate schedule
+================== ==========================================================================
+
+Every row is validated by :func:`scaleplan.core.userdata.parse_runs_csv` (one source of truth for
+what a usable row is); this module only brings the formats to its columns and checks the optional
+ones. Every mistake raises :class:`FormatError`, a :class:`~scaleplan.core.userdata.RunsTableError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scaleplan.core import userdata
+from scaleplan.core.userdata import RunsTableError
+
+__all__ = [
+    "ALIASES",
+    "FORMATS",
+    "ColumnMapping",
+    "FormatError",
+    "ParsedRuns",
+    "detect_format",
+    "match_columns",
+    "parse_runs",
+    "size_from_name",
+]
+
+FORMATS = ("csv", "parquet", "wandb")
+
+#: scaleplan's column -> the header names read as it (after lower-casing; spaces and hyphens as ``_``).
+ALIASES: Mapping[str, tuple[str, ...]] = {
+    "num_params": ("num_params", "params", "n_params", "nparams", "parameters", "num_parameters", "n", "model_size"),
+    "tokens_seen": ("tokens_seen", "tokens", "d", "n_tokens", "num_tokens", "train_tokens", "tokens_trained"),
+    "loss": ("loss", "train_loss", "val_loss", "eval_loss", "validation_loss", "final_loss"),
+    "run_name": ("run_name", "run", "name", "model", "run_id"),
+    "seed": ("seed", "random_seed"),
+    "step": ("step", "_step", "steps", "iteration", "iter", "global_step"),
+    "flops": ("flops", "compute", "c", "compute_flops", "train_flops", "training_flops"),
+    "schedule": ("schedule", "lr_schedule", "scheduler"),
+    "final_of_schedule": ("final_of_schedule", "is_final", "end_of_schedule", "final_checkpoint"),
+    "tokens_per_step": ("tokens_per_step", "batch_tokens", "batch_size_tokens"),
+}
+EXTRA_COLUMNS = ("step", "flops", "schedule", "final_of_schedule")
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", ""})
+_PARQUET_MAGIC = b"PAR1"
+_WANDB_STEP = "Step"
+_SIZE_IN_NAME = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)\s*([kmbt])(?![a-z])", re.IGNORECASE)
+_SIZE_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+
+
+class FormatError(RunsTableError):
+    """The file cannot be read in its format (a malformed Parquet or W&B export, an ambiguous header)."""
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which column of the file became which of scaleplan's: ``pairs`` of (scaleplan column, file column).
+
+    A derived column names its rule instead of a file column, e.g. ``("tokens_seen", "step x 4,194,304")``.
+    """
+
+    pairs: tuple[tuple[str, str], ...]
+    ignored: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.pairs)
+
+    def source_of(self, column: str) -> str | None:
+        return self.as_dict().get(column)
+
+    def table(self) -> pd.DataFrame:
+        """Rows of (scaleplan column, from the file) for display, ignored file columns last."""
+        rows = [(ours, theirs) for ours, theirs in self.pairs]
+        rows += [("(ignored)", column) for column in self.ignored]
+        return pd.DataFrame(rows, columns=["scaleplan column", "from your file"])
+
+
+@dataclass(frozen=True)
+class ParsedRuns:
+    """A validated upload in any format.
+
+    ``table`` has run_id, run_name, seed, num_params, tokens_seen, value (the loss) and, when the
+    file gave them, step, flops (FLOPs), schedule, final_of_schedule (bool). ``messages`` are the
+    rejected rows (``"row 5: loss is not a number"``), ``rejected_rows`` their count.
+    """
+
+    table: pd.DataFrame
+    mapping: ColumnMapping
+    format: str
+    messages: tuple[str, ...]
+    rejected_rows: int
+
+    @property
+    def num_runs(self) -> int:
+        return int(self.table["run_id"].nunique())
+
+    @property
+    def runs(self) -> userdata.RunsTable:
+        return userdata.RunsTable(table=self.table, messages=self.messages, rejected_rows=self.rejected_rows)
+
+
+def _normalise(name: object) -> str:
+    return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
+
+
+def match_columns(columns: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Map a header to scaleplan's columns: ``({scaleplan column: file column}, ignored file columns)``.
+
+    An exact name wins over an alias (a file with ``tokens`` and ``tokens_seen`` uses
+    ``tokens_seen``). Raises :class:`FormatError` when two file columns are the same name or two
+    aliases of one column remain.
+    """
+    normal = [_normalise(c) for c in columns]
+    if len(set(normal)) != len(normal):
+        repeated = sorted({n for n in normal if normal.count(n) > 1})
+        raise FormatError(
+            f"the header repeats a column name ({', '.join(repeated[:5])}); give each column its own name"
+        )
+    mapping: dict[str, str] = {}
+    for ours, aliases in ALIASES.items():
+        hits = [columns[normal.index(a)] for a in aliases if a in normal]
+        if not hits:
+            continue
+        if _normalise(hits[0]) != ours and len(hits) > 1:
+            raise FormatError(
+                f"columns {', '.join(map(repr, hits))} could each be {ours}; rename the one to use as {ours!r}"
+            )
+        mapping[ours] = hits[0]
+    used = set(mapping.values())
+    return mapping, tuple(c for c in columns if c not in used)
+
+
+def detect_format(data: bytes) -> str:
+    """``parquet`` (magic bytes), ``wandb`` (a ``Step`` column and ``"<run> - <metric>"`` columns) or ``csv``."""
+    if data[:4] == _PARQUET_MAGIC:
+        return "parquet"
+    first_line = data[:65536].split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+    cells = [c.strip().strip('"') for c in next(csv.reader([first_line]), [])]
+    if _WANDB_STEP in cells and any(" - " in c for c in cells):
+        return "wandb"
+    return "csv"
+
+
+def size_from_name(name: str) -> float | None:
+    """The parameter count written in a run's name (``pythia-410m`` -> 4.1e8, ``olmo-1.3B`` -> 1.3e9), or None.
+
+    The last size in the name counts (``7b-run-from-1b`` is ambiguous and gives the last one: 1e9).
+    """
+    found = _SIZE_IN_NAME.findall(name)
+    if not found:
+        return None
+    number, unit = found[-1]
+    return float(number) * _SIZE_SCALE[unit.lower()]
+
+
+def _read_csv_frame(data: bytes) -> pd.DataFrame:
+    """The file as a frame of strings (the same decoding and separators as userdata.parse_runs_csv)."""
+    if len(data) > userdata.MAX_UPLOAD_BYTES:
+        raise FormatError(
+            f"the file is {len(data) / 1e6:.1f} MB; the limit is {userdata.MAX_UPLOAD_BYTES / 1e6:.0f} MB"
+        )
+    text = userdata._decode(data)
+    if not text.strip():
+        raise FormatError("the file is empty")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        sep = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=True,
+                nrows=userdata.MAX_ROWS + 1,
+                on_bad_lines="skip",
+                engine="python",
+                index_col=False,
+            )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError):
+        raise FormatError(userdata.NOT_A_TABLE) from None
+    if frame.empty and len(frame.columns):
+        raise FormatError(userdata.HEADER_ONLY)
+    return frame
+
+
+def _read_parquet_frame(data: bytes) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise FormatError(
+            f"the Parquet file cannot be read ({str(error)[:120]}); export it again, or save the table as CSV"
+        ) from None
+    if table.num_rows == 0:
+        raise FormatError(userdata.HEADER_ONLY)
+    if table.num_rows > userdata.MAX_ROWS:
+        raise FormatError(f"the file has more than {userdata.MAX_ROWS:,} rows")
+    frame = table.to_pandas()
+    # Everything as text, like a CSV, so that one validator judges every row; floats keep all digits.
+    return pd.DataFrame(
+        {
+            str(c): frame[c].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(v))
+            if frame[c].dtype.kind == "f"
+            else frame[c].astype("string").fillna("").astype(str)
+            for c in frame.columns
+        }
+    )
+
+
+def _wandb_frame(
+    data: bytes, *, tokens_per_step: float | None, num_params: Mapping[str, float] | None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A W&B panel export in long form: run_name, step, tokens_seen, num_params, loss (as text)."""
+    wide = _read_csv_frame(data)
+    series = [
+        c
+        for c in wide.columns
+        if c != _WANDB_STEP and " - " in c and not c.endswith("__MIN") and not c.endswith("__MAX")
+    ]
+    if not series:
+        raise FormatError("the W&B export has no '<run> - <metric>' column next to Step")
+    metrics = {c.rsplit(" - ", 1)[1].strip() for c in series}
+    if len(metrics) > 1:
+        raise FormatError(
+            f"the W&B export plots several metrics ({', '.join(sorted(metrics)[:4])}); export one loss metric per file"
+        )
+    if tokens_per_step is None or not np.isfinite(tokens_per_step) or tokens_per_step <= 0:
+        raise FormatError(
+            "a W&B export counts steps, not tokens: give the tokens per step (batch size x sequence length), "
+            "e.g. --tokens-per-step 4194304"
+        )
+    sizes = dict(num_params or {})
+    parts = []
+    missing = []
+    for column in series:
+        run = column.rsplit(" - ", 1)[0].strip()
+        size = sizes.get(run, size_from_name(run))
+        if size is None:
+            missing.append(run)
+            continue
+        step = pd.to_numeric(wide[_WANDB_STEP].str.strip(), errors="coerce")
+        keep = wide[column].str.strip() != ""
+        parts.append(
+            pd.DataFrame(
+                {
+                    "run_name": run,
+                    "step": wide.loc[keep, _WANDB_STEP],
+                    "tokens_seen": (step[keep] * tokens_per_step).map(lambda v: "" if np.isnan(v) else repr(float(v))),
+                    "num_params": repr(float(size)),
+                    "loss": wide.loc[keep, column],
+                }
+            )
+        )
+    if missing:
+        raise FormatError(
+            f"the size of run(s) {', '.join(map(repr, missing[:5]))} is not in their name (e.g. '410m', '1.3B'): "
+            "give it, e.g. --params 'my-run=4.1e8'"
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    mapping = {
+        "run_name": "<run> of each '<run> - <metric>' column",
+        "step": _WANDB_STEP,
+        "tokens_seen": f"Step x {tokens_per_step:,.0f} tokens per step",
+        "num_params": "the size in the run's name" if not sizes else "given per run",
+        "loss": f"the '{metrics.pop()}' columns",
+    }
+    return frame, mapping
+
+
+def _to_bool(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(values, bad): ``true/yes/1`` and ``false/no/0/empty`` (case-insensitive); anything else is bad."""
+    lowered = text.str.strip().str.lower()
+    return lowered.isin(_TRUE), ~(lowered.isin(_TRUE) | lowered.isin(_FALSE))
+
+
+def _canonical(
+    frame: pd.DataFrame, tokens_per_step: float | None
+) -> tuple[pd.DataFrame, dict[str, str], tuple[str, ...]]:
+    """Rename a CSV/Parquet frame to scaleplan's columns; tokens from steps when only steps are given.
+
+    Returns the renamed frame, the mapping and the file's columns that were not used.
+    """
+    mapping, ignored = match_columns(list(frame.columns))
+    out = pd.DataFrame({ours: frame[theirs].astype(str) for ours, theirs in mapping.items()})
+    if "tokens_seen" not in out and "step" in out:
+        per_step = tokens_per_step
+        if per_step is None and "tokens_per_step" in out:
+            per_step_values = pd.to_numeric(out["tokens_per_step"].str.strip(), errors="coerce")
+            if per_step_values.isna().any() or (per_step_values <= 0).any():
+                raise FormatError("the tokens_per_step column must be a positive number on every row")
+            step = pd.to_numeric(out["step"].str.strip(), errors="coerce")
+            out["tokens_seen"] = (step * per_step_values).map(lambda v: "" if np.isnan(v) else repr(float(v)))
+            mapping["tokens_seen"] = f"{mapping['step']} x {mapping['tokens_per_step']}"
+        elif per_step is None or not np.isfinite(per_step) or per_step <= 0:
+            raise FormatError(
+                "the file gives steps but not tokens: add a tokens_seen column, a tokens_per_step column, "
+                "or give the tokens per step (batch size x sequence length), e.g. --tokens-per-step 4194304"
+            )
+        else:
+            step = pd.to_numeric(out["step"].str.strip(), errors="coerce")
+            out["tokens_seen"] = (step * per_step).map(lambda v: "" if np.isnan(v) else repr(float(v)))
+            mapping["tokens_seen"] = f"{mapping['step']} x {per_step:,.0f} tokens per step"
+    out = out.drop(columns=["tokens_per_step"], errors="ignore")
+    mapping.pop("tokens_per_step", None)
+    return out, mapping, ignored
+
+
+def _extras(canonical: pd.DataFrame) -> pd.DataFrame:
+    """The optional columns checked: step (>= 0), flops (> 0, finite), schedule (text), final_of_schedule (bool).
+
+    Raises :class:`FormatError` naming the first bad rows (file lines, header = 1).
+    """
+    out = pd.DataFrame(index=canonical.index)
+    for column in ("step", "flops"):
+        if column not in canonical:
+            continue
+        text = canonical[column].str.strip().str.replace("_", "")
+        values = pd.to_numeric(text, errors="coerce")
+        bad = (text != "") & (values.isna() | ~np.isfinite(values) | (values < 0 if column == "step" else values <= 0))
+        if bad.any():
+            rows = ", ".join(str(i + 2) for i in canonical.index[bad][:5])
+            rule = "a number >= 0" if column == "step" else "a positive number of FLOPs, e.g. 1e19"
+            raise FormatError(f"{column} must be {rule} (or empty); see row(s) {rows}")
+        out[column] = values.astype(float)
+    if "schedule" in canonical:
+        out["schedule"] = canonical["schedule"].str.strip()
+    if "final_of_schedule" in canonical:
+        values, bad = _to_bool(canonical["final_of_schedule"])
+        if bad.any():
+            rows = ", ".join(str(i + 2) for i in canonical.index[bad][:5])
+            raise FormatError(f"final_of_schedule must be true or false (yes/no, 1/0); see row(s) {rows}")
+        out["final_of_schedule"] = values
+    return out
+
+
+def parse_runs(
+    data: bytes | str,
+    *,
+    tokens_per_step: float | None = None,
+    num_params: Mapping[str, float] | None = None,
+) -> ParsedRuns:
+    """Read runs in any of :data:`FORMATS` and validate every row.
+
+    ``tokens_per_step`` turns steps into tokens (W&B exports, files with ``step`` only);
+    ``num_params`` gives a W&B run's size when its name does not. Raises :class:`FormatError` (a
+    :class:`~scaleplan.core.errors.UserError`) with a plain message when nothing usable remains.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    kind = detect_format(data)
+    if kind == "wandb":
+        canonical, mapping = _wandb_frame(data, tokens_per_step=tokens_per_step, num_params=num_params)
+        ignored: tuple[str, ...] = ()
+    else:
+        frame = _read_parquet_frame(data) if kind == "parquet" else _read_csv_frame(data)
+        canonical, mapping, ignored = _canonical(frame, tokens_per_step)
+    for required in userdata.REQUIRED_COLUMNS:
+        if required not in canonical:
+            names = ", ".join(ALIASES[required][:4])
+            raise FormatError(
+                f"no column for {required} (read as {required}: {names}, ...); found: "
+                f"{', '.join([str(c) for c in list(canonical.columns) + list(ignored)][:10]) or 'none'}"
+            )
+    extras = _extras(canonical)
+    core_columns = [c for c in ("run_name", "seed", "num_params", "tokens_seen", "loss") if c in canonical]
+    validated = userdata.parse_runs_csv(canonical[core_columns].to_csv(index=False).encode("utf-8"))
+    table = validated.table
+    if len(extras.columns):
+        # Bring the optional columns back by the row's key: parse_runs_csv keeps the first of
+        # duplicate (run, tokens_seen) rows, so the first extra of each key matches it.
+        keys = pd.DataFrame(
+            {
+                "run_name": canonical["run_name"].str.strip() if "run_name" in canonical else "",
+                "num_params": pd.to_numeric(canonical["num_params"].str.strip().str.replace("_", ""), errors="coerce"),
+                "tokens_seen": pd.to_numeric(
+                    canonical["tokens_seen"].str.strip().str.replace("_", ""), errors="coerce"
+                ),
+                "seed": pd.to_numeric(canonical["seed"].str.strip(), errors="coerce")
+                if "seed" in canonical
+                else np.nan,
+            }
+        )
+        keys["run_name"] = keys["run_name"].where(keys["run_name"] != "", "N=" + keys["num_params"].map(_g4))
+        joined = pd.concat([keys, extras], axis=1).drop_duplicates(["run_name", "seed", "tokens_seen"], keep="first")
+        table = table.merge(joined.drop(columns="num_params"), on=["run_name", "seed", "tokens_seen"], how="left")
+    pairs = tuple((ours, mapping[ours]) for ours in ALIASES if ours in mapping)
+    return ParsedRuns(
+        table=table.reset_index(drop=True),
+        mapping=ColumnMapping(pairs=pairs, ignored=ignored),
+        format=kind,
+        messages=validated.messages,
+        rejected_rows=validated.rejected_rows,
+    )
+
+
+def _g4(value: float) -> str:
+    return f"{value:.4g}"

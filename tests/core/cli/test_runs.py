@@ -1,0 +1,101 @@
+"""``scaleplan runs``: add, list, show (--json), rename, export, remove; a rebuild keeps the studies."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from scaleplan.core import cli, studies
+from tests.core.test_formats import LONG_CSV
+from tests.core.test_isoflop import TARGET, sweep, true_optimum
+
+
+def _run(capsys, *argv):
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _sweep_file(tmp_path):
+    frame = sweep(np.random.default_rng(11)).rename(
+        columns={"run_id": "run", "compute_flops": "FLOPs", "value": "Loss"}
+    )
+    path = tmp_path / "isoflop.csv"
+    frame.rename(columns={"num_params": "Params", "tokens_seen": "Tokens"}).to_csv(path, index=False)
+    return path
+
+
+def test_add_list_show_rename_export_remove(tmp_path, capsys):
+    store = tmp_path / "user.duckdb"
+    base = ["--user-db", str(store), "--db", str(tmp_path / "none.duckdb"), "--log-dir", str(tmp_path / "log")]
+    code, out, _ = _run(capsys, *base, "runs", "add", str(_sweep_file(tmp_path)), "--name", "sweep A")
+    assert code == 0 and "35 runs" in out and "num_params         <- Params" in out
+    long_file = tmp_path / "long.csv"
+    long_file.write_bytes(LONG_CSV)
+    assert _run(capsys, *base, "runs", "add", str(long_file), "--name", "ladder")[0] == 0
+
+    code, out, _ = _run(capsys, *base, "runs", "list", "--json")
+    listed = {s["name"]: s for s in json.loads(out)}
+    assert set(listed) == {"sweep A", "ladder"} and listed["sweep A"]["runs"] == 35
+
+    code, out, _ = _run(capsys, *base, "runs", "show", "sweep A", "--target-flops", str(TARGET), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    methods = {row["method"]: row for row in doc["compute_optimal"]}
+    assert set(methods) == {"approach2", "approach3", "hoffmann2022", "besiroglu2024"}
+    two = methods["approach2"]
+    assert two["has_interval"] and two["num_params_low"] < two["num_params"] < two["num_params_high"]
+    assert abs(np.log(two["num_params"] / true_optimum(TARGET))) < 0.3  # this sweep's seed; coverage: test_isoflop
+    assert doc["target"]["num_params"] == methods["approach3"]["num_params"]  # a budget is predicted at approach 3's N*
+    assert doc["prediction"]["loss"] > 0 and doc["isoflop"]["exponent_a"] > 0
+    assert doc["study"]["sha256"] == listed["sweep A"]["sha256"]
+
+    assert _run(capsys, *base, "runs", "rename", "ladder", "ladder v2")[0] == 0
+    exported = tmp_path / "out.csv"
+    assert _run(capsys, *base, "runs", "export", "ladder v2", "--to", str(exported))[0] == 0
+    code, _, err = _run(capsys, *base, "runs", "export", "ladder v2", "--to", str(exported))
+    assert code == cli.EXIT_USER_ERROR and "does not overwrite" in err
+
+    assert _run(capsys, *base, "runs", "remove", "ladder v2")[0] == 0
+    assert [s.name for s in studies.list_studies(store)] == ["sweep A"]
+    code, _, err = _run(capsys, *base, "runs", "remove", "ladder v2")
+    assert code == cli.EXIT_USER_ERROR and err.count("\n") == 1 and "no study named" in err
+
+
+def test_a_bad_file_is_one_line_and_keeps_the_stored_study(tmp_path, capsys):
+    store = tmp_path / "user.duckdb"
+    base = ["--user-db", str(store), "--log-dir", str(tmp_path / "log")]
+    assert _run(capsys, *base, "runs", "add", str(_sweep_file(tmp_path)), "--name", "a")[0] == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"size,amount\n1,2\n")
+    code, _, err = _run(capsys, *base, "runs", "add", str(bad), "--name", "a", "--replace")
+    assert code == cli.EXIT_USER_ERROR and err.count("\n") == 1 and "no column for num_params" in err
+    assert studies.load_study(store, "a").info.num_runs == 35
+
+
+def test_a_forced_rebuild_keeps_the_studies(tmp_path, capsys, mirror):
+    data_dir = tmp_path / "data"
+    base = ["--data-dir", str(data_dir), "--log-dir", str(tmp_path / "log")]
+    assert _run(capsys, *base, "runs", "add", str(_sweep_file(tmp_path)), "--name", "kept")[0] == 0
+    before = (data_dir / "user.duckdb").read_bytes()
+    assert _run(capsys, *base, "data", "build", "--force", "--mirror", str(mirror))[0] == 0
+    assert (data_dir / "scaleplan.duckdb").is_file()
+    assert (data_dir / "user.duckdb").read_bytes() == before
+    assert [s.name for s in studies.list_studies(data_dir / "user.duckdb")] == ["kept"]
+
+
+def test_fit_runs_gives_the_same_numbers_as_runs_show(tmp_path, capsys):
+    store = tmp_path / "user.duckdb"
+    base = ["--user-db", str(store), "--db", str(tmp_path / "none.duckdb"), "--log-dir", str(tmp_path / "log")]
+    path = _sweep_file(tmp_path)
+    assert _run(capsys, *base, "runs", "add", str(path), "--name", "s")[0] == 0
+    target = ["--predict-n", "2e9", "--predict-d", "4e10"]
+    code, out, _ = _run(capsys, *base, "runs", "show", "s", *target, "--json")
+    shown = json.loads(out)
+    code, out, _ = _run(capsys, *base, "fit", "--runs", str(path), *target, "--bootstrap", "0", "--json")
+    assert code == 0
+    fitted = json.loads(out)
+    assert fitted["prediction"] == shown["prediction"]["loss"]
+    assert fitted["compute_optimal"] == shown["compute_optimal"]
+    assert fitted["isoflop"] == shown["isoflop"]

@@ -1,0 +1,154 @@
+"""Every upload format: a real-looking file parses to the right runs; a malformed one gets a plain message."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scaleplan.core import formats
+from scaleplan.core.errors import UserError
+
+# A Chinchilla-style isoFLOP sweep as a lab's spreadsheet exports it: aliases, mixed case, spaces.
+SWEEP_CSV = b"""Model,Params,Tokens,Train Loss,FLOPs,Schedule,Final of schedule
+iso-1e18-50M,5.0e7,3.333e9,3.412,1e18,cosine,true
+iso-1e18-100M,1.0e8,1.667e9,3.371,1e18,cosine,true
+iso-1e18-200M,2.0e8,8.33e8,3.398,1e18,cosine,true
+iso-1e19-100M,1.0e8,1.667e10,3.101,1e19,cosine,TRUE
+iso-1e19-200M,2.0e8,8.33e9,3.062,1e19,cosine,yes
+iso-1e19-400M,4.0e8,4.167e9,3.090,1e19,cosine,1
+"""
+
+# Long format with checkpoints: one row per run and step, tokens from the step.
+LONG_CSV = b"""run,seed,n_params,step,tokens_per_step,loss
+small,0,70_000_000,1000,2097152,3.90
+small,0,70_000_000,2000,2097152,3.61
+small,0,70_000_000,4000,2097152,3.42
+small,1,70_000_000,4000,2097152,3.43
+big,0,410_000_000,1000,2097152,3.52
+big,0,410_000_000,2000,2097152,3.20
+big,0,410_000_000,4000,2097152,2.98
+"""
+
+# A W&B "export panel data" CSV (the layout of the collection's OLMo and LLM360 exports).
+WANDB_CSV = (
+    b'"Step","pythia-160m - train/loss","pythia-160m - train/loss__MIN","pythia-160m - train/loss__MAX",'
+    b'"pythia-410m - train/loss","pythia-410m - train/loss__MIN","pythia-410m - train/loss__MAX"\n'
+    b'"1000","3.71","3.70","3.72","3.40","3.39","3.41"\n'
+    b'"2000","3.42","3.41","3.43","3.12","3.11","3.13"\n'
+    b'"3000","3.30","3.29","3.31","",""," "\n'
+)
+
+
+def test_csv_with_aliases_flops_and_schedule():
+    parsed = formats.parse_runs(SWEEP_CSV)
+    assert parsed.format == "csv"
+    mapping = parsed.mapping.as_dict()
+    assert mapping["num_params"] == "Params" and mapping["tokens_seen"] == "Tokens"
+    assert mapping["loss"] == "Train Loss" and mapping["run_name"] == "Model" and mapping["flops"] == "FLOPs"
+    assert mapping["final_of_schedule"] == "Final of schedule"
+    table = parsed.table
+    assert parsed.num_runs == 6 and len(table) == 6
+    assert table["flops"].tolist() == [1e18] * 3 + [1e19] * 3
+    assert table["final_of_schedule"].all() and set(table["schedule"]) == {"cosine"}
+    row = table.set_index("run_name").loc["iso-1e19-200M"]
+    assert row["num_params"] == 2e8 and row["tokens_seen"] == 8.33e9 and row["value"] == pytest.approx(3.062)
+
+
+def test_long_format_with_steps_and_seeds():
+    parsed = formats.parse_runs(LONG_CSV)
+    table = parsed.table
+    assert parsed.num_runs == 3  # small seed 0, small seed 1, big seed 0
+    assert "step" in table
+    big = table[table["run_name"] == "big"].sort_values("step")
+    np.testing.assert_allclose(big["tokens_seen"], [1000 * 2097152, 2000 * 2097152, 4000 * 2097152])
+    assert big["num_params"].iloc[0] == 410e6
+    assert parsed.mapping.as_dict()["tokens_seen"] == "step x tokens_per_step"
+
+
+def test_steps_with_tokens_per_step_given():
+    data = b"run,params,step,loss\na,1e8,100,3.5\na,1e8,200,3.3\n"
+    parsed = formats.parse_runs(data, tokens_per_step=1e6)
+    assert parsed.table["tokens_seen"].tolist() == [1e8, 2e8]
+
+
+def test_parquet():
+    frame = pd.DataFrame(
+        {
+            "N": [7e7, 7e7, 1.6e8],
+            "D": [2e9, 4e9, 4e9],
+            "val_loss": [3.2, 3.1, 2.9],
+            "run_name": ["a", "a", "b"],
+            "final_of_schedule": [False, True, True],
+        }
+    )
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    parsed = formats.parse_runs(buffer.getvalue())
+    assert parsed.format == "parquet"
+    assert parsed.table["num_params"].tolist() == [7e7, 7e7, 1.6e8]
+    assert parsed.table["value"].tolist() == [3.2, 3.1, 2.9]
+    assert parsed.table["final_of_schedule"].tolist() == [False, True, True]
+
+
+def test_wandb_export():
+    parsed = formats.parse_runs(WANDB_CSV, tokens_per_step=2**21)
+    assert parsed.format == "wandb"
+    table = parsed.table
+    assert sorted(table["run_name"].unique()) == ["pythia-160m", "pythia-410m"]
+    small = table[table["run_name"] == "pythia-160m"]
+    assert small["num_params"].iloc[0] == 160e6 and len(small) == 3
+    assert len(table[table["run_name"] == "pythia-410m"]) == 2  # the empty cells are no checkpoints
+    np.testing.assert_allclose(small["tokens_seen"], np.array([1000, 2000, 3000]) * 2**21)
+
+
+def test_wandb_sizes_given_for_unnamed_runs():
+    data = b"Step,baseline - loss,wide - loss\n10,3.0,2.9\n"
+    parsed = formats.parse_runs(data, tokens_per_step=1e6, num_params={"baseline": 1e8, "wide": 2e8})
+    assert parsed.table.set_index("run_name")["num_params"].to_dict() == {"baseline": 1e8, "wide": 2e8}
+
+
+@pytest.mark.parametrize("size", ["pythia-410m", "olmo-1.3B", "run_7b", "x-125M-v2"])
+def test_size_from_name(size):
+    assert (
+        formats.size_from_name(size)
+        == {"pythia-410m": 410e6, "olmo-1.3B": 1.3e9, "run_7b": 7e9, "x-125M-v2": 125e6}[size]
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "kwargs", "message"),
+    [
+        (b"PAR1 this is not really parquet PAR1", {}, "Parquet file cannot be read"),
+        (WANDB_CSV, {}, "tokens per step"),
+        (b"Step,mystery - loss\n1,3.0\n", {"tokens_per_step": 1e6}, "is not in their name"),
+        (b"Step,a-1b - loss,a-1b - acc\n1,3.0,0.5\n", {"tokens_per_step": 1e6}, "several metrics"),
+        (b"run,params,step,loss\na,1e8,100,3.5\n", {}, "steps but not tokens"),
+        (b"params,n_params,tokens,loss\n1,2,3,4\n", {}, "could each be num_params"),
+        (b"params,tokens,loss,flops\n1e8,2e9,3.0,lots\n", {}, "flops must be a positive number"),
+        (b"params,tokens,loss,final_of_schedule\n1e8,2e9,3.0,maybe\n", {}, "final_of_schedule must be true or false"),
+        (b"size,amount,loss\n1e8,2e9,3.0\n", {}, "no column for num_params"),
+    ],
+)
+def test_malformed_files_get_a_plain_message(data, kwargs, message):
+    with pytest.raises(formats.FormatError, match=message) as raised:
+        formats.parse_runs(data, **kwargs)
+    assert isinstance(raised.value, UserError)
+    assert "Traceback" not in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_bad_rows_are_left_out_with_their_line():
+    data = SWEEP_CSV + b"broken,abc,1e9,3.0,1e18,cosine,true\n"
+    parsed = formats.parse_runs(data)
+    assert parsed.rejected_rows == 1 and parsed.num_runs == 6
+    assert parsed.messages[0].startswith("row 8: num_params is not a number")
+
+
+def test_the_old_template_still_parses():
+    from scaleplan.core import userdata
+
+    parsed = formats.parse_runs(userdata.TEMPLATE_CSV)
+    old = userdata.parse_runs_csv(userdata.TEMPLATE_CSV)
+    pd.testing.assert_frame_equal(parsed.table[list(old.table.columns)], old.table)

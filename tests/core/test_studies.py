@@ -1,0 +1,96 @@
+"""Stored studies: saved, listed, reopened, renamed, exported and deleted, in the user store only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from scaleplan.core import formats, studies, userstore
+from scaleplan.core.errors import UserError
+from tests.core.test_formats import LONG_CSV, SWEEP_CSV
+
+
+def _save(path, name, data=SWEEP_CSV, **kwargs):
+    return studies.save_study(path, name, formats.parse_runs(data), sha256=studies.sha256_of(data), **kwargs)
+
+
+def test_saved_study_reopens_with_its_record_and_rows(tmp_path):
+    path = tmp_path / "user.duckdb"
+    when = dt.datetime(2026, 12, 2, 21, 0, tzinfo=dt.UTC)
+    info = _save(path, "iso sweep", filename="sweep.csv", now=when)
+    assert info.sha256 == studies.sha256_of(SWEEP_CSV) and info.num_runs == 6 and info.num_rows == 6
+    assert info.uploaded_at == when and info.format == "csv" and info.filename == "sweep.csv"
+    study = studies.load_study(path, "iso sweep")
+    assert study.info == info
+    assert study.info.mapping.as_dict()["num_params"] == "Params"
+    original = formats.parse_runs(SWEEP_CSV).table
+    pd.testing.assert_frame_equal(study.table[list(original.columns)], original, check_dtype=False)
+
+
+def test_list_rename_delete_only_touch_their_study(tmp_path):
+    path = tmp_path / "user.duckdb"
+    _save(path, "a", now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    _save(path, "b", data=LONG_CSV, now=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    assert [s.name for s in studies.list_studies(path)] == ["b", "a"]
+    studies.rename_study(path, "a", "a2")
+    assert {s.name for s in studies.list_studies(path)} == {"a2", "b"}
+    before = studies.load_study(path, "b").table
+    studies.delete_study(path, "a2")
+    assert [s.name for s in studies.list_studies(path)] == ["b"]
+    pd.testing.assert_frame_equal(studies.load_study(path, "b").table, before)
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT count(DISTINCT study_id) FROM study_rows").fetchone() == (1,)
+    con.close()
+
+
+def test_name_rules(tmp_path):
+    path = tmp_path / "user.duckdb"
+    _save(path, "a")
+    with pytest.raises(studies.StudyError, match="exists already"):
+        _save(path, " a ")
+    _save(path, "a", data=LONG_CSV, replace=True)
+    assert studies.load_study(path, "a").info.num_runs == 3
+    _save(path, "b")
+    with pytest.raises(studies.StudyError, match="exists already"):
+        studies.rename_study(path, "a", "b")
+    for bad, message in (("", "needs a name"), ("x" * 81, "at most 80"), ("a\nb", "control characters")):
+        with pytest.raises(studies.StudyError, match=message):
+            _save(path, bad)
+    with pytest.raises(studies.StudyError, match="no study named"):
+        studies.load_study(path, "missing")
+    with pytest.raises(studies.StudyError, match="no study named"):
+        studies.delete_study(path, "missing")
+    assert issubclass(studies.StudyError, UserError)
+
+
+def test_a_name_is_a_value_not_sql(tmp_path):
+    path = tmp_path / "user.duckdb"
+    name = "x'); DROP TABLE studies; --"
+    _save(path, name)
+    assert [s.name for s in studies.list_studies(path)] == [name]
+
+
+def test_export_reads_back_to_the_same_rows(tmp_path):
+    path = tmp_path / "user.duckdb"
+    for name, data in (("sweep", SWEEP_CSV), ("long", LONG_CSV)):
+        _save(path, name, data=data)
+        study = studies.load_study(path, name)
+        again = formats.parse_runs(studies.export_csv(study)).table
+        pd.testing.assert_frame_equal(again[list(study.table.columns)], study.table, check_dtype=False)
+
+
+def test_listing_a_store_that_does_not_exist_creates_nothing(tmp_path):
+    path = tmp_path / "none" / "user.duckdb"
+    assert studies.list_studies(path) == ()
+    assert not path.exists()
+
+
+def test_a_foreign_store_is_refused(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_bytes(SWEEP_CSV)
+    with pytest.raises(userstore.UserStoreError):
+        _save(path, "a")
+    assert path.read_bytes() == SWEEP_CSV

@@ -13,25 +13,31 @@ and a calibration turns the scores of designs *like the one at hand* into an int
 
 Method (normalised split conformal, Vovk et al.; Angelopoulos & Bates 2021): a difficulty
 ``sigma(x) = exp(w . phi(x))`` is regressed (weighted ridge least squares on log |r|) on design
-features ``x`` (number of sizes, extrapolation factor in parameters and in compute, final-only,
-cutoff, fraction of training and, once a fit exists, its in-sample log-residual RMS), scores are
-normalised ``s = r / sigma(x)``, and ``q(x) = sigma(x) * Q_level(s)``, Q the weighted conformal
-quantile at level * (1 + 1/n_eff). Families, not designs, are the exchangeable units (designs of
-one family share its misspecification): each family's designs weigh sqrt(n_f) in total, between
-"every family equal" (n_eff ~ number of families, very conservative at 95%) and "every design
-equal" (large families dominate). Coverage is measured leaving one family out
-(:func:`leave_one_family_out`).
+features ``x`` that transfer between sources rather than identify a family (number of sizes,
+extrapolation factor in parameters and in compute, final-only, cutoff, fraction of training and the
+fit's in-sample log-residual RMS), scores are normalised ``s = r / sigma(x)``, and
+``q(x) = sigma(x) * Q_level(s)``, Q the weighted conformal quantile at level * (1 + 1/n_eff).
+Source groups (everything one source adapter yields, :func:`core.storage.source_group`), not
+designs or families, are the exchangeable units: the families of one source share its recipe and
+evaluation, and a user's runs are a new source. Each group's designs weigh sqrt(n_g) in total.
+Coverage is measured holding out whole source groups (:func:`leave_one_source_out`, what a new
+lab's runs are) or single families (:func:`leave_one_family_out`).
+
+A plan (the budget planner: no fit yet, so no residual) gets its expected error from the same
+model: the level-quantile of |r| averaged over the residuals that calibration designs with the
+same plan features had (:class:`_ResidualModel`), with the same refusals.
 
 A design gets a :class:`Refusal` instead of an interval when it lies outside what the collection
 covers: fewer sizes or a larger extrapolation (in parameters or compute) than any calibration
-design, a worse in-sample fit than any, or a target trained in a regime (tokens per parameter
-within a factor 3) where the collection's designs missed by more than a factor 2 in 1 case in 10.
+design, a worse in-sample fit than any, or a target trained on a number of tokens per parameter
+more than a factor 3 beyond every calibration target's.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +50,7 @@ from scaleplan.core.selection import DEFAULT_MIN_TOKENS, FitPoints
 FLOPS_PER_PARAM_TOKEN = 6.0
 METHOD = (
     "normalised split conformal on |log(predicted/actual)|: difficulty regressed on the design's features "
-    "and the fit's residual; learned on the meta-analysis sweep, families as the exchangeable units"
+    "and the fit's residual; learned on the meta-analysis sweep, source groups as the exchangeable units"
 )
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
@@ -181,6 +187,7 @@ class PredictionInterval:
     scale: float = float("nan")
     families: int = 0
     cells: int = 0
+    groups: int = 0  # source groups the calibration was learned on
 
     @property
     def relative_width(self) -> float:
@@ -194,6 +201,7 @@ class PredictionInterval:
             "high": self.high,
             "method": self.method,
             "families": self.families,
+            "source_groups": self.groups,
             "designs": self.cells,
         }
 
@@ -201,7 +209,7 @@ class PredictionInterval:
         """E.g. "90% interval 2.01-2.33 (calibrated on 20 families)"."""
         return (
             f"{self.level:.0%} interval {self.low:.4g}–{self.high:.4g} "
-            f"(calibrated on {self.cells:,} designs of {self.families} families)"
+            f"(calibrated on {self.cells:,} designs of {self.families} families in {self.groups} source groups)"
         )
 
 
@@ -210,7 +218,7 @@ class Refusal:
     """No calibrated interval: the design lies outside what the collection covers."""
 
     reason: str
-    kind: str = ""  # sizes, param_ratio, compute_ratio, regime, fit_residual, families, prediction
+    kind: str = ""  # sizes, param_ratio, compute_ratio, tokens_per_param, fit_residual, families, prediction
 
     def __str__(self) -> str:
         return f"no calibrated interval: outside what the collection covers ({self.reason})"
@@ -229,6 +237,7 @@ class AREQuantiles:
     cells: int
     families: int
     thin_support: bool
+    groups: int = 0  # source groups behind the numbers
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -241,6 +250,8 @@ class _Support:
     min_log_compute_ratio: float
     min_sizes: int
     max_log_rmse: float
+    min_log_tpp: float = -math.inf  # target tokens per parameter of the calibration designs
+    max_log_tpp: float = math.inf
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,22 +266,34 @@ class _Model:
     def sigma(self, table: pd.DataFrame) -> np.ndarray:
         return np.exp(_design_matrix(table, self.with_rmse) @ self.weights)
 
-    def quantile(self, level: float, num_families: int) -> float:
+    @property
+    def n_eff(self) -> float:
+        """Kish's effective sample size (sum w)^2 / sum w^2 of the score weights."""
+        return float(self.score_weights.sum()) ** 2 / float(np.sum(self.score_weights**2))
+
+    def adjusted_level(self, level: float) -> float:
+        """The conformal level * (1 + 1/n_eff) (finite-sample correction), capped at 1."""
+        return min(level * (1.0 + 1.0 / self.n_eff), 1.0 + 1e-9)
+
+    def quantile(self, level: float) -> float:
         """Weighted conformal quantile: smallest score whose cumulative weight reaches
-        level * (1 + 1/n_eff) of the total, n_eff = (sum w)^2 / sum w^2 (Kish's effective sample size:
-        the number of designs when all weigh the same, about the number of families when every family
-        weighs the same)."""
+        level * (1 + 1/n_eff) of the total, n_eff Kish's effective sample size (the number of designs
+        when all weigh the same, about the number of source groups when every group weighs the same)."""
         total = float(self.score_weights.sum())
-        n_eff = total**2 / float(np.sum(self.score_weights**2))
-        needed = min(level * (1.0 + 1.0 / n_eff), 1.0 + 1e-9) * total
+        needed = self.adjusted_level(level) * total
         index = int(np.searchsorted(np.cumsum(self.score_weights), needed - 1e-9 * total))
         return float(self.scores[index]) if index < self.scores.size else math.inf
+
+    def score_cdf(self, values: np.ndarray) -> np.ndarray:
+        """Weighted empirical CDF of the normalised scores at ``values`` (share of the total weight)."""
+        cumulative = np.concatenate([[0.0], np.cumsum(self.score_weights)])
+        return cumulative[np.searchsorted(self.scores, values, side="right")] / cumulative[-1]
 
 
 def _fit_model(
     table: pd.DataFrame, log_ratio: np.ndarray, weight: np.ndarray, with_rmse: bool, ridge: float = 1e-3
 ) -> _Model:
-    """Family-weighted ridge regression of log(|r| + 1e-3) on phi(x), then normalised scores."""
+    """Weighted ridge regression of log(|r| + 1e-3) on phi(x), then normalised scores."""
     phi = _design_matrix(table, with_rmse)
     target = np.log(np.abs(log_ratio) + 1e-3)
     gram = phi.T @ (phi * weight[:, None]) + ridge * weight.sum() * np.diag([0.0] + [1.0] * (phi.shape[1] - 1))
@@ -280,155 +303,201 @@ def _fit_model(
     return _Model(weights=weights, scores=scores[order], score_weights=weight[order], with_rmse=with_rmse)
 
 
+RESIDUAL_GRID = 64  # quantiles of log(fit RMS | plan features) a plan's expected error averages over
+
+
+@dataclass(frozen=True, eq=False)
+class _ResidualModel:
+    """What a plan's fit residual will be: log RMS = v . phi_plan(x) + e, e from RESIDUAL_GRID weighted
+    quantiles of the calibration designs' regression residuals (a plan has no fit yet)."""
+
+    weights: np.ndarray
+    residuals: np.ndarray  # RESIDUAL_GRID values of e
+
+    def log_rmse(self, table: pd.DataFrame) -> np.ndarray:
+        """(rows, RESIDUAL_GRID) equally likely values of log fit RMS for each row's plan features."""
+        return (_design_matrix(table, False) @ self.weights)[:, None] + self.residuals[None, :]
+
+
+def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray, ridge: float = 1e-3) -> _ResidualModel:
+    phi = _design_matrix(table, False)
+    target = np.log(np.maximum(table["fit_log_rmse"].to_numpy(float), RMSE_FLOOR))
+    gram = phi.T @ (phi * weight[:, None]) + ridge * weight.sum() * np.diag([0.0] + [1.0] * (phi.shape[1] - 1))
+    weights = np.linalg.solve(gram, phi.T @ (weight * target))
+    residual = target - phi @ weights
+    order = np.argsort(residual, kind="stable")
+    cumulative = np.cumsum(weight[order]) / weight.sum()
+    probabilities = (np.arange(RESIDUAL_GRID) + 0.5) / RESIDUAL_GRID
+    index = np.minimum(np.searchsorted(cumulative, probabilities), residual.size - 1)
+    return _ResidualModel(weights=weights, residuals=residual[order][index])
+
+
+def source_groups(rows: pd.DataFrame) -> np.ndarray:
+    """The source group of each sweep row (its ``source_group`` column, see
+    :func:`core.storage.source_group`); a row without one is its own family's group."""
+    family = rows["family"].astype(str).to_numpy()
+    if "source_group" not in rows:
+        return family
+    group = rows["source_group"].to_numpy(object)
+    known = pd.notna(group) & (group != "")
+    return np.where(known, group.astype(str), family)
+
+
 @dataclass(frozen=True, eq=False)
 class Calibration:
     """A fitted calibration of extrapolation error (see the module docstring).
 
-    Two difficulty models: one on plan features only (for hypothetical plans) and one that also
-    uses the fit's in-sample residual (``fit_log_rmse``), used whenever a fit exists.
+    One difficulty model sigma(x), on the design's features and (when the calibration designs carry
+    it) the fit's in-sample residual. A design without a fit (a plan) has no residual: its quantile
+    averages the model over the residuals such designs had (:class:`_ResidualModel`), so the
+    planner's expected error and the Fit page's interval are the same model with the same refusals.
     """
 
-    plan_model: _Model
-    fit_model: _Model | None
+    model: _Model
+    residual_model: _ResidualModel | None  # None when the model does not use the fit's residual
     support: _Support
     num_families: int
     cells: int
     families: tuple[str, ...]  # the calibration families (sorted)
+    groups: tuple[str, ...] = ()  # the calibration source groups (sorted)
     method: str = METHOD
-    excluded_family: str | None = None
-    regime_log_tpp: np.ndarray | None = None  # log target tokens/parameter of the calibration designs
-    regime_abs_log_ratio: np.ndarray | None = None
-    regime_weights: np.ndarray | None = None
-    regime_families: np.ndarray | None = None
+    excluded: tuple[str, ...] = ()  # the families or groups left out
 
-    def regime_error(self, tokens_per_param: float) -> tuple[float, int]:
-        """90th percentile of |log(pred/actual)| (family-weighted) over calibration designs whose target
-        trains on a similar number of tokens per parameter (within a factor REGIME_SPAN), and how
-        many families they come from."""
-        if self.regime_log_tpp is None or not (tokens_per_param and tokens_per_param > 0):
-            return math.nan, 0
-        near = np.abs(self.regime_log_tpp - math.log(tokens_per_param)) <= math.log(REGIME_SPAN)
-        families = int(np.unique(self.regime_families[near]).size)
-        if families == 0:
-            return math.nan, 0
-        values, weights = self.regime_abs_log_ratio[near], self.regime_weights[near]
-        order = np.argsort(values)
-        cumulative = np.cumsum(weights[order])
-        index = int(np.searchsorted(cumulative, 0.9 * cumulative[-1]))
-        return float(values[order][min(index, values.size - 1)]), families
+    @property
+    def num_groups(self) -> int:
+        return len(self.groups)
 
-    def _model(self, features: DesignFeatures) -> _Model:
-        if (
-            self.fit_model is not None
-            and features.fit_log_rmse is not None
-            and features.tokens_per_param is not None
-            and math.isfinite(features.fit_log_rmse)
-            and features.tokens_per_param > 0
-        ):
-            return self.fit_model
-        return self.plan_model
+    def _uses_fit(self, table: pd.DataFrame) -> np.ndarray:
+        rmse = table["fit_log_rmse"].to_numpy(float)
+        return np.isfinite(rmse) if self.model.with_rmse else np.ones(len(table), dtype=bool)
 
-    def sigma(self, features: DesignFeatures) -> float:
-        """Difficulty sigma(x) (log-space scale) of a design."""
-        return float(self._model(features).sigma(_table_of(features))[0])
-
-    def log_half_width(self, features: DesignFeatures, level: float) -> float:
-        """q(x) = sigma(x) * Q_level(scores): the interval is predicted * exp(+-q)."""
+    def log_half_widths(self, table: pd.DataFrame, level: float) -> np.ndarray:
+        """q(x) = sigma(x) * Q_level(scores) for each row of a features table: the interval is
+        predicted * exp(+-q). Rows without a fit residual (plans) get the level-quantile of |r|
+        averaged over the residual model: the t with mean_j F(t / sigma(x, rmse_j)) = adjusted level."""
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level}")
-        model = self._model(features)
-        return float(model.sigma(_table_of(features))[0]) * model.quantile(level, self.num_families)
+        out = np.empty(len(table))
+        fitted = self._uses_fit(table)
+        if fitted.any():
+            out[fitted] = self.model.sigma(table[fitted]) * self.model.quantile(level)
+        if (~fitted).any():
+            out[~fitted] = self._plan_half_widths(table[~fitted], level)
+        return out
+
+    def _plan_half_widths(self, table: pd.DataFrame, level: float) -> np.ndarray:
+        target = self.model.adjusted_level(level)
+        if target >= 1.0 or self.residual_model is None:
+            return np.full(len(table), math.inf)
+        rows = len(table)
+        log_rmse = self.residual_model.log_rmse(table)  # (rows, grid)
+        expanded = table.loc[table.index.repeat(log_rmse.shape[1])].reset_index(drop=True)
+        expanded["fit_log_rmse"] = np.exp(log_rmse.ravel())
+        sigma = self.model.sigma(expanded).reshape(rows, -1)
+        low = np.log(sigma.min(axis=1) * self.model.scores[0] + 1e-12)
+        high = np.log(sigma.max(axis=1) * self.model.scores[-1] + 1e-12)
+        for _ in range(50):  # bisection on log t; the mixture CDF is monotone in t
+            middle = 0.5 * (low + high)
+            cdf = self.model.score_cdf((np.exp(middle)[:, None] / sigma).ravel()).reshape(rows, -1).mean(axis=1)
+            below = cdf < target - 1e-12
+            low, high = np.where(below, middle, low), np.where(below, high, middle)
+        return np.exp(high)
+
+    def log_half_width(self, features: DesignFeatures, level: float) -> float:
+        """:meth:`log_half_widths` of one design."""
+        return float(self.log_half_widths(_table_of(features), level)[0])
+
+    def sigma(self, features: DesignFeatures) -> float:
+        """Difficulty sigma(x) (log-space scale) of a design with a fit (NaN for a plan)."""
+        table = _table_of(features)
+        return float(self.model.sigma(table)[0]) if self._uses_fit(table)[0] else math.nan
+
+    def _checks(self, table: pd.DataFrame) -> list[tuple[str, np.ndarray, Callable[[pd.Series], str]]]:
+        """(kind, mask, reason) of each refusal rule, in precedence order (the first that applies wins)."""
+        s = self.support
+        param = table["param_ratio"].to_numpy(float)
+        compute = table["compute_ratio"].to_numpy(float)
+        log_param = np.log(np.maximum(param, 1e-300))
+        log_compute = np.log(np.maximum(compute, 1e-300))
+        tpp = table["tokens_per_param"].to_numpy(float)
+        known_tpp = np.isfinite(tpp) & (tpp > 0)
+        log_tpp = np.log(np.where(known_tpp, tpp, 1.0))
+        rmse = table["fit_log_rmse"].to_numpy(float)
+        log_rmse = np.log(np.maximum(np.nan_to_num(rmse, nan=RMSE_FLOOR), RMSE_FLOOR))
+        margin = math.log(TPP_MARGIN)
+        return [
+            (
+                "sizes",
+                table["num_sizes"].to_numpy(float) < s.min_sizes,
+                lambda r: f"{int(r.num_sizes)} sizes; the collection's designs use at least {s.min_sizes}",
+            ),
+            (
+                "param_ratio",
+                ~((param > 1) & (compute > 0)),
+                lambda r: "the target is not larger than every fitted run",
+            ),
+            (
+                "param_ratio",
+                log_param > s.max_log_param_ratio + 1e-9,
+                lambda r: (
+                    f"extrapolates {r.param_ratio:.3g}x in parameters; the collection's designs go up to "
+                    f"{math.exp(s.max_log_param_ratio):.3g}x"
+                ),
+            ),
+            (
+                "compute_ratio",
+                log_compute > s.max_log_compute_ratio + 1e-9,
+                lambda r: (
+                    f"extrapolates {r.compute_ratio:.3g}x in compute; the collection's designs go up to "
+                    f"{math.exp(s.max_log_compute_ratio):.3g}x"
+                ),
+            ),
+            (
+                "compute_ratio",
+                log_compute < s.min_log_compute_ratio - 1e-9,
+                lambda r: (
+                    f"the target needs only {r.compute_ratio:.3g}x the fit's compute; the collection's "
+                    f"designs need at least {math.exp(s.min_log_compute_ratio):.3g}x"
+                ),
+            ),
+            (
+                "tokens_per_param",
+                known_tpp & ((log_tpp < s.min_log_tpp - margin) | (log_tpp > s.max_log_tpp + margin)),
+                lambda r: (
+                    f"the target trains on {r.tokens_per_param:.3g} tokens per parameter; the collection's "
+                    f"targets span {math.exp(s.min_log_tpp):.3g}-{math.exp(s.max_log_tpp):.3g} (a factor "
+                    f"{TPP_MARGIN:g} beyond is allowed): no measured error in that regime"
+                ),
+            ),
+            (
+                "fit_residual",
+                np.isfinite(rmse) & (log_rmse > s.max_log_rmse + 1e-9),
+                lambda r: (
+                    f"the law misses the fitted points by {r.fit_log_rmse:.1%} (RMS, log scale); no design "
+                    f"of the collection fits worse than {math.exp(s.max_log_rmse):.1%}"
+                ),
+            ),
+        ]
+
+    def refusal_kinds(self, table: pd.DataFrame) -> np.ndarray:
+        """The refusal kind of each row of a features table, or None (same rules as :meth:`refusal`)."""
+        kinds = np.full(len(table), None, dtype=object)
+        for kind, mask, _ in self._checks(table):
+            kinds[mask & pd.isna(kinds)] = kind
+        return kinds
+
+    def refusal(self, features: DesignFeatures) -> Refusal | None:
+        """A :class:`Refusal` if the design lies outside what the collection covers, else None."""
+        table = _table_of(features)
+        for kind, mask, reason in self._checks(table):
+            if mask[0]:
+                return Refusal(reason(table.iloc[0]), kind)
+        return None
 
     def refusal_reason(self, features: DesignFeatures) -> str | None:
         """Why a design lies outside what the collection covers, or None."""
         refusal = self.refusal(features)
         return None if refusal is None else refusal.reason
-
-    def refusal(self, features: DesignFeatures) -> Refusal | None:
-        """A :class:`Refusal` if the design lies outside what the collection covers, else None."""
-        s = self.support
-        if features.num_sizes < s.min_sizes:
-            return Refusal(f"{features.num_sizes} sizes; the collection's designs use at least {s.min_sizes}", "sizes")
-        if not (features.param_ratio > 1 and features.compute_ratio > 0):
-            return Refusal("the target is not larger than every fitted run", "param_ratio")
-        if math.log(features.param_ratio) > s.max_log_param_ratio + 1e-9:
-            return Refusal(
-                f"extrapolates {features.param_ratio:.3g}x in parameters; the collection's designs go up to "
-                f"{math.exp(s.max_log_param_ratio):.3g}x",
-                "param_ratio",
-            )
-        if math.log(features.compute_ratio) > s.max_log_compute_ratio + 1e-9:
-            return Refusal(
-                f"extrapolates {features.compute_ratio:.3g}x in compute; the collection's designs go up to "
-                f"{math.exp(s.max_log_compute_ratio):.3g}x",
-                "compute_ratio",
-            )
-        if math.log(features.compute_ratio) < s.min_log_compute_ratio - 1e-9:
-            return Refusal(
-                f"the target needs only {features.compute_ratio:.3g}x the fit's compute; the collection's "
-                f"designs need at least {math.exp(s.min_log_compute_ratio):.3g}x",
-                "compute_ratio",
-            )
-        if features.tokens_per_param is not None:
-            error, families = self.regime_error(features.tokens_per_param)
-            if families >= 2 and error > math.log(REGIME_MAX_ERROR):
-                return Refusal(
-                    f"the target trains on {features.tokens_per_param:.3g} tokens per parameter; the "
-                    f"collection's designs with targets in that regime ({families} families) missed by more "
-                    f"than a factor {math.exp(error):.1f} in 1 case out of 10: the law does not hold there",
-                    "regime",
-                )
-        rmse = features.fit_log_rmse
-        if rmse is not None and math.isfinite(rmse) and math.log(max(rmse, RMSE_FLOOR)) > s.max_log_rmse + 1e-9:
-            return Refusal(
-                f"the law misses the fitted points by {rmse:.1%} (RMS, log scale); no design of the collection "
-                f"fits worse than {math.exp(s.max_log_rmse):.1%}",
-                "fit_residual",
-            )
-        return None
-
-    def refusal_kinds(self, table: pd.DataFrame) -> np.ndarray:
-        """Vectorised :meth:`refusal` over a features table: the refusal kind of each row, or None."""
-        s = self.support
-        log_param = np.log(np.maximum(table["param_ratio"].to_numpy(float), 1e-300))
-        log_compute = np.log(np.maximum(table["compute_ratio"].to_numpy(float), 1e-300))
-        rmse = table["fit_log_rmse"].to_numpy(float)
-        kinds = np.full(len(table), None, dtype=object)
-        checks = [
-            (
-                "fit_residual",
-                np.isfinite(rmse)
-                & (np.log(np.maximum(np.nan_to_num(rmse, nan=RMSE_FLOOR), RMSE_FLOOR)) > s.max_log_rmse + 1e-9),
-            ),
-            ("compute_ratio", log_compute < s.min_log_compute_ratio - 1e-9),
-            ("compute_ratio", log_compute > s.max_log_compute_ratio + 1e-9),
-            ("param_ratio", log_param > s.max_log_param_ratio + 1e-9),
-            ("param_ratio", table["param_ratio"].to_numpy(float) <= 1),
-            ("sizes", table["num_sizes"].to_numpy(float) < s.min_sizes),
-        ]
-        tpp = table["tokens_per_param"].to_numpy(float)
-        regime = np.zeros(len(table), dtype=bool)
-        for value in np.unique(tpp[np.isfinite(tpp) & (tpp > 0)]):
-            error, families = self.regime_error(float(value))
-            if families >= 2 and error > math.log(REGIME_MAX_ERROR):
-                regime |= tpp == value
-        checks.insert(1, ("regime", regime))
-        for kind, mask in checks:  # last assignment wins: same precedence as refusal()
-            kinds[mask] = kind
-        return kinds
-
-    def log_half_widths(self, table: pd.DataFrame, level: float) -> np.ndarray:
-        """Vectorised :meth:`log_half_width` over a features table (rows with a finite
-        ``fit_log_rmse`` use the fit model)."""
-        rmse = table["fit_log_rmse"].to_numpy(float)
-        tpp = table["tokens_per_param"].to_numpy(float)
-        use_fit = np.isfinite(rmse) & np.isfinite(tpp) & (tpp > 0) & (self.fit_model is not None)
-        out = np.empty(len(table))
-        if (~use_fit).any():
-            out[~use_fit] = self.plan_model.sigma(table[~use_fit]) * self.plan_model.quantile(level, self.num_families)
-        if use_fit.any():
-            out[use_fit] = self.fit_model.sigma(table[use_fit]) * self.fit_model.quantile(level, self.num_families)
-        return out
 
     def interval(self, predicted: float, features: DesignFeatures, level: float = 0.9) -> PredictionInterval | Refusal:
         """Calibrated interval of ``predicted`` (a loss) at ``level``, or a :class:`Refusal`."""
@@ -441,7 +510,7 @@ class Calibration:
             return refusal
         q = self.log_half_width(features, level)
         if not math.isfinite(q):
-            return Refusal(f"{self.num_families} families are too few for a {level:.0%} interval", "families")
+            return Refusal(f"{self.num_groups} source groups are too few for a {level:.0%} interval", "families")
         if not q > 0:  # a zero-width interval is never shown
             return Refusal("the calibration designs give no spread at this level", "families")
         return PredictionInterval(
@@ -453,21 +522,29 @@ class Calibration:
             scale=q,
             families=self.num_families,
             cells=self.cells,
+            groups=self.num_groups,
         )
 
     def are_quantiles(self, features: DesignFeatures) -> AREQuantiles | Refusal:
-        """Expected ARE = |pred/actual - 1| of such a design, at 50/80/90%: exp(q_level) - 1."""
+        """Expected ARE = |pred/actual - 1| of such a design, at 50/80/90%: exp(q_level) - 1.
+
+        The same model and refusals as :meth:`interval`; without a fit residual (a plan) the
+        quantiles average over the residuals such designs had."""
         refusal = self.refusal(features)
         if refusal is not None:
             return refusal
-        values = [math.expm1(self.log_half_width(features, level)) for level in (0.5, 0.8, 0.9)]
+        table = _table_of(features)
+        values = [math.expm1(float(self.log_half_widths(table, level)[0])) for level in (0.5, 0.8, 0.9)]
+        if not all(math.isfinite(v) for v in values):
+            return Refusal(f"{self.num_groups} source groups are too few for a 90% expected error", "families")
         return AREQuantiles(
             median=values[0],
             p80=values[1],
             p90=values[2],
             cells=self.cells,
             families=self.num_families,
-            thin_support=self.num_families < 5,
+            thin_support=self.num_groups < 3 or self.num_families < 5,
+            groups=self.num_groups,
         )
 
 
@@ -485,24 +562,36 @@ def usable_rows(results: pd.DataFrame) -> pd.DataFrame:
     return ok[np.isfinite(values).all(axis=1)]
 
 
-REGIME_SPAN = 3.0  # "similar" tokens per parameter: within a factor 3
-REGIME_MAX_ERROR = 2.0  # refuse when such designs miss by more than a factor 2 (90th percentile)
-FAMILY_WEIGHT_POWER = 0.5
-"""Each family's designs weigh n_f ** power in total: 0 = families equal, 1 = designs equal."""
+TPP_MARGIN = 3.0  # a target's tokens per parameter may lie this factor beyond the calibration targets' range
+GROUP_WEIGHT_POWER = 0.5
+"""Each source group's designs weigh n_g ** power in total: 0 = groups equal, 1 = designs equal (fixed
+a priori, between the two, not tuned on the coverage it is reported with)."""
+FAMILY_WEIGHT_POWER = GROUP_WEIGHT_POWER  # the name before source groups were the units
 
 
 def fit_calibration(
-    results: pd.DataFrame, *, exclude_family: str | None = None, family_weight_power: float = FAMILY_WEIGHT_POWER
+    results: pd.DataFrame,
+    *,
+    exclude_family: str | None = None,
+    exclude_group: str | None = None,
+    group_weight_power: float = GROUP_WEIGHT_POWER,
 ) -> Calibration:
-    """Learn a calibration from sweep rows (:func:`core.meta.load_results`), without ``exclude_family``.
+    """Learn a calibration from sweep rows (:func:`core.meta.load_results`), without ``exclude_family``
+    and without every family of ``exclude_group`` (a source group, :func:`source_groups`).
 
     Needs the columns of a sweep row (family, status, predicted_final, actual_final, target_params,
-    max_params_used, compute_share, final_only, fraction, min_tokens; num_sizes and fit_log_rmse
-    when present). Raises :class:`CalibrationError` with fewer than 2 families or 20 designs.
+    max_params_used, compute_share, final_only, fraction, min_tokens; num_sizes, target_tokens,
+    fit_log_rmse and source_group when present). Raises :class:`CalibrationError` with fewer than 2
+    families or 20 designs.
     """
     rows = usable_rows(results)
+    groups = source_groups(rows)
+    keep = np.ones(len(rows), dtype=bool)
     if exclude_family is not None:
-        rows = rows[rows["family"].astype(str) != exclude_family]
+        keep &= rows["family"].astype(str).to_numpy() != exclude_family
+    if exclude_group is not None:
+        keep &= groups != exclude_group
+    rows, groups = rows[keep], groups[keep]
     families = rows["family"].astype(str).to_numpy()
     names = np.unique(families)
     if names.size < 2 or len(rows) < 20:
@@ -512,40 +601,44 @@ def fit_calibration(
         )
     table = features_table(rows).reset_index(drop=True)
     log_ratio = np.log(rows["predicted_final"].to_numpy(float) / rows["actual_final"].to_numpy(float))
-    counts = pd.Series(families).map(pd.Series(families).value_counts()).to_numpy(float)
-    weight = counts ** (family_weight_power - 1.0)
-    plan_model = _fit_model(table, log_ratio, weight, with_rmse=False)
-    has_rmse = np.isfinite(table["fit_log_rmse"].to_numpy(float)) & np.isfinite(
-        table["tokens_per_param"].to_numpy(float)
-    )
-    fit_model = None
-    if has_rmse.mean() > 0.9:
-        keep = has_rmse
-        fit_model = _fit_model(table[keep].reset_index(drop=True), log_ratio[keep], weight[keep], with_rmse=True)
+    counts = pd.Series(groups).map(pd.Series(groups).value_counts()).to_numpy(float)
+    weight = counts ** (group_weight_power - 1.0)
+    rmse = table["fit_log_rmse"].to_numpy(float)
+    with_rmse = bool(np.isfinite(rmse).mean() > 0.9)
+    if with_rmse:  # the few rows without a residual (older results) do not calibrate
+        has = np.isfinite(rmse)
+        table, log_ratio, weight, groups, families = (
+            table[has].reset_index(drop=True),
+            log_ratio[has],
+            weight[has],
+            groups[has],
+            families[has],
+        )
+    model = _fit_model(table, log_ratio, weight, with_rmse=with_rmse)
+    residual_model = _fit_residual_model(table, weight) if with_rmse else None
     log_param = np.log(table["param_ratio"].to_numpy(float))
     log_compute = np.log(table["compute_ratio"].to_numpy(float))
     rmse = table["fit_log_rmse"].to_numpy(float)
+    tpp = table["tokens_per_param"].to_numpy(float)
+    known_tpp = np.isfinite(tpp) & (tpp > 0)
     support = _Support(
         max_log_param_ratio=float(log_param.max()),
         max_log_compute_ratio=float(log_compute.max()),
         min_log_compute_ratio=float(log_compute.min()),
         min_sizes=int(table["num_sizes"].min()),
-        max_log_rmse=float(np.log(max(np.nanmax(rmse), RMSE_FLOOR))) if has_rmse.any() else math.inf,
+        max_log_rmse=float(np.log(max(np.nanmax(rmse), RMSE_FLOOR))) if np.isfinite(rmse).any() else math.inf,
+        min_log_tpp=float(np.log(tpp[known_tpp]).min()) if known_tpp.any() else -math.inf,
+        max_log_tpp=float(np.log(tpp[known_tpp]).max()) if known_tpp.any() else math.inf,
     )
-    tpp = table["tokens_per_param"].to_numpy(float)
-    known = np.isfinite(tpp) & (tpp > 0)
     return Calibration(
-        plan_model=plan_model,
-        fit_model=fit_model,
+        model=model,
+        residual_model=residual_model,
         support=support,
-        num_families=int(names.size),
-        cells=int(len(rows)),
-        families=tuple(names),
-        excluded_family=exclude_family,
-        regime_log_tpp=np.log(tpp[known]),
-        regime_abs_log_ratio=np.abs(log_ratio[known]),
-        regime_weights=weight[known],
-        regime_families=families[known],
+        num_families=int(np.unique(families).size),
+        cells=int(len(table)),
+        families=tuple(np.unique(families)),
+        groups=tuple(np.unique(groups)),
+        excluded=tuple(x for x in (exclude_family, exclude_group) if x is not None),
     )
 
 
@@ -563,6 +656,11 @@ def load_calibration(meta_path: Path, data_version: str) -> Calibration:
 
 
 # ----------------------------------------------------------------------------- validation
+HOLDOUTS = ("source", "family")
+"""What one held-out unit is: a whole source group (the use: a new lab's runs) or one family."""
+PLANNER_LEVELS = (0.5, 0.8, 0.9)
+
+
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
     """Split-conformal quantile: the ceil((n + 1) level)-th smallest score (inf if beyond n)."""
     scores = np.sort(np.asarray(scores, float))
@@ -570,26 +668,55 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(scores[rank - 1]) if rank <= scores.size else math.inf
 
 
-def evaluate_held_out(results: pd.DataFrame, family: str, levels: tuple[float, ...] = LEVELS) -> pd.DataFrame:
-    """Leave-one-family-out step: calibrate without ``family``, evaluate on its designs.
+def _check_holdout(holdout: str) -> None:
+    if holdout not in HOLDOUTS:
+        raise CalibrationError(f"holdout must be one of {', '.join(HOLDOUTS)}, got {holdout!r}")
 
-    Pure and top-level, so it can be mapped over families by any executor. One row per design of
-    ``family`` with, for each level (as percent, e.g. 90): ``covered_90``, ``width_90`` (relative
-    width, NaN if refused), ``refused_90``, and the naive baseline's ``base_covered_90``,
-    ``base_width_90`` (one global conformal quantile of |log ratio| on the other families).
-    ``calibration_families`` records which families the calibration used.
-    """
+
+def held_out_units(results: pd.DataFrame, holdout: str = "source") -> list[str]:
+    """The units a validation holds out one at a time: source groups or families (sorted)."""
+    _check_holdout(holdout)
     rows = usable_rows(results)
-    held = rows[rows["family"].astype(str) == family]
-    others = rows[rows["family"].astype(str) != family]
-    calibration = fit_calibration(others)
+    units = source_groups(rows) if holdout == "source" else rows["family"].astype(str).to_numpy()
+    return sorted(set(units))
+
+
+def plan_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The same designs as a planner sees them, before any fit: no in-sample residual."""
+    return table.assign(fit_log_rmse=np.nan)
+
+
+def evaluate_held_out(
+    results: pd.DataFrame, unit: str, levels: tuple[float, ...] = LEVELS, *, holdout: str = "family"
+) -> pd.DataFrame:
+    """One hold-out step: calibrate without ``unit`` (a family, or with ``holdout="source"`` every
+    family of a source group), evaluate on its designs.
+
+    Pure and top-level, so it can be mapped over units by any executor. One row per held-out design
+    with, for each level (as percent, e.g. 90): ``covered_90``, ``width_90`` (relative width, NaN if
+    refused), ``refused_90``, the naive baseline's ``base_covered_90``, ``base_width_90`` (one global
+    conformal quantile of |log ratio| on the other units), and for the planner's levels
+    ``planner_ok_80`` (realised ARE at or below the planner's p80 for the same design before any fit;
+    NaN where refused) and ``planner_refused``. ``calibration_families`` records which families the
+    calibration used.
+    """
+    _check_holdout(holdout)
+    rows = usable_rows(results)
+    groups = source_groups(rows)
+    held_mask = (groups if holdout == "source" else rows["family"].astype(str).to_numpy()) == unit
+    held, others = rows[held_mask], rows[~held_mask]
+    if holdout == "source":
+        calibration = fit_calibration(results, exclude_group=unit)
+    else:
+        calibration = fit_calibration(results, exclude_family=unit)
     table = features_table(held)
     predicted = held["predicted_final"].to_numpy(float)
     actual = held["actual_final"].to_numpy(float)
     other_scores = np.abs(np.log(others["predicted_final"].to_numpy(float) / others["actual_final"].to_numpy(float)))
     out = pd.DataFrame(
         {
-            "family": family,
+            "group": groups[held_mask],
+            "family": held["family"].astype(str).to_numpy(),
             "key": held["key"].to_numpy() if "key" in held else np.arange(len(held)),
             "predicted": predicted,
             "actual": actual,
@@ -616,18 +743,40 @@ def evaluate_held_out(results: pd.DataFrame, family: str, levels: tuple[float, .
         )
         out[f"base_width_{tag}"] = math.exp(base_q) - math.exp(-base_q)
     out["refusal_kind"] = kinds
+    plan = plan_table(table)
+    plan_refused = np.array([k is not None for k in calibration.refusal_kinds(plan)])
+    realised_are = np.abs(predicted / actual - 1.0)
+    for level in PLANNER_LEVELS:
+        tag = f"{round(level * 100):d}"
+        expected = np.expm1(calibration.log_half_widths(plan, level))
+        out[f"planner_are_{tag}"] = np.where(plan_refused, np.nan, expected)
+        out[f"planner_ok_{tag}"] = np.where(plan_refused | ~np.isfinite(expected), np.nan, realised_are <= expected)
+    out["planner_refused"] = plan_refused
     return out
 
 
-def leave_one_family_out(results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, mapper=map) -> pd.DataFrame:
-    """:func:`evaluate_held_out` for every family of ``results``.
+def leave_one_out(
+    results: pd.DataFrame, holdout: str = "source", levels: tuple[float, ...] = LEVELS, *, mapper=map
+) -> pd.DataFrame:
+    """:func:`evaluate_held_out` for every unit (source group or family) of ``results``.
 
-    ``mapper(function, families)`` may be any map (e.g. a Dask client's ``map`` then gather):
-    the step is a picklable partial of a top-level function.
+    ``mapper(function, units)`` may be any map (e.g. a Dask client's ``map`` then gather): the step
+    is a picklable partial of a top-level function.
     """
-    families = sorted(usable_rows(results)["family"].astype(str).unique())
-    frames = list(mapper(functools.partial(evaluate_held_out, results, levels=levels), families))
+    units = held_out_units(results, holdout)
+    step = functools.partial(evaluate_held_out, results, levels=levels, holdout=holdout)
+    frames = list(mapper(step, units))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def leave_one_family_out(results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, mapper=map) -> pd.DataFrame:
+    """:func:`leave_one_out` holding out one family at a time (its source-group siblings stay in)."""
+    return leave_one_out(results, "family", levels, mapper=mapper)
+
+
+def leave_one_source_out(results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, mapper=map) -> pd.DataFrame:
+    """:func:`leave_one_out` holding out one whole source group at a time (the use: a new lab's runs)."""
+    return leave_one_out(results, "source", levels, mapper=mapper)
 
 
 @dataclass(frozen=True)
@@ -639,25 +788,58 @@ class LevelSummary:
 
 
 @dataclass(frozen=True)
+class PlannerLevel:
+    """Share of answered held-out designs whose realised ARE is at or below the planner's quantile."""
+
+    nominal: float
+    realised: float
+    cells: int
+
+
+@dataclass(frozen=True)
 class CalibrationReport:
-    """Leave-one-family-out coverage of the calibrated interval and of the naive baseline."""
+    """Held-out coverage of the calibrated interval, of the naive baseline and of the planner's
+    expected ARE (``holdout``: each source group or each family predicted without itself)."""
 
     levels: tuple[LevelSummary, ...]
     baseline: tuple[LevelSummary, ...]
     refused: int
     families: int
     cells: int
-    per_family: pd.DataFrame  # family, designs, covered_90, base_covered_90, width_90, refused
+    per_family: pd.DataFrame  # group, family, designs, covered_90, base_covered_90, width_90, refused, planner_80
     per_feature: pd.DataFrame  # feature, value, designs, covered_90, base_covered_90, width_90
     refusal_reasons: pd.Series  # refusal kind -> count
+    holdout: str = "family"
+    per_group: pd.DataFrame | None = None  # group, families, designs, covered_90, ..., planner_80
+    planner: tuple[PlannerLevel, ...] = ()
+    planner_refused: int = 0
+    groups: int = 0
 
 
 def _bin_sizes(n: pd.Series) -> pd.Series:
     return pd.cut(n, [0, 3, 5, np.inf], labels=["3", "4-5", "6+"]).astype(str)
 
 
-def summarise(frame: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> CalibrationReport:
-    """Pooled coverage over designs (each design of each held-out family counts once)."""
+def _per_unit(answered: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    return (
+        answered.groupby(by)
+        .agg(
+            families=("family", "nunique"),
+            designs=("covered_90", "size"),
+            covered_90=("covered_90", "mean"),
+            base_covered_90=("base_covered_90", "mean"),
+            width_90=("width_90", "median"),
+            refused=("refused_90", "sum"),
+            planner_80=("planner_ok_80", "mean"),
+        )
+        .reset_index()
+        .sort_values("covered_90")
+    )
+
+
+def summarise(frame: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, holdout: str = "family") -> CalibrationReport:
+    """Pooled coverage over designs (each design of each held-out unit counts once), per source
+    group, per family, per design feature, and the planner's realised quantiles."""
     out, base = [], []
     for level in levels:
         tag = f"{round(level * 100):d}"
@@ -678,21 +860,17 @@ def summarise(frame: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> Calibr
                 float(frame[f"base_width_{tag}"].median()),
             )
         )
+    if "group" not in frame:
+        frame = frame.assign(group=frame["family"])
+    if "planner_ok_80" not in frame:
+        frame = frame.assign(planner_ok_80=np.nan, planner_refused=True)
     answered = frame.assign(
-        covered_90=frame["covered_90"].astype(float), base_covered_90=frame["base_covered_90"].astype(float)
+        covered_90=frame["covered_90"].astype(float),
+        base_covered_90=frame["base_covered_90"].astype(float),
+        planner_ok_80=frame["planner_ok_80"].astype(float),
     )
-    per_family = (
-        answered.groupby("family")
-        .agg(
-            designs=("covered_90", "size"),
-            covered_90=("covered_90", "mean"),
-            base_covered_90=("base_covered_90", "mean"),
-            width_90=("width_90", "median"),
-            refused=("refused_90", "sum"),
-        )
-        .reset_index()
-        .sort_values("covered_90")
-    )
+    per_family = _per_unit(answered, ["group", "family"]).drop(columns="families")
+    per_group = _per_unit(answered, ["group"])
     groups = {
         "sizes": _bin_sizes(answered["num_sizes"]),
         "param ratio": pd.cut(
@@ -726,6 +904,15 @@ def summarise(frame: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> Calibr
         )
         g.insert(0, "feature", name)
         parts.append(g)
+    planner = tuple(
+        PlannerLevel(
+            level,
+            float(frame[f"planner_ok_{round(level * 100):d}"].astype(float).mean()),
+            int(frame[f"planner_ok_{round(level * 100):d}"].notna().sum()),
+        )
+        for level in PLANNER_LEVELS
+        if f"planner_ok_{round(level * 100):d}" in frame
+    )
     return CalibrationReport(
         levels=tuple(out),
         baseline=tuple(base),
@@ -735,4 +922,78 @@ def summarise(frame: pd.DataFrame, levels: tuple[float, ...] = LEVELS) -> Calibr
         per_family=per_family,
         per_feature=pd.concat(parts, ignore_index=True),
         refusal_reasons=frame["refusal_kind"].dropna().value_counts(),
+        holdout=holdout,
+        per_group=per_group,
+        planner=planner,
+        planner_refused=int(frame["planner_refused"].astype(bool).sum()),
+        groups=int(frame["group"].nunique()),
     )
+
+
+def report_json(report: CalibrationReport) -> dict:
+    """The report as plain JSON: ``holdout``, ``levels`` and ``baseline`` ({nominal, realised, cells,
+    median_rel_width}), ``groups`` ({group, families, designs, realised_90}), ``refused``,
+    ``refusal_reasons``, ``planner`` ({nominal, realised}) and the per-family and per-feature tables."""
+
+    def number(value: object) -> float | None:
+        return None if value is None or not np.isfinite(float(value)) else float(value)
+
+    def levels(summaries: tuple[LevelSummary, ...]) -> list[dict]:
+        return [
+            {
+                "nominal": s.nominal,
+                "realised": number(s.realised),
+                "cells": s.cells,
+                "median_rel_width": number(s.median_rel_width),
+            }
+            for s in summaries
+        ]
+
+    per_group = report.per_group if report.per_group is not None else pd.DataFrame()
+    return {
+        "method": METHOD,
+        "holdout": report.holdout,
+        "levels": levels(report.levels),
+        "baseline": levels(report.baseline),
+        "groups": [
+            {
+                "group": str(r["group"]),
+                "families": int(r["families"]),
+                "designs": int(r["designs"]),
+                "realised_90": number(r["covered_90"]),
+                "baseline_90": number(r["base_covered_90"]),
+                "median_rel_width_90": number(r["width_90"]),
+                "refused": int(r["refused"]),
+                "planner_80": number(r["planner_80"]),
+            }
+            for _, r in per_group.iterrows()
+        ],
+        "refused": report.refused,
+        "refusal_reasons": {str(k): int(v) for k, v in report.refusal_reasons.items()},
+        "planner": [{"nominal": p.nominal, "realised": number(p.realised), "cells": p.cells} for p in report.planner],
+        "planner_refused": report.planner_refused,
+        "families": report.families,
+        "cells": report.cells,
+        "per_family": [
+            {
+                k: (
+                    number(v)
+                    if isinstance(v, (float, np.floating))
+                    else (int(v) if isinstance(v, (np.integer,)) else v)
+                )
+                for k, v in r.items()
+            }
+            for r in report.per_family.to_dict(orient="records")
+        ],
+        "per_feature": [
+            {
+                k: (
+                    number(v)
+                    if isinstance(v, (float, np.floating))
+                    else (int(v) if isinstance(v, (np.integer,)) else v)
+                )
+                for k, v in r.items()
+            }
+            for r in report.per_feature.to_dict(orient="records")
+        ],
+    }

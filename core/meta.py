@@ -62,12 +62,19 @@ CREATE TABLE IF NOT EXISTS sweep_results (
     E DOUBLE, A DOUBLE, B DOUBLE, alpha DOUBLE, beta DOUBLE,
     predicted_final DOUBLE, actual_final DOUBLE, are_final DOUBLE, are_mean DOUBLE,
     compute_share DOUBLE, fit_seconds DOUBLE,
-    num_sizes INTEGER, target_tokens DOUBLE, fit_log_rmse DOUBLE)
+    num_sizes INTEGER, target_tokens DOUBLE, fit_log_rmse DOUBLE, source_group VARCHAR)
 """
 # Columns added after the first release of the table, for core.calibration: appended to an older
 # results file on open (ALTER TABLE keeps column order = RESULT_COLUMNS); its ok rows that lack
 # them are refitted by the next sweep.
-ADDED_COLUMNS = (("num_sizes", "INTEGER"), ("target_tokens", "DOUBLE"), ("fit_log_rmse", "DOUBLE"))
+# source_group (core.sources.source_group of the family's adapter) is filled in for stored rows without
+# refitting (:func:`run_sweep`).
+ADDED_COLUMNS = (
+    ("num_sizes", "INTEGER"),
+    ("target_tokens", "DOUBLE"),
+    ("fit_log_rmse", "DOUBLE"),
+    ("source_group", "VARCHAR"),
+)
 RESULT_COLUMNS = (
     "key",
     "data_version",
@@ -99,6 +106,7 @@ RESULT_COLUMNS = (
     "num_sizes",
     "target_tokens",
     "fit_log_rmse",
+    "source_group",
 )
 
 
@@ -333,9 +341,10 @@ class FamilyData:
     target_num_params: np.ndarray  # the target's evaluated checkpoints
     target_tokens: np.ndarray
     target_loss: np.ndarray
+    source_group: str | None = None  # core.sources.source_group of the family's adapter
 
     @classmethod
-    def from_frame(cls, family: str, curves: pd.DataFrame) -> FamilyData:
+    def from_frame(cls, family: str, curves: pd.DataFrame, source_group: str | None = None) -> FamilyData:
         prepared = FamilyCurves.from_frame(curves)
         target = target_of(prepared)
         last = target_checkpoints(curves, target)
@@ -347,6 +356,7 @@ class FamilyData:
             target_num_params=last["num_params"].to_numpy(dtype=float),
             target_tokens=last["tokens_seen"].to_numpy(dtype=float),
             target_loss=last["value"].to_numpy(dtype=float),
+            source_group=source_group,
         )
 
 
@@ -417,7 +427,7 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
     ARE over the target's last 30%), on data prepared once per family.
     """
     data = curves if isinstance(curves, FamilyData) else FamilyData.from_frame(task.family, curves)
-    row = {**{c: None for c in RESULT_COLUMNS}, **_task_fields(task, data_version)}
+    row = {**{c: None for c in RESULT_COLUMNS}, **_task_fields(task, data_version), "source_group": data.source_group}
     t0 = time.perf_counter()
     try:
         points = select_points(data.curves, task.selection())
@@ -535,10 +545,16 @@ def run_sweep(
                 )
             names = list(config.families)
         curves_by_family = {name: storage.family_curves(con, name) for name in names}
+        source_group_of = storage.family_source_groups(con)
     finally:
         con.close()
     results = open_results(meta_path)
     try:
+        for name in names:  # rows stored before the column existed: the group is the family's, no refit
+            results.execute(
+                "UPDATE sweep_results SET source_group = ? WHERE family = ? AND source_group IS NULL",
+                [source_group_of.get(name), name],
+            )
         done = {
             r[0]
             for r in results.execute(
@@ -557,7 +573,7 @@ def run_sweep(
             skipped += len(tasks) - len(todo)
             if not todo or budget == 0:
                 continue
-            data[name] = FamilyData.from_frame(name, curves)
+            data[name] = FamilyData.from_frame(name, curves, source_group_of.get(name))
             # one fit per distinct design; chunk_size designs per chunk sent to a worker
             groups = group_by_design(todo, data[name])
             if budget is not None:  # the limit counts designs, so a shared fit is never split

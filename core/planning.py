@@ -631,10 +631,13 @@ class StudyPlan:
 def _design_features(design: StudyDesign, n_target: float, d_target: float):
     from scaleplan.core.calibration import DesignFeatures  # local: the error model is optional at import
 
+    # tokens_per_param: the calibration refuses a target regime no collection target was measured in,
+    # as it does for the same target on the Fit page (one model, one set of refusals).
     return DesignFeatures(
         num_sizes=design.num_sizes,
         param_ratio=n_target / design.max_size,
         compute_ratio=FLOPS_PER_PARAM_TOKEN * n_target * d_target / design.flops_one_seed,
+        tokens_per_param=d_target / n_target,
     )
 
 

@@ -523,6 +523,26 @@ def downsampled_curves(
     ).df()
 
 
+def source_group(adapter_name: str) -> str:
+    """The source group of a family: the source adapter (``core.sources.<NAME>``) that yields it.
+
+    The one rule for "which families share a source" (the build records each family's adapter in
+    ``families.source``): everything one adapter yields is one group, e.g. all datablations
+    families, all gzip-PCFG families, the three over-training families, Pythia standard and
+    deduped. Families of one group share a lab's recipe, tokeniser and evaluation, so a
+    calibration meant for a new lab's runs is measured holding whole groups out. (The rule lives
+    here rather than in ``core/sources/``, whose files key the data version.)
+    """
+    return str(adapter_name)
+
+
+def family_source_groups(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Family -> source group (:func:`source_group` of the adapter that yields it)."""
+    return {
+        family: source_group(source) for family, source in con.execute("SELECT family, source FROM families").fetchall()
+    }
+
+
 def stored_data_version(con: duckdb.DuckDBPyConnection) -> str | None:
     """The data version the database was built from (keys the meta-analysis rows), or None."""
     row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()

@@ -19,43 +19,26 @@ def _ensure_meta(args: argparse.Namespace, settings: Settings) -> pd.DataFrame:
     return meta.load_results(settings.meta_path, version)
 
 
-def _levels_json(levels) -> list[dict]:
-    return [
-        {"nominal": s.nominal, "realised": s.realised, "cells": s.cells, "median_rel_width": s.median_rel_width}
-        for s in levels
-    ]
-
-
 def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
     if results.empty:
         raise _common.CLIError("no meta-analysis results: run `scaleplan meta run` first")
+    holdout = args.holdout
     try:
-        frame = calibration.leave_one_family_out(results)
+        frame = calibration.leave_one_out(results, holdout)
     except calibration.CalibrationError as error:
         raise _common.CLIError(str(error)) from None
-    report = calibration.summarise(frame)
+    report = calibration.summarise(frame, holdout=holdout)
     if args.json:
-        _common.print_json(
-            {
-                "method": calibration.METHOD,
-                "levels": _levels_json(report.levels),
-                "baseline": _levels_json(report.baseline),
-                "refused": report.refused,
-                "refusal_reasons": report.refusal_reasons.to_dict(),
-                "families": report.families,
-                "cells": report.cells,
-                "per_family": report.per_family.to_dict(orient="records"),
-                "per_feature": report.per_feature.to_dict(orient="records"),
-            }
-        )
+        _common.print_json(calibration.report_json(report))
         return 0
+    unit = "source group" if holdout == "source" else "family"
     print(
-        f"Leave-one-family-out calibration: {report.cells:,} designs of {report.families} families, each "
-        f"predicted with a calibration learned without its family."
+        f"Leave-one-{unit.replace(' ', '-')}-out calibration: {report.cells:,} designs of {report.families} families "
+        f"in {report.groups} source groups, each predicted with a calibration learned without its {unit}."
     )
     print(
         f"method: {calibration.METHOD}; baseline: one global conformal quantile of |log(predicted/actual)| "
-        "learned on the other families\n"
+        f"learned on the other {unit}s\n"
     )
     print(
         f"{'nominal':>8} {'realised':>9} {'designs':>8} {'median rel. width':>18}   {'baseline':>9} "
@@ -71,7 +54,14 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
         f"\nrefused (no calibrated interval, outside what the collection covers): {report.refused:,} of "
         f"{report.cells:,} ({report.refused / max(report.cells, 1):.1%})" + (f": {reasons}" if reasons else "")
     )
-    print("\nCoverage at 90% per held-out family (worst first):")
+    planner = ", ".join(f"p{p.nominal * 100:.0f} {p.realised:.1%}" for p in report.planner)
+    print(
+        f"planner's expected ARE (same model, before any fit): share of held-out designs at or under {planner} "
+        f"({report.planner_refused:,} refused)"
+    )
+    print("\nCoverage at 90% per held-out source group (worst first):")
+    print(_coverage_table(report.per_group))
+    print("\nCoverage at 90% per family (worst first):")
     print(_coverage_table(report.per_family))
     print("\nCoverage at 90% per design feature:")
     print(_coverage_table(report.per_feature))
@@ -88,9 +78,15 @@ def _coverage_table(frame: pd.DataFrame) -> str:
         covered_90=frame["covered_90"].map(pct),
         base_covered_90=frame["base_covered_90"].map(pct),
         width_90=frame["width_90"].map(lambda v: f"{v:.3f}"),
+        **({"planner_80": frame["planner_80"].map(pct)} if "planner_80" in frame else {}),
     )
     return shown.rename(
-        columns={"covered_90": "ours", "base_covered_90": "baseline", "width_90": "median width"}
+        columns={
+            "covered_90": "ours",
+            "base_covered_90": "baseline",
+            "width_90": "median width",
+            "planner_80": "planner p80",
+        }
     ).to_string(index=False)
 
 
@@ -145,7 +141,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     rep.add_argument(
         "paper",
         choices=("overtraining", "hitchhiker", "calibration"),
-        help="calibration: leave-one-family-out coverage of the calibrated interval",
+        help="calibration: held-out coverage of the calibrated interval and of the planner's expected ARE",
+    )
+    rep.add_argument(
+        "--holdout",
+        choices=calibration.HOLDOUTS,
+        default="source",
+        help="calibration: hold out one whole source group (default: what a new lab's runs are) or one family "
+        "at a time",
     )
     rep.add_argument("--json", action="store_true")
     rep.add_argument("--jobs", type=int, default=-1)

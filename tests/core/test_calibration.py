@@ -233,3 +233,119 @@ def test_older_results_file_gains_the_calibration_columns(tmp_path):
         con.close()
     assert tuple(columns) == meta.RESULT_COLUMNS
     assert meta.load_results(path)["num_sizes"].isna().all()  # such rows are refitted by the next sweep
+
+
+# --------------------------------------------------------------------------- source groups
+def residual_scale_rows(n_groups=8, families_per_group=2, per_family=120, seed=0) -> pd.DataFrame:
+    """Sweep rows whose error scale is known from transferable features only: the fit's residual and
+    the extrapolation in parameters. Each source group draws its residual level at random, so a held-out
+    group is a new source whose difficulty shows only through its fits' residuals.
+
+    log fit RMS = log 0.01 + N(0, 0.6) (group) + N(0, 0.4) (design);
+    log(pred/actual) ~ Normal(0, sigma^2), sigma = 1.5 RMS sqrt(param_ratio).
+    """
+    rng = np.random.default_rng(seed)
+    frames = []
+    for g in range(n_groups):
+        group_level = rng.normal(0, 0.6)
+        for f in range(families_per_group):
+            param_ratio = np.exp(rng.uniform(0.2, 3.0, per_family))
+            compute_ratio = param_ratio * np.exp(rng.uniform(1.0, 4.0, per_family))
+            rmse = 0.01 * np.exp(group_level + rng.normal(0, 0.4, per_family))
+            sigma = 1.5 * rmse * np.sqrt(param_ratio)
+            actual = rng.uniform(1.5, 3.0, per_family)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "key": [f"g{g}f{f}-{i}" for i in range(per_family)],
+                        "family": f"grp{g}-fam{f}",
+                        "source_group": f"grp{g}",
+                        "status": "ok",
+                        "predicted_final": actual * np.exp(sigma * rng.standard_normal(per_family)),
+                        "actual_final": actual,
+                        "target_params": 1e9 * param_ratio,
+                        "target_tokens": 2e10 * param_ratio,
+                        "max_params_used": 1e9,
+                        "compute_share": 1 / compute_ratio,
+                        "final_only": False,
+                        "fraction": 1.0,
+                        "min_tokens": 1e10,
+                        "num_sizes": rng.integers(3, 9, per_family),
+                        "num_runs": 0,
+                        "fit_log_rmse": rmse,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def grouped_rows():
+    return residual_scale_rows()
+
+
+def test_source_holdout_excludes_every_family_of_the_group(grouped_rows):
+    held = calibration.evaluate_held_out(grouped_rows, "grp3", holdout="source")
+    assert set(held["group"]) == {"grp3"} and set(held["family"]) == {"grp3-fam0", "grp3-fam1"}
+    used = set(held["calibration_families"].iloc[0].split(","))
+    assert not any(name.startswith("grp3-") for name in used) and len(used) == 14
+    cal = calibration.fit_calibration(grouped_rows, exclude_group="grp3")
+    assert cal.num_groups == 7 and "grp3" not in cal.groups and cal.cells == 14 * 120
+    # Changing the held-out group's own errors cannot change its intervals or its planner quantiles.
+    poisoned = grouped_rows.copy()
+    poisoned.loc[poisoned["source_group"] == "grp3", "predicted_final"] *= 5.0
+    again = calibration.evaluate_held_out(poisoned, "grp3", holdout="source")
+    np.testing.assert_allclose(again["width_90"], held["width_90"])
+    np.testing.assert_allclose(again["planner_are_80"], held["planner_are_80"])
+    with pytest.raises(calibration.CalibrationError):
+        calibration.held_out_units(grouped_rows, "run")
+
+
+def test_source_holdout_coverage_near_nominal_when_difficulty_transfers(grouped_rows):
+    frame = calibration.leave_one_source_out(grouped_rows)
+    report = calibration.summarise(frame, holdout="source")
+    assert report.holdout == "source" and report.groups == 8 and report.refused < 0.10 * report.cells
+    by_level = {s.nominal: s for s in report.levels}
+    # 8 groups of 240 correlated designs: allow sampling error, but each level must roughly hold.
+    for level in (0.5, 0.8, 0.9):
+        assert abs(by_level[level].realised - level) < 0.08, by_level[level]
+    assert (report.per_group["covered_90"] >= 0.7).all()
+    # The residual carries the difficulty: narrower than one global quantile of the other groups' errors.
+    base = {s.nominal: s for s in report.baseline}
+    assert by_level[0.9].median_rel_width < 0.9 * base[0.9].median_rel_width
+    # The planner's quantiles (same model, no fit yet) hold on the pooled designs.
+    planner = {p.nominal: p.realised for p in report.planner}
+    assert abs(planner[0.8] - 0.8) < 0.08 and abs(planner[0.5] - 0.5) < 0.08
+
+
+def test_plan_quantile_is_the_fit_model_averaged_over_residuals(grouped_rows):
+    cal = calibration.fit_calibration(grouped_rows)
+    plan = DesignFeatures(num_sizes=5, param_ratio=4.0, compute_ratio=200.0, tokens_per_param=20.0)
+    are = cal.are_quantiles(plan)
+    assert are.groups == 8 and are.median < are.p80 < are.p90
+    # Independent check by Monte Carlo: residuals drawn like the generator's, |r| ~ |N(0, sigma^2)|.
+    rng = np.random.default_rng(1)
+    rmse = 0.01 * np.exp(rng.normal(0, 0.6, 200_000) + rng.normal(0, 0.4, 200_000))
+    r = np.abs(1.5 * rmse * 2.0 * rng.standard_normal(200_000))
+    assert math.log1p(are.p80) == pytest.approx(np.quantile(r, 0.8), rel=0.25)
+    # With a fit, a small residual narrows the interval and a large one widens it.
+    easy = cal.interval(2.0, replace_rmse(plan, 0.003))
+    hard = cal.interval(2.0, replace_rmse(plan, 0.03))
+    assert easy.relative_width < hard.relative_width
+
+
+def replace_rmse(features: DesignFeatures, rmse: float) -> DesignFeatures:
+    from dataclasses import replace
+
+    return replace(features, fit_log_rmse=rmse)
+
+
+def test_refuses_a_target_regime_no_calibration_design_has(grouped_rows):
+    cal = calibration.fit_calibration(grouped_rows)
+    # Targets train on 20 x param_ratio tokens per parameter (20-400); 0.01 is far below.
+    far = DesignFeatures(num_sizes=5, param_ratio=4.0, compute_ratio=200.0, tokens_per_param=0.01)
+    refusal = cal.interval(2.0, far)
+    assert isinstance(refusal, Refusal) and refusal.kind == "tokens_per_param" and "0.01 tokens" in refusal.reason
+    assert isinstance(cal.are_quantiles(far), Refusal)
+    table = calibration.features_table(grouped_rows.assign(target_tokens=0.01 * grouped_rows["target_params"]))
+    assert set(cal.refusal_kinds(table)) == {"tokens_per_param"}

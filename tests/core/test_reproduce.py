@@ -90,6 +90,19 @@ def test_reproduce_calibration_json(built_db, meta_db, capsys):
     assert doc["families"] == 5 and doc["cells"] > 500 and 0 <= doc["refused"] < doc["cells"]
     for level in doc["levels"]:
         assert 0 <= level["realised"] <= 1 and level["median_rel_width"] > 0 and level["cells"] > 0
+    # The default holds out whole source groups: each group is listed with its families and coverage.
+    assert doc["holdout"] == "source"
+    assert {g["group"] for g in doc["groups"]} <= {"pythia", "opt", "gpt3", "overtrain", "chinchilla"}
+    assert sum(g["designs"] for g in doc["groups"]) == doc["cells"]
+    assert all({"group", "families", "designs", "realised_90"} <= set(g) for g in doc["groups"])
+    assert [p["nominal"] for p in doc["planner"]] == [0.5, 0.8, 0.9]
+    assert all(p["realised"] is None or 0 <= p["realised"] <= 1 for p in doc["planner"])
+    by_family = ["--db", str(built_db), "--meta", str(meta_db), "reproduce", "calibration", "--holdout", "family"]
+    assert cli.main(by_family + ["--json"]) == 0
+    family_doc = json.loads(capsys.readouterr().out)
+    assert family_doc["holdout"] == "family" and family_doc["cells"] == doc["cells"]
+    assert cli.main(by_family) == 0
+    assert "per held-out source group" in capsys.readouterr().out
 
 
 def test_cli_fit_user_runs(tmp_path, capsys):

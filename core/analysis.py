@@ -291,6 +291,7 @@ def analyse(
         fraction=selection.fraction,
         min_tokens=selection.min_tokens,
         fitted_loss=fit.predict(points.num_params, points.tokens_seen),
+        exponents=(fit.params["alpha"], fit.params["beta"]),
     )
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
     warnings: tuple[IdentifiabilityWarning, ...] = ()

@@ -15,7 +15,7 @@ Method (normalised split conformal, Vovk et al.; Angelopoulos & Bates 2021): a d
 ``sigma(x) = exp(w . phi(x))`` is regressed (weighted ridge least squares on log |r|) on design
 features ``x`` that transfer between sources rather than identify a family (number of sizes,
 extrapolation factor in parameters and in compute, final-only, cutoff, fraction of training and the
-fit's in-sample log-residual RMS), scores are normalised ``s = r / sigma(x)``, and
+fit's in-sample log-residual RMS and how far its exponents lie from the usual ones), scores are normalised ``s = r / sigma(x)``, and
 ``q(x) = sigma(x) * Q_level(s)``, Q the weighted conformal quantile at level * (1 + 1/n_eff).
 Source groups (everything one source adapter yields, :func:`core.storage.source_group`), not
 designs or families, are the exchangeable units: the families of one source share its recipe and
@@ -78,6 +78,7 @@ class DesignFeatures:
     min_tokens: float = DEFAULT_MIN_TOKENS
     fit_log_rmse: float | None = None  # RMS of log(L_fit / L_obs) on the fitted points; None for a plan
     tokens_per_param: float | None = None  # target D / N (20 ~ compute-optimal); None if not given
+    exponent_distance: float | None = None  # of the fitted (alpha, beta), :func:`exponent_distance`; None for a plan
 
     @classmethod
     def from_points(
@@ -90,10 +91,12 @@ class DesignFeatures:
         fraction: float = 1.0,
         min_tokens: float = DEFAULT_MIN_TOKENS,
         fitted_loss: np.ndarray | None = None,
+        exponents: tuple[float, float] | None = None,
     ) -> DesignFeatures:
         """Features of fitting ``points`` to predict a target of ``target_params`` x ``target_tokens``.
 
-        ``fitted_loss`` (the fitted law at the points, once a fit exists) adds ``fit_log_rmse``.
+        ``fitted_loss`` (the fitted law at the points, once a fit exists) adds ``fit_log_rmse``;
+        ``exponents`` (the fit's alpha, beta) add ``exponent_distance``.
         """
         target_flops = FLOPS_PER_PARAM_TOKEN * float(target_params) * float(target_tokens)
         rmse = None
@@ -108,7 +111,21 @@ class DesignFeatures:
             min_tokens=float(min_tokens),
             fit_log_rmse=rmse,
             tokens_per_param=float(target_tokens) / float(target_params),
+            exponent_distance=None if exponents is None else float(exponent_distance(*exponents)),
         )
+
+
+REFERENCE_EXPONENTS = (0.34, 0.28)
+"""Hoffmann et al.'s (2022) alpha and beta: the reference a fit's exponents are measured from."""
+
+
+def exponent_distance(alpha: object, beta: object) -> np.ndarray:
+    """|log(alpha / 0.34)| + |log(beta / 0.28)| (exponents floored at 1e-3): how far a fit's exponents
+    lie from the usual ones. A fit that needs exponents near 0 or near their upper bound is a law
+    straining to follow its data, and extrapolates worse in every source of the collection."""
+    a = np.maximum(np.asarray(alpha, dtype=float), 1e-3)
+    b = np.maximum(np.asarray(beta, dtype=float), 1e-3)
+    return np.abs(np.log(a / REFERENCE_EXPONENTS[0])) + np.abs(np.log(b / REFERENCE_EXPONENTS[1]))
 
 
 def features_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -132,6 +149,11 @@ def features_table(results: pd.DataFrame) -> pd.DataFrame:
                 if "target_tokens" in results
                 else pd.Series(np.nan, index=results.index)
             ),
+            "exponent_distance": (
+                exponent_distance(pd.to_numeric(results["alpha"]), pd.to_numeric(results["beta"]))
+                if "alpha" in results and "beta" in results
+                else np.full(len(results), np.nan)
+            ),
         },
         index=results.index,
     )
@@ -140,11 +162,14 @@ def features_table(results: pd.DataFrame) -> pd.DataFrame:
 RMSE_FLOOR = 1e-4  # log-space residual below which a fit is "exact" (3 runs, final only)
 
 
-def _design_matrix(table: pd.DataFrame, with_rmse: bool = False) -> np.ndarray:
+def _design_matrix(table: pd.DataFrame, with_rmse: bool = False, with_exponents: bool = False) -> np.ndarray:
     """phi(x): intercept, log extrapolation factors, size-count indicators, final-only, cutoff, log
-    fraction, and (``with_rmse``) log of the fit's in-sample log-residual RMS."""
+    fraction, and the fit's own features: (``with_rmse``) log of the fit's in-sample log-residual RMS
+    and (``with_exponents``) the distance of its exponents from the usual ones."""
     sizes = table["num_sizes"].to_numpy(float)
     extra = [np.log(np.maximum(table["fit_log_rmse"].to_numpy(float), RMSE_FLOOR))] if with_rmse else []
+    if with_rmse and with_exponents:
+        extra.append(table["exponent_distance"].to_numpy(float))
     return np.column_stack(
         [
             np.ones(len(table)),
@@ -167,6 +192,7 @@ def _table_of(features: DesignFeatures) -> pd.DataFrame:
     }
     row["fit_log_rmse"] = np.nan if features.fit_log_rmse is None else float(features.fit_log_rmse)
     row["tokens_per_param"] = np.nan if features.tokens_per_param is None else float(features.tokens_per_param)
+    row["exponent_distance"] = np.nan if features.exponent_distance is None else float(features.exponent_distance)
     return pd.DataFrame([row])
 
 
@@ -262,9 +288,10 @@ class _Model:
     scores: np.ndarray
     score_weights: np.ndarray
     with_rmse: bool
+    with_exponents: bool = False
 
     def sigma(self, table: pd.DataFrame) -> np.ndarray:
-        return np.exp(_design_matrix(table, self.with_rmse) @ self.weights)
+        return np.exp(_design_matrix(table, self.with_rmse, self.with_exponents) @ self.weights)
 
     @property
     def n_eff(self) -> float:
@@ -291,45 +318,67 @@ class _Model:
 
 
 def _fit_model(
-    table: pd.DataFrame, log_ratio: np.ndarray, weight: np.ndarray, with_rmse: bool, ridge: float = 1e-3
+    table: pd.DataFrame,
+    log_ratio: np.ndarray,
+    weight: np.ndarray,
+    with_rmse: bool,
+    with_exponents: bool = False,
+    ridge: float = 1e-3,
 ) -> _Model:
     """Weighted ridge regression of log(|r| + 1e-3) on phi(x), then normalised scores."""
-    phi = _design_matrix(table, with_rmse)
+    phi = _design_matrix(table, with_rmse, with_exponents)
     target = np.log(np.abs(log_ratio) + 1e-3)
     gram = phi.T @ (phi * weight[:, None]) + ridge * weight.sum() * np.diag([0.0] + [1.0] * (phi.shape[1] - 1))
     weights = np.linalg.solve(gram, phi.T @ (weight * target))
     scores = np.abs(log_ratio) / np.exp(phi @ weights)
     order = np.argsort(scores, kind="stable")
-    return _Model(weights=weights, scores=scores[order], score_weights=weight[order], with_rmse=with_rmse)
+    return _Model(
+        weights=weights,
+        scores=scores[order],
+        score_weights=weight[order],
+        with_rmse=with_rmse,
+        with_exponents=with_exponents,
+    )
 
 
-RESIDUAL_GRID = 64  # quantiles of log(fit RMS | plan features) a plan's expected error averages over
+RESIDUAL_GRID = 64  # joint draws of (fit RMS, exponent distance | plan features) a plan's error averages over
 
 
 @dataclass(frozen=True, eq=False)
 class _ResidualModel:
-    """What a plan's fit residual will be: log RMS = v . phi_plan(x) + e, e from RESIDUAL_GRID weighted
-    quantiles of the calibration designs' regression residuals (a plan has no fit yet)."""
+    """What a plan's fit will look like: log RMS = v . phi_plan(x) + e1 and exponent distance =
+    u . phi_plan(x) + e2, with (e1, e2) RESIDUAL_GRID joint draws from the calibration designs'
+    regression residuals (weighted systematic sample): a plan has no fit yet."""
 
-    weights: np.ndarray
-    residuals: np.ndarray  # RESIDUAL_GRID values of e
+    rmse_weights: np.ndarray
+    exponent_weights: np.ndarray
+    rmse_residuals: np.ndarray  # RESIDUAL_GRID values of e1
+    exponent_residuals: np.ndarray  # the paired values of e2
 
-    def log_rmse(self, table: pd.DataFrame) -> np.ndarray:
-        """(rows, RESIDUAL_GRID) equally likely values of log fit RMS for each row's plan features."""
-        return (_design_matrix(table, False) @ self.weights)[:, None] + self.residuals[None, :]
+    def draws(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, RESIDUAL_GRID) equally likely (fit RMS, exponent distance) for each row's plan features."""
+        phi = _design_matrix(table, False)
+        log_rmse = (phi @ self.rmse_weights)[:, None] + self.rmse_residuals[None, :]
+        distance = (phi @ self.exponent_weights)[:, None] + self.exponent_residuals[None, :]
+        return np.exp(log_rmse), np.maximum(distance, 0.0)
 
 
-def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray, ridge: float = 1e-3) -> _ResidualModel:
-    phi = _design_matrix(table, False)
-    target = np.log(np.maximum(table["fit_log_rmse"].to_numpy(float), RMSE_FLOOR))
+def _ridge(phi: np.ndarray, target: np.ndarray, weight: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
     gram = phi.T @ (phi * weight[:, None]) + ridge * weight.sum() * np.diag([0.0] + [1.0] * (phi.shape[1] - 1))
-    weights = np.linalg.solve(gram, phi.T @ (weight * target))
-    residual = target - phi @ weights
-    order = np.argsort(residual, kind="stable")
+    return np.linalg.solve(gram, phi.T @ (weight * target))
+
+
+def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray) -> _ResidualModel:
+    phi = _design_matrix(table, False)
+    log_rmse = np.log(np.maximum(table["fit_log_rmse"].to_numpy(float), RMSE_FLOOR))
+    distance = np.nan_to_num(table["exponent_distance"].to_numpy(float), nan=0.0)  # unused when unknown
+    rmse_weights, exponent_weights = _ridge(phi, log_rmse, weight), _ridge(phi, distance, weight)
+    e1, e2 = log_rmse - phi @ rmse_weights, distance - phi @ exponent_weights
+    order = np.argsort(e1, kind="stable")
     cumulative = np.cumsum(weight[order]) / weight.sum()
     probabilities = (np.arange(RESIDUAL_GRID) + 0.5) / RESIDUAL_GRID
-    index = np.minimum(np.searchsorted(cumulative, probabilities), residual.size - 1)
-    return _ResidualModel(weights=weights, residuals=residual[order][index])
+    index = order[np.minimum(np.searchsorted(cumulative, probabilities), order.size - 1)]
+    return _ResidualModel(rmse_weights, exponent_weights, e1[index], e2[index])
 
 
 def source_groups(rows: pd.DataFrame) -> np.ndarray:
@@ -368,8 +417,13 @@ class Calibration:
         return len(self.groups)
 
     def _uses_fit(self, table: pd.DataFrame) -> np.ndarray:
-        rmse = table["fit_log_rmse"].to_numpy(float)
-        return np.isfinite(rmse) if self.model.with_rmse else np.ones(len(table), dtype=bool)
+        """Rows that carry the fit's own features (a fitted design, not a plan)."""
+        if not self.model.with_rmse:
+            return np.ones(len(table), dtype=bool)
+        fitted = np.isfinite(table["fit_log_rmse"].to_numpy(float))
+        if self.model.with_exponents:
+            fitted &= np.isfinite(table["exponent_distance"].to_numpy(float))
+        return fitted
 
     def log_half_widths(self, table: pd.DataFrame, level: float) -> np.ndarray:
         """q(x) = sigma(x) * Q_level(scores) for each row of a features table: the interval is
@@ -390,9 +444,10 @@ class Calibration:
         if target >= 1.0 or self.residual_model is None:
             return np.full(len(table), math.inf)
         rows = len(table)
-        log_rmse = self.residual_model.log_rmse(table)  # (rows, grid)
-        expanded = table.loc[table.index.repeat(log_rmse.shape[1])].reset_index(drop=True)
-        expanded["fit_log_rmse"] = np.exp(log_rmse.ravel())
+        rmse, distance = self.residual_model.draws(table)  # (rows, grid) each
+        expanded = table.loc[table.index.repeat(rmse.shape[1])].reset_index(drop=True)
+        expanded["fit_log_rmse"] = rmse.ravel()
+        expanded["exponent_distance"] = distance.ravel()
         sigma = self.model.sigma(expanded).reshape(rows, -1)
         low = np.log(sigma.min(axis=1) * self.model.scores[0] + 1e-12)
         high = np.log(sigma.max(axis=1) * self.model.scores[-1] + 1e-12)
@@ -604,9 +659,11 @@ def fit_calibration(
     counts = pd.Series(groups).map(pd.Series(groups).value_counts()).to_numpy(float)
     weight = counts ** (group_weight_power - 1.0)
     rmse = table["fit_log_rmse"].to_numpy(float)
-    with_rmse = bool(np.isfinite(rmse).mean() > 0.9)
-    if with_rmse:  # the few rows without a residual (older results) do not calibrate
-        has = np.isfinite(rmse)
+    distance = table["exponent_distance"].to_numpy(float)
+    with_exponents = bool((np.isfinite(rmse) & np.isfinite(distance)).mean() > 0.9)
+    has = np.isfinite(rmse) & (np.isfinite(distance) | (not with_exponents))
+    with_rmse = bool(has.mean() > 0.9)
+    if with_rmse:  # the few rows without the fit's features (older results) do not calibrate
         table, log_ratio, weight, groups, families = (
             table[has].reset_index(drop=True),
             log_ratio[has],
@@ -614,7 +671,7 @@ def fit_calibration(
             groups[has],
             families[has],
         )
-    model = _fit_model(table, log_ratio, weight, with_rmse=with_rmse)
+    model = _fit_model(table, log_ratio, weight, with_rmse=with_rmse, with_exponents=with_rmse and with_exponents)
     residual_model = _fit_residual_model(table, weight) if with_rmse else None
     log_param = np.log(table["param_ratio"].to_numpy(float))
     log_compute = np.log(table["compute_ratio"].to_numpy(float))
@@ -682,8 +739,8 @@ def held_out_units(results: pd.DataFrame, holdout: str = "source") -> list[str]:
 
 
 def plan_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The same designs as a planner sees them, before any fit: no in-sample residual."""
-    return table.assign(fit_log_rmse=np.nan)
+    """The same designs as a planner sees them, before any fit: no residual, no fitted exponents."""
+    return table.assign(fit_log_rmse=np.nan, exponent_distance=np.nan)
 
 
 def evaluate_held_out(

@@ -161,6 +161,10 @@ def test_interval_on_a_three_size_fit_has_positive_width_and_warnings(law_sweep)
     curves = law_family(99, np.random.default_rng(99))
     result = analyse(curves, Selection(num_runs=3, min_tokens=0.0), n_boot=20, calibration=cal)
     assert result.features.num_sizes == 3 and result.features.fit_log_rmse is not None
+    # The fit's exponents reach the calibration: their distance from Hoffmann et al.'s, computed here.
+    alpha, beta = result.fit.params["alpha"], result.fit.params["beta"]
+    expected = abs(math.log(max(alpha, 1e-3) / 0.34)) + abs(math.log(max(beta, 1e-3) / 0.28))
+    assert result.features.exponent_distance == pytest.approx(expected)
     interval = result.interval
     assert isinstance(interval, (PredictionInterval, Refusal))
     if isinstance(interval, PredictionInterval):
@@ -349,3 +353,22 @@ def test_refuses_a_target_regime_no_calibration_design_has(grouped_rows):
     assert isinstance(cal.are_quantiles(far), Refusal)
     table = calibration.features_table(grouped_rows.assign(target_tokens=0.01 * grouped_rows["target_params"]))
     assert set(cal.refusal_kinds(table)) == {"tokens_per_param"}
+
+
+def test_strained_exponents_widen_the_interval_when_they_carry_the_error():
+    # The error scale grows as exp(distance of the fitted exponents from 0.34 / 0.28), at equal residuals.
+    rows = residual_scale_rows(seed=3)
+    rng = np.random.default_rng(4)
+    log_alpha = rng.normal(0, 0.6, len(rows))
+    rows["alpha"], rows["beta"] = 0.34 * np.exp(log_alpha), 0.28
+    distance = np.abs(log_alpha)
+    rows["fit_log_rmse"] = 0.01
+    sigma = 0.01 * np.exp(distance)
+    rows["predicted_final"] = rows["actual_final"] * np.exp(sigma * rng.standard_normal(len(rows)))
+    cal = calibration.fit_calibration(rows)
+    base = dict(num_sizes=5, param_ratio=4.0, compute_ratio=200.0, tokens_per_param=20.0, fit_log_rmse=0.01)
+    usual = cal.interval(2.0, DesignFeatures(**base, exponent_distance=0.0))
+    strained = cal.interval(2.0, DesignFeatures(**base, exponent_distance=1.0))
+    assert strained.scale / usual.scale == pytest.approx(math.e, rel=0.25)
+    report = calibration.summarise(calibration.leave_one_source_out(rows), holdout="source")
+    assert abs({s.nominal: s.realised for s in report.levels}[0.9] - 0.9) < 0.06

@@ -10,6 +10,8 @@ module             commands
 ``reproduce``      ``reproduce overtraining|hitchhiker``
 ``plan``           ``plan`` (the budget planner)
 ``runs``           ``runs add|list|show|rename|export|remove`` (your stored studies)
+``scenario``       ``scenario save|list|compare|rename|duplicate|remove``
+``brief``          ``brief`` (a decision brief: PDF and PowerPoint)
 =================  ===========================================================
 
 Settings (database, results file, mirror, ...) are resolved once in :func:`main` from the
@@ -35,7 +37,7 @@ from scaleplan.core.cli._common import EXIT_BUG, EXIT_USER_ERROR, CLIError
 __all__ = ["main", "build_parser", "CLIError", "EXIT_USER_ERROR", "EXIT_BUG"]
 
 #: The command-group modules, in help order; each has ``register(subparsers)``.
-COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce", "plan", "runs")
+COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce", "plan", "runs", "scenario", "brief")
 
 
 def build_parser() -> argparse.ArgumentParser:

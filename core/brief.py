@@ -1,0 +1,628 @@
+"""A decision brief from one scenario or a comparison: a one-page PDF (with an appendix) and a deck.
+
+The brief states, for each scenario (:mod:`scaleplan.core.scenarios`), the recommendation, the
+cost-vs-accuracy frontier of the study designs with the pick marked, the extrapolation of the
+target's loss with its interval, the compute-optimal allocation under every law, and the
+assumptions. Its appendix lists the picked study's runs (N, D, C = 6 N D, GPU-hours, US$), the
+selected law's parameters and the formulas, so a reviewer can recompute the headline numbers:
+
+    C         = 6 N D                                   (training FLOPs of one run)
+    GPU-hours = C / (3600 s/h * peak FLOP/s * MFU)
+    cost      = GPU-hours * price per GPU-hour           (US$)
+    L(N, D)   = E + A / N^alpha + B / D^beta             (nats/token)
+    N*        = G (C/6)^(beta/(alpha+beta)),  G = (alpha A / (beta B))^(1/(alpha+beta)),  D* = C / (6 N*)
+
+Every number in the brief is a cell of the comparison's tables (the same formatting functions),
+and the recommendation sentence is built from those cells, so the brief and the page agree.
+
+Charts are Plotly figures exported to PNG by kaleido with the machine's Chromium (nothing is
+downloaded: kaleido finds ``chromium`` on the PATH or at ``$BROWSER_PATH``). The PDF is written
+with fpdf2, the deck with python-pptx.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from scaleplan.core import planning, scenarios
+from scaleplan.core.errors import UserError
+from scaleplan.core.units import format_dollars, format_flops, format_percent
+
+__all__ = [
+    "BriefError",
+    "FORMULAS",
+    "BriefFigure",
+    "StudyRun",
+    "Brief",
+    "frontier_figure",
+    "extrapolation_figure",
+    "allocation_figure",
+    "study_runs",
+    "recommendation_sentence",
+    "build_brief",
+    "render_png",
+    "brief_pdf",
+    "brief_pptx",
+    "write_new_file",
+]
+
+SYSTEM_CHROMIUM = "/usr/bin/chromium"
+FIGURE_WIDTH, FIGURE_HEIGHT = 1000, 520  # px of the exported charts
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+FORMULAS = (
+    ("Training compute of one run", "C = 6 N D  (FLOPs; N parameters, D tokens)"),
+    ("GPU time", "GPU-hours = C / (3600 s/h x peak FLOP/s per GPU x MFU)"),
+    ("Cost", "US$ = GPU-hours x price per GPU-hour"),
+    ("A study's cost", "sum over runs and seeds of the cost of each run"),
+    ("Loss law", "L(N, D) = E + A / N^alpha + B / D^beta  (nats/token)"),
+    (
+        "Compute-optimal split",
+        "N* = G (C/6)^(beta/(alpha+beta)), G = (alpha A / (beta B))^(1/(alpha+beta)); D* = C / (6 N*)",
+    ),
+    (
+        "Expected ARE",
+        "ARE = |L_hat - L| / L; p50 and p80: median and 80th percentile of the calibrated error model "
+        "for comparable designs of the public collection's meta-analysis",
+    ),
+)
+
+
+class BriefError(UserError):
+    """The brief cannot be written (an existing file not to be replaced, no Chromium for the charts)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+
+
+def _available(outcomes: Sequence[object]) -> list[scenarios.ScenarioOutcome]:
+    return [o for o in outcomes if isinstance(o, scenarios.ScenarioOutcome)]
+
+
+def frontier_figure(outcomes: Sequence[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable]) -> go.Figure:
+    """Each scenario's cost-vs-accuracy frontier (study cost in US$, expected ARE p80 in %), pick marked ★."""
+    fig = go.Figure()
+    goals: set[float] = set()
+    for i, o in enumerate(_available(outcomes)):
+        colour = COLOURS[i % len(COLOURS)]
+        points = o.frontier
+        if points:
+            cost, p80 = zip(*points)
+            fig.add_trace(
+                go.Scatter(
+                    x=list(cost),
+                    y=[100 * p for p in p80],
+                    mode="lines+markers",
+                    line={"shape": "hv", "color": colour},
+                    marker={"size": 5},
+                    name=f"{o.name}: frontier",
+                    hovertemplate="$%{x:,.0f}: p80 %{y:.1f}%<extra>" + o.name + "</extra>",
+                )
+            )
+        pick = o.pick
+        if pick is not None and pick.expected is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=[pick.cost.dollars],
+                    y=[100 * pick.expected.p80],
+                    mode="markers",
+                    marker={"symbol": "star", "size": 16, "color": colour, "line": {"color": "black", "width": 1}},
+                    name=f"{o.name}: pick {format_dollars(pick.cost.dollars)}, p80 {format_percent(pick.expected.p80)}",
+                )
+            )
+        goals.add(100 * o.plan.goal_are)
+    for goal in sorted(goals):
+        fig.add_hline(y=goal, line={"dash": "dot", "color": "grey"}, annotation_text=f"goal {goal:g}%")
+    fig.update_layout(
+        title={"text": "Study cost against expected accuracy: the frontier of each scenario (★ = pick)"},
+        xaxis={"title": {"text": "Study cost (US$, log scale)"}, "type": "log"},
+        yaxis={"title": {"text": "Expected ARE of the target, 80th percentile (%)"}, "rangemode": "tozero"},
+        legend={"orientation": "h", "y": -0.22, "x": 0},
+        margin={"t": 60, "b": 120, "l": 70, "r": 20},
+        template="plotly_white",
+    )
+    return fig
+
+
+def _loss_band(law: planning.ReferenceLaw, n: np.ndarray, d: np.ndarray, level: float) -> tuple[np.ndarray, ...]:
+    p = law.params
+    centre = p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * d ** -p["beta"]
+    if law.samples is None or not len(law.samples):
+        return centre, centre, centre
+    s = np.asarray(law.samples, dtype=float)
+    with np.errstate(all="ignore"):
+        values = s[:, [0]] + s[:, [1]] * n[None, :] ** -s[:, [3]] + s[:, [2]] * d[None, :] ** -s[:, [4]]
+    tail = (1 - level) / 2
+    low, high = np.nanquantile(values, [tail, 1 - tail], axis=0)
+    return centre, np.minimum(low, centre), np.maximum(high, centre)
+
+
+def extrapolation_figure(
+    outcomes: Sequence[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable],
+) -> go.Figure:
+    """The target's predicted loss (nats/token) against compute (FLOPs) along its tokens per
+    parameter, under each scenario's law, with the law's 80% parameter interval as a band."""
+    fig = go.Figure()
+    for i, o in enumerate(_available(outcomes)):
+        colour = COLOURS[i % len(COLOURS)]
+        ratio = o.target_tokens / o.target_params
+        compute = np.logspace(math.log10(o.target_flops) - 5, math.log10(o.target_flops) + 0.5, 60)
+        n = np.sqrt(compute / (6 * ratio))
+        centre, low, high = _loss_band(o.selected_law, n, ratio * n, o.loss.level)
+        fig.add_trace(
+            go.Scatter(
+                x=np.concatenate([compute, compute[::-1]]),
+                y=np.concatenate([high, low[::-1]]),
+                fill="toself",
+                fillcolor=colour,
+                opacity=0.15,
+                line={"width": 0},
+                name=f"{o.name}: {o.loss.level:.0%} interval ({o.selected_law.name})",
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=compute, y=centre, mode="lines", line={"color": colour}, name=f"{o.name}: {o.selected_law.name}"
+            )
+        )
+        error = {}
+        if o.loss.has_interval:
+            assert o.loss.low is not None and o.loss.high is not None
+            error = {
+                "type": "data",
+                "symmetric": False,
+                "array": [o.loss.high - o.loss.value],
+                "arrayminus": [o.loss.value - o.loss.low],
+            }
+        fig.add_trace(
+            go.Scatter(
+                x=[o.target_flops],
+                y=[o.loss.value],
+                mode="markers",
+                marker={"symbol": "diamond", "size": 12, "color": colour},
+                error_y=error or None,
+                name=f"{o.name}: target {scenarios.loss_text(o.loss)}",
+            )
+        )
+    fig.update_layout(
+        title={"text": "Extrapolation: the target's predicted loss with its interval"},
+        xaxis={
+            "title": {"text": "Training compute C = 6ND (FLOPs, log scale)"},
+            "type": "log",
+            "exponentformat": "power",
+        },
+        yaxis={"title": {"text": "Predicted loss (nats/token)"}},
+        legend={"orientation": "h", "y": -0.22, "x": 0},
+        margin={"t": 60, "b": 140, "l": 70, "r": 20},
+        template="plotly_white",
+    )
+    return fig
+
+
+def allocation_figure(
+    outcomes: Sequence[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable],
+) -> go.Figure:
+    """Compute-optimal N* (parameters) under every law at each scenario's target compute, with the
+    laws' 80% intervals."""
+    fig = go.Figure()
+    for i, o in enumerate(_available(outcomes)):
+        rows = o.compute_optimal
+        fig.add_trace(
+            go.Scatter(
+                x=[r.num_params for r in rows],
+                y=[r.law for r in rows],
+                mode="markers",
+                marker={"size": 10, "color": COLOURS[i % len(COLOURS)]},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r.num_params_high - r.num_params for r in rows],
+                    "arrayminus": [r.num_params - r.num_params_low for r in rows],
+                },
+                name=f"{o.name}: at {format_flops(o.target_flops)}",
+            )
+        )
+    fig.update_layout(
+        title={"text": "Compute-optimal model size under each law (80% intervals)"},
+        xaxis={"title": {"text": "Compute-optimal parameters N* (log scale)"}, "type": "log"},
+        yaxis={"title": {"text": "Law"}, "automargin": True},
+        legend={"orientation": "h", "y": -0.25, "x": 0},
+        margin={"t": 60, "b": 120, "l": 140, "r": 20},
+        template="plotly_white",
+    )
+    return fig
+
+
+def render_png(figures: Sequence[go.Figure], *, width: int = FIGURE_WIDTH, height: int = FIGURE_HEIGHT) -> list[bytes]:
+    """PNG images of ``figures`` through kaleido with the machine's Chromium (one browser for all).
+
+    Raises :class:`BriefError` when no Chromium can be started (kaleido never downloads one here).
+    """
+    import kaleido
+    import plotly.io as pio
+
+    if "BROWSER_PATH" not in os.environ and Path(SYSTEM_CHROMIUM).exists():
+        os.environ["BROWSER_PATH"] = SYSTEM_CHROMIUM
+    started = False
+    try:
+        try:
+            kaleido.start_sync_server(silence_warnings=True)
+            started = True
+        except Exception:  # noqa: BLE001 - a server already running is fine; to_image then starts its own
+            started = False
+        with warnings.catch_warnings():
+            # plotly passes its browser options again on each call; with one server they are already set
+            warnings.filterwarnings("ignore", message="The kopts argument is ignored")
+            return [
+                pio.to_image(go.Figure(f).update_layout(font={"size": 15}), format="png", width=width, height=height)
+                for f in figures
+            ]
+    except (RuntimeError, OSError, ValueError) as error:
+        raise BriefError(
+            f"the brief's charts need Chromium for kaleido ({error}); install it (apt-get install chromium) "
+            "or set $BROWSER_PATH to a Chrome or Chromium binary"
+        ) from error
+    finally:
+        if started:
+            kaleido.stop_sync_server(silence_warnings=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The brief's content
+
+
+@dataclass(frozen=True)
+class BriefFigure:
+    """A titled chart as a PNG image."""
+
+    title: str
+    png: bytes
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One run of a picked study: ``num_params`` (N), ``tokens`` (D), ``seeds``, ``flops`` = 6 N D
+    (one seed), ``gpu_hours`` and ``dollars`` for all its seeds."""
+
+    scenario: str
+    num_params: float
+    tokens: float
+    seeds: int
+    flops: float
+    gpu_hours: float
+    dollars: float
+
+
+def study_runs(outcome: scenarios.ScenarioOutcome) -> tuple[StudyRun, ...]:
+    """The picked design's runs with their cost under the scenario's GPU cost model."""
+    pick = outcome.pick
+    if pick is None:
+        return ()
+    cost = outcome.inputs.cost_model
+    out = []
+    for n, d in zip(pick.design.sizes, pick.design.tokens):
+        flops = planning.training_flops(n, d)
+        each = cost.of(flops * pick.design.seeds)
+        out.append(StudyRun(outcome.name, n, d, pick.design.seeds, flops, each.gpu_hours, each.dollars))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Brief:
+    """Everything a brief shows, as text and images (rendered to PDF and PPTX by :func:`brief_pdf`
+    and :func:`brief_pptx`)."""
+
+    title: str
+    recommendation: tuple[str, ...]
+    comparison: scenarios.Comparison
+    assumptions: tuple[tuple[str, tuple[str, ...]], ...]
+    figures: tuple[BriefFigure, ...]
+    runs: tuple[StudyRun, ...]
+    parameters: tuple[tuple[str, str, str], ...]
+    footer: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.comparison.names
+
+
+def _cell(comparison: scenarios.Comparison, label: str, column: int) -> str:
+    row = next(r for r in comparison.outcomes if r.label == label)
+    return row.values[column]
+
+
+PICK_COST = "Pick's cost (US$, GPU-hours)"
+
+
+def recommendation_sentence(comparison: scenarios.Comparison) -> tuple[str, ...]:
+    """One sentence per scenario, built from the comparison's own cells (the same numbers as the tables)."""
+    out = []
+    for column, o in enumerate(comparison.scenarios):
+        if not isinstance(o, scenarios.ScenarioOutcome):
+            out.append(f"{o.name}: cannot be planned now: {o.reason}.")
+            continue
+        if o.pick is None:
+            why = o.plan.message or "no well-supported study design fits the budget"
+            out.append(
+                f"{o.name}: no study to recommend within {_cell(comparison, 'Study budget (US$)', column)}: {why}."
+            )
+            continue
+        goal = f"{o.inputs.accuracy_percent:g}%"
+        meets = "meets" if o.plan.meets_goal else "does not meet"
+        out.append(
+            f"{o.name}: train {_cell(comparison, 'Pick (study design)', column)} for "
+            f"{_cell(comparison, PICK_COST, column)}; its expected ARE is "
+            f"{_cell(comparison, 'Expected ARE p50 (%)', column)} (median) and "
+            f"{_cell(comparison, 'Expected ARE p80 (%)', column)} (80th percentile), which {meets} the {goal} goal; "
+            f"predicted target loss {_cell(comparison, 'Predicted target loss (nats/token)', column)}."
+        )
+    return tuple(out)
+
+
+def _parameters(outcomes: Sequence[object]) -> tuple[tuple[str, str, str], ...]:
+    rows = []
+    for o in _available(outcomes):
+        p = o.selected_law.params
+        values = ", ".join(f"{k} = {p[k]:.6g}" for k in planning.CHINCHILLA_NAMES)
+        rows.append((o.name, o.selected_law.name, values))
+    return tuple(rows)
+
+
+def build_brief(
+    comparison: scenarios.Comparison,
+    *,
+    scaleplan_version: str,
+    data_version: str,
+    date: _dt.date | None = None,
+    render: Callable[[Sequence[go.Figure]], list[bytes]] = render_png,
+) -> Brief:
+    """The brief of ``comparison`` (one scenario or up to four), its charts rendered by ``render``."""
+    outcomes = comparison.scenarios
+    day = (date or _dt.datetime.now(_dt.UTC).date()).isoformat()
+    titled = [
+        ("Study cost against expected accuracy (frontier, pick marked)", frontier_figure(outcomes)),
+        ("Extrapolation of the target's loss with its interval", extrapolation_figure(outcomes)),
+        ("Compute-optimal allocation under the laws", allocation_figure(outcomes)),
+    ]
+    images = render([fig for _, fig in titled])
+    rows = _all_input_rows(outcomes)
+    name = comparison.names[0] if len(outcomes) == 1 else " vs ".join(comparison.names)
+    return Brief(
+        title=f"Decision brief: {name}",
+        recommendation=recommendation_sentence(comparison),
+        comparison=comparison,
+        assumptions=tuple((r.label, r.values) for r in rows)
+        + (("GPU cost model", tuple(_cost_text(o.inputs) for o in outcomes)),),
+        figures=tuple(BriefFigure(t, png) for (t, _), png in zip(titled, images)),
+        runs=tuple(run for o in _available(outcomes) for run in study_runs(o)),
+        parameters=_parameters(outcomes),
+        footer=f"scaleplan {scaleplan_version} · data version {data_version} · {day}",
+    )
+
+
+def _all_input_rows(outcomes: Sequence[object]) -> tuple[scenarios.ComparisonRow, ...]:
+    per = [o.inputs.rows() for o in outcomes]  # type: ignore[attr-defined]
+    return tuple(
+        scenarios.ComparisonRow(label, tuple(rows[i][1] for rows in per)) for i, (label, _) in enumerate(per[0])
+    )
+
+
+def _cost_text(inputs: scenarios.PlanInputs) -> str:
+    per_gpu_hour = inputs.peak_flops_per_gpu * inputs.mfu * 3600
+    return (
+        f"{format_flops(per_gpu_hour)} per GPU-hour ({inputs.peak_flops_per_gpu / 1e12:g} TFLOP/s x "
+        f"{format_percent(inputs.mfu, 0)} MFU x 3600 s); ${inputs.dollars_per_gpu_hour:g}/GPU-hour"
+    )
+
+
+def run_rows(runs: Sequence[StudyRun]) -> list[list[str]]:
+    """The appendix's study runs as text rows (header first)."""
+    head = ["Scenario", "N (params)", "D (tokens)", "Seeds", "C = 6ND per seed (FLOPs)", "GPU-hours", "Cost (US$)"]
+    return [head] + [
+        [
+            r.scenario,
+            f"{r.num_params:.4g}",
+            f"{r.tokens:.4g}",
+            str(r.seeds),
+            f"{r.flops:.4g}",
+            f"{r.gpu_hours:,.1f}",
+            f"{r.dollars:,.2f}",
+        ]
+        for r in runs
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# PDF (fpdf2)
+
+_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def _pdf_text(text: str, unicode_font: bool) -> str:
+    if unicode_font:
+        return text
+    swaps = {"★": "*", "–": "-", "—": "-", "·": "-", "≤": "<=", "×": "x", "α": "alpha", "β": "beta", "’": "'"}
+    for a, b in swaps.items():
+        text = text.replace(a, b)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def brief_pdf(brief: Brief) -> bytes:
+    """A one-page PDF brief (recommendation, outcome table, frontier and extrapolation charts,
+    assumptions) followed by an appendix (allocation chart, study runs, parameters, formulas)."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    regular, bold = _FONT_DIR / "DejaVuSans.ttf", _FONT_DIR / "DejaVuSans-Bold.ttf"
+    unicode_font = regular.exists() and bold.exists()
+
+    class _PDF(FPDF):
+        def footer(self) -> None:
+            self.set_y(-10)
+            self.set_font(family, size=7)
+            self.cell(0, 5, t(f"{brief.footer} · page {self.page_no()}"), align="C")
+
+    pdf = _PDF(orientation="portrait", unit="mm", format="A4")
+    if unicode_font:
+        pdf.add_font("DejaVu", "", str(regular))
+        pdf.add_font("DejaVu", "B", str(bold))
+        family = "DejaVu"
+    else:
+        family = "Helvetica"
+
+    def t(text: str) -> str:
+        return _pdf_text(text, unicode_font)
+
+    pdf.set_auto_page_break(auto=True, margin=14)
+    pdf.set_margins(12, 10, 12)
+    pdf.add_page()
+    pdf.set_title(t(brief.title))
+    pdf.set_font(family, "B", 13)
+    pdf.multi_cell(0, 6, t(brief.title), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, "B", 9)
+    pdf.cell(0, 5, "Recommendation", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(family, size=7.5)
+    for sentence in brief.recommendation:
+        pdf.multi_cell(0, 3.6, t(sentence), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.ln(1)
+    heading = FontFace(emphasis="BOLD", fill_color=(230, 235, 245))
+
+    def table(rows: Sequence[Sequence[str]], widths: Sequence[float] | None = None, size: float = 6.5) -> None:
+        pdf.set_font(family, size=size)
+        with pdf.table(
+            col_widths=tuple(widths) if widths else None, headings_style=heading, line_height=3.0, padding=0.6
+        ) as tab:
+            for row in rows:
+                cells = tab.row()
+                for value in row:
+                    cells.cell(t(value), align="L")
+        pdf.ln(1)
+
+    n = len(brief.names)
+    first = 34 if n > 1 else 40
+    widths = [first] + [(100 - first) / n] * n
+    table([["Outcome", *brief.names]] + [[r.label, *r.values] for r in brief.comparison.outcomes], widths)
+    images = brief.figures
+    half = (pdf.w - pdf.l_margin - pdf.r_margin - 4) / 2
+    y = pdf.get_y()
+    for i, figure in enumerate(images[:2]):
+        x = pdf.l_margin + i * (half + 4)
+        pdf.set_xy(x, y)
+        pdf.set_font(family, "B", 7)
+        pdf.multi_cell(half, 3.2, t(figure.title), new_x="LEFT", new_y="NEXT")
+        pdf.image(io.BytesIO(figure.png), x=x, w=half)
+    pdf.set_y(y + 3.5 + half * FIGURE_HEIGHT / FIGURE_WIDTH + 2)
+    pdf.set_font(family, "B", 9)
+    pdf.cell(0, 5, "Assumptions", new_x="LMARGIN", new_y="NEXT")
+    table([["Input", *brief.names]] + [[label, *values] for label, values in brief.assumptions], widths)
+
+    pdf.add_page()
+    pdf.set_font(family, "B", 12)
+    pdf.cell(0, 6, "Appendix: numbers to recompute by hand", new_x="LMARGIN", new_y="NEXT")
+    if len(images) > 2:
+        pdf.set_font(family, "B", 8)
+        pdf.cell(0, 4, t(images[2].title), new_x="LMARGIN", new_y="NEXT")
+        pdf.image(io.BytesIO(images[2].png), w=pdf.w * 0.6)
+    pdf.set_font(family, "B", 9)
+    pdf.cell(0, 5, "Formulas", new_x="LMARGIN", new_y="NEXT")
+    table([["Quantity", "Formula"], *FORMULAS], [30, 70], size=7)
+    pdf.set_font(family, "B", 9)
+    pdf.cell(0, 5, "Selected law's parameters (Chinchilla form)", new_x="LMARGIN", new_y="NEXT")
+    table([["Scenario", "Law", "Parameters"], *brief.parameters], [20, 20, 60], size=7)
+    pdf.set_font(family, "B", 9)
+    pdf.cell(0, 5, "The picked study's runs", new_x="LMARGIN", new_y="NEXT")
+    if brief.runs:
+        table(run_rows(brief.runs), size=6.5)
+    else:
+        pdf.set_font(family, size=7)
+        pdf.cell(0, 4, "No study was picked.", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+# ---------------------------------------------------------------------------------------------
+# PowerPoint (python-pptx)
+
+
+def brief_pptx(brief: Brief) -> bytes:
+    """A deck: recommendation, frontier, extrapolation, compute-optimal allocation, assumptions,
+    appendix (study runs, parameters, formulas); every slide with the footer."""
+    from pptx import Presentation
+    from pptx.util import Inches, Pt
+
+    deck = Presentation()
+    deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
+    blank = deck.slide_layouts[6]
+
+    def slide(title: str) -> Any:
+        s = deck.slides.add_slide(blank)
+        box = s.shapes.add_textbox(Inches(0.5), Inches(0.3), Inches(12.3), Inches(0.8))
+        box.text_frame.text = title
+        box.text_frame.paragraphs[0].runs[0].font.size = Pt(26)
+        box.text_frame.paragraphs[0].runs[0].font.bold = True
+        foot = s.shapes.add_textbox(Inches(0.5), Inches(7.0), Inches(12.3), Inches(0.4))
+        foot.text_frame.text = brief.footer
+        foot.text_frame.paragraphs[0].runs[0].font.size = Pt(10)
+        return s
+
+    def table(s: Any, rows: Sequence[Sequence[str]], top: float, height: float, size: int = 11) -> None:
+        shape = s.shapes.add_table(len(rows), len(rows[0]), Inches(0.5), Inches(top), Inches(12.3), Inches(height))
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                cell = shape.table.cell(i, j)
+                cell.text = value
+                for paragraph in cell.text_frame.paragraphs:
+                    for run in paragraph.runs:
+                        run.font.size = Pt(size)
+
+    def picture(s: Any, figure: BriefFigure, top: float = 1.2, width: float = 11.0) -> None:
+        s.shapes.add_picture(io.BytesIO(figure.png), Inches((13.333 - width) / 2), Inches(top), width=Inches(width))
+
+    s = slide("Recommendation")
+    text = s.shapes.add_textbox(Inches(0.5), Inches(1.1), Inches(12.3), Inches(2.2)).text_frame
+    text.word_wrap = True
+    for i, sentence in enumerate(brief.recommendation):
+        paragraph = text.paragraphs[0] if i == 0 else text.add_paragraph()
+        paragraph.text = sentence
+        paragraph.runs[0].font.size = Pt(13)
+    rows = [["Outcome", *brief.names]] + [[r.label, *r.values] for r in brief.comparison.outcomes]
+    table(s, rows, 3.4, 3.4, size=9)
+    for figure in brief.figures:
+        picture(slide(figure.title), figure)
+    s = slide("Assumptions")
+    table(s, [["Input", *brief.names]] + [[label, *values] for label, values in brief.assumptions], 1.2, 5.0)
+    s = slide("Appendix: numbers to recompute by hand")
+    table(s, [["Quantity", "Formula"], *FORMULAS], 1.1, 2.8, size=10)
+    table(s, [["Scenario", "Law", "Parameters"], *brief.parameters], 4.2, 1.0, size=10)
+    if brief.runs:
+        s = slide("Appendix: the picked study's runs")
+        table(s, run_rows(brief.runs), 1.1, 0.3 * (len(brief.runs) + 1), size=9)
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def write_new_file(path: Path, data: bytes, *, force: bool = False) -> None:
+    """Write ``data`` to ``path``; an existing file is replaced only with ``force`` (else BriefError)."""
+    path = Path(path)
+    if path.is_dir():
+        raise BriefError(f"{path} is a folder; give a file name such as brief.pdf")
+    if path.exists() and not force:
+        raise BriefError(f"{path} exists already; choose another file name or pass --force to replace it")
+    try:
+        with path.open("wb" if force else "xb") as out:
+            out.write(data)
+    except FileExistsError:
+        raise BriefError(f"{path} exists already; choose another file name or pass --force to replace it") from None

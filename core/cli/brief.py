@@ -1,0 +1,61 @@
+"""``scaleplan brief``: a decision brief (one-page PDF with an appendix, PowerPoint deck) of saved scenarios.
+
+    scaleplan brief --scenario NAME [--scenario NAME ...] [--pdf FILE] [--pptx FILE] [--force]
+
+One scenario gives its brief; two to four give the comparison's. An existing file is never
+replaced unless ``--force`` is given. The charts are rendered by kaleido with the machine's
+Chromium (``/usr/bin/chromium``, or ``$BROWSER_PATH``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scaleplan.core import __version__, brief, planning, scenarios
+from scaleplan.core.cli import _common
+from scaleplan.core.cli import scenario as scenario_cli
+from scaleplan.core.cli._common import CLIError
+from scaleplan.core.settings import Settings
+
+
+def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.pdf and not args.pptx:
+        raise CLIError("give --pdf FILE and/or --pptx FILE: where to write the brief")
+    targets = [(Path(p), kind) for p, kind in ((args.pdf, "pdf"), (args.pptx, "pptx")) if p]
+    for path, _ in targets:
+        if path.exists() and not args.force:
+            raise CLIError(f"{path} exists already; choose another file name or pass --force to replace it")
+        if not path.parent.is_dir():
+            raise CLIError(f"the folder of {path} does not exist; create it or choose another path")
+    named = scenario_cli.load_named(settings, args.scenario)
+    outcomes = scenario_cli.evaluate_all(named, settings, quiet=args.quiet, n_boot=args.law_boot)
+    comparison = scenarios.compare(outcomes)
+    versions = {o.data_version for o in outcomes if isinstance(o, scenarios.ScenarioOutcome)}
+    made = brief.build_brief(
+        comparison,
+        scaleplan_version=__version__,
+        data_version=", ".join(sorted(versions)) or _common.data_version(settings),
+    )
+    for path, kind in targets:
+        data = brief.brief_pdf(made) if kind == "pdf" else brief.brief_pptx(made)
+        brief.write_new_file(path, data, force=args.force)
+        print(f"wrote {path} ({len(data):,} bytes)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "brief",
+        parents=[_common.settings_parent()],
+        help="a decision brief (PDF, PowerPoint) of one saved scenario or a comparison",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--scenario", action="append", required=True, metavar="NAME", help="a saved scenario (repeat)")
+    p.add_argument("--pdf", help="write the PDF brief to this file")
+    p.add_argument("--pptx", help="write the PowerPoint deck to this file")
+    p.add_argument("--force", action="store_true", help="replace existing files")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--law-boot", type=int, default=planning.DEFAULT_LAW_BOOT, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_brief)

@@ -1,0 +1,299 @@
+"""``scaleplan scenario``: named what-if scenarios of the budget planner, saved and compared.
+
+    scaleplan scenario save --name NAME [--study STUDY] [--replace] <the flags of scaleplan plan>
+    scaleplan scenario list [--json]
+    scaleplan scenario compare NAME NAME ... [--json]
+    scaleplan scenario rename OLD NEW
+    scaleplan scenario duplicate NAME NEW
+    scaleplan scenario remove NAME
+
+Scenarios live in the user store (``--user-db``, default ``<data folder>/user.duckdb``), never in
+the collection's database, so they survive a restart and ``scaleplan data build --force``. Their
+outcomes are planned again each time from today's data (:mod:`scaleplan.core.scenarios`).
+``compare --json`` prints a ``scenarios`` list, each with its ``inputs`` and the ``pick`` object
+of ``scaleplan plan --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from scaleplan.core import planning, scenarios
+from scaleplan.core.cli import _common
+from scaleplan.core.cli import plan as plan_cli
+from scaleplan.core.cli._common import CLIError
+from scaleplan.core.settings import Settings
+from scaleplan.core.units import format_dollars
+
+
+def inputs_from_args(args: argparse.Namespace) -> scenarios.PlanInputs:
+    """The flags of ``scaleplan plan`` as :class:`~scaleplan.core.scenarios.PlanInputs`."""
+    if (args.budget_dollars is None) == (args.budget_gpu_hours is None):
+        raise CLIError("give the study budget with exactly one of --budget-dollars or --budget-gpu-hours")
+    if args.target_flops is not None and (args.target_params is not None or args.target_tokens is not None):
+        raise CLIError("give either --target-flops or --target-params with --target-tokens, not both")
+    if args.target_flops is None and (args.target_params is None or args.target_tokens is None):
+        raise CLIError("give --target-params and --target-tokens, or --target-flops")
+    if not (0 < args.accuracy <= 100):
+        raise CLIError(f"--accuracy is a percentage in (0, 100], got {args.accuracy:g}")
+    family = args.law[len(planning.FAMILY_LAW_PREFIX) :] if args.law.startswith(planning.FAMILY_LAW_PREFIX) else None
+    if family is None and args.law not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
+        raise CLIError(f"unknown law {args.law!r}; choose from {plan_cli._law_names()}")
+    return scenarios.PlanInputs(
+        target_params=args.target_params,
+        target_tokens=args.target_tokens,
+        target_flops=args.target_flops,
+        budget_dollars=args.budget_dollars,
+        budget_gpu_hours=args.budget_gpu_hours,
+        dollars_per_gpu_hour=args.dollars_per_gpu_hour,
+        peak_flops_per_gpu=args.peak_flops,
+        mfu=args.mfu,
+        accuracy_percent=args.accuracy,
+        law=args.law,
+        study=args.study,
+    )
+
+
+def study_lookup(settings: Settings) -> scenarios.StudyCurves:
+    """How a scenario's stored study is found: through ``scaleplan.core.studies`` when this scaleplan
+    has stored studies (its ``study_curves(con, name)``), else every study is missing."""
+    try:
+        from scaleplan.core import studies  # type: ignore[attr-defined]
+    except ImportError:
+        return scenarios.no_stored_studies
+    curves = getattr(studies, "study_curves", None)
+    if curves is None:
+        return scenarios.no_stored_studies
+
+    def lookup(name: str):
+        from scaleplan.core.userstore import user_store
+
+        with user_store(settings.user_db_path, read_only=True) as con:
+            return curves(con, name)
+
+    return lookup
+
+
+def evaluate_all(
+    named: list[tuple[str, scenarios.PlanInputs]], settings: Settings, *, quiet: bool = False, n_boot: int | None = None
+) -> list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable]:
+    """Plan each (name, inputs) on the collection database, fitting each distinct law set once."""
+    lookup = study_lookup(settings)
+    boot = planning.DEFAULT_LAW_BOOT if n_boot is None else n_boot
+    with _common.open_db(settings, quiet=quiet) as con:
+        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        calibration, why = plan_cli.load_calibration(settings, version)
+        contexts: dict[tuple[str | None, str | None], scenarios.PlanningContext | str] = {}
+        out: list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable] = []
+        for name, inputs in named:
+            key = (inputs.study, inputs.law_family)
+            if key not in contexts:
+                contexts[key] = scenarios.load_context(
+                    con, inputs, calibration=calibration, calibration_message=why, study_curves=lookup, n_boot=boot
+                )
+            context = contexts[key]
+            if isinstance(context, str):
+                out.append(scenarios.ScenarioUnavailable(name=name, inputs=inputs, reason=context))
+            else:
+                out.append(scenarios.evaluate(name, inputs, context))
+    return out
+
+
+def plan_result(outcome: scenarios.ScenarioOutcome) -> dict[str, Any]:
+    """The outcome in the shape of ``scaleplan plan``'s result, for its JSON."""
+    return {
+        "plan": outcome.plan,
+        "laws": outcome.compute_optimal,
+        "optimum": outcome.optimum,
+        "overtraining": outcome.overtraining,
+        "problems": dict(outcome.problems),
+        "selected": outcome.selected_law,
+        "cost": outcome.inputs.cost_model,
+        "target_flops": outcome.target_flops,
+    }
+
+
+def outcome_json(outcome: scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable) -> dict[str, Any]:
+    inputs = dataclasses.asdict(outcome.inputs)
+    if isinstance(outcome, scenarios.ScenarioUnavailable):
+        return {"name": outcome.name, "inputs": inputs, "available": False, "reason": outcome.reason, "pick": None}
+    plan_json = plan_cli.as_json(plan_result(outcome))
+    loss = outcome.loss
+    return {
+        "name": outcome.name,
+        "inputs": inputs,
+        "available": True,
+        "data_version": outcome.data_version,
+        "target": plan_json["target"],
+        "budget_dollars": plan_json["budget_dollars"],
+        "pick": plan_json["pick"],
+        "budget_to_meet": plan_json["budget_to_meet"],
+        "frontier": [{"cost_dollars": c, "are_p80": p} for c, p in outcome.frontier],
+        "predicted_loss": {
+            "law": loss.law,
+            "value": loss.value,
+            "low": loss.low,
+            "high": loss.high,
+            "level": loss.level,
+        },
+        "compute_optimal": plan_json["compute_optimal"],
+        "recommendation": plan_json["recommendation"],
+        "message": plan_json["message"],
+    }
+
+
+def comparison_json(comparison: scenarios.Comparison) -> dict[str, Any]:
+    return {
+        "scenarios": [outcome_json(o) for o in comparison.scenarios],
+        "inputs_that_differ": [{"label": r.label, "values": list(r.values)} for r in comparison.inputs],
+        "outcomes": [{"label": r.label, "values": list(r.values)} for r in comparison.outcomes],
+    }
+
+
+def _store(settings: Settings, *, read_only: bool = False):
+    from scaleplan.core.userstore import user_store
+
+    return user_store(settings.user_db_path, read_only=read_only)
+
+
+def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
+    inputs = inputs_from_args(args)
+    with _store(settings) as con:
+        saved = scenarios.save_scenario(con, args.name, inputs, replace=args.replace)
+    print(f"saved scenario {saved.name!r} in {settings.user_db_path}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _store(settings, read_only=True) as con:
+        saved = scenarios.list_scenarios(con)
+    if args.json:
+        _common.print_json(
+            {
+                "scenarios": [
+                    {
+                        "name": s.name,
+                        "inputs": dataclasses.asdict(s.inputs),
+                        "created_at": s.created_at,
+                        "updated_at": s.updated_at,
+                    }
+                    for s in saved
+                ]
+            }
+        )
+        return 0
+    if not saved:
+        print("no scenarios saved yet (scaleplan scenario save --name NAME ...)")
+    for s in saved:
+        values = dict(s.inputs.rows())
+        print(
+            f"{s.name}: {values['Target']}; budget {values['Study budget']}; goal {values['Accuracy needed (ARE, 80th pct.)']}; "
+            f"law {s.inputs.law}; {s.inputs.source_label} (saved {s.updated_at})"
+        )
+    return 0
+
+
+def load_named(settings: Settings, names: list[str]) -> list[tuple[str, scenarios.PlanInputs]]:
+    if len(names) > scenarios.MAX_COMPARED:
+        raise CLIError(f"compare at most {scenarios.MAX_COMPARED} scenarios at once, got {len(names)}")
+    with _store(settings, read_only=True) as con:
+        return [(s.name, s.inputs) for s in (scenarios.get_scenario(con, n) for n in names)]
+
+
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    named = load_named(settings, args.names)
+    comparison = scenarios.compare(evaluate_all(named, settings, quiet=args.quiet, n_boot=args.law_boot))
+    if args.json:
+        _common.print_json(comparison_json(comparison))
+        return 0
+    print_comparison(comparison)
+    return 0
+
+
+def print_comparison(comparison: scenarios.Comparison) -> None:
+    width = max(len(r.label) for r in comparison.inputs + comparison.outcomes)
+    for title, rows in (("Inputs that differ", comparison.inputs), ("Outcomes", comparison.outcomes)):
+        print(f"{title}:")
+        print(f"  {'':<{width}}  " + " | ".join(comparison.names))
+        for r in rows:
+            print(f"  {r.label:<{width}}  " + " | ".join(r.values))
+        print()
+    for o in comparison.scenarios:
+        text = o.recommendation if isinstance(o, scenarios.ScenarioOutcome) else f"unavailable: {o.reason}"
+        print(f"{o.name}: {text}")
+
+
+def _simple(action: Callable[[Any, str, str], Any], verb: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        with _store(settings) as con:
+            action(con, args.name, args.new)
+        print(f"{verb} scenario {args.name!r} as {args.new!r}")
+        return 0
+
+    return run
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    with _store(settings) as con:
+        scenarios.delete_scenario(con, args.name)
+    print(f"removed scenario {args.name!r}")
+    return 0
+
+
+def _plan_parser() -> argparse.ArgumentParser:
+    """``scaleplan plan``'s own parser, so ``scenario save`` takes exactly its flags."""
+    sub = argparse.ArgumentParser(add_help=False).add_subparsers()
+    plan_cli.register(sub)
+    return sub.choices["plan"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "scenario",
+        help="save, list, compare and remove named what-if scenarios of the budget planner",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = p.add_subparsers(dest="scenario_command", required=True, metavar="ACTION")
+    save = commands.add_parser(
+        "save",
+        parents=[_plan_parser()],
+        conflict_handler="resolve",
+        help="save the planner inputs (the flags of scaleplan plan) under a name",
+    )
+    save.add_argument("--name", required=True, help="the scenario's name (up to 80 characters)")
+    save.add_argument("--study", default=None, help="study source: a stored study's name (default: the collection)")
+    save.add_argument("--replace", action="store_true", help="replace a scenario of that name")
+    save.set_defaults(func=cmd_save)
+
+    listing = commands.add_parser("list", parents=[_common.settings_parent()], help="the saved scenarios")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_list)
+
+    comp = commands.add_parser(
+        "compare", parents=[_common.settings_parent()], help=f"up to {scenarios.MAX_COMPARED} scenarios side by side"
+    )
+    comp.add_argument("names", nargs="+", metavar="NAME")
+    comp.add_argument("--json", action="store_true", help="print JSON")
+    comp.add_argument("--quiet", action="store_true")
+    comp.add_argument("--law-boot", type=int, default=planning.DEFAULT_LAW_BOOT, help=argparse.SUPPRESS)
+    comp.set_defaults(func=cmd_compare)
+
+    for verb, action, past in (
+        ("rename", scenarios.rename_scenario, "renamed"),
+        ("duplicate", scenarios.duplicate_scenario, "duplicated"),
+    ):
+        q = commands.add_parser(verb, parents=[_common.settings_parent()], help=f"{verb} a scenario")
+        q.add_argument("name", metavar="NAME")
+        q.add_argument("new", metavar="NEW")
+        q.set_defaults(func=_simple(action, past))
+
+    rm = commands.add_parser("remove", parents=[_common.settings_parent()], help="delete a saved scenario")
+    rm.add_argument("name", metavar="NAME")
+    rm.set_defaults(func=cmd_remove)
+
+
+__all__ = ["register", "inputs_from_args", "evaluate_all", "comparison_json", "outcome_json", "format_dollars"]

@@ -1,0 +1,667 @@
+"""What-if scenarios: the planner's inputs saved under a name, evaluated and compared side by side.
+
+A scenario is one set of planning inputs (:class:`PlanInputs`: target, study budget, GPU price,
+peak FLOP/s, MFU, accuracy goal, reference law, study source). Its outcome
+(:class:`ScenarioOutcome`) is computed by the planner (:mod:`scaleplan.core.planning`) and never
+stored, so a scenario opened after an upgrade or a database rebuild is re-planned on today's data.
+
+Storage: the user's own DuckDB store (:mod:`scaleplan.core.userstore`), table ``scenarios``
+(name, the inputs as JSON, created/updated times). The collection's database is a cache rebuilt at
+will; the store is never touched by a rebuild, so scenarios survive both a restart and a rebuild.
+
+Units: parameters N and tokens D as counts, compute C = 6 N D in FLOPs, money in US$, GPU time in
+GPU-hours, peak throughput in FLOP/s per GPU, MFU and the accuracy goal as fractions (the goal is
+the 80th percentile of the expected ARE, |L_hat - L| / L), loss in nats/token.
+
+Comparison (:func:`compare`): up to :data:`MAX_COMPARED` outcomes; a table of the inputs that
+differ and a table of the outcomes (pick, its cost, expected ARE p50/p80, compute-optimal N and D
+under each law, the predicted loss with its interval), every cell formatted by the same functions
+the brief uses, so the page, the CLI and the brief show the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from scaleplan.core import laws, planning
+from scaleplan.core.errors import UserError
+from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
+
+__all__ = [
+    "ScenarioError",
+    "MAX_COMPARED",
+    "MAX_NAME_LENGTH",
+    "SCENARIO_DDL",
+    "PlanInputs",
+    "Scenario",
+    "check_name",
+    "ensure_scenario_tables",
+    "save_scenario",
+    "list_scenarios",
+    "get_scenario",
+    "rename_scenario",
+    "duplicate_scenario",
+    "delete_scenario",
+    "PlanningContext",
+    "PredictedLoss",
+    "ScenarioOutcome",
+    "ScenarioUnavailable",
+    "predicted_loss",
+    "evaluate",
+    "ComparisonRow",
+    "Comparison",
+    "compare",
+    "format_loss",
+]
+
+MAX_COMPARED = 4
+MAX_NAME_LENGTH = 80
+INPUTS_FORMAT = "1"
+_NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+SCENARIO_DDL = """
+CREATE TABLE IF NOT EXISTS scenarios (
+    name VARCHAR PRIMARY KEY,
+    inputs_json VARCHAR NOT NULL,
+    inputs_format VARCHAR NOT NULL,
+    created_at VARCHAR NOT NULL,
+    updated_at VARCHAR NOT NULL
+)
+"""
+
+
+class ScenarioError(UserError):
+    """A scenario name or operation the user asked for cannot be done (missing, taken, too many)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """The planner's inputs, as ``scaleplan plan`` takes them (validated on construction).
+
+    The target is ``target_params`` (N, parameters) with ``target_tokens`` (D, tokens), or
+    ``target_flops`` (C, FLOPs: N and D are then the reference law's compute-optimal split). The
+    study budget is ``budget_dollars`` (US$) or ``budget_gpu_hours`` (GPU-hours), exactly one.
+    ``dollars_per_gpu_hour`` (US$), ``peak_flops_per_gpu`` (FLOP/s) and ``mfu`` (fraction, 0-1)
+    make the GPU cost model; ``accuracy_percent`` is the ARE goal in percent (80th percentile).
+    ``law`` names the reference law (``hoffmann2022``, ``besiroglu2024``, a Gadre law, or
+    ``fit:<family>``); ``study`` is the study source: None for the public collection, or the name
+    of a stored study whose runs the ``fit:<study>`` law is fitted on.
+    """
+
+    target_params: float | None = None
+    target_tokens: float | None = None
+    target_flops: float | None = None
+    budget_dollars: float | None = None
+    budget_gpu_hours: float | None = None
+    dollars_per_gpu_hour: float = planning.DEFAULT_DOLLARS_PER_GPU_HOUR
+    peak_flops_per_gpu: float = planning.H100_BF16_DENSE_FLOPS
+    mfu: float = planning.DEFAULT_MFU
+    accuracy_percent: float = 5.0
+    law: str = planning.DEFAULT_LAW
+    study: str | None = None
+    token_rules: tuple[str, ...] = planning.TOKEN_RULES
+    any_tokens_per_param: bool = False
+
+    def __post_init__(self) -> None:
+        if self.target_flops is not None:
+            if self.target_params is not None or self.target_tokens is not None:
+                raise planning.PlanningError("give the target as N and D, or as compute C, not both")
+            flops = float(self.target_flops)
+            if not (math.isfinite(flops) and 0 < flops <= planning.MAX_FLOPS):
+                raise planning.PlanningError(
+                    f"the target compute must be in (0, {planning.MAX_FLOPS:.0e}] FLOPs, got {self.target_flops!r}"
+                )
+        else:
+            if self.target_params is None or self.target_tokens is None:
+                raise planning.PlanningError("give the target's parameters N and tokens D, or its compute C")
+            planning.training_flops(self.target_params, self.target_tokens)  # validates N and D
+        self.cost_model.budget_dollars(self.budget_dollars, self.budget_gpu_hours)  # validates the budget
+        if not (isinstance(self.accuracy_percent, int | float) and 0 < self.accuracy_percent <= 100):
+            raise planning.PlanningError(
+                f"the accuracy needed is an ARE in percent in (0, 100], got {self.accuracy_percent!r}"
+            )
+        if not self.law or not isinstance(self.law, str):
+            raise planning.PlanningError("the reference law is missing")
+        unknown = [r for r in self.token_rules if r not in planning.TOKEN_RULES]
+        if unknown or not self.token_rules:
+            raise planning.PlanningError(
+                f"token rules must be some of {', '.join(planning.TOKEN_RULES)}, got {', '.join(self.token_rules)}"
+            )
+        if self.study is not None and not str(self.study).strip():
+            raise planning.PlanningError("the study source is an empty name; leave it out for the collection")
+
+    @property
+    def cost_model(self) -> planning.CostModel:
+        return planning.CostModel(
+            dollars_per_gpu_hour=self.dollars_per_gpu_hour, peak_flops_per_gpu=self.peak_flops_per_gpu, mfu=self.mfu
+        )
+
+    @property
+    def study_budget_dollars(self) -> float:
+        """The study budget in US$ (a GPU-hour budget times the price)."""
+        return self.cost_model.budget_dollars(self.budget_dollars, self.budget_gpu_hours)
+
+    @property
+    def goal_are(self) -> float:
+        """The accuracy goal as a fraction (ARE at the 80th percentile)."""
+        return float(self.accuracy_percent) / 100
+
+    @property
+    def law_family(self) -> str | None:
+        """The family (or study) of a ``fit:<family>`` law, else None."""
+        prefix = planning.FAMILY_LAW_PREFIX
+        return self.law[len(prefix) :] if self.law.startswith(prefix) else None
+
+    @property
+    def source_label(self) -> str:
+        return "the public collection" if self.study is None else f"stored study {self.study}"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PlanInputs:
+        raw = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}  # a newer scaleplan's extra fields are ignored
+        if "token_rules" in values:
+            values["token_rules"] = tuple(values["token_rules"])
+        return cls(**values)
+
+    def rows(self) -> tuple[tuple[str, str], ...]:
+        """The inputs as (label with unit, formatted value) pairs, in the order a person reads them."""
+        if self.target_flops is not None:
+            target = f"compute {format_flops(self.target_flops)} (compute-optimal split under the law)"
+        else:
+            target = f"{format_count(self.target_params)} params, {format_count(self.target_tokens)} tokens"
+        budget = (
+            format_dollars(self.budget_dollars)
+            if self.budget_dollars is not None
+            else f"{format_count(self.budget_gpu_hours)} GPU-hours ({format_dollars(self.study_budget_dollars)})"
+        )
+        return (
+            ("Target", target),
+            ("Study budget", budget),
+            ("Price per GPU-hour", f"${self.dollars_per_gpu_hour:g}/GPU-hour"),
+            ("Peak throughput per GPU", f"{self.peak_flops_per_gpu / 1e12:g} TFLOP/s"),
+            ("MFU", format_percent(self.mfu, 0 if round(self.mfu * 100, 6).is_integer() else 1)),
+            ("Accuracy needed (ARE, 80th pct.)", f"{self.accuracy_percent:g}%"),
+            ("Reference law", self.law),
+            ("Study source", self.source_label),
+            ("Token rules", ", ".join(self.token_rules)),
+            ("Runs outside the collection's tokens/param range", "allowed" if self.any_tokens_per_param else "no"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Storage
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A saved scenario: its ``name``, its ``inputs`` and when it was created and last changed (UTC, ISO 8601)."""
+
+    name: str
+    inputs: PlanInputs
+    created_at: str
+    updated_at: str
+
+
+def check_name(name: object) -> str:
+    """A scenario name: 1 to :data:`MAX_NAME_LENGTH` printable characters, stripped. Else ScenarioError."""
+    if not isinstance(name, str) or not name.strip():
+        raise ScenarioError("the scenario name is empty; give a name such as 'baseline $20k'")
+    text = name.strip()
+    if len(text) > MAX_NAME_LENGTH:
+        raise ScenarioError(f"the scenario name is {len(text)} characters long; use at most {MAX_NAME_LENGTH}")
+    if not _NAME_PATTERN.match(text):
+        raise ScenarioError("the scenario name contains control characters (a line break, a tab); remove them")
+    return text
+
+
+def ensure_scenario_tables(con: duckdb.DuckDBPyConnection) -> None:
+    from scaleplan.core.userstore import ensure_tables
+
+    ensure_tables(con, SCENARIO_DDL)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _row_to_scenario(row: Sequence[Any]) -> Scenario:
+    return Scenario(name=row[0], inputs=PlanInputs.from_json(row[1]), created_at=row[2], updated_at=row[3])
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute("SELECT count(*) FROM scenarios WHERE name = ?", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def save_scenario(con: duckdb.DuckDBPyConnection, name: str, inputs: PlanInputs, *, replace: bool = False) -> Scenario:
+    """Store ``inputs`` under ``name``. A taken name raises ScenarioError unless ``replace``."""
+    name = check_name(name)
+    ensure_scenario_tables(con)
+    now = _now()
+    if _exists(con, name):
+        if not replace:
+            raise ScenarioError(
+                f"a scenario named {name!r} exists already; choose another name or replace it (--replace)"
+            )
+        con.execute(
+            "UPDATE scenarios SET inputs_json = ?, inputs_format = ?, updated_at = ? WHERE name = ?",
+            [inputs.to_json(), INPUTS_FORMAT, now, name],
+        )
+    else:
+        con.execute("INSERT INTO scenarios VALUES (?, ?, ?, ?, ?)", [name, inputs.to_json(), INPUTS_FORMAT, now, now])
+    return get_scenario(con, name)
+
+
+def list_scenarios(con: duckdb.DuckDBPyConnection) -> tuple[Scenario, ...]:
+    """Every saved scenario, by name."""
+    if not _read_only(con):
+        ensure_scenario_tables(con)
+    if not _has_table(con):
+        return ()
+    rows = con.execute(
+        "SELECT name, inputs_json, created_at, updated_at FROM scenarios ORDER BY lower(name), name"
+    ).fetchall()
+    return tuple(_row_to_scenario(r) for r in rows)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'scenarios'").fetchone()
+    return bool(row and row[0])
+
+
+def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        row = con.execute("SELECT current_setting('access_mode')").fetchone()
+    except duckdb.Error:
+        return False
+    return row is not None and str(row[0]).lower() == "read_only"
+
+
+def get_scenario(con: duckdb.DuckDBPyConnection, name: str) -> Scenario:
+    """The scenario ``name``; ScenarioError naming the saved ones when there is none."""
+    name = check_name(name)
+    row = (
+        con.execute("SELECT name, inputs_json, created_at, updated_at FROM scenarios WHERE name = ?", [name]).fetchone()
+        if _has_table(con)
+        else None
+    )
+    if row is None:
+        saved = [s.name for s in list_scenarios(con)]
+        known = f"saved: {', '.join(saved)}" if saved else "none is saved yet (scaleplan scenario save --name NAME)"
+        raise ScenarioError(f"no scenario named {name!r}; {known}")
+    return _row_to_scenario(row)
+
+
+def rename_scenario(con: duckdb.DuckDBPyConnection, old: str, new: str) -> Scenario:
+    """Give the scenario ``old`` the name ``new`` (which must be free)."""
+    scenario = get_scenario(con, old)
+    new = check_name(new)
+    if new == scenario.name:
+        return scenario
+    if _exists(con, new):
+        raise ScenarioError(f"a scenario named {new!r} exists already; choose another name")
+    con.execute("UPDATE scenarios SET name = ?, updated_at = ? WHERE name = ?", [new, _now(), scenario.name])
+    return get_scenario(con, new)
+
+
+def duplicate_scenario(con: duckdb.DuckDBPyConnection, name: str, new: str) -> Scenario:
+    """A copy of the scenario ``name`` under the free name ``new``."""
+    scenario = get_scenario(con, name)
+    return save_scenario(con, new, scenario.inputs)
+
+
+def delete_scenario(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Delete the scenario ``name`` (only it)."""
+    scenario = get_scenario(con, name)
+    con.execute("DELETE FROM scenarios WHERE name = ?", [scenario.name])
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass(frozen=True)
+class PlanningContext:
+    """What the planner needs besides the inputs: the laws, the error model, the collection's range.
+
+    ``laws``: every reference law available (published, Gadre et al.'s, the family's or study's
+    fit); ``problems``: by law name, why a law could not be fitted; ``calibration``: the
+    calibrated error model (None: ``calibration_message`` says why); ``tpp_range``: the tokens
+    per parameter the collection spans; ``data_version``: the collection database's version.
+    """
+
+    laws: tuple[planning.ReferenceLaw, ...]
+    problems: Mapping[str, str]
+    calibration: planning.AREModel | None
+    calibration_message: str | None
+    tpp_range: tuple[float, float] | None
+    data_version: str
+
+
+@dataclass(frozen=True)
+class PredictedLoss:
+    """The target's loss under ``law`` (nats/token): ``value`` at the law's parameters, and the
+    ``low``/``high`` quantiles at ``level`` over its parameter samples (None: the law has none)."""
+
+    law: str
+    value: float
+    low: float | None
+    high: float | None
+    level: float
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None and self.high > self.low
+
+
+def predicted_loss(
+    law: planning.ReferenceLaw, num_params: float, tokens: float, *, level: float = planning.INTERVAL_LEVEL
+) -> PredictedLoss:
+    """L(N, D) = E + A / N^alpha + B / D^beta under ``law``, with the central ``level`` interval of
+    the same formula over the law's parameter samples (nats/token)."""
+    p = law.params
+    value = float(laws.chinchilla_loss(num_params, tokens, p["E"], p["A"], p["B"], p["alpha"], p["beta"]))
+    low = high = None
+    if law.samples is not None and len(law.samples):
+        s = np.asarray(law.samples, dtype=float)
+        with np.errstate(all="ignore"):
+            values = laws.chinchilla_loss(num_params, tokens, s[:, 0], s[:, 1], s[:, 2], s[:, 3], s[:, 4])
+        values = values[np.isfinite(values)]
+        if len(values):
+            tail = (1 - level) / 2
+            lo, hi = np.quantile(values, [tail, 1 - tail])
+            low, high = float(min(lo, value)), float(max(hi, value))
+    return PredictedLoss(law=law.name, value=value, low=low, high=high, level=level)
+
+
+@dataclass(frozen=True)
+class ScenarioOutcome:
+    """What the planner answers for one scenario.
+
+    ``target_params`` (N), ``target_tokens`` (D) and ``target_flops`` (C = 6 N D) are the target
+    actually planned (for a compute target: the law's compute-optimal split); ``plan`` is the
+    study plan (designs, pick, frontier); ``compute_optimal`` has N* and D* under every law at C;
+    ``optimum`` is the selected law's row; ``loss`` the target's predicted loss under the selected
+    law; ``recommendation`` the planner's sentences from the same objects.
+    """
+
+    name: str
+    inputs: PlanInputs
+    data_version: str
+    target_params: float
+    target_tokens: float
+    target_flops: float
+    plan: planning.StudyPlan
+    selected_law: planning.ReferenceLaw
+    compute_optimal: tuple[planning.ComputeOptimal, ...]
+    optimum: planning.ComputeOptimal | None
+    overtraining: planning.OvertrainingSummary
+    loss: PredictedLoss
+    problems: Mapping[str, str]
+    recommendation: str
+    available: bool = field(default=True, init=False)
+
+    @property
+    def pick(self) -> planning.AssessedDesign | None:
+        return self.plan.picked
+
+    @property
+    def frontier(self) -> tuple[tuple[float, float], ...]:
+        """The cost-vs-accuracy frontier: (cost in US$, expected ARE p80 as a fraction), cheapest first."""
+        return tuple(
+            (self.plan.designs[i].cost.dollars, self.plan.designs[i].are_p80)
+            for i in self.plan.frontier
+            if self.plan.designs[i].expected is not None
+        )
+
+
+@dataclass(frozen=True)
+class ScenarioUnavailable:
+    """A saved scenario that cannot be planned now (its study was deleted, its law cannot be fitted)."""
+
+    name: str
+    inputs: PlanInputs
+    reason: str
+    available: bool = field(default=False, init=False)
+
+
+def target_of(inputs: PlanInputs, law: planning.ReferenceLaw) -> tuple[float, float]:
+    """The target's (N, D): as given, or the compute-optimal split of C under ``law``."""
+    if inputs.target_flops is not None:
+        opt = planning.optimal_allocation(law, inputs.target_flops)
+        return opt.num_params, opt.tokens
+    assert inputs.target_params is not None and inputs.target_tokens is not None
+    return float(inputs.target_params), float(inputs.target_tokens)
+
+
+def evaluate(name: str, inputs: PlanInputs, context: PlanningContext) -> ScenarioOutcome | ScenarioUnavailable:
+    """Plan ``inputs`` with the planner's public functions; a law that is missing from ``context``
+    gives a :class:`ScenarioUnavailable` that says why instead of raising."""
+    by_name = {law.name: law for law in context.laws}
+    selected = by_name.get(inputs.law)
+    if selected is None:
+        why = context.problems.get(inputs.law, "it is not one of the available laws")
+        return ScenarioUnavailable(name=name, inputs=inputs, reason=f"the law {inputs.law} cannot be used: {why}")
+    n, d = target_of(inputs, selected)
+    plan = planning.plan_study(
+        n,
+        d,
+        budget_dollars=inputs.study_budget_dollars,
+        goal_are=inputs.goal_are,
+        calibration=context.calibration,
+        cost=inputs.cost_model,
+        message=context.calibration_message,
+        token_rules=inputs.token_rules,
+        tpp_range=None if inputs.any_tokens_per_param else context.tpp_range,
+    )
+    target_flops = planning.training_flops(n, d)
+    table = planning.compute_optimal_table(list(context.laws), target_flops)
+    optimum = next((row for row in table if row.law == inputs.law), None)
+    overtraining = planning.summarise_overtraining(selected, n, d)
+    return ScenarioOutcome(
+        name=name,
+        inputs=inputs,
+        data_version=context.data_version,
+        target_params=n,
+        target_tokens=d,
+        target_flops=target_flops,
+        plan=plan,
+        selected_law=selected,
+        compute_optimal=table,
+        optimum=optimum,
+        overtraining=overtraining,
+        loss=predicted_loss(selected, n, d),
+        problems=dict(context.problems),
+        recommendation=planning.recommendation(plan, optimum, overtraining),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison
+
+
+def format_loss(value: float | None) -> str:
+    """A loss in nats/token with three decimals."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f} nats/token"
+
+
+def loss_text(loss: PredictedLoss) -> str:
+    """'2.345 nats/token (80% interval 2.301-2.402)'."""
+    if not loss.has_interval:
+        return f"{format_loss(loss.value)} (no interval)"
+    assert loss.low is not None and loss.high is not None
+    return f"{format_loss(loss.value)} ({loss.level:.0%} interval {loss.low:.3f}-{loss.high:.3f})"
+
+
+def pick_text(outcome: ScenarioOutcome) -> str:
+    pick = outcome.pick
+    return "no design within the budget" if pick is None else pick.design.describe()
+
+
+def pick_cost_text(outcome: ScenarioOutcome) -> str:
+    pick = outcome.pick
+    if pick is None:
+        return "n/a"
+    return f"{format_dollars(pick.cost.dollars)} ({format_count(pick.cost.gpu_hours)} GPU-hours)"
+
+
+def are_text(outcome: ScenarioOutcome, quantile: str) -> str:
+    pick = outcome.pick
+    if pick is None or pick.expected is None:
+        return "n/a"
+    return format_percent(pick.expected.median if quantile == "p50" else pick.expected.p80)
+
+
+def optimum_text(row: planning.ComputeOptimal | None) -> str:
+    """'N* 33B params [21B-52B], D* 3.0T tokens' (80% interval on N)."""
+    if row is None:
+        return "not fitted"
+    interval = f" [{format_count(row.num_params_low)}-{format_count(row.num_params_high)}]" if row.has_interval else ""
+    return f"N* {format_count(row.num_params)} params{interval}, D* {format_count(row.tokens)} tokens"
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One row of a comparison table: ``label`` (with its unit) and one formatted value per scenario."""
+
+    label: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Scenarios side by side: ``inputs`` (only the inputs that differ; all of them for one
+    scenario) and ``outcomes`` (pick, cost, expected ARE, target loss, N* and D* per law)."""
+
+    scenarios: tuple[ScenarioOutcome | ScenarioUnavailable, ...]
+    inputs: tuple[ComparisonRow, ...]
+    outcomes: tuple[ComparisonRow, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.scenarios)
+
+    def table(self, which: str = "outcomes") -> pd.DataFrame:
+        rows = self.inputs if which == "inputs" else self.outcomes
+        return pd.DataFrame([[r.label, *r.values] for r in rows], columns=["", *self.names])
+
+
+def outcome_rows(outcomes: Sequence[ScenarioOutcome | ScenarioUnavailable]) -> tuple[ComparisonRow, ...]:
+    """The outcome rows of :class:`Comparison`, one value per scenario ("unavailable: why" for the missing)."""
+
+    def each(fn: Callable[[ScenarioOutcome], str]) -> tuple[str, ...]:
+        return tuple(fn(o) if isinstance(o, ScenarioOutcome) else f"unavailable: {o.reason}" for o in outcomes)
+
+    rows = [
+        ComparisonRow(
+            "Target planned (N, D)",
+            each(lambda o: f"{format_count(o.target_params)} params, {format_count(o.target_tokens)} tokens"),
+        ),
+        ComparisonRow("Target compute C = 6ND", each(lambda o: format_flops(o.target_flops))),
+        ComparisonRow("Study budget (US$)", each(lambda o: format_dollars(o.plan.budget_dollars))),
+        ComparisonRow("Pick (study design)", each(pick_text)),
+        ComparisonRow("Pick's cost (US$, GPU-hours)", each(pick_cost_text)),
+        ComparisonRow("Expected ARE p50 (%)", each(lambda o: are_text(o, "p50"))),
+        ComparisonRow("Expected ARE p80 (%)", each(lambda o: are_text(o, "p80"))),
+        ComparisonRow(
+            "Meets the goal", each(lambda o: "n/a" if o.pick is None else ("yes" if o.plan.meets_goal else "no"))
+        ),
+        ComparisonRow("Predicted target loss (nats/token)", each(lambda o: loss_text(o.loss))),
+    ]
+    law_names: list[str] = []
+    for o in outcomes:
+        if isinstance(o, ScenarioOutcome):
+            law_names += [r.law for r in o.compute_optimal if r.law not in law_names]
+
+    def optimum_under(law: str) -> Callable[[ScenarioOutcome], str]:
+        return lambda o: optimum_text(next((r for r in o.compute_optimal if r.law == law), None))
+
+    for law in law_names:
+        rows.append(ComparisonRow(f"Compute-optimal under {law} (80% interval on N)", each(optimum_under(law))))
+    return tuple(rows)
+
+
+def compare(outcomes: Sequence[ScenarioOutcome | ScenarioUnavailable]) -> Comparison:
+    """Up to :data:`MAX_COMPARED` scenarios side by side (ScenarioError for none or too many)."""
+    if not outcomes:
+        raise ScenarioError("choose at least one scenario to compare")
+    if len(outcomes) > MAX_COMPARED:
+        raise ScenarioError(f"compare at most {MAX_COMPARED} scenarios at once, got {len(outcomes)}")
+    names = [o.name for o in outcomes]
+    if len(set(names)) != len(names):
+        raise ScenarioError("a scenario is named twice in the comparison; name each once")
+    input_rows = [o.inputs.rows() for o in outcomes]
+    inputs = []
+    for i, (label, _) in enumerate(input_rows[0]):
+        values = tuple(rows[i][1] for rows in input_rows)
+        if len(outcomes) == 1 or len(set(values)) > 1:
+            inputs.append(ComparisonRow(label, values))
+    return Comparison(scenarios=tuple(outcomes), inputs=tuple(inputs), outcomes=outcome_rows(outcomes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the context
+
+
+StudyCurves = Callable[[str], "pd.DataFrame | None"]
+"""Looks a stored study up by name: its curves (run_id, num_params, tokens_seen, value), or None
+when there is no such study (deleted)."""
+
+
+def no_stored_studies(name: str) -> pd.DataFrame | None:
+    """The study lookup when this scaleplan has no stored studies: every study is missing."""
+    return None
+
+
+def load_context(
+    con: duckdb.DuckDBPyConnection,
+    inputs: PlanInputs,
+    *,
+    calibration: planning.AREModel | None,
+    calibration_message: str | None,
+    study_curves: StudyCurves = no_stored_studies,
+    n_boot: int = planning.DEFAULT_LAW_BOOT,
+) -> PlanningContext | str:
+    """The laws for ``inputs`` fitted on the collection database ``con`` (or the study's runs), or
+    a sentence saying why the scenario cannot be planned (its stored study is gone)."""
+    row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+    version = str(row[0]) if row else "unknown"
+    family = inputs.law_family
+    curves = None
+    if inputs.study is not None:
+        curves = study_curves(inputs.study)
+        if curves is None:
+            return (
+                f"its study source, the stored study {inputs.study!r}, no longer exists (deleted); "
+                "save the scenario again with another study source"
+            )
+        family = inputs.study
+    collection, problems = planning.collection_laws(con, family=family, curves=curves, n_boot=n_boot)
+    return PlanningContext(
+        laws=planning.all_laws(collection),
+        problems=problems,
+        calibration=calibration,
+        calibration_message=calibration_message,
+        tpp_range=planning.collection_tokens_per_param(con),
+        data_version=version,
+    )

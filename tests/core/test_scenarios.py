@@ -1,0 +1,204 @@
+"""Scenarios: storage in the user store, evaluation through the planner, comparison side by side."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scaleplan.core import laws, planning, scenarios
+from scaleplan.core.errors import UserError
+from scaleplan.core.userstore import user_store
+
+
+class ToyErrorModel:
+    """An error model with a known answer: ARE shrinks with the number of sizes and grows with the
+    extrapolation in parameters (independent of the calibration's code)."""
+
+    def are_quantiles(self, features):
+        base = 0.02 * (1 + math.log10(features.param_ratio)) / math.sqrt(features.num_sizes)
+        return SimpleNamespace(median=base, p80=1.6 * base, p90=2.0 * base, cells=500, families=12, thin_support=False)
+
+
+def toy_context() -> scenarios.PlanningContext:
+    return scenarios.PlanningContext(
+        laws=planning.all_laws(),
+        problems={},
+        calibration=ToyErrorModel(),
+        calibration_message=None,
+        tpp_range=planning.DEFAULT_TPP_RANGE,
+        data_version="test-version",
+    )
+
+
+BASE = scenarios.PlanInputs(target_params=7e9, target_tokens=1.4e11, budget_dollars=20_000, accuracy_percent=5)
+
+
+def test_inputs_are_validated_with_the_planners_rules():
+    with pytest.raises(UserError, match="not both"):
+        scenarios.PlanInputs(target_params=7e9, target_tokens=1e11, target_flops=1e22, budget_dollars=1)
+    with pytest.raises(UserError):
+        scenarios.PlanInputs(target_params=7e9, target_tokens=1e11, budget_dollars=-5)
+    with pytest.raises(UserError, match="exactly one|one of"):
+        scenarios.PlanInputs(target_params=7e9, target_tokens=1e11, budget_dollars=5, budget_gpu_hours=5)
+    with pytest.raises(UserError, match="percent"):
+        scenarios.PlanInputs(target_params=7e9, target_tokens=1e11, budget_dollars=5, accuracy_percent=0)
+    with pytest.raises(UserError, match="MFU"):
+        scenarios.PlanInputs(target_params=7e9, target_tokens=1e11, budget_dollars=5, mfu=1.5)
+
+
+def test_inputs_survive_a_json_round_trip():
+    inputs = dataclasses.replace(BASE, token_rules=("isoflop",), study="my sweep", law="fit:my sweep")
+    assert scenarios.PlanInputs.from_json(inputs.to_json()) == inputs
+
+
+def test_store_save_list_rename_duplicate_delete(tmp_path):
+    path = tmp_path / "user.duckdb"
+    with user_store(path) as con:
+        scenarios.save_scenario(con, "baseline $20k", BASE)
+        scenarios.save_scenario(con, "big", dataclasses.replace(BASE, budget_dollars=2e6))
+        with pytest.raises(scenarios.ScenarioError, match="exists already"):
+            scenarios.save_scenario(con, "big", BASE)
+        scenarios.rename_scenario(con, "big", "big $2M")
+        scenarios.duplicate_scenario(con, "big $2M", "copy")
+        assert scenarios.get_scenario(con, "copy").inputs.budget_dollars == 2e6
+        scenarios.delete_scenario(con, "copy")
+        with pytest.raises(scenarios.ScenarioError, match="no scenario named 'copy'; saved: baseline"):
+            scenarios.get_scenario(con, "copy")
+    # a new connection (a restart) reads the same scenarios
+    with user_store(path, read_only=True) as con:
+        assert [s.name for s in scenarios.list_scenarios(con)] == ["baseline $20k", "big $2M"]
+        assert scenarios.get_scenario(con, "baseline $20k").inputs == BASE
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a\nb", "x" * 81, None])
+def test_bad_names_are_refused_with_a_message(name):
+    with pytest.raises(scenarios.ScenarioError, match="name"):
+        scenarios.check_name(name)
+
+
+def test_a_sql_looking_name_is_stored_as_text(tmp_path):
+    name = "x'); DROP TABLE scenarios; --"
+    with user_store(tmp_path / "u.duckdb") as con:
+        scenarios.save_scenario(con, name, BASE)
+        assert scenarios.get_scenario(con, name).name == name
+
+
+def test_reading_an_empty_store_creates_no_file(tmp_path):
+    path = tmp_path / "none.duckdb"
+    with user_store(path, read_only=True) as con:
+        assert scenarios.list_scenarios(con) == ()
+    assert not path.exists()
+
+
+def test_predicted_loss_is_the_law_at_the_target_with_its_sample_interval():
+    law = planning.published_law("besiroglu2024")
+    result = scenarios.predicted_loss(law, 7e10, 1.4e12)
+    p = planning.BESIROGLU2024
+    by_hand = p["E"] + p["A"] / 7e10 ** p["alpha"] + p["B"] / 1.4e12 ** p["beta"]
+    assert result.value == pytest.approx(by_hand, rel=1e-12)
+    s = law.samples
+    values = laws.chinchilla_loss(7e10, 1.4e12, s[:, 0], s[:, 1], s[:, 2], s[:, 3], s[:, 4])
+    assert result.low == pytest.approx(min(np.quantile(values, 0.1), by_hand))
+    assert result.high == pytest.approx(max(np.quantile(values, 0.9), by_hand))
+    assert result.low < result.value < result.high
+
+
+def test_evaluate_calls_the_planner_and_picks_what_plan_study_picks():
+    context = toy_context()
+    outcome = scenarios.evaluate("a", BASE, context)
+    assert isinstance(outcome, scenarios.ScenarioOutcome)
+    direct = planning.plan_study(
+        7e9,
+        1.4e11,
+        budget_dollars=20_000,
+        goal_are=0.05,
+        calibration=context.calibration,
+        tpp_range=planning.DEFAULT_TPP_RANGE,
+    )
+    assert outcome.plan.pick == direct.pick and outcome.pick is not None
+    assert outcome.pick.cost.dollars == direct.picked.cost.dollars <= 20_000
+    assert outcome.target_flops == pytest.approx(6 * 7e9 * 1.4e11)
+    # the frontier is cheapest-first and strictly improving in p80
+    costs, p80 = zip(*outcome.frontier)
+    assert list(costs) == sorted(costs) and all(b < a for a, b in zip(p80, p80[1:]))
+
+
+def test_a_compute_target_is_split_by_the_selected_law():
+    inputs = scenarios.PlanInputs(target_flops=5.76e23, budget_dollars=20_000, law="hoffmann2022")
+    outcome = scenarios.evaluate("c", inputs, toy_context())
+    opt = planning.optimal_allocation(planning.published_law("hoffmann2022"), 5.76e23)
+    assert outcome.target_params == opt.num_params and outcome.target_tokens == opt.tokens
+
+
+def test_a_law_that_is_missing_makes_the_scenario_unavailable_not_an_error():
+    inputs = dataclasses.replace(BASE, law="fit:gone")
+    context = dataclasses.replace(toy_context(), problems={"fit:gone": "too few sizes"})
+    outcome = scenarios.evaluate("g", inputs, context)
+    assert isinstance(outcome, scenarios.ScenarioUnavailable) and "too few sizes" in outcome.reason
+    comparison = scenarios.compare([outcome, scenarios.evaluate("a", BASE, toy_context())])
+    assert comparison.outcomes[0].values[0].startswith("unavailable: the law fit:gone")
+
+
+def test_a_deleted_study_says_so(con):
+    inputs = dataclasses.replace(BASE, study="my sweep", law="fit:my sweep")
+    context = scenarios.load_context(con, inputs, calibration=None, calibration_message="none", n_boot=0)
+    assert isinstance(context, str) and "'my sweep'" in context and "no longer exists" in context
+
+
+def test_compare_shows_only_differing_inputs_and_refuses_too_many():
+    a = scenarios.evaluate("a", BASE, toy_context())
+    b = scenarios.evaluate("b", dataclasses.replace(BASE, budget_dollars=2e5, mfu=0.5), toy_context())
+    comparison = scenarios.compare([a, b])
+    assert [r.label for r in comparison.inputs] == ["Study budget", "MFU"]
+    assert comparison.inputs[0].values == ("$20k", "$200k")
+    assert comparison.inputs[1].values == ("40%", "50%")
+    with pytest.raises(scenarios.ScenarioError, match="at most 4"):
+        scenarios.compare([a] * 5)
+    with pytest.raises(scenarios.ScenarioError, match="twice"):
+        scenarios.compare([a, a])
+
+
+budgets = st.floats(min_value=1e3, max_value=5e6)
+inputs_strategy = st.builds(
+    scenarios.PlanInputs,
+    target_params=st.sampled_from([1e9, 7e9, 7e10]),
+    target_tokens=st.sampled_from([2e11, 1.4e12, 4e12]),
+    budget_dollars=budgets,
+    dollars_per_gpu_hour=st.floats(min_value=0.5, max_value=10),
+    mfu=st.floats(min_value=0.2, max_value=0.6),
+    accuracy_percent=st.floats(min_value=1, max_value=30),
+    law=st.sampled_from(planning.PUBLISHED_LAWS),
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=inputs_strategy, second=inputs_strategy)
+def test_comparison_numbers_equal_each_scenario_opened_alone(tmp_path_factory, first, second):
+    """Save two scenarios, reopen them from the store, compare: every number of the comparison
+    equals that of the scenario evaluated and compared alone."""
+    path = tmp_path_factory.mktemp("store") / "user.duckdb"
+    context = toy_context()
+    with user_store(path) as con:
+        scenarios.save_scenario(con, "first", first)
+        scenarios.save_scenario(con, "second", second)
+    with user_store(path, read_only=True) as con:
+        saved = [scenarios.get_scenario(con, n) for n in ("first", "second")]
+    together = scenarios.compare([scenarios.evaluate(s.name, s.inputs, context) for s in saved])
+    for column, (scenario, original) in enumerate(zip(saved, (first, second))):
+        alone = scenarios.evaluate(scenario.name, original, context)
+        alone_comparison = scenarios.compare([alone])
+        assert [r.values[column] for r in together.outcomes] == [r.values[0] for r in alone_comparison.outcomes]
+        both = together.scenarios[column]
+        assert both.plan.pick == alone.plan.pick
+        assert both.loss == alone.loss
+        assert both.frontier == alone.frontier
+        assert both.compute_optimal == alone.compute_optimal
+        if alone.pick is not None:
+            assert both.pick.cost.dollars == alone.pick.cost.dollars
+            assert both.pick.expected == alone.pick.expected

@@ -127,7 +127,13 @@ def frontier_figure(outcomes: Sequence[scenarios.ScenarioOutcome | scenarios.Sce
         fig.add_hline(y=goal, line={"dash": "dot", "color": "grey"}, annotation_text=f"goal {goal:g}%")
     fig.update_layout(
         title={"text": "Study cost against expected accuracy: the frontier of each scenario (★ = pick)"},
-        xaxis={"title": {"text": "Study cost (US$, log scale)"}, "type": "log"},
+        xaxis={
+            "title": {"text": "Study cost (US$, log scale)"},
+            "type": "log",
+            "dtick": 1,
+            "tickprefix": "$",
+            "exponentformat": "SI",
+        },
         yaxis={"title": {"text": "Expected ARE of the target, 80th percentile (%)"}, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.22, "x": 0},
         margin={"t": 60, "b": 120, "l": 70, "r": 20},
@@ -237,7 +243,7 @@ def allocation_figure(
         )
     fig.update_layout(
         title={"text": "Compute-optimal model size under each law (80% intervals)"},
-        xaxis={"title": {"text": "Compute-optimal parameters N* (log scale)"}, "type": "log"},
+        xaxis={"title": {"text": "Compute-optimal parameters N* (log scale)"}, "type": "log", "exponentformat": "SI"},
         yaxis={"title": {"text": "Law"}, "automargin": True},
         legend={"orientation": "h", "y": -0.25, "x": 0},
         margin={"t": 60, "b": 120, "l": 140, "r": 20},
@@ -431,18 +437,32 @@ def _cost_text(inputs: scenarios.PlanInputs) -> str:
 def run_rows(runs: Sequence[StudyRun]) -> list[list[str]]:
     """The appendix's study runs as text rows (header first)."""
     head = ["Scenario", "N (params)", "D (tokens)", "Seeds", "C = 6ND per seed (FLOPs)", "GPU-hours", "Cost (US$)"]
-    return [head] + [
+    rows = [head] + [
         [
             r.scenario,
             f"{r.num_params:.4g}",
             f"{r.tokens:.4g}",
             str(r.seeds),
             f"{r.flops:.4g}",
-            f"{r.gpu_hours:,.1f}",
-            f"{r.dollars:,.2f}",
+            f"{r.gpu_hours:.4g}",
+            f"{r.dollars:.4g}",
         ]
         for r in runs
     ]
+    for name in dict.fromkeys(r.scenario for r in runs):
+        mine = [r for r in runs if r.scenario == name]
+        rows.append(
+            [
+                f"{name}: total",
+                "",
+                "",
+                "",
+                f"{sum(r.flops * r.seeds for r in mine):.4g} (all seeds)",
+                f"{sum(r.gpu_hours for r in mine):.4g}",
+                f"{sum(r.dollars for r in mine):.4g}",
+            ]
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,14 +611,14 @@ def brief_pptx(brief: Brief) -> bytes:
         s.shapes.add_picture(io.BytesIO(figure.png), Inches((13.333 - width) / 2), Inches(top), width=Inches(width))
 
     s = slide("Recommendation")
-    text = s.shapes.add_textbox(Inches(0.5), Inches(1.1), Inches(12.3), Inches(2.2)).text_frame
+    text = s.shapes.add_textbox(Inches(0.5), Inches(1.1), Inches(12.3), Inches(5.6)).text_frame
     text.word_wrap = True
     for i, sentence in enumerate(brief.recommendation):
         paragraph = text.paragraphs[0] if i == 0 else text.add_paragraph()
         paragraph.text = sentence
-        paragraph.runs[0].font.size = Pt(13)
+        paragraph.runs[0].font.size = Pt(16)
     rows = [["Outcome", *brief.names]] + [[r.label, *r.values] for r in brief.comparison.outcomes]
-    table(s, rows, 3.4, 3.4, size=9)
+    table(slide("Outcomes side by side"), rows, 1.1, 5.6, size=9)
     for figure in brief.figures:
         picture(slide(figure.title), figure)
     s = slide("Assumptions")

@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -63,6 +64,8 @@ __all__ = [
     "Comparison",
     "compare",
     "format_loss",
+    "study_lookup",
+    "load_context",
 ]
 
 MAX_COMPARED = 4
@@ -631,6 +634,28 @@ when there is no such study (deleted)."""
 def no_stored_studies(name: str) -> pd.DataFrame | None:
     """The study lookup when this scaleplan has no stored studies: every study is missing."""
     return None
+
+
+def study_lookup(user_db_path: Path) -> StudyCurves:
+    """How a scenario's stored study is found in the user store at ``user_db_path``: through
+    ``scaleplan.core.studies.study_curves(con, name)`` when this scaleplan stores studies, else
+    every study is missing (:func:`no_stored_studies`)."""
+    try:
+        from scaleplan.core import studies  # type: ignore[attr-defined]
+    except ImportError:
+        return no_stored_studies
+    curves = getattr(studies, "study_curves", None)
+    if curves is None:
+        return no_stored_studies
+
+    def lookup(name: str) -> pd.DataFrame | None:
+        from scaleplan.core.userstore import user_store
+
+        with user_store(user_db_path, read_only=True) as con:
+            found: pd.DataFrame | None = curves(con, name)
+            return found
+
+    return lookup
 
 
 def load_context(

@@ -35,6 +35,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("Plan", "fit.py", "Fit and extrapolate", ":material/show_chart:", "fit"),
     PageSpec("Plan", "planner.py", "Budget planner", ":material/payments:", "planner"),
     PageSpec("Plan", "reliability.py", "How reliable are scaling laws?", ":material/fact_check:", "reliability"),
+    PageSpec("Plan", "scenarios.py", "Scenarios and brief", ":material/compare:", "scenarios"),
 )
 
 

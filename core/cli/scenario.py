@@ -57,31 +57,11 @@ def inputs_from_args(args: argparse.Namespace) -> scenarios.PlanInputs:
     )
 
 
-def study_lookup(settings: Settings) -> scenarios.StudyCurves:
-    """How a scenario's stored study is found: through ``scaleplan.core.studies`` when this scaleplan
-    has stored studies (its ``study_curves(con, name)``), else every study is missing."""
-    try:
-        from scaleplan.core import studies  # type: ignore[attr-defined]
-    except ImportError:
-        return scenarios.no_stored_studies
-    curves = getattr(studies, "study_curves", None)
-    if curves is None:
-        return scenarios.no_stored_studies
-
-    def lookup(name: str):
-        from scaleplan.core.userstore import user_store
-
-        with user_store(settings.user_db_path, read_only=True) as con:
-            return curves(con, name)
-
-    return lookup
-
-
 def evaluate_all(
     named: list[tuple[str, scenarios.PlanInputs]], settings: Settings, *, quiet: bool = False, n_boot: int | None = None
 ) -> list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable]:
     """Plan each (name, inputs) on the collection database, fitting each distinct law set once."""
-    lookup = study_lookup(settings)
+    lookup = scenarios.study_lookup(settings.user_db_path)
     boot = planning.DEFAULT_LAW_BOOT if n_boot is None else n_boot
     with _common.open_db(settings, quiet=quiet) as con:
         version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import calibration, planning, units
-from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
+from scaleplan.core import calibration, planning, scenarios, units
+from scaleplan.dashboard import analysis_charts, charts, common, fits, report, scenario_store, state, uploads
 
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}
@@ -475,6 +475,7 @@ def render() -> None:
     with st.container(border=True):
         st.markdown("**Recommendation**")
         st.markdown(common.escape_md(text, limit=3000))
+    _save_as_scenario(inputs)
     _download(
         inputs,
         n,
@@ -484,6 +485,31 @@ def render() -> None:
         laws_out,
         tradeoff_out,
         ([("Study cost against expected ARE", plan_fig)] if plan_fig is not None else []) + figures,
+    )
+
+
+def _save_as_scenario(inputs: Inputs) -> None:
+    """The "Save as scenario" control: these inputs under a name, for the Scenarios page."""
+    family = inputs.law[len(planning.FAMILY_LAW_PREFIX) :] if inputs.law.startswith(planning.FAMILY_LAW_PREFIX) else ""
+    if family == fits.UPLOADED:
+        scenario_store.save_control(
+            None, why_not="A law fitted on uploaded runs cannot be saved: they last one session."
+        )
+        return
+    scenario_store.save_control(
+        scenarios.PlanInputs(
+            target_params=inputs.target_params,
+            target_tokens=inputs.target_tokens,
+            target_flops=inputs.compute_flops,
+            budget_dollars=inputs.budget_dollars,
+            dollars_per_gpu_hour=inputs.cost.dollars_per_gpu_hour,
+            peak_flops_per_gpu=inputs.cost.peak_flops_per_gpu,
+            mfu=inputs.cost.mfu,
+            accuracy_percent=inputs.goal_are * 100,
+            law=inputs.law,
+            token_rules=inputs.rules,
+            any_tokens_per_param=inputs.any_tpp,
+        )
     )
 
 

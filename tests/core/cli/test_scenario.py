@@ -14,7 +14,7 @@ PLAN_FLAGS = ["--target-params", "7B", "--target-tokens", "140B", "--accuracy", 
 
 
 @pytest.fixture()
-def run(built_db, meta_db, tmp_path, capsys):
+def run(built_db, meta_db, tmp_path, capsys, monkeypatch):
     locations = [
         "--db",
         str(built_db),
@@ -42,8 +42,8 @@ def test_save_list_compare_remove(run):
     code, out, _ = run("scenario", "list", "--json")
     assert [s["name"] for s in json.loads(out)["scenarios"]] == ["large", "small"]
 
-    code, out, _ = run("scenario", "compare", "small", "large", "--json", "--law-boot", "2")
-    assert code == 0
+    code, out, err = run("scenario", "compare", "small", "large", "--json", "--law-boot", "2")
+    assert code == 0, err
     result = json.loads(out)
     assert [s["name"] for s in result["scenarios"]] == ["small", "large"]
     assert result["scenarios"][1]["inputs"]["mfu"] == 0.5

@@ -1,0 +1,60 @@
+"""The Scenarios page and the planner's "Save as scenario" control in Streamlit's AppTest."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from scaleplan.core import scenarios
+from scaleplan.core.userstore import user_store
+
+BASE = scenarios.PlanInputs(target_params=7e9, target_tokens=1.4e11, budget_dollars=20_000, accuracy_percent=5)
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch, meta_db):
+    path = tmp_path / "user.duckdb"
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(path))
+    monkeypatch.setenv("SCALEPLAN_META", str(meta_db))
+    return path
+
+
+def _texts(at) -> str:
+    return " ".join(
+        str(e.value) for kind in ("info", "warning", "error", "success", "caption") for e in getattr(at, kind)
+    )
+
+
+def test_empty_store_says_how_to_save(app_test, store):
+    at = app_test("scenarios.py")
+    assert not at.exception
+    assert "No scenario is saved yet" in _texts(at)
+    assert not store.exists()  # looking creates no file
+
+
+def test_planner_saves_a_scenario_the_page_then_compares(app_test, store):
+    at = app_test("planner.py", query_params={"n": "7e9", "d": "1.4e11", "amount": "20000", "are": "5"}, timeout=180)
+    at.text_input(key="scenarios.save_name").set_value("from the planner")
+    at.button(key="scenarios.save").click().run()
+    assert "Saved scenario" in _texts(at), _texts(at)
+    with user_store(store, read_only=True) as con:
+        saved = scenarios.get_scenario(con, "from the planner").inputs
+    assert (saved.target_params, saved.target_tokens, saved.budget_dollars, saved.accuracy_percent) == (
+        7e9,
+        1.4e11,
+        20_000,
+        5,
+    )
+    with user_store(store) as con:
+        scenarios.save_scenario(con, "gone study", dataclasses.replace(BASE, study="deleted", law="fit:deleted"))
+    at = app_test("scenarios.py", timeout=180)
+    at.multiselect(key="scenarios.compare").set_value(["from the planner", "gone study"]).run()
+    assert not at.exception
+    assert "gone study cannot be planned now" in _texts(at).replace("\\", "")
+    assert "no longer exists" in _texts(at)
+    tables = at.table
+    assert len(tables) == 2
+    outcomes = tables[1].value
+    assert list(outcomes.columns) == ["from the planner", "gone study"]
+    assert outcomes.loc["Pick's cost (US$, GPU-hours)", "gone study"].startswith("unavailable")

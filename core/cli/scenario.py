@@ -19,14 +19,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
+
+import duckdb
 
 from scaleplan.core import planning, scenarios
 from scaleplan.core.cli import _common
 from scaleplan.core.cli import plan as plan_cli
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.settings import Settings
-from scaleplan.core.units import format_dollars
 
 
 def inputs_from_args(args: argparse.Namespace) -> scenarios.PlanInputs:
@@ -133,7 +135,7 @@ def comparison_json(comparison: scenarios.Comparison) -> dict[str, Any]:
     }
 
 
-def _store(settings: Settings, *, read_only: bool = False):
+def _store(settings: Settings, *, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     from scaleplan.core.userstore import user_store
 
     return user_store(settings.user_db_path, read_only=read_only)
@@ -230,7 +232,7 @@ def _plan_parser() -> argparse.ArgumentParser:
     return sub.choices["plan"]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "scenario",
         help="save, list, compare and remove named what-if scenarios of the budget planner",
@@ -276,4 +278,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm.set_defaults(func=cmd_remove)
 
 
-__all__ = ["register", "inputs_from_args", "evaluate_all", "comparison_json", "outcome_json", "format_dollars"]
+__all__ = ["register", "inputs_from_args", "evaluate_all", "comparison_json", "outcome_json"]

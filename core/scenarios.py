@@ -637,23 +637,21 @@ def no_stored_studies(name: str) -> pd.DataFrame | None:
 
 
 def study_lookup(user_db_path: Path) -> StudyCurves:
-    """How a scenario's stored study is found in the user store at ``user_db_path``: through
-    ``scaleplan.core.studies.study_curves(con, name)`` when this scaleplan stores studies, else
-    every study is missing (:func:`no_stored_studies`)."""
-    try:
-        from scaleplan.core import studies  # type: ignore[attr-defined]
-    except ImportError:
-        return no_stored_studies
-    curves = getattr(studies, "study_curves", None)
-    if curves is None:
-        return no_stored_studies
+    """How a scenario's stored study is found: :func:`scaleplan.core.studies.load_study` in the user
+    store at ``user_db_path``, its rows as curves (run_id, model_name, num_params, tokens_seen,
+    flops = 6 N D, value: the loss), or None when the study is gone."""
+    from scaleplan.core import studies
 
     def lookup(name: str) -> pd.DataFrame | None:
-        from scaleplan.core.userstore import user_store
-
-        with user_store(user_db_path, read_only=True) as con:
-            found: pd.DataFrame | None = curves(con, name)
-            return found
+        try:
+            table = studies.load_study(user_db_path, name).table
+        except studies.StudyError:
+            return None
+        curves = table.rename(columns={"run_name": "model_name"})[
+            ["run_id", "model_name", "num_params", "tokens_seen", "value"]
+        ].copy()
+        curves["flops"] = planning.FLOPS_PER_PARAM_TOKEN * curves["num_params"] * curves["tokens_seen"]
+        return curves.sort_values(["num_params", "run_id", "tokens_seen"], ignore_index=True)
 
     return lookup
 

@@ -143,6 +143,8 @@ def _store(settings: Settings, *, read_only: bool = False) -> AbstractContextMan
 
 def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
     inputs = inputs_from_args(args)
+    if inputs.study is not None and scenarios.study_lookup(settings.user_db_path)(inputs.study) is None:
+        raise CLIError(f"no stored study named {inputs.study!r}; `scaleplan runs list` shows the stored studies")
     with _store(settings) as con:
         saved = scenarios.save_scenario(con, args.name, inputs, replace=args.replace)
     print(f"saved scenario {saved.name!r} in {settings.user_db_path}")

@@ -202,3 +202,35 @@ def test_comparison_numbers_equal_each_scenario_opened_alone(tmp_path_factory, f
         if alone.pick is not None:
             assert both.pick.cost.dollars == alone.pick.cost.dollars
             assert both.pick.expected == alone.pick.expected
+
+
+def test_a_stored_study_is_the_source_of_its_law_and_its_deletion_is_reported(con, tmp_path):
+    """A study of runs drawn from a known law: the scenario's fit:<study> law predicts the target's
+    true loss; once the study is deleted the scenario says so instead of failing."""
+    from scaleplan.core import formats, studies
+    from tests.core.synthetic import synthetic_family, true_loss
+
+    family = synthetic_family(checkpoints=12)
+    csv = family.rename(columns={"run_id": "run_name", "value": "loss"}).to_csv(index=False).encode()
+    store = tmp_path / "user.duckdb"
+    studies.save_study(store, "my sweep", formats.parse_runs(csv), sha256=studies.sha256_of(csv))
+    inputs = dataclasses.replace(BASE, study="my sweep", law="fit:my sweep")
+    lookup = scenarios.study_lookup(store)
+    context = scenarios.load_context(
+        con, inputs, calibration=ToyErrorModel(), calibration_message=None, study_curves=lookup, n_boot=2
+    )
+    assert isinstance(context, scenarios.PlanningContext), context
+    outcome = scenarios.evaluate("from my sweep", inputs, context)
+    assert isinstance(outcome, scenarios.ScenarioOutcome)
+    assert outcome.selected_law.name == "fit:my sweep"
+    # the law is the planner's fit of the study's own runs ...
+    direct = planning.family_law(lookup("my sweep"), "my sweep", n_boot=2)
+    assert dict(outcome.selected_law.params) == pytest.approx(dict(direct.params), rel=1e-9)
+    # ... which extrapolates the known law to the 7B target within 5% (the largest run is held out
+    # and checkpoints at or below 10B tokens dropped, as in every family fit)
+    assert outcome.loss.value == pytest.approx(float(true_loss(7e9, 1.4e11)), rel=0.05)
+    studies.delete_study(store, "my sweep")
+    gone = scenarios.load_context(
+        con, inputs, calibration=None, calibration_message="none", study_curves=lookup, n_boot=2
+    )
+    assert isinstance(gone, str) and "'my sweep'" in gone and "no longer exists" in gone

@@ -78,23 +78,18 @@ def test_scenarios_survive_a_database_rebuild(run, mirror, tmp_path, built_db, m
     assert code == 0
 
 
-def test_a_scenario_whose_study_is_gone_says_so(run):
-    assert (
-        run(
-            "scenario",
-            "save",
-            "--name",
-            "mine",
-            "--budget-dollars",
-            "20000",
-            "--study",
-            "my sweep",
-            *PLAN_FLAGS[:-2],
-            "--law",
-            "fit:my sweep",
-        )[0]
-        == 0
-    )
+def test_a_scenario_whose_study_is_gone_says_so(run, tmp_path):
+    from scaleplan.core import formats, studies
+    from tests.core.synthetic import synthetic_family
+
+    flags = [*PLAN_FLAGS, "--budget-dollars", "20000", "--study", "my sweep", "--law", "fit:my sweep"]
+    code, _, err = run("scenario", "save", "--name", "mine", *flags)
+    assert code == 2 and "no stored study named 'my sweep'" in err
+    csv = synthetic_family(checkpoints=8).rename(columns={"run_id": "run_name", "value": "loss"}).to_csv().encode()
+    store = tmp_path / "user.duckdb"
+    studies.save_study(store, "my sweep", formats.parse_runs(csv), sha256=studies.sha256_of(csv))
+    assert run("scenario", "save", "--name", "mine", *flags)[0] == 0
+    studies.delete_study(store, "my sweep")
     code, out, _ = run("scenario", "compare", "mine", "--json", "--law-boot", "2")
     assert code == 0
     only = json.loads(out)["scenarios"][0]

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +125,8 @@ def exponent_distance(alpha: object, beta: object) -> np.ndarray:
     straining to follow its data, and extrapolates worse in every source of the collection."""
     a = np.maximum(np.asarray(alpha, dtype=float), 1e-3)
     b = np.maximum(np.asarray(beta, dtype=float), 1e-3)
-    return np.abs(np.log(a / REFERENCE_EXPONENTS[0])) + np.abs(np.log(b / REFERENCE_EXPONENTS[1]))
+    distance: np.ndarray = np.abs(np.log(a / REFERENCE_EXPONENTS[0])) + np.abs(np.log(b / REFERENCE_EXPONENTS[1]))
+    return distance
 
 
 def features_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -220,7 +221,7 @@ class PredictionInterval:
         """(high - low) / predicted."""
         return (self.high - self.low) / self.predicted
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "level": self.level,
             "low": self.low,
@@ -249,7 +250,7 @@ class Refusal:
     def __str__(self) -> str:
         return f"no calibrated interval: outside what the collection covers ({self.reason})"
 
-    def as_dict(self, level: float) -> dict:
+    def as_dict(self, level: float) -> dict[str, object]:
         return {"level": level, "low": None, "high": None, "method": METHOD, "refused": str(self)}
 
 
@@ -291,7 +292,8 @@ class _Model:
     with_exponents: bool = False
 
     def sigma(self, table: pd.DataFrame) -> np.ndarray:
-        return np.exp(_design_matrix(table, self.with_rmse, self.with_exponents) @ self.weights)
+        sigma: np.ndarray = np.exp(_design_matrix(table, self.with_rmse, self.with_exponents) @ self.weights)
+        return sigma
 
     @property
     def n_eff(self) -> float:
@@ -314,7 +316,8 @@ class _Model:
     def score_cdf(self, values: np.ndarray) -> np.ndarray:
         """Weighted empirical CDF of the normalised scores at ``values`` (share of the total weight)."""
         cumulative = np.concatenate([[0.0], np.cumsum(self.score_weights)])
-        return cumulative[np.searchsorted(self.scores, values, side="right")] / cumulative[-1]
+        shares: np.ndarray = cumulative[np.searchsorted(self.scores, values, side="right")] / cumulative[-1]
+        return shares
 
 
 def _fit_model(
@@ -384,12 +387,13 @@ def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray) -> _ResidualMod
 def source_groups(rows: pd.DataFrame) -> np.ndarray:
     """The source group of each sweep row (its ``source_group`` column, see
     :func:`core.storage.source_group`); a row without one is its own family's group."""
-    family = rows["family"].astype(str).to_numpy()
+    family: np.ndarray = rows["family"].astype(str).to_numpy()
     if "source_group" not in rows:
         return family
     group = rows["source_group"].to_numpy(object)
     known = pd.notna(group) & (group != "")
-    return np.where(known, group.astype(str), family)
+    groups: np.ndarray = np.where(known, group.astype(str), family)
+    return groups
 
 
 @dataclass(frozen=True, eq=False)
@@ -420,7 +424,7 @@ class Calibration:
         """Rows that carry the fit's own features (a fitted design, not a plan)."""
         if not self.model.with_rmse:
             return np.ones(len(table), dtype=bool)
-        fitted = np.isfinite(table["fit_log_rmse"].to_numpy(float))
+        fitted: np.ndarray = np.isfinite(table["fit_log_rmse"].to_numpy(float))
         if self.model.with_exponents:
             fitted &= np.isfinite(table["exponent_distance"].to_numpy(float))
         return fitted
@@ -456,7 +460,8 @@ class Calibration:
             cdf = self.model.score_cdf((np.exp(middle)[:, None] / sigma).ravel()).reshape(rows, -1).mean(axis=1)
             below = cdf < target - 1e-12
             low, high = np.where(below, middle, low), np.where(below, high, middle)
-        return np.exp(high)
+        half_widths: np.ndarray = np.exp(high)
+        return half_widths
 
     def log_half_width(self, features: DesignFeatures, level: float) -> float:
         """:meth:`log_half_widths` of one design."""
@@ -489,7 +494,12 @@ class Calibration:
             (
                 "param_ratio",
                 ~((param > 1) & (compute > 0)),
-                lambda r: "the target is not larger than every fitted run",
+                lambda r: (
+                    "the target is not larger than every fitted run: every design of the collection predicts "
+                    "a model larger than its fitted runs, so no measured error covers a target inside the fitted sizes "
+                    "(a next isoFLOP budget, a longer run of a size already trained); the point prediction stands, "
+                    "and a target above your largest run gets an interval"
+                ),
             ),
             (
                 "param_ratio",
@@ -812,8 +822,11 @@ def evaluate_held_out(
     return out
 
 
+Mapper = Callable[[Callable[[str], pd.DataFrame], list[str]], Iterable[pd.DataFrame]]
+
+
 def leave_one_out(
-    results: pd.DataFrame, holdout: str = "source", levels: tuple[float, ...] = LEVELS, *, mapper=map
+    results: pd.DataFrame, holdout: str = "source", levels: tuple[float, ...] = LEVELS, *, mapper: Mapper = map
 ) -> pd.DataFrame:
     """:func:`evaluate_held_out` for every unit (source group or family) of ``results``.
 
@@ -826,12 +839,16 @@ def leave_one_out(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def leave_one_family_out(results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, mapper=map) -> pd.DataFrame:
+def leave_one_family_out(
+    results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, mapper: Mapper = map
+) -> pd.DataFrame:
     """:func:`leave_one_out` holding out one family at a time (its source-group siblings stay in)."""
     return leave_one_out(results, "family", levels, mapper=mapper)
 
 
-def leave_one_source_out(results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, mapper=map) -> pd.DataFrame:
+def leave_one_source_out(
+    results: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, mapper: Mapper = map
+) -> pd.DataFrame:
     """:func:`leave_one_out` holding out one whole source group at a time (the use: a new lab's runs)."""
     return leave_one_out(results, "source", levels, mapper=mapper)
 
@@ -987,15 +1004,18 @@ def summarise(frame: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, holdou
     )
 
 
-def report_json(report: CalibrationReport) -> dict:
+def report_json(report: CalibrationReport) -> dict[str, object]:
     """The report as plain JSON: ``holdout``, ``levels`` and ``baseline`` ({nominal, realised, cells,
     median_rel_width}), ``groups`` ({group, families, designs, realised_90}), ``refused``,
     ``refusal_reasons``, ``planner`` ({nominal, realised}) and the per-family and per-feature tables."""
 
     def number(value: object) -> float | None:
-        return None if value is None or not np.isfinite(float(value)) else float(value)
+        if value is None:
+            return None
+        number_ = float(value)  # type: ignore[arg-type]  # a NumPy or Python number
+        return number_ if np.isfinite(number_) else None
 
-    def levels(summaries: tuple[LevelSummary, ...]) -> list[dict]:
+    def levels(summaries: tuple[LevelSummary, ...]) -> list[dict[str, object]]:
         return [
             {
                 "nominal": s.nominal,

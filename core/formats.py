@@ -335,10 +335,7 @@ def _canonical(
             out["tokens_seen"] = (step * per_step_values).map(lambda v: "" if np.isnan(v) else repr(float(v)))
             mapping["tokens_seen"] = f"{mapping['step']} x {mapping['tokens_per_step']}"
         elif per_step is None or not np.isfinite(per_step) or per_step <= 0:
-            raise FormatError(
-                "the file gives steps but not tokens: add a tokens_seen column, a tokens_per_step column, "
-                "or give the tokens per step (batch size x sequence length), e.g. --tokens-per-step 4194304"
-            )
+            pass  # no tokens: parse_runs says so, after any other missing column
         else:
             step = pd.to_numeric(out["step"].str.strip(), errors="coerce")
             out["tokens_seen"] = (step * per_step).map(lambda v: "" if np.isnan(v) else repr(float(v)))
@@ -397,13 +394,20 @@ def parse_runs(
     else:
         frame = _read_parquet_frame(data) if kind == "parquet" else _read_csv_frame(data)
         canonical, mapping, ignored = _canonical(frame, tokens_per_step)
-    for required in userdata.REQUIRED_COLUMNS:
-        if required not in canonical:
-            names = ", ".join(ALIASES[required][:4])
-            raise FormatError(
-                f"no column for {required} (read as {required}: {names}, ...); found: "
-                f"{', '.join([str(c) for c in list(canonical.columns) + list(ignored)][:10]) or 'none'}"
-            )
+    missing = [c for c in userdata.REQUIRED_COLUMNS if c not in canonical]
+    if missing == ["tokens_seen"] and "step" in canonical:
+        raise FormatError(
+            "the file gives steps but not tokens: add a tokens_seen column, a tokens_per_step column, "
+            "or give the tokens per step (batch size x sequence length), e.g. --tokens-per-step 4194304"
+        )
+    if missing:
+        # The same opening words as userdata.parse_runs_csv: one message for one mistake.
+        also = "; ".join(f"{c} also as {', '.join(ALIASES[c][1:4])}" for c in missing)
+        found = [str(c) for c in list(canonical.columns) + list(ignored)][:10]
+        raise FormatError(
+            f"missing required column(s): {', '.join(missing)} ({also}); found: {', '.join(found) or 'none'}. "
+            "Download the template for the format."
+        )
     extras = _extras(canonical)
     core_columns = [c for c in ("run_name", "seed", "num_params", "tokens_seen", "loss") if c in canonical]
     validated = userdata.parse_runs_csv(canonical[core_columns].to_csv(index=False).encode("utf-8"))

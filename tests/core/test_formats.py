@@ -129,7 +129,7 @@ def test_size_from_name(size):
         (b"params,n_params,tokens,loss\n1,2,3,4\n", {}, "could each be num_params"),
         (b"params,tokens,loss,flops\n1e8,2e9,3.0,lots\n", {}, "flops must be a positive number"),
         (b"params,tokens,loss,final_of_schedule\n1e8,2e9,3.0,maybe\n", {}, "final_of_schedule must be true or false"),
-        (b"size,amount,loss\n1e8,2e9,3.0\n", {}, "no column for num_params"),
+        (b"size,amount,loss\n1e8,2e9,3.0\n", {}, "missing required column"),
     ],
 )
 def test_malformed_files_get_a_plain_message(data, kwargs, message):

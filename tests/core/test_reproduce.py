@@ -136,7 +136,8 @@ def test_cli_fit_user_runs(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     assert cli.main(["fit", "--runs", str(bad), "--predict-n", "1e9", "--predict-d", "1e10"]) == 2
-    assert "no column for num_params" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "missing required column(s): num_params" in err and "also as params" in err
 
 
 def test_cli_fit_user_runs_under_10b_tokens_fit_with_the_uploads_default_cutoff(tmp_path, capsys):

@@ -361,3 +361,26 @@ def test_your_runs_works_without_database(app_test, tmp_path, monkeypatch):
     at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
     _no_failure(at)
     assert isinstance(at.session_state["uploaded_runs"], pd.DataFrame)
+
+
+def test_your_runs_save_rename_delete_a_study(app_test, tmp_path, monkeypatch):
+    from scaleplan.core import studies
+
+    store = tmp_path / "user.duckdb"
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(store))
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
+    _no_failure(at)
+    at.text_input(key="your_runs.save_name").set_value("ladder")
+    at.button(key="FormSubmitter:your_runs.save-Save as study").click().run()
+    _no_failure(at)
+    assert [s.name for s in studies.list_studies(store)] == ["ladder"]
+    assert "Saved as study" in _texts(at.success).replace("\\", "")
+    at.text_input(key="your_runs.rename_to").set_value("ladder v2")
+    at.button(key="your_runs.rename").click().run()
+    _no_failure(at)
+    assert [s.name for s in studies.list_studies(store)] == ["ladder v2"]
+    at.button(key="your_runs.delete").click().run()
+    _no_failure(at)
+    assert studies.list_studies(store) == ()
+    assert len(at.session_state["uploaded_runs"]) == 6  # deleting the study keeps the runs in use

@@ -70,7 +70,7 @@ def test_a_bad_file_is_one_line_and_keeps_the_stored_study(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"size,amount\n1,2\n")
     code, _, err = _run(capsys, *base, "runs", "add", str(bad), "--name", "a", "--replace")
-    assert code == cli.EXIT_USER_ERROR and err.count("\n") == 1 and "no column for num_params" in err
+    assert code == cli.EXIT_USER_ERROR and err.count("\n") == 1 and "missing required column" in err
     assert studies.load_study(store, "a").info.num_runs == 35
 
 

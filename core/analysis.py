@@ -20,12 +20,10 @@ import numpy as np
 import pandas as pd
 
 from scaleplan.core import calibration as calibration_module
-from scaleplan.core import fitting
+from scaleplan.core import fitting, laws
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
-from scaleplan.core.parameters import Parameters, chinchilla_parameters
-from scaleplan.core.selection import FitPoints, Selection, SelectionError, select_points, target_of
-
-BORROWABLE = ("E", "A", "B", "alpha", "beta")
+from scaleplan.core.parameters import Parameters
+from scaleplan.core.selection import FitPoints, Selection, SelectionError, select_points, target_of, unique_tokens_of
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,7 @@ class Analysis:
     features: calibration_module.DesignFeatures | None = None
     interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
     warnings: tuple[IdentifiabilityWarning, ...] = ()
+    target_unique: float | None = None  # the target's unique tokens, where known (for a law that takes them)
 
 
 @dataclass(frozen=True)
@@ -82,17 +81,22 @@ PROFILE_E_FRACTIONS = (0.05, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95)  # of the smallest o
 
 
 def flat_direction(
-    fit: fitting.FitResult, target_params: float, target_tokens: float, tolerance: float = FLAT_OBJECTIVE_TOLERANCE
+    fit: fitting.FitResult,
+    target_params: float,
+    target_tokens: float,
+    tolerance: float = FLAT_OBJECTIVE_TOLERANCE,
+    target_unique: float | None = None,
 ) -> FlatDirection | None:
     """Profile the objective over E (the direction that trades off against B/D^beta and A/N^alpha).
 
     For each E in PROFILE_E_FRACTIONS x min(observed loss), the other free parameters are refitted
-    (warm start, 2 starts); returns None when E is not free or the law is not Chinchilla's.
+    (warm start, 2 starts); returns None when E is not free or the law has no E. ``target_unique``
+    is the target's unique tokens, for a law that takes them.
     """
-    if fit.law != "chinchilla" or "E" not in fit.parameters.free_names:
+    if "E" not in fit.parameters.free_names or fit.law.observed_name != "loss":
         return None
     best = max(fit.objective_value, 1e-300)
-    predicted = float(fit.predict(target_params, target_tokens))
+    predicted = float(fit.predict_at(target_params, target_tokens, target_unique))
     warm = fit.parameters.with_values(
         {n: v for n, v in fit.params.items() if n in fit.parameters.free_names and n != "E"}
     )
@@ -101,9 +105,9 @@ def flat_direction(
     for fraction in PROFILE_E_FRACTIONS:
         e = fraction * floor
         try:
-            refit = fitting.fit_chinchilla(
-                fit.num_params,
-                fit.tokens_seen,
+            refit = fitting.fit(
+                fit.law,
+                fit.inputs,
                 fit.observed,
                 parameters=warm.fix("E", e),
                 objective=fit.objective,
@@ -113,7 +117,7 @@ def flat_direction(
         except fitting.FitError:
             continue
         ratio = refit.objective_value / best
-        value = float(refit.predict(target_params, target_tokens))
+        value = float(refit.predict_at(target_params, target_tokens, target_unique))
         profile.append((e, ratio, value))
         if ratio <= 1 + tolerance and math.isfinite(value):
             predictions.append(value)
@@ -128,10 +132,11 @@ def identifiability_warnings(
     target_tokens: float,
     boot: fitting.BootstrapResult | None = None,
     flat: FlatDirection | None = None,
+    target_unique: float | None = None,
 ) -> tuple[IdentifiabilityWarning, ...]:
     """Every reason the data may not pin the law down, as messages for the UI, CLI and report."""
     out: list[IdentifiabilityWarning] = []
-    if fit.law == "chinchilla":
+    if "num_params" in fit.inputs:
         sizes = np.unique(fit.num_params).size
         free = set(fit.parameters.free_names)
         if sizes == 3 and {"E", "A", "alpha"} <= free:
@@ -168,12 +173,12 @@ def identifiability_warnings(
             )
         )
     if boot is not None:
-        out.extend(bootstrap_warnings(boot, target_params, target_tokens))
+        out.extend(bootstrap_warnings(boot, target_params, target_tokens, target_unique))
     return tuple(out)
 
 
 def bootstrap_warnings(
-    boot: fitting.BootstrapResult, target_params: float, target_tokens: float
+    boot: fitting.BootstrapResult, target_params: float, target_tokens: float, target_unique: float | None = None
 ) -> tuple[IdentifiabilityWarning, ...]:
     """What a run bootstrap says about the fit: replicates that failed; no spread at the target.
 
@@ -192,7 +197,7 @@ def bootstrap_warnings(
                 f"other {boot.n_boot - boot.n_failed}.",
             )
         )
-    samples = boot.predict_samples(target_params, target_tokens)
+    samples = boot.predict_samples_at(target_params, target_tokens, target_unique)
     if np.ptp(samples) <= 1e-9 * abs(float(np.mean(samples))):
         out.append(
             IdentifiabilityWarning(
@@ -204,12 +209,13 @@ def bootstrap_warnings(
     return tuple(out)
 
 
-def borrowed_parameters(fixed: dict[str, float] | None) -> Parameters:
-    """Chinchilla parameters with some held at values borrowed from another fit."""
-    parameters = chinchilla_parameters()
+def borrowed_parameters(fixed: dict[str, float] | None, law: str | laws.Law = "chinchilla") -> Parameters:
+    """A law's default parameters with some held at values borrowed from another fit."""
+    law = laws.get(law)
+    parameters = law.defaults()
     for name, value in (fixed or {}).items():
-        if name not in BORROWABLE:
-            raise ValueError(f"cannot borrow {name!r}; choose from {', '.join(BORROWABLE)}")
+        if name not in law.param_names:
+            raise ValueError(f"cannot borrow {name!r}; choose from {', '.join(law.param_names)}")
         if not np.isfinite(value) or value <= 0:
             raise ValueError(f"borrowed {name} must be a positive finite number, got {value}")
         parameters = parameters.fix(name, float(value))
@@ -229,8 +235,9 @@ def analyse(
     calibration: calibration_module.Calibration | None = None,
     level: float = 0.9,
     check_identifiability: bool = True,
+    law: str | laws.Law = "chinchilla",
 ) -> Analysis:
-    """Fit the Chinchilla law on the selected points and predict the target.
+    """Fit a loss law (default Chinchilla's; any of :func:`core.laws.loss_laws`) on the selected points and predict the target.
 
     With ``target_params`` and ``target_tokens`` the target is hypothetical: every run of
     ``curves`` may be used and no error is computed. Otherwise the target is
@@ -238,8 +245,11 @@ def analyse(
     With ``calibration`` the prediction gets a calibrated interval at ``level`` (or a refusal);
     ``check_identifiability`` adds the identifiability warnings (the flat-direction profile over E
     costs 7 refits).
+    A law that takes unique tokens reads them from ``curves``' ``unique_tokens`` column (per run;
+    the hypothetical target is taken to repeat no data).
     Raises :class:`SelectionError` or :class:`core.fitting.FitError` with a clear message.
     """
+    law = laws.get(law)
     hypothetical = target_params is not None or target_tokens is not None
     if hypothetical:
         if target_params is None or target_tokens is None:
@@ -256,6 +266,7 @@ def analyse(
             Selection(**{**selection.__dict__, "target_run": "__target__"}),
         )
         target_run, n_t, d_t = "hypothetical", float(target_params), float(target_tokens)
+        u_t = None
     else:
         target_run = target_of(curves, selection.target_run)
         points = select_points(curves, selection)
@@ -263,26 +274,30 @@ def analyse(
         n_t, d_t = float(target["num_params"].iloc[0]), float(target["tokens_seen"].max())
         if points.num_params.max() >= n_t:
             raise SelectionError("the target must be larger than every run used for the fit")
-    fit = fitting.fit_chinchilla(
-        points.num_params,
-        points.tokens_seen,
+        target_unique = unique_tokens_of(curves, np.array([target_run], dtype=object))
+        u_t = None if target_unique is None else float(target_unique[0])
+    unique = unique_tokens_of(curves, points.run_ids)
+    fit = fitting.fit(
+        law,
+        laws.standard_inputs(points.num_params, points.tokens_seen, unique),
         points.loss,
         run_ids=points.run_ids,
-        parameters=borrowed_parameters(fixed),
+        parameters=borrowed_parameters(fixed, law),
         objective=objective,
     )
-    predicted = float(fit.predict(n_t, d_t))
+    target_inputs = laws.standard_inputs(n_t, d_t, u_t)
+    predicted = float(fit.predict_at(n_t, d_t, u_t))
     if not np.isfinite(predicted) or predicted <= 0:
         raise fitting.DegenerateFitError(f"the fit predicts a non-physical loss ({predicted}) for the target")
     boot, band = None, None
     if n_boot and len(np.unique(points.run_ids)) >= 2:
         boot = fitting.bootstrap(fit, n_boot=n_boot, seed=seed)
-        lo, hi = boot.band(n_t, d_t, level=0.9)
+        lo, hi = boot.band(*(target_inputs[n] for n in law.input_names), level=0.9)
         if hi - lo > 1e-9 * predicted:  # a zero-width band is never shown
             band = (float(lo), float(hi))
     evaluation = None
     if not hypothetical:
-        evaluation = evaluate_target(fit.predict, curves, target_run, points.compute_flops)
+        evaluation = evaluate_target(lambda n, d: fit.predict_at(n, d, u_t), curves, target_run, points.compute_flops)
     features = calibration_module.DesignFeatures.from_points(
         points,
         n_t,
@@ -290,13 +305,15 @@ def analyse(
         final_only=selection.final_only,
         fraction=selection.fraction,
         min_tokens=selection.min_tokens,
-        fitted_loss=fit.predict(points.num_params, points.tokens_seen),
-        exponents=(fit.params["alpha"], fit.params["beta"]),
+        fitted_loss=fit.predict_at(points.num_params, points.tokens_seen, unique),
+        # the calibration conditions on Chinchilla's exponents; a law without them has none
+        exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
     )
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
     warnings: tuple[IdentifiabilityWarning, ...] = ()
     if check_identifiability:
-        warnings = identifiability_warnings(fit, n_t, d_t, boot, flat_direction(fit, n_t, d_t))
+        flat = flat_direction(fit, n_t, d_t, target_unique=u_t)
+        warnings = identifiability_warnings(fit, n_t, d_t, boot, flat, target_unique=u_t)
     return Analysis(
         target_run=target_run,
         target_params=n_t,
@@ -311,4 +328,5 @@ def analyse(
         features=features,
         interval=interval,
         warnings=warnings,
+        target_unique=u_t,
     )

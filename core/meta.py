@@ -36,7 +36,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import fitting, storage
+from scaleplan.core import fitting, laws, storage
 from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import absolute_relative_error, target_checkpoints
 from scaleplan.core.selection import (
@@ -46,6 +46,7 @@ from scaleplan.core.selection import (
     SelectionError,
     select_points,
     target_of,
+    unique_tokens_of,
 )
 
 DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
@@ -69,12 +70,23 @@ CREATE TABLE IF NOT EXISTS sweep_results (
 # them are refitted by the next sweep.
 # source_group (core.sources.source_group of the family's adapter) is filled in for stored rows without
 # refitting (:func:`run_sweep`).
+# ``law`` is the fitted law's name (NULL in files written before it: those rows are Chinchilla's).
 ADDED_COLUMNS = (
     ("num_sizes", "INTEGER"),
     ("target_tokens", "DOUBLE"),
     ("fit_log_rmse", "DOUBLE"),
     ("source_group", "VARCHAR"),
+    ("law", "VARCHAR"),
 )
+# Every fitted row's parameters, whatever its law: one row per (task key, parameter). The wide
+# columns E, A, B, alpha, beta of sweep_results hold the Chinchilla law's only (what the
+# calibration and the findings read); other laws' rows leave them NULL.
+PARAMETERS_SQL = """
+CREATE TABLE IF NOT EXISTS sweep_parameters (
+    key VARCHAR, law VARCHAR, name VARCHAR, value DOUBLE, PRIMARY KEY (key, name))
+"""
+PARAMETER_COLUMNS = ("key", "law", "name", "value")
+CHINCHILLA_COLUMNS = ("E", "A", "B", "alpha", "beta")
 RESULT_COLUMNS = (
     "key",
     "data_version",
@@ -107,6 +119,7 @@ RESULT_COLUMNS = (
     "target_tokens",
     "fit_log_rmse",
     "source_group",
+    "law",
 )
 
 
@@ -120,9 +133,13 @@ class SweepTask:
     final_only: bool
     min_tokens: float
     objective: str = "huber"
+    law: str = "chinchilla"
 
     def key(self, data_version: str) -> str:
-        payload = json.dumps({**asdict(self), "data_version": data_version}, sort_keys=True)
+        fields = asdict(self)
+        if fields["law"] == "chinchilla":
+            del fields["law"]  # Chinchilla's keys are those of the tasks before laws were named
+        payload = json.dumps({**fields, "data_version": data_version}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()
 
     def selection(self) -> Selection:
@@ -167,6 +184,7 @@ class SweepConfig:
     all_sizes: bool = True
     max_windows_end: int = 6
     objective: str = "huber"
+    law: str = "chinchilla"  # any of core.laws.loss_laws()
 
     def plan(self, family: str, curves: pd.DataFrame) -> list[SweepTask]:
         return plan_tasks(
@@ -179,6 +197,7 @@ class SweepConfig:
             window_sizes=self.window_sizes,
             all_sizes=self.all_sizes,
             objective=self.objective,
+            law=self.law,
         )
 
     @classmethod
@@ -238,6 +257,12 @@ class SweepConfig:
                     f'{source}: objective must be "huber" or "least_squares", got {raw["objective"]!r}'
                 )
             values["objective"] = raw["objective"]
+        if "law" in raw:
+            if raw["law"] not in laws.loss_laws():
+                raise SweepConfigError(
+                    f"{source}: law must be one of {', '.join(map(repr, laws.loss_laws()))}, got {raw['law']!r}"
+                )
+            values["law"] = raw["law"]
         return cls(**values)
 
     @classmethod
@@ -290,6 +315,7 @@ def plan_tasks(
     window_sizes: Iterable[int] = DEFAULT_WINDOW_SIZES,
     all_sizes: bool = True,
     objective: str = "huber",
+    law: str = "chinchilla",
 ) -> list[SweepTask]:
     """The sweep's tasks for one family: windows of model sizes below the target x options.
 
@@ -317,7 +343,7 @@ def plan_tasks(
             windows.append(tuple(sorted(pool[(pool >= lo) & (pool <= hi)].index)))
     windows = list(dict.fromkeys(windows))
     return [
-        SweepTask(family, window, float(p), bool(final), float(cut), objective)
+        SweepTask(family, window, float(p), bool(final), float(cut), objective, law)
         for window in windows
         for p in fractions
         for final in checkpoints
@@ -342,12 +368,21 @@ class FamilyData:
     target_tokens: np.ndarray
     target_loss: np.ndarray
     source_group: str | None = None  # core.sources.source_group of the family's adapter
+    unique_by_run: Mapping[str, float] | None = None  # unique tokens of each run, where the family states them
+
+    def unique_tokens(self, run_ids: np.ndarray) -> np.ndarray | None:
+        """Unique tokens of each run in ``run_ids`` (NaN where unknown), None if the family has none."""
+        if self.unique_by_run is None:
+            return None
+        return np.array([self.unique_by_run.get(str(r), np.nan) for r in run_ids], dtype=float)
 
     @classmethod
     def from_frame(cls, family: str, curves: pd.DataFrame, source_group: str | None = None) -> FamilyData:
         prepared = FamilyCurves.from_frame(curves)
         target = target_of(prepared)
         last = target_checkpoints(curves, target)
+        runs = curves["run_id"].drop_duplicates().to_numpy(dtype=object)
+        unique = unique_tokens_of(curves, runs)
         return cls(
             family=family,
             curves=prepared,
@@ -357,6 +392,7 @@ class FamilyData:
             target_tokens=last["tokens_seen"].to_numpy(dtype=float),
             target_loss=last["value"].to_numpy(dtype=float),
             source_group=source_group,
+            unique_by_run=None if unique is None else dict(zip(map(str, runs), unique.tolist())),
         )
 
 
@@ -386,7 +422,7 @@ def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[Design
         except SelectionError:
             signature: bytes | SweepTask = task  # no design: a group of its own
         else:
-            digest = hashlib.sha1(task.objective.encode())
+            digest = hashlib.sha1(f"{task.objective}\x1f{task.law}".encode())
             for array in (points.num_params, points.tokens_seen, points.loss):
                 digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
             digest.update("\x1f".join(map(str, points.run_ids)).encode())
@@ -417,6 +453,7 @@ def _task_fields(task: SweepTask, data_version: str) -> dict:
         min_tokens=task.min_tokens,
         objective=task.objective,
         run_ids=json.dumps(task.run_ids),
+        law=task.law,
     )
 
 
@@ -431,10 +468,16 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
     t0 = time.perf_counter()
     try:
         points = select_points(data.curves, task.selection())
-        fit = fitting.fit_chinchilla(
-            points.num_params, points.tokens_seen, points.loss, run_ids=points.run_ids, objective=task.objective
+        unique = data.unique_tokens(points.run_ids)
+        fit = fitting.fit(
+            task.law,
+            laws.standard_inputs(points.num_params, points.tokens_seen, unique),
+            points.loss,
+            run_ids=points.run_ids,
+            objective=task.objective,  # type: ignore[arg-type]
         )
-        predicted = np.asarray(fit.predict(data.target_num_params, data.target_tokens), dtype=float)
+        target_unique = data.unique_tokens(np.array([data.target_run], dtype=object))
+        predicted = np.asarray(fit.predict_at(data.target_num_params, data.target_tokens, target_unique), dtype=float)
         if not (np.isfinite(predicted[-1]) and predicted[-1] > 0):
             raise fitting.DegenerateFitError(f"the fit predicts a non-physical loss ({predicted[-1]}) for the target")
     except (SelectionError, fitting.FitError) as error:
@@ -450,7 +493,8 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
             n_points=len(points),
             max_params_used=float(points.num_params.max()),
             min_params_used=float(points.num_params.min()),
-            **fit.params,
+            **(dict(fit.params) if task.law == "chinchilla" else {}),
+            parameters=dict(fit.params),
             predicted_final=float(predicted[-1]),
             actual_final=float(data.target_loss[-1]),
             are_final=float(are[-1]),
@@ -458,15 +502,15 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
             compute_share=float(points.compute_flops / target_compute),
             num_sizes=int(np.unique(points.num_params).size),
             target_tokens=float(data.target_tokens[-1]),
-            fit_log_rmse=_log_rmse(fit, points),
+            fit_log_rmse=_log_rmse(fit, points, unique),
         )
     row["fit_seconds"] = time.perf_counter() - t0
     return row
 
 
-def _log_rmse(fit: fitting.FitResult, points) -> float:
+def _log_rmse(fit: fitting.FitResult, points, unique_tokens: np.ndarray | None = None) -> float:
     """Root mean square of log(L_fit / L_obs) over the fitted points (dimensionless)."""
-    fitted = fit.predict(points.num_params, points.tokens_seen)
+    fitted = fit.predict_at(points.num_params, points.tokens_seen, unique_tokens)
     return float(np.sqrt(np.mean(np.log(fitted / points.loss) ** 2)))
 
 
@@ -483,7 +527,42 @@ def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyCon
     con.execute(RESULTS_SQL)
     for name, kind in ADDED_COLUMNS:
         con.execute(f"ALTER TABLE sweep_results ADD COLUMN IF NOT EXISTS {name} {kind}")
+    con.execute(PARAMETERS_SQL)
     return con
+
+
+def parameter_rows(rows: Iterable[Mapping]) -> pd.DataFrame:
+    """The long table (key, law, name, value) of the fitted parameters of result rows from :func:`run_task`."""
+    long = [
+        (row["key"], row["law"], name, float(value))
+        for row in rows
+        for name, value in (row.get("parameters") or {}).items()
+    ]
+    return pd.DataFrame(long, columns=list(PARAMETER_COLUMNS))
+
+
+def load_parameters(meta_path: Path, data_version: str | None = None, *, shipped: bool = True) -> pd.DataFrame:
+    """Fitted parameters of the stored rows as a long table (key, law, name, value).
+
+    Rows stored without it (the shipped results, files written before laws were named) are
+    Chinchilla fits: their parameters are read from the wide columns E, A, B, alpha, beta.
+    """
+    results = load_results(meta_path, data_version, shipped=shipped)
+    stored = pd.DataFrame(columns=list(PARAMETER_COLUMNS))
+    if Path(meta_path).exists() and not results.empty:
+        con = open_results(meta_path, read_only=True)
+        try:
+            try:
+                stored = con.execute("SELECT key, law, name, value FROM sweep_parameters").df()
+            except duckdb.CatalogException:  # a file written before the table existed
+                pass
+        finally:
+            con.close()
+    stored = stored[stored["key"].isin(results["key"])]
+    ok = results[(results["status"] == "ok") & ~results["key"].isin(stored["key"])]
+    legacy = ok[["key", *CHINCHILLA_COLUMNS]].melt(id_vars="key", var_name="name", value_name="value")
+    legacy.insert(1, "law", "chinchilla")
+    return pd.concat([stored, legacy.dropna(subset=["value"])], ignore_index=True)
 
 
 @dataclass
@@ -589,8 +668,11 @@ def run_sweep(
                 results.register("new_rows", frame)
                 results.execute("BEGIN TRANSACTION")
                 results.execute("INSERT OR REPLACE INTO sweep_results SELECT * FROM new_rows")
+                results.register("new_parameters", parameter_rows(rows))
+                results.execute("INSERT OR REPLACE INTO sweep_parameters SELECT * FROM new_parameters")
                 results.execute("COMMIT")
                 results.unregister("new_rows")
+                results.unregister("new_parameters")
                 fitted += int((frame["status"] == "ok").sum())
                 failed += int((frame["status"] != "ok").sum())
                 bar.update(len(rows))
@@ -719,7 +801,7 @@ def load_results(meta_path: Path, data_version: str | None = None, *, shipped: b
             con.close()
     if frame.empty and shipped and data_version is not None:
         return shipped_results(data_version)
-    return frame
+    return _with_law(frame)
 
 
 # --------------------------------------------------------------------------- shipped results
@@ -765,7 +847,14 @@ def shipped_results(data_version: str) -> pd.DataFrame:
         frame = con.execute("SELECT * FROM read_parquet(?) WHERE data_version = ?", [str(path), data_version]).df()
     finally:
         con.close()
-    return frame[[c for c in RESULT_COLUMNS if c in frame.columns]]
+    return _with_law(frame[[c for c in RESULT_COLUMNS if c in frame.columns]])
+
+
+def _with_law(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows stored before laws were named (no or a NULL ``law``) are Chinchilla fits."""
+    frame = frame.copy()
+    frame["law"] = frame["law"].fillna("chinchilla") if "law" in frame.columns else "chinchilla"
+    return frame
 
 
 def export_results(

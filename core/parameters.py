@@ -164,50 +164,23 @@ class Parameters(Mapping[str, Parameter]):
 
 
 # ---------------------------------------------------------------- defaults
+# Each law's defaults live with the law (core.laws.<name>.parameters); these are shortcuts.
 def chinchilla_parameters() -> Parameters:
-    """Defaults for L(N, D) = E + A/N**alpha + B/D**beta.
+    """Defaults of the Chinchilla law (:func:`core.laws.chinchilla.parameters`)."""
+    from scaleplan.core.laws import chinchilla
 
-    Starting values are Hoffmann et al.'s (2022) published fit; E, A, B > 0 (fitted in
-    log space, so 0 is never reached) and alpha, beta in (0, 2].
-    """
-    return Parameters(
-        [
-            Parameter("E", 1.69, min=0.0),
-            Parameter("A", 406.4, min=0.0),
-            Parameter("B", 410.7, min=0.0),
-            Parameter("alpha", 0.34, min=EXPONENT_FLOOR, max=2.0),
-            Parameter("beta", 0.28, min=EXPONENT_FLOOR, max=2.0),
-        ]
-    )
+    return chinchilla.parameters()
 
 
 def overtrain_parameters() -> Parameters:
-    """Defaults for L(C, M) = E + (a M**eta + b M**-eta) C**-eta.
+    """Defaults of Gadre et al.'s over-training law (:func:`core.laws.overtrain.parameters`)."""
+    from scaleplan.core.laws import overtrain
 
-    Starting values are Hoffmann et al.'s fit mapped onto the tied form (eta = 0.155,
-    a = A 6**eta, b = B 6**eta, see :func:`core.laws.overtrain_as_chinchilla`); E, a, b > 0
-    and eta in (0, 1] (Chinchilla exponents 2 eta in (0, 2]).
-    """
-    return Parameters(
-        [
-            Parameter("E", 1.69, min=0.0),
-            Parameter("a", 536.0, min=0.0),
-            Parameter("b", 542.0, min=0.0),
-            Parameter("eta", 0.155, min=EXPONENT_FLOOR, max=1.0),
-        ]
-    )
+    return overtrain.parameters()
 
 
 def downstream_parameters() -> Parameters:
-    """Defaults for Err(L) = eps - k exp(-gamma L).
+    """Defaults of Gadre et al.'s downstream-error law (:func:`core.laws.downstream.parameters`)."""
+    from scaleplan.core.laws import downstream
 
-    eps in (0, 1] is an error rate (chance level for multiple choice); k > 0 and gamma in
-    (0, 10]. The starting values give errors of about 0.35 at L = 2 and 0.65 at L = 4.
-    """
-    return Parameters(
-        [
-            Parameter("eps", 0.75, min=0.0, max=1.0),
-            Parameter("k", 1.6, min=0.0),
-            Parameter("gamma", 0.7, min=EXPONENT_FLOOR, max=10.0),
-        ]
-    )
+    return downstream.parameters()

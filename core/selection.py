@@ -67,6 +67,18 @@ class FitPoints:
         return len(self.loss)
 
 
+def unique_tokens_of(curves: pd.DataFrame, run_ids: np.ndarray) -> np.ndarray | None:
+    """Unique training tokens of each run in ``run_ids`` (NaN where unknown); None if ``curves`` has none.
+
+    Unique tokens (the size of the data set a run repeats over epochs) are a property of the run:
+    ``curves``' optional ``unique_tokens`` column, one value per run.
+    """
+    if "unique_tokens" not in curves.columns or curves["unique_tokens"].isna().all():
+        return None
+    per_run = curves.groupby("run_id")["unique_tokens"].first()
+    return per_run.reindex(np.asarray(run_ids, dtype=object)).to_numpy(dtype=float)
+
+
 @dataclass(frozen=True, eq=False)
 class FamilyCurves:
     """A family's curves as NumPy arrays, prepared once and selected from many times.

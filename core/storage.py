@@ -52,7 +52,8 @@ CREATE TABLE runs (
     run_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, family VARCHAR NOT NULL, model_name VARCHAR,
     architecture VARCHAR NOT NULL CHECK (architecture IN ('decoder', 'encoder-decoder', 'moe', 'ssm')),
     num_params DOUBLE NOT NULL CHECK (num_params > 0), num_params_derived BOOLEAN,
-    training_data VARCHAR, seed BIGINT, planned_tokens DOUBLE, source_paper VARCHAR, domain VARCHAR);
+    training_data VARCHAR, seed BIGINT, planned_tokens DOUBLE, source_paper VARCHAR, domain VARCHAR,
+    unique_tokens DOUBLE CHECK (unique_tokens > 0));
 CREATE TABLE families (
     family VARCHAR PRIMARY KEY, source VARCHAR, default_metric VARCHAR, description VARCHAR,
     architecture VARCHAR, domain VARCHAR, num_runs INTEGER);
@@ -100,7 +101,8 @@ def data_version(manifest: Manifest) -> str:
 _CONTENT_DIGEST_SQL = """
 WITH r AS (
     SELECT source, string_agg(concat_ws('|', run_id, family, printf('%.17g', num_params), coalesce(seed, -1),
-                                        coalesce(printf('%.17g', planned_tokens), '')), ';' ORDER BY run_id) AS t
+                                        coalesce(printf('%.17g', planned_tokens), ''),
+                                        printf('%.17g', unique_tokens)), ';' ORDER BY run_id) AS t
     FROM runs GROUP BY source),
 o AS (
     SELECT source, string_agg(concat_ws('|', run_id, metric, printf('%.17g', tokens_seen), printf('%.17g', value)),
@@ -238,6 +240,7 @@ def _insert_all(
 ) -> None:
     """Merge the adapters' frames (first description of a run/metric/family wins) and load them."""
     runs = pd.concat(run_parts, ignore_index=True).drop_duplicates("run_id", keep="first")
+    runs["unique_tokens"] = runs["unique_tokens"].astype(float) if "unique_tokens" in runs else float("nan")
     metrics = pd.concat(metric_parts, ignore_index=True).drop_duplicates("metric", keep="first")
     families = pd.concat(family_parts, ignore_index=True).drop_duplicates("family", keep="first")
     observations = pd.concat(obs_parts, ignore_index=True)
@@ -263,7 +266,8 @@ def _insert_all(
     con.register("files_df", files)
     con.execute("""
         INSERT INTO runs SELECT run_id, source, family, model_name, architecture, num_params,
-            num_params_derived, training_data, TRY_CAST(seed AS BIGINT), planned_tokens, source_paper, domain
+            num_params_derived, training_data, TRY_CAST(seed AS BIGINT), planned_tokens, source_paper, domain,
+            unique_tokens
         FROM runs_df""")
     con.execute("INSERT INTO metrics SELECT metric, kind, higher_is_better, domain FROM metrics_df")
     # Observations: first source wins on a duplicated (run, tokens, metric); sorted for fast family scans.
@@ -394,7 +398,7 @@ def family_curves(con: duckdb.DuckDBPyConnection, family: str, metric: str | Non
     """All observations of one metric (default: the family's loss metric) for one family."""
     return con.execute(
         """
-        SELECT o.run_id, r.model_name, r.num_params, o.tokens_seen, o.flops, o.value
+        SELECT o.run_id, r.model_name, r.num_params, o.tokens_seen, o.flops, o.value, r.unique_tokens
         FROM observations o JOIN runs r USING (run_id)
         WHERE o.family = ? AND o.metric = coalesce(?, (SELECT default_metric FROM families WHERE family = ?))
         ORDER BY r.num_params, o.run_id, o.tokens_seen""",

@@ -73,13 +73,23 @@ def fit_figure(
     y_title: str,
     min_tokens: float,
     height: int = 680,
+    law: str = "chinchilla",
 ) -> go.Figure:
     """Observed points, the fitted law per run size and the target's extrapolated curve with its band.
+
+    ``law`` names the fitted law (:func:`core.laws.get`); a law that takes unique tokens reads each
+    run's from ``curves``' ``unique_tokens`` column.
 
     ``curves``: the family's points (run_id, num_params, tokens_seen, value); ``fit_runs``: the runs
     chosen for the fit (run_id, label, num_params); ``used``: the points the fit used (run_id,
     tokens_seen); ``band``: {tokens, lo, hi} of the 90% bootstrap band, or None.
     """
+    fitted_law = laws.get(law)
+    unique = curves.groupby("run_id")["unique_tokens"].first() if "unique_tokens" in curves else None
+
+    def unique_of(run_id: str | None) -> float | None:
+        return None if unique is None or run_id is None or run_id not in unique.index else float(unique[run_id])
+
     fig = go.Figure()
     sizes = sorted({float(n) for n in fit_runs["num_params"]} | {float(target_params)})
     colors = charts.size_colors(sizes)
@@ -134,7 +144,7 @@ def fit_figure(
             )
         start = max(float(points["tokens_seen"].min()), x_low)
         tokens = np.geomspace(start, max(float(points["tokens_seen"].max()), start * 1.001), 80)
-        fitted = laws.chinchilla_loss(size, tokens, **params)
+        fitted = fitted_law.predict_at(params, size, tokens, unique_of(run["run_id"]))
         fig.add_trace(
             go.Scatter(
                 x=tokens,
@@ -164,7 +174,7 @@ def fit_figure(
             )
         )
         y_values += [float(band["lo"][-1]), float(band["hi"][-1])]
-    predicted_curve = laws.chinchilla_loss(target_params, grid, **params)
+    predicted_curve = fitted_law.predict_at(params, target_params, grid, unique_of(target_run))
     target_name = html.escape(target_label)
     fig.add_trace(
         go.Scatter(

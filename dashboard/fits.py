@@ -109,6 +109,7 @@ def _analyse(
     fixed,
     n_boot,
     check_identifiability=False,
+    law="chinchilla",
 ):
     if not run_ids:
         raise SelectionError("choose at least one run to fit on")
@@ -130,6 +131,7 @@ def _analyse(
         fixed=dict(fixed) or None,
         n_boot=n_boot,
         check_identifiability=check_identifiability,
+        law=law,
     )
 
 
@@ -147,12 +149,23 @@ def fit_summary(
     final_only: bool,
     min_tokens: float,
     fixed: tuple[tuple[str, float], ...],
+    law: str = "chinchilla",
 ) -> dict:
-    """Fit the Chinchilla law on the selection and predict the target (no bootstrap)."""
+    """Fit ``law`` (a name of :func:`core.laws.loss_laws`) on the selection and predict the target (no bootstrap)."""
     curves = curves_of(family, uploaded)
     try:
         result = _analyse(
-            curves, target_run, target_params, target_tokens, run_ids, fraction, final_only, min_tokens, fixed, 0
+            curves,
+            target_run,
+            target_params,
+            target_tokens,
+            run_ids,
+            fraction,
+            final_only,
+            min_tokens,
+            fixed,
+            0,
+            law=law,
         )
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
@@ -160,9 +173,9 @@ def fit_summary(
     ev = result.evaluation
     return {
         "ok": True,
+        "law": result.fit.law.name,
         "params": dict(result.fit.params),
         "fixed": tuple(result.fit.fixed),
-        "converged": bool(result.fit.converged),
         "objective": result.fit.objective,
         "predicted": result.predicted_loss,
         "target_run": result.target_run,
@@ -251,6 +264,7 @@ def checked_fit(
     final_only: bool,
     min_tokens: float,
     fixed: tuple[tuple[str, float], ...],
+    law: str = "chinchilla",
 ) -> dict:
     """The prediction, the design's calibration features and the fit's identifiability warnings
     (the flat-direction profile: 7 refits); no interval.
@@ -272,6 +286,7 @@ def checked_fit(
             fixed,
             0,
             check_identifiability=True,
+            law=law,
         )
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
@@ -297,6 +312,7 @@ def interval_summary(
     final_only: bool,
     min_tokens: float,
     fixed: tuple[tuple[str, float], ...],
+    law: str,
     level: float,
     meta_key: tuple,
     _calibration: calibration.Calibration | None,
@@ -320,6 +336,7 @@ def interval_summary(
         final_only,
         min_tokens,
         fixed,
+        law,
     )
     if not checked["ok"]:
         return checked
@@ -331,6 +348,10 @@ def interval_summary(
         "warnings": checked["warnings"],
         "method": calibration.METHOD,
     }
+    if law != "chinchilla":
+        # the sweep measured the errors of Chinchilla fits; they are not another law's
+        out["refused"] = f"no calibrated interval: the calibration is learned on Chinchilla fits, not {law}"
+        return out
     interval = None if _calibration is None else _calibration.interval(checked["predicted"], checked["features"], level)
     if isinstance(interval, calibration.PredictionInterval):
         out["interval"] = interval.as_dict()
@@ -358,6 +379,7 @@ def bootstrap_summary(
     final_only: bool,
     min_tokens: float,
     fixed: tuple[tuple[str, float], ...],
+    law: str = "chinchilla",
     n_boot: int = N_BOOT,
 ) -> dict:
     """The run bootstrap's 90% parameter intervals, its failed-replicate count and its warnings.
@@ -379,6 +401,7 @@ def bootstrap_summary(
             fixed,
             n_boot,
             check_identifiability=False,
+            law=law,
         )
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
@@ -393,7 +416,8 @@ def bootstrap_summary(
             failures=dict(boot.failures),
             scheme=boot.scheme,
             warnings=[
-                (w.kind, w.message) for w in bootstrap_warnings(boot, result.target_params, result.target_tokens)
+                (w.kind, w.message)
+                for w in bootstrap_warnings(boot, result.target_params, result.target_tokens, result.target_unique)
             ],
         )
     return out
@@ -401,13 +425,15 @@ def bootstrap_summary(
 
 @common.single_flight
 @st.cache_data(show_spinner=False, max_entries=64)
-def borrowable(version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None = None) -> dict:
+def borrowable(
+    version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None = None, law: str = "chinchilla"
+) -> dict:
     """A family's law fitted with the default protocol (largest run = target), for borrowing or
     as a reference law; ``family == UPLOADED`` fits the uploaded runs."""
     curves = curves_of(family, uploaded) if family == UPLOADED else family_curves(version, family)
     selection = Selection(min_tokens=userdata.default_min_tokens(uploaded)) if family == UPLOADED else Selection()
     try:
-        result = analyse(curves, selection)
+        result = analyse(curves, selection, law=law)
     except (SelectionError, fitting.FitError, ValueError) as error:
         return _failure(error)
     return {"ok": True, "params": dict(result.fit.params), "target_run": result.target_run}

@@ -6,12 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from scaleplan.core import analysis, calibration, fitting, formats, storage, studies
+from scaleplan.core import analysis, calibration, fitting, formats, laws, storage, studies
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
 from scaleplan.core.settings import Settings
 from scaleplan.core.userdata import RunsTableError, default_min_tokens
+
+
+def _calibration(settings: Settings, law: str) -> tuple[calibration.Calibration | None, str]:
+    """The calibration for a fit of ``law``: the stored sweep's for Chinchilla, none for another law."""
+    if law != "chinchilla":
+        # The stored sweep measured the errors of Chinchilla fits: they say nothing of another law's.
+        return None, f"no calibrated interval: the calibration is learned on Chinchilla fits, not {law}"
+    return _common.load_calibration(settings)
 
 
 def _interval_json(result: analysis.Analysis, level: float, missing: str) -> dict:
@@ -40,10 +48,10 @@ def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str =
     ev = result.evaluation
     return {
         "target": {"run": result.target_run, "num_params": result.target_params, "tokens": result.target_tokens},
+        "law": result.fit.law.name,
         "params": dict(result.fit.params),
         "fixed": list(result.fit.fixed),
         "objective": result.fit.objective,
-        "converged": result.fit.converged,
         "points": len(result.points),
         "runs": list(result.points.runs["run_id"]),
         "prediction": result.predicted_loss,
@@ -98,7 +106,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                     "interpolation in model size",
                     file=sys.stderr,
                 )
-            cal, missing = _common.load_calibration(settings)
+            cal, missing = _calibration(settings, args.law)
             result = analysis.analyse(
                 table.table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]],
                 Selection(**selection_kwargs),
@@ -108,6 +116,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 n_boot=args.bootstrap,
                 calibration=cal,
                 level=args.level,
+                law=args.law,
             )
         else:
             if not args.family:
@@ -116,8 +125,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 curves = storage.family_curves(con, args.family, args.metric)
             if curves.empty:
                 raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
-            cal, missing = _common.load_calibration(settings)
-            common = dict(fixed=fixed, n_boot=args.bootstrap, calibration=cal, level=args.level)
+            cal, missing = _calibration(settings, args.law)
+            common = dict(fixed=fixed, n_boot=args.bootstrap, calibration=cal, level=args.level, law=args.law)
             if args.predict_n is not None or args.predict_d is not None:
                 result = analysis.analyse(
                     curves,
@@ -150,6 +159,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
         f"({result.compute_share:.3%} of the target's compute)"
     )
+    print(f"law: {result.fit.law.formula}")
     print("params: " + ", ".join(f"{k}={v:.4g}" for k, v in doc["params"].items()))
     interval = doc["interval"]
     if interval.get("refused"):
@@ -209,6 +219,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="drop checkpoints at or below this many tokens (default: 10B, the paper's cutoff; "
         "for --runs, 10%% of your shortest run, at most 10B)",
+    )
+    fit.add_argument(
+        "--law",
+        choices=laws.loss_laws(),
+        default="chinchilla",
+        help="the scaling law to fit (default: chinchilla, L(N, D) = E + A/N^alpha + B/D^beta)",
     )
     fit.add_argument("--borrow", action="append", metavar="NAME=VALUE", help="fix a parameter, e.g. alpha=0.34")
     fit.add_argument("--level", type=float, default=0.9, help="level of the calibrated interval (default 0.9)")

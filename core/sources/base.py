@@ -11,7 +11,9 @@ runs
     num_params_derived (bool: True when computed from a formula or a name like "7B"
     rather than reported exactly), training_data (str or None), seed (int or None),
     planned_tokens (float or None: total tokens the run was planned to see),
-    source_paper (str), domain (str: "language" or "vision").
+    source_paper (str), domain (str: "language" or "vision"); optionally (``OPTIONAL_RUN_COLUMNS``,
+    after those) unique_tokens (float or None: distinct training tokens, which a run seeing more
+    tokens repeats over epochs; None when the source does not state it).
 observations
     run_id, tokens_seen (float, > 0), flops (float, > 0), flops_derived (bool: True when
     computed as 6*N*D), tokens_derived (bool: True when computed from steps x batch),
@@ -58,6 +60,7 @@ OBSERVATION_COLUMNS = (
     "metric",
     "value",
 )
+OPTIONAL_RUN_COLUMNS = ("unique_tokens",)
 METRIC_COLUMNS = ("metric", "kind", "higher_is_better", "domain")
 FAMILY_COLUMNS = ("family", "default_metric", "description")
 
@@ -81,7 +84,9 @@ class SourceFrames:
             (self.metrics, METRIC_COLUMNS, "metrics"),
             (self.families, FAMILY_COLUMNS, "families"),
         ):
-            if tuple(frame.columns) != cols:
+            if tuple(frame.columns) != cols and not (
+                label == "runs" and tuple(frame.columns) == RUN_COLUMNS + OPTIONAL_RUN_COLUMNS
+            ):
                 raise ValueError(f"{self.name}: {label} columns {list(frame.columns)} != {list(cols)}")
         if self.runs["run_id"].duplicated().any():
             dup = self.runs.loc[self.runs["run_id"].duplicated(), "run_id"].tolist()[:5]

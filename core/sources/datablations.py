@@ -32,6 +32,8 @@ Conventions
       ``datablations/gpt2-4.2b-<X>pct-c4-<100-X>pct-python``; each mix is its own family
       (``datablations-<X>pct-c4-<100-X>pct-python``); planned_tokens = the run's last token_num (the
       ``85B`` tokens_per_epoch label is off: the runs stop at 84B).
+    * unique_tokens: the repetition runs' ``tokens_per_epoch`` and the contour runs' U = token_num /
+      epochs (what Muennighoff et al.'s data-constrained law takes); none for the code mixes.
     * ``token_num`` is tokens seen (given, tokens_derived=False). num_params = the size label
       (``2.8B``) or the contour file's count (partly rounded, e.g. 2.81e9): num_params_derived=True.
     * FLOPs: the ``flops`` column of the losses and code files is not per-checkpoint compute: it
@@ -60,6 +62,7 @@ from .base import (
     FAMILY_COLUMNS,
     METRIC_COLUMNS,
     OBSERVATION_COLUMNS,
+    OPTIONAL_RUN_COLUMNS,
     RUN_COLUMNS,
     SourceFrames,
     chinchilla_flops,
@@ -69,7 +72,7 @@ from .base import (
 NAME = "datablations"
 # Bumped whenever what read() yields changes (rows, values, columns): it is part of the data version,
 # so a changed adapter marks every database stale and the shipped sweep results must be recomputed.
-VERSION = 1
+VERSION = 2  # 2: runs state their unique tokens (tokens per epoch) for the data-constrained law
 REPOSITORY = "colpret"
 LOSSES = "colpret/aggregated_eval/datablations_losses.csv"
 CONTOUR = "colpret/aggregated_eval/datablations_contour_losses.csv"
@@ -153,6 +156,7 @@ def _repetition_runs(path: Path, bad: Counter[str]) -> tuple[pd.DataFrame, pd.Da
             + " epochs"
         ),
         planned_tokens=lambda r: r["tokens_per_epoch"] * r["epochs"],
+        unique_tokens=lambda r: r["tokens_per_epoch"],
         default_metric=lambda r: r["metric"],
     )
     return runs, df.rename(columns={"token_num": "tokens", "loss": "value"})
@@ -182,6 +186,7 @@ def _contour_runs(path: Path, bad: Counter[str]) -> tuple[pd.DataFrame, pd.DataF
         model_name="GPT2-" + df["name"],
         training_data=df["data"] + ": " + u_label + " unique tokens x " + df["epochs"].round(2).astype(str) + " epochs",
         planned_tokens=df["token_num"],
+        unique_tokens=df["unique"],
         default_metric=df["metric"],
     )
     return runs, df.rename(columns={"token_num": "tokens", "openLM_loss": "value"})
@@ -252,8 +257,10 @@ def read(mirror: Path) -> SourceFrames:
             "planned_tokens": run_src["planned_tokens"].astype(float),
             "source_paper": SOURCE_PAPER,
             "domain": "language",
+            # the code mixes repeat Python and C4 at different rates: no one unique-token count
+            "unique_tokens": run_src["unique_tokens"].astype(float),
         }
-    )[list(RUN_COLUMNS)].reset_index(drop=True)
+    )[[*RUN_COLUMNS, *OPTIONAL_RUN_COLUMNS]].reset_index(drop=True)
 
     metric_names = sorted(obs_src["metric"].unique())
     metrics = pd.DataFrame(

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from scaleplan.core import planning, units, userdata
+from scaleplan.core import laws, planning, units, userdata
 from scaleplan.core.metrics import MetricLabel, metric_label
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
@@ -24,15 +24,9 @@ KEY = "fit."
 HYPOTHETICAL = "hypothetical"
 DEFAULT_FAMILY = "pythia"
 CHECKPOINTS = {"all": "All checkpoints", "final": "Final only"}
-BORROWABLE = ("alpha", "beta", "E", "A", "B")
 DEFAULT_BORROW_SOURCE = ("pythia-deduped", "pythia", "chinchilla", "gpt3")
-PARAM_NOTES = {
-    "E": "irreducible loss",
-    "A": "size coefficient",
-    "B": "data coefficient",
-    "alpha": "size exponent",
-    "beta": "data exponent",
-}
+DEFAULT_LAW = "chinchilla"
+ARG_FIXED = 10  # position of the borrowed parameters in the fits.* argument tuple (the law follows it)
 MAX_CUTOFF_B = 100_000.0  # 100T tokens
 
 
@@ -115,7 +109,23 @@ def render() -> None:
         )
     _valid("family", names, default_family)
 
-    top = st.columns([3, 3], vertical_alignment="bottom")
+    law_names = list(laws.loss_laws())
+    p_law = state.read_param("law", allowed=law_names, default=DEFAULT_LAW, label="law")
+    if first:
+        state.seed_widget(KEY + "law", p_law)
+        notices.append(p_law)
+    _valid("law", law_names, DEFAULT_LAW)
+    law = laws.get(st.session_state.get(KEY + "law", DEFAULT_LAW))
+    borrowable_names = list(law.param_names)
+
+    top = st.columns([3, 3, 2], vertical_alignment="bottom")
+    top[2].selectbox(
+        "Law",
+        law_names,
+        key=KEY + "law",
+        format_func=lambda name: laws.get(name).title,
+        help="The scaling law fitted: " + "; ".join(f"{laws.get(n).title}: {laws.get(n).formula}" for n in law_names),
+    )
     family = top[0].selectbox(
         "Family",
         names,
@@ -157,7 +167,7 @@ def render() -> None:
     )
     other_families = [f for f in families["family"] if f != family]
     borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
-    p_borrow = state.read_param("borrow", allowed=list(BORROWABLE), default=[], multi=True, label="borrowed parameter")
+    p_borrow = state.read_param("borrow", allowed=borrowable_names, default=[], multi=True, label="borrowed parameter")
     p_from = state.read_param("from", allowed=other_families, default=borrow_default, label="family to borrow from")
     level_options = [f"{round(level * 100)}" for level in fits.LEVELS]
     p_level = state.read_param(
@@ -259,11 +269,14 @@ def render() -> None:
             "Fix some parameters at another family's fitted values (fitted with the default protocol) "
             "and fit the rest: useful with one or two runs of a new family."
         )
+        st.session_state[KEY + "borrow"] = [
+            p for p in st.session_state.get(KEY + "borrow", []) if p in borrowable_names
+        ]
         borrow = st.multiselect(
             "Parameters to borrow",
-            list(BORROWABLE),
+            borrowable_names,
             key=KEY + "borrow",
-            format_func=lambda p: f"{p} ({PARAM_NOTES[p]})",
+            format_func=lambda p: f"{p} ({law.descriptions.get(p, 'parameter')})",
         )
         source = st.selectbox("From family", other_families, key=KEY + "from")
     state.show_notices(notices)
@@ -280,6 +293,7 @@ def render() -> None:
             "p": f"{fraction:g}",
             "ckpt": ckpt,
             "cutoff": fits.url_number(cutoff),
+            "law": None if law.name == DEFAULT_LAW else law.name,
             "borrow": borrow or None,
             "from": source if borrow else None,
             "level": None if level == fits.DEFAULT_LEVEL else level_pct,
@@ -301,7 +315,7 @@ def render() -> None:
         return
     fixed: tuple[tuple[str, float], ...] = ()
     if borrow:
-        borrowed = fits.borrowable(version, source)
+        borrowed = fits.borrowable(version, source, None, law.name)
         if not borrowed["ok"]:
             st.error(
                 f"The law of {common.escape_md(source)} could not be fitted, so nothing can be borrowed from it: "
@@ -324,6 +338,7 @@ def render() -> None:
         ckpt == "final",
         cutoff,
         fixed,
+        law.name,
     )
     with st.spinner("Fitting..."):
         summary = fits.fit_summary(*args)
@@ -518,6 +533,7 @@ def _show_results(
             predicted=summary["predicted"],
             band=None,
             grid=grid,
+            law=summary["law"],
             y_title=y_title,
             min_tokens=cutoff,
         )
@@ -529,7 +545,7 @@ def _show_results(
             f"{CHECKPOINTS[ckpt].lower()} · checkpoints at or below "
             f"{units.format_tokens(cutoff)} dropped"
             + (f" · {', '.join(borrow)} borrowed from {source}" if borrow else "")
-            + f" · L(N, D) = E + A/N^α + B/D^β, loss in {loss.unit}",
+            + f" · {laws.get(summary['law']).formula}, loss in {loss.unit}",
         )
         if interval is not None:
             # The calibrated interval is measured for the target's final loss only, so it is drawn there
@@ -602,12 +618,13 @@ def _show_results(
     # Parameter table.
     rows = []
     intervals = band.get("intervals", {}) if band["ok"] else {}
-    for name in ("E", "A", "B", "alpha", "beta"):
+    fitted_law = laws.get(summary["law"])
+    for name in fitted_law.param_names:
         low_high = intervals.get(name)
         rows.append(
             {
                 "Parameter": name,
-                "Meaning": PARAM_NOTES[name],
+                "Meaning": fitted_law.descriptions.get(name, ""),
                 "Value": f"{params[name]:.4g}",
                 "90% interval (bootstrap)": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high else units.MISSING,
                 "Source": f"borrowed from {source}" if name in borrow else "fitted",
@@ -637,8 +654,6 @@ def _show_results(
     )
     right.subheader("Runs in the fit")
     right.dataframe(runs_out, hide_index=True, width="stretch")
-    if not summary["converged"]:
-        st.caption("The optimiser stopped before full convergence; the fit may be imprecise.")
 
     # Export.
     inputs = [
@@ -654,7 +669,10 @@ def _show_results(
         ("Fraction of training used", f"{fraction:g}"),
         ("Checkpoints", CHECKPOINTS[ckpt]),
         ("Checkpoints dropped at or below", units.format_tokens(cutoff)),
-        ("Borrowed parameters", ", ".join(f"{n} = {dict(args[-1])[n]:.4g} from {source}" for n in borrow) or "none"),
+        (
+            "Borrowed parameters",
+            ", ".join(f"{n} = {dict(args[ARG_FIXED])[n]:.4g} from {source}" for n in borrow) or "none",
+        ),
         ("Objective", "Huber on log loss (Hoffmann et al. approach 3)"),
     ]
     bottom = st.columns([3, 2, 5], vertical_alignment="center")
@@ -672,7 +690,7 @@ def _show_results(
             figures=[("Observed and predicted loss", figure)],
             tables=[("Fitted parameters", table), ("Runs in the fit", runs_out)],
             notes=[
-                "Law: L(N, D) = E + A/N^alpha + B/D^beta; N in parameters, D in tokens seen. "
+                f"Law: {fitted_law.title}, {fitted_law.formula}; N in parameters, D in tokens seen. "
                 "ARE = |predicted - actual| / actual.",
                 f"Prediction interval: {level:.0%}, {fits.calibration.METHOD}; its coverage is measured "
                 "leaving each family of the collection out (`scaleplan reproduce calibration`).",

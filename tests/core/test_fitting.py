@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 from scipy.optimize import check_grad
 
-from scaleplan.core import fitting
+from scaleplan.core import fitting, laws
+from scaleplan.core._fit import optimiser
+from scaleplan.core._fit.driver import fit_law
+from scaleplan.core._fit.objective import build_problem
+from scaleplan.core._fit.starts import _varpro_scan
 from scaleplan.core.fitting import (
     BootstrapResult,
     ConvergenceError,
@@ -51,7 +55,7 @@ def relative_error(predicted, truth):
 def test_fit_recovers_known_law(runs, objective):
     N, D, L, ids = runs
     result = fit_chinchilla(N, D, L, objective=objective, run_ids=ids)
-    assert result.converged and result.law == "chinchilla" and 1 <= result.n_starts <= fitting.DEFAULT_CHINCHILLA_STARTS
+    assert result.law.name == "chinchilla" and 1 <= result.n_starts <= fitting.DEFAULT_CHINCHILLA_STARTS
     assert result.params["alpha"] == pytest.approx(TRUTH["alpha"], abs=0.03)
     assert result.params["beta"] == pytest.approx(TRUTH["beta"], abs=0.03)
     assert result.params["E"] == pytest.approx(TRUTH["E"], abs=0.05)
@@ -83,10 +87,10 @@ def test_variable_projection_solves_each_cell_exactly():
     rng = np.random.default_rng(5)
     for truth in (TRUTH, {**TRUTH, "E": 1e-4}, {**TRUTH, "B": 1e-3}):
         N, D, L, _ = synthetic_runs(n_runs=5, n_checkpoints=12, noise=0.03, seed=1, truth=truth)
-        problem = fitting._build_problem(
-            fitting.CHINCHILLA, {"num_params": N, "tokens_seen": D}, L, chinchilla_parameters(), "huber", 1e-3
+        problem = build_problem(
+            laws.get("chinchilla"), {"num_params": N, "tokens_seen": D}, L, chinchilla_parameters(), "huber", 1e-3
         )
-        theta, sse = fitting._varpro_scan(problem)
+        theta, sse = _varpro_scan(problem)
         for i in rng.choice(len(theta), 40, replace=False):
             alpha, beta = theta[i, 3], theta[i, 4]
             X = np.column_stack([np.ones_like(N), N**-alpha, D**-beta]) / L[:, None]
@@ -164,8 +168,8 @@ def assert_gradient(fun, theta, rtol):
 @pytest.mark.parametrize("objective", ["huber", "least_squares"])
 def test_chinchilla_gradient_matches_finite_differences(runs, objective):
     N, D, L, _ = runs
-    problem = fitting._build_problem(
-        fitting.CHINCHILLA,
+    problem = build_problem(
+        laws.get("chinchilla"),
         {"num_params": N, "tokens_seen": D},
         L,
         chinchilla_parameters(),
@@ -187,8 +191,8 @@ def test_overtrain_and_downstream_gradients_match_finite_differences():
     M = np.tile([20.0, 320.0], 20)
     L = overtrain_loss(C, M, 1.8, 500.0, 600.0, 0.16)
     for objective in ("least_squares", "huber"):
-        problem = fitting._build_problem(
-            fitting.OVERTRAIN,
+        problem = build_problem(
+            laws.get("overtrain"),
             {"compute_flops": C, "token_multiplier": M},
             L,
             overtrain_parameters(),
@@ -200,11 +204,11 @@ def test_overtrain_and_downstream_gradients_match_finite_differences():
         assert_gradient(problem.value_and_grad_theta, theta, rtol=1e-4)
         assert_gradient(problem.scaled_value_and_grad, problem.v_from_theta(theta), rtol=1e-5)
     loss = np.linspace(2, 4, 30)
-    problem = fitting._build_problem(
-        fitting.DOWNSTREAM,
+    problem = build_problem(
+        laws.get("downstream"),
         {"loss": loss},
         downstream_error(loss, 0.8, 2.0, 0.7),
-        fitting.DOWNSTREAM.defaults(),
+        laws.get("downstream").defaults(),
         "least_squares",
         1e-3,
     )
@@ -309,7 +313,7 @@ def test_flat_data_raise():
 
 def test_no_convergence_raises(runs, monkeypatch):
     N, D, L, _ = runs
-    monkeypatch.setitem(fitting._LBFGS_OPTIONS, "maxiter", 1)
+    monkeypatch.setitem(optimiser.LBFGS_OPTIONS, "maxiter", 1)
     with pytest.raises(ConvergenceError, match=r"did not converge from any of \d+ starting points"):
         fit_chinchilla(N, D, L)
     with pytest.raises(ConvergenceError, match="did not converge from any of 1 starting point"):
@@ -325,8 +329,8 @@ def test_errors_are_value_errors_and_options_are_checked(runs):
     with pytest.raises(InvalidInputError, match="needs parameters"):
         fit_chinchilla(N, D, L, parameters=overtrain_parameters())
     with pytest.raises(ValueError, match="least_squares"):
-        fitting._fit(
-            fitting.DOWNSTREAM,
+        fit_law(
+            laws.get("downstream"),
             {"loss": L},
             L / 10,
             parameters=None,
@@ -358,7 +362,7 @@ def overtrain_design(seed=1, noise=0.003):
 def test_overtrain_fit_predicts_an_overtrained_target(objective):
     C, M, L, truth = overtrain_design()
     result = fit_overtrain(C, M, L, objective=objective)
-    assert result.law == "overtrain" and result.params["eta"] == pytest.approx(0.16, abs=0.01)
+    assert result.law.name == "overtrain" and result.params["eta"] == pytest.approx(0.16, abs=0.01)
     # 1.4B parameters at M = 640: ~300x the compute of the largest fitted run.
     n = 1.4e9
     C_target = 6 * n * 640 * n
@@ -378,7 +382,7 @@ def test_downstream_fit_recovers_known_curve():
     loss = np.linspace(2.2, 4.0, 25)
     error = downstream_error(loss, 0.8, 2.0, 0.7) + 0.003 * rng.standard_normal(loss.size)
     result = fit_downstream(loss, error)
-    assert result.law == "downstream" and result.objective == "least_squares"
+    assert result.law.name == "downstream" and result.objective == "least_squares"
     at = np.array([2.0, 3.0])
     np.testing.assert_allclose(result.predict(at), downstream_error(at, 0.8, 2.0, 0.7), atol=0.01)
     np.testing.assert_array_equal(result.loss, loss)

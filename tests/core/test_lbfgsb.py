@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, rosen, rosen_der
 
-from scaleplan.core import fitting, lbfgsb
+from scaleplan.core import fitting, laws, lbfgsb
+from scaleplan.core._fit import optimiser
+from scaleplan.core._fit.inputs import as_points
+from scaleplan.core._fit.objective import build_problem
 from tests.core.test_fitting import synthetic_runs
 
 INF = np.inf
@@ -24,9 +27,9 @@ def cusp(x):
 
 def chinchilla_problem(n_runs=4, n_checkpoints=6, objective="huber"):
     N, D, L, _ = synthetic_runs(n_runs=n_runs, n_checkpoints=n_checkpoints, seed=3)
-    law = fitting.CHINCHILLA
-    inputs, y, _ = fitting._as_points(law, {"num_params": N, "tokens_seen": D}, L, None)
-    return fitting._build_problem(law, inputs, y, law.defaults(), objective, fitting.DEFAULT_HUBER_DELTA)
+    law = laws.get("chinchilla")
+    inputs, y, _ = as_points(law, {"num_params": N, "tokens_seen": D}, L, None)
+    return build_problem(law, inputs, y, law.defaults(), objective, fitting.DEFAULT_HUBER_DELTA)
 
 
 def reference(fun, x0, lower, upper, **options):
@@ -92,11 +95,11 @@ def test_direct_loop_equals_minimize_on_a_chinchilla_descent():
     problem = chinchilla_problem()
     v0 = np.array([0.5, 3.0, 3.0, 0.5, 0.5])
     ours = lbfgsb.minimize_lbfgsb(
-        problem.scaled_value_and_grad, v0, problem.lower, problem.upper, **fitting._LBFGS_OPTIONS
+        problem.scaled_value_and_grad, v0, problem.lower, problem.upper, **optimiser.LBFGS_OPTIONS
     )
     assert ours.nit > 20  # a real descent, not a start at the optimum
     assert_identical(
-        ours, reference(problem.scaled_value_and_grad, v0, problem.lower, problem.upper, **fitting._LBFGS_OPTIONS)
+        ours, reference(problem.scaled_value_and_grad, v0, problem.lower, problem.upper, **optimiser.LBFGS_OPTIONS)
     )
 
 
@@ -110,7 +113,7 @@ def test_runs_together_equal_runs_alone():
         np.array([-1.0, 6.0, 1.0, 0.1, 1.2]),
         np.array([0.2, 0.0, 8.0, 1.5, 0.05]),
     ]
-    for options in (fitting._LBFGS_OPTIONS, {**fitting._LBFGS_OPTIONS, "maxiter": 15}):
+    for options in (optimiser.LBFGS_OPTIONS, {**optimiser.LBFGS_OPTIONS, "maxiter": 15}):
         together = lbfgsb.minimize_lbfgsb_many(
             problem.scaled_values_and_grads, starts, problem.lower, problem.upper, **options
         )

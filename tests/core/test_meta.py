@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaleplan.core import meta
+from scaleplan.core import meta, storage
 from tests.core.synthetic import synthetic_family
 
 
@@ -193,3 +193,60 @@ def test_tasks_sharing_a_design_share_one_fit_and_keep_their_own_fields():
             row, alone = dict(row), dict(alone)
             row.pop("fit_seconds"), alone.pop("fit_seconds")
             assert row == alone
+
+
+def test_sweep_config_names_a_registered_loss_law():
+    from scaleplan.core import laws
+
+    assert meta.SweepConfig.from_mapping({"law": "overtrain"}).law == "overtrain"
+    assert meta.SweepConfig().law == "chinchilla"
+    with pytest.raises(meta.SweepConfigError, match="law must be one of 'chinchilla'"):
+        meta.SweepConfig.from_mapping({"law": "downstream"})  # not fitted to losses from N, D
+    assert set(laws.loss_laws()) >= {"chinchilla", "overtrain"}
+
+
+def test_a_chinchilla_task_keeps_the_key_it_had_before_laws_were_named():
+    import hashlib
+    import json
+
+    task = meta.SweepTask("fam", ("a", "b"), 0.5, False, 1e10, "huber")
+    # the payload of the releases before the law field (the shipped results are keyed by it)
+    payload = {
+        "family": "fam",
+        "run_ids": ["a", "b"],
+        "fraction": 0.5,
+        "final_only": False,
+        "min_tokens": 1e10,
+        "objective": "huber",
+        "data_version": "v",
+    }
+    assert task.key("v") == hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    assert meta.SweepTask("fam", ("a", "b"), 0.5, False, 1e10, "huber", "overtrain").key("v") != task.key("v")
+
+
+def test_parameters_are_stored_long_for_any_law(built_db, tmp_path):
+    con = storage.connect(built_db)
+    try:
+        version = storage.stored_data_version(con)
+    finally:
+        con.close()
+    path = tmp_path / "meta.duckdb"
+    config = meta.SweepConfig(
+        families=("pythia",),
+        fractions=(1.0,),
+        checkpoints=("all",),
+        cutoffs=(1e10,),
+        window_sizes=(3,),
+        all_sizes=False,
+        max_windows_end=1,
+        law="overtrain",
+    )
+    meta.run_sweep(built_db, path, n_jobs=1, progress=False, config=config)
+    rows = meta.load_results(path, version, shipped=False)
+    ok = rows[rows["status"] == "ok"]
+    assert (
+        len(ok) >= 1 and set(rows["law"]) == {"overtrain"} and ok[["E", "A", "B", "alpha", "beta"]].isna().all().all()
+    )
+    params = meta.load_parameters(path, version, shipped=False)
+    assert set(params["name"]) == {"E", "a", "b", "eta"} and set(params["key"]) == set(ok["key"])
+    assert (params["law"] == "overtrain").all()

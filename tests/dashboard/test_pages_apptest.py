@@ -251,6 +251,19 @@ def test_fit_borrowed_exponents(app_test):
     assert _query(at, "from") == "pythia-deduped"
 
 
+def test_fit_law_selector_fits_the_chosen_law(app_test, with_meta):
+    at = app_test("fit.py")
+    assert at.selectbox(key="fit.law").options == [laws.get(n).title for n in laws.loss_laws()]
+    at.selectbox(key="fit.law").set_value("overtrain").run()
+    _no_failure(at)
+    params = at.dataframe[0].value.set_index("Parameter")
+    assert list(params.index) == ["E", "a", "b", "eta"]
+    assert _query(at, "law") == "overtrain"
+    # the calibration measured Chinchilla fits: no calibrated interval for another law, and it says so
+    assert "learned on Chinchilla fits" in _texts(at.caption) + _texts(at.markdown) + _texts(at.info)
+    assert [o.split(" ")[0] for o in at.multiselect(key="fit.borrow").options] == ["E", "a", "b", "eta"]
+
+
 TRUTH = {"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.3}
 
 

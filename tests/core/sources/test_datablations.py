@@ -132,3 +132,14 @@ def test_missing_file_raises_with_its_name(mirror, tmp_path):
     (root / db.CODE).unlink()
     with pytest.raises(ValueError, match="datablations_code_losses.csv"):
         db.read(root)
+
+
+def test_runs_state_their_unique_tokens(frames):
+    """Unique tokens as the paper sets them up: budget / epochs, and the contour names' last label."""
+    runs = frames.runs.set_index("run_id")
+    # 2.8B on 55B tokens over 44 epochs sees 1.25B unique tokens; the 1-epoch run all 55B
+    assert runs.loc["datablations/gpt2-2.8b-c4-44ep", "unique_tokens"] == pytest.approx(55e9 / 44, rel=1e-3)
+    assert runs.loc["datablations/gpt2-2.8b-c4-1ep", "unique_tokens"] == pytest.approx(55e9, rel=1e-3)
+    assert runs.loc["datablations/contour-2b855b4b", "unique_tokens"] == pytest.approx(4e9, rel=1e-2)
+    assert runs.loc[runs.index.str.contains("python"), "unique_tokens"].isna().all()
+    assert (runs["unique_tokens"].dropna() <= runs.loc[runs["unique_tokens"].notna(), "planned_tokens"] * 1.001).all()

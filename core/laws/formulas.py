@@ -1,4 +1,4 @@
-"""Scaling-law forms and the allocations they imply.
+"""Scaling-law formulas and the allocations they imply (the functions behind :mod:`core.laws`' laws).
 
 Units throughout: ``num_params`` (N) in parameters, ``tokens_seen`` (D) in tokens,
 ``compute_flops`` (C) in FLOPs under the usual dense-transformer estimate C = 6 N D,

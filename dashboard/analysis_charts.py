@@ -294,7 +294,8 @@ def tradeoff_figures(
     x_range = [math.log10(min(x_values) / 1.35), math.log10(max(x_values) * 1.35)]
     fig.update_xaxes(type="log", tickvals=list(M), ticktext=ticks, range=x_range)
     fig.update_xaxes(
-        title_text=units.axis_title("Token multiplier M = D/N", "tokens per parameter", log=True),
+        # two lines: one would be wider than a chart in one of two columns at a 1,280 px window
+        title_text="Token multiplier M = D/N<br>(tokens per parameter, log scale)",
         row=2 if has_error else 1,
         col=1,
     )
@@ -308,7 +309,9 @@ def tradeoff_figures(
             y=1.0,
             xref="x",
             yref="paper",
-            yanchor="bottom",
+            yanchor="top",  # inside the plot: above it are the chart's title and caption
+            xanchor="left",
+            xshift=4,
             text=f"compute-optimal M ≈ {optimal_multiplier:.0f}",
             showarrow=False,
             font=dict(size=13, color="#5f6368"),
@@ -328,7 +331,7 @@ def tradeoff_figures(
     )
     charts.base_layout(
         cost,
-        x_title="Token multiplier M = D/N (tokens per parameter)",
+        x_title="Token multiplier M = D/N<br>(tokens per parameter)",
         y_title=units.axis_title("Inference FLOPs per token", "% of compute-optimal"),
         log_x=False,
         log_y=False,
@@ -516,7 +519,7 @@ def plan_figure(plan, *, height: int = 460) -> go.Figure:
         y=100 * plan.goal_are,
         line=dict(color="#2ca02c", dash="dot", width=1.5),
         annotation_text=f"goal {units.format_percent(plan.goal_are)}",
-        annotation_position="right",
+        annotation_position="top right",  # inside the plot: "right" sits on the legend
     )
     charts.base_layout(
         fig,

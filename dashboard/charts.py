@@ -330,25 +330,50 @@ def coverage_figure(runs: pd.DataFrame, *, height: int = 520) -> go.Figure:
     return fig
 
 
-def add_context(fig: go.Figure, *, title: str, inputs: str, source: str = "scaleplan", wrap: int = 150) -> go.Figure:
-    """Give a figure what it needs outside the page (PNG/SVG download): a title and, under the plot,
-    the inputs that produced it (escaped; Plotly text is HTML), wrapped at ``wrap`` characters
-    (narrower for a figure in a column)."""
+TITLE_LINE_PX = 24  # an 18 px bold title line
+CAPTION_LINE_PX = 16  # a 12 px caption line
+TOP_LEGEND_PX = 30  # one row of a horizontal legend above the plot
+
+
+def add_context(fig: go.Figure, *, title: str, inputs: str, source: str = "scaleplan", wrap: int = 110) -> go.Figure:
+    """Give a figure what it needs outside the page (PNG/SVG download): a title and, under it, the
+    inputs that produced it (escaped; Plotly text is HTML), both above the plot so that no legend
+    or axis below it can cover them. The caption wraps at ``wrap`` characters and the title at 0.6
+    of that (an 18 px bold character is ~1.6 times as wide as a 12 px one): 110 fits a full-width
+    chart at a 1,280 px window, 60 a chart in one of two columns. The top margin is computed from
+    the line counts (Plotly does not make room for a multi-line title), with one legend row more
+    when the legend sits above the plot."""
     caption = html.escape(f"{inputs} · {source}" if source else inputs)
     lines = _wrap(caption, wrap)
+    title_lines = _wrap(html.escape(title), max(30, round(wrap * 0.6)))
+    legend = fig.layout.legend
+    legend_px = TOP_LEGEND_PX if legend.orientation == "h" and legend.y is not None and legend.y >= 1 else 0
+    caption_px = CAPTION_LINE_PX * len(lines)
+    top = TITLE_LINE_PX * len(title_lines) + caption_px + legend_px + 30
+    height = fig.layout.height or 450  # Plotly's default height
     fig.update_layout(
-        title=dict(text=f"<b>{html.escape(title)}</b>", x=0.0, xanchor="left", font_size=18),
-        margin=dict(t=60, b=80 + 18 * len(lines)),
+        title=dict(
+            text="<br>".join(f"<b>{line}</b>" for line in title_lines),
+            x=0.0,
+            xanchor="left",
+            xref="paper",
+            # Plotly sets a multi-line title's first line about 12 px above a "top" anchor
+            yref="container",
+            y=1 - 24 / height,
+            yanchor="top",
+            font_size=18,
+        ),
+        margin=dict(t=top),
     )
     fig.add_annotation(
         text="<br>".join(lines),
         xref="paper",
         yref="paper",
         x=0.0,
-        y=0.0,
-        yshift=-58,
+        y=1.0,
+        yshift=legend_px + 4,
         xanchor="left",
-        yanchor="top",
+        yanchor="bottom",
         align="left",
         showarrow=False,
         font=dict(size=12, color="#5f6368"),

@@ -267,8 +267,11 @@ def _show_summary(inputs: Inputs, n: float, d: float, optimum: planning.ComputeO
     cards[2].metric("Study budget", units.format_dollars(inputs.budget_dollars))
     cards[2].caption(f"{units.format_flops(inputs.budget_dollars * inputs.cost.flops_per_dollar)}")
     if optimum is not None:
-        cards[3].metric(f"Compute-optimal ({optimum.law})", units.format_params(optimum.num_params))
-        cards[3].caption(f"{units.format_tokens(optimum.tokens)} ({optimum.tokens_per_param:.0f} per param)")
+        cards[3].metric("Compute-optimal N*", units.format_params(optimum.num_params))
+        cards[3].caption(
+            f"{units.format_tokens(optimum.tokens)} ({optimum.tokens_per_param:.0f} per param) · "
+            f"{common.escape_md(optimum.law)}"
+        )
 
 
 def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
@@ -379,10 +382,10 @@ def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str)
         f"M* = {summary.optimal_multiplier:.0f} tokens per parameter, target M = {summary.target_multiplier:.0f}"
     )
     charts.add_context(
-        loss_fig, title="Loss against tokens per parameter at the target's compute", inputs=inputs, wrap=60
+        loss_fig, title="Loss against tokens per parameter at the target's compute", inputs=inputs, wrap=50
     )
     charts.add_context(
-        cost_fig, title="Inference cost against tokens per parameter at the target's compute", inputs=inputs, wrap=60
+        cost_fig, title="Inference cost against tokens per parameter at the target's compute", inputs=inputs, wrap=50
     )
     left, right = st.columns(2, gap="medium")
     left.plotly_chart(

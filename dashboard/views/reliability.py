@@ -163,7 +163,7 @@ def _show_calibration(meta_key: tuple, results: pd.DataFrame) -> None:
         calibration_figure(report),
         title="Prediction intervals: nominal against realised coverage",
         inputs=f"Leave-one-family-out: {report.cells:,} designs of {report.families} families · {calibration.METHOD}",
-        wrap=90,
+        wrap=60,  # the left of two columns (3:2)
     )
     left.plotly_chart(figure, key=KEY + "calibration", config=analysis_charts.plotly_config("scaleplan-calibration"))
     table = pd.DataFrame(
@@ -289,7 +289,7 @@ def render() -> None:
         bars = charts.add_context(
             analysis_charts.comparison_figure(comparison),
             title=titles[name],
-            wrap=75,
+            wrap=50,  # one of two columns
             inputs="Matched tasks fitted both ways · "
             + ("all families (family-averaged)" if family == ALL else family),
         )

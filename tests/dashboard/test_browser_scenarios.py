@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.dashboard.conftest import wait_for_app
+from tests.dashboard.test_browser_layout import layout_problems
 from tests.helpers import dashboard_server
 
 pytestmark = pytest.mark.browser
@@ -81,6 +82,7 @@ def test_save_two_scenarios_compare_and_download_the_brief(browser, built_db, me
             page.goto(f"{url}/scenarios?compare=small&compare=large")
             wait_for_app(page, timeout=240_000)
             assert page.locator('[data-testid="stException"]').count() == 0
+            assert layout_problems(page) == []  # the frontier chart's title, legend and ticks are clear
             inputs, outcomes = _table(page, 0), _table(page, 1)
             assert inputs[0][1:] == ["small", "large"]
             assert {row[0] for row in inputs[1:]} == {"Study budget", "MFU"}

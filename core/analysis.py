@@ -21,6 +21,7 @@ import pandas as pd
 
 from scaleplan.core import calibration as calibration_module
 from scaleplan.core import fitting, laws
+from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
 from scaleplan.core.parameters import Parameters
 from scaleplan.core.selection import FitPoints, Selection, SelectionError, select_points, target_of, unique_tokens_of
@@ -209,15 +210,22 @@ def bootstrap_warnings(
     return tuple(out)
 
 
+class BorrowError(UserError, ValueError):
+    """A borrowed parameter is unknown, not finite or outside the law's bounds."""
+
+
 def borrowed_parameters(fixed: dict[str, float] | None, law: str | laws.Law = "chinchilla") -> Parameters:
     """A law's default parameters with some held at values borrowed from another fit."""
     law = laws.get(law)
     parameters = law.defaults()
     for name, value in (fixed or {}).items():
         if name not in law.param_names:
-            raise ValueError(f"cannot borrow {name!r}; choose from {', '.join(law.param_names)}")
-        if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"borrowed {name} must be a positive finite number, got {value}")
+            raise BorrowError(f"cannot borrow {name!r}; choose from {', '.join(law.param_names)}")
+        bound = parameters[name]
+        if not np.isfinite(value) or value <= 0 or not bound.min <= value <= bound.max:
+            raise BorrowError(
+                f"borrowed {name} must be a positive finite number within [{bound.min:g}, {bound.max:g}], got {value}"
+            )
         parameters = parameters.fix(name, float(value))
     return parameters
 

@@ -42,7 +42,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import laws
+from scaleplan.core import laws, units
 from scaleplan.core.errors import UserError
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
@@ -97,8 +97,7 @@ SECONDS_PER_HOUR = 3600.0
 FLOPS_PER_PARAM_TOKEN = laws.FLOPS_PER_PARAM_TOKEN  # 6: training FLOPs per parameter per token
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0  # forward pass only
 
-MAX_FLOPS = 1e30
-"""Largest compute accepted anywhere (about 100,000 times the largest training run to date)."""
+MAX_FLOPS = units.MAX_FLOPS  # the plausibility limits are defined once, in core.units
 MAX_DOLLARS = 1e13
 MAX_GPU_HOURS = 1e13
 MAX_PEAK_FLOPS = 1e18  # per GPU, FLOP/s
@@ -107,9 +106,9 @@ MIN_MFU = 1e-3
 MAX_PRICE = 1e6  # dollars per GPU-hour
 MIN_PRICE = 1e-6  # a hundredth of a cent per thousand GPU-hours: free compute is not a price to plan with
 MAX_ARE = 100.0  # 10,000%: a larger "expected error" is not a number to print
-MIN_COUNT = 1e3  # fewest parameters of a study model, fewest tokens of a target: below it shares underflow
-MAX_PARAMS = 1e15
-MAX_TOKENS = 1e17
+MIN_COUNT = units.MIN_COUNT  # fewest parameters of a study model, fewest tokens of a target
+MAX_PARAMS = units.MAX_PARAMS
+MAX_TOKENS = units.MAX_TOKENS
 
 DEFAULT_MIN_SIZE = 1e7
 DEFAULT_NUM_RUNS = (3, 4, 5, 6, 8)
@@ -152,29 +151,25 @@ def _fraction(name: str, value: object, minimum: float = 0.0) -> float:
     return _positive(name, value, 1.0, minimum=minimum)
 
 
-_SUFFIX_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
-
-
 def parse_quantity(text: object, *, name: str = "the value", maximum: float = MAX_FLOPS) -> float:
     """A positive count typed by a person: "7B", "1.4e9", "70 M", "2,000,000", "1.5T" -> float.
 
-    Suffixes k (1e3), M (1e6), B or G (1e9), T (1e12), P (1e15), case-insensitive; commas,
-    underscores and spaces are ignored. Raises :class:`PlanningError` for anything else, for
-    zero, negative, non-finite or values above ``maximum``.
+    The syntax is :func:`core.units.parse_number`'s (suffixes k, M, B or G, T, P). Raises
+    :class:`PlanningError` for anything else, for zero, negative, non-finite or values above
+    ``maximum``, quoting the text as typed.
     """
-    raw = "" if text is None else str(text)
-    cleaned = raw.strip().replace(",", "").replace("_", "").replace(" ", "")
-    if not cleaned:
-        raise PlanningError(f"{name} is empty")
-    suffix = cleaned[-1].lower() if cleaned[-1].isalpha() else ""
-    if suffix and suffix not in _SUFFIX_SCALE:
-        raise PlanningError(f"{name}: cannot read {raw.strip()[:40]!r}; use a number like 7e9 or 7B")
-    body = cleaned[:-1] if suffix else cleaned
+    typed = str(text).strip()[:40] if text is not None else ""
     try:
-        number = float(body) * _SUFFIX_SCALE[suffix]
-    except ValueError:
-        raise PlanningError(f"{name}: cannot read {raw.strip()[:40]!r}; use a number like 7e9 or 7B") from None
-    return _positive(name, number, maximum)
+        number = units.parse_number(text, name=name)
+    except units.NumberSyntaxError as error:
+        raise PlanningError(str(error)) from None
+    if not math.isfinite(number):
+        raise PlanningError(f"{name} must be a finite number like 7e9 or 7B; you typed {typed!r}")
+    if number <= 0:
+        raise PlanningError(f"{name} must be greater than zero; you typed {typed!r}")
+    if number > maximum:
+        raise PlanningError(f"{name} of {typed} is beyond any realistic value (at most {maximum:.0e})")
+    return number
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +222,11 @@ def study_compute_budget(
         hours = _positive("the study budget in GPU-hours", gpu_hours, MAX_GPU_HOURS)
     flops = hours * per_hour
     if flops > MAX_FLOPS:
-        raise PlanningError(f"a budget of {flops:.2g} FLOPs is beyond any realistic study (at most {MAX_FLOPS:.0e})")
+        given = f"{format_dollars(dollars)}" if dollars is not None else f"{format_count(gpu_hours)} GPU-hours"
+        raise PlanningError(
+            f"a study budget of {given} buys more compute than any realistic study ({format_flops(flops)}, at most "
+            f"{MAX_FLOPS:.0e} FLOPs); lower the budget"
+        )
     return flops
 
 

@@ -73,6 +73,8 @@ class BuildReport:
     path: Path
     seconds: float
     per_source: dict[str, dict] = field(default_factory=dict)
+    moved_aside: Path | None = None  # where a corrupt previous file was moved, if any
+    removed_temporaries: list[Path] = field(default_factory=list)  # dead builds' leftovers
 
 
 def ingest_digest() -> str:
@@ -119,22 +121,129 @@ def content_digests(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute(_CONTENT_DIGEST_SQL).fetchall())
 
 
+DUCKDB_MAGIC = b"DUCK"
+"""Bytes 8-11 of every DuckDB database file (after an 8-byte checksum)."""
+_MAGIC_OFFSET = 8
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """True when ``path`` is a regular file that starts like a DuckDB database (its magic bytes)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_MAGIC_OFFSET + len(DUCKDB_MAGIC))
+    except OSError:
+        return False
+    return head[_MAGIC_OFFSET:] == DUCKDB_MAGIC
+
+
+def has_table(path: Path, table: str) -> bool | None:
+    """Whether the DuckDB file at ``path`` holds ``table``; None when it cannot be opened read-only
+    (for instance while another process writes it: DuckDB locks the file)."""
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except (duckdb.Error, OSError):
+        return None
+    try:
+        row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
+        return bool(row and row[0])
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
 def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
-    """One of ``"ok"``, ``"missing"``, ``"corrupt"`` or ``"stale"``."""
+    """One of ``"ok"``, ``"missing"``, ``"corrupt"``, ``"stale"`` or ``"foreign"``.
+
+    ``"foreign"``: the path holds something that is not recognisably scaleplan's database (a
+    folder, a CSV, a DuckDB database without scaleplan's ``meta`` table); it is never built over.
+    ``"corrupt"``: a DuckDB file that cannot be opened or lacks its data version; a build moves it
+    aside (:func:`build_database`) rather than deleting it.
+    """
+    db_path = Path(db_path)
     if not db_path.exists():
         return "missing"
+    if not db_path.is_file() or not is_duckdb_file(db_path):
+        return "foreign"
     try:
         con = duckdb.connect(str(db_path), read_only=True)
-        try:
-            row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
-            con.execute("SELECT count(*) FROM observations").fetchone()
-        finally:
-            con.close()
     except (duckdb.Error, OSError):
         return "corrupt"
+    try:
+        tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "meta" not in tables:
+            return "foreign"  # a DuckDB database, but someone else's
+        keys = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        if "schema_version" not in keys and "data_version" not in keys:
+            return "foreign"
+        con.execute("SELECT count(*) FROM observations").fetchone()
+        row = keys.get("data_version")
+    except (duckdb.Error, OSError, ValueError):
+        return "corrupt"
+    finally:
+        con.close()
     if row is None:
         return "corrupt"
-    return "ok" if row[0] == data_version(load_manifest(manifest_path)) else "stale"
+    return "ok" if row == data_version(load_manifest(manifest_path)) else "stale"
+
+
+def foreign_file_message(db_path: Path) -> str:
+    """Why a build refuses ``db_path`` and what to do (one line)."""
+    kind = "a folder" if Path(db_path).is_dir() else "a file that is not scaleplan's database"
+    return (
+        f"{db_path} is {kind}; scaleplan will not write over it. Give the database another path with "
+        "--db (or $SCALEPLAN_DB), or move that file away"
+    )
+
+
+_TMP_PATTERN = ".tmp-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(db_path: Path) -> list[Path]:
+    """Delete the temporary files of builds of ``db_path`` whose process is dead; return them.
+
+    Only files named ``<db name>.tmp-<pid>`` (and their ``.wal``) that a build of this database
+    writes, and only when no process ``<pid>`` runs on this machine: a live build keeps its file.
+    """
+    db_path = Path(db_path)
+    removed: list[Path] = []
+    prefix = db_path.name + _TMP_PATTERN
+    try:
+        candidates = list(db_path.parent.iterdir())
+    except OSError:
+        return removed
+    for path in candidates:
+        name = path.name
+        if not name.startswith(prefix):
+            continue
+        pid_text = name[len(prefix) :].removesuffix(".wal")
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _move_aside(db_path: Path) -> Path:
+    """Rename a corrupt database to ``<name>.corrupt-<UTC time>`` (never deleted); return the new path."""
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = db_path.with_name(f"{db_path.name}.corrupt-{stamp}")
+    os.replace(db_path, aside)
+    wal = db_path.with_name(db_path.name + ".wal")
+    if wal.is_file():
+        os.replace(wal, aside.with_name(aside.name + ".wal"))
+    return aside
 
 
 def build_database(
@@ -150,12 +259,20 @@ def build_database(
     """Build the database from a mirror (or downloads) atomically; return what was read.
 
     ``on_source(name, index, total)`` is called before each adapter runs (for UI progress).
+    Raises :class:`DatabaseError` before reading anything when ``db_path`` holds something that
+    is not scaleplan's database (status ``"foreign"``): it is never written over. A corrupt
+    DuckDB file is moved aside to ``<name>.corrupt-<time>`` (``BuildReport.moved_aside``), and
+    the temporary files of dead builds are removed (``BuildReport.removed_temporaries``).
     """
     from tqdm.auto import tqdm
 
     from scaleplan.core.sources import adapters
 
     start = time.perf_counter()
+    db_path = Path(db_path)
+    prior = database_status(db_path, manifest_path)
+    if prior == "foreign":
+        raise DatabaseError(foreign_file_message(db_path))
     manifest = load_manifest(manifest_path)
     root = Path(mirror).expanduser().resolve() if mirror else None
     if root is None:
@@ -166,11 +283,11 @@ def build_database(
         raise DataSourceError(f"mirror folder {root} does not exist")
     verify_mirror(manifest, root)
 
-    db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = db_path.with_name(f"{db_path.name}.tmp-{os.getpid()}")
+    tmp_path = db_path.with_name(f"{db_path.name}{_TMP_PATTERN}{os.getpid()}")
     tmp_path.unlink(missing_ok=True)
-    report = BuildReport(path=db_path, seconds=0.0)
+    tmp_path.with_name(tmp_path.name + ".wal").unlink(missing_ok=True)
+    report = BuildReport(path=db_path, seconds=0.0, removed_temporaries=remove_stale_temporaries(db_path))
     modules = adapters()
     try:
         con = duckdb.connect(str(tmp_path))
@@ -226,6 +343,12 @@ def build_database(
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        # Checked again just before the swap: the file may have changed during the build.
+        now = database_status(db_path, manifest_path)
+        if now == "foreign":
+            raise DatabaseError(foreign_file_message(db_path))
+        if now == "corrupt":
+            report.moved_aside = _move_aside(db_path)
         os.replace(tmp_path, db_path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -298,6 +421,8 @@ def _insert_all(
 def ensure_database(db_path: Path, *, mirror: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> str:
     """Build the database if it is missing, stale or corrupt; return the status found."""
     status = database_status(db_path)
+    if status == "foreign":
+        raise DatabaseError(foreign_file_message(db_path))
     if status != "ok":
         build_database(db_path, mirror=mirror, progress=progress, **kwargs)
     return status

@@ -1,6 +1,8 @@
 """Human-readable numbers for the dashboard and reports: counts, tokens, FLOPs, dollars.
 
-Pure functions, no dependencies beyond the standard library. Missing values (None, NaN)
+Pure functions, no dependencies beyond the standard library (and :class:`core.errors.UserError`).
+Also the one parser of numbers typed by people (:func:`parse_number`, every CLI flag) and the
+plausibility limits on parameters, tokens and compute (:data:`MAX_PARAMS`, ...). Missing values (None, NaN)
 format as an en dash so tables and hover labels never show "nan".
 
 >>> format_count(1.4e9)
@@ -21,11 +23,20 @@ from __future__ import annotations
 
 import math
 
+from scaleplan.core.errors import UserError
+
 MISSING = "\u2013"  # en dash
 _SUFFIXES = ((1e3, "k"), (1e6, "M"), (1e9, "B"), (1e12, "T"))
 
 __all__ = [
     "MISSING",
+    "MAX_PARAMS",
+    "MAX_TOKENS",
+    "MAX_FLOPS",
+    "MIN_COUNT",
+    "NumberSyntaxError",
+    "parse_number",
+    "format_interval",
     "format_count",
     "format_params",
     "format_tokens",
@@ -37,6 +48,72 @@ __all__ = [
     "axis_title",
     "log_axis_sensible",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plausibility limits: the one definition, used by the planner (core.planning), the upload check
+# (core.userdata) and the CLI's flags.
+
+MAX_PARAMS = 1e15
+"""Most parameters of any model scaleplan accepts (about 1,000x the largest dense model to date)."""
+MAX_TOKENS = 1e17
+"""Most training tokens scaleplan accepts (about 1,000x the largest training set to date)."""
+MAX_FLOPS = 1e30
+"""Largest compute accepted anywhere (about 100,000 times the largest training run to date)."""
+MIN_COUNT = 1e3
+"""Fewest parameters of a model, fewest tokens of a run: below it shares and costs underflow."""
+
+
+class NumberSyntaxError(UserError, ValueError):
+    """A number typed by a person could not be read (the message quotes what was typed)."""
+
+
+_SUFFIX_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
+
+
+def parse_number(text: object, *, name: str = "the value") -> float:
+    """A number typed by a person: "7B", "1.4e9", "70 M", "2,000,000", "1.5T", "-3", "0.4" -> float.
+
+    Suffixes k (1e3), M (1e6), B or G (1e9), T (1e12), P (1e15), case-insensitive; commas,
+    underscores and spaces are ignored. Only the syntax is checked here (the result may be
+    negative, zero or infinite: callers check the range and quote ``text``); NaN is refused.
+    Raises :class:`NumberSyntaxError` naming ``name`` and quoting ``text``.
+
+    >>> parse_number("7B"), parse_number("1.4T"), parse_number("2,000"), parse_number("-70B")
+    (7000000000.0, 1400000000000.0, 2000.0, -70000000000.0)
+    """
+    raw = "" if text is None else str(text)
+    cleaned = raw.strip().replace(",", "").replace("_", "").replace(" ", "")
+    if not cleaned:
+        raise NumberSyntaxError(f"{name} is empty; give a number like 7e9 or 7B")
+    suffix = cleaned[-1].lower() if cleaned[-1].isalpha() and cleaned.lower() not in ("inf", "-inf") else ""
+    body = cleaned[:-1] if suffix else cleaned
+    if suffix not in _SUFFIX_SCALE or not body or body.lower() in ("nan", "+nan", "-nan"):
+        raise NumberSyntaxError(f"{name}: cannot read {raw.strip()[:40]!r}; give a number like 7e9 or 7B")
+    try:
+        number = float(body)
+    except ValueError:
+        raise NumberSyntaxError(f"{name}: cannot read {raw.strip()[:40]!r}; give a number like 7e9 or 7B") from None
+    if math.isnan(number):
+        raise NumberSyntaxError(f"{name}: cannot read {raw.strip()[:40]!r}; give a number like 7e9 or 7B")
+    return number * _SUFFIX_SCALE[suffix]
+
+
+def format_interval(low, high, *, digits: int = 4, separator: str = " \u2013 ") -> str:
+    """An interval "low – high" at ``digits`` significant digits, never one of zero width.
+
+    When both ends print the same (the resampled values all agree to ``digits`` digits) the
+    interval says nothing about the uncertainty, so the text says the parameter is not
+    determined instead: "not determined (every replicate: 9.393e-09)". Missing ends give
+    :data:`MISSING`.
+    """
+    lo, hi = _number(low), _number(high)
+    if lo is None or hi is None:
+        return MISSING
+    low_text, high_text = f"{lo:.{digits}g}", f"{hi:.{digits}g}"
+    if low_text == high_text:
+        return f"not determined (every replicate: {low_text})"
+    return f"{low_text}{separator}{high_text}"
 
 
 def _number(value) -> float | None:

@@ -3,9 +3,9 @@
 Columns (header names are case-insensitive; extra columns are ignored):
 
 =============  ========  ==================================================
-num_params     required  parameters N (> 0), e.g. 160000000 or 1.6e8
-tokens_seen    required  tokens D seen at this checkpoint (> 0)
-loss           required  loss at this checkpoint (> 0, finite), e.g. nats/token
+num_params     required  parameters N (1e3 to 1e15), e.g. 160000000 or 1.6e8
+tokens_seen    required  tokens D seen at this checkpoint (1 to 1e17)
+loss           required  loss at this checkpoint (> 0, at most 1e4), e.g. nats/token
 run_name       optional  groups checkpoints into runs (default: one run per N)
 seed           optional  integer seed
 =============  ========  ==================================================
@@ -21,13 +21,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scaleplan.core import units
 from scaleplan.core.errors import UserError
 
 REQUIRED_COLUMNS = ("num_params", "tokens_seen", "loss")
 OPTIONAL_COLUMNS = ("run_name", "seed")
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_MB = 20
+"""The one upload limit, in MB of 1,000,000 bytes.
+
+Streamlit's upload box counts a "MB" as 1,000,000 bytes on most platforms (1,048,576 on others),
+and its server's ``server.maxUploadSize`` as 1,048,576: so the limit is stated in decimal MB,
+checked here on the bytes received (the same check for the CLI and the page), and Streamlit's
+own limits, set from this number (``scaleplan serve``, ``.streamlit/config.toml``), are never
+lower, so no file is refused by one and accepted by another.
+"""
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1_000_000
+MAX_UPLOAD_TEXT = f"{MAX_UPLOAD_MB} MB ({MAX_UPLOAD_BYTES:,} bytes)"  # how every message and help text states it
 MAX_ROWS = 1_000_000
 MAX_MESSAGES = 50
+MAX_LOSS = 1e4
+"""Largest uploaded loss accepted (nats/token; a uniform guess over 10**4000 tokens): beyond it the value is
+not a language-model loss (a perplexity, a typo), and the fit's log-residuals would be meaningless."""
 
 TEMPLATE_CSV = (
     "run_name,seed,num_params,tokens_seen,loss\n"
@@ -39,6 +53,13 @@ TEMPLATE_CSV = (
     "big-410m,0,410000000,40000000000,2.62\n"
 )
 
+
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    # [low, high] of each uploaded value; parameters and tokens share the planner's limits (core.units).
+    "num_params": (units.MIN_COUNT, units.MAX_PARAMS),
+    "tokens_seen": (1.0, units.MAX_TOKENS),
+    "loss": (0.0, MAX_LOSS),
+}
 
 UPLOAD_WARMUP_SHARE = 0.1
 PAPER_MIN_TOKENS = 10e9  # the Hitchhiker protocol's cutoff (core.selection.DEFAULT_MIN_TOKENS)
@@ -58,6 +79,14 @@ def default_min_tokens(table: pd.DataFrame) -> float:
         return PAPER_MIN_TOKENS
     shortest = float(table.groupby("run_id")["tokens_seen"].max().min())
     return min(PAPER_MIN_TOKENS, UPLOAD_WARMUP_SHARE * shortest)
+
+
+def too_large_message(size_bytes: int) -> str:
+    """Why a file of ``size_bytes`` is refused (bytes, the unit nobody reads differently)."""
+    return (
+        f"the file is {size_bytes:,} bytes; the limit is {MAX_UPLOAD_TEXT}. Use fewer checkpoints "
+        "(every few hundred steps is plenty for a fit)"
+    )
 
 
 class RunsTableError(UserError, ValueError):
@@ -80,11 +109,12 @@ class RunsTable:
 NOT_TEXT = (
     "this is not a text file: it looks like a spreadsheet, archive, image or other binary file. "
     "Save your table as CSV (comma-separated text, e.g. File > Save as > CSV in a spreadsheet) "
-    "and upload that file"
+    "and use that file"
 )
 NOT_A_TABLE = (
     "the file could not be read as a table: use one header row, then one row per checkpoint, "
-    "with values separated by commas, semicolons or tabs (see the template)"
+    "with values separated by commas, semicolons or tabs; the columns are num_params, tokens_seen, loss "
+    "(required), run_name, seed (optional)"
 )
 HEADER_ONLY = "the file has a header row but no data rows: add one row per checkpoint below the header"
 _MAX_CONTROL_SHARE = 0.01  # text files have (almost) no control characters; binary decoded as Latin-1 has ~20%
@@ -132,7 +162,7 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     if isinstance(data, str):
         data = data.encode("utf-8")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise RunsTableError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+        raise RunsTableError(too_large_message(len(data)))
     text = _decode(data)
     if not text.strip():
         raise RunsTableError("the file is empty")
@@ -167,7 +197,8 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     if missing:
         raise RunsTableError(
             f"missing required column(s): {', '.join(missing)}; found: "
-            f"{', '.join(map(str, raw.columns[:10])) or 'none'}. Download the template for the format."
+            f"{', '.join(map(str, raw.columns[:10])) or 'none'}. The columns are num_params, tokens_seen, loss "
+            "(required), run_name, seed (optional)"
         )
     if raw.columns.duplicated().any():
         raise RunsTableError("the header repeats a column name")
@@ -182,6 +213,10 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
         problems[not_number & (text_col != "")] += f"{column} is not a number; "
         problems[non_finite] += f"{column} is not finite; "
         problems[non_positive] += f"{column} must be > 0; "
+        low, high = PLAUSIBLE[column]
+        in_range = ~not_number & ~non_finite & ~non_positive
+        problems[in_range & (values > high)] += f"{column} is above {high:.0e}, beyond any realistic run; "
+        problems[in_range & (values < low)] += f"{column} is below {low:.0e}, below any realistic run; "
     seed = pd.Series(np.nan, index=raw.index)
     if "seed" in raw.columns:
         seed_text = raw["seed"].str.strip()

@@ -58,24 +58,56 @@ def size_colors(num_params: Sequence[float]) -> dict[float, str]:
     return dict(zip(sizes, sample_colorscale(COLORSCALE, positions)))
 
 
-def decade_ticks(low: float, high: float, formatter=units.format_count) -> tuple[list[float], list[str]] | None:
-    """Tick values at powers of ten between ``low`` and ``high`` (positive), labelled by ``formatter``."""
-    if not (low and high) or low <= 0 or high <= 0 or not (math.isfinite(low) and math.isfinite(high)):
+MAX_TICKS = 12
+_MAX_EXPONENT = 308  # 10.0**308 is the largest power of ten a float holds (10.0**309 overflows)
+_MIN_EXPONENT = -323
+
+
+def _decades(low: float, high: float) -> tuple[int, int] | None:
+    """The integer decades spanning [low, high], clamped to what a float holds; None when unusable."""
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= 0:
         return None
-    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    values = [10.0**k for k in range(first, last + 1)]
+    first = max(_MIN_EXPONENT, math.floor(math.log10(low)))
+    last = min(_MAX_EXPONENT, math.ceil(math.log10(high)))
+    return (first, last) if first <= last else None
+
+
+def decade_ticks(low: float, high: float, formatter=units.format_count) -> tuple[list[float], list[str]] | None:
+    """Tick values at powers of ten between ``low`` and ``high`` (positive), labelled by ``formatter``.
+
+    At most :data:`MAX_TICKS` ticks (every k-th decade over a wide range); safe for any finite
+    input (clamped to the float range), None when there is nothing to tick.
+    """
+    span = _decades(low, high)
+    if span is None:
+        return None
+    first, last = span
+    stride = max(1, math.ceil((last - first + 1) / MAX_TICKS))
+    values = [10.0**k for k in range(first, last + 1, stride)]
     if len(values) < 2:
         return None
     return values, [formatter(v) for v in values]
 
 
 def log_ticks(low: float, high: float, formatter=lambda v: f"{v:g}") -> tuple[list[float], list[str]] | None:
-    """Readable ticks for a log axis over a narrow range: 1, 2, 3, 5 x powers of ten (fewer if crowded)."""
-    if not (low and high) or low <= 0 or high <= low or not (math.isfinite(low) and math.isfinite(high)):
+    """Readable ticks for a log axis over a narrow range: 1, 2, 3, 5 x powers of ten (fewer if crowded).
+
+    Over more than a few decades this is :func:`decade_ticks`; safe for any finite input.
+    """
+    span = _decades(low, high)
+    if span is None or high <= low:
         return None
-    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    first, last = span
+    if last - first > 4:
+        return decade_ticks(low, high, formatter)
+    values: list[float] = []
     for steps in ((1, 1.5, 2, 3, 4, 5, 7), (1, 2, 3, 5), (1, 2, 5), (1,)):
-        values = [m * 10.0**k for k in range(first, last + 1) for m in steps if low <= m * 10.0**k <= high]
+        values = [
+            m * 10.0**k
+            for k in range(first, last + 1)
+            for m in steps
+            if low <= m * 10.0**k <= high and k < _MAX_EXPONENT
+        ]
         if len(values) <= 10:
             break
     if len(values) < 2:
@@ -251,7 +283,8 @@ def _add_colorbar(fig: go.Figure, sizes: list[float]) -> None:
     lo, hi = math.log10(min(sizes)), math.log10(max(sizes))
     if hi == lo:
         return
-    ticks = [k for k in range(math.ceil(lo), math.floor(hi) + 1)] or [lo, hi]
+    stride = max(1, math.ceil((math.floor(hi) - math.ceil(lo) + 1) / MAX_TICKS))
+    ticks = [k for k in range(math.ceil(lo), math.floor(hi) + 1, stride)] or [lo, hi]
     scale = [
         [p, c]
         for p, c in zip(np.linspace(0, 1, 11), sample_colorscale(COLORSCALE, list(np.linspace(*COLOR_RANGE, 11))))

@@ -43,6 +43,7 @@ STATUS_MESSAGES = {
     "missing": "The database has not been built yet.",
     "stale": "The database was built from older sources or code and must be rebuilt.",
     "corrupt": "The database file is damaged and cannot be read.",
+    "foreign": "The database path holds a file that is not scaleplan's database, so scaleplan will not write over it.",
 }
 
 
@@ -173,6 +174,13 @@ def ensure_database_ui(status: str | None = None) -> bool:
     status = status or database_status()
     if status == "ok":
         return True
+    if status == "foreign":
+        st.error(
+            f"{STATUS_MESSAGES['foreign']} Point SCALEPLAN_DB (or `scaleplan serve --db`) at another path, "
+            "or move that file away, then reload the page.",
+            icon=":material/database:",
+        )
+        return False
     st.warning(
         f"{STATUS_MESSAGES.get(status, 'The database cannot be used.')} "
         "Building it from the sources takes under a minute.",

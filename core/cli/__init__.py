@@ -43,7 +43,7 @@ COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce", "plan", "runs", "
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="scaleplan", description="Plan pretraining budgets with scaling laws.")
+    parser = _common.Parser(prog="scaleplan", description="Plan pretraining budgets with scaling laws.")
     _common.add_settings_arguments(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_GROUPS:
@@ -58,10 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a mistake in the arguments (2, one line on stderr)
+        return int(stop.code or 0)
     settings = _common.settings_from_args(args)
     try:
-        return int(args.func(args, settings) or 0)
+        _common.check_results_file(settings.meta_path)
+        status = int(args.func(args, settings) or 0)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # The reader went away (`scaleplan ... | head`): what was wanted has been read. Point stdout
+        # at /dev/null so the interpreter's final flush does not fail again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

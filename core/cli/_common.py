@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+from scaleplan.core import units
 from scaleplan.core.errors import UserError
 from scaleplan.core.settings import Settings, resolve_settings
 
@@ -17,6 +22,67 @@ EXIT_BUG = 1
 
 class CLIError(UserError):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one change: a value that starts like a negative number ("-70B", "-5", "-.5")
+    is a value, not an option, so ``--target-params -70B`` gets the flag's own message
+    ("must be a positive number") instead of "expected one argument"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def error(self, message: str) -> Any:  # noqa: D102 - argparse's hook; one line, exit 2
+        print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR)
+
+
+def number(
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+    integer: bool = False,
+    example: str = "7e9 or 7B",
+) -> Callable[[str], float]:
+    """An argparse ``type`` for every numeric flag: :func:`core.units.parse_number`'s syntax
+    (suffixes 7B, 1.4T, commas), finite, within the limits; the message quotes what was typed."""
+
+    def parse(text: str) -> float:
+        try:
+            value = units.parse_number(text, name="the value")
+        except units.NumberSyntaxError:
+            raise argparse.ArgumentTypeError(f"cannot read {text!r}; give a number like {example}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number; give a number like {example}")
+        if integer and value != int(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give a whole number like {example}")
+        if positive and value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a positive number, like {example}")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is below {minimum:g}; give a number like {example}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} is above {maximum:g}; give a number like {example}")
+        return int(value) if integer else value
+
+    return parse
+
+
+def check_results_file(path: Path) -> None:
+    """Refuse a meta-analysis results file (``--meta``) that exists but is not a DuckDB database of
+    sweep results: scaleplan neither reads it as one nor writes into it."""
+    from scaleplan.core import storage
+
+    path = Path(path)
+    if not path.exists():
+        return
+    # A results file being written by a running sweep is locked (has_table gives None): not refused.
+    if path.is_dir() or not storage.is_duckdb_file(path) or storage.has_table(path, "sweep_results") is False:
+        raise CLIError(
+            f"--meta {path} is not a scaleplan results file (meta-analysis sweep); scaleplan will not use or "
+            "write over it. Give another path with --meta (or $SCALEPLAN_META), or move that file away"
+        )
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -77,17 +143,35 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, default=_json_default))
+def print_json(obj: object) -> None:
+    """Valid JSON on stdout: NaN and infinities become ``null`` (JSON has no NaN)."""
+    print(json.dumps(jsonable(obj), indent=2, allow_nan=False))
 
 
-def _json_default(value):
+def jsonable(value: object) -> object:
+    """``value`` with NumPy scalars and arrays as Python values, non-finite floats as None, other
+    unknown objects as their text."""
     import numpy as np
 
-    if isinstance(value, np.generic):
-        return value.item()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or value is pd.NA:
+            return None
+    except ImportError:  # pragma: no cover
+        pass
     return str(value)
 
 
@@ -96,15 +180,26 @@ def ensure_database(settings: Settings, *, quiet: bool = False) -> None:
     from scaleplan.core import storage
 
     status = storage.database_status(settings.db_path)
+    if status == "foreign":
+        raise storage.DatabaseError(storage.foreign_file_message(settings.db_path))
     if status != "ok":
         print(f"database {status} at {settings.db_path}: building it (this takes under a minute)...", file=sys.stderr)
-        storage.build_database(
+        report = storage.build_database(
             settings.db_path,
             mirror=settings.mirror,
             download_dir=settings.download_dir,
             download_url=settings.download_url,
             progress=not quiet,
         )
+        describe_build(report)
+
+
+def describe_build(report: Any) -> None:
+    """Tell the user on stderr what a build moved aside or cleaned up."""
+    if report.moved_aside is not None:
+        print(f"note: the unreadable database was moved aside to {report.moved_aside}", file=sys.stderr)
+    for path in report.removed_temporaries:
+        print(f"note: removed {path}, left by an interrupted build", file=sys.stderr)
 
 
 @contextmanager

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
-from scaleplan.core import analysis, calibration, fitting, formats, laws, storage, studies
+from scaleplan.core import analysis, calibration, fitting, formats, laws, storage, studies, units
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
 from scaleplan.core.settings import Settings
 from scaleplan.core.userdata import RunsTableError, default_min_tokens
+
+MAX_BOOTSTRAP = 10_000  # replicates: beyond this the bootstrap takes hours and its percentiles do not move
 
 
 def _calibration(settings: Settings, law: str) -> tuple[calibration.Calibration | None, str]:
@@ -65,16 +68,40 @@ def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str =
     }
 
 
+def parse_borrow(items: list[str], law_name: str = "chinchilla") -> dict[str, float]:
+    """``--borrow NAME=VALUE`` items as {name: value}, each checked against the law's parameters and bounds.
+
+    Raises :class:`CLIError` quoting the item as typed: an unknown name, a value that is not a
+    finite number, or one outside the parameter's range (Chinchilla: E, A, B > 0; alpha, beta in (0, 2]).
+    """
+    law = laws.get(law_name)  # an unknown name is a UserError (argparse's choices catch it first)
+    bounds = law.defaults()
+    names = tuple(law.param_names)
+    fixed: dict[str, float] = {}
+    for item in items:
+        name, sep, text = (part.strip() for part in item.partition("="))
+        if not sep or not name or not text:
+            raise CLIError(f"--borrow {item}: write NAME=VALUE, e.g. --borrow alpha=0.34")
+        if name not in names:
+            raise CLIError(f"--borrow {item}: there is no parameter {name!r}; choose from {', '.join(names)}")
+        try:
+            value = units.parse_number(text, name=f"--borrow {name}")
+        except units.NumberSyntaxError:
+            raise CLIError(f"--borrow {item}: {text!r} is not a number; give e.g. {name}=0.34") from None
+        low, high = bounds[name].min, bounds[name].max
+        if not math.isfinite(value):
+            raise CLIError(f"--borrow {item}: the value must be a finite number, e.g. {name}=0.34")
+        if value <= 0 or value < low or value > high:
+            allowed = f"in (0, {high:g}]" if math.isfinite(high) else "greater than 0"
+            raise CLIError(f"--borrow {item}: {name} must be {allowed}; you gave {text}")
+        fixed[name] = value
+    return fixed
+
+
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 < args.level < 1:
         raise CLIError(f"--level must be between 0 and 1 (e.g. 0.9), got {args.level}")
-    fixed = {}
-    for item in args.borrow or []:
-        name, _, value = item.partition("=")
-        try:
-            fixed[name.strip()] = float(value)
-        except ValueError:
-            raise CLIError(f"--borrow expects NAME=VALUE, e.g. alpha=0.34; got {item!r}") from None
+    fixed = parse_borrow(args.borrow or [], args.law)
     selection_kwargs = dict(
         max_params=args.max_params,
         num_runs=args.num_runs,
@@ -157,7 +184,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     print(f"target: {doc['target']['run']}  N={result.target_params:.4g}  D={result.target_tokens:.4g} tokens")
     print(
         f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
-        f"({result.compute_share:.3%} of the target's compute)"
+        f"({units.format_share(result.compute_share)} of the target's compute)"
     )
     print(f"law: {result.fit.law.formula}")
     print("params: " + ", ".join(f"{k}={v:.4g}" for k, v in doc["params"].items()))
@@ -166,7 +193,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         note = interval["refused"]
     else:
         note = (
-            f"{args.level:.0%} interval {interval['low']:.4f} - {interval['high']:.4f}; {interval['method']}, "
+            f"{args.level:.0%} interval {units.format_interval(interval['low'], interval['high'], separator=' - ')}; "
+            f"{interval['method']}, "
             f"learned on {interval['designs']:,} designs of {interval['families']} families"
             + (" (your runs are a new family: calibration from the whole collection)" if args.runs else "")
         )
@@ -207,15 +235,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--runs",
         help="your own runs: CSV, Parquet or W&B export (num_params, tokens_seen, loss[, run_name, seed, ...])",
     )
-    fit.add_argument("--predict-n", type=float, help="hypothetical target parameters")
-    fit.add_argument("--predict-d", type=float, help="hypothetical target tokens")
-    fit.add_argument("--max-params", type=float, help="use only runs with at most this many parameters")
-    fit.add_argument("--num-runs", type=int, help="use the k smallest runs")
-    fit.add_argument("--fraction", type=float, default=1.0, help="fraction of training used (0-1]")
+    count = _common.number(positive=True, maximum=units.MAX_PARAMS)
+    fit.add_argument("--predict-n", type=count, help="hypothetical target parameters (e.g. 7B or 7e9)")
+    fit.add_argument(
+        "--predict-d",
+        type=_common.number(positive=True, maximum=units.MAX_TOKENS, example="1.4T"),
+        help="hypothetical target tokens (e.g. 1.4T)",
+    )
+    fit.add_argument("--max-params", type=count, help="use only runs with at most this many parameters (e.g. 1B)")
+    fit.add_argument(
+        "--num-runs", type=_common.number(integer=True, minimum=1, example="3"), help="use the k smallest runs"
+    )
+    fit.add_argument(
+        "--fraction",
+        type=_common.number(positive=True, maximum=1.0, example="0.5"),
+        default=1.0,
+        help="fraction of training used (0-1]",
+    )
     fit.add_argument("--final-only", action="store_true", help="final checkpoints only")
     fit.add_argument(
         "--min-tokens",
-        type=float,
+        type=_common.number(minimum=0.0, maximum=units.MAX_TOKENS, example="10B"),
         default=None,
         help="drop checkpoints at or below this many tokens (default: 10B, the paper's cutoff; "
         "for --runs, 10%% of your shortest run, at most 10B)",
@@ -227,12 +267,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the scaling law to fit (default: chinchilla, L(N, D) = E + A/N^alpha + B/D^beta)",
     )
     fit.add_argument("--borrow", action="append", metavar="NAME=VALUE", help="fix a parameter, e.g. alpha=0.34")
-    fit.add_argument("--level", type=float, default=0.9, help="level of the calibrated interval (default 0.9)")
+    fit.add_argument(
+        "--level",
+        type=_common.number(positive=True, example="0.9"),
+        default=0.9,
+        help="level of the calibrated interval (default 0.9)",
+    )
     fit.add_argument(
         "--bootstrap",
-        type=int,
+        type=_common.number(integer=True, minimum=0, maximum=MAX_BOOTSTRAP, example="100"),
         default=100,
-        help="bootstrap replicates for parameter uncertainty and its warnings (0: none)",
+        help=f"bootstrap replicates for parameter uncertainty and its warnings (0: none; at most {MAX_BOOTSTRAP:,})",
     )
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=cmd_fit)

@@ -12,7 +12,6 @@ table under the selected law.
 from __future__ import annotations
 
 import argparse
-import math
 
 from scaleplan.core import planning
 from scaleplan.core.cli import _common
@@ -175,7 +174,7 @@ def print_text(result: dict) -> None:
     shown = [i for i in plan.frontier if plan.designs[i].cost.dollars <= plan.budget_dollars][-SHOWN_DESIGNS:]
     if plan.pick is not None and plan.pick not in shown:
         shown.append(plan.pick)
-    print(f"  {'':2}{'cost':>10}{'ARE med':>9}{'ARE p80':>9}{'ARE p90':>9}{'support':>16}  design")
+    print(f"  {'':2}{'cost':>10}{'ARE med':>9}{'ARE p80':>9}{'ARE p90':>9}{'support':>19}  design")
     for i in shown:
         a = plan.designs[i]
         e = a.expected
@@ -183,7 +182,7 @@ def print_text(result: dict) -> None:
         print(
             f"  {'*' if i == plan.pick else ' ':2}{format_dollars(a.cost.dollars):>10}"
             f"{format_percent(e.median) if e else '-':>9}{format_percent(e.p80) if e else '-':>9}"
-            f"{format_percent(e.p90) if e else '-':>9}{support:>16}  {a.design.describe()}"
+            f"{format_percent(e.p90) if e else '-':>9}  {support:>17}  {a.design.describe()}"
         )
     if not shown:
         print("  (none)")
@@ -233,13 +232,8 @@ def _number(text: str) -> float:
 
 
 def _plain(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be finite: {text!r}")
-    return value
+    # The CLI's one number syntax (core.units.parse_number); the ranges are checked by the planner.
+    return _common.number(example="0.4")(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.resources
+import ipaddress
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from scaleplan.core import userdata
 from scaleplan.core.cli import _common
 from scaleplan.core.settings import Settings
 
@@ -24,6 +26,27 @@ from scaleplan.core.settings import Settings
 def app_script() -> Path:
     """The dashboard's entry script inside the installed package."""
     return Path(str(importlib.resources.files("scaleplan.dashboard").joinpath("app.py")))
+
+
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def is_loopback(address: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, "localhost")."""
+    host = address.strip().strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+REMOTE_WARNING = (
+    "scaleplan: warning: serving on {address}, beyond this machine: anyone who can reach it can use the "
+    "dashboard, and scaleplan has no login of its own. Put it behind a reverse proxy with authentication and a "
+    "Host allow-list (README, 'Serving a team'), or use Streamlit's OIDC login (st.login)."
+)
 
 
 def streamlit_options(*, port: int, address: str, open_browser: bool) -> dict[str, Any]:
@@ -38,6 +61,9 @@ def streamlit_options(*, port: int, address: str, open_browser: bool) -> dict[st
             "server.address": address,
             "server.headless": not open_browser,
             "browser.gatherUsageStats": False,
+            # Streamlit's transport limit (its "MB" is 2**20 bytes) from the one upload limit
+            # (core.userdata, 10**6-byte MB): never below it, so scaleplan's own check speaks.
+            "server.maxUploadSize": userdata.MAX_UPLOAD_MB,
         }
     )
     return options
@@ -47,9 +73,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from streamlit import config as streamlit_config
     from streamlit.web import bootstrap
 
+    from scaleplan.core import storage
     from scaleplan.core.manifest import DataSourceError
     from scaleplan.core.storage import DatabaseError
 
+    if not is_loopback(args.address) and not args.allow_remote:
+        raise _common.CLIError(
+            f"--address {args.address} serves beyond this machine, without a login; add --allow-remote to do so "
+            "on purpose (see the README, 'Serving a team'), or use --address 127.0.0.1"
+        )
+    if storage.database_status(settings.db_path) == "foreign":
+        raise DatabaseError(storage.foreign_file_message(settings.db_path))
+    if not is_loopback(args.address):
+        print(REMOTE_WARNING.format(address=args.address), file=sys.stderr, flush=True)
     try:
         _common.ensure_database(settings)
     except (DataSourceError, DatabaseError, OSError) as error:
@@ -77,8 +113,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", parents=[_common.settings_parent()], help="launch the dashboard")
-    serve.add_argument("--port", type=int, default=8501, help="TCP port (default 8501)")
-    serve.add_argument("--address", default="localhost", help="address to listen on (default localhost)")
+    serve.add_argument(
+        "--port",
+        type=_common.number(integer=True, minimum=1, maximum=65535, example="8501"),
+        default=8501,
+        help="TCP port (default 8501)",
+    )
+    serve.add_argument(
+        "--address",
+        default="localhost",
+        help="address to listen on (default localhost; anything beyond loopback needs --allow-remote)",
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow an --address other machines can reach (there is no login: see the README, 'Serving a team')",
+    )
     serve.add_argument("--open", action="store_true", help="open a browser tab (default: headless)")
     serve.add_argument("--headless", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old scripts
     serve.set_defaults(func=cmd_serve)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import units
+from scaleplan.core import exports, units
 from scaleplan.core.metrics import metric_label
 from scaleplan.dashboard import charts, common, state
 
@@ -296,7 +296,7 @@ def render() -> None:
     downloads = st.container(horizontal=True)
     downloads.download_button(
         "Download this table (CSV)",
-        table.to_csv(index=False).encode(),
+        exports.csv_bytes(table),
         file_name="scaleplan-runs.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -311,7 +311,7 @@ def render() -> None:
     points = plotted_all[["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]]
     downloads.download_button(
         "Download the plotted points (CSV)",
-        points.to_csv(index=False).encode(),
+        exports.csv_bytes(points),
         file_name="scaleplan-curves.csv",
         mime="text/csv",
         icon=":material/download:",

@@ -626,7 +626,7 @@ def _show_results(
                 "Parameter": name,
                 "Meaning": fitted_law.descriptions.get(name, ""),
                 "Value": f"{params[name]:.4g}",
-                "90% interval (bootstrap)": f"{low_high[0]:.4g} – {low_high[1]:.4g}" if low_high else units.MISSING,
+                "90% interval (bootstrap)": units.format_interval(*low_high) if low_high else units.MISSING,
                 "Source": f"borrowed from {source}" if name in borrow else "fitted",
             }
         )

@@ -101,14 +101,13 @@ def render() -> None:
         )
 
     generation = st.session_state.get(KEY + "generation", 0)
-    limit_mb = userdata.MAX_UPLOAD_BYTES // (1024 * 1024)
     tokens_per_step = _tokens_per_step(left)
     uploaded = left.file_uploader(
         "File with your runs (CSV, Parquet or W&B export)",
         type=["csv", "tsv", "txt", "parquet"],
         key=f"{KEY}uploader.{generation}",
-        max_upload_size=limit_mb,
-        help=f"Up to {limit_mb} MB and {userdata.MAX_ROWS:,} rows.",
+        max_upload_size=userdata.MAX_UPLOAD_MB,
+        help=f"Up to {userdata.MAX_UPLOAD_TEXT} and {userdata.MAX_ROWS:,} rows.",
     )
     outcome = _process(uploaded, tokens_per_step) if uploaded is not None else None
 

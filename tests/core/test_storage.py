@@ -177,8 +177,8 @@ def test_checksum_mismatch_in_mirror_is_rejected(built_db, mirror, tmp_path):
 def test_corrupt_and_stale_databases_are_detected_and_rebuilt(built_db, mirror, tmp_path):
     db = _copy_db(built_db, tmp_path)
     with open(db, "r+b") as handle:
-        handle.seek(0)
-        handle.write(b"\x00garbage" * 512)
+        handle.seek(4096)  # behind DuckDB's magic bytes: a damaged database, not someone else's file
+        handle.write(b"\x00garbage" * 1024)
     assert storage.database_status(db) == "corrupt"
     with pytest.raises(storage.DatabaseError):
         storage.connect(db).execute("SELECT 1")

@@ -9,15 +9,18 @@ import pytest
 from scaleplan.core import units
 from scaleplan.core.units import (
     MISSING,
+    NumberSyntaxError,
     axis_title,
     format_count,
     format_dollars,
     format_flops,
+    format_interval,
     format_params,
     format_percent,
     format_tokens,
     log_axis_sensible,
     metric_unit,
+    parse_number,
 )
 
 
@@ -170,3 +173,27 @@ def test_format_share_is_one_rule_for_page_and_report():
     assert units.format_share(0.0034) == "0.34%"
     assert units.format_share(0.0099) == "0.99%" and units.format_share(0.01) == "1.0%"
     assert units.format_share(None) == units.MISSING
+
+
+# ---------------------------------------------------------------- issue 25: one number syntax
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("7B", 7e9), ("1.4T", 1.4e12), ("70 M", 7e7), ("2,000,000", 2e6), ("-70B", -7e10), ("0.4", 0.4), ("1e3k", 1e6)],
+)
+def test_parse_number_reads_suffixes(text, value):
+    assert parse_number(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "nan", "seven", "7X", "B", "1.2.3"])
+def test_parse_number_refuses_what_is_not_a_number_quoting_it(text):
+    with pytest.raises(NumberSyntaxError) as caught:
+        parse_number(text, name="--predict-n")
+    assert "--predict-n" in str(caught.value)
+
+
+def test_an_interval_of_zero_width_is_never_shown():
+    assert format_interval(9.393e-09, 9.393e-09 * (1 + 1e-9)) == "not determined (every replicate: 9.393e-09)"
+    assert format_interval(0.1, 0.2) == "0.1 \u2013 0.2"
+    assert format_interval(None, 1.0) == "\u2013"

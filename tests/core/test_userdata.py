@@ -146,3 +146,39 @@ def test_fuzzed_csv_ends_in_a_valid_table_or_the_documented_error(header, rows, 
         values = table[column].to_numpy(dtype=float)
         assert np.isfinite(values).all() and (values > 0).all()
     assert not table.duplicated(["run_id", "tokens_seen"]).any()
+
+
+# ---------------------------------------------------------------- issue 25: plausibility limits
+
+
+def test_implausible_values_are_rejected_per_row_with_the_reason():
+    from scaleplan.core import planning, units
+
+    text = (
+        TEMPLATE_CSV
+        + "huge_d,0,7e7,1e308,3.0\nhuge_n,0,1e308,2e10,3.0\ntiny_n,0,10,2e10,3.0\nbig_loss,0,7e7,2e10,1e9\n"
+    )
+    table = parse_runs_csv(text)
+    assert len(table.table) == 6 and table.rejected_rows == 4
+    reasons = dict(m.split(": ", 1) for m in table.messages)
+    assert "tokens_seen is above 1e+17" in reasons["row 8"]
+    assert "num_params is above 1e+15" in reasons["row 9"]
+    assert "num_params is below 1e+03" in reasons["row 10"]
+    assert "loss is above" in reasons["row 11"]
+    # the same bounds as the planner's (one definition, core.units)
+    assert planning.MAX_PARAMS == units.MAX_PARAMS and planning.MAX_TOKENS == units.MAX_TOKENS
+
+
+def test_table_errors_speak_neither_web_nor_cli_words():
+    with pytest.raises(RunsTableError) as caught:
+        parse_runs_csv("size,tokens,loss\n1,2,3\n")
+    assert "Download" not in str(caught.value) and "num_params" in str(caught.value)
+
+
+def test_the_size_limit_is_stated_in_one_unit():
+    from scaleplan.core import userdata
+
+    with pytest.raises(RunsTableError) as caught:
+        parse_runs_csv(b"a" * (MAX_UPLOAD_BYTES + 1))
+    assert f"{MAX_UPLOAD_BYTES + 1:,} bytes" in str(caught.value) and userdata.MAX_UPLOAD_TEXT in str(caught.value)
+    assert MAX_UPLOAD_BYTES == userdata.MAX_UPLOAD_MB * 10**6

@@ -324,15 +324,30 @@ def test_missing_database_offers_a_build(app_test, tmp_path, monkeypatch, mirror
     assert [m.label for m in at.metric][:1] == ["Training runs"]
 
 
-def test_corrupt_database_is_explained(app_test, tmp_path, monkeypatch):
+def test_corrupt_database_is_explained(app_test, built_db, tmp_path, monkeypatch):
     db = tmp_path / "corrupt.duckdb"
-    db.write_bytes(b"this is not a database" * 100)
+    shutil.copy(built_db, db)
+    with open(db, "r+b") as handle:  # a DuckDB file (its magic bytes kept) whose content is damaged
+        handle.seek(4096)
+        handle.write(b"\x00garbage" * 1000)
     monkeypatch.setenv("SCALEPLAN_DB", str(db))
     for page in (None, "explore.py"):
         at = app_test(page)
         assert not at.exception
         assert "damaged" in _texts(at.warning)
         assert at.button(key="build-database")
+
+
+def test_a_file_that_is_not_a_database_is_never_offered_for_a_build(app_test, tmp_path, monkeypatch):
+    db = tmp_path / "my_runs.csv"
+    db.write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("SCALEPLAN_DB", str(db))
+    for page in (None, "explore.py"):
+        at = app_test(page)
+        assert not at.exception
+        assert "will not write over it" in _texts(at.error)
+        assert not [b for b in at.button if b.key == "build-database"]
+    assert db.read_bytes() == b"this is not a database" * 100
 
 
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])
@@ -347,6 +362,7 @@ def test_database_damaged_while_running(app_test, built_db, tmp_path, monkeypatc
         db.unlink()
     else:
         with open(db, "r+b") as handle:
+            handle.seek(4096)  # damaged content behind DuckDB's magic bytes: still recognisably a database
             handle.write(b"\x00garbage" * 200_000)
     at.multiselect(key="explore.family").set_value(["gpt3"]).run()
     assert not at.exception

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math as _math
+import sys as _sys
+
 import pandas as pd
+import pytest
 
 from scaleplan.dashboard import charts
 
@@ -105,3 +109,37 @@ def test_add_context_gives_a_title_and_the_inputs():
     charts.add_context(fig, title="Loss of <b>", inputs="Families a · metric val/loss")
     assert fig.layout.title.text == "<b>Loss of &lt;b&gt;</b>"
     assert "Families a · metric val/loss" in fig.layout.annotations[-1].text
+
+
+# ---------------------------------------------------------------- issue 25: any finite input
+
+
+_EXTREMES = [5e-324, 1e-300, 1e-9, 1.0, 7e7, 1e17, 1e300, _sys.float_info.max]
+
+
+@pytest.mark.parametrize("low", _EXTREMES)
+@pytest.mark.parametrize("high", _EXTREMES)
+def test_tick_helpers_are_safe_for_any_finite_input(low, high):
+    for helper in (charts.decade_ticks, charts.log_ticks):
+        ticks = helper(low, high)
+        if ticks is not None:
+            values, labels = ticks
+            assert 2 <= len(values) <= max(charts.MAX_TICKS, 10) and len(labels) == len(values)
+            assert all(_math.isfinite(v) and v > 0 for v in values)
+    assert charts.decade_ticks(-1e308, 1e308) is None and charts.log_ticks(0.0, 0.0) is None
+
+
+def test_curves_with_extreme_finite_values_draw_with_few_ticks():
+    data = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "b", "b"],
+            "model_name": ["a", "a", "b", "b"],
+            "num_params": [7e7, 7e7, _sys.float_info.max, _sys.float_info.max],
+            "tokens_seen": [1e9, _sys.float_info.max, 5e-324, 1e9],
+            "flops": [1.0, 2.0, 3.0, 4.0],
+            "value": [3.0, 1e308, 5e-324, 2.0],
+        }
+    )
+    fig = charts.curves_figure(data, x="tokens_seen", x_title="Tokens", y_title="Loss", log_x=True, log_y=True)
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.tickvals is None or len(axis.tickvals) <= charts.MAX_TICKS

@@ -192,9 +192,7 @@ def size_from_name(name: str) -> float | None:
 def _read_csv_frame(data: bytes) -> pd.DataFrame:
     """The file as a frame of strings (the same decoding and separators as userdata.parse_runs_csv)."""
     if len(data) > userdata.MAX_UPLOAD_BYTES:
-        raise FormatError(
-            f"the file is {len(data) / 1e6:.1f} MB; the limit is {userdata.MAX_UPLOAD_BYTES / 1e6:.0f} MB"
-        )
+        raise FormatError(userdata.too_large_message(len(data)))
     text = userdata._decode(data)
     if not text.strip():
         raise FormatError("the file is empty")

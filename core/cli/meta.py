@@ -78,7 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="sweep configuration (.toml or .json): families, fractions, checkpoints, cutoffs, "
         "window_sizes, ... (see the README, 'Scale-out with Dask')",
     )
-    run.add_argument("--jobs", type=int, default=-1, help="parallel workers (default: all cores)")
+    run.add_argument(
+        "--jobs",
+        type=_common.number(integer=True, example="2"),
+        default=-1,
+        help="parallel workers (default: all cores)",
+    )
     run.add_argument(
         "--engine",
         choices=meta.ENGINES,
@@ -87,7 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://HOST:8786")
     run.add_argument(
-        "--limit", type=int, help="at most this many new designs (tasks selecting the same points are one)"
+        "--limit",
+        type=_common.number(integer=True, example="100"),
+        help="at most this many new designs (tasks selecting the same points are one)",
     )
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_meta_run)

@@ -151,7 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "at a time",
     )
     rep.add_argument("--json", action="store_true")
-    rep.add_argument("--jobs", type=int, default=-1)
+    rep.add_argument("--jobs", type=_common.number(integer=True, example="2"), default=-1)
     rep.add_argument("--quiet", action="store_true")
     rep.add_argument(
         "--sweep",

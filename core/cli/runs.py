@@ -210,7 +210,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("file", help="CSV, Parquet or W&B export of your runs")
     add.add_argument("--name", required=True, help="the study's name")
     add.add_argument("--replace", action="store_true", help="replace a stored study of that name")
-    add.add_argument("--tokens-per-step", type=float, help="tokens per step, for files that count steps (W&B)")
+    add.add_argument(
+        "--tokens-per-step",
+        type=_common.number(positive=True, example="2M"),
+        help="tokens per step, for files that count steps (W&B)",
+    )
     add.add_argument("--params", action="append", metavar="RUN=N", help="a W&B run's size when its name lacks it")
     add.set_defaults(func=cmd_add)
 
@@ -220,10 +224,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     show = commands.add_parser("show", parents=[parent], help="approach 2 and 3 and the prediction for a target")
     show.add_argument("name")
-    show.add_argument("--target-flops", type=float, help="target compute budget, FLOPs (default: 100x the largest run)")
-    show.add_argument("--predict-n", type=float, help="target parameters N (with --predict-d)")
-    show.add_argument("--predict-d", type=float, help="target tokens D (with --predict-n)")
-    show.add_argument("--level", type=float, default=0.9, help="level of the calibrated interval (default 0.9)")
+    show.add_argument(
+        "--target-flops",
+        type=_common.number(positive=True, example="1e23"),
+        help="target compute budget, FLOPs (default: 100x the largest run)",
+    )
+    show.add_argument(
+        "--predict-n", type=_common.number(positive=True, example="7B"), help="target parameters N (with --predict-d)"
+    )
+    show.add_argument(
+        "--predict-d", type=_common.number(positive=True, example="1.4T"), help="target tokens D (with --predict-n)"
+    )
+    show.add_argument(
+        "--level",
+        type=_common.number(positive=True, example="0.9"),
+        default=0.9,
+        help="level of the calibrated interval (default 0.9)",
+    )
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
 

@@ -49,7 +49,9 @@ REMOTE_WARNING = (
 )
 
 
-def streamlit_options(*, port: int, address: str, open_browser: bool) -> dict[str, Any]:
+def streamlit_options(
+    *, port: int, address: str, open_browser: bool, allowed_hosts: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Flag options for Streamlit: the packaged config.toml, then this command's flags."""
     text = importlib.resources.files("scaleplan.streamlit_config").joinpath("config.toml").read_text("utf-8")
     options = {
@@ -66,6 +68,9 @@ def streamlit_options(*, port: int, address: str, open_browser: bool) -> dict[st
             "server.maxUploadSize": userdata.MAX_UPLOAD_MB,
         }
     )
+    if allowed_hosts:
+        # Streamlit refuses a websocket whose Host header is not listed (DNS rebinding).
+        options["server.allowedHosts"] = list(allowed_hosts)
     return options
 
 
@@ -86,6 +91,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         raise DatabaseError(storage.foreign_file_message(settings.db_path))
     if not is_loopback(args.address):
         print(REMOTE_WARNING.format(address=args.address), file=sys.stderr, flush=True)
+        if not args.allowed_host:
+            print(
+                "scaleplan: warning: any Host header is accepted; list the names your team uses with "
+                "--allowed-host NAME (repeatable).",
+                file=sys.stderr,
+                flush=True,
+            )
     try:
         _common.ensure_database(settings)
     except (DataSourceError, DatabaseError, OSError) as error:
@@ -97,7 +109,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
     script = app_script()
-    options = streamlit_options(port=args.port, address=args.address, open_browser=args.open)
+    options = streamlit_options(
+        port=args.port, address=args.address, open_browser=args.open, allowed_hosts=tuple(args.allowed_host or ())
+    )
     # What `streamlit run` does before bootstrap.run: the main script path anchors Streamlit's
     # config and secrets lookup, then the options are loaded with ours as flags.
     streamlit_config._main_script_path = str(script)
@@ -128,6 +142,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--allow-remote",
         action="store_true",
         help="allow an --address other machines can reach (there is no login: see the README, 'Serving a team')",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a Host name the dashboard answers to (repeatable; e.g. scaleplan.example.org); others are refused",
     )
     serve.add_argument("--open", action="store_true", help="open a browser tab (default: headless)")
     serve.add_argument("--headless", action="store_true", help=argparse.SUPPRESS)  # the default; kept for old scripts

@@ -204,3 +204,11 @@ def test_serve_sets_streamlits_upload_limit_from_the_one_limit():
     config = tomllib.loads((Path(__file__).resolve().parents[3] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == userdata.MAX_UPLOAD_MB
     assert config["client"]["disableDataExport"] is True
+
+
+def test_serve_passes_the_host_allow_list_to_streamlit():
+    from scaleplan.core.cli.serve import streamlit_options
+
+    options = streamlit_options(port=1, address="0.0.0.0", open_browser=False, allowed_hosts=("scaleplan.example.org",))
+    assert options["server.allowedHosts"] == ["scaleplan.example.org"]
+    assert "server.allowedHosts" not in streamlit_options(port=1, address="localhost", open_browser=False)

@@ -400,3 +400,18 @@ def test_your_runs_save_rename_delete_a_study(app_test, tmp_path, monkeypatch):
     _no_failure(at)
     assert studies.list_studies(store) == ()
     assert len(at.session_state["uploaded_runs"]) == 6  # deleting the study keeps the runs in use
+
+
+# ---------------------------------------------------------------- issue 25: any finite input draws
+
+
+def test_fit_page_with_an_extreme_finite_run_shows_no_error_box(app_test):
+    table = userdata.parse_runs_csv(GOOD_CSV).table
+    extreme = table.iloc[[0]].assign(run_id="upload/huge", run_name="huge", tokens_seen=1.7e308)
+    at = app_test(
+        "fit.py",
+        session_state={"uploaded_runs": pd.concat([table, extreme], ignore_index=True), "uploaded_runs_name": "x.csv"},
+    )
+    at.selectbox(key="fit.family").set_value("your-runs").run()
+    assert not at.exception
+    assert "Something went wrong" not in _texts(at.error)

@@ -404,7 +404,7 @@ def parse_runs(
         found = [str(c) for c in list(canonical.columns) + list(ignored)][:10]
         raise FormatError(
             f"missing required column(s): {', '.join(missing)} ({also}); found: {', '.join(found) or 'none'}. "
-            "Download the template for the format."
+            "The columns are num_params, tokens_seen, loss (required), run_name, seed (optional)"
         )
     extras = _extras(canonical)
     core_columns = [c for c in ("run_name", "seed", "num_params", "tokens_seen", "loss") if c in canonical]

@@ -30,7 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import analysis, calibration, fitting, isoflop, userdata, userstore
+from scaleplan.core import analysis, calibration, exports, fitting, isoflop, userdata, userstore
 from scaleplan.core.errors import UserError
 from scaleplan.core.formats import ColumnMapping, ParsedRuns
 from scaleplan.core.isoflop import Allocation, IsoflopAnalysis
@@ -332,7 +332,8 @@ def export_csv(study: Study) -> bytes:
             out[column] = out[column].map(lambda v: "" if pd.isna(v) else repr(float(v)))
     if "final_of_schedule" in out:
         out["final_of_schedule"] = out["final_of_schedule"].map(lambda v: "" if pd.isna(v) else str(bool(v)).lower())
-    text: str = out.to_csv(index=False)
+    # Run names are the user's text: a spreadsheet must not run them as formulas (core.exports).
+    text: str = exports.neutralise_formulas(out).to_csv(index=False)
     return text.encode("utf-8")
 
 

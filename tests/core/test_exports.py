@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import types
 
 import pandas as pd
 
@@ -28,3 +29,17 @@ def test_column_names_and_string_dtypes_are_covered():
     assert list(out.columns) == ["'=bad", "ok"]
     assert out.iloc[0].tolist() == ["'=x", "'@y"]
     assert frame.iloc[0, 0] == "=x"  # the input is not changed
+
+
+def test_a_study_export_neutralises_hostile_run_names():
+    from scaleplan.core import formats, studies
+
+    text = b"run_name,num_params,tokens_seen,loss\n" + b"".join(
+        f"{name},{n:g},{d:g},{1.7 + 400 / n**0.34 + 410 / d**0.28:.4f}\n".encode()
+        for name, n in (("=cmd|' /C calc'!A0", 7e7), ("@SUM(A1)", 1.6e8), ("plain", 4.1e8))
+        for d in (2e10, 4e10)
+    )
+    parsed = formats.parse_runs(text)
+    study = types.SimpleNamespace(table=parsed.table)  # export_csv reads only the study's rows
+    rows = list(csv.DictReader(io.StringIO(studies.export_csv(study).decode())))
+    assert {row["run_name"] for row in rows} == {"'=cmd|' /C calc'!A0", "'@SUM(A1)", "plain"}

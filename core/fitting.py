@@ -74,7 +74,7 @@ def fit(
     observed: ArrayLike,
     *,
     parameters: Parameters | None = None,
-    objective: Objective | None = None,
+    objective: Objective | str | None = None,
     huber_delta: float = DEFAULT_HUBER_DELTA,
     run_ids: ArrayLike | None = None,
     n_starts: int | None = None,

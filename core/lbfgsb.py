@@ -15,9 +15,9 @@ such loops side by side (reverse communication lets each wait for its objective 
 evaluates all their pending points in one call, so a fit's starts share NumPy's overhead;
 each run still returns exactly what ``minimize`` returns from its start.
 ``tests/core/test_lbfgsb.py`` checks both against ``minimize`` itself. The core is private
-to SciPy; when the installed SciPy does not expose it with the signature this loop was
-written for, :data:`DIRECT` is False and ``minimize`` runs each start instead (same
-results, slower).
+to SciPy: it is used only with the SciPy releases this loop was tested on (:data:`TESTED_SCIPY`)
+and when, on a probe problem, it behaves exactly as ``minimize`` (:func:`direct_loop_works`);
+otherwise :data:`DIRECT` is False and ``minimize`` runs each start instead (same results, slower).
 """
 
 from __future__ import annotations
@@ -26,24 +26,25 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
+import scipy
 from numpy.typing import NDArray
 from scipy.optimize import minimize
 
-__all__ = ["DIRECT", "LbfgsbResult", "minimize_lbfgsb", "minimize_lbfgsb_many"]
+__all__ = ["DIRECT", "TESTED_SCIPY", "LbfgsbResult", "direct_loop_works", "minimize_lbfgsb", "minimize_lbfgsb_many"]
 
 FloatArray = NDArray[np.float64]
 
-# The reverse-communication signature of SciPy >= 1.15 (the C translation of L-BFGS-B 3.0).
-_SIGNATURE = "setulb(m,x,l,u,nbd,f,g,factr,pgtol,wa,iwa,task,lsave,isave,dsave,maxls,ln_task)"
+# SciPy releases this loop was tested on (bit-identical to minimize on every test problem and on
+# all 2,360 sweep designs): the C translation of L-BFGS-B 3.0 that SciPy 1.15 introduced, checked
+# on 1.17.1. Outside this range the public minimize runs each start (same results, slower).
+TESTED_SCIPY = ((1, 15), (1, 18))  # [first, past the last) (major, minor)
+
 try:
     from scipy.optimize import _lbfgsb as _core
     from scipy.optimize._lbfgsb_py import status_messages as _STATUS
     from scipy.optimize._lbfgsb_py import task_messages as _TASK
-
-    DIRECT: bool = (getattr(getattr(_core, "setulb", None), "__doc__", None) or "").strip().startswith(_SIGNATURE)
 except (ImportError, AttributeError):  # another SciPy layout: use minimize
-    DIRECT = False
-
+    _core = None
 # task[0] codes of setulb
 _FG, _NEW_X, _CONVERGENCE, _STOP = 3, 1, 4, 5
 _ITERATION_LIMIT, _EVALUATION_LIMIT = 504, 502
@@ -187,25 +188,52 @@ def minimize_lbfgsb_many(
         raise ValueError("maxls must be positive.")
     options = dict(maxcor=maxcor, ftol=ftol, gtol=gtol, maxiter=maxiter, maxfun=maxfun, maxls=maxls)
     if not DIRECT:
+        return _minimize_each(funs, x0s, lower, upper, options)
+    return _direct_many(funs, x0s, lower, upper, maxcor, ftol, gtol, maxiter, maxfun, maxls)
 
-        def one(x: FloatArray) -> tuple[float, FloatArray]:
-            values, grads = funs(x[None, :])
-            return float(values[0]), grads[0]
 
-        results = []
-        for x0 in x0s:
-            res = minimize(one, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper)), options=options)
-            results.append(
-                LbfgsbResult(
-                    np.asarray(res.x, dtype=np.float64),
-                    float(res.fun),
-                    int(res.status),
-                    str(res.message),
-                    int(res.nit),
-                    int(res.nfev),
-                )
+def _minimize_each(
+    funs: Callable[[FloatArray], tuple[FloatArray, FloatArray]],
+    x0s: Sequence[FloatArray],
+    lower: FloatArray,
+    upper: FloatArray,
+    options: dict[str, float],
+) -> list[LbfgsbResult]:
+    """The public path: ``scipy.optimize.minimize`` from each start in turn."""
+
+    def one(x: FloatArray) -> tuple[float, FloatArray]:
+        values, grads = funs(x[None, :])
+        return float(values[0]), grads[0]
+
+    results = []
+    for x0 in x0s:
+        res = minimize(one, x0, jac=True, method="L-BFGS-B", bounds=list(zip(lower, upper)), options=options)
+        results.append(
+            LbfgsbResult(
+                np.asarray(res.x, dtype=np.float64),
+                float(res.fun),
+                int(res.status),
+                str(res.message),
+                int(res.nit),
+                int(res.nfev),
             )
-        return results
+        )
+    return results
+
+
+def _direct_many(
+    funs: Callable[[FloatArray], tuple[FloatArray, FloatArray]],
+    x0s: Sequence[FloatArray],
+    lower: FloatArray,
+    upper: FloatArray,
+    maxcor: int,
+    ftol: float,
+    gtol: float,
+    maxiter: int,
+    maxfun: int,
+    maxls: int,
+) -> list[LbfgsbResult]:
+    """The compiled routine driven directly, all runs side by side."""
     if (lower > upper).any():
         raise ValueError("LBFGSB - one of the lower bounds is greater than an upper bound.")
     factr = ftol / np.finfo(float).eps
@@ -249,3 +277,52 @@ def minimize_lbfgsb(
     return minimize_lbfgsb_many(
         funs, [x0], lower, upper, maxcor=maxcor, ftol=ftol, gtol=gtol, maxiter=maxiter, maxfun=maxfun, maxls=maxls
     )[0]
+
+
+def _probe_problem(x: FloatArray) -> tuple[float, FloatArray]:
+    """Rosenbrock's function and gradient (a probe with a curved valley: many line searches)."""
+    value = 100.0 * (x[1] - x[0] ** 2) ** 2 + (1.0 - x[0]) ** 2
+    grad = np.array([-400.0 * x[0] * (x[1] - x[0] ** 2) - 2.0 * (1.0 - x[0]), 200.0 * (x[1] - x[0] ** 2)])
+    return float(value), grad
+
+
+def direct_loop_works(version: str) -> bool:
+    """Whether the direct loop may be used with SciPy ``version``: tested range and the same behaviour.
+
+    The private routine is used only when the version lies in :data:`TESTED_SCIPY` and, run by this
+    module's loop on a small bounded problem (from two starts, one of them with an iteration limit),
+    it returns exactly what the public ``scipy.optimize.minimize`` returns: the same point,
+    value, status, iterations and evaluations. Any exception on the way counts as not working.
+    """
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    if not TESTED_SCIPY[0] <= (major, minor) < TESTED_SCIPY[1] or _core is None:
+        return False
+    lower, upper = np.array([-2.0, -np.inf]), np.array([0.5, np.inf])
+
+    def funs(X: FloatArray) -> tuple[FloatArray, FloatArray]:
+        pairs = [_probe_problem(x) for x in X]
+        return np.array([v for v, _ in pairs]), np.array([g for _, g in pairs])
+
+    for x0, maxiter in ((np.array([-1.2, 1.0]), 200), (np.array([0.3, -0.5]), 7)):
+        options = {"maxcor": 10, "ftol": 1e-12, "gtol": 1e-9, "maxiter": maxiter, "maxfun": 15000, "maxls": 20}
+        try:
+            with np.errstate(all="ignore"):
+                (ours,) = _direct_many(funs, [x0], lower, upper, 10, 1e-12, 1e-9, maxiter, 15000, 20)
+                (public,) = _minimize_each(funs, [x0], lower, upper, options)
+        except Exception:  # noqa: BLE001 - a changed private routine may fail in any way
+            return False
+        same = (
+            np.array_equal(ours.x, public.x)
+            and ours.fun == public.fun
+            and (ours.status, ours.nit, ours.nfev) == (public.status, public.nit, public.nfev)
+        )
+        if not same:
+            return False
+    return True
+
+
+DIRECT: bool = direct_loop_works(scipy.__version__)
+"""True when :func:`minimize_lbfgsb_many` drives SciPy's compiled routine directly (see :func:`direct_loop_works`)."""

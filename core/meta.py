@@ -474,7 +474,7 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
             laws.standard_inputs(points.num_params, points.tokens_seen, unique),
             points.loss,
             run_ids=points.run_ids,
-            objective=task.objective,  # type: ignore[arg-type]
+            objective=task.objective,
         )
         target_unique = data.unique_tokens(np.array([data.target_run], dtype=object))
         predicted = np.asarray(fit.predict_at(data.target_num_params, data.target_tokens, target_unique), dtype=float)

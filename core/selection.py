@@ -76,7 +76,7 @@ def unique_tokens_of(curves: pd.DataFrame, run_ids: np.ndarray) -> np.ndarray | 
     if "unique_tokens" not in curves.columns or curves["unique_tokens"].isna().all():
         return None
     per_run = curves.groupby("run_id")["unique_tokens"].first()
-    return per_run.reindex(np.asarray(run_ids, dtype=object)).to_numpy(dtype=float)
+    return np.asarray(per_run.reindex(np.asarray(run_ids, dtype=object)).to_numpy(dtype=float))
 
 
 @dataclass(frozen=True, eq=False)

@@ -156,8 +156,8 @@ def data_constrained_gradient(
 
 def identifiability(inputs: Mapping[str, FloatArray], free: tuple[str, ...]) -> None:
     """Chinchilla's counts of sizes and token counts, and repeated data for R*_D."""
-    size_side = [n for n in ("E", "A", "alpha") if n in free]
-    data_side = [n for n in ("E", "B", "beta") if n in free]
+    size_side: list[str] = [n for n in ("E", "A", "alpha") if n in free]
+    data_side: list[str] = [n for n in ("E", "B", "beta") if n in free]
     require_distinct(inputs["num_params"], len(size_side), "model sizes (num_params)", size_side, "fix some of them")
     require_distinct(
         inputs["tokens_seen"], len(data_side), "token counts (tokens_seen)", data_side, "add checkpoints or runs"

@@ -139,13 +139,57 @@ def test_batched_objective_rows_equal_single_evaluations():
         assert values[4] == 1e300 and not grads[4].any()
 
 
-def test_the_direct_loop_is_used_with_scipy_1_15_and_later():
+def test_the_direct_loop_is_used_on_the_tested_scipy_releases():
     # Without it every comparison above skips and the fitter silently runs at minimize's speed.
     import scipy
 
     major, minor = (int(part) for part in scipy.__version__.split(".")[:2])
-    if (major, minor) >= (1, 15):
+    if lbfgsb.TESTED_SCIPY[0] <= (major, minor) < lbfgsb.TESTED_SCIPY[1]:
         assert lbfgsb.DIRECT, f"SciPy {scipy.__version__}: L-BFGS-B's core changed; core.lbfgsb falls back to minimize"
+    else:
+        assert not lbfgsb.DIRECT
+
+
+def test_outside_the_tested_range_the_public_path_is_used():
+    import scipy
+
+    assert lbfgsb.direct_loop_works(scipy.__version__) == lbfgsb.DIRECT
+    for version in ("1.14.1", "1.13.0", "1.18.0", "2.0.0", "not-a-version"):
+        assert not lbfgsb.direct_loop_works(version), version
+
+
+def test_a_core_that_behaves_differently_is_detected(monkeypatch):
+    """Detection is by behaviour: a routine that returns other iterates than minimize's is not used."""
+    import scipy
+
+    real = lbfgsb._core.setulb
+
+    class Shifted:
+        @staticmethod
+        def setulb(m, x, *args):
+            real(m, x, *args)
+            x *= 1.0 + 1e-12  # one ulp-scale change per step: minimize would not do this
+
+    monkeypatch.setattr(lbfgsb, "_core", Shifted)
+    assert not lbfgsb.direct_loop_works(scipy.__version__)
+
+    class Broken:
+        @staticmethod
+        def setulb(*args):
+            raise TypeError("setulb() takes 17 positional arguments but 18 were given")
+
+    monkeypatch.setattr(lbfgsb, "_core", Broken)
+    assert not lbfgsb.direct_loop_works(scipy.__version__)
+    monkeypatch.setattr(lbfgsb, "_core", None)
+    assert not lbfgsb.direct_loop_works(scipy.__version__)
+
+
+def test_fits_on_the_public_path_are_the_direct_path_s(monkeypatch):
+    N, D, L, _ = synthetic_runs(n_runs=5, n_checkpoints=8, seed=7)
+    direct = fitting.fit_chinchilla(N, D, L)
+    monkeypatch.setattr(lbfgsb, "DIRECT", False)
+    public = fitting.fit_chinchilla(N, D, L)
+    assert dict(public.params) == dict(direct.params) and public.objective_value == direct.objective_value
 
 
 def test_without_the_core_the_results_are_minimize_s(monkeypatch):

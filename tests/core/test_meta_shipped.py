@@ -84,13 +84,25 @@ def test_shipped_rows_are_what_the_current_code_computes(built_db, data_version)
         curves = {family: storage.family_curves(con, family) for family in ok["family"].unique()}
     finally:
         con.close()
+    # The same fitter on another NumPy/SciPy/BLAS moves a few optima: between two installs, 132 of the
+    # 3,135 fitted predictions (4.2%) moved by more than 1e-6, the largest by 1.2% (re-export of 62fc973;
+    # 134 in the earlier measurement), and the rest agreed to 1e-6. So every refit must agree
+    # within 2% (the measured maximum with room), and at least 8 of the 10 to 1e-6: with 4.3% of cells
+    # moving, 3 or more of 10 do so by chance with probability 0.75%, while a changed fitter moves most.
+    moved = []
     for _, row in ok.iterrows():
         tasks = {t.key(data_version): t for t in meta.plan_tasks(row["family"], curves[row["family"]])}
         assert row["key"] in tasks, f"the shipped design {row['key']} is no longer planned"
         again = meta.run_task(tasks[row["key"]], curves[row["family"]], data_version)
         assert again["status"] == "ok"
-        assert again["predicted_final"] == pytest.approx(row["predicted_final"], rel=1e-6)
+        assert again["predicted_final"] == pytest.approx(row["predicted_final"], rel=2e-2)
         assert again["actual_final"] == pytest.approx(row["actual_final"], rel=1e-12)
+        if again["predicted_final"] != pytest.approx(row["predicted_final"], rel=1e-6):
+            moved.append((row["key"], again["predicted_final"] / row["predicted_final"] - 1))
+    info = meta.shipped_results_info()
+    assert len(moved) <= 2, (
+        f"{len(moved)} of 10 refits moved by more than 1e-6 {moved}; shipped with {info.get('environment')}"
+    )
 
 
 def test_load_results_falls_back_to_the_shipped_rows_only_without_local_ones(tmp_path, data_version):

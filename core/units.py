@@ -14,7 +14,7 @@ format as an en dash so tables and hover labels never show "nan".
 >>> format_flops(3e21)
 '3.0e21 FLOPs'
 >>> format_dollars(1.25e6)
-'$1.2M'
+'$1.25M'
 >>> format_percent(0.1234)
 '12.3%'
 """
@@ -135,7 +135,9 @@ def format_count(value, decimals: int = 1) -> str:
     """A count with a k/M/B/T suffix: 1.4e9 -> "1.4B", 7.04e7 -> "70M", 950 -> "950".
 
     Mantissas below 10 keep ``decimals`` decimals (a trailing ".0" is dropped: 1.0e9 ->
-    "1B"); larger ones are rounded to whole numbers, and a value that rounds up to 1000
+    "1B"); larger ones are rounded to whole numbers. A half that one more digit states exactly
+    (sizes halve and double) keeps that digit rather than being rounded to another size
+    (1.25e9 -> "1.25B", 312.5e6 -> "312.5M", but 1.234e9 -> "1.2B"). A value that rounds up to 1000
     of a unit moves to the next one (999.7e6 -> "1B"). From 1000T upwards the result is
     in scientific notation ("1.2e15"); values below 1 keep two significant digits.
     """
@@ -161,9 +163,12 @@ def format_count(value, decimals: int = 1) -> str:
 
 
 def _mantissa(mantissa: float, decimals: int) -> str:
-    if mantissa < 9.95 and decimals > 0:
-        return _trim(f"{mantissa:.{decimals}f}")
-    return f"{mantissa:.0f}"
+    places = decimals if mantissa < 9.95 and decimals > 0 else 0
+    finer = round(mantissa, places + 1)
+    half = round(finer * 10 ** (places + 1)) % 10 == 5
+    if half and abs(finer - mantissa) <= 1e-9 * mantissa:
+        places += 1  # a half exactly stated by one more digit (1.25, 312.5): keep it
+    return _trim(f"{mantissa:.{places}f}") if places else f"{mantissa:.0f}"
 
 
 def _trim(text: str) -> str:
@@ -198,7 +203,7 @@ def format_flops(value, *, unit: bool = True, decimals: int = 1) -> str:
 
 
 def format_dollars(value) -> str:
-    """US dollars: 1.25e6 -> "$1.2M", 45_000 -> "$45k", 950 -> "$950", 12.5 -> "$12.50"."""
+    """US dollars: 1.25e6 -> "$1.25M", 1.234e6 -> "$1.2M", 45_000 -> "$45k", 950 -> "$950", 12.5 -> "$12.50"."""
     number = _number(value)
     if number is None:
         return MISSING

@@ -249,7 +249,7 @@ def render() -> None:
             f"x axis {X_AXES[x_key].lower()}"
             + (f" · architecture {', '.join(arch)}" if arch else "")
             + (f" · training data {', '.join(data)}" if data else "")
-            + (f" · {units.format_params(low)} to {units.format_params(high)}" if len(sizes) > 1 else ""),
+            + _drawn_sizes(group_runs),
         )
         st.plotly_chart(
             figure,
@@ -316,6 +316,17 @@ def render() -> None:
         mime="text/csv",
         icon=":material/download:",
     )
+
+
+def _drawn_sizes(group_runs: pd.DataFrame) -> str:
+    """The sizes this chart draws (not the size filter's range): " · 70M to 12B params" or " · 1.4B params"."""
+    drawn = group_runs["num_params"].dropna()
+    if drawn.empty:
+        return ""
+    low, high = float(drawn.min()), float(drawn.max())
+    if low == high:
+        return f" · {units.format_params(low)}"
+    return f" · {units.format_params(low, unit=False)} to {units.format_params(high)}"
 
 
 common.run_page(render)

@@ -37,6 +37,10 @@ from scaleplan.core.units import (
         (1.2e15, "1.2e15"),  # beyond T: scientific
         (45_000, "45k"),
         (1234, "1.2k"),
+        (1.25e9, "1.25B"),  # a design size: one more digit states it exactly, "1.2B" is another model
+        (3.125e8, "312.5M"),
+        (6.25e8, "625M"),
+        (2.5e9, "2.5B"),
         (999.4, "999"),
         (999.5, "1k"),
         (999.7e6, "1B"),  # rounds up into the next suffix
@@ -102,7 +106,8 @@ def test_format_flops_options():
 @pytest.mark.parametrize(
     "value, expected",
     [
-        (1.25e6, "$1.2M"),
+        (1.25e6, "$1.25M"),
+        (1.234e6, "$1.2M"),
         (45_000, "$45k"),
         (2.4e9, "$2.4B"),
         (950, "$950"),

@@ -415,3 +415,25 @@ def test_fit_page_with_an_extreme_finite_run_shows_no_error_box(app_test):
     at.selectbox(key="fit.family").set_value("your-runs").run()
     assert not at.exception
     assert "Something went wrong" not in _texts(at.error)
+
+
+def test_explore_caption_states_the_sizes_each_chart_draws(app_test, con):
+    """Two families on their own metrics: each chart's caption gives its own runs' size range, not the
+    size filter's range over both (which spans 70M to 175B)."""
+    import json
+
+    from scaleplan.core import units
+
+    at = app_test("explore.py", query_params={"family": ["pythia", "gpt3"]})
+    _no_failure(at)
+    captions = [
+        " ".join(a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"])
+        for chart in at.get("plotly_chart")
+    ]
+    for family, metric, caption in zip(
+        ["pythia", "gpt3"], ["zero-shot/lambada_openai/log_ppl", "val/loss"], captions, strict=True
+    ):
+        sizes = storage.explore_runs(con, [family], metric)["num_params"]
+        drawn = f"{units.format_params(sizes.min(), unit=False)} to {units.format_params(sizes.max())}"
+        assert drawn in caption, (family, caption)
+    assert "70M to 175B" not in " ".join(captions)

@@ -559,11 +559,6 @@ class Calibration:
                 return Refusal(reason(table.iloc[0]), kind)
         return None
 
-    def refusal_reason(self, features: DesignFeatures) -> str | None:
-        """Why a design lies outside what the collection covers, or None."""
-        refusal = self.refusal(features)
-        return None if refusal is None else refusal.reason
-
     def interval(self, predicted: float, features: DesignFeatures, level: float = 0.9) -> PredictionInterval | Refusal:
         """Calibrated interval of ``predicted`` (a loss) at ``level``, or a :class:`Refusal`."""
         if not 0 < level < 1:

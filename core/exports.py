@@ -48,4 +48,5 @@ def csv_bytes(frame: pd.DataFrame, *, index: bool = False) -> bytes:
     Text cells are quoted (a carriage return inside a cell would otherwise end the row for
     readers that accept old Mac line ends); numbers are not.
     """
-    return neutralise_formulas(frame).to_csv(index=index, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
+    text: str = neutralise_formulas(frame).to_csv(index=index, quoting=csv.QUOTE_NONNUMERIC)
+    return text.encode("utf-8")

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import duckdb
 import numpy as np
@@ -42,6 +42,7 @@ from scaleplan.core.evaluation import absolute_relative_error, target_checkpoint
 from scaleplan.core.selection import (
     DEFAULT_MIN_TOKENS,
     FamilyCurves,
+    FitPoints,
     Selection,
     SelectionError,
     select_points,
@@ -156,11 +157,11 @@ class SweepConfigError(UserError, ValueError):
 _CHECKPOINT_RULES = {"all": False, "final": True}
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_integer(value: object) -> bool:
+def _is_integer(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -211,9 +212,11 @@ class SweepConfig:
             raise SweepConfigError(
                 f"{source}: unknown setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}"
             )
-        values: dict = {}
+        values: dict[str, Any] = {}
 
-        def items(name: str, convert: Callable, check: Callable[[object], bool], rule: str) -> tuple:
+        def items(
+            name: str, convert: Callable[[Any], object], check: Callable[[object], bool], rule: str
+        ) -> tuple[object, ...]:
             value = raw[name]
             if not isinstance(value, list) or not value:
                 raise SweepConfigError(f"{source}: {name} must be a non-empty list, got {value!r}")
@@ -266,7 +269,7 @@ class SweepConfig:
         return cls(**values)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> SweepConfig:
+    def from_file(cls, path: str | os.PathLike[str]) -> SweepConfig:
         """Read a ``.toml`` or ``.json`` file (see the README's "Scale-out with Dask")."""
         path = Path(path)
         try:
@@ -431,7 +434,7 @@ def group_by_design(tasks: Iterable[SweepTask], data: FamilyData) -> list[Design
     return [DesignGroup(tuple(group), isinstance(key, bytes)) for key, group in groups.items()]
 
 
-def run_design(tasks: Sequence[SweepTask], data: FamilyData, data_version: str) -> list[dict]:
+def run_design(tasks: Sequence[SweepTask], data: FamilyData, data_version: str) -> list[dict[str, Any]]:
     """One row per task of a group that selects the same design, fitted once.
 
     The first task's row is :func:`run_task`'s; the others copy its fit and scores and keep
@@ -441,7 +444,7 @@ def run_design(tasks: Sequence[SweepTask], data: FamilyData, data_version: str) 
     return [first] + [{**first, **_task_fields(task, data_version), "fit_seconds": 0.0} for task in tasks[1:]]
 
 
-def _task_fields(task: SweepTask, data_version: str) -> dict:
+def _task_fields(task: SweepTask, data_version: str) -> dict[str, Any]:
     """The fields of a result row that describe the task rather than the fitted design."""
     return dict(
         key=task.key(data_version),
@@ -457,7 +460,7 @@ def _task_fields(task: SweepTask, data_version: str) -> dict:
     )
 
 
-def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: str) -> dict:
+def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: str) -> dict[str, Any]:
     """Fit one task; a failed fit is a row with its status and message (never an exception).
 
     Same protocol as :func:`core.analysis.analyse` with the default target (select, fit,
@@ -508,13 +511,13 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
     return row
 
 
-def _log_rmse(fit: fitting.FitResult, points, unique_tokens: np.ndarray | None = None) -> float:
+def _log_rmse(fit: fitting.FitResult, points: FitPoints, unique_tokens: np.ndarray | None = None) -> float:
     """Root mean square of log(L_fit / L_obs) over the fitted points (dimensionless)."""
     fitted = fit.predict_at(points.num_params, points.tokens_seen, unique_tokens)
     return float(np.sqrt(np.mean(np.log(fitted / points.loss) ** 2)))
 
 
-def _run_chunk(groups: list[DesignGroup], data: FamilyData, data_version: str) -> list[dict]:
+def _run_chunk(groups: list[DesignGroup], data: FamilyData, data_version: str) -> list[dict[str, Any]]:
     return [row for group in groups for row in run_design(group.tasks, data, data_version)]
 
 
@@ -531,7 +534,7 @@ def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyCon
     return con
 
 
-def parameter_rows(rows: Iterable[Mapping]) -> pd.DataFrame:
+def parameter_rows(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """The long table (key, law, name, value) of the fitted parameters of result rows from :func:`run_task`."""
     long = [
         (row["key"], row["law"], name, float(value))
@@ -611,7 +614,9 @@ def run_sweep(
     t0 = time.perf_counter()
     con = storage.connect(db_path)
     try:
-        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        version = storage.stored_data_version(con)
+        if version is None:
+            raise storage.DatabaseError(f"{db_path} records no data version; rebuild it with scaleplan data build")
         eligible = eligible_families(con)
         if config.families is None:
             names = eligible
@@ -641,7 +646,8 @@ def run_sweep(
                 [version],
             ).fetchall()
         }
-        chunks, planned, skipped, budget = [], 0, 0, limit
+        chunks: list[tuple[list[DesignGroup], str]] = []
+        planned, skipped, budget = 0, 0, limit
         data: dict[str, FamilyData] = {}
         for name, curves in curves_by_family.items():
             if curves.empty:
@@ -694,7 +700,7 @@ ENGINES = ("joblib", "dask")
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int | None = None):
+def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: on the cluster at ``scheduler``, else on a local cluster.
 
     A local cluster runs ``n_workers`` (default: one per core) single-threaded worker
@@ -723,14 +729,14 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None):
 
 
 def map_tasks(
-    fn: Callable,
-    items: Iterable,
+    fn: Callable[..., Any],
+    items: Iterable[Any],
     *,
     engine: str = "joblib",
     n_jobs: int = -1,
     scheduler: str | None = None,
     shared: Mapping[str, object] | None = None,
-) -> list:
+) -> list[Any]:
     """``[fn(item, **shared) for item in items]``, on local cores or a Dask cluster, in order.
 
     ``fn`` must be importable by the workers (a module-level function) and deterministic for
@@ -746,17 +752,26 @@ def map_tasks(
         with dask_client(scheduler) as client:
             scattered = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
             futures = client.map(fn, items, pure=False, **scattered)
-            return client.gather(futures)
+            gathered: list[Any] = client.gather(futures)
+            return gathered
     if engine != "joblib":
         raise ValueError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     if n_jobs == 1:
         return [fn(item, **shared) for item in items]
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=n_jobs)(delayed(fn)(item, **shared) for item in items)
+    results: list[Any] = Parallel(n_jobs=n_jobs)(delayed(fn)(item, **shared) for item in items)
+    return results
 
 
-def _execute(chunks, data, version, n_jobs, engine, scheduler) -> Iterator[list[dict]]:
+def _execute(
+    chunks: Sequence[tuple[list[DesignGroup], str]],
+    data: Mapping[str, FamilyData],
+    version: str,
+    n_jobs: int | None,
+    engine: str,
+    scheduler: str | None,
+) -> Iterator[list[dict[str, Any]]]:
     if engine == "dask":
         from dask.distributed import as_completed
 
@@ -821,7 +836,7 @@ def _shipped_file(name: str) -> Path:
     return Path(str(importlib.resources.files("scaleplan.data").joinpath(name)))
 
 
-def shipped_results_info() -> dict | None:
+def shipped_results_info() -> dict[str, Any] | None:
     """The pin of the shipped results: ``data_version``, ``sha256``, ``rows``, ``fitted``, ``command``."""
     path = _shipped_file(SHIPPED_INFO)
     return json.loads(path.read_text()) if path.is_file() else None
@@ -859,7 +874,7 @@ def _with_law(frame: pd.DataFrame) -> pd.DataFrame:
 
 def export_results(
     meta_path: Path, data_version: str, dest_dir: Path, *, content_digests: dict[str, str] | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Write the stored rows of ``data_version`` as the shippable artifact and its pin into ``dest_dir``.
 
     ``scaleplan meta export --to data`` after a full ``scaleplan meta run`` recomputes what ships.
@@ -912,33 +927,6 @@ def with_compute_bins(results: pd.DataFrame) -> pd.DataFrame:
     out = results.copy()
     out["compute_bin"] = pd.cut(out["compute_share"], COMPUTE_SHARE_BINS, labels=COMPUTE_SHARE_LABELS, right=False)
     return out
-
-
-def expected_are(
-    results: pd.DataFrame, num_runs: int, compute_share: float, fraction: float | None = None, final_only: bool = False
-) -> dict:
-    """What the collection says about the ARE of a plan with ``num_runs`` runs costing ``compute_share``.
-
-    Looks up sweep rows with intermediate checkpoints (unless ``final_only``), the 10B cutoff,
-    the same number of runs (up to 2 either side if none) and a compute share within a factor
-    3; returns the family-averaged median and 80th percentile of ``are_mean`` and how many
-    fits and families support it.
-    """
-    ok = results[(results["status"] == "ok") & (results["final_only"] == final_only) & (results["min_tokens"] > 0)]
-    if fraction is not None:
-        ok = ok[np.isclose(ok["fraction"], fraction)]
-    for spread in (0, 1, 2):
-        near = ok[(ok["num_runs"] - num_runs).abs() <= spread]
-        near = near[(near["compute_share"] >= compute_share / 3) & (near["compute_share"] <= compute_share * 3)]
-        if near["family"].nunique() >= 2 or (spread == 2 and not near.empty):
-            per_family = near.groupby("family")["are_mean"].agg(["median", lambda s: s.quantile(0.8)])
-            return {
-                "are_median": float(per_family["median"].mean()),
-                "are_p80": float(per_family.iloc[:, 1].mean()),
-                "fits": int(len(near)),
-                "families": int(per_family.shape[0]),
-            }
-    return {"are_median": float("nan"), "are_p80": float("nan"), "fits": 0, "families": 0}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 __all__ = [
     "EXPONENT_FLOOR",
@@ -68,6 +69,7 @@ class Parameters(Mapping[str, Parameter]):
     """
 
     __slots__ = ("_params",)
+    _params: dict[str, Parameter]
 
     def __init__(self, params: Iterable[Parameter]) -> None:
         table: dict[str, Parameter] = {}
@@ -127,7 +129,7 @@ class Parameters(Mapping[str, Parameter]):
         return {n: self._params[p.tie].value if p.tie else p.value for n, p in self._params.items()}
 
     # ------------------------------------------------------------- modifiers
-    def replace(self, name: str, **changes: object) -> Parameters:
+    def replace(self, name: str, **changes: Any) -> Parameters:
         """A copy with the fields of one parameter changed (as ``dataclasses.replace``)."""
         if name not in self._params:
             raise KeyError(f"no parameter named {name!r}; have {list(self._params)}")

@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from scaleplan.core import fitting, laws
 from scaleplan.core.evaluation import absolute_relative_error
@@ -26,9 +29,9 @@ OVERTRAIN_ERR17 = "colpret/downstream/avg17/err"
 SMALL_SIZES = (0.011e9, 0.079e9, 0.154e9, 0.411e9)
 
 
-def _overtrain_table(con, family: str) -> pd.DataFrame:
+def _overtrain_table(con: duckdb.DuckDBPyConnection, family: str) -> pd.DataFrame:
     """Final C4 loss and 17-task error of every run of an over-training family."""
-    return con.execute(
+    table: pd.DataFrame = con.execute(
         """
         SELECT r.run_id, r.num_params, l.tokens_seen, l.value AS loss, e.value AS err17
         FROM runs r
@@ -37,17 +40,19 @@ def _overtrain_table(con, family: str) -> pd.DataFrame:
         WHERE r.family = ? ORDER BY r.num_params, l.tokens_seen""",
         [OVERTRAIN_LOSS, OVERTRAIN_ERR17, family],
     ).df()
+    return table
 
 
-def _nearest(values: np.ndarray, wanted: float) -> np.ndarray:
-    return np.isclose(values, wanted, rtol=SIZE_RTOL)
+def _nearest(values: ArrayLike, wanted: float) -> NDArray[np.bool_]:
+    close: NDArray[np.bool_] = np.isclose(np.asarray(values, dtype=float), wanted, rtol=SIZE_RTOL)
+    return close
 
 
 SIZE_RTOL = 0.15  # a run "is" the 0.154B run when within 15% (the testbed's sizes are >= 1.9x apart)
 GADRE_FAMILY = "overtrain-rpj"  # the planner's reference data set for the over-training law
 
 
-def gadre_fit_mask(num_params, multiplier) -> np.ndarray:
+def gadre_fit_mask(num_params: ArrayLike, multiplier: ArrayLike) -> NDArray[np.bool_]:
     """Gadre et al.'s loss-law fit set: the 0.011B, 0.079B, 0.154B and 0.411B runs at M = 20 plus
     the 0.011B run at M = 320 (M = D / N rounded to an integer; sizes within :data:`SIZE_RTOL`).
 
@@ -55,17 +60,19 @@ def gadre_fit_mask(num_params, multiplier) -> np.ndarray:
     """
     n = np.asarray(num_params, dtype=float)
     m = np.round(np.asarray(multiplier, dtype=float))
-    small_m20 = np.zeros(n.shape, bool)
+    small_m20: NDArray[np.bool_] = np.zeros(n.shape, bool)
     for size in SMALL_SIZES:
         small_m20 |= _nearest(n, size) & (m == 20)
-    return small_m20 | (_nearest(n, SMALL_SIZES[0]) & (m == 320))
+    mask: NDArray[np.bool_] = small_m20 | (_nearest(n, SMALL_SIZES[0]) & (m == 320))
+    return mask
 
 
-def gadre_downstream_mask(num_params, multiplier) -> np.ndarray:
+def gadre_downstream_mask(num_params: ArrayLike, multiplier: ArrayLike) -> NDArray[np.bool_]:
     """The downstream-law fit set: the loss-law fit set plus the 1.4B run at M = 20."""
     n = np.asarray(num_params, dtype=float)
     m = np.round(np.asarray(multiplier, dtype=float))
-    return gadre_fit_mask(n, m) | (_nearest(n, 1.4e9) & (m == 20))
+    mask: NDArray[np.bool_] = gadre_fit_mask(n, m) | (_nearest(n, 1.4e9) & (m == 20))
+    return mask
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,7 +114,9 @@ class GadreLaws:
         )
 
 
-def fit_gadre(con, family: str = GADRE_FAMILY, *, n_boot: int = 0, seed: int = 0) -> GadreLaws:
+def fit_gadre(
+    con: duckdb.DuckDBPyConnection, family: str = GADRE_FAMILY, *, n_boot: int = 0, seed: int = 0
+) -> GadreLaws:
     """Fit the over-training law and the downstream law on ``family`` as Gadre et al. did.
 
     Raises :class:`core.fitting.FitError` when the family lacks the fit set.
@@ -138,9 +147,9 @@ def fit_gadre(con, family: str = GADRE_FAMILY, *, n_boot: int = 0, seed: int = 0
     return GadreLaws(family=family, runs=runs, loss_fit=loss_fit, downstream_fit=downstream, bootstrap=boot)
 
 
-def overtraining(con) -> list[dict]:
+def overtraining(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Rows of (dataset, target, quantity, predicted, actual, rel_error) per Gadre et al."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for dataset, family in OVERTRAIN_DATASETS.items():
         gadre = fit_gadre(con, family)
         runs, loss_fit, err_fit = gadre.runs, gadre.loss_fit, gadre.downstream_fit
@@ -166,6 +175,8 @@ def overtraining(con) -> list[dict]:
                     "fit_compute_ratio": ratio,
                 }
             )
+            if err_fit is None:
+                raise fitting.InsufficientDataError(f"the {family} family has too few downstream error values to fit")
             predicted_err = float(err_fit.predict(predicted_loss))
             rows.append(
                 {
@@ -199,7 +210,9 @@ def size_fraction_grid(results: pd.DataFrame, family: str) -> pd.DataFrame:
     return rows.pivot_table(index="max_params_used", columns="fraction", values="are_mean", aggfunc="mean")
 
 
-def paired_effect(results: pd.DataFrame, column: str, a, b, *, informative_only: bool = False) -> dict:
+def paired_effect(
+    results: pd.DataFrame, column: str, a: object, b: object, *, informative_only: bool = False
+) -> dict[str, Any]:
     """Family-averaged mean ARE of tasks that differ only in ``column`` (a vs b), both fitted.
 
     With ``informative_only`` a pair counts only when the two fits saw a different number of
@@ -237,7 +250,7 @@ def paired_effect(results: pd.DataFrame, column: str, a, b, *, informative_only:
     }
 
 
-def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: float = 10e9) -> dict:
+def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: float = 10e9) -> dict[str, Any]:
     """Fit on every smaller run plus the target's own checkpoints up to ``target_share`` of its
     tokens; ARE on the target's last 30% (the paper: ~30% of the target predicts its end)."""
     from scaleplan.core.evaluation import evaluate_target
@@ -252,7 +265,7 @@ def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: 
     y = np.concatenate([pool.loss, own["value"].to_numpy(float)])
     fit = fitting.fit_chinchilla(n, d, y)
     spent = (
-        pool.compute_flops + (6.0 * own["num_params"] * own["tokens_seen"]).max()
+        pool.compute_flops + laws.compute_from(own["num_params"], own["tokens_seen"]).max()
         if not own.empty
         else pool.compute_flops
     )
@@ -260,7 +273,7 @@ def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: 
     return {"are_mean": ev.are_mean, "target_points": int(len(own))}
 
 
-def borrowed_single_run(curves: pd.DataFrame, donor: pd.DataFrame, min_tokens: float = 10e9) -> dict:
+def borrowed_single_run(curves: pd.DataFrame, donor: pd.DataFrame, min_tokens: float = 10e9) -> dict[str, Any]:
     """One run of a family (its largest below the target) with A and alpha borrowed from a
     donor family's full fit; E, B, beta fitted on the run's checkpoints."""
     from scaleplan.core.analysis import analyse
@@ -272,6 +285,8 @@ def borrowed_single_run(curves: pd.DataFrame, donor: pd.DataFrame, min_tokens: f
         Selection(num_runs=1, pick="largest", min_tokens=min_tokens),
         fixed={"A": donor_fit["A"], "alpha": donor_fit["alpha"]},
     )
+    if result.evaluation is None:
+        raise ValueError("the family's curves name no target run to evaluate the borrowed fit on")
     return {"are_mean": result.evaluation.are_mean}
 
 
@@ -286,12 +301,12 @@ BORROW_DONORS = {
 }
 
 
-def hitchhiker_report(results: pd.DataFrame, con=None) -> dict:
+def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
     """The size x fraction grids and the paper's findings checked on the sweep results."""
     from scaleplan.core import storage
 
     ok = results[results["status"] == "ok"]
-    grids = {}
+    grids: dict[str, dict[str, Any]] = {}
     for family in ("pythia", "pythia-deduped", "opt", "gpt3", "overtrain-rpj"):
         grid = size_fraction_grid(results, family)
         if not grid.empty:
@@ -300,7 +315,7 @@ def hitchhiker_report(results: pd.DataFrame, con=None) -> dict:
                 "fractions": [float(c) for c in grid.columns],
                 "are": [[None if np.isnan(v) else float(v) for v in row] for row in grid.to_numpy()],
             }
-    findings = []
+    findings: list[dict[str, Any]] = []
     ck = paired_effect(results, "final_only", False, True, informative_only=True)
     findings.append(
         {

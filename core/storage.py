@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -72,7 +73,7 @@ class DatabaseError(UserError, RuntimeError):
 class BuildReport:
     path: Path
     seconds: float
-    per_source: dict[str, dict] = field(default_factory=dict)
+    per_source: dict[str, dict[str, Any]] = field(default_factory=dict)
     moved_aside: Path | None = None  # where a corrupt previous file was moved, if any
     removed_temporaries: list[Path] = field(default_factory=list)  # dead builds' leftovers
 
@@ -249,7 +250,7 @@ def _move_aside(db_path: Path) -> Path:
 def build_database(
     db_path: Path,
     *,
-    mirror: str | os.PathLike | None = None,
+    mirror: str | os.PathLike[str] | None = None,
     download_dir: Path | None = None,
     download_url: str | None = None,
     manifest_path: Path = MANIFEST_PATH,
@@ -293,8 +294,12 @@ def build_database(
         con = duckdb.connect(str(tmp_path))
         try:
             con.execute(SCHEMA_SQL)
-            run_parts, obs_parts, metric_parts, family_parts = [], [], [], []
-            source_rows, bad_rows = [], []
+            run_parts: list[pd.DataFrame] = []
+            obs_parts: list[pd.DataFrame] = []
+            metric_parts: list[pd.DataFrame] = []
+            family_parts: list[pd.DataFrame] = []
+            source_rows: list[dict[str, Any]] = []
+            bad_rows: list[dict[str, Any]] = []
             bar = tqdm(modules, desc="ingesting sources", unit="source", disable=not progress)
             for index, module in enumerate(bar):
                 bar.set_postfix_str(module.NAME)
@@ -359,7 +364,14 @@ def build_database(
 
 
 def _insert_all(
-    con, run_parts, obs_parts, metric_parts, family_parts, source_rows, bad_rows, manifest: Manifest
+    con: duckdb.DuckDBPyConnection,
+    run_parts: list[pd.DataFrame],
+    obs_parts: list[pd.DataFrame],
+    metric_parts: list[pd.DataFrame],
+    family_parts: list[pd.DataFrame],
+    source_rows: list[dict[str, Any]],
+    bad_rows: list[dict[str, Any]],
+    manifest: Manifest,
 ) -> None:
     """Merge the adapters' frames (first description of a run/metric/family wins) and load them."""
     runs = pd.concat(run_parts, ignore_index=True).drop_duplicates("run_id", keep="first")
@@ -418,7 +430,9 @@ def _insert_all(
         con.unregister(name)
 
 
-def ensure_database(db_path: Path, *, mirror: str | os.PathLike | None = None, progress: bool = True, **kwargs) -> str:
+def ensure_database(
+    db_path: Path, *, mirror: str | os.PathLike[str] | None = None, progress: bool = True, **kwargs: Any
+) -> str:
     """Build the database if it is missing, stale or corrupt; return the status found."""
     status = database_status(db_path)
     if status == "foreign":
@@ -456,7 +470,7 @@ RUN_COUNTING = (
 )
 
 
-def summary(con: duckdb.DuckDBPyConnection) -> dict:
+def summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Counts per source and in total: models, families, observations, metrics, checkpoints."""
     per_source = con.execute("""
         SELECT s.source, s.repository, s."commit", s.license, s.files, s.bad_rows,
@@ -468,6 +482,7 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict:
     totals = con.execute("""
         SELECT count(DISTINCT run_id), count(DISTINCT family), count(*), count(DISTINCT metric),
                count(DISTINCT (run_id, tokens_seen)) FROM observations""").fetchone()
+    assert totals is not None  # an aggregate without GROUP BY returns exactly one row
     bad = con.execute("SELECT source, reason, count FROM bad_rows ORDER BY source, count DESC").df()
     built = dict(con.execute("SELECT key, value FROM meta").fetchall())
     sources = []

@@ -22,6 +22,7 @@ format as an en dash so tables and hover labels never show "nan".
 from __future__ import annotations
 
 import math
+from typing import SupportsFloat, cast
 
 from scaleplan.core.errors import UserError
 
@@ -99,7 +100,7 @@ def parse_number(text: object, *, name: str = "the value") -> float:
     return number * _SUFFIX_SCALE[suffix]
 
 
-def format_interval(low, high, *, digits: int = 4, separator: str = " \u2013 ") -> str:
+def format_interval(low: object, high: object, *, digits: int = 4, separator: str = " \u2013 ") -> str:
     """An interval "low – high" at ``digits`` significant digits, never one of zero width.
 
     When both ends print the same (the resampled values all agree to ``digits`` digits) the
@@ -116,12 +117,13 @@ def format_interval(low, high, *, digits: int = 4, separator: str = " \u2013 ") 
     return f"{low_text}{separator}{high_text}"
 
 
-def _number(value) -> float | None:
+def _number(value: object) -> float | None:
     """``value`` as a float, or None when it is missing (None, NaN, not a number)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        number = float(value)
+        # Anything float() reads (NumPy scalars, Decimal, numeric text); the rest is missing.
+        number = float(cast("SupportsFloat | str", value))
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else number
@@ -131,7 +133,7 @@ def _infinite(number: float) -> str:
     return "\u221e" if number > 0 else "-\u221e"
 
 
-def format_count(value, decimals: int = 1) -> str:
+def format_count(value: object, decimals: int = 1) -> str:
     """A count with a k/M/B/T suffix: 1.4e9 -> "1.4B", 7.04e7 -> "70M", 950 -> "950".
 
     Mantissas below 10 keep ``decimals`` decimals (a trailing ".0" is dropped: 1.0e9 ->
@@ -175,19 +177,19 @@ def _trim(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def format_params(value, *, unit: bool = True, decimals: int = 1) -> str:
+def format_params(value: object, *, unit: bool = True, decimals: int = 1) -> str:
     """A parameter count: 1.4e9 -> "1.4B params" (``unit=False``: "1.4B")."""
     text = format_count(value, decimals)
     return f"{text} params" if unit and text != MISSING else text
 
 
-def format_tokens(value, *, unit: bool = True, decimals: int = 1) -> str:
+def format_tokens(value: object, *, unit: bool = True, decimals: int = 1) -> str:
     """A token count: 2e10 -> "20B tokens" (``unit=False``: "20B")."""
     text = format_count(value, decimals)
     return f"{text} tokens" if unit and text != MISSING else text
 
 
-def format_flops(value, *, unit: bool = True, decimals: int = 1) -> str:
+def format_flops(value: object, *, unit: bool = True, decimals: int = 1) -> str:
     """Compute in scientific notation: 3e21 -> "3.0e21 FLOPs" (``unit=False``: "3.0e21")."""
     number = _number(value)
     if number is None:
@@ -202,7 +204,7 @@ def format_flops(value, *, unit: bool = True, decimals: int = 1) -> str:
     return f"{text} FLOPs" if unit else text
 
 
-def format_dollars(value) -> str:
+def format_dollars(value: object) -> str:
     """US dollars: 1.25e6 -> "$1.25M", 1.234e6 -> "$1.2M", 45_000 -> "$45k", 950 -> "$950", 12.5 -> "$12.50"."""
     number = _number(value)
     if number is None:
@@ -218,14 +220,14 @@ def format_dollars(value) -> str:
     return f"{sign}${magnitude:.2f}"
 
 
-def format_share(value) -> str:
+def format_share(value: object) -> str:
     """A share of compute as a percentage, the same on every page and report: two decimals below
     1% (0.00345 -> "0.35%"), one from 1% up (0.38889 -> "38.9%")."""
     number = _number(value)
     return format_percent(value, 2 if number is not None and abs(number) < 0.01 else 1)
 
 
-def format_percent(value, decimals: int = 1) -> str:
+def format_percent(value: object, decimals: int = 1) -> str:
     """A fraction as a percentage: 0.1234 -> "12.3%"; from a million percent on in scientific
     notation (4.2e4 -> "4.2e6%"), so a runaway value stays short."""
     number = _number(value)
@@ -262,7 +264,7 @@ def axis_title(name: str, unit: str, *, log: bool = False) -> str:
     return f"{name} ({unit}, log scale)" if log else f"{name} ({unit})"
 
 
-def log_axis_sensible(low, high, *, min_decades: float = 1.0) -> bool:
+def log_axis_sensible(low: object, high: object, *, min_decades: float = 1.0) -> bool:
     """Whether values from ``low`` to ``high`` are positive and span at least ``min_decades`` decades."""
     lo, hi = _number(low), _number(high)
     if lo is None or hi is None or lo <= 0 or hi <= 0 or math.isinf(hi):

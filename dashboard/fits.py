@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import calibration, fitting, planning, reproduce, storage, userdata
+from scaleplan.core import calibration, fitting, planning, storage, userdata
 from scaleplan.core.analysis import analyse, bootstrap_warnings
 from scaleplan.core.selection import Selection, SelectionError, target_of
 from scaleplan.dashboard import common, sweep
@@ -26,7 +26,6 @@ N_BOOT = 100
 LEVELS = (0.5, 0.8, 0.9, 0.95)  # levels of the calibrated interval offered in the UI
 DEFAULT_LEVEL = 0.9
 CURVE_POINTS = 120
-GADRE_FAMILY = reproduce.GADRE_FAMILY
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,25 +440,6 @@ def borrowable(
 
 # ---------------------------------------------------------------------------------------------
 # The planner's laws (the fits live in core: core.reproduce.fit_gadre, core.planning.collection_laws)
-
-
-@common.single_flight
-@st.cache_data(show_spinner=False, max_entries=4)
-def gadre_laws(version: common.DbVersion | None, family: str = GADRE_FAMILY) -> dict:
-    """Gadre et al.'s over-training and downstream laws on ``family`` (:func:`core.reproduce.fit_gadre`)."""
-    try:
-        with common.db() as con:
-            gadre = reproduce.fit_gadre(con, family)
-    except (fitting.FitError, ValueError) as error:
-        return _failure(error)
-    return {
-        "ok": True,
-        "params": dict(gadre.loss_fit.params),
-        "fit_runs": int(len(gadre.fit_set)),
-        "fit_compute": gadre.fit_compute,
-        "downstream": None if gadre.downstream_fit is None else dict(gadre.downstream_fit.params),
-        "held_out": gadre.held_out(),
-    }
 
 
 @common.single_flight

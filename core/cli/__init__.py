@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - a bug: keep its traceback, tell the user where it is
         log_file = _write_traceback(settings.log_dir, argv if argv is not None else sys.argv[1:])
         print(
-            f"scaleplan: internal error ({sys.exc_info()[0].__name__}); the traceback is in {log_file}. "
+            f"scaleplan: internal error ({type(sys.exc_info()[1]).__name__}); the traceback is in {log_file}. "
             "Please include that file when you report the problem.",
             file=sys.stderr,
         )

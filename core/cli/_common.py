@@ -10,11 +10,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scaleplan.core import units
 from scaleplan.core.errors import UserError
 from scaleplan.core.settings import Settings, resolve_settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from scaleplan.core.calibration import Calibration
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
@@ -203,7 +208,7 @@ def describe_build(report: Any) -> None:
 
 
 @contextmanager
-def open_db(settings: Settings, *, quiet: bool = False) -> Iterator:
+def open_db(settings: Settings, *, quiet: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection for a ``with`` block, building the database first when needed."""
     from scaleplan.core import storage
 
@@ -216,8 +221,13 @@ def open_db(settings: Settings, *, quiet: bool = False) -> Iterator:
 
 
 def data_version(settings: Settings) -> str:
+    from scaleplan.core import storage
+
     with open_db(settings) as con:
-        return con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        version = storage.stored_data_version(con)
+    if version is None:
+        raise storage.DatabaseError(f"{settings.db_path} records no data version; run `scaleplan data build`")
+    return version
 
 
 def content_digests(settings: Settings) -> dict[str, str]:
@@ -228,7 +238,7 @@ def content_digests(settings: Settings) -> dict[str, str]:
         return storage.content_digests(con)
 
 
-def load_calibration(settings: Settings):
+def load_calibration(settings: Settings) -> tuple[Calibration | None, str]:
     """The calibration learned on the whole stored sweep, or None and why not (never builds anything); used by
     ``fit`` and ``runs show``."""
     from pathlib import Path
@@ -246,6 +256,8 @@ def load_calibration(settings: Settings):
             version = storage.stored_data_version(con)
         finally:
             con.close()
+        if version is None:
+            return None, "no calibrated interval: the database records no data version (run `scaleplan data build`)"
         return calibration.load_calibration(settings.meta_path, version), ""
     except calibration.CalibrationError as error:
         return None, f"no calibrated interval: {error}"

@@ -89,7 +89,7 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     data = sub.add_parser("data", help="build and inspect the database").add_subparsers(
         dest="data_command", required=True, metavar="SUBCOMMAND"
     )

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from scaleplan.core import analysis, calibration, fitting, formats, laws, storage, studies, units
 from scaleplan.core.cli import _common
@@ -25,7 +26,7 @@ def _calibration(settings: Settings, law: str) -> tuple[calibration.Calibration 
     return _common.load_calibration(settings)
 
 
-def _interval_json(result: analysis.Analysis, level: float, missing: str) -> dict:
+def _interval_json(result: analysis.Analysis, level: float, missing: str) -> dict[str, Any]:
     if result.interval is None:
         return {"level": level, "low": None, "high": None, "method": calibration.METHOD, "refused": missing}
     if isinstance(result.interval, calibration.Refusal):
@@ -33,7 +34,7 @@ def _interval_json(result: analysis.Analysis, level: float, missing: str) -> dic
     return result.interval.as_dict()
 
 
-def _bootstrap_json(result: analysis.Analysis) -> dict | None:
+def _bootstrap_json(result: analysis.Analysis) -> dict[str, Any] | None:
     boot = result.bootstrap
     if boot is None:
         return None
@@ -47,7 +48,7 @@ def _bootstrap_json(result: analysis.Analysis) -> dict | None:
     }
 
 
-def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str = "") -> dict:
+def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str = "") -> dict[str, Any]:
     ev = result.evaluation
     return {
         "target": {"run": result.target_run, "num_params": result.target_params, "tokens": result.target_tokens},
@@ -169,7 +170,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     doc = _analysis_json(result, args.level, missing)
     if args.runs:
         # The same isoFLOP analysis and compute-optimal split as `scaleplan runs show` and the Your runs page.
-        report = studies.analyse_study(
+        report: dict[str, Any] = studies.analyse_study(
             parsed.table,
             studies.StudyTarget(num_params=args.predict_n, tokens=args.predict_d),
             calibration_model=cal,
@@ -226,7 +227,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fit = sub.add_parser("fit", parents=[_common.settings_parent()], help="fit a scaling law and predict a target")
     fit.add_argument("--family", help="family in the database")
     fit.add_argument("--target", help="target run id (default: the family's largest run)")

@@ -68,7 +68,7 @@ def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     meta_cmd = sub.add_parser("meta", help="the meta-analysis sweep").add_subparsers(dest="meta_command", required=True)
     run = meta_cmd.add_parser("run", parents=[_common.settings_parent()], help="run or resume the sweep")
     run.add_argument("--family", action="append", help="only these families (repeatable; overrides the config file)")

@@ -71,7 +71,7 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
 def _coverage_table(frame: pd.DataFrame) -> str:
     """A per-family or per-feature coverage frame as text: percentages, widths, plain headers."""
 
-    def pct(value) -> str:
+    def pct(value: float | None) -> str:
         return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
 
     shown = frame.assign(
@@ -80,7 +80,7 @@ def _coverage_table(frame: pd.DataFrame) -> str:
         width_90=frame["width_90"].map(lambda v: f"{v:.3f}"),
         **({"planner_80": frame["planner_80"].map(pct)} if "planner_80" in frame else {}),
     )
-    return shown.rename(
+    text: str = shown.rename(
         columns={
             "covered_90": "ours",
             "base_covered_90": "baseline",
@@ -88,6 +88,7 @@ def _coverage_table(frame: pd.DataFrame) -> str:
             "planner_80": "planner p80",
         }
     ).to_string(index=False)
+    return text
 
 
 def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
@@ -136,7 +137,7 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep = sub.add_parser("reproduce", parents=[_common.settings_parent()], help="reproduce a paper's headline results")
     rep.add_argument(
         "paper",

@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from scaleplan.core import planning, scenarios
+from scaleplan.core import planning, scenarios, storage
 from scaleplan.core.cli import _common
 from scaleplan.core.cli import plan as plan_cli
 from scaleplan.core.cli._common import CLIError
@@ -66,7 +66,9 @@ def evaluate_all(
     lookup = scenarios.study_lookup(settings.user_db_path)
     boot = planning.DEFAULT_LAW_BOOT if n_boot is None else n_boot
     with _common.open_db(settings, quiet=quiet) as con:
-        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        version = storage.stored_data_version(con)
+        if version is None:
+            raise storage.DatabaseError(f"{settings.db_path} records no data version; run `scaleplan data build`")
         calibration, why = plan_cli.load_calibration(settings, version)
         contexts: dict[tuple[str | None, str | None], scenarios.PlanningContext | str] = {}
         out: list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable] = []

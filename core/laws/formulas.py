@@ -61,7 +61,7 @@ def chinchilla_loss(
     """
     N = _as_float(num_params)
     D = _as_float(tokens_seen)
-    return E + A * N ** -_as_float(alpha) + B * D ** -_as_float(beta)
+    return _as_float(E) + _as_float(A) * N ** -_as_float(alpha) + _as_float(B) * D ** -_as_float(beta)
 
 
 def compute_from(num_params: ArrayLike, tokens_seen: ArrayLike) -> FloatArray:
@@ -91,8 +91,8 @@ def overtrain_loss(
     """
     C = _as_float(compute_flops)
     M = _as_float(token_multiplier)
-    eta = _as_float(eta)
-    return E + (a * M**eta + b * M**-eta) * C**-eta
+    exponent = _as_float(eta)
+    return _as_float(E) + (_as_float(a) * M**exponent + _as_float(b) * M**-exponent) * C**-exponent
 
 
 def overtrain_as_chinchilla(E: float, a: float, b: float, eta: float) -> dict[str, float]:
@@ -114,7 +114,7 @@ def downstream_error(loss: ArrayLike, eps: ArrayLike, k: ArrayLike, gamma: Array
     eps is the error of a model with infinite loss (chance level when the tasks are
     multiple choice); the error falls exponentially as the loss decreases.
     """
-    return eps - k * np.exp(-_as_float(gamma) * _as_float(loss))
+    return _as_float(eps) - _as_float(k) * np.exp(-_as_float(gamma) * _as_float(loss))
 
 
 def compute_optimal_allocation(

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,25 +51,6 @@ def test_family_averaging_weights_families_equally():
     rows = pd.DataFrame({"family": ["a"] * 3 + ["b"], "status": "ok", "num_runs": 3, "are_mean": [0.1, 0.1, 0.1, 0.3]})
     out = meta.family_averaged(rows, ["num_runs"])
     assert out["are_mean"].iloc[0] == pytest.approx(0.2)
-
-
-def test_expected_are_uses_matching_rows():
-    rows = pd.DataFrame(
-        {
-            "family": ["a", "a", "b", "b"],
-            "status": "ok",
-            "num_runs": [3, 3, 3, 8],
-            "compute_share": [0.01, 0.012, 0.011, 0.5],
-            "final_only": False,
-            "min_tokens": 1e10,
-            "fraction": 1.0,
-            "are_mean": [0.02, 0.04, 0.06, 0.5],
-        }
-    )
-    result = meta.expected_are(rows, num_runs=3, compute_share=0.01)
-    assert result["families"] == 2 and result["fits"] == 3
-    assert result["are_median"] == pytest.approx((0.03 + 0.06) / 2)
-    assert np.isnan(meta.expected_are(rows.iloc[:0], 3, 0.01)["are_median"])
 
 
 def test_sweep_counts_count_families_with_a_successful_fit():

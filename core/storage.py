@@ -17,6 +17,8 @@ Schema (documented in ``data/SCHEMA.md``)::
     metrics(metric, kind, higher_is_better, domain)
     observations(family, run_id, metric, tokens_seen, flops, flops_derived,
                  tokens_derived, value, source)   -- sorted by (family, run_id, metric, tokens_seen)
+    downstream_evals(source, family, run_id, tokens_seen, flops, task, metric, shots, chance,
+                     n_questions, value)           -- keyed by its own version (DOWNSTREAM_VERSION)
 """
 
 from __future__ import annotations
@@ -63,6 +65,32 @@ CREATE TABLE observations (
     tokens_seen DOUBLE NOT NULL CHECK (tokens_seen > 0), flops DOUBLE CHECK (flops > 0),
     flops_derived BOOLEAN, tokens_derived BOOLEAN, value DOUBLE NOT NULL, source VARCHAR NOT NULL);
 """
+
+
+# The benchmark scores with their task, shots, chance level and question count, from the adapters that
+# define ``downstream_evals(mirror)``. Kept out of SCHEMA_SQL and ingest_digest() on purpose: the scores
+# are the same values as the adapters' accuracy observations (plus per-task metadata), nothing the loss
+# fits read, so adding or changing this table must not change the data version that keys the
+# meta-analysis sweep and its shipped results. It has its own version, stored as meta
+# 'downstream_version'; a database whose downstream version differs is stale (rebuilt).
+DOWNSTREAM_SQL = """
+CREATE TABLE downstream_evals (
+    source VARCHAR NOT NULL, family VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+    tokens_seen DOUBLE NOT NULL CHECK (tokens_seen > 0), flops DOUBLE CHECK (flops > 0),
+    task VARCHAR NOT NULL, metric VARCHAR NOT NULL, shots INTEGER, chance DOUBLE CHECK (chance >= 0 AND chance < 1),
+    n_questions DOUBLE, value DOUBLE NOT NULL CHECK (value >= 0 AND value <= 1));
+"""
+
+
+def downstream_version() -> str:
+    """sha256 over the downstream table's schema and each adapter's ``DOWNSTREAM_VERSION``."""
+    from scaleplan.core.sources import adapters
+
+    digest = hashlib.sha256(DOWNSTREAM_SQL.encode())
+    for adapter in adapters():
+        if hasattr(adapter, "downstream_evals"):
+            digest.update(f"{adapter.NAME}={getattr(adapter, 'DOWNSTREAM_VERSION', 0)};".encode())
+    return digest.hexdigest()
 
 
 class DatabaseError(UserError, RuntimeError):
@@ -179,13 +207,16 @@ def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
             return "foreign"
         con.execute("SELECT count(*) FROM observations").fetchone()
         row = keys.get("data_version")
+        downstream = keys.get("downstream_version")
     except (duckdb.Error, OSError, ValueError):
         return "corrupt"
     finally:
         con.close()
     if row is None:
         return "corrupt"
-    return "ok" if row == data_version(load_manifest(manifest_path)) else "stale"
+    if row != data_version(load_manifest(manifest_path)) or downstream != downstream_version():
+        return "stale"
+    return "ok"
 
 
 def foreign_file_message(db_path: Path) -> str:
@@ -294,10 +325,12 @@ def build_database(
         con = duckdb.connect(str(tmp_path))
         try:
             con.execute(SCHEMA_SQL)
+            con.execute(DOWNSTREAM_SQL)
             run_parts: list[pd.DataFrame] = []
             obs_parts: list[pd.DataFrame] = []
             metric_parts: list[pd.DataFrame] = []
             family_parts: list[pd.DataFrame] = []
+            downstream_parts: list[pd.DataFrame] = []
             source_rows: list[dict[str, Any]] = []
             bad_rows: list[dict[str, Any]] = []
             bar = tqdm(modules, desc="ingesting sources", unit="source", disable=not progress)
@@ -310,6 +343,13 @@ def build_database(
                     frames = module.read(root)
                 except Exception as error:  # an unreadable file: name the source, keep the old database
                     raise DataSourceError(f"source '{module.NAME}' could not be read: {error}") from error
+                if hasattr(module, "downstream_evals"):
+                    try:
+                        downstream_parts.append(module.downstream_evals(root).assign(source=module.NAME))
+                    except Exception as error:
+                        raise DataSourceError(
+                            f"source '{module.NAME}' downstream scores could not be read: {error}"
+                        ) from error
                 seconds = time.perf_counter() - t0
                 runs = frames.runs.assign(source=module.NAME)
                 obs = frames.observations.assign(source=module.NAME)
@@ -336,10 +376,17 @@ def build_database(
                 bad_rows += [{"source": module.NAME, "reason": r, "count": n} for r, n in frames.bad_rows.items()]
                 report.per_source[module.NAME] = {"seconds": seconds, "bad_rows": dict(frames.bad_rows)}
             _insert_all(con, run_parts, obs_parts, metric_parts, family_parts, source_rows, bad_rows, manifest)
+            _insert_downstream(con, downstream_parts)
             con.execute(
                 "INSERT INTO meta VALUES ('data_version', ?), ('schema_version', ?), ('built_at', ?), "
-                "('manifest_digest', ?)",
-                [data_version(manifest), SCHEMA_VERSION, _dt.datetime.now(_dt.UTC).isoformat(), manifest.digest],
+                "('manifest_digest', ?), ('downstream_version', ?)",
+                [
+                    data_version(manifest),
+                    SCHEMA_VERSION,
+                    _dt.datetime.now(_dt.UTC).isoformat(),
+                    manifest.digest,
+                    downstream_version(),
+                ],
             )
             con.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
@@ -430,6 +477,25 @@ def _insert_all(
         con.unregister(name)
 
 
+def _insert_downstream(con: duckdb.DuckDBPyConnection, parts: list[pd.DataFrame]) -> None:
+    """Load the adapters' downstream scores, each tied to its run (family, FLOPs = 6 N D from runs)."""
+    if not parts:
+        return
+    frame = pd.concat(parts, ignore_index=True)
+    for column in ("run_id", "task", "metric", "source"):
+        frame[column] = frame[column].astype(object)
+    frame["shots"] = frame["shots"].astype("float64")
+    con.register("downstream_df", frame)
+    con.execute("""
+        INSERT INTO downstream_evals
+        SELECT d.source, r.family, d.run_id, d.tokens_seen, 6 * r.num_params * d.tokens_seen, d.task, d.metric,
+               TRY_CAST(d.shots AS INTEGER), d.chance, d.n_questions, d.value
+        FROM downstream_df d JOIN runs r USING (run_id)
+        WHERE d.chance IS NOT NULL AND isfinite(d.chance) AND d.chance >= 0 AND d.chance < 1
+        ORDER BY r.family, d.run_id, d.task, d.metric, d.shots, d.tokens_seen""")
+    con.unregister("downstream_df")
+
+
 def ensure_database(
     db_path: Path, *, mirror: str | os.PathLike[str] | None = None, progress: bool = True, **kwargs: Any
 ) -> str:
@@ -484,6 +550,7 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
                count(DISTINCT (run_id, tokens_seen)) FROM observations""").fetchone()
     assert totals is not None  # an aggregate without GROUP BY returns exactly one row
     bad = con.execute("SELECT source, reason, count FROM bad_rows ORDER BY source, count DESC").df()
+    downstream = dict(downstream_counts(con))
     built = dict(con.execute("SELECT key, value FROM meta").fetchall())
     sources = []
     for row in per_source.to_dict("records"):
@@ -495,6 +562,7 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             )
             for k, v in row.items()
         }
+        row["downstream_evals"] = int(downstream.get(row["source"], 0))
         row["bad_row_reasons"] = {
             r["reason"]: int(r["count"]) for r in bad[bad.source == row["source"]].to_dict("records")
         }
@@ -506,9 +574,53 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "metrics": int(totals[3]),
         "checkpoints": int(totals[4]),
         "bad_rows": int(sum(s["bad_rows"] for s in sources)),
+        "downstream_evals": int(sum(downstream.values())),
         "built_at": built.get("built_at"),
         "sources": sources,
     }
+
+
+def downstream_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """(source, number of downstream scores) per source; empty for a database built before the table."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'downstream_evals'"
+    ).fetchone()
+    if not found or not found[0]:
+        return []
+    return [
+        (str(s), int(n))
+        for s, n in con.execute(
+            "SELECT source, count(*) FROM downstream_evals GROUP BY source ORDER BY source"
+        ).fetchall()
+    ]
+
+
+def downstream_tasks(con: duckdb.DuckDBPyConnection, families: list[str]) -> pd.DataFrame:
+    """Tasks scored on ``families``: task, metric, shots, chance, median n_questions, runs, scores."""
+    return con.execute(
+        """
+        SELECT task, metric, shots, any_value(chance) AS chance, median(n_questions) AS n_questions,
+               count(DISTINCT run_id) AS runs, count(*) AS scores
+        FROM downstream_evals WHERE list_contains($families, family)
+        GROUP BY task, metric, shots ORDER BY task, metric, shots""",
+        {"families": list(families)},
+    ).df()
+
+
+def downstream_scores(
+    con: duckdb.DuckDBPyConnection, families: list[str], task: str, metric: str = "acc", shots: int | None = None
+) -> pd.DataFrame:
+    """Scores of one task on ``families`` with each run's size: family, run_id, num_params, tokens_seen,
+    flops, shots, chance, n_questions, value (fraction)."""
+    return con.execute(
+        """
+        SELECT d.family, d.run_id, r.num_params, d.tokens_seen, d.flops, d.shots, d.chance, d.n_questions, d.value
+        FROM downstream_evals d JOIN runs r USING (run_id)
+        WHERE list_contains($families, d.family) AND d.task = $task AND d.metric = $metric
+          AND ($shots::INTEGER IS NULL OR d.shots = $shots::INTEGER)
+        ORDER BY d.family, r.num_params, d.run_id, d.tokens_seen""",
+        {"families": list(families), "task": task, "metric": metric, "shots": shots},
+    ).df()
 
 
 def list_families(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

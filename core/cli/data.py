@@ -72,19 +72,23 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     header = (
         f"{'source':<24}{'runs':>8}{'families':>10}{'observations':>14}{'metrics':>9}"
-        f"{'checkpoints':>13}{'bad rows':>10}"
+        f"{'checkpoints':>13}{'bad rows':>10}{'downstream':>12}"
     )
     print(header)
     print("-" * len(header))
     for s in result["sources"]:
         print(
             f"{s['source']:<24}{s['models']:>8}{s['families']:>10}{s['observations']:>14,}{s['metrics']:>9}"
-            f"{s['checkpoints']:>13,}{s['bad_rows']:>10}"
+            f"{s['checkpoints']:>13,}{s['bad_rows']:>10}{s['downstream_evals']:>12,}"
         )
     print("-" * len(header))
     print(
         f"{'total (distinct)':<24}{result['models']:>8}{result['families']:>10}{result['observations']:>14,}"
-        f"{result['metrics']:>9}{result['checkpoints']:>13,}{result['bad_rows']:>10}"
+        f"{result['metrics']:>9}{result['checkpoints']:>13,}{result['bad_rows']:>10}{result['downstream_evals']:>12,}"
+    )
+    print(
+        "downstream: benchmark scores with their task, shots, chance level and question count "
+        "(the downstream_evals table; sources with downstream_evals in core/sources)"
     )
     return 0
 

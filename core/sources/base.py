@@ -62,6 +62,11 @@ OBSERVATION_COLUMNS = (
 )
 OPTIONAL_RUN_COLUMNS = ("unique_tokens",)
 METRIC_COLUMNS = ("metric", "kind", "higher_is_better", "domain")
+DOWNSTREAM_COLUMNS = ("run_id", "tokens_seen", "task", "metric", "shots", "chance", "n_questions", "value")
+"""Columns of an adapter's optional ``downstream_evals(mirror)`` frame: one benchmark score of a run's
+checkpoint. task (str, as the source spells it), metric (str: "acc", "acc_norm"), shots (int),
+chance (float: the score of random guessing, a fraction; 0 for open-ended answers), n_questions
+(float: questions scored, NaN when the source does not say), value (a fraction in [0, 1])."""
 FAMILY_COLUMNS = ("family", "default_metric", "description")
 
 

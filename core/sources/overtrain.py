@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .base import (
+    DOWNSTREAM_COLUMNS,
     FAMILY_COLUMNS,
     METRIC_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -204,6 +205,49 @@ def _task_domains(mirror: Path) -> dict[str, str]:
         + "%)"
     )
     return dict(zip(meta["Eval Task"].astype(str), text))
+
+
+DOWNSTREAM_VERSION = 1  # bumped when downstream_evals() yields other rows (keys only that table)
+
+
+def downstream_evals(mirror: Path) -> pd.DataFrame:
+    """The 46 task accuracies of every run (``DOWNSTREAM_COLUMNS``), with the task's shots, chance level
+    (``Random baseline`` / 100) and question count (``#datapoints``) from ``eval_metadata.csv``.
+
+    The same values as read()'s ``downstream/<task>/acc`` observations (final checkpoint, tokens_seen
+    = D); metric "acc" (LLM Foundry's ICL accuracy). A task missing from the metadata keeps NaN
+    chance and questions.
+    """
+    mirror = Path(mirror)
+    runs, _ = _read_models(mirror, Counter())
+    try:
+        meta = pd.read_csv(mirror / METADATA)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{mirror / METADATA}: unreadable task metadata ({exc})") from exc
+    meta = pd.DataFrame(
+        {
+            "task": meta["Eval Task"].astype(str),
+            "shots": pd.to_numeric(meta["#shots"], errors="coerce"),
+            "chance": pd.to_numeric(meta["Random baseline"], errors="coerce") / 100.0,
+            "n_questions": pd.to_numeric(meta["#datapoints"], errors="coerce").astype(float),
+        }
+    )
+    raw = pd.DataFrame(_read_evals(mirror), columns=["run_id", "task", "raw"])
+    raw = raw.assign(value=pd.to_numeric(raw["raw"], errors="coerce"))
+    raw = raw.loc[np.isfinite(raw["value"].to_numpy(dtype=float)) & raw["value"].between(0.0, 1.0)]
+    raw = raw.merge(runs[["run_id", "planned_tokens"]], on="run_id", how="inner").merge(meta, on="task", how="left")
+    return pd.DataFrame(
+        {
+            "run_id": raw["run_id"],
+            "tokens_seen": raw["planned_tokens"].astype(float),
+            "task": raw["task"],
+            "metric": "acc",
+            "shots": raw["shots"].astype("Int64"),
+            "chance": raw["chance"].astype(float),
+            "n_questions": raw["n_questions"].astype(float),
+            "value": raw["value"].astype(float),
+        }
+    )[list(DOWNSTREAM_COLUMNS)].reset_index(drop=True)
 
 
 def read(mirror: Path) -> SourceFrames:

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .base import (
+    DOWNSTREAM_COLUMNS,
     FAMILY_COLUMNS,
     METRIC_COLUMNS,
     OBSERVATION_COLUMNS,
@@ -94,6 +95,93 @@ _METRIC_KINDS = {
     "likelihood_difference": ("other", False, "bias: CrowS-Pairs likelihood difference (lm-eval-harness)"),
     "pct_stereotype": ("other", False, "bias: CrowS-Pairs share preferring the stereotype, 0.5 is unbiased"),
 }
+
+
+DOWNSTREAM_VERSION = 1  # bumped when downstream_evals() yields other rows (keys only that table)
+# Chance level (random guessing, a fraction) of the lm-eval tasks scored by accuracy: 4 choices for
+# ARC, LogiQA, SciQ and MMLU (hendrycksTest-*), 2 for PIQA, WinoGrande and (SuperGLUE) WSC; LAMBADA
+# asks for the last word, open-ended (0). Tasks not listed (CrowS-Pairs) are not accuracies.
+CHANCE = {
+    "arc_easy": 0.25,
+    "arc_challenge": 0.25,
+    "logiqa": 0.25,
+    "sciq": 0.25,
+    "piqa": 0.5,
+    "winogrande": 0.5,
+    "wsc": 0.5,
+    "lambada_openai": 0.0,
+}
+MMLU_PREFIX, MMLU_CHANCE = "hendrycksTest-", 0.25
+
+
+def task_chance(task: str) -> float | None:
+    """The chance level of an lm-eval task (a fraction), None when it is not an accuracy task."""
+    return MMLU_CHANCE if task.startswith(MMLU_PREFIX) else CHANCE.get(task)
+
+
+def downstream_evals(mirror: Path) -> pd.DataFrame:
+    """acc and acc_norm of every checkpoint file (``DOWNSTREAM_COLUMNS``) on the tasks of :data:`CHANCE`
+    and MMLU, step 0 excluded as in read().
+
+    n_questions is derived from lm-eval's sample standard error, se = sqrt(p (1 - p) / (n - 1)), as
+    n = p (1 - p) / se^2 + 1 rounded; where se is 0 or missing (some files have no ``acc_stderr``), the
+    task's median n over the other files (NaN if none has one). The task keeps lm-eval's name, the
+    shots are ``config.num_fewshot`` (as read() decides them).
+    """
+    mirror = Path(mirror)
+    rows: list[tuple[str, int, int, str, str, object, object]] = []
+    for path in _files(mirror):
+        folder = path.relative_to(mirror / EVAL_ROOT).parts[0]
+        match = _FOLDER.match(folder)
+        family = _family(match["suffix"] or "") if match else None
+        step = _STEP.search(path.name)
+        if match is None or family is None or match["size"] not in PARAMS or step is None:
+            continue
+        data = _load(path)
+        config = data.get("config", {}) if isinstance(data, dict) else {}
+        shots = config.get("num_fewshot")
+        if shots not in SHOT_NAMES:
+            shots = 5 if "five-shot" in path.parts or "5shot" in path.name else 0
+        step_n = int(step.group(1))
+        if step_n <= 0:
+            continue
+        results = data.get("results", {}) if isinstance(data, dict) else {}
+        for task, metrics in results.items():
+            if not isinstance(metrics, dict) or task_chance(task) is None:
+                continue
+            for key in ("acc", "acc_norm"):
+                if key in metrics:
+                    rows.append(
+                        (
+                            f"{NAME}/{folder}",
+                            step_n * family[1],
+                            int(shots),
+                            task,
+                            key,
+                            metrics[key],
+                            metrics.get(f"{key}_stderr"),
+                        )
+                    )
+    frame = pd.DataFrame.from_records(rows, columns=["run_id", "tokens_seen", "shots", "task", "metric", "v", "se"])
+    value = pd.to_numeric(frame["v"], errors="coerce").astype(float)
+    se = pd.to_numeric(frame["se"], errors="coerce").astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = np.where(se > 0, np.round(value * (1 - value) / se**2 + 1), np.nan)
+    out = pd.DataFrame(
+        {
+            "run_id": frame["run_id"],
+            "tokens_seen": frame["tokens_seen"].astype(float),
+            "task": frame["task"],
+            "metric": frame["metric"],
+            "shots": frame["shots"].astype("Int64"),
+            "chance": frame["task"].map(task_chance).astype(float),
+            "n_questions": n.astype(float),
+            "value": value,
+        }
+    )[list(DOWNSTREAM_COLUMNS)]
+    out = out.loc[np.isfinite(out["value"].to_numpy(dtype=float)) & out["value"].between(0.0, 1.0)]
+    out["n_questions"] = out["n_questions"].fillna(out.groupby("task")["n_questions"].transform("median"))
+    return out.drop_duplicates(["run_id", "tokens_seen", "task", "metric", "shots"]).reset_index(drop=True)
 
 
 def _family(suffix: str) -> tuple[str, int, str] | None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from scaleplan.core import backtest, fitting, laws
 from scaleplan.core import calibration as calibration_module
-from scaleplan.core import fitting, laws
 from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
 from scaleplan.core.parameters import Parameters
@@ -318,6 +318,11 @@ def analyse(
         exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
     )
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
+    if isinstance(interval, calibration_module.Refusal) and features.param_ratio <= 1 and law.name == "chinchilla":
+        # Inside the fitted sizes (a next isoFLOP budget, a longer run of a trained size): no design of
+        # the collection measured that, so the study's own runs are backtested (core.backtest).
+        scores = backtest.backtest_scores(points.num_params, points.tokens_seen, points.loss, points.run_ids)
+        interval = backtest.backtest_interval(predicted, n_t, d_t, scores, level)
     warnings: tuple[IdentifiabilityWarning, ...] = ()
     if check_identifiability:
         flat = flat_direction(fit, n_t, d_t, target_unique=u_t)

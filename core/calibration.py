@@ -215,6 +215,7 @@ class PredictionInterval:
     families: int = 0
     cells: int = 0
     groups: int = 0  # source groups the calibration was learned on
+    basis: str = ""  # what it was learned on, when not the collection (e.g. "42 backtest predictions inside your runs")
 
     @property
     def relative_width(self) -> float:
@@ -230,13 +231,17 @@ class PredictionInterval:
             "families": self.families,
             "source_groups": self.groups,
             "designs": self.cells,
+            "basis": self.basis or self._collection_basis(),
         }
+
+    def _collection_basis(self) -> str:
+        return f"{self.cells:,} designs of {self.families} families in {self.groups} source groups"
 
     def describe(self) -> str:
         """E.g. "90% interval 2.01-2.33 (calibrated on 20 families)"."""
         return (
             f"{self.level:.0%} interval {self.low:.4g}–{self.high:.4g} "
-            f"(calibrated on {self.cells:,} designs of {self.families} families in {self.groups} source groups)"
+            f"(calibrated on {self.basis or self._collection_basis()})"
         )
 
 
@@ -498,7 +503,8 @@ class Calibration:
                     "the target is not larger than every fitted run: every design of the collection predicts "
                     "a model larger than its fitted runs, so no measured error covers a target inside the fitted sizes "
                     "(a next isoFLOP budget, a longer run of a size already trained); the point prediction stands, "
-                    "and a target above your largest run gets an interval"
+                    "a Chinchilla fit of runs over several compute budgets gets an interval from their own "
+                    "backtest, and a target above your largest run gets one from the collection"
                 ),
             ),
             (

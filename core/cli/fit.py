@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scaleplan.core import analysis, calibration, fitting, formats, laws, storage, studies, units
+from scaleplan.core import analysis, backtest, calibration, fitting, formats, laws, storage, studies, units
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
@@ -196,8 +196,12 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         note = (
             f"{args.level:.0%} interval {units.format_interval(interval['low'], interval['high'], separator=' - ')}; "
             f"{interval['method']}, "
-            f"learned on {interval['designs']:,} designs of {interval['families']} families"
-            + (" (your runs are a new family: calibration from the whole collection)" if args.runs else "")
+            f"learned on {interval['basis']}"
+            + (
+                " (your runs are a new family: calibration from the whole collection)"
+                if args.runs and interval["method"] != backtest.METHOD
+                else ""
+            )
         )
     print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
     for warning in doc["warnings"]:

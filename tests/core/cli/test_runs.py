@@ -99,3 +99,22 @@ def test_fit_runs_gives_the_same_numbers_as_runs_show(tmp_path, capsys):
     assert fitted["prediction"] == shown["prediction"]["loss"]
     assert fitted["compute_optimal"] == shown["compute_optimal"]
     assert fitted["isoflop"] == shown["isoflop"]
+
+
+def test_fit_runs_next_budget_inside_the_sizes_gets_the_backtest_interval(tmp_path, capsys, built_db):
+    # The sweep's next budget (3.16e20 FLOPs) at a size it already trained: the collection's calibration
+    # measured no such target, the study's own backtest gives the interval (core.backtest).
+    from tests.core.test_isoflop import BUDGETS
+
+    base = ["--db", str(built_db), "--log-dir", str(tmp_path / "log")]  # the shipped calibration needs the data
+    path = _sweep_file(tmp_path)
+    n_t = 2e9
+    d_t = BUDGETS[-1] ** 2 / BUDGETS[-2] / 6 / n_t
+    code, out, _ = _run(capsys, *base, "fit", "--runs", str(path), "--predict-n", "2e9", "--predict-d", f"{d_t:.6g}",
+                        "--bootstrap", "0", "--json")  # fmt: skip
+    assert code == 0
+    doc = json.loads(out)
+    interval = doc["interval"]
+    assert interval["method"].startswith("in-study backtest"), interval
+    assert interval["low"] < doc["prediction"] < interval["high"]
+    assert interval["designs"] >= 10 and "refits inside your runs" in interval["basis"]

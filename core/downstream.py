@@ -25,7 +25,8 @@ with points - 2 degrees of freedom instead of z when phi was estimated above 1).
 
 A task is refused (:class:`TaskRefused`, a :class:`core.errors.UserError`, with its ``reason``)
 when the study has fewer than :data:`MIN_RUNS` runs, when its runs sit at chance (no run above
-chance by more than 3 binomial standard errors and :data:`MIN_POINTS_ABOVE_CHANCE` points), when
+chance by more than 3 binomial standard errors, sqrt(max(c (1 - c), a (1 - a)) / n) for a run of
+accuracy a, and :data:`MIN_POINTS_ABOVE_CHANCE` points), when
 its accuracy is not monotone in compute (Spearman rank correlation below :data:`MIN_RANK_CORRELATION`)
 or when the fitted link falls as the loss falls (k <= 0).
 """
@@ -69,7 +70,8 @@ MIN_RANK_CORRELATION = 0.5
 MIN_POINTS_ABOVE_CHANCE = 2.0
 """Points (percentage points) above chance that at least one study run must exceed."""
 CHANCE_Z = 3.0
-"""... and by this many binomial standard errors at chance, sqrt(c (1 - c) / n)."""
+"""... and by this many binomial standard errors, sqrt(max(c (1 - c), a (1 - a)) / n) (at chance or at the
+run's accuracy a, whichever is larger: a task with chance 0 still has sampling error)."""
 
 _P_CLIP = 1e-9
 _DIRECTION: dict[Variable, float] = {"loss": -1.0, "log10_flops": 1.0}
@@ -84,11 +86,14 @@ class TaskRefused(UserError, ValueError):
         self.reason: Reason = reason
 
 
-def link_accuracy(x: ArrayLike, k: float, x0: float, chance: float, variable: Variable = "loss") -> FloatArray:
-    """acc = c + (1 - c) sigma(k d (x - x0)), d = -1 for a loss (nats/token), +1 for log10 FLOPs; a fraction."""
+def link_accuracy(
+    x: ArrayLike, k: float, x0: float, chance: float, variable: Variable = "loss", ceiling: float = 1.0
+) -> FloatArray:
+    """acc = c + (a - c) sigma(k d (x - x0)), d = -1 for a loss (nats/token), +1 for log10 FLOPs, a the
+    ceiling (1 unless fitted); a fraction."""
     d = _DIRECTION[variable]
     z = k * d * (np.asarray(x, dtype=float) - x0)
-    return np.asarray(chance + (1.0 - chance) * special.expit(z), dtype=float)
+    return np.asarray(chance + (ceiling - chance) * special.expit(z), dtype=float)
 
 
 def spearman(x: ArrayLike, y: ArrayLike) -> float:
@@ -132,7 +137,9 @@ def check_study(
     runs = len(set(run_ids)) if run_ids is not None else int(acc.size)
     if runs < min_runs:
         raise TaskRefused(task, "too_few_runs", f"{runs} study runs; the link needs at least {min_runs}")
-    threshold = np.maximum(MIN_POINTS_ABOVE_CHANCE / 100.0, CHANCE_Z * np.sqrt(chance * (1.0 - chance) / n))
+    # the larger of the binomial se at chance and at the run's own accuracy (a chance of 0 has none)
+    se = np.sqrt(np.maximum(chance * (1.0 - chance), acc * (1.0 - acc)) / n)
+    threshold = np.maximum(MIN_POINTS_ABOVE_CHANCE / 100.0, CHANCE_Z * se)
     above = acc - chance
     best = int(np.argmax(above - threshold))
     if not np.any(above > threshold):
@@ -183,36 +190,44 @@ class LinkFit:
     rms_residual_points: float
     check: StudyCheck
     dof: int = 1
+    ceiling: float = 1.0
+    ceiling_fitted: bool = False
 
     def predict(self, x: ArrayLike) -> FloatArray:
         """Predicted accuracy (a fraction) at x (loss in nats/token, or log10 FLOPs)."""
-        return link_accuracy(x, self.k, self.x0, self.chance, self.variable)
+        return link_accuracy(x, self.k, self.x0, self.chance, self.variable, self.ceiling)
 
     def gradient(self, x: ArrayLike) -> FloatArray:
-        """d acc / d (k, x0) at each x, shape (len(x), 2)."""
-        xs = np.atleast_1d(np.asarray(x, dtype=float))
-        d = _DIRECTION[self.variable]
-        s = special.expit(self.k * d * (xs - self.x0))
-        dp_dz = (1.0 - self.chance) * s * (1.0 - s)
-        return np.column_stack([dp_dz * d * (xs - self.x0), dp_dz * (-self.k * d)])
+        """d acc / d (k, x0[, ceiling]) at each x, shape (len(x), 2 or 3)."""
+        return _gradient(
+            np.atleast_1d(np.asarray(x, dtype=float)),
+            self.k,
+            self.x0,
+            self.chance,
+            self.variable,
+            self.ceiling,
+            self.ceiling_fitted,
+        )
 
     def slope(self, x: ArrayLike) -> FloatArray:
         """d acc / d x at x (per nat, or per decade of compute)."""
         xs = np.atleast_1d(np.asarray(x, dtype=float))
         d = _DIRECTION[self.variable]
         s = special.expit(self.k * d * (xs - self.x0))
-        return np.asarray((1.0 - self.chance) * s * (1.0 - s) * self.k * d, dtype=float)
+        return np.asarray((self.ceiling - self.chance) * s * (1.0 - s) * self.k * d, dtype=float)
 
     def standard_error(self, x: ArrayLike) -> FloatArray:
         """Delta-method standard error of the predicted accuracy (a fraction) from the parameters' covariance."""
         g = self.gradient(x)
         return np.asarray(np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", g, self.covariance, g), 0.0)), dtype=float)
 
-    def parameter_interval(self, name: Literal["k", "x0"], level: float = 0.9) -> tuple[float, float]:
+    def parameter_interval(self, name: Literal["k", "x0", "ceiling"], level: float = 0.9) -> tuple[float, float]:
         """Wald interval theta +- q se of ``k`` or ``x0``: q the normal quantile of (1 + level) / 2, or
         Student's t with ``dof`` = points - 2 degrees of freedom when the dispersion was estimated (> 1)."""
-        i = 0 if name == "k" else 1
-        value = self.k if name == "k" else self.x0
+        i = {"k": 0, "x0": 1, "ceiling": 2}[name]
+        if i >= self.covariance.shape[0]:
+            return self.ceiling, self.ceiling  # fixed, not fitted
+        value = {"k": self.k, "x0": self.x0, "ceiling": self.ceiling}[name]
         half = self.quantile(level) * math.sqrt(max(float(self.covariance[i, i]), 0.0))
         return value - half, value + half
 
@@ -222,14 +237,21 @@ class LinkFit:
         return float(stats.t.ppf(tail, self.dof) if self.dispersion > 1.0 else stats.norm.ppf(tail))
 
 
-def _fisher(
-    x: FloatArray, n: FloatArray, k: float, x0: float, chance: float, variable: Variable
-) -> tuple[FloatArray, FloatArray]:
+def _gradient(
+    x: FloatArray, k: float, x0: float, chance: float, variable: Variable, ceiling: float, fitted: bool
+) -> FloatArray:
     d = _DIRECTION[variable]
     s = special.expit(k * d * (x - x0))
-    p = np.clip(chance + (1.0 - chance) * s, _P_CLIP, 1.0 - _P_CLIP)
-    dp_dz = (1.0 - chance) * s * (1.0 - s)
-    g = np.column_stack([dp_dz * d * (x - x0), dp_dz * (-k * d)])
+    dp_dz = (ceiling - chance) * s * (1.0 - s)
+    columns = [dp_dz * d * (x - x0), dp_dz * (-k * d)] + ([s] if fitted else [])
+    return np.asarray(np.column_stack(columns), dtype=float)
+
+
+def _fisher(
+    x: FloatArray, n: FloatArray, k: float, x0: float, chance: float, variable: Variable, ceiling: float, fitted: bool
+) -> tuple[FloatArray, FloatArray]:
+    p = np.clip(link_accuracy(x, k, x0, chance, variable, ceiling), _P_CLIP, 1.0 - _P_CLIP)
+    g = _gradient(x, k, x0, chance, variable, ceiling, fitted)
     w = n / (p * (1.0 - p))
     return np.asarray(g.T @ (g * w[:, None]), dtype=float), p
 
@@ -246,9 +268,12 @@ def fit_link(
     run_ids: Sequence[str] | None = None,
     min_runs: int = MIN_RUNS,
     min_rank_correlation: float = MIN_RANK_CORRELATION,
+    ceiling: float | None = 1.0,
 ) -> LinkFit:
-    """Fit acc = c + (1 - c) sigma(k d (x - x0)) by maximum binomial likelihood on the study points.
+    """Fit acc = c + (a - c) sigma(k d (x - x0)) by maximum binomial likelihood on the study points.
 
+    ``ceiling``: a, 1 by default (a perfect score is reachable); None fits it in (c, 1] (Bhagia et
+    al.'s free scale, for tasks whose exact-match scoring may cap accuracy below 1).
     ``x``: losses (nats/token) for ``variable="loss"`` or log10 FLOPs for ``"log10_flops"``;
     ``accuracy``: fractions; ``n_questions``: the task's number of questions (per point or one);
     ``chance``: the floor (a fraction in [0, 1)); ``compute_flops``: the points' compute for the
@@ -274,26 +299,40 @@ def fit_link(
     )
     d = _DIRECTION[variable]
     y = acc * n
+    fitted = ceiling is None
+    fixed_ceiling = 1.0 if ceiling is None else float(ceiling)
+
+    def unpack(theta: FloatArray) -> float:
+        return chance + (1.0 - chance) * float(special.expit(theta[2])) if fitted else fixed_ceiling
 
     def nll(theta: FloatArray) -> float:
-        p = np.clip(chance + (1.0 - chance) * special.expit(theta[0] * d * (xs - theta[1])), _P_CLIP, 1 - _P_CLIP)
+        a = unpack(theta)
+        p = np.clip(chance + (a - chance) * special.expit(theta[0] * d * (xs - theta[1])), _P_CLIP, 1 - _P_CLIP)
         return float(-np.sum(y * np.log(p) + (n - y) * np.log1p(-p)) / n.sum())
 
     def grad(theta: FloatArray) -> FloatArray:
+        a = unpack(theta)
         s = special.expit(theta[0] * d * (xs - theta[1]))
-        p = np.clip(chance + (1.0 - chance) * s, _P_CLIP, 1 - _P_CLIP)
+        p = np.clip(chance + (a - chance) * s, _P_CLIP, 1 - _P_CLIP)
         dl_dp = (y - n * p) / (p * (1.0 - p))
-        dp_dz = (1.0 - chance) * s * (1.0 - s)
-        return np.asarray(
-            -np.array([np.sum(dl_dp * dp_dz * d * (xs - theta[1])), np.sum(dl_dp * dp_dz * -theta[0] * d)]) / n.sum()
-        )
+        dp_dz = (a - chance) * s * (1.0 - s)
+        parts = [np.sum(dl_dp * dp_dz * d * (xs - theta[1])), np.sum(dl_dp * dp_dz * -theta[0] * d)]
+        if fitted:
+            su = float(special.expit(theta[2]))
+            parts.append(np.sum(dl_dp * s) * (1.0 - chance) * su * (1.0 - su))
+        return np.asarray(-np.array(parts) / n.sum(), dtype=float)
 
-    # Start: weighted least squares of logit((acc - c) / (1 - c)) on x.
-    q = np.clip((acc - chance) / (1.0 - chance), 0.01, 0.99)
-    slope, intercept = np.polyfit(xs, special.logit(q), 1, w=np.sqrt(n * q * (1 - q)))
-    starts = [np.array([slope * d, -intercept / slope]) if slope != 0 else None]
+    # Starts: weighted least squares of logit((acc - c) / (a - c)) on x, for a = 1 and (fitted) a
+    # halfway between the best study accuracy and 1; and a generic slope.
+    ceilings = [fixed_ceiling] if not fitted else [0.999, float(acc.max()) + 0.5 * (1.0 - float(acc.max()))]
     spread = float(np.ptp(xs)) or 1.0
-    starts.append(np.array([4.0 / spread, float(np.median(xs)) + d * 2.0 * spread]))
+    starts: list[FloatArray | None] = []
+    for a0 in ceilings:
+        extra = [float(special.logit(min((a0 - chance) / (1.0 - chance), 0.999)))] if fitted else []
+        q = np.clip((acc - chance) / (a0 - chance), 0.01, 0.99)
+        slope, intercept = np.polyfit(xs, special.logit(q), 1, w=np.sqrt(n * q * (1 - q)))
+        starts.append(np.array([slope * d, -intercept / slope, *extra]) if slope != 0 else None)
+        starts.append(np.array([4.0 / spread, float(np.median(xs)) + d * 2.0 * spread, *extra]))
     best: optimize.OptimizeResult | None = None
     for start in starts:
         if start is None or not np.all(np.isfinite(start)):
@@ -303,12 +342,12 @@ def fit_link(
             best = result
     if best is None:
         raise TaskRefused(task, "no_fit", "the binomial likelihood has no finite optimum on these study points")
-    k, x0 = float(best.x[0]), float(best.x[1])
+    k, x0, a = float(best.x[0]), float(best.x[1]), unpack(best.x)
     if k <= 0:
         raise TaskRefused(task, "decreasing_link", f"the fitted link falls as the {variable} improves (k = {k:.3g})")
-    info, p = _fisher(xs, n, k, x0, chance, variable)
+    info, p = _fisher(xs, n, k, x0, chance, variable, a, fitted)
     pearson = float(np.sum((y - n * p) ** 2 / (n * p * (1.0 - p))))
-    dof = max(int(xs.size) - 2, 1)
+    dof = max(int(xs.size) - (3 if fitted else 2), 1)
     dispersion = pearson / dof
     try:
         covariance = np.asarray(np.linalg.inv(info) * max(1.0, dispersion), dtype=float)
@@ -317,7 +356,7 @@ def fit_link(
     if not np.all(np.isfinite(covariance)):
         raise TaskRefused(task, "no_fit", "the link's parameters are not identified by these study points")
     covariance.setflags(write=False)
-    residual = acc - link_accuracy(xs, k, x0, chance, variable)
+    residual = acc - link_accuracy(xs, k, x0, chance, variable, a)
     return LinkFit(
         task=task,
         variable=variable,
@@ -332,6 +371,8 @@ def fit_link(
         rms_residual_points=float(100 * np.sqrt(np.mean(residual**2))),
         check=check,
         dof=dof,
+        ceiling=a,
+        ceiling_fitted=fitted,
     )
 
 

@@ -607,6 +607,20 @@ def downstream_tasks(con: duckdb.DuckDBPyConnection, families: list[str]) -> pd.
     ).df()
 
 
+def downstream_family_scores(con: duckdb.DuckDBPyConnection, families: list[str]) -> pd.DataFrame:
+    """Every score of ``families``: family, run_id, num_params, tokens_seen, flops, task, metric, shots,
+    chance, n_questions, value (fraction)."""
+    return con.execute(
+        """
+        SELECT d.family, d.run_id, r.num_params, d.tokens_seen, d.flops, d.task, d.metric, d.shots, d.chance,
+               d.n_questions, d.value
+        FROM downstream_evals d JOIN runs r USING (run_id)
+        WHERE list_contains($families, d.family)
+        ORDER BY d.family, d.task, r.num_params, d.run_id, d.tokens_seen""",
+        {"families": list(families)},
+    ).df()
+
+
 def downstream_scores(
     con: duckdb.DuckDBPyConnection, families: list[str], task: str, metric: str = "acc", shots: int | None = None
 ) -> pd.DataFrame:

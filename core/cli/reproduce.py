@@ -91,7 +91,53 @@ def _coverage_table(frame: pd.DataFrame) -> str:
     return text
 
 
+def _downstream(args: argparse.Namespace, settings: Settings) -> int:
+    from scaleplan.core import reproduce_downstream
+
+    with _common.open_db(settings) as con:
+        report = reproduce_downstream.downstream_report(con)
+    result = reproduce_downstream.report_json(report)
+    if args.json:
+        _common.print_json(result)
+        return 0
+
+    def num(value: float | None, spec: str = ".1f") -> str:
+        return "" if value is None else format(value, spec)
+
+    print(
+        "Single-task accuracy of the largest runs, two-step (loss law -> chance-floor sigmoid link, binomial "
+        "likelihood) and direct (the same form in log10 compute); points = percentage points. 90% intervals: "
+        "conformal on the other source's held-out errors."
+    )
+    print(f"{'source':<10}{'task':<44}{'shots':>6}{'targets':>8}{'MAE':>7}{'direct':>8}{'cov90':>7}  refused")
+    for task in result["tasks"]:
+        refused = ", ".join(f"{r['family']}: {r['reason']}" for r in task["refused"])
+        print(
+            f"{task['source']:<10}{task['task'][:43]:<44}{task['shots']:>6}{len(task['targets']):>8}"
+            f"{num(task['mean_abs_error_points']):>7}{num(task['direct_mean_abs_error_points']):>8}"
+            f"{num(task['coverage_90'], '.0%'):>7}  {refused}"
+        )
+    print()
+    for source, row in result["average"]["per_source"].items():
+        reasons = ", ".join(f"{n} {reason}" for reason, n in row["refusals_by_reason"].items())
+        print(
+            f"{source}: {row['answered_tasks']} of {row['tasks']} tasks answered ({row['refused_tasks']} refused on "
+            f"every family; refusals: {reasons}); {row['answered_targets']} targets: mean absolute error "
+            f"{num(row['mean_abs_error_points'])} points (median {num(row['median_abs_error_points'])}, within 2 "
+            f"points {num(row['within_2_points'], '.0%')}), direct {num(row['direct_mean_abs_error_points'])}; "
+            f"90% coverage {num(row['coverage_90'], '.1%')}, median width {num(row['median_width_90_points'])} points"
+        )
+    for row in result["average"]["gadre_17_task_average_error"]:
+        print(
+            f"Gadre 17-task average error {row['dataset']} {row['target']}: predicted {100 * row['predicted']:.1f}, "
+            f"actual {100 * row['actual']:.1f} ({row['abs_error_points']:.1f} points)"
+        )
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
+    if args.paper == "downstream":
+        return _downstream(args, settings)
     if args.paper == "overtraining":
         with _common.open_db(settings) as con:
             rows = reproduce.overtraining(con)
@@ -141,8 +187,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep = sub.add_parser("reproduce", parents=[_common.settings_parent()], help="reproduce a paper's headline results")
     rep.add_argument(
         "paper",
-        choices=("overtraining", "hitchhiker", "calibration"),
-        help="calibration: held-out coverage of the calibrated interval and of the planner's expected ARE",
+        choices=("overtraining", "hitchhiker", "calibration", "downstream"),
+        help="calibration: held-out coverage of the calibrated interval and of the planner's expected ARE; "
+        "downstream: single-task accuracy of the largest over-training and Pythia runs",
     )
     rep.add_argument(
         "--holdout",

@@ -103,3 +103,23 @@ def test_spearman_and_conformal_quantile_closed_forms():
     scores = np.arange(1, 20, dtype=float)  # 19 scores: ceil(20 * 0.9) = 18th smallest
     assert ds.conformal_quantile(scores, 0.9) == 18.0
     assert ds.conformal_quantile(scores[:5], 0.9) == float("inf")
+
+
+def test_a_fitted_ceiling_recovers_a_capped_task():
+    """acc = c + (a - c) sigma(k (L0 - L)) with a = 0.8 (exact-match scoring caps it): all three back."""
+    capped = CHANCE + (0.8 - CHANCE) / (1 + np.exp(-TRUE_K * (TRUE_L0 - LOSSES)))
+    fit = ds.fit_link("t", LOSSES, capped, QUESTIONS, CHANCE, compute_flops=_compute(LOSSES), ceiling=None)
+    assert (fit.k, fit.x0, fit.ceiling) == (
+        pytest.approx(TRUE_K, rel=1e-4),
+        pytest.approx(TRUE_L0, rel=1e-5),
+        pytest.approx(0.8, rel=1e-5),
+    )
+    assert fit.covariance.shape == (3, 3)
+
+
+def test_one_lucky_answer_on_an_open_ended_task_is_still_chance():
+    """Chance 0, 32 questions, one run answers one: 3 binomial se at its own accuracy is 9 points."""
+    acc = np.array([0, 0, 0, 0, 0, 0, 0, 1 / 32])
+    with pytest.raises(ds.TaskRefused) as info:
+        ds.fit_link("copy", LOSSES[::-1], acc, 32, 0.0, compute_flops=_compute(LOSSES)[::-1])
+    assert info.value.reason == "at_chance"

@@ -69,6 +69,42 @@ def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str =
     }
 
 
+def _task_json(settings: Settings, family: str, task: str, result: analysis.Analysis, level: float) -> dict[str, Any]:
+    """The two-step accuracy prediction of ``task`` at the fit's predicted loss (core.task_prediction)."""
+    from scaleplan.core import downstream, task_prediction
+
+    points = result.points
+    with _common.open_db(settings) as con:
+        target = result.target_run if result.evaluation is not None else None
+        args = (con, family, task, points.run_ids, points.tokens_seen, points.loss, result.predicted_loss)
+        try:
+            task_prediction.predict_task(*args, target_run=target, level=level)  # refusals first: cheap
+            q, basis = task_prediction.held_out_quantile(con, family, level)
+            pred = task_prediction.predict_task(*args, target_run=target, quantile=q, level=level, quantile_basis=basis)
+        except (downstream.TaskRefused, task_prediction.TaskNotFound) as error:
+            raise CLIError(str(error)) from None
+    link = pred.link
+    return {
+        "task": pred.task,
+        "shots": pred.shots,
+        "chance_points": 100 * pred.chance,
+        "predicted_points": pred.predicted_points,
+        "low_points": pred.lower_points,
+        "high_points": pred.upper_points,
+        "level": level,
+        "interval_basis": pred.interval_note,
+        "actual_points": pred.actual_points,
+        "link": {
+            "formula": "acc = c + (1 - c) / (1 + exp(-k (L0 - L)))",
+            "k_per_nat": link.k,
+            "L0_nats": link.x0,
+            "dispersion": link.dispersion,
+            "study_points": int(link.x.size),
+            "study_runs": link.check.runs,
+        },
+    }
+
+
 def parse_borrow(items: list[str], law_name: str = "chinchilla") -> dict[str, float]:
     """``--borrow NAME=VALUE`` items as {name: value}, each checked against the law's parameters and bounds.
 
@@ -168,6 +204,10 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     except (SelectionError, fitting.FitError, RunsTableError) as error:
         raise CLIError(str(error)) from None
     doc = _analysis_json(result, args.level, missing)
+    if args.task:
+        if args.runs:
+            raise CLIError("--task works with --family: your runs file has no downstream scores")
+        doc["task"] = _task_json(settings, args.family, args.task, result, args.level)
     if args.runs:
         # The same isoFLOP analysis and compute-optimal split as `scaleplan runs show` and the Your runs page.
         report: dict[str, Any] = studies.analyse_study(
@@ -204,6 +244,19 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
+    if "task" in doc:
+        t = doc["task"]
+        band = (
+            f"{t['level']:.0%} interval {t['low_points']:.1f} - {t['high_points']:.1f} points"
+            if t["low_points"] is not None
+            else "no interval"
+        )
+        print(
+            f"predicted accuracy on {t['task']} ({t['shots']}-shot, chance {t['chance_points']:.0f}): "
+            f"{t['predicted_points']:.1f} points ({band}; {t['interval_basis']})"
+        )
+        if t["actual_points"] is not None:
+            print(f"actual accuracy: {t['actual_points']:.1f} points")
     for warning in doc["warnings"]:
         print(f"warning: {warning['message']}")
     if doc["actual"] is not None:
@@ -283,6 +336,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_common.number(integer=True, minimum=0, maximum=MAX_BOOTSTRAP, example="100"),
         default=100,
         help=f"bootstrap replicates for parameter uncertainty and its warnings (0: none; at most {MAX_BOOTSTRAP:,})",
+    )
+    fit.add_argument(
+        "--task",
+        help="also predict the target's accuracy on this downstream task (e.g. arc_easy, zero-shot/piqa): "
+        "the loss fit, then a chance-floor sigmoid link fitted on the study runs",
     )
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=cmd_fit)

@@ -14,7 +14,10 @@ at a bound, flat directions of the objective, failed bootstrap replicates.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -24,7 +27,16 @@ from scaleplan.core import calibration as calibration_module
 from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
 from scaleplan.core.parameters import Parameters
-from scaleplan.core.selection import FitPoints, Selection, SelectionError, select_points, target_of, unique_tokens_of
+from scaleplan.core.selection import (
+    DEFAULT_MIN_TOKENS,
+    FitPoints,
+    Selection,
+    SelectionError,
+    below_target,
+    select_points,
+    target_of,
+    unique_tokens_of,
+)
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,14 @@ class BorrowError(UserError, ValueError):
     """A borrowed parameter is unknown, not finite or outside the law's bounds."""
 
 
+def _band(
+    boot: fitting.BootstrapResult, law: laws.Law, target_inputs: dict[str, Any], predicted: float
+) -> tuple[float, float] | None:
+    """The 90% bootstrap band of the target's prediction, or None when it has zero width (never shown)."""
+    lo, hi = boot.band(*(target_inputs[n] for n in law.input_names), level=0.9)
+    return (float(lo), float(hi)) if hi - lo > 1e-9 * predicted else None
+
+
 def borrowed_parameters(fixed: dict[str, float] | None, law: str | laws.Law = "chinchilla") -> Parameters:
     """A law's default parameters with some held at values borrowed from another fit."""
     law = laws.get(law)
@@ -228,6 +248,20 @@ def borrowed_parameters(fixed: dict[str, float] | None, law: str | laws.Law = "c
             )
         parameters = parameters.fix(name, float(value))
     return parameters
+
+
+def needs_backtest(
+    interval: calibration_module.PredictionInterval | calibration_module.Refusal | None,
+    features: calibration_module.DesignFeatures,
+    law: str,
+) -> bool:
+    """Whether a refused interval is replaced by the study's own backtest (:mod:`core.backtest`).
+
+    A Chinchilla target inside the fitted sizes (``param_ratio <= 1``: a next isoFLOP budget, a
+    longer run of a trained size): no design of the collection measured that, so the runs fitted
+    are backtested instead.
+    """
+    return isinstance(interval, calibration_module.Refusal) and features.param_ratio <= 1 and law == "chinchilla"
 
 
 def analyse(
@@ -280,7 +314,7 @@ def analyse(
         points = select_points(curves, selection)
         target = curves[curves["run_id"] == target_run]
         n_t, d_t = float(target["num_params"].iloc[0]), float(target["tokens_seen"].max())
-        if points.num_params.max() >= n_t:
+        if not below_target(points.num_params, n_t).all():
             raise SelectionError("the target must be larger than every run used for the fit")
         target_unique = unique_tokens_of(curves, np.array([target_run], dtype=object))
         u_t = None if target_unique is None else float(target_unique[0])
@@ -300,9 +334,7 @@ def analyse(
     boot, band = None, None
     if n_boot and len(np.unique(points.run_ids)) >= 2:
         boot = fitting.bootstrap(fit, n_boot=n_boot, seed=seed)
-        lo, hi = boot.band(*(target_inputs[n] for n in law.input_names), level=0.9)
-        if hi - lo > 1e-9 * predicted:  # a zero-width band is never shown
-            band = (float(lo), float(hi))
+        band = _band(boot, law, target_inputs, predicted)
     evaluation = None
     if not hypothetical:
         evaluation = evaluate_target(lambda n, d: fit.predict_at(n, d, u_t), curves, target_run, points.compute_flops)
@@ -318,9 +350,7 @@ def analyse(
         exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
     )
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
-    if isinstance(interval, calibration_module.Refusal) and features.param_ratio <= 1 and law.name == "chinchilla":
-        # Inside the fitted sizes (a next isoFLOP budget, a longer run of a trained size): no design of
-        # the collection measured that, so the study's own runs are backtested (core.backtest).
+    if needs_backtest(interval, features, law.name):
         scores = backtest.backtest_scores(points.num_params, points.tokens_seen, points.loss, points.run_ids)
         interval = backtest.backtest_interval(predicted, n_t, d_t, scores, level)
     warnings: tuple[IdentifiabilityWarning, ...] = ()
@@ -337,9 +367,265 @@ def analyse(
         evaluation=evaluation,
         predicted_loss=predicted,
         band=band,
-        compute_share=points.compute_flops / (6.0 * n_t * d_t),
+        compute_share=points.compute_flops / float(laws.compute_from(n_t, d_t)),
         features=features,
         interval=interval,
         warnings=warnings,
         target_unique=u_t,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The typed seam: a request, and an analysis computed in stages (the pages' unit of caching)
+
+DEFAULT_N_BOOT = 100  # run-bootstrap replicates of a staged analysis (the parameter intervals)
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """What to fit on a family's curves and what to predict: the inputs of one analysis, hashable.
+
+    ``run_ids`` are the runs the fit may use (the smaller runs' checkpoints are then filtered by
+    ``fraction``, ``final_only`` and ``min_tokens`` in tokens, as :class:`core.selection.Selection`).
+    The target is ``target_run`` (a run of the curves, default the largest) or, with
+    ``target_params`` (N, parameters) and ``target_tokens`` (D, tokens), a hypothetical model.
+    ``fixed`` holds borrowed parameters as sorted (name, value) pairs; ``law`` is a name of
+    :func:`core.laws.loss_laws`.
+    """
+
+    run_ids: tuple[str, ...]
+    target_run: str | None = None
+    target_params: float | None = None
+    target_tokens: float | None = None
+    fraction: float = 1.0
+    final_only: bool = False
+    min_tokens: float = DEFAULT_MIN_TOKENS
+    fixed: tuple[tuple[str, float], ...] = ()
+    law: str = "chinchilla"
+    objective: fitting.Objective = "huber"
+
+    @property
+    def hypothetical(self) -> bool:
+        return self.target_params is not None or self.target_tokens is not None
+
+    def selection(self) -> Selection:
+        return Selection(
+            target_run=None if self.hypothetical else self.target_run,
+            run_ids=tuple(self.run_ids),
+            fraction=float(self.fraction),
+            final_only=bool(self.final_only),
+            min_tokens=float(self.min_tokens),
+        )
+
+    def check(self, curves: pd.DataFrame) -> None:
+        """The request's mistakes a page can state before fitting; raises :class:`SelectionError`.
+
+        No run chosen; a real target no chosen run is smaller than; a hypothetical target no run of
+        the family is smaller than (the rule is :func:`core.selection.below_target`).
+        """
+        if not self.run_ids:
+            raise SelectionError("choose at least one run to fit on")
+        if curves.empty:
+            return
+        if self.hypothetical:
+            if self.target_params is not None and not below_target(curves["num_params"], self.target_params).any():
+                raise SelectionError("the hypothetical target is smaller than every run of the family; give a larger N")
+            return
+        chosen = curves.loc[curves["run_id"].isin(self.run_ids), "num_params"]
+        target_size = curves.loc[curves["run_id"] == self.target_run, "num_params"]
+        if not target_size.empty and not chosen.empty and not below_target(chosen, target_size.iloc[0]).any():
+            raise SelectionError(
+                "the target is smaller than every run chosen for the fit; pick a larger target or smaller runs"
+            )
+
+
+@dataclass(frozen=True)
+class AnalysisFailure:
+    """Why a stage of an analysis has no result: a user's selection (``kind="selection"``: choose
+    differently) or a fit that failed on its data (``kind="fit"``). ``message`` starts with a capital."""
+
+    message: str
+    kind: Literal["selection", "fit"]
+
+    @classmethod
+    def of(cls, error: Exception) -> AnalysisFailure:
+        text = str(error).strip() or type(error).__name__
+        kind: Literal["selection", "fit"] = "selection" if isinstance(error, SelectionError) else "fit"
+        return cls(text[:1].upper() + text[1:], kind)
+
+
+_FAILURES = (SelectionError, fitting.FitError, ValueError)
+_T = TypeVar("_T")
+
+
+class _Stage(Generic[_T]):
+    """A lazily computed, kept attribute of a :class:`StagedAnalysis` (like ``functools.cached_property``).
+
+    Each stage of each analysis has its own lock: threads asking for a stage being computed wait
+    for it rather than compute it again, and never wait for another stage or another analysis.
+    """
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, owner: None, cls: type) -> _Stage[_T]: ...
+    @overload
+    def __get__(self, owner: StagedAnalysis, cls: type) -> _T: ...
+    def __get__(self, owner: StagedAnalysis | None, cls: type) -> _T | _Stage[_T]:
+        if owner is None:
+            return self
+        done = owner._done
+        if self.name not in done:
+            with owner._lock_of(self.name):
+                if self.name not in done:
+                    done[self.name] = self.compute(owner)
+        value: _T = done[self.name]
+        return value
+
+
+@dataclass(eq=False)
+class StagedAnalysis:
+    """One analysis of ``curves`` for ``request``, computed stage by stage and kept.
+
+    Stages, each computed on first use: :attr:`fitted` (select, fit, predict, evaluate: an
+    :class:`Analysis` without bootstrap, interval or warnings, or an :class:`AnalysisFailure`);
+    :meth:`interval` (the calibration's lookup at a level: no refit); :attr:`warnings` (the
+    identifiability checks with the flat-direction profile, 7 refits); :attr:`bootstrap`
+    (``n_boot`` run-bootstrap refits, for the parameter intervals and the bootstrap's own
+    warnings). A page shows the prediction and its interval first and the rest as they finish;
+    :meth:`complete` assembles what :func:`analyse` returns with everything asked for.
+    """
+
+    curves: pd.DataFrame
+    request: FitRequest
+    n_boot: int = DEFAULT_N_BOOT
+    seed: int = 0
+    _done: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _locks: dict[str, threading.RLock] = field(default_factory=dict, init=False, repr=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def _lock_of(self, name: str) -> threading.RLock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.RLock())
+
+    @_Stage
+    def fitted(self) -> Analysis | AnalysisFailure:
+        """The fit and the target's prediction (and its error for a real target), or why there is none."""
+        request = self.request
+        try:
+            request.check(self.curves)
+            return analyse(
+                self.curves,
+                request.selection(),
+                target_params=request.target_params,
+                target_tokens=request.target_tokens,
+                fixed=dict(request.fixed) or None,
+                objective=request.objective,
+                check_identifiability=False,
+                law=request.law,
+            )
+        except _FAILURES as error:
+            return AnalysisFailure.of(error)
+
+    def interval(
+        self, calibration: calibration_module.Calibration | None, level: float = calibration_module.DEFAULT_LEVEL
+    ) -> calibration_module.PredictionInterval | calibration_module.Refusal | str | None:
+        """The calibrated interval of the prediction at ``level``: an interval, a refusal (the design lies
+        outside what the collection covers), the reason the law has none (text), or None without a
+        calibration or a fit. A lookup on the fitted stage's design features: no refit."""
+        result = self.fitted
+        if isinstance(result, AnalysisFailure) or calibration is None or result.features is None:
+            return None
+        refused = calibration_module.law_refusal(result.fit.law.name)
+        if refused is not None:
+            return refused
+        interval = calibration.interval(result.predicted_loss, result.features, level)
+        if needs_backtest(interval, result.features, result.fit.law.name):
+            return backtest.backtest_interval(
+                result.predicted_loss, result.target_params, result.target_tokens, self.backtest_scores, level
+            )
+        return interval
+
+    @_Stage
+    def backtest_scores(self) -> backtest.BacktestScores:
+        """The fitted runs' own backtest (:func:`core.backtest.backtest_scores`), for a target inside their
+        sizes; computed only when an interval needs it, once for every level."""
+        result = self.fitted
+        assert isinstance(result, Analysis)  # asked for by interval() only after a fit
+        points = result.points
+        return backtest.backtest_scores(points.num_params, points.tokens_seen, points.loss, points.run_ids)
+
+    @_Stage
+    def warnings(self) -> tuple[IdentifiabilityWarning, ...]:
+        """The fit's identifiability warnings (three sizes, a parameter at a bound, a flat direction);
+        the bootstrap's own are :attr:`bootstrap_warnings`."""
+        result = self.fitted
+        if isinstance(result, AnalysisFailure):
+            return ()
+        n_t, d_t, u_t = result.target_params, result.target_tokens, result.target_unique
+        flat = flat_direction(result.fit, n_t, d_t, target_unique=u_t)
+        return identifiability_warnings(result.fit, n_t, d_t, None, flat, target_unique=u_t)
+
+    @_Stage
+    def bootstrap(self) -> fitting.BootstrapResult | AnalysisFailure | None:
+        """The run bootstrap of the fit (``n_boot`` refits), None with fewer than 2 runs to resample."""
+        result = self.fitted
+        if isinstance(result, AnalysisFailure):
+            return result
+        if not self.n_boot or len(np.unique(result.points.run_ids)) < 2:
+            return None
+        try:
+            return fitting.bootstrap(result.fit, n_boot=self.n_boot, seed=self.seed)
+        except _FAILURES as error:
+            return AnalysisFailure.of(error)
+
+    @_Stage
+    def band(self) -> tuple[float, float] | None:
+        """The 90% bootstrap band of the target's prediction (None without a bootstrap or of zero width)."""
+        result, boot = self.fitted, self.bootstrap
+        if isinstance(result, AnalysisFailure) or not isinstance(boot, fitting.BootstrapResult):
+            return None
+        inputs = laws.standard_inputs(result.target_params, result.target_tokens, result.target_unique)
+        return _band(boot, result.fit.law, inputs, result.predicted_loss)
+
+    @_Stage
+    def bootstrap_warnings(self) -> tuple[IdentifiabilityWarning, ...]:
+        """What the bootstrap says about the fit (failed replicates, no spread at the target)."""
+        result, boot = self.fitted, self.bootstrap
+        if isinstance(result, AnalysisFailure) or not isinstance(boot, fitting.BootstrapResult):
+            return ()
+        return bootstrap_warnings(boot, result.target_params, result.target_tokens, result.target_unique)
+
+    def parameter_intervals(self, level: float = 0.9) -> dict[str, tuple[float, float]]:
+        """Bootstrap intervals of the free parameters at ``level`` (empty without a band: a bootstrap
+        that cannot move the prediction says nothing of the parameters either)."""
+        result, boot = self.fitted, self.bootstrap
+        if isinstance(result, AnalysisFailure) or not isinstance(boot, fitting.BootstrapResult) or not self.band:
+            return {}
+        free = [n for n in boot.param_names if n not in result.fit.fixed]
+        return {n: boot.param_interval(n, level) for n in free}
+
+    def complete(
+        self,
+        calibration: calibration_module.Calibration | None = None,
+        level: float = calibration_module.DEFAULT_LEVEL,
+    ) -> Analysis:
+        """Every stage in one :class:`Analysis` (as :func:`analyse` with ``n_boot`` and ``calibration``);
+        raises the failure as :class:`SelectionError` or :class:`core.fitting.FitError`."""
+        result = self.fitted
+        if isinstance(result, AnalysisFailure):
+            raise SelectionError(result.message) if result.kind == "selection" else fitting.FitError(result.message)
+        boot = self.bootstrap
+        if isinstance(boot, AnalysisFailure):
+            raise fitting.FitError(boot.message)
+        interval = self.interval(calibration, level)
+        return replace(
+            result,
+            bootstrap=boot,
+            band=self.band,
+            interval=None if isinstance(interval, str) else interval,
+            warnings=self.warnings + self.bootstrap_warnings,
+        )

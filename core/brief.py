@@ -37,6 +37,7 @@ import plotly.graph_objects as go
 
 from scaleplan.core import planning, scenarios
 from scaleplan.core.errors import UserError
+from scaleplan.core.laws.formulas import FLOPS_PER_PARAM_TOKEN
 from scaleplan.core.units import format_dollars, format_flops, format_percent
 
 __all__ = [
@@ -165,7 +166,7 @@ def extrapolation_figure(
         colour = COLOURS[i % len(COLOURS)]
         ratio = o.target_tokens / o.target_params
         compute = np.logspace(math.log10(o.target_flops) - 5, math.log10(o.target_flops) + 0.5, 60)
-        n = np.sqrt(compute / (6 * ratio))
+        n = np.sqrt(compute / (FLOPS_PER_PARAM_TOKEN * ratio))
         centre, low, high = _loss_band(o.selected_law, n, ratio * n, o.loss.level)
         fig.add_trace(
             go.Scatter(

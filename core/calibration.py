@@ -45,14 +45,28 @@ import numpy as np
 import pandas as pd
 
 from scaleplan.core.errors import UserError
-from scaleplan.core.selection import DEFAULT_MIN_TOKENS, FitPoints
+from scaleplan.core.laws.formulas import FLOPS_PER_PARAM_TOKEN
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS, FitPoints, below_target
 
-FLOPS_PER_PARAM_TOKEN = 6.0
 METHOD = (
     "normalised split conformal on |log(predicted/actual)|: difficulty regressed on the design's features "
     "and the fit's residual; learned on the meta-analysis sweep, source groups as the exchangeable units"
 )
 LEVELS = (0.5, 0.8, 0.9, 0.95)
+"""Levels of the calibrated interval that are measured (reported and offered on the pages)."""
+DEFAULT_LEVEL = 0.9
+CALIBRATED_LAWS = ("chinchilla",)
+"""Laws whose fits the sweep measured: only their predictions get a calibrated interval."""
+
+
+def law_refusal(law: str) -> str | None:
+    """Why a fit of ``law`` gets no calibrated interval (None when it can get one).
+
+    The sweep measured the extrapolation errors of Chinchilla fits; they say nothing of another law's.
+    """
+    if law in CALIBRATED_LAWS:
+        return None
+    return f"no calibrated interval: the calibration is learned on Chinchilla fits, not {law}"
 
 
 class CalibrationError(UserError, ValueError):
@@ -622,7 +636,7 @@ def usable_rows(results: pd.DataFrame) -> pd.DataFrame:
         (ok["predicted_final"] > 0)
         & (ok["actual_final"] > 0)
         & (ok["compute_share"] > 0)
-        & (ok["target_params"] > ok["max_params_used"])
+        & below_target(ok["max_params_used"], ok["target_params"])
     ]
     values = ok[["predicted_final", "actual_final", "compute_share"]].to_numpy(float)
     return ok[np.isfinite(values).all(axis=1)]

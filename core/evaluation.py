@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from scaleplan.core.laws.formulas import compute_from
+
 DEFAULT_LAST_FRACTION = 0.3
 
 
@@ -71,7 +73,7 @@ def evaluate_target(
     actual = last["value"].to_numpy(dtype=float)
     predicted = np.asarray(predict(n, d), dtype=float)
     are = absolute_relative_error(predicted, actual)
-    target_compute = 6.0 * n[-1] * d[-1]
+    target_compute = float(compute_from(n[-1], d[-1]))
     return TargetEvaluation(
         target_run=target_run,
         num_params=float(n[-1]),

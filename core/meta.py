@@ -487,7 +487,7 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
         row.update(status=type(error).__name__, message=str(error)[:300])
     else:
         are = absolute_relative_error(predicted, data.target_loss)
-        target_compute = 6.0 * data.target_num_params[-1] * data.target_tokens[-1]
+        target_compute = float(laws.compute_from(data.target_num_params[-1], data.target_tokens[-1]))
         row.update(
             status="ok",
             message="",

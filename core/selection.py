@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from scaleplan.core.errors import UserError
+from scaleplan.core.laws.formulas import compute_from
 
 DEFAULT_MIN_TOKENS = 10e9
 
@@ -50,6 +52,18 @@ class Selection:
             raise SelectionError(f"number of runs must be at least 1, got {self.num_runs}")
         if self.min_tokens < 0 or not np.isfinite(self.min_tokens):
             raise SelectionError(f"minimum tokens must be a non-negative number, got {self.min_tokens}")
+
+
+def below_target(run_params: ArrayLike, target_params: ArrayLike) -> NDArray[np.bool_]:
+    """The one rule for which runs may be fitted to predict a target: runs with fewer parameters.
+
+    ``N_run < N_target`` elementwise (broadcast), N in parameters. A target must be larger than
+    every run fitted for it: the collection's measured errors are those of extrapolations in model
+    size, so :func:`select_points`' pool, :func:`core.analysis.analyse`, the calibration's usable
+    sweep rows and the Fit page's run list all apply this function.
+    """
+    below: NDArray[np.bool_] = np.asarray(run_params, dtype=float) < np.asarray(target_params, dtype=float)
+    return below
 
 
 @dataclass(frozen=True)
@@ -169,7 +183,7 @@ def select_points(curves: pd.DataFrame | FamilyCurves, selection: Selection) -> 
     target = target_of(family, selection.target_run)
     target_code = family.run_code(target)
     target_params = float(family.run_params[target_code])
-    in_pool = family.run_params < target_params
+    in_pool = below_target(family.run_params, target_params)
     in_pool[target_code] = False
     if selection.run_ids is not None:
         in_pool &= np.isin(family.run_names, np.asarray(selection.run_ids, dtype=object))
@@ -204,7 +218,7 @@ def select_points(curves: pd.DataFrame | FamilyCurves, selection: Selection) -> 
     runs = pd.DataFrame(
         {"run_id": family.run_names[used], "num_params": family.run_params[used], "max_tokens_used": max_used[used]}
     )
-    compute = float((6.0 * runs["num_params"] * runs["max_tokens_used"]).sum())
+    compute = float(compute_from(runs["num_params"], runs["max_tokens_used"]).sum())
     return FitPoints(
         run_ids=family.run_names[codes],
         num_params=family.num_params[rows],

@@ -34,6 +34,7 @@ from scaleplan.core import analysis, calibration, exports, fitting, isoflop, use
 from scaleplan.core.errors import UserError
 from scaleplan.core.formats import ColumnMapping, ParsedRuns
 from scaleplan.core.isoflop import Allocation, IsoflopAnalysis
+from scaleplan.core.laws.formulas import compute_from
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -369,7 +370,7 @@ class StudyTarget:
         if self.compute_flops is not None:
             return float(self.compute_flops)
         assert self.num_params is not None and self.tokens is not None
-        return 6.0 * self.num_params * self.tokens
+        return float(compute_from(self.num_params, self.tokens))
 
 
 @dataclass(frozen=True)
@@ -409,7 +410,7 @@ class StudyReport:
                 "tokens": self.tokens,
                 "compute_flops": self.target.flops
                 if self.num_params is None or self.tokens is None
-                else 6.0 * self.num_params * self.tokens,
+                else float(compute_from(self.num_params, self.tokens)),
                 "given_as": "budget" if self.target.compute_flops is not None else "N and D",
             },
             "prediction": None

@@ -20,9 +20,9 @@ MAX_BOOTSTRAP = 10_000  # replicates: beyond this the bootstrap takes hours and 
 
 def _calibration(settings: Settings, law: str) -> tuple[calibration.Calibration | None, str]:
     """The calibration for a fit of ``law``: the stored sweep's for Chinchilla, none for another law."""
-    if law != "chinchilla":
-        # The stored sweep measured the errors of Chinchilla fits: they say nothing of another law's.
-        return None, f"no calibrated interval: the calibration is learned on Chinchilla fits, not {law}"
+    refused = calibration.law_refusal(law)
+    if refused is not None:
+        return None, refused
     return _common.load_calibration(settings)
 
 
@@ -271,7 +271,9 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             )
         else:
             print(f"isoFLOP analysis (approach 2): none ({doc['isoflop_problem']})")
-        print(f"compute-optimal split of the target's {6 * args.predict_n * args.predict_d:.4g} FLOPs:")
+        print(
+            f"compute-optimal split of the target's {float(laws.compute_from(args.predict_n, args.predict_d)):.4g} FLOPs:"
+        )
         for row in doc["compute_optimal"]:
             band = (
                 f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {row['level']:.0%} interval"

@@ -17,6 +17,7 @@ from typing import Any
 from scaleplan.core import formats, studies
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
+from scaleplan.core.laws.formulas import compute_from
 from scaleplan.core.settings import Settings
 
 
@@ -94,7 +95,7 @@ def _target(args: argparse.Namespace, study: studies.Study) -> studies.StudyTarg
         return studies.StudyTarget(compute_flops=args.target_flops)
     if args.predict_n is not None or args.predict_d is not None:
         return studies.StudyTarget(num_params=args.predict_n, tokens=args.predict_d)
-    largest = float((6 * study.table["num_params"] * study.table["tokens_seen"]).max())
+    largest = float(compute_from(study.table["num_params"], study.table["tokens_seen"]).max())
     return studies.StudyTarget(compute_flops=100 * largest)  # the default: 100x the largest run
 
 

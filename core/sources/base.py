@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from scaleplan.core.laws.formulas import compute_from
+
 ARCHITECTURES = ("decoder", "encoder-decoder", "moe", "ssm")
 METRIC_KINDS = ("loss", "perplexity", "accuracy", "error", "other")
 
@@ -185,4 +187,4 @@ def empty_observations() -> pd.DataFrame:
 
 def chinchilla_flops(num_params: ArrayLike, tokens_seen: ArrayLike) -> NDArray[np.float64]:
     """Training compute C = 6 * N * D in FLOPs (Kaplan et al. 2020; Hoffmann et al. 2022)."""
-    return np.asarray(6.0 * np.asarray(num_params, dtype=float) * np.asarray(tokens_seen, dtype=float), dtype=float)
+    return compute_from(num_params, tokens_seen)

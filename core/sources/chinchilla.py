@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scaleplan.core.laws.formulas import FLOPS_PER_PARAM_TOKEN
+
 from .base import FAMILY_COLUMNS, METRIC_COLUMNS, OBSERVATION_COLUMNS, RUN_COLUMNS, SourceFrames
 
 NAME = "chinchilla"
@@ -88,7 +90,7 @@ def read(mirror: Path) -> SourceFrames:
         pd.DataFrame(
             {
                 "run_id": points["run_id"],
-                "tokens_seen": points["flops"] / (6.0 * points["num_params"]),
+                "tokens_seen": points["flops"] / (FLOPS_PER_PARAM_TOKEN * points["num_params"]),
                 "flops": points["flops"],
                 "flops_derived": False,
                 "tokens_derived": True,

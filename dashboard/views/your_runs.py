@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from scaleplan.core import formats, isoflop, planning, studies, units, userdata
+from scaleplan.core import formats, isoflop, laws, planning, studies, units, userdata
 from scaleplan.core.errors import UserError
 from scaleplan.dashboard import charts, common, fits, uploads
 
@@ -380,7 +380,7 @@ def _stored_studies() -> None:
 
 
 def _default_budget(table: pd.DataFrame) -> float:
-    largest = float((6 * table["num_params"] * table["tokens_seen"]).max())
+    largest = float(laws.compute_from(table["num_params"], table["tokens_seen"]).max())
     return float(10 ** np.ceil(np.log10(100 * largest)))
 
 
@@ -481,7 +481,7 @@ def _prediction(report: studies.StudyReport, reason: str) -> None:
     cols[2].metric("Target tokens D", units.format_tokens(report.tokens), border=True)
     st.caption(
         f"Loss in the units of your file, {where} "
-        f"({units.format_flops(6 * pred.target_params * pred.target_tokens)}); {common.escape_md(note, 300)}."
+        f"({units.format_flops(laws.compute_from(pred.target_params, pred.target_tokens))}); {common.escape_md(note, 300)}."
     )
 
 

@@ -10,12 +10,16 @@ URL state (validated by dashboard.state, so a link reproduces the view)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from scaleplan.core import laws, planning, units, userdata
+from scaleplan.core import calibration, fitting, laws, planning, units, userdata
+from scaleplan.core.analysis import Analysis, AnalysisFailure, FitRequest, StagedAnalysis
 from scaleplan.core.metrics import MetricLabel, metric_label
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
@@ -26,7 +30,6 @@ DEFAULT_FAMILY = "pythia"
 CHECKPOINTS = {"all": "All checkpoints", "final": "Final only"}
 DEFAULT_BORROW_SOURCE = ("pythia-deduped", "pythia", "chinchilla", "gpt3")
 DEFAULT_LAW = "chinchilla"
-ARG_FIXED = 10  # position of the borrowed parameters in the fits.* argument tuple (the law follows it)
 MAX_CUTOFF_B = 100_000.0  # 100T tokens
 
 
@@ -227,7 +230,7 @@ def render() -> None:
         help="Default: every run smaller than the target (every run for a hypothetical target).",
     )
 
-    options = st.columns([2.4, 2.8, 1.9, 1.6, 2.2], vertical_alignment="bottom")
+    options = st.columns([2.4, 2.8, 1.9, 2.2], vertical_alignment="bottom")
     fraction = options[0].slider(
         "Fraction of training used",
         0.1,
@@ -253,18 +256,7 @@ def render() -> None:
         "For your uploaded runs the default is 10% of the shortest run's training, "
         "at most 10B tokens.",
     )
-    _valid("level", level_options, f"{round(fits.DEFAULT_LEVEL * 100)}")
-    level_pct = options[3].selectbox(
-        "Interval level",
-        level_options,
-        key=KEY + "level",
-        format_func=lambda v: f"{v}%",
-        help="Level of the calibrated prediction interval: the share of held-out "
-        "designs of the collection whose real loss fell inside intervals built "
-        "this way (leave-one-family-out; see the Reliability page).",
-    )
-    level = int(level_pct) / 100
-    with options[4].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
+    with options[3].popover("Borrow parameters", icon=":material/call_split:", use_container_width=True):
         st.caption(
             "Fix some parameters at another family's fitted values (fitted with the default protocol) "
             "and fit the rest: useful with one or two runs of a new family."
@@ -296,7 +288,6 @@ def render() -> None:
             "law": None if law.name == DEFAULT_LAW else law.name,
             "borrow": borrow or None,
             "from": source if borrow else None,
-            "level": None if level == fits.DEFAULT_LEVEL else level_pct,
         }
     )
 
@@ -316,36 +307,33 @@ def render() -> None:
     fixed: tuple[tuple[str, float], ...] = ()
     if borrow:
         borrowed = fits.borrowable(version, source, None, law.name)
-        if not borrowed["ok"]:
+        if isinstance(borrowed, AnalysisFailure):
             st.error(
                 f"The law of {common.escape_md(source)} could not be fitted, so nothing can be borrowed from it: "
-                f"{common.escape_md(borrowed['message'])}",
+                f"{common.escape_md(borrowed.message)}",
                 icon=":material/error:",
             )
             return
-        fixed = tuple((name, float(borrowed["params"][name])) for name in sorted(borrow))
+        fixed = tuple((name, float(borrowed[name])) for name in sorted(borrow))
 
-    upload_arg = uploaded if family == fits.UPLOADED else None
-    args = (
-        version,
-        family,
-        upload_arg,
-        None if hypothetical else target,
-        target_n,
-        target_d,
-        tuple(sorted(chosen)),
-        float(fraction),
-        ckpt == "final",
-        cutoff,
-        fixed,
-        law.name,
+    request = FitRequest(
+        run_ids=tuple(sorted(chosen)),
+        target_run=None if hypothetical else target,
+        target_params=target_n,
+        target_tokens=target_d,
+        fraction=float(fraction),
+        final_only=ckpt == "final",
+        min_tokens=cutoff,
+        fixed=fixed,
+        law=law.name,
     )
+    staged = fits.staged_analysis(version, family, uploaded if family == fits.UPLOADED else None, request)
     with st.spinner("Fitting..."):
-        summary = fits.fit_summary(*args)
-    if not summary["ok"]:
-        show = st.warning if summary["level"] == "warning" else st.error
+        result = staged.fitted
+    if isinstance(result, AnalysisFailure):
+        show = st.warning if result.kind == "selection" else st.error
         show(
-            f"The law cannot be fitted on this selection: {common.escape_md(summary['message'], 400)}",
+            f"The law cannot be fitted on this selection: {common.escape_md(result.message, 400)}",
             icon=":material/warning:",
         )
         longest = float(runs.loc[runs["run_id"].isin(chosen), "max_tokens"].max())
@@ -359,140 +347,96 @@ def render() -> None:
         else:
             st.caption("Try more runs, a larger fraction of training, intermediate checkpoints or a lower cutoff.")
         return
-    largest_fitted = float(summary["runs"]["num_params"].max())
-    if hypothetical and summary["target_params"] <= largest_fitted:
+    largest_fitted = float(result.points.runs["num_params"].max())
+    if hypothetical and result.target_params <= largest_fitted:
         st.info(
-            f"The target's size, {units.format_params(summary['target_params'])}, lies inside the size range of "
-            f"the runs fitted ({units.format_params(summary['runs']['num_params'].min(), unit=False)} to "
+            f"The target's size, {units.format_params(result.target_params)}, lies inside the size range of "
+            f"the runs fitted ({units.format_params(result.points.runs['num_params'].min(), unit=False)} to "
             f"{units.format_params(largest_fitted)}): runs larger than the target are used too, so this is an "
             "interpolation in model size rather than an extrapolation, and the fit's compute can exceed the "
             "target's.",
             icon=":material/info:",
         )
-    _show_results(
-        summary,
-        args,
-        curves,
-        runs,
-        family,
-        labels,
-        target,
-        hypothetical,
-        chosen,
-        fraction,
-        ckpt,
-        cutoff,
-        borrow,
-        source,
-        version,
-        level,
+    view = _View(
+        family=family,
+        family_label=labels.get(family, family),
+        target=target,
+        target_name="Hypothetical target" if hypothetical else fits.target_label(runs, target),
+        hypothetical=hypothetical,
+        chosen=tuple(chosen),
+        fraction=float(fraction),
+        ckpt=ckpt,
+        cutoff=cutoff,
+        borrow=tuple(borrow),
+        source=source,
+        loss=_loss_label(version, family),
+        level_options=tuple(level_options),
     )
+    # Headline first (prediction, interval, chart), then the identifiability profile, then the bootstrap.
+    # The headline writes what the report shows into ``latest`` (the same object on its fragment's own reruns).
+    latest: dict[str, Any] = {}
+    _headline(view, staged, curves, runs, latest)
+    _details(view, staged, runs, latest)
 
 
-def _interval_note(band: dict, family: str) -> str:
+@dataclass(frozen=True)
+class _View:
+    """What the page shows the analysis for (the widgets' values, read once per run)."""
+
+    family: str
+    family_label: str
+    target: str
+    target_name: str
+    hypothetical: bool
+    chosen: tuple[str, ...]
+    fraction: float
+    ckpt: str
+    cutoff: float
+    borrow: tuple[str, ...]
+    source: str
+    loss: MetricLabel
+    level_options: tuple[str, ...]
+
+    def target_text(self, result: Analysis) -> str:
+        size = f"{units.format_params(result.target_params)}, {units.format_tokens(result.target_tokens)}"
+        return f"hypothetical, {size}" if self.hypothetical else f"{self.target_name} ({size})"
+
+
+def _interval_note(interval: object, missing: str, family: str) -> str:
     """The text next to the predicted loss: the calibrated interval, or why there is none."""
-    if not band["ok"]:
-        return band["message"]
-    if band["interval"] is None:
-        return band["refused"] or band.get("missing", "")
-    interval = band["interval"]
-    note = f"{interval['level']:.0%} interval {interval['low']:.3f}–{interval['high']:.3f}"
-    if family == fits.UPLOADED:
-        note += " (your runs are a new family: calibrated on the whole collection)"
-    return note
+    if isinstance(interval, calibration.PredictionInterval):
+        note = f"{interval.level:.0%} interval {interval.low:.3f}–{interval.high:.3f}"
+        if family == fits.UPLOADED:
+            note += " (your runs are a new family: calibrated on the whole collection)"
+        return note
+    if isinstance(interval, (calibration.Refusal, str)):
+        return str(interval)
+    return f"No calibrated interval: {missing.rstrip('.')}." if missing else ""
 
 
-def _with_bootstrap(band: dict, boot: dict) -> dict:
-    """The interval summary with the bootstrap's parameter intervals and warnings added (after its own)."""
-    if not band["ok"]:
-        return band
-    if not boot["ok"]:
-        # A failed bootstrap (every replicate failed) still leaves the calibrated interval; say why the parameter
-        # intervals are missing instead of dropping the bootstrap's message.
-        return {
-            **band,
-            **fits.no_bootstrap(),
-            "warnings": band["warnings"] + [("bootstrap_failures", f"No bootstrap intervals: {boot['message']}")],
-        }
-    return {**band, **{k: boot[k] for k in fits.no_bootstrap()}, "warnings": band["warnings"] + boot["warnings"]}
-
-
-def _show_warnings(band: dict) -> list[str]:
-    """Identifiability warnings next to the prediction; returns their texts (for the report)."""
-    if not band["ok"]:
-        return []
-    texts = [message for _, message in band["warnings"]]
-    for text in texts:
-        st.warning(common.escape_md(text, 600), icon=":material/report:")
-    return texts
-
-
-def _target_text(summary: dict, target_name: str, hypothetical: bool) -> str:
-    size = f"{units.format_params(summary['target_params'])}, {units.format_tokens(summary['target_tokens'])}"
-    return f"hypothetical, {size}" if hypothetical else f"{target_name} ({size})"
-
-
-def _show_results(
-    summary,
-    args,
-    curves,
-    runs,
-    family,
-    labels,
-    target,
-    hypothetical,
-    chosen,
-    fraction,
-    ckpt,
-    cutoff,
-    borrow,
-    source,
-    version,
-    level,
-) -> None:
-    evaluation = summary["evaluation"]
-    params = summary["params"]
-    target_name = "Hypothetical target" if hypothetical else fits.target_label(runs, target)
-    loss = _loss_label(version, family)
-    st.markdown(
-        f"Loss fitted and predicted: **{common.escape_md(loss.name)}**, in {common.escape_md(loss.unit)} "
-        "(the predicted and actual losses below)."
-    )
+def _metric_cards(view: _View, result: Analysis) -> tuple[list[Any], list[tuple[str, str, str]]]:
+    """The actual loss, ARE and compute share cards (the predicted loss has its own); returns them for the report."""
     cards = st.columns(4)
-    metric_cards = []
-    band_slot = cards[0].empty()
-
-    def predicted_card(note: str) -> None:
-        with band_slot.container():
-            st.metric(
-                "Predicted loss",
-                f"{summary['predicted']:.3f}",
-                help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
-                f"on the collection's measured extrapolation errors ({fits.calibration.METHOD}): on "
-                "families held out of the calibration, such intervals contained the real loss about "
-                f"{level:.0%} of the time. It replaces the run-bootstrap band, which measures only "
-                "parameter uncertainty.",
-            )
-            st.caption(note)
-
+    out: list[tuple[str, str, str]] = []
+    evaluation = result.evaluation
     if evaluation is not None:
         cards[1].metric(
-            "Actual loss", f"{evaluation['actual_final']:.3f}", help="The target's loss at its final checkpoint."
+            "Actual loss", f"{evaluation.actual_final:.3f}", help="The target's loss at its final checkpoint."
         )
-        cards[1].caption(f"{fits.target_label(runs, target)[:40]} at {units.format_tokens(evaluation['final_tokens'])}")
+        cards[1].caption(f"{view.target_name[:40]} at {units.format_tokens(evaluation.final_tokens)}")
         cards[2].metric(
             "ARE (last 30%)",
-            units.format_percent(evaluation["are_mean"]),
+            units.format_percent(evaluation.are_mean),
             help="Absolute relative error |predicted − actual| / actual, averaged over the target's "
             "checkpoints in the last 30% of its training.",
         )
-        cards[2].caption(f"at the final checkpoint: {units.format_percent(evaluation['are_final'])}")
-        metric_cards += [
-            ("Actual loss", f"{evaluation['actual_final']:.3f}", ""),
+        cards[2].caption(f"at the final checkpoint: {units.format_percent(evaluation.are_final)}")
+        out += [
+            ("Actual loss", f"{evaluation.actual_final:.3f}", ""),
             (
                 "ARE (last 30%)",
-                units.format_percent(evaluation["are_mean"]),
-                f"final checkpoint: {units.format_percent(evaluation['are_final'])}",
+                units.format_percent(evaluation.are_mean),
+                f"final checkpoint: {units.format_percent(evaluation.are_final)}",
             ),
         ]
     else:
@@ -500,151 +444,192 @@ def _show_results(
         cards[1].caption("hypothetical target: no real loss")
         cards[2].metric("ARE", units.MISSING)
         cards[2].caption("needs a real target run")
-    share = summary["compute_share"]
+    share = result.compute_share
+    target_compute = laws.compute_from(result.target_params, result.target_tokens)
     cards[3].metric(
         "Fit compute share",
         units.format_share(share),
         help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.",
     )
-    cards[3].caption(
-        f"{units.format_flops(summary['compute_flops'])} of "
-        f"{units.format_flops(6 * summary['target_params'] * summary['target_tokens'])}"
+    cards[3].caption(f"{units.format_flops(result.points.compute_flops)} of {units.format_flops(target_compute)}")
+    out.append(("Fit compute share", units.format_share(share), ""))
+    return cards, out
+
+
+def _figure(view: _View, result: Analysis, curves: pd.DataFrame, runs: pd.DataFrame, interval: object) -> go.Figure:
+    points = result.points
+    figure = analysis_charts.fit_figure(
+        curves=curves,
+        fit_runs=runs[runs["run_id"].isin(view.chosen)],
+        used=pd.DataFrame(
+            {
+                "run_id": points.run_ids.astype(str),
+                "num_params": points.num_params,
+                "tokens_seen": points.tokens_seen,
+                "loss": points.loss,
+            }
+        ),
+        params=dict(result.fit.params),
+        target_label=view.target_name,
+        target_params=result.target_params,
+        target_tokens=result.target_tokens,
+        target_run=None if view.hypothetical else view.target,
+        predicted=result.predicted_loss,
+        band=None,
+        grid=fits.target_grid(result, curves),
+        law=result.fit.law.name,
+        y_title=units.axis_title(view.loss.name, view.loss.unit if view.family != fits.UPLOADED else "as uploaded"),
+        min_tokens=view.cutoff,
     )
-    metric_cards.append(("Fit compute share", units.format_share(share), ""))
-
-    # Chart: draw at once without the band, then with it (the bootstrap takes a few seconds the first time).
-    fit_runs = runs[runs["run_id"].isin(chosen)]
-    y_title = units.axis_title(loss.name, loss.unit if family != fits.UPLOADED else "as uploaded")
-    grid = fits.target_grid(summary, curves)
-    image_format = st.session_state.get(KEY + "image", "png")
-    config = analysis_charts.plotly_config("scaleplan-fit", image_format)
-    chart_slot = st.empty()
-
-    def draw(interval: dict | None, pending: bool = False, stage: str = ""):
-        figure = analysis_charts.fit_figure(
-            curves=curves,
-            fit_runs=fit_runs,
-            used=summary["points"],
-            params=params,
-            target_label=target_name,
-            target_params=summary["target_params"],
-            target_tokens=summary["target_tokens"],
-            target_run=None if hypothetical else target,
-            predicted=summary["predicted"],
-            band=None,
-            grid=grid,
-            law=summary["law"],
-            y_title=y_title,
-            min_tokens=cutoff,
-        )
-        charts.add_context(
-            figure,
-            title=f"{labels.get(family, family)}: {loss.name} of {target_name}, fitted and extrapolated",
-            inputs=f"Target {_target_text(summary, target_name, hypothetical)} · "
-            f"{len(chosen)} runs in the fit · fraction of training {fraction:g} · "
-            f"{CHECKPOINTS[ckpt].lower()} · checkpoints at or below "
-            f"{units.format_tokens(cutoff)} dropped"
-            + (f" · {', '.join(borrow)} borrowed from {source}" if borrow else "")
-            + f" · {laws.get(summary['law']).formula}, loss in {loss.unit}",
-        )
-        if interval is not None:
-            # The calibrated interval is measured for the target's final loss only, so it is drawn there
-            # (an error bar), not as a band along the curve.
-            predicted = summary["predicted"]
-            figure.add_trace(
-                go.Scatter(
-                    x=[summary["target_tokens"]],
-                    y=[predicted],
-                    mode="markers",
-                    marker={"color": "#d62728", "size": 1},
-                    error_y={
-                        "type": "data",
-                        "symmetric": False,
-                        "array": [interval["high"] - predicted],
-                        "arrayminus": [predicted - interval["low"]],
-                        "color": "#d62728",
-                        "thickness": 2,
-                        "width": 8,
-                    },
-                    name=f"{interval['level']:.0%} calibrated interval",
-                    legendgroup="target",
-                    hovertemplate=f"{interval['level']:.0%} interval {interval['low']:.4g}–{interval['high']:.4g}"
-                    "<extra></extra>",
-                )
+    charts.add_context(
+        figure,
+        title=f"{view.family_label}: {view.loss.name} of {view.target_name}, fitted and extrapolated",
+        inputs=f"Target {view.target_text(result)} · "
+        f"{len(view.chosen)} runs in the fit · fraction of training {view.fraction:g} · "
+        f"{CHECKPOINTS[view.ckpt].lower()} · checkpoints at or below "
+        f"{units.format_tokens(view.cutoff)} dropped"
+        + (f" · {', '.join(view.borrow)} borrowed from {view.source}" if view.borrow else "")
+        + f" · {result.fit.law.formula}, loss in {view.loss.unit}",
+    )
+    if isinstance(interval, calibration.PredictionInterval):
+        # The calibrated interval is measured for the target's final loss only, so it is drawn there
+        # (an error bar), not as a band along the curve.
+        predicted = result.predicted_loss
+        figure.add_trace(
+            go.Scatter(
+                x=[result.target_tokens],
+                y=[predicted],
+                mode="markers",
+                marker={"color": "#d62728", "size": 1},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [interval.high - predicted],
+                    "arrayminus": [predicted - interval.low],
+                    "color": "#d62728",
+                    "thickness": 2,
+                    "width": 8,
+                },
+                name=f"{interval.level:.0%} calibrated interval",
+                legendgroup="target",
+                hovertemplate=f"{interval.level:.0%} interval {interval.low:.4g}–{interval.high:.4g}<extra></extra>",
             )
-        # a key is used once per script run: the first run draws the chart up to three times
-        chart_slot.plotly_chart(
-            figure,
-            key=KEY + ("chart-band" if interval else "chart-pending" if pending else "chart") + stage,
-            config=config,
         )
-        return figure
+    return figure
 
-    cal, missing, meta_key = fits.calibration_or_reason()
-    computed = st.session_state.setdefault(KEY + "bands", set())
-    band_key = repr(args[1:] + (level, meta_key))
-    if band_key not in computed:
-        # First time: the fit at once; then the calibrated interval (a lookup, plus the identifiability
-        # profile: well under a second); then the bootstrap's parameter intervals (N_BOOT refits, seconds).
-        predicted_card(f"{level:.0%} interval: computing...")
-        draw(None, pending=True)
-        with st.spinner("Calibrated interval and identifiability checks..."):
-            band = fits.interval_summary(*args, level, meta_key, cal)
-        if band["ok"] and band["interval"] is not None:
-            draw(band["interval"], stage="-before-bootstrap")
-            predicted_card(common.escape_md(_interval_note(band, family), 400))
-        with st.spinner(f"Bootstrap ({fits.N_BOOT} refits) for the parameter intervals..."):
-            boot = fits.bootstrap_summary(*args, fits.N_BOOT)
-        computed.add(band_key)
-    else:
-        band = fits.interval_summary(*args, level, meta_key, cal)
-        boot = fits.bootstrap_summary(*args, fits.N_BOOT)
-    band = _with_bootstrap(band, boot)
-    if band["ok"] and band["interval"] is None and band["refused"] is None:
-        band = {**band, "missing": f"No calibrated interval: {missing.rstrip('.')}." if missing else ""}
-    shown = band["ok"] and band["interval"] is not None
-    figure = draw(band["interval"] if shown else None)
-    note = _interval_note(band, family)
-    predicted_card(common.escape_md(note, 400))
-    metric_cards.insert(0, ("Predicted loss", f"{summary['predicted']:.3f}", note))
-    warning_texts = _show_warnings(band)
+
+@st.fragment
+def _headline(
+    view: _View, staged: StagedAnalysis, curves: pd.DataFrame, runs: pd.DataFrame, latest: dict[str, Any]
+) -> None:
+    """The prediction with its calibrated interval, the other cards and the chart; the interval level
+    and the chart's image format rerun only this part."""
+    result = staged.fitted
+    assert isinstance(result, Analysis)  # the page returned before on a failure
+    st.markdown(
+        f"Loss fitted and predicted: **{common.escape_md(view.loss.name)}**, in {common.escape_md(view.loss.unit)} "
+        "(the predicted and actual losses below)."
+    )
+    cards, metric_cards = _metric_cards(view, result)
+    _valid("level", list(view.level_options), f"{round(fits.DEFAULT_LEVEL * 100)}")
+    cal, missing, _meta_key = fits.calibration_or_reason()
+    with cards[0]:
+        level_slot = st.empty()
+    level = int(st.session_state[KEY + "level"]) / 100
+    interval = staged.interval(cal, level)
+    note = _interval_note(interval, missing, view.family)
+    with level_slot.container():
+        st.metric(
+            "Predicted loss",
+            f"{result.predicted_loss:.3f}",
+            help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
+            f"on the collection's measured extrapolation errors ({calibration.METHOD}): on "
+            "families held out of the calibration, such intervals contained the real loss about "
+            f"{level:.0%} of the time. It replaces the run-bootstrap band, which measures only "
+            "parameter uncertainty.",
+        )
+        st.caption(common.escape_md(note, 400))
+    metric_cards.insert(0, ("Predicted loss", f"{result.predicted_loss:.3f}", note))
+    figure = _figure(view, result, curves, runs, interval)
+    image_format = st.session_state.get(KEY + "image", "png")
+    st.plotly_chart(figure, key=KEY + "chart", config=analysis_charts.plotly_config("scaleplan-fit", image_format))
+    shown = isinstance(interval, calibration.PredictionInterval)
     st.caption(
         "Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
-        "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. Red: the target's predicted curve"
+        "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. "
+        "Red: the target's predicted curve"
         + (f"; red bar: the {level:.0%} calibrated interval of the final loss" if shown else "")
-        + ("; black diamonds: the target's real losses." if not hypothetical else ".")
+        + ("; black diamonds: the target's real losses." if not view.hypothetical else ".")
     )
+    controls = st.columns([2, 2, 6], vertical_alignment="bottom")
+    level_pct = controls[0].selectbox(
+        "Interval level",
+        list(view.level_options),
+        key=KEY + "level",
+        format_func=lambda v: f"{v}%",
+        help="Level of the calibrated prediction interval: the share of held-out "
+        "designs of the collection whose real loss fell inside intervals built "
+        "this way (leave-one-family-out; see the Reliability page).",
+    )
+    state.write_params({"level": None if int(level_pct) / 100 == fits.DEFAULT_LEVEL else level_pct})
+    controls[1].segmented_control(
+        "Chart image",
+        ["png", "svg"],
+        key=KEY + "image",
+        format_func=str.upper,
+        default="png",
+        help="Format of the camera button in the chart's toolbar.",
+    )
+    with st.spinner("Identifiability checks..."):
+        warnings = staged.warnings
+    for warning in warnings:
+        st.warning(common.escape_md(warning.message, 600), icon=":material/report:")
+    latest.update(metrics=metric_cards, figure=figure, level=level, warnings=[w.message for w in warnings])
 
-    # Parameter table.
-    rows = []
-    intervals = band.get("intervals", {}) if band["ok"] else {}
-    fitted_law = laws.get(summary["law"])
-    for name in fitted_law.param_names:
-        low_high = intervals.get(name)
-        rows.append(
+
+def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: dict[str, Any]) -> None:
+    """The bootstrap's parameter intervals and warnings, the runs in the fit and the report."""
+    result = staged.fitted
+    assert isinstance(result, Analysis)
+    with st.spinner(f"Bootstrap ({fits.N_BOOT} refits) for the parameter intervals..."):
+        boot = staged.bootstrap
+    boot_warnings = [w.message for w in staged.bootstrap_warnings]
+    if isinstance(boot, AnalysisFailure):
+        # A failed bootstrap (every replicate failed) still leaves the calibrated interval; say why the
+        # parameter intervals are missing.
+        boot_warnings.append(f"No bootstrap intervals: {boot.message}")
+    for text in boot_warnings:
+        st.warning(common.escape_md(text, 600), icon=":material/report:")
+    intervals = staged.parameter_intervals(0.9)
+    fitted_law = result.fit.law
+    table = pd.DataFrame(
+        [
             {
                 "Parameter": name,
                 "Meaning": fitted_law.descriptions.get(name, ""),
-                "Value": f"{params[name]:.4g}",
-                "90% interval (bootstrap)": units.format_interval(*low_high) if low_high else units.MISSING,
-                "Source": f"borrowed from {source}" if name in borrow else "fitted",
+                "Value": f"{result.fit.params[name]:.4g}",
+                "90% interval (bootstrap)": units.format_interval(*intervals[name])
+                if name in intervals
+                else units.MISSING,
+                "Source": f"borrowed from {view.source}" if name in view.borrow else "fitted",
             }
-        )
-    table = pd.DataFrame(rows)
+            for name in fitted_law.param_names
+        ]
+    )
     left, right = st.columns([3, 2], gap="large")
     left.subheader("Fitted parameters")
     left.dataframe(table, hide_index=True, width="stretch")
     boot_note = ""
-    if band["ok"] and band["replicates"]:
+    if isinstance(boot, fitting.BootstrapResult):
         scheme = {"runs": "runs resampled", "blocks": "checkpoints resampled in blocks within each run"}.get(
-            band["scheme"], band["scheme"]
+            boot.scheme, boot.scheme
         )
         boot_note = (
-            f"Parameter intervals: bootstrap, {band['replicates']} replicates ({scheme}); "
-            f"{band['failed']} failed to fit" + (" and are left out." if band["failed"] else ".")
+            f"Parameter intervals: bootstrap, {boot.n_boot} replicates ({scheme}); "
+            f"{boot.n_failed} failed to fit" + (" and are left out." if boot.n_failed else ".")
         )
         left.caption(boot_note)
-    used_runs = summary["runs"].merge(runs[["run_id", "label"]], on="run_id", how="left")
+    used_runs = result.points.runs.merge(runs[["run_id", "label"]], on="run_id", how="left")
     runs_out = pd.DataFrame(
         {
             "Run": used_runs["label"],
@@ -655,57 +640,54 @@ def _show_results(
     right.subheader("Runs in the fit")
     right.dataframe(runs_out, hide_index=True, width="stretch")
 
-    # Export.
+    borrowed = dict(result.fit.params)
     inputs = [
-        ("Family", labels.get(family, family)),
+        ("Family", view.family_label),
         (
             "Target",
-            target_name
-            if not hypothetical
-            else f"hypothetical: {units.format_params(summary['target_params'])}, "
-            f"{units.format_tokens(summary['target_tokens'])}",
+            view.target_name
+            if not view.hypothetical
+            else f"hypothetical: {units.format_params(result.target_params)}, "
+            f"{units.format_tokens(result.target_tokens)}",
         ),
-        ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(chosen))),
-        ("Fraction of training used", f"{fraction:g}"),
-        ("Checkpoints", CHECKPOINTS[ckpt]),
-        ("Checkpoints dropped at or below", units.format_tokens(cutoff)),
+        ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(view.chosen))),
+        ("Fraction of training used", f"{view.fraction:g}"),
+        ("Checkpoints", CHECKPOINTS[view.ckpt]),
+        ("Checkpoints dropped at or below", units.format_tokens(view.cutoff)),
         (
             "Borrowed parameters",
-            ", ".join(f"{n} = {dict(args[ARG_FIXED])[n]:.4g} from {source}" for n in borrow) or "none",
+            ", ".join(f"{n} = {borrowed[n]:.4g} from {view.source}" for n in view.borrow) or "none",
         ),
         ("Objective", "Huber on log loss (Hoffmann et al. approach 3)"),
     ]
-    bottom = st.columns([3, 2, 5], vertical_alignment="center")
-    bottom[0].download_button(
+
+    def build() -> str:
+        # The headline's latest state (its fragment may have rerun with another level since).
+        level = latest["level"]
+        return report.build_report(
+            title="scaleplan: fit and extrapolate",
+            subtitle=f"Family {view.family_label}",
+            inputs=inputs,
+            metrics=latest["metrics"],
+            figures=[("Observed and predicted loss", latest["figure"])],
+            tables=[("Fitted parameters", table), ("Runs in the fit", runs_out)],
+            notes=[
+                f"Law: {fitted_law.title}, {fitted_law.formula}; N in parameters, D in tokens seen. "
+                "ARE = |predicted - actual| / actual.",
+                f"Prediction interval: {level:.0%}, {calibration.METHOD}; its coverage is measured "
+                "leaving each family of the collection out (`scaleplan reproduce calibration`).",
+                *([boot_note] if boot_note else []),
+            ],
+            warnings=latest["warnings"] + boot_warnings,
+        )
+
+    st.download_button(
         "Download report (HTML)",
         icon=":material/download:",
         on_click="ignore",
         mime="text/html",
         file_name="scaleplan-fit-report.html",
-        data=lambda: report.build_report(
-            title="scaleplan: fit and extrapolate",
-            subtitle=f"Family {labels.get(family, family)}",
-            inputs=inputs,
-            metrics=metric_cards,
-            figures=[("Observed and predicted loss", figure)],
-            tables=[("Fitted parameters", table), ("Runs in the fit", runs_out)],
-            notes=[
-                f"Law: {fitted_law.title}, {fitted_law.formula}; N in parameters, D in tokens seen. "
-                "ARE = |predicted - actual| / actual.",
-                f"Prediction interval: {level:.0%}, {fits.calibration.METHOD}; its coverage is measured "
-                "leaving each family of the collection out (`scaleplan reproduce calibration`).",
-                *([boot_note] if boot_note else []),
-            ],
-            warnings=warning_texts,
-        ),
-    )
-    bottom[1].segmented_control(
-        "Chart image",
-        ["png", "svg"],
-        key=KEY + "image",
-        format_func=str.upper,
-        default="png",
-        help="Format of the camera button in the chart's toolbar.",
+        data=build,
     )
 
 

@@ -41,6 +41,16 @@ def _query(at, name):
     return value[-1] if isinstance(value, list) else value
 
 
+def _clear_fit_caches() -> None:
+    """Forget every cached fit: the data caches and the kept staged analyses (st.cache_resource)."""
+    import streamlit as st
+
+    from scaleplan.dashboard import fits
+
+    st.cache_data.clear()
+    fits.staged_analysis.clear()
+
+
 @pytest.fixture()
 def with_meta(meta_db, monkeypatch):
     monkeypatch.setenv("SCALEPLAN_META", str(meta_db))
@@ -107,7 +117,6 @@ def test_fit_calibrated_interval_level_and_warnings(app_test, with_meta):
 def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkeypatch):
     # The interval is shown before the bootstrap; the bootstrap stage must not redo the
     # identifiability profile (7 refits) that the interval stage already ran.
-    import streamlit as st
 
     from scaleplan.core import analysis, fitting
 
@@ -122,7 +131,7 @@ def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkey
 
     monkeypatch.setattr(analysis, "flat_direction", counted("profile", analysis.flat_direction))
     monkeypatch.setattr(fitting, "bootstrap", counted("bootstrap", fitting.bootstrap))
-    st.cache_data.clear()
+    _clear_fit_caches()
     at = app_test("fit.py", query_params={"family": "opt"})
     _no_failure(at)
     assert "90% interval" in _texts(at.caption) and "replicates" in _texts(at.caption)
@@ -132,7 +141,6 @@ def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkey
 def test_fit_level_change_does_not_redo_the_profile(app_test, with_meta, monkeypatch):
     # The identifiability profile (7 refits) does not depend on the interval level: a new level
     # recomputes the interval only.
-    import streamlit as st
 
     from scaleplan.core import analysis
 
@@ -144,7 +152,7 @@ def test_fit_level_change_does_not_redo_the_profile(app_test, with_meta, monkeyp
         return original(*args, **kwargs)
 
     monkeypatch.setattr(analysis, "flat_direction", counted)
-    st.cache_data.clear()
+    _clear_fit_caches()
     at = app_test("fit.py", query_params={"family": "opt"})
     _no_failure(at)
     assert calls["profile"] == 1 and "90% interval" in _texts(at.caption)
@@ -157,7 +165,6 @@ def test_fit_level_change_does_not_redo_the_profile(app_test, with_meta, monkeyp
 def test_fit_failed_bootstrap_keeps_the_interval_and_says_why(app_test, with_meta, monkeypatch):
     # When every bootstrap replicate fails, the calibrated interval (its own stage) still stands,
     # and the page says why the parameter intervals are missing instead of dropping the message.
-    import streamlit as st
 
     from scaleplan.core import fitting
 
@@ -165,7 +172,7 @@ def test_fit_failed_bootstrap_keeps_the_interval_and_says_why(app_test, with_met
         raise fitting.ConvergenceError("all 100 bootstrap replicates failed to converge")
 
     monkeypatch.setattr(fitting, "bootstrap", failing)
-    st.cache_data.clear()
+    _clear_fit_caches()
     at = app_test("fit.py", query_params={"family": "opt"})
     _no_exception(at)
     assert "90% interval" in _texts(at.caption)

@@ -23,6 +23,7 @@ from scaleplan.core.analysis import Analysis, AnalysisFailure, FitRequest, Stage
 from scaleplan.core.metrics import MetricLabel, metric_label
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
+from scaleplan.dashboard.views import fit_task
 
 KEY = "fit."
 HYPOTHETICAL = "hypothetical"
@@ -639,6 +640,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
     )
     right.subheader("Runs in the fit")
     right.dataframe(runs_out, hide_index=True, width="stretch")
+    fit_task.render(version, family, summary, None if hypothetical else target, target_name, level)  # issue 23
 
     borrowed = dict(result.fit.params)
     inputs = [

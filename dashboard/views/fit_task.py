@@ -1,0 +1,194 @@
+"""Fit page: the target's accuracy on a downstream task (two steps: the loss fit, then a link to accuracy).
+
+Called once from ``dashboard/views/fit.py`` with the page's fit summary; gathers the task choice,
+calls :mod:`core.task_prediction` and draws the card and the loss -> accuracy chart. Thin: every
+number comes from core.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from scaleplan.core import downstream, task_prediction
+from scaleplan.dashboard import charts, common, fits
+
+KEY = "fit-task-"
+NONE = "(none: loss only)"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _tasks(version: common.DbVersion | None, family: str) -> list[str]:
+    with common.db() as con:
+        return task_prediction.family_tasks(con, family)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _quantile(version: common.DbVersion | None, family: str, level: float) -> tuple[float, str]:
+    with common.db() as con:
+        return task_prediction.held_out_quantile(con, family, level)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _prediction(
+    version: common.DbVersion | None,
+    family: str,
+    task: str,
+    points: pd.DataFrame,
+    predicted_loss: float,
+    target_run: str | None,
+    level: float,
+) -> dict:
+    """The prediction as plain data (cached), or {"ok": False, "message": ...} for a refusal."""
+    args = (
+        family,
+        task,
+        points["run_id"].to_numpy(dtype=object),
+        points["tokens_seen"].to_numpy(dtype=float),
+        points["loss"].to_numpy(dtype=float),
+        float(predicted_loss),
+    )
+    try:
+        with common.db() as con:
+            task_prediction.predict_task(con, *args, target_run=target_run, level=level)  # a refusal is cheap
+        q, basis = _quantile(version, family, level)
+        with common.db() as con:
+            pred = task_prediction.predict_task(
+                con, *args, target_run=target_run, quantile=q, level=level, quantile_basis=basis
+            )
+    except (downstream.TaskRefused, task_prediction.TaskNotFound) as error:
+        return {"ok": False, "message": str(error)}
+    link = pred.link
+    grid = np.linspace(min(float(link.x.min()), predicted_loss) - 0.1, float(link.x.max()) + 0.1, 120)
+    return {
+        "ok": True,
+        "task": pred.task,
+        "shots": pred.shots,
+        "chance": 100 * pred.chance,
+        "predicted": pred.predicted_points,
+        "low": pred.lower_points,
+        "high": pred.upper_points,
+        "note": pred.interval_note,
+        "actual": pred.actual_points,
+        "k": link.k,
+        "x0": link.x0,
+        "study": pred.study,
+        "grid": grid,
+        "curve": 100 * link.predict(grid),
+        "predicted_loss": predicted_loss,
+    }
+
+
+def _figure(result: dict, target_name: str, actual_loss: float | None) -> go.Figure:
+    study = result["study"]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=study["loss"],
+            y=100 * study["accuracy"],
+            mode="markers",
+            name="study checkpoints",
+            marker={"color": "#1f77b4", "size": 6},
+            hovertemplate="loss %{x:.3f} nats/token<br>accuracy %{y:.1f} points<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=result["grid"],
+            y=result["curve"],
+            mode="lines",
+            name="link: c + (1 − c)/(1 + exp(−k (L0 − L)))",
+            line={"color": "#7f7f7f", "dash": "dash"},
+        )
+    )
+    error = {}
+    if result["low"] is not None:
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": [result["high"] - result["predicted"]],
+            "arrayminus": [result["predicted"] - result["low"]],
+            "color": "#d62728",
+        }
+    figure.add_trace(
+        go.Scatter(
+            x=[result["predicted_loss"]],
+            y=[result["predicted"]],
+            mode="markers",
+            name=f"{target_name}: predicted",
+            marker={"color": "#d62728", "size": 11, "symbol": "star"},
+            error_y=error or None,
+        )
+    )
+    if result["actual"] is not None and actual_loss is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=[actual_loss],
+                y=[result["actual"]],
+                mode="markers",
+                name=f"{target_name}: actual (at its actual loss)",
+                marker={"color": "black", "size": 9, "symbol": "diamond"},
+            )
+        )
+    figure.add_hline(y=result["chance"], line={"color": "#bbbbbb", "dash": "dot"})
+    figure.update_layout(
+        xaxis_title="loss (nats/token); the target at its predicted loss",
+        yaxis_title="accuracy (points, %)",
+        xaxis={"autorange": "reversed"},
+        height=420,
+    )
+    charts.add_context(
+        figure,
+        title=f"{result['task']}: accuracy against loss, the study runs and the target",
+        inputs=f"{result['shots']}-shot · chance {result['chance']:.0f} points (dotted) · link k = "
+        f"{result['k']:.3g} per nat, L0 = {result['x0']:.3g} nats/token · fitted by binomial likelihood",
+    )
+    return figure
+
+
+def render(
+    version: common.DbVersion | None, family: str, summary: dict, target_run: str | None, target_name: str, level: float
+) -> None:
+    """The task selector, the predicted accuracy with its interval, and the two-step chart."""
+    if family == fits.UPLOADED:
+        return
+    tasks = _tasks(version, family)
+    if not tasks:
+        return
+    st.subheader("Downstream task")
+    task = st.selectbox(
+        "Predict the target's accuracy on a task",
+        [NONE, *tasks],
+        key=KEY + "task",
+        help="Two steps: the fitted loss law gives the target's loss; a sigmoid from the task's chance level "
+        "(its floor) to 1, fitted on the study runs' accuracy against their loss, turns it into accuracy.",
+    )
+    if task == NONE:
+        return
+    with st.spinner("Fitting the loss -> accuracy link..."):
+        result = _prediction(version, family, task, summary["points"], summary["predicted"], target_run, level)
+    if not result["ok"]:
+        st.warning(f"No prediction: {common.escape_md(result['message'], 400)}", icon=":material/block:")
+        return
+    cards = st.columns(3)
+    interval = (
+        f"{level:.0%} interval {result['low']:.1f}–{result['high']:.1f} points"
+        if result["low"] is not None
+        else "no calibrated interval"
+    )
+    cards[0].metric(
+        "Predicted accuracy",
+        f"{result['predicted']:.1f} points",
+        help="The link at the target's predicted loss, in percentage points of accuracy.",
+    )
+    cards[0].caption(interval)
+    cards[1].metric("Actual accuracy", "—" if result["actual"] is None else f"{result['actual']:.1f} points")
+    cards[1].caption("the target's final checkpoint" if result["actual"] is not None else "hypothetical target")
+    cards[2].metric("Chance level", f"{result['chance']:.0f} points")
+    cards[2].caption(f"{result['shots']}-shot")
+    st.caption(common.escape_md(result["note"], 500))
+    evaluation = summary.get("evaluation")
+    actual_loss = None if evaluation is None else float(evaluation["actual_final"])
+    st.plotly_chart(_figure(result, target_name, actual_loss), key=KEY + "chart")

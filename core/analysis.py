@@ -26,6 +26,7 @@ from scaleplan.core import backtest, fitting, laws
 from scaleplan.core import calibration as calibration_module
 from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
+from scaleplan.core.formats import ScheduleReach
 from scaleplan.core.parameters import Parameters
 from scaleplan.core.selection import (
     DEFAULT_MIN_TOKENS,
@@ -278,6 +279,7 @@ def analyse(
     level: float = 0.9,
     check_identifiability: bool = True,
     law: str | laws.Law = "chinchilla",
+    schedule: ScheduleReach | None = None,
 ) -> Analysis:
     """Fit a loss law (default Chinchilla's; any of :func:`core.laws.loss_laws`) on the selected points and predict the target.
 
@@ -286,7 +288,9 @@ def analyse(
     ``selection.target_run`` (default: the largest run) and its ARE is evaluated.
     With ``calibration`` the prediction gets a calibrated interval at ``level`` (or a refusal);
     ``check_identifiability`` adds the identifiability warnings (the flat-direction profile over E
-    costs 7 refits).
+    costs 7 refits). ``schedule`` (:func:`core.formats.schedule_reach` of an upload) says that runs
+    end mid-schedule: the calibration then treats the design as a fit on that share of training
+    (never more than ``selection.fraction``) and a ``mid_schedule`` warning says so.
     A law that takes unique tokens reads them from ``curves``' ``unique_tokens`` column (per run;
     the hypothetical target is taken to repeat no data).
     Raises :class:`SelectionError` or :class:`core.fitting.FitError` with a clear message.
@@ -343,7 +347,7 @@ def analyse(
         n_t,
         d_t,
         final_only=selection.final_only,
-        fraction=selection.fraction,
+        fraction=selection.fraction if schedule is None else min(selection.fraction, schedule.fraction),
         min_tokens=selection.min_tokens,
         fitted_loss=fit.predict_at(points.num_params, points.tokens_seen, unique),
         # the calibration conditions on Chinchilla's exponents; a law without them has none
@@ -357,6 +361,8 @@ def analyse(
     if check_identifiability:
         flat = flat_direction(fit, n_t, d_t, target_unique=u_t)
         warnings = identifiability_warnings(fit, n_t, d_t, boot, flat, target_unique=u_t)
+    if schedule is not None:
+        warnings = (*warnings, IdentifiabilityWarning("mid_schedule", schedule.message))
     return Analysis(
         target_run=target_run,
         target_params=n_t,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import warnings
 from collections.abc import Mapping
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import userdata
+from scaleplan.core import units, userdata
 from scaleplan.core.userdata import RunsTableError
 
 __all__ = [
@@ -440,3 +441,80 @@ def parse_runs(
 
 def _g4(value: float) -> str:
     return f"{value:.4g}"
+
+
+# --------------------------------------------------------------------------- what the rows are
+MIN_MEASURED_FRACTION = 0.1
+"""The shortest share of training the collection's designs fitted on (the sweep's ``fraction`` 0.1)."""
+
+_HORIZON = re.compile(r"(\d[\d.,_]*(?:e[+-]?\d+)?\s*[kmgbtp]?)\s*(?:tokens?)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ScheduleReach:
+    """Runs whose losses were measured before their learning-rate schedule ended.
+
+    ``fraction`` is the share of their schedule those runs reached (the median over them of the last
+    tokens seen / the schedule's length in tokens, from a ``schedule`` like ``cosine-20B``), or
+    :data:`MIN_MEASURED_FRACTION` when no length is given (a constant schedule, ``unknown``): the
+    collection's designs that fitted only the first part of training (its intermediate checkpoints
+    are mid-schedule) are what the calibration compares them with.
+    """
+
+    mid_schedule_runs: int
+    runs: int
+    fraction: float
+    known_horizon: bool
+
+    @property
+    def message(self) -> str:
+        reached = (
+            f"they reached a median {self.fraction:.0%} of their schedules"
+            if self.known_horizon
+            else "their schedules' length is not given"
+        )
+        return (
+            f"{self.mid_schedule_runs} of {self.runs} runs have no final-of-schedule loss ({reached}): losses "
+            "measured before the learning rate has decayed lie above what the finished schedule reaches, so the "
+            "interval is the one the collection measured for fits on the first "
+            f"{self.fraction:.0%} of training{'' if self.known_horizon else ' (the shortest it measured)'}; "
+            "give each run's end-of-schedule loss (final_of_schedule = true) for a tighter one"
+        )
+
+
+def _horizon_tokens(schedule: object) -> float | None:
+    """The schedule's length in tokens from text like ``cosine-20B`` or ``wsd 1.5e11``; None if absent."""
+    if not isinstance(schedule, str):
+        return None
+    found = _HORIZON.search(schedule.strip())
+    if found is None:
+        return None
+    try:
+        tokens = units.parse_number(found.group(1))
+    except units.NumberSyntaxError:
+        return None
+    return tokens if math.isfinite(tokens) and tokens > 0 else None
+
+
+def schedule_reach(table: pd.DataFrame) -> ScheduleReach | None:
+    """Which runs of a parsed table (:class:`ParsedRuns` ``.table``) end mid-schedule, or None if none do.
+
+    A run ends mid-schedule when its last checkpoint says ``final_of_schedule`` false, or its schedule
+    is ``constant`` (no decay to end on). Tables without those columns say nothing: None."""
+    if "final_of_schedule" not in table.columns and "schedule" not in table.columns:
+        return None
+    last = table.sort_values("tokens_seen").groupby("run_id", sort=False).tail(1)
+    mid = np.zeros(len(last), dtype=bool)
+    if "final_of_schedule" in last.columns:
+        flags = last["final_of_schedule"]
+        mid |= flags.notna().to_numpy() & ~flags.fillna(True).astype(bool).to_numpy()
+    if "schedule" in last.columns:
+        mid |= last["schedule"].fillna("").astype(str).str.strip().str.lower().str.startswith("constant").to_numpy()
+    if not mid.any():
+        return None
+    ended = last[mid]
+    horizons = ended["schedule"].map(_horizon_tokens) if "schedule" in ended.columns else pd.Series(dtype=float)
+    shares = (ended["tokens_seen"] / horizons.astype(float)).dropna() if len(horizons) else pd.Series(dtype=float)
+    known = bool(len(shares)) and len(shares) == len(ended)
+    fraction = float(np.clip(shares.median(), MIN_MEASURED_FRACTION, 1.0)) if known else MIN_MEASURED_FRACTION
+    return ScheduleReach(mid_schedule_runs=int(mid.sum()), runs=len(last), fraction=fraction, known_horizon=known)

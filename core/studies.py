@@ -30,7 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import analysis, calibration, exports, fitting, isoflop, userdata, userstore
+from scaleplan.core import analysis, calibration, exports, fitting, formats, isoflop, userdata, userstore
 from scaleplan.core.errors import UserError
 from scaleplan.core.formats import ColumnMapping, ParsedRuns
 from scaleplan.core.isoflop import Allocation, IsoflopAnalysis
@@ -513,6 +513,7 @@ def analyse_study(
                 target_tokens=d_t,
                 calibration=calibration_model,
                 level=level,
+                schedule=formats.schedule_reach(table),
             )
             warnings += [w.message for w in prediction.warnings]
         except (SelectionError, fitting.FitError) as error:

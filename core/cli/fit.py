@@ -181,6 +181,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 calibration=cal,
                 level=args.level,
                 law=args.law,
+                schedule=formats.schedule_reach(table.table),
             )
         else:
             if not args.family:
@@ -236,7 +237,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         note = (
             f"{args.level:.0%} interval {units.format_interval(interval['low'], interval['high'], separator=' - ')}; "
             f"{interval['method']}, "
-            f"learned on {interval['basis']}"
+            f"{interval['basis']}"
             + (
                 " (your runs are a new family: calibration from the whole collection)"
                 if args.runs and interval["method"] != backtest.METHOD

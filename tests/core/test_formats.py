@@ -152,3 +152,62 @@ def test_the_old_template_still_parses():
     parsed = formats.parse_runs(userdata.TEMPLATE_CSV)
     old = userdata.parse_runs_csv(userdata.TEMPLATE_CSV)
     pd.testing.assert_frame_equal(parsed.table[list(old.table.columns)], old.table)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the rows are: runs that end before their learning-rate schedule does
+
+
+def _with_schedule(schedules: list[str], finals: list[str]) -> bytes:
+    lines = SWEEP_CSV.decode().splitlines()
+    rows = [lines[0]]
+    for line, schedule, final in zip(lines[1:], schedules, finals, strict=True):
+        rows.append(",".join(line.split(",")[:5] + [schedule, final]))
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_runs_that_all_end_their_schedule_say_nothing():
+    assert formats.schedule_reach(formats.parse_runs(SWEEP_CSV).table) is None
+    assert formats.schedule_reach(formats.parse_runs(LONG_CSV).table) is None  # no schedule columns
+
+
+def test_a_cosine_horizon_beyond_the_run_gives_the_share_reached():
+    # 1e19 runs trained for a 4x longer cosine: tokens 1.667e10, 8.33e9, 4.167e9 of horizons 6.67e10,
+    # 3.33e10, 1.67e10 -> each reached 25% of its schedule.
+    data = _with_schedule(
+        ["cosine"] * 3 + ["cosine-66.7B", "cosine-33.3B", "cosine 1.667e10 tokens"],
+        ["true"] * 3 + ["false"] * 3,
+    )
+    reach = formats.schedule_reach(formats.parse_runs(data).table)
+    assert reach is not None and reach.known_horizon
+    assert (reach.mid_schedule_runs, reach.runs) == (3, 6)
+    assert reach.fraction == pytest.approx(0.25, rel=2e-3)
+    assert "3 of 6 runs have no final-of-schedule loss" in reach.message and "25%" in reach.message
+
+
+def test_a_constant_schedule_is_mid_schedule_of_unknown_length():
+    data = _with_schedule(["constant"] * 6, [""] * 6)
+    reach = formats.schedule_reach(formats.parse_runs(data).table)
+    assert reach is not None and not reach.known_horizon and reach.mid_schedule_runs == 6
+    assert reach.fraction == formats.MIN_MEASURED_FRACTION
+    assert "the shortest it measured" in reach.message
+
+
+def test_mid_schedule_runs_change_the_design_and_warn():
+    # The same runs with and without the declaration: the calibration sees a fit on 10% of training
+    # (the collection's shortest) instead of the whole, and the warning names the runs.
+    from scaleplan.core import analysis
+    from scaleplan.core.selection import Selection
+
+    plain = formats.parse_runs(SWEEP_CSV).table
+    declared = formats.parse_runs(_with_schedule(["constant"] * 6, ["false"] * 6)).table
+    kwargs = dict(target_params=1e9, target_tokens=2e10)
+    columns = ["run_id", "num_params", "tokens_seen", "value"]
+    before = analysis.analyse(plain[columns], Selection(min_tokens=1e8), **kwargs)
+    after = analysis.analyse(
+        declared[columns], Selection(min_tokens=1e8), schedule=formats.schedule_reach(declared), **kwargs
+    )
+    assert before.features.fraction == 1.0 and after.features.fraction == formats.MIN_MEASURED_FRACTION
+    assert after.predicted_loss == before.predicted_loss  # the fit itself is the same
+    assert [w.kind for w in after.warnings if w.kind == "mid_schedule"] == ["mid_schedule"]
+    assert not [w for w in before.warnings if w.kind == "mid_schedule"]

@@ -640,7 +640,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
     )
     right.subheader("Runs in the fit")
     right.dataframe(runs_out, hide_index=True, width="stretch")
-    fit_task.render(version, family, summary, None if hypothetical else target, target_name, level)  # issue 23
+    fit_task.render(view.family, result, None if view.hypothetical else view.target, view.target_name, latest)
 
     borrowed = dict(result.fit.params)
     inputs = [

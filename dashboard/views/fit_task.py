@@ -7,12 +7,15 @@ number comes from core.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from scaleplan.core import downstream, task_prediction
+from scaleplan.core.analysis import Analysis
 from scaleplan.dashboard import charts, common, fits
 
 KEY = "fit-task-"
@@ -148,12 +151,17 @@ def _figure(result: dict, target_name: str, actual_loss: float | None) -> go.Fig
     return figure
 
 
-def render(
-    version: common.DbVersion | None, family: str, summary: dict, target_run: str | None, target_name: str, level: float
-) -> None:
-    """The task selector, the predicted accuracy with its interval, and the two-step chart."""
+def render(family: str, result: Analysis, target_run: str | None, target_name: str, latest: dict[str, Any]) -> None:
+    """The task selector, the predicted accuracy with its interval, and the two-step chart.
+
+    ``result``: the page's loss analysis (its study points and predicted loss); ``latest``: what the
+    page's headline drew (its interval ``level``)."""
     if family == fits.UPLOADED:
         return
+    version = common.db_version()
+    level = float(latest.get("level", fits.DEFAULT_LEVEL))
+    points = result.points
+    study = pd.DataFrame({"run_id": points.run_ids.astype(str), "tokens_seen": points.tokens_seen, "loss": points.loss})
     tasks = _tasks(version, family)
     if not tasks:
         return
@@ -168,10 +176,15 @@ def render(
     if task == NONE:
         return
     with st.spinner("Fitting the loss -> accuracy link..."):
-        result = _prediction(version, family, task, summary["points"], summary["predicted"], target_run, level)
-    if not result["ok"]:
-        st.warning(f"No prediction: {common.escape_md(result['message'], 400)}", icon=":material/block:")
+        prediction = _prediction(version, family, task, study, result.predicted_loss, target_run, level)
+    if not prediction["ok"]:
+        st.warning(f"No prediction: {common.escape_md(prediction['message'], 400)}", icon=":material/block:")
         return
+    actual_loss = None if result.evaluation is None else float(result.evaluation.actual_final)
+    _show(prediction, target_name, actual_loss, level)
+
+
+def _show(result: dict, target_name: str, actual_loss: float | None, level: float) -> None:
     cards = st.columns(3)
     interval = (
         f"{level:.0%} interval {result['low']:.1f}–{result['high']:.1f} points"
@@ -189,6 +202,4 @@ def render(
     cards[2].metric("Chance level", f"{result['chance']:.0f} points")
     cards[2].caption(f"{result['shots']}-shot")
     st.caption(common.escape_md(result["note"], 500))
-    evaluation = summary.get("evaluation")
-    actual_loss = None if evaluation is None else float(evaluation["actual_final"])
     st.plotly_chart(_figure(result, target_name, actual_loss), key=KEY + "chart")

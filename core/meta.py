@@ -41,6 +41,7 @@ from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import absolute_relative_error, target_checkpoints
 from scaleplan.core.selection import (
     DEFAULT_MIN_TOKENS,
+    MIN_SIZES_TO_SWEEP,
     FamilyCurves,
     FitPoints,
     Selection,
@@ -294,17 +295,9 @@ class SweepConfig:
         return cls.from_mapping(raw, source=str(path))
 
 
-def eligible_families(con: duckdb.DuckDBPyConnection, min_sizes: int = 3) -> list[str]:
-    """Families whose default metric is a loss and that have at least ``min_sizes`` sizes."""
-    rows = con.execute(
-        """
-        SELECT f.family FROM families f JOIN metrics m ON m.metric = f.default_metric
-        JOIN runs r USING (family)
-        WHERE m.kind = 'loss' GROUP BY f.family HAVING count(DISTINCT r.num_params) >= ?
-        ORDER BY f.family""",
-        [min_sizes],
-    ).fetchall()
-    return [r[0] for r in rows]
+def eligible_families(con: duckdb.DuckDBPyConnection, min_sizes: int = MIN_SIZES_TO_SWEEP) -> list[str]:
+    """Families whose default metric is a loss and that have at least ``min_sizes`` sizes (the sweep's)."""
+    return storage.loss_families(con, min_sizes)
 
 
 def plan_tasks(
@@ -624,7 +617,7 @@ def run_sweep(
             unknown = [f for f in config.families if f not in eligible]
             if unknown:
                 raise SweepConfigError(
-                    f"not a family with a loss metric and at least 3 model sizes: {', '.join(unknown)} "
+                    f"not a family with a loss metric and at least {MIN_SIZES_TO_SWEEP} model sizes: {', '.join(unknown)} "
                     f"(eligible: {', '.join(eligible)})"
                 )
             names = list(config.families)

@@ -35,7 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import laws, planning
+from scaleplan.core import laws, planning, storage
 from scaleplan.core.errors import UserError
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
@@ -667,8 +667,7 @@ def load_context(
 ) -> PlanningContext | str:
     """The laws for ``inputs`` fitted on the collection database ``con`` (or the study's runs), or
     a sentence saying why the scenario cannot be planned (its stored study is gone)."""
-    row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
-    version = str(row[0]) if row else "unknown"
+    version = storage.stored_data_version(con) or "unknown"
     family = inputs.law_family
     curves = None
     if inputs.study is not None:

@@ -26,6 +26,11 @@ from scaleplan.core.errors import UserError
 from scaleplan.core.laws.formulas import compute_from
 
 DEFAULT_MIN_TOKENS = 10e9
+MIN_SIZES_TO_FIT = 2
+"""Model sizes a family needs to be fitted at all: a target and at least one smaller run (the Fit page)."""
+MIN_SIZES_TO_SWEEP = 3
+"""Model sizes a family needs in the meta-analysis sweep and as a planner's family law: three sizes are
+the least that identify E, A and alpha."""
 
 
 class SelectionError(UserError, ValueError):

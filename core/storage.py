@@ -813,6 +813,19 @@ def family_source_groups(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     }
 
 
+def loss_families(con: duckdb.DuckDBPyConnection, min_sizes: int) -> list[str]:
+    """Families whose default metric is a loss and that have at least ``min_sizes`` distinct model sizes."""
+    rows = con.execute(
+        """
+        SELECT f.family FROM families f JOIN metrics m ON m.metric = f.default_metric
+        JOIN runs r USING (family)
+        WHERE m.kind = 'loss' GROUP BY f.family HAVING count(DISTINCT r.num_params) >= ?
+        ORDER BY f.family""",
+        [min_sizes],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def stored_data_version(con: duckdb.DuckDBPyConnection) -> str | None:
     """The data version the database was built from (keys the meta-analysis rows), or None."""
     row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from scaleplan.core import scenarios
+from scaleplan.core import scenarios, storage
 from scaleplan.core.errors import UserError
 from scaleplan.core.userstore import user_store
 from scaleplan.dashboard import common, fits
@@ -44,14 +44,14 @@ def context_for(inputs: scenarios.PlanInputs) -> scenarios.PlanningContext | str
             )
     laws, problems = fits.planner_laws(version, inputs.law_family)
     with common.db() as con:
-        row = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()
+        stored = storage.stored_data_version(con)
     return scenarios.PlanningContext(
         laws=laws,
         problems=problems,
         calibration=model,
         calibration_message=why or None,
         tpp_range=fits.tokens_per_param_range(version),
-        data_version=str(row[0]) if row else "unknown",
+        data_version=stored or "unknown",
     )
 
 

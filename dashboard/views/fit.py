@@ -21,7 +21,7 @@ import streamlit as st
 from scaleplan.core import calibration, fitting, laws, planning, units, userdata
 from scaleplan.core.analysis import Analysis, AnalysisFailure, FitRequest, StagedAnalysis
 from scaleplan.core.metrics import MetricLabel, metric_label
-from scaleplan.core.selection import DEFAULT_MIN_TOKENS
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS, MIN_SIZES_TO_FIT
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
 from scaleplan.dashboard.views import fit_task
 
@@ -64,7 +64,7 @@ def _loss_label(version, family: str) -> MetricLabel:
 
 
 def _family_options(families: pd.DataFrame, uploaded: pd.DataFrame | None) -> tuple[list[str], dict[str, str]]:
-    usable = families[families["num_sizes"] >= 2]
+    usable = families[families["num_sizes"] >= MIN_SIZES_TO_FIT]
     names = usable["family"].tolist()
     labels = {
         row.family: f"{row.family}  ({row.num_sizes} sizes, {units.format_count(row.min_params)}–"

@@ -35,9 +35,9 @@ with the dense-transformer estimate C = 6 N D, money in US dollars, time in GPU-
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -55,12 +55,20 @@ __all__ = [
     "ComputeCost",
     "CostModel",
     "study_compute_budget",
+    "cost_model_problems",
     "compute_cost",
     "training_flops",
     "parse_quantity",
     "TOKEN_RULES",
     "StudyDesign",
     "study_designs",
+    "CUSTOM_RULE",
+    "candidate_design",
+    "read_runs_file",
+    "design_runs",
+    "assess_candidate",
+    "SeedEvidence",
+    "seed_evidence",
     "collection_tokens_per_param",
     "ExpectedARE",
     "AssessedDesign",
@@ -93,6 +101,7 @@ H100_BF16_DENSE_FLOPS = 989e12
 """Peak dense bf16 throughput of one NVIDIA H100 SXM, in FLOP/s (no sparsity)."""
 DEFAULT_DOLLARS_PER_GPU_HOUR = 2.0
 DEFAULT_MFU = 0.4
+DEFAULT_MFU_PERCENT = 40.0  # the same, as the pages and the CLI take it (percent)
 SECONDS_PER_HOUR = 3600.0
 FLOPS_PER_PARAM_TOKEN = laws.FLOPS_PER_PARAM_TOKEN  # 6: training FLOPs per parameter per token
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0  # forward pass only
@@ -112,7 +121,12 @@ MAX_TOKENS = units.MAX_TOKENS
 
 DEFAULT_MIN_SIZE = 1e7
 DEFAULT_NUM_RUNS = (3, 4, 5, 6, 8)
-DEFAULT_SEEDS = (1, 2, 3)
+DEFAULT_SEEDS = (1,)
+"""Seeds per run in the generated designs: one. What extra seeds buy is measured on the collection's
+multi-seed families (:func:`seed_evidence`); the collection holds none (no family repeats a run with a
+second seed), so no gain is measured, 2 or 3 seeds would only multiply the cost at the same expected
+ARE, and they are not offered as an improvement. Runs you enter may still have seeds (priced, same
+expected ARE)."""
 DEFAULT_MULTIPLIERS = (10, 20, 40, 80, 160, 320, 640)
 COMPUTE_OPTIMAL_MULTIPLIER = 20.0
 CUTOFF_TOKENS = 10e9  # the Hitchhiker cutoff: checkpoints at or below this are noisy
@@ -195,6 +209,26 @@ def _price(dollars_per_gpu_hour: object) -> float:
     return _positive("the price per GPU-hour", dollars_per_gpu_hour, MAX_PRICE, minimum=MIN_PRICE, unit=" $")
 
 
+def cost_model_problems(dollars_per_gpu_hour: object, peak_flops_per_gpu: object, mfu: object) -> dict[str, str]:
+    """Each unusable input of a :class:`CostModel`, by field ("price", "peak", "mfu"), with its message.
+
+    The same checks as :class:`CostModel` (``mfu`` as a fraction), one input at a time, so a page can
+    show each error under the input it names. Empty when the three make a cost model.
+    """
+    checks: tuple[tuple[str, Callable[[], float]], ...] = (
+        ("price", lambda: _price(dollars_per_gpu_hour)),
+        ("peak", lambda: _positive("peak FLOP/s per GPU", peak_flops_per_gpu, MAX_PEAK_FLOPS, minimum=MIN_PEAK_FLOPS)),
+        ("mfu", lambda: _fraction("MFU", mfu, minimum=MIN_MFU)),
+    )
+    problems: dict[str, str] = {}
+    for field, check in checks:
+        try:
+            check()
+        except PlanningError as error:
+            problems[field] = str(error)
+    return problems
+
+
 def study_compute_budget(
     dollars: float | None = None,
     gpu_hours: float | None = None,
@@ -221,6 +255,8 @@ def study_compute_budget(
     else:
         hours = _positive("the study budget in GPU-hours", gpu_hours, MAX_GPU_HOURS)
     flops = hours * per_hour
+    if not flops > 0:  # a subnormal budget underflows (found by Hypothesis: $5e-324)
+        raise PlanningError("the study budget is below any realistic value: it buys no compute; raise the budget")
     if flops > MAX_FLOPS:
         given = f"{format_dollars(dollars)}" if dollars is not None else f"{format_count(gpu_hours)} GPU-hours"
         raise PlanningError(
@@ -297,7 +333,10 @@ class CostModel:
             mfu=self.mfu,
         )
         # Dollars come back exactly as given (no round trip through FLOPs).
-        return float(dollars) if dollars is not None else float(gpu_hours) * self.dollars_per_gpu_hour
+        if dollars is not None:
+            return float(dollars)
+        assert gpu_hours is not None  # study_compute_budget checked that exactly one is given
+        return float(gpu_hours) * self.dollars_per_gpu_hour
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,13 +345,27 @@ class CostModel:
 TOKEN_RULES = ("tokens_per_param", "target_fraction", "isoflop")
 """How a design sets each run's tokens: a fixed number of tokens per parameter, a fraction of the
 target's tokens, or an isoFLOP grid (a few compute budgets, several sizes at each)."""
+CUSTOM_RULE = "custom"
+"""The token rule of runs a person entered (:func:`candidate_design`): each run's tokens as given."""
 DEFAULT_TOKENS_PER_PARAM = (20.0, 80.0)
 DEFAULT_TARGET_FRACTIONS = (0.1, 0.3)
 DEFAULT_ISOFLOP_GRIDS = ((3, 3), (4, 3), (3, 5))  # (compute budgets, sizes per budget)
 ISOFLOP_BUDGET_STEP = 4.0  # each budget 4x the previous: the optimal size doubles
 ISOFLOP_SIZE_SPREAD = 2.0  # sizes from N_opt / 2 to 2 N_opt at each budget
 DEFAULT_SIZE_SPANS = (10.0, 100.0)  # largest / smallest study model
-DEFAULT_MAX_SIZE_SHARE = 1 / 7  # largest study model at most ~1/7 of the target (10B for a 70B target)
+DEFAULT_MAX_SIZE_SHARE = 1 / 2
+"""Largest study model at most half the target (20B on the 1-2-5 ladder for a 70B target). The
+calibration measured extrapolations from 1.29x in parameters up (10% of the sweep's 3,135 designs
+extrapolate at most 2x, from 7 families), so a 2x extrapolation has measured support; the earlier cap of
+1/7 (10B) left budgets above ~$17k unused for a 70B target."""
+PARTIAL_TARGET_RULE = "target_partial"
+"""A design that trains the target itself on a fraction of its tokens and extrapolates its own curve."""
+DEFAULT_PARTIAL_TARGET_FRACTIONS = (0.3,)
+"""The Hitchhiker guide's advice when the budget allows: train the target to about 30% of its tokens."""
+PARTIAL_TARGET_REFUSAL = (
+    "unsupported: the collection's sweep holds no design that trains the target itself and extrapolates "
+    "its own loss curve, so no measured error covers it (the Hitchhiker guide's advice for budgets that allow it)"
+)
 DEFAULT_TPP_RANGE = (0.25, 1000.0)
 """Tokens per parameter spanned by the public collection's runs when the database is not at hand
 (Gadre et al.'s testbed reaches 0.25 to 640, Pythia's 70M run ~4,300; see
@@ -333,6 +386,13 @@ class StudyDesign:
     seeds: int
     token_rule: str
     rule_value: float
+    run_seeds: tuple[int, ...] = ()
+    """Seeds of each run when they differ (runs you entered); empty: every run has ``seeds``."""
+
+    @property
+    def seeds_per_run(self) -> tuple[int, ...]:
+        """The seeds of each run (``run_seeds``, or ``seeds`` for every run)."""
+        return self.run_seeds if self.run_seeds else (self.seeds,) * len(self.sizes)
 
     @property
     def num_runs(self) -> int:
@@ -359,8 +419,11 @@ class StudyDesign:
 
     @property
     def study_flops(self) -> float:
-        """seeds * sum_i 6 N_i D_i (FLOPs): what the study spends."""
-        return self.seeds * self.flops_one_seed
+        """sum_i seeds_i * 6 N_i D_i (FLOPs): what the study spends (seeds * sum_i 6 N_i D_i when
+        every run has the same seeds)."""
+        if not self.run_seeds:
+            return self.seeds * self.flops_one_seed
+        return float(sum(s * FLOPS_PER_PARAM_TOKEN * n * d for n, d, s in zip(self.sizes, self.tokens, self.run_seeds)))
 
     @property
     def tokens_per_param(self) -> tuple[float, float]:
@@ -370,6 +433,26 @@ class StudyDesign:
 
     def describe(self) -> str:
         """ "5 runs of 10M-1B parameters on 20 tokens/param, 2 seeds"."""
+        if self.token_rule == CUSTOM_RULE:
+            low, high = self.tokens_per_param
+            rule = f"{low:.3g} tokens/param" if high <= low * 1.0001 else f"{low:.3g}-{high:.3g} tokens/param"
+            seed_counts = sorted(set(self.seeds_per_run))
+            seeds = (
+                ""
+                if seed_counts == [1]
+                else f", {seed_counts[0]} seeds"
+                if len(seed_counts) == 1
+                else f", {seed_counts[0]}-{seed_counts[-1]} seeds"
+            )
+            return (
+                f"your {self.num_runs} runs of {format_count(self.min_size)}-{format_count(self.max_size)} "
+                f"parameters on {rule}{seeds}"
+            )
+        if self.token_rule == PARTIAL_TARGET_RULE:
+            return (
+                f"the target itself ({format_count(self.max_size)} parameters) on "
+                f"{format_percent(self.rule_value, 0)} of its tokens ({format_count(self.tokens[0])})"
+            )
         rule = {
             "tokens_per_param": f"{self.rule_value:g} tokens/param",
             "target_fraction": f"{format_percent(self.rule_value, 0)} of the target's tokens",
@@ -382,7 +465,7 @@ class StudyDesign:
         )
 
 
-def collection_tokens_per_param(con) -> tuple[float, float]:
+def collection_tokens_per_param(con: Any) -> tuple[float, float]:
     """(5th, 95th percentile) of tokens per parameter, D / N, over the collection's runs (final checkpoint).
 
     The span the error model has seen: a study run far outside it asks the calibration to
@@ -425,6 +508,7 @@ def study_designs(
     min_size: float = DEFAULT_MIN_SIZE,
     seeds: Sequence[int] = DEFAULT_SEEDS,
     tpp_range: tuple[float, float] | None = DEFAULT_TPP_RANGE,
+    partial_target_fractions: Sequence[float] = DEFAULT_PARTIAL_TARGET_FRACTIONS,
 ) -> tuple[StudyDesign, ...]:
     """The design space: every study worth considering for a target of N parameters and D tokens.
 
@@ -441,6 +525,10 @@ def study_designs(
 
     Each design repeated for every seed count. Designs with a run outside ``tpp_range`` (tokens
     per parameter, default: what the collection spans; None allows anything) are left out.
+
+    Besides, for each f in ``partial_target_fractions``, the target itself trained on f D tokens
+    (:data:`PARTIAL_TARGET_RULE`, cost 6 N f D, one seed): priced and shown, never ranked, since no
+    design of the collection's sweep measures its error.
     Raises :class:`PlanningError` on bad inputs or when nothing is left.
     """
     n_target = _positive("the target's parameters", target_params, MAX_PARAMS)
@@ -463,15 +551,16 @@ def study_designs(
     for n_max in ladder:
         for span in size_spans:
             for k in sorted({int(k) for k in num_sizes if int(k) >= 2}):
-                sizes = np.geomspace(max(n_max / span, floor), n_max, k)
-                if sizes[0] >= sizes[-1]:
+                ladder_sizes = np.geomspace(max(n_max / span, floor), n_max, k)
+                if ladder_sizes[0] >= ladder_sizes[-1]:
                     continue
+                row = tuple(float(x) for x in ladder_sizes)
                 if "tokens_per_param" in token_rules:
                     for m in tokens_per_param:
-                        shapes.append((tuple(sizes), tuple(m * sizes), "tokens_per_param", float(m)))
+                        shapes.append((row, tuple(float(m) * x for x in row), "tokens_per_param", float(m)))
                 if "target_fraction" in token_rules:
                     for f in target_fractions:
-                        shapes.append((tuple(sizes), tuple(np.full(k, f * d_target)), "target_fraction", float(f)))
+                        shapes.append((row, (float(f) * d_target,) * k, "target_fraction", float(f)))
         if "isoflop" in token_rules:
             for budgets, per_budget in isoflop_grids:
                 c_top = FLOPS_PER_PARAM_TOKEN * COMPUTE_OPTIMAL_MULTIPLIER * (n_max / ISOFLOP_SIZE_SPREAD) ** 2
@@ -504,6 +593,13 @@ def study_designs(
                     rule_value=value,
                 )
             )
+    if designs:
+        for f in sorted({float(f) for f in partial_target_fractions if 0 < float(f) < 1}):
+            designs.append(
+                StudyDesign(
+                    sizes=(n_target,), tokens=(f * d_target,), seeds=1, token_rule=PARTIAL_TARGET_RULE, rule_value=f
+                )
+            )
     if not designs:
         raise PlanningError(
             f"every candidate design has a run outside the collection's {low:.3g}-{high:.3g} "
@@ -519,7 +615,7 @@ def study_designs(
 class AREModel(Protocol):
     """What the planner needs from :class:`core.calibration.Calibration`."""
 
-    def are_quantiles(self, features): ...
+    def are_quantiles(self, features: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -582,6 +678,11 @@ class StudyPlan:
     budget_to_meet: float | None
     frontier: tuple[int, ...]
     message: str | None = None
+    size_cap: float = math.nan
+    """Largest study model the design space allows (parameters): ``max_size_share`` x N."""
+    size_share: float = DEFAULT_MAX_SIZE_SHARE
+    target_cost_dollars: float = math.nan
+    """What training the target itself costs (US$) under the same cost model."""
 
     @property
     def picked(self) -> AssessedDesign | None:
@@ -627,7 +728,7 @@ class StudyPlan:
         return pd.DataFrame(rows)
 
 
-def _design_features(design: StudyDesign, n_target: float, d_target: float):
+def _design_features(design: StudyDesign, n_target: float, d_target: float) -> Any:
     from scaleplan.core.calibration import DesignFeatures  # local: the error model is optional at import
 
     # tokens_per_param: the calibration refuses a target regime no collection target was measured in,
@@ -657,16 +758,19 @@ def assess_designs(
     """
     n_target = _positive("the target's parameters", target_params, MAX_PARAMS)
     d_target = _positive("the target's tokens", target_tokens, MAX_TOKENS, minimum=MIN_COUNT)
-    cache: dict[tuple, tuple[ExpectedARE | None, str | None]] = {}
+    cache: dict[tuple[float, ...], tuple[ExpectedARE | None, str | None]] = {}
     out = []
     for design in designs:
-        features = None
+        expected: ExpectedARE | None
+        refusal: str | None
         key = (
             design.num_sizes,
             round(math.log10(n_target / design.max_size), 4),
             round(math.log10(n_target * d_target / (design.flops_one_seed / FLOPS_PER_PARAM_TOKEN)), 4),
         )
-        if calibration is None:
+        if design.token_rule == PARTIAL_TARGET_RULE:
+            expected, refusal = None, PARTIAL_TARGET_REFUSAL
+        elif calibration is None:
             expected, refusal = None, "no error model (the meta-analysis results are missing)"
         elif key in cache:
             expected, refusal = cache[key]
@@ -741,7 +845,7 @@ def plan_study(
     cost: CostModel | None = None,
     designs: Sequence[StudyDesign] | None = None,
     message: str | None = None,
-    **design_options,
+    **design_options: Any,
 ) -> StudyPlan:
     """Assess the design space for a target and pick the study to run within ``budget_dollars``.
 
@@ -754,6 +858,7 @@ def plan_study(
     training_flops(target_params, target_tokens)
     if designs is None:
         designs = study_designs(target_params, target_tokens, **design_options)
+    share = float(design_options.get("max_size_share", DEFAULT_MAX_SIZE_SHARE))
     assessed = assess_designs(designs, target_params, target_tokens, calibration=calibration, cost=cost)
     pick, meets = choose(assessed, budget, goal)
     meeting = [a.cost.dollars for a in assessed if a.rankable and a.are_p80 <= goal]
@@ -768,6 +873,235 @@ def plan_study(
         budget_to_meet=min(meeting) if meeting else None,
         frontier=pareto_frontier(assessed),
         message=message if calibration is None else None,
+        size_cap=share * float(target_params),
+        size_share=share,
+        target_cost_dollars=cost.of(training_flops(target_params, target_tokens)).dollars,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Your own candidate runs
+
+MAX_CANDIDATE_RUNS = 200
+MAX_RUN_SEEDS = 100
+RUN_COLUMNS = ("num_params", "tokens", "seeds")
+"""The columns of a runs file (``scaleplan plan --runs-file``) and of the page's table: parameters,
+tokens (or ``tokens_per_param`` instead) and seeds (optional, default 1)."""
+
+
+def _cell(value: object, *, row: int, column: str) -> float:
+    """One number of a runs table: a number or text such as "150M" (:func:`core.units.parse_number`)."""
+    where = f"row {row}, {column}"
+    if isinstance(value, str):
+        try:
+            return units.parse_number(value, name=where)
+        except units.NumberSyntaxError as error:
+            raise PlanningError(str(error)) from None
+    if value is None or isinstance(value, bool):
+        raise PlanningError(f"{where} is empty; give a number like 150M or 1.5e8")
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PlanningError(f"{where}: cannot read {str(value)[:40]!r}; give a number like 150M") from None
+    if math.isnan(number):
+        raise PlanningError(f"{where} is empty; give a number like 150M or 1.5e8")
+    return number
+
+
+def candidate_design(runs: pd.DataFrame) -> StudyDesign:
+    """The runs a person entered as a design: one row per run, columns ``num_params``, ``tokens`` (or
+    ``tokens_per_param``, D = m N) and optionally ``seeds`` (whole number, default 1); cells may be
+    numbers or text such as "150M" or "3B". Column names are matched case-insensitively; rows that
+    are entirely empty are skipped.
+
+    The cost is sum_i seeds_i * 6 N_i D_i (:attr:`StudyDesign.study_flops`). Raises
+    :class:`PlanningError` naming the row and column of the first unusable cell, a missing column,
+    no runs or more than :data:`MAX_CANDIDATE_RUNS`.
+    """
+    if not isinstance(runs, pd.DataFrame):
+        raise PlanningError("the runs must be a table with columns num_params, tokens and seeds")
+    columns = {str(c).strip().lower(): c for c in runs.columns}
+    found = ", ".join(str(c) for c in runs.columns) or "none"
+    if "num_params" not in columns or not ({"tokens", "tokens_per_param"} & set(columns)):
+        raise PlanningError(
+            "the runs need the columns num_params and tokens (or tokens_per_param), and optionally seeds; "
+            f"found: {found}"
+        )
+    token_column = "tokens" if "tokens" in columns else "tokens_per_param"
+    frame = runs.rename(columns={v: k for k, v in columns.items()})
+    present = [c for c in ("num_params", token_column, "seeds") if c in frame.columns]
+    frame = frame[present].replace("", np.nan)
+    frame = frame[~frame.isna().all(axis=1)]
+    if frame.empty:
+        raise PlanningError("the runs table has no runs; give one row per run (num_params, tokens, seeds)")
+    if len(frame) > MAX_CANDIDATE_RUNS:
+        raise PlanningError(f"the runs table has {len(frame):,} runs; at most {MAX_CANDIDATE_RUNS} are planned")
+    sizes, tokens, seeds = [], [], []
+    for number, record in enumerate(frame.to_dict(orient="records"), start=1):
+        n = _cell(record["num_params"], row=number, column="num_params")
+        _positive(f"row {number}: num_params", n, MAX_PARAMS, minimum=MIN_COUNT)
+        value = _cell(record[token_column], row=number, column=token_column)
+        if token_column == "tokens_per_param":
+            _positive(f"row {number}: tokens_per_param", value, 1e6)
+            value = value * n
+        d = _positive(f"row {number}: tokens", value, MAX_TOKENS, minimum=MIN_COUNT)
+        raw_seeds = record.get("seeds")
+        if raw_seeds is None or (isinstance(raw_seeds, float) and math.isnan(raw_seeds)):
+            k = 1.0
+        else:
+            k = _cell(raw_seeds, row=number, column="seeds")
+        if not (k.is_integer() and 1 <= k <= MAX_RUN_SEEDS):
+            raise PlanningError(f"row {number}, seeds: give a whole number from 1 to {MAX_RUN_SEEDS}, got {k:g}")
+        training_flops(n, d)  # a run beyond any realistic compute
+        sizes.append(n)
+        tokens.append(d)
+        seeds.append(int(k))
+    return StudyDesign(
+        sizes=tuple(sizes),
+        tokens=tuple(tokens),
+        seeds=min(seeds),
+        token_rule=CUSTOM_RULE,
+        rule_value=float(len(sizes)),
+        run_seeds=tuple(seeds) if len(set(seeds)) > 1 else (),
+    )
+
+
+def read_runs_file(path: object) -> StudyDesign:
+    """:func:`candidate_design` of a CSV file (columns num_params, tokens or tokens_per_param, seeds).
+
+    Raises :class:`PlanningError` with a plain message for a missing, unreadable or malformed file."""
+    from pathlib import Path
+
+    file = Path(str(path))
+    if not file.is_file():
+        raise PlanningError(f"no runs file at {file}")
+    try:
+        frame = pd.read_csv(file, dtype=str, skipinitialspace=True, nrows=MAX_CANDIDATE_RUNS + 1)
+    except pd.errors.EmptyDataError:
+        raise PlanningError(f"the runs file {file.name} is empty; give a header num_params,tokens,seeds") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise PlanningError(f"the runs file {file.name} is not a readable CSV ({first})") from None
+    try:
+        return candidate_design(frame)
+    except PlanningError as error:
+        raise PlanningError(f"{file.name}: {error}") from None
+
+
+def design_runs(design: StudyDesign, cost: CostModel) -> pd.DataFrame:
+    """The run-by-run list of a design: num_params, tokens, tokens_per_param, seeds, flops (all seeds,
+    6 N D per seed), gpu_hours and cost_dollars of each run; the costs add up to the design's."""
+    n = np.asarray(design.sizes, dtype=float)
+    d = np.asarray(design.tokens, dtype=float)
+    k = np.asarray(design.seeds_per_run, dtype=int)
+    flops = k * FLOPS_PER_PARAM_TOKEN * n * d
+    hours = flops / (cost.flops_per_dollar * cost.dollars_per_gpu_hour)
+    return pd.DataFrame(
+        {
+            "num_params": n,
+            "tokens": d,
+            "tokens_per_param": d / n,
+            "seeds": k,
+            "flops": flops,
+            "gpu_hours": hours,
+            "cost_dollars": hours * cost.dollars_per_gpu_hour,
+        }
+    )
+
+
+def assess_candidate(
+    design: StudyDesign,
+    target_params: float,
+    target_tokens: float,
+    *,
+    calibration: AREModel | None,
+    cost: CostModel,
+) -> AssessedDesign:
+    """Cost and expected ARE of one design (runs you entered), from the same calibrated model and the
+    same refusals as every generated design (:func:`assess_designs`)."""
+    return assess_designs([design], target_params, target_tokens, calibration=calibration, cost=cost)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds
+
+
+SEEDS_NOTE = (
+    "Extra seeds multiply the cost; the collection holds no multi-seed family to measure what they buy, so the "
+    "expected ARE is the 1-seed value (scaleplan reproduce calibration --json, seeds)."
+)
+"""Said next to runs with more than one seed (see :func:`seed_evidence`)."""
+
+
+@dataclass(frozen=True)
+class SeedEvidence:
+    """What the collection says about extra seeds.
+
+    ``families`` / ``groups``: multi-seed families (two or more runs of one size, tokens, architecture
+    and data with distinct seeds) and their source groups; ``replicated_runs``: such (family, size,
+    tokens) cells. ``measured`` is False when there is nothing to measure on; then ``gain`` is
+    None and extra seeds keep the 1-seed expected ARE. ``gain`` maps a seed count (2, 3) to the
+    ratio of held-out ARE with that many seeds to ARE with one.
+    """
+
+    families: int
+    groups: int
+    replicated_runs: int
+    measured: bool
+    gain: Mapping[int, float] | None
+    statement: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "multi_seed_families": self.families,
+            "source_groups": self.groups,
+            "replicated_runs": self.replicated_runs,
+            "measured": self.measured,
+            "are_ratio_by_seeds": None if self.gain is None else {str(k): v for k, v in self.gain.items()},
+            "expected_are_2_seeds": "same as 1 seed" if not self.measured else "scaled by are_ratio_by_seeds",
+            "expected_are_3_seeds": "same as 1 seed" if not self.measured else "scaled by are_ratio_by_seeds",
+            "statement": self.statement,
+        }
+
+
+def seed_evidence(replicates: pd.DataFrame, num_families: int) -> SeedEvidence:
+    """:class:`SeedEvidence` from :func:`core.storage.seed_replicates` (columns family, source, runs, seeds)
+    over a collection of ``num_families`` families.
+
+    A gain would be measured by fitting each multi-seed family's ladder with 1, 2 and 3 seeds per size
+    (seed losses averaged) and comparing the held-out ARE on its largest run, leaving whole source
+    groups out. With no multi-seed family there is nothing to fit, and the statement says so."""
+    families = int(replicates["family"].nunique()) if len(replicates) else 0
+    groups = int(replicates["source"].nunique()) if len(replicates) else 0
+    if families < 2 or groups < 2:
+        found = (
+            "no family of the collection repeats a run with a second seed"
+            if families == 0
+            else f"only {families} multi-seed famil{'y' if families == 1 else 'ies'} in {groups} source group"
+            + ("" if groups == 1 else "s")
+        )
+        return SeedEvidence(
+            families=families,
+            groups=groups,
+            replicated_runs=int(len(replicates)),
+            measured=False,
+            gain=None,
+            statement=(
+                f"No seed gain measured: {found} (of {num_families} families), too few to measure held out by "
+                "source group. Expected ARE with 2 or 3 seeds is the 1-seed value, and the planner does not offer "
+                "extra seeds as an improvement; they multiply the cost."
+            ),
+        )
+    return SeedEvidence(  # pragma: no cover - the collection has no multi-seed family yet
+        families=families,
+        groups=groups,
+        replicated_runs=int(len(replicates)),
+        measured=False,
+        gain=None,
+        statement=(
+            f"{families} multi-seed families in {groups} source groups; the held-out seed fit is not implemented, "
+            "so expected ARE with 2 or 3 seeds is the 1-seed value."
+        ),
     )
 
 
@@ -1064,19 +1398,20 @@ def optimal_allocation(law: ReferenceLaw, compute_flops: float, *, level: float 
     """
     C = _positive("the training compute", compute_flops, MAX_FLOPS, unit=" FLOPs")
     chin = _as_chinchilla(law.params)
-    n_opt, _ = laws.compute_optimal_allocation(C, **chin)
-    n_opt = float(n_opt)
+    n_point, _ = laws.compute_optimal_allocation(C, **chin)
+    n_opt = float(n_point)
     d_opt = C / FLOPS_PER_PARAM_TOKEN / n_opt
     low = high = n_opt
     if law.samples is not None and len(law.samples):
         s = np.asarray(law.samples, dtype=float)
         with np.errstate(all="ignore"):
-            n_s, _ = laws.compute_optimal_allocation(C, *(s[:, i] for i in range(5)))
+            n_all, _ = laws.compute_optimal_allocation(C, s[:, 0], s[:, 1], s[:, 2], s[:, 3], s[:, 4])  # type: ignore[arg-type]
+        n_s = np.asarray(n_all, dtype=float)
         n_s = n_s[np.isfinite(n_s) & (n_s > 0)]
         if len(n_s):
             tail = (1 - level) / 2
-            low, high = (float(q) for q in np.quantile(n_s, [tail, 1 - tail]))
-            low, high = min(low, n_opt), max(high, n_opt)
+            q_low, q_high = np.quantile(n_s, [tail, 1 - tail])
+            low, high = min(float(q_low), n_opt), max(float(q_high), n_opt)
     budget = C / FLOPS_PER_PARAM_TOKEN
     return ComputeOptimal(
         law=law.name,
@@ -1187,11 +1522,121 @@ def summarise_overtraining(
 # ---------------------------------------------------------------------------------------------
 # Plain-language recommendation
 
-SEED_NOISE_FLOOR = 0.04  # ARE: seed-to-seed variation of the target itself (Choshen et al.)
-
 
 def _share_text(value: float) -> str:
     return format_percent(value, 3 if value < 0.001 else 2 if value < 0.01 else 1 if value < 1 else 0)
+
+
+UNSPENT_SHARE = 0.5  # a pick costing less than this share of the budget leaves money unspent: say why
+STUDY_SHARE_REMARK = 0.10  # a study costing more than this share of the target's training gets a remark
+BUDGET_EXCESS_REMARK = 10.0  # a budget this many times the most expensive design gets a remark
+
+
+def _most_expensive(plan: StudyPlan) -> AssessedDesign | None:
+    ranked = [a for a in plan.designs if a.design.token_rule != PARTIAL_TARGET_RULE]
+    return max(ranked, key=lambda a: a.cost.dollars) if ranked else None
+
+
+def _space_limit(plan: StudyPlan) -> str:
+    """What bounds the design space's accuracy, in words: the most accurate design and either the cap on
+    study models (when that design already has the largest study model) or that costlier designs are
+    expected to be less accurate; and the most expensive design."""
+    rankable = [a for a in plan.designs if a.rankable]
+    if not rankable:
+        return "the design space holds no well-supported design"
+    best = min(rankable, key=lambda a: (a.are_p80, a.cost.dollars))
+    largest = max(a.design.max_size for a in rankable)
+    dearest = _most_expensive(plan)
+    parts = [
+        f"the most accurate design, {best.design.describe()} for {format_dollars(best.cost.dollars)}, reaches "
+        f"{format_percent(best.are_p80)} at the 80th percentile"
+    ]
+    if best.design.max_size >= largest * (1 - 1e-9) and math.isfinite(plan.size_cap):
+        parts.append(
+            f"it already has the largest study model of the space ({format_count(largest)} parameters; study "
+            f"models are capped at {_fraction_text(plan.size_share)} the target, {format_count(plan.size_cap)})"
+        )
+    elif dearest is not None and dearest.cost.dollars > best.cost.dollars:
+        parts.append(
+            "the calibrated error model expects every costlier design of the space (up to "
+            f"{format_dollars(dearest.cost.dollars)}) to be less accurate"
+        )
+    return "; ".join(parts)
+
+
+def _fraction_text(share: float) -> str:
+    for k in range(1, 11):
+        if abs(share * k - 1) < 1e-6:
+            return "half" if k == 2 else f"1/{k} of"
+    return format_percent(share, 0)
+
+
+def budget_remarks(plan: StudyPlan) -> list[str]:
+    """Sentences on how the pick uses the budget: the unspent amount and why more does not help (or
+    what would) when the pick costs less than half the budget; the target trained partially when it
+    fits; a study dearer than 10% of the target; a budget far beyond every design."""
+    picked = plan.picked
+    if picked is None or picked.expected is None:
+        return []
+    out = []
+    budget = plan.budget_dollars
+    spent = picked.cost.dollars
+    rankable = [a for a in plan.designs if a.rankable]
+    if spent < UNSPENT_SHARE * budget:
+        unspent = format_dollars(budget - spent)
+        within = [a for a in rankable if a.cost.dollars <= budget]
+        better_within = min(within, key=lambda a: (a.are_p80, a.cost.dollars))
+        head = f"The pick spends {format_dollars(spent)} of the {format_dollars(budget)} budget, {unspent} unspent"
+        if plan.meets_goal and better_within.are_p80 < picked.are_p80 - 1e-12:
+            out.append(
+                f"{head}: it is the cheapest design that meets the goal. More money buys more accuracy: "
+                f"{better_within.design.describe()} for {format_dollars(better_within.cost.dollars)} reaches "
+                f"{format_percent(better_within.are_p80)} at the 80th percentile."
+            )
+        else:
+            dearer = [a for a in rankable if a.are_p80 < picked.are_p80 - 1e-12]
+            if dearer:
+                cheapest = min(dearer, key=lambda a: a.cost.dollars)
+                out.append(
+                    f"{head}: no design within the budget is more accurate; the next more accurate one costs "
+                    f"{format_dollars(cheapest.cost.dollars)}."
+                )
+            elif plan.budget_to_meet is None and not plan.meets_goal:  # the limit is stated just before
+                out.append(f"{head}: more money does not help, for the reason above.")
+            else:
+                out.append(f"{head}: more money does not help, because {_space_limit(plan)}.")
+    partial = [a for a in plan.designs if a.design.token_rule == PARTIAL_TARGET_RULE and a.cost.dollars <= budget]
+    if partial:
+        a = partial[0]
+        out.append(
+            f"Training {a.design.describe()} for {format_dollars(a.cost.dollars)} fits the budget (the Hitchhiker "
+            "guide's advice when a budget allows it), but the collection's sweep holds no such design, so its "
+            "accuracy is not measured here and it is not ranked."
+        )
+    target_cost = plan.target_cost_dollars
+    if math.isfinite(target_cost) and target_cost > 0 and spent > STUDY_SHARE_REMARK * target_cost:
+        out.append(
+            f"Remark: the study costs {_share_text(spent / target_cost)} of training the target "
+            f"({format_dollars(target_cost)}), more than the {format_percent(STUDY_SHARE_REMARK, 0)} a study "
+            "usually takes."
+        )
+    dearest = _most_expensive(plan)
+    if dearest is not None and budget > BUDGET_EXCESS_REMARK * dearest.cost.dollars:
+        out.append(
+            f"Remark: the {format_dollars(budget)} budget is far beyond what any design can use (the most expensive "
+            f"costs {format_dollars(dearest.cost.dollars)})"
+            + (
+                f" and beyond training the target itself ({format_dollars(target_cost)})."
+                if math.isfinite(target_cost) and budget > target_cost
+                else "."
+            )
+        )
+    elif math.isfinite(target_cost) and budget > target_cost:
+        out.append(
+            f"Remark: the {format_dollars(budget)} study budget exceeds the cost of training the target itself "
+            f"({format_dollars(target_cost)})."
+        )
+    return out
 
 
 def recommendation(
@@ -1240,9 +1685,9 @@ def recommendation(
         else:
             sentences.append(
                 f"No design within the budget meets the {goal} goal, and none in the design space "
-                f"does at any budget (about {format_percent(SEED_NOISE_FLOOR, 0)} ARE is the floor "
-                "set by seed-to-seed noise); this is the most accurate design within the budget."
+                f"does at any budget ({_space_limit(plan)}); this is the most accurate design within the budget."
             )
+        sentences.extend(budget_remarks(plan))
     if optimum is not None:
         sentences.append(
             f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "
@@ -1295,7 +1740,12 @@ DEFAULT_LAW_BOOT = 30  # run-bootstrap refits per fitted law: ~1 s each for the 
 
 
 def collection_laws(
-    con, *, family: str | None = None, curves: pd.DataFrame | None = None, n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0
+    con: Any,
+    *,
+    family: str | None = None,
+    curves: pd.DataFrame | None = None,
+    n_boot: int = DEFAULT_LAW_BOOT,
+    seed: int = 0,
 ) -> tuple[tuple[ReferenceLaw, ...], dict[str, str]]:
     """Laws fitted here: Gadre et al.'s L(C, M) per data set and, with ``family``, that family's
     Chinchilla fit (default protocol: largest run as target, the rest fitted), or the fit of

@@ -672,6 +672,20 @@ def family_curves(con: duckdb.DuckDBPyConnection, family: str, metric: str | Non
     ).df()
 
 
+def seed_replicates(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Runs repeated with different seeds: one row per (family, num_params, planned_tokens, architecture,
+    training_data) that has two or more runs with distinct known seeds, with its source and the counts
+    (runs, seeds). Empty when the collection holds no multi-seed family (the planner then measures no
+    seed gain)."""
+    return con.execute("""
+        SELECT family, any_value(source) AS source, num_params, planned_tokens,
+               count(*) AS runs, count(DISTINCT seed) AS seeds
+        FROM runs WHERE seed IS NOT NULL
+        GROUP BY family, num_params, planned_tokens, architecture, training_data
+        HAVING count(DISTINCT seed) >= 2
+        ORDER BY family, num_params""").df()
+
+
 def run_curve(con: duckdb.DuckDBPyConnection, run_id: str, metric: str) -> pd.DataFrame:
     """One run's curve of one metric, ordered by tokens seen."""
     return con.execute(

@@ -22,6 +22,7 @@ format as an en dash so tables and hover labels never show "nan".
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import SupportsFloat, cast
 
 from scaleplan.core.errors import UserError
@@ -37,6 +38,9 @@ __all__ = [
     "MIN_COUNT",
     "NumberSyntaxError",
     "parse_number",
+    "PercentError",
+    "Percent",
+    "read_percent",
     "format_interval",
     "format_count",
     "format_params",
@@ -98,6 +102,59 @@ def parse_number(text: object, *, name: str = "the value") -> float:
     if math.isnan(number):
         raise NumberSyntaxError(f"{name}: cannot read {raw.strip()[:40]!r}; give a number like 7e9 or 7B")
     return number * _SUFFIX_SCALE[suffix]
+
+
+class PercentError(UserError, ValueError):
+    """A percentage typed by a person is unusable (the message names the input and quotes the value)."""
+
+
+@dataclass(frozen=True)
+class Percent:
+    """A percentage read by :func:`read_percent`: ``percent`` (40.0 for 40%) and, when the value typed
+    was taken for a fraction and converted, ``note`` saying so."""
+
+    percent: float
+    note: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        """percent / 100 (0.4 for 40%)."""
+        return self.percent / 100.0
+
+
+def read_percent(value: object, *, name: str, maximum: float = 100.0) -> Percent:
+    """The one rule for percentages people type (MFU, the accuracy goal), on the pages and in the CLI.
+
+    ``value`` is in percent: 40 is 40%. A value in (0, 1) is read as a fraction written by mistake
+    (0.4 for 40% MFU, 0.05 for a 5% goal) and converted, percent = 100 * value, with a note saying
+    so; below 1% neither input plans anything (MFU under 1% or an error goal under 1% ARE are
+    beyond any study), so the reading is never ambiguous in practice. Zero, negative, NaN,
+    infinite, non-numeric values and values above ``maximum`` (percent) raise
+    :class:`PercentError` naming ``name``.
+
+    >>> read_percent(40, name="MFU").fraction, read_percent(0.4, name="MFU").percent
+    (0.4, 40.0)
+    """
+    if value is None or isinstance(value, bool):
+        raise PercentError(f"{name} is missing; give a percentage like 40")
+    try:
+        number = parse_number(value, name=name) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PercentError(f"{name}: cannot read {str(value)[:40]!r}; give a percentage like 40") from None
+    if not math.isfinite(number):
+        raise PercentError(f"{name} must be a finite percentage, got {number}")
+    if number <= 0:
+        raise PercentError(f"{name} must be greater than 0%, got {number:g}")
+    if number > maximum:
+        raise PercentError(f"{name} is a percentage, at most {maximum:g}; got {number:g}")
+    if number < 1.0:
+        converted = number * 100.0
+        return Percent(
+            converted,
+            f"{name}: {number:g} was read as a fraction, {converted:g}%; {name} is in percent "
+            f"(type {converted:g} for {converted:g}%)",
+        )
+    return Percent(number)
 
 
 def format_interval(low: object, high: object, *, digits: int = 4, separator: str = " \u2013 ") -> str:

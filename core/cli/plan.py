@@ -2,7 +2,12 @@
 
     scaleplan plan (--target-params N --target-tokens D | --target-flops C)
                    (--budget-dollars X | --budget-gpu-hours H) [--dollars-per-gpu-hour P]
-                   [--mfu F] [--peak-flops S] --accuracy PCT [--law NAME] [--json]
+                   [--mfu PCT] [--peak-flops S] --accuracy PCT [--law NAME]
+                   [--runs-file FILE] [--json]
+
+MFU and --accuracy are in percent (a fraction such as 0.4 is read as 40% with a note). --runs-file
+prices your own runs (CSV: num_params, tokens or tokens_per_param, seeds) with the same calibrated
+error model as the generated designs.
 
 The same core calls as the dashboard's Budget planner: the designs with their cost and expected
 ARE, the pick, compute-optimal N and D under every law (with intervals) and the over-training
@@ -12,8 +17,12 @@ table under the selected law.
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
-from scaleplan.core import planning
+import pandas as pd
+
+from scaleplan.core import planning, storage, units
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.settings import Settings
@@ -22,7 +31,7 @@ from scaleplan.core.units import format_count, format_dollars, format_flops, for
 SHOWN_DESIGNS = 12
 
 
-def load_calibration(settings: Settings, version: str):
+def load_calibration(settings: Settings, version: str) -> tuple[Any, str | None]:
     """The calibrated error model, or (None, why not) when the meta-analysis results are missing."""
     from scaleplan.core import calibration
 
@@ -48,22 +57,33 @@ def _law_names() -> str:
     return ", ".join(planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS)) + f", {planning.FAMILY_LAW_PREFIX}<family>"
 
 
-def build_plan(args: argparse.Namespace, settings: Settings) -> dict:
+def percent_flags(args: argparse.Namespace) -> tuple[units.Percent, units.Percent, list[str]]:
+    """--mfu and --accuracy read by the one percentage rule (:func:`core.units.read_percent`): both in
+    percent, a fraction such as 0.4 or 0.05 converted with a note. Returns (MFU, goal, notes)."""
+    mfu = units.read_percent(args.mfu, name="--mfu")
+    goal = units.read_percent(args.accuracy, name="--accuracy")
+    return mfu, goal, [r.note for r in (mfu, goal) if r.note]
+
+
+def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Everything the command prints, as typed results."""
+    mfu, goal, notes = percent_flags(args)
+    for note in notes:
+        print(f"scaleplan: note: {note}", file=sys.stderr)
     cost = planning.CostModel(
-        dollars_per_gpu_hour=args.dollars_per_gpu_hour, peak_flops_per_gpu=args.peak_flops, mfu=args.mfu
+        dollars_per_gpu_hour=args.dollars_per_gpu_hour, peak_flops_per_gpu=args.peak_flops, mfu=mfu.fraction
     )
     if (args.budget_dollars is None) == (args.budget_gpu_hours is None):
         raise CLIError("give the study budget with exactly one of --budget-dollars or --budget-gpu-hours")
     budget = cost.budget_dollars(args.budget_dollars, args.budget_gpu_hours)
-    if not (0 < args.accuracy <= 100):
-        raise CLIError(f"--accuracy is a percentage in (0, 100], got {args.accuracy:g}")
     law_name = args.law
     family = law_name[len(planning.FAMILY_LAW_PREFIX) :] if law_name.startswith(planning.FAMILY_LAW_PREFIX) else None
     if family is None and law_name not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
         raise CLIError(f"unknown law {law_name!r}; choose from {_law_names()}")
     with _common.open_db(settings, quiet=args.quiet) as con:
-        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        version = storage.stored_data_version(con)
+        if version is None:
+            raise storage.DatabaseError(f"{settings.db_path} records no data version; run `scaleplan data build`")
         collection, problems = planning.collection_laws(con, family=family, n_boot=args.law_boot)
         tpp_range = planning.collection_tokens_per_param(con)
     laws = {law.name: law for law in planning.all_laws(collection)}
@@ -76,12 +96,17 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict:
         n_target,
         d_target,
         budget_dollars=budget,
-        goal_are=args.accuracy / 100,
+        goal_are=goal.fraction,
         calibration=calibration,
         cost=cost,
         message=why,
         tpp_range=tpp_range,
     )
+    candidate = None
+    if args.runs_file is not None:
+        candidate = planning.assess_candidate(
+            planning.read_runs_file(args.runs_file), n_target, d_target, calibration=calibration, cost=cost
+        )
     target_flops = planning.training_flops(n_target, d_target)
     table = planning.compute_optimal_table(list(laws.values()), target_flops)
     optimum = next((row for row in table if row.law == law_name), None)
@@ -95,14 +120,16 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict:
         "selected": selected,
         "cost": cost,
         "target_flops": target_flops,
+        "notes": notes,
+        "candidate": candidate,
     }
 
 
-def as_json(result: dict) -> dict:
+def as_json(result: dict[str, Any]) -> dict[str, Any]:
     plan: planning.StudyPlan = result["plan"]
     picked = plan.picked
 
-    def design(a: planning.AssessedDesign) -> dict:
+    def design(a: planning.AssessedDesign) -> dict[str, Any]:
         e = a.expected
         return {
             "sizes": list(a.design.sizes),
@@ -122,12 +149,28 @@ def as_json(result: dict) -> dict:
             "refusal": a.refusal,
         }
 
+    def runs(a: planning.AssessedDesign) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = planning.design_runs(a.design, result["cost"]).to_dict(orient="records")
+        return records
+
+    candidate: planning.AssessedDesign | None = result.get("candidate")
     o: planning.OvertrainingSummary = result["overtraining"]
     return {
         "target": {"num_params": plan.target_params, "tokens": plan.target_tokens, "flops": result["target_flops"]},
         "budget_dollars": plan.budget_dollars,
         "accuracy": plan.goal_are,
-        "pick": None if picked is None else {**design(picked), "meets_goal": plan.meets_goal},
+        "accuracy_percent": plan.goal_are * 100,
+        "mfu_percent": result["cost"].mfu * 100,
+        "notes": result.get("notes", []),
+        "pick": None if picked is None else {**design(picked), "meets_goal": plan.meets_goal, "runs": runs(picked)},
+        "candidate": None
+        if candidate is None
+        else {
+            **design(candidate),
+            "description": candidate.design.describe(),
+            "runs": runs(candidate),
+            "seeds_note": planning.SEEDS_NOTE if max(candidate.design.seeds_per_run) > 1 else None,
+        },
         "budget_to_meet": plan.budget_to_meet,
         "message": plan.message,
         "designs": [
@@ -163,7 +206,7 @@ def as_json(result: dict) -> dict:
     }
 
 
-def print_text(result: dict) -> None:
+def print_text(result: dict[str, Any]) -> None:
     plan: planning.StudyPlan = result["plan"]
     print(
         f"Target: {format_count(plan.target_params)} parameters, {format_count(plan.target_tokens)} tokens "
@@ -186,6 +229,26 @@ def print_text(result: dict) -> None:
         )
     if not shown:
         print("  (none)")
+    if plan.picked is not None:
+        print("\nThe pick, run by run:")
+        _print_runs(planning.design_runs(plan.picked.design, result["cost"]))
+    candidate: planning.AssessedDesign | None = result.get("candidate")
+    if candidate is not None:
+        e = candidate.expected
+        print(f"\nYour candidate runs: {candidate.design.describe()}")
+        print(
+            f"  cost {format_dollars(candidate.cost.dollars)} ({format_count(candidate.cost.gpu_hours)} GPU-hours); "
+            + (
+                f"expected ARE {format_percent(e.median)} median, {format_percent(e.p80)} 80th percentile, "
+                f"{format_percent(e.p90)} 90th ({e.fits} fits, {e.families} families"
+                + (", thin support)" if e.thin_support else ")")
+                if e is not None
+                else f"no expected ARE: {candidate.refusal}"
+            )
+        )
+        _print_runs(planning.design_runs(candidate.design, result["cost"]))
+        if max(candidate.design.seeds_per_run) > 1:
+            print(f"  {planning.SEEDS_NOTE}")
     print(f"\nCompute-optimal allocation at {format_flops(result['target_flops'])} (80% intervals):")
     for r in result["laws"]:
         interval = (
@@ -215,6 +278,15 @@ def print_text(result: dict) -> None:
     print("\n" + planning.recommendation(plan, result["optimum"], o))
 
 
+def _print_runs(runs: pd.DataFrame) -> None:
+    print(f"  {'parameters':>11}{'tokens':>9}{'tokens/param':>14}{'seeds':>7}{'GPU-hours':>11}{'cost':>10}")
+    for row in runs.itertuples():
+        print(
+            f"  {format_count(row.num_params):>11}{format_count(row.tokens):>9}{row.tokens_per_param:>14.3g}"
+            f"{row.seeds:>7}{format_count(row.gpu_hours):>11}{format_dollars(row.cost_dollars):>10}"
+        )
+
+
 def cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     result = build_plan(args, settings)
     if args.json:
@@ -236,7 +308,7 @@ def _plain(text: str) -> float:
     return _common.number(example="0.4")(text)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "plan",
         parents=[_common.settings_parent()],
@@ -260,7 +332,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="price (default %(default)s)",
     )
     p.add_argument(
-        "--mfu", type=_plain, default=planning.DEFAULT_MFU, help="model FLOPs utilisation, 0-1 (default %(default)s)"
+        "--mfu",
+        type=_plain,
+        default=planning.DEFAULT_MFU_PERCENT,
+        help="model FLOPs utilisation in percent (default %(default)g; a fraction such as 0.4 is read as 40%% "
+        "with a note)",
     )
     p.add_argument(
         "--peak-flops",
@@ -268,7 +344,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=planning.H100_BF16_DENSE_FLOPS,
         help="peak FLOP/s per GPU (default %(default).3g, H100 bf16 dense)",
     )
-    p.add_argument("--accuracy", type=_plain, required=True, help="accuracy needed: ARE in percent (e.g. 5)")
+    p.add_argument(
+        "--accuracy",
+        type=_plain,
+        required=True,
+        help="accuracy needed: ARE in percent (e.g. 5; a fraction such as 0.05 is read as 5%% with a note)",
+    )
+    p.add_argument(
+        "--runs-file",
+        default=None,
+        metavar="FILE",
+        help="your candidate runs: a CSV with columns num_params, tokens (or tokens_per_param) and seeds, one row "
+        "per run; priced and assessed in a 'candidate' object beside the pick",
+    )
     p.add_argument("--law", default=planning.DEFAULT_LAW, help=f"reference law: {_law_names()} (default %(default)s)")
     p.add_argument("--law-boot", type=int, default=planning.DEFAULT_LAW_BOOT, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print JSON")

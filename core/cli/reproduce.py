@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from scaleplan.core import calibration, meta, reproduce
+from scaleplan.core import calibration, meta, planning, reproduce, storage
 from scaleplan.core.cli import _common
 from scaleplan.core.settings import Settings
 
@@ -19,7 +19,13 @@ def _ensure_meta(args: argparse.Namespace, settings: Settings) -> pd.DataFrame:
     return meta.load_results(settings.meta_path, version)
 
 
-def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
+def _seeds(settings: Settings) -> planning.SeedEvidence:
+    """What extra seeds buy, measured on the collection's multi-seed families (none: no gain measured)."""
+    with _common.open_db(settings, quiet=True) as con:
+        return planning.seed_evidence(storage.seed_replicates(con), len(storage.list_families(con)))
+
+
+def _calibration_report(args: argparse.Namespace, results: pd.DataFrame, settings: Settings) -> int:
     if results.empty:
         raise _common.CLIError("no meta-analysis results: run `scaleplan meta run` first")
     holdout = args.holdout
@@ -28,8 +34,9 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
     except calibration.CalibrationError as error:
         raise _common.CLIError(str(error)) from None
     report = calibration.summarise(frame, holdout=holdout)
+    seeds = _seeds(settings)
     if args.json:
-        _common.print_json(calibration.report_json(report))
+        _common.print_json(calibration.report_json(report) | {"seeds": seeds.as_dict()})
         return 0
     unit = "source group" if holdout == "source" else "family"
     print(
@@ -59,6 +66,7 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame) -> int:
         f"planner's expected ARE (same model, before any fit): share of held-out designs at or under {planner} "
         f"({report.planner_refused:,} refused)"
     )
+    print(f"seeds: {seeds.statement}")
     print("\nCoverage at 90% per held-out source group (worst first):")
     print(_coverage_table(report.per_group))
     print("\nCoverage at 90% per family (worst first):")
@@ -160,7 +168,7 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     results = _ensure_meta(args, settings)
     if args.paper == "calibration":
-        return _calibration_report(args, results)
+        return _calibration_report(args, results, settings)
     with _common.open_db(settings) as con:
         report = reproduce.hitchhiker_report(results, con)
     if args.json:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -39,8 +40,9 @@ def inputs_from_args(args: argparse.Namespace) -> scenarios.PlanInputs:
         raise CLIError("give either --target-flops or --target-params with --target-tokens, not both")
     if args.target_flops is None and (args.target_params is None or args.target_tokens is None):
         raise CLIError("give --target-params and --target-tokens, or --target-flops")
-    if not (0 < args.accuracy <= 100):
-        raise CLIError(f"--accuracy is a percentage in (0, 100], got {args.accuracy:g}")
+    mfu, goal, notes = plan_cli.percent_flags(args)  # percent, a fraction converted with a note
+    for note in notes:
+        print(f"scaleplan: note: {note}", file=sys.stderr)
     family = args.law[len(planning.FAMILY_LAW_PREFIX) :] if args.law.startswith(planning.FAMILY_LAW_PREFIX) else None
     if family is None and args.law not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
         raise CLIError(f"unknown law {args.law!r}; choose from {plan_cli._law_names()}")
@@ -52,8 +54,8 @@ def inputs_from_args(args: argparse.Namespace) -> scenarios.PlanInputs:
         budget_gpu_hours=args.budget_gpu_hours,
         dollars_per_gpu_hour=args.dollars_per_gpu_hour,
         peak_flops_per_gpu=args.peak_flops,
-        mfu=args.mfu,
-        accuracy_percent=args.accuracy,
+        mfu=mfu.fraction,
+        accuracy_percent=goal.percent,
         law=args.law,
         study=args.study,
     )

@@ -3,7 +3,11 @@
 URL state (validated by dashboard.state)::
 
     ?mode=size&n=70e9&d=1.4e12&law=besiroglu2024&unit=dollars&amount=20000&price=2&peak=989&mfu=40&are=5
-    ?mode=compute&c=1e23&...
+    ?mode=compute&c=1e23&...&rules=isoflop&rules=tokens_per_param&any=1
+
+(``rules`` only when not all token rules are chosen, ``any=1`` when runs outside the collection's
+tokens-per-parameter range are allowed.) MFU and the accuracy goal are in percent everywhere
+(:func:`core.units.read_percent`).
 
 Small functions over typed core results: :func:`core.planning.plan_study` gives a
 :class:`~core.planning.StudyPlan` (designs, pick, frontier), :func:`core.planning.compute_optimal_table`
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import calibration, planning, scenarios, units
+from scaleplan.core import calibration, exports, planning, scenarios, units
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, scenario_store, state, uploads
 
 KEY = "planner."
@@ -98,13 +102,22 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         "peak": state.read_param(
             "peak", default=planning.H100_BF16_DENSE_FLOPS / 1e12, minimum=1.0, maximum=1e6, label="peak TFLOP/s"
         ),
-        "mfu": state.read_param("mfu", default=planning.DEFAULT_MFU * 100, minimum=1.0, maximum=100.0, label="MFU"),
-        "are": state.read_param("are", default=5.0, minimum=0.1, maximum=100.0, label="accuracy needed"),
+        "mfu": state.read_param("mfu", default=planning.DEFAULT_MFU_PERCENT, minimum=0.01, maximum=100.0, label="MFU"),
+        "are": state.read_param("are", default=5.0, minimum=0.01, maximum=100.0, label="accuracy needed"),
+        "rules": state.read_param(
+            "rules", allowed=list(RULES), multi=True, default=list(RULES), label="token rules", max_count=len(RULES)
+        ),
+        "any": state.read_param("any", allowed=["0", "1"], default="0", label="allow runs outside"),
     }
     first = KEY + "mode" not in st.session_state
     if first:
         for name, param in params.items():
-            st.session_state[KEY + name] = fits.friendly_number(param.value) if name in ("n", "d", "c") else param.value
+            value = fits.friendly_number(param.value) if name in ("n", "d", "c") else param.value
+            if name == "rules":
+                value = list(value) or list(RULES)
+            elif name == "any":
+                name, value = "any_tpp", value == "1"
+            st.session_state[KEY + name] = value
     state.keep_valid(KEY + "law", law_options)
     st.session_state.setdefault(KEY + "law", planning.DEFAULT_LAW)
 
@@ -179,9 +192,7 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         help="The largest acceptable |predicted − actual| / actual loss of the target, met by 4 in 5 comparable fits.",
     )
     row = box.columns([4, 2], vertical_alignment="bottom")
-    rules = row[0].multiselect(
-        "Token rules for the study runs", list(RULES), default=list(RULES), format_func=RULES.get, key=KEY + "rules"
-    )
+    rules = row[0].multiselect("Token rules for the study runs", list(RULES), format_func=RULES.get, key=KEY + "rules")
     any_tpp = row[1].checkbox("Allow runs outside the collection's tokens/param range", key=KEY + "any_tpp")
     if first:
         state.show_notices(params.values())
@@ -193,27 +204,27 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
             "amount": f"{amount:g}",
             "price": f"{price:g}",
             "peak": f"{peak:g}",
-            "mfu": f"{mfu:g}",
-            "are": f"{goal:g}",
+            "mfu": _percent_text(mfu),
+            "are": _percent_text(goal),
             "n": fits.url_number(n_value) if mode == "size" else None,
             "d": fits.url_number(d_value) if mode == "size" else None,
             "c": fits.url_number(c_value) if mode == "compute" else None,
+            "rules": [r for r in RULES if r in rules] if set(rules) != set(RULES) else None,
+            "any": "1" if any_tpp else None,
         }
     )
     if not rules:
-        errors.append("choose at least one token rule")
+        errors.append("Token rules: choose at least one token rule")
     for error in errors:
         st.error(common.escape_md(error[:1].upper() + error[1:]), icon=":material/error:")
-    if errors:
+    problems, notes, values = _check_numbers(unit, amount, price, peak, mfu, goal)
+    for note in notes:
+        st.info(common.escape_md(note), icon=":material/percent:")
+    for heading, message in problems:
+        st.error(f"{heading}: {common.escape_md(message)}.", icon=":material/error:")
+    if errors or problems:
         return None
-    try:
-        if not (0 < goal <= 100):
-            raise planning.PlanningError("the accuracy needed must be between 0% and 100%")
-        cost = planning.CostModel(dollars_per_gpu_hour=price, peak_flops_per_gpu=peak * 1e12, mfu=mfu / 100)
-        budget = cost.budget_dollars(amount if unit == "dollars" else None, amount if unit == "gpu_hours" else None)
-    except planning.PlanningError as error:
-        st.error(f"Impossible study budget: {common.escape_md(error)}.", icon=":material/error:")
-        return None
+    cost, budget, goal_fraction = values
     return Inputs(
         mode=mode,
         target_params=n_value,
@@ -221,11 +232,62 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         compute_flops=c_value,
         law=law,
         budget_dollars=budget,
-        goal_are=goal / 100,
+        goal_are=goal_fraction,
         cost=cost,
         rules=tuple(rules),
         any_tpp=bool(any_tpp),
     )
+
+
+def _percent_text(value: float) -> str:
+    """A percentage for the URL, after the one conversion rule (0.4 typed -> "40")."""
+    try:
+        return f"{units.read_percent(value, name='value').percent:g}"
+    except units.PercentError:
+        return f"{value:g}"
+
+
+INPUT_HEADINGS = {
+    "price": "$ per GPU-hour",
+    "peak": "Peak TFLOP/s per GPU",
+    "mfu": "MFU (%)",
+    "goal": "Accuracy needed (ARE, %)",
+    "budget": "Impossible study budget",
+}
+"""The heading each input's error appears under (the input's own label)."""
+
+
+def _check_numbers(
+    unit: str, amount: float, price: float, peak: float, mfu: float, goal: float
+) -> tuple[list[tuple[str, str]], list[str], tuple[planning.CostModel, float, float] | None]:
+    """(errors as (heading, message), notes, (cost model, budget in $, goal as a fraction) or None).
+
+    MFU and the accuracy goal are percentages read by :func:`core.units.read_percent` (a fraction such
+    as 0.4 is converted with a note); each input's error is shown under its own heading."""
+    problems: list[tuple[str, str]] = []
+    notes: list[str] = []
+    readings = {}
+    for field, value, name in (("mfu", mfu, "MFU"), ("goal", goal, "the accuracy needed")):
+        try:
+            readings[field] = units.read_percent(value, name=name)
+        except units.PercentError as error:
+            problems.append((INPUT_HEADINGS[field], str(error)))
+            continue
+        if readings[field].note:
+            notes.append(readings[field].note[:1].upper() + readings[field].note[1:])
+    for field, message in planning.cost_model_problems(
+        price, peak * 1e12, readings["mfu"].fraction if "mfu" in readings else planning.DEFAULT_MFU
+    ).items():
+        if field != "mfu" or "mfu" in readings:
+            problems.append((INPUT_HEADINGS[field], message))
+    if problems:
+        return problems, notes, None
+    cost = planning.CostModel(dollars_per_gpu_hour=price, peak_flops_per_gpu=peak * 1e12, mfu=readings["mfu"].fraction)
+    try:
+        budget = cost.budget_dollars(amount if unit == "dollars" else None, amount if unit == "gpu_hours" else None)
+    except planning.PlanningError as error:
+        return [(INPUT_HEADINGS["budget"], str(error))], notes, None
+    return [], notes, (cost, budget, readings["goal"].fraction)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -287,7 +349,7 @@ def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
                 ", ".join(units.format_count(n) for n in sorted(set(s))) for s in shown["sizes"]
             ],
             "Tokens per run": [f"{units.format_count(min(t))}–{units.format_count(max(t))}" for t in shown["tokens"]],
-            "Token rule": shown["token_rule"].map(lambda r: RULES[r].split(" (")[0]),
+            "Token rule": shown["token_rule"].map(lambda r: RULES.get(r, r).split(" (")[0]),
             "Seeds": shown["seeds"],
             "Cost": shown["dollars"].map(units.format_dollars),
             "ARE median": shown["are_median"].map(units.format_percent),
@@ -301,7 +363,9 @@ def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
     )
 
 
-def _show_designs(plan: planning.StudyPlan, image_format: str) -> tuple[pd.DataFrame | None, object]:
+def _show_designs(
+    plan: planning.StudyPlan, image_format: str, cost: planning.CostModel
+) -> tuple[pd.DataFrame | None, object]:
     st.subheader("Study designs: cost against expected accuracy")
     if plan.message is not None:
         st.info(
@@ -324,6 +388,7 @@ def _show_designs(plan: planning.StudyPlan, image_format: str) -> tuple[pd.DataF
     )
     out = _designs_table(plan)
     st.dataframe(out, hide_index=True, width="stretch")
+    _show_run_list(plan, cost)
     within = len(plan.within_budget)
     meeting = sum(
         1 for i in plan.within_budget if plan.designs[i].rankable and plan.designs[i].are_p80 <= plan.goal_are
@@ -337,6 +402,162 @@ def _show_designs(plan: planning.StudyPlan, image_format: str) -> tuple[pd.DataF
         "the calibrated error model learnt from the meta-analysis of the public collection."
     )
     return out, figure
+
+
+def _editable_number(value: float) -> str:
+    """A count for an editable cell: "150M" when that reads back exactly, else 6 significant digits."""
+    text = units.format_count(value)
+    try:
+        if abs(units.parse_number(text) - value) <= 1e-9 * abs(value):
+            return text
+    except units.NumberSyntaxError:
+        pass
+    return fits.url_number(value) or f"{value:g}"
+
+
+def _runs_records(design: planning.StudyDesign) -> list[dict[str, object]]:
+    """A design's runs as rows of the candidate editor (Parameters, Tokens as text; Seeds)."""
+    return [
+        {"Parameters": _editable_number(n), "Tokens": _editable_number(t), "Seeds": int(k)}
+        for n, t, k in zip(design.sizes, design.tokens, design.seeds_per_run)
+    ]
+
+
+def _runs_table(design: planning.StudyDesign, cost: planning.CostModel) -> pd.DataFrame:
+    runs = planning.design_runs(design, cost)
+    return pd.DataFrame(
+        {
+            "Parameters": runs["num_params"].map(units.format_count),
+            "Tokens": runs["tokens"].map(units.format_count),
+            "Tokens per parameter": runs["tokens_per_param"].map(lambda v: f"{v:.3g}"),
+            "Seeds": runs["seeds"],
+            "Compute (FLOPs, all seeds)": runs["flops"].map(lambda v: units.format_flops(v, unit=False)),
+            "GPU-hours": runs["gpu_hours"].map(units.format_count),
+            "Cost": runs["cost_dollars"].map(units.format_dollars),
+        }
+    )
+
+
+def _runs_csv(design: planning.StudyDesign, cost: planning.CostModel) -> bytes:
+    """The run list as a CSV a runs file reads back (num_params, tokens, seeds first)."""
+    runs = planning.design_runs(design, cost)
+    return exports.csv_bytes(
+        runs[["num_params", "tokens", "seeds", "tokens_per_param", "flops", "gpu_hours", "cost_dollars"]]
+    )
+
+
+def _show_run_list(plan: planning.StudyPlan, cost: planning.CostModel) -> None:
+    """Any shown design's runs, run by run, with an export (default: the pick)."""
+    table = plan.table()
+    within = table[table["within_budget"] & (table["frontier"] | table["pick"])].tail(SHOWN_DESIGNS).index.tolist()
+    if plan.pick is not None and plan.pick not in within:
+        within.append(plan.pick)
+    if not within:
+        return
+    with st.expander("Run-by-run list of a design", expanded=False):
+        choice = st.selectbox(
+            "Design",
+            within,
+            index=within.index(plan.pick) if plan.pick in within else 0,
+            format_func=lambda i: (
+                ("★ " if i == plan.pick else "")
+                + f"{plan.designs[i].design.describe()} · {units.format_dollars(plan.designs[i].cost.dollars)}"
+            ),
+            key=KEY + "run_list_design",
+        )
+        a = plan.designs[int(choice)]
+        st.dataframe(_runs_table(a.design, cost), hide_index=True, width="stretch")
+        st.download_button(
+            "Export these runs (CSV)",
+            _runs_csv(a.design, cost),
+            file_name="scaleplan-study-runs.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            key=KEY + "run_list_export",
+            on_click="ignore",
+        )
+
+
+def _show_candidates(
+    plan: planning.StudyPlan, inputs: Inputs, n: float, d: float, model: calibration.Calibration | None
+) -> planning.AssessedDesign | None:
+    """The editable table of your own runs, prefilled from the pick, priced and assessed by the same model."""
+    st.subheader("Your candidate runs: price and expected accuracy")
+    st.caption(
+        "One row per run: parameters and tokens (150M, 3B, 1.5e8 ...) and seeds. Prefilled from the pick; edit, "
+        "add or delete rows. The runs are priced with the GPU cost model above and assessed by the same calibrated "
+        "error model as the generated designs (`scaleplan plan --runs-file` gives the same numbers)."
+    )
+    version = st.session_state.get(KEY + "candidate_version", 0)
+    if KEY + "candidate_base" not in st.session_state:
+        st.session_state[KEY + "candidate_base"] = (
+            _runs_records(plan.picked.design)
+            if plan.picked is not None
+            else [{"Parameters": "150M", "Tokens": "3B", "Seeds": 1}, {"Parameters": "1B", "Tokens": "20B", "Seeds": 1}]
+        )
+    if plan.picked is not None and st.button("Start again from the pick", key=KEY + "candidate_reset"):
+        st.session_state[KEY + "candidate_base"] = _runs_records(plan.picked.design)
+        st.session_state[KEY + "candidate_version"] = version = version + 1
+    base = pd.DataFrame(st.session_state[KEY + "candidate_base"], columns=["Parameters", "Tokens", "Seeds"])
+    edited = st.data_editor(
+        base,
+        key=f"{KEY}candidate_editor.{version}",
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Parameters": st.column_config.TextColumn("Parameters", help="e.g. 150M, 1.5B or 1.5e9", required=True),
+            "Tokens": st.column_config.TextColumn("Tokens", help="training tokens of the run, e.g. 3B", required=True),
+            "Seeds": st.column_config.NumberColumn(
+                "Seeds", min_value=1, max_value=planning.MAX_RUN_SEEDS, step=1, default=1, help="repeats of the run"
+            ),
+        },
+    )
+    try:
+        design = planning.candidate_design(
+            pd.DataFrame(edited).rename(columns={"Parameters": "num_params", "Tokens": "tokens", "Seeds": "seeds"})
+        )
+    except planning.PlanningError as error:
+        st.error(f"Your candidate runs: {common.escape_md(error, limit=400)}.", icon=":material/error:")
+        return None
+    assessed = planning.assess_candidate(design, n, d, calibration=model, cost=inputs.cost)
+    e = assessed.expected
+    cards = st.columns(4)
+    cards[0].metric("Your runs cost", units.format_dollars(assessed.cost.dollars))
+    cards[0].caption(
+        f"{units.format_count(assessed.cost.gpu_hours)} GPU-hours · "
+        + ("within" if assessed.cost.dollars <= inputs.budget_dollars else "over")
+        + f" the {units.format_dollars(inputs.budget_dollars)} budget"
+    )
+    cards[1].metric("Your runs: ARE median", units.format_percent(e.median) if e else "–")
+    cards[2].metric("Your runs: ARE 80th pct.", units.format_percent(e.p80) if e else "–")
+    cards[3].metric("Your runs: ARE 90th pct.", units.format_percent(e.p90) if e else "–")
+    if e is not None:
+        st.caption(
+            f"{common.escape_md(design.describe())}: {e.fits:,} comparable fits from {e.families} families"
+            + (" (thin support: not ranked)" if e.thin_support else "")
+            + (
+                f"; the pick reaches {units.format_percent(plan.picked.are_p80)} at the 80th percentile for "
+                f"{units.format_dollars(plan.picked.cost.dollars)}"
+                if plan.picked is not None
+                else ""
+            )
+            + "."
+        )
+    else:
+        st.caption(f"No expected accuracy for these runs: {common.escape_md(assessed.refusal, limit=400)}.")
+    if max(design.seeds_per_run) > 1:
+        st.caption(common.escape_md(planning.SEEDS_NOTE, limit=400))
+    st.download_button(
+        "Export your runs (CSV)",
+        _runs_csv(design, inputs.cost),
+        file_name="scaleplan-candidate-runs.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=KEY + "candidate_export",
+        on_click="ignore",
+    )
+    return assessed
 
 
 def _laws_table(rows: tuple[planning.ComputeOptimal, ...], selected: str) -> pd.DataFrame:
@@ -471,7 +692,8 @@ def render() -> None:
     except planning.PlanningError as error:
         st.error(f"No study design: {common.escape_md(error)}.", icon=":material/error:")
         return
-    designs_out, plan_fig = _show_designs(plan, image_format)
+    designs_out, plan_fig = _show_designs(plan, image_format, inputs.cost)
+    _show_candidates(plan, inputs, n, d, model)
     laws_out = _show_laws(rows, inputs.law, problems, target_flops)
     tradeoff_out, figures = _show_overtraining(summary, image_format)
     text = planning.recommendation(plan, optimum, summary)

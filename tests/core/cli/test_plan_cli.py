@@ -1,0 +1,123 @@
+"""``scaleplan plan`` end to end: percent inputs, candidate runs from a file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scaleplan.core import cli
+
+TARGET = ["--target-params", "70B", "--target-tokens", "1.4T", "--law-boot", "2", "--quiet"]
+
+
+@pytest.fixture()
+def run(built_db, meta_db, tmp_path, capsys):
+    locations = ["--db", str(built_db), "--meta", str(meta_db), "--log-dir", str(tmp_path / "log")]
+
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        code = cli.main(["plan", *argv, *TARGET, *locations])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def test_fractions_are_read_as_percent_with_a_note(run):
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "5", "--mfu", "40", "--json")
+    assert code == 0, err
+    percent = json.loads(out)
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "0.05", "--mfu", "0.4", "--json")
+    assert code == 0, err
+    fraction = json.loads(out)
+    assert "--mfu: 0.4 was read as a fraction, 40%" in err and "--accuracy: 0.05 was read as a fraction, 5%" in err
+    assert len(fraction["notes"]) == 2 and percent["notes"] == []
+    assert fraction["accuracy_percent"] == pytest.approx(5.0) and fraction["mfu_percent"] == pytest.approx(40.0)
+    assert fraction["pick"] == percent["pick"]
+    # 40% MFU: $1 buys 3600 * 989e12 * 0.4 / 2 = 7.12e17 FLOPs
+    pick = fraction["pick"]
+    assert pick["cost_dollars"] == pytest.approx(pick["study_flops"] / (3600 * 989e12 * 0.4 / 2), rel=1e-9)
+    assert "the 5.0% goal" in fraction["recommendation"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--accuracy", "0"], "--accuracy"),
+        (["--accuracy", "500"], "--accuracy"),
+        (["--accuracy", "5", "--mfu", "0"], "--mfu"),
+        (["--accuracy", "5", "--mfu", "150"], "--mfu"),
+    ],
+)
+def test_bad_percentages_are_one_line_naming_the_flag(run, flags, named):
+    code, _, err = run("--budget-dollars", "20000", *flags)
+    assert code == 2 and err.count("\n") == 1 and named in err
+
+
+def _write(path, text: str):
+    path.write_text(text)
+    return str(path)
+
+
+def test_runs_file_prices_and_assesses_the_runs_beside_the_pick(run, tmp_path):
+    runs = [(150e6, 20), (300e6, 20), (600e6, 20), (1.2e9, 20), (2e9, 20), (3e9, 20)]
+    text = "num_params,tokens,seeds\n" + "".join(f"{n:g},{m * n:g},2\n" for n, m in runs)
+    code, out, err = run(
+        "--budget-dollars", "20000", "--accuracy", "5", "--json", "--runs-file", _write(tmp_path / "r.csv", text)
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    candidate = result["candidate"]
+    assert result["pick"] is not None and {"cost_dollars", "are_median", "are_p80", "runs"} <= set(candidate)
+    # cost = sum_i seeds_i 6 N_i D_i / (3600 s * 989e12 FLOP/s * 0.4 / $2 per GPU-hour)
+    flops = sum(2 * 6 * n * m * n for n, m in runs)
+    assert candidate["cost_dollars"] == pytest.approx(flops / (3600 * 989e12 * 0.4) * 2, rel=1e-9)
+    assert sum(r["cost_dollars"] for r in candidate["runs"]) == pytest.approx(candidate["cost_dollars"], rel=1e-9)
+    assert [r["seeds"] for r in candidate["runs"]] == [2] * 6
+    assert 0 < candidate["are_median"] < candidate["are_p80"]
+
+    # The pick's own runs entered as a file give the pick's cost and expected ARE (one model).
+    pick = result["pick"]
+    text = "num_params,tokens,seeds\n" + "".join(
+        f"{r['num_params']!r},{r['tokens']!r},{r['seeds']}\n" for r in pick["runs"]
+    )
+    code, out, err = run(
+        "--budget-dollars", "20000", "--accuracy", "5", "--json", "--runs-file", _write(tmp_path / "p.csv", text)
+    )
+    again = json.loads(out)["candidate"]
+    assert again["cost_dollars"] == pytest.approx(pick["cost_dollars"], rel=1e-12)
+    assert (again["are_median"], again["are_p80"], again["are_p90"]) == (
+        pick["are_median"],
+        pick["are_p80"],
+        pick["are_p90"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "no runs file at"),
+        ("", "is empty"),
+        ("params;tokens\n1;2\n", "need the columns num_params and tokens"),
+        ("num_params,tokens,seeds\n150M,3B,2\nabc,6B,1\n", "row 2, num_params: cannot read 'abc'"),
+        ("num_params,tokens,seeds\n150M,-3B,2\n", "row 1: tokens must be greater than zero"),
+        ("num_params,tokens,seeds\n150M,3B,0\n", "row 1, seeds: give a whole number"),
+        ("num_params,tokens,seeds\n150M,3B,1.5\n", "row 1, seeds: give a whole number"),
+        ("num_params,tokens\n" + "150M,3B\n" * 250, "at most 200"),
+        ("num_params,tokens\n,\n", "has no runs"),
+    ],
+)
+def test_malformed_runs_files_get_a_plain_message(run, tmp_path, text, message):
+    path = tmp_path / "runs.csv"
+    if text is not None:
+        path.write_text(text)
+    code, _, err = run("--budget-dollars", "20000", "--accuracy", "5", "--runs-file", str(path))
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_tokens_per_param_column_and_text_mode(run, tmp_path):
+    path = _write(tmp_path / "tpp.csv", "Num_Params,Tokens_Per_Param\n1B,20\n2B,20\n4B,20\n")
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "5", "--runs-file", path)
+    assert code == 0, err
+    assert "Your candidate runs: your 3 runs of 1B-4B parameters on 20 tokens/param" in out
+    assert "The pick, run by run:" in out

@@ -9,8 +9,9 @@ C4 eval loss, and the target's accuracy is the link at its *predicted* loss. Pyt
 than 12B (loss: LAMBADA last-word log-perplexity of the same shot setting, the families' fitting
 metric), targets the 12B runs' final checkpoint, the link fitted on the same checkpoints.
 
-Two-step (loss law, then the chance-floor link in loss) and direct (the same saturating form in
-log10 compute) are both reported, in points (percentage points of accuracy). The 90% interval of a
+Two-step (loss law, then the chance-floor link in loss, ceiling 1) and direct (the same saturating
+form in log10 compute) are both reported, and beside them the two-step link with a fitted ceiling
+(Bhagia et al.'s free scale; no interval), in points (percentage points of accuracy). The 90% interval of a
 two-step prediction is p +- q s, s = sqrt(se_link^2 + max(1, phi) p (1 - p) / n) (the link's
 delta-method error and a new run's quasi-binomial question sampling, as fractions), q the split
 conformal quantile of |error| / s over the *other* source's answered targets (holding out the
@@ -49,6 +50,7 @@ class TargetPrediction:
     actual_points: float
     scale_points: float
     direct_points: float | None
+    free_ceiling_points: float | None = None
     lower_points: float = float("nan")
     upper_points: float = float("nan")
 
@@ -83,6 +85,7 @@ class TaskResult:
 def _target_prediction(
     fit: downstream.LinkFit,
     direct: downstream.LinkFit | None,
+    free: downstream.LinkFit | None,
     family: str,
     target: str,
     predicted_loss: float,
@@ -103,14 +106,18 @@ def _target_prediction(
         actual_points=100 * actual,
         scale_points=100 * math.sqrt(se_link**2 + sampling),
         direct_points=None if direct is None else 100 * float(direct.predict(log10_flops)),
+        free_ceiling_points=None if free is None else 100 * float(free.predict(predicted_loss)),
     )
 
 
-CEILING: float | None = 1.0  # the single-task link's ceiling: 1 (a perfect score); None fits it
+CEILING: float | None = 1.0  # the headline link's ceiling: 1 (a perfect score); None fits it
 
 
-def _fit_pair(task: str, study: pd.DataFrame, chance: float) -> tuple[downstream.LinkFit, downstream.LinkFit | None]:
-    """The two-step link (in loss) and the direct form (in log10 compute) on one study frame."""
+def _fit_pair(
+    task: str, study: pd.DataFrame, chance: float
+) -> tuple[downstream.LinkFit, downstream.LinkFit | None, downstream.LinkFit | None]:
+    """The two-step link (in loss), the direct form (in log10 compute) and, for comparison, the two-step
+    link with a fitted ceiling, on one study frame."""
     kwargs: dict[str, Any] = {"run_ids": list(study["run_id"]), "ceiling": CEILING}
     fit = downstream.fit_link(
         task,
@@ -133,7 +140,19 @@ def _fit_pair(task: str, study: pd.DataFrame, chance: float) -> tuple[downstream
         )
     except downstream.TaskRefused:
         direct = None
-    return fit, direct
+    try:
+        free = downstream.fit_link(
+            task,
+            study["loss"],
+            study["value"],
+            study["n_questions"],
+            chance,
+            compute_flops=study["flops"],
+            **{**kwargs, "ceiling": None},
+        )
+    except downstream.TaskRefused:
+        free = None
+    return fit, direct, free
 
 
 def overtrain_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
@@ -162,7 +181,7 @@ def overtrain_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
             )
             study = group[group["run_id"].isin(study_ids)]
             try:
-                fit, direct = _fit_pair(str(task), study, entry["chance"])
+                fit, direct, free = _fit_pair(str(task), study, entry["chance"])
             except downstream.TaskRefused as refusal:
                 entry["r"].append(Refusal(family, refusal.reason, str(refusal)))
                 continue
@@ -173,6 +192,7 @@ def overtrain_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
                     _target_prediction(
                         fit,
                         direct,
+                        free,
                         family,
                         name,
                         predicted[name],
@@ -215,7 +235,7 @@ def pythia_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
                 )
                 study = group[(group["num_params"] < PYTHIA_TARGET) & (group["tokens_seen"] > PYTHIA_CUTOFF)]
                 try:
-                    fit, direct = _fit_pair(key, study, entry["chance"])
+                    fit, direct, free = _fit_pair(key, study, entry["chance"])
                 except downstream.TaskRefused as refusal:
                     entry["r"].append(Refusal(family, refusal.reason, str(refusal)))
                     continue
@@ -228,6 +248,7 @@ def pythia_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
                         _target_prediction(
                             fit,
                             direct,
+                            free,
                             family,
                             str(target.run_id).removeprefix("pythia/"),
                             predicted_loss,
@@ -296,6 +317,7 @@ def _mean(values: list[float]) -> float | None:
 def _summary(results: list[TaskResult]) -> dict[str, Any]:
     targets = [t for r in results for t in r.targets]
     direct = [abs(t.direct_points - t.actual_points) for t in targets if t.direct_points is not None]
+    free = [abs(t.free_ceiling_points - t.actual_points) for t in targets if t.free_ceiling_points is not None]
     reasons: dict[str, int] = {}
     for r in results:
         for refusal in r.refused:
@@ -310,6 +332,7 @@ def _summary(results: list[TaskResult]) -> dict[str, Any]:
         "median_abs_error_points": float(np.median([t.abs_error_points for t in targets])) if targets else None,
         "within_2_points": _mean([float(t.abs_error_points <= 2.0) for t in targets]),
         "direct_mean_abs_error_points": _mean(direct),
+        "free_ceiling_mean_abs_error_points": _mean(free),
         "coverage_90": _mean([float(t.covered) for t in targets]),
         "median_width_90_points": float(np.median([t.upper_points - t.lower_points for t in targets]))
         if targets
@@ -335,6 +358,7 @@ def report_json(report: DownstreamReport) -> dict[str, Any]:
                 "scale_points": t.scale_points,
                 "covered_90": t.covered,
                 "direct_points": t.direct_points,
+                "free_ceiling_points": t.free_ceiling_points,
             }
             for t in r.targets
         ]
@@ -348,6 +372,13 @@ def report_json(report: DownstreamReport) -> dict[str, Any]:
                 "mean_abs_error_points": _mean([t.abs_error_points for t in r.targets]),
                 "direct_mean_abs_error_points": _mean(
                     [abs(t.direct_points - t.actual_points) for t in r.targets if t.direct_points is not None]
+                ),
+                "free_ceiling_mean_abs_error_points": _mean(
+                    [
+                        abs(t.free_ceiling_points - t.actual_points)
+                        for t in r.targets
+                        if t.free_ceiling_points is not None
+                    ]
                 ),
                 "coverage_90": _mean([float(t.covered) for t in r.targets]),
                 "refused": [{"family": x.family, "reason": x.reason, "message": x.message} for x in r.refused],

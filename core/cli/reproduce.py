@@ -114,15 +114,18 @@ def _downstream(args: argparse.Namespace, settings: Settings) -> int:
 
     print(
         "Single-task accuracy of the largest runs, two-step (loss law -> chance-floor sigmoid link, binomial "
-        "likelihood) and direct (the same form in log10 compute); points = percentage points. 90% intervals: "
-        "conformal on the other source's held-out errors."
+        "likelihood, ceiling 1) and direct (the same form in log10 compute); 'ceil.': the two-step link with a "
+        "fitted ceiling; points = percentage points. 90% intervals: conformal on the other source's held-out errors."
     )
-    print(f"{'source':<10}{'task':<44}{'shots':>6}{'targets':>8}{'MAE':>7}{'direct':>8}{'cov90':>7}  refused")
+    print(
+        f"{'source':<10}{'task':<44}{'shots':>6}{'targets':>8}{'MAE':>7}{'direct':>8}{'ceil.':>7}{'cov90':>7}  refused"
+    )
     for task in result["tasks"]:
         refused = ", ".join(f"{r['family']}: {r['reason']}" for r in task["refused"])
         print(
             f"{task['source']:<10}{task['task'][:43]:<44}{task['shots']:>6}{len(task['targets']):>8}"
             f"{num(task['mean_abs_error_points']):>7}{num(task['direct_mean_abs_error_points']):>8}"
+            f"{num(task['free_ceiling_mean_abs_error_points']):>7}"
             f"{num(task['coverage_90'], '.0%'):>7}  {refused}"
         )
     print()
@@ -132,9 +135,15 @@ def _downstream(args: argparse.Namespace, settings: Settings) -> int:
             f"{source}: {row['answered_tasks']} of {row['tasks']} tasks answered ({row['refused_tasks']} refused on "
             f"every family; refusals: {reasons}); {row['answered_targets']} targets: mean absolute error "
             f"{num(row['mean_abs_error_points'])} points (median {num(row['median_abs_error_points'])}, within 2 "
-            f"points {num(row['within_2_points'], '.0%')}), direct {num(row['direct_mean_abs_error_points'])}; "
+            f"points {num(row['within_2_points'], '.0%')}), direct {num(row['direct_mean_abs_error_points'])}, "
+            f"fitted ceiling {num(row['free_ceiling_mean_abs_error_points'])}; "
             f"90% coverage {num(row['coverage_90'], '.1%')}, median width {num(row['median_width_90_points'])} points"
         )
+    overall = result["average"]["all"]
+    print(
+        f"all sources: {overall['answered_targets']} answered targets, mean absolute error "
+        f"{num(overall['mean_abs_error_points'])} points; 90% coverage {num(overall['coverage_90'], '.1%')}"
+    )
     for row in result["average"]["gadre_17_task_average_error"]:
         print(
             f"Gadre 17-task average error {row['dataset']} {row['target']}: predicted {100 * row['predicted']:.1f}, "

@@ -86,6 +86,10 @@ def test_intervals_are_calibrated_on_the_other_source_only(report):
             assert t["covered_90"] == (t["lower_points"] <= t["actual_points"] <= t["upper_points"])
         covered = np.mean([t["covered_90"] for t in targets[source]])
         assert report["average"]["per_source"][source]["coverage_90"] == pytest.approx(covered)
+        free = [abs(t["free_ceiling_points"] - t["actual_points"]) for t in targets[source] if t["free_ceiling_points"]]
+        assert report["average"]["per_source"][source]["free_ceiling_mean_abs_error_points"] == pytest.approx(
+            np.mean(free)
+        )
         mae = np.mean([abs(t["predicted_points"] - t["actual_points"]) for t in targets[source]])
         assert report["average"]["per_source"][source]["mean_abs_error_points"] == pytest.approx(mae)
 

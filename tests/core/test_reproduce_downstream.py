@@ -99,3 +99,13 @@ def test_gadre_average_is_reported_beside_the_single_tasks(report):
     assert len(rows) == 6
     for row in rows:
         assert row["abs_error_points"] == pytest.approx(100 * abs(row["predicted"] - row["actual"]))
+
+
+def test_held_out_coverage_per_source_group_and_over_all_answered_targets(report):
+    """Holding out the source group, the 90% intervals realise at least 75% in each group and 85-95%
+    over every answered target (measured: overtrain 94.7% of 94, Pythia 81.6% of 49, all 90.2%)."""
+    per_source = report["average"]["per_source"]
+    for source, row in per_source.items():
+        assert row["answered_targets"] >= 40, source
+        assert row["coverage_90"] >= 0.75, (source, row["coverage_90"])
+    assert 0.85 <= report["average"]["all"]["coverage_90"] <= 0.95

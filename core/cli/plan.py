@@ -107,6 +107,23 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         candidate = planning.assess_candidate(
             planning.read_runs_file(args.runs_file), n_target, d_target, calibration=calibration, cost=cost
         )
+    rung = None
+    if args.from_study is not None:
+        from scaleplan.core import studies
+
+        try:
+            study = studies.load_study(settings.user_db_path, args.from_study)
+        except studies.StudyError as error:
+            raise CLIError(f"--from-study: {error}") from None
+        rung = planning.next_rung(
+            planning.study_design(study.table),
+            n_target,
+            d_target,
+            calibration=calibration,
+            cost=cost,
+            budget_dollars=budget,
+            goal_are=goal.fraction,
+        )
     target_flops = planning.training_flops(n_target, d_target)
     table = planning.compute_optimal_table(list(laws.values()), target_flops)
     optimum = next((row for row in table if row.law == law_name), None)
@@ -122,6 +139,7 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "target_flops": target_flops,
         "notes": notes,
         "candidate": candidate,
+        "next_rung": rung,
     }
 
 
@@ -147,6 +165,7 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
             "families": 0 if e is None else e.families,
             "thin_support": True if e is None else e.thin_support,
             "refusal": a.refusal,
+            "plain_accuracy": None if e is None else planning.plain_accuracy(e),
         }
 
     def runs(a: planning.AssessedDesign) -> list[dict[str, Any]]:
@@ -154,8 +173,26 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
         return records
 
     candidate: planning.AssessedDesign | None = result.get("candidate")
+    rung: planning.NextRung | None = result.get("next_rung")
     o: planning.OvertrainingSummary = result["overtraining"]
     return {
+        "next_rung": None
+        if rung is None
+        else {
+            "study": {**design(rung.existing), "runs": runs(rung.existing)},
+            "additions": [
+                {
+                    "kind": a.kind,
+                    "label": a.label,
+                    **design(a.after),
+                    "added_runs": planning.design_runs(a.added, result["cost"]).to_dict(orient="records"),
+                }
+                for a in rung.additions
+            ],
+            "pick": rung.pick,
+            "meets_goal": rung.meets_goal,
+            "recommendation": planning.next_rung_text(rung),
+        },
         "target": {"num_params": plan.target_params, "tokens": plan.target_tokens, "flops": result["target_flops"]},
         "budget_dollars": plan.budget_dollars,
         "accuracy": plan.goal_are,
@@ -233,6 +270,17 @@ def print_text(result: dict[str, Any]) -> None:
         print("\nThe pick, run by run:")
         _print_runs(planning.design_runs(plan.picked.design, result["cost"]))
     candidate: planning.AssessedDesign | None = result.get("candidate")
+    rung: planning.NextRung | None = result.get("next_rung")
+    if rung is not None:
+        print("\nThe next rung of your study (cost of the added runs; expected ARE of the target after adding them):")
+        for i, addition in enumerate(rung.additions):
+            after = addition.after.expected
+            print(
+                f"  {'*' if i == rung.pick else ' ':2}{format_dollars(addition.cost.dollars):>10}"
+                f"{format_percent(after.median) if after else '-':>9}"
+                f"{format_percent(after.p80) if after else '-':>9}  {addition.label}"
+            )
+        print("  " + planning.next_rung_text(rung))
     if candidate is not None:
         e = candidate.expected
         print(f"\nYour candidate runs: {candidate.design.describe()}")
@@ -246,6 +294,8 @@ def print_text(result: dict[str, Any]) -> None:
                 else f"no expected ARE: {candidate.refusal}"
             )
         )
+        if e is not None:
+            print(f"  {planning.plain_accuracy(e)}")
         _print_runs(planning.design_runs(candidate.design, result["cost"]))
         if max(candidate.design.seeds_per_run) > 1:
             print(f"  {planning.SEEDS_NOTE}")
@@ -356,6 +406,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="your candidate runs: a CSV with columns num_params, tokens (or tokens_per_param) and seeds, one row "
         "per run; priced and assessed in a 'candidate' object beside the pick",
+    )
+    p.add_argument(
+        "--from-study",
+        default=None,
+        metavar="NAME",
+        help="plan the next rung of a stored study (scaleplan runs add): new budgets, new sizes, seeds, each priced "
+        "with the target's expected ARE after adding it",
     )
     p.add_argument("--law", default=planning.DEFAULT_LAW, help=f"reference law: {_law_names()} (default %(default)s)")
     p.add_argument("--law-boot", type=int, default=planning.DEFAULT_LAW_BOOT, help=argparse.SUPPRESS)

@@ -542,7 +542,8 @@ def _show_candidates(
                 if plan.picked is not None
                 else ""
             )
-            + "."
+            + ". "
+            + common.escape_md(planning.plain_accuracy(e), limit=600)
         )
     else:
         st.caption(f"No expected accuracy for these runs: {common.escape_md(assessed.refusal, limit=400)}.")

@@ -121,3 +121,47 @@ def test_tokens_per_param_column_and_text_mode(run, tmp_path):
     assert code == 0, err
     assert "Your candidate runs: your 3 runs of 1B-4B parameters on 20 tokens/param" in out
     assert "The pick, run by run:" in out
+
+
+def test_next_rung_from_a_stored_study(built_db, meta_db, tmp_path, capsys):
+    """A study of 4 sizes (50M-400M, 20 tokens/param, checkpoints from Chinchilla's law) stored with
+    `runs add`, then `plan --from-study`: additions priced by closed form, the pick within the budget."""
+    from scaleplan.core import laws, planning
+
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    lines = ["run_name,seed,num_params,tokens_seen,loss"]
+    for n in (50e6, 100e6, 200e6, 400e6):
+        for share in (0.25, 0.5, 0.75, 1.0):
+            d = 20 * n * share
+            lines.append(f"r{n:g},0,{n:g},{d:g},{float(laws.chinchilla_loss(n, d, **truth)):.5f}")
+    study = tmp_path / "study.csv"
+    study.write_text("\n".join(lines) + "\n")
+    where = ["--db", str(built_db), "--meta", str(meta_db), "--user-db", str(tmp_path / "u.duckdb")]
+    where += ["--log-dir", str(tmp_path / "log")]
+    assert cli.main(["runs", "add", str(study), "--name", "ladder", *where]) == 0
+    capsys.readouterr()
+    argv = ["plan", "--target-params", "7B", "--target-tokens", "140B", "--budget-dollars", "5000", "--accuracy", "5"]
+    assert cli.main([*argv, "--from-study", "ladder", "--json", "--quiet", "--law-boot", "2", *where]) == 0
+    rung = json.loads(capsys.readouterr().out)["next_rung"]
+    assert len(rung["study"]["runs"]) == 4
+    kinds = [a["kind"] for a in rung["additions"]]
+    assert set(kinds) == {"budget", "size", "seeds"}
+    per_dollar = 3600 * 989e12 * 0.4 / 2  # FLOPs per dollar at the defaults
+    for a in rung["additions"]:
+        flops = sum(6 * r["num_params"] * r["tokens"] for r in a["added_runs"])
+        assert a["cost_dollars"] == pytest.approx(flops / per_dollar, rel=1e-9)
+    seeds = next(a for a in rung["additions"] if a["kind"] == "seeds")
+    assert seeds["cost_dollars"] == pytest.approx(sum(6 * n * 20 * n for n in (50e6, 100e6, 200e6, 400e6)) / per_dollar)
+    assert seeds["are_p80"] == rung["study"]["are_p80"]  # no seed gain measured
+    size = next(a for a in rung["additions"] if a["kind"] == "size" and "800M" in a["label"])
+    assert size["added_runs"] == [pytest.approx(r) for r in size["added_runs"]]
+    assert size["added_runs"][0]["num_params"] == pytest.approx(800e6) and size["added_runs"][0][
+        "tokens"
+    ] == pytest.approx(16e9)
+    if rung["pick"] is not None:
+        picked = rung["additions"][rung["pick"]]
+        assert picked["kind"] != "seeds" and picked["cost_dollars"] <= 5000
+        assert picked["label"] in rung["recommendation"]
+    code = cli.main([*argv, "--from-study", "nope", "--quiet", *where])
+    assert code == 2 and "nope" in capsys.readouterr().err
+    assert planning.NEXT_BUDGET_FACTORS == (2.0, 4.0)

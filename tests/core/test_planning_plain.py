@@ -1,0 +1,47 @@
+"""The plain-language sentence of an expected accuracy: its numbers are the model's, and the held-out
+figures it quotes are what leaving whole source groups out measures on the shipped sweep."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from scaleplan.core import calibration, meta, planning, storage
+
+
+def test_sentence_states_the_quantiles_cases_and_sources():
+    e = planning.ExpectedARE(median=0.0237, p80=0.0781, p90=0.155, fits=3135, families=20, thin_support=False, groups=9)
+    text = planning.plain_accuracy(e)
+    assert text.startswith("In plain words: in 8 of 10 comparable past cases the predicted loss came within 7.8%")
+    assert "in half within 2.4%" in text and "3,135 past fits of 20 model families in 9 source groups" in text
+    held, designs = planning.PLANNER_HELD_OUT[0.8]
+    assert f"({held:.0%} of {designs:,})" in text
+    one = planning.ExpectedARE(median=0.1, p80=0.2, p90=0.3, fits=40, families=1, thin_support=True)
+    assert "40 past fits of 1 model family)" in planning.plain_accuracy(one)
+
+
+def test_held_out_figures_are_what_the_shipped_sweep_measures(built_db):
+    con = storage.connect(built_db)
+    try:
+        version = storage.stored_data_version(con)
+    finally:
+        con.close()
+    results = meta.shipped_results(version)
+    if results.empty:
+        pytest.skip("no shipped sweep results for this data version")
+    report = calibration.summarise(calibration.leave_one_out(results, "source"), holdout="source")
+    measured = {p.nominal: (p.realised, p.cells) for p in report.planner}
+    for level, (share, designs) in planning.PLANNER_HELD_OUT.items():
+        assert measured[level][1] == designs
+        assert measured[level][0] == pytest.approx(share, abs=0.0006)
+
+
+def test_recommendation_carries_the_sentence_for_the_pick():
+    from tests.core.test_planning import FakeCalibration
+
+    plan = planning.plan_study(70e9, 1.4e12, budget_dollars=2e4, goal_are=0.05, calibration=FakeCalibration())
+    text = planning.recommendation(plan)
+    e = plan.picked.expected
+    m = re.search(r"in 8 of 10 comparable past cases the predicted loss came within ([0-9.]+)%", text)
+    assert m and float(m.group(1)) / 100 == pytest.approx(e.p80, abs=0.0005)

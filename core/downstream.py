@@ -285,6 +285,10 @@ def fit_link(
     xs = np.asarray(x, dtype=float)
     acc = np.asarray(accuracy, dtype=float)
     n = np.broadcast_to(np.asarray(n_questions, dtype=float), acc.shape).astype(float)
+    if acc.size and not np.any(np.isfinite(n) & (n > 0)):
+        raise TaskRefused(
+            task, "no_fit", "the source does not state the task's number of questions, which the binomial fit needs"
+        )
     ok = np.isfinite(xs) & np.isfinite(acc) & (n > 0)
     xs, acc, n = xs[ok], acc[ok], n[ok]
     ids = [r for r, keep in zip(run_ids, ok) if keep] if run_ids is not None else None

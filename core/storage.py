@@ -88,7 +88,7 @@ def downstream_version() -> str:
 
     digest = hashlib.sha256(DOWNSTREAM_SQL.encode())
     for adapter in adapters():
-        if hasattr(adapter, "downstream_evals"):
+        if hasattr(adapter, "downstream_evals") or hasattr(adapter, "downstream_from_frames"):
             digest.update(f"{adapter.NAME}={getattr(adapter, 'DOWNSTREAM_VERSION', 0)};".encode())
     return digest.hexdigest()
 
@@ -343,9 +343,14 @@ def build_database(
                     frames = module.read(root)
                 except Exception as error:  # an unreadable file: name the source, keep the old database
                     raise DataSourceError(f"source '{module.NAME}' could not be read: {error}") from error
-                if hasattr(module, "downstream_evals"):
+                if hasattr(module, "downstream_evals") or hasattr(module, "downstream_from_frames"):
                     try:
-                        downstream_parts.append(module.downstream_evals(root).assign(source=module.NAME))
+                        scores = (
+                            module.downstream_evals(root)
+                            if hasattr(module, "downstream_evals")
+                            else module.downstream_from_frames(frames)
+                        )
+                        downstream_parts.append(scores.assign(source=module.NAME))
                     except Exception as error:
                         raise DataSourceError(
                             f"source '{module.NAME}' downstream scores could not be read: {error}"

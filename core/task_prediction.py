@@ -56,7 +56,7 @@ def family_tasks(con: duckdb.DuckDBPyConnection, family: str) -> list[str]:
     several = tasks.groupby("task")["shots"].transform("nunique") > 1
     shot_names = {v: k for k, v in SHOT_PREFIXES.items()}
     labels = [
-        f"{shot_names.get(int(s), f'{int(s)}-shot')}/{t}" if multi else str(t)
+        f"{shot_names.get(int(s), f'{int(s)}-shot')}/{t}" if multi and pd.notna(s) else str(t)
         for t, s, multi in zip(tasks["task"], tasks["shots"], several)
     ]
     return sorted(set(labels))

@@ -188,3 +188,73 @@ def empty_observations() -> pd.DataFrame:
 def chinchilla_flops(num_params: ArrayLike, tokens_seen: ArrayLike) -> NDArray[np.float64]:
     """Training compute C = 6 * N * D in FLOPs (Kaplan et al. 2020; Hoffmann et al. 2022)."""
     return compute_from(num_params, tokens_seen)
+
+
+# Chance levels (random guessing, a fraction) of benchmarks the ColPret-derived sources score by accuracy,
+# by task name as the adapters spell it: 4 choices for ARC, HellaSwag, MMLU (and LLM360's MMLU category
+# groups), OpenBookQA, RACE, MedMCQA, SciQ; 2 for BoolQ, PIQA, WinoGrande, COPA, RTE, SST-2; 3 for SIQA
+# and CommitmentBank; 5 for MathQA; 0 for open-ended answers (LAMBADA, TriviaQA, WebQuestions, MBPP).
+COMMON_CHANCE = {
+    **dict.fromkeys(
+        (
+            "arc",
+            "arc_easy",
+            "arc_challenge",
+            "hellaswag",
+            "mmlu",
+            "openbookqa",
+            "openbook_qa",
+            "openbookqa5",
+            "race",
+            "race_high",
+            "medmcqa",
+            "sciq",
+        ),
+        0.25,
+    ),
+    **dict.fromkeys(
+        (
+            "chemistry",
+            "computer_science",
+            "economic_business",
+            "history_and_general",
+            "legal_gov",
+            "math",
+            "medical",
+            "other",
+            "phsychology",
+            "physics",
+            "sociology",
+        ),
+        0.25,
+    ),
+    **dict.fromkeys(("boolq", "piqa", "winogrande", "copa", "rte", "sst2"), 0.5),
+    **dict.fromkeys(("siqa", "commitment_bank"), 1.0 / 3.0),
+    "mathqa": 0.2,
+    **dict.fromkeys(("lambada_openai", "triviaqa", "webqs", "mbpp"), 0.0),
+}
+
+
+def accuracy_scores(frames: SourceFrames, chance: dict[str, float], shots: int | None = None) -> pd.DataFrame:
+    """``DOWNSTREAM_COLUMNS`` rows from a source's accuracy observations ``downstream/<task>[@<shots>]/<metric>``
+    whose task has a chance level in ``chance`` (others are left out); shots from the ``@`` suffix, else
+    ``shots`` (None: not stated); n_questions NaN (these sources do not say)."""
+    kinds = frames.metrics.set_index("metric")["kind"]
+    obs = frames.observations
+    obs = obs.loc[obs["metric"].map(kinds).eq("accuracy").to_numpy()]
+    parts = obs["metric"].str.extract(r"^downstream/(?P<task>[^/@]+)(?:@(?P<shots>\d+))?/(?P<metric>[^/]+)$")
+    keep = parts["task"].isin(list(chance)).to_numpy() & obs["value"].between(0.0, 1.0).to_numpy()
+    obs, parts = obs.loc[keep], parts.loc[keep]
+    stated = pd.to_numeric(parts["shots"], errors="coerce")
+    return pd.DataFrame(
+        {
+            "run_id": obs["run_id"].to_numpy(),
+            "tokens_seen": obs["tokens_seen"].to_numpy(dtype=float),
+            "task": parts["task"].to_numpy(),
+            "metric": parts["metric"].to_numpy(),
+            "shots": (stated if shots is None else stated.fillna(shots)).astype("Int64").to_numpy(),
+            "chance": parts["task"].map(chance).astype(float).to_numpy(),
+            "n_questions": np.nan,
+            "value": obs["value"].to_numpy(dtype=float),
+        }
+    )[list(DOWNSTREAM_COLUMNS)].reset_index(drop=True)

@@ -276,3 +276,14 @@ def read(mirror: Path) -> SourceFrames:
         bad_rows=bad,
     )
     return frames.validate()
+
+
+DOWNSTREAM_VERSION = 1  # bumped when downstream_from_frames() yields other rows (keys only that table)
+
+
+def downstream_from_frames(frames: SourceFrames) -> pd.DataFrame:
+    """Scores for the downstream_evals table from what read() yielded: LLM360's evaluations (shots from the ``@`` suffix where given), on the tasks of
+    ``base.COMMON_CHANCE`` with their chance level; question counts not stated (NaN)."""
+    from .base import COMMON_CHANCE, accuracy_scores
+
+    return accuracy_scores(frames, COMMON_CHANCE, shots=None)

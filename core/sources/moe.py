@@ -262,3 +262,14 @@ def read(mirror: Path) -> SourceFrames:
         families["family"].map(descriptions).fillna("dense baseline evaluated in the ModuleFormer sheet")
     )
     return SourceFrames(NAME, runs, observations, metrics, families[list(FAMILY_COLUMNS)], bad).validate()
+
+
+DOWNSTREAM_VERSION = 1  # bumped when downstream_from_frames() yields other rows (keys only that table)
+
+
+def downstream_from_frames(frames: SourceFrames) -> pd.DataFrame:
+    """Scores for the downstream_evals table from what read() yielded: the MoE sheets' 0-shot lm-eval accuracies, on the tasks of
+    ``base.COMMON_CHANCE`` with their chance level; question counts not stated (NaN)."""
+    from .base import COMMON_CHANCE, accuracy_scores
+
+    return accuracy_scores(frames, COMMON_CHANCE, shots=0)

@@ -286,3 +286,14 @@ def _runs() -> pd.DataFrame:
         for model, facts in MODELS.items()
     ]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+DOWNSTREAM_VERSION = 1  # bumped when downstream_from_frames() yields other rows (keys only that table)
+
+
+def downstream_from_frames(frames: SourceFrames) -> pd.DataFrame:
+    """Scores for the downstream_evals table from what read() yielded: OLMo's in-loop evaluations (shots not stated), on the tasks of
+    ``base.COMMON_CHANCE`` with their chance level; question counts not stated (NaN)."""
+    from .base import COMMON_CHANCE, accuracy_scores
+
+    return accuracy_scores(frames, COMMON_CHANCE, shots=None)

@@ -123,3 +123,9 @@ def test_one_lucky_answer_on_an_open_ended_task_is_still_chance():
     with pytest.raises(ds.TaskRefused) as info:
         ds.fit_link("copy", LOSSES[::-1], acc, 32, 0.0, compute_flops=_compute(LOSSES)[::-1])
     assert info.value.reason == "at_chance"
+
+
+def test_a_task_without_question_counts_is_refused_not_fitted_unweighted():
+    with pytest.raises(ds.TaskRefused) as info:
+        ds.fit_link("piqa", LOSSES, _truth(), np.nan, CHANCE, compute_flops=_compute(LOSSES))
+    assert info.value.reason == "no_fit" and "number of questions" in str(info.value)

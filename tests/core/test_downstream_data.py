@@ -77,8 +77,33 @@ def test_summary_counts_downstream_scores_per_source(con):
     assert {k: v for k, v in per_source.items() if v} == table
     assert result["downstream_evals"] == sum(table.values())
     assert {name for name in per_source if per_source[name]} == {
-        module.NAME for module in adapters() if hasattr(module, "downstream_evals")
+        module.NAME
+        for module in adapters()
+        if hasattr(module, "downstream_evals") or hasattr(module, "downstream_from_frames")
     }
+
+
+def test_colpret_sources_scores_are_their_accuracy_observations_with_a_chance_level(con):
+    """OLMo, LLM360 and MoE: the same values as their downstream accuracy observations, each with the
+    task's chance level (PIQA two choices, HellaSwag four); tasks without one (TruthfulQA) left out."""
+    for source in ("olmo", "llm360", "moe"):
+        rows, equal = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE o.value = d.value) FROM downstream_evals d
+               JOIN observations o ON o.run_id = d.run_id AND o.tokens_seen = d.tokens_seen
+                AND o.metric = 'downstream/' || d.task || coalesce('@' || CASE WHEN d.task IN
+                    ('arc_easy', 'medmcqa', 'openbookqa5', 'race', 'mbpp') AND d.shots IS NOT NULL
+                    THEN CAST(d.shots AS VARCHAR) END, '') || '/' || d.metric
+               WHERE d.source = ?""",
+            [source],
+        ).fetchone()
+        assert rows > 0 and equal == rows, source
+    chances = dict(
+        con.execute(
+            "SELECT task, any_value(chance) FROM downstream_evals WHERE source = 'moe' GROUP BY task"
+        ).fetchall()
+    )
+    assert chances["piqa"] == 0.5 and chances["hellaswag"] == 0.25
+    assert con.execute("SELECT count(*) FROM downstream_evals WHERE task = 'truthfulqa'").fetchone() == (0,)
 
 
 def test_the_table_leaves_the_data_version_that_keys_the_shipped_results(con):

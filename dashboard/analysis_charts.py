@@ -436,18 +436,24 @@ def comparison_figure(table: pd.DataFrame, *, by: str | None = None, height: int
 PICK_COLOR = "#d62728"
 FRONTIER_COLOR = "#1f77b4"
 DESIGN_COLOR = "#7f7f7f"
+PLAN_Y_HEADROOM = 2.5  # the planner chart's y axis: this times the larger of the goal and the frontier's worst p80
 
 
 def plan_figure(plan, *, height: int = 460) -> go.Figure:
     """Study cost against expected ARE for every design of a :class:`core.planning.StudyPlan`.
 
-    Each rankable design: a marker at its median ARE with a bar up to its 80th percentile.
-    Thin-support designs are hollow grey; the Pareto frontier (best 80th percentile for the
-    money) is a line through the frontier designs' 80th percentiles; the budget is a vertical
-    line, the goal a horizontal one, the pick a star.
+    One statistic per mark: every design, the Pareto frontier and the pick are drawn at their 80th
+    percentile of ARE (the number the pick is chosen on; the median is in the hover). Thin-support
+    designs are hollow grey. The y axis stops at :data:`PLAN_Y_HEADROOM` x the larger of the goal and
+    the frontier's worst 80th percentile; designs beyond it are triangles on the top edge (counted in
+    the legend), so nothing is clipped without a marker. The budget is a vertical line, the goal a
+    horizontal one; the cost axis is ticked in dollars ($1k, $10k, ...).
     """
     fig = go.Figure()
     rows = [(i, a) for i, a in enumerate(plan.designs) if a.expected is not None]
+    frontier = [plan.designs[i] for i in plan.frontier]
+    reference = [100 * a.expected.p80 for a in frontier] + [100 * plan.goal_are]
+    top = PLAN_Y_HEADROOM * max(reference)
 
     def trace(items, name, color, symbol, hollow=False):
         if not items:
@@ -456,35 +462,39 @@ def plan_figure(plan, *, height: int = 460) -> go.Figure:
         median = [100 * a.expected.median for _, a in items]
         p80 = [100 * a.expected.p80 for _, a in items]
         text = [a.design.describe() for _, a in items]
-        fig.add_trace(
-            go.Scatter(
-                x=cost,
-                y=median,
-                mode="markers",
-                name=name,
-                marker=dict(
-                    color="rgba(0,0,0,0)" if hollow else color, size=7, symbol=symbol, line=dict(color=color, width=1)
-                ),
-                error_y=dict(
-                    type="data",
-                    symmetric=False,
-                    array=[h - m for h, m in zip(p80, median)],
-                    arrayminus=[0] * len(median),
-                    color=color,
-                    thickness=1,
-                    width=0,
-                ),
-                customdata=np.column_stack([p80, text]),
-                hovertemplate="$%{x:,.0f}<br>ARE median %{y:.1f}%, p80 %{customdata[0]:.1f}%<br>%{customdata[1]}"
-                "<extra></extra>",
+        inside = [v <= top for v in p80]
+        for keep, label, shape in (
+            (True, name, symbol),
+            (False, f"{name}: beyond {top:.0f}% (on the edge)", "triangle-up"),
+        ):
+            chosen = [k for k, ok in enumerate(inside) if ok == keep]
+            if not chosen:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[cost[k] for k in chosen],
+                    y=[p80[k] if keep else top for k in chosen],
+                    mode="markers",
+                    name=label if keep else f"{label} ({len(chosen)})",
+                    marker=dict(
+                        color="rgba(0,0,0,0)" if hollow else color,
+                        size=7,
+                        symbol=shape if not hollow or not keep else symbol,
+                        line=dict(color=color, width=1),
+                    ),
+                    customdata=np.column_stack(
+                        [[median[k] for k in chosen], [p80[k] for k in chosen], [text[k] for k in chosen]]
+                    ),
+                    hovertemplate="$%{x:,.0f}<br>ARE p80 %{customdata[1]:.1f}%, median %{customdata[0]:.1f}%"
+                    "<br>%{customdata[2]}<extra></extra>",
+                    meta={"statistic": "p80"},
+                )
             )
-        )
 
-    trace([r for r in rows if r[1].rankable], "Design (median, bar to 80th pct.)", DESIGN_COLOR, "circle")
+    trace([r for r in rows if r[1].rankable], "Design (80th pct.)", DESIGN_COLOR, "circle")
     trace(
         [r for r in rows if not r[1].rankable], "Thin support (never picked)", DESIGN_COLOR, "circle-open", hollow=True
     )
-    frontier = [plan.designs[i] for i in plan.frontier]
     if frontier:
         fig.add_trace(
             go.Scatter(
@@ -495,6 +505,7 @@ def plan_figure(plan, *, height: int = 460) -> go.Figure:
                 line=dict(color=FRONTIER_COLOR, width=2, shape="hv"),
                 marker=dict(size=6, color=FRONTIER_COLOR),
                 hoverinfo="skip",
+                meta={"statistic": "p80"},
             )
         )
     picked = plan.picked
@@ -507,6 +518,7 @@ def plan_figure(plan, *, height: int = 460) -> go.Figure:
                 name="★ Pick (80th pct.)",
                 marker=dict(symbol="star", size=20, color=PICK_COLOR, line=dict(color="white", width=1)),
                 hovertemplate="Pick: $%{x:,.0f}, ARE p80 %{y:.1f}%<extra></extra>",
+                meta={"statistic": "p80"},
             )
         )
     fig.add_vline(
@@ -529,5 +541,10 @@ def plan_figure(plan, *, height: int = 460) -> go.Figure:
         log_y=False,
         height=height,
     )
-    fig.update_layout(meta={"budget": plan.budget_dollars, "pick": plan.pick})
+    fig.update_yaxes(range=[0, top * 1.04])
+    costs = [a.cost.dollars for _, a in rows] + [plan.budget_dollars]
+    ticks = charts.decade_ticks(min(costs), max(costs), formatter=units.format_dollars)
+    if ticks is not None:
+        fig.update_xaxes(tickvals=ticks[0], ticktext=ticks[1])
+    fig.update_layout(meta={"budget": plan.budget_dollars, "pick": plan.pick, "y_top": top})
     return fig

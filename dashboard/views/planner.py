@@ -561,6 +561,60 @@ def _show_candidates(
     return assessed
 
 
+def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calibration | None) -> None:
+    """Plan the next rung of a stored study (Your runs): additions priced, with the expected ARE after each."""
+    from scaleplan.core import studies
+    from scaleplan.core.errors import UserError
+
+    try:
+        names = [info.name for info in studies.list_studies(common.settings().user_db_path)]
+    except UserError:
+        names = []
+    if not names:
+        st.caption("Store a study of your own runs on the Your runs page to plan its next rung here.")
+        return
+    st.subheader("The next rung of a stored study")
+    state.keep_valid(KEY + "from_study", ["", *names])
+    name = st.selectbox(
+        "Start from your study",
+        ["", *names],
+        key=KEY + "from_study",
+        format_func=lambda v: v or "none",
+        help="A study stored on the Your runs page: which runs to add so its fit predicts this target better.",
+    )
+    if not name:
+        return
+    try:
+        study = studies.load_study(common.settings().user_db_path, name)
+        rung = planning.next_rung(
+            planning.study_design(study.table),
+            n,
+            d,
+            calibration=model,
+            cost=inputs.cost,
+            budget_dollars=inputs.budget_dollars,
+            goal_are=inputs.goal_are,
+        )
+    except UserError as error:
+        st.error(f"Start from your study: {common.escape_md(error, limit=400)}.", icon=":material/error:")
+        return
+    rows = []
+    for i, a in enumerate(rung.additions):
+        e = a.after.expected
+        rows.append(
+            {
+                "Pick": "★" if i == rung.pick else "",
+                "Add": a.label,
+                "Cost of the added runs": units.format_dollars(a.cost.dollars),
+                "ARE median after": units.format_percent(e.median) if e else "–",
+                "ARE 80th pct. after": units.format_percent(e.p80) if e else "–",
+            }
+        )
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=KEY + "rung_table")
+    st.markdown(common.escape_md(planning.next_rung_text(rung), limit=1200))
+    st.caption(common.escape_md(planning.SEEDS_NOTE, limit=400))
+
+
 def _laws_table(rows: tuple[planning.ComputeOptimal, ...], selected: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -695,6 +749,7 @@ def render() -> None:
         return
     designs_out, plan_fig = _show_designs(plan, image_format, inputs.cost)
     _show_candidates(plan, inputs, n, d, model)
+    _show_next_rung(inputs, n, d, model)
     laws_out = _show_laws(rows, inputs.law, problems, target_flops)
     tradeoff_out, figures = _show_overtraining(summary, image_format)
     text = planning.recommendation(plan, optimum, summary)

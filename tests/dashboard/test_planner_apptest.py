@@ -128,3 +128,30 @@ def test_candidate_table_prefilled_from_the_pick_and_bad_rows_named(app_test, wi
     _no_exception(at)
     errors = _texts(at.error)
     assert errors.startswith("Your candidate runs:") and "row 2, num_params: cannot read 'lots'" in errors
+
+
+def test_next_rung_of_a_stored_study(app_test, with_meta, tmp_path, monkeypatch):
+    from scaleplan.core import formats, laws, studies
+
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    lines = ["run_name,seed,num_params,tokens_seen,loss"]
+    for n in (50e6, 100e6, 200e6, 400e6):
+        for share in (0.5, 1.0):
+            lines.append(
+                f"r{n:g},0,{n:g},{20 * n * share:g},{float(laws.chinchilla_loss(n, 20 * n * share, **truth)):.5f}"
+            )
+    data = ("\n".join(lines) + "\n").encode()
+    store = tmp_path / "user.duckdb"
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(store))
+    studies.save_study(store, "ladder", formats.parse_runs(data), sha256=studies.sha256_of(data))
+    at = app_test("planner.py", timeout=120)
+    at.selectbox(key="planner.from_study").set_value("ladder").run()
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    table = next(df.value for df in at.dataframe if "Add" in df.value.columns)
+    # 800M at 20 tokens/param: 6 * 8e8 * 1.6e10 FLOPs at 7.12e17 FLOPs per dollar
+    row = table[table["Add"].str.startswith("a 800M-parameter run")].iloc[0]
+    assert row["Cost of the added runs"] == units.format_dollars(6 * 8e8 * 1.6e10 / (3600 * 989e12 * 0.4 / 2))
+    seeds = table[table["Add"] == "one more seed of every run"].iloc[0]
+    assert seeds["Pick"] == ""
+    assert "Your study (4 runs of 50M-400M parameters) predicts the target with" in _texts(at.markdown)

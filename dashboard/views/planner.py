@@ -613,6 +613,19 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=KEY + "rung_table")
     st.markdown(common.escape_md(planning.next_rung_text(rung), limit=1200))
     st.caption(common.escape_md(planning.SEEDS_NOTE, limit=400))
+    combined = rung.picked.after.design if rung.picked is not None else rung.existing.design
+    st.button(
+        "Edit your study's runs" + (" with the picked addition" if rung.picked is not None else "") + " as candidates",
+        key=KEY + "rung_to_candidates",
+        on_click=_use_as_candidates,
+        args=(_runs_records(combined),),
+        help="Puts these runs in the candidate table above, to price and assess changes of your own.",
+    )
+
+
+def _use_as_candidates(records: list[dict[str, object]]) -> None:
+    st.session_state[KEY + "candidate_base"] = records
+    st.session_state[KEY + "candidate_version"] = st.session_state.get(KEY + "candidate_version", 0) + 1
 
 
 def _laws_table(rows: tuple[planning.ComputeOptimal, ...], selected: str) -> pd.DataFrame:

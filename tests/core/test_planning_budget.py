@@ -109,3 +109,31 @@ def test_more_budget_never_worse_and_unspent_money_is_explained(
         else:
             assert "unspent" not in text
         assert ("Remark: the study costs" in text) == (spent > 0.1 * plan.target_cost_dollars)
+
+
+def test_70b_picks_at_20k_200k_2m_with_the_shipped_calibration(built_db):
+    """Acceptance (issue 22): at $2M the 70B / 1.4T pick differs from the $20k pick, or the text names the
+    limit; more budget never worsens p80; unspent money is stated."""
+    from scaleplan.core import calibration, meta, storage
+
+    con = storage.connect(built_db)
+    try:
+        version = storage.stored_data_version(con)
+    finally:
+        con.close()
+    results = meta.shipped_results(version)
+    if results.empty:
+        pytest.skip("no shipped sweep results for this data version")
+    model = calibration.fit_calibration(results)
+    designs = planning.study_designs(70e9, 1.4e12)
+    plans = {
+        b: planning.plan_study(70e9, 1.4e12, budget_dollars=b, goal_are=0.05, calibration=model, designs=designs)
+        for b in (2e4, 2e5, 2e6)
+    }
+    p80 = [plans[b].picked.are_p80 for b in (2e4, 2e5, 2e6)]
+    assert p80[0] >= p80[1] >= p80[2]
+    small, large = plans[2e4].picked, plans[2e6].picked
+    text = planning.recommendation(plans[2e6])
+    assert large.design != small.design or "more money does not help" in text
+    assert f"{format_dollars(2e6 - large.cost.dollars)} unspent" in text
+    assert "Training the target itself (70B parameters) on 30% of its tokens" in text

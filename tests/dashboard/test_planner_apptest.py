@@ -155,3 +155,12 @@ def test_next_rung_of_a_stored_study(app_test, with_meta, tmp_path, monkeypatch)
     seeds = table[table["Add"] == "one more seed of every run"].iloc[0]
     assert seeds["Pick"] == ""
     assert "Your study (4 runs of 50M-400M parameters) predicts the target with" in _texts(at.markdown)
+    at.button(key="planner.rung_to_candidates").click().run()
+    _no_exception(at)
+    base = at.session_state["planner.candidate_base"]
+    picked = table[table["Pick"] == "★"]
+    assert len(base) >= 4 and {r["Parameters"] for r in base[:4]} == {"50M", "100M", "200M", "400M"}
+    if picked.empty:
+        assert len(base) == 4
+    else:
+        assert len(base) > 4

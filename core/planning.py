@@ -921,7 +921,8 @@ def _cell(value: object, *, row: int, column: str) -> float:
 
 def candidate_design(runs: pd.DataFrame) -> StudyDesign:
     """The runs a person entered as a design: one row per run, columns ``num_params``, ``tokens`` (or
-    ``tokens_per_param``, D = m N) and optionally ``seeds`` (whole number, default 1); cells may be
+    ``tokens_per_param``, D = m N, used in a row whose tokens are empty) and optionally ``seeds`` (whole
+    number, default 1); cells may be
     numbers or text such as "150M" or "3B". Column names are matched case-insensitively; rows that
     are entirely empty are skipped.
 
@@ -938,9 +939,8 @@ def candidate_design(runs: pd.DataFrame) -> StudyDesign:
             "the runs need the columns num_params and tokens (or tokens_per_param), and optionally seeds; "
             f"found: {found}"
         )
-    token_column = "tokens" if "tokens" in columns else "tokens_per_param"
     frame = runs.rename(columns={v: k for k, v in columns.items()})
-    present = [c for c in ("num_params", token_column, "seeds") if c in frame.columns]
+    present = [c for c in ("num_params", "tokens", "tokens_per_param", "seeds") if c in frame.columns]
     frame = frame[present].replace("", np.nan)
     frame = frame[~frame.isna().all(axis=1)]
     if frame.empty:
@@ -951,10 +951,16 @@ def candidate_design(runs: pd.DataFrame) -> StudyDesign:
     for number, record in enumerate(frame.to_dict(orient="records"), start=1):
         n = _cell(record["num_params"], row=number, column="num_params")
         _positive(f"row {number}: num_params", n, MAX_PARAMS, minimum=MIN_COUNT)
-        value = _cell(record[token_column], row=number, column=token_column)
-        if token_column == "tokens_per_param":
+        given = record.get("tokens")
+        if given is None or (isinstance(given, float) and math.isnan(given)):
+            ratio = record.get("tokens_per_param")
+            if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
+                raise PlanningError(f"row {number}: give its tokens or its tokens_per_param")
+            value = _cell(ratio, row=number, column="tokens_per_param")
             _positive(f"row {number}: tokens_per_param", value, 1e6)
             value = value * n
+        else:
+            value = _cell(given, row=number, column="tokens")
         d = _positive(f"row {number}: tokens", value, MAX_TOKENS, minimum=MIN_COUNT)
         raw_seeds = record.get("seeds")
         if raw_seeds is None or (isinstance(raw_seeds, float) and math.isnan(raw_seeds)):

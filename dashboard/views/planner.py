@@ -6,7 +6,7 @@ URL state (validated by dashboard.state)::
     ?mode=compute&c=1e23&...&rules=isoflop&rules=tokens_per_param&any=1
 
 (``rules`` only when not all token rules are chosen, ``any=1`` when runs outside the collection's
-tokens-per-parameter range are allowed.) MFU and the accuracy goal are in percent everywhere
+tokens-per-parameter range are allowed, ``from=NAME`` when the next rung of a stored study is planned.) MFU and the accuracy goal are in percent everywhere
 (:func:`core.units.read_percent`).
 
 Small functions over typed core results: :func:`core.planning.plan_study` gives a
@@ -484,7 +484,7 @@ def _show_candidates(
     """The editable table of your own runs, prefilled from the pick, priced and assessed by the same model."""
     st.subheader("Your candidate runs: price and expected accuracy")
     st.caption(
-        "One row per run: parameters and tokens (150M, 3B, 1.5e8 ...) and seeds. Prefilled from the pick; edit, "
+        "One row per run: parameters and tokens (150M, 3B, 1.5e8 ...) or tokens per parameter, and seeds. Prefilled from the pick; edit, "
         "add or delete rows. The runs are priced with the GPU cost model above and assessed by the same calibrated "
         "error model as the generated designs (`scaleplan plan --runs-file` gives the same numbers)."
     )
@@ -498,7 +498,11 @@ def _show_candidates(
     if plan.picked is not None and st.button("Start again from the pick", key=KEY + "candidate_reset"):
         st.session_state[KEY + "candidate_base"] = _runs_records(plan.picked.design)
         st.session_state[KEY + "candidate_version"] = version = version + 1
-    base = pd.DataFrame(st.session_state[KEY + "candidate_base"], columns=["Parameters", "Tokens", "Seeds"])
+    base = pd.DataFrame(
+        st.session_state[KEY + "candidate_base"], columns=["Parameters", "Tokens", "Tokens per parameter", "Seeds"]
+    )
+    for column in ("Parameters", "Tokens", "Tokens per parameter"):  # text cells ("150M"); empty is ""
+        base[column] = [("" if v is None or (isinstance(v, float) and v != v) else str(v)) for v in base[column]]
     edited = st.data_editor(
         base,
         key=f"{KEY}candidate_editor.{version}",
@@ -507,7 +511,10 @@ def _show_candidates(
         width="stretch",
         column_config={
             "Parameters": st.column_config.TextColumn("Parameters", help="e.g. 150M, 1.5B or 1.5e9", required=True),
-            "Tokens": st.column_config.TextColumn("Tokens", help="training tokens of the run, e.g. 3B", required=True),
+            "Tokens": st.column_config.TextColumn("Tokens", help="training tokens of the run, e.g. 3B"),
+            "Tokens per parameter": st.column_config.TextColumn(
+                "Tokens per parameter", help="instead of Tokens: D = this x parameters (e.g. 20)"
+            ),
             "Seeds": st.column_config.NumberColumn(
                 "Seeds", min_value=1, max_value=planning.MAX_RUN_SEEDS, step=1, default=1, help="repeats of the run"
             ),
@@ -515,7 +522,14 @@ def _show_candidates(
     )
     try:
         design = planning.candidate_design(
-            pd.DataFrame(edited).rename(columns={"Parameters": "num_params", "Tokens": "tokens", "Seeds": "seeds"})
+            pd.DataFrame(edited).rename(
+                columns={
+                    "Parameters": "num_params",
+                    "Tokens": "tokens",
+                    "Tokens per parameter": "tokens_per_param",
+                    "Seeds": "seeds",
+                }
+            )
         )
     except planning.PlanningError as error:
         st.error(f"Your candidate runs: {common.escape_md(error, limit=400)}.", icon=":material/error:")
@@ -574,6 +588,10 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
         st.caption("Store a study of your own runs on the Your runs page to plan its next rung here.")
         return
     st.subheader("The next rung of a stored study")
+    if KEY + "from_study" not in st.session_state:  # a link's ?from=NAME (a study that is not stored: none)
+        linked = state.read_param("from", allowed=["", *names], default="", label="stored study")
+        st.session_state[KEY + "from_study"] = linked.value
+        state.show_notices([linked])
     state.keep_valid(KEY + "from_study", ["", *names])
     name = st.selectbox(
         "Start from your study",
@@ -582,6 +600,7 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
         format_func=lambda v: v or "none",
         help="A study stored on the Your runs page: which runs to add so its fit predicts this target better.",
     )
+    state.write_params({"from": name or None})
     if not name:
         return
     try:

@@ -164,3 +164,21 @@ def test_next_rung_of_a_stored_study(app_test, with_meta, tmp_path, monkeypatch)
         assert len(base) == 4
     else:
         assert len(base) > 4
+    assert at.query_params.get("from") in ("ladder", ["ladder"])
+    linked = app_test("planner.py", timeout=120, query_params={"from": "ladder"})
+    _no_exception(linked)
+    assert linked.selectbox(key="planner.from_study").value == "ladder"
+
+
+def test_candidate_rows_by_tokens_per_param(app_test, with_meta):
+    rows = [
+        {"Parameters": "1B", "Tokens": None, "Tokens per parameter": "20", "Seeds": 1},
+        {"Parameters": "2B", "Tokens": "40B", "Tokens per parameter": None, "Seeds": 1},
+    ]
+    at = app_test("planner.py", timeout=120, session_state={"planner.candidate_base": rows})
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    # 6 * (1e9 * 2e10 + 2e9 * 4e10) FLOPs at 7.12e17 FLOPs per dollar
+    assert _metrics(at)["Your runs cost"] == units.format_dollars(
+        6 * (1e9 * 2e10 + 2e9 * 4e10) / (3600 * 989e12 * 0.4 / 2)
+    )

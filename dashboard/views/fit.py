@@ -23,7 +23,6 @@ from scaleplan.core.analysis import Analysis, AnalysisFailure, FitRequest, Stage
 from scaleplan.core.metrics import MetricLabel, metric_label
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, MIN_SIZES_TO_FIT
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, state, uploads
-from scaleplan.dashboard.views import fit_task
 
 KEY = "fit."
 HYPOTHETICAL = "hypothetical"
@@ -640,6 +639,9 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
     )
     right.subheader("Runs in the fit")
     right.dataframe(runs_out, hide_index=True, width="stretch")
+    # Imported here, after the headline: the task section's core.downstream imports scipy.stats (~1-3 s cold).
+    from scaleplan.dashboard.views import fit_task
+
     fit_task.render(view.family, result, None if view.hypothetical else view.target, view.target_name, latest)
 
     borrowed = dict(result.fit.params)

@@ -1116,6 +1116,8 @@ def next_rung(
 
     * a new isoFLOP budget C = f x max_i 6 N_i D_i (f in :data:`NEXT_BUDGET_FACTORS`): sizes
       N_opt(C) 2^linspace(-1, 1, 5), N_opt(C) = sqrt(C / 120) (20 tokens per parameter), D = C / (6 N);
+    * two new sizes in the largest existing budget C_top = max_i 6 N_i D_i: N_top / 2 and 2 N_top (N_top
+      the size of that run), D = C_top / (6 N);
     * a new size f x max N_i (f in :data:`NEXT_SIZE_FACTORS`) at the study's median tokens per parameter;
     * one more seed of every run (cost: the study again; expected ARE unchanged, :data:`SEEDS_NOTE`).
 
@@ -1139,6 +1141,18 @@ def next_rung(
             options.append(
                 ("budget", f"a new isoFLOP budget of {format_flops(c)} ({f:g}x your largest run)", sizes, tokens)
             )
+    at_top = max(zip(existing.sizes, existing.tokens), key=lambda r: r[0] * r[1])[0]
+    sizes = (at_top / ISOFLOP_SIZE_SPREAD, at_top * ISOFLOP_SIZE_SPREAD)
+    if max(sizes) < n_target:
+        options.append(
+            (
+                "size",
+                f"2 new sizes at your largest budget ({format_flops(top)}): {format_count(sizes[0])} and "
+                f"{format_count(sizes[1])}",
+                sizes,
+                tuple(top / (FLOPS_PER_PARAM_TOKEN * n) for n in sizes),
+            )
+        )
     for f in NEXT_SIZE_FACTORS:
         n = f * existing.max_size
         if n < n_target:

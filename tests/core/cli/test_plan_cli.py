@@ -153,11 +153,17 @@ def test_next_rung_from_a_stored_study(built_db, meta_db, tmp_path, capsys):
     seeds = next(a for a in rung["additions"] if a["kind"] == "seeds")
     assert seeds["cost_dollars"] == pytest.approx(sum(6 * n * 20 * n for n in (50e6, 100e6, 200e6, 400e6)) / per_dollar)
     assert seeds["are_p80"] == rung["study"]["are_p80"]  # no seed gain measured
-    size = next(a for a in rung["additions"] if a["kind"] == "size" and "800M" in a["label"])
+    size = next(a for a in rung["additions"] if a["label"].startswith("a 800M-parameter run"))
     assert size["added_runs"] == [pytest.approx(r) for r in size["added_runs"]]
     assert size["added_runs"][0]["num_params"] == pytest.approx(800e6) and size["added_runs"][0][
         "tokens"
     ] == pytest.approx(16e9)
+    # two sizes in the largest budget (400M on 8B tokens = 1.92e19 FLOPs): 200M and 800M on C / 6N tokens
+    inside = next(a for a in rung["additions"] if a["label"].startswith("2 new sizes at your largest budget"))
+    assert [(r["num_params"], r["tokens"]) for r in inside["added_runs"]] == [
+        (pytest.approx(200e6), pytest.approx(6 * 400e6 * 8e9 / (6 * 200e6))),
+        (pytest.approx(800e6), pytest.approx(6 * 400e6 * 8e9 / (6 * 800e6))),
+    ]
     if rung["pick"] is not None:
         picked = rung["additions"][rung["pick"]]
         assert picked["kind"] != "seeds" and picked["cost_dollars"] <= 5000

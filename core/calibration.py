@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from scaleplan.core.errors import UserError
@@ -112,21 +113,88 @@ class DesignFeatures:
         ``fitted_loss`` (the fitted law at the points, once a fit exists) adds ``fit_log_rmse``;
         ``exponents`` (the fit's alpha, beta) add ``exponent_distance``.
         """
-        target_flops = FLOPS_PER_PARAM_TOKEN * float(target_params) * float(target_tokens)
-        rmse = None
-        if fitted_loss is not None:
-            rmse = float(np.sqrt(np.mean(np.log(np.asarray(fitted_loss, float) / points.loss) ** 2)))
-        return cls(
-            num_sizes=int(np.unique(points.num_params).size),
-            param_ratio=float(target_params) / float(np.max(points.num_params)),
-            compute_ratio=target_flops / float(points.compute_flops),
-            final_only=bool(final_only),
-            fraction=float(fraction),
-            min_tokens=float(min_tokens),
+        rmse = math.nan if fitted_loss is None else log_rmse(fitted_loss, points.loss)
+        row = design_table(
+            num_sizes=np.unique(points.num_params).size,
+            target_params=target_params,
+            max_params_used=np.max(points.num_params),
+            target_tokens=target_tokens,
+            fit_compute_flops=points.compute_flops,
+            final_only=final_only,
+            fraction=fraction,
+            min_tokens=min_tokens,
             fit_log_rmse=rmse,
-            tokens_per_param=float(target_tokens) / float(target_params),
-            exponent_distance=None if exponents is None else float(exponent_distance(*exponents)),
+            alpha=math.nan if exponents is None else exponents[0],
+            beta=math.nan if exponents is None else exponents[1],
+        ).iloc[0]
+
+        def optional(name: str) -> float | None:
+            value = float(row[name])
+            return None if math.isnan(value) else value
+
+        return cls(
+            num_sizes=int(row["num_sizes"]),
+            param_ratio=float(row["param_ratio"]),
+            compute_ratio=float(row["compute_ratio"]),
+            final_only=bool(row["final_only"]),
+            fraction=float(row["fraction"]),
+            min_tokens=float(row["min_tokens"]),
+            fit_log_rmse=optional("fit_log_rmse"),
+            tokens_per_param=optional("tokens_per_param"),
+            exponent_distance=optional("exponent_distance"),
         )
+
+
+def log_rmse(fitted_loss: npt.ArrayLike, observed_loss: npt.ArrayLike) -> float:
+    """Root mean square of log(L_fit / L_obs) over a fit's points (dimensionless): ``fit_log_rmse``,
+    the same for a sweep row (core.meta) and a live fit."""
+    ratio = np.asarray(fitted_loss, dtype=float) / np.asarray(observed_loss, dtype=float)
+    return float(np.sqrt(np.mean(np.log(ratio) ** 2)))
+
+
+def design_table(
+    *,
+    num_sizes: npt.ArrayLike,
+    target_params: npt.ArrayLike,
+    max_params_used: npt.ArrayLike,
+    target_tokens: npt.ArrayLike,
+    fit_compute_flops: npt.ArrayLike,
+    final_only: npt.ArrayLike,
+    fraction: npt.ArrayLike,
+    min_tokens: npt.ArrayLike,
+    fit_log_rmse: npt.ArrayLike,
+    alpha: npt.ArrayLike,
+    beta: npt.ArrayLike,
+) -> pd.DataFrame:
+    """The one definition of the design features (columns named as :class:`DesignFeatures`' fields),
+    vectorised: sweep rows (:func:`features_table`) and a live fit (:meth:`DesignFeatures.from_points`,
+    a one-row call) both go through it, so the model is learned and applied on the same features.
+
+    param_ratio = N_target / max fitted N; compute_ratio = 6 N_t D_t / fit compute (FLOPs, the sum over
+    fitted runs of 6 N D_max_used); tokens_per_param = D_t / N_t; exponent_distance of (alpha, beta)
+    (NaN where unknown, as fit_log_rmse)."""
+
+    def column(values: npt.ArrayLike) -> np.ndarray:
+        return np.atleast_1d(np.asarray(values, dtype=float))
+
+    n_t, d_t = column(target_params), column(target_tokens)
+    alpha_values, beta_values = column(alpha), column(beta)
+    known = np.isfinite(alpha_values) & np.isfinite(beta_values)
+    distance = np.full(np.broadcast(alpha_values, beta_values).shape, np.nan)
+    distance[known] = exponent_distance(alpha_values[known], beta_values[known])
+    return pd.DataFrame(
+        {
+            "num_sizes": column(num_sizes),
+            "param_ratio": n_t / column(max_params_used),
+            "compute_ratio": FLOPS_PER_PARAM_TOKEN * n_t * d_t / column(fit_compute_flops),
+            "final_only": np.atleast_1d(np.asarray(final_only, dtype=bool)),
+            "fraction": column(fraction),
+            "min_tokens": column(min_tokens),
+            "fit_log_rmse": column(fit_log_rmse),
+            "tokens_per_param": d_t / n_t,
+            "exponent_distance": distance,
+        }
+    )
 
 
 REFERENCE_EXPONENTS = (0.34, 0.28)
@@ -144,34 +212,33 @@ def exponent_distance(alpha: object, beta: object) -> np.ndarray:
 
 
 def features_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Design features of sweep rows (columns named as :class:`DesignFeatures`' fields)."""
-    num_sizes = results["num_sizes"] if "num_sizes" in results else results["num_runs"]
-    return pd.DataFrame(
-        {
-            "num_sizes": pd.to_numeric(num_sizes).astype(float),
-            "param_ratio": results["target_params"].astype(float) / results["max_params_used"].astype(float),
-            "compute_ratio": 1.0 / results["compute_share"].astype(float),
-            "final_only": results["final_only"].astype(bool),
-            "fraction": results["fraction"].astype(float),
-            "min_tokens": results["min_tokens"].astype(float),
-            "fit_log_rmse": (
-                pd.to_numeric(results["fit_log_rmse"]).astype(float)
-                if "fit_log_rmse" in results
-                else pd.Series(np.nan, index=results.index)
-            ),
-            "tokens_per_param": (
-                pd.to_numeric(results["target_tokens"]).astype(float) / results["target_params"].astype(float)
-                if "target_tokens" in results
-                else pd.Series(np.nan, index=results.index)
-            ),
-            "exponent_distance": (
-                exponent_distance(pd.to_numeric(results["alpha"]), pd.to_numeric(results["beta"]))
-                if "alpha" in results and "beta" in results
-                else np.full(len(results), np.nan)
-            ),
-        },
-        index=results.index,
+    """Design features of sweep rows (:func:`design_table` of their columns; the fit compute from
+    ``compute_share`` = fit compute / target compute)."""
+
+    def numeric(name: str) -> np.ndarray:
+        if name not in results:
+            return np.full(len(results), np.nan)
+        return np.asarray(pd.to_numeric(results[name]), dtype=float)
+
+    target_params = numeric("target_params")
+    target_tokens = numeric("target_tokens")
+    table = design_table(
+        num_sizes=numeric("num_sizes") if "num_sizes" in results else numeric("num_runs"),
+        target_params=target_params,
+        max_params_used=numeric("max_params_used"),
+        target_tokens=target_tokens,
+        fit_compute_flops=numeric("compute_share") * FLOPS_PER_PARAM_TOKEN * target_params * target_tokens,
+        final_only=results["final_only"].astype(bool).to_numpy(),
+        fraction=numeric("fraction"),
+        min_tokens=numeric("min_tokens"),
+        fit_log_rmse=numeric("fit_log_rmse"),
+        alpha=numeric("alpha"),
+        beta=numeric("beta"),
     )
+    if "target_tokens" not in results:  # rows written before target tokens were stored
+        table["compute_ratio"] = 1.0 / numeric("compute_share")
+    table.index = results.index
+    return table
 
 
 RMSE_FLOOR = 1e-4  # log-space residual below which a fit is "exact" (3 runs, final only)

@@ -36,7 +36,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import fitting, laws, storage
+from scaleplan.core import calibration, fitting, laws, storage
 from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import absolute_relative_error, target_checkpoints
 from scaleplan.core.selection import (
@@ -506,8 +506,7 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
 
 def _log_rmse(fit: fitting.FitResult, points: FitPoints, unique_tokens: np.ndarray | None = None) -> float:
     """Root mean square of log(L_fit / L_obs) over the fitted points (dimensionless)."""
-    fitted = fit.predict_at(points.num_params, points.tokens_seen, unique_tokens)
-    return float(np.sqrt(np.mean(np.log(fitted / points.loss) ** 2)))
+    return calibration.log_rmse(fit.predict_at(points.num_params, points.tokens_seen, unique_tokens), points.loss)
 
 
 def _run_chunk(groups: list[DesignGroup], data: FamilyData, data_version: str) -> list[dict[str, Any]]:

@@ -386,3 +386,36 @@ def test_shipped_sweep_carries_what_the_calibration_conditions_on():
     report = calibration.summarise(calibration.leave_one_source_out(rows), holdout="source")
     by_level = {s.nominal: s for s in report.levels}
     assert by_level[0.9].realised > 0.75 and report.refused < 0.11 * report.cells
+
+
+def test_sweep_rows_and_live_fits_have_the_same_features(built_db):
+    """The calibration is learned on sweep rows (features_table) and applied to live fits
+    (DesignFeatures.from_points): the same design through both paths gives the same features. The
+    fit-dependent ones (residual, exponents) may move within the install-to-install spread of the fitter
+    (test_meta_shipped: max 1.2%); the rest are exact."""
+    import json
+
+    from scaleplan.core import storage
+
+    con = storage.connect(built_db)
+    try:
+        shipped = meta.shipped_results(storage.stored_data_version(con))
+        ok = shipped[(shipped["status"] == "ok") & (shipped["law"].fillna("chinchilla") == "chinchilla")]
+        sample = ok.groupby("source_group", group_keys=False).head(1)  # one design per source group
+        curves = {f: storage.family_curves(con, f) for f in sample["family"].unique()}
+    finally:
+        con.close()
+    assert len(sample) >= 8
+    for _, row in sample.iterrows():
+        selection = Selection(
+            target_run=row["target_run"],
+            run_ids=tuple(json.loads(row["run_ids"])),
+            fraction=float(row["fraction"]),
+            final_only=bool(row["final_only"]),
+            min_tokens=float(row["min_tokens"]),
+        )
+        live = calibration._table_of(analyse(curves[row["family"]], selection).features).iloc[0]
+        swept = calibration.features_table(pd.DataFrame([row])).iloc[0]
+        for name in live.index:
+            rel = 2e-2 if name in ("fit_log_rmse", "exponent_distance") else 1e-9
+            assert float(live[name]) == pytest.approx(float(swept[name]), rel=rel, nan_ok=True), (row["key"], name)

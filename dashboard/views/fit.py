@@ -485,7 +485,8 @@ def _figure(view: _View, result: Analysis, curves: pd.DataFrame, runs: pd.DataFr
         figure,
         title=f"{view.family_label}: {view.loss.name} of {view.target_name}, fitted and extrapolated",
         inputs=f"Target {view.target_text(result)} · "
-        f"{len(view.chosen)} runs in the fit · fraction of training {view.fraction:g} · "
+        f"{len(view.chosen)} runs in the fit ({_fitted_sizes(result.points.num_params)}) · "
+        f"fraction of training {view.fraction:g} · "
         f"{CHECKPOINTS[view.ckpt].lower()} · checkpoints at or below "
         f"{units.format_tokens(view.cutoff)} dropped"
         + (f" · {', '.join(view.borrow)} borrowed from {view.source}" if view.borrow else "")
@@ -693,6 +694,14 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
         file_name="scaleplan-fit-report.html",
         data=build,
     )
+
+
+def _fitted_sizes(num_params: np.ndarray) -> str:
+    """The sizes the fit used, not the family's: "3 sizes, 70M-410M params" or "1.4B params"."""
+    sizes = np.unique(np.asarray(num_params, dtype=float))
+    if sizes.size == 1:
+        return units.format_params(sizes[0])
+    return f"{sizes.size} sizes, {units.format_params(sizes[0], unit=False)}–{units.format_params(sizes[-1])}"
 
 
 common.run_page(render)

@@ -561,3 +561,16 @@ def test_fit_page_says_which_loss_in_which_unit(app_test):
     assert figure["layout"]["yaxis"]["title"]["text"].startswith("LAMBADA last-word loss, zero-shot (nats/word")
     assert "pythia" in figure["layout"]["title"]["text"]  # a downloaded chart says what it is
     assert "runs in the fit" in figure["layout"]["annotations"][-1]["text"]
+
+
+def test_fit_chart_caption_counts_the_fitted_sizes_not_the_family(app_test):
+    # pythia has 8 sizes (70M-12B); fitting 3 of them, the chart says 3 sizes, 70M-410M, not the family's.
+    import json
+
+    at = app_test("fit.py")
+    at.multiselect(key="fit.runs").set_value(["pythia/pythia-70m", "pythia/pythia-160m", "pythia/pythia-410m"]).run()
+    _no_exception(at)
+    charts = at.get("plotly_chart")
+    assert charts
+    caption = " ".join(a["text"] for a in json.loads(charts[0].proto.spec)["layout"]["annotations"])
+    assert "3 runs in the fit (3 sizes, 70M–405M params)" in caption, caption

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,12 @@ def test_sweep_saved_survives_a_reload_and_a_restart(page, built_db, tmp_path, m
         _analysis_shown(page)
         assert exceptions(page) == 0
         full_page_screenshot(page, artifacts / "your-runs-reopened.png")
+
+        # ... and plans its next rung on the Budget planner (a link naming the study, as the page writes it).
+        page.goto(f"{url}/planner?from=sweep%20A")
+        wait_for_app(page, timeout=120_000)
+        page.get_by_role("heading", name="The next rung of a stored study").wait_for(timeout=120_000)
+        page.get_by_text("Your study (35 runs").first.wait_for(timeout=120_000)
+        assert page.get_by_role("button", name=re.compile("Edit your study's runs")).is_visible()
+        assert exceptions(page) == 0
+        full_page_screenshot(page, artifacts / "planner-next-rung.png")

@@ -18,7 +18,8 @@ sticky sessions), and samples the servers' resident memory (process trees, every
 
 Bounded: at most 200 sessions and 600 s, traffic to 127.0.0.1 only. The last line is one JSON
 object: sessions, think_s, servers, nginx, reruns, reruns_per_s, rerun_median_s, rerun_p95_s,
-open_median_s, open_p95_s, errors, peak_memory_mib, wall_s, and the load average at the end (the
+open_median_s, open_p95_s, errors, peak_memory_mib, server_cpu_s (the servers' CPU seconds over the
+load) and server_cpu_s_per_run (over reruns and page opens), wall_s, and the load average at the end (the
 machine may be shared: read the figures with it).
 """
 
@@ -215,6 +216,29 @@ def tree_rss_bytes(root_pid: int) -> int:
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system, seconds) used so far by a process and its live descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0.0, [root_pid]
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
         stack.extend(children.get(pid, []))
     return total
 
@@ -443,6 +467,7 @@ def main() -> int:
             peak[0] = max(peak[0], sum(tree_rss_bytes(pid) for pid in pids))
             time.sleep(0.2)
 
+    server_cpu_s = 0.0
     with tempfile.TemporaryDirectory(prefix="bench-load-ws-") as tmp:
         work = Path(tmp)
         with contextlib.ExitStack() as stack:
@@ -456,9 +481,11 @@ def main() -> int:
                 if args.nginx:
                     url = f"http://127.0.0.1:{stack.enter_context(nginx_proxy([p for p, _ in servers], work))}"
             threading.Thread(target=sample, args=(pids,), daemon=True).start()
+            cpu_before = sum(tree_cpu_seconds(pid) for pid in pids)
             load_started = time.monotonic()
             results = asyncio.run(drive(url, args.sessions, args.think, args.duration, args.timeout))
             load_s = time.monotonic() - load_started
+            server_cpu_s = sum(tree_cpu_seconds(pid) for pid in pids) - cpu_before
             stop.set()
     window = [t for t in results.rerun_times]
     span = (max(window) - load_started) if window else load_s
@@ -476,6 +503,13 @@ def main() -> int:
         "open_p95_s": round(percentile(results.opens, 0.95), 3) if results.opens else None,
         "errors": len(results.errors),
         "peak_memory_mib": round(peak[0] / 2**20) if pids else None,
+        # the servers' CPU over the load (page opens included) per rerun, and the opens' share of runs
+        "server_cpu_s": round(server_cpu_s, 1) if pids else None,
+        "server_cpu_s_per_run": (
+            round(server_cpu_s / (len(results.reruns) + len(results.opens)), 3)
+            if pids and (results.reruns or results.opens)
+            else None
+        ),
         "wall_s": round(time.monotonic() - started, 1),
         "load_average_1min": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),

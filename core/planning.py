@@ -1728,11 +1728,11 @@ def _share_text(value: float) -> str:
     return format_percent(value, 3 if value < 0.001 else 2 if value < 0.01 else 1 if value < 1 else 0)
 
 
-PLANNER_HELD_OUT = {0.5: (0.492, 2803), 0.8: (0.597, 2803), 0.9: (0.650, 2803)}
+PLANNER_HELD_OUT = {0.5: (0.498, 2803), 0.8: (0.614, 2803), 0.9: (0.678, 2803)}
 """How often the planner's expected ARE held on designs of source groups left out of its calibration:
 level -> (share of held-out designs whose real ARE was at most the stated quantile, designs). Measured
 with ``scaleplan reproduce calibration --json`` (``planner``) on the shipped sweep; checked by
-tests/core/test_planning_plain.py. The 80th percentile held for 60%, not 80%: a new source group's
+tests/core/test_planning_plain.py. The 80th percentile held for 61%, not 80%: a new source group's
 designs are harder than the calibration's own."""
 
 

@@ -377,7 +377,9 @@ def test_strained_exponents_widen_the_interval_when_they_carry_the_error():
 def test_shipped_sweep_carries_what_the_calibration_conditions_on():
     """The shipped rows name their source group and the fit's exponents: without them the calibration
     would silently fall back to families as units and to the residual alone (70.7% instead of 80.0% at
-    90% leaving source groups out, measured on 2026-12-02)."""
+    90% leaving source groups out, measured on 2026-12-02). With cross-fitted scores (2026-12-03) the
+    issue's bands hold at 80% and 90%, and every source group with 10 designs or more realises >= 70%
+    at 90% (measured 74.5% for datablations, the lowest)."""
     info = meta.shipped_results_info()
     rows = meta.shipped_results(info["data_version"])
     cal = calibration.fit_calibration(rows)
@@ -385,7 +387,13 @@ def test_shipped_sweep_carries_what_the_calibration_conditions_on():
     assert cal.num_groups == 10 and cal.num_families == 20
     report = calibration.summarise(calibration.leave_one_source_out(rows), holdout="source")
     by_level = {s.nominal: s for s in report.levels}
-    assert by_level[0.9].realised > 0.75 and report.refused < 0.11 * report.cells
+    assert 0.85 <= by_level[0.9].realised <= 0.95 and 0.75 <= by_level[0.8].realised <= 0.85
+    assert report.refused < 0.11 * report.cells
+    groups = calibration.report_json(report)["groups"]
+    assert len(groups) == 10
+    for group in groups:
+        if group["designs"] >= 10 and group["realised_90"] is not None:  # gzip: all refused
+            assert group["realised_90"] >= 0.70, group
 
 
 def test_sweep_rows_and_live_fits_have_the_same_features(built_db):

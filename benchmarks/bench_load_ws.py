@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -197,11 +197,11 @@ def nginx_proxy(backend_ports: list[int], work_dir: Path, template: Path = NGINX
         _stop(process)
 
 
-def tree_rss_bytes(root_pid: int) -> int:
-    """Resident memory of a process and all its descendants (Linux /proc)."""
+def _tree_stat_sum(root_pid: int, value: Callable[[list[str]], float]) -> float:
+    """Sum of ``value(stat fields)`` over a process and all its live descendants (Linux /proc;
+    the fields after the command name: [1] ppid, [11] utime, [12] stime, [21] rss in pages)."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
+    values: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -209,38 +209,27 @@ def tree_rss_bytes(root_pid: int) -> int:
             with open(f"/proc/{entry}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * page
-        except (OSError, IndexError, ValueError):
-            continue
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total
-
-
-def tree_cpu_seconds(root_pid: int) -> float:
-    """CPU time (user + system, seconds) used so far by a process and its live descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    cpu: dict[int, float] = {}
-    ticks = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+            values[int(entry)] = value(fields)
         except (OSError, IndexError, ValueError):
             continue
     total, stack = 0.0, [root_pid]
     while stack:
         pid = stack.pop()
-        total += cpu.get(pid, 0.0)
+        total += values.get(pid, 0.0)
         stack.extend(children.get(pid, []))
     return total
+
+
+def tree_rss_bytes(root_pid: int) -> int:
+    """Resident memory of a process and all its descendants (Linux /proc)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return int(_tree_stat_sum(root_pid, lambda fields: int(fields[21]) * page))
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system, seconds) used so far by a process and its live descendants (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    return _tree_stat_sum(root_pid, lambda fields: (int(fields[11]) + int(fields[12])) / ticks)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -244,10 +244,19 @@ def features_table(results: pd.DataFrame) -> pd.DataFrame:
 RMSE_FLOOR = 1e-4  # log-space residual below which a fit is "exact" (3 runs, final only)
 
 
-def _design_matrix(table: pd.DataFrame, with_rmse: bool = False, with_exponents: bool = False) -> np.ndarray:
+def _design_matrix(
+    table: pd.DataFrame,
+    with_rmse: bool = False,
+    with_exponents: bool = False,
+    log_compute_floor: float = -math.inf,
+) -> np.ndarray:
     """phi(x): intercept, log extrapolation factors, size-count indicators, final-only, cutoff, log
     fraction, and the fit's own features: (``with_rmse``) log of the fit's in-sample log-residual RMS
-    and (``with_exponents``) the distance of its exponents from the usual ones."""
+    and (``with_exponents``) the distance of its exponents from the usual ones.
+
+    ``log_compute_floor`` (the smallest log compute ratio the model was learned on) clamps a target
+    cheaper than every calibration design's to that floor: such a design extrapolates less in compute
+    than any measured one, and the regression is not extended below its data."""
     sizes = table["num_sizes"].to_numpy(float)
     extra = [np.log(np.maximum(table["fit_log_rmse"].to_numpy(float), RMSE_FLOOR))] if with_rmse else []
     if with_rmse and with_exponents:
@@ -256,7 +265,7 @@ def _design_matrix(table: pd.DataFrame, with_rmse: bool = False, with_exponents:
         [
             np.ones(len(table)),
             np.log(table["param_ratio"].to_numpy(float)),
-            np.log(table["compute_ratio"].to_numpy(float)),
+            np.maximum(np.log(table["compute_ratio"].to_numpy(float)), log_compute_floor),
             (sizes <= 3).astype(float),
             ((sizes > 3) & (sizes <= 5)).astype(float),
             table["final_only"].to_numpy(bool).astype(float),
@@ -376,9 +385,11 @@ class _Model:
     score_weights: np.ndarray
     with_rmse: bool
     with_exponents: bool = False
+    log_compute_floor: float = -math.inf  # the smallest log compute ratio it was learned on
 
     def sigma(self, table: pd.DataFrame) -> np.ndarray:
-        sigma: np.ndarray = np.exp(_design_matrix(table, self.with_rmse, self.with_exponents) @ self.weights)
+        phi = _design_matrix(table, self.with_rmse, self.with_exponents, self.log_compute_floor)
+        sigma: np.ndarray = np.exp(phi @ self.weights)
         return sigma
 
     @property
@@ -451,6 +462,7 @@ def _fit_model(
         score_weights=weight[order],
         with_rmse=with_rmse,
         with_exponents=with_exponents,
+        log_compute_floor=float(np.log(table["compute_ratio"].to_numpy(float)).min()),
     )
 
 
@@ -467,10 +479,11 @@ class _ResidualModel:
     exponent_weights: np.ndarray
     rmse_residuals: np.ndarray  # RESIDUAL_GRID values of e1
     exponent_residuals: np.ndarray  # the paired values of e2
+    log_compute_floor: float = -math.inf  # as :attr:`_Model.log_compute_floor`
 
     def draws(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(rows, RESIDUAL_GRID) equally likely (fit RMS, exponent distance) for each row's plan features."""
-        phi = _design_matrix(table, False)
+        phi = _design_matrix(table, False, log_compute_floor=self.log_compute_floor)
         log_rmse = (phi @ self.rmse_weights)[:, None] + self.rmse_residuals[None, :]
         distance = (phi @ self.exponent_weights)[:, None] + self.exponent_residuals[None, :]
         return np.exp(log_rmse), np.maximum(distance, 0.0)
@@ -491,7 +504,8 @@ def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray) -> _ResidualMod
     cumulative = np.cumsum(weight[order]) / weight.sum()
     probabilities = (np.arange(RESIDUAL_GRID) + 0.5) / RESIDUAL_GRID
     index = order[np.minimum(np.searchsorted(cumulative, probabilities), order.size - 1)]
-    return _ResidualModel(rmse_weights, exponent_weights, e1[index], e2[index])
+    floor = float(np.log(table["compute_ratio"].to_numpy(float)).min())
+    return _ResidualModel(rmse_weights, exponent_weights, e1[index], e2[index], floor)
 
 
 def source_groups(rows: pd.DataFrame) -> np.ndarray:
@@ -629,14 +643,6 @@ class Calibration:
                 ),
             ),
             (
-                "compute_ratio",
-                log_compute < s.min_log_compute_ratio - 1e-9,
-                lambda r: (
-                    f"the target needs only {r.compute_ratio:.3g}x the fit's compute; the collection's "
-                    f"designs need at least {math.exp(s.min_log_compute_ratio):.3g}x"
-                ),
-            ),
-            (
                 "tokens_per_param",
                 known_tpp & ((log_tpp < s.min_log_tpp - margin) | (log_tpp > s.max_log_tpp + margin)),
                 lambda r: (
@@ -660,6 +666,14 @@ class Calibration:
         kinds = np.full(len(table), None, dtype=object)
         for kind, mask, _ in self._checks(table):
             kinds[mask & pd.isna(kinds)] = kind
+        return kinds
+
+    def plan_refusal_kinds(self, table: pd.DataFrame) -> np.ndarray:
+        """:meth:`refusal_kinds` of planned studies, plus ``study_compute`` where the study needs more
+        compute than training the target (:data:`PLAN_MIN_COMPUTE_RATIO`; same rule as :meth:`are_quantiles`)."""
+        kinds = self.refusal_kinds(table)
+        costly = table["compute_ratio"].to_numpy(float) < PLAN_MIN_COMPUTE_RATIO
+        kinds[costly & pd.isna(kinds)] = "study_compute"
         return kinds
 
     def refusal(self, features: DesignFeatures) -> Refusal | None:
@@ -699,11 +713,18 @@ class Calibration:
     def are_quantiles(self, features: DesignFeatures) -> AREQuantiles | Refusal:
         """Expected ARE = |pred/actual - 1| of such a design, at 50/80/90%: exp(q_level) - 1.
 
-        The same model and refusals as :meth:`interval`; without a fit residual (a plan) the
+        The same model and refusals as :meth:`interval`, and a study needing more compute than the
+        target is refused (:data:`PLAN_MIN_COMPUTE_RATIO`); without a fit residual (a plan) the
         quantiles average over the residuals such designs had."""
         refusal = self.refusal(features)
         if refusal is not None:
             return refusal
+        if features.compute_ratio < PLAN_MIN_COMPUTE_RATIO:
+            return Refusal(
+                f"the study needs {1 / features.compute_ratio:.3g}x the compute of training the target itself: "
+                "train the target, or plan smaller study runs",
+                "study_compute",
+            )
         table = _table_of(features)
         values = [math.expm1(float(self.log_half_widths(table, level)[0])) for level in (0.5, 0.8, 0.9)]
         if not all(math.isfinite(v) for v in values):
@@ -733,6 +754,11 @@ def usable_rows(results: pd.DataFrame) -> pd.DataFrame:
     return ok[np.isfinite(values).all(axis=1)]
 
 
+PLAN_MIN_COMPUTE_RATIO = 1.0
+"""A planned study must cost less compute than training the target (target 6 N D / study FLOPs >= 1):
+a dearer study buys nothing the target's own run would not, so the planner prices it and refuses to
+rank it, and its expected error is validated only where it is shown (sweep designs with a compute
+ratio of at least 1)."""
 TPP_MARGIN = 3.0  # a target's tokens per parameter may lie this factor beyond the calibration targets' range
 GROUP_WEIGHT_POWER = 0.5
 CROSS_FIT = True
@@ -930,7 +956,7 @@ def evaluate_held_out(
         out[f"base_width_{tag}"] = math.exp(base_q) - math.exp(-base_q)
     out["refusal_kind"] = kinds
     plan = plan_table(table)
-    plan_refused = np.array([k is not None for k in calibration.refusal_kinds(plan)])
+    plan_refused = np.array([k is not None for k in calibration.plan_refusal_kinds(plan)])
     realised_are = np.abs(predicted / actual - 1.0)
     for level in PLANNER_LEVELS:
         tag = f"{round(level * 100):d}"

@@ -100,6 +100,35 @@ def test_lofo_really_excludes_the_held_out_family(rows):
     np.testing.assert_allclose(again["width_90"], held["width_90"])
 
 
+def test_a_target_cheaper_than_every_calibration_design_is_clamped_not_refused(rows):
+    """Below the cheapest measured compute ratio the regression is not extended: the half-width is the
+    one at the calibration's cheapest design, and an interval is given."""
+    cal = calibration.fit_calibration(rows)
+    cheapest = math.exp(cal.model.log_compute_floor)
+    below = DesignFeatures(num_sizes=5, param_ratio=1.5, compute_ratio=cheapest / 10, fit_log_rmse=0.01)
+    at = DesignFeatures(num_sizes=5, param_ratio=1.5, compute_ratio=cheapest, fit_log_rmse=0.01)
+    interval = cal.interval(2.0, below)
+    assert not isinstance(interval, Refusal)
+    assert cal.log_half_width(below, 0.9) == pytest.approx(cal.log_half_width(at, 0.9), rel=1e-12)
+
+
+def test_planner_refuses_a_study_dearer_than_its_target(rows):
+    """A planned study needing more compute than the target is priced but gets no expected error; the
+    same design through the Fit page (a loss interval) is not refused for that."""
+    cal = calibration.fit_calibration(rows)
+    dear = DesignFeatures(num_sizes=5, param_ratio=2.0, compute_ratio=0.5)
+    answer = cal.are_quantiles(dear)
+    assert isinstance(answer, Refusal) and answer.kind == "study_compute" and "2x the compute" in answer.reason
+    assert not isinstance(cal.are_quantiles(DesignFeatures(num_sizes=5, param_ratio=2.0, compute_ratio=2.0)), Refusal)
+    table = pd.DataFrame(
+        [
+            {"num_sizes": 5, "param_ratio": 2.0, "compute_ratio": r, "tokens_per_param": 20.0, "fit_log_rmse": np.nan}
+            for r in (0.5, 2.0)
+        ]
+    )
+    assert list(cal.plan_refusal_kinds(table)) == ["study_compute", None]
+
+
 def test_refuses_designs_outside_what_the_collection_covers(rows):
     cal = calibration.fit_calibration(rows)
     far = cal.interval(2.0, DesignFeatures(num_sizes=5, param_ratio=1e4, compute_ratio=1e6))
@@ -376,10 +405,11 @@ def test_strained_exponents_widen_the_interval_when_they_carry_the_error():
 
 def test_shipped_sweep_carries_what_the_calibration_conditions_on():
     """The shipped rows name their source group and the fit's exponents: without them the calibration
-    would silently fall back to families as units and to the residual alone (70.7% instead of 80.0% at
-    90% leaving source groups out, measured on 2026-12-02). With cross-fitted scores (2026-12-03) the
-    issue's bands hold at 80% and 90%, and every source group with 10 designs or more realises >= 70%
-    at 90% (measured 74.5% for datablations, the lowest)."""
+        would silently fall back to families as units and to the residual alone (70.7% instead of 80.0% at
+        90% leaving source groups out, measured on 2026-12-02). With cross-fitted scores (2026-12-03) the
+        issue's bands hold at 80% and 90%, and every source group with 10 designs or more realises >= 70%
+        at 90% (measured 74.5% for datablations, the lowest). Since a target cheaper than every calibration
+    design is clamped to the cheapest instead of refused, fewer than 10% of designs are refused."""
     info = meta.shipped_results_info()
     rows = meta.shipped_results(info["data_version"])
     cal = calibration.fit_calibration(rows)
@@ -388,7 +418,10 @@ def test_shipped_sweep_carries_what_the_calibration_conditions_on():
     report = calibration.summarise(calibration.leave_one_source_out(rows), holdout="source")
     by_level = {s.nominal: s for s in report.levels}
     assert 0.85 <= by_level[0.9].realised <= 0.95 and 0.75 <= by_level[0.8].realised <= 0.85
-    assert report.refused < 0.11 * report.cells
+    assert report.refused < 0.10 * report.cells  # 272 of 3,135 (8.7%) on 2026-12-03: gzip's 240 lead
+    # The planner's p80, on the designs it ranks (a study cheaper than its target): 76.6% of 1,506.
+    planner = {p.nominal: p for p in report.planner}
+    assert 0.75 <= planner[0.8].realised <= 0.85 and planner[0.8].cells >= 1000
     groups = calibration.report_json(report)["groups"]
     assert len(groups) == 10
     for group in groups:

@@ -131,6 +131,7 @@ from scaleplan.core.planning.overtraining import (
 from scaleplan.core.planning.recommendation import (
     BUDGET_EXCESS_REMARK,
     PLANNER_HELD_OUT,
+    PLANNER_HELD_OUT_WORST,
     STUDY_SHARE_REMARK,
     UNSPENT_SHARE,
     budget_remarks,
@@ -228,6 +229,7 @@ __all__ = [
     "recommendation",
     "plain_accuracy",
     "PLANNER_HELD_OUT",
+    "PLANNER_HELD_OUT_WORST",
     "budget_remarks",
     # also used by the CLI, the pages and the tests as planning.NAME
     "DEFAULT_MFU_PERCENT",

@@ -35,6 +35,16 @@ def test_held_out_figures_are_what_the_shipped_sweep_measures(built_db):
     for level, (share, designs) in planning.PLANNER_HELD_OUT.items():
         assert measured[level][1] == designs
         assert measured[level][0] == pytest.approx(share, abs=0.0006)
+    groups = {g["group"]: g for g in calibration.report_json(report)["groups"]}
+    frame = calibration.leave_one_out(results, "source")
+    for group, share, designs in planning.PLANNER_HELD_OUT_WORST:
+        answered = frame.loc[(frame["group"] == group) & frame["planner_ok_80"].notna(), "planner_ok_80"]
+        assert len(answered) == designs and answered.mean() == pytest.approx(share, abs=0.0006)
+        assert groups[group]["planner_80"] == pytest.approx(share, abs=0.0006)
+    # the groups quoted are the worst of those with >= 10 designs the planner ranks
+    others = frame[frame["planner_ok_80"].notna()].groupby("group")["planner_ok_80"].agg(["mean", "size"])
+    others = others[(others["size"] >= 10) & ~others.index.isin([g for g, _, _ in planning.PLANNER_HELD_OUT_WORST])]
+    assert (others["mean"] > max(share for _, share, _ in planning.PLANNER_HELD_OUT_WORST)).all()
 
 
 def test_recommendation_carries_the_sentence_for_the_pick():

@@ -90,7 +90,7 @@ def fit_figure(
     def unique_of(run_id: str | None) -> float | None:
         return None if unique is None or run_id is None or run_id not in unique.index else float(unique[run_id])
 
-    fig = go.Figure()
+    traces: list[dict] = []  # built as dicts and validated once by go.Figure: ~5x faster than add_trace
     sizes = sorted({float(n) for n in fit_runs["num_params"]} | {float(target_params)})
     colors = charts.size_colors(sizes)
     used_keys = set(zip(used["run_id"], used["tokens_seen"].round(3)))
@@ -113,8 +113,9 @@ def fit_figure(
         name = f"{units.format_params(size, unit=False)} (fit)"
         hover = "<b>%{customdata}</b><br>tokens %{x:.3s}<br>loss %{y:.4f}<extra>%{meta}</extra>"
         if mask.any():
-            fig.add_trace(
-                go.Scatter(
+            traces.append(
+                dict(
+                    type="scatter",
                     x=points["tokens_seen"][mask],
                     y=points["value"][mask],
                     mode="markers",
@@ -128,8 +129,9 @@ def fit_figure(
                 )
             )
         if (~mask).any():
-            fig.add_trace(
-                go.Scatter(
+            traces.append(
+                dict(
+                    type="scatter",
                     x=points["tokens_seen"][~mask],
                     y=points["value"][~mask],
                     mode="markers",
@@ -145,8 +147,9 @@ def fit_figure(
         start = max(float(points["tokens_seen"].min()), x_low)
         tokens = np.geomspace(start, max(float(points["tokens_seen"].max()), start * 1.001), 80)
         fitted = fitted_law.predict_at(params, size, tokens, unique_of(run["run_id"]))
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=tokens,
                 y=fitted,
                 mode="lines",
@@ -161,8 +164,9 @@ def fit_figure(
         y_values += list(fitted[tokens >= first_used])
     # The target: band, predicted curve, prediction, actual points.
     if band is not None:
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=np.concatenate([band["tokens"], band["tokens"][::-1]]),
                 y=np.concatenate([band["hi"], band["lo"][::-1]]),
                 fill="toself",
@@ -176,8 +180,9 @@ def fit_figure(
         y_values += [float(band["lo"][-1]), float(band["hi"][-1])]
     predicted_curve = fitted_law.predict_at(params, target_params, grid, unique_of(target_run))
     target_name = html.escape(target_label)
-    fig.add_trace(
-        go.Scatter(
+    traces.append(
+        dict(
+            type="scatter",
             x=grid,
             y=predicted_curve,
             mode="lines",
@@ -191,8 +196,9 @@ def fit_figure(
     if target_run is not None:
         actual = curves[curves["run_id"] == target_run].sort_values("tokens_seen")
         if not actual.empty:
-            fig.add_trace(
-                go.Scatter(
+            traces.append(
+                dict(
+                    type="scatter",
                     x=actual["tokens_seen"],
                     y=actual["value"],
                     mode="markers",
@@ -204,8 +210,9 @@ def fit_figure(
             )
             late = actual[actual["tokens_seen"] >= max(x_low, 0.1 * actual["tokens_seen"].max())]
             y_values += list(late["value"])
-    fig.add_trace(
-        go.Scatter(
+    traces.append(
+        dict(
+            type="scatter",
             x=[target_tokens],
             y=[predicted],
             mode="markers",
@@ -216,8 +223,7 @@ def fit_figure(
         )
     )
     y_values.append(predicted)
-    charts.base_layout(
-        fig,
+    layout = charts.base_layout_dict(
         x_title=units.axis_title("Tokens seen", "tokens", log=True),
         y_title=y_title,
         log_x=True,
@@ -225,20 +231,32 @@ def fit_figure(
         height=height,
     )
     if min_tokens > x_low:
-        fig.add_vrect(x0=x_low, x1=min_tokens, fillcolor="#9aa0a6", opacity=0.14, line_width=0, layer="below")
+        layout["shapes"] = [
+            dict(
+                type="rect",
+                x0=x_low,
+                x1=min_tokens,
+                xref="x",
+                y0=0,
+                y1=1,
+                yref="y domain",
+                fillcolor="#9aa0a6",
+                opacity=0.14,
+                line_width=0,
+                layer="below",
+            )
+        ]
     ticks = token_ticks(x_low, x_high)
     if ticks:
-        fig.update_xaxes(tickvals=ticks[0], ticktext=ticks[1])
-    fig.update_xaxes(range=[math.log10(x_low), math.log10(x_high)])
+        layout["xaxis"].update(tickvals=ticks[0], ticktext=ticks[1])
+    layout["xaxis"]["range"] = [math.log10(x_low), math.log10(x_high)]
     y_range = _padded_range(y_values)
     if y_range:
-        fig.update_yaxes(range=y_range)
+        layout["yaxis"]["range"] = y_range
     # Legend below the plot: the plotting area keeps the full width, even in a narrow column.
-    fig.update_layout(
-        legend=dict(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0, font_size=14),
-        margin=dict(r=10, b=10),
-    )
-    return fig
+    layout["legend"].update(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0, font_size=14)
+    layout["margin"].update(r=10, b=10)
+    return go.Figure(data=traces, layout=layout)
 
 
 def tradeoff_figures(

@@ -115,6 +115,33 @@ def log_ticks(low: float, high: float, formatter=lambda v: f"{v:g}") -> tuple[li
     return values, [formatter(v) for v in values]
 
 
+def base_layout_dict(*, x_title: str, y_title: str, log_x: bool, log_y: bool, height: int = 560) -> dict:
+    """The shared look as a layout dict (for figures built in one go: ``go.Figure(data=..., layout=...)``)."""
+
+    def axis(title: str, log: bool) -> dict:
+        return dict(
+            title=dict(text=title, font=dict(size=16)),
+            type="log" if log else "linear",
+            showline=True,
+            linecolor="#9aa0a6",
+            gridcolor="#e8eaed",
+            ticks="outside",
+            tickfont=dict(size=14),
+        )
+
+    return dict(
+        template="plotly_white",
+        height=height,
+        font=dict(FONT),
+        hovermode="closest",
+        margin=dict(l=10, r=10, t=30, b=10),
+        hoverlabel=dict(font=dict(size=14), bgcolor="white"),
+        legend=dict(font=dict(size=14), title=dict(font=dict(size=14)), itemsizing="constant"),
+        xaxis=axis(x_title, log_x),
+        yaxis=axis(y_title, log_y),
+    )
+
+
 def base_layout(
     fig: go.Figure, *, x_title: str, y_title: str, log_x: bool, log_y: bool, height: int = 560
 ) -> go.Figure:
@@ -175,7 +202,7 @@ def curves_figure(
     than MAX_LEGEND_SIZES entries: a colour bar for the sizes, and the legend keeps one line-style
     entry per family.
     """
-    fig = go.Figure()
+    traces: list[dict] = []  # built as dicts and validated once by go.Figure (add_trace copies the figure)
     data = curves.dropna(subset=[x, "value"])
     colors = size_colors(data["num_params"].tolist())
     families = list(dict.fromkeys(data["family"])) if "family" in data else []
@@ -221,8 +248,9 @@ def curves_figure(
             if use_legend and first_of_entry and family not in titled:
                 titled.add(family)
                 group_title = dict(legendgrouptitle_text=html.escape(family_names.get(family, family)))
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=run[x],
                 y=run["value"],
                 mode="lines+markers" if few else "lines",
@@ -238,8 +266,9 @@ def curves_figure(
         )
     if several and not use_legend:  # sizes on a colour bar; the legend still tells the families apart
         for family in families:
-            fig.add_trace(
-                go.Scatter(
+            traces.append(
+                dict(
+                    type="scatter",
                     x=[None],
                     y=[None],
                     mode="lines",
@@ -250,16 +279,16 @@ def curves_figure(
                 )
             )
     if colors and not use_legend:
-        _add_colorbar(fig, list(colors))
+        traces += _colorbar_traces(list(colors))
+    layout = base_layout_dict(x_title=x_title, y_title=y_title, log_x=log_x, log_y=log_y, height=height)
     if use_legend and colors:
         single = family_names.get(families[0]) if len(families) == 1 else None
         title = (
             "Family · parameters" if several else (f"{html.escape(single)} · parameters" if single else "Parameters")
         )
-        fig.update_layout(legend=dict(title_text=title, traceorder="grouped" if several else "normal"))
+        layout["legend"].update(title_text=title, traceorder="grouped" if several else "normal")
     elif several:
-        fig.update_layout(legend=dict(title_text="Family", traceorder="normal"))
-    base_layout(fig, x_title=x_title, y_title=y_title, log_x=log_x, log_y=log_y, height=height)
+        layout["legend"].update(title_text="Family", traceorder="normal")
     if log_x and not data.empty:
         formatter = (lambda v: units.format_flops(v, unit=False, decimals=0)) if x == "flops" else units.format_count
         low, high = float(data[x].min()), float(data[x].max())
@@ -269,28 +298,29 @@ def curves_figure(
             else log_ticks(low, high, formatter) or decade_ticks(low, high, formatter)
         )
         if ticks:
-            fig.update_xaxes(tickvals=ticks[0], ticktext=ticks[1])
+            layout["xaxis"].update(tickvals=ticks[0], ticktext=ticks[1])
     if log_y and not data.empty and float(data["value"].min()) > 0:
         low, high = float(data["value"].min()), float(data["value"].max())
         ticks = log_ticks(low, high) if high / low < 100 else decade_ticks(low, high, lambda v: f"{v:g}")
         if ticks:
-            fig.update_yaxes(tickvals=ticks[0], ticktext=ticks[1])
-    return fig
+            layout["yaxis"].update(tickvals=ticks[0], ticktext=ticks[1])
+    return go.Figure(data=traces, layout=layout)
 
 
-def _add_colorbar(fig: go.Figure, sizes: list[float]) -> None:
-    """An invisible trace that carries the size colour bar (log10 parameters, labelled 1B etc.)."""
+def _colorbar_traces(sizes: list[float]) -> list[dict]:
+    """An invisible trace that carries the size colour bar (log10 parameters, labelled 1B etc.); none for one size."""
     lo, hi = math.log10(min(sizes)), math.log10(max(sizes))
     if hi == lo:
-        return
+        return []
     stride = max(1, math.ceil((math.floor(hi) - math.ceil(lo) + 1) / MAX_TICKS))
     ticks = [k for k in range(math.ceil(lo), math.floor(hi) + 1, stride)] or [lo, hi]
     scale = [
         [p, c]
         for p, c in zip(np.linspace(0, 1, 11), sample_colorscale(COLORSCALE, list(np.linspace(*COLOR_RANGE, 11))))
     ]
-    fig.add_trace(
-        go.Scatter(
+    return [
+        dict(
+            type="scatter",
             x=[None],
             y=[None],
             mode="markers",
@@ -311,7 +341,7 @@ def _add_colorbar(fig: go.Figure, sizes: list[float]) -> None:
                 ),
             ),
         )
-    )
+    ]
 
 
 def coverage_figure(runs: pd.DataFrame, *, height: int = 520) -> go.Figure:

@@ -23,16 +23,42 @@ quasi-binomial dispersion phi = Pearson chi^2 / (points - 2) when phi > 1 (runs 
 their question sampling explains); their intervals are Wald intervals, theta +- z se (Student's t
 with points - 2 degrees of freedom instead of z when phi was estimated above 1).
 
-A task is refused (:class:`TaskRefused`, a :class:`core.errors.UserError`, with its ``reason``)
-when the study has fewer than :data:`MIN_RUNS` runs, when its runs sit at chance (no run above
-chance by more than 3 binomial standard errors, sqrt(max(c (1 - c), a (1 - a)) / n) for a run of
-accuracy a, and :data:`MIN_POINTS_ABOVE_CHANCE` points), when
-its accuracy is not monotone in compute (Spearman rank correlation below :data:`MIN_RANK_CORRELATION`)
-or when the fitted link falls as the loss falls (k <= 0).
+A task is refused (:class:`TaskRefused`, a :class:`core.errors.UserError`, with its ``reason``) by
+the rules of :data:`REFUSAL_RULES`, each decided from the study runs only (never from a target's
+score; the extrapolation rule uses the target's *predicted* loss). The rules and their thresholds,
+chosen from noise arguments before any target was scored with them:
+
+* ``too_few_runs``: fewer than :data:`MIN_RUNS` distinct study runs.
+* ``at_chance``: no study point above chance by more than :data:`CHANCE_Z` binomial standard errors,
+  sqrt(max(c (1 - c), a (1 - a)) / n) for a point of accuracy a, and :data:`MIN_POINTS_ABOVE_CHANCE`
+  points; ``too_few_above_chance``: fewer such points than the link has parameters (2, or 3 with a
+  fitted ceiling): points at the floor say nothing about the rise, so with fewer the link is not
+  identified by the data.
+* ``not_monotone``: Spearman rank correlation of accuracy with compute below
+  :data:`MIN_RANK_CORRELATION`, or a drop of accuracy from a point to a point of more compute beyond
+  noise (:func:`check_drops`): (a_i - a_j) / sqrt(phi (a_i (1 - a_i) / n_i + a_j (1 - a_j) / n_j)),
+  phi = max(1, the link's robust dispersion: median squared Pearson residual / 0.455), above the Bonferroni quantile
+  z = Phi^-1(1 - :data:`MONOTONE_FAMILY_ERROR` / pairs) over all compute-ordered pairs (noise alone
+  produces such a drop anywhere in the study with probability < 1%).
+* ``decreasing_link``: the fitted link falls as the loss falls (k <= 0).
+* ``poor_fit``: the link's Pearson dispersion phi above :data:`MAX_DISPERSION` = 3^2, i.e. its
+  residuals' root mean square above three binomial standard errors. Run-to-run (seed) scatter of the
+  order of the question sampling noise (phi ~ 2 for a right link) reaches phi = 9 in under 1% of
+  studies of 3 or more degrees of freedom (2 chi^2_3 / 3 has its 99% quantile at 7.6).
+* ``extrapolation``: the target's predicted loss beyond the study's informative range (the losses of
+  the points above chance) by more than :data:`MAX_EXTRAPOLATION` times that range's width
+  (:func:`check_extrapolation`): no farther beyond what the study saw rise than its rise spans.
+* ``no_fit``: no question counts, no finite optimum or unidentified parameters.
+
+The ceiling a is 1 unless a fitted ceiling (:func:`fit_task_link`) explains the study points better
+than noise could: the quasi-likelihood F test (X^2_fixed - X^2_free) / (X^2_free / (m - 3)) above
+the F(1, m - 3) quantile at :data:`CEILING_TEST_LEVEL`, m the study points (Bhagia et al.'s free
+scale, for tasks whose scoring caps accuracy below 1).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,18 +72,38 @@ from scaleplan.core.errors import UserError
 
 FloatArray = NDArray[np.float64]
 Variable = Literal["loss", "log10_flops"]
-Reason = Literal["too_few_runs", "at_chance", "not_monotone", "decreasing_link", "no_fit"]
+Reason = Literal[
+    "too_few_runs",
+    "at_chance",
+    "too_few_above_chance",
+    "not_monotone",
+    "decreasing_link",
+    "poor_fit",
+    "extrapolation",
+    "no_fit",
+]
 
 __all__ = [
     "MIN_RUNS",
     "MIN_RANK_CORRELATION",
     "MIN_POINTS_ABOVE_CHANCE",
     "CHANCE_Z",
+    "MONOTONE_FAMILY_ERROR",
+    "MAX_DISPERSION",
+    "MAX_EXTRAPOLATION",
+    "CEILING_TEST_LEVEL",
+    "REFUSAL_RULES",
     "TaskRefused",
     "LinkFit",
     "StudyCheck",
     "check_study",
     "fit_link",
+    "fit_task_link",
+    "check_extrapolation",
+    "check_drops",
+    "largest_drop",
+    "above_chance",
+    "ceiling_improves",
     "link_accuracy",
     "conformal_quantile",
     "spearman",
@@ -72,6 +118,33 @@ MIN_POINTS_ABOVE_CHANCE = 2.0
 CHANCE_Z = 3.0
 """... and by this many binomial standard errors, sqrt(max(c (1 - c), a (1 - a)) / n) (at chance or at the
 run's accuracy a, whichever is larger: a task with chance 0 still has sampling error)."""
+
+MONOTONE_FAMILY_ERROR = 0.01
+"""Chance that binomial noise alone shows a drop beyond the Bonferroni quantile anywhere in a study."""
+MAX_DISPERSION = 9.0
+"""Pearson chi^2 / dof above which the link does not describe the study runs (rms residual > 3 se)."""
+MAX_EXTRAPOLATION = 1.0
+"""How far beyond the informative loss range a target may lie, in widths of that range."""
+CEILING_TEST_LEVEL = 0.05
+"""Level of the F test that lets a fitted ceiling replace the ceiling 1."""
+
+REFUSAL_RULES: dict[Reason, str] = {
+    "too_few_runs": f"fewer than {MIN_RUNS} study runs",
+    "at_chance": f"no study point above chance by {CHANCE_Z:g} binomial standard errors and {MIN_POINTS_ABOVE_CHANCE:g} points",
+    "too_few_above_chance": "fewer study points above chance than the link has parameters: its rise is not identified",
+    "not_monotone": (
+        f"accuracy not monotone in compute: Spearman below {MIN_RANK_CORRELATION:g}, or a drop to a run of more "
+        f"compute that binomial noise makes with probability < {MONOTONE_FAMILY_ERROR:.0%} (Bonferroni over pairs)"
+    ),
+    "decreasing_link": "the fitted link falls as the loss improves",
+    "poor_fit": f"the link's residuals exceed {MAX_DISPERSION**0.5:g} binomial standard errors (rms) on the study runs",
+    "extrapolation": (
+        f"the target's predicted loss lies beyond the study's above-chance loss range by more than "
+        f"{MAX_EXTRAPOLATION:g} times its width"
+    ),
+    "no_fit": "no question counts, or no finite, identified binomial fit",
+}
+"""Every refusal reason with the rule behind it (one sentence; the messages add the measured values)."""
 
 _P_CLIP = 1e-9
 _DIRECTION: dict[Variable, float] = {"loss": -1.0, "log10_flops": 1.0}
@@ -107,12 +180,45 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
 
 @dataclass(frozen=True)
 class StudyCheck:
-    """What the refusal rules measured on a study: runs, best points above chance, rank correlation."""
+    """What the refusal rules measured on a study: runs, best points above chance, the points above
+    chance (count), rank correlation and the largest compute-ordered drop in binomial standard errors
+    with the Bonferroni quantile it was held to."""
 
     runs: int
     best_above_chance_points: float
     chance_threshold_points: float
     rank_correlation: float
+    points_above_chance: int = 0
+    largest_drop_z: float = 0.0
+    drop_quantile: float = float("inf")
+
+
+def above_chance(accuracy: ArrayLike, n_questions: ArrayLike, chance: float) -> tuple[FloatArray, FloatArray]:
+    """Points above chance (accuracy - c, fractions) and the threshold each must pass:
+    max(:data:`MIN_POINTS_ABOVE_CHANCE` / 100, :data:`CHANCE_Z` sqrt(max(c (1 - c), a (1 - a)) / n))."""
+    acc = np.asarray(accuracy, dtype=float)
+    n = np.broadcast_to(np.asarray(n_questions, dtype=float), acc.shape)
+    # the larger of the binomial se at chance and at the point's own accuracy (a chance of 0 has none)
+    se = np.sqrt(np.maximum(chance * (1.0 - chance), acc * (1.0 - acc)) / n)
+    return acc - chance, np.asarray(np.maximum(MIN_POINTS_ABOVE_CHANCE / 100.0, CHANCE_Z * se), dtype=float)
+
+
+def largest_drop(compute_flops: ArrayLike, accuracy: ArrayLike, n_questions: ArrayLike) -> tuple[float, int]:
+    """The largest fall of accuracy from a point to a point of more compute, in binomial standard errors
+    of the difference, (a_i - a_j) / sqrt(a_i (1 - a_i) / n_i + a_j (1 - a_j) / n_j) over C_i < C_j,
+    and the number of such pairs."""
+    c = np.asarray(compute_flops, dtype=float)
+    acc = np.asarray(accuracy, dtype=float)
+    n = np.broadcast_to(np.asarray(n_questions, dtype=float), acc.shape)
+    var = acc * (1.0 - acc) / n
+    ordered = c[:, None] < c[None, :]
+    pairs = int(ordered.sum())
+    if pairs == 0:
+        return 0.0, 0
+    drop = acc[:, None] - acc[None, :]
+    se = np.sqrt(var[:, None] + var[None, :])
+    z = np.where(ordered & (drop > 0), drop / np.maximum(se, 1e-12), 0.0)
+    return float(z.max()), pairs
 
 
 def check_study(
@@ -125,11 +231,14 @@ def check_study(
     run_ids: Sequence[str] | None = None,
     min_runs: int = MIN_RUNS,
     min_rank_correlation: float = MIN_RANK_CORRELATION,
+    parameters: int = 2,
 ) -> StudyCheck:
-    """Apply the refusal rules to a task's study points; raise :class:`TaskRefused` or return the measures.
+    """Apply the study rules of :data:`REFUSAL_RULES` to a task's study points; raise :class:`TaskRefused`
+    or return the measures.
 
     ``compute_flops`` (FLOPs), ``accuracy`` (fractions) and ``n_questions`` per point; ``run_ids``
-    names each point's run (one point per run when omitted).
+    names each point's run (one point per run when omitted); ``parameters``: the link's (2, or 3 with
+    a fitted ceiling), the fewest points above chance that identify it.
     """
     c = np.asarray(compute_flops, dtype=float)
     acc = np.asarray(accuracy, dtype=float)
@@ -137,18 +246,23 @@ def check_study(
     runs = len(set(run_ids)) if run_ids is not None else int(acc.size)
     if runs < min_runs:
         raise TaskRefused(task, "too_few_runs", f"{runs} study runs; the link needs at least {min_runs}")
-    # the larger of the binomial se at chance and at the run's own accuracy (a chance of 0 has none)
-    se = np.sqrt(np.maximum(chance * (1.0 - chance), acc * (1.0 - acc)) / n)
-    threshold = np.maximum(MIN_POINTS_ABOVE_CHANCE / 100.0, CHANCE_Z * se)
-    above = acc - chance
+    above, threshold = above_chance(acc, n, chance)
     best = int(np.argmax(above - threshold))
-    if not np.any(above > threshold):
+    count = int(np.sum(above > threshold))
+    if count == 0:
         raise TaskRefused(
             task,
             "at_chance",
             f"the study runs sit at chance ({chance:.0%}): the best is {100 * above[best]:+.1f} points from it, "
-            f"within {100 * threshold[best]:.1f} points (3 binomial standard errors or "
+            f"within {100 * threshold[best]:.1f} points ({CHANCE_Z:g} binomial standard errors or "
             f"{MIN_POINTS_ABOVE_CHANCE:g} points)",
+        )
+    if count < parameters:
+        raise TaskRefused(
+            task,
+            "too_few_above_chance",
+            f"{count} study point(s) above chance ({chance:.0%}); the link has {parameters} parameters, so its "
+            f"rise is not identified (points at chance say nothing about it)",
         )
     rho = spearman(c, acc)
     if not rho >= min_rank_correlation:
@@ -162,7 +276,34 @@ def check_study(
         best_above_chance_points=float(100 * above[best]),
         chance_threshold_points=float(100 * threshold[best]),
         rank_correlation=rho,
+        points_above_chance=count,
     )
+
+
+def check_drops(
+    task: str,
+    compute_flops: ArrayLike,
+    accuracy: ArrayLike,
+    n_questions: ArrayLike,
+    dispersion: float = 1.0,
+) -> tuple[float, float]:
+    """The ``not_monotone`` rule beyond noise: refuse when accuracy falls from a point to a point of more
+    compute by more than the Bonferroni quantile z = Phi^-1(1 - :data:`MONOTONE_FAMILY_ERROR` / pairs) of
+    quasi-binomial standard errors (:func:`largest_drop` divided by sqrt(max(1, ``dispersion``)), the
+    link's robust dispersion in :func:`fit_link`: run-to-run scatter the link's residuals show is noise too). Returns the
+    largest drop (in those standard errors) and the quantile."""
+    z, pairs = largest_drop(compute_flops, accuracy, n_questions)
+    z /= math.sqrt(max(1.0, dispersion))
+    quantile = float(stats.norm.isf(MONOTONE_FAMILY_ERROR / pairs)) if pairs else float("inf")
+    if z > quantile:
+        raise TaskRefused(
+            task,
+            "not_monotone",
+            f"accuracy falls to a study run of more compute by {z:.1f} standard errors (binomial, times the "
+            f"link's dispersion), beyond the {quantile:.1f} that noise reaches with probability "
+            f"{MONOTONE_FAMILY_ERROR:.0%} over {pairs} pairs",
+        )
+    return z, quantile
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,6 +333,13 @@ class LinkFit:
     dof: int = 1
     ceiling: float = 1.0
     ceiling_fitted: bool = False
+    informative_range: tuple[float, float] = (float("nan"), float("nan"))
+    pearson_chi2: float = float("nan")
+
+    @property
+    def parameters(self) -> int:
+        """The link's free parameters: k and x0, and the ceiling when fitted."""
+        return 3 if self.ceiling_fitted else 2
 
     def predict(self, x: ArrayLike) -> FloatArray:
         """Predicted accuracy (a fraction) at x (loss in nats/token, or log10 FLOPs)."""
@@ -298,12 +446,22 @@ def fit_link(
         compute = 10.0**xs
     else:
         compute = np.asarray(compute_flops, dtype=float)[ok]
+    fitted = ceiling is None
     check = check_study(
-        task, compute, acc, n, chance, run_ids=ids, min_runs=min_runs, min_rank_correlation=min_rank_correlation
+        task,
+        compute,
+        acc,
+        n,
+        chance,
+        run_ids=ids,
+        min_runs=min_runs,
+        min_rank_correlation=min_rank_correlation,
+        parameters=3 if fitted else 2,
     )
+    gap, threshold = above_chance(acc, n, chance)
+    informative = xs[gap > threshold]
     d = _DIRECTION[variable]
     y = acc * n
-    fitted = ceiling is None
     fixed_ceiling = 1.0 if ceiling is None else float(ceiling)
 
     def unpack(theta: FloatArray) -> float:
@@ -360,6 +518,12 @@ def fit_link(
     if not np.all(np.isfinite(covariance)):
         raise TaskRefused(task, "no_fit", "the link's parameters are not identified by these study points")
     covariance.setflags(write=False)
+    # the drop rule's noise: a dispersion robust to the drop itself, the median squared Pearson residual
+    # over the median of chi^2_1 (0.455), so one fallen run cannot inflate the noise it is held to
+    squared = (y - n * p) ** 2 / (n * p * (1.0 - p))
+    robust = float(np.median(squared)) / float(stats.chi2.ppf(0.5, 1))
+    z, quantile = check_drops(task, compute, acc, n, robust)
+    check = dataclasses.replace(check, largest_drop_z=z, drop_quantile=quantile)
     residual = acc - link_accuracy(xs, k, x0, chance, variable, a)
     return LinkFit(
         task=task,
@@ -377,7 +541,76 @@ def fit_link(
         dof=dof,
         ceiling=a,
         ceiling_fitted=fitted,
+        informative_range=(float(informative.min()), float(informative.max())),
+        pearson_chi2=pearson,
     )
+
+
+def ceiling_improves(fixed: LinkFit, free: LinkFit, level: float = CEILING_TEST_LEVEL) -> bool:
+    """Whether the fitted ceiling explains the study points better than noise could: the quasi-likelihood
+    F statistic (X^2_fixed - X^2_free) / (X^2_free / (m - 3)) (Pearson chi^2s, m study points) above the
+    upper ``level`` quantile of F(1, m - 3)."""
+    dof = int(free.x.size) - 3
+    if dof < 1 or not free.ceiling_fitted:
+        return False
+    scale = max(free.pearson_chi2 / dof, 1e-12)
+    statistic = (fixed.pearson_chi2 - free.pearson_chi2) / scale
+    return bool(statistic > float(stats.f.isf(level, 1, dof)))
+
+
+def fit_task_link(
+    task: str,
+    loss: ArrayLike,
+    accuracy: ArrayLike,
+    n_questions: ArrayLike,
+    chance: float,
+    *,
+    compute_flops: ArrayLike,
+    run_ids: Sequence[str] | None = None,
+) -> LinkFit:
+    """The link a task is answered with: the chance-floor sigmoid in loss (nats/token) with ceiling 1, or
+    with a fitted ceiling when :func:`ceiling_improves` (which needs 3 points above chance), held to
+    every study rule of :data:`REFUSAL_RULES` (``poor_fit``: dispersion above :data:`MAX_DISPERSION`).
+    Raises :class:`TaskRefused`; the target-side rule is :func:`check_extrapolation`."""
+    link = fit_link(task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids)
+    if link.check.points_above_chance >= 3 and link.x.size > 3:
+        try:
+            free = fit_link(
+                task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids, ceiling=None
+            )
+        except TaskRefused:
+            free = None
+        if free is not None and ceiling_improves(link, free):
+            link = free
+    if link.dispersion > MAX_DISPERSION:
+        raise TaskRefused(
+            task,
+            "poor_fit",
+            f"the link's residuals on the study runs are {math.sqrt(link.dispersion):.1f} times their binomial "
+            f"noise (rms; Pearson dispersion {link.dispersion:.1f} > {MAX_DISPERSION:g}): the sigmoid does not "
+            f"describe how this task's accuracy follows the loss",
+        )
+    return link
+
+
+def check_extrapolation(link: LinkFit, x_target: float) -> float:
+    """Refuse (``extrapolation``) a target whose predicted x lies beyond the study's informative range
+    (the x of its points above chance) by more than :data:`MAX_EXTRAPOLATION` times that range's width;
+    return the distance beyond it in widths (0 inside; inf for a range of zero width)."""
+    d = _DIRECTION[link.variable]
+    low, high = sorted(d * np.asarray(link.informative_range, dtype=float))
+    beyond = max(0.0, d * float(x_target) - high)
+    width = high - low
+    ratio = beyond / width if width > 0 else (0.0 if beyond == 0 else float("inf"))
+    if ratio > MAX_EXTRAPOLATION:
+        unit = "nats/token" if link.variable == "loss" else "decades of compute"
+        raise TaskRefused(
+            link.task,
+            "extrapolation",
+            f"the target lies {beyond:.3g} {unit} beyond the losses at which the study runs rise above chance, "
+            f"{ratio:.1f} times that range's width ({width:.3g}); the link is trusted to {MAX_EXTRAPOLATION:g}",
+        )
+    return ratio
 
 
 def conformal_quantile(scores: ArrayLike, level: float) -> float:

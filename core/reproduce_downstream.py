@@ -65,9 +65,12 @@ class TargetPrediction:
 
 @dataclass(frozen=True)
 class Refusal:
+    """A refused family (all its targets) or, for ``extrapolation``, one ``target``."""
+
     family: str
     reason: str
     message: str
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,23 +113,15 @@ def _target_prediction(
     )
 
 
-CEILING: float | None = 1.0  # the headline link's ceiling: 1 (a perfect score); None fits it
-
-
 def _fit_pair(
     task: str, study: pd.DataFrame, chance: float
 ) -> tuple[downstream.LinkFit, downstream.LinkFit | None, downstream.LinkFit | None]:
-    """The two-step link (in loss), the direct form (in log10 compute) and, for comparison, the two-step
-    link with a fitted ceiling, on one study frame."""
-    kwargs: dict[str, Any] = {"run_ids": list(study["run_id"]), "ceiling": CEILING}
-    fit = downstream.fit_link(
-        task,
-        study["loss"],
-        study["value"],
-        study["n_questions"],
-        chance,
-        compute_flops=study["flops"],
-        **kwargs,
+    """The two-step link (in loss; :func:`core.downstream.fit_task_link`, its ceiling 1 or fitted as the
+    F test decides, held to the refusal rules), the direct form (in log10 compute, ceiling 1) and, for
+    comparison, the two-step link with a fitted ceiling always, on one study frame."""
+    ids = list(study["run_id"])
+    fit = downstream.fit_task_link(
+        task, study["loss"], study["value"], study["n_questions"], chance, compute_flops=study["flops"], run_ids=ids
     )
     try:
         direct = downstream.fit_link(
@@ -136,7 +131,7 @@ def _fit_pair(
             study["n_questions"],
             chance,
             variable="log10_flops",
-            **kwargs,
+            run_ids=ids,
         )
     except downstream.TaskRefused:
         direct = None
@@ -148,7 +143,8 @@ def _fit_pair(
             study["n_questions"],
             chance,
             compute_flops=study["flops"],
-            **{**kwargs, "ceiling": None},
+            run_ids=ids,
+            ceiling=None,
         )
     except downstream.TaskRefused:
         free = None
@@ -188,6 +184,11 @@ def overtrain_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
             by_run = group.set_index("run_id")
             for name, target in targets.items():
                 row = by_run.loc[target["run_id"]]
+                try:
+                    downstream.check_extrapolation(fit, predicted[name])
+                except downstream.TaskRefused as refusal:
+                    entry["r"].append(Refusal(family, refusal.reason, str(refusal), name))
+                    continue
                 entry["t"].append(
                     _target_prediction(
                         fit,
@@ -244,13 +245,19 @@ def pythia_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
                     if row.empty:
                         continue
                     predicted_loss = float(law.predict(target.num_params, target.tokens_seen))
+                    name = str(target.run_id).removeprefix("pythia/")
+                    try:
+                        downstream.check_extrapolation(fit, predicted_loss)
+                    except downstream.TaskRefused as refusal:
+                        entry["r"].append(Refusal(family, refusal.reason, str(refusal), name))
+                        continue
                     entry["t"].append(
                         _target_prediction(
                             fit,
                             direct,
                             free,
                             family,
-                            str(target.run_id).removeprefix("pythia/"),
+                            name,
                             predicted_loss,
                             float(target.value),
                             math.log10(float(row["flops"].iloc[0])),
@@ -326,6 +333,8 @@ def _summary(results: list[TaskResult]) -> dict[str, Any]:
         "tasks": len(results),
         "answered_tasks": sum(1 for r in results if r.targets),
         "refused_tasks": sum(1 for r in results if not r.targets),
+        "refused_task_names": sorted(r.task for r in results if not r.targets),
+        "partly_refused_task_names": sorted(r.task for r in results if r.targets and r.refused),
         "refusals_by_reason": reasons,
         "answered_targets": len(targets),
         "mean_abs_error_points": _mean([t.abs_error_points for t in targets]),
@@ -381,7 +390,10 @@ def report_json(report: DownstreamReport) -> dict[str, Any]:
                     ]
                 ),
                 "coverage_90": _mean([float(t.covered) for t in r.targets]),
-                "refused": [{"family": x.family, "reason": x.reason, "message": x.message} for x in r.refused],
+                "refused": [
+                    {"family": x.family, "target": x.target, "reason": x.reason, "message": x.message}
+                    for x in r.refused
+                ],
             }
         )
     sources = sorted({r.source for r in report.tasks})

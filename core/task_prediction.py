@@ -2,8 +2,10 @@
 
 Given a loss analysis (:class:`core.analysis.Analysis`: the study points and the target's predicted
 loss), the task's scores at the study points' checkpoints are joined to their loss, the chance-floor
-link acc = c + (1 - c) / (1 + exp(-k (L0 - L))) is fitted by binomial likelihood
-(:func:`core.downstream.fit_link`) and evaluated at the predicted loss. The interval is
+link acc = c + (a - c) / (1 + exp(-k (L0 - L))) (ceiling a = 1, or fitted when an F test on the study
+points asks for it) is fitted by binomial likelihood and held to the refusal rules
+(:func:`core.downstream.fit_task_link`, :func:`core.downstream.check_extrapolation`) and evaluated at
+the predicted loss. The interval is
 p +- q s (points), s = sqrt(se_link^2 + max(1, phi) p (1 - p) / n), with q the split conformal
 quantile of |error| / s over the targets of ``scaleplan reproduce downstream`` from *other* source
 groups than the family's (the same holdout whose realised coverage that command reports).
@@ -105,7 +107,8 @@ def predict_task(
     """The two-step prediction of the target's accuracy on ``task_name`` (see the module docstring).
 
     Raises :class:`TaskNotFound` for a task the family has no scores of and
-    :class:`core.downstream.TaskRefused` (with its reason) when the study cannot support a link.
+    :class:`core.downstream.TaskRefused` (with its reason) when the study cannot support a link or the
+    target lies too far beyond it.
     """
     choice = parse_task(task_name)
     scores = storage.downstream_scores(con, [family], choice.task, "acc", choice.shots)
@@ -123,7 +126,7 @@ def predict_task(
     points = pd.DataFrame({"run_id": study_run_ids, "tokens_seen": study_tokens, "loss": study_loss})
     study = scores.merge(points, on=["run_id", "tokens_seen"], how="inner")
     chance = float(scores["chance"].iloc[0])
-    link = downstream.fit_link(
+    link = downstream.fit_task_link(
         choice.task,
         study["loss"],
         study["value"],
@@ -132,6 +135,7 @@ def predict_task(
         compute_flops=study["flops"],
         run_ids=list(study["run_id"]),
     )
+    downstream.check_extrapolation(link, predicted_loss)
     p = float(link.predict(predicted_loss))
     n_target = float(np.nanmedian(scores["n_questions"])) if scores["n_questions"].notna().any() else 1.0
     se = float(link.standard_error(predicted_loss)[0])

@@ -95,8 +95,10 @@ def _task_json(settings: Settings, family: str, task: str, result: analysis.Anal
         "interval_basis": pred.interval_note,
         "actual_points": pred.actual_points,
         "link": {
-            "formula": "acc = c + (1 - c) / (1 + exp(-k (L0 - L)))",
+            "formula": "acc = c + (a - c) / (1 + exp(-k (L0 - L)))",
             "k_per_nat": link.k,
+            "ceiling_points": 100 * link.ceiling,
+            "ceiling_fitted": link.ceiling_fitted,
             "L0_nats": link.x0,
             "dispersion": link.dispersion,
             "study_points": int(link.x.size),

@@ -77,6 +77,8 @@ def _prediction(
         "actual": pred.actual_points,
         "k": link.k,
         "x0": link.x0,
+        "ceiling": 100 * link.ceiling,
+        "ceiling_fitted": link.ceiling_fitted,
         "study": pred.study,
         "grid": grid,
         "curve": 100 * link.predict(grid),
@@ -102,7 +104,7 @@ def _figure(result: dict, target_name: str, actual_loss: float | None) -> go.Fig
             x=result["grid"],
             y=result["curve"],
             mode="lines",
-            name="link: c + (1 − c)/(1 + exp(−k (L0 − L)))",
+            name="link: c + (a − c)/(1 + exp(−k (L0 − L)))",
             line={"color": "#7f7f7f", "dash": "dash"},
         )
     )
@@ -146,7 +148,8 @@ def _figure(result: dict, target_name: str, actual_loss: float | None) -> go.Fig
         figure,
         title=f"{result['task']}: accuracy against loss, the study runs and the target",
         inputs=f"{result['shots']}-shot · chance {result['chance']:.0f} points (dotted) · link k = "
-        f"{result['k']:.3g} per nat, L0 = {result['x0']:.3g} nats/token · fitted by binomial likelihood",
+        f"{result['k']:.3g} per nat, L0 = {result['x0']:.3g} nats/token, ceiling a = {result['ceiling']:.1f} points"
+        f"{' (fitted)' if result['ceiling_fitted'] else ''} · fitted by binomial likelihood",
     )
     return figure
 
@@ -171,7 +174,9 @@ def render(family: str, result: Analysis, target_run: str | None, target_name: s
         [NONE, *tasks],
         key=KEY + "task",
         help="Two steps: the fitted loss law gives the target's loss; a sigmoid from the task's chance level "
-        "(its floor) to 1, fitted on the study runs' accuracy against their loss, turns it into accuracy.",
+        "(its floor) to 1 (or a fitted ceiling when the study runs ask for one), fitted on the study runs' "
+        "accuracy against their loss, turns it into accuracy. Tasks the study runs cannot predict are refused "
+        "with the reason.",
     )
     if task == NONE:
         return

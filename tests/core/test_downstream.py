@@ -129,3 +129,143 @@ def test_a_task_without_question_counts_is_refused_not_fitted_unweighted():
     with pytest.raises(ds.TaskRefused) as info:
         ds.fit_link("piqa", LOSSES, _truth(), np.nan, CHANCE, compute_flops=_compute(LOSSES))
     assert info.value.reason == "no_fit" and "number of questions" in str(info.value)
+
+
+# --- the refusal rules of REFUSAL_RULES and the task link (fit_task_link), on synthetic studies ---
+
+STUDY = np.linspace(2.7, 4.2, 8)  # nats/token: a study whose runs rise from chance to ~70 points
+
+
+def _sigmoid(losses, k=TRUE_K, l0=TRUE_L0, chance=CHANCE, ceiling=1.0):
+    return chance + (ceiling - chance) / (1 + np.exp(-k * (l0 - losses)))
+
+
+def test_every_refusal_reason_has_its_rule_declared():
+    import typing
+
+    assert set(typing.get_args(ds.Reason)) == set(ds.REFUSAL_RULES)
+    assert all(text for text in ds.REFUSAL_RULES.values())
+
+
+def test_a_known_sigmoid_with_binomial_noise_is_answered_with_its_parameters():
+    """acc = 0.25 + 0.75 sigma(3 (2.8 - L)) + binomial noise at 1,000 questions: fit_task_link answers
+    (no rule fires in 200 replicates), keeps the ceiling 1 in at most ~10% (the F test's 5% level
+    plus its binomial spread), and its 90% intervals of k and L0 hold the truth in 84-96%."""
+    rng = np.random.default_rng(7)
+    replicates, free, covered = 200, 0, {"k": 0, "x0": 0}
+    for _ in range(replicates):
+        acc = rng.binomial(QUESTIONS, _sigmoid(STUDY)) / QUESTIONS
+        link = ds.fit_task_link("t", STUDY, acc, QUESTIONS, CHANCE, compute_flops=_compute(STUDY))
+        free += link.ceiling_fitted
+        if not link.ceiling_fitted:
+            for name, true in (("k", TRUE_K), ("x0", TRUE_L0)):
+                lo, hi = link.parameter_interval(name, 0.9)
+                covered[name] += lo <= true <= hi
+    assert free / replicates <= 0.10
+    for name, count in covered.items():
+        assert 0.84 <= count / (replicates - free) <= 0.96, (name, count)
+
+
+def test_a_capped_task_gets_its_fitted_ceiling():
+    """A rise capped at 60 points (exact-match scoring) whose midpoint (L0 = 3.4) the study passes: the
+    F test takes the fitted ceiling and recovers a = 0.6 within its 90% interval."""
+    rng = np.random.default_rng(11)
+    acc = rng.binomial(5000, _sigmoid(STUDY, l0=3.4, ceiling=0.6)) / 5000
+    link = ds.fit_task_link("t", STUDY, acc, 5000, CHANCE, compute_flops=_compute(STUDY))
+    assert link.ceiling_fitted
+    lo, hi = link.parameter_interval("ceiling", 0.9)
+    assert lo <= 0.6 <= hi and hi - lo < 0.1
+
+
+def test_a_task_at_chance_is_refused_by_the_task_link():
+    rng = np.random.default_rng(3)
+    acc = rng.binomial(QUESTIONS, CHANCE, STUDY.size) / QUESTIONS
+    with pytest.raises(ds.TaskRefused) as info:
+        ds.fit_task_link("mmlu", STUDY, acc, QUESTIONS, CHANCE, compute_flops=_compute(STUDY))
+    assert info.value.reason == "at_chance"
+
+
+def test_one_point_above_chance_does_not_identify_the_link():
+    """Seven runs at chance and the largest 20 points above: 1 point off the floor for 2 parameters."""
+    acc = np.full(STUDY.size, CHANCE)
+    acc[np.argmin(STUDY)] = CHANCE + 0.2
+    with pytest.raises(ds.TaskRefused) as info:
+        ds.fit_task_link("t", STUDY, acc, QUESTIONS, CHANCE, compute_flops=_compute(STUDY))
+    assert info.value.reason == "too_few_above_chance" and "2 parameters" in str(info.value)
+
+
+def test_a_noisy_non_monotone_task_is_refused():
+    """16 runs of a rising sigmoid whose largest falls back 20 points below the next (binomial se of
+    the drop ~2.1 points at 1,000 questions, ~9 se; the link's dispersion absorbs part of it):
+    Spearman stays high, the drop rule refuses it."""
+    rng = np.random.default_rng(5)
+    study = np.linspace(2.7, 4.2, 16)
+    truth = _sigmoid(study)
+    truth[np.argmin(study)] = truth[np.argsort(study)[1]] - 0.20
+    acc = rng.binomial(QUESTIONS, truth) / QUESTIONS
+    assert ds.spearman(_compute(study), acc) >= ds.MIN_RANK_CORRELATION
+    with pytest.raises(ds.TaskRefused) as info:
+        ds.fit_task_link("t", study, acc, QUESTIONS, CHANCE, compute_flops=_compute(study))
+    assert info.value.reason == "not_monotone" and "standard errors" in str(info.value)
+
+
+def test_the_drop_rule_refuses_noise_alone_at_most_at_its_family_error():
+    """Flat truth at 60 points, 8 points of 1,000 questions: binomial noise alone exceeds the
+    Bonferroni quantile in at most 1% of studies (here measured over 2,000; allow 2%)."""
+    rng = np.random.default_rng(17)
+    compute = _compute(STUDY)
+    hits = 0
+    for _ in range(2000):
+        acc = rng.binomial(QUESTIONS, 0.6, STUDY.size) / QUESTIONS
+        try:
+            ds.check_drops("t", compute, acc, QUESTIONS)
+        except ds.TaskRefused:
+            hits += 1
+    assert hits / 2000 <= 0.02
+
+
+def test_largest_drop_closed_form():
+    # 0.6 (n 100) then 0.5 (n 100): drop 0.1 / sqrt(0.24/100 + 0.25/100) = 1.4286
+    z, pairs = ds.largest_drop([1.0, 2.0], [0.6, 0.5], 100)
+    assert pairs == 1 and z == pytest.approx(0.1 / np.sqrt(0.0049))
+    assert ds.largest_drop([1.0, 2.0], [0.5, 0.6], 100)[0] == 0.0
+
+
+def test_a_link_that_does_not_describe_the_runs_is_refused_as_a_poor_fit():
+    """A staircase (accuracy jumps 25 -> 45 -> 65 points in two steps; 20,000 questions, se 0.35 points)
+    no sigmoid follows: its residuals are many times the binomial noise."""
+    steps = np.where(STUDY > 3.6, 0.25, np.where(STUDY > 3.1, 0.45, 0.65))
+    steps = steps + np.linspace(0.0, 0.01, STUDY.size)[::-1]  # strictly monotone in compute
+    with pytest.raises(ds.TaskRefused) as info:
+        ds.fit_task_link("t", STUDY, steps, 20000, CHANCE, compute_flops=_compute(STUDY))
+    assert info.value.reason == "poor_fit" and "binomial" in str(info.value)
+
+
+def test_poor_fit_spares_a_right_link_with_seed_scatter_as_large_as_the_sampling():
+    """A true sigmoid with run-to-run scatter equal to the question sampling (phi ~ 2): the
+    poor-fit rule (phi > 9) fires in under 2% of 200 replicates (chi^2 argument: < 0.1%)."""
+    rng = np.random.default_rng(19)
+    truth = _sigmoid(STUDY)
+    fired = 0
+    for _ in range(200):
+        p = np.clip(truth + rng.normal(0.0, np.sqrt(truth * (1 - truth) / QUESTIONS)), 0, 1)
+        acc = rng.binomial(QUESTIONS, p) / QUESTIONS
+        try:
+            ds.fit_task_link("t", STUDY, acc, QUESTIONS, CHANCE, compute_flops=_compute(STUDY))
+        except ds.TaskRefused as refusal:
+            fired += refusal.reason == "poor_fit"
+    assert fired / 200 <= 0.02
+
+
+def test_extrapolation_beyond_the_informative_range_is_refused():
+    """Informative range: the losses of the points above chance. A target beyond it by 0.5 widths is
+    answered (the ratio returned), by 1.5 widths refused."""
+    link = ds.fit_task_link("t", STUDY, _sigmoid(STUDY), QUESTIONS, CHANCE, compute_flops=_compute(STUDY))
+    low, high = link.informative_range
+    width = high - low
+    assert low == pytest.approx(STUDY.min()) and width > 0
+    assert ds.check_extrapolation(link, low - 0.5 * width) == pytest.approx(0.5)
+    assert ds.check_extrapolation(link, high) == 0.0
+    with pytest.raises(ds.TaskRefused) as info:
+        ds.check_extrapolation(link, low - 1.5 * width)
+    assert info.value.reason == "extrapolation"

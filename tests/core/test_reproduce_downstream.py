@@ -30,7 +30,7 @@ def test_json_has_the_issue_shape(report):
         assert {"task", "targets", "mean_abs_error_points", "coverage_90", "refused"} <= set(task)
         assert bool(task["targets"]) or task["refused"]  # answered somewhere or refused with reasons
         for refusal in task["refused"]:
-            assert refusal["reason"] in {"too_few_runs", "at_chance", "not_monotone", "decreasing_link", "no_fit"}
+            assert refusal["reason"] in downstream.REFUSAL_RULES
             assert refusal["message"]
     per_source = report["average"]["per_source"]
     assert set(per_source) == {"overtrain", "pythia"}
@@ -103,9 +103,31 @@ def test_gadre_average_is_reported_beside_the_single_tasks(report):
 
 def test_held_out_coverage_per_source_group_and_over_all_answered_targets(report):
     """Holding out the source group, the 90% intervals realise at least 75% in each group and 85-95%
-    over every answered target (measured: overtrain 94.7% of 94, Pythia 81.6% of 49, all 90.2%)."""
+    over every answered target (measured with the refusal rules of core.downstream: overtrain 83.3% of
+    42, Pythia 94.3% of 35, all 88.3% of 77)."""
     per_source = report["average"]["per_source"]
     for source, row in per_source.items():
-        assert row["answered_targets"] >= 40, source
+        assert row["answered_targets"] >= 30, source
         assert row["coverage_90"] >= 0.75, (source, row["coverage_90"])
     assert 0.85 <= report["average"]["all"]["coverage_90"] <= 0.95
+
+
+def test_refused_tasks_are_listed_counted_and_explained(report):
+    """Every task without an answered target is named in its source's refused_task_names and counted in
+    refused_tasks; each refusal names a declared rule; refusals_by_reason adds up the refusals."""
+    for source, row in report["average"]["per_source"].items():
+        tasks = [t for t in report["tasks"] if t["source"] == source]
+        unanswered = sorted(t["task"] for t in tasks if not t["targets"])
+        assert row["refused_task_names"] == unanswered
+        assert row["refused_tasks"] == len(unanswered) == row["tasks"] - row["answered_tasks"]
+        assert sum(row["refusals_by_reason"].values()) == sum(len(t["refused"]) for t in tasks)
+        assert set(row["refusals_by_reason"]) <= set(downstream.REFUSAL_RULES)
+    # an extrapolation refusal is one target's, and only that target is missing from its task
+    for task in report["tasks"]:
+        for refusal in task["refused"]:
+            if refusal["reason"] == "extrapolation":
+                assert refusal["target"] not in {
+                    t["target"] for t in task["targets"] if t["family"] == refusal["family"]
+                }
+            else:
+                assert refusal["target"] is None and all(t["family"] != refusal["family"] for t in task["targets"])

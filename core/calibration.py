@@ -369,7 +369,6 @@ class _Support:
 
     max_log_param_ratio: float
     max_log_compute_ratio: float
-    min_log_compute_ratio: float
     min_sizes: int
     max_log_rmse: float
     min_log_tpp: float = -math.inf  # target tokens per parameter of the calibration designs
@@ -596,8 +595,12 @@ class Calibration:
         table = _table_of(features)
         return float(self.model.sigma(table)[0]) if self._uses_fit(table)[0] else math.nan
 
-    def _checks(self, table: pd.DataFrame) -> list[tuple[str, np.ndarray, Callable[[pd.Series], str]]]:
-        """(kind, mask, reason) of each refusal rule, in precedence order (the first that applies wins)."""
+    def _checks(
+        self, table: pd.DataFrame, plan: bool = False
+    ) -> list[tuple[str, np.ndarray, Callable[[pd.Series], str]]]:
+        """(kind, mask, reason) of each refusal rule, in precedence order (the first that applies wins);
+        with ``plan``, last, a planned study needing more compute than its target
+        (:data:`PLAN_MIN_COMPUTE_RATIO`)."""
         s = self.support
         param = table["param_ratio"].to_numpy(float)
         compute = table["compute_ratio"].to_numpy(float)
@@ -609,7 +612,7 @@ class Calibration:
         rmse = table["fit_log_rmse"].to_numpy(float)
         log_rmse = np.log(np.maximum(np.nan_to_num(rmse, nan=RMSE_FLOOR), RMSE_FLOOR))
         margin = math.log(TPP_MARGIN)
-        return [
+        checks: list[tuple[str, np.ndarray, Callable[[pd.Series], str]]] = [
             (
                 "sizes",
                 table["num_sizes"].to_numpy(float) < s.min_sizes,
@@ -660,26 +663,36 @@ class Calibration:
                 ),
             ),
         ]
+        if plan:
+            checks.append(
+                (
+                    "study_compute",
+                    compute < PLAN_MIN_COMPUTE_RATIO,
+                    lambda r: (
+                        f"the study needs {1 / r.compute_ratio:.3g}x the compute of training the target itself: "
+                        "train the target, or plan smaller study runs"
+                    ),
+                )
+            )
+        return checks
 
-    def refusal_kinds(self, table: pd.DataFrame) -> np.ndarray:
+    def refusal_kinds(self, table: pd.DataFrame, plan: bool = False) -> np.ndarray:
         """The refusal kind of each row of a features table, or None (same rules as :meth:`refusal`)."""
         kinds = np.full(len(table), None, dtype=object)
-        for kind, mask, _ in self._checks(table):
+        for kind, mask, _ in self._checks(table, plan):
             kinds[mask & pd.isna(kinds)] = kind
         return kinds
 
     def plan_refusal_kinds(self, table: pd.DataFrame) -> np.ndarray:
-        """:meth:`refusal_kinds` of planned studies, plus ``study_compute`` where the study needs more
-        compute than training the target (:data:`PLAN_MIN_COMPUTE_RATIO`; same rule as :meth:`are_quantiles`)."""
-        kinds = self.refusal_kinds(table)
-        costly = table["compute_ratio"].to_numpy(float) < PLAN_MIN_COMPUTE_RATIO
-        kinds[costly & pd.isna(kinds)] = "study_compute"
-        return kinds
+        """:meth:`refusal_kinds` of planned studies (the rules of :meth:`are_quantiles`): also
+        ``study_compute`` where the study needs more compute than training the target."""
+        return self.refusal_kinds(table, plan=True)
 
-    def refusal(self, features: DesignFeatures) -> Refusal | None:
-        """A :class:`Refusal` if the design lies outside what the collection covers, else None."""
+    def refusal(self, features: DesignFeatures, plan: bool = False) -> Refusal | None:
+        """A :class:`Refusal` if the design lies outside what the collection covers (with ``plan``, or
+        is a study dearer than its target), else None."""
         table = _table_of(features)
-        for kind, mask, reason in self._checks(table):
+        for kind, mask, reason in self._checks(table, plan):
             if mask[0]:
                 return Refusal(reason(table.iloc[0]), kind)
         return None
@@ -716,15 +729,9 @@ class Calibration:
         The same model and refusals as :meth:`interval`, and a study needing more compute than the
         target is refused (:data:`PLAN_MIN_COMPUTE_RATIO`); without a fit residual (a plan) the
         quantiles average over the residuals such designs had."""
-        refusal = self.refusal(features)
+        refusal = self.refusal(features, plan=True)
         if refusal is not None:
             return refusal
-        if features.compute_ratio < PLAN_MIN_COMPUTE_RATIO:
-            return Refusal(
-                f"the study needs {1 / features.compute_ratio:.3g}x the compute of training the target itself: "
-                "train the target, or plan smaller study runs",
-                "study_compute",
-            )
         table = _table_of(features)
         values = [math.expm1(float(self.log_half_widths(table, level)[0])) for level in (0.5, 0.8, 0.9)]
         if not all(math.isfinite(v) for v in values):
@@ -836,7 +843,6 @@ def fit_calibration(
     support = _Support(
         max_log_param_ratio=float(log_param.max()),
         max_log_compute_ratio=float(log_compute.max()),
-        min_log_compute_ratio=float(log_compute.min()),
         min_sizes=int(table["num_sizes"].min()),
         max_log_rmse=float(np.log(max(np.nanmax(rmse), RMSE_FLOOR))) if np.isfinite(rmse).any() else math.inf,
         min_log_tpp=float(np.log(tpp[known_tpp]).min()) if known_tpp.any() else -math.inf,

@@ -145,35 +145,12 @@ def base_layout_dict(*, x_title: str, y_title: str, log_x: bool, log_y: bool, he
 def base_layout(
     fig: go.Figure, *, x_title: str, y_title: str, log_x: bool, log_y: bool, height: int = 560
 ) -> go.Figure:
-    fig.update_layout(
-        template="plotly_white",
-        height=height,
-        font=FONT,
-        hovermode="closest",
-        margin=dict(l=10, r=10, t=30, b=10),
-        hoverlabel=dict(font_size=14, bgcolor="white"),
-        legend=dict(font_size=14, title_font_size=14, itemsizing="constant"),
-    )
-    fig.update_xaxes(
-        title_text=x_title,
-        type="log" if log_x else "linear",
-        showline=True,
-        linecolor="#9aa0a6",
-        gridcolor="#e8eaed",
-        ticks="outside",
-        title_font_size=16,
-        tickfont_size=14,
-    )
-    fig.update_yaxes(
-        title_text=y_title,
-        type="log" if log_y else "linear",
-        showline=True,
-        linecolor="#9aa0a6",
-        gridcolor="#e8eaed",
-        ticks="outside",
-        title_font_size=16,
-        tickfont_size=14,
-    )
+    """:func:`base_layout_dict` applied to ``fig`` (its axes styled on every subplot)."""
+    layout = base_layout_dict(x_title=x_title, y_title=y_title, log_x=log_x, log_y=log_y, height=height)
+    x_axis, y_axis = layout.pop("xaxis"), layout.pop("yaxis")
+    fig.update_layout(**layout)
+    fig.update_xaxes(**x_axis)
+    fig.update_yaxes(**y_axis)
     return fig
 
 

@@ -582,7 +582,7 @@ def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path, monkeypatch):
     assert cli.main(base + ["--target-flops", "1e23", "--budget-dollars", "1e4", "--law", "nope"]) == 2
     assert "unknown law" in capsys.readouterr().err
     # Without meta-analysis results (none here, none shipped): no pick, a clear message, the laws still there.
-    monkeypatch.setattr(meta, "shipped_results_info", lambda: None)
+    monkeypatch.setattr(meta.shipped, "shipped_results_info", lambda: None)
     out = _plan_json(
         capsys,
         built_db,

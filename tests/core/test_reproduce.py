@@ -32,7 +32,7 @@ def test_reproduce_overtraining_json(built_db, capsys):
 def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path, monkeypatch):
     from scaleplan.core import meta
 
-    monkeypatch.setattr(meta, "shipped_results_info", lambda: None)  # no results here and none shipped
+    monkeypatch.setattr(meta.shipped, "shipped_results_info", lambda: None)  # no results here and none shipped
     missing = tmp_path / "no-meta.duckdb"
     assert (
         cli.main(

@@ -64,7 +64,7 @@ def without_meta(tmp_path, monkeypatch):
 
     path = tmp_path / "no-meta.duckdb"
     monkeypatch.setenv("SCALEPLAN_META", str(path))
-    monkeypatch.setattr(meta, "shipped_results_info", lambda: None)
+    monkeypatch.setattr(meta.shipped, "shipped_results_info", lambda: None)
     return path
 
 

@@ -20,8 +20,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import downstream, storage
+from scaleplan.core import downstream, laws, storage
 from scaleplan.core.errors import UserError
+from scaleplan.core.units import format_count
 
 SHOT_PREFIXES = {"zero-shot": 0, "five-shot": 5}
 
@@ -195,4 +196,405 @@ def held_out_quantile(con: duckdb.DuckDBPyConnection, family: str, level: float 
     return q, (
         f"{level:.0%} interval: conformal quantile of {len(others)} held-out errors of {', '.join(sources)} "
         f"(scaleplan reproduce downstream){coverage}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner's hypothetical target: accuracy on one task, or Gadre et al.'s 17-task average
+
+PLAN_TASK_FAMILIES = ("overtrain-rpj", "pythia")
+"""Where a plan's task link comes from when its reference law borrows no family that scores the task:
+the over-training testbed's reference data set (:data:`core.reproduce.GADRE_FAMILY`, the planner's
+over-training law, 46 tasks) first, then Pythia (65 lm-eval tasks at every checkpoint). A plan's study
+runs do not exist yet, so no link can be fitted on them: the link is fitted on collection runs that
+score the task, and the target's loss is predicted in *their* loss metric by their own loss law (a
+link maps one loss metric to accuracy; the reference law's loss is another metric)."""
+
+AVERAGE_NAME = "17-task average"
+"""Gadre et al.'s average top-1 accuracy over 17 tasks (``colpret/downstream/avg17/err``)."""
+
+
+@dataclass(frozen=True)
+class TargetAccuracy:
+    """A hypothetical target's predicted accuracy (percentage points), as the planner states it.
+
+    ``name``: the task label, or :data:`AVERAGE_NAME`; ``family``: the collection family whose runs
+    the link (or Gadre et al.'s Err(L)) and the target's loss were fitted on, ``source`` why that family,
+    ``fitted_on`` what was fitted on which of its runs; ``predicted_loss`` (nats/token, in ``loss_metric``); ``lower_points``/``upper_points``: the
+    interval (None without one), ``interval_label`` what it is (e.g. "90% interval") and
+    ``interval_basis`` how it was calibrated and what coverage was measured held out. A refused
+    prediction has ``refused``, ``reason`` (a :data:`core.downstream.REFUSAL_RULES` key, or
+    ``loss_fit``) and ``message``, and no points.
+    """
+
+    name: str
+    family: str
+    source: str
+    fitted_on: str
+    loss_metric: str
+    predicted_loss: float | None
+    predicted_points: float | None
+    lower_points: float | None
+    upper_points: float | None
+    level: float
+    interval_label: str
+    interval_basis: str
+    refused: bool = False
+    reason: str | None = None
+    message: str = ""
+
+    @property
+    def sentence(self) -> str:
+        """One plain sentence (two with an interval's basis) for the recommendation."""
+        what = (
+            "average accuracy over Gadre et al.'s 17 tasks" if self.name == AVERAGE_NAME else f"accuracy on {self.name}"
+        )
+        origin = f"{self.fitted_on}; {self.source}"
+        if self.refused or self.predicted_points is None:
+            return f"No prediction of the target's {what}: {self.message} (from {origin})."
+        loss = f" at its predicted {self.loss_metric} of {self.predicted_loss:.3f}" if self.predicted_loss else ""
+        if self.lower_points is not None and self.upper_points is not None:
+            band = f", {self.interval_label} {self.lower_points:.1f}-{self.upper_points:.1f}"
+            basis = f" The interval: {self.interval_basis}."
+        else:
+            band, basis = " (no interval)", f" No interval: {self.interval_basis}."
+        return f"The target's predicted {what}: {self.predicted_points:.1f} points{band}{loss} (from {origin}).{basis}"
+
+    def as_dict(self) -> dict[str, object]:
+        """The ``task`` / ``average_accuracy`` object of ``scaleplan plan --json``."""
+        has_interval = self.lower_points is not None and self.upper_points is not None
+        return {
+            "name": self.name,
+            "predicted_accuracy_points": self.predicted_points,
+            "interval_90": [self.lower_points, self.upper_points] if has_interval and self.level == 0.9 else None,
+            "interval": [self.lower_points, self.upper_points] if has_interval else None,
+            "interval_label": self.interval_label,
+            "interval_basis": self.interval_basis,
+            "level": self.level,
+            "refused": self.refused,
+            "reason": self.reason,
+            "message": self.message or None,
+            "family": self.family,
+            "source": self.source,
+            "fitted_on": self.fitted_on,
+            "loss_metric": self.loss_metric,
+            "predicted_loss": self.predicted_loss,
+        }
+
+
+def _law_family(law_name: str) -> str | None:
+    """The collection family a planner law borrows (``gadre-rpj`` -> overtrain-rpj, ``fit:F`` -> F), or None."""
+    from scaleplan.core.planning import reference
+
+    if law_name in reference.GADRE_LAWS:
+        return reference.GADRE_LAWS[law_name]
+    if law_name.startswith(reference.FAMILY_LAW_PREFIX):
+        return law_name[len(reference.FAMILY_LAW_PREFIX) :]
+    return None
+
+
+def plan_task_family(con: duckdb.DuckDBPyConnection, task_name: str, law_name: str) -> tuple[str, str]:
+    """The family whose runs a plan's task link is fitted on, and why: the family the reference law
+    borrows when it scores the task, else the first of :data:`PLAN_TASK_FAMILIES` that does.
+
+    Raises :class:`TaskNotFound` when none scores it (naming tasks they do score).
+    """
+    choice = parse_task(task_name)
+    borrowed = _law_family(law_name)
+    candidates = ([borrowed] if borrowed else []) + [f for f in PLAN_TASK_FAMILIES if f != borrowed]
+    for family in candidates:
+        if not storage.downstream_scores(con, [family], choice.task, "acc", choice.shots).empty:
+            why = (
+                f"the reference law {law_name} is fitted on it"
+                if family == borrowed
+                else f"the reference law {law_name} borrows no family that scores {task_name}; "
+                f"{family} is the first of {', '.join(PLAN_TASK_FAMILIES)} that does"
+            )
+            return family, why
+    known = sorted(
+        set(family_tasks(con, PLAN_TASK_FAMILIES[0])[:8]) | set(family_tasks(con, PLAN_TASK_FAMILIES[1])[:4])
+    )
+    raise TaskNotFound(
+        f"--task {task_name}: no collection family the planner can fit a link on ({', '.join(candidates)}) "
+        f"scores that task; tasks include {', '.join(known)}"
+    )
+
+
+def _refused(
+    name: str,
+    family: str,
+    source: str,
+    fitted_on: str,
+    metric: str,
+    loss: float | None,
+    reason: str,
+    message: str,
+    level: float,
+) -> TargetAccuracy:
+    return TargetAccuracy(
+        name=name,
+        family=family,
+        source=source,
+        fitted_on=fitted_on,
+        loss_metric=metric,
+        predicted_loss=loss,
+        predicted_points=None,
+        lower_points=None,
+        upper_points=None,
+        level=level,
+        interval_label="",
+        interval_basis="",
+        refused=True,
+        reason=reason,
+        message=message,
+    )
+
+
+def target_task_accuracy(
+    con: duckdb.DuckDBPyConnection,
+    task_name: str,
+    target_params: float,
+    target_tokens: float,
+    law_name: str,
+    *,
+    level: float = 0.9,
+) -> TargetAccuracy:
+    """A hypothetical target's (N parameters, D tokens) accuracy on ``task_name`` for the planner.
+
+    The family is :func:`plan_task_family`'s. On an over-training family the protocol is
+    ``reproduce downstream``'s: Gadre et al.'s L(C, M) on their loss-law fit set predicts the target's
+    C4 eval loss at C = 6 N D, M = D / N, and the link is fitted on their downstream set (that set plus
+    the 1.4B M = 20 run) from its measured loss. On another family (e.g. Pythia) it is ``fit --family F
+    --predict-n N --predict-d D --task``'s: the family's Chinchilla fit on every run (checkpoints above
+    10B tokens, its fitting metric) and the link on the same checkpoints. Then
+    :func:`predict_task` (refusal rules, then the link at the predicted loss) with the interval of
+    :func:`held_out_quantile` (errors of other source groups' reproduced targets).
+
+    Raises :class:`TaskNotFound`; a refusal is returned (``refused``) with its reason.
+    """
+    from scaleplan.core import analysis, fitting, reproduce
+    from scaleplan.core.selection import Selection, SelectionError
+
+    family, why = plan_task_family(con, task_name, law_name)
+    if family in reproduce.OVERTRAIN_DATASETS.values():
+        metric = reproduce.OVERTRAIN_LOSS
+        try:
+            gadre = reproduce.fit_gadre(con, family)
+        except fitting.FitError as error:
+            return _refused(task_name, family, why, "", metric, None, "loss_fit", str(error), level)
+        runs = gadre.runs[reproduce.gadre_downstream_mask(gadre.runs["num_params"], gadre.runs["M"])]
+        predicted = _gadre_loss(gadre.loss_fit, target_params, target_tokens)
+        study = (runs["run_id"].to_numpy(), runs["tokens_seen"].to_numpy(float), runs["loss"].to_numpy(float))
+        fitted_on = (
+            f"a link fitted on {len(runs)} {family} runs up to {format_count(runs['num_params'].max())} parameters "
+            f"(Gadre et al.'s downstream set, as scaleplan reproduce downstream fits it), the target's loss "
+            f"from Gadre et al.'s L(C, M) on {len(gadre.fit_set)} of them"
+        )
+    else:
+        listed = storage.list_families(con)
+        metric = str(listed.loc[listed["family"] == family, "default_metric"].iloc[0])
+        curves = storage.family_curves(con, family)
+        try:
+            result = analysis.analyse(
+                curves,
+                Selection(),
+                target_params=target_params,
+                target_tokens=target_tokens,
+                check_identifiability=False,
+            )
+        except (fitting.FitError, SelectionError) as error:
+            return _refused(task_name, family, why, "", metric, None, "loss_fit", str(error), level)
+        points = result.points
+        predicted = float(result.predicted_loss)
+        study = (points.run_ids, points.tokens_seen, points.loss)
+        fitted_on = (
+            f"a link fitted on {len(points.loss)} checkpoints (above 10B tokens) of {len(points.runs)} {family} "
+            f"runs, the target's loss from the Chinchilla law fitted on the same checkpoints (as scaleplan fit "
+            f"--family {family} --task does)"
+        )
+    try:
+        predict_task(con, family, task_name, *study, predicted, level=level)  # refusals first: cheap
+        q, basis = held_out_quantile(con, family, level)
+        pred = predict_task(con, family, task_name, *study, predicted, quantile=q, level=level, quantile_basis=basis)
+    except downstream.TaskRefused as refusal:
+        return _refused(task_name, family, why, fitted_on, metric, predicted, refusal.reason, str(refusal), level)
+    return TargetAccuracy(
+        name=pred.task,
+        family=family,
+        source=why,
+        fitted_on=fitted_on + ("; the link's ceiling fitted" if pred.link.ceiling_fitted else ""),
+        loss_metric=metric,
+        predicted_loss=predicted,
+        predicted_points=pred.predicted_points,
+        lower_points=pred.lower_points,
+        upper_points=pred.upper_points,
+        level=level,
+        interval_label=f"{level:.0%} interval" if pred.lower_points is not None else "",
+        interval_basis=pred.interval_note.removeprefix(f"{level:.0%} interval: "),
+    )
+
+
+def _gadre_loss(loss_fit: object, num_params: float, tokens: float) -> float:
+    """Gadre et al.'s L(C, M) at C = 6 N D, M = D / N (nats/token)."""
+    from scaleplan.core import fitting
+
+    assert isinstance(loss_fit, fitting.FitResult)
+    value = loss_fit.predict(laws.compute_from(num_params, tokens), laws.multiplier_from(num_params, tokens))
+    return float(np.asarray(value, dtype=float).reshape(-1)[0])
+
+
+@dataclass(frozen=True)
+class AverageHoldout:
+    """How Gadre et al.'s 17-task average is calibrated and how that held, on the over-training testbed.
+
+    Held-out targets of a data set (c4, rpj, rw): its runs outside Gadre et al.'s downstream fit set whose
+    compute exceeds the largest of the loss-law fit set (extrapolations in compute, as a plan's target
+    is). A target's error is |Err(L_hat) - Err_actual| in points, L_hat the loss law's prediction. A data
+    set's half-width ``quantiles[family]`` is the split conformal quantile (:func:`core.downstream.
+    conformal_quantile`) of the *other* data sets' errors; ``covered``/``targets`` how many of all
+    data sets' targets fell within their own data set's half-width. The testbed is the one source with
+    the 17-task average, so this holds out a data set (a training corpus), not a source group.
+    """
+
+    level: float
+    quantiles: dict[str, float]
+    errors: dict[str, tuple[float, ...]]
+    covered: int
+    targets: int
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.targets if self.targets else float("nan")
+
+
+def average_holdout(con: duckdb.DuckDBPyConnection, level: float = 0.9) -> AverageHoldout:
+    """The leave-one-data-set-out calibration of the 17-task average (see :class:`AverageHoldout`); a data
+    set that cannot be fitted is left out."""
+    from scaleplan.core import fitting, reproduce
+
+    errors: dict[str, tuple[float, ...]] = {}
+    for family in reproduce.OVERTRAIN_DATASETS.values():
+        try:
+            gadre = reproduce.fit_gadre(con, family)
+        except fitting.FitError:
+            continue
+        if gadre.downstream_fit is None:
+            continue
+        runs = gadre.runs.dropna(subset=["err17"])
+        compute = laws.compute_from(runs["num_params"], runs["tokens_seen"])
+        fit_set = gadre.fit_set
+        largest = float(laws.compute_from(fit_set["num_params"], fit_set["tokens_seen"]).max())
+        held = ~reproduce.gadre_downstream_mask(runs["num_params"], runs["M"]) & (compute > largest)
+        held_runs = runs[held]
+        loss = gadre.loss_fit.predict(
+            laws.compute_from(held_runs["num_params"], held_runs["tokens_seen"]), held_runs["M"]
+        )
+        predicted = np.asarray(gadre.downstream_fit.predict(np.asarray(loss, dtype=float)), dtype=float)
+        errors[family] = tuple(float(e) for e in 100 * np.abs(predicted - held_runs["err17"].to_numpy(float)))
+    quantiles, covered, total = holdout_quantiles(errors, level)
+    return AverageHoldout(level, quantiles, errors, covered, total)
+
+
+def holdout_quantiles(errors: dict[str, tuple[float, ...]], level: float) -> tuple[dict[str, float], int, int]:
+    """Leave one group out: each group's half-width is the split conformal quantile of the *other* groups'
+    errors (:func:`core.downstream.conformal_quantile`); returns them, the errors within their own group's
+    half-width and the errors in all."""
+    quantiles = {
+        group: downstream.conformal_quantile([e for g, es in errors.items() if g != group for e in es], level)
+        for group in errors
+    }
+    covered = sum(int(e <= quantiles[g]) for g, es in errors.items() for e in es)
+    return quantiles, covered, sum(len(es) for es in errors.values())
+
+
+def target_average_accuracy(
+    con: duckdb.DuckDBPyConnection,
+    target_params: float,
+    target_tokens: float,
+    law_name: str,
+    *,
+    level: float = 0.9,
+) -> TargetAccuracy:
+    """A hypothetical target's average accuracy over Gadre et al.'s 17 tasks, 100 (1 - Err(L_hat)) points.
+
+    Err(L) = eps - k exp(-gamma L) (:mod:`core.laws.downstream`) and L(C, M) fitted as
+    ``reproduce overtraining`` does, on the over-training data set the reference law borrows
+    (``gadre-c4``/``-rpj``/``-rw``, or ``fit:overtrain-*``), else on :data:`core.reproduce.GADRE_FAMILY`;
+    L_hat = L(6 N D, D / N) in C4 eval loss. The interval is 100 (1 - Err) +- q, q the half-width of
+    :func:`average_holdout` for that data set (learned on the other two), with the coverage it realised.
+    Refused (``extrapolation``) when L_hat lies below the Err fit's losses by more than
+    :data:`core.downstream.MAX_EXTRAPOLATION` times their range (the rule single tasks are held to).
+    """
+    from scaleplan.core import fitting, reproduce
+
+    borrowed = _law_family(law_name)
+    family: str = (
+        borrowed
+        if borrowed is not None and borrowed in reproduce.OVERTRAIN_DATASETS.values()
+        else reproduce.GADRE_FAMILY
+    )
+    metric = reproduce.OVERTRAIN_LOSS
+    why = (
+        f"the reference law {law_name} is fitted on it"
+        if family == borrowed
+        else f"the over-training testbed is the one source with the 17-task average; {family} is the planner's "
+        "over-training data set"
+    )
+    try:
+        gadre = reproduce.fit_gadre(con, family)
+    except fitting.FitError as error:
+        return _refused(AVERAGE_NAME, family, why, "", metric, None, "loss_fit", str(error), level)
+    if gadre.downstream_fit is None:
+        message = "too few 17-task averages to fit Err(L)"
+        return _refused(AVERAGE_NAME, family, why, "", metric, None, "no_fit", message, level)
+    down = gadre.downstream_fit
+    predicted_loss = _gadre_loss(gadre.loss_fit, target_params, target_tokens)
+    fitted_on = (
+        f"Err(L) = eps - k exp(-gamma L) fitted on {len(down.observed)} {family} runs, the target's loss from "
+        f"Gadre et al.'s L(C, M) on {len(gadre.fit_set)} of them (as scaleplan reproduce overtraining fits them)"
+    )
+    low, high = float(np.min(down.loss)), float(np.max(down.loss))
+    beyond = (low - predicted_loss) / (high - low) if high > low else float("inf")
+    if beyond > downstream.MAX_EXTRAPOLATION:
+        return _refused(
+            AVERAGE_NAME,
+            family,
+            why,
+            fitted_on,
+            metric,
+            predicted_loss,
+            "extrapolation",
+            f"the target's predicted loss {predicted_loss:.3f} lies below the losses Err(L) was fitted on "
+            f"({low:.3f}-{high:.3f}) by {beyond:.1f} times their range; trusted to {downstream.MAX_EXTRAPOLATION:g}",
+            level,
+        )
+    points = 100 * (1 - float(np.asarray(down.predict(predicted_loss), dtype=float).reshape(-1)[0]))
+    holdout = average_holdout(con, level)
+    q = holdout.quantiles.get(family, float("inf"))
+    others = sum(len(es) for f, es in holdout.errors.items() if f != family)
+    measured = (
+        f"held out by data set (each data set's interval learned on the other two): {holdout.coverage:.0%} of "
+        f"{holdout.targets} targets covered"
+    )
+    if not math.isfinite(q):
+        return TargetAccuracy(
+            AVERAGE_NAME, family, why, fitted_on, metric, predicted_loss, points, None, None, level, "", measured
+        )
+    return TargetAccuracy(
+        name=AVERAGE_NAME,
+        family=family,
+        source=why,
+        fitted_on=fitted_on,
+        loss_metric=metric,
+        predicted_loss=predicted_loss,
+        predicted_points=points,
+        lower_points=max(0.0, points - q),
+        upper_points=min(100.0, points + q),
+        level=level,
+        interval_label=f"{level:.0%} interval",
+        interval_basis=(
+            f"+-{q:.1f} points, the conformal quantile of the errors of {others} held-out runs of the other "
+            f"over-training data sets; {measured}; the testbed is the one source with this average, so the "
+            "interval is not held out by source group as the single-task ones are"
+        ),
     )

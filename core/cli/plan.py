@@ -3,11 +3,13 @@
     scaleplan plan (--target-params N --target-tokens D | --target-flops C)
                    (--budget-dollars X | --budget-gpu-hours H) [--dollars-per-gpu-hour P]
                    [--mfu PCT] [--peak-flops S] --accuracy PCT [--law NAME]
-                   [--runs-file FILE] [--json]
+                   [--runs-file FILE] [--task NAME] [--json]
 
 MFU and --accuracy are in percent (a fraction such as 0.4 is read as 40% with a note). --runs-file
 prices your own runs (CSV: num_params, tokens or tokens_per_param, seeds) with the same calibrated
-error model as the generated designs.
+error model as the generated designs. --task NAME states the target's predicted accuracy on a
+downstream task (a link fitted on collection runs that score it: the study runs do not exist yet);
+without it the recommendation states Gadre et al.'s 17-task average accuracy.
 
 The same core calls as the dashboard's Budget planner: the designs with their cost and expected
 ARE, the pick, compute-optimal N and D under every law (with intervals) and the over-training
@@ -22,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from scaleplan.core import planning, storage, units
+from scaleplan.core import planning, storage, task_prediction, units
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.settings import Settings
@@ -128,6 +130,14 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     table = planning.compute_optimal_table(list(laws.values()), target_flops)
     optimum = next((row for row in table if row.law == law_name), None)
     overtraining = planning.summarise_overtraining(selected, n_target, d_target)
+    with _common.open_db(settings, quiet=True) as con:
+        average = task_prediction.target_average_accuracy(con, n_target, d_target, law_name)
+        task = None
+        if args.task is not None:
+            try:
+                task = task_prediction.target_task_accuracy(con, args.task, n_target, d_target, law_name)
+            except task_prediction.TaskNotFound as error:
+                raise CLIError(str(error)) from None
     return {
         "plan": plan,
         "laws": table,
@@ -140,6 +150,8 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "notes": notes,
         "candidate": candidate,
         "next_rung": rung,
+        "average_accuracy": average,
+        "task": task,
     }
 
 
@@ -239,8 +251,16 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
             "optimal_multiplier": o.optimal_multiplier,
             "table": o.table.to_dict(orient="records"),
         },
-        "recommendation": planning.recommendation(plan, result["optimum"], o),
+        "average_accuracy": result["average_accuracy"].as_dict(),
+        "task": None if result["task"] is None else result["task"].as_dict(),
+        "recommendation": planning.recommendation(plan, result["optimum"], o, _accuracy(result)),
     }
+
+
+def _accuracy(result: dict[str, Any]) -> task_prediction.TargetAccuracy:
+    """The accuracy the recommendation states: the task's with --task, else the 17-task average."""
+    chosen: task_prediction.TargetAccuracy = result["task"] or result["average_accuracy"]
+    return chosen
 
 
 def print_text(result: dict[str, Any]) -> None:
@@ -325,7 +345,7 @@ def print_text(result: dict[str, Any]) -> None:
             f"  {row.multiplier:>6g}{format_count(row.num_params):>9}{format_count(row.tokens):>9}{row.loss:>8.3f}"
             f"{row.loss_increase:>+8.3f}{format_percent(row.inference_saved, 0):>17}"
         )
-    print("\n" + planning.recommendation(plan, result["optimum"], o))
+    print("\n" + planning.recommendation(plan, result["optimum"], o, _accuracy(result)))
 
 
 def _print_runs(runs: pd.DataFrame) -> None:
@@ -413,6 +433,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME",
         help="plan the next rung of a stored study (scaleplan runs add): new budgets, new sizes, seeds, each priced "
         "with the target's expected ARE after adding it",
+    )
+    p.add_argument(
+        "--task",
+        default=None,
+        metavar="NAME",
+        help="state the target's predicted accuracy on this downstream task (e.g. arc_easy, zero-shot/piqa) with "
+        "its 90%% interval or the refusal and its reason: the target's loss and a chance-floor sigmoid link "
+        "fitted on collection runs that score the task (the reference law's family, else overtrain-rpj, "
+        "else Pythia)",
     )
     p.add_argument("--law", default=planning.DEFAULT_LAW, help=f"reference law: {_law_names()} (default %(default)s)")
     p.add_argument("--law-boot", type=int, default=planning.DEFAULT_LAW_BOOT, help=argparse.SUPPRESS)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from scaleplan.core.planning.assessment import AssessedDesign, ExpectedARE, StudyPlan
 from scaleplan.core.planning.designs import (
@@ -15,6 +16,9 @@ from scaleplan.core.planning.overtraining import (
 )
 from scaleplan.core.planning.reference import ComputeOptimal
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
+
+if TYPE_CHECKING:  # core.task_prediction imports core.planning lazily; the type is only named here
+    from scaleplan.core.task_prediction import TargetAccuracy
 
 
 def _share_text(value: float) -> str:
@@ -168,12 +172,18 @@ def budget_remarks(plan: StudyPlan) -> list[str]:
 
 
 def recommendation(
-    plan: StudyPlan, optimum: ComputeOptimal | None = None, overtraining: OvertrainingSummary | None = None
+    plan: StudyPlan,
+    optimum: ComputeOptimal | None = None,
+    overtraining: OvertrainingSummary | None = None,
+    accuracy: TargetAccuracy | None = None,
 ) -> str:
     """A few plain sentences generated from the typed results (no markup).
 
-    Every number in the text is formatted from ``plan``, ``optimum`` and ``overtraining``, the
-    same objects the tables show; tests parse the text back and compare.
+    Every number in the text is formatted from ``plan``, ``optimum``, ``overtraining`` and
+    ``accuracy`` (the target's predicted accuracy on a task or on Gadre et al.'s 17-task average,
+    :func:`core.task_prediction.target_task_accuracy` / :func:`~core.task_prediction.target_average_accuracy`,
+    stated after the study's sentences), the same objects the tables show; tests parse the text back
+    and compare.
     """
     target = (
         f"a {format_count(plan.target_params)}-parameter model trained on {format_count(plan.target_tokens)} tokens"
@@ -217,6 +227,8 @@ def recommendation(
                 f"does at any budget ({_space_limit(plan)}); this is the most accurate design within the budget."
             )
         sentences.extend(budget_remarks(plan))
+    if accuracy is not None:
+        sentences.append(accuracy.sentence)
     if optimum is not None:
         sentences.append(
             f"For the target's compute ({format_flops(optimum.compute_flops)}), the compute-optimal model "

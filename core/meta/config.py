@@ -143,7 +143,10 @@ class SweepConfig:
             )
         if "window_sizes" in raw:
             values["window_sizes"] = items(
-                "window_sizes", int, lambda v: _is_integer(v) and 3 <= v <= 10_000, "a whole number of model sizes >= 3"
+                "window_sizes",
+                int,
+                lambda v: _is_integer(v) and MIN_SIZES_TO_SWEEP <= v <= 10_000,
+                f"a whole number of model sizes >= {MIN_SIZES_TO_SWEEP}",
             )
         if "all_sizes" in raw:
             if not isinstance(raw["all_sizes"], bool):
@@ -215,8 +218,8 @@ def plan_tasks(
     """The sweep's tasks for one family: windows of model sizes below the target x options.
 
     Sizes below the target are sorted; a window is every run whose size lies among the k
-    consecutive sizes ending at the j-th one (k >= 3: three sizes are the least that identify
-    E, A and alpha; runs of equal size, e.g. seeds or token budgets, come together). To keep large
+    consecutive sizes ending at the j-th one (k >= ``MIN_SIZES_TO_SWEEP`` = 3, the fewest sizes
+    that identify E, A and alpha; runs of equal size, e.g. seeds or token budgets, come together). To keep large
     families affordable, j takes at most ``max_windows_end`` values spread over the sizes
     (always the largest) and k takes ``window_sizes`` (3, 4, 6, 8, ...) and, with
     ``all_sizes``, "all sizes up to j".
@@ -227,12 +230,17 @@ def plan_tasks(
     target_params = curves.loc[curves["run_id"] == target, "num_params"].iloc[0]
     pool = curves[curves["num_params"] < target_params].groupby("run_id")["num_params"].first()
     sizes = np.sort(pool.unique())
-    if sizes.size < 3:
+    if sizes.size < MIN_SIZES_TO_SWEEP:
         return []
-    ends = np.unique(np.linspace(2, sizes.size - 1, min(max_windows_end, sizes.size - 2)).round().astype(int))
+    first_end = MIN_SIZES_TO_SWEEP - 1  # index of the largest size of the first full window
+    ends = np.unique(
+        np.linspace(first_end, sizes.size - 1, min(max_windows_end, sizes.size - first_end)).round().astype(int)
+    )
     windows: list[tuple[str, ...]] = []
     for end in ends:
-        ks = sorted({k for k in window_sizes if 3 <= k <= end + 1} | ({end + 1} if all_sizes else set()))
+        ks = sorted(
+            {k for k in window_sizes if MIN_SIZES_TO_SWEEP <= k <= end + 1} | ({end + 1} if all_sizes else set())
+        )
         for k in ks:
             lo, hi = sizes[end + 1 - k], sizes[end]
             windows.append(tuple(sorted(pool[(pool >= lo) & (pool <= hi)].index)))

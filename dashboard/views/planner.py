@@ -25,6 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import calibration, exports, planning, scenarios, units
+from scaleplan.core.selection import MIN_SIZES_TO_SWEEP
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, scenario_store, state, uploads
 
 KEY = "planner."
@@ -60,7 +61,9 @@ def _quantity(text: str, name: str, maximum: float) -> tuple[float | None, str |
 
 
 def _law_options(families: pd.DataFrame, uploaded) -> list[str]:
-    fitted = [planning.FAMILY_LAW_PREFIX + f for f in families.loc[families["num_sizes"] >= 3, "family"]]
+    fitted = [
+        planning.FAMILY_LAW_PREFIX + f for f in families.loc[families["num_sizes"] >= MIN_SIZES_TO_SWEEP, "family"]
+    ]
     if uploaded is not None:
         fitted.insert(0, planning.FAMILY_LAW_PREFIX + fits.UPLOADED)
     return list(planning.PUBLISHED_LAWS) + list(planning.GADRE_LAWS) + fitted

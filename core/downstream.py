@@ -99,6 +99,7 @@ __all__ = [
     "check_study",
     "fit_link",
     "fit_task_link",
+    "fit_task_links",
     "check_extrapolation",
     "check_drops",
     "largest_drop",
@@ -572,16 +573,31 @@ def fit_task_link(
     with a fitted ceiling when :func:`ceiling_improves` (which needs 3 points above chance), held to
     every study rule of :data:`REFUSAL_RULES` (``poor_fit``: dispersion above :data:`MAX_DISPERSION`).
     Raises :class:`TaskRefused`; the target-side rule is :func:`check_extrapolation`."""
+    link, _ = fit_task_links(task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids)
+    return link
+
+
+def fit_task_links(
+    task: str,
+    loss: ArrayLike,
+    accuracy: ArrayLike,
+    n_questions: ArrayLike,
+    chance: float,
+    *,
+    compute_flops: ArrayLike,
+    run_ids: Sequence[str] | None = None,
+) -> tuple[LinkFit, LinkFit | None]:
+    """:func:`fit_task_link`'s link and the free-ceiling fit its F test compared it with (None when that
+    fit is refused), so a caller that reports both fits each once."""
     link = fit_link(task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids)
-    if link.check.points_above_chance >= 3 and link.x.size > 3:
-        try:
-            free = fit_link(
-                task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids, ceiling=None
-            )
-        except TaskRefused:
-            free = None
-        if free is not None and ceiling_improves(link, free):
-            link = free
+    try:
+        free: LinkFit | None = fit_link(
+            task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids, ceiling=None
+        )
+    except TaskRefused:
+        free = None
+    if free is not None and link.check.points_above_chance >= 3 and link.x.size > 3 and ceiling_improves(link, free):
+        link = free
     if link.dispersion > MAX_DISPERSION:
         raise TaskRefused(
             task,
@@ -590,7 +606,7 @@ def fit_task_link(
             f"noise (rms; Pearson dispersion {link.dispersion:.1f} > {MAX_DISPERSION:g}): the sigmoid does not "
             f"describe how this task's accuracy follows the loss",
         )
-    return link
+    return link, free
 
 
 def check_extrapolation(link: LinkFit, x_target: float) -> float:

@@ -118,9 +118,10 @@ def _fit_pair(
 ) -> tuple[downstream.LinkFit, downstream.LinkFit | None, downstream.LinkFit | None]:
     """The two-step link (in loss; :func:`core.downstream.fit_task_link`, its ceiling 1 or fitted as the
     F test decides, held to the refusal rules), the direct form (in log10 compute, ceiling 1) and, for
-    comparison, the two-step link with a fitted ceiling always, on one study frame."""
+    comparison, the two-step link with a fitted ceiling always (the fit the F test used:
+    :func:`core.downstream.fit_task_links`), on one study frame."""
     ids = list(study["run_id"])
-    fit = downstream.fit_task_link(
+    fit, free = downstream.fit_task_links(
         task, study["loss"], study["value"], study["n_questions"], chance, compute_flops=study["flops"], run_ids=ids
     )
     try:
@@ -135,19 +136,6 @@ def _fit_pair(
         )
     except downstream.TaskRefused:
         direct = None
-    try:
-        free = downstream.fit_link(
-            task,
-            study["loss"],
-            study["value"],
-            study["n_questions"],
-            chance,
-            compute_flops=study["flops"],
-            run_ids=ids,
-            ceiling=None,
-        )
-    except downstream.TaskRefused:
-        free = None
     return fit, direct, free
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from scaleplan.core import downstream, laws, storage
 from scaleplan.core.errors import UserError
-from scaleplan.core.units import format_count
+from scaleplan.core.units import format_count, format_flops
 
 SHOT_PREFIXES = {"zero-shot": 0, "five-shot": 5}
 
@@ -252,7 +252,7 @@ class TargetAccuracy:
         origin = f"{self.fitted_on}; {self.source}"
         if self.refused or self.predicted_points is None:
             return f"No prediction of the target's {what}: {self.message} (from {origin})."
-        loss = f" at its predicted {self.loss_metric} of {self.predicted_loss:.3f}" if self.predicted_loss else ""
+        loss = f" at a predicted loss of {self.predicted_loss:.3f} ({self.loss_metric})" if self.predicted_loss else ""
         if self.lower_points is not None and self.upper_points is not None:
             band = f", {self.interval_label} {self.lower_points:.1f}-{self.upper_points:.1f}"
             basis = f" The interval: {self.interval_basis}."
@@ -452,7 +452,8 @@ class AverageHoldout:
     is). A target's error is |Err(L_hat) - Err_actual| in points, L_hat the loss law's prediction. A data
     set's half-width ``quantiles[family]`` is the split conformal quantile (:func:`core.downstream.
     conformal_quantile`) of the *other* data sets' errors; ``covered``/``targets`` how many of all
-    data sets' targets fell within their own data set's half-width. The testbed is the one source with
+    data sets' targets fell within their own data set's half-width; ``largest_flops`` the largest held-out
+    target's compute (coverage beyond it is not measured). The testbed is the one source with
     the 17-task average, so this holds out a data set (a training corpus), not a source group.
     """
 
@@ -461,6 +462,7 @@ class AverageHoldout:
     errors: dict[str, tuple[float, ...]]
     covered: int
     targets: int
+    largest_flops: float = float("nan")
 
     @property
     def coverage(self) -> float:
@@ -473,6 +475,7 @@ def average_holdout(con: duckdb.DuckDBPyConnection, level: float = 0.9) -> Avera
     from scaleplan.core import fitting, reproduce
 
     errors: dict[str, tuple[float, ...]] = {}
+    largest_held = float("nan")
     for family in reproduce.OVERTRAIN_DATASETS.values():
         try:
             gadre = reproduce.fit_gadre(con, family)
@@ -486,13 +489,15 @@ def average_holdout(con: duckdb.DuckDBPyConnection, level: float = 0.9) -> Avera
         largest = float(laws.compute_from(fit_set["num_params"], fit_set["tokens_seen"]).max())
         held = ~reproduce.gadre_downstream_mask(runs["num_params"], runs["M"]) & (compute > largest)
         held_runs = runs[held]
+        if held.any():
+            largest_held = float(np.nanmax([largest_held, float(np.max(compute[held]))]))
         loss = gadre.loss_fit.predict(
             laws.compute_from(held_runs["num_params"], held_runs["tokens_seen"]), held_runs["M"]
         )
         predicted = np.asarray(gadre.downstream_fit.predict(np.asarray(loss, dtype=float)), dtype=float)
         errors[family] = tuple(float(e) for e in 100 * np.abs(predicted - held_runs["err17"].to_numpy(float)))
     quantiles, covered, total = holdout_quantiles(errors, level)
-    return AverageHoldout(level, quantiles, errors, covered, total)
+    return AverageHoldout(level, quantiles, errors, covered, total, largest_held)
 
 
 def holdout_quantiles(errors: dict[str, tuple[float, ...]], level: float) -> tuple[dict[str, float], int, int]:
@@ -505,6 +510,10 @@ def holdout_quantiles(errors: dict[str, tuple[float, ...]], level: float) -> tup
     }
     covered = sum(int(e <= quantiles[g]) for g, es in errors.items() for e in es)
     return quantiles, covered, sum(len(es) for es in errors.values())
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
 def target_average_accuracy(
@@ -537,8 +546,7 @@ def target_average_accuracy(
     why = (
         f"the reference law {law_name} is fitted on it"
         if family == borrowed
-        else f"the over-training testbed is the one source with the 17-task average; {family} is the planner's "
-        "over-training data set"
+        else f"the over-training testbed is the one source with this average, {family} the planner's data set of it"
     )
     try:
         gadre = reproduce.fit_gadre(con, family)
@@ -550,8 +558,8 @@ def target_average_accuracy(
     down = gadre.downstream_fit
     predicted_loss = _gadre_loss(gadre.loss_fit, target_params, target_tokens)
     fitted_on = (
-        f"Err(L) = eps - k exp(-gamma L) fitted on {len(down.observed)} {family} runs, the target's loss from "
-        f"Gadre et al.'s L(C, M) on {len(gadre.fit_set)} of them (as scaleplan reproduce overtraining fits them)"
+        f"Err(L) = eps - k exp(-gamma L) on {len(down.observed)} {family} runs and L(C, M) on "
+        f"{len(gadre.fit_set)} of them, as reproduce overtraining fits them"
     )
     low, high = float(np.min(down.loss)), float(np.max(down.loss))
     beyond = (low - predicted_loss) / (high - low) if high > low else float("inf")
@@ -573,9 +581,16 @@ def target_average_accuracy(
     q = holdout.quantiles.get(family, float("inf"))
     others = sum(len(es) for f, es in holdout.errors.items() if f != family)
     measured = (
-        f"held out by data set (each data set's interval learned on the other two): {holdout.coverage:.0%} of "
-        f"{holdout.targets} targets covered"
+        f"held out by data set it covered {holdout.covered} of {holdout.targets} ({holdout.coverage:.0%}), "
+        "not held out by source group (one source has this average)"
     )
+    target_flops = float(laws.compute_from(target_params, target_tokens))
+    if target_flops > holdout.largest_flops:
+        measured += (
+            f"; the held-out runs reach {format_flops(holdout.largest_flops)}, the target's "
+            f"{format_flops(target_flops)} is "
+            f"{_times(target_flops / holdout.largest_flops)} beyond, where its coverage is not measured"
+        )
     if not math.isfinite(q):
         return TargetAccuracy(
             AVERAGE_NAME, family, why, fitted_on, metric, predicted_loss, points, None, None, level, "", measured
@@ -594,7 +609,6 @@ def target_average_accuracy(
         interval_label=f"{level:.0%} interval",
         interval_basis=(
             f"+-{q:.1f} points, the conformal quantile of the errors of {others} held-out runs of the other "
-            f"over-training data sets; {measured}; the testbed is the one source with this average, so the "
-            "interval is not held out by source group as the single-task ones are"
+            f"over-training data sets; {measured}"
         ),
     )

@@ -74,9 +74,21 @@ def test_the_17_task_average_of_a_hypothetical_target_is_the_known_laws(testbed)
     # noise-free held-out runs: every held-out error is ~0, so the interval collapses onto the point
     assert got.lower_points is not None and got.upper_points is not None
     assert got.upper_points - got.lower_points < 0.1
-    assert "90% interval" in got.sentence and "not held out by source group" in got.sentence
+    assert (
+        "90% interval" in got.sentence
+        and "not held out by source group" in got.sentence
+        and "x beyond" not in got.sentence
+    )
     doc = got.as_dict()
     assert doc["interval_90"] == [got.lower_points, got.upper_points] and doc["refused"] is False
+
+
+def test_a_target_beyond_the_held_out_runs_says_its_coverage_is_not_measured(testbed):
+    # the synthetic held-out runs reach the 1.4B M = 320 run: 6 * 1.4e9 * 448e9 = 3.8e21 FLOPs
+    got = task_prediction.target_average_accuracy(testbed, 100e9, 2e12, "besiroglu2024")
+    assert got.predicted_points == pytest.approx(100 * (1 - _err(_loss(100e9, 2e12))), abs=0.05)
+    ratio = 6 * 100e9 * 2e12 / (6 * 1.4e9 * 1.4e9 * 320)
+    assert f"{ratio:,.0f}x beyond, where its coverage is not measured" in got.sentence
 
 
 def test_a_borrowed_gadre_law_takes_its_own_data_set(testbed):

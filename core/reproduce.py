@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from scaleplan.core import fitting, laws
+from scaleplan.core import fitting, laws, storage
 from scaleplan.core.evaluation import absolute_relative_error
 
 OVERTRAIN_DATASETS = {"c4": "overtrain-c4", "rpj": "overtrain-rpj", "rw": "overtrain-rw"}
@@ -31,16 +31,8 @@ SMALL_SIZES = (0.011e9, 0.079e9, 0.154e9, 0.411e9)
 
 def _overtrain_table(con: duckdb.DuckDBPyConnection, family: str) -> pd.DataFrame:
     """Final C4 loss and 17-task error of every run of an over-training family."""
-    table: pd.DataFrame = con.execute(
-        """
-        SELECT r.run_id, r.num_params, l.tokens_seen, l.value AS loss, e.value AS err17
-        FROM runs r
-        JOIN observations l ON l.run_id = r.run_id AND l.metric = ?
-        LEFT JOIN observations e ON e.run_id = r.run_id AND e.metric = ?
-        WHERE r.family = ? ORDER BY r.num_params, l.tokens_seen""",
-        [OVERTRAIN_LOSS, OVERTRAIN_ERR17, family],
-    ).df()
-    return table
+    pairs = storage.final_metric_pairs(con, family, OVERTRAIN_LOSS, OVERTRAIN_ERR17)
+    return pairs.rename(columns={"value": "loss", "paired_value": "err17"})
 
 
 def _nearest(values: ArrayLike, wanted: float) -> NDArray[np.bool_]:
@@ -303,8 +295,6 @@ BORROW_DONORS = {
 
 def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
     """The size x fraction grids and the paper's findings checked on the sweep results."""
-    from scaleplan.core import storage
-
     ok = results[results["status"] == "ok"]
     grids: dict[str, dict[str, Any]] = {}
     for family in ("pythia", "pythia-deduped", "opt", "gpt3", "overtrain-rpj"):

@@ -701,6 +701,24 @@ def run_curve(con: duckdb.DuckDBPyConnection, run_id: str, metric: str) -> pd.Da
     ).df()
 
 
+def final_metric_pairs(con: duckdb.DuckDBPyConnection, family: str, metric: str, paired: str) -> pd.DataFrame:
+    """Each run of ``family`` with its ``metric`` observation and its ``paired`` one (NaN if none).
+
+    For families whose runs hold one (final) observation per metric, as the over-training testbed's:
+    the pairing is per run, not per checkpoint. Columns run_id, num_params, tokens_seen (of the
+    ``metric`` observation), value, paired_value; ordered by size, then tokens.
+    """
+    return con.execute(
+        """
+        SELECT r.run_id, r.num_params, l.tokens_seen, l.value, e.value AS paired_value
+        FROM runs r
+        JOIN observations l ON l.run_id = r.run_id AND l.metric = ?
+        LEFT JOIN observations e ON e.run_id = r.run_id AND e.metric = ?
+        WHERE r.family = ? ORDER BY r.num_params, l.tokens_seen""",
+        [metric, paired, family],
+    ).df()
+
+
 # =============================================================================================
 # Dashboard queries
 #

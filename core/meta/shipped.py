@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core.meta.store import RESULT_COLUMNS, _with_law, load_results
+from scaleplan.core.meta.store import RESULT_COLUMNS, _with_law, load_results, read_shipped_rows
 
 #: The full sweep's results ship as package data of ``scaleplan.data``, pinned by the sha256 in
 #: SHIPPED_INFO (with the data version they were computed for and the command that made them).
@@ -51,11 +50,7 @@ def shipped_results(data_version: str) -> pd.DataFrame:
             f"the shipped sweep results {path} do not match their pinned sha256; "
             "reinstall scaleplan or run `scaleplan meta run`"
         )
-    con = duckdb.connect()
-    try:
-        frame = con.execute("SELECT * FROM read_parquet(?) WHERE data_version = ?", [str(path), data_version]).df()
-    finally:
-        con.close()
+    frame = read_shipped_rows(path, data_version)
     return _with_law(frame[[c for c in RESULT_COLUMNS if c in frame.columns]])
 
 

@@ -1,9 +1,16 @@
 """The results store: the sweep's rows in a DuckDB file of their own (the collection database is
-read-only), its schema, and reading the rows back (:func:`load_results`, :func:`load_parameters`)."""
+read-only), its schema, and reading the rows back (:func:`load_results`, :func:`load_parameters`).
+
+This module is the results file's storage layer: every SQL statement on it (and on the shipped
+Parquet copy of its rows) is here, behind a named function, with its values passed as parameters.
+:mod:`core.storage` is the collection database's layer; the two files have their own schema, writer
+and lifetime, so each has its own module. The only SQL built from text is the DDL of
+:data:`ADDED_COLUMNS` (identifiers cannot be parameters; they are this module's constants).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +87,8 @@ RESULT_COLUMNS = (
 
 
 def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the results file; writable (created with its tables, older files given the
+    :data:`ADDED_COLUMNS`) unless ``read_only``."""
     meta_path = Path(meta_path)
     if read_only:
         return duckdb.connect(str(meta_path), read_only=True)
@@ -111,14 +120,7 @@ def load_parameters(meta_path: Path, data_version: str | None = None, *, shipped
     results = load_results(meta_path, data_version, shipped=shipped)
     stored = pd.DataFrame(columns=list(PARAMETER_COLUMNS))
     if Path(meta_path).exists() and not results.empty:
-        con = open_results(meta_path, read_only=True)
-        try:
-            try:
-                stored = con.execute("SELECT key, law, name, value FROM sweep_parameters").df()
-            except duckdb.CatalogException:  # a file written before the table existed
-                pass
-        finally:
-            con.close()
+        stored = read_parameters(meta_path)
     stored = stored[stored["key"].isin(results["key"])]
     ok = results[(results["status"] == "ok") & ~results["key"].isin(stored["key"])]
     legacy = ok[["key", *CHINCHILLA_COLUMNS]].melt(id_vars="key", var_name="name", value_name="value")
@@ -134,15 +136,9 @@ def load_results(meta_path: Path, data_version: str | None = None, *, shipped: b
     that same data version: the dashboard and the CLI are ready on a fresh machine, and a sweep
     of the user's own (``scaleplan meta run``) takes precedence once it exists.
     """
-    frame = pd.DataFrame(columns=list(RESULT_COLUMNS))
-    if Path(meta_path).exists():
-        con = open_results(meta_path, read_only=True)
-        try:
-            frame = con.execute(
-                "SELECT * FROM sweep_results WHERE ?::VARCHAR IS NULL OR data_version = ?", [data_version, data_version]
-            ).df()
-        finally:
-            con.close()
+    frame = (
+        read_rows(meta_path, data_version) if Path(meta_path).exists() else pd.DataFrame(columns=list(RESULT_COLUMNS))
+    )
     if frame.empty and shipped and data_version is not None:
         from scaleplan.core.meta.shipped import shipped_results  # shipped.py reads this module's schema
 
@@ -154,4 +150,85 @@ def _with_law(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows stored before laws were named (no or a NULL ``law``) are Chinchilla fits."""
     frame = frame.copy()
     frame["law"] = frame["law"].fillna("chinchilla") if "law" in frame.columns else "chinchilla"
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# The statements on the results file, one function each
+
+
+def read_rows(meta_path: Path, data_version: str | None = None) -> pd.DataFrame:
+    """The rows stored in the existing file ``meta_path`` (of ``data_version`` if given), as stored."""
+    con = open_results(meta_path, read_only=True)
+    try:
+        frame: pd.DataFrame = con.execute(
+            "SELECT * FROM sweep_results WHERE ?::VARCHAR IS NULL OR data_version = ?", [data_version, data_version]
+        ).df()
+    finally:
+        con.close()
+    return frame
+
+
+def read_parameters(meta_path: Path) -> pd.DataFrame:
+    """The long parameter table (key, law, name, value) of the existing file ``meta_path``; empty for
+    a file written before the table existed."""
+    con = open_results(meta_path, read_only=True)
+    try:
+        try:
+            stored: pd.DataFrame = con.execute("SELECT key, law, name, value FROM sweep_parameters").df()
+        except duckdb.CatalogException:  # a file written before the table existed
+            return pd.DataFrame(columns=list(PARAMETER_COLUMNS))
+    finally:
+        con.close()
+    return stored
+
+
+def fill_source_groups(
+    con: duckdb.DuckDBPyConnection, families: Iterable[str], source_group_of: Mapping[str, str | None]
+) -> None:
+    """Give the rows of ``families`` stored before the ``source_group`` column existed their family's
+    group (``source_group_of``, :func:`core.storage.family_source_groups`), without refitting them."""
+    for family in families:
+        con.execute(
+            "UPDATE sweep_results SET source_group = ? WHERE family = ? AND source_group IS NULL",
+            [source_group_of.get(family), family],
+        )
+
+
+def finished_keys(con: duckdb.DuckDBPyConnection, data_version: str) -> set[str]:
+    """Keys of the stored rows of ``data_version`` a rerun skips: every failure, and every fit stored
+    with the calibration's columns (an ok row without ``num_sizes`` predates them and is refitted)."""
+    rows = con.execute(
+        "SELECT key FROM sweep_results WHERE data_version = ? AND (status <> 'ok' OR num_sizes IS NOT NULL)",
+        [data_version],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def store_rows(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Insert (or replace, by key) one batch of result rows and their parameters in one transaction.
+
+    ``rows`` are :func:`~core.meta.run.run_task`'s; returns them as stored (the :data:`RESULT_COLUMNS`).
+    """
+    frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    con.register("new_rows", frame)
+    con.execute("BEGIN TRANSACTION")
+    con.execute("INSERT OR REPLACE INTO sweep_results SELECT * FROM new_rows")
+    con.register("new_parameters", parameter_rows(rows))
+    con.execute("INSERT OR REPLACE INTO sweep_parameters SELECT * FROM new_parameters")
+    con.execute("COMMIT")
+    con.unregister("new_rows")
+    con.unregister("new_parameters")
+    return frame
+
+
+def read_shipped_rows(path: Path, data_version: str) -> pd.DataFrame:
+    """The rows of ``data_version`` in a Parquet copy of the results (the shipped artifact at ``path``)."""
+    con = duckdb.connect()
+    try:
+        frame: pd.DataFrame = con.execute(
+            "SELECT * FROM read_parquet(?) WHERE data_version = ?", [str(path), data_version]
+        ).df()
+    finally:
+        con.close()
     return frame

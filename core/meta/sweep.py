@@ -8,13 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import pandas as pd
-
 from scaleplan.core import storage
+from scaleplan.core.meta import store
 from scaleplan.core.meta.config import SweepConfig, SweepConfigError, eligible_families
 from scaleplan.core.meta.engines import _execute
 from scaleplan.core.meta.run import DesignGroup, FamilyData, group_by_design
-from scaleplan.core.meta.store import RESULT_COLUMNS, open_results, parameter_rows
 from scaleplan.core.selection import MIN_SIZES_TO_SWEEP
 
 
@@ -82,20 +80,10 @@ def run_sweep(
         source_group_of = storage.family_source_groups(con)
     finally:
         con.close()
-    results = open_results(meta_path)
+    results = store.open_results(meta_path)
     try:
-        for name in names:  # rows stored before the column existed: the group is the family's, no refit
-            results.execute(
-                "UPDATE sweep_results SET source_group = ? WHERE family = ? AND source_group IS NULL",
-                [source_group_of.get(name), name],
-            )
-        done = {
-            r[0]
-            for r in results.execute(
-                "SELECT key FROM sweep_results WHERE data_version = ? AND (status <> 'ok' OR num_sizes IS NOT NULL)",
-                [version],
-            ).fetchall()
-        }
+        store.fill_source_groups(results, names, source_group_of)
+        done = store.finished_keys(results, version)
         chunks: list[tuple[list[DesignGroup], str]] = []
         planned, skipped, budget = 0, 0, limit
         data: dict[str, FamilyData] = {}
@@ -120,15 +108,7 @@ def run_sweep(
         fitted = failed = 0
         with tqdm(total=total, desc="meta-analysis fits", unit="fit", disable=not progress) as bar:
             for rows in _execute(chunks, data, version, n_jobs, engine, scheduler):
-                frame = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
-                results.register("new_rows", frame)
-                results.execute("BEGIN TRANSACTION")
-                results.execute("INSERT OR REPLACE INTO sweep_results SELECT * FROM new_rows")
-                results.register("new_parameters", parameter_rows(rows))
-                results.execute("INSERT OR REPLACE INTO sweep_parameters SELECT * FROM new_parameters")
-                results.execute("COMMIT")
-                results.unregister("new_rows")
-                results.unregister("new_parameters")
+                frame = store.store_rows(results, rows)
                 fitted += int((frame["status"] == "ok").sum())
                 failed += int((frame["status"] != "ok").sum())
                 bar.update(len(rows))

@@ -230,3 +230,72 @@ def test_parameters_are_stored_long_for_any_law(built_db, tmp_path):
     params = meta.load_parameters(path, version, shipped=False)
     assert set(params["name"]) == {"E", "a", "b", "eta"} and set(params["key"]) == set(ok["key"])
     assert (params["law"] == "overtrain").all()
+
+
+def _row(key: str, version: str, status: str, num_sizes: int | None, **fields) -> dict:
+    row = {c: None for c in meta.RESULT_COLUMNS}
+    return {
+        **row,
+        "key": key,
+        "data_version": version,
+        "family": "syn",
+        "status": status,
+        "num_sizes": num_sizes,
+        **fields,
+    }
+
+
+def test_the_results_store_skips_finished_rows_replaces_by_key_and_fills_source_groups(tmp_path):
+    """The results file's statements (core.meta.store) on hand-made rows, without a sweep."""
+    path = tmp_path / "meta.duckdb"
+    con = meta.open_results(path)
+    try:
+        stored = meta.store.store_rows(
+            con,
+            [
+                _row("failed", "v1", "SelectionError", None),
+                _row("fitted", "v1", "ok", 4, law="overtrain", parameters={"E": 1.5, "eta": 0.3}),
+                _row("before-calibration", "v1", "ok", None),  # an ok row without num_sizes is refitted
+                _row("other-version", "v2", "ok", 4),
+            ],
+        )
+        assert list(stored.columns) == list(meta.RESULT_COLUMNS) and len(stored) == 4
+        assert meta.store.finished_keys(con, "v1") == {"failed", "fitted"}
+        assert meta.store.finished_keys(con, "v3") == set()
+        # a second batch with a stored key replaces that row
+        meta.store.store_rows(con, [_row("before-calibration", "v1", "ok", 5)])
+        assert meta.store.finished_keys(con, "v1") == {"failed", "fitted", "before-calibration"}
+        con.execute("UPDATE sweep_results SET source_group = 'kept' WHERE key = 'fitted'")
+        meta.store.fill_source_groups(con, ["syn", "absent"], {"syn": "group-a"})
+    finally:
+        con.close()
+    rows = meta.store.read_rows(path).set_index("key")
+    assert len(rows) == 4 and rows.loc["before-calibration", "num_sizes"] == 5
+    assert rows["source_group"].to_dict() == {
+        "failed": "group-a",
+        "fitted": "kept",  # a stored group is left alone
+        "before-calibration": "group-a",
+        "other-version": "group-a",
+    }
+    assert meta.store.read_rows(path, "v2")["key"].tolist() == ["other-version"]
+    params = meta.store.read_parameters(path)
+    assert sorted(zip(params["key"], params["law"], params["name"], params["value"])) == [
+        ("fitted", "overtrain", "E", 1.5),
+        ("fitted", "overtrain", "eta", 0.3),
+    ]
+
+
+def test_a_results_file_without_the_parameter_table_reads_as_no_parameters(tmp_path):
+    """Files written before sweep_parameters existed: no table, no error; load_parameters falls back
+    to the wide Chinchilla columns of their ok rows."""
+    path = tmp_path / "old.duckdb"
+    con = meta.open_results(path)
+    try:
+        meta.store.store_rows(con, [_row("old", "v1", "ok", 4, E=1.7, A=400.0, B=410.0, alpha=0.34, beta=0.28)])
+        con.execute("DROP TABLE sweep_parameters")
+    finally:
+        con.close()
+    assert meta.store.read_parameters(path).empty
+    params = meta.load_parameters(path, "v1", shipped=False)
+    assert dict(zip(params["name"], params["value"])) == {"E": 1.7, "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 0.28}
+    assert set(params["law"]) == {"chinchilla"}

@@ -187,6 +187,8 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
     candidate: planning.AssessedDesign | None = result.get("candidate")
     rung: planning.NextRung | None = result.get("next_rung")
     o: planning.OvertrainingSummary = result["overtraining"]
+    average: task_prediction.TargetAccuracy | None = result.get("average_accuracy")
+    task: task_prediction.TargetAccuracy | None = result.get("task")
     return {
         "next_rung": None
         if rung is None
@@ -251,15 +253,16 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
             "optimal_multiplier": o.optimal_multiplier,
             "table": o.table.to_dict(orient="records"),
         },
-        "average_accuracy": result["average_accuracy"].as_dict(),
-        "task": None if result["task"] is None else result["task"].as_dict(),
+        "average_accuracy": None if average is None else average.as_dict(),
+        "task": None if task is None else task.as_dict(),
         "recommendation": planning.recommendation(plan, result["optimum"], o, _accuracy(result)),
     }
 
 
-def _accuracy(result: dict[str, Any]) -> task_prediction.TargetAccuracy:
-    """The accuracy the recommendation states: the task's with --task, else the 17-task average."""
-    chosen: task_prediction.TargetAccuracy = result["task"] or result["average_accuracy"]
+def _accuracy(result: dict[str, Any]) -> task_prediction.TargetAccuracy | None:
+    """The accuracy the recommendation states: the task's with --task, else the 17-task average (None for a
+    result that computed neither, e.g. a saved scenario's)."""
+    chosen: task_prediction.TargetAccuracy | None = result.get("task") or result.get("average_accuracy")
     return chosen
 
 

@@ -148,14 +148,15 @@ def _store(settings: Settings, *, read_only: bool = False) -> AbstractContextMan
 def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
     # plan's flags come along, but a scenario stores the planner's inputs, not a candidate file or a
     # study's next rung: refuse them rather than save a scenario that silently dropped them
-    for flag, value in (
-        ("--runs-file", getattr(args, "runs_file", None)),
-        ("--from-study", getattr(args, "from_study", None)),
+    for flag, value, use in (
+        ("--runs-file", getattr(args, "runs_file", None), "price the candidate runs"),
+        ("--from-study", getattr(args, "from_study", None), "price the candidate runs"),
+        ("--task", getattr(args, "task", None), "predict the target's accuracy on the task"),
     ):
         if value is not None:
             raise CLIError(
                 f"scenario save does not store {flag}: a scenario keeps the planner's inputs (target, budget, "
-                f"prices, goal, law, --study); price the candidate runs with `scaleplan plan {flag} ...`"
+                f"prices, goal, law, --study); {use} with `scaleplan plan {flag} ...`"
             )
     inputs = inputs_from_args(args)
     if inputs.study is not None and scenarios.study_lookup(settings.user_db_path)(inputs.study) is None:

@@ -114,7 +114,7 @@ def test_brief_writes_both_files_and_refuses_to_overwrite(run, tmp_path):
 def test_save_refuses_the_plan_flags_it_would_not_store(run, tmp_path):
     runs = tmp_path / "runs.csv"
     runs.write_text("num_params,tokens,seeds\n1e8,2e9,1\n")
-    for flag, value in (("--runs-file", str(runs)), ("--from-study", "ladder")):
+    for flag, value in (("--runs-file", str(runs)), ("--from-study", "ladder"), ("--task", "arc_easy")):
         code, _, err = run("scenario", "save", "--name", "x", flag, value, *PLAN_FLAGS)
         assert code == 2 and f"scenario save does not store {flag}" in err and err.count("\n") == 1
     code, out, _ = run("scenario", "list", "--json")

@@ -33,7 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scaleplan.core import fitting, laws
-from scaleplan.core.calibration import PredictionInterval, Refusal, conformal_quantile
+from scaleplan.core.calibration import PredictionInterval, Refusal
+from scaleplan.core.conformal import conformal_quantile
 from scaleplan.core.laws import FLOPS_PER_PARAM_TOKEN
 
 FloatArray = npt.NDArray[np.float64]

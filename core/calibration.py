@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from scaleplan.core.conformal import conformal_quantile
 from scaleplan.core.errors import UserError
 from scaleplan.core.laws.formulas import FLOPS_PER_PARAM_TOKEN
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, FitPoints, below_target
@@ -877,13 +878,6 @@ def load_calibration(meta_path: Path, data_version: str) -> Calibration:
 HOLDOUTS = ("source", "family")
 """What one held-out unit is: a whole source group (the use: a new lab's runs) or one family."""
 PLANNER_LEVELS = (0.5, 0.8, 0.9)
-
-
-def conformal_quantile(scores: np.ndarray, level: float) -> float:
-    """Split-conformal quantile: the ceil((n + 1) level)-th smallest score (inf if beyond n)."""
-    scores = np.sort(np.asarray(scores, float))
-    rank = math.ceil((scores.size + 1) * level)
-    return float(scores[rank - 1]) if rank <= scores.size else math.inf
 
 
 def _check_holdout(holdout: str) -> None:

@@ -68,6 +68,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special, stats
 
+from scaleplan.core.conformal import conformal_quantile
 from scaleplan.core.errors import UserError
 
 FloatArray = NDArray[np.float64]
@@ -627,10 +628,3 @@ def check_extrapolation(link: LinkFit, x_target: float) -> float:
             f"{ratio:.1f} times that range's width ({width:.3g}); the link is trusted to {MAX_EXTRAPOLATION:g}",
         )
     return ratio
-
-
-def conformal_quantile(scores: ArrayLike, level: float) -> float:
-    """Split conformal quantile: the ceil((m + 1) level)-th smallest of m scores; inf when m is too small."""
-    s = np.sort(np.asarray(scores, dtype=float)[np.isfinite(np.asarray(scores, dtype=float))])
-    rank = math.ceil((s.size + 1) * level)
-    return float("inf") if rank > s.size or s.size == 0 else float(s[rank - 1])

@@ -13,6 +13,7 @@ groups than the family's (the same holdout whose realised coverage that command 
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 
@@ -210,6 +211,9 @@ runs do not exist yet, so no link can be fitted on them: the link is fitted on c
 score the task, and the target's loss is predicted in *their* loss metric by their own loss law (a
 link maps one loss metric to accuracy; the reference law's loss is another metric)."""
 
+PLAN_TASK_EXAMPLES = ("arc_easy", "hellaswag", "piqa", "zero-shot/arc_easy")
+"""Task names a plan's unknown-task message offers when none is close to what was typed."""
+
 AVERAGE_NAME = "17-task average"
 """Gadre et al.'s average top-1 accuracy over 17 tasks (``colpret/downstream/avg17/err``)."""
 
@@ -311,12 +315,14 @@ def plan_task_family(con: duckdb.DuckDBPyConnection, task_name: str, law_name: s
                 f"{family} is the first of {', '.join(PLAN_TASK_FAMILIES)} that does"
             )
             return family, why
-    known = sorted(
-        set(family_tasks(con, PLAN_TASK_FAMILIES[0])[:8]) | set(family_tasks(con, PLAN_TASK_FAMILIES[1])[:4])
+    labels = sorted({label for family in candidates for label in family_tasks(con, family)})
+    close = difflib.get_close_matches(task_name, labels, n=5, cutoff=0.6)
+    hint = (
+        f"did you mean {', '.join(close)}?" if close else f"{len(labels)} tasks, e.g. {', '.join(PLAN_TASK_EXAMPLES)}"
     )
     raise TaskNotFound(
         f"--task {task_name}: no collection family the planner can fit a link on ({', '.join(candidates)}) "
-        f"scores that task; tasks include {', '.join(known)}"
+        f"scores that task; {hint}"
     )
 
 
@@ -430,7 +436,30 @@ def target_task_accuracy(
         upper_points=pred.upper_points,
         level=level,
         interval_label=f"{level:.0%} interval" if pred.lower_points is not None else "",
-        interval_basis=pred.interval_note.removeprefix(f"{level:.0%} interval: "),
+        interval_basis=pred.interval_note.removeprefix(f"{level:.0%} interval: ")
+        + reach_note(
+            float(laws.compute_from(target_params, target_tokens)), _group_reach(con, family), "reproduced targets"
+        ),
+    )
+
+
+def _group_reach(con: duckdb.DuckDBPyConnection, family: str) -> float:
+    """The largest compute (FLOPs) of a scored run in ``family``'s source group: ``reproduce downstream``
+    predicts each group's largest runs, so this is how far its measured coverage reaches."""
+    groups = storage.family_source_groups(con)
+    members = [f for f, g in groups.items() if g == groups.get(family, family)] or [family]
+    flops = storage.downstream_family_scores(con, members)["flops"]
+    return float(flops.max()) if flops.notna().any() else float("nan")
+
+
+def reach_note(target_flops: float, reach_flops: float, what: str) -> str:
+    """The clause an interval gets when its target lies beyond the compute its coverage was measured at
+    (``reach_flops``, the largest of the ``what``); empty otherwise."""
+    if not target_flops > reach_flops:
+        return ""
+    return (
+        f"; the {what} reach {format_flops(reach_flops)}, the target's {format_flops(target_flops)} is "
+        f"{_times(target_flops / reach_flops)} beyond, where the coverage is not measured"
     )
 
 
@@ -584,13 +613,9 @@ def target_average_accuracy(
         f"held out by data set it covered {holdout.covered} of {holdout.targets} ({holdout.coverage:.0%}), "
         "not held out by source group (one source has this average)"
     )
-    target_flops = float(laws.compute_from(target_params, target_tokens))
-    if target_flops > holdout.largest_flops:
-        measured += (
-            f"; the held-out runs reach {format_flops(holdout.largest_flops)}, the target's "
-            f"{format_flops(target_flops)} is "
-            f"{_times(target_flops / holdout.largest_flops)} beyond, where its coverage is not measured"
-        )
+    measured += reach_note(
+        float(laws.compute_from(target_params, target_tokens)), holdout.largest_flops, "held-out runs"
+    )
     if not math.isfinite(q):
         return TargetAccuracy(
             AVERAGE_NAME, family, why, fitted_on, metric, predicted_loss, points, None, None, level, "", measured

@@ -88,7 +88,7 @@ def test_a_target_beyond_the_held_out_runs_says_its_coverage_is_not_measured(tes
     got = task_prediction.target_average_accuracy(testbed, 100e9, 2e12, "besiroglu2024")
     assert got.predicted_points == pytest.approx(100 * (1 - _err(_loss(100e9, 2e12))), abs=0.05)
     ratio = 6 * 100e9 * 2e12 / (6 * 1.4e9 * 1.4e9 * 320)
-    assert f"{ratio:,.0f}x beyond, where its coverage is not measured" in got.sentence
+    assert f"{ratio:,.0f}x beyond, where the coverage is not measured" in got.sentence
 
 
 def test_a_borrowed_gadre_law_takes_its_own_data_set(testbed):
@@ -120,6 +120,8 @@ def test_a_task_at_chance_is_refused_with_its_reason(testbed):
 def test_an_unknown_task_is_not_found(testbed):
     with pytest.raises(task_prediction.TaskNotFound, match="no collection family"):
         task_prediction.target_task_accuracy(testbed, "nosuchtask", 3e9, 60e9, "besiroglu2024")
+    with pytest.raises(task_prediction.TaskNotFound, match="did you mean synth"):  # a typo gets its task
+        task_prediction.target_task_accuracy(testbed, "snyth", 3e9, 60e9, "besiroglu2024")
 
 
 def test_the_holdout_quantiles_by_hand():

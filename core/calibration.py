@@ -1033,10 +1033,34 @@ class CalibrationReport:
     planner: tuple[PlannerLevel, ...] = ()
     planner_refused: int = 0
     groups: int = 0
+    # share of the schedule the fitted runs reached (the sweep's token fraction: fits on the first f of
+    # every run's checkpoints, mid-schedule losses of cosine runs) x source group: designs, covered_90, width_90
+    per_schedule: pd.DataFrame | None = None
 
 
 def _bin_sizes(n: pd.Series) -> pd.Series:
     return pd.cut(n, [0, 3, 5, np.inf], labels=["3", "4-5", "6+"]).astype(str)
+
+
+SCHEDULE_BINS = (0.0, 0.3, 0.6, 0.99, 1.0)
+"""Bins of the share of the schedule a design's fitted runs reached (its token fraction)."""
+
+
+def _schedule_bins(fraction: pd.Series) -> pd.Series:
+    labels = [f"{low:g}-{high:g}" if high < 1 else f"{low:g}-1" for low, high in zip(SCHEDULE_BINS, SCHEDULE_BINS[1:])]
+    labels[-1] = "1 (final)"
+    return pd.cut(fraction, list(SCHEDULE_BINS), labels=labels).astype(str)
+
+
+def _per_schedule(answered: pd.DataFrame) -> pd.DataFrame:
+    """Coverage at 90% per (schedule share, source group) of the answered designs."""
+    fitted = answered[~answered["refused_90"].astype(bool)]
+    return (
+        fitted.assign(schedule=_schedule_bins(fitted["fraction"]))
+        .groupby(["schedule", "group"])
+        .agg(designs=("covered_90", "size"), covered_90=("covered_90", "mean"), width_90=("width_90", "median"))
+        .reset_index()
+    )
 
 
 def _per_unit(answered: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -1146,13 +1170,16 @@ def summarise(frame: pd.DataFrame, levels: tuple[float, ...] = LEVELS, *, holdou
         planner=planner,
         planner_refused=int(frame["planner_refused"].astype(bool).sum()),
         groups=int(frame["group"].nunique()),
+        per_schedule=_per_schedule(answered),
     )
 
 
 def report_json(report: CalibrationReport) -> dict[str, object]:
     """The report as plain JSON: ``holdout``, ``levels`` and ``baseline`` ({nominal, realised, cells,
     median_rel_width}), ``groups`` ({group, families, designs, realised_90}), ``refused``,
-    ``refusal_reasons``, ``planner`` ({nominal, realised}) and the per-family and per-feature tables."""
+    ``refusal_reasons``, ``planner`` ({nominal, realised}), ``schedule`` ({fraction, group, designs,
+    realised_90, median_rel_width_90}: fits on the first share of every run's schedule, i.e. mid-schedule
+    losses, per source group) and the per-family and per-feature tables."""
 
     def number(value: object) -> float | None:
         if value is None:
@@ -1172,6 +1199,7 @@ def report_json(report: CalibrationReport) -> dict[str, object]:
         ]
 
     per_group = report.per_group if report.per_group is not None else pd.DataFrame()
+    per_schedule = report.per_schedule if report.per_schedule is not None else pd.DataFrame()
     return {
         "method": METHOD,
         "holdout": report.holdout,
@@ -1189,6 +1217,16 @@ def report_json(report: CalibrationReport) -> dict[str, object]:
                 "planner_80": number(r["planner_80"]),
             }
             for _, r in per_group.iterrows()
+        ],
+        "schedule": [
+            {
+                "fraction": str(r["schedule"]),
+                "group": str(r["group"]),
+                "designs": int(r["designs"]),
+                "realised_90": number(r["covered_90"]),
+                "median_rel_width_90": number(r["width_90"]),
+            }
+            for _, r in per_schedule.iterrows()
         ],
         "refused": report.refused,
         "refusal_reasons": {str(k): int(v) for k, v in report.refusal_reasons.items()},

@@ -73,7 +73,21 @@ def _calibration_report(args: argparse.Namespace, results: pd.DataFrame, setting
     print(_coverage_table(report.per_family))
     print("\nCoverage at 90% per design feature:")
     print(_coverage_table(report.per_feature))
+    if report.per_schedule is not None and not report.per_schedule.empty:
+        print(
+            "\nCoverage at 90% by the share of the schedule the fitted runs reached (the first share of every "
+            "run's checkpoints: mid-schedule losses), per source group (designs in brackets):"
+        )
+        print(_schedule_table(report.per_schedule))
     return 0
+
+
+def _schedule_table(frame: pd.DataFrame) -> str:
+    """Source groups (rows) x schedule share (columns): realised coverage at 90% and the design count."""
+    cells = frame.assign(cell=[f"{c:.0%} ({n})" for c, n in zip(frame["covered_90"], frame["designs"])])
+    table = cells.pivot(index="group", columns="schedule", values="cell").fillna("")
+    text: str = table.rename_axis(index="source group", columns=None).to_string()
+    return text
 
 
 def _coverage_table(frame: pd.DataFrame) -> str:

@@ -334,6 +334,43 @@ def test_source_holdout_excludes_every_family_of_the_group(grouped_rows):
         calibration.held_out_units(grouped_rows, "run")
 
 
+def test_schedule_table_counts_answered_designs_by_share_of_schedule():
+    """The per-schedule table (mid-schedule fits, ``reproduce calibration``'s ``schedule``) on a hand-made
+    held-out frame: 2 groups x fractions 0.1/0.5/1, one refused design; counts and shares by hand."""
+    fractions = [0.1, 0.1, 0.5, 1.0, 0.1, 0.5, 0.5, 1.0]
+    covered = [1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, np.nan]
+    frame = pd.DataFrame(
+        {
+            "group": ["a"] * 4 + ["b"] * 4,
+            "family": ["a1"] * 4 + ["b1"] * 4,
+            "fraction": fractions,
+            "num_sizes": 5,
+            "param_ratio": 4.0,
+            "compute_ratio": 50.0,
+            "final_only": False,
+            "min_tokens": 0.0,
+            "refusal_kind": [None] * 7 + ["tokens_per_param"],
+            "planner_refused": False,
+            "planner_ok_80": 1.0,
+        }
+    )
+    for level in (50, 80, 90, 95):
+        frame[f"covered_{level}"] = covered
+        frame[f"refused_{level}"] = [False] * 7 + [True]
+        frame[f"width_{level}"] = [0.2, 0.4, 0.3, 0.1, 0.5, 0.6, 0.7, np.nan]
+        frame[f"base_covered_{level}"] = True
+        frame[f"base_width_{level}"] = 1.0
+    report = calibration.summarise(frame, holdout="source")
+    table = report.per_schedule.set_index(["schedule", "group"])
+    assert table.loc[("0-0.3", "a"), "designs"] == 2 and table.loc[("0-0.3", "a"), "covered_90"] == 0.5
+    assert table.loc[("0-0.3", "a"), "width_90"] == pytest.approx(0.3)  # median of 0.2 and 0.4
+    assert table.loc[("0.3-0.6", "b"), "designs"] == 2 and table.loc[("0.3-0.6", "b"), "covered_90"] == 0.5
+    assert ("1 (final)", "b") not in table.index  # its one design was refused
+    assert int(table["designs"].sum()) == 7
+    rows = calibration.report_json(report)["schedule"]
+    assert {(r["fraction"], r["group"]) for r in rows} == set(table.index) and len(rows) == 5
+
+
 def test_source_holdout_coverage_near_nominal_when_difficulty_transfers(grouped_rows):
     frame = calibration.leave_one_source_out(grouped_rows)
     report = calibration.summarise(frame, holdout="source")

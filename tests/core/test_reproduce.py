@@ -97,12 +97,18 @@ def test_reproduce_calibration_json(built_db, meta_db, capsys):
     assert all({"group", "families", "designs", "realised_90"} <= set(g) for g in doc["groups"])
     assert [p["nominal"] for p in doc["planner"]] == [0.5, 0.8, 0.9]
     assert all(p["realised"] is None or 0 <= p["realised"] <= 1 for p in doc["planner"])
+    # Mid-schedule fits (the first share of every run's checkpoints), per share and group: every answered
+    # design is counted once.
+    answered = next(level["cells"] for level in doc["levels"] if level["nominal"] == 0.9)
+    assert sum(row["designs"] for row in doc["schedule"]) == answered
+    assert {row["fraction"] for row in doc["schedule"]} <= {"0-0.3", "0.3-0.6", "0.6-0.99", "1 (final)"}
     by_family = ["--db", str(built_db), "--meta", str(meta_db), "reproduce", "calibration", "--holdout", "family"]
     assert cli.main(by_family + ["--json"]) == 0
     family_doc = json.loads(capsys.readouterr().out)
     assert family_doc["holdout"] == "family" and family_doc["cells"] == doc["cells"]
     assert cli.main(by_family) == 0
-    assert "per held-out source group" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "per held-out source group" in text and "share of the schedule" in text
 
 
 def test_cli_fit_user_runs(tmp_path, capsys):

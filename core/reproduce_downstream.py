@@ -6,8 +6,9 @@ targets are the over-trained 1.4B run and the 6.9B M = 20 run; a task's link is 
 downstream set of Gadre et al. (the loss-law fit set plus the 1.4B M = 20 run) from their measured
 C4 eval loss, and the target's accuracy is the link at its *predicted* loss. Pythia, per family
 (standard, deduplicated): Chinchilla's law on the checkpoints above 10B tokens of the runs smaller
-than 12B (loss: LAMBADA last-word log-perplexity of the same shot setting, the families' fitting
-metric), targets the 12B runs' final checkpoint, the link fitted on the same checkpoints.
+than 12B (loss: the family's fitting metric, LAMBADA zero-shot last-word log-perplexity, for the 0- and
+5-shot tasks alike, as ``fit --task`` and the Fit page use it), targets the 12B runs' final checkpoint,
+the link fitted on the same checkpoints.
 
 Two-step (loss law, then the chance-floor link in loss, ceiling 1) and direct (the same saturating
 form in log10 compute) are both reported, and beside them the two-step link with a fitted ceiling
@@ -34,7 +35,6 @@ LEVEL = 0.9
 PYTHIA_FAMILIES = ("pythia", "pythia-deduped")
 PYTHIA_TARGET = 11e9  # runs above this many parameters (the 12B runs) are Pythia's targets
 PYTHIA_CUTOFF = 10e9  # checkpoints at or below 10B tokens are dropped from fits (Hitchhiker protocol)
-PYTHIA_LOSS = "{shot}/lambada_openai/log_ppl"
 PYTHIA_SHOTS = {0: "zero-shot", 5: "five-shot"}
 
 
@@ -197,21 +197,30 @@ def overtrain_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
     ]
 
 
+def fitting_metric(con: duckdb.DuckDBPyConnection, family: str) -> str:
+    """The loss metric a family's laws are fitted on (its ``default_metric``)."""
+    listed = storage.list_families(con)
+    return str(listed.loc[listed["family"] == family, "default_metric"].iloc[0])
+
+
 def pythia_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
     """Every accuracy task of Pythia (acc, 0- and 5-shot), the 12B runs predicted from the smaller ones."""
     per_task: dict[str, dict[str, Any]] = {}
     for family in PYTHIA_FAMILIES:
         scores = storage.downstream_family_scores(con, [family])
         scores = scores[scores["metric"] == "acc"]
+        # The family's fitting metric for every shot setting, as fit --task and the Fit page predict it
+        # (the loss law of the family, then the link from that loss), so the coverage measured here is
+        # that of the interval they show.
+        loss = storage.family_curves(con, family, fitting_metric(con, family))
+        if loss.empty:
+            continue
+        study_loss = loss[(loss["num_params"] < PYTHIA_TARGET) & (loss["tokens_seen"] > PYTHIA_CUTOFF)]
+        law = fitting.fit_chinchilla(
+            study_loss["num_params"], study_loss["tokens_seen"], study_loss["value"], run_ids=study_loss["run_id"]
+        )
+        final = loss[loss["num_params"] >= PYTHIA_TARGET].sort_values("tokens_seen").groupby("run_id").tail(1)
         for shots, shot_name in PYTHIA_SHOTS.items():
-            loss = storage.family_curves(con, family, PYTHIA_LOSS.format(shot=shot_name))
-            if loss.empty:
-                continue
-            study_loss = loss[(loss["num_params"] < PYTHIA_TARGET) & (loss["tokens_seen"] > PYTHIA_CUTOFF)]
-            law = fitting.fit_chinchilla(
-                study_loss["num_params"], study_loss["tokens_seen"], study_loss["value"], run_ids=study_loss["run_id"]
-            )
-            final = loss[loss["num_params"] >= PYTHIA_TARGET].sort_values("tokens_seen").groupby("run_id").tail(1)
             merged = scores[scores["shots"] == shots].merge(
                 loss[["run_id", "tokens_seen", "value"]].rename(columns={"value": "loss"}),
                 on=["run_id", "tokens_seen"],

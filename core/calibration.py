@@ -1198,6 +1198,16 @@ def report_json(report: CalibrationReport) -> dict[str, object]:
             for s in summaries
         ]
 
+    def records(frame: pd.DataFrame) -> list[dict[str, object]]:
+        """Rows as JSON objects: floats through ``number`` (NaN -> null), NumPy integers as int."""
+        return [
+            {
+                k: number(v) if isinstance(v, (float, np.floating)) else (int(v) if isinstance(v, np.integer) else v)
+                for k, v in row.items()
+            }
+            for row in frame.to_dict(orient="records")
+        ]
+
     per_group = report.per_group if report.per_group is not None else pd.DataFrame()
     per_schedule = report.per_schedule if report.per_schedule is not None else pd.DataFrame()
     return {
@@ -1234,26 +1244,6 @@ def report_json(report: CalibrationReport) -> dict[str, object]:
         "planner_refused": report.planner_refused,
         "families": report.families,
         "cells": report.cells,
-        "per_family": [
-            {
-                k: (
-                    number(v)
-                    if isinstance(v, (float, np.floating))
-                    else (int(v) if isinstance(v, (np.integer,)) else v)
-                )
-                for k, v in r.items()
-            }
-            for r in report.per_family.to_dict(orient="records")
-        ],
-        "per_feature": [
-            {
-                k: (
-                    number(v)
-                    if isinstance(v, (float, np.floating))
-                    else (int(v) if isinstance(v, (np.integer,)) else v)
-                )
-                for k, v in r.items()
-            }
-            for r in report.per_feature.to_dict(orient="records")
-        ],
+        "per_family": records(report.per_family),
+        "per_feature": records(report.per_feature),
     }

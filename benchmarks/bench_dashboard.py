@@ -16,13 +16,17 @@ Pages and changes:
 
 Cold Fit page (``--cold``, on by default): a fresh server process per repeat, the browser
 opens ``/fit?family=pythia`` and the time is taken from navigation until the page shows its
-chart and the calibrated interval ("90% interval 1.23-1.45"), i.e. imports, database, fit,
-calibration and interval all cold. Target < 1 s. The time until the server answers its
+fit chart (the trace FIT_CHART_TRACE drawn; not the observed-points chart the page shows while it
+fits) and the calibrated interval ("90% interval 1.23-1.45"), i.e. database, fit, calibration and
+interval all cold in a server that has imported its modules (as ``scaleplan serve`` does before it
+answers its health check). Target < 1 s. The time until the server answers its
 health check is printed apart (it is the same for every page).
 
 The stack's floor (``--floor``, on by default), measured the same way in the same run: a fresh
 Streamlit server per repeat for a page with nothing but one line of text ("90% interval
-1.93-2.20") and one three-point Plotly chart, under this repository's .streamlit/config.toml.
+1.93-2.20") and one three-point Plotly chart, under this repository's .streamlit/config.toml; the
+server imports Plotly and builds one figure before it serves (FLOOR_LAUNCHER), as the dashboard's
+server warms what its first page needs (CONDITIONS, printed with the results).
 No page built on Streamlit and Plotly shows a chart sooner on this machine; the difference
 between it and the cold Fit page is what the Fit page itself costs.
 """
@@ -30,6 +34,7 @@ between it and the cold Fit page is what the Fit page itself costs.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -116,13 +121,18 @@ def bench_planner(page, base: str, repeats: int) -> list[float]:
     return [timed(page, lambda i=i: change(values[i % 2])) for i in range(repeats + 2)][2:]
 
 
-INTERVAL_JS = """() => {
+# The page is ready when it shows the interval text and a drawn Plotly chart with a trace named
+# ``trace`` (any trace when empty): the Fit page's own chart, not the observed-points chart it shows
+# while it fits.
+INTERVAL_JS = """(trace) => {
     const app = document.querySelector('[data-testid="stApp"]');
     const main = document.querySelector('[data-testid="stMain"]');
-    return !!app && !!main && document.querySelectorAll('.js-plotly-plot').length > 0
-        && /\\d+% interval \\d/.test(main.innerText);
+    const charts = Array.from(document.querySelectorAll('.js-plotly-plot'));
+    return !!app && !!main && /\\d+% interval \\d/.test(main.innerText)
+        && charts.some(el => !trace || (el.data || []).some(t => t.name === trace));
 }"""
 CHART_JS = "() => document.querySelectorAll('.js-plotly-plot').length > 0"
+FIT_CHART_TRACE = "Prediction at the target's D"  # dashboard.analysis_charts.fit_figure's target marker
 # the app's script has started (or already drew): what comes before is loading the page's JavaScript
 RUNNING_JS = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -142,7 +152,9 @@ st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, 3.0, 2.0])))
 Server = Callable[[], AbstractContextManager[tuple[str, object]]]
 
 
-def bench_cold(browser, server: Server, path: str, repeats: int) -> list[tuple[float, float, float, float]]:
+def bench_cold(
+    browser, server: Server, path: str, repeats: int, trace: str = ""
+) -> list[tuple[float, float, float, float]]:
     """Per fresh server: (start to healthy, navigation to the script's start, to the first chart, to the interval)."""
     out = []
     for _ in range(repeats):
@@ -158,23 +170,46 @@ def bench_cold(browser, server: Server, path: str, repeats: int) -> list[tuple[f
             running = time.perf_counter() - t1
             page.wait_for_function(CHART_JS, polling="raf")
             chart = time.perf_counter() - t1
-            page.wait_for_function(INTERVAL_JS, polling="raf")
+            page.wait_for_function(INTERVAL_JS, arg=trace, polling="raf")
             out.append((healthy, running, chart, time.perf_counter() - t1))
             context.close()
     return out
 
 
+# The floor's server warms what its page needs before it serves, as ``scaleplan serve`` does for the
+# dashboard (its modules before the health check, Plotly's first figure, the database and the
+# calibration in a thread from then on: dashboard.warmup): Plotly imported and one figure built
+# and serialised, so the floor page's own figure is not the process's first.
+FLOOR_LAUNCHER = """import sys
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+pio.to_json(go.Figure(go.Scatter(x=[1, 2], y=[1.0, 2.0])), validate=False)
+from streamlit.web import cli
+
+sys.argv = ["streamlit", "run", *sys.argv[1:]]
+sys.exit(cli.main())
+"""
+CONDITIONS = (
+    "cold = a fresh server per repeat, its first page opened as soon as the server answers its health "
+    "check; each server warms what its first page needs when it starts (the floor: Plotly and one "
+    "figure; scaleplan serve: its modules, then Plotly's first figure, the database and the calibration "
+    "in a background thread)"
+)
+
+
 def floor_server(app: Path) -> Server:
     """A fresh Streamlit server for the floor page ``app`` (see the module docstring)."""
+    launcher = app.with_name("floor_launcher.py")
+    launcher.write_text(FLOOR_LAUNCHER)
 
     def start():
         port = free_port()
         return streamlit_server(
             [
                 sys.executable,
-                "-m",
-                "streamlit",
-                "run",
+                str(launcher),
                 str(app),
                 "--server.port",
                 str(port),
@@ -195,7 +230,7 @@ def report_cold(label: str, cold: list[tuple[float, float, float, float]], targe
     print(
         f"{label} (fresh server each, n={len(cold)}): server healthy after {med[0]:.2f} s; from navigation: "
         f"script starts {med[1] * 1000:.0f} ms (page JavaScript loaded), first chart {med[2] * 1000:.0f} ms, "
-        f"interval text {med[3] * 1000:.0f} ms{verdict}; from the script's start to the interval "
+        f"interval and its chart {med[3] * 1000:.0f} ms{verdict}; from the script's start to the interval "
         f"{(med[3] - med[1]) * 1000:.0f} ms"
     )
     return med
@@ -243,25 +278,40 @@ def main() -> int:
                 f"{name:<10}{median * 1000:>8.0f}ms{min(times) * 1000:>8.0f}ms{max(times) * 1000:>8.0f}ms"
                 f"{target * 1000:>8.0f}ms  {'ok' if median < target else 'SLOW'}"
             )
-        fit_page = floor = None
-        if args.cold:
-            cold = bench_cold(
-                browser, lambda: dashboard_server(settings.db_path, meta=meta), "/fit?family=pythia", args.cold
-            )
-            fit_page = report_cold("cold Fit page", cold, target=1.0)
-        if args.floor:
-            with tempfile.TemporaryDirectory() as folder:
-                app = Path(folder) / "floor_app.py"
-                app.write_text(FLOOR_APP)
-                floor = report_cold(
-                    "stack floor: Streamlit + one Plotly chart",
-                    bench_cold(browser, floor_server(app), "/", args.floor),
-                    target=None,
-                )
+        if args.cold or args.floor:
+            print(CONDITIONS)
+        cold: list[tuple[float, float, float, float]] = []
+        floor_runs: list[tuple[float, float, float, float]] = []
+        load = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as folder:
+            app = Path(folder) / "floor_app.py"
+            app.write_text(FLOOR_APP)
+            # One of each in turn: on a shared machine a load that changes during the run falls on both alike.
+            for i in range(max(args.cold, args.floor)):
+                if i < args.cold:
+                    cold += bench_cold(
+                        browser,
+                        lambda: dashboard_server(settings.db_path, meta=meta),
+                        "/fit?family=pythia",
+                        1,
+                        trace=FIT_CHART_TRACE,
+                    )
+                if i < args.floor:
+                    floor_runs += bench_cold(browser, floor_server(app), "/", 1)
+        fit_page = report_cold("cold Fit page", cold, target=1.0) if cold else None
+        floor = (
+            report_cold("stack floor: Streamlit + one Plotly chart", floor_runs, target=None) if floor_runs else None
+        )
         if fit_page and floor:
+            pairs = [c[3] / f[3] for c, f in zip(cold, floor_runs)]
             print(
                 f"cold Fit page above the stack's floor: {(fit_page[3] - floor[3]) * 1000:.0f} ms to the interval "
-                f"({fit_page[3] / floor[3]:.2f}x the floor)"
+                f"({fit_page[3] / floor[3]:.2f}x the floor; per pair of runs "
+                f"{', '.join(f'{r:.2f}' for r in pairs)}x)"
+            )
+        if cold or floor_runs:
+            print(
+                f"load average (1 min) {load:.1f} at the start of the cold runs, {os.getloadavg()[0]:.1f} at their end"
             )
         browser.close()
     return 0

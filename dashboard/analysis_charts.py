@@ -259,6 +259,40 @@ def fit_figure(
     return go.Figure(data=traces, layout=layout)
 
 
+def observed_figure(
+    *, curves: pd.DataFrame, runs: pd.DataFrame, y_title: str, title: str, height: int = 680
+) -> go.Figure:
+    """The observed losses of ``runs`` (run_id, label, num_params), one colour per size: what the Fit
+    page shows while it fits, in the place of :func:`fit_figure` and with its height, axes and colours."""
+    colors = charts.size_colors(runs["num_params"])
+    traces = []
+    for run in runs.itertuples():
+        points = curves[curves["run_id"] == run.run_id]
+        size = float(run.num_params)
+        traces.append(
+            dict(
+                type="scatter",
+                x=points["tokens_seen"],
+                y=points["value"],
+                mode="markers",
+                name=units.format_params(size, unit=False),
+                marker=dict(color=colors.get(size, LOSS_COLOR), size=6),
+                hovertemplate=f"<b>{html.escape(str(run.label))}</b><br>tokens %{{x:.3s}}<br>loss %{{y:.4f}}<extra></extra>",
+            )
+        )
+    layout = charts.base_layout_dict(
+        x_title=units.axis_title("Tokens seen", "tokens", log=True),
+        y_title=y_title,
+        log_x=True,
+        log_y=False,
+        height=height,
+    )
+    layout["title"] = dict(text=html.escape(title), x=0.0, xanchor="left", font_size=16)
+    layout["margin"].update(t=60)
+    layout["legend"].update(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0, font_size=14)
+    return go.Figure(data=traces, layout=layout)
+
+
 def tradeoff_figures(
     table: pd.DataFrame, *, optimal_multiplier: float | None = None, height: int = 520
 ) -> tuple[go.Figure, go.Figure]:

@@ -11,6 +11,7 @@ it holds whatever the working directory is. Settings reach the app as script arg
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.resources
 import ipaddress
 import sys
@@ -121,6 +122,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from streamlit import delta_generator
 
     delta_generator._use_warning_has_been_displayed = True
+    # The first page's shared work (Plotly's first figure, the database, the calibration) starts now,
+    # in a background thread, instead of when someone opens a page. Imported by name: core does not
+    # depend on the dashboard's modules (nor does its type check follow them).
+    importlib.import_module("scaleplan.dashboard.warmup").start()
     print(
         f"scaleplan dashboard on http://{args.address}:{args.port} (Ctrl+C or SIGTERM to stop)",
         file=sys.stderr,

@@ -98,7 +98,28 @@ def render() -> None:
     if not names:
         st.info("No family has runs of at least two sizes.")
         return
+    # The headline's place is reserved after the inputs' and, on the session's first draw of this page,
+    # shows the family's observed losses as soon as the family is known: the browser then fetches and
+    # runs Plotly's JavaScript (4.7 MB, 1-2.5 s of its main thread on a loaded 2-core machine) while
+    # it loads the widgets and the server fits, instead of after.
+    inputs, headline_slot, details = st.container(), st.empty(), st.container()
+    with inputs:
+        drawn = _inputs_and_results(version, families, uploaded, names, labels, headline_slot, details)
+    if not drawn:
+        headline_slot.empty()
 
+
+def _inputs_and_results(
+    version: common.DbVersion | None,
+    families: pd.DataFrame,
+    uploaded: pd.DataFrame | None,
+    names: list[str],
+    labels: dict[str, str],
+    headline_slot: Any,
+    details: Any,
+) -> bool:
+    """The page below its title: the inputs, then the headline in ``headline_slot`` and the ``details``.
+    False when it stopped before the headline (a message says why)."""
     # ---- URL -> widgets (first visit of the session only) -------------------------------------
     default_family = DEFAULT_FAMILY if DEFAULT_FAMILY in names else names[0]
     p_family = state.read_param("family", allowed=names, default=default_family, label="family")
@@ -141,7 +162,18 @@ def render() -> None:
     runs = fits.runs_table(curves)
     if runs.empty:
         st.warning("This family has no loss observations to fit.")
-        return
+        return False
+    loss = _loss_label(version, family)
+    if not st.session_state.get(KEY + "drawn"):
+        headline_slot.plotly_chart(
+            analysis_charts.observed_figure(
+                curves=curves,
+                runs=runs,
+                y_title=units.axis_title(loss.name, loss.unit if family != fits.UPLOADED else "as uploaded"),
+                title=f"Observed losses of {labels.get(family, family)} (fitting...)",
+            ),
+            config=analysis_charts.plotly_config("scaleplan-fit"),
+        )
     run_ids = runs["run_id"].tolist()
     run_label = {
         r.run_id: f"{r.label} · {units.format_params(r.num_params, unit=False)} · "
@@ -295,15 +327,15 @@ def render() -> None:
     if input_errors:
         for error in input_errors:
             st.error(common.escape_md(error[:1].upper() + error[1:]), icon=":material/error:")
-        return
+        return False
     if pool.empty:
         st.warning(
             "No run of this family is smaller than the target: choose a larger target.", icon=":material/warning:"
         )
-        return
+        return False
     if not chosen:
         st.warning("Choose at least one run to fit on.", icon=":material/touch_app:")
-        return
+        return False
     fixed: tuple[tuple[str, float], ...] = ()
     if borrow:
         borrowed = fits.borrowable(version, source, None, law.name)
@@ -313,7 +345,7 @@ def render() -> None:
                 f"{common.escape_md(borrowed.message)}",
                 icon=":material/error:",
             )
-            return
+            return False
         fixed = tuple((name, float(borrowed[name])) for name in sorted(borrow))
 
     request = FitRequest(
@@ -346,10 +378,11 @@ def render() -> None:
             )
         else:
             st.caption("Try more runs, a larger fraction of training, intermediate checkpoints or a lower cutoff.")
-        return
+        return False
+    headline = headline_slot.container()
     largest_fitted = float(result.points.runs["num_params"].max())
     if hypothetical and result.target_params <= largest_fitted:
-        st.info(
+        headline.info(
             f"The target's size, {units.format_params(result.target_params)}, lies inside the size range of "
             f"the runs fitted ({units.format_params(result.points.runs['num_params'].min(), unit=False)} to "
             f"{units.format_params(largest_fitted)}): runs larger than the target are used too, so this is an "
@@ -369,14 +402,18 @@ def render() -> None:
         cutoff=cutoff,
         borrow=tuple(borrow),
         source=source,
-        loss=_loss_label(version, family),
+        loss=loss,
         level_options=tuple(level_options),
     )
     # Headline first (prediction, interval, chart), then the identifiability profile, then the bootstrap.
     # The headline writes what the report shows into ``latest`` (the same object on its fragment's own reruns).
     latest: dict[str, Any] = {}
-    _headline(view, staged, curves, runs, latest)
-    _details(view, staged, runs, latest)
+    with headline:
+        _headline(view, staged, curves, runs, latest)
+    st.session_state[KEY + "drawn"] = True
+    with details:
+        _details(view, staged, runs, latest)
+    return True
 
 
 @dataclass(frozen=True)

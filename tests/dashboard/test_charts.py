@@ -143,3 +143,28 @@ def test_curves_with_extreme_finite_values_draw_with_few_ticks():
     fig = charts.curves_figure(data, x="tokens_seen", x_title="Tokens", y_title="Loss", log_x=True, log_y=True)
     for axis in (fig.layout.xaxis, fig.layout.yaxis):
         assert axis.tickvals is None or len(axis.tickvals) <= charts.MAX_TICKS
+
+
+def test_observed_figure_shows_each_chosen_run_where_the_fit_chart_will_be():
+    """The Fit page's chart while it fits: one trace per chosen run with that run's points, coloured
+    by size like the fit chart, with the fit chart's height and axes."""
+    from scaleplan.dashboard import analysis_charts
+
+    curves = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "b", "b", "b"],
+            "tokens_seen": [1e9, 2e9, 1e9, 2e9, 4e9],
+            "value": [3.2, 3.0, 2.9, 2.7, 2.6],
+        }
+    )
+    runs = pd.DataFrame({"run_id": ["a", "b"], "label": ["<small>", "big"], "num_params": [1e8, 1e9]})
+    figure = analysis_charts.observed_figure(curves=curves, runs=runs, y_title="Loss (nats/token)", title="t")
+    assert [list(trace.x) for trace in figure.data] == [[1e9, 2e9], [1e9, 2e9, 4e9]]
+    assert [list(trace.y) for trace in figure.data] == [[3.2, 3.0], [2.9, 2.7, 2.6]]
+    colors = charts.size_colors([1e8, 1e9])
+    assert [trace.marker.color for trace in figure.data] == [colors[1e8], colors[1e9]]
+    assert "&lt;small&gt;" in figure.data[0].hovertemplate and "<small>" not in figure.data[0].hovertemplate
+    assert figure.layout.xaxis.type == "log" and figure.layout.yaxis.title.text == "Loss (nats/token)"
+    import inspect
+
+    assert figure.layout.height == inspect.signature(analysis_charts.fit_figure).parameters["height"].default

@@ -1,0 +1,33 @@
+"""dashboard.warmup: the work ``scaleplan serve`` starts in a thread fills the caches the pages read."""
+
+from __future__ import annotations
+
+import pytest
+
+from scaleplan.core import calibration
+from scaleplan.dashboard import common, fits, warmup
+
+
+def test_warm_up_leaves_the_calibration_for_the_first_page(dashboard_db, monkeypatch):
+    """After warm(), the page's call of the one calibration loader computes nothing: it gets the same object."""
+    fits._calibration.clear()
+    warmup.warm()
+    warmed, why, _ = fits.calibration_or_reason()
+    if warmed is None:
+        pytest.skip(f"no calibration for this database: {why}")
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the calibration was fitted again after the warm-up")
+
+    monkeypatch.setattr(calibration, "fit_calibration", refit)
+    again, _, _ = fits.calibration_or_reason()
+    assert again is warmed
+
+
+def test_a_failing_warm_up_is_logged_and_leaves_the_work_to_the_page(monkeypatch, caplog):
+    """The thread never raises: what it could not do, the page does (and explains) itself."""
+    monkeypatch.setattr(common, "database_status", lambda: (_ for _ in ()).throw(OSError("disk gone")))
+    monkeypatch.setattr("streamlit.runtime.Runtime.exists", staticmethod(lambda: True))
+    with caplog.at_level("WARNING", logger="scaleplan.dashboard"):
+        warmup.start().join(timeout=30)
+    assert any("warm-up at server start failed" in record.message for record in caplog.records)

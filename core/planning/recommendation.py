@@ -46,7 +46,7 @@ def plain_accuracy(expected: ExpectedARE) -> str:
     groups = f" in {expected.groups} source groups" if expected.groups else ""
     held, designs = PLANNER_HELD_OUT[0.8]
     held_median, _ = PLANNER_HELD_OUT[0.5]
-    worst = " and ".join(f"{format_percent(share, 0)} of {group}'s" for group, share, _ in PLANNER_HELD_OUT_WORST)
+    worst = " and ".join(f"{format_percent(share, 0)} of {group}" for group, share, _ in PLANNER_HELD_OUT_WORST)
     return (
         f"In plain words: in 8 of 10 comparable past cases the predicted loss came within "
         f"{format_percent(expected.p80)} of the real loss, and in half within {format_percent(expected.median)} "
@@ -54,7 +54,7 @@ def plain_accuracy(expected: ExpectedARE) -> str:
         f"{groups}). Checked on whole sources "
         f"left out, the {format_percent(expected.p80)} bound held in about {round(10 * held):.0f} of 10 cases "
         f"({format_percent(held, 0)} of {designs:,}) and the median one in {format_percent(held_median, 0)}, but "
-        f"only for {worst} designs: a source whose runs the law fits badly misses it far more often, and only "
+        f"only for {worst} designs (by source): a source whose runs the law fits badly misses it far more often, and only "
         "a fit of your first runs (the Fit page) shows whether yours is one."
     )
 

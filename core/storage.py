@@ -719,6 +719,25 @@ def final_metric_pairs(con: duckdb.DuckDBPyConnection, family: str, metric: str,
     ).df()
 
 
+def tokens_per_param_quantiles(
+    con: duckdb.DuckDBPyConnection, low: float, high: float
+) -> tuple[float | None, float | None]:
+    """The ``low`` and ``high`` quantiles (linear interpolation, DuckDB's ``quantile_cont``) of tokens
+    per parameter, D / N, over the collection's runs, D a run's largest ``tokens_seen`` (its final
+    checkpoint, any metric) and N its ``num_params``; (None, None) when no run has an observation."""
+    row = con.execute(
+        """
+        SELECT quantile_cont(tpp, ?), quantile_cont(tpp, ?) FROM (
+            SELECT max(o.tokens_seen) / any_value(r.num_params) AS tpp
+            FROM runs r JOIN observations o ON o.run_id = r.run_id
+            WHERE r.num_params > 0 GROUP BY r.run_id)""",
+        [float(low), float(high)],
+    ).fetchone()
+    if row is None:
+        return None, None
+    return (None if row[0] is None else float(row[0])), (None if row[1] is None else float(row[1]))
+
+
 # =============================================================================================
 # Dashboard queries
 #

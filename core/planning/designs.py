@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from scaleplan.core.planning.inputs import (
     _positive,
 )
 from scaleplan.core.units import format_count, format_percent
+
+if TYPE_CHECKING:
+    import duckdb
 
 DEFAULT_MIN_SIZE = 1e7
 DEFAULT_NUM_RUNS = (3, 4, 5, 6, 8)
@@ -156,20 +159,19 @@ class StudyDesign:
         )
 
 
-def collection_tokens_per_param(con: Any) -> tuple[float, float]:
+def collection_tokens_per_param(con: duckdb.DuckDBPyConnection) -> tuple[float, float]:
     """(5th, 95th percentile) of tokens per parameter, D / N, over the collection's runs (final checkpoint).
 
     The span the error model has seen: a study run far outside it asks the calibration to
-    extrapolate in a direction it was never measured in.
+    extrapolate in a direction it was never measured in. :data:`DEFAULT_TPP_RANGE` when the
+    database holds no usable runs (no observation, or a non-positive 5th percentile).
     """
-    row = con.execute("""
-        SELECT quantile_cont(tpp, 0.05), quantile_cont(tpp, 0.95) FROM (
-            SELECT max(o.tokens_seen) / any_value(r.num_params) AS tpp
-            FROM runs r JOIN observations o ON o.run_id = r.run_id
-            WHERE r.num_params > 0 GROUP BY r.run_id)""").fetchone()
-    if row is None or row[0] is None or not (row[0] > 0 and row[1] >= row[0]):
+    from scaleplan.core import storage  # planning itself imports no database code
+
+    low, high = storage.tokens_per_param_quantiles(con, 0.05, 0.95)
+    if low is None or high is None or not (low > 0 and high >= low):
         return DEFAULT_TPP_RANGE
-    return float(row[0]), float(row[1])
+    return low, high
 
 
 def _size_ladder(floor: float, top: float) -> list[float]:

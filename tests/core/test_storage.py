@@ -10,6 +10,7 @@ import sys
 import time
 
 import duckdb
+import numpy as np
 import pytest
 
 from scaleplan.core import cli, storage
@@ -203,3 +204,37 @@ def test_the_readme_quotes_the_run_counting_statement():
 
     readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert " ".join(storage.RUN_COUNTING.split()) in readme
+
+
+def _runs_db(runs: list[tuple[str, float, list[float]]]) -> duckdb.DuckDBPyConnection:
+    """An in-memory database of the collection's schema holding ``runs``: (run_id, N, tokens_seen of
+    each checkpoint)."""
+    con = duckdb.connect()
+    con.execute(storage.SCHEMA_SQL)
+    for run_id, num_params, tokens in runs:
+        con.execute(
+            "INSERT INTO runs (run_id, source, family, architecture, num_params) VALUES (?, 's', 'f', 'decoder', ?)",
+            [run_id, num_params],
+        )
+        for d in tokens:
+            con.execute(
+                "INSERT INTO observations (family, run_id, metric, tokens_seen, value, source) VALUES ('f', ?, 'loss', ?, 3.0, 's')",
+                [run_id, d],
+            )
+    return con
+
+
+def test_tokens_per_param_quantiles_use_each_runs_final_checkpoint():
+    from scaleplan.core import planning
+
+    rng = np.random.default_rng(3)
+    sizes = 10.0 ** rng.uniform(7, 10, 40)
+    ratios = 10.0 ** rng.uniform(-1, 3, 40)  # final D / N of each run
+    runs = [(f"r{i}", n, sorted([m * n * 0.1, m * n * 0.5, m * n])) for i, (n, m) in enumerate(zip(sizes, ratios))]
+    con = _runs_db(runs)
+    low, high = storage.tokens_per_param_quantiles(con, 0.05, 0.95)
+    assert (low, high) == pytest.approx(tuple(np.quantile(ratios, [0.05, 0.95])), rel=1e-9)
+    assert planning.collection_tokens_per_param(con) == pytest.approx((low, high))
+    empty = _runs_db([])
+    assert storage.tokens_per_param_quantiles(empty, 0.05, 0.95) == (None, None)
+    assert planning.collection_tokens_per_param(empty) == planning.DEFAULT_TPP_RANGE

@@ -5,7 +5,8 @@ stored under a name the user chose, with the file's sha256, the upload time (UTC
 the column mapping, and its rows. It survives restarts and every rebuild of the collection's
 database, which lives in another file and is never touched here.
 
-Tables (created on first use, never dropped):
+Tables (created on first use, never dropped) and every statement on them are in the user store's
+layer (:data:`scaleplan.core.userstore.STUDY_TABLES_SQL` and its study functions):
 
 ``studies``      one row per study: study_id, name (unique), sha256, filename, format, uploaded_at,
                  mapping (JSON list of [scaleplan column, file column]), num_runs, num_rows
@@ -64,34 +65,6 @@ ROW_COLUMNS = (
     "schedule",
     "final_of_schedule",
 )
-_DDL = """
-CREATE SEQUENCE IF NOT EXISTS study_ids START 1;
-CREATE TABLE IF NOT EXISTS studies (
-    study_id BIGINT PRIMARY KEY DEFAULT nextval('study_ids'),
-    name VARCHAR NOT NULL UNIQUE,
-    sha256 VARCHAR NOT NULL,
-    filename VARCHAR,
-    format VARCHAR NOT NULL,
-    uploaded_at TIMESTAMPTZ NOT NULL,
-    mapping VARCHAR NOT NULL,
-    num_runs INTEGER NOT NULL,
-    num_rows INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS study_rows (
-    study_id BIGINT NOT NULL,
-    row_index INTEGER NOT NULL,
-    run_id VARCHAR NOT NULL,
-    run_name VARCHAR NOT NULL,
-    seed DOUBLE,
-    num_params DOUBLE NOT NULL,
-    tokens_seen DOUBLE NOT NULL,
-    loss DOUBLE NOT NULL,
-    step DOUBLE,
-    flops DOUBLE,
-    schedule VARCHAR,
-    final_of_schedule BOOLEAN
-);
-"""
 
 
 class StudyError(UserError):
@@ -145,16 +118,11 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     """A read-write connection to the store with the study tables created."""
     con: duckdb.DuckDBPyConnection = userstore.open_user_store(path)
     try:
-        userstore.ensure_tables(con, _DDL)
+        userstore.ensure_tables(con, userstore.STUDY_TABLES_SQL)
     except duckdb.Error as error:
         con.close()
         raise userstore.UserStoreError(f"cannot create the study tables in {path}: {error}") from error
     return con
-
-
-def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'studies'").fetchone()
-    return bool(row and row[0])
 
 
 def _info(row: tuple[Any, ...]) -> StudyInfo:
@@ -172,9 +140,6 @@ def _info(row: tuple[Any, ...]) -> StudyInfo:
         num_runs=int(num_runs),
         num_rows=int(num_rows),
     )
-
-
-_INFO_COLUMNS = "name, sha256, filename, format, uploaded_at, mapping, num_runs, num_rows"
 
 
 def save_study(
@@ -203,47 +168,22 @@ def save_study(
     rows["final_of_schedule"] = rows["final_of_schedule"].astype(object).where(rows["final_of_schedule"].notna(), None)
     uploaded_at = now or _dt.datetime.now(_dt.UTC)
     mapping = json.dumps([list(pair) for pair in parsed.mapping.pairs])
+    record = (name, sha256, filename, parsed.format, uploaded_at, mapping, parsed.num_runs, len(rows))
     con = _connect(path)
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            existing = con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
-            if existing and not replace:
-                raise StudyError(f"a study named {name!r} exists already; choose another name or replace it")
-            if existing:
-                con.execute("DELETE FROM study_rows WHERE study_id = ?", [existing[0]])
-                con.execute("DELETE FROM studies WHERE study_id = ?", [existing[0]])
-            study_row = con.execute(
-                "INSERT INTO studies (name, sha256, filename, format, uploaded_at, mapping, num_runs, num_rows) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING study_id",
-                [name, sha256, filename, parsed.format, uploaded_at, mapping, parsed.num_runs, len(rows)],
-            ).fetchone()
-            assert study_row is not None
-            rows.insert(0, "study_id", int(study_row[0]))
-            con.register("_new_rows", rows)
-            con.execute(
-                "INSERT INTO study_rows SELECT study_id, row_index, run_id, run_name, seed, num_params, tokens_seen, "
-                "loss, step, flops, schedule, CAST(final_of_schedule AS BOOLEAN) FROM _new_rows"
-            )
-            con.unregister("_new_rows")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        record = con.execute(f"SELECT {_INFO_COLUMNS} FROM studies WHERE name = ?", [name]).fetchone()
+        stored = userstore.write_study(con, record, rows, replace=replace)
     finally:
         con.close()
-    assert record is not None
-    return _info(record)
+    if stored is None:
+        raise StudyError(f"a study named {name!r} exists already; choose another name or replace it")
+    return _info(stored)
 
 
 def list_studies(path: Path) -> tuple[StudyInfo, ...]:
     """Every stored study, newest upload first (none when the store does not exist yet)."""
     con = userstore.open_user_store(path, read_only=True)
     try:
-        if not _has_tables(con):
-            return ()
-        rows = con.execute(f"SELECT {_INFO_COLUMNS} FROM studies ORDER BY uploaded_at DESC, name").fetchall()
+        rows = userstore.study_records(con)
     finally:
         con.close()
     return tuple(_info(r) for r in rows)
@@ -258,18 +198,12 @@ def load_study(path: Path, name: str) -> Study:
     name = check_name(name)
     con = userstore.open_user_store(path, read_only=True)
     try:
-        if not _has_tables(con):
-            raise _missing(name, path)
-        record = con.execute(f"SELECT {_INFO_COLUMNS}, study_id FROM studies WHERE name = ?", [name]).fetchone()
-        if record is None:
-            raise _missing(name, path)
-        table = con.execute(
-            "SELECT run_id, run_name, seed, num_params, tokens_seen, loss AS value, step, flops, schedule, "
-            "final_of_schedule FROM study_rows WHERE study_id = ? ORDER BY row_index",
-            [record[-1]],
-        ).df()
+        found = userstore.study_with_rows(con, name)
     finally:
         con.close()
+    if found is None:
+        raise _missing(name, path)
+    record, table = found
     table = table.dropna(axis="columns", how="all").reindex(columns=[c for c in ROW_COLUMNS if c in table])
     for column in ("step", "flops", "schedule", "final_of_schedule"):
         if column in table and table[column].isna().all():
@@ -277,7 +211,7 @@ def load_study(path: Path, name: str) -> Study:
     if "seed" not in table:
         table["seed"] = np.nan
     table = table[[c for c in ROW_COLUMNS if c in table]]
-    return Study(info=_info(record[:-1]), table=table)
+    return Study(info=_info(record), table=table)
 
 
 def rename_study(path: Path, old: str, new: str) -> StudyInfo:
@@ -285,12 +219,11 @@ def rename_study(path: Path, old: str, new: str) -> StudyInfo:
     old, new = check_name(old), check_name(new)
     con = _connect(path)
     try:
-        if con.execute("SELECT count(*) FROM studies WHERE name = ?", [old]).fetchone() == (0,):
+        if not userstore.has_study(con, old):
             raise _missing(old, path)
-        if new != old and con.execute("SELECT count(*) FROM studies WHERE name = ?", [new]).fetchone() != (0,):
+        if new != old and userstore.has_study(con, new):
             raise StudyError(f"a study named {new!r} exists already; choose another name")
-        con.execute("UPDATE studies SET name = ? WHERE name = ?", [new, old])
-        record = con.execute(f"SELECT {_INFO_COLUMNS} FROM studies WHERE name = ?", [new]).fetchone()
+        record = userstore.set_study_name(con, old, new)
     finally:
         con.close()
     assert record is not None
@@ -302,15 +235,11 @@ def delete_study(path: Path, name: str) -> None:
     name = check_name(name)
     con = _connect(path)
     try:
-        row = con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
-        if row is None:
-            raise _missing(name, path)
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM study_rows WHERE study_id = ?", [row[0]])
-        con.execute("DELETE FROM studies WHERE study_id = ?", [row[0]])
-        con.execute("COMMIT")
+        removed = userstore.remove_study(con, name)
     finally:
         con.close()
+    if not removed:
+        raise _missing(name, path)
 
 
 def export_csv(study: Study) -> bytes:

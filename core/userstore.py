@@ -10,9 +10,15 @@ scaleplan creates the file. :func:`open_user_store` refuses any existing file th
 store (a CSV, another program's database) with a :class:`UserStoreError` naming the path, so a
 mistyped path never overwrites the user's data.
 
-Each feature owns its tables and creates them with ``CREATE TABLE IF NOT EXISTS`` through
+Each feature has its own tables, created with ``CREATE TABLE IF NOT EXISTS`` through
 :func:`ensure_tables`; a schema change of a feature is a new table or an added column, never a
 drop, so a newer scaleplan reads an older store.
+
+This module is the user database's storage layer: the saved studies' tables
+(:data:`STUDY_TABLES_SQL`, used by :mod:`scaleplan.core.studies`) and every statement on them are
+here, behind named functions, with every value (a study's name included) passed as a parameter.
+Writes that change more than one row run in one transaction, so a failed write leaves the store as
+it was.
 """
 
 from __future__ import annotations
@@ -22,12 +28,32 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pandas as pd
 
 from scaleplan.core.errors import UserError
 
-__all__ = ["UserStoreError", "STORE_FORMAT", "open_user_store", "user_store", "ensure_tables", "is_user_store"]
+__all__ = [
+    "STORE_FORMAT",
+    "STUDY_RECORD_COLUMNS",
+    "STUDY_ROW_COLUMNS",
+    "STUDY_TABLES_SQL",
+    "UserStoreError",
+    "ensure_tables",
+    "has_study",
+    "has_table",
+    "is_user_store",
+    "open_user_store",
+    "remove_study",
+    "set_study_name",
+    "study_record",
+    "study_records",
+    "study_with_rows",
+    "user_store",
+    "write_study",
+]
 
 STORE_FORMAT = "1"
 _MARKER_TABLE = "scaleplan_user_store"
@@ -45,10 +71,7 @@ def is_user_store(path: Path) -> bool:
     except (duckdb.Error, OSError):
         return False
     try:
-        row = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [_MARKER_TABLE]
-        ).fetchone()
-        return bool(row and row[0])
+        return has_table(con, _MARKER_TABLE)
     except duckdb.Error:
         return False
     finally:
@@ -102,3 +125,162 @@ def user_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
     """Run a feature's ``CREATE TABLE IF NOT EXISTS`` statements (idempotent)."""
     con.execute(ddl)
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """True when the store behind ``con`` has a table named ``table``."""
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
+    return bool(row and row[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Saved studies (core.studies): their tables and the statements on them, one function each
+
+STUDY_TABLES_SQL = """
+CREATE SEQUENCE IF NOT EXISTS study_ids START 1;
+CREATE TABLE IF NOT EXISTS studies (
+    study_id BIGINT PRIMARY KEY DEFAULT nextval('study_ids'),
+    name VARCHAR NOT NULL UNIQUE,
+    sha256 VARCHAR NOT NULL,
+    filename VARCHAR,
+    format VARCHAR NOT NULL,
+    uploaded_at TIMESTAMPTZ NOT NULL,
+    mapping VARCHAR NOT NULL,
+    num_runs INTEGER NOT NULL,
+    num_rows INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS study_rows (
+    study_id BIGINT NOT NULL,
+    row_index INTEGER NOT NULL,
+    run_id VARCHAR NOT NULL,
+    run_name VARCHAR NOT NULL,
+    seed DOUBLE,
+    num_params DOUBLE NOT NULL,
+    tokens_seen DOUBLE NOT NULL,
+    loss DOUBLE NOT NULL,
+    step DOUBLE,
+    flops DOUBLE,
+    schedule VARCHAR,
+    final_of_schedule BOOLEAN
+);
+"""
+"""``studies``: one row per study (``name`` unique; ``mapping`` a JSON list of [scaleplan column,
+file column]; ``uploaded_at`` UTC). ``study_rows``: a study's validated rows, in upload order by
+``row_index``."""
+STUDY_RECORD_COLUMNS = ("name", "sha256", "filename", "format", "uploaded_at", "mapping", "num_runs", "num_rows")
+"""The fields of a study's record, in the order the ``study_record*`` functions return them."""
+STUDY_ROW_COLUMNS = (
+    "row_index",
+    "run_id",
+    "run_name",
+    "seed",
+    "num_params",
+    "tokens_seen",
+    "loss",
+    "step",
+    "flops",
+    "schedule",
+    "final_of_schedule",
+)
+"""The columns of the rows frame :func:`write_study` stores (``study_id`` is given by the store)."""
+_RECORD = ", ".join(STUDY_RECORD_COLUMNS)  # this module's constant, never user text
+
+
+def write_study(
+    con: duckdb.DuckDBPyConnection,
+    record: tuple[Any, ...],
+    rows: pd.DataFrame,
+    *,
+    replace: bool = False,
+) -> tuple[Any, ...] | None:
+    """Store one study, its ``record`` (the values of :data:`STUDY_RECORD_COLUMNS`, in order) and its
+    ``rows`` (:data:`STUDY_ROW_COLUMNS`), in one transaction; return its record as stored.
+
+    A study of the same name is replaced (its rows too) when ``replace``; otherwise nothing is
+    written and None is returned. Any failure rolls the transaction back: the store is as it was.
+    """
+    if len(record) != len(STUDY_RECORD_COLUMNS):
+        raise ValueError(f"a study record has {len(STUDY_RECORD_COLUMNS)} values, got {len(record)}")
+    name = record[0]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        existing = con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
+        if existing and not replace:
+            con.execute("ROLLBACK")
+            return None
+        if existing:
+            con.execute("DELETE FROM study_rows WHERE study_id = ?", [existing[0]])
+            con.execute("DELETE FROM studies WHERE study_id = ?", [existing[0]])
+        study_row = con.execute(
+            f"INSERT INTO studies ({_RECORD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING study_id",
+            list(record),
+        ).fetchone()
+        assert study_row is not None
+        frame = rows.copy()
+        frame.insert(0, "study_id", int(study_row[0]))
+        con.register("_new_rows", frame)
+        con.execute(
+            "INSERT INTO study_rows SELECT study_id, row_index, run_id, run_name, seed, num_params, tokens_seen, "
+            "loss, step, flops, schedule, CAST(final_of_schedule AS BOOLEAN) FROM _new_rows"
+        )
+        con.unregister("_new_rows")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return study_record(con, name)
+
+
+def study_records(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """Every study's record (:data:`STUDY_RECORD_COLUMNS`), newest upload first, then by name; none
+    when the store has no study tables yet."""
+    if not has_table(con, "studies"):
+        return []
+    return con.execute(f"SELECT {_RECORD} FROM studies ORDER BY uploaded_at DESC, name").fetchall()
+
+
+def study_record(con: duckdb.DuckDBPyConnection, name: str) -> tuple[Any, ...] | None:
+    """The record (:data:`STUDY_RECORD_COLUMNS`) of the study ``name``, or None."""
+    return con.execute(f"SELECT {_RECORD} FROM studies WHERE name = ?", [name]).fetchone()
+
+
+def study_with_rows(con: duckdb.DuckDBPyConnection, name: str) -> tuple[tuple[Any, ...], pd.DataFrame] | None:
+    """The study ``name``'s record and its rows in upload order (columns run_id, run_name, seed,
+    num_params, tokens_seen, value (the loss), step, flops, schedule, final_of_schedule); None when
+    there is no such study (or no study tables)."""
+    if not has_table(con, "studies"):
+        return None
+    found = con.execute(f"SELECT {_RECORD}, study_id FROM studies WHERE name = ?", [name]).fetchone()
+    if found is None:
+        return None
+    table: pd.DataFrame = con.execute(
+        "SELECT run_id, run_name, seed, num_params, tokens_seen, loss AS value, step, flops, schedule, "
+        "final_of_schedule FROM study_rows WHERE study_id = ? ORDER BY row_index",
+        [found[-1]],
+    ).df()
+    return found[:-1], table
+
+
+def has_study(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when a study named ``name`` is stored."""
+    return con.execute("SELECT count(*) FROM studies WHERE name = ?", [name]).fetchone() != (0,)
+
+
+def set_study_name(con: duckdb.DuckDBPyConnection, old: str, new: str) -> tuple[Any, ...] | None:
+    """Rename the study ``old`` to ``new`` and return its record (the caller checks that ``old`` is
+    stored and ``new`` is free: :func:`has_study`)."""
+    con.execute("UPDATE studies SET name = ? WHERE name = ?", [new, old])
+    return study_record(con, new)
+
+
+def remove_study(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Delete the study ``name`` and its rows in one transaction; False (nothing deleted) when there
+    is no such study."""
+    row = con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
+    if row is None:
+        return False
+    con.execute("BEGIN TRANSACTION")
+    con.execute("DELETE FROM study_rows WHERE study_id = ?", [row[0]])
+    con.execute("DELETE FROM studies WHERE study_id = ?", [row[0]])
+    con.execute("COMMIT")
+    return True

@@ -79,6 +79,24 @@ def test_explore_select_family_and_flops(app_test):
     assert at.query_params["x"] in ("flops", ["flops"])
 
 
+def test_explore_x_axis_flipped_back_redraws_the_same_chart_without_rebuilding_it(app_test, monkeypatch):
+    """The chart of a view is built once (kept per view): flipping the x axis back sends the same figure."""
+    from scaleplan.dashboard import charts
+
+    at = app_test("explore.py")
+    first = at.get("plotly_chart")[0].proto.spec
+    built = []
+    original = charts.curves_figure
+    monkeypatch.setattr(
+        charts, "curves_figure", lambda *args, **kwargs: built.append(kwargs["x"]) or original(*args, **kwargs)
+    )
+    at.segmented_control(key="explore.x").set_value("flops").run()
+    flops = at.get("plotly_chart")[0].proto.spec
+    at.segmented_control(key="explore.x").set_value("tokens").run()
+    assert at.get("plotly_chart")[0].proto.spec == first != flops
+    assert "tokens_seen" not in built  # the tokens view was not built again
+
+
 def test_explore_size_filter_narrows_the_table(app_test, con):
     at = app_test("explore.py")
     assert at.select_slider(key="explore.size").options[:3] == ["70M", "162M", "405M"]  # B/M labels

@@ -29,8 +29,9 @@ DEFAULT_MIN_TOKENS = 10e9
 MIN_SIZES_TO_FIT = 2
 """Model sizes a family needs to be fitted at all: a target and at least one smaller run (the Fit page)."""
 MIN_SIZES_TO_SWEEP = 3
-"""Model sizes a family needs in the meta-analysis sweep and as a planner's family law: three sizes are
-the least that identify E, A and alpha."""
+"""Model sizes a fit needs in the meta-analysis sweep's windows (so a family needs one more, its target:
+``core.meta.config.MIN_FAMILY_SIZES``) and a family needs as a planner's family law: three sizes are the
+least that identify E, A and alpha."""
 
 
 class SelectionError(UserError, ValueError):

@@ -870,12 +870,16 @@ def family_source_groups(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def loss_families(con: duckdb.DuckDBPyConnection, min_sizes: int) -> list[str]:
-    """Families whose default metric is a loss and that have at least ``min_sizes`` distinct model sizes."""
+    """Families whose default metric is a loss and that have at least ``min_sizes`` distinct model sizes
+    among their runs with observations of that metric (the runs :func:`family_curves` returns)."""
     rows = con.execute(
         """
         SELECT f.family FROM families f JOIN metrics m ON m.metric = f.default_metric
         JOIN runs r USING (family)
-        WHERE m.kind = 'loss' GROUP BY f.family HAVING count(DISTINCT r.num_params) >= ?
+        WHERE m.kind = 'loss' AND EXISTS (
+            SELECT 1 FROM observations o
+            WHERE o.run_id = r.run_id AND o.family = f.family AND o.metric = f.default_metric)
+        GROUP BY f.family HAVING count(DISTINCT r.num_params) >= ?
         ORDER BY f.family""",
         [min_sizes],
     ).fetchall()

@@ -1,7 +1,8 @@
 """Meta-analysis: how accurate are scaling-law fits on the real collection?
 
-For every family with at least 3 model sizes and a loss metric, the target is its
-largest run and the sweep fits the Chinchilla law on many choices of small runs::
+For every family with a loss metric and at least 4 model sizes (``config.MIN_FAMILY_SIZES``), the
+target is its largest run and the sweep fits the Chinchilla law on many choices of the smaller runs
+(at least 3 sizes)::
 
     window of runs   (max size used j, number of runs k: the k largest runs <= size j)
     x fraction p     of training used (tokens <= p * longest chosen run)

@@ -22,6 +22,16 @@ DEFAULT_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 DEFAULT_CHECKPOINTS = (False, True)  # final_only: all intermediate checkpoints, then final losses only
 DEFAULT_CUTOFFS = (DEFAULT_MIN_TOKENS, 0.0)
 DEFAULT_WINDOW_SIZES = (3, 4, 6, 8, 12, 16, 24, 32)
+MIN_FAMILY_SIZES = MIN_SIZES_TO_SWEEP + 1
+"""Distinct model sizes a family needs to get any sweep task: its target's (the largest run's) and the
+``MIN_SIZES_TO_SWEEP`` smaller ones of the smallest window. The sweep's one eligibility rule:
+:func:`eligible_families` counts the sizes in the database, :func:`plan_tasks` in the family's curves
+(a family of exactly 3 sizes has only 2 below its target, so no window and no task)."""
+ELIGIBILITY = (
+    f"a loss metric and at least {MIN_FAMILY_SIZES} model sizes (the largest, the target, and "
+    f"{MIN_SIZES_TO_SWEEP} below it)"
+)
+"""The eligibility rule in words, for messages."""
 
 
 @dataclass(frozen=True)
@@ -197,9 +207,10 @@ class SweepConfig:
         return cls.from_mapping(raw, source=str(path))
 
 
-def eligible_families(con: duckdb.DuckDBPyConnection, min_sizes: int = MIN_SIZES_TO_SWEEP) -> list[str]:
-    """Families whose default metric is a loss and that have at least ``min_sizes`` sizes (the sweep's)."""
-    return storage.loss_families(con, min_sizes)
+def eligible_families(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The families the sweep covers: a loss as default metric and at least :data:`MIN_FAMILY_SIZES`
+    model sizes with observations of it, i.e. exactly the loss families :func:`plan_tasks` gives tasks."""
+    return storage.loss_families(con, MIN_FAMILY_SIZES)
 
 
 def plan_tasks(
@@ -222,7 +233,8 @@ def plan_tasks(
     that identify E, A and alpha; runs of equal size, e.g. seeds or token budgets, come together). To keep large
     families affordable, j takes at most ``max_windows_end`` values spread over the sizes
     (always the largest) and k takes ``window_sizes`` (3, 4, 6, 8, ...) and, with
-    ``all_sizes``, "all sizes up to j".
+    ``all_sizes``, "all sizes up to j". A family with fewer than :data:`MIN_FAMILY_SIZES` sizes gets
+    no task (the rule :func:`eligible_families` applies in the database).
     """
     from scaleplan.core.selection import target_of
 
@@ -230,7 +242,7 @@ def plan_tasks(
     target_params = curves.loc[curves["run_id"] == target, "num_params"].iloc[0]
     pool = curves[curves["num_params"] < target_params].groupby("run_id")["num_params"].first()
     sizes = np.sort(pool.unique())
-    if sizes.size < MIN_SIZES_TO_SWEEP:
+    if sizes.size + 1 < MIN_FAMILY_SIZES:  # the sizes below the target and the target's own
         return []
     first_end = MIN_SIZES_TO_SWEEP - 1  # index of the largest size of the first full window
     ends = np.unique(

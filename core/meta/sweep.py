@@ -10,10 +10,9 @@ from pathlib import Path
 
 from scaleplan.core import storage
 from scaleplan.core.meta import store
-from scaleplan.core.meta.config import SweepConfig, SweepConfigError, eligible_families
+from scaleplan.core.meta.config import ELIGIBILITY, SweepConfig, SweepConfigError, eligible_families
 from scaleplan.core.meta.engines import _execute
 from scaleplan.core.meta.run import DesignGroup, FamilyData, group_by_design
-from scaleplan.core.selection import MIN_SIZES_TO_SWEEP
 
 
 @dataclass
@@ -72,8 +71,7 @@ def run_sweep(
             unknown = [f for f in config.families if f not in eligible]
             if unknown:
                 raise SweepConfigError(
-                    f"not a family with a loss metric and at least {MIN_SIZES_TO_SWEEP} model sizes: {', '.join(unknown)} "
-                    f"(eligible: {', '.join(eligible)})"
+                    f"not a family with {ELIGIBILITY}: {', '.join(unknown)} (eligible: {', '.join(eligible)})"
                 )
             names = list(config.families)
         curves_by_family = {name: storage.family_curves(con, name) for name in names}

@@ -299,3 +299,51 @@ def test_a_results_file_without_the_parameter_table_reads_as_no_parameters(tmp_p
     params = meta.load_parameters(path, "v1", shipped=False)
     assert dict(zip(params["name"], params["value"])) == {"E": 1.7, "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 0.28}
     assert set(params["law"]) == {"chinchilla"}
+
+
+def _collection(families: dict[str, pd.DataFrame], unobserved: dict[str, float] | None = None):
+    """An in-memory database of the collection's schema holding synthetic loss ``families`` (curves as
+    synthetic_family's), plus, per family, one run of the given size with no loss observation."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(storage.SCHEMA_SQL)
+    con.execute("INSERT INTO metrics VALUES ('loss', 'loss', false, 'synthetic')")
+    for family, curves in families.items():
+        con.execute("INSERT INTO families (family, source, default_metric) VALUES (?, 'syn', 'loss')", [family])
+        runs = curves.groupby("run_id", sort=False)["num_params"].first()
+        extra = {f"{family}/no-loss": unobserved[family]} if unobserved and family in unobserved else {}
+        for run_id, n in {**{f"{family}:{r}": n for r, n in runs.items()}, **extra}.items():
+            con.execute(
+                "INSERT INTO runs (run_id, source, family, architecture, num_params) VALUES (?, 'syn', ?, 'decoder', ?)",
+                [run_id, family, n],
+            )
+        obs = pd.DataFrame({"family": family, "run_id": family + ":" + curves["run_id"], "metric": "loss"}).assign(
+            tokens_seen=curves["tokens_seen"], value=curves["value"], source="syn"
+        )
+        con.register("obs", obs)
+        con.execute(
+            "INSERT INTO observations (family, run_id, metric, tokens_seen, value, source) "
+            "SELECT family, run_id, metric, tokens_seen, value, source FROM obs"
+        )
+        con.unregister("obs")
+    return con
+
+
+def test_a_family_is_eligible_exactly_when_the_sweep_plans_tasks_for_it():
+    from scaleplan.core.meta.config import MIN_FAMILY_SIZES
+
+    three = synthetic_family(sizes=(1e8, 2e8, 4e8), checkpoints=5)
+    four = synthetic_family(sizes=(1e8, 2e8, 4e8, 8e8), checkpoints=5)
+    # four sizes in the runs table, but the fourth run has no loss curve: three sizes the sweep can use
+    con = _collection({"three": three, "four": four, "three-plus-unmeasured": three}, {"three-plus-unmeasured": 8e8})
+    assert meta.eligible_families(con) == ["four"]
+    planned = {f: meta.plan_tasks(f, storage.family_curves(con, f)) for f in ("three", "four", "three-plus-unmeasured")}
+    assert planned["three"] == [] and planned["three-plus-unmeasured"] == []
+    # four sizes: one window, the three runs below the 800M target, in every option of the default design
+    assert {t.run_ids for t in planned["four"]} == {("four:syn/1e+08", "four:syn/2e+08", "four:syn/4e+08")}
+    assert len(planned["four"]) == len(meta.DEFAULT_FRACTIONS) * len(meta.DEFAULT_CHECKPOINTS) * len(
+        meta.DEFAULT_CUTOFFS
+    )
+    assert MIN_FAMILY_SIZES == 4  # the target and the three sizes that identify E, A and alpha
+    con.close()

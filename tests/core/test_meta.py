@@ -331,8 +331,6 @@ def _collection(families: dict[str, pd.DataFrame], unobserved: dict[str, float] 
 
 
 def test_a_family_is_eligible_exactly_when_the_sweep_plans_tasks_for_it():
-    from scaleplan.core.meta.config import MIN_FAMILY_SIZES
-
     three = synthetic_family(sizes=(1e8, 2e8, 4e8), checkpoints=5)
     four = synthetic_family(sizes=(1e8, 2e8, 4e8, 8e8), checkpoints=5)
     # four sizes in the runs table, but the fourth run has no loss curve: three sizes the sweep can use
@@ -345,5 +343,6 @@ def test_a_family_is_eligible_exactly_when_the_sweep_plans_tasks_for_it():
     assert len(planned["four"]) == len(meta.DEFAULT_FRACTIONS) * len(meta.DEFAULT_CHECKPOINTS) * len(
         meta.DEFAULT_CUTOFFS
     )
-    assert MIN_FAMILY_SIZES == 4  # the target and the three sizes that identify E, A and alpha
+    # the target and the three sizes that identify E, A and alpha; the package re-exports the rule
+    assert meta.MIN_FAMILY_SIZES == meta.config.MIN_FAMILY_SIZES == 4
     con.close()

@@ -73,7 +73,7 @@ def record(out: Path, jobs: int, n_starts: int | None = None) -> int:
     settings = resolve_settings()
     con = storage.connect(settings.db_path)
     try:
-        version = con.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()[0]
+        version = storage.stored_data_version(con)
         curves_by_family = {name: storage.family_curves(con, name) for name in meta.eligible_families(con)}
     finally:
         con.close()

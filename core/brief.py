@@ -2,15 +2,19 @@
 
 The brief states, for each scenario (:mod:`scaleplan.core.scenarios`), the recommendation, the
 cost-vs-accuracy frontier of the study designs with the pick marked, the extrapolation of the
-target's loss with its interval, the compute-optimal allocation under every law, and the
-assumptions. Its appendix lists the picked study's runs (N, D, C = 6 N D, GPU-hours, US$), the
-selected law's parameters and the formulas, so a reviewer can recompute the headline numbers:
+target's loss with its interval, the target's predicted 17-task average accuracy with its interval
+(next to the loss), the compute-optimal allocation under every law, and the assumptions. Its
+appendix lists the picked study's runs (N, D, C = 6 N D, GPU-hours, US$), the selected law's
+parameters, the formulas and how the accuracy was obtained (which fit on which runs, how its
+interval was measured and whether the target lies beyond that), so a reviewer can recompute the
+headline numbers:
 
     C         = 6 N D                                   (training FLOPs of one run)
     GPU-hours = C / (3600 s/h * peak FLOP/s * MFU)
     cost      = GPU-hours * price per GPU-hour           (US$)
     L(N, D)   = E + A / N^alpha + B / D^beta             (nats/token)
     N*        = G (C/6)^(beta/(alpha+beta)),  G = (alpha A / (beta B))^(1/(alpha+beta)),  D* = C / (6 N*)
+    accuracy  = 100 (1 - Err(L_hat)),  Err(L) = eps - k exp(-gamma L)   (points; Gadre et al.)
 
 Every number in the brief is a cell of the comparison's tables (the same formatting functions),
 and the recommendation sentence is built from those cells, so the brief and the page agree.
@@ -43,6 +47,7 @@ from scaleplan.core.units import format_dollars, format_flops, format_percent
 __all__ = [
     "BriefError",
     "FORMULAS",
+    "ACCURACY_FORMULA",
     "BriefFigure",
     "StudyRun",
     "Brief",
@@ -51,6 +56,7 @@ __all__ = [
     "allocation_figure",
     "study_runs",
     "recommendation_sentence",
+    "accuracy_notes",
     "build_brief",
     "render_png",
     "brief_pdf",
@@ -78,6 +84,15 @@ FORMULAS = (
         "for comparable designs of the public collection's meta-analysis",
     ),
 )
+
+ACCURACY_FORMULA = (
+    "17-task average accuracy",
+    "points = 100 (1 - Err(L_hat)), Err(L) = eps - k exp(-gamma L) (Gadre et al.'s average top-1 error of "
+    "17 tasks) fitted on the over-training testbed's runs, L_hat = L(C, M) at C = 6 N D, M = D / N (their "
+    "loss law, C4 eval loss); 90% interval: +-q, q the conformal quantile of the errors of held-out runs of "
+    "the other over-training data sets (one data set left out at a time)",
+)
+"""How the brief's accuracy is obtained (:func:`scaleplan.core.task_prediction.target_average_accuracy`)."""
 
 
 class BriefError(UserError):
@@ -340,6 +355,8 @@ class Brief:
     runs: tuple[StudyRun, ...]
     parameters: tuple[tuple[str, str, str], ...]
     footer: str
+    accuracy: tuple[tuple[str, str], ...] = ()
+    """(scenario, how its predicted 17-task average accuracy was obtained): :func:`accuracy_notes`."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -352,6 +369,7 @@ def _cell(comparison: scenarios.Comparison, label: str, column: int) -> str:
 
 
 PICK_COST = "Pick's cost (US$, GPU-hours)"
+ACCURACY_HEADING = "The predicted 17-task average accuracy: how it was obtained"
 
 
 def recommendation_sentence(comparison: scenarios.Comparison) -> tuple[str, ...]:
@@ -374,9 +392,34 @@ def recommendation_sentence(comparison: scenarios.Comparison) -> tuple[str, ...]
             f"{_cell(comparison, PICK_COST, column)}; its expected ARE is "
             f"{_cell(comparison, 'Expected ARE p50 (%)', column)} (median) and "
             f"{_cell(comparison, 'Expected ARE p80 (%)', column)} (80th percentile), which {meets} the {goal} goal; "
-            f"predicted target loss {_cell(comparison, 'Predicted target loss (nats/token)', column)}."
+            f"predicted target loss {_cell(comparison, 'Predicted target loss (nats/token)', column)}; "
+            f"predicted 17-task average accuracy {_cell(comparison, scenarios.AVERAGE_ACCURACY_LABEL, column)}."
         )
     return tuple(out)
+
+
+def accuracy_notes(outcomes: Sequence[object]) -> tuple[tuple[str, str], ...]:
+    """Per planned scenario, how its predicted 17-task average accuracy was obtained: the fits and the
+    runs they were made on, why that data set, and how the interval was calibrated (the coverage
+    measured leaving one over-training data set out, and whether the target lies beyond those runs),
+    the texts of :class:`scaleplan.core.task_prediction.TargetAccuracy`."""
+    rows = []
+    for o in _available(outcomes):
+        a = o.average_accuracy
+        if a is None:
+            rows.append((o.name, "not computed (the scenario was planned without the collection's database)"))
+            continue
+        fitted = f"{a.fitted_on}; {a.source}" if a.fitted_on else a.source
+        if a.refused or a.predicted_points is None:
+            text = f"No prediction: {a.message} ({fitted})."
+        else:
+            loss = (
+                f" at the target's predicted loss {a.predicted_loss:.3f} ({a.loss_metric})" if a.predicted_loss else ""
+            )
+            interval = f"{a.interval_label}: " if a.interval_label else "no interval: "
+            text = f"{a.predicted_points:.1f} points{loss}, from {fitted}. {interval}{a.interval_basis}."
+        rows.append((o.name, text))
+    return tuple(rows)
 
 
 def _parameters(outcomes: Sequence[object]) -> tuple[tuple[str, str, str], ...]:
@@ -417,6 +460,7 @@ def build_brief(
         runs=tuple(run for o in _available(outcomes) for run in study_runs(o)),
         parameters=_parameters(outcomes),
         footer=f"scaleplan {scaleplan_version} · data version {data_version} · {day}",
+        accuracy=accuracy_notes(outcomes),
     )
 
 
@@ -563,6 +607,11 @@ def brief_pdf(brief: Brief) -> bytes:
     pdf.set_font(family, "B", 9)
     pdf.cell(0, 5, "Selected law's parameters (Chinchilla form)", new_x="LMARGIN", new_y="NEXT")
     table([["Scenario", "Law", "Parameters"], *brief.parameters], [20, 20, 60], size=7)
+    if brief.accuracy:
+        pdf.set_font(family, "B", 9)
+        pdf.cell(0, 5, ACCURACY_HEADING, new_x="LMARGIN", new_y="NEXT")
+        table([["Quantity", "Formula"], ACCURACY_FORMULA], [30, 70], size=7)
+        table([["Scenario", "How it was obtained"], *brief.accuracy], [20, 80], size=7)
     pdf.set_font(family, "B", 9)
     pdf.cell(0, 5, "The picked study's runs", new_x="LMARGIN", new_y="NEXT")
     if brief.runs:
@@ -598,8 +647,17 @@ def brief_pptx(brief: Brief) -> bytes:
         foot.text_frame.paragraphs[0].runs[0].font.size = Pt(10)
         return s
 
-    def table(s: Any, rows: Sequence[Sequence[str]], top: float, height: float, size: int = 11) -> None:
+    def table(
+        s: Any,
+        rows: Sequence[Sequence[str]],
+        top: float,
+        height: float,
+        size: int = 11,
+        widths: Sequence[float] | None = None,
+    ) -> None:
         shape = s.shapes.add_table(len(rows), len(rows[0]), Inches(0.5), Inches(top), Inches(12.3), Inches(height))
+        for j, width in enumerate(widths or ()):
+            shape.table.columns[j].width = Inches(width)
         for i, row in enumerate(rows):
             for j, value in enumerate(row):
                 cell = shape.table.cell(i, j)
@@ -627,6 +685,11 @@ def brief_pptx(brief: Brief) -> bytes:
     s = slide("Appendix: numbers to recompute by hand")
     table(s, [["Quantity", "Formula"], *FORMULAS], 1.1, 2.8, size=10)
     table(s, [["Scenario", "Law", "Parameters"], *brief.parameters], 4.2, 1.0, size=10)
+    for first in range(0, len(brief.accuracy), 2):  # two scenarios a slide: each note is a paragraph
+        s = slide("Appendix: " + ACCURACY_HEADING[0].lower() + ACCURACY_HEADING[1:])
+        table(s, [("Quantity", "Formula"), ACCURACY_FORMULA], 1.1, 1.0, size=10, widths=(2.5, 9.8))
+        notes: list[Sequence[str]] = [("Scenario", "How it was obtained"), *brief.accuracy[first : first + 2]]
+        table(s, notes, 2.5, 3.0, size=10, widths=(2.5, 9.8))
     if brief.runs:
         s = slide("Appendix: the picked study's runs")
         table(s, run_rows(brief.runs), 1.1, 0.3 * (len(brief.runs) + 1), size=9)

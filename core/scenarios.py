@@ -11,12 +11,19 @@ will; the store is never touched by a rebuild, so scenarios survive both a resta
 
 Units: parameters N and tokens D as counts, compute C = 6 N D in FLOPs, money in US$, GPU time in
 GPU-hours, peak throughput in FLOP/s per GPU, MFU and the accuracy goal as fractions (the goal is
-the 80th percentile of the expected ARE, |L_hat - L| / L), loss in nats/token.
+the 80th percentile of the expected ARE, |L_hat - L| / L), loss in nats/token, accuracy in
+percentage points.
+
+The target's predicted accuracy: Gadre et al.'s 17-task average, 100 (1 - Err(L_hat)) points with
+Err(L) = eps - k exp(-gamma L) and L_hat from their L(C, M) on the over-training testbed, and its
+90% interval (+-q, q measured leaving one over-training data set out), exactly as the planner states
+it: :func:`scaleplan.core.task_prediction.target_average_accuracy`, through :func:`average_accuracy_for`.
 
 Comparison (:func:`compare`): up to :data:`MAX_COMPARED` outcomes; a table of the inputs that
 differ and a table of the outcomes (pick, its cost, expected ARE p50/p80, compute-optimal N and D
-under each law, the predicted loss with its interval), every cell formatted by the same functions
-the brief uses, so the page, the CLI and the brief show the same numbers.
+under each law, the predicted loss with its interval, the predicted 17-task average accuracy with
+its interval), every cell formatted by the same functions the brief uses, so the page, the CLI and
+the brief show the same numbers.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import laws, planning, storage
+from scaleplan.core import laws, planning, storage, task_prediction
 from scaleplan.core.errors import UserError
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
@@ -59,11 +66,15 @@ __all__ = [
     "ScenarioOutcome",
     "ScenarioUnavailable",
     "predicted_loss",
+    "AverageAccuracy",
+    "average_accuracy_for",
     "evaluate",
+    "AVERAGE_ACCURACY_LABEL",
     "ComparisonRow",
     "Comparison",
     "compare",
     "format_loss",
+    "accuracy_text",
     "study_lookup",
     "load_context",
 ]
@@ -405,7 +416,10 @@ class ScenarioOutcome:
     actually planned (for a compute target: the law's compute-optimal split); ``plan`` is the
     study plan (designs, pick, frontier); ``compute_optimal`` has N* and D* under every law at C;
     ``optimum`` is the selected law's row; ``loss`` the target's predicted loss under the selected
-    law; ``recommendation`` the planner's sentences from the same objects.
+    law; ``average_accuracy`` the target's predicted 17-task average accuracy (points, with its
+    interval, or the refusal and its reason; None when the scenario was planned without the
+    collection's database to fit it on); ``recommendation`` the planner's sentences from the same
+    objects.
     """
 
     name: str
@@ -422,6 +436,7 @@ class ScenarioOutcome:
     loss: PredictedLoss
     problems: Mapping[str, str]
     recommendation: str
+    average_accuracy: task_prediction.TargetAccuracy | None = None
     available: bool = field(default=True, init=False)
 
     @property
@@ -457,9 +472,36 @@ def target_of(inputs: PlanInputs, law: planning.ReferenceLaw) -> tuple[float, fl
     return float(inputs.target_params), float(inputs.target_tokens)
 
 
-def evaluate(name: str, inputs: PlanInputs, context: PlanningContext) -> ScenarioOutcome | ScenarioUnavailable:
+AverageAccuracy = Callable[[float, float, str], "task_prediction.TargetAccuracy | None"]
+"""The target's predicted 17-task average accuracy from its parameters N, tokens D and reference law
+(None: it cannot be computed, e.g. the collection's database cannot be read)."""
+
+
+def average_accuracy_for(con: duckdb.DuckDBPyConnection) -> AverageAccuracy:
+    """:func:`scaleplan.core.task_prediction.target_average_accuracy` on the collection database
+    ``con`` (the planner's rule), memoised per (N, D, law): scenarios of one comparison that share a
+    target and a law fit Gadre et al.'s laws once. Use it while ``con`` is open."""
+    known: dict[tuple[float, float, str], task_prediction.TargetAccuracy] = {}
+
+    def lookup(num_params: float, tokens: float, law: str) -> task_prediction.TargetAccuracy:
+        key = (float(num_params), float(tokens), law)
+        if key not in known:
+            known[key] = task_prediction.target_average_accuracy(con, num_params, tokens, law)
+        return known[key]
+
+    return lookup
+
+
+def evaluate(
+    name: str, inputs: PlanInputs, context: PlanningContext, *, accuracy: AverageAccuracy | None = None
+) -> ScenarioOutcome | ScenarioUnavailable:
     """Plan ``inputs`` with the planner's public functions; a law that is missing from ``context``
-    gives a :class:`ScenarioUnavailable` that says why instead of raising."""
+    gives a :class:`ScenarioUnavailable` that says why instead of raising. ``accuracy`` (e.g.
+    :func:`average_accuracy_for`) gives the target's predicted 17-task average accuracy, which the
+    outcome carries and its recommendation states as the planner's does; without it there is none.
+
+    Nothing of an outcome is stored: a scenario saved by an older scaleplan is planned anew, its
+    accuracy included."""
     by_name = {law.name: law for law in context.laws}
     selected = by_name.get(inputs.law)
     if selected is None:
@@ -481,6 +523,7 @@ def evaluate(name: str, inputs: PlanInputs, context: PlanningContext) -> Scenari
     table = planning.compute_optimal_table(list(context.laws), target_flops)
     optimum = next((row for row in table if row.law == inputs.law), None)
     overtraining = planning.summarise_overtraining(selected, n, d)
+    average = None if accuracy is None else accuracy(n, d, inputs.law)
     return ScenarioOutcome(
         name=name,
         inputs=inputs,
@@ -495,7 +538,8 @@ def evaluate(name: str, inputs: PlanInputs, context: PlanningContext) -> Scenari
         overtraining=overtraining,
         loss=predicted_loss(selected, n, d),
         problems=dict(context.problems),
-        recommendation=planning.recommendation(plan, optimum, overtraining),
+        recommendation=planning.recommendation(plan, optimum, overtraining, average),
+        average_accuracy=average,
     )
 
 
@@ -514,6 +558,20 @@ def loss_text(loss: PredictedLoss) -> str:
         return f"{format_loss(loss.value)} (no interval)"
     assert loss.low is not None and loss.high is not None
     return f"{format_loss(loss.value)} ({loss.level:.0%} interval {loss.low:.3f}-{loss.high:.3f})"
+
+
+def accuracy_text(accuracy: task_prediction.TargetAccuracy | None) -> str:
+    """'61.5 points (90% interval 58.9-64.1)', with the interval's note when the target's compute lies
+    beyond the runs its coverage was measured on; the refusal's reason; 'n/a' when none was computed."""
+    if accuracy is None:
+        return "n/a"
+    if accuracy.refused or accuracy.predicted_points is None:
+        return f"no prediction: {accuracy.message}"
+    points = f"{accuracy.predicted_points:.1f} points"
+    if accuracy.lower_points is None or accuracy.upper_points is None:
+        return f"{points} (no interval)"
+    note = f"; {accuracy.beyond_reach}" if accuracy.beyond_reach else ""
+    return f"{points} ({accuracy.interval_label} {accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}{note})"
 
 
 def pick_text(outcome: ScenarioOutcome) -> str:
@@ -543,6 +601,10 @@ def optimum_text(row: planning.ComputeOptimal | None) -> str:
     return f"N* {format_count(row.num_params)} params{interval}, D* {format_count(row.tokens)} tokens"
 
 
+AVERAGE_ACCURACY_LABEL = "Predicted 17-task average accuracy (points)"
+"""The comparison row of the target's predicted accuracy over Gadre et al.'s 17 tasks."""
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
     """One row of a comparison table: ``label`` (with its unit) and one formatted value per scenario."""
@@ -554,7 +616,8 @@ class ComparisonRow:
 @dataclass(frozen=True)
 class Comparison:
     """Scenarios side by side: ``inputs`` (only the inputs that differ; all of them for one
-    scenario) and ``outcomes`` (pick, cost, expected ARE, target loss, N* and D* per law)."""
+    scenario) and ``outcomes`` (pick, cost, expected ARE, target loss, 17-task average accuracy, N* and
+    D* per law)."""
 
     scenarios: tuple[ScenarioOutcome | ScenarioUnavailable, ...]
     inputs: tuple[ComparisonRow, ...]
@@ -590,6 +653,7 @@ def outcome_rows(outcomes: Sequence[ScenarioOutcome | ScenarioUnavailable]) -> t
             "Meets the goal", each(lambda o: "n/a" if o.pick is None else ("yes" if o.plan.meets_goal else "no"))
         ),
         ComparisonRow("Predicted target loss (nats/token)", each(lambda o: loss_text(o.loss))),
+        ComparisonRow(AVERAGE_ACCURACY_LABEL, each(lambda o: accuracy_text(o.average_accuracy))),
     ]
     law_names: list[str] = []
     for o in outcomes:

@@ -228,7 +228,9 @@ class TargetAccuracy:
     interval (None without one), ``interval_label`` what it is (e.g. "90% interval") and
     ``interval_basis`` how it was calibrated and what coverage was measured held out. A refused
     prediction has ``refused``, ``reason`` (a :data:`core.downstream.REFUSAL_RULES` key, or
-    ``loss_fit``) and ``message``, and no points.
+    ``loss_fit``) and ``message``, and no points. ``beyond_reach``: the clause of ``interval_basis``
+    saying that the target's compute lies beyond the runs the interval's coverage was measured on
+    (:func:`reach_note`; empty when it lies within), for screens that show the interval without its basis.
     """
 
     name: str
@@ -246,6 +248,7 @@ class TargetAccuracy:
     refused: bool = False
     reason: str | None = None
     message: str = ""
+    beyond_reach: str = ""
 
     @property
     def sentence(self) -> str:
@@ -283,6 +286,7 @@ class TargetAccuracy:
             "fitted_on": self.fitted_on,
             "loss_metric": self.loss_metric,
             "predicted_loss": self.predicted_loss,
+            "beyond_reach": self.beyond_reach or None,
         }
 
 
@@ -424,6 +428,9 @@ def target_task_accuracy(
         pred = predict_task(con, family, task_name, *study, predicted, quantile=q, level=level, quantile_basis=basis)
     except downstream.TaskRefused as refusal:
         return _refused(task_name, family, why, fitted_on, metric, predicted, refusal.reason, str(refusal), level)
+    reach = reach_note(
+        float(laws.compute_from(target_params, target_tokens)), _group_reach(con, family), "reproduced targets"
+    )
     return TargetAccuracy(
         name=pred.task,
         family=family,
@@ -436,10 +443,8 @@ def target_task_accuracy(
         upper_points=pred.upper_points,
         level=level,
         interval_label=f"{level:.0%} interval" if pred.lower_points is not None else "",
-        interval_basis=pred.interval_note.removeprefix(f"{level:.0%} interval: ")
-        + reach_note(
-            float(laws.compute_from(target_params, target_tokens)), _group_reach(con, family), "reproduced targets"
-        ),
+        interval_basis=pred.interval_note.removeprefix(f"{level:.0%} interval: ") + reach,
+        beyond_reach=reach.removeprefix("; "),
     )
 
 
@@ -613,12 +618,23 @@ def target_average_accuracy(
         f"held out by data set it covered {holdout.covered} of {holdout.targets} ({holdout.coverage:.0%}), "
         "not held out by source group (one source has this average)"
     )
-    measured += reach_note(
-        float(laws.compute_from(target_params, target_tokens)), holdout.largest_flops, "held-out runs"
-    )
+    reach = reach_note(float(laws.compute_from(target_params, target_tokens)), holdout.largest_flops, "held-out runs")
+    measured += reach
     if not math.isfinite(q):
         return TargetAccuracy(
-            AVERAGE_NAME, family, why, fitted_on, metric, predicted_loss, points, None, None, level, "", measured
+            AVERAGE_NAME,
+            family,
+            why,
+            fitted_on,
+            metric,
+            predicted_loss,
+            points,
+            None,
+            None,
+            level,
+            "",
+            measured,
+            beyond_reach=reach.removeprefix("; "),
         )
     return TargetAccuracy(
         name=AVERAGE_NAME,
@@ -636,4 +652,5 @@ def target_average_accuracy(
             f"+-{q:.1f} points, the conformal quantile of the errors of {others} held-out runs of the other "
             f"over-training data sets; {measured}"
         ),
+        beyond_reach=reach.removeprefix("; "),
     )

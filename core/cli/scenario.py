@@ -10,8 +10,9 @@
 Scenarios live in the user store (``--user-db``, default ``<data folder>/user.duckdb``), never in
 the collection's database, so they survive a restart and ``scaleplan data build --force``. Their
 outcomes are planned again each time from today's data (:mod:`scaleplan.core.scenarios`).
-``compare --json`` prints a ``scenarios`` list, each with its ``inputs`` and the ``pick`` object
-of ``scaleplan plan --json``.
+``compare --json`` prints a ``scenarios`` list, each with its ``inputs`` and the ``pick`` and
+``average_accuracy`` objects of ``scaleplan plan --json`` (the target's predicted 17-task average
+accuracy with its 90% interval, or the refusal and its reason).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def inputs_from_args(args: argparse.Namespace) -> scenarios.PlanInputs:
 def evaluate_all(
     named: list[tuple[str, scenarios.PlanInputs]], settings: Settings, *, quiet: bool = False, n_boot: int | None = None
 ) -> list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable]:
-    """Plan each (name, inputs) on the collection database, fitting each distinct law set once."""
+    """Plan each (name, inputs) on the collection database, fitting each distinct law set once and
+    each distinct (target, law)'s 17-task average accuracy once."""
     lookup = scenarios.study_lookup(settings.user_db_path)
     boot = planning.DEFAULT_LAW_BOOT if n_boot is None else n_boot
     with _common.open_db(settings, quiet=quiet) as con:
@@ -72,6 +74,7 @@ def evaluate_all(
         if version is None:
             raise storage.DatabaseError(f"{settings.db_path} records no data version; run `scaleplan data build`")
         calibration, why = plan_cli.load_calibration(settings, version)
+        accuracy = scenarios.average_accuracy_for(con)
         contexts: dict[tuple[str | None, str | None], scenarios.PlanningContext | str] = {}
         out: list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable] = []
         for name, inputs in named:
@@ -84,7 +87,7 @@ def evaluate_all(
             if isinstance(context, str):
                 out.append(scenarios.ScenarioUnavailable(name=name, inputs=inputs, reason=context))
             else:
-                out.append(scenarios.evaluate(name, inputs, context))
+                out.append(scenarios.evaluate(name, inputs, context, accuracy=accuracy))
     return out
 
 
@@ -99,6 +102,7 @@ def plan_result(outcome: scenarios.ScenarioOutcome) -> dict[str, Any]:
         "selected": outcome.selected_law,
         "cost": outcome.inputs.cost_model,
         "target_flops": outcome.target_flops,
+        "average_accuracy": outcome.average_accuracy,
     }
 
 
@@ -126,6 +130,7 @@ def outcome_json(outcome: scenarios.ScenarioOutcome | scenarios.ScenarioUnavaila
             "level": loss.level,
         },
         "compute_optimal": plan_json["compute_optimal"],
+        "average_accuracy": plan_json["average_accuracy"],
         "recommendation": plan_json["recommendation"],
         "message": plan_json["message"],
     }

@@ -234,3 +234,89 @@ def test_a_stored_study_is_the_source_of_its_law_and_its_deletion_is_reported(co
         con, inputs, calibration=None, calibration_message="none", study_curves=lookup, n_boot=2
     )
     assert isinstance(gone, str) and "'my sweep'" in gone and "no longer exists" in gone
+
+
+# ---------------------------------------------------------------------------------------------
+# The target's predicted 17-task average accuracy (the planner's rule, core.task_prediction)
+
+
+def _interval_cell(accuracy) -> str:
+    return (
+        f"{accuracy.predicted_points:.1f} points (90% interval {accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}"
+    )
+
+
+def test_an_outcome_carries_the_planners_average_accuracy_and_states_it(con):
+    from scaleplan.core import task_prediction
+
+    near = scenarios.evaluate("7B", BASE, toy_context(), accuracy=scenarios.average_accuracy_for(con))
+    far_inputs = dataclasses.replace(BASE, target_params=7e10, target_tokens=1.4e12)
+    far = scenarios.evaluate("70B", far_inputs, toy_context(), accuracy=scenarios.average_accuracy_for(con))
+    for outcome, (n, d) in ((near, (7e9, 1.4e11)), (far, (7e10, 1.4e12))):
+        expected = task_prediction.target_average_accuracy(con, n, d, BASE.law)
+        assert outcome.average_accuracy == expected and expected.predicted_points is not None
+        assert expected.sentence in outcome.recommendation  # stated as the planner states it
+    row = next(r for r in scenarios.compare([near, far]).outcomes if r.label == scenarios.AVERAGE_ACCURACY_LABEL)
+    # the 7B target lies within the held-out runs' compute: the interval alone
+    assert row.values[0] == _interval_cell(near.average_accuracy) + ")"
+    # the 70B target lies beyond them: the cell says how far, from the held-out runs' own compute
+    largest = task_prediction.average_holdout(con).largest_flops
+    assert 6 * 7e9 * 1.4e11 < largest < 6 * 7e10 * 1.4e12
+    assert row.values[1].startswith(_interval_cell(far.average_accuracy) + "; the held-out runs reach")
+    assert f"{6 * 7e10 * 1.4e12 / largest:,.0f}x beyond, where the coverage is not measured)" in row.values[1]
+
+
+def test_scenarios_sharing_a_target_and_a_law_fit_the_average_once(con, monkeypatch):
+    from scaleplan.core import task_prediction
+
+    calls = []
+    real = task_prediction.target_average_accuracy
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(task_prediction, "target_average_accuracy", counted)
+    lookup = scenarios.average_accuracy_for(con)
+    outcomes = [
+        scenarios.evaluate(name, dataclasses.replace(BASE, budget_dollars=budget), toy_context(), accuracy=lookup)
+        for name, budget in (("a", 2e4), ("b", 2e5), ("c", 2e6))
+    ]
+    outcomes.append(
+        scenarios.evaluate("other law", dataclasses.replace(BASE, law="hoffmann2022"), toy_context(), accuracy=lookup)
+    )
+    assert calls == [(7e9, 1.4e11, BASE.law), (7e9, 1.4e11, "hoffmann2022")]
+    assert outcomes[0].average_accuracy is outcomes[2].average_accuracy
+
+
+def test_an_outcome_without_the_accuracy_or_with_its_refusal_still_compares():
+    from scaleplan.core import brief, task_prediction
+
+    plain = scenarios.evaluate("plain", BASE, toy_context())  # planned without the collection's database
+    assert plain.average_accuracy is None and "17 tasks" not in plain.recommendation
+    refusal = task_prediction.TargetAccuracy(
+        task_prediction.AVERAGE_NAME,
+        "overtrain-rpj",
+        "why",
+        "fits",
+        "loss",
+        1.2,
+        None,
+        None,
+        None,
+        0.9,
+        "",
+        "",
+        refused=True,
+        reason="extrapolation",
+        message="the target's predicted loss lies far below the fit's",
+    )
+    refused = scenarios.evaluate("refused", BASE, toy_context(), accuracy=lambda n, d, law: refusal)
+    comparison = scenarios.compare([plain, refused])
+    row = next(r for r in comparison.outcomes if r.label == scenarios.AVERAGE_ACCURACY_LABEL)
+    assert row.values == ("n/a", "no prediction: the target's predicted loss lies far below the fit's")
+    sentences = brief.recommendation_sentence(comparison)
+    assert sentences[0].endswith("predicted 17-task average accuracy n/a.")
+    assert sentences[1].endswith("predicted 17-task average accuracy no prediction: " + refusal.message + ".")
+    notes = dict(brief.accuracy_notes(comparison.scenarios))
+    assert "not computed" in notes["plain"] and refusal.message in notes["refused"]

@@ -55,6 +55,8 @@ def test_save_list_compare_remove(run):
         mine = next(s for s in result["scenarios"] if s["name"] == name)
         assert plan["pick"] is not None and mine["pick"] == plan["pick"]
         assert mine["compute_optimal"] == plan["compute_optimal"]
+        # ... and so is the target's predicted 17-task average accuracy, the same object
+        assert mine["average_accuracy"] == plan["average_accuracy"] and plan["average_accuracy"] is not None
 
     assert run("scenario", "rename", "large", "large $2M")[0] == 0
     assert run("scenario", "duplicate", "small", "copy")[0] == 0
@@ -119,3 +121,122 @@ def test_save_refuses_the_plan_flags_it_would_not_store(run, tmp_path):
         assert code == 2 and f"scenario save does not store {flag}" in err and err.count("\n") == 1
     code, out, _ = run("scenario", "list", "--json")
     assert json.loads(out)["scenarios"] == []  # nothing was saved
+
+
+def _average(built_db, n: float, d: float, law: str = "besiroglu2024"):
+    from scaleplan.core import task_prediction
+
+    con = storage.connect(built_db)
+    try:
+        return task_prediction.target_average_accuracy(con, n, d, law)
+    finally:
+        con.close()
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_scenario_saved_before_the_accuracy_compares_with_it(run, built_db, tmp_path):
+    """A scenario stored by an older scaleplan (its inputs only, without the fields added since) is
+    planned anew: compare states the target's predicted 17-task average accuracy, core's, in the
+    JSON (plan --json's object) and in the text (a row and the recommendation)."""
+    from scaleplan.core import scenarios
+    from scaleplan.core.userstore import user_store
+
+    old_inputs = {  # the inputs as the first scenario format wrote them: no token rules, no tpp switch
+        "target_params": 7e10,
+        "target_tokens": 1.4e12,
+        "target_flops": None,
+        "budget_dollars": 20000.0,
+        "budget_gpu_hours": None,
+        "dollars_per_gpu_hour": 2.0,
+        "peak_flops_per_gpu": 989e12,
+        "mfu": 0.4,
+        "accuracy_percent": 5.0,
+        "law": "besiroglu2024",
+        "study": None,
+    }
+    with user_store(tmp_path / "user.duckdb") as con:
+        scenarios.ensure_scenario_tables(con)
+        con.execute(
+            "INSERT INTO scenarios VALUES (?, ?, ?, ?, ?)",
+            ["old 70B", json.dumps(old_inputs), "1", "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00"],
+        )
+    assert run("scenario", "save", "--name", "7B", "--budget-dollars", "20000", *PLAN_FLAGS)[0] == 0
+    code, out, err = run("scenario", "compare", "old 70B", "7B", "--json", "--law-boot", "2")
+    assert code == 0, err
+    doc = {s["name"]: s for s in json.loads(out)["scenarios"]}
+    far, near = _average(built_db, 7e10, 1.4e12), _average(built_db, 7e9, 1.4e11)
+    assert doc["old 70B"]["average_accuracy"] == far.as_dict() and doc["7B"]["average_accuracy"] == near.as_dict()
+    assert doc["old 70B"]["average_accuracy"]["interval_90"] == [far.lower_points, far.upper_points]
+    assert far.beyond_reach and not near.beyond_reach  # 70B/1.4T lies beyond the held-out runs, 7B/140B not
+    assert far.sentence in doc["old 70B"]["recommendation"]
+
+    code, out, err = run("scenario", "compare", "old 70B", "7B", "--law-boot", "2")
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if "Predicted 17-task average accuracy (points)" in x)
+    cells = [c.strip() for c in line.split("(points)", 1)[1].split(" | ")]
+    assert cells == [
+        f"{far.predicted_points:.1f} points (90% interval {far.lower_points:.1f}-{far.upper_points:.1f}; "
+        f"{far.beyond_reach})",
+        f"{near.predicted_points:.1f} points (90% interval {near.lower_points:.1f}-{near.upper_points:.1f})",
+    ]
+    assert "where the coverage is not measured" in cells[0]
+    assert "old 70B: " in out and far.sentence in out and near.sentence in out
+
+
+def test_the_brief_states_the_average_accuracy_next_to_the_loss_and_how_it_was_obtained(run, built_db, tmp_path):
+    import re
+
+    from pptx import Presentation
+
+    from scaleplan.core import task_prediction
+
+    far_flags = ["--target-params", "70B", "--target-tokens", "1.4T", "--accuracy", "5", "--budget-dollars", "20000"]
+    assert run("scenario", "save", "--name", "70B", *far_flags)[0] == 0
+    assert run("scenario", "save", "--name", "7B", "--budget-dollars", "20000", *PLAN_FLAGS)[0] == 0
+    pdf, pptx = tmp_path / "b.pdf", tmp_path / "b.pptx"
+    argv = ["brief", "--scenario", "70B", "--scenario", "7B", "--pdf", str(pdf), "--pptx", str(pptx)]
+    code, _, err = run(*argv, "--law-boot", "2")
+    assert code == 0, err
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    first, appendix = _normalised(text.split("\f")[0]), _normalised(" ".join(text.split("\f")[1:]))
+    far, near = _average(built_db, 7e10, 1.4e12), _average(built_db, 7e9, 1.4e11)
+    con = storage.connect(built_db)
+    try:
+        holdout = task_prediction.average_holdout(con)
+    finally:
+        con.close()
+    # page one: each recommendation states the accuracy with its interval right after the predicted loss,
+    # and the 70B's says how far beyond the held-out runs' compute it lies
+    loss = r"predicted target loss [0-9.]+ nats/token \(80% interval [0-9.]+-[0-9.]+\); "
+    for accuracy, end in ((far, f"; {far.beyond_reach})."), (near, ").")):
+        stated = (
+            f"predicted 17-task average accuracy {accuracy.predicted_points:.1f} points "
+            f"(90% interval {accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}{end}"
+        )
+        assert re.search(loss + re.escape(stated), first), stated
+    ratio = 6 * 7e10 * 1.4e12 / holdout.largest_flops
+    assert f"{ratio:,.0f}x beyond, where the coverage is not measured" in far.beyond_reach
+    # the appendix says how: Gadre et al.'s Err(L) on the over-training testbed, the interval measured
+    # leaving one over-training data set out, and the 70B's reach note
+    assert "The predicted 17-task average accuracy: how it was obtained" in appendix
+    assert "Err(L) = eps - k exp(-gamma L)" in appendix and "one data set left out at a time" in appendix
+    assert f"held out by data set it covered {holdout.covered} of {holdout.targets}" in appendix
+    for accuracy in (far, near):
+        assert (
+            f"{accuracy.predicted_points:.1f} points at the target's predicted loss {accuracy.predicted_loss:.3f}"
+            in (appendix)
+        )
+        assert _normalised(accuracy.interval_basis) in appendix
+    deck = Presentation(str(pptx))
+    shapes = [shape for slide in deck.slides for shape in slide.shapes]
+    texts = _normalised(
+        " ".join(shape.text_frame.text for shape in shapes if shape.has_text_frame)
+        + " "
+        + " ".join(cell.text for shape in shapes if shape.has_table for row in shape.table.rows for cell in row.cells)
+    )
+    for accuracy in (far, near):
+        assert f"predicted 17-task average accuracy {accuracy.predicted_points:.1f} points" in texts
+        assert _normalised(accuracy.interval_basis) in texts

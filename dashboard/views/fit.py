@@ -76,6 +76,31 @@ def _family_options(families: pd.DataFrame, uploaded: pd.DataFrame | None) -> tu
     return names, labels
 
 
+def _preview(
+    version: common.DbVersion | None,
+    family: str,
+    uploaded: pd.DataFrame | None,
+    labels: dict[str, str],
+    slot: Any,
+) -> None:
+    """The family's observed losses in the headline's place, drawn before the inputs' widgets (the family
+    is the family widget's value, set before it is drawn): the first chunk the browser asks for is then
+    Plotly's, fetched and evaluated while it loads the widgets and the server fits."""
+    curves = fits.curves_of(family, uploaded)
+    if curves.empty:
+        return
+    loss = _loss_label(version, family)
+    slot.plotly_chart(
+        analysis_charts.observed_figure(
+            curves=curves,
+            runs=fits.runs_table(curves),
+            y_title=units.axis_title(loss.name, loss.unit if family != fits.UPLOADED else "as uploaded"),
+            title=f"Observed losses of {labels.get(family, family)} (fitting...)",
+        ),
+        config=analysis_charts.plotly_config("scaleplan-fit"),
+    )
+
+
 def _quantity_input(column, label: str, key: str, help_text: str) -> tuple[float | None, str | None]:
     text = column.text_input(label, key=key, help=help_text)
     try:
@@ -99,8 +124,8 @@ def render() -> None:
         st.info("No family has runs of at least two sizes.")
         return
     # The headline's place is reserved after the inputs' and, on the session's first draw of this page,
-    # shows the family's observed losses as soon as the family is known: the browser then fetches and
-    # runs Plotly's JavaScript (4.7 MB, 1-2.5 s of its main thread on a loaded 2-core machine) while
+    # shows the family's observed losses before any widget is drawn (_preview): the browser then fetches
+    # and runs Plotly's JavaScript (4.7 MB, 1-2.5 s of its main thread on a loaded 2-core machine) while
     # it loads the widgets and the server fits, instead of after.
     inputs, headline_slot, details = st.container(), st.empty(), st.container()
     with inputs:
@@ -132,6 +157,8 @@ def _inputs_and_results(
             icon=":material/link_off:",
         )
     _valid("family", names, default_family)
+    if not st.session_state.get(KEY + "drawn"):
+        _preview(version, st.session_state[KEY + "family"], uploaded, labels, headline_slot)
 
     law_names = list(laws.loss_laws())
     p_law = state.read_param("law", allowed=law_names, default=DEFAULT_LAW, label="law")
@@ -164,16 +191,6 @@ def _inputs_and_results(
         st.warning("This family has no loss observations to fit.")
         return False
     loss = _loss_label(version, family)
-    if not st.session_state.get(KEY + "drawn"):
-        headline_slot.plotly_chart(
-            analysis_charts.observed_figure(
-                curves=curves,
-                runs=runs,
-                y_title=units.axis_title(loss.name, loss.unit if family != fits.UPLOADED else "as uploaded"),
-                title=f"Observed losses of {labels.get(family, family)} (fitting...)",
-            ),
-            config=analysis_charts.plotly_config("scaleplan-fit"),
-        )
     run_ids = runs["run_id"].tolist()
     run_label = {
         r.run_id: f"{r.label} · {units.format_params(r.num_params, unit=False)} · "

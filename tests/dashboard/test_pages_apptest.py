@@ -94,6 +94,15 @@ def test_fit_default_view(app_test, without_meta):
     assert "runs" not in at.query_params  # the default selection is not spelled out
 
 
+def test_fit_first_draw_that_cannot_fit_leaves_no_chart(app_test, without_meta):
+    """The observed-losses chart the page shows while it fits (first draw of the session) goes when the
+    fit fails: the page ends with the reason and how to fix it, and no chart."""
+    at = app_test("fit.py", query_params={"family": "pythia", "cutoff": "1e13"})
+    _no_failure(at)
+    assert "at or below the cutoff" in _texts(at.info)
+    assert _charts(at) == 0
+
+
 def test_fit_calibrated_interval_level_and_warnings(app_test, with_meta):
     at = app_test("fit.py", query_params={"family": "opt"})
     _no_failure(at)

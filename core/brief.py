@@ -559,9 +559,10 @@ def brief_pdf(brief: Brief) -> bytes:
     pdf.multi_cell(0, 6, t(brief.title), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, "B", 9)
     pdf.cell(0, 5, "Recommendation", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(family, size=7.5)
+    many = len(brief.names) > 2  # three or four scenarios: smaller text, so page one holds them
+    pdf.set_font(family, size=7 if many else 7.5)
     for sentence in brief.recommendation:
-        pdf.multi_cell(0, 3.6, t(sentence), new_x="LMARGIN", new_y="NEXT", align="L")
+        pdf.multi_cell(0, 3.3 if many else 3.6, t(sentence), new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.ln(1)
     heading = FontFace(emphasis="BOLD", fill_color=(230, 235, 245))
 
@@ -577,22 +578,36 @@ def brief_pdf(brief: Brief) -> bytes:
         pdf.ln(1)
 
     n = len(brief.names)
-    first = 34 if n > 1 else 40
+    first = 40 if n == 1 else 34 if n == 2 else 26
     widths = [first] + [(100 - first) / n] * n
     table([["Outcome", *brief.names]] + [[r.label, *r.values] for r in brief.comparison.outcomes], widths)
     images = brief.figures
     half = (pdf.w - pdf.l_margin - pdf.r_margin - 4) / 2
     y = pdf.get_y()
+
+    def assumptions() -> None:
+        pdf.set_font(family, "B", 9)
+        pdf.cell(0, 5, "Assumptions", new_x="LMARGIN", new_y="NEXT")
+        table([["Input", *brief.names]] + [[label, *values] for label, values in brief.assumptions], widths)
+
+    # the charts shrink (down to 60%) so that the assumptions still end page one with four scenarios
+    with pdf.offset_rendering():
+        page = pdf.page
+        assumptions()
+        needed = pdf.get_y() - y if pdf.page == page else math.inf
+    height = half * FIGURE_HEIGHT / FIGURE_WIDTH
+    room = pdf.page_break_trigger - y - needed - 3.5 - 2
+    if room < height:
+        height = max(0.6 * height, room)
+    width = height * FIGURE_WIDTH / FIGURE_HEIGHT
     for i, figure in enumerate(images[:2]):
         x = pdf.l_margin + i * (half + 4)
         pdf.set_xy(x, y)
         pdf.set_font(family, "B", 7)
         pdf.multi_cell(half, 3.2, t(figure.title), new_x="LEFT", new_y="NEXT")
-        pdf.image(io.BytesIO(figure.png), x=x, w=half)
-    pdf.set_y(y + 3.5 + half * FIGURE_HEIGHT / FIGURE_WIDTH + 2)
-    pdf.set_font(family, "B", 9)
-    pdf.cell(0, 5, "Assumptions", new_x="LMARGIN", new_y="NEXT")
-    table([["Input", *brief.names]] + [[label, *values] for label, values in brief.assumptions], widths)
+        pdf.image(io.BytesIO(figure.png), x=x + (half - width) / 2, w=width)
+    pdf.set_y(y + 3.5 + height + 2)
+    assumptions()
 
     pdf.add_page()
     pdf.set_font(family, "B", 12)
@@ -677,7 +692,7 @@ def brief_pptx(brief: Brief) -> bytes:
         paragraph.text = sentence
         paragraph.runs[0].font.size = Pt(16)
     rows = [["Outcome", *brief.names]] + [[r.label, *r.values] for r in brief.comparison.outcomes]
-    table(slide("Outcomes side by side"), rows, 1.1, 5.6, size=9)
+    table(slide("Outcomes side by side"), rows, 1.1, 5.6, size=8 if len(brief.names) <= 2 else 7)
     for figure in brief.figures:
         picture(slide(figure.title), figure)
     s = slide("Assumptions")
@@ -686,7 +701,7 @@ def brief_pptx(brief: Brief) -> bytes:
     table(s, [["Quantity", "Formula"], *FORMULAS], 1.1, 2.8, size=10)
     table(s, [["Scenario", "Law", "Parameters"], *brief.parameters], 4.2, 1.0, size=10)
     for first in range(0, len(brief.accuracy), 2):  # two scenarios a slide: each note is a paragraph
-        s = slide("Appendix: " + ACCURACY_HEADING[0].lower() + ACCURACY_HEADING[1:])
+        s = slide("Appendix: how the 17-task average accuracy was obtained")
         table(s, [("Quantity", "Formula"), ACCURACY_FORMULA], 1.1, 1.0, size=10, widths=(2.5, 9.8))
         notes: list[Sequence[str]] = [("Scenario", "How it was obtained"), *brief.accuracy[first : first + 2]]
         table(s, notes, 2.5, 3.0, size=10, widths=(2.5, 9.8))

@@ -42,7 +42,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import laws, planning, storage, task_prediction
+from scaleplan.core import laws, planning, storage, task_prediction, userstore
 from scaleplan.core.errors import UserError
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
@@ -84,15 +84,7 @@ MAX_NAME_LENGTH = 80
 INPUTS_FORMAT = "1"
 _NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]+$")
 
-SCENARIO_DDL = """
-CREATE TABLE IF NOT EXISTS scenarios (
-    name VARCHAR PRIMARY KEY,
-    inputs_json VARCHAR NOT NULL,
-    inputs_format VARCHAR NOT NULL,
-    created_at VARCHAR NOT NULL,
-    updated_at VARCHAR NOT NULL
-)
-"""
+SCENARIO_DDL = userstore.SCENARIO_TABLE_SQL  # the table lives in the user store's layer
 
 
 class ScenarioError(UserError):
@@ -249,9 +241,7 @@ def check_name(name: object) -> str:
 
 
 def ensure_scenario_tables(con: duckdb.DuckDBPyConnection) -> None:
-    from scaleplan.core.userstore import ensure_tables
-
-    ensure_tables(con, SCENARIO_DDL)
+    userstore.ensure_tables(con, SCENARIO_DDL)
 
 
 def _now() -> str:
@@ -262,63 +252,33 @@ def _row_to_scenario(row: Sequence[Any]) -> Scenario:
     return Scenario(name=row[0], inputs=PlanInputs.from_json(row[1]), created_at=row[2], updated_at=row[3])
 
 
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM scenarios WHERE name = ?", [name]).fetchone()
-    return bool(row and row[0])
-
-
 def save_scenario(con: duckdb.DuckDBPyConnection, name: str, inputs: PlanInputs, *, replace: bool = False) -> Scenario:
     """Store ``inputs`` under ``name``. A taken name raises ScenarioError unless ``replace``."""
     name = check_name(name)
     ensure_scenario_tables(con)
     now = _now()
-    if _exists(con, name):
+    if userstore.has_scenario(con, name):
         if not replace:
             raise ScenarioError(
                 f"a scenario named {name!r} exists already; choose another name or replace it (--replace)"
             )
-        con.execute(
-            "UPDATE scenarios SET inputs_json = ?, inputs_format = ?, updated_at = ? WHERE name = ?",
-            [inputs.to_json(), INPUTS_FORMAT, now, name],
-        )
+        userstore.update_scenario_inputs(con, name, inputs.to_json(), INPUTS_FORMAT, now)
     else:
-        con.execute("INSERT INTO scenarios VALUES (?, ?, ?, ?, ?)", [name, inputs.to_json(), INPUTS_FORMAT, now, now])
+        userstore.insert_scenario(con, name, inputs.to_json(), INPUTS_FORMAT, now)
     return get_scenario(con, name)
 
 
 def list_scenarios(con: duckdb.DuckDBPyConnection) -> tuple[Scenario, ...]:
     """Every saved scenario, by name."""
-    if not _read_only(con):
+    if not userstore.is_read_only(con):
         ensure_scenario_tables(con)
-    if not _has_table(con):
-        return ()
-    rows = con.execute(
-        "SELECT name, inputs_json, created_at, updated_at FROM scenarios ORDER BY lower(name), name"
-    ).fetchall()
-    return tuple(_row_to_scenario(r) for r in rows)
-
-
-def _has_table(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'scenarios'").fetchone()
-    return bool(row and row[0])
-
-
-def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
-    try:
-        row = con.execute("SELECT current_setting('access_mode')").fetchone()
-    except duckdb.Error:
-        return False
-    return row is not None and str(row[0]).lower() == "read_only"
+    return tuple(_row_to_scenario(r) for r in userstore.scenario_rows(con))
 
 
 def get_scenario(con: duckdb.DuckDBPyConnection, name: str) -> Scenario:
     """The scenario ``name``; ScenarioError naming the saved ones when there is none."""
     name = check_name(name)
-    row = (
-        con.execute("SELECT name, inputs_json, created_at, updated_at FROM scenarios WHERE name = ?", [name]).fetchone()
-        if _has_table(con)
-        else None
-    )
+    row = userstore.scenario_row(con, name)
     if row is None:
         saved = [s.name for s in list_scenarios(con)]
         known = f"saved: {', '.join(saved)}" if saved else "none is saved yet (scaleplan scenario save --name NAME)"
@@ -332,9 +292,9 @@ def rename_scenario(con: duckdb.DuckDBPyConnection, old: str, new: str) -> Scena
     new = check_name(new)
     if new == scenario.name:
         return scenario
-    if _exists(con, new):
+    if userstore.has_scenario(con, new):
         raise ScenarioError(f"a scenario named {new!r} exists already; choose another name")
-    con.execute("UPDATE scenarios SET name = ?, updated_at = ? WHERE name = ?", [new, _now(), scenario.name])
+    userstore.set_scenario_name(con, scenario.name, new, _now())
     return get_scenario(con, new)
 
 
@@ -347,7 +307,7 @@ def duplicate_scenario(con: duckdb.DuckDBPyConnection, name: str, new: str) -> S
 def delete_scenario(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """Delete the scenario ``name`` (only it)."""
     scenario = get_scenario(con, name)
-    con.execute("DELETE FROM scenarios WHERE name = ?", [scenario.name])
+    userstore.remove_scenario(con, scenario.name)
 
 
 # ---------------------------------------------------------------------------------------------

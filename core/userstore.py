@@ -15,7 +15,8 @@ Each feature has its own tables, created with ``CREATE TABLE IF NOT EXISTS`` thr
 drop, so a newer scaleplan reads an older store.
 
 This module is the user database's storage layer: the saved studies' tables
-(:data:`STUDY_TABLES_SQL`, used by :mod:`scaleplan.core.studies`) and every statement on them are
+(:data:`STUDY_TABLES_SQL`, used by :mod:`scaleplan.core.studies`), the saved scenarios' table
+(:data:`SCENARIO_TABLE_SQL`, used by :mod:`scaleplan.core.scenarios`) and every statement on them are
 here, behind named functions, with every value (a study's name included) passed as a parameter.
 Writes that change more than one row run in one transaction, so a failed write leaves the store as
 it was.
@@ -284,3 +285,78 @@ def remove_study(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     con.execute("DELETE FROM studies WHERE study_id = ?", [row[0]])
     con.execute("COMMIT")
     return True
+
+
+# --------------------------------------------------------------------------------------------
+# Saved scenarios (core.scenarios): their table and the statements on it, one function each
+
+SCENARIO_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS scenarios (
+    name VARCHAR PRIMARY KEY,
+    inputs_json VARCHAR NOT NULL,
+    inputs_format VARCHAR NOT NULL,
+    created_at VARCHAR NOT NULL,
+    updated_at VARCHAR NOT NULL
+)
+"""
+"""``scenarios``: one row per saved what-if (``name`` unique; ``inputs_json`` the planner's inputs in
+format ``inputs_format``; ISO-8601 UTC times)."""
+
+SCENARIO_COLUMNS = ("name", "inputs_json", "created_at", "updated_at")
+_SCENARIO = ", ".join(SCENARIO_COLUMNS)  # this module's constant, never user text
+
+
+def is_read_only(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``con`` was opened read-only (nothing may be created through it)."""
+    try:
+        row = con.execute("SELECT current_setting('access_mode')").fetchone()
+    except duckdb.Error:
+        return False
+    return row is not None and str(row[0]).lower() == "read_only"
+
+
+def has_scenario(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when a scenario named ``name`` is saved (the table must exist)."""
+    row = con.execute("SELECT count(*) FROM scenarios WHERE name = ?", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def insert_scenario(con: duckdb.DuckDBPyConnection, name: str, inputs_json: str, inputs_format: str, now: str) -> None:
+    """Save a new scenario (``name`` free: :func:`has_scenario`), created and updated ``now``."""
+    con.execute("INSERT INTO scenarios VALUES (?, ?, ?, ?, ?)", [name, inputs_json, inputs_format, now, now])
+
+
+def update_scenario_inputs(
+    con: duckdb.DuckDBPyConnection, name: str, inputs_json: str, inputs_format: str, now: str
+) -> None:
+    """Replace the inputs of the saved scenario ``name``, updated ``now`` (its creation time is kept)."""
+    con.execute(
+        "UPDATE scenarios SET inputs_json = ?, inputs_format = ?, updated_at = ? WHERE name = ?",
+        [inputs_json, inputs_format, now, name],
+    )
+
+
+def scenario_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """Every saved scenario's (name, inputs_json, created_at, updated_at), by name (case-insensitive
+    first); none when the table does not exist."""
+    if not has_table(con, "scenarios"):
+        return []
+    return con.execute(f"SELECT {_SCENARIO} FROM scenarios ORDER BY lower(name), name").fetchall()
+
+
+def scenario_row(con: duckdb.DuckDBPyConnection, name: str) -> tuple[Any, ...] | None:
+    """The saved scenario ``name`` as (name, inputs_json, created_at, updated_at), or None."""
+    if not has_table(con, "scenarios"):
+        return None
+    row: tuple[Any, ...] | None = con.execute(f"SELECT {_SCENARIO} FROM scenarios WHERE name = ?", [name]).fetchone()
+    return row
+
+
+def set_scenario_name(con: duckdb.DuckDBPyConnection, old: str, new: str, now: str) -> None:
+    """Rename the saved scenario ``old`` to ``new`` (the caller checks ``new`` is free), updated ``now``."""
+    con.execute("UPDATE scenarios SET name = ?, updated_at = ? WHERE name = ?", [new, now, old])
+
+
+def remove_scenario(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Delete the saved scenario ``name`` (only it)."""
+    con.execute("DELETE FROM scenarios WHERE name = ?", [name])

@@ -132,6 +132,7 @@ INTERVAL_JS = """(trace) => {
         && charts.some(el => !trace || (el.data || []).some(t => t.name === trace));
 }"""
 CHART_JS = "() => document.querySelectorAll('.js-plotly-plot').length > 0"
+FLOOR_RATIO_TARGET = 1.3  # issue 20: the cold Fit page at most 1.3x the floor of the same run
 FIT_CHART_TRACE = "Prediction at the target's D"  # dashboard.analysis_charts.fit_figure's target marker
 # the app's script has started (or already drew): what comes before is loading the page's JavaScript
 RUNNING_JS = """() => {
@@ -307,7 +308,8 @@ def main() -> int:
             print(
                 f"cold Fit page above the stack's floor: {(fit_page[3] - floor[3]) * 1000:.0f} ms to the interval "
                 f"({fit_page[3] / floor[3]:.2f}x the floor; per pair of runs "
-                f"{', '.join(f'{r:.2f}' for r in pairs)}x)"
+                f"{', '.join(f'{r:.2f}' for r in pairs)}x; target <= {FLOOR_RATIO_TARGET:g}x: "
+                f"{'ok' if fit_page[3] / floor[3] <= FLOOR_RATIO_TARGET else 'SLOW'})"
             )
         if cold or floor_runs:
             print(

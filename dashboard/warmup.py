@@ -25,6 +25,17 @@ import time
 log = logging.getLogger("scaleplan.dashboard")
 
 RUNTIME_WAIT_S = 60.0  # the server's runtime exists a fraction of a second after bootstrap starts
+THREAD_NAME = "scaleplan-warmup"
+_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
+
+
+class _NoContextWarning(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warning when the warm-up thread raises it: the thread
+    has no session by design (it fills process-wide caches), and the warning would otherwise print about
+    a dozen times in the server's log at every start. The same warning from any other thread passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.threadName == THREAD_NAME and "missing ScriptRunContext" in record.getMessage())
 
 
 def warm() -> None:
@@ -63,6 +74,9 @@ def _run() -> None:
 
 def start() -> threading.Thread:
     """Start :func:`warm` in a daemon thread once Streamlit's runtime exists (call before ``bootstrap.run``)."""
-    thread = threading.Thread(target=_run, name="scaleplan-warmup", daemon=True)
+    context_log = logging.getLogger(_CONTEXT_LOGGER)
+    if not any(isinstance(f, _NoContextWarning) for f in context_log.filters):
+        context_log.addFilter(_NoContextWarning())
+    thread = threading.Thread(target=_run, name=THREAD_NAME, daemon=True)
     thread.start()
     return thread

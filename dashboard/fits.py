@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import analysis, calibration, fitting, laws, planning, storage, userdata
+from scaleplan.core import analysis, calibration, fitting, laws, planning, storage, task_prediction, userdata
 from scaleplan.core.analysis import Analysis, AnalysisFailure, FitRequest, StagedAnalysis, analyse
 from scaleplan.core.selection import Selection, SelectionError, target_of
 from scaleplan.dashboard import common, sweep
@@ -216,3 +216,16 @@ def friendly_number(value: float) -> str:
     except planning.PlanningError:
         pass
     return url_number(value) or ""
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def average_accuracy(
+    version: common.DbVersion | None, n: float, d: float, law: str
+) -> task_prediction.TargetAccuracy | None:
+    """The target's predicted 17-task average accuracy (core.task_prediction.target_average_accuracy), which the
+    planner's recommendation and the Scenarios page's comparison state alike; None without a database."""
+    try:
+        with common.db() as con:
+            return task_prediction.target_average_accuracy(con, n, d, law)
+    except storage.DatabaseError:
+        return None

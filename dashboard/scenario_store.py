@@ -55,24 +55,12 @@ def context_for(inputs: scenarios.PlanInputs) -> scenarios.PlanningContext | str
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _average_accuracy(
-    version: common.DbVersion | None, n: float, d: float, law: str
-) -> task_prediction.TargetAccuracy | None:
-    """The target's predicted 17-task average accuracy (core.scenarios.average_accuracy_for, the planner's rule)."""
-    try:
-        with common.db() as con:
-            return scenarios.average_accuracy_for(con)(n, d, law)
-    except storage.DatabaseError:
-        return None
-
-
 def evaluate(named: Sequence[scenarios.Scenario]) -> list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable]:
     out: list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable] = []
     version = common.db_version()
 
     def accuracy(n: float, d: float, law: str) -> task_prediction.TargetAccuracy | None:
-        return _average_accuracy(version, n, d, law)
+        return fits.average_accuracy(version, n, d, law)
 
     for scenario in named:
         context = context_for(scenario.inputs)

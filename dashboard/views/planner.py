@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import calibration, exports, planning, scenarios, storage, task_prediction, units
+from scaleplan.core import calibration, exports, planning, scenarios, units
 from scaleplan.core.selection import MIN_SIZES_TO_SWEEP
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, scenario_store, state, uploads
 
@@ -319,18 +319,6 @@ def _plan(
         token_rules=rules,
         tpp_range=tpp_range,
     )
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _average_accuracy(
-    version: common.DbVersion | None, n: float, d: float, law: str
-) -> task_prediction.TargetAccuracy | None:
-    """The target's predicted 17-task average accuracy the recommendation states (core.task_prediction)."""
-    try:
-        with common.db() as con:
-            return task_prediction.target_average_accuracy(con, n, d, law)
-    except storage.DatabaseError:
-        return None
 
 
 def _show_summary(inputs: Inputs, n: float, d: float, optimum: planning.ComputeOptimal | None) -> None:
@@ -799,7 +787,7 @@ def render() -> None:
     _show_next_rung(inputs, n, d, model)
     laws_out = _show_laws(rows, inputs.law, problems, target_flops)
     tradeoff_out, figures = _show_overtraining(summary, image_format)
-    text = planning.recommendation(plan, optimum, summary, _average_accuracy(version, n, d, inputs.law))
+    text = planning.recommendation(plan, optimum, summary, fits.average_accuracy(version, n, d, inputs.law))
     with st.container(border=True):
         st.markdown("**Recommendation**")
         st.markdown(common.escape_md(text, limit=5000))

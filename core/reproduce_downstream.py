@@ -197,12 +197,6 @@ def overtrain_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
     ]
 
 
-def fitting_metric(con: duckdb.DuckDBPyConnection, family: str) -> str:
-    """The loss metric a family's laws are fitted on (its ``default_metric``)."""
-    listed = storage.list_families(con)
-    return str(listed.loc[listed["family"] == family, "default_metric"].iloc[0])
-
-
 def pythia_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
     """Every accuracy task of Pythia (acc, 0- and 5-shot), the 12B runs predicted from the smaller ones."""
     per_task: dict[str, dict[str, Any]] = {}
@@ -212,7 +206,7 @@ def pythia_tasks(con: duckdb.DuckDBPyConnection) -> list[TaskResult]:
         # The family's fitting metric for every shot setting, as fit --task and the Fit page predict it
         # (the loss law of the family, then the link from that loss), so the coverage measured here is
         # that of the interval they show.
-        loss = storage.family_curves(con, family, fitting_metric(con, family))
+        loss = storage.family_curves(con, family)  # its default_metric
         if loss.empty:
             continue
         study_loss = loss[(loss["num_params"] < PYTHIA_TARGET) & (loss["tokens_seen"] > PYTHIA_CUTOFF)]

@@ -188,8 +188,7 @@ SCHEDULE_BINS = (0.0, 0.3, 0.6, 0.99, 1.0)
 
 
 def _schedule_bins(fraction: pd.Series) -> pd.Series:
-    labels = [f"{low:g}-{high:g}" if high < 1 else f"{low:g}-1" for low, high in zip(SCHEDULE_BINS, SCHEDULE_BINS[1:])]
-    labels[-1] = "1 (final)"
+    labels = [f"{low:g}-{high:g}" for low, high in zip(SCHEDULE_BINS[:-1], SCHEDULE_BINS[1:-1])] + ["1 (final)"]
     return pd.cut(fraction, list(SCHEDULE_BINS), labels=labels).astype(str)
 
 

@@ -620,22 +620,7 @@ def target_average_accuracy(
     )
     reach = reach_note(float(laws.compute_from(target_params, target_tokens)), holdout.largest_flops, "held-out runs")
     measured += reach
-    if not math.isfinite(q):
-        return TargetAccuracy(
-            AVERAGE_NAME,
-            family,
-            why,
-            fitted_on,
-            metric,
-            predicted_loss,
-            points,
-            None,
-            None,
-            level,
-            "",
-            measured,
-            beyond_reach=reach.removeprefix("; "),
-        )
+    calibrated = math.isfinite(q)  # else too few held-out errors: the point without an interval
     return TargetAccuracy(
         name=AVERAGE_NAME,
         family=family,
@@ -644,13 +629,15 @@ def target_average_accuracy(
         loss_metric=metric,
         predicted_loss=predicted_loss,
         predicted_points=points,
-        lower_points=max(0.0, points - q),
-        upper_points=min(100.0, points + q),
+        lower_points=max(0.0, points - q) if calibrated else None,
+        upper_points=min(100.0, points + q) if calibrated else None,
         level=level,
-        interval_label=f"{level:.0%} interval",
+        interval_label=f"{level:.0%} interval" if calibrated else "",
         interval_basis=(
             f"+-{q:.1f} points, the conformal quantile of the errors of {others} held-out runs of the other "
             f"over-training data sets; {measured}"
+            if calibrated
+            else measured
         ),
         beyond_reach=reach.removeprefix("; "),
     )

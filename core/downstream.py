@@ -574,7 +574,9 @@ def fit_task_link(
     with a fitted ceiling when :func:`ceiling_improves` (which needs 3 points above chance), held to
     every study rule of :data:`REFUSAL_RULES` (``poor_fit``: dispersion above :data:`MAX_DISPERSION`).
     Raises :class:`TaskRefused`; the target-side rule is :func:`check_extrapolation`."""
-    link, _ = fit_task_links(task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids)
+    link, _ = fit_task_links(
+        task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids, report_free=False
+    )
     return link
 
 
@@ -587,17 +589,22 @@ def fit_task_links(
     *,
     compute_flops: ArrayLike,
     run_ids: Sequence[str] | None = None,
+    report_free: bool = True,
 ) -> tuple[LinkFit, LinkFit | None]:
     """:func:`fit_task_link`'s link and the free-ceiling fit its F test compared it with (None when that
-    fit is refused), so a caller that reports both fits each once."""
+    fit is refused), so a caller that reports both fits each once. The free fit is made only where the F
+    test can use it (3 points above chance, more than 3 points) unless ``report_free`` asks for it always."""
     link = fit_link(task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids)
-    try:
-        free: LinkFit | None = fit_link(
-            task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids, ceiling=None
-        )
-    except TaskRefused:
-        free = None
-    if free is not None and link.check.points_above_chance >= 3 and link.x.size > 3 and ceiling_improves(link, free):
+    testable = link.check.points_above_chance >= 3 and link.x.size > 3
+    free: LinkFit | None = None
+    if testable or report_free:
+        try:
+            free = fit_link(
+                task, loss, accuracy, n_questions, chance, compute_flops=compute_flops, run_ids=run_ids, ceiling=None
+            )
+        except TaskRefused:
+            free = None
+    if free is not None and testable and ceiling_improves(link, free):
         link = free
     if link.dispersion > MAX_DISPERSION:
         raise TaskRefused(

@@ -253,10 +253,15 @@ def fit_figure(
     y_range = _padded_range(y_values)
     if y_range:
         layout["yaxis"]["range"] = y_range
-    # Legend below the plot: the plotting area keeps the full width, even in a narrow column.
-    layout["legend"].update(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0, font_size=14)
+    _legend_below(layout)
     layout["margin"].update(r=10, b=10)
     return go.Figure(data=traces, layout=layout)
+
+
+def _legend_below(layout: dict) -> None:
+    """The Fit page's legend, shared by its fit chart and the preview drawn in its place: below the plot,
+    so the plotting area keeps the full width, even in a narrow column."""
+    layout["legend"].update(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0, font_size=14)
 
 
 def observed_figure(
@@ -289,7 +294,7 @@ def observed_figure(
     )
     layout["title"] = dict(text=html.escape(title), x=0.0, xanchor="left", font_size=16)
     layout["margin"].update(t=60)
-    layout["legend"].update(title_text="", orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0, font_size=14)
+    _legend_below(layout)
     return go.Figure(data=traces, layout=layout)
 
 

@@ -2,7 +2,7 @@
 
 URL state (validated by dashboard.state, so a link reproduces the view)::
 
-    ?family=pythia&target=pythia/pythia-12b&runs=...&p=0.5&ckpt=all&cutoff=10e9&borrow=alpha&from=gpt3
+    ?family=pythia&target=pythia/pythia-12b&runs=...&p=0.5&ckpt=all&cutoff=10e9&borrow=alpha&from=gpt3&boot=1
     ?family=gpt3&target=hypothetical&n=3e11&d=1e12
 
 ``runs`` is only written when it differs from the default (every run smaller than the target).
@@ -225,6 +225,7 @@ def _inputs_and_results(
     p_level = state.read_param(
         "level", allowed=level_options, default=f"{round(fits.DEFAULT_LEVEL * 100)}", label="interval level"
     )
+    p_boot = state.read_param("boot", allowed=["0", "1"], default="0", label="bootstrap")
     if first:
         state.seed_widget(KEY + "target", p_target)
         st.session_state.setdefault(KEY + "n", fits.friendly_number(p_n.value))
@@ -235,7 +236,8 @@ def _inputs_and_results(
         state.seed_widget(KEY + "borrow", p_borrow)
         state.seed_widget(KEY + "from", p_from)
         state.seed_widget(KEY + "level", p_level)
-        notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from, p_level]
+        st.session_state.setdefault(KEY + "boot", p_boot.value == "1")
+        notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from, p_level, p_boot]
     _valid("target", target_options, default_target)
     _valid("from", other_families, borrow_default)
     st.session_state.setdefault(KEY + "n", fits.friendly_number(float(2 * largest["num_params"])))
@@ -643,19 +645,33 @@ def _headline(
 
 
 def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: dict[str, Any]) -> None:
-    """The bootstrap's parameter intervals and warnings, the runs in the fit and the report."""
+    """The fitted parameters (with their bootstrap intervals when asked for), the runs in the fit, the
+    downstream task and the report."""
     result = staged.fitted
     assert isinstance(result, Analysis)
-    with st.spinner(f"Bootstrap ({fits.N_BOOT} refits) for the parameter intervals..."):
-        boot = staged.bootstrap
-    boot_warnings = [w.message for w in staged.bootstrap_warnings]
-    if isinstance(boot, AnalysisFailure):
-        # A failed bootstrap (every replicate failed) still leaves the calibrated interval; say why the
-        # parameter intervals are missing.
-        boot_warnings.append(f"No bootstrap intervals: {boot.message}")
+    # The bootstrap (N_BOOT refits, ~1-3 s of the server's CPU for every new selection) is on demand:
+    # the prediction and its calibrated interval do not depend on it.
+    with_boot = st.toggle(
+        f"Parameter intervals by bootstrap ({fits.N_BOOT} refits on resampled runs)",
+        key=KEY + "boot",
+        help="Refits the law on resampled runs to give each fitted parameter a 90% interval (parameter "
+        "uncertainty only; the calibrated interval of the prediction above is measured on the collection). "
+        "Takes a few seconds for each new selection while it is on.",
+    )
+    state.write_params({"boot": "1" if with_boot else None})
+    boot: fitting.BootstrapResult | AnalysisFailure | None = None
+    boot_warnings: list[str] = []
+    if with_boot:
+        with st.spinner(f"Bootstrap ({fits.N_BOOT} refits) for the parameter intervals..."):
+            boot = staged.bootstrap
+        boot_warnings = [w.message for w in staged.bootstrap_warnings]
+        if isinstance(boot, AnalysisFailure):
+            # A failed bootstrap (every replicate failed) still leaves the calibrated interval; say why the
+            # parameter intervals are missing.
+            boot_warnings.append(f"No bootstrap intervals: {boot.message}")
     for text in boot_warnings:
         st.warning(common.escape_md(text, 600), icon=":material/report:")
-    intervals = staged.parameter_intervals(0.9)
+    intervals = staged.parameter_intervals(0.9) if with_boot else {}
     fitted_law = result.fit.law
     table = pd.DataFrame(
         [
@@ -673,7 +689,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
     )
     left, right = st.columns([3, 2], gap="large")
     left.subheader("Fitted parameters")
-    left.dataframe(table, hide_index=True, width="stretch")
+    left.markdown(common.markdown_table(table))
     boot_note = ""
     if isinstance(boot, fitting.BootstrapResult):
         scheme = {"runs": "runs resampled", "blocks": "checkpoints resampled in blocks within each run"}.get(
@@ -684,6 +700,8 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
             f"{boot.n_failed} failed to fit" + (" and are left out." if boot.n_failed else ".")
         )
         left.caption(boot_note)
+    elif not with_boot:
+        left.caption("Parameter intervals: turn on the bootstrap above to compute them.")
     used_runs = result.points.runs.merge(runs[["run_id", "label"]], on="run_id", how="left")
     runs_out = pd.DataFrame(
         {
@@ -693,7 +711,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
         }
     )
     right.subheader("Runs in the fit")
-    right.dataframe(runs_out, hide_index=True, width="stretch")
+    right.markdown(common.markdown_table(runs_out))
     # Imported here, after the headline: the task section's core.downstream imports scipy.stats (~1-3 s cold).
     from scaleplan.dashboard.views import fit_task
 

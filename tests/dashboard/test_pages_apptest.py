@@ -7,6 +7,8 @@ Every test checks that no exception element is shown and that bad inputs give a 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,6 +36,22 @@ def _metrics(at) -> dict[str, str]:
 
 def _charts(at) -> int:
     return len(at.get("plotly_chart"))
+
+
+def _table(at, first_column: str) -> pd.DataFrame:
+    """The page's Markdown table (dashboard.common.markdown_table) whose first header is ``first_column``,
+    read back: rows split on the unescaped pipes, markdown escapes removed."""
+    for element in at.markdown:
+        lines = str(element.value).splitlines()
+        if not lines or not lines[0].startswith(f"| {first_column} |"):
+            continue
+        rows = [
+            [cell.strip().replace("\\", "") for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            for line in lines
+            if not line.startswith("|---")
+        ]
+        return pd.DataFrame(rows[1:], columns=rows[0])
+    raise AssertionError(f"no table starting with {first_column!r}")
 
 
 def _query(at, name):
@@ -87,9 +105,14 @@ def test_fit_default_view(app_test, without_meta):
     # No sweep results in this session: the prediction says why it has no calibrated interval.
     assert "No calibrated interval" in _texts(at.caption)
     assert _charts(at) == 1
-    params = at.dataframe[0].value
+    params = _table(at, "Parameter")
     assert list(params["Parameter"]) == ["E", "A", "B", "alpha", "beta"]
     assert (params["Source"] == "fitted").all()
+    # The bootstrap is on demand: off by default, its column empty and the caption says how to get it.
+    assert at.toggle(key="fit.boot").value is False
+    assert (params["90% interval (bootstrap)"] == "\u2013").all()  # units.MISSING
+    assert "turn on the bootstrap" in _texts(at.caption)
+    assert len(_table(at, "Run")) == 6
     assert _query(at, "family") == "pythia" and _query(at, "target") == "pythia/pythia-12b"
     assert "runs" not in at.query_params  # the default selection is not spelled out
 
@@ -120,7 +143,10 @@ def test_fit_calibrated_interval_level_and_warnings(app_test, with_meta):
     at.multiselect(key="fit.runs").set_value(list(at.multiselect(key="fit.runs").value)[:3]).run()
     _no_exception(at)
     assert "Exactly 3 model sizes" in _texts(at.warning)
+    at.toggle(key="fit.boot").set_value(True).run()
+    _no_exception(at)
     assert "replicates" in _texts(at.caption)  # the bootstrap's failed-replicate count is stated
+    assert _query(at, "boot") == "1"
 
 
 def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkeypatch):
@@ -141,10 +167,20 @@ def test_fit_first_view_profiles_and_bootstraps_once(app_test, with_meta, monkey
     monkeypatch.setattr(analysis, "flat_direction", counted("profile", analysis.flat_direction))
     monkeypatch.setattr(fitting, "bootstrap", counted("bootstrap", fitting.bootstrap))
     _clear_fit_caches()
-    at = app_test("fit.py", query_params={"family": "opt"})
+    at = app_test("fit.py", query_params={"family": "opt", "boot": "1"})
     _no_failure(at)
     assert "90% interval" in _texts(at.caption) and "replicates" in _texts(at.caption)
     assert calls == {"profile": 1, "bootstrap": 1}
+    params = _table(at, "Parameter")
+    # the free parameters' intervals (low – high) hold their fitted values
+    checked = 0
+    for row in params.itertuples():
+        if "not determined" in row[4]:
+            continue
+        low, high = (float(v) for v in row[4].split("–"))
+        assert low <= float(row[3]) <= high
+        checked += 1
+    assert checked >= 3
 
 
 def test_fit_level_change_does_not_redo_the_profile(app_test, with_meta, monkeypatch):
@@ -182,10 +218,36 @@ def test_fit_failed_bootstrap_keeps_the_interval_and_says_why(app_test, with_met
 
     monkeypatch.setattr(fitting, "bootstrap", failing)
     _clear_fit_caches()
-    at = app_test("fit.py", query_params={"family": "opt"})
+    at = app_test("fit.py", query_params={"family": "opt", "boot": "1"})
     _no_exception(at)
     assert "90% interval" in _texts(at.caption)
     assert "No bootstrap intervals: All 100 bootstrap replicates failed" in _texts(at.warning)
+
+
+def test_fit_bootstrap_runs_only_when_asked(app_test, with_meta, monkeypatch):
+    # The default view never refits for the parameter intervals; turning the toggle on runs the
+    # bootstrap once, and it stays on for the next selection.
+    from scaleplan.core import fitting
+
+    calls = {"bootstrap": 0}
+    original = fitting.bootstrap
+
+    def counted(*args, **kwargs):
+        calls["bootstrap"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fitting, "bootstrap", counted)
+    _clear_fit_caches()
+    at = app_test("fit.py", query_params={"family": "opt"})
+    _no_failure(at)
+    at.selectbox(key="fit.level").set_value("80").run()
+    assert calls["bootstrap"] == 0 and "boot" not in at.query_params
+    at.toggle(key="fit.boot").set_value(True).run()
+    _no_failure(at)
+    assert calls["bootstrap"] == 1
+    at.slider(key="fit.p").set_value(0.9).run()
+    _no_failure(at)
+    assert calls["bootstrap"] == 2 and at.toggle(key="fit.boot").value is True
 
 
 def test_fit_tiny_fraction_and_high_cutoff_is_a_message(app_test):
@@ -261,7 +323,7 @@ def test_fit_borrowed_exponents(app_test):
     at.multiselect(key="fit.borrow").set_value(["alpha", "beta"])
     at.selectbox(key="fit.from").set_value("pythia-deduped").run()
     _no_failure(at)
-    params = at.dataframe[0].value.set_index("Parameter")
+    params = _table(at, "Parameter").set_index("Parameter")
     assert params.loc["alpha", "Source"] == "borrowed from pythia-deduped"
     assert params.loc["E", "Source"] == "fitted"
     assert _query(at, "from") == "pythia-deduped"
@@ -272,7 +334,7 @@ def test_fit_law_selector_fits_the_chosen_law(app_test, with_meta):
     assert at.selectbox(key="fit.law").options == [laws.get(n).title for n in laws.loss_laws()]
     at.selectbox(key="fit.law").set_value("overtrain").run()
     _no_failure(at)
-    params = at.dataframe[0].value.set_index("Parameter")
+    params = _table(at, "Parameter").set_index("Parameter")
     assert list(params.index) == ["E", "a", "b", "eta"]
     assert _query(at, "law") == "overtrain"
     # the calibration measured Chinchilla fits: no calibrated interval for another law, and it says so

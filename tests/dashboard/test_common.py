@@ -1,0 +1,40 @@
+"""dashboard.common's text helpers: Markdown tables whose cells cannot break the table or inject markup."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from scaleplan.dashboard import common
+
+
+def _cells(line: str) -> list[str]:
+    """A Markdown table row's cells, split on the pipes that are not escaped."""
+    return re.split(r"(?<!\\)\|", line.strip())[1:-1]
+
+
+def test_markdown_table_has_a_header_a_rule_and_one_line_per_row():
+    frame = pd.DataFrame({"Run": ["70M", "160M"], "Tokens": ["300B", "300B"]})
+    lines = common.markdown_table(frame).splitlines()
+    assert lines[0] == "| Run | Tokens |"
+    assert lines[1] == "|---|---|"
+    assert len(lines) == 4 and all(len(_cells(line)) == 2 for line in lines)
+
+
+def test_markdown_table_escapes_user_text_in_cells_and_headers():
+    # An uploaded run name with a pipe, a newline, emphasis, a link and HTML: each stays one cell of plain text.
+    name = "a|b\nc *x* [l](http://e) <b>"
+    frame = pd.DataFrame({"Run | name": [name], "n": [3]})
+    text = common.markdown_table(frame)
+    lines = text.splitlines()
+    assert len(lines) == 3  # the newline did not start a new row
+    assert all(len(_cells(line)) == 2 for line in (lines[0], lines[2]))
+    cell = _cells(lines[2])[0].strip()
+    assert "<b>" not in text and "*x*" not in text and "](" not in text
+    assert cell.replace("\\", "") == name.replace("\n", " ")  # the text itself is kept
+
+
+def test_markdown_table_of_no_rows_is_its_header():
+    frame = pd.DataFrame(columns=["Parameter", "Value"])
+    assert common.markdown_table(frame).splitlines() == ["| Parameter | Value |", "|---|---|"]

@@ -174,11 +174,14 @@ def predict_task(
 
 def held_out_quantile(con: duckdb.DuckDBPyConnection, family: str, level: float = 0.9) -> tuple[float, str]:
     """q for a family: the conformal quantile of |error| / s over the reproduction's targets of the other
-    source groups, and a sentence saying what it was learned on and the realised coverage measured."""
-    from scaleplan.core import reproduce_downstream
+    source groups, and a sentence saying what it was learned on and the realised coverage measured.
+
+    The report is computed once per data version and code (:func:`core.downstream_cache.report_json`:
+    kept in the process and in the user's cache folder), not on every call."""
+    from scaleplan.core import downstream_cache
 
     group = storage.family_source_groups(con).get(family, family)
-    report = reproduce_downstream.report_json(reproduce_downstream.downstream_report(con, level))
+    report = downstream_cache.report_json(con, level)
     others = [
         t["abs_error_points"] / t["scale_points"]
         for task in report["tasks"]

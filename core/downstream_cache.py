@@ -40,6 +40,7 @@ import re
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -76,19 +77,29 @@ def default_cache_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
-    """sha256 over every ``.py`` file of ``scaleplan.core`` (relative path and bytes, in path order) and the
-    versions of the numerical libraries the report's fits run on."""
+    """sha256 over every ``.py`` file of ``scaleplan.core`` (:func:`source_digest`) and the versions of the
+    numerical libraries the report's fits run on."""
     import numpy
     import pandas
     import scipy
 
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    digest = hashlib.sha256(source_digest(Path(__file__).resolve().parent).encode())
     for name, version in (("numpy", numpy.__version__), ("scipy", scipy.__version__)):
         digest.update(f"{name}={version};".encode())
     digest.update(f"pandas={pandas.__version__};duckdb={duckdb.__version__};".encode())
+    return digest.hexdigest()
+
+
+def source_digest(root: Path) -> str:
+    """sha256 over the ``.py`` files under ``root`` (relative path and bytes, in path order). Without any
+    (an install that ships no sources) the code cannot be told apart, so the digest is this process's
+    own and no other process reuses its files."""
+    digest = hashlib.sha256()
+    paths = sorted(root.rglob("*.py"))
+    for path in paths:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    if not paths:
+        digest.update(f"no sources: {uuid.uuid4()}".encode())
     return digest.hexdigest()
 
 

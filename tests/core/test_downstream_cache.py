@@ -9,7 +9,7 @@ import json
 import duckdb
 import pytest
 
-from scaleplan.core import downstream_cache, reproduce_downstream, storage
+from scaleplan.core import downstream_cache, reproduce_downstream, storage, task_prediction
 from scaleplan.core.reproduce_downstream import DownstreamReport, Refusal, TargetPrediction, TaskResult
 
 
@@ -157,3 +157,27 @@ def test_on_the_collection_a_file_hit_is_reproduce_downstreams_report(con, tmp_p
     hit = downstream_cache.report_json(con, cache_dir=tmp_path)
     fresh = reproduce_downstream.report_json(reproduce_downstream.downstream_report(con))
     assert _text(hit) == _text(fresh) and hit["tasks"]
+
+
+def test_held_out_quantile_computes_the_report_once_and_says_what_a_fresh_one_does(
+    database, computed, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(downstream_cache, "default_cache_dir", lambda: tmp_path)
+    first = task_prediction.held_out_quantile(database, "pythia")
+    again = task_prediction.held_out_quantile(database, "pythia")
+    assert computed == [0.9]
+    database.execute("DELETE FROM meta")  # no data version: computed afresh on every call
+    fresh = task_prediction.held_out_quantile(database, "pythia")
+    assert len(computed) == 2 and first == again == fresh
+    assert "1 held-out errors of overtrain" in first[1]  # pythia's q is learned on the other source's
+
+
+def test_the_source_digest_follows_every_edit_and_is_never_shared_without_sources(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    before = downstream_cache.source_digest(tmp_path)
+    assert downstream_cache.source_digest(tmp_path) == before
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert downstream_cache.source_digest(tmp_path) != before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert downstream_cache.source_digest(empty) != downstream_cache.source_digest(empty)

@@ -28,7 +28,10 @@ Streamlit server per repeat for a page with nothing but one line of text ("90% i
 server imports Plotly and builds one figure before it serves (FLOOR_LAUNCHER), as the dashboard's
 server warms what its first page needs (CONDITIONS, printed with the results).
 No page built on Streamlit and Plotly shows a chart sooner on this machine; the difference
-between it and the cold Fit page is what the Fit page itself costs.
+between it and the cold Fit page is what the Fit page itself costs. Beside it, the multipage floor
+(FLOOR_NAV_APP): the same page as the second page of an ``st.navigation`` app, opened at /fit as the
+Fit page is, i.e. what being a multipage app costs before the page draws anything of its own; the
+target stays relative to the plain floor.
 """
 
 from __future__ import annotations
@@ -148,6 +151,27 @@ import streamlit as st
 st.set_page_config(layout="wide")
 st.markdown("90% interval 1.93-2.20")
 st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, 3.0, 2.0])))
+"""
+
+# The same page as the second of two pages of an st.navigation app, opened at its own URL (/fit) as the
+# cold Fit page is: what the dashboard's being a multipage app costs by itself (the frontend first asks
+# /fit/_stcore/health, gets 404 and retries at /, and draws the navigation), printed beside the floor.
+FLOOR_NAV_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.set_page_config(layout="wide")
+
+
+def home():
+    st.markdown("home")
+
+
+def fit():
+    st.markdown("90% interval 1.93-2.20")
+    st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, 3.0, 2.0])))
+
+
+st.navigation([st.Page(home, title="Home", default=True), st.Page(fit, title="Fit", url_path="fit")]).run()
 """
 
 Server = Callable[[], AbstractContextManager[tuple[str, object]]]
@@ -283,10 +307,13 @@ def main() -> int:
             print(CONDITIONS)
         cold: list[tuple[float, float, float, float]] = []
         floor_runs: list[tuple[float, float, float, float]] = []
+        nav_runs: list[tuple[float, float, float, float]] = []
         load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as folder:
             app = Path(folder) / "floor_app.py"
             app.write_text(FLOOR_APP)
+            nav_app = Path(folder) / "floor_nav_app.py"
+            nav_app.write_text(FLOOR_NAV_APP)
             # One of each in turn: on a shared machine a load that changes during the run falls on both alike.
             for i in range(max(args.cold, args.floor)):
                 if i < args.cold:
@@ -299,11 +326,21 @@ def main() -> int:
                     )
                 if i < args.floor:
                     floor_runs += bench_cold(browser, floor_server(app), "/", 1)
+                    nav_runs += bench_cold(browser, floor_server(nav_app), "/fit", 1)
         # its target is relative to the floor of the same run (FLOOR_RATIO_TARGET), printed below
         fit_page = report_cold("cold Fit page", cold, target=None) if cold else None
         floor = (
             report_cold("stack floor: Streamlit + one Plotly chart", floor_runs, target=None) if floor_runs else None
         )
+        nav_floor = (
+            report_cold("multipage floor: the floor page at /fit of a two-page app", nav_runs, target=None)
+            if nav_runs
+            else None
+        )
+        if floor and nav_floor:
+            print(f"multipage floor: {nav_floor[3] / floor[3]:.2f}x the floor (what st.navigation and a page URL cost)")
+        if fit_page and nav_floor:
+            print(f"cold Fit page: {fit_page[3] / nav_floor[3]:.2f}x the multipage floor")
         if fit_page and floor:
             pairs = [c[3] / f[3] for c, f in zip(cold, floor_runs)]
             print(

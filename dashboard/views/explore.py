@@ -79,7 +79,7 @@ def render() -> None:
     state.seed_widget(KEY + "x", x_param)
     notices = [family_param, x_param] if first_visit else []
 
-    top = st.columns([5, 4, 2.4], vertical_alignment="bottom")
+    top = st.columns([5, 4], vertical_alignment="bottom")
     chosen = top[0].multiselect(
         "Families",
         names,
@@ -122,10 +122,6 @@ def render() -> None:
         "reference loss. With families whose defaults differ, each is drawn on its own.",
     )
     groups = {m: fams for m, fams in default_for.items()} if metric == EACH else {metric: list(chosen)}
-    x_key = (
-        top[2].segmented_control("X axis", list(X_AXES), key=KEY + "x", format_func=X_AXES.get, required=True)
-        or "tokens"
-    )
     state.show_notices(notices)
 
     # Filters whose options come from the runs of the chosen families that report the metric(s).
@@ -165,7 +161,7 @@ def render() -> None:
         ],
         ignore_index=True,
     )
-    state.write_params({"family": chosen, "metric": metric, "x": x_key})
+    state.write_params({"family": chosen, "metric": metric})
     missing = [f for f in chosen if f not in set(all_runs["family"])]
     if missing:
         names = ", ".join(common.escape_md(f) for f in missing)
@@ -188,66 +184,8 @@ def render() -> None:
         )
         return
 
-    x_column = X_COLUMNS[x_key]
     described = metrics.set_index("metric")["description"]
-    plotted_parts = []
-    for index, (group_metric, group_families) in enumerate(groups.items()):
-        group_runs = runs[runs["metric"] == group_metric]
-        if group_runs.empty:
-            continue
-        label = metric_label(group_metric, kinds.get(group_metric))
-        thinned = int((group_runs["num_points"] > MAX_POINTS_PER_RUN).sum())
-        curves = common.cached_curves(version, tuple(group_runs["run_id"]), group_metric, MAX_POINTS_PER_RUN)
-        plotted = curves.dropna(subset=[x_column]).assign(metric=group_metric)
-        plotted_parts.append(plotted)
-        if len(groups) > 1:
-            st.markdown(
-                f"**{common.escape_md(label.title)}** · "
-                + ", ".join(common.escape_md(f) for f in group_families if f in set(group_runs["family"]))
-            )
-        options = st.columns([6, 2], vertical_alignment="center")
-        description = described.get(group_metric)
-        options[0].caption(
-            f"{len(group_runs)} run{'s' if len(group_runs) != 1 else ''} · {len(plotted):,} points drawn"
-            + (
-                f" · {thinned} long run{'s' if thinned != 1 else ''} thinned to {MAX_POINTS_PER_RUN} points"
-                if thinned
-                else ""
-            )
-            + (
-                f" · {len(curves) - len(plotted):,} points without a FLOP count left out"
-                if len(plotted) < len(curves)
-                else ""
-            )
-            + (f" · {common.escape_md(description)}" if isinstance(description, str) else "")
-        )
-        low_value, high_value = plotted["value"].min(), plotted["value"].max()
-        log_y = options[1].toggle(
-            "Log y axis",
-            value=units.log_axis_sensible(low_value, high_value),
-            key=f"{KEY}log_y.{group_metric}",
-            help="On by default when the values span a factor of ten or more.",
-        )
-        figure = _figure(
-            version,
-            tuple(group_runs["run_id"]),
-            group_metric,
-            kinds.get(group_metric),
-            tuple(group_families),
-            x_key,
-            log_y,
-            f"Families {', '.join(group_families)} · metric {group_metric} ({label.unit}) · "
-            f"x axis {X_AXES[x_key].lower()}"
-            + (f" · architecture {', '.join(arch)}" if arch else "")
-            + (f" · training data {', '.join(data)}" if data else "")
-            + _drawn_sizes(group_runs),
-            _plotted=plotted,
-        )
-        st.plotly_chart(
-            figure,
-            key=KEY + "chart" + (f".{index}" if index else ""),
-            config={"displaylogo": False, "toImageButtonOptions": {"filename": "scaleplan-explore"}},
-        )
+    _charts(version, groups, runs, kinds, described, tuple(arch), tuple(data))
 
     st.subheader("Selected runs")
     several_metrics = len(groups) > 1
@@ -285,23 +223,99 @@ def render() -> None:
             final_column: st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    downloads = st.container(horizontal=True)
-    downloads.download_button(
+    st.download_button(
         "Download this table (CSV)",
         exports.csv_bytes(table),
         file_name="scaleplan-runs.csv",
         mime="text/csv",
         icon=":material/download:",
     )
-    plotted_all = (
-        pd.concat(plotted_parts, ignore_index=True)
-        if plotted_parts
-        else pd.DataFrame(
-            columns=["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]
+
+
+@st.fragment
+def _charts(
+    version: common.DbVersion | None,
+    groups: dict[str, list[str]],
+    runs: pd.DataFrame,
+    kinds: dict[str, str],
+    described: pd.Series,
+    arch: tuple[str, ...],
+    data: tuple[str, ...],
+) -> None:
+    """One chart per metric group with its options (x axis for all, log y for each) and the plotted
+    points' download. A fragment: flipping the x axis or a log scale redraws the charts only, not the
+    filters and the runs table above and below (which do not depend on them)."""
+    x_key = "tokens"
+    plotted_parts = []
+    for index, (group_metric, group_families) in enumerate(groups.items()):
+        group_runs = runs[runs["metric"] == group_metric]
+        if group_runs.empty:
+            continue
+        label = metric_label(group_metric, kinds.get(group_metric))
+        thinned = int((group_runs["num_points"] > MAX_POINTS_PER_RUN).sum())
+        curves = common.cached_curves(version, tuple(group_runs["run_id"]), group_metric, MAX_POINTS_PER_RUN)
+        if len(groups) > 1:
+            st.markdown(
+                f"**{common.escape_md(label.title)}** · "
+                + ", ".join(common.escape_md(f) for f in group_families if f in set(group_runs["family"]))
+            )
+        options = st.columns([6, 2.4, 2], vertical_alignment="center")
+        if not plotted_parts:  # the first chart's row holds the x axis of every chart
+            x_key = (
+                options[1].segmented_control(
+                    "X axis", list(X_AXES), key=KEY + "x", format_func=X_AXES.get, required=True
+                )
+                or "tokens"
+            )
+            state.write_params({"x": x_key})
+        x_column = X_COLUMNS[x_key]
+        plotted = curves.dropna(subset=[x_column]).assign(metric=group_metric)
+        plotted_parts.append(plotted)
+        description = described.get(group_metric)
+        options[0].caption(
+            f"{len(group_runs)} run{'s' if len(group_runs) != 1 else ''} · {len(plotted):,} points drawn"
+            + (
+                f" · {thinned} long run{'s' if thinned != 1 else ''} thinned to {MAX_POINTS_PER_RUN} points"
+                if thinned
+                else ""
+            )
+            + (
+                f" · {len(curves) - len(plotted):,} points without a FLOP count left out"
+                if len(plotted) < len(curves)
+                else ""
+            )
+            + (f" · {common.escape_md(description)}" if isinstance(description, str) else "")
         )
-    )
-    points = plotted_all[["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]]
-    downloads.download_button(
+        low_value, high_value = plotted["value"].min(), plotted["value"].max()
+        log_y = options[2].toggle(
+            "Log y axis",
+            value=units.log_axis_sensible(low_value, high_value),
+            key=f"{KEY}log_y.{group_metric}",
+            help="On by default when the values span a factor of ten or more.",
+        )
+        figure = _figure(
+            version,
+            tuple(group_runs["run_id"]),
+            group_metric,
+            kinds.get(group_metric),
+            tuple(group_families),
+            x_key,
+            log_y,
+            f"Families {', '.join(group_families)} · metric {group_metric} ({label.unit}) · "
+            f"x axis {X_AXES[x_key].lower()}"
+            + (f" · architecture {', '.join(arch)}" if arch else "")
+            + (f" · training data {', '.join(data)}" if data else "")
+            + _drawn_sizes(group_runs),
+            _plotted=plotted,
+        )
+        st.plotly_chart(
+            figure,
+            key=KEY + "chart" + (f".{index}" if index else ""),
+            config={"displaylogo": False, "toImageButtonOptions": {"filename": "scaleplan-explore"}},
+        )
+    columns = ["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]
+    points = pd.concat(plotted_parts, ignore_index=True)[columns] if plotted_parts else pd.DataFrame(columns=columns)
+    st.download_button(
         "Download the plotted points (CSV)",
         exports.csv_bytes(points),
         file_name="scaleplan-curves.csv",

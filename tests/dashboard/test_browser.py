@@ -99,6 +99,38 @@ def test_explore_main_path(page, open_page, artifacts):
     full_page_screenshot(page, artifacts / "explore-flops.png")
 
 
+def test_explore_x_axis_redraws_only_the_charts(page, server_url):
+    """Flipping the x axis reruns the charts' fragment: the server sends the charts again, not the filters,
+    the runs table or its download."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    sent: list[str] = []
+
+    def on_socket(ws) -> None:
+        def on_frame(payload) -> None:
+            if isinstance(payload, (bytes, bytearray)):
+                message = ForwardMsg.FromString(bytes(payload))
+                if message.WhichOneof("type") == "delta" and message.delta.WhichOneof("type") == "new_element":
+                    sent.append(message.delta.new_element.WhichOneof("type"))
+
+        ws.on("framereceived", on_frame)
+
+    page.on("websocket", on_socket)
+    page.goto(f"{server_url}/explore?family=pythia")
+    page.wait_for_selector(CHART)
+    wait_for_app(page)
+    assert "dataframe" in sent and "multiselect" in sent  # a full run sends the table and the filters
+    sent.clear()
+    page.get_by_test_id("stButtonGroup").get_by_text("Compute (FLOPs)").click()
+    expect(page).to_have_url(re.compile(r"x=flops"))
+    wait_for_app(page)
+    assert "plotly_chart" in sent and "button_group" in sent
+    assert "dataframe" not in sent and "multiselect" not in sent and "selectbox" not in sent
+    expect(page.locator(CHART).locator("text=Training compute (FLOPs, log scale)")).to_have_count(1)
+    expect(page.get_by_text("Selected runs")).to_have_count(1)  # the table above stays on the page
+    assert exceptions(page) == 0
+
+
 def test_explore_link_and_empty_selection(page, open_page, artifacts):
     open_page(page, "explore", family=["overtrain-c4", "no-such-family"])
     page.wait_for_selector(CHART)

@@ -31,7 +31,8 @@ No page built on Streamlit and Plotly shows a chart sooner on this machine; the 
 between it and the cold Fit page is what the Fit page itself costs. Beside it, the multipage floor
 (FLOOR_NAV_APP): the same page as the second page of an ``st.navigation`` app, opened at /fit as the
 Fit page is, i.e. what being a multipage app costs before the page draws anything of its own; the
-target stays relative to the plain floor.
+target stays relative to the plain floor. ``--mock N``: a static copy of the Fit page's first view
+with its options in popovers and no computation (FIT_MOCK_APP), how close the page could come.
 """
 
 from __future__ import annotations
@@ -174,6 +175,64 @@ def fit():
 st.navigation([st.Page(home, title="Home", default=True), st.Page(fit, title="Fit", url_path="fit")]).run()
 """
 
+# A static copy of the Fit page's first view at /fit of a multipage app (``--mock``, off by default): the
+# family, target and law selectors, the fit options and the borrowing in popovers (their widgets are
+# drawn only when opened), four metric cards, the interval line, a chart of the fit chart's size (22
+# traces, ~900 points, legend, log x axis, error bar), the bootstrap toggle and a small Markdown table;
+# no database, no fit. How close the page could come to the floor with its options on demand.
+FIT_MOCK_APP = """import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+st.set_page_config(layout="wide")
+
+
+def home():
+    st.markdown("home")
+
+
+def fit():
+    c = st.columns([3, 3, 2])
+    c[0].selectbox("Family", ["pythia", "opt"])
+    c[1].selectbox("Target", ["pythia-12b", "pythia-6.9b"])
+    c[2].selectbox("Law", ["chinchilla"])
+    o = st.columns(3)
+    with o[0].popover("Fit options"):
+        st.multiselect("Small runs to fit on", ["a", "b"], default=["a"])
+        st.slider("Fraction of training used", 0.1, 1.0, 1.0, step=0.05)
+        st.number_input("Drop checkpoints", 0.0, 100.0, 10.0)
+    with o[1].popover("Borrow parameters"):
+        st.multiselect("Parameters to borrow", ["E", "A"])
+    cards = st.columns(4)
+    for i, card in enumerate(cards):
+        card.metric(f"Card {i}", "1.234")
+        card.caption("note")
+    st.markdown("90% interval 1.93-2.20")
+    tokens = np.geomspace(1e10, 3e11, 14)
+    figure = go.Figure()
+    for k, n in enumerate(np.geomspace(7e7, 7e9, 6)):
+        loss = 1.7 + 400 / n**0.34 + 1500 / tokens**0.3
+        name = f"{n:.2g} (fit)"
+        figure.add_scatter(x=tokens, y=loss, mode="markers", name=name, legendgroup=name)
+        figure.add_scatter(x=tokens[:12], y=loss[:12], mode="markers", name=name, legendgroup=name, showlegend=False)
+        grid = np.geomspace(1e10, 3e11, 80)
+        figure.add_scatter(x=grid, y=1.7 + 400 / n**0.34 + 1500 / grid**0.3, mode="lines", name=name,
+                           legendgroup=name, showlegend=False, line={"dash": "dash"})
+    grid = np.geomspace(1e10, 3e11, 120)
+    figure.add_scatter(x=grid, y=1.7 + 400 / 1.2e10**0.34 + 1500 / grid**0.3, mode="lines", name="target (predicted)")
+    figure.add_scatter(x=tokens[:26], y=1.7 + 400 / 1.2e10**0.34 + 1500 / tokens**0.3, mode="markers", name="actual")
+    figure.add_scatter(x=[3e11], y=[2.0], mode="markers", name="Prediction at the target's D")
+    figure.add_scatter(x=[3e11], y=[2.0], mode="markers", name="90% calibrated interval",
+                       error_y={"type": "data", "array": [0.1], "arrayminus": [0.1]})
+    figure.update_layout(height=680, xaxis_type="log", legend={"orientation": "h"})
+    st.plotly_chart(figure)
+    st.toggle("Parameter intervals by bootstrap")
+    st.markdown("| Parameter | Value |\\n|---|---|\\n| E | 1.7 |")
+
+
+st.navigation([st.Page(home, title="Home", default=True), st.Page(fit, title="Fit", url_path="fit")]).run()
+"""
+
 Server = Callable[[], AbstractContextManager[tuple[str, object]]]
 
 
@@ -275,6 +334,12 @@ def main() -> int:
         default=3,
         help="fresh servers for the stack's floor page (one text line, one Plotly chart; 0: skip)",
     )
+    parser.add_argument(
+        "--mock",
+        type=int,
+        default=0,
+        help="fresh servers for a static copy of the Fit page's first view, options in popovers (FIT_MOCK_APP)",
+    )
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"bench_dashboard: needs Debian's Chromium at {CHROMIUM} (apt-get install chromium).", file=sys.stderr)
@@ -308,14 +373,17 @@ def main() -> int:
         cold: list[tuple[float, float, float, float]] = []
         floor_runs: list[tuple[float, float, float, float]] = []
         nav_runs: list[tuple[float, float, float, float]] = []
+        mock_runs: list[tuple[float, float, float, float]] = []
         load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as folder:
             app = Path(folder) / "floor_app.py"
             app.write_text(FLOOR_APP)
             nav_app = Path(folder) / "floor_nav_app.py"
             nav_app.write_text(FLOOR_NAV_APP)
+            mock_app = Path(folder) / "fit_mock_app.py"
+            mock_app.write_text(FIT_MOCK_APP)
             # One of each in turn: on a shared machine a load that changes during the run falls on both alike.
-            for i in range(max(args.cold, args.floor)):
+            for i in range(max(args.cold, args.floor, args.mock)):
                 if i < args.cold:
                     cold += bench_cold(
                         browser,
@@ -327,6 +395,8 @@ def main() -> int:
                 if i < args.floor:
                     floor_runs += bench_cold(browser, floor_server(app), "/", 1)
                     nav_runs += bench_cold(browser, floor_server(nav_app), "/fit", 1)
+                if i < args.mock:
+                    mock_runs += bench_cold(browser, floor_server(mock_app), "/fit", 1)
         # its target is relative to the floor of the same run (FLOOR_RATIO_TARGET), printed below
         fit_page = report_cold("cold Fit page", cold, target=None) if cold else None
         floor = (
@@ -341,6 +411,9 @@ def main() -> int:
             print(f"multipage floor: {nav_floor[3] / floor[3]:.2f}x the floor (what st.navigation and a page URL cost)")
         if fit_page and nav_floor:
             print(f"cold Fit page: {fit_page[3] / nav_floor[3]:.2f}x the multipage floor")
+        mock = report_cold("static copy of the Fit page's first view", mock_runs, target=None) if mock_runs else None
+        if mock and floor:
+            print(f"static copy of the Fit page's first view: {mock[3] / floor[3]:.2f}x the floor")
         if fit_page and floor:
             pairs = [c[3] / f[3] for c, f in zip(cold, floor_runs)]
             print(
@@ -349,7 +422,7 @@ def main() -> int:
                 f"{', '.join(f'{r:.2f}' for r in pairs)}x; target <= {FLOOR_RATIO_TARGET:g}x: "
                 f"{'ok' if fit_page[3] / floor[3] <= FLOOR_RATIO_TARGET else 'SLOW'})"
             )
-        if cold or floor_runs:
+        if cold or floor_runs or mock_runs:
             print(
                 f"load average (1 min) {load:.1f} at the start of the cold runs, {os.getloadavg()[0]:.1f} at their end"
             )

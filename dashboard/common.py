@@ -31,7 +31,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import storage
+from scaleplan.core import exports, storage
 from scaleplan.core.manifest import DataSourceError
 from scaleplan.core.settings import Settings
 
@@ -281,6 +281,14 @@ def markdown_table(frame: pd.DataFrame, limit: int = 200) -> str:
     rule = "|" + "---|" * len(frame.columns)
     rows = ["| " + " | ".join(escape_md(v, limit) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+def csv_download(label: str, frame: pd.DataFrame, file_name: str) -> None:
+    """A download button for ``frame`` as CSV (:func:`scaleplan.core.exports.csv_bytes`: cells that a
+    spreadsheet would run as formulas are neutralised)."""
+    st.download_button(
+        label, exports.csv_bytes(frame), file_name=file_name, mime="text/csv", icon=":material/download:"
+    )
 
 
 def short(error: BaseException, limit: int = 300) -> str:

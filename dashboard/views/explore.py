@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from scaleplan.core import exports, units
+from scaleplan.core import units
 from scaleplan.core.metrics import metric_label
 from scaleplan.dashboard import charts, common, state
 
@@ -223,13 +223,7 @@ def render() -> None:
             final_column: st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    st.download_button(
-        "Download this table (CSV)",
-        exports.csv_bytes(table),
-        file_name="scaleplan-runs.csv",
-        mime="text/csv",
-        icon=":material/download:",
-    )
+    common.csv_download("Download this table (CSV)", table, "scaleplan-runs.csv")
 
 
 @st.fragment
@@ -315,13 +309,7 @@ def _charts(
         )
     columns = ["run_id", "family", "model_name", "num_params", "tokens_seen", "flops", "value", "metric"]
     points = pd.concat(plotted_parts, ignore_index=True)[columns] if plotted_parts else pd.DataFrame(columns=columns)
-    st.download_button(
-        "Download the plotted points (CSV)",
-        exports.csv_bytes(points),
-        file_name="scaleplan-curves.csv",
-        mime="text/csv",
-        icon=":material/download:",
-    )
+    common.csv_download("Download the plotted points (CSV)", points, "scaleplan-curves.csv")
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

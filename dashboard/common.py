@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -231,12 +232,14 @@ def _build_with_progress() -> None:
 # Page guard.
 
 
-def run_page(render: Callable[[], None], *, needs_database: bool = True) -> None:
-    """Run a page body: database check first, then ``render()`` with errors shown briefly."""
+@contextmanager
+def page_guard() -> Iterator[None]:
+    """Errors inside the block shown as a short message and logged in full, never as a traceback; a
+    database error also drops the connection and the cached queries, and offers the build when the
+    database is gone. Around every page body (:func:`run_page`) and every fragment's body
+    (:func:`guarded`): a fragment's rerun runs only the fragment, outside the page's guard."""
     try:
-        if needs_database and not ensure_database_ui():
-            return
-        render()
+        yield
     except (storage.DatabaseError, duckdb.Error) as error:
         log.warning("database error while drawing a page: %s", error)
         release_connection()
@@ -253,6 +256,25 @@ def run_page(render: Callable[[], None], *, needs_database: bool = True) -> None
             "Change the selection or reload the page; the server log has the details.",
             icon=":material/error:",
         )
+
+
+def guarded(body: Callable[..., None]) -> Callable[..., None]:
+    """``body`` run inside :func:`page_guard`; for fragments: ``@st.fragment`` over ``@common.guarded``."""
+
+    @functools.wraps(body)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with page_guard():
+            body(*args, **kwargs)
+
+    return run
+
+
+def run_page(render: Callable[[], None], *, needs_database: bool = True) -> None:
+    """Run a page body: database check first, then ``render()`` with errors shown briefly."""
+    with page_guard():
+        if needs_database and not ensure_database_ui():
+            return
+        render()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,6 +227,7 @@ def render() -> None:
 
 
 @st.fragment
+@common.guarded
 def _charts(
     version: common.DbVersion | None,
     groups: dict[str, list[str]],

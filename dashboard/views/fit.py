@@ -236,8 +236,10 @@ def _inputs_and_results(
         state.seed_widget(KEY + "borrow", p_borrow)
         state.seed_widget(KEY + "from", p_from)
         state.seed_widget(KEY + "level", p_level)
-        st.session_state.setdefault(KEY + "boot", p_boot.value == "1")
         notices += [p_target, p_n, p_d, p_fraction, p_ckpt, p_cutoff, p_borrow, p_from, p_level, p_boot]
+    # From the URL on every run, not only the first: a run that stops before the details (no run chosen,
+    # a failed fit) does not draw the toggle, so Streamlit forgets its value; the URL still holds it.
+    st.session_state.setdefault(KEY + "boot", p_boot.value == "1")
     _valid("target", target_options, default_target)
     _valid("from", other_families, borrow_default)
     st.session_state.setdefault(KEY + "n", fits.friendly_number(float(2 * largest["num_params"])))
@@ -576,6 +578,7 @@ def _figure(view: _View, result: Analysis, curves: pd.DataFrame, runs: pd.DataFr
 
 
 @st.fragment
+@common.guarded
 def _headline(
     view: _View, staged: StagedAnalysis, curves: pd.DataFrame, runs: pd.DataFrame, latest: dict[str, Any]
 ) -> None:
@@ -652,11 +655,12 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
     # The bootstrap (N_BOOT refits, ~1-3 s of the server's CPU for every new selection) is on demand:
     # the prediction and its calibrated interval do not depend on it.
     with_boot = st.toggle(
-        f"Parameter intervals by bootstrap ({fits.N_BOOT} refits on resampled runs)",
+        f"Parameter intervals by bootstrap ({fits.N_BOOT} refits)",
         key=KEY + "boot",
-        help="Refits the law on resampled runs to give each fitted parameter a 90% interval (parameter "
-        "uncertainty only; the calibrated interval of the prediction above is measured on the collection). "
-        "Takes a few seconds for each new selection while it is on.",
+        help="Refits the law on resampled data (whole runs when the fit has 6 sizes or more, else blocks of "
+        "checkpoints within each run) to give each fitted parameter a 90% interval: parameter uncertainty "
+        "only; the calibrated interval of the prediction above is measured on the collection. Takes a few "
+        "seconds for each new selection while it is on.",
     )
     state.write_params({"boot": "1" if with_boot else None})
     boot: fitting.BootstrapResult | AnalysisFailure | None = None
@@ -702,6 +706,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
         left.caption(boot_note)
     elif not with_boot:
         left.caption("Parameter intervals: turn on the bootstrap above to compute them.")
+    report_boot_note = boot_note or ("" if with_boot else "Parameter intervals: not computed (the bootstrap was off).")
     used_runs = result.points.runs.merge(runs[["run_id", "label"]], on="run_id", how="left")
     runs_out = pd.DataFrame(
         {
@@ -753,7 +758,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
                 "ARE = |predicted - actual| / actual.",
                 f"Prediction interval: {level:.0%}, {calibration.METHOD}; its coverage is measured "
                 "leaving each family of the collection out (`scaleplan reproduce calibration`).",
-                *([boot_note] if boot_note else []),
+                *([report_boot_note] if report_boot_note else []),
             ],
             warnings=latest["warnings"] + boot_warnings,
         )

@@ -38,3 +38,27 @@ def test_markdown_table_escapes_user_text_in_cells_and_headers():
 def test_markdown_table_of_no_rows_is_its_header():
     frame = pd.DataFrame(columns=["Parameter", "Value"])
     assert common.markdown_table(frame).splitlines() == ["| Parameter | Value |", "|---|---|"]
+
+
+def test_a_guarded_fragment_shows_a_short_message_not_a_traceback():
+    # A fragment's own rerun runs outside the page's guard (common.run_page): common.guarded gives it the same.
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from scaleplan.dashboard import common
+
+        @st.fragment
+        @common.guarded
+        def part():
+            st.markdown("before")
+            raise ValueError("boom")
+
+        part()
+        st.markdown("after the fragment")
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    assert "Something went wrong while drawing this page (ValueError)" in at.error[0].value
+    assert [m.value for m in at.markdown] == ["before", "after the fragment"]

@@ -250,6 +250,21 @@ def test_fit_bootstrap_runs_only_when_asked(app_test, with_meta, monkeypatch):
     assert calls["bootstrap"] == 2 and at.toggle(key="fit.boot").value is True
 
 
+def test_fit_bootstrap_stays_on_across_a_run_that_stops_before_it(app_test, with_meta):
+    # A run that stops before the details (no run chosen) does not draw the toggle; when the runs come
+    # back the toggle is still on, and so is boot=1 in the link.
+    at = app_test("fit.py", query_params={"family": "opt", "boot": "1"})
+    _no_failure(at)
+    runs = list(at.multiselect(key="fit.runs").value)
+    assert at.toggle(key="fit.boot").value is True
+    at.multiselect(key="fit.runs").set_value([]).run()
+    assert "Choose at least one run" in _texts(at.warning)
+    at.multiselect(key="fit.runs").set_value(runs).run()
+    _no_failure(at)
+    assert at.toggle(key="fit.boot").value is True and _query(at, "boot") == "1"
+    assert "replicates" in _texts(at.caption)
+
+
 def test_fit_tiny_fraction_and_high_cutoff_is_a_message(app_test):
     at = app_test("fit.py")
     at.slider(key="fit.p").set_value(0.1)

@@ -67,7 +67,8 @@ _TEMPORARY = re.compile(rf"\.{_PREFIX}[0-9a-f]{{64}}\..+\.tmp")
 _TEMPORARY_AGE = 3600.0  # seconds after which a temporary file is a dead writer's leftover
 
 _memory: collections.OrderedDict[str, str] = collections.OrderedDict()
-_lock = threading.Lock()
+_lock = threading.Lock()  # guards _memory and _key_locks only (held briefly)
+_key_locks: dict[str, threading.Lock] = {}  # held while a key's report is computed
 
 
 def default_cache_dir() -> Path:
@@ -124,19 +125,40 @@ def report_json(
     key = cache_key(con, level)
     if key is None:
         return json.loads(_compute(con, level))  # type: ignore[no-any-return]
-    with _lock:  # one computation per key, however many threads ask at once
+    with _lock:
         text = _memory.get(key)
-        if text is None:
-            folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
-            text = _read(folder, key)
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    if text is None:
+        # One computation per key however many threads ask at once; other keys (and memory hits)
+        # do not wait for it.
+        with key_lock:
+            with _lock:
+                text = _memory.get(key)
             if text is None:
-                text = _compute(con, level)
-                _write(folder, key, text)
+                folder = _folder(cache_dir)
+                text = _read(folder, key) if folder is not None else None
+                if text is None:
+                    text = _compute(con, level)
+                    if folder is not None:
+                        _write(folder, key, text)
+    with _lock:
         _memory[key] = text
         _memory.move_to_end(key)
         while len(_memory) > KEEP_IN_MEMORY:
-            _memory.popitem(last=False)
+            dropped, _ = _memory.popitem(last=False)
+            _key_locks.pop(dropped, None)
     return json.loads(text)  # type: ignore[no-any-return]
+
+
+def _folder(cache_dir: Path | None) -> Path | None:
+    """The folder of report files, or None (memory only) when the user's cache folder cannot be found
+    (platformdirs raises when there is no home directory and no XDG variable)."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    try:
+        return default_cache_dir()
+    except (RuntimeError, OSError, KeyError):
+        return None
 
 
 def clear_memory() -> None:

@@ -10,6 +10,25 @@ def mirror_path() -> Path:
     return Path(os.environ.get("SCALEPLAN_MIRROR", ROOT.parent / "shared" / "datasets")).resolve()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_in_a_temporary_folder(tmp_path_factory):
+    """The user's cache folder (platformdirs, e.g. core.downstream_cache's report files) points into the
+    test run's temporary folder, for this process and the CLI processes tests start: tests never write
+    into, evict from, or read a report computed with patched code out of, the real ~/.cache. Under
+    pytest-xdist the folder above the workers' base temp dirs is shared, so they compute a report once."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = root / "user-cache"
+    folder.mkdir(exist_ok=True)
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     path = mirror_path()

@@ -181,3 +181,40 @@ def test_the_source_digest_follows_every_edit_and_is_never_shared_without_source
     empty = tmp_path / "empty"
     empty.mkdir()
     assert downstream_cache.source_digest(empty) != downstream_cache.source_digest(empty)
+
+
+def test_without_a_home_folder_the_report_is_kept_in_memory(database, computed, monkeypatch):
+    # platformdirs raises when it finds no home directory and no XDG variable: no file, no failure.
+    def no_home():
+        raise RuntimeError("could not determine the home directory")
+
+    monkeypatch.setattr(downstream_cache, "default_cache_dir", no_home)
+    first = downstream_cache.report_json(database)
+    second = downstream_cache.report_json(database)
+    assert computed == [0.9] and _text(first) == _text(second) == _text(reproduce_downstream.report_json(FAKE))
+
+
+def test_a_computation_in_progress_does_not_hold_up_another_key(database, tmp_path, monkeypatch):
+    # Level 0.8 computes slowly in one thread; level 0.9, already in memory, is answered meanwhile.
+    import threading
+    import time
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(con, level=reproduce_downstream.LEVEL):
+        if level == 0.8:
+            started.set()
+            release.wait(10)
+        return FAKE
+
+    monkeypatch.setattr(reproduce_downstream, "downstream_report", slow)
+    downstream_cache.report_json(database, 0.9, cache_dir=tmp_path)
+    worker = threading.Thread(target=downstream_cache.report_json, args=(database, 0.8), kwargs={"cache_dir": tmp_path})
+    worker.start()
+    assert started.wait(10)
+    t0 = time.perf_counter()
+    hit = downstream_cache.report_json(database, 0.9, cache_dir=tmp_path)
+    waited = time.perf_counter() - t0
+    release.set()
+    worker.join(10)
+    assert waited < 1.0 and _text(hit) == _text(reproduce_downstream.report_json(FAKE))

@@ -43,8 +43,8 @@ def _prediction(
     predicted_loss: float,
     target_run: str | None,
     level: float,
-) -> dict:
-    """The prediction as plain data (cached), or {"ok": False, "message": ...} for a refusal."""
+) -> task_prediction.TaskPrediction | str:
+    """The prediction (cached), or why the task is refused (the refusal's message)."""
     args = (
         family,
         task,
@@ -58,36 +58,16 @@ def _prediction(
             task_prediction.predict_task(con, *args, target_run=target_run, level=level)  # a refusal is cheap
         q, basis = _quantile(version, family, level)
         with common.db() as con:
-            pred = task_prediction.predict_task(
+            return task_prediction.predict_task(
                 con, *args, target_run=target_run, quantile=q, level=level, quantile_basis=basis
             )
     except (downstream.TaskRefused, task_prediction.TaskNotFound) as error:
-        return {"ok": False, "message": str(error)}
-    link = pred.link
-    grid = np.linspace(min(float(link.x.min()), predicted_loss) - 0.1, float(link.x.max()) + 0.1, 120)
-    return {
-        "ok": True,
-        "task": pred.task,
-        "shots": pred.shots,
-        "chance": 100 * pred.chance,
-        "predicted": pred.predicted_points,
-        "low": pred.lower_points,
-        "high": pred.upper_points,
-        "note": pred.interval_note,
-        "actual": pred.actual_points,
-        "k": link.k,
-        "x0": link.x0,
-        "ceiling": 100 * link.ceiling,
-        "ceiling_fitted": link.ceiling_fitted,
-        "study": pred.study,
-        "grid": grid,
-        "curve": 100 * link.predict(grid),
-        "predicted_loss": predicted_loss,
-    }
+        return str(error)
 
 
-def _figure(result: dict, target_name: str, actual_loss: float | None) -> go.Figure:
-    study = result["study"]
+def _figure(result: task_prediction.TaskPrediction, target_name: str, actual_loss: float | None) -> go.Figure:
+    study, link = result.study, result.link
+    grid = np.linspace(min(float(link.x.min()), result.predicted_loss) - 0.1, float(link.x.max()) + 0.1, 120)
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -101,43 +81,44 @@ def _figure(result: dict, target_name: str, actual_loss: float | None) -> go.Fig
     )
     figure.add_trace(
         go.Scatter(
-            x=result["grid"],
-            y=result["curve"],
+            x=grid,
+            y=100 * link.predict(grid),
             mode="lines",
             name="link: c + (a − c)/(1 + exp(−k (L0 − L)))",
             line={"color": "#7f7f7f", "dash": "dash"},
         )
     )
     error = {}
-    if result["low"] is not None:
+    if result.lower_points is not None and result.upper_points is not None:
         error = {
             "type": "data",
             "symmetric": False,
-            "array": [result["high"] - result["predicted"]],
-            "arrayminus": [result["predicted"] - result["low"]],
+            "array": [result.upper_points - result.predicted_points],
+            "arrayminus": [result.predicted_points - result.lower_points],
             "color": "#d62728",
         }
     figure.add_trace(
         go.Scatter(
-            x=[result["predicted_loss"]],
-            y=[result["predicted"]],
+            x=[result.predicted_loss],
+            y=[result.predicted_points],
             mode="markers",
             name=f"{target_name}: predicted",
             marker={"color": "#d62728", "size": 11, "symbol": "star"},
             error_y=error or None,
         )
     )
-    if result["actual"] is not None and actual_loss is not None:
+    if result.actual_points is not None and actual_loss is not None:
         figure.add_trace(
             go.Scatter(
                 x=[actual_loss],
-                y=[result["actual"]],
+                y=[result.actual_points],
                 mode="markers",
                 name=f"{target_name}: actual (at its actual loss)",
                 marker={"color": "black", "size": 9, "symbol": "diamond"},
             )
         )
-    figure.add_hline(y=result["chance"], line={"color": "#bbbbbb", "dash": "dot"})
+    chance = 100 * result.chance
+    figure.add_hline(y=chance, line={"color": "#bbbbbb", "dash": "dot"})
     figure.update_layout(
         xaxis_title="loss (nats/token); the target at its predicted loss",
         yaxis_title="accuracy (points, %)",
@@ -146,10 +127,10 @@ def _figure(result: dict, target_name: str, actual_loss: float | None) -> go.Fig
     )
     charts.add_context(
         figure,
-        title=f"{result['task']}: accuracy against loss, the study runs and the target",
-        inputs=f"{result['shots']}-shot · chance {result['chance']:.0f} points (dotted) · link k = "
-        f"{result['k']:.3g} per nat, L0 = {result['x0']:.3g} nats/token, ceiling a = {result['ceiling']:.1f} points"
-        f"{' (fitted)' if result['ceiling_fitted'] else ''} · fitted by binomial likelihood",
+        title=f"{result.task}: accuracy against loss, the study runs and the target",
+        inputs=f"{result.shots}-shot · chance {chance:.0f} points (dotted) · link k = "
+        f"{link.k:.3g} per nat, L0 = {link.x0:.3g} nats/token, ceiling a = {100 * link.ceiling:.1f} points"
+        f"{' (fitted)' if link.ceiling_fitted else ''} · fitted by binomial likelihood",
     )
     return figure
 
@@ -182,29 +163,31 @@ def render(family: str, result: Analysis, target_run: str | None, target_name: s
         return
     with st.spinner("Fitting the loss -> accuracy link..."):
         prediction = _prediction(version, family, task, study, result.predicted_loss, target_run, level)
-    if not prediction["ok"]:
-        st.warning(f"No prediction: {common.escape_md(prediction['message'], 400)}", icon=":material/block:")
+    if isinstance(prediction, str):
+        st.warning(f"No prediction: {common.escape_md(prediction, 400)}", icon=":material/block:")
         return
     actual_loss = None if result.evaluation is None else float(result.evaluation.actual_final)
     _show(prediction, target_name, actual_loss, level)
 
 
-def _show(result: dict, target_name: str, actual_loss: float | None, level: float) -> None:
+def _show(result: task_prediction.TaskPrediction, target_name: str, actual_loss: float | None, level: float) -> None:
     cards = st.columns(3)
+    low, high = result.lower_points, result.upper_points
     interval = (
-        f"{level:.0%} interval {result['low']:.1f}–{result['high']:.1f} points"
-        if result["low"] is not None
+        f"{level:.0%} interval {low:.1f}–{high:.1f} points"
+        if low is not None and high is not None
         else "no calibrated interval"
     )
     cards[0].metric(
         "Predicted accuracy",
-        f"{result['predicted']:.1f} points",
+        f"{result.predicted_points:.1f} points",
         help="The link at the target's predicted loss, in percentage points of accuracy.",
     )
     cards[0].caption(interval)
-    cards[1].metric("Actual accuracy", "—" if result["actual"] is None else f"{result['actual']:.1f} points")
-    cards[1].caption("the target's final checkpoint" if result["actual"] is not None else "hypothetical target")
-    cards[2].metric("Chance level", f"{result['chance']:.0f} points")
-    cards[2].caption(f"{result['shots']}-shot")
-    st.caption(common.escape_md(result["note"], 500))
+    actual = result.actual_points
+    cards[1].metric("Actual accuracy", "—" if actual is None else f"{actual:.1f} points")
+    cards[1].caption("the target's final checkpoint" if actual is not None else "hypothetical target")
+    cards[2].metric("Chance level", f"{100 * result.chance:.0f} points")
+    cards[2].caption(f"{result.shots}-shot")
+    st.caption(common.escape_md(result.interval_note, 500))
     st.plotly_chart(_figure(result, target_name, actual_loss), key=KEY + "chart")

@@ -265,6 +265,21 @@ def test_fit_bootstrap_stays_on_across_a_run_that_stops_before_it(app_test, with
     assert "replicates" in _texts(at.caption)
 
 
+def test_fit_task_section_predicts_a_task_and_states_a_refusal(app_test, with_meta):
+    # The Fit page's downstream task: a task the study runs can predict gets its accuracy and interval;
+    # one they sit at chance on is refused with the reason, not an error.
+    at = app_test("fit.py", query_params={"family": "pythia"})
+    _no_failure(at)
+    at.selectbox(key="fit-task-task").set_value("zero-shot/arc_easy").run()
+    _no_failure(at)
+    predicted = float(_metrics(at)["Predicted accuracy"].removesuffix(" points"))
+    assert 25.0 < predicted < 100.0  # above ARC-Easy's chance (4 choices)
+    assert "interval" in _texts(at.caption) and _charts(at) == 2
+    at.selectbox(key="fit-task-task").set_value("zero-shot/hendrycksTest-abstract_algebra").run()
+    _no_failure(at)
+    assert "No prediction:" in _texts(at.warning) and "Predicted accuracy" not in _metrics(at)
+
+
 def test_fit_tiny_fraction_and_high_cutoff_is_a_message(app_test):
     at = app_test("fit.py")
     at.slider(key="fit.p").set_value(0.1)

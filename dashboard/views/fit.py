@@ -603,10 +603,10 @@ def _headline(
             "Predicted loss",
             f"{result.predicted_loss:.3f}",
             help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
-            f"on the collection's measured extrapolation errors ({calibration.METHOD}): on "
-            "families held out of the calibration, such intervals contained the real loss about "
-            f"{level:.0%} of the time. It replaces the run-bootstrap band, which measures only "
-            "parameter uncertainty.",
+            f"on the collection's measured extrapolation errors ({calibration.METHOD}). Its coverage is "
+            "measured leaving whole source groups out of the calibration, as your own runs are new: the "
+            "Reliability page shows the realised share for every level and every source group. It replaces "
+            "the run-bootstrap band, which measures only parameter uncertainty.",
         )
         st.caption(common.escape_md(note, 400))
     metric_cards.insert(0, ("Predicted loss", f"{result.predicted_loss:.3f}", note))
@@ -628,8 +628,8 @@ def _headline(
         key=KEY + "level",
         format_func=lambda v: f"{v}%",
         help="Level of the calibrated prediction interval: the share of held-out "
-        "designs of the collection whose real loss fell inside intervals built "
-        "this way (leave-one-family-out; see the Reliability page).",
+        "designs of the collection whose real loss should fall inside intervals built "
+        "this way (measured leaving whole source groups out; see the Reliability page).",
     )
     state.write_params({"level": None if int(level_pct) / 100 == fits.DEFAULT_LEVEL else level_pct})
     controls[1].segmented_control(
@@ -757,7 +757,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
                 f"Law: {fitted_law.title}, {fitted_law.formula}; N in parameters, D in tokens seen. "
                 "ARE = |predicted - actual| / actual.",
                 f"Prediction interval: {level:.0%}, {calibration.METHOD}; its coverage is measured "
-                "leaving each family of the collection out (`scaleplan reproduce calibration`).",
+                "leaving each source group of the collection out (`scaleplan reproduce calibration`).",
                 *([report_boot_note] if report_boot_note else []),
             ],
             warnings=latest["warnings"] + boot_warnings,

@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from scaleplan.core import calibration, findings, fitting, meta, reproduce
+from scaleplan.core import calibration, findings, fitting, meta, reproduce, units
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.dashboard import analysis_charts, charts, common, state, sweep
 
@@ -68,9 +68,11 @@ def _findings(meta_key: tuple, version: common.DbVersion | None, _results: pd.Da
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _calibration_report(meta_key: tuple, _results: pd.DataFrame) -> calibration.CalibrationReport | str:
-    """Leave-one-family-out coverage of the calibrated interval (or why it cannot be measured)."""
+    """Coverage of the calibrated interval leaving one whole source group out at a time, as a new lab's
+    runs are new (``scaleplan reproduce calibration``'s default), or why it cannot be measured. Leaving
+    one family out lets its siblings from the same source calibrate it, which flatters the interval."""
     try:
-        return calibration.summarise(calibration.leave_one_family_out(_results))
+        return calibration.summarise(calibration.leave_one_source_out(_results), holdout="source")
     except calibration.CalibrationError as error:
         return str(error)
 
@@ -102,7 +104,7 @@ def calibration_figure(report: calibration.CalibrationReport) -> go.Figure:
         )
     fig.update_layout(
         xaxis={"title": "Nominal level (stated coverage)", "tickformat": ".0%", "range": [0.4, 1.0]},
-        yaxis={"title": "Realised coverage (held-out families)", "tickformat": ".0%", "range": [0.4, 1.0]},
+        yaxis={"title": "Realised coverage (held-out source groups)", "tickformat": ".0%", "range": [0.4, 1.0]},
         height=460,
         margin={"l": 60, "r": 20, "t": 30, "b": 50},
         # inside the empty upper-left triangle: below the plot is the inputs caption
@@ -119,8 +121,9 @@ def calibration_reading(report: calibration.CalibrationReport) -> str:
     lines = []
     if o90 is not None and b90 is not None:
         lines.append(
-            f"Each family was left out in turn and its designs predicted with a calibration learned on the "
-            f"other families. The 90% intervals contained the real loss for {o90.realised:.0%} of "
+            f"Each source group (every family one source provides, as a new lab's runs would be) was left out "
+            f"in turn and its designs predicted with a calibration learned on the other groups. The 90% "
+            f"intervals contained the real loss for {o90.realised:.0%} of "
             f"{o90.cells:,} designs (a single global quantile: {b90.realised:.0%}), and were "
             f"{b90.median_rel_width / o90.median_rel_width:.1f}× narrower (median width "
             f"{o90.median_rel_width:.1%} of the prediction vs {b90.median_rel_width:.1%})."
@@ -135,23 +138,24 @@ def calibration_reading(report: calibration.CalibrationReport) -> str:
             else f"Ours is more than 5 points off the diagonal at {', '.join(off)}."
         )
     )
-    worst = report.per_family[report.per_family["designs"] >= 10].head(1)
+    groups = report.per_group if report.per_group is not None else pd.DataFrame(columns=["designs", "covered_90"])
+    worst = groups[groups["designs"] >= 10].sort_values("covered_90").head(1)
     if not worst.empty:
         w = worst.iloc[0]
         lines.append(
-            f"Worst held-out family at 90%: {w['family']} ({w['covered_90']:.0%} of {int(w['designs'])} designs). "
+            f"Worst held-out source group at 90%: {w['group']} ({w['covered_90']:.0%} of {int(w['designs'])} designs). "
         )
     lines.append(
         f"{report.refused:,} of {report.cells:,} designs ({report.refused / max(report.cells, 1):.1%}) got "
         "no interval because they lie outside what the collection covers (an extrapolation or a fit "
-        "residual beyond any design of the other families)."
+        "residual beyond any design of the other source groups)."
     )
     return " ".join(lines)
 
 
 def _show_calibration(meta_key: tuple, results: pd.DataFrame) -> None:
     st.subheader("Do the prediction intervals keep their level?")
-    with st.spinner("Leave-one-family-out evaluation of the calibrated intervals..."):
+    with st.spinner("Leaving each source group out of the calibrated intervals..."):
         report = _calibration_report(meta_key, results)
     if isinstance(report, str):
         st.info(
@@ -162,7 +166,8 @@ def _show_calibration(meta_key: tuple, results: pd.DataFrame) -> None:
     figure = charts.add_context(
         calibration_figure(report),
         title="Prediction intervals: nominal against realised coverage",
-        inputs=f"Leave-one-family-out: {report.cells:,} designs of {report.families} families · {calibration.METHOD}",
+        inputs=f"Leaving each source group out: {report.cells:,} designs of {report.families} families in "
+        f"{report.groups} source groups · {calibration.METHOD}",
         wrap=60,  # the left of two columns (3:2)
     )
     left.plotly_chart(figure, key=KEY + "calibration", config=analysis_charts.plotly_config("scaleplan-calibration"))
@@ -178,9 +183,40 @@ def _show_calibration(meta_key: tuple, results: pd.DataFrame) -> None:
     right.dataframe(table, hide_index=True, width="stretch")
     right.caption(
         f"Method: {calibration.METHOD}. Width: (high − low) / predicted loss. "
-        f"{report.cells:,} designs of {report.families} families."
+        f"{report.cells:,} designs of {report.families} families in {report.groups} source groups."
     )
     st.markdown(common.escape_md(calibration_reading(report), 2000))
+    _show_groups(report)
+
+
+def _show_groups(report: calibration.CalibrationReport) -> None:
+    """The 90% interval's coverage and the planner's p80 per held-out source group (an average hides
+    the groups where the level does not hold)."""
+    groups = report.per_group
+    if groups is None or groups.empty:
+        return
+
+    def share(value: float) -> str:
+        return units.MISSING if pd.isna(value) else f"{value:.0%}"
+
+    table = pd.DataFrame(
+        {
+            "Source group": groups["group"].astype(str),
+            "Families": groups["families"].astype(int),
+            "Designs": groups["designs"].astype(int),
+            "90% interval: realised": groups["covered_90"].map(share),
+            "Median width": groups["width_90"].map(lambda w: units.MISSING if pd.isna(w) else f"{w:.1%}"),
+            "Refused": groups["refused"].astype(int),
+            "Planner p80: realised": groups["planner_80"].map(share),
+        }
+    )
+    st.markdown("**Per held-out source group**")
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(
+        "Realised: share of the group's answered designs whose real loss fell inside the 90% interval "
+        "(or, for the planner, at or under its predicted 80th-percentile ARE), learned without the group. "
+        "A group whose designs are all refused has no realised coverage."
+    )
 
 
 def render() -> None:

@@ -537,8 +537,22 @@ def test_reliability_default_view(app_test, with_meta):
     assert _charts(at) == 4  # calibration plot + heatmap + two comparisons
     reading = _texts(at.markdown)
     assert "The 90% intervals contained the real loss for" in reading and "diagonal" in reading
+    assert "Each source group" in reading  # held out as a new lab's runs are, not one family at a time
     coverage = at.dataframe[0].value
     assert list(coverage["Nominal"]) == ["50%", "80%", "90%", "95%"]
+    # The session's sweep has 5 families in 4 source groups (pythia and pythia-deduped are one): one row
+    # each, with the groups' designs adding up to the pooled count, and the page's 90% figure is that of
+    # a leave-one-source-out report computed here.
+    from scaleplan.core import calibration, meta
+
+    groups = at.dataframe[1].value.set_index("Source group")
+    assert set(groups.index) == {"pythia", "opt", "gpt3", "overtrain"}
+    assert groups.loc["pythia", "Families"] == 2
+    results = meta.load_results(with_meta)
+    report = calibration.summarise(calibration.leave_one_source_out(results), holdout="source")
+    assert int(groups["Designs"].sum()) == report.cells
+    realised_90 = next(s.realised for s in report.levels if s.nominal == 0.9)
+    assert list(coverage["Realised (ours)"])[2] == f"{realised_90:.1%}"
     findings = at.table[0].value
     assert "Holds on our data?" in findings.columns
     assert set(findings["Holds on our data?"]) <= {"Yes", "No", "Not testable here"}

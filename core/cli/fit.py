@@ -241,7 +241,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             f"{interval['method']}, "
             f"{interval['basis']}"
             + (
-                " (your runs are a new family: calibration from the whole collection)"
+                " (your runs are a new source: calibration from the whole collection, its coverage measured leaving whole sources out)"
                 if args.runs and interval["method"] != backtest.METHOD
                 else ""
             )

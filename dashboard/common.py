@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
@@ -305,11 +305,24 @@ def markdown_table(frame: pd.DataFrame, limit: int = 200) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def csv_download(label: str, frame: pd.DataFrame, file_name: str) -> None:
+def csv_download(
+    label: str,
+    frame: pd.DataFrame,
+    file_name: str,
+    *,
+    key: str | None = None,
+    on_click: Literal["rerun", "ignore"] = "rerun",
+) -> None:
     """A download button for ``frame`` as CSV (:func:`scaleplan.core.exports.csv_bytes`: cells that a
-    spreadsheet would run as formulas are neutralised)."""
+    spreadsheet would run as formulas are neutralised); ``key`` and ``on_click`` as st.download_button's."""
     st.download_button(
-        label, exports.csv_bytes(frame), file_name=file_name, mime="text/csv", icon=":material/download:"
+        label,
+        exports.csv_bytes(frame),
+        file_name=file_name,
+        mime="text/csv",
+        icon=":material/download:",
+        key=key,
+        on_click=on_click,
     )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import calibration, exports, planning, scenarios, units
+from scaleplan.core import calibration, planning, scenarios, units
 from scaleplan.core.selection import MIN_SIZES_TO_SWEEP
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, scenario_store, state, uploads
 
@@ -441,12 +441,10 @@ def _runs_table(design: planning.StudyDesign, cost: planning.CostModel) -> pd.Da
     )
 
 
-def _runs_csv(design: planning.StudyDesign, cost: planning.CostModel) -> bytes:
-    """The run list as a CSV a runs file reads back (num_params, tokens, seeds first)."""
+def _runs_export(design: planning.StudyDesign, cost: planning.CostModel) -> pd.DataFrame:
+    """The run list as a runs file reads it back (num_params, tokens, seeds first)."""
     runs = planning.design_runs(design, cost)
-    return exports.csv_bytes(
-        runs[["num_params", "tokens", "seeds", "tokens_per_param", "flops", "gpu_hours", "cost_dollars"]]
-    )
+    return runs[["num_params", "tokens", "seeds", "tokens_per_param", "flops", "gpu_hours", "cost_dollars"]]
 
 
 def _show_run_list(plan: planning.StudyPlan, cost: planning.CostModel) -> None:
@@ -470,12 +468,10 @@ def _show_run_list(plan: planning.StudyPlan, cost: planning.CostModel) -> None:
         )
         a = plan.designs[int(choice)]
         st.dataframe(_runs_table(a.design, cost), hide_index=True, width="stretch")
-        st.download_button(
+        common.csv_download(
             "Export these runs (CSV)",
-            _runs_csv(a.design, cost),
-            file_name="scaleplan-study-runs.csv",
-            mime="text/csv",
-            icon=":material/download:",
+            _runs_export(a.design, cost),
+            "scaleplan-study-runs.csv",
             key=KEY + "run_list_export",
             on_click="ignore",
         )
@@ -566,12 +562,10 @@ def _show_candidates(
         st.caption(f"No expected accuracy for these runs: {common.escape_md(assessed.refusal, limit=400)}.")
     if max(design.seeds_per_run) > 1:
         st.caption(common.escape_md(planning.SEEDS_NOTE, limit=400))
-    st.download_button(
+    common.csv_download(
         "Export your runs (CSV)",
-        _runs_csv(design, inputs.cost),
-        file_name="scaleplan-candidate-runs.csv",
-        mime="text/csv",
-        icon=":material/download:",
+        _runs_export(design, inputs.cost),
+        "scaleplan-candidate-runs.csv",
         key=KEY + "candidate_export",
         on_click="ignore",
     )

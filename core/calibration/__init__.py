@@ -45,6 +45,7 @@ from scaleplan.core.calibration.base import (
     DEFAULT_LEVEL,
     LEVELS,
     METHOD,
+    NEW_SOURCE_NOTE,
     CalibrationError,
     law_refusal,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "LEVELS",
     "LevelSummary",
     "METHOD",
+    "NEW_SOURCE_NOTE",
     "Mapper",
     "PLANNER_LEVELS",
     "PLAN_MIN_COMPUTE_RATIO",

@@ -8,6 +8,11 @@ METHOD = (
     "normalised split conformal on |log(predicted/actual)|: difficulty regressed on the design's features "
     "and the fit's residual; learned on the meta-analysis sweep, source groups as the exchangeable units"
 )
+NEW_SOURCE_NOTE = (
+    "your runs are a new source: calibrated on the whole collection, whose coverage is measured leaving "
+    "whole sources out"
+)
+"""What an interval for uploaded runs says about its calibration (the Fit page and ``fit --runs``)."""
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 """Levels of the calibrated interval that are measured (reported and offered on the pages)."""
 DEFAULT_LEVEL = 0.9

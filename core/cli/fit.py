@@ -240,11 +240,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.level:.0%} interval {units.format_interval(interval['low'], interval['high'], separator=' - ')}; "
             f"{interval['method']}, "
             f"{interval['basis']}"
-            + (
-                " (your runs are a new source: calibration from the whole collection, its coverage measured leaving whole sources out)"
-                if args.runs and interval["method"] != backtest.METHOD
-                else ""
-            )
+            + (f" ({calibration.NEW_SOURCE_NOTE})" if args.runs and interval["method"] != backtest.METHOD else "")
         )
     print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
     if "task" in doc:

@@ -465,7 +465,7 @@ def _interval_note(interval: object, missing: str, family: str) -> str:
     if isinstance(interval, calibration.PredictionInterval):
         note = f"{interval.level:.0%} interval {interval.low:.3f}–{interval.high:.3f}"
         if family == fits.UPLOADED:
-            note += " (your runs are a new source: calibrated on the whole collection, whose coverage is measured leaving whole sources out)"
+            note += f" ({calibration.NEW_SOURCE_NOTE})"
         return note
     if isinstance(interval, (calibration.Refusal, str)):
         return str(interval)

@@ -23,6 +23,7 @@ Schema (documented in ``data/SCHEMA.md``)::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import os
@@ -541,7 +542,48 @@ RUN_COUNTING = (
 )
 
 
-def summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SourceSummary:
+    """What one source adapter put in the database (counts of distinct values)."""
+
+    source: str
+    repository: str
+    commit: str  # the pinned commit of the source's repository (40 hex digits)
+    license: str
+    files: int  # files read
+    bad_rows: int  # rows skipped, by reason in ``bad_row_reasons``
+    models: int  # runs
+    families: int
+    observations: int  # (run, checkpoint, metric) values
+    metrics: int
+    checkpoints: int  # distinct (run, tokens seen)
+    downstream_evals: int  # benchmark scores (task, shots) of its runs' checkpoints
+    bad_row_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    """Counts per source and in total (distinct over the whole database, so not the sums of the sources')."""
+
+    models: int
+    families: int
+    observations: int
+    metrics: int
+    checkpoints: int
+    bad_rows: int
+    downstream_evals: int
+    built_at: str | None  # ISO 8601 UTC time of the build, None for a database without it
+    sources: tuple[SourceSummary, ...]  # most observations first
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document of ``scaleplan data summary --json`` (field names as above)."""
+        return dataclasses.asdict(self) | {"sources": [dataclasses.asdict(s) for s in self.sources]}
+
+
+_SOURCE_COUNTS = ("files", "bad_rows", "models", "families", "observations", "metrics", "checkpoints")
+
+
+def summary(con: duckdb.DuckDBPyConnection) -> CollectionSummary:
     """Counts per source and in total: models, families, observations, metrics, checkpoints."""
     per_source = con.execute("""
         SELECT s.source, s.repository, s."commit", s.license, s.files, s.bad_rows,
@@ -557,32 +599,32 @@ def summary(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     bad = con.execute("SELECT source, reason, count FROM bad_rows ORDER BY source, count DESC").df()
     downstream = dict(downstream_counts(con))
     built = dict(con.execute("SELECT key, value FROM meta").fetchall())
-    sources = []
-    for row in per_source.to_dict("records"):
-        row = {
-            k: (
-                int(v)
-                if k in ("files", "bad_rows", "models", "families", "observations", "metrics", "checkpoints")
-                else v
-            )
-            for k, v in row.items()
-        }
-        row["downstream_evals"] = int(downstream.get(row["source"], 0))
-        row["bad_row_reasons"] = {
-            r["reason"]: int(r["count"]) for r in bad[bad.source == row["source"]].to_dict("records")
-        }
-        sources.append(row)
-    return {
-        "models": int(totals[0]),
-        "families": int(totals[1]),
-        "observations": int(totals[2]),
-        "metrics": int(totals[3]),
-        "checkpoints": int(totals[4]),
-        "bad_rows": int(sum(s["bad_rows"] for s in sources)),
-        "downstream_evals": int(sum(downstream.values())),
-        "built_at": built.get("built_at"),
-        "sources": sources,
-    }
+    sources = tuple(
+        SourceSummary(
+            source=str(row["source"]),
+            repository=str(row["repository"]),
+            commit=str(row["commit"]),
+            license=str(row["license"]),
+            **{key: int(row[key]) for key in _SOURCE_COUNTS},
+            downstream_evals=int(downstream.get(row["source"], 0)),
+            bad_row_reasons={
+                str(r["reason"]): int(r["count"]) for r in bad[bad.source == row["source"]].to_dict("records")
+            },
+        )
+        for row in per_source.to_dict("records")
+    )
+    built_at = built.get("built_at")
+    return CollectionSummary(
+        models=int(totals[0]),
+        families=int(totals[1]),
+        observations=int(totals[2]),
+        metrics=int(totals[3]),
+        checkpoints=int(totals[4]),
+        bad_rows=sum(s.bad_rows for s in sources),
+        downstream_evals=int(sum(downstream.values())),
+        built_at=None if built_at is None else str(built_at),
+        sources=sources,
+    )
 
 
 def downstream_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:

@@ -397,7 +397,7 @@ def single_flight(cached: Callable) -> Callable:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def cached_summary(version: DbVersion | None) -> dict:
+def cached_summary(version: DbVersion | None) -> storage.CollectionSummary:
     with db() as con:
         return storage.summary(con)
 

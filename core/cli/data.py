@@ -68,7 +68,7 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     with _common.open_db(settings, quiet=args.quiet) as con:
         result = storage.summary(con)
     if args.json:
-        _common.print_json(result)
+        _common.print_json(result.as_dict())
         return 0
     header = (
         f"{'source':<24}{'runs':>8}{'families':>10}{'observations':>14}{'metrics':>9}"
@@ -76,15 +76,15 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(header)
     print("-" * len(header))
-    for s in result["sources"]:
+    for s in result.sources:
         print(
-            f"{s['source']:<24}{s['models']:>8}{s['families']:>10}{s['observations']:>14,}{s['metrics']:>9}"
-            f"{s['checkpoints']:>13,}{s['bad_rows']:>10}{s['downstream_evals']:>12,}"
+            f"{s.source:<24}{s.models:>8}{s.families:>10}{s.observations:>14,}{s.metrics:>9}"
+            f"{s.checkpoints:>13,}{s.bad_rows:>10}{s.downstream_evals:>12,}"
         )
     print("-" * len(header))
     print(
-        f"{'total (distinct)':<24}{result['models']:>8}{result['families']:>10}{result['observations']:>14,}"
-        f"{result['metrics']:>9}{result['checkpoints']:>13,}{result['bad_rows']:>10}{result['downstream_evals']:>12,}"
+        f"{'total (distinct)':<24}{result.models:>8}{result.families:>10}{result.observations:>14,}"
+        f"{result.metrics:>9}{result.checkpoints:>13,}{result.bad_rows:>10}{result.downstream_evals:>12,}"
     )
     print(
         "downstream: benchmark scores with their task, shots, chance level and question count "

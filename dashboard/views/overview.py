@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -25,18 +27,18 @@ def render() -> None:
     cols = st.columns(4)
     cols[0].metric(
         "Training runs",
-        f"{summary['models']:,}",
+        f"{summary.models:,}",
         border=True,
         help="One run is one model's training curve on one data setting and token budget.",
     )
-    cols[1].metric("Families", f"{summary['families']:,}", border=True)
+    cols[1].metric("Families", f"{summary.families:,}", border=True)
     cols[2].metric(
         "Observations",
-        units.format_count(summary["observations"]),
+        units.format_count(summary.observations),
         border=True,
-        help=f"{summary['observations']:,} (run, checkpoint, metric) values",
+        help=f"{summary.observations:,} (run, checkpoint, metric) values",
     )
-    cols[3].metric("Metrics", f"{summary['metrics']:,}", border=True)
+    cols[3].metric("Metrics", f"{summary.metrics:,}", border=True)
     st.caption(common.escape_md(storage.RUN_COUNTING, limit=2000))
 
     st.subheader("Where the runs sit")
@@ -47,7 +49,7 @@ def render() -> None:
     coverage = charts.add_context(
         charts.coverage_figure(runs),
         title="Where the runs of the collection sit: model size and tokens seen",
-        inputs=f"{summary['models']:,} runs in {summary['families']:,} families, one point per run at its last "
+        inputs=f"{summary.models:,} runs in {summary.families:,} families, one point per run at its last "
         "checkpoint of its family's default metric",
     )
     st.plotly_chart(
@@ -87,7 +89,7 @@ def render() -> None:
     )
 
     with st.expander("Sources, licences and skipped rows"):
-        sources = pd.DataFrame(summary["sources"])
+        sources = pd.DataFrame([dataclasses.asdict(s) for s in summary.sources])
         if not sources.empty:
             st.dataframe(
                 sources[["source", "repository", "commit", "license", "models", "observations", "bad_rows"]]
@@ -96,8 +98,8 @@ def render() -> None:
                 hide_index=True,
                 width="stretch",
             )
-        if summary.get("built_at"):
-            st.caption(f"Database built {summary['built_at'][:19].replace('T', ' ')} UTC.")
+        if summary.built_at:
+            st.caption(f"Database built {summary.built_at[:19].replace('T', ' ')} UTC.")
 
 
 common.run_page(render)

@@ -72,10 +72,10 @@ def test_pythia_scores_are_every_checkpoint_with_its_tokens_and_chance(con):
 
 def test_summary_counts_downstream_scores_per_source(con):
     result = storage.summary(con)
-    per_source = {s["source"]: s["downstream_evals"] for s in result["sources"]}
+    per_source = {s.source: s.downstream_evals for s in result.sources}
     table = dict(con.execute("SELECT source, count(*) FROM downstream_evals GROUP BY source").fetchall())
     assert {k: v for k, v in per_source.items() if v} == table
-    assert result["downstream_evals"] == sum(table.values())
+    assert result.downstream_evals == sum(table.values())
     assert {name for name in per_source if per_source[name]} == {
         module.NAME
         for module in adapters()

@@ -53,21 +53,21 @@ def test_schema_invariants(con):
 def test_summary_counts_every_source(con):
     result = storage.summary(con)
     names = {module.NAME for module in adapters()}
-    per_source = {s["source"]: s for s in result["sources"]}
+    per_source = {s.source: s for s in result.sources}
     assert set(per_source) == names
     for name, row in per_source.items():
-        assert row["models"] > 0 and row["observations"] > 0 and row["metrics"] > 0, name
-        assert len(row["commit"]) == 40
-    assert result["models"] >= 300
-    assert result["observations"] > 400_000
-    assert result["families"] >= 30
+        assert row.models > 0 and row.observations > 0 and row.metrics > 0, name
+        assert len(row.commit) == 40
+    assert result.models >= 300
+    assert result.observations > 400_000
+    assert result.families >= 30
 
 
 def test_run_counting_statement_matches_the_database(con):
     """Every number in the Overview's (and README's) statement of what a run is comes from the database."""
     text = storage.RUN_COUNTING
     totals = storage.summary(con)
-    assert f"{totals['models']} runs in {totals['families']} families" in text
+    assert f"{totals.models} runs in {totals.families} families" in text
     per_source = {
         source: (runs, sizes)
         for source, runs, sizes in con.execute(
@@ -96,6 +96,9 @@ def test_cli_summary_json(built_db, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert {"models", "families", "observations", "metrics", "sources"} <= set(doc)
     assert all(s["observations"] > 0 for s in doc["sources"])
+    # The skipped rows per source (sources table) are the sum of their reasons (bad_rows table).
+    assert all(s["bad_rows"] == sum(s["bad_row_reasons"].values()) for s in doc["sources"])
+    assert doc["bad_rows"] == sum(s["bad_rows"] for s in doc["sources"])
 
 
 def test_family_and_run_queries(con):

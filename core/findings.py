@@ -17,16 +17,27 @@ failure rate, not in its ARE.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 
-__all__ = ["COMPARISONS", "FINDINGS_COLUMNS", "matched_pairs", "matched_comparison", "check_findings"]
+__all__ = [
+    "COMPARISONS",
+    "FINDINGS_COLUMNS",
+    "STATEMENTS",
+    "Finding",
+    "FindingKey",
+    "Statement",
+    "matched_pairs",
+    "matched_comparison",
+    "check_findings",
+]
 
-FINDINGS_COLUMNS = ["finding", "paper", "ours", "holds", "criterion"]
+FINDINGS_COLUMNS = ["key", "finding", "paper", "ours", "holds", "criterion"]
 
 # name -> (column that differs, value "with", value "without", (label with, label without))
 COMPARISONS = {
@@ -55,37 +66,94 @@ _NEEDED = {
     "max_params_used",
 }
 
-# How each verdict of core.reproduce.hitchhiker_report is decided (shown next to it).
-_CRITERIA = {
-    "intermediate": "ARE (family-averaged, informative pairs) lower with all checkpoints, or final-only fits "
-    "fail in more than half of the designs that fit with all checkpoints",
-    "10B": "ARE (family-averaged, informative pairs) lower with the cutoff than without",
-    "4%": "the median over families of each family's best-decile ARE lies between 1% and 8%",
-    "smaller runs": "at matched compute-share bins, family-averaged ARE with 4+ runs below that with 3 runs",
-    "30%": "mean ARE over families of fits on smaller runs plus the target's first 30% is at most 5%",
-    "borrow": "mean ARE over families of one-run fits with borrowed A and alpha is at most 20%",
+FindingKey = Literal["checkpoints", "cutoff", "floor", "many_small", "partial_target", "borrow", "directions"]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One of the paper's findings: what it says and how we decide whether it holds on our data."""
+
+    finding: str
+    paper: str
+    criterion: str
+
+
+STATEMENTS: dict[FindingKey, Statement] = {
+    "checkpoints": Statement(
+        "Fitting on intermediate checkpoints beats final losses only",
+        "much lower ARE with all checkpoints",
+        "ARE (family-averaged, informative pairs) lower with all checkpoints, or final-only fits "
+        "fail in more than half of the designs that fit with all checkpoints",
+    ),
+    "cutoff": Statement(
+        "Dropping checkpoints before 10B tokens helps",
+        "early checkpoints are noisy; drop them",
+        "ARE (family-averaged, informative pairs) lower with the cutoff than without",
+    ),
+    "floor": Statement(
+        "About 4% ARE is the floor; up to 20% is still useful",
+        "~4% seed-noise floor; <=20% useful",
+        "the median over families of each family's best-decile ARE lies between 1% and 8%",
+    ),
+    "many_small": Statement(
+        "Several smaller runs beat fewer larger ones at the same compute",
+        "more models, even if smaller, often predict better",
+        "at matched compute-share bins, family-averaged ARE with 4+ runs below that with 3 runs",
+    ),
+    "directions": Statement(
+        "Across fits the five parameters live in about three directions",
+        "parameters strongly correlated; ~3 principal components explain nearly all variation",
+        "top 3 principal components of the standardised (log E, log A, log B, alpha, beta) of the "
+        "fits (all checkpoints, 10B cutoff) explain at least 90% of the variance",
+    ),
+    "partial_target": Statement(
+        "Training the target to ~30% and extrapolating is very accurate",
+        "a target trained to ~30% of its data predicts its end well",
+        "mean ARE over families of fits on smaller runs plus the target's first 30% is at most 5%",
+    ),
+    "borrow": Statement(
+        "With one run of a new family, borrow A and alpha from a similar family",
+        "borrowing makes a single-run fit usable",
+        "mean ARE over families of one-run fits with borrowed A and alpha is at most 20%",
+    ),
 }
-_NOT_MEASURED: list[dict[str, Any]] = [
-    {
-        "finding": "Training the target to ~30% and extrapolating is very accurate",
-        "paper": "a target trained to ~30% of its data predicts its end well",
-        "ours": "not measured from the sweep alone (it never fits on the target itself)",
-        "holds": None,
-        "criterion": _CRITERIA["30%"],
-    },
-    {
-        "finding": "With one run of a new family, borrow A and alpha from a similar family",
-        "paper": "borrowing makes a single-run fit usable",
-        "ours": "not measured from the sweep alone (try it on the Fit page)",
-        "holds": None,
-        "criterion": _CRITERIA["borrow"],
-    },
-]
-_PCA = {
-    "finding": "Across fits the five parameters live in about three directions",
-    "paper": "parameters strongly correlated; ~3 principal components explain nearly all variation",
-    "criterion": "top 3 principal components of the standardised (log E, log A, log B, alpha, beta) of the "
-    "fits (all checkpoints, 10B cutoff) explain at least 90% of the variance",
+"""The paper's findings we check, in the order of the table; their wording and decision rules live only here."""
+
+SWEEP_FINDINGS: tuple[FindingKey, ...] = ("checkpoints", "cutoff", "floor", "many_small")
+"""Decided from the sweep's results alone (:func:`core.reproduce.hitchhiker_report`)."""
+DATABASE_FINDINGS: tuple[FindingKey, ...] = ("partial_target", "borrow")
+"""Decided by extra fits on the database (``hitchhiker_report`` with a connection)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A finding of the paper as our data show it."""
+
+    key: FindingKey
+    ours: str  # what our data show, with the numbers
+    holds: bool | None  # None when these results cannot decide it
+
+    @property
+    def statement(self) -> Statement:
+        return STATEMENTS[self.key]
+
+    def as_dict(self) -> dict[str, Any]:
+        """One row of the findings table and of ``reproduce hitchhiker --json``: key, finding, paper, ours,
+        holds, criterion."""
+        s = self.statement
+        return {
+            "key": self.key,
+            "finding": s.finding,
+            "paper": s.paper,
+            "ours": self.ours,
+            "holds": self.holds,
+            "criterion": s.criterion,
+        }
+
+
+_NOT_MEASURED = {
+    "partial_target": "not measured from the sweep alone (it never fits on the target itself)",
+    "borrow": "not measured from the sweep alone (try it on the Fit page)",
 }
 
 
@@ -186,15 +254,7 @@ def matched_comparison(
     return pd.DataFrame(rows, columns=columns)
 
 
-def _criterion(finding: str) -> str:
-    text = finding.lower()
-    for marker, rule in _CRITERIA.items():
-        if marker.lower() in text:
-            return rule
-    return ""
-
-
-def _parameter_directions(results: pd.DataFrame) -> dict[str, Any]:
+def _parameter_directions(results: pd.DataFrame) -> Finding:
     # Only successful fits: a failed row may lack its design columns (NULL final_only, min_tokens).
     fitted = results[results["status"] == "ok"]
     ok = fitted[
@@ -210,65 +270,37 @@ def _parameter_directions(results: pd.DataFrame) -> dict[str, Any]:
         logged = np.column_stack([np.log(values[:, :3]), values[:, 3:]]) if len(values) else values
     logged = logged[np.all(np.isfinite(logged), axis=1)] if len(logged) else logged
     if len(logged) < 6:
-        return {**_PCA, "ours": "fewer than 6 successful fits", "holds": None}
+        return Finding("directions", "fewer than 6 successful fits", None)
     std = logged.std(axis=0)
     z = (logged - logged.mean(axis=0)) / np.where(std > 0, std, 1.0)
     eig = np.sort(np.linalg.eigvalsh(np.cov(z, rowvar=False)))[::-1]
     share = float(eig[:3].sum() / eig.sum()) if eig.sum() > 0 else float("nan")
-    return {
-        **_PCA,
-        "ours": f"top 3 components explain {share:.1%} of the variance over {len(logged)} fits",
-        "holds": bool(share >= 0.9) if np.isfinite(share) else None,
-    }
+    return Finding(
+        "directions",
+        f"top 3 components explain {share:.1%} of the variance over {len(logged)} fits",
+        bool(share >= 0.9) if np.isfinite(share) else None,
+    )
 
 
-def check_findings(results: pd.DataFrame, measured: Sequence[dict[str, Any]] | None = None) -> pd.DataFrame:
+def check_findings(results: pd.DataFrame, measured: Sequence[Finding] | None = None) -> pd.DataFrame:
     """The paper's guidance, each with what our sweep shows and whether it holds.
 
-    Columns: finding, paper, ours, holds (True / False, or None when it cannot be decided from
-    these results), criterion (the decision rule). The sweep-based verdicts come from
-    :func:`core.reproduce.hitchhiker_report`; ``measured`` may hold that function's findings
-    computed with a database connection (the partial-target and borrowing experiments), which
-    replace the "not measured" rows. Empty or incomplete ``results`` give every holds None.
+    Columns: :data:`FINDINGS_COLUMNS` (key, finding, paper, ours, holds: True / False, or None when it
+    cannot be decided from these results, criterion: the decision rule), one row per :data:`STATEMENTS`
+    entry in its order. The sweep-based verdicts come from :func:`core.reproduce.hitchhiker_report`;
+    ``measured`` may hold that function's findings computed with a database connection (the
+    partial-target and borrowing experiments), which replace the "not measured" rows. Empty or
+    incomplete ``results`` give every holds None.
     """
     from scaleplan.core.reproduce import hitchhiker_report  # local: reproduce imports fitting (scipy)
 
-    rows: list[dict[str, Any]] = []
+    found: dict[FindingKey, Finding] = {}
     if _usable(results):
-        report = hitchhiker_report(results)
-        for item in report["findings"]:
-            rows.append({**item, "criterion": _criterion(item["finding"])})
-        rows.append(_parameter_directions(results))
-    else:
-        for finding, paper, marker in (
-            (
-                "Fitting on intermediate checkpoints beats final losses only",
-                "much lower ARE with all checkpoints",
-                "intermediate",
-            ),
-            ("Dropping checkpoints before 10B tokens helps", "early checkpoints are noisy; drop them", "10B"),
-            ("About 4% ARE is the floor; up to 20% is still useful", "~4% seed-noise floor; <=20% useful", "4%"),
-            (
-                "Several smaller runs beat fewer larger ones at the same compute",
-                "more models, even if smaller, often predict better",
-                "smaller runs",
-            ),
-        ):
-            rows.append(
-                {
-                    "finding": finding,
-                    "paper": paper,
-                    "ours": "no meta-analysis results",
-                    "holds": None,
-                    "criterion": _CRITERIA[marker],
-                }
-            )
-        rows.append({**_PCA, "ours": "no meta-analysis results", "holds": None})
-    extra = [dict(item) for item in (measured or []) if any(m in item.get("finding", "") for m in ("30%", "borrow"))]
-    for item in extra:
-        item["criterion"] = _criterion(item["finding"])
-    covered = {("30%" if "30%" in item["finding"] else "borrow") for item in extra}
-    rows += extra + [row for row in _NOT_MEASURED if ("30%" if "30%" in row["finding"] else "borrow") not in covered]
+        found.update((f.key, f) for f in hitchhiker_report(results).findings)
+        found["directions"] = _parameter_directions(results)
+    found.update((f.key, f) for f in measured or () if f.key in DATABASE_FINDINGS)
+    missing = "too few comparable fits in these results" if _usable(results) else "no meta-analysis results"
+    rows = [found.get(key, Finding(key, _NOT_MEASURED.get(key, missing), None)).as_dict() for key in STATEMENTS]
     table = pd.DataFrame(rows, columns=FINDINGS_COLUMNS)
     table["holds"] = table["holds"].astype(object).where(table["holds"].notna(), None)
     return table

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from scaleplan.core import fitting, laws, storage
 from scaleplan.core.evaluation import absolute_relative_error
+from scaleplan.core.findings import Finding
 
 OVERTRAIN_DATASETS = {"c4": "overtrain-c4", "rpj": "overtrain-rpj", "rw": "overtrain-rw"}
 OVERTRAIN_LOSS = "val/c4_val/loss"
@@ -293,51 +295,78 @@ BORROW_DONORS = {
 }
 
 
-def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
-    """The size x fraction grids and the paper's findings checked on the sweep results."""
+@dataclass(frozen=True)
+class SizeFractionGrid:
+    """Mean ARE over the target's last 30% by the largest size used (rows, parameters) x the fraction of
+    training used (columns); None where no design of the sweep has that cell."""
+
+    max_params: tuple[float, ...]
+    fractions: tuple[float, ...]
+    are: tuple[tuple[float | None, ...], ...]
+
+
+@dataclass(frozen=True)
+class HitchhikerReport:
+    """Choshen et al.'s grids and findings on our sweep (``scaleplan reproduce hitchhiker``)."""
+
+    grids: dict[str, SizeFractionGrid]  # by family
+    findings: tuple[Finding, ...]  # in the order of core.findings.STATEMENTS
+    fits_total: int
+    fits_ok: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document: grids (by family: max_params, fractions, are), findings (as rows of the
+        findings table) and fits (total, ok)."""
+        return {
+            "grids": {family: dataclasses.asdict(grid) for family, grid in self.grids.items()},
+            "findings": [f.as_dict() for f in self.findings],
+            "fits": {"total": self.fits_total, "ok": self.fits_ok},
+        }
+
+
+def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> HitchhikerReport:
+    """The size x fraction grids and the paper's findings checked on the sweep results (with ``con``, also
+    the findings that need extra fits on the database: :data:`core.findings.DATABASE_FINDINGS`)."""
     ok = results[results["status"] == "ok"]
-    grids: dict[str, dict[str, Any]] = {}
+    grids: dict[str, SizeFractionGrid] = {}
     for family in ("pythia", "pythia-deduped", "opt", "gpt3", "overtrain-rpj"):
         grid = size_fraction_grid(results, family)
         if not grid.empty:
-            grids[family] = {
-                "max_params": [float(v) for v in grid.index],
-                "fractions": [float(c) for c in grid.columns],
-                "are": [[None if np.isnan(v) else float(v) for v in row] for row in grid.to_numpy()],
-            }
-    findings: list[dict[str, Any]] = []
+            grids[family] = SizeFractionGrid(
+                max_params=tuple(float(v) for v in grid.index),
+                fractions=tuple(float(c) for c in grid.columns),
+                are=tuple(tuple(None if np.isnan(v) else float(v) for v in row) for row in grid.to_numpy()),
+            )
+    findings: list[Finding] = []
     ck = paired_effect(results, "final_only", False, True, informative_only=True)
     findings.append(
-        {
-            "finding": "Fitting on intermediate checkpoints beats final losses only",
-            "paper": "much lower ARE with all checkpoints",
-            "ours": f"final-only could not be fitted at all in {ck['b_failed_share']:.0%} of the designs that fit with "
+        Finding(
+            "checkpoints",
+            f"final-only could not be fitted at all in {ck['b_failed_share']:.0%} of the designs that fit with "
             f"all checkpoints; where both fit: ARE {ck['a']:.1%} with all checkpoints vs {ck['b']:.1%} final only "
             f"({ck['pairs']} paired fits, {ck['families']} families with intermediate checkpoints)",
-            "holds": bool(ck["b_failed_share"] > 0.5 or ck["a"] < ck["b"]),
-        }
+            bool(ck["b_failed_share"] > 0.5 or ck["a"] < ck["b"]),
+        )
     )
     cut = paired_effect(results, "min_tokens", 10e9, 0.0, informative_only=True)
     findings.append(
-        {
-            "finding": "Dropping checkpoints before 10B tokens helps",
-            "paper": "early checkpoints are noisy; drop them",
-            "ours": f"ARE {cut['a']:.1%} with the cutoff vs {cut['b']:.1%} without "
+        Finding(
+            "cutoff",
+            f"ARE {cut['a']:.1%} with the cutoff vs {cut['b']:.1%} without "
             f"({cut['pairs']} paired fits, {cut['families']} families; cutoff better in {cut['a_better_share']:.0%})",
-            "holds": bool(cut["a"] < cut["b"]),
-        }
+            bool(cut["a"] < cut["b"]),
+        )
     )
     good = ok[~ok["final_only"] & (ok["min_tokens"] > 0)]
     best = good.groupby("family")["are_mean"].quantile(0.1)
     useful = good.groupby("family")["are_mean"].apply(lambda s: (s <= 0.2).mean())
     findings.append(
-        {
-            "finding": "About 4% ARE is the floor; up to 20% is still useful",
-            "paper": "~4% seed-noise floor; <=20% useful",
-            "ours": f"best decile ARE per family: median {best.median():.1%} over {len(best)} families; "
+        Finding(
+            "floor",
+            f"best decile ARE per family: median {best.median():.1%} over {len(best)} families; "
             f"{useful.mean():.0%} of fits (family-averaged) are within 20%",
-            "holds": bool(0.01 <= best.median() <= 0.08),
-        }
+            bool(0.01 <= best.median() <= 0.08),
+        )
     )
     binned = with_bins = None
     if not good.empty:
@@ -350,13 +379,12 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
     if binned is not None and not binned.empty and True in binned.columns and False in binned.columns:
         many, few = binned[True].groupby("family").mean().mean(), binned[False].groupby("family").mean().mean()
         findings.append(
-            {
-                "finding": "Several smaller runs beat fewer larger ones at the same compute",
-                "paper": "more models, even if smaller, often predict better",
-                "ours": f"at matched compute-share bins: ARE {many:.1%} with >= 4 runs vs {few:.1%} with 3 runs "
+            Finding(
+                "many_small",
+                f"at matched compute-share bins: ARE {many:.1%} with >= 4 runs vs {few:.1%} with 3 runs "
                 f"({binned.index.get_level_values(0).nunique()} families)",
-                "holds": bool(many < few),
-            }
+                bool(many < few),
+            )
         )
     if con is not None:
         partial, borrow = [], []
@@ -376,21 +404,19 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
                 pass
         if partial:
             findings.append(
-                {
-                    "finding": "Training the target to ~30% and extrapolating is very accurate",
-                    "paper": "a target trained to ~30% of its data predicts its end well",
-                    "ours": f"mean ARE {np.mean(partial):.1%} over {len(partial)} families (smaller runs + the target's "
+                Finding(
+                    "partial_target",
+                    f"mean ARE {np.mean(partial):.1%} over {len(partial)} families (smaller runs + the target's "
                     "first 30%)",
-                    "holds": bool(np.mean(partial) <= 0.05),
-                }
+                    bool(np.mean(partial) <= 0.05),
+                )
             )
         if borrow:
             findings.append(
-                {
-                    "finding": "With one run of a new family, borrow A and alpha from a similar family",
-                    "paper": "borrowing makes a single-run fit usable",
-                    "ours": f"mean ARE {np.mean(borrow):.1%} over {len(borrow)} families (one run + borrowed A, alpha)",
-                    "holds": bool(np.mean(borrow) <= 0.2),
-                }
+                Finding(
+                    "borrow",
+                    f"mean ARE {np.mean(borrow):.1%} over {len(borrow)} families (one run + borrowed A, alpha)",
+                    bool(np.mean(borrow) <= 0.2),
+                )
             )
-    return {"grids": grids, "findings": findings, "fits": {"total": int(len(results)), "ok": int(len(ok))}}
+    return HitchhikerReport(grids=grids, findings=tuple(findings), fits_total=int(len(results)), fits_ok=int(len(ok)))

@@ -195,22 +195,22 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
     with _common.open_db(settings) as con:
         report = reproduce.hitchhiker_report(results, con)
     if args.json:
-        _common.print_json(report)
+        _common.print_json(report.as_dict())
         return 0
-    for family, grid in report["grids"].items():
+    for family, grid in report.grids.items():
         print(
             f"\nARE (mean over target's last 30%) by largest size used (rows) x fraction of training "
             f"(columns): {family}"
         )
         frame = pd.DataFrame(
-            grid["are"], index=[f"{v:.3g}" for v in grid["max_params"]], columns=[f"{c:g}" for c in grid["fractions"]]
+            grid.are, index=[f"{v:.3g}" for v in grid.max_params], columns=[f"{c:g}" for c in grid.fractions]
         )
         print(
             frame.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1%}").to_string()
         )
     print("\nThe paper's findings on our data:")
-    for f in report["findings"]:
-        print(f"- {f['finding']}\n    paper: {f['paper']}\n    ours:  {f['ours']}\n    holds: {f['holds']}")
+    for f in report.findings:
+        print(f"- {f.statement.finding}\n    paper: {f.statement.paper}\n    ours:  {f.ours}\n    holds: {f.holds}")
     return 0
 
 

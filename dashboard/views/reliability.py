@@ -57,10 +57,10 @@ def _comparisons(meta_key: tuple, family: str, _results: pd.DataFrame) -> dict:
 @st.cache_data(show_spinner=False, max_entries=4)
 def _findings(meta_key: tuple, version: common.DbVersion | None, _results: pd.DataFrame) -> pd.DataFrame:
     """The findings table, with the partial-target and borrowing experiments run on the database."""
-    measured = []
+    measured: tuple[findings.Finding, ...] = ()
     try:
         with common.db() as con:
-            measured = reproduce.hitchhiker_report(_results, con)["findings"]
+            measured = reproduce.hitchhiker_report(_results, con).findings
     except (fitting.FitError, ValueError, KeyError) as error:  # the sweep-based rows still stand
         log.warning("findings experiments failed: %s", error)
     return findings.check_findings(_results, measured=measured)
@@ -340,7 +340,9 @@ def render() -> None:
     st.subheader("The paper's guidance, checked on our data")
     with st.spinner("Checking the findings (a few extra fits)..."):
         table = _findings(meta_key, common.db_version(), results)
-    shown = table.assign(holds=table["holds"].map({True: "Yes", False: "No"}).fillna("Not testable here"))
+    shown = table.drop(columns="key").assign(
+        holds=table["holds"].map({True: "Yes", False: "No"}).fillna("Not testable here")
+    )
     st.table(
         shown.rename(
             columns={

@@ -128,14 +128,11 @@ def test_failures_count_against_an_option():
 
 def test_measured_findings_replace_the_placeholders():
     measured = [
-        {
-            "finding": "Training the target to ~30% and extrapolating is very accurate",
-            "paper": "p",
-            "ours": "mean ARE 2.0% over 5 families",
-            "holds": True,
-        }
+        findings.Finding("partial_target", "mean ARE 2.0% over 5 families", True),
+        findings.Finding("checkpoints", "a sweep finding is not replaced", False),
     ]
     table = findings.check_findings(synthetic(), measured=measured)
+    assert holds(table, "intermediate checkpoints") is True
     assert holds(table, "30%") is True
     assert holds(table, "borrow") is None
     assert len(table[table["finding"].str.contains("30%")]) == 1

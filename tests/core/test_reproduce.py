@@ -191,3 +191,23 @@ def test_cli_fit_on_a_fresh_machine_uses_the_shipped_results(built_db, capsys, t
     assert interval["low"] is not None or interval["refused"], interval
     assert "meta run" not in (interval.get("refused") or "")
     assert not (tmp_path / "never-run.duckdb").exists()
+
+
+def test_reproduce_hitchhiker_json(built_db, meta_db, capsys):
+    from scaleplan.core import findings, meta
+
+    assert cli.main(["--db", str(built_db), "--meta", str(meta_db), "reproduce", "hitchhiker", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    results = meta.load_results(meta_db)
+    assert doc["fits"] == {"total": len(results), "ok": int((results["status"] == "ok").sum())}
+    # Every finding decided here is one of the paper's statements, in the table's order, with its rule.
+    keys = [f["key"] for f in doc["findings"]]
+    assert keys == [k for k in findings.STATEMENTS if k in keys] and {"checkpoints", "cutoff", "floor"} <= set(keys)
+    for f in doc["findings"]:
+        statement = findings.STATEMENTS[f["key"]]
+        assert (f["finding"], f["paper"], f["criterion"]) == (statement.finding, statement.paper, statement.criterion)
+        assert isinstance(f["holds"], bool) and f["ours"]
+    for grid in doc["grids"].values():
+        assert len(grid["are"]) == len(grid["max_params"]) and all(
+            len(r) == len(grid["fractions"]) for r in grid["are"]
+        )

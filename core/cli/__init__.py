@@ -29,7 +29,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import EXIT_BUG, EXIT_USER_ERROR, CLIError
@@ -37,18 +39,43 @@ from scaleplan.core.cli._common import EXIT_BUG, EXIT_USER_ERROR, CLIError
 __all__ = ["main", "build_parser", "CLIError", "EXIT_USER_ERROR", "EXIT_BUG"]
 
 #: The command-group modules, in help order; each has ``register(subparsers)``.
-COMMAND_GROUPS = ("data", "serve", "fit", "meta", "reproduce", "plan", "runs", "scenario", "brief")
+COMMAND_GROUPS = tuple(_common.COMMAND_HELP)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(groups: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. With ``groups``, only those command groups get their full parser (and
+    their modules, which import NumPy, pandas, SciPy, ..., are imported); the others are listed with their
+    one-line help only, which is all ``scaleplan --help`` and a mistyped command need."""
     import importlib
 
     parser = _common.Parser(prog="scaleplan", description="Plan pretraining budgets with scaling laws.")
     _common.add_settings_arguments(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_GROUPS:
-        importlib.import_module(f"scaleplan.core.cli.{name}").register(sub)
+    for name, help_text in _common.COMMAND_HELP.items():
+        if groups is None or name in groups:
+            importlib.import_module(f"scaleplan.core.cli.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
+
+
+class _CommandFinder(argparse.ArgumentParser):
+    """Finds the command group in a command line (the global flags may come first, with their values)."""
+
+    def error(self, message: str) -> Any:  # noqa: D102 - argparse's hook: the real parser reports it
+        raise ValueError(message)
+
+
+def command_group(argv: list[str] | None) -> str | None:
+    """The command group ``argv`` asks for (``scaleplan --db X fit ...`` -> "fit"), None when it names none."""
+    finder = _CommandFinder(add_help=False)
+    _common.add_settings_arguments(finder)
+    finder.add_argument("command", nargs="?")
+    try:
+        known, _ = finder.parse_known_args(argv)
+    except ValueError:
+        return None
+    return known.command if known.command in _common.COMMAND_HELP else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     # the command modules, unless the user chose otherwise; importing scaleplan changes nothing.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    parser = build_parser()
+    # Only the asked command's modules are imported: `scaleplan --help` and `scaleplan data summary` need
+    # neither SciPy nor the dashboard's dependencies.
+    group = command_group(argv if argv is not None else sys.argv[1:])
+    parser = build_parser(groups=() if group is None else (group,))
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a mistake in the arguments (2, one line on stderr)

@@ -24,6 +24,20 @@ if TYPE_CHECKING:
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
 
+#: The command groups in help order, each with its one-line help; module ``scaleplan.core.cli.<name>``
+#: registers the group's full parser (``register(subparsers)``) with this help.
+COMMAND_HELP: dict[str, str] = {
+    "data": "build and inspect the database",
+    "serve": "launch the dashboard",
+    "fit": "fit a scaling law and predict a target",
+    "meta": "the meta-analysis sweep",
+    "reproduce": "reproduce a paper's headline results",
+    "plan": "plan a scaling-law study within a budget (the Budget planner's numbers)",
+    "runs": "your own stored scaling studies",
+    "scenario": "save, list, compare and remove named what-if scenarios of the budget planner",
+    "brief": "a decision brief (PDF, PowerPoint) of one saved scenario or a comparison",
+}
+
 
 class CLIError(UserError):
     """A user-facing error: printed as one line, exit status 2."""

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "brief",
         parents=[_common.settings_parent()],
-        help="a decision brief (PDF, PowerPoint) of one saved scenario or a comparison",
+        help=_common.COMMAND_HELP["brief"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

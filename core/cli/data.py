@@ -94,7 +94,7 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    data = sub.add_parser("data", help="build and inspect the database").add_subparsers(
+    data = sub.add_parser("data", help=_common.COMMAND_HELP["data"]).add_subparsers(
         dest="data_command", required=True, metavar="SUBCOMMAND"
     )
     build = data.add_parser(

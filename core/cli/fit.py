@@ -286,7 +286,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    fit = sub.add_parser("fit", parents=[_common.settings_parent()], help="fit a scaling law and predict a target")
+    fit = sub.add_parser("fit", parents=[_common.settings_parent()], help=_common.COMMAND_HELP["fit"])
     fit.add_argument("--family", help="family in the database")
     fit.add_argument("--target", help="target run id (default: the family's largest run)")
     fit.add_argument("--metric", help="loss metric (default: the family's)")

@@ -69,7 +69,9 @@ def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    meta_cmd = sub.add_parser("meta", help="the meta-analysis sweep").add_subparsers(dest="meta_command", required=True)
+    meta_cmd = sub.add_parser("meta", help=_common.COMMAND_HELP["meta"]).add_subparsers(
+        dest="meta_command", required=True
+    )
     run = meta_cmd.add_parser("run", parents=[_common.settings_parent()], help="run or resume the sweep")
     run.add_argument("--family", action="append", help="only these families (repeatable; overrides the config file)")
     run.add_argument(

@@ -385,7 +385,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "plan",
         parents=[_common.settings_parent()],
-        help="plan a scaling-law study within a budget (the Budget planner's numbers)",
+        help=_common.COMMAND_HELP["plan"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -215,7 +215,7 @@ def cmd_reproduce(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rep = sub.add_parser("reproduce", parents=[_common.settings_parent()], help="reproduce a paper's headline results")
+    rep = sub.add_parser("reproduce", parents=[_common.settings_parent()], help=_common.COMMAND_HELP["reproduce"])
     rep.add_argument(
         "paper",
         choices=("overtraining", "hitchhiker", "calibration", "downstream"),

@@ -204,7 +204,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parent = _common.settings_parent()
-    runs = sub.add_parser("runs", parents=[parent], help="your own stored scaling studies")
+    runs = sub.add_parser("runs", parents=[parent], help=_common.COMMAND_HELP["runs"])
     commands = runs.add_subparsers(dest="runs_command", required=True, metavar="RUNS_COMMAND")
 
     add = commands.add_parser("add", parents=[parent], help="validate and store a file of runs")

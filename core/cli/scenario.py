@@ -258,7 +258,7 @@ def _plan_parser() -> argparse.ArgumentParser:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "scenario",
-        help="save, list, compare and remove named what-if scenarios of the budget planner",
+        help=_common.COMMAND_HELP["scenario"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -136,7 +136,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = sub.add_parser("serve", parents=[_common.settings_parent()], help="launch the dashboard")
+    serve = sub.add_parser("serve", parents=[_common.settings_parent()], help=_common.COMMAND_HELP["serve"])
     serve.add_argument(
         "--port",
         type=_common.number(integer=True, minimum=1, maximum=65535, example="8501"),

@@ -67,3 +67,32 @@ def test_command_modules_never_import_the_cli_package_back():
                 assert node.module == "scaleplan.core.cli._common", group
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("scaleplan.core.cli") for a in node.names), group
+
+
+def test_the_command_group_is_found_after_the_global_flags():
+    assert cli.command_group(["--db", "fit", "data", "summary"]) == "data"  # a value named like a command
+    assert cli.command_group(["fit", "--family", "pythia"]) == "fit"
+    assert cli.command_group(["--data-dir", "/tmp/x", "serve", "--port", "8502"]) == "serve"
+    assert cli.command_group(["--help"]) is None
+    assert cli.command_group(["nonsense"]) is None
+    assert cli.command_group(["--db"]) is None  # the real parser reports the missing value
+    assert cli.command_group([]) is None
+
+
+def test_top_level_help_is_the_same_without_the_command_modules():
+    # The one-line helps listed without importing a command's module are those it registers itself.
+    assert cli.build_parser(groups=()).format_help() == cli.build_parser().format_help()
+
+
+def test_top_level_help_imports_no_numerical_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from scaleplan.core import cli\n"
+        "status = cli.main(['--help'])\n"
+        "print(status, sorted(m for m in ('numpy', 'pandas', 'scipy', 'duckdb', 'streamlit') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "0 []"

@@ -305,6 +305,15 @@ def markdown_table(frame: pd.DataFrame, limit: int = 200) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def inert_frame(frame: pd.DataFrame, limit: int = 400) -> pd.DataFrame:
+    """``frame`` with its index, columns and cells escaped with :func:`escape_md`, for ``st.table``, which
+    renders Markdown (images, links) in all three: user strings (scenario and study names) stay text."""
+    escaped = frame.map(lambda value: escape_md(value, limit))
+    escaped.index = pd.Index([escape_md(v, limit) for v in frame.index], name=frame.index.name)
+    escaped.columns = pd.Index([escape_md(c, limit) for c in frame.columns])
+    return escaped
+
+
 def csv_download(
     label: str,
     frame: pd.DataFrame,

@@ -90,11 +90,11 @@ def _comparison(comparison: scenarios.Comparison) -> None:
             )
     st.subheader("Inputs that differ" if len(comparison.scenarios) > 1 else "Inputs")
     if comparison.inputs:
-        st.table(comparison.table("inputs").set_index(""))
+        st.table(common.inert_frame(comparison.table("inputs").set_index("")))
     else:
         st.caption("The scenarios have the same inputs.")
     st.subheader("Outcomes")
-    st.table(comparison.table("outcomes").set_index(""))
+    st.table(common.inert_frame(comparison.table("outcomes").set_index("")))
     st.caption(
         "Pick: the cheapest well-supported study design whose expected ARE at the 80th percentile meets the goal "
         "within the budget (else the most accurate one). Expected ARE: the calibrated error model of the public "

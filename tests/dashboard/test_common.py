@@ -62,3 +62,18 @@ def test_a_guarded_fragment_shows_a_short_message_not_a_traceback():
     assert not at.exception
     assert "Something went wrong while drawing this page (ValueError)" in at.error[0].value
     assert [m.value for m in at.markdown] == ["before", "after the fragment"]
+
+
+def test_inert_frame_escapes_index_columns_and_cells():
+    import pandas as pd
+
+    from scaleplan.dashboard import common
+
+    frame = pd.DataFrame({"![a](u)": ["**b** [l](h)", "$1.5k"]}, index=["<i>x</i>", "7B"])
+    inert = common.inert_frame(frame)
+    texts = [*inert.columns, *inert.index, *inert.to_numpy().ravel()]
+    originals = [*frame.columns, *frame.index, *frame.to_numpy().ravel()]
+    for text, original in zip(texts, originals, strict=True):
+        assert text.replace("\\", "") == original  # the same text once shown
+        marks = [i for i, ch in enumerate(text) if ch in "![]()*<>$" and (i == 0 or text[i - 1] != "\\")]
+        assert marks == [], text

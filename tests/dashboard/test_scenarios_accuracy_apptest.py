@@ -28,7 +28,11 @@ def test_the_comparison_states_each_targets_average_accuracy(app_test, built_db,
         )
     finally:
         con.close()
-    outcomes = at.table[-1].value
+    # The table's text is Markdown-escaped (names stay text); read it as the browser shows it.
+    shown = at.table[-1].value
+    outcomes = shown.map(lambda v: str(v).replace("\\", ""))
+    outcomes.index = [str(v).replace("\\", "") for v in shown.index]
+    outcomes.columns = [str(v).replace("\\", "") for v in shown.columns]
     cells = outcomes.loc[scenarios.AVERAGE_ACCURACY_LABEL]
     for name, accuracy in (("70B", far), ("7B", near)):
         assert cells[name].startswith(
@@ -40,3 +44,23 @@ def test_the_comparison_states_each_targets_average_accuracy(app_test, built_db,
     text = " ".join(str(e.value) for e in at.markdown).replace("\\", "")
     assert f"predicted 17-task average accuracy {cells['70B']}." in text
     assert f"predicted 17-task average accuracy {cells['7B']}." in text
+
+
+def test_scenario_names_in_the_comparison_tables_stay_text(app_test, built_db, meta_db, tmp_path, monkeypatch):
+    """st.table renders Markdown in headers and cells: a name like an image or a link must not become one."""
+    store = tmp_path / "user.duckdb"
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(store))
+    monkeypatch.setenv("SCALEPLAN_META", str(meta_db))
+    name = "![px](http://127.0.0.1:9/p.png) **b** [x](http://e.example)"
+    with user_store(store) as con:
+        scenarios.save_scenario(con, name, NEAR)
+        scenarios.save_scenario(con, "7B", dataclasses.replace(NEAR, budget_dollars=40_000))
+    at = app_test("scenarios.py", query_params={"compare": [name, "7B"]}, timeout=180)
+    assert not at.exception, [e.value for e in at.exception]
+    for table in at.table:
+        headers = [str(c) for c in table.value.columns]
+        named = [h for h in headers if h.replace("\\", "") == name]
+        assert named, headers
+        # every Markdown mark of the name is escaped, so nothing of it is an image, a link or bold
+        assert all(h[i - 1] == "\\" for h in named for i, ch in enumerate(h) if ch in "![]()*" and i > 0)
+        assert not named[0].startswith("!")

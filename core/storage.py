@@ -27,6 +27,7 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -182,6 +183,31 @@ def has_table(path: Path, table: str) -> bool | None:
         con.close()
 
 
+_LOCK_MARKERS = ("could not set lock", "conflicting lock")
+
+
+def in_use_message(path: Path, error: BaseException) -> str | None:
+    """The plain message for DuckDB's file-lock error on ``path`` (``None`` for any other error).
+
+    DuckDB allows several read-only processes on one file, or one writer and no one else; a
+    connection that conflicts fails with "IO Error: Could not set lock on file ...: Conflicting
+    lock is held in <program> (PID <n>)". The file is healthy and must be left alone.
+    """
+    text = str(error)
+    if not any(marker in text.lower() for marker in _LOCK_MARKERS):
+        return None
+    pid = re.search(r"PID (\d+)", text)
+    holder = f" (PID {pid.group(1)})" if pid else ""
+    return (
+        f"{path} is in use by another program{holder}, e.g. a running `scaleplan serve` or another "
+        "scaleplan command; close it, or point --db / --user-db elsewhere. The file was not touched."
+    )
+
+
+class DatabaseInUseError(DatabaseError):
+    """The database file is locked by another process (it is healthy; nothing is done to it)."""
+
+
 def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
     """One of ``"ok"``, ``"missing"``, ``"corrupt"``, ``"stale"`` or ``"foreign"``.
 
@@ -189,6 +215,8 @@ def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
     folder, a CSV, a DuckDB database without scaleplan's ``meta`` table); it is never built over.
     ``"corrupt"``: a DuckDB file that cannot be opened or lacks its data version; a build moves it
     aside (:func:`build_database`) rather than deleting it.
+    Raises :class:`DatabaseInUseError` when another process holds a conflicting lock on the file
+    (it is healthy, and is neither moved nor rebuilt).
     """
     db_path = Path(db_path)
     if not db_path.exists():
@@ -197,7 +225,10 @@ def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
         return "foreign"
     try:
         con = duckdb.connect(str(db_path), read_only=True)
-    except (duckdb.Error, OSError):
+    except (duckdb.Error, OSError) as error:
+        message = in_use_message(db_path, error)
+        if message is not None:
+            raise DatabaseInUseError(message) from error
         return "corrupt"
     try:
         tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -521,6 +552,9 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(db_path), read_only=True)
     except duckdb.Error as error:
+        message = in_use_message(Path(db_path), error)
+        if message is not None:
+            raise DatabaseInUseError(message) from error
         raise DatabaseError(
             f"the database at {db_path} cannot be opened ({error}); run `scaleplan data build --force`"
         ) from error

@@ -65,11 +65,25 @@ class UserStoreError(UserError):
     """The user store's file exists but is not scaleplan's, or cannot be opened."""
 
 
+def _raise_if_in_use(path: Path, error: BaseException) -> None:
+    """Raise :class:`UserStoreError` with the plain message when ``error`` is DuckDB's lock error."""
+    from scaleplan.core.storage import in_use_message
+
+    message = in_use_message(Path(path), error)
+    if message is not None:
+        raise UserStoreError(message) from error
+
+
 def is_user_store(path: Path) -> bool:
-    """True when ``path`` is a DuckDB file holding scaleplan's marker table (opened read-only)."""
+    """True when ``path`` is a DuckDB file holding scaleplan's marker table (opened read-only).
+
+    Raises :class:`UserStoreError` when another process holds a conflicting lock on the file:
+    whether it is a store cannot be told, and it must not be called foreign.
+    """
     try:
         con = duckdb.connect(str(path), read_only=True)
-    except (duckdb.Error, OSError):
+    except (duckdb.Error, OSError) as error:
+        _raise_if_in_use(path, error)
         return False
     try:
         return has_table(con, _MARKER_TABLE)
@@ -95,6 +109,7 @@ def open_user_store(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyCo
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as error:
+            _raise_if_in_use(path, error)
             raise UserStoreError(f"cannot open the user store {path}: {error}") from error
     if read_only:
         # Nothing saved yet: an empty in-memory store answers "no studies" without creating a file.

@@ -31,7 +31,7 @@ import io
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -713,9 +713,43 @@ def brief_pptx(brief: Brief) -> bytes:
     return out.getvalue()
 
 
-def write_new_file(path: Path, data: bytes, *, force: bool = False) -> None:
-    """Write ``data`` to ``path``; an existing file is replaced only with ``force`` (else BriefError)."""
+def _same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (after resolving links; or one inode when both exist)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(path: Path, protected: Mapping[str, Path]) -> None:
+    """Raise :class:`BriefError` when ``path`` is one of scaleplan's own files (never written over).
+
+    ``protected`` maps a description ("the user store (saved studies and scenarios)") to its
+    path; DuckDB's write-ahead log beside each (``<name>.wal``) is protected with it.
+    """
     path = Path(path)
+    for what, own in protected.items():
+        own = Path(own)
+        for candidate in (own, own.with_name(own.name + ".wal")):
+            if _same_file(path, candidate):
+                raise BriefError(
+                    f"{path} is {what} ({candidate}); scaleplan will not write a brief over it, even with "
+                    "--force. Choose another file name"
+                )
+
+
+def write_new_file(
+    path: Path, data: bytes, *, force: bool = False, protected: Mapping[str, Path] | None = None
+) -> None:
+    """Write ``data`` to ``path``; an existing file is replaced only with ``force`` (else BriefError).
+
+    A path that is one of ``protected`` (scaleplan's database, results file, user store, log;
+    see :func:`check_output_path`) is refused even with ``force``.
+    """
+    path = Path(path)
+    check_output_path(path, protected or {})
     if path.is_dir():
         raise BriefError(f"{path} is a folder; give a file name such as brief.pdf")
     if path.exists() and not force:

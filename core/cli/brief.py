@@ -19,11 +19,25 @@ from scaleplan.core.cli._common import CLIError
 from scaleplan.core.settings import Settings
 
 
+def protected_paths(settings: Settings) -> dict[str, Path]:
+    """scaleplan's own files, which a brief never writes over (even with ``--force``)."""
+    return {
+        "the database": settings.db_path,
+        "the meta-analysis results file": settings.meta_path,
+        "the user store (saved studies and scenarios)": settings.user_db_path,
+        "scaleplan's log": settings.log_dir / "scaleplan.log",
+    }
+
+
 def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
     if not args.pdf and not args.pptx:
         raise CLIError("give --pdf FILE and/or --pptx FILE: where to write the brief")
     targets = [(Path(p), kind) for p, kind in ((args.pdf, "pdf"), (args.pptx, "pptx")) if p]
+    if len(targets) == 2 and Path(args.pdf).resolve() == Path(args.pptx).resolve():
+        raise CLIError(f"--pdf and --pptx are the same file ({args.pdf}); give each its own file name")
+    protected = protected_paths(settings)
     for path, _ in targets:
+        brief.check_output_path(path, protected)
         if path.exists() and not args.force:
             raise CLIError(f"{path} exists already; choose another file name or pass --force to replace it")
         if not path.parent.is_dir():
@@ -39,7 +53,7 @@ def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
     )
     for path, kind in targets:
         data = brief.brief_pdf(made) if kind == "pdf" else brief.brief_pptx(made)
-        brief.write_new_file(path, data, force=args.force)
+        brief.write_new_file(path, data, force=args.force, protected=protected)
         print(f"wrote {path} ({len(data):,} bytes)")
     return 0
 

@@ -21,6 +21,7 @@ from scaleplan.core.planning.inputs import (
     _as_chinchilla,
     _positive,
 )
+from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.core.units import format_count
 
 HOFFMANN2022 = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
@@ -253,12 +254,14 @@ def collection_laws(
 ) -> tuple[tuple[ReferenceLaw, ...], dict[str, str]]:
     """Laws fitted here: Gadre et al.'s L(C, M) per data set and, with ``family``, that family's
     Chinchilla fit (default protocol: largest run as target, the rest fitted), or the fit of
-    ``curves`` (e.g. uploaded runs) named ``fit:<family>``.
+    ``curves`` (e.g. uploaded runs) named ``fit:<family>``. A collection family drops checkpoints at or
+    below the paper's 10B tokens; given ``curves`` (a user's runs, mostly shorter) drop those at or below
+    :func:`core.userdata.default_min_tokens`, the cutoff the Fit page and ``fit --runs`` use for them.
 
     Each comes with ``n_boot`` run-bootstrap refits for its interval. Returns the laws and, by
     name, why a law could not be fitted.
     """
-    from scaleplan.core import fitting, reproduce, storage
+    from scaleplan.core import fitting, reproduce, storage, userdata
     from scaleplan.core.selection import SelectionError
 
     out, problems = [], {}
@@ -294,7 +297,8 @@ def collection_laws(
         name = FAMILY_LAW_PREFIX + family
         try:
             data = curves if curves is not None else storage.family_curves(con, family)
-            out.append(family_law(data, family, n_boot=n_boot, seed=seed))
+            cutoff = userdata.default_min_tokens(data) if curves is not None else DEFAULT_MIN_TOKENS
+            out.append(family_law(data, family, n_boot=n_boot, seed=seed, min_tokens=cutoff))
         except (fitting.FitError, SelectionError, ValueError) as error:
             problems[name] = str(error)
     return tuple(out), problems
@@ -319,18 +323,25 @@ def family_law_coverage_text(scheme: str) -> str:
     )
 
 
-def family_law(curves: pd.DataFrame, family: str, *, n_boot: int = DEFAULT_LAW_BOOT, seed: int = 0) -> ReferenceLaw:
+def family_law(
+    curves: pd.DataFrame,
+    family: str,
+    *,
+    n_boot: int = DEFAULT_LAW_BOOT,
+    seed: int = 0,
+    min_tokens: float = DEFAULT_MIN_TOKENS,
+) -> ReferenceLaw:
     """The Chinchilla law fitted on one family's ``curves`` (columns run_id, num_params, tokens_seen,
     value), named ``fit:<family>``, with ``n_boot`` bootstrap refits for its interval.
 
     Default protocol of :func:`core.analysis.analyse`: the largest run is held out as the target,
-    every other checkpoint is fitted. Raises :class:`core.fitting.FitError` or
+    every other checkpoint above ``min_tokens`` (tokens) is fitted. Raises :class:`core.fitting.FitError` or
     :class:`core.selection.SelectionError` when the family cannot be fitted.
     """
     from scaleplan.core.analysis import analyse
     from scaleplan.core.selection import Selection
 
-    result = analyse(curves, Selection(), n_boot=n_boot, seed=seed, check_identifiability=False)
+    result = analyse(curves, Selection(min_tokens=min_tokens), n_boot=n_boot, seed=seed, check_identifiability=False)
     if result.bootstrap is None:
         return fitted_law(
             FAMILY_LAW_PREFIX + family,

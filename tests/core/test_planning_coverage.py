@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from scaleplan.core import planning
 
@@ -107,3 +108,20 @@ def test_samples_that_do_not_move_n_star_are_no_interval():
     constant = planning.fitted_law("c", "c", TRUE, np.array([values] * 30))
     assert not planning.optimal_allocation(constant, COMPUTE_FLOPS).has_interval
     assert not planning.optimal_allocation(planning.fitted_law("n", "n", TRUE, None), COMPUTE_FLOPS).has_interval
+
+
+def test_a_users_short_runs_give_a_planner_law(con):
+    """A user's sweep of runs shorter than 10B tokens (the paper's cutoff) is fitted with the cutoff the
+    Fit page and ``fit --runs`` use for uploaded runs (userdata.default_min_tokens), not refused."""
+    rows = []
+    for n in 2e7 * 2.0 ** np.arange(6):  # 20M-640M parameters
+        tokens = np.geomspace(5e8, 8e9, 12)
+        loss = TRUE["E"] + TRUE["A"] / n ** TRUE["alpha"] + TRUE["B"] / tokens ** TRUE["beta"]
+        rows.append(pd.DataFrame({"run_id": f"u/{n:.3g}", "num_params": n, "tokens_seen": tokens, "value": loss}))
+    curves = pd.concat(rows, ignore_index=True)
+    laws, problems = planning.collection_laws(con, family="my sweep", curves=curves, n_boot=2)
+    assert "fit:my sweep" not in problems, problems
+    law = next(law for law in laws if law.name == "fit:my sweep")
+    # noiseless points of a known law: the fit recovers the exponents
+    assert law.params["alpha"] == pytest.approx(TRUE["alpha"], rel=0.05)
+    assert law.params["beta"] == pytest.approx(TRUE["beta"], rel=0.05)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scaleplan.core import laws, planning, scenarios
+from scaleplan.core import laws, planning, scenarios, userdata
 from scaleplan.core.errors import UserError
 from scaleplan.core.userstore import user_store
 
@@ -223,11 +223,12 @@ def test_a_stored_study_is_the_source_of_its_law_and_its_deletion_is_reported(co
     outcome = scenarios.evaluate("from my sweep", inputs, context)
     assert isinstance(outcome, scenarios.ScenarioOutcome)
     assert outcome.selected_law.name == "fit:my sweep"
-    # the law is the planner's fit of the study's own runs ...
-    direct = planning.family_law(lookup("my sweep"), "my sweep", n_boot=2)
+    # the law is the planner's fit of the study's own runs, with the uploaded runs' cutoff ...
+    study = lookup("my sweep")
+    direct = planning.family_law(study, "my sweep", n_boot=2, min_tokens=userdata.default_min_tokens(study))
     assert dict(outcome.selected_law.params) == pytest.approx(dict(direct.params), rel=1e-9)
     # ... which extrapolates the known law to the 7B target within 5% (the largest run is held out
-    # and checkpoints at or below 10B tokens dropped, as in every family fit)
+    # and the first 10% of the shortest run, at most 10B tokens, dropped, as for every user's runs)
     assert outcome.loss.value == pytest.approx(float(true_loss(7e9, 1.4e11)), rel=0.05)
     studies.delete_study(store, "my sweep")
     gone = scenarios.load_context(

@@ -641,6 +641,12 @@ def brief_pdf(brief: Brief) -> bytes:
 # PowerPoint (python-pptx)
 
 
+PPTX_RUN_ROW_HEIGHT = 0.3  # inches a row of the study-runs table
+# Rows of runs a slide holds under its header: the table starts 1.1 in down and must end above
+# the footer at 7.0 in, so (rows + 1) * 0.3 in <= 5.9 in.
+PPTX_RUN_ROWS_PER_SLIDE = 18
+
+
 def brief_pptx(brief: Brief) -> bytes:
     """A deck: recommendation, frontier, extrapolation, compute-optimal allocation, assumptions,
     appendix (study runs, parameters, formulas); every slide with the footer."""
@@ -705,9 +711,11 @@ def brief_pptx(brief: Brief) -> bytes:
         table(s, [("Quantity", "Formula"), ACCURACY_FORMULA], 1.1, 1.0, size=10, widths=(2.5, 9.8))
         notes: list[Sequence[str]] = [("Scenario", "How it was obtained"), *brief.accuracy[first : first + 2]]
         table(s, notes, 2.5, 3.0, size=10, widths=(2.5, 9.8))
-    if brief.runs:
-        s = slide("Appendix: the picked study's runs")
-        table(s, run_rows(brief.runs), 1.1, 0.3 * (len(brief.runs) + 1), size=9)
+    head, *run_body = run_rows(brief.runs) if brief.runs else [[]]
+    for first in range(0, len(run_body), PPTX_RUN_ROWS_PER_SLIDE):  # the rest on "(continued)" slides
+        title = "Appendix: the picked study's runs" + (" (continued)" if first else "")
+        chunk = run_body[first : first + PPTX_RUN_ROWS_PER_SLIDE]
+        table(slide(title), [head, *chunk], 1.1, PPTX_RUN_ROW_HEIGHT * (len(chunk) + 1), size=9)
     out = io.BytesIO()
     deck.save(out)
     return out.getvalue()

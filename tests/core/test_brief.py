@@ -41,3 +41,30 @@ def test_page_one_holds_four_scenarios_with_their_accuracy(con, tmp_path):
     assert scenarios.AVERAGE_ACCURACY_LABEL.split(" (")[0] in first
     assert "Assumptions" in first and "GPU cost model" in first
     assert "Appendix" not in first and "Appendix: numbers to recompute by hand" in pages[1]
+
+
+def test_a_long_study_runs_table_continues_on_more_slides_inside_the_slide(con):
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    context = scenarios.load_context(con, BASE, calibration=ToyErrorModel(), calibration_message=None, n_boot=2)
+    outcome = scenarios.evaluate("base", BASE, context)
+    png = _png()
+    made = brief.build_brief(
+        scenarios.compare([outcome]), scaleplan_version="t", data_version="v", render=lambda figs: [png] * len(figs)
+    )
+    runs = tuple(brief.StudyRun(f"s{i}", 1e8 * (i + 1), 2e9, 1, 6 * 1e8 * (i + 1) * 2e9, 10.0, 20.0) for i in range(40))
+    deck = Presentation(io.BytesIO(brief.brief_pptx(dataclasses.replace(made, runs=runs))))
+    footer_top = Inches(7.0)
+    tables, titles = [], []
+    for slide in deck.slides:
+        for shape in slide.shapes:
+            if shape.has_table:
+                assert shape.top + shape.height <= min(deck.slide_height, footer_top), slide.shapes[0].text_frame.text
+                if shape.table.cell(0, 0).text == "Scenario" and shape.table.cell(0, 1).text == "N (params)":
+                    tables.append(shape.table)
+                    titles.append(slide.shapes[0].text_frame.text)
+    shown = [t.cell(i, 0).text for t in tables for i in range(1, len(t.rows))]
+    assert [s for s in shown if not s.endswith(": total")] == [r.scenario for r in runs]  # each once, in order
+    assert len(tables) > 1 and titles[0] == "Appendix: the picked study's runs"
+    assert all(t.endswith("(continued)") for t in titles[1:])

@@ -30,8 +30,9 @@ import datetime as _dt
 import io
 import math
 import os
+import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -516,13 +517,35 @@ def run_rows(runs: Sequence[StudyRun]) -> list[list[str]]:
 _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
-def _pdf_text(text: str, unicode_font: bool) -> str:
+PDF_MISSING_GLYPH = "\u25a1"  # WHITE SQUARE: shown in place of a character the PDF font lacks
+
+
+def _pdf_text(text: str, unicode_font: bool, glyphs: Collection[int] = (), missing: set[str] | None = None) -> str:
+    """``text`` as the PDF font can draw it: a character without a glyph in ``glyphs`` (the
+    font's code points) becomes :data:`PDF_MISSING_GLYPH` and is added to ``missing``."""
     if unicode_font:
-        return text
+        if not glyphs:
+            return text
+        lacking = {c for c in text if ord(c) not in glyphs and not c.isspace()}
+        if missing is not None:
+            missing |= lacking
+        return "".join(PDF_MISSING_GLYPH if c in lacking else c for c in text)
     swaps = {"★": "*", "–": "-", "—": "-", "·": "-", "≤": "<=", "×": "x", "α": "alpha", "β": "beta", "’": "'"}
     for a, b in swaps.items():
         text = text.replace(a, b)
+    if missing is not None:
+        missing |= {c for c in text if ord(c) > 0xFF}
     return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _warn_missing_glyphs(missing: set[str]) -> None:
+    if missing:
+        shown = "".join(sorted(missing))[:40]
+        print(
+            f"scaleplan: warning: the PDF font has no glyphs for {shown!r} (drawn as {PDF_MISSING_GLYPH}); "
+            "the PowerPoint brief shows them",
+            file=sys.stderr,
+        )
 
 
 def brief_pdf(brief: Brief) -> bytes:
@@ -545,11 +568,16 @@ def brief_pdf(brief: Brief) -> bytes:
         pdf.add_font("DejaVu", "", str(regular))
         pdf.add_font("DejaVu", "B", str(bold))
         family = "DejaVu"
+        # code points both faces draw (fpdf keys a face by family + style)
+        faces = [getattr(pdf.fonts[key], "cmap", {}) for key in ("dejavu", "dejavuB")]
+        glyphs: Collection[int] = faces[0].keys() & faces[1].keys()
     else:
         family = "Helvetica"
+        glyphs = ()
+    missing: set[str] = set()
 
     def t(text: str) -> str:
-        return _pdf_text(text, unicode_font)
+        return _pdf_text(text, unicode_font, glyphs, missing)
 
     pdf.set_auto_page_break(auto=True, margin=14)
     pdf.set_margins(12, 10, 12)
@@ -634,7 +662,9 @@ def brief_pdf(brief: Brief) -> bytes:
     else:
         pdf.set_font(family, size=7)
         pdf.cell(0, 4, "No study was picked.", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    data = bytes(pdf.output())  # the last page's footer is drawn here
+    _warn_missing_glyphs(missing)
+    return data
 
 
 # ---------------------------------------------------------------------------------------------

@@ -68,3 +68,19 @@ def test_a_long_study_runs_table_continues_on_more_slides_inside_the_slide(con):
     assert [s for s in shown if not s.endswith(": total")] == [r.scenario for r in runs]  # each once, in order
     assert len(tables) > 1 and titles[0] == "Appendix: the picked study's runs"
     assert all(t.endswith("(continued)") for t in titles[1:])
+
+
+def test_characters_the_pdf_font_lacks_become_a_visible_placeholder_with_a_warning(con, tmp_path, capsys):
+    context = scenarios.load_context(con, BASE, calibration=ToyErrorModel(), calibration_message=None, n_boot=2)
+    outcome = scenarios.evaluate("模型 base", BASE, context)
+    png = _png()
+    made = brief.build_brief(
+        scenarios.compare([outcome]), scaleplan_version="t", data_version="v", render=lambda figs: [png] * len(figs)
+    )
+    pdf = tmp_path / "brief.pdf"
+    pdf.write_bytes(brief.brief_pdf(made))
+    err = capsys.readouterr().err
+    assert "the PDF font has no glyphs for" in err and "模" in err and "PowerPoint" in err
+    assert "missing glyphs" not in err.lower()  # fpdf's own warning is not what the user sees
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert f"{brief.PDF_MISSING_GLYPH * 2} base" in text

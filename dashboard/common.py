@@ -172,7 +172,11 @@ def database_status() -> str:
 
 def ensure_database_ui(status: str | None = None) -> bool:
     """True when the database is usable; otherwise explain why and offer a build."""
-    status = status or database_status()
+    try:
+        status = status or database_status()
+    except storage.DatabaseInUseError as error:  # another program writes to it: nothing to build
+        st.error(f"{error} Then reload the page.", icon=":material/lock:")
+        return False
     if status == "ok":
         return True
     if status == "foreign":
@@ -244,10 +248,7 @@ def page_guard() -> Iterator[None]:
         log.warning("database error while drawing a page: %s", error)
         release_connection()
         st.cache_data.clear()
-        status = database_status()
-        if status != "ok":
-            ensure_database_ui(status)
-        else:
+        if ensure_database_ui():  # usable again: the error was passing
             st.error("The database could not be read just now. Reload the page to try again.", icon=":material/error:")
     except Exception as error:  # noqa: BLE001 - shown as a short message, logged in full
         log.exception("unexpected error while drawing a page")

@@ -77,3 +77,40 @@ def test_inert_frame_escapes_index_columns_and_cells():
         assert text.replace("\\", "") == original  # the same text once shown
         marks = [i for i, ch in enumerate(text) if ch in "![]()*<>$" and (i == 0 or text[i - 1] != "\\")]
         assert marks == [], text
+
+
+def test_a_database_locked_by_another_program_is_explained_not_built(tmp_path, monkeypatch):
+    # A second process holds the file for writing: the page says so (no traceback, no build button).
+    import subprocess
+    import sys
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        time.sleep(0.2)
+
+        def script():
+            from scaleplan.dashboard import common
+
+            common.ensure_database_ui()
+
+        monkeypatch.setenv("SCALEPLAN_DB", str(db))
+        at = AppTest.from_function(script).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any("in use by another program" in e.value for e in at.error), [e.value for e in at.error]
+        assert not at.button
+    finally:
+        holder.kill()
+        holder.wait()

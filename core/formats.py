@@ -465,11 +465,17 @@ class ScheduleReach:
     runs: int
     fraction: float
     known_horizon: bool
+    without_length: int = 0  # mid-schedule runs whose schedule gives no length (left out of the median)
 
     @property
     def message(self) -> str:
         reached = (
             f"they reached a median {self.fraction:.0%} of their schedules"
+            + (
+                f"; {self.without_length} of them give no schedule length and are left out of that median"
+                if self.without_length
+                else ""
+            )
             if self.known_horizon
             else "their schedules' length is not given"
         )
@@ -515,6 +521,12 @@ def schedule_reach(table: pd.DataFrame) -> ScheduleReach | None:
     ended = last[mid]
     horizons = ended["schedule"].map(_horizon_tokens) if "schedule" in ended.columns else pd.Series(dtype=float)
     shares = (ended["tokens_seen"] / horizons.astype(float)).dropna() if len(horizons) else pd.Series(dtype=float)
-    known = bool(len(shares)) and len(shares) == len(ended)
+    known = bool(len(shares))  # the median is over the runs that give a length; the others are counted
     fraction = float(np.clip(shares.median(), MIN_MEASURED_FRACTION, 1.0)) if known else MIN_MEASURED_FRACTION
-    return ScheduleReach(mid_schedule_runs=int(mid.sum()), runs=len(last), fraction=fraction, known_horizon=known)
+    return ScheduleReach(
+        mid_schedule_runs=int(mid.sum()),
+        runs=len(last),
+        fraction=fraction,
+        known_horizon=known,
+        without_length=len(ended) - len(shares) if known else 0,
+    )

@@ -185,6 +185,19 @@ def test_a_cosine_horizon_beyond_the_run_gives_the_share_reached():
     assert "3 of 6 runs have no final-of-schedule loss" in reach.message and "25%" in reach.message
 
 
+def test_runs_without_a_schedule_length_do_not_hide_the_others_lengths():
+    # Three mid-schedule runs give horizons 4x their last tokens (25% reached); one is ``constant``.
+    data = _with_schedule(
+        ["cosine"] * 2 + ["constant", "cosine-66.7B", "cosine-33.3B", "cosine 1.667e10 tokens"],
+        ["true"] * 2 + ["false"] * 4,
+    )
+    reach = formats.schedule_reach(formats.parse_runs(data).table)
+    assert reach is not None and reach.known_horizon
+    assert (reach.mid_schedule_runs, reach.without_length) == (4, 1)
+    assert reach.fraction == pytest.approx(0.25, rel=2e-3)
+    assert "median 25% of their schedules; 1 of them give no schedule length" in reach.message
+
+
 def test_a_constant_schedule_is_mid_schedule_of_unknown_length():
     data = _with_schedule(["constant"] * 6, [""] * 6)
     reach = formats.schedule_reach(formats.parse_runs(data).table)

@@ -390,8 +390,10 @@ def parse_runs(
     if kind == "wandb":
         canonical, mapping = _wandb_frame(data, tokens_per_step=tokens_per_step, num_params=num_params)
         ignored: tuple[str, ...] = ()
+        given = [str(c) for c in canonical.columns]
     else:
         frame = _read_parquet_frame(data) if kind == "parquet" else _read_csv_frame(data)
+        given = [str(c) for c in frame.columns]  # the file's own names, before aliases rename them
         canonical, mapping, ignored = _canonical(frame, tokens_per_step)
     missing = [c for c in userdata.REQUIRED_COLUMNS if c not in canonical]
     if missing == ["tokens_seen"] and "step" in canonical:
@@ -402,7 +404,7 @@ def parse_runs(
     if missing:
         # The same opening words as userdata.parse_runs_csv: one message for one mistake.
         also = "; ".join(f"{c} also as {', '.join(ALIASES[c][1:4])}" for c in missing)
-        found = [str(c) for c in list(canonical.columns) + list(ignored)][:10]
+        found = given[:10]
         raise FormatError(
             f"missing required column(s): {', '.join(missing)} ({also}); found: {', '.join(found) or 'none'}. "
             "The columns are num_params, tokens_seen, loss (required), run_name, seed (optional)"

@@ -224,3 +224,9 @@ def test_mid_schedule_runs_change_the_design_and_warn():
     assert after.predicted_loss == before.predicted_loss  # the fit itself is the same
     assert [w.kind for w in after.warnings if w.kind == "mid_schedule"] == ["mid_schedule"]
     assert not [w for w in before.warnings if w.kind == "mid_schedule"]
+
+
+def test_a_missing_column_error_names_the_files_own_columns():
+    with pytest.raises(formats.FormatError) as caught:
+        formats.parse_runs("a,b,c\n1,2,3\n")
+    assert "found: a, b, c." in str(caught.value)

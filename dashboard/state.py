@@ -22,15 +22,17 @@ rejected value escaped for markdown and shortened.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
+from scaleplan.core import units
 from scaleplan.dashboard.common import escape_md
 
 MAX_SHOWN = 60  # characters of a rejected value quoted in a notice
+SWITCH = {"0": "off", "1": "on"}  # an on/off choice as a link writes it, and as a notice names it
 
 
 @dataclass(frozen=True)
@@ -48,20 +50,55 @@ def _quote(raw: object) -> str:
     return f"“{escape_md(raw, MAX_SHOWN)}”"
 
 
+def shown_number(number: float | int) -> str:
+    """A number as a notice states it: counts with a suffix that reads back exactly ("70B",
+    "1.4T", "5.9e23"), smaller ones in short decimal form ("0.5", "20000"), never a float's repr
+    ("70000000000.0"); otherwise up to 12 significant digits ("23690000000", "1.5e30")."""
+    value = float(number)
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1e5:
+        for decimals in (1, 2, 3):
+            text = units.format_count(value, decimals)
+            try:
+                if abs(units.parse_number(text) - value) <= 1e-9 * abs(value):
+                    return text
+            except ValueError:
+                break
+    text = f"{value:.12g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+Describe = Callable[[Any], str]
+
+
 def parse_choice(
-    name: str, raw: str | None, allowed: Sequence[Any], default: Any, *, label: str | None = None
+    name: str,
+    raw: str | None,
+    allowed: Sequence[Any],
+    default: Any,
+    *,
+    label: str | None = None,
+    describe: Describe | None = None,
 ) -> Param:
-    """One value out of ``allowed`` (compared as strings); default + notice otherwise."""
+    """One value out of ``allowed`` (compared as strings); default + notice otherwise.
+
+    ``describe`` turns an allowed value into what the page shows for it (a widget's
+    ``format_func``), so the notice names the default as the user sees it, not its key."""
     if raw is None or raw == "":
         return Param(name, default)
     by_text = {str(option): option for option in allowed}
     if raw in by_text:
         return Param(name, by_text[raw], from_url=True)
     what = label or name
+    shown = describe or str
     return Param(
         name,
         default,
-        notice=f"Unknown {what} {_quote(raw)} in the link; showing {_quote(default)} instead.",
+        notice=f"Unknown {what} {_quote(raw)} in the link; showing {_quote(shown(default))} instead.",
         rejected=(raw,),
     )
 
@@ -74,6 +111,7 @@ def parse_choices(
     *,
     label: str | None = None,
     max_count: int | None = None,
+    describe: Describe | None = None,
 ) -> Param:
     """Several values out of ``allowed``: unknown ones are dropped with a notice.
 
@@ -101,7 +139,7 @@ def parse_choices(
         if known:
             notice = f"Unknown {what} {listed} in the link; ignored."
         else:
-            shown = ", ".join(_quote(v) for v in default) or "nothing"
+            shown = ", ".join(_quote((describe or str)(v)) for v in default) or "nothing"
             notice = f"Unknown {what} {listed} in the link; showing {shown} instead."
     if not known:
         return Param(name, list(default), notice=notice, rejected=tuple(unknown))
@@ -123,8 +161,9 @@ def parse_number(
         return Param(name, default)
     what = label or name
     try:
-        number = float(raw.strip().replace("_", ""))
-    except (ValueError, AttributeError):
+        # The same syntax as the page's text boxes ("70B", "1.4e12", "2,000").
+        number = units.parse_number(raw)
+    except ValueError:
         number = math.nan
     problem = None
     if not math.isfinite(number):
@@ -132,14 +171,14 @@ def parse_number(
     elif integer and not number.is_integer():
         problem = "is not a whole number"
     elif minimum is not None and number < minimum:
-        problem = f"is below the minimum {minimum:g}"
+        problem = f"is below the minimum {shown_number(minimum)}"
     elif maximum is not None and number > maximum:
-        problem = f"is above the maximum {maximum:g}"
+        problem = f"is above the maximum {shown_number(maximum)}"
     if problem:
         return Param(
             name,
             default,
-            notice=f"The {what} {_quote(raw)} in the link {problem}; using {_quote(default)} instead.",
+            notice=f"The {what} {_quote(raw)} in the link {problem}; using {_quote(shown_number(default))} instead.",
             rejected=(str(raw),),
         )
     return Param(name, int(number) if integer else number, from_url=True)
@@ -160,12 +199,14 @@ def read_param(
     integer: bool = False,
     label: str | None = None,
     max_count: int | None = None,
+    describe: Describe | None = None,
     query_params: Mapping[str, Any] | None = None,
 ) -> Param:
     """Read and validate ``st.query_params[name]`` (or ``query_params[name]``).
 
     With ``allowed``: one of those values (a list of them with ``multi=True``); otherwise a
-    number, optionally within [minimum, maximum].
+    number, optionally within [minimum, maximum]. ``describe`` names an allowed value as the
+    page shows it (the widget's ``format_func``) in a notice.
     """
     source = st.query_params if query_params is None else query_params
     if multi:
@@ -174,12 +215,14 @@ def read_param(
         else:
             raw = source.get(name)
             raw_list = [] if raw is None else ([raw] if isinstance(raw, str) else list(raw))
-        return parse_choices(name, raw_list, allowed or [], default, label=label, max_count=max_count)
+        return parse_choices(
+            name, raw_list, allowed or [], default, label=label, max_count=max_count, describe=describe
+        )
     raw = source.get(name)
     if isinstance(raw, (list, tuple)):
         raw = raw[-1] if raw else None
     if allowed is not None:
-        return parse_choice(name, raw, allowed, default, label=label)
+        return parse_choice(name, raw, allowed, default, label=label, describe=describe)
     return parse_number(name, raw, default, minimum=minimum, maximum=maximum, integer=integer, label=label)
 
 

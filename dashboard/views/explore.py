@@ -74,7 +74,7 @@ def render() -> None:
         label="family",
         max_count=MAX_FAMILIES,
     )
-    x_param = state.read_param("x", allowed=list(X_AXES), default="tokens", label="x axis")
+    x_param = state.read_param("x", allowed=list(X_AXES), default="tokens", label="x axis", describe=X_AXES.get)
     first_visit = state.seed_widget(KEY + "family", family_param)
     state.seed_widget(KEY + "x", x_param)
     notices = [family_param, x_param] if first_visit else []
@@ -105,7 +105,13 @@ def render() -> None:
     kinds = dict(zip(metrics["metric"], metrics["kind"]))
     metric_names = ([EACH] if len(chosen) > 1 else []) + metrics["metric"].tolist()
     default_metric = _default_metric(defaults, metrics)
-    metric_param = state.read_param("metric", allowed=metric_names, default=default_metric, label="metric")
+
+    def metric_option(metric: str) -> str:
+        return _metric_option(metric, kinds, default_for)
+
+    metric_param = state.read_param(
+        "metric", allowed=metric_names, default=default_metric, label="metric", describe=metric_option
+    )
     if first_visit:
         state.seed_widget(KEY + "metric", metric_param)
         notices.append(metric_param)
@@ -117,7 +123,7 @@ def render() -> None:
         "Metric",
         metric_names,
         key=KEY + "metric",
-        format_func=lambda m: _metric_option(m, kinds, default_for),
+        format_func=metric_option,
         help="Each family's default metric is marked with the family's name: its "
         "reference loss. With families whose defaults differ, each is drawn on its own.",
     )

@@ -52,6 +52,19 @@ def _on_target_change() -> None:
     _reset("runs")
 
 
+def _law_title(name: str) -> str:
+    return laws.get(name).title
+
+
+def _level_label(level_percent: str) -> str:
+    return f"{level_percent}%"
+
+
+def _family_label(labels: dict[str, str]) -> Any:
+    """A family as the family selector shows it (its label, or its name)."""
+    return lambda family: labels.get(family, family)
+
+
 def _loss_label(version, family: str) -> MetricLabel:
     """The loss the page fits and predicts, in plain words: the family's default metric, or the upload's loss."""
     if family == fits.UPLOADED:
@@ -147,7 +160,8 @@ def _inputs_and_results(
     False when it stopped before the headline (a message says why)."""
     # ---- URL -> widgets (first visit of the session only) -------------------------------------
     default_family = DEFAULT_FAMILY if DEFAULT_FAMILY in names else names[0]
-    p_family = state.read_param("family", allowed=names, default=default_family, label="family")
+    family_label = _family_label(labels)
+    p_family = state.read_param("family", allowed=names, default=default_family, label="family", describe=family_label)
     first = state.seed_widget(KEY + "family", p_family)
     notices = [p_family] if first else []
     if first and st.query_params.get("family") == fits.UPLOADED and uploaded is None:
@@ -161,7 +175,7 @@ def _inputs_and_results(
         _preview(version, st.session_state[KEY + "family"], uploaded, labels, headline_slot)
 
     law_names = list(laws.loss_laws())
-    p_law = state.read_param("law", allowed=law_names, default=DEFAULT_LAW, label="law")
+    p_law = state.read_param("law", allowed=law_names, default=DEFAULT_LAW, label="law", describe=_law_title)
     if first:
         state.seed_widget(KEY + "law", p_law)
         notices.append(p_law)
@@ -174,14 +188,14 @@ def _inputs_and_results(
         "Law",
         law_names,
         key=KEY + "law",
-        format_func=lambda name: laws.get(name).title,
+        format_func=_law_title,
         help="The scaling law fitted: " + "; ".join(f"{laws.get(n).title}: {laws.get(n).formula}" for n in law_names),
     )
     family = top[0].selectbox(
         "Family",
         names,
         key=KEY + "family",
-        format_func=lambda f: labels.get(f, f),
+        format_func=family_label,
         on_change=_on_family_change,
         help="A family is a set of runs trained with one recipe at different sizes.",
     )
@@ -199,7 +213,13 @@ def _inputs_and_results(
     }
     default_target = fits.default_target(curves) or run_ids[-1]
     target_options = list(reversed(run_ids)) + [HYPOTHETICAL]
-    p_target = state.read_param("target", allowed=target_options, default=default_target, label="target")
+
+    def target_label(run_id: str) -> str:
+        return "A hypothetical model (enter N and D)" if run_id == HYPOTHETICAL else run_label.get(run_id, run_id)
+
+    p_target = state.read_param(
+        "target", allowed=target_options, default=default_target, label="target", describe=target_label
+    )
     largest = runs.iloc[-1]
     p_n = state.read_param(
         "n",
@@ -212,7 +232,9 @@ def _inputs_and_results(
         "d", default=float(largest["max_tokens"]), minimum=1.0, maximum=planning.MAX_TOKENS, label="target tokens"
     )
     p_fraction = state.read_param("p", default=1.0, minimum=0.1, maximum=1.0, label="fraction of training")
-    p_ckpt = state.read_param("ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints")
+    p_ckpt = state.read_param(
+        "ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints", describe=CHECKPOINTS.get
+    )
     default_cutoff = userdata.default_min_tokens(uploaded) if family == fits.UPLOADED else DEFAULT_MIN_TOKENS
     p_cutoff = state.read_param(
         "cutoff", default=default_cutoff, minimum=0.0, maximum=MAX_CUTOFF_B * 1e9, label="early-token cutoff"
@@ -220,12 +242,20 @@ def _inputs_and_results(
     other_families = [f for f in families["family"] if f != family]
     borrow_default = next((f for f in DEFAULT_BORROW_SOURCE if f in other_families), other_families[0])
     p_borrow = state.read_param("borrow", allowed=borrowable_names, default=[], multi=True, label="borrowed parameter")
-    p_from = state.read_param("from", allowed=other_families, default=borrow_default, label="family to borrow from")
+    p_from = state.read_param(
+        "from", allowed=other_families, default=borrow_default, label="family to borrow from", describe=family_label
+    )
     level_options = [f"{round(level * 100)}" for level in fits.LEVELS]
     p_level = state.read_param(
-        "level", allowed=level_options, default=f"{round(fits.DEFAULT_LEVEL * 100)}", label="interval level"
+        "level",
+        allowed=level_options,
+        default=f"{round(fits.DEFAULT_LEVEL * 100)}",
+        label="interval level",
+        describe=_level_label,
     )
-    p_boot = state.read_param("boot", allowed=["0", "1"], default="0", label="bootstrap")
+    p_boot = state.read_param(
+        "boot", allowed=list(state.SWITCH), default="0", label="bootstrap", describe=state.SWITCH.get
+    )
     if first:
         state.seed_widget(KEY + "target", p_target)
         st.session_state.setdefault(KEY + "n", fits.friendly_number(p_n.value))
@@ -251,7 +281,7 @@ def _inputs_and_results(
         target_options,
         key=KEY + "target",
         on_change=_on_target_change,
-        format_func=lambda r: "A hypothetical model (enter N and D)" if r == HYPOTHETICAL else run_label.get(r, r),
+        format_func=target_label,
         help="Default: the family's largest run. Its real loss shows how good the prediction is.",
     )
     hypothetical = target == HYPOTHETICAL
@@ -626,7 +656,7 @@ def _headline(
         "Interval level",
         list(view.level_options),
         key=KEY + "level",
-        format_func=lambda v: f"{v}%",
+        format_func=_level_label,
         help="Level of the calibrated prediction interval: the share of held-out "
         "designs of the collection whose real loss should fall inside intervals built "
         "this way (measured leaving whole source groups out; see the Reliability page).",

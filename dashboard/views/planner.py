@@ -69,6 +69,10 @@ def _law_options(families: pd.DataFrame, uploaded) -> list[str]:
     return list(planning.PUBLISHED_LAWS) + list(planning.GADRE_LAWS) + fitted
 
 
+def _study_label(name: str) -> str:
+    return name or "none"
+
+
 def _law_label(name: str) -> str:
     if name == "hoffmann2022":
         return "Hoffmann et al. 2022 (Chinchilla, published)"
@@ -86,12 +90,16 @@ def _law_label(name: str) -> str:
 
 def _read_inputs(law_options: list[str]) -> Inputs | None:
     params = {
-        "mode": state.read_param("mode", allowed=list(MODES), default="size", label="target mode"),
+        "mode": state.read_param("mode", allowed=list(MODES), default="size", label="target mode", describe=MODES.get),
         "n": state.read_param("n", default=70e9, minimum=1e6, maximum=planning.MAX_PARAMS, label="target parameters"),
         "d": state.read_param("d", default=1.4e12, minimum=1e6, maximum=planning.MAX_TOKENS, label="target tokens"),
         "c": state.read_param("c", default=5.9e23, minimum=1e15, maximum=planning.MAX_FLOPS, label="compute budget"),
-        "law": state.read_param("law", allowed=law_options, default=planning.DEFAULT_LAW, label="reference law"),
-        "unit": state.read_param("unit", allowed=list(UNITS), default="dollars", label="budget unit"),
+        "law": state.read_param(
+            "law", allowed=law_options, default=planning.DEFAULT_LAW, label="reference law", describe=_law_label
+        ),
+        "unit": state.read_param(
+            "unit", allowed=list(UNITS), default="dollars", label="budget unit", describe=UNITS.get
+        ),
         "amount": state.read_param(
             "amount", default=20_000.0, minimum=0.0, maximum=planning.MAX_DOLLARS, label="study budget"
         ),
@@ -108,9 +116,17 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         "mfu": state.read_param("mfu", default=planning.DEFAULT_MFU_PERCENT, minimum=0.01, maximum=100.0, label="MFU"),
         "are": state.read_param("are", default=5.0, minimum=0.01, maximum=100.0, label="accuracy needed"),
         "rules": state.read_param(
-            "rules", allowed=list(RULES), multi=True, default=list(RULES), label="token rules", max_count=len(RULES)
+            "rules",
+            allowed=list(RULES),
+            multi=True,
+            default=list(RULES),
+            label="token rules",
+            max_count=len(RULES),
+            describe=RULES.get,
         ),
-        "any": state.read_param("any", allowed=["0", "1"], default="0", label="allow runs outside"),
+        "any": state.read_param(
+            "any", allowed=list(state.SWITCH), default="0", label="allow runs outside", describe=state.SWITCH.get
+        ),
     }
     first = KEY + "mode" not in st.session_state
     if first:
@@ -582,11 +598,14 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
     except UserError:
         names = []
     if not names:
+        if st.query_params.get("from"):  # a link to a study this browser's store does not hold
+            state.show_notices([state.read_param("from", allowed=[""], default="", label="stored study")])
+            state.write_params({"from": None})
         st.caption("Store a study of your own runs on the Your runs page to plan its next rung here.")
         return
     st.subheader("The next rung of a stored study")
     if KEY + "from_study" not in st.session_state:  # a link's ?from=NAME (a study that is not stored: none)
-        linked = state.read_param("from", allowed=["", *names], default="", label="stored study")
+        linked = state.read_param("from", allowed=["", *names], default="", label="stored study", describe=_study_label)
         st.session_state[KEY + "from_study"] = linked.value
         state.show_notices([linked])
     state.keep_valid(KEY + "from_study", ["", *names])
@@ -594,7 +613,7 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
         "Start from your study",
         ["", *names],
         key=KEY + "from_study",
-        format_func=lambda v: v or "none",
+        format_func=_study_label,
         help="A study stored on the Your runs page: which runs to add so its fit predicts this target better.",
     )
     state.write_params({"from": name or None})

@@ -26,6 +26,12 @@ KEY = "reliability."
 ALL = "all"
 CHECKPOINTS = {"all": "Intermediate checkpoints", "final": "Final losses only"}
 CUTOFF = {"on": "Drop ≤ 10B tokens", "off": "Keep all checkpoints"}
+
+
+def _family_label(family: str) -> str:
+    return "All families (averaged)" if family == ALL else family
+
+
 RUN_BINS = (0, 3, 4, 5, 6, 8, 16, np.inf)  # right-closed: 3, 4, 5, 6, 7-8, 9-16, 17+
 RUN_LABELS = ("3", "4", "5", "6", "7–8", "9–16", "17+")
 
@@ -235,9 +241,11 @@ def render() -> None:
     ok = results[results["status"] == "ok"]
     family_names = sorted(ok["family"].unique())
     options = [ALL] + family_names
-    p_family = state.read_param("family", allowed=options, default=ALL, label="family")
-    p_ckpt = state.read_param("ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints")
-    p_cutoff = state.read_param("cutoff", allowed=list(CUTOFF), default="on", label="cutoff")
+    p_family = state.read_param("family", allowed=options, default=ALL, label="family", describe=_family_label)
+    p_ckpt = state.read_param(
+        "ckpt", allowed=list(CHECKPOINTS), default="all", label="checkpoints", describe=CHECKPOINTS.get
+    )
+    p_cutoff = state.read_param("cutoff", allowed=list(CUTOFF), default="on", label="cutoff", describe=CUTOFF.get)
     first = state.seed_widget(KEY + "family", p_family)
     if first:
         state.seed_widget(KEY + "ckpt", p_ckpt)
@@ -255,9 +263,7 @@ def render() -> None:
 
     st.subheader("Accuracy by budget and number of runs")
     row = st.columns([3, 2.5, 2.5], vertical_alignment="bottom")
-    family = row[0].selectbox(
-        "Family", options, key=KEY + "family", format_func=lambda f: "All families (averaged)" if f == ALL else f
-    )
+    family = row[0].selectbox("Family", options, key=KEY + "family", format_func=_family_label)
     ckpt = (
         row[1].segmented_control(
             "Checkpoints", list(CHECKPOINTS), key=KEY + "ckpt", format_func=CHECKPOINTS.get, required=True

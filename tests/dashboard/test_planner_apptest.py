@@ -182,3 +182,11 @@ def test_candidate_rows_by_tokens_per_param(app_test, with_meta):
     assert _metrics(at)["Your runs cost"] == units.format_dollars(
         6 * (1e9 * 2e10 + 2e9 * 4e10) / (3600 * 989e12 * 0.4 / 2)
     )
+
+
+def test_link_to_a_study_that_is_not_stored_is_explained_and_dropped(app_test, with_meta, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(tmp_path / "empty-user.duckdb"))
+    at = app_test("planner.py", timeout=120, query_params={"from": "gone"})
+    _no_exception(at)
+    assert "Unknown stored study “gone” in the link" in _texts(at.info)
+    assert at.query_params.get("from") is None

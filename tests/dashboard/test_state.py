@@ -63,3 +63,34 @@ def test_read_param_from_mapping():
     assert read_param("x", allowed=["tokens", "flops"], default="tokens", query_params=params).value == "flops"
     assert read_param("budget", default=1.0, minimum=0, query_params=params).value == 12.0
     assert read_param("missing", default=3, query_params=params).value == 3
+
+
+def _rendered(notice: str) -> str:
+    """The notice as Markdown shows it (escapes removed)."""
+    return notice.replace("\\", "")
+
+
+def test_number_notice_states_values_as_the_page_shows_them():
+    # Independent truths: 7e10 is "70B" and 1e6 is "1M" in the page's own count notation; a float's
+    # repr ("70000000000.0", "1e+06") never reaches the user.
+    notice = parse_number("n", "1", 70e9, minimum=1e6, label="target parameters").notice
+    assert "“70B”" in notice and "minimum 1M" in notice
+    assert "70000000000" not in notice and "e+" not in notice
+    assert "“5.9e23”" in _rendered(parse_number("c", "x", 5.9e23).notice)
+    assert "“20000”" in _rendered(parse_number("amount", "x", 20_000.0).notice)
+    assert "“0.5”" in _rendered(parse_number("p", "x", 0.5).notice)
+
+
+def test_number_in_a_link_reads_the_text_box_syntax():
+    assert parse_number("n", "70B", 1.0).value == 70e9
+    assert parse_number("d", "1.4T", 1.0).value == 1.4e12
+    assert parse_number("d", "2,000", 1.0).value == 2000.0
+
+
+def test_choice_notice_names_the_default_as_the_widget_shows_it():
+    switch = {"0": "off", "1": "on"}
+    notice = parse_choice("boot", "maybe", list(switch), "0", label="bootstrap", describe=switch.get).notice
+    assert "“off”" in notice and "“0”" not in notice
+    titles = {"chinchilla": "Chinchilla, Hoffmann et al"}
+    notice = parse_choices("law", ["nope"], list(titles), ["chinchilla"], describe=titles.get).notice
+    assert "Chinchilla, Hoffmann et al" in _rendered(notice) and "“chinchilla”" not in notice

@@ -61,6 +61,7 @@ __all__ = [
     "rename_scenario",
     "duplicate_scenario",
     "delete_scenario",
+    "carry_study",
     "PlanningContext",
     "PredictedLoss",
     "ScenarioOutcome",
@@ -302,6 +303,33 @@ def duplicate_scenario(con: duckdb.DuckDBPyConnection, name: str, new: str) -> S
     """A copy of the scenario ``name`` under the free name ``new``."""
     scenario = get_scenario(con, name)
     return save_scenario(con, new, scenario.inputs)
+
+
+def carry_study(inputs_json: str, old: str, new: str) -> str | None:
+    """A saved scenario's stored inputs with its study source ``old`` renamed ``new`` (and its law
+    ``fit:<old>``, the study's, renamed ``fit:<new>``), or None when the scenario does not use the
+    study ``old``. Study names are compared as :func:`scaleplan.core.studies.check_name` reads them.
+
+    Works on the JSON as stored: fields this scaleplan does not know (a newer one's) are kept.
+    :func:`scaleplan.core.studies.rename_study` applies it to every scenario in the rename's transaction.
+    """
+    from scaleplan.core import studies
+
+    def same(name: object) -> bool:
+        try:
+            return isinstance(name, str) and studies.check_name(name) == old
+        except studies.StudyError:
+            return False
+
+    raw = json.loads(inputs_json)
+    if not isinstance(raw, dict) or not same(raw.get("study")):
+        return None
+    raw["study"] = new
+    law = raw.get("law")
+    prefix = planning.FAMILY_LAW_PREFIX
+    if isinstance(law, str) and law.startswith(prefix) and same(law[len(prefix) :]):
+        raw["law"] = prefix + new
+    return json.dumps(raw, sort_keys=True)
 
 
 def delete_scenario(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -698,8 +726,9 @@ def load_context(
         curves = study_curves(inputs.study)
         if curves is None:
             return (
-                f"its study source, the stored study {inputs.study!r}, no longer exists (deleted); "
-                "save the scenario again with another study source"
+                f"its study source, the stored study {inputs.study!r}, no longer exists (deleted, or renamed "
+                "before renaming carried a study's scenarios along); `scaleplan runs list` shows the stored studies: "
+                "save the scenario again with one of them as its study source"
             )
         family = inputs.study
     collection, problems = planning.collection_laws(con, family=family, curves=curves, n_boot=n_boot)

@@ -215,7 +215,15 @@ def load_study(path: Path, name: str) -> Study:
 
 
 def rename_study(path: Path, old: str, new: str) -> StudyInfo:
-    """Rename a study; the new name must be free."""
+    """Rename a study; the new name must be free.
+
+    The scenarios saved against it (:mod:`scaleplan.core.scenarios`, study source ``old``) are carried
+    along in the same transaction (:func:`scaleplan.core.scenarios.carry_study`: their study source and
+    their ``fit:<old>`` law name ``new``), so they still open and plan; a failure leaves the study and
+    every scenario as they were.
+    """
+    from scaleplan.core import scenarios
+
     old, new = check_name(old), check_name(new)
     con = _connect(path)
     try:
@@ -223,7 +231,9 @@ def rename_study(path: Path, old: str, new: str) -> StudyInfo:
             raise _missing(old, path)
         if new != old and userstore.has_study(con, new):
             raise StudyError(f"a study named {new!r} exists already; choose another name")
-        record = userstore.set_study_name(con, old, new)
+        record = userstore.set_study_name(
+            con, old, new, rewrite_scenario=lambda text: scenarios.carry_study(text, old, new)
+        )
     finally:
         con.close()
     assert record is not None

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -282,10 +282,32 @@ def has_study(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return con.execute("SELECT count(*) FROM studies WHERE name = ?", [name]).fetchone() != (0,)
 
 
-def set_study_name(con: duckdb.DuckDBPyConnection, old: str, new: str) -> tuple[Any, ...] | None:
+def set_study_name(
+    con: duckdb.DuckDBPyConnection,
+    old: str,
+    new: str,
+    *,
+    rewrite_scenario: Callable[[str], str | None] | None = None,
+) -> tuple[Any, ...] | None:
     """Rename the study ``old`` to ``new`` and return its record (the caller checks that ``old`` is
-    stored and ``new`` is free: :func:`has_study`)."""
-    con.execute("UPDATE studies SET name = ? WHERE name = ?", [new, old])
+    stored and ``new`` is free: :func:`has_study`).
+
+    ``rewrite_scenario`` is given each saved scenario's ``inputs_json`` and returns its new text (or
+    None to leave it): the scenarios saved against the study are rewritten in the same transaction as
+    the rename, so a failure of either leaves the study and every scenario as they were.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("UPDATE studies SET name = ? WHERE name = ?", [new, old])
+        if rewrite_scenario is not None and has_table(con, "scenarios"):
+            for name, inputs_json in con.execute("SELECT name, inputs_json FROM scenarios ORDER BY name").fetchall():
+                rewritten = rewrite_scenario(inputs_json)
+                if rewritten is not None and rewritten != inputs_json:
+                    con.execute("UPDATE scenarios SET inputs_json = ? WHERE name = ?", [rewritten, name])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     return study_record(con, new)
 
 

@@ -321,3 +321,85 @@ def test_an_outcome_without_the_accuracy_or_with_its_refusal_still_compares():
     assert sentences[1].endswith("predicted 17-task average accuracy no prediction: " + refusal.message + ".")
     notes = dict(brief.accuracy_notes(comparison.scenarios))
     assert "not computed" in notes["plain"] and refusal.message in notes["refused"]
+
+
+# ---------------------------------------------------------------------------------------------
+# A renamed study takes its scenarios along (review: they were left behind and called deleted)
+
+
+def _stored_study(store, name="my sweep"):
+    from scaleplan.core import formats, studies
+    from tests.core.synthetic import synthetic_family
+
+    csv = synthetic_family(checkpoints=12).rename(columns={"run_id": "run_name", "value": "loss"})
+    data = csv.to_csv(index=False).encode()
+    studies.save_study(store, name, formats.parse_runs(data), sha256=studies.sha256_of(data))
+
+
+def _raw_rows(store):
+    with user_store(store, read_only=True) as con:
+        return {row[0]: row for row in con.execute("SELECT * FROM scenarios").fetchall()}
+
+
+def test_renaming_a_study_carries_its_scenarios_along_and_they_still_plan(con, tmp_path):
+    import json
+
+    from scaleplan.core import studies
+    from tests.core.synthetic import true_loss
+
+    store = tmp_path / "user.duckdb"
+    _stored_study(store)
+    from_sweep = dataclasses.replace(BASE, study="my sweep", law="fit:my sweep")
+    newer = {**json.loads(from_sweep.to_json()), "added_by_a_newer_scaleplan": [1, 2]}
+    with user_store(store) as ucon:
+        scenarios.save_scenario(ucon, "from my sweep", from_sweep)
+        scenarios.save_scenario(ucon, "collection", BASE)
+        ucon.execute(
+            "INSERT INTO scenarios VALUES (?, ?, '1', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+            ["newer", json.dumps(newer)],
+        )
+    before = _raw_rows(store)
+    info = studies.rename_study(store, "my sweep", "sweep v2")
+    assert info.name == "sweep v2"
+    after = _raw_rows(store)
+    assert after["collection"] == before["collection"]  # a scenario of another source is untouched
+    kept = json.loads(after["newer"][1])
+    assert kept["study"] == "sweep v2" and kept["law"] == "fit:sweep v2"
+    assert kept["added_by_a_newer_scaleplan"] == [1, 2]  # what this scaleplan does not know is kept
+    with user_store(store, read_only=True) as ucon:
+        opened = scenarios.get_scenario(ucon, "from my sweep").inputs
+    assert opened == dataclasses.replace(from_sweep, study="sweep v2", law="fit:sweep v2")
+    lookup = scenarios.study_lookup(store)
+    context = scenarios.load_context(
+        con, opened, calibration=ToyErrorModel(), calibration_message=None, study_curves=lookup, n_boot=2
+    )
+    assert isinstance(context, scenarios.PlanningContext), context
+    outcome = scenarios.evaluate("from my sweep", opened, context)
+    assert isinstance(outcome, scenarios.ScenarioOutcome) and outcome.selected_law.name == "fit:sweep v2"
+    # still fitted on the study's runs, drawn from a known law: the 7B target within 5%
+    assert outcome.loss.value == pytest.approx(float(true_loss(7e9, 1.4e11)), rel=0.05)
+
+
+def test_a_rename_that_fails_leaves_the_study_and_every_scenario_as_they_were(tmp_path, monkeypatch):
+    from scaleplan.core import studies
+
+    store = tmp_path / "user.duckdb"
+    _stored_study(store)
+    with user_store(store) as ucon:
+        for name in ("a", "b"):
+            scenarios.save_scenario(ucon, name, dataclasses.replace(BASE, study="my sweep", law="fit:my sweep"))
+    before = _raw_rows(store)
+    carried = []
+
+    def fails_on_the_second(text, old, new):
+        if carried:
+            raise RuntimeError("the disk is full")
+        carried.append(text)
+        return text.replace(old, new)
+
+    monkeypatch.setattr(scenarios, "carry_study", fails_on_the_second, raising=False)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        studies.rename_study(store, "my sweep", "sweep v2")
+    assert carried  # the first scenario was rewritten before the failure ...
+    assert [s.name for s in studies.list_studies(store)] == ["my sweep"]  # ... and rolled back with the rename
+    assert _raw_rows(store) == before

@@ -98,6 +98,27 @@ def test_a_scenario_whose_study_is_gone_says_so(run, tmp_path):
     assert only["available"] is False and "'my sweep', no longer exists" in only["reason"]
 
 
+def test_a_renamed_study_keeps_its_scenarios_planning(run, tmp_path):
+    """`runs rename` carries the scenarios saved against the study along: they open and plan."""
+    from scaleplan.core import formats, studies
+    from tests.core.synthetic import synthetic_family
+
+    csv = synthetic_family(checkpoints=8).rename(columns={"run_id": "run_name", "value": "loss"}).to_csv().encode()
+    studies.save_study(tmp_path / "user.duckdb", "my sweep", formats.parse_runs(csv), sha256=studies.sha256_of(csv))
+    flags = [*PLAN_FLAGS, "--budget-dollars", "20000", "--study", "my sweep", "--law", "fit:my sweep"]
+    assert run("scenario", "save", "--name", "mine", *flags)[0] == 0
+    code, out, err = run("runs", "rename", "my sweep", "sweep v2")
+    assert code == 0 and "renamed" in out and "deleted" not in out + err
+    code, out, err = run("scenario", "compare", "mine", "--json", "--law-boot", "2")
+    assert code == 0, err
+    only = json.loads(out)["scenarios"][0]
+    assert only["available"] is True, only.get("reason")
+    assert only["inputs"]["study"] == "sweep v2" and only["inputs"]["law"] == "fit:sweep v2"
+    assert only["pick"] is not None and only["predicted_loss"]["law"] == "fit:sweep v2"
+    code, out, _ = run("scenario", "list")
+    assert code == 0 and "stored study sweep v2" in out
+
+
 def test_brief_writes_both_files_and_refuses_to_overwrite(run, tmp_path):
     assert run("scenario", "save", "--name", "one", "--budget-dollars", "20000", *PLAN_FLAGS)[0] == 0
     pdf, pptx = tmp_path / "b.pdf", tmp_path / "b.pptx"

@@ -32,6 +32,7 @@ import platformdirs
 __all__ = ["Settings", "resolve_settings", "DEFAULT_DOWNLOAD_URL", "APP_NAME"]
 
 APP_NAME = "scaleplan"
+LOG_FILE_NAME = "scaleplan.log"
 DEFAULT_DOWNLOAD_URL = "https://raw.githubusercontent.com/{repository}/{commit}/{path}"
 
 
@@ -46,6 +47,11 @@ class Settings:
     download_url: str
     log_dir: Path
     user_db_path: Path
+
+    @property
+    def log_path(self) -> Path:
+        """The log file: tracebacks of internal errors, appended (``<log_dir>/scaleplan.log``)."""
+        return self.log_dir / LOG_FILE_NAME
 
     @property
     def download_dir(self) -> Path:

@@ -472,7 +472,7 @@ def comparison_figure(table: pd.DataFrame, *, by: str | None = None, height: int
         )
     charts.base_layout(
         fig,
-        x_title="Number of runs in the fit" if by else "",
+        x_title="Number of runs in the fit" if by else "Fitting option compared",
         y_title=units.axis_title("Mean ARE, family-averaged", "%"),
         log_x=False,
         log_y=False,

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scaleplan: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception:  # noqa: BLE001 - a bug: keep its traceback, tell the user where it is
-        log_file = _write_traceback(settings.log_dir, argv if argv is not None else sys.argv[1:])
+        log_file = _write_traceback(settings.log_path, argv if argv is not None else sys.argv[1:])
         print(
             f"scaleplan: internal error ({type(sys.exc_info()[1]).__name__}); the traceback is in {log_file}. "
             "Please include that file when you report the problem.",
@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BUG
 
 
-def _write_traceback(log_dir: Path, argv: list[str]) -> Path:
-    """Append the current exception's traceback to ``<log_dir>/scaleplan.log``; return the path."""
+def _write_traceback(log_path: Path, argv: list[str]) -> Path:
+    """Append the current exception's traceback to ``log_path`` (``Settings.log_path``); return it."""
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        path = log_dir / "scaleplan.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        path = log_path
         with path.open("a", encoding="utf-8") as log:
             log.write(f"--- {_dt.datetime.now().isoformat(timespec='seconds')} scaleplan {' '.join(argv)}\n")
             log.write(traceback.format_exc())

@@ -25,7 +25,7 @@ def protected_paths(settings: Settings) -> dict[str, Path]:
         "the database": settings.db_path,
         "the meta-analysis results file": settings.meta_path,
         "the user store (saved studies and scenarios)": settings.user_db_path,
-        "scaleplan's log": settings.log_dir / "scaleplan.log",
+        "scaleplan's log": settings.log_path,
     }
 
 

@@ -168,3 +168,18 @@ def test_observed_figure_shows_each_chosen_run_where_the_fit_chart_will_be():
     import inspect
 
     assert figure.layout.height == inspect.signature(analysis_charts.fit_figure).parameters["height"].default
+
+
+def test_matched_comparison_bars_title_both_axes():
+    import pandas as pd
+
+    from scaleplan.dashboard import analysis_charts
+
+    table = pd.DataFrame(
+        {"option": ["with checkpoints", "final only"], "are_mean": [0.04, 0.09], "fits": [10, 10], "families": [3, 3]}
+    )
+    for by in (None, "runs"):
+        rows = table.assign(runs=[4, 4]) if by else table
+        figure = analysis_charts.comparison_figure(rows, by=by)
+        assert figure.layout.xaxis.title.text, by
+        assert "%" in figure.layout.yaxis.title.text

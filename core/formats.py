@@ -28,7 +28,7 @@ schedule           the learning-rate schedule's name or length, free text (e.g. 
 final_of_schedule  true for the checkpoint at the end of its run's learning-rate schedule
 ================== ==========================================================================
 
-Every row is validated by :func:`scaleplan.core.userdata.parse_runs_csv` (one source of truth for
+Every row is validated by :func:`scaleplan.core.userdata.validate_rows` (one source of truth for
 what a usable row is); this module only brings the formats to its columns and checks the optional
 ones. Every mistake raises :class:`FormatError`, a :class:`~scaleplan.core.userdata.RunsTableError`.
 """
@@ -39,7 +39,6 @@ import csv
 import io
 import math
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -118,7 +117,7 @@ class ParsedRuns:
 
     ``table`` has run_id, run_name, seed, num_params, tokens_seen, value (the loss) and, when the
     file gave them, step, flops (FLOPs), schedule, final_of_schedule (bool). ``messages`` are the
-    rejected rows (``"row 5: loss is not a number"``), ``rejected_rows`` their count.
+    rejected rows (``"line 5: loss is not a number"``, the line of the file), ``rejected_rows`` their count.
     """
 
     table: pd.DataFrame
@@ -171,7 +170,9 @@ def detect_format(data: bytes) -> str:
     """``parquet`` (magic bytes), ``wandb`` (a ``Step`` column and ``"<run> - <metric>"`` columns) or ``csv``."""
     if data[:4] == _PARQUET_MAGIC:
         return "parquet"
-    first_line = data[:65536].split(b"\n", 1)[0].decode("utf-8-sig", errors="replace")
+    text = data[:65536].decode("utf-8-sig", errors="replace").replace("\r", "\n")
+    # The header: the first line that is neither blank nor a comment (as userdata.read_text_rows reads it).
+    first_line = next((line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")), "")
     cells = [c.strip().strip('"') for c in next(csv.reader([first_line]), [])]
     if _WANDB_STEP in cells and any(" - " in c for c in cells):
         return "wandb"
@@ -190,37 +191,14 @@ def size_from_name(name: str) -> float | None:
     return float(number) * _SIZE_SCALE[unit.lower()]
 
 
-def _read_csv_frame(data: bytes) -> pd.DataFrame:
-    """The file as a frame of strings (the same decoding and separators as userdata.parse_runs_csv)."""
-    if len(data) > userdata.MAX_UPLOAD_BYTES:
-        raise FormatError(userdata.too_large_message(len(data)))
-    text = userdata._decode(data)
-    if not text.strip():
-        raise FormatError("the file is empty")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+def _read_csv_rows(data: bytes) -> userdata.TextRows:
+    """The file's cells as text with their lines (userdata's one CSV reader), mistakes as :class:`FormatError`."""
     try:
-        sep = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
-    except csv.Error:
-        sep = ","
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
-                nrows=userdata.MAX_ROWS + 1,
-                on_bad_lines="skip",
-                engine="python",
-                index_col=False,
-            )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError):
-        raise FormatError(userdata.NOT_A_TABLE) from None
-    if frame.empty and len(frame.columns):
-        raise FormatError(userdata.HEADER_ONLY)
-    return frame
+        return userdata.read_text_rows(data)
+    except FormatError:
+        raise
+    except RunsTableError as error:
+        raise FormatError(str(error)) from None
 
 
 def _read_parquet_frame(data: bytes) -> pd.DataFrame:
@@ -250,10 +228,14 @@ def _read_parquet_frame(data: bytes) -> pd.DataFrame:
 
 
 def _wandb_frame(
-    data: bytes, *, tokens_per_step: float | None, num_params: Mapping[str, float] | None
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """A W&B panel export in long form: run_name, step, tokens_seen, num_params, loss (as text)."""
-    wide = _read_csv_frame(data)
+    rows: userdata.TextRows, *, tokens_per_step: float | None, num_params: Mapping[str, float] | None
+) -> tuple[pd.DataFrame, dict[str, str], tuple[int, ...], tuple[str, ...]]:
+    """A W&B panel export in long form: run_name, step, tokens_seen, num_params, loss (as text).
+
+    Also returns each long row's line in the file and the column it came from (for messages).
+    """
+    wide = rows.frame
+    wide_lines = np.asarray(rows.lines, dtype=np.int64)
     series = [
         c
         for c in wide.columns
@@ -273,6 +255,8 @@ def _wandb_frame(
         )
     sizes = dict(num_params or {})
     parts = []
+    lines: list[int] = []
+    context: list[str] = []
     missing = []
     for column in series:
         run = column.rsplit(" - ", 1)[0].strip()
@@ -293,6 +277,8 @@ def _wandb_frame(
                 }
             )
         )
+        lines += wide_lines[keep.to_numpy()].tolist()
+        context += [f"column {column}"] * int(keep.sum())
     if missing:
         raise FormatError(
             f"the size of run(s) {', '.join(map(repr, missing[:5]))} is not in their name (e.g. '410m', '1.3B'): "
@@ -306,7 +292,7 @@ def _wandb_frame(
         "num_params": "the size in the run's name" if not sizes else "given per run",
         "loss": f"the '{metrics.pop()}' columns",
     }
-    return frame, mapping
+    return frame, mapping, tuple(lines), tuple(context)
 
 
 def _to_bool(text: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -344,10 +330,10 @@ def _canonical(
     return out, mapping, ignored
 
 
-def _extras(canonical: pd.DataFrame) -> pd.DataFrame:
+def _extras(canonical: pd.DataFrame, where: list[str]) -> pd.DataFrame:
     """The optional columns checked: step (>= 0), flops (> 0, finite), schedule (text), final_of_schedule (bool).
 
-    Raises :class:`FormatError` naming the first bad rows (file lines, header = 1).
+    Raises :class:`FormatError` naming the first bad rows by ``where`` (each row's ``"line 5"``).
     """
     out = pd.DataFrame(index=canonical.index)
     for column in ("step", "flops"):
@@ -357,19 +343,22 @@ def _extras(canonical: pd.DataFrame) -> pd.DataFrame:
         values = pd.to_numeric(text, errors="coerce")
         bad = (text != "") & (values.isna() | ~np.isfinite(values) | (values < 0 if column == "step" else values <= 0))
         if bad.any():
-            rows = ", ".join(str(i + 2) for i in canonical.index[bad][:5])
             rule = "a number >= 0" if column == "step" else "a positive number of FLOPs, e.g. 1e19"
-            raise FormatError(f"{column} must be {rule} (or empty); see row(s) {rows}")
+            raise FormatError(f"{column} must be {rule} (or empty); see {_first(where, bad)}")
         out[column] = values.astype(float)
     if "schedule" in canonical:
         out["schedule"] = canonical["schedule"].str.strip()
     if "final_of_schedule" in canonical:
         values, bad = _to_bool(canonical["final_of_schedule"])
         if bad.any():
-            rows = ", ".join(str(i + 2) for i in canonical.index[bad][:5])
-            raise FormatError(f"final_of_schedule must be true or false (yes/no, 1/0); see row(s) {rows}")
+            raise FormatError(f"final_of_schedule must be true or false (yes/no, 1/0); see {_first(where, bad)}")
         out["final_of_schedule"] = values
     return out
+
+
+def _first(where: list[str], bad: pd.Series) -> str:
+    """The first five bad rows' places, e.g. ``line 5, line 9``."""
+    return ", ".join([w for w, b in zip(where, bad.to_numpy(), strict=True) if b][:5])
 
 
 def parse_runs(
@@ -387,12 +376,22 @@ def parse_runs(
     if isinstance(data, str):
         data = data.encode("utf-8")
     kind = detect_format(data)
+    refused: tuple[tuple[int, str], ...] = ()
+    context: tuple[str, ...] | None = None
+    unit = "line"
     if kind == "wandb":
-        canonical, mapping = _wandb_frame(data, tokens_per_step=tokens_per_step, num_params=num_params)
+        rows = _read_csv_rows(data)
+        refused = rows.refused
+        canonical, mapping, lines, context = _wandb_frame(rows, tokens_per_step=tokens_per_step, num_params=num_params)
         ignored: tuple[str, ...] = ()
         given = [str(c) for c in canonical.columns]
     else:
-        frame = _read_parquet_frame(data) if kind == "parquet" else _read_csv_frame(data)
+        if kind == "parquet":
+            frame = _read_parquet_frame(data)
+            lines, unit = tuple(range(1, len(frame) + 1)), "row"  # no lines: the data row, first = 1
+        else:
+            rows = _read_csv_rows(data)
+            frame, lines, refused = rows.frame, rows.lines, rows.refused
         given = [str(c) for c in frame.columns]  # the file's own names, before aliases rename them
         canonical, mapping, ignored = _canonical(frame, tokens_per_step)
     missing = [c for c in userdata.REQUIRED_COLUMNS if c not in canonical]
@@ -409,12 +408,18 @@ def parse_runs(
             f"missing required column(s): {', '.join(missing)} ({also}); found: {', '.join(found) or 'none'}. "
             "The columns are num_params, tokens_seen, loss (required), run_name, seed (optional)"
         )
-    extras = _extras(canonical)
+    where = [f"{unit} {line}" + (f" ({context[i]})" if context is not None else "") for i, line in enumerate(lines)]
+    extras = _extras(canonical, where)
     core_columns = [c for c in ("run_name", "seed", "num_params", "tokens_seen", "loss") if c in canonical]
-    validated = userdata.parse_runs_csv(canonical[core_columns].to_csv(index=False).encode("utf-8"))
+    try:
+        validated = userdata.validate_rows(canonical[core_columns], lines, refused=refused, unit=unit, context=context)
+    except FormatError:
+        raise
+    except RunsTableError as error:
+        raise FormatError(str(error)) from None
     table = validated.table
     if len(extras.columns):
-        # Bring the optional columns back by the row's key: parse_runs_csv keeps the first of
+        # Bring the optional columns back by the row's key: validate_rows keeps the first of
         # duplicate (run, tokens_seen) rows, so the first extra of each key matches it.
         keys = pd.DataFrame(
             {

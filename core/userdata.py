@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +97,7 @@ class RunsTable:
     """Validated runs: ``table`` has run_id, run_name, seed, num_params, tokens_seen, value."""
 
     table: pd.DataFrame
-    messages: tuple[str, ...]  # one per rejected row (capped), e.g. "row 5: loss is not a number"
+    messages: tuple[str, ...]  # one per rejected row (capped), e.g. "line 5: loss is not a number"
     rejected_rows: int
 
     @property
@@ -154,10 +153,32 @@ def _decode(data: bytes) -> str:
     return text.lstrip("\ufeff")
 
 
-def parse_runs_csv(data: bytes | str) -> RunsTable:
-    """Parse and validate a runs CSV; bad rows are rejected with a message each.
+@dataclass(frozen=True)
+class TextRows:
+    """A delimited text file read as cells, each row with the line of the file it starts on.
 
-    Raises :class:`RunsTableError` when nothing usable remains or the file is not a table.
+    ``frame`` holds the cells as text (``""`` where a row is short), one column per header name,
+    with a RangeIndex; ``lines[i]`` is the 1-based line of the file where row ``i`` starts (the
+    header's line is ``header_line``). Blank lines and comment lines (starting with ``#``, other
+    than a row with the header's number of fields) are skipped but counted. ``refused`` are the
+    rows that were not read: (line, reason) of a row with more non-empty fields than the header.
+    """
+
+    frame: pd.DataFrame
+    lines: tuple[int, ...]
+    header_line: int
+    refused: tuple[tuple[int, str], ...] = ()
+
+
+def _is_comment(record: list[str], width: int | None) -> bool:
+    return bool(record) and record[0].lstrip().startswith("#") and len(record) != width
+
+
+def read_text_rows(data: bytes | str) -> TextRows:
+    """Read a CSV (commas, semicolons, tabs or bars; any of :func:`_decode`'s encodings) as text cells.
+
+    Raises :class:`RunsTableError` when the file is too large, empty, binary, has no data row, more
+    than :data:`MAX_ROWS` rows, or cannot be read as a table.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -168,40 +189,103 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
         raise RunsTableError("the file is empty")
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # old Mac line ends would break the CSV reader
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
-        sep = dialect.delimiter
+        sep = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
     except csv.Error:
         sep = ","
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    header: list[str] | None = None
+    header_line = 0
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    refused: list[tuple[int, str]] = []
+    end = 0  # the last line of the previous record
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra fields beyond the header are dropped
-            raw = pd.read_csv(
-                io.StringIO(text),
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
-                nrows=MAX_ROWS + 1,
-                on_bad_lines="skip",
-                engine="python",
-                index_col=False,
-            )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError):
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # a blank line
+            if _is_comment(record, None if header is None else len(header)):
+                continue
+            cells = record
+            if header is None:
+                header = [cell.strip() or f"(column {i + 1})" for i, cell in enumerate(cells)]
+                header_line = start
+                continue
+            width = len(header)
+            if len(cells) > width:
+                extra = [cell for cell in cells[width:] if cell.strip()]
+                if extra:
+                    refused.append(
+                        (
+                            start,
+                            f"{len(cells)} values where the header names {width} columns, so the row is not "
+                            "read (a separator inside a value? quote that value, or write 1000 for 1,000)",
+                        )
+                    )
+                    if len(rows) + len(refused) > MAX_ROWS:
+                        break
+                    continue
+                cells = cells[:width]  # empty cells after the last column (a trailing separator)
+            rows.append(cells + [""] * (width - len(cells)))
+            lines.append(start)
+            if len(rows) + len(refused) > MAX_ROWS:
+                break
+    except csv.Error:
         raise RunsTableError(NOT_A_TABLE) from None
-    if raw.empty and len(raw.columns):
+    if header is None:
+        raise RunsTableError("the file is empty")
+    if not rows and not refused:
         raise RunsTableError(HEADER_ONLY)
-    if len(raw) > MAX_ROWS:
+    if len(rows) + len(refused) > MAX_ROWS:
         raise RunsTableError(f"the file has more than {MAX_ROWS:,} rows")
+    frame = pd.DataFrame(rows, columns=header, dtype=object).astype(str)  # the dtype of read_csv(dtype=str)
+    return TextRows(frame=frame, lines=tuple(lines), header_line=header_line, refused=tuple(refused))
+
+
+def parse_runs_csv(data: bytes | str) -> RunsTable:
+    """Parse and validate a runs CSV; bad rows are rejected with a message each naming their line.
+
+    Raises :class:`RunsTableError` when nothing usable remains or the file is not a table.
+    """
+    rows = read_text_rows(data)
+    raw = rows.frame.copy()
     raw.columns = [str(c).strip().lower().replace(" ", "_") for c in raw.columns]
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         raise RunsTableError(
             f"missing required column(s): {', '.join(missing)}; found: "
-            f"{', '.join(map(str, raw.columns[:10])) or 'none'}. The columns are num_params, tokens_seen, loss "
+            f"{', '.join(map(str, rows.frame.columns[:10])) or 'none'}. The columns are num_params, tokens_seen, loss "
             "(required), run_name, seed (optional)"
         )
     if raw.columns.duplicated().any():
         raise RunsTableError("the header repeats a column name")
+    return validate_rows(raw, rows.lines, refused=rows.refused)
+
+
+def validate_rows(
+    raw: pd.DataFrame,
+    lines: tuple[int, ...],
+    *,
+    refused: tuple[tuple[int, str], ...] = (),
+    unit: str = "line",
+    context: tuple[str, ...] | None = None,
+) -> RunsTable:
+    """Validate rows of text cells (columns num_params, tokens_seen, loss and optionally run_name, seed).
+
+    ``lines[i]`` numbers row ``i`` in the messages (``"line 5: loss is not a number"``; ``unit`` is
+    ``"row"`` for a file without lines, e.g. Parquet); ``context[i]``, when given, is added to its
+    messages in brackets (a W&B export's run). ``refused`` are rows the reader could not read
+    (counted as rejected, listed with the others in line order).
+    Raises :class:`RunsTableError` when no row is usable.
+    """
+    raw = raw.reset_index(drop=True)
+    if len(raw) != len(lines) or (context is not None and len(context) != len(lines)):
+        raise ValueError("validate_rows needs one line number (and context) per row")
+
+    def located(i: int, problem: str) -> str:
+        where = f" ({context[i]})" if context is not None else ""
+        return f"{unit} {lines[i]}: {problem}{where}"
+
     numbers = {c: pd.to_numeric(raw[c].str.strip().str.replace("_", ""), errors="coerce") for c in REQUIRED_COLUMNS}
     problems = pd.Series("", index=raw.index, dtype=object)
     for column, values in numbers.items():
@@ -224,11 +308,18 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
         bad_seed = (seed_text != "") & (seed.isna() | (seed % 1 != 0))
         problems[bad_seed] += "seed must be an integer; "
     ok = problems == ""
-    messages = tuple(f"row {i + 2}: {p.rstrip('; ')}" for i, p in problems[~ok].head(MAX_MESSAGES).items())
+    listed = sorted(
+        [(line, f"{unit} {line}: {reason}") for line, reason in refused]
+        + [(lines[i], located(i, p.rstrip("; "))) for i, p in problems[~ok].items()],
+        key=lambda pair: pair[0],
+    )
+    messages = tuple(message for _, message in listed[:MAX_MESSAGES])
+    rejected = len(refused) + int((~ok).sum())
     if not ok.any():
-        more = len(messages) - 5
+        read = len(raw) + len(refused)
+        more = rejected - 5
         raise RunsTableError(
-            f"no row can be used ({len(raw):,} row{'s' if len(raw) != 1 else ''} read): "
+            f"no row can be used ({read:,} row{'s' if read != 1 else ''} read): "
             + "; ".join(messages[:5])
             + (f"; and {more:,} more" if more > 0 else "")
         )
@@ -253,9 +344,9 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
         raise RunsTableError(f"run(s) {bad} have more than one num_params; give each size its own run_name")
     dup = table.duplicated(["run_id", "tokens_seen"], keep="first")
     extra = tuple(
-        f"row {i + 2}: duplicate of an earlier row (same run and tokens_seen), ignored"
+        located(i, "duplicate of an earlier row (same run and tokens_seen), ignored")
         for i in table.index[dup][: max(0, MAX_MESSAGES - len(messages))]
     )
     table = table[~dup]
     table = table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]].reset_index(drop=True)
-    return RunsTable(table=table, messages=messages + extra, rejected_rows=int((~ok).sum() + dup.sum()))
+    return RunsTable(table=table, messages=messages + extra, rejected_rows=rejected + int(dup.sum()))

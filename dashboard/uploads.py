@@ -38,12 +38,16 @@ class UploadOutcome:
         return self.table is not None
 
     def problems(self) -> pd.DataFrame:
-        """The row-by-row messages as a table: Row (file line, header = 1), Problem."""
+        """The row-by-row messages as a table: Line (of the file, first line = 1; a Parquet file's
+        data row, first = 1, under "Row"), Problem."""
         rows = []
+        unit = "Line"
         for message in self.messages:
-            match = re.match(r"row (\d+): (.*)", message)
-            rows.append((int(match.group(1)), match.group(2)) if match else (None, message))
-        return pd.DataFrame(rows, columns=["Row", "Problem"])
+            match = re.match(r"(line|row) (\d+): (.*)", message, flags=re.DOTALL)
+            if match and match.group(1) == "row":
+                unit = "Row"
+            rows.append((int(match.group(2)), match.group(3)) if match else (None, message))
+        return pd.DataFrame(rows, columns=[unit, "Problem"])
 
 
 def process_upload(data: bytes, *, size: int | None = None) -> UploadOutcome:

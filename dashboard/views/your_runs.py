@@ -152,7 +152,7 @@ def render() -> None:
                 hide_index=True,
                 width="stretch",
                 height=min(38 + 35 * len(problems), 250),
-                column_config={"Row": st.column_config.NumberColumn(format="%d", width="small")},
+                column_config={problems.columns[0]: st.column_config.NumberColumn(format="%d", width="small")},
             )
         st.button("Clear the uploaded runs", on_click=_clear, icon=":material/delete:")
         _mapping()

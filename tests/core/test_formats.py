@@ -143,7 +143,7 @@ def test_bad_rows_are_left_out_with_their_line():
     data = SWEEP_CSV + b"broken,abc,1e9,3.0,1e18,cosine,true\n"
     parsed = formats.parse_runs(data)
     assert parsed.rejected_rows == 1 and parsed.num_runs == 6
-    assert parsed.messages[0].startswith("row 8: num_params is not a number")
+    assert parsed.messages[0].startswith("line 8: num_params is not a number")
 
 
 def test_the_old_template_still_parses():
@@ -230,3 +230,32 @@ def test_a_missing_column_error_names_the_files_own_columns():
     with pytest.raises(formats.FormatError) as caught:
         formats.parse_runs("a,b,c\n1,2,3\n")
     assert "found: a, b, c." in str(caught.value)
+
+
+def test_every_format_names_the_line_of_the_file():
+    from tests.core.test_userdata import LINED_CSV
+
+    parsed = formats.parse_runs(LINED_CSV)
+    assert parsed.rejected_rows == 2 and parsed.num_runs == 2
+    assert parsed.messages[0] == "line 6: loss is not a number"
+    assert parsed.messages[1].startswith("line 8: 5 values where the header names 4 columns")
+    # An optional column's mistake names the line too.
+    data = b"# sweep\nparams,tokens,loss,flops\n\n1e8,2e9,3.0,1e18\n\n1e8,4e9,2.9,lots\n"
+    with pytest.raises(formats.FormatError, match=r"flops must be .*; see line 6$"):
+        formats.parse_runs(data)
+
+
+def test_a_wandb_export_names_the_line_and_column_of_a_bad_loss():
+    data = b"# exported 2026-11-30\n" + WANDB_CSV.replace(b'"3.42"', b'"n/a"')
+    parsed = formats.parse_runs(data, tokens_per_step=2**21)
+    assert parsed.format == "wandb"
+    # WANDB_CSV's second data row is line 3 of its own; the comment puts it on line 4.
+    assert parsed.messages == ("line 4: loss is not a number (column pythia-160m - train/loss)",)
+
+
+def test_a_parquet_files_bad_row_is_its_data_row():
+    frame = pd.DataFrame({"N": [7e7, -1.0, 1.6e8], "D": [2e9, 4e9, 4e9], "loss": [3.2, 3.1, 2.9]})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    parsed = formats.parse_runs(buffer.getvalue())
+    assert parsed.messages == ("row 2: num_params must be > 0",)

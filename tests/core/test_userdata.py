@@ -26,11 +26,11 @@ def test_bad_rows_get_row_numbered_messages_and_good_rows_survive():
     assert len(table.table) == 1 and table.rejected_rows == 5
     joined = " | ".join(table.messages)
     for expected in (
-        "row 3: num_params must be > 0",
-        "row 4: num_params is not a number",
-        "row 5: tokens_seen is not finite",
-        "row 6: loss is empty",
-        "row 7: duplicate",
+        "line 3: num_params must be > 0",
+        "line 4: num_params is not a number",
+        "line 5: tokens_seen is not finite",
+        "line 6: loss is empty",
+        "line 7: duplicate",
     ):
         assert expected in joined
 
@@ -40,7 +40,10 @@ def test_bad_rows_get_row_numbered_messages_and_good_rows_survive():
     [
         (b"", "empty"),
         (b"x,y\n1,2\n", "missing required column"),
-        (b"num_params,tokens_seen,loss\nnan,nan,nan\n", r"no row can be used \(1 row read\): row 2: num_params is not"),
+        (
+            b"num_params,tokens_seen,loss\nnan,nan,nan\n",
+            r"no row can be used \(1 row read\): line 2: num_params is not",
+        ),
         (b"a" * (MAX_UPLOAD_BYTES + 1), "limit"),
     ],
 )
@@ -87,7 +90,7 @@ def test_old_mac_line_ends_and_stray_carriage_returns_are_read():
     # The old parser showed Python's csv error ("new-line character seen in unquoted field") here;
     # a line break inside a row now splits it, and the broken rows get row messages.
     broken = parse_runs_csv(b"num_params,tokens_seen,loss\r1e8,1e9,3\n2e8,\r1e9,2.9\n")
-    assert len(broken.table) == 1 and broken.messages[0].startswith("row 3: tokens_seen is empty")
+    assert len(broken.table) == 1 and broken.messages[0].startswith("line 3: tokens_seen is empty")
 
 
 def test_text_in_other_encodings_is_still_read():
@@ -161,10 +164,10 @@ def test_implausible_values_are_rejected_per_row_with_the_reason():
     table = parse_runs_csv(text)
     assert len(table.table) == 6 and table.rejected_rows == 4
     reasons = dict(m.split(": ", 1) for m in table.messages)
-    assert "tokens_seen is above 1e+17" in reasons["row 8"]
-    assert "num_params is above 1e+15" in reasons["row 9"]
-    assert "num_params is below 1e+03" in reasons["row 10"]
-    assert "loss is above" in reasons["row 11"]
+    assert "tokens_seen is above 1e+17" in reasons["line 8"]
+    assert "num_params is above 1e+15" in reasons["line 9"]
+    assert "num_params is below 1e+03" in reasons["line 10"]
+    assert "loss is above" in reasons["line 11"]
     # the same bounds as the planner's (one definition, core.units)
     assert planning.MAX_PARAMS == units.MAX_PARAMS and planning.MAX_TOKENS == units.MAX_TOKENS
 
@@ -182,3 +185,46 @@ def test_the_size_limit_is_stated_in_one_unit():
         parse_runs_csv(b"a" * (MAX_UPLOAD_BYTES + 1))
     assert f"{MAX_UPLOAD_BYTES + 1:,} bytes" in str(caught.value) and userdata.MAX_UPLOAD_TEXT in str(caught.value)
     assert MAX_UPLOAD_BYTES == userdata.MAX_UPLOAD_MB * 10**6
+
+
+# ---------------------------------------------------------------- rows named by their line in the file
+
+# Lines 1-2 a comment and the header; blank and comment lines before each bad row.
+LINED_CSV = (
+    "# runs of 2026-11, exported by hand\n"  # line 1
+    "run_name,num_params,tokens_seen,loss\n"  # line 2: header
+    "\n"  # line 3
+    "a,1e8,1e9,3.0\n"  # line 4
+    "# the next value was mistyped\n"  # line 5
+    "a,1e8,2e9,oops\n"  # line 6: loss not a number
+    "\n"  # line 7
+    "a,1e8,3e9,2.5,2.4\n"  # line 8: five values, four columns
+    "a,1e8,4e9,2.3,,\n"  # line 9: trailing empty cells are fine
+    "b,2e8,1e9,2.9\n"  # line 10
+)
+
+
+def test_messages_name_the_line_of_the_file_past_blank_and_comment_lines():
+    table = parse_runs_csv(LINED_CSV)
+    assert table.rejected_rows == 2 and len(table.table) == 3
+    assert table.messages[0] == "line 6: loss is not a number"
+    assert table.messages[1].startswith("line 8: 5 values where the header names 4 columns")
+
+
+def test_a_row_with_too_many_values_is_reported_not_dropped_silently():
+    data = "num_params,tokens_seen,loss\n1e8,1e9,3.0\n1,000,000,2e9,3.1\n"
+    table = parse_runs_csv(data)
+    assert table.rejected_rows == 1 and len(table.table) == 1
+    assert table.messages == (
+        "line 3: 5 values where the header names 3 columns, so the row is not read (a separator inside a value? "
+        "quote that value, or write 1000 for 1,000)",
+    )
+    with pytest.raises(RunsTableError, match=r"no row can be used \(1 row read\): line 2: 4 values"):
+        parse_runs_csv("num_params,tokens_seen,loss\n1e8,1e9,3.0,9\n")
+
+
+def test_a_quoted_value_over_two_lines_keeps_the_next_rows_lines():
+    data = 'run_name,num_params,tokens_seen,loss\n"two\nlines",1e8,1e9,3.0\nb,2e8,1e9,bad\n'
+    table = parse_runs_csv(data)
+    assert table.messages == ("line 4: loss is not a number",)
+    assert table.table["run_name"].tolist() == ["two\nlines"]

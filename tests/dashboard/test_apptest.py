@@ -229,8 +229,20 @@ def test_your_runs_rejected_rows_are_listed(app_test):
     _no_failure(at)
     assert "2 rows were left out" in _texts(at.warning)
     problems = at.dataframe[0].value
-    assert problems["Row"].tolist() == [4, 6]
+    assert problems["Line"].tolist() == [4, 6]
     assert len(at.session_state["uploaded_runs"]) == 3
+
+
+def test_your_runs_rejected_rows_are_named_by_their_line_in_the_file(app_test):
+    from tests.core.test_userdata import LINED_CSV
+
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("lined.csv", LINED_CSV.encode(), "text/csv")).run()
+    _no_failure(at)
+    assert "2 rows were left out" in _texts(at.warning)
+    problems = at.dataframe[0].value
+    assert problems["Line"].tolist() == [6, 8]  # past a comment, a header, blank and comment lines
+    assert problems["Problem"].iloc[1].startswith("5 values where the header names 4 columns")
 
 
 def test_your_runs_malformed_file_is_an_error(app_test):

@@ -31,7 +31,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import analysis, calibration, exports, fitting, formats, isoflop, userdata, userstore
+from scaleplan.core import analysis, calibration, fitting, formats, isoflop, userdata, userstore
 from scaleplan.core.errors import UserError
 from scaleplan.core.formats import ColumnMapping, ParsedRuns
 from scaleplan.core.isoflop import Allocation, IsoflopAnalysis
@@ -256,7 +256,9 @@ def export_csv(study: Study) -> bytes:
     """The study's rows as a CSV that :func:`scaleplan.core.formats.parse_runs` reads back unchanged.
 
     Columns: run_name, seed, num_params, tokens_seen, loss and the optional columns the study has.
-    Numbers keep every digit (``repr``), so a re-upload stores the same values.
+    Numbers keep every digit (``repr``), so a re-upload stores the same values; text that a
+    spreadsheet would run as a formula gets a leading ``'`` (:func:`scaleplan.core.userdata.protect_text`),
+    which the upload drops again.
     """
     table = study.table.rename(columns={"value": "loss"})
     columns = ["run_name", "seed", "num_params", "tokens_seen", "loss"] + [
@@ -272,8 +274,12 @@ def export_csv(study: Study) -> bytes:
             out[column] = out[column].map(lambda v: "" if pd.isna(v) else repr(float(v)))
     if "final_of_schedule" in out:
         out["final_of_schedule"] = out["final_of_schedule"].map(lambda v: "" if pd.isna(v) else str(bool(v)).lower())
-    # Run names are the user's text: a spreadsheet must not run them as formulas (core.exports).
-    text: str = exports.neutralise_formulas(out).to_csv(index=False)
+    # Run names and schedules are the user's text: a spreadsheet must not run them as formulas
+    # (core.exports). Only those: a seed of -1 is a number, and '-1 would not read back as one.
+    for column in ("run_name", "schedule"):
+        if column in out:
+            out[column] = out[column].map(lambda v: "" if pd.isna(v) else userdata.protect_text(str(v)))
+    text: str = out.to_csv(index=False)
     return text.encode("utf-8")
 
 

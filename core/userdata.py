@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import units
+from scaleplan.core import exports, units
 from scaleplan.core.errors import UserError
 
 REQUIRED_COLUMNS = ("num_params", "tokens_seen", "loss")
@@ -153,13 +153,35 @@ def _decode(data: bytes) -> str:
     return text.lstrip("\ufeff")
 
 
+def unprotect_text(cell: str) -> str:
+    """A cell as the user wrote it, without the ``'`` a spreadsheet-safe export put before it.
+
+    The inverse of :func:`protect_text`: one leading ``'`` is dropped when what follows starts with
+    a formula character (:data:`scaleplan.core.exports.FORMULA_PREFIXES`) or another ``'``, so an
+    exported ``'=baseline`` or ``'-1`` reads back as ``=baseline`` and ``-1``.
+    """
+    if cell.startswith("'") and cell[1:].startswith((*exports.FORMULA_PREFIXES, "'")):
+        return cell[1:]
+    return cell
+
+
+def protect_text(cell: str) -> str:
+    """A text cell for a CSV that spreadsheets open: ``'`` before text a spreadsheet would run as a
+    formula (:func:`scaleplan.core.exports.neutralise_cell`), and before text that
+    :func:`unprotect_text` would change, so that reading the file back gives ``cell`` again."""
+    if exports.neutralise_cell(cell) != cell or unprotect_text(cell) != cell:
+        return "'" + cell
+    return cell
+
+
 @dataclass(frozen=True)
 class TextRows:
     """A delimited text file read as cells, each row with the line of the file it starts on.
 
     ``frame`` holds the cells as text (``""`` where a row is short), one column per header name,
     with a RangeIndex; ``lines[i]`` is the 1-based line of the file where row ``i`` starts (the
-    header's line is ``header_line``). Blank lines and comment lines (starting with ``#``, other
+    header's line is ``header_line``), each cell without the ``'`` a spreadsheet-safe export put
+    before it (:func:`unprotect_text`). Blank lines and comment lines (starting with ``#``, other
     than a row with the header's number of fields) are skipped but counted. ``refused`` are the
     rows that were not read: (line, reason) of a row with more non-empty fields than the header.
     """
@@ -206,7 +228,7 @@ def read_text_rows(data: bytes | str) -> TextRows:
                 continue  # a blank line
             if _is_comment(record, None if header is None else len(header)):
                 continue
-            cells = record
+            cells = [unprotect_text(cell) for cell in record]
             if header is None:
                 header = [cell.strip() or f"(column {i + 1})" for i, cell in enumerate(cells)]
                 header_line = start

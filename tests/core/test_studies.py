@@ -94,3 +94,36 @@ def test_a_foreign_store_is_refused(tmp_path):
     with pytest.raises(userstore.UserStoreError):
         _save(path, "a")
     assert path.read_bytes() == SWEEP_CSV
+
+
+# Runs a spreadsheet would misread: a seed of -1, names and a schedule that start like formulas.
+TRICKY_CSV = (
+    b"run_name,seed,num_params,tokens_seen,loss,schedule\n"
+    b"=baseline,-1,1e8,1e9,3.2,-cosine\n"
+    b"=baseline,-1,1e8,2e9,3.0,-cosine\n"
+    b"+wide,0,2e8,1e9,3.1,@wsd\n"
+    b"'tis,3,4e8,1e9,2.9,cosine\n"
+    b"plain,-7,4e8,1e9,2.8,cosine\n"
+)
+
+
+def test_upload_export_upload_gives_the_same_runs(tmp_path):
+    path = tmp_path / "user.duckdb"
+    first = formats.parse_runs(TRICKY_CSV)
+    assert first.rejected_rows == 0
+    assert sorted(first.table["run_id"].unique()) == [
+        "upload/'tis/seed3",
+        "upload/+wide/seed0",
+        "upload/=baseline/seed-1",
+        "upload/plain/seed-7",
+    ]
+    _save(path, "tricky", data=TRICKY_CSV)
+    exported = studies.export_csv(studies.load_study(path, "tricky"))
+    again = formats.parse_runs(exported)
+    assert again.rejected_rows == 0 and again.messages == ()
+    columns = ["run_id", "run_name", "seed", "num_params", "tokens_seen", "value", "schedule"]
+    pd.testing.assert_frame_equal(again.table[columns], first.table[columns], check_dtype=False)
+    # A spreadsheet opening the export runs none of the user's text; the numbers stay numbers.
+    lines = exported.decode().splitlines()
+    assert lines[1] == "'=baseline,-1,100000000.0,1000000000.0,3.2,'-cosine"
+    assert "\n'tis,3," in exported.decode() and "\nplain,-7," in exported.decode()

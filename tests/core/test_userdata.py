@@ -228,3 +228,13 @@ def test_a_quoted_value_over_two_lines_keeps_the_next_rows_lines():
     table = parse_runs_csv(data)
     assert table.messages == ("line 4: loss is not a number",)
     assert table.table["run_name"].tolist() == ["two\nlines"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("'=+-@\t\rab1 "), max_size=6))
+def test_protected_text_reads_back_as_written_and_runs_no_formula(text):
+    from scaleplan.core import exports, userdata
+
+    protected = userdata.protect_text(text)
+    assert userdata.unprotect_text(protected) == text
+    assert not protected.startswith(exports.FORMULA_PREFIXES)

@@ -118,3 +118,19 @@ def test_fit_runs_next_budget_inside_the_sizes_gets_the_backtest_interval(tmp_pa
     assert interval["method"].startswith("in-study backtest"), interval
     assert interval["low"] < doc["prediction"] < interval["high"]
     assert interval["designs"] >= 10 and "refits inside your runs" in interval["basis"]
+
+
+def test_an_exported_study_adds_again_as_the_same_runs(tmp_path, capsys):
+    from tests.core.test_studies import TRICKY_CSV
+
+    store = tmp_path / "user.duckdb"
+    base = ["--user-db", str(store), "--log-dir", str(tmp_path / "log")]
+    original = tmp_path / "tricky.csv"
+    original.write_bytes(TRICKY_CSV)
+    assert _run(capsys, *base, "runs", "add", str(original), "--name", "first")[0] == 0
+    exported = tmp_path / "exported.csv"
+    assert _run(capsys, *base, "runs", "export", "first", "--to", str(exported))[0] == 0
+    code, _, err = _run(capsys, *base, "runs", "add", str(exported), "--name", "again")
+    assert code == 0 and "warning" not in err
+    first, again = studies.load_study(store, "first").table, studies.load_study(store, "again").table
+    assert again.equals(first)

@@ -33,6 +33,7 @@ import datetime as _dt
 import json
 import math
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,7 @@ __all__ = [
     "PlanInputs",
     "Scenario",
     "check_name",
+    "source_problem",
     "ensure_scenario_tables",
     "save_scenario",
     "list_scenarios",
@@ -241,6 +243,36 @@ def check_name(name: object) -> str:
     return text
 
 
+def source_problem(inputs: PlanInputs) -> str | None:
+    """Why ``inputs``' reference law and study source cannot be planned together, with what to change;
+    None when they can.
+
+    The planner's rule (:func:`load_context`): a study source is planned through its own law only,
+    ``fit:<study>``, the Chinchilla law fitted on the study's runs instead of a collection family's.
+    With any other law the scenario would not plan (``fit:<family>``: that family is not fitted) or
+    would silently ignore the study (a published or Gadre et al.'s law).
+    """
+    if inputs.study is None:
+        return None
+    own = planning.FAMILY_LAW_PREFIX + inputs.study
+    if inputs.law == own:
+        return None
+    if inputs.law_family is not None:
+        why = (
+            f"the law {inputs.law} is fitted on the collection's family {inputs.law_family}, but with the study "
+            f"source {inputs.study!r} the planner fits the study's runs instead, as the law {own}"
+        )
+    else:
+        why = (
+            f"the study source {inputs.study!r} has no effect with the law {inputs.law}: the planner uses a "
+            f"study's runs only through its own law, {own}"
+        )
+    return (
+        f"{why}; use the law {own} (--law {shlex.quote(own)}) to plan from the study's runs, or no study "
+        f"source (leave out --study) to plan with {inputs.law} on the public collection"
+    )
+
+
 def ensure_scenario_tables(con: duckdb.DuckDBPyConnection) -> None:
     userstore.ensure_tables(con, SCENARIO_DDL)
 
@@ -254,8 +286,12 @@ def _row_to_scenario(row: Sequence[Any]) -> Scenario:
 
 
 def save_scenario(con: duckdb.DuckDBPyConnection, name: str, inputs: PlanInputs, *, replace: bool = False) -> Scenario:
-    """Store ``inputs`` under ``name``. A taken name raises ScenarioError unless ``replace``."""
+    """Store ``inputs`` under ``name``. A taken name raises ScenarioError unless ``replace``; so do a
+    law and a study source that cannot be planned together (:func:`source_problem`)."""
     name = check_name(name)
+    problem = source_problem(inputs)
+    if problem is not None:
+        raise ScenarioError(f"scenario {name!r} cannot be planned: {problem}")
     ensure_scenario_tables(con)
     now = _now()
     if userstore.has_scenario(con, name):
@@ -718,7 +754,11 @@ def load_context(
     n_boot: int = planning.DEFAULT_LAW_BOOT,
 ) -> PlanningContext | str:
     """The laws for ``inputs`` fitted on the collection database ``con`` (or the study's runs), or
-    a sentence saying why the scenario cannot be planned (its stored study is gone)."""
+    a sentence saying why the scenario cannot be planned (its stored study is gone, its law and study
+    source do not go together: :func:`source_problem`)."""
+    problem = source_problem(inputs)
+    if problem is not None:
+        return problem
     version = storage.stored_data_version(con) or "unknown"
     family = inputs.law_family
     curves = None

@@ -1,6 +1,6 @@
 """``scaleplan scenario``: named what-if scenarios of the budget planner, saved and compared.
 
-    scaleplan scenario save --name NAME [--study STUDY] [--replace] <the flags of scaleplan plan>
+    scaleplan scenario save --name NAME [--study STUDY --law fit:STUDY] [--replace] <the flags of scaleplan plan>
     scaleplan scenario list [--json]
     scaleplan scenario compare NAME NAME ... [--json]
     scaleplan scenario rename OLD NEW
@@ -164,6 +164,9 @@ def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
                 f"prices, goal, law, --study); {use} with `scaleplan plan {flag} ...`"
             )
     inputs = inputs_from_args(args)
+    problem = scenarios.source_problem(inputs)  # the planner's rule, before the study is looked up
+    if problem is not None:
+        raise CLIError(f"scenario {args.name!r} cannot be planned: {problem}")
     if inputs.study is not None and scenarios.study_lookup(settings.user_db_path)(inputs.study) is None:
         raise CLIError(f"no stored study named {inputs.study!r}; `scaleplan runs list` shows the stored studies")
     with _store(settings) as con:
@@ -270,7 +273,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="save the planner inputs (the flags of scaleplan plan) under a name",
     )
     save.add_argument("--name", required=True, help="the scenario's name (up to 80 characters)")
-    save.add_argument("--study", default=None, help="study source: a stored study's name (default: the collection)")
+    save.add_argument(
+        "--study",
+        default=None,
+        help="study source: a stored study's name (default: the collection), planned through its own law: "
+        "give --law 'fit:STUDY' with it",
+    )
     save.add_argument("--replace", action="store_true", help="replace a scenario of that name")
     save.set_defaults(func=cmd_save)
 

@@ -403,3 +403,27 @@ def test_a_rename_that_fails_leaves_the_study_and_every_scenario_as_they_were(tm
     assert carried  # the first scenario was rewritten before the failure ...
     assert [s.name for s in studies.list_studies(store)] == ["my sweep"]  # ... and rolled back with the rename
     assert _raw_rows(store) == before
+
+
+def test_a_study_source_is_planned_only_through_its_own_law(con, tmp_path):
+    """save_scenario (the dashboard's and the CLI's) refuses a study source with another law; one saved
+    before the rule is reported unavailable with the same reason, not planned on the collection as if
+    the study were used."""
+    store = tmp_path / "user.duckdb"
+    _stored_study(store)
+    for law in ("fit:pythia", "hoffmann2022", "gadre-c4"):
+        inputs = dataclasses.replace(BASE, study="my sweep", law=law)
+        with user_store(store) as ucon, pytest.raises(scenarios.ScenarioError, match="cannot be planned") as refused:
+            scenarios.save_scenario(ucon, "x", inputs)
+        assert "fit:my sweep" in str(refused.value) and scenarios.source_problem(inputs) in str(refused.value)
+        with user_store(store) as ucon:  # as an older scaleplan stored it
+            scenarios.ensure_scenario_tables(ucon)
+            ucon.execute("DELETE FROM scenarios")
+            ucon.execute("INSERT INTO scenarios VALUES ('x', ?, '1', 'now', 'now')", [inputs.to_json()])
+            stored = scenarios.get_scenario(ucon, "x").inputs
+        context = scenarios.load_context(
+            con, stored, calibration=None, calibration_message="none", study_curves=scenarios.study_lookup(store)
+        )
+        assert context == scenarios.source_problem(inputs)
+    assert scenarios.source_problem(dataclasses.replace(BASE, study="my sweep", law="fit:my sweep")) is None
+    assert scenarios.source_problem(BASE) is None

@@ -119,6 +119,31 @@ def test_a_renamed_study_keeps_its_scenarios_planning(run, tmp_path):
     assert code == 0 and "stored study sweep v2" in out
 
 
+def test_save_refuses_a_study_with_a_law_that_ignores_it_and_says_what_to_change(run, tmp_path):
+    """--study is planned through its own law, fit:<study>: with a family's fit:<family> the scenario
+    cannot be planned, with a published law the study does nothing. Both are refused (exit 2) with the
+    flag to change; the suggested --law saves."""
+    import shlex
+
+    from scaleplan.core import formats, studies
+    from tests.core.synthetic import synthetic_family
+
+    csv = synthetic_family(checkpoints=8).rename(columns={"run_id": "run_name", "value": "loss"}).to_csv().encode()
+    studies.save_study(tmp_path / "user.duckdb", "my sweep", formats.parse_runs(csv), sha256=studies.sha256_of(csv))
+    flags = [*PLAN_FLAGS, "--budget-dollars", "20000", "--study", "my sweep"]
+    for law, why in (("fit:pythia", "fitted on the collection's family pythia"), ("hoffmann2022", "no effect")):
+        code, out, err = run("scenario", "save", "--name", "mine", *flags, "--law", law)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert why in err and "--law 'fit:my sweep'" in err and "leave out --study" in err
+    code, _, err = run("scenario", "save", "--name", "mine", *flags)  # the default law, besiroglu2024
+    assert code == 2 and "no effect with the law besiroglu2024" in err
+    code, out, _ = run("scenario", "list", "--json")
+    assert json.loads(out)["scenarios"] == []  # nothing was saved
+    suggested = shlex.split(err.split("use the law fit:my sweep (", 1)[1].split(")", 1)[0])
+    assert suggested == ["--law", "fit:my sweep"]
+    assert run("scenario", "save", "--name", "mine", *flags, *suggested)[0] == 0
+
+
 def test_brief_writes_both_files_and_refuses_to_overwrite(run, tmp_path):
     assert run("scenario", "save", "--name", "one", "--budget-dollars", "20000", *PLAN_FLAGS)[0] == 0
     pdf, pptx = tmp_path / "b.pdf", tmp_path / "b.pptx"

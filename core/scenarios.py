@@ -336,8 +336,14 @@ def rename_scenario(con: duckdb.DuckDBPyConnection, old: str, new: str) -> Scena
 
 
 def duplicate_scenario(con: duckdb.DuckDBPyConnection, name: str, new: str) -> Scenario:
-    """A copy of the scenario ``name`` under the free name ``new``."""
+    """A copy of the scenario ``name`` under the free name ``new`` (a taken one is never overwritten)."""
     scenario = get_scenario(con, name)
+    new = check_name(new)
+    if userstore.has_scenario(con, new):
+        raise ScenarioError(
+            f"a scenario named {new!r} exists already; give the copy another name, or delete {new!r} first "
+            f"(scaleplan scenario remove {shlex.quote(new)})"
+        )
     return save_scenario(con, new, scenario.inputs)
 
 

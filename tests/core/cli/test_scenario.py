@@ -67,6 +67,20 @@ def test_save_list_compare_remove(run):
     assert "large $2M:" in out and "small:" in out and "copy" not in out
 
 
+def test_duplicate_onto_a_taken_name_suggests_what_works(run):
+    import shlex
+
+    for name in ("a", "my copy"):
+        assert run("scenario", "save", "--name", name, "--budget-dollars", "20000", *PLAN_FLAGS)[0] == 0
+    code, _, err = run("scenario", "duplicate", "a", "my copy")
+    assert code == 2 and err.count("\n") == 1 and "--replace" not in err, err
+    assert run("scenario", "duplicate", "a", "my copy", "--replace")[0] == 2  # duplicate has no such flag
+    command = shlex.split(err.rsplit("(", 1)[1].rstrip(")\n"))
+    assert command == ["scaleplan", "scenario", "remove", "my copy"]
+    assert run(*command[1:])[0] == 0  # what the message suggests works ...
+    assert run("scenario", "duplicate", "a", "my copy")[0] == 0  # ... and then the copy is made
+
+
 def test_scenarios_survive_a_database_rebuild(run, mirror, tmp_path, built_db, meta_db):
     """A rebuilt collection database leaves the user store (another file) as it was."""
     user_db = tmp_path / "user.duckdb"

@@ -70,7 +70,11 @@ def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str =
 
 
 def _task_json(settings: Settings, family: str, task: str, result: analysis.Analysis, level: float) -> dict[str, Any]:
-    """The two-step accuracy prediction of ``task`` at the fit's predicted loss (core.task_prediction)."""
+    """The two-step accuracy prediction of ``task`` at the fit's predicted loss (core.task_prediction).
+
+    A task the study runs cannot support is an answer, not a mistake: ``refused`` with the refusal's
+    ``reason`` (a :data:`core.downstream.REFUSAL_RULES` key) and ``message``. A task the family does not
+    score is the user's mistake (:class:`CLIError`, exit 2)."""
     from scaleplan.core import downstream, task_prediction
 
     points = result.points
@@ -81,11 +85,25 @@ def _task_json(settings: Settings, family: str, task: str, result: analysis.Anal
             task_prediction.predict_task(*args, target_run=target, level=level)  # refusals first: cheap
             q, basis = task_prediction.held_out_quantile(con, family, level)
             pred = task_prediction.predict_task(*args, target_run=target, quantile=q, level=level, quantile_basis=basis)
-        except (downstream.TaskRefused, task_prediction.TaskNotFound) as error:
+        except task_prediction.TaskNotFound as error:
             raise CLIError(str(error)) from None
+        except downstream.TaskRefused as error:
+            return {
+                "task": task,
+                "refused": True,
+                "reason": error.reason,
+                "message": str(error),
+                "predicted_points": None,
+                "low_points": None,
+                "high_points": None,
+                "level": level,
+            }
     link = pred.link
     return {
         "task": pred.task,
+        "refused": False,
+        "reason": None,
+        "message": None,
         "shots": pred.shots,
         "chance_points": 100 * pred.chance,
         "predicted_points": pred.predicted_points,
@@ -243,7 +261,9 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             + (f" ({calibration.NEW_SOURCE_NOTE})" if args.runs and interval["method"] != backtest.METHOD else "")
         )
     print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
-    if "task" in doc:
+    if "task" in doc and doc["task"]["refused"]:
+        print(f"no accuracy prediction: {doc['task']['message']}")
+    elif "task" in doc:
         t = doc["task"]
         band = (
             f"{t['level']:.0%} interval {t['low_points']:.1f} - {t['high_points']:.1f} points"
@@ -341,7 +361,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fit.add_argument(
         "--task",
         help="also predict the target's accuracy on this downstream task (e.g. arc_easy, zero-shot/piqa): "
-        "the loss fit, then a chance-floor sigmoid link fitted on the study runs",
+        "the loss fit, then a chance-floor sigmoid link fitted on the study runs. A task the study runs cannot "
+        "support (at chance, not monotone in loss, ...) is refused with its reason, printed (--json: task.refused, "
+        "task.reason, task.message) next to the loss prediction, exit 0: a refusal is an answer. A task the "
+        "family does not score is exit 2",
     )
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=cmd_fit)

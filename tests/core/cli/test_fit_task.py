@@ -18,6 +18,7 @@ def test_fit_task_predicts_the_12b_accuracy_with_an_interval(built_db, capsys, m
     code, out = _run(built_db, capsys, "--task", "zero-shot/arc_easy", "--json")
     assert code == 0
     task = json.loads(out.out)["task"]
+    assert task["refused"] is False and task["reason"] is None
     assert task["task"] == "zero-shot/arc_easy" and task["shots"] == 0 and task["chance_points"] == 25.0
     assert 25.0 < task["predicted_points"] < 100.0
     assert task["low_points"] < task["predicted_points"] < task["high_points"]
@@ -27,10 +28,22 @@ def test_fit_task_predicts_the_12b_accuracy_with_an_interval(built_db, capsys, m
     assert task["actual_points"] == pytest.approx(100 * results["results"]["arc_easy"]["acc"])
 
 
-def test_a_task_at_chance_is_refused_with_its_reason(built_db, capsys):
+def test_a_task_at_chance_is_refused_with_its_reason_next_to_the_loss(built_db, capsys):
+    """A refused prediction is an answer (exit 0): the reason is printed, the loss prediction stands."""
     code, out = _run(built_db, capsys, "--task", "zero-shot/hendrycksTest-anatomy")
-    assert code == 2
-    assert "sit at chance" in out.err and "hendrycksTest-anatomy" in out.err
+    assert code == 0, out.err
+    refusal = next(line for line in out.out.splitlines() if line.startswith("no accuracy prediction"))
+    assert "sit at chance" in refusal and "hendrycksTest-anatomy" in refusal
+    assert any(line.startswith("predicted loss: ") for line in out.out.splitlines())
+    code, out = _run(built_db, capsys, "--task", "zero-shot/hendrycksTest-anatomy", "--json")
+    assert code == 0, out.err
+    doc = json.loads(out.out)
+    task = doc["task"]
+    assert task["refused"] is True and task["reason"] == "at_chance" and "sit at chance" in task["message"]
+    assert task["task"] == "zero-shot/hendrycksTest-anatomy" and task["predicted_points"] is None
+    # the loss prediction is the one the same fit gives without --task
+    code, alone = _run(built_db, capsys, "--json")
+    assert code == 0 and doc["prediction"] == json.loads(alone.out)["prediction"]
 
 
 def test_an_unknown_task_names_the_familys_tasks(built_db, capsys):

@@ -14,19 +14,12 @@ Formats (detected from the file's content, not its name):
     model size or tokens: the size comes from the run's name (``410m``, ``1.3B``) or from
     ``num_params`` given by the caller, and tokens = step x ``tokens_per_step``.
 
-Column names are matched case-insensitively, spaces and hyphens read as underscores, with the
-aliases of :data:`ALIASES` (``params``, ``n_params``, ``tokens``, ``D``, ...). The mapping from the
-file's header to scaleplan's columns comes back with the table (:class:`ColumnMapping`) so that it
-can be shown before anything is fitted.
-
-Optional columns beyond :mod:`scaleplan.core.userdata`'s:
-
-================== ==========================================================================
-step               training step; tokens_seen = step x tokens per step when tokens are not given
-flops              training compute of the run up to this checkpoint, FLOPs (default 6 N D)
-schedule           the learning-rate schedule's name or length, free text (e.g. ``cosine-20B``)
-final_of_schedule  true for the checkpoint at the end of its run's learning-rate schedule
-================== ==========================================================================
+The columns, required and optional, are :data:`scaleplan.core.userdata.COLUMN_SPECS`. Column
+names are matched case-insensitively, spaces and hyphens read as underscores, with the aliases of
+:data:`ALIASES` (``params``, ``n_params``, ``tokens``, ``D``, ...); other columns are not used. The
+mapping from the file's header to scaleplan's columns comes back with the table
+(:class:`ColumnMapping`, the unused columns as ``ignored``) so that it can be shown before anything
+is fitted.
 
 Every row is validated by :func:`scaleplan.core.userdata.validate_rows` (one source of truth for
 what a usable row is); this module only brings the formats to its columns and checks the optional
@@ -62,20 +55,9 @@ __all__ = [
 
 FORMATS = ("csv", "parquet", "wandb")
 
-#: scaleplan's column -> the header names read as it (after lower-casing; spaces and hyphens as ``_``).
-ALIASES: Mapping[str, tuple[str, ...]] = {
-    "num_params": ("num_params", "params", "n_params", "nparams", "parameters", "num_parameters", "n", "model_size"),
-    "tokens_seen": ("tokens_seen", "tokens", "d", "n_tokens", "num_tokens", "train_tokens", "tokens_trained"),
-    "loss": ("loss", "train_loss", "val_loss", "eval_loss", "validation_loss", "final_loss"),
-    "run_name": ("run_name", "run", "name", "model", "run_id"),
-    "seed": ("seed", "random_seed"),
-    "step": ("step", "_step", "steps", "iteration", "iter", "global_step"),
-    "flops": ("flops", "compute", "c", "compute_flops", "train_flops", "training_flops"),
-    "schedule": ("schedule", "lr_schedule", "scheduler"),
-    "final_of_schedule": ("final_of_schedule", "is_final", "end_of_schedule", "final_checkpoint"),
-    "tokens_per_step": ("tokens_per_step", "batch_tokens", "batch_size_tokens"),
-}
-EXTRA_COLUMNS = ("step", "flops", "schedule", "final_of_schedule")
+#: scaleplan's column -> the header names read as it (after lower-casing; spaces and hyphens as ``_``):
+#: its own name, then the aliases of :data:`scaleplan.core.userdata.COLUMN_SPECS`.
+ALIASES: Mapping[str, tuple[str, ...]] = {c.name: (c.name, *c.aliases) for c in userdata.COLUMN_SPECS}
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0", ""})
 _PARQUET_MAGIC = b"PAR1"
@@ -406,11 +388,11 @@ def parse_runs(
         found = given[:10]
         raise FormatError(
             f"missing required column(s): {', '.join(missing)} ({also}); found: {', '.join(found) or 'none'}. "
-            "The columns are num_params, tokens_seen, loss (required), run_name, seed (optional)"
+            f"The columns are {userdata.columns_text()}"
         )
     where = [f"{unit} {line}" + (f" ({context[i]})" if context is not None else "") for i, line in enumerate(lines)]
     extras = _extras(canonical, where)
-    core_columns = [c for c in ("run_name", "seed", "num_params", "tokens_seen", "loss") if c in canonical]
+    core_columns = [c for c in userdata.CORE_COLUMNS if c in canonical]
     try:
         validated = userdata.validate_rows(canonical[core_columns], lines, refused=refused, unit=unit, context=context)
     except FormatError:

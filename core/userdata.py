@@ -1,14 +1,10 @@
 """A user's own training runs, uploaded as CSV: parsing and row-by-row validation.
 
-Columns (header names are case-insensitive; extra columns are ignored):
-
-=============  ========  ==================================================
-num_params     required  parameters N (1e3 to 1e15), e.g. 160000000 or 1.6e8
-tokens_seen    required  tokens D seen at this checkpoint (1 to 1e17)
-loss           required  loss at this checkpoint (> 0, at most 1e4), e.g. nats/token
-run_name       optional  groups checkpoints into runs (default: one run per N)
-seed           optional  integer seed
-=============  ========  ==================================================
+The columns a runs file may have are :data:`COLUMN_SPECS` (the one list: the readers, the error
+messages and the Your runs page's column table use it). Header names are case-insensitive, with
+spaces and hyphens read as underscores and the aliases of each spec; any other column is not
+used (:data:`OTHER_COLUMNS`). :func:`parse_runs_csv` reads the five core columns under their own
+names; :func:`scaleplan.core.formats.parse_runs` reads every column, alias and format.
 """
 
 from __future__ import annotations
@@ -23,8 +19,93 @@ import pandas as pd
 from scaleplan.core import exports, units
 from scaleplan.core.errors import UserError
 
-REQUIRED_COLUMNS = ("num_params", "tokens_seen", "loss")
-OPTIONAL_COLUMNS = ("run_name", "seed")
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A column a runs file may have: its ``name``, whether it is ``required``, the other header
+    names read as it (``aliases``, lower case, underscores) and what it holds (``meaning``, with units)."""
+
+    name: str
+    required: bool
+    meaning: str
+    aliases: tuple[str, ...] = ()
+
+
+COLUMN_SPECS: tuple[ColumnSpec, ...] = (
+    ColumnSpec(
+        "num_params",
+        True,
+        "parameters N of the model (1e3 to 1e15), e.g. 160000000 or 1.6e8",
+        ("params", "n_params", "nparams", "parameters", "num_parameters", "n", "model_size"),
+    ),
+    ColumnSpec(
+        "tokens_seen",
+        True,
+        "tokens D seen at this checkpoint (1 to 1e17); a file that counts steps gives step and tokens per step instead",
+        ("tokens", "d", "n_tokens", "num_tokens", "train_tokens", "tokens_trained"),
+    ),
+    ColumnSpec(
+        "loss",
+        True,
+        "loss at this checkpoint (> 0, at most 1e4), e.g. nats/token",
+        ("train_loss", "val_loss", "eval_loss", "validation_loss", "final_loss"),
+    ),
+    ColumnSpec(
+        "run_name",
+        False,
+        "groups checkpoints into runs (default: one run per N)",
+        ("run", "name", "model", "run_id"),
+    ),
+    ColumnSpec("seed", False, "integer seed: the same run_name with another seed is another run", ("random_seed",)),
+    ColumnSpec(
+        "step",
+        False,
+        "training step (>= 0); without tokens_seen, tokens_seen = step x tokens per step",
+        ("_step", "steps", "iteration", "iter", "global_step"),
+    ),
+    ColumnSpec(
+        "tokens_per_step",
+        False,
+        "tokens per step (batch size x sequence length, > 0) on every row, to turn step into tokens_seen",
+        ("batch_tokens", "batch_size_tokens"),
+    ),
+    ColumnSpec(
+        "flops",
+        False,
+        "training compute up to this checkpoint, FLOPs (> 0); groups runs into isoFLOP budgets (default 6 N D)",
+        ("compute", "c", "compute_flops", "train_flops", "training_flops"),
+    ),
+    ColumnSpec(
+        "schedule",
+        False,
+        "the learning-rate schedule, free text; a length (cosine-20B) or constant says how much of it a run reached",
+        ("lr_schedule", "scheduler"),
+    ),
+    ColumnSpec(
+        "final_of_schedule",
+        False,
+        "true for the checkpoint at the end of its run's learning-rate schedule (true/false, yes/no, 1/0)",
+        ("is_final", "end_of_schedule", "final_checkpoint"),
+    ),
+)
+REQUIRED_COLUMNS = tuple(c.name for c in COLUMN_SPECS if c.required)
+CORE_COLUMNS = ("num_params", "tokens_seen", "loss", "run_name", "seed")
+"""The columns :func:`parse_runs_csv` reads (under these names only) and every format is brought to."""
+OTHER_COLUMNS = (
+    "Other columns are not used: the table of the columns read from your file lists them as ignored, "
+    "and a saved study does not keep them"
+)
+
+
+def columns_text(names: tuple[str, ...] | None = None) -> str:
+    """The columns of :data:`COLUMN_SPECS` (or those of ``names``) in one phrase for messages:
+    ``"num_params, tokens_seen, loss (required); run_name, seed (optional)"``."""
+    specs = [c for c in COLUMN_SPECS if names is None or c.name in names]
+    required = ", ".join(c.name for c in specs if c.required)
+    optional = ", ".join(c.name for c in specs if not c.required)
+    return f"{required} (required); {optional} (optional)" if optional else f"{required} (required)"
+
+
 MAX_UPLOAD_MB = 20
 """The one upload limit, in MB of 1,000,000 bytes.
 
@@ -112,8 +193,7 @@ NOT_TEXT = (
 )
 NOT_A_TABLE = (
     "the file could not be read as a table: use one header row, then one row per checkpoint, "
-    "with values separated by commas, semicolons or tabs; the columns are num_params, tokens_seen, loss "
-    "(required), run_name, seed (optional)"
+    f"with values separated by commas, semicolons, tabs or |; the columns are {columns_text()}"
 )
 HEADER_ONLY = "the file has a header row but no data rows: add one row per checkpoint below the header"
 _MAX_CONTROL_SHARE = 0.01  # text files have (almost) no control characters; binary decoded as Latin-1 has ~20%
@@ -276,8 +356,7 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
     if missing:
         raise RunsTableError(
             f"missing required column(s): {', '.join(missing)}; found: "
-            f"{', '.join(map(str, rows.frame.columns[:10])) or 'none'}. The columns are num_params, tokens_seen, loss "
-            "(required), run_name, seed (optional)"
+            f"{', '.join(map(str, rows.frame.columns[:10])) or 'none'}. The columns are {columns_text(CORE_COLUMNS)}"
         )
     if raw.columns.duplicated().any():
         raise RunsTableError("the header repeats a column name")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from scaleplan.core import userdata
+from scaleplan.core import formats, userdata
 
 SESSION_KEY = "uploaded_runs"
 NAME_KEY = "uploaded_runs_name"
@@ -51,13 +51,14 @@ class UploadOutcome:
 
 
 def process_upload(data: bytes, *, size: int | None = None) -> UploadOutcome:
-    """Validate an uploaded CSV (bytes). Never raises for bad input: returns an outcome with ``error``."""
+    """Validate an uploaded file (bytes, any of :data:`core.formats.FORMATS`). Never raises for bad input:
+    returns an outcome with ``error``."""
     size = len(data) if size is None else size
     if size > userdata.MAX_UPLOAD_BYTES:
         text = userdata.too_large_message(size)
         return UploadOutcome(None, error=text[:1].upper() + text[1:])
     try:
-        result = userdata.parse_runs_csv(data)
+        result = formats.parse_runs(data)  # every format and column, as the Your runs page reads them
     except userdata.RunsTableError as error:
         text = str(error)
         return UploadOutcome(None, error=text[:1].upper() + text[1:])
@@ -69,9 +70,12 @@ def process_upload(data: bytes, *, size: int | None = None) -> UploadOutcome:
 
 
 def column_docs() -> pd.DataFrame:
-    """The CSV columns as documented in :mod:`core.userdata` (Column, Required, Meaning)."""
-    rows = re.findall(r"^(\w+)\s+(required|optional)\s+(.+?)\s*$", userdata.__doc__ or "", flags=re.MULTILINE)
-    return pd.DataFrame(rows, columns=["Column", "Required", "Meaning"])
+    """Every column a runs file may have (:data:`core.userdata.COLUMN_SPECS`): Column, Required, Also read as, Meaning."""
+    rows = [
+        (c.name, "required" if c.required else "optional", ", ".join(c.aliases), c.meaning)
+        for c in userdata.COLUMN_SPECS
+    ]
+    return pd.DataFrame(rows, columns=["Column", "Required", "Also read as", "Meaning"])
 
 
 def uploaded_runs() -> pd.DataFrame | None:

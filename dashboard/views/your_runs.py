@@ -82,15 +82,13 @@ def render() -> None:
 
     left, right = st.columns([3, 2], gap="large")
     with right.container(border=True):
-        st.markdown("**CSV columns**")
-        docs = uploads.column_docs()
-        if docs.empty:
-            st.text(userdata.__doc__ or "")
-        else:
-            st.table(docs, hide_index=True, border="horizontal")
+        st.markdown("**Columns**")
+        st.table(common.inert_frame(uploads.column_docs()), hide_index=True, border="horizontal")
         st.caption(
-            "One row per checkpoint. Header names are case-insensitive; commas, semicolons "
-            "or tabs as separators; extra columns are ignored."
+            "One row per checkpoint. Header names are case-insensitive (spaces and hyphens read as _); "
+            "commas, semicolons, tabs or | as separators; lines starting with # are comments. "
+            f"{common.escape_md(userdata.OTHER_COLUMNS, 400)}. A W&B export (Step and '<run> - <metric>' "
+            "columns) needs the tokens per step, and each run's size in its name (e.g. 410m)."
         )
         st.download_button(
             "Download the template",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pandas as pd
@@ -259,3 +260,28 @@ def test_a_parquet_files_bad_row_is_its_data_row():
     frame.to_parquet(buffer)
     parsed = formats.parse_runs(buffer.getvalue())
     assert parsed.messages == ("row 2: num_params must be > 0",)
+
+
+# Every column a file can give, each under its own name: what the parser reads.
+ALL_COLUMNS_CSV = (
+    b"run_name,seed,num_params,step,tokens_per_step,loss,flops,schedule,final_of_schedule,notes\n"
+    b"a,0,1e8,1000,1000000,3.2,6e17,cosine-2B,false,first try\n"
+    b"a,0,1e8,2000,1000000,3.0,1.2e18,cosine-2B,true,\n"
+)
+READ_COLUMNS = {"num_params", "tokens_seen", "loss", "run_name", "seed", "step", "tokens_per_step", "flops"}
+READ_COLUMNS |= {"schedule", "final_of_schedule"}
+
+
+def test_the_column_docs_and_errors_list_every_column_the_parser_reads():
+    from scaleplan.core import userdata
+
+    parsed = formats.parse_runs(ALL_COLUMNS_CSV)
+    assert parsed.mapping.ignored == ("notes",)
+    assert set(parsed.mapping.as_dict()) | {"tokens_per_step"} == READ_COLUMNS  # tokens from the step
+    assert parsed.table["tokens_seen"].tolist() == [1e9, 2e9] and parsed.table["flops"].tolist() == [6e17, 1.2e18]
+    assert {c.name for c in userdata.COLUMN_SPECS} == READ_COLUMNS
+    with pytest.raises(formats.FormatError) as caught:
+        formats.parse_runs(b"size,amount\n1,2\n")
+    listed = str(caught.value).split("The columns are ", 1)[1]
+    assert set(re.findall(r"[a-z_]+(?= \(|,|;)", listed)) == READ_COLUMNS
+    assert "ignored" not in userdata.NOT_A_TABLE and all(name in userdata.NOT_A_TABLE for name in READ_COLUMNS)

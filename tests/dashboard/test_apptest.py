@@ -211,6 +211,18 @@ def test_your_runs_empty_state(app_test):
     assert "uploaded_runs" not in at.session_state
 
 
+def test_your_runs_documents_every_column_it_reads(app_test):
+    from tests.core.test_formats import READ_COLUMNS
+
+    at = app_test("your_runs.py")
+    _no_failure(at)
+    documented = at.table[0].value
+    assert set(documented["Column"].str.replace("\\", "")) == READ_COLUMNS
+    captions = _texts(at.caption).replace("\\", "")
+    assert "extra columns are ignored" not in captions
+    assert "Other columns are not used" in captions
+
+
 def test_your_runs_upload_keeps_table_in_session(app_test):
     at = app_test("your_runs.py")
     at.file_uploader[0].set_value(("runs.csv", GOOD_CSV, "text/csv")).run()
@@ -333,8 +345,8 @@ def test_process_upload():
 
 def test_column_docs_come_from_userdata():
     docs = uploads.column_docs()
-    assert docs["Column"].tolist() == ["num_params", "tokens_seen", "loss", "run_name", "seed"]
-    assert set(docs["Required"]) == {"required", "optional"}
+    assert docs["Column"].tolist() == [c.name for c in userdata.COLUMN_SPECS]
+    assert docs[docs["Required"] == "required"]["Column"].tolist() == ["num_params", "tokens_seen", "loss"]
 
 
 # ---------------------------------------------------------------------------------------------

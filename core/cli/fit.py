@@ -125,6 +125,28 @@ def _task_json(settings: Settings, family: str, task: str, result: analysis.Anal
     }
 
 
+def check_metric(con: Any, family: str, metric: str) -> None:
+    """Refuse a ``--metric`` that ``family`` does not report as a loss (:class:`CLIError` naming it and
+    listing the family's loss metrics, its default first): L(N, D) is fitted on a loss in nats/token.
+    An unknown family passes (the caller says it has no observations)."""
+    metrics = storage.family_metrics(con, [family])
+    if metrics.empty:
+        return
+    usable = metrics[(metrics["kind"] == "loss") | metrics["is_default"]]
+    if metric in set(usable["metric"]):
+        return
+    names = [f"{m} (its default)" if default else str(m) for m, default in zip(usable["metric"], usable["is_default"])]
+    valid = f"give one of its loss metrics: {', '.join(names)}" if names else "it reports no loss metric"
+    found = metrics[metrics["metric"] == metric]
+    if found.empty:
+        raise CLIError(f"--metric {metric}: family {family!r} has no metric {metric!r}; {valid}")
+    kind = str(found["kind"].iloc[0])
+    raise CLIError(
+        f"--metric {metric}: that is {'an' if kind[0] in 'aeiou' else 'a'} {kind} metric of {family!r}, not a loss, "
+        f"and the law is fitted on a loss (nats/token); {valid}"
+    )
+
+
 def parse_borrow(items: list[str], law_name: str = "chinchilla") -> dict[str, float]:
     """``--borrow NAME=VALUE`` items as {name: value}, each checked against the law's parameters and bounds.
 
@@ -207,6 +229,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             if not args.family:
                 raise CLIError("give --family F (and optionally --target RUN) or --runs FILE.csv")
             with _common.open_db(settings) as con:
+                if args.metric is not None:
+                    check_metric(con, args.family, args.metric)
                 curves = storage.family_curves(con, args.family, args.metric)
             if curves.empty:
                 raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
@@ -309,7 +333,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fit = sub.add_parser("fit", parents=[_common.settings_parent()], help=_common.COMMAND_HELP["fit"])
     fit.add_argument("--family", help="family in the database")
     fit.add_argument("--target", help="target run id (default: the family's largest run)")
-    fit.add_argument("--metric", help="loss metric (default: the family's)")
+    fit.add_argument(
+        "--metric", help="loss metric (default: the family's); another metric is refused with the family's loss metrics"
+    )
     fit.add_argument(
         "--runs",
         help="your own runs: CSV, Parquet or W&B export (num_params, tokens_seen, loss[, run_name, seed, ...])",

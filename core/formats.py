@@ -46,6 +46,7 @@ __all__ = [
     "FORMATS",
     "ColumnMapping",
     "FormatError",
+    "Inputs",
     "ParsedRuns",
     "detect_format",
     "match_columns",
@@ -68,6 +69,20 @@ _SIZE_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
 
 class FormatError(RunsTableError):
     """The file cannot be read in its format (a malformed Parquet or W&B export, an ambiguous header)."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where a person gives what a file lacks, as the messages name it (a CLI flag, a page's box).
+
+    ``tokens_per_step`` ends the sentence "give the tokens per step (batch size x sequence length) ...",
+    e.g. ``"with --tokens-per-step, e.g. --tokens-per-step 4194304"``; ``num_params`` ends "give each
+    run's size ..." (None: the caller has no way to give sizes, so the message says how to put them
+    in the runs' names instead).
+    """
+
+    tokens_per_step: str = "e.g. 4194304"
+    num_params: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +225,11 @@ def _read_parquet_frame(data: bytes) -> pd.DataFrame:
 
 
 def _wandb_frame(
-    rows: userdata.TextRows, *, tokens_per_step: float | None, num_params: Mapping[str, float] | None
+    rows: userdata.TextRows,
+    *,
+    tokens_per_step: float | None,
+    num_params: Mapping[str, float] | None,
+    inputs: Inputs,
 ) -> tuple[pd.DataFrame, dict[str, str], tuple[int, ...], tuple[str, ...]]:
     """A W&B panel export in long form: run_name, step, tokens_seen, num_params, loss (as text).
 
@@ -232,8 +251,8 @@ def _wandb_frame(
         )
     if tokens_per_step is None or not np.isfinite(tokens_per_step) or tokens_per_step <= 0:
         raise FormatError(
-            "a W&B export counts steps, not tokens: give the tokens per step (batch size x sequence length), "
-            "e.g. --tokens-per-step 4194304"
+            "a W&B export counts steps, not tokens: give the tokens per step (batch size x sequence length) "
+            + inputs.tokens_per_step
         )
     sizes = dict(num_params or {})
     parts = []
@@ -262,9 +281,14 @@ def _wandb_frame(
         lines += wide_lines[keep.to_numpy()].tolist()
         context += [f"column {column}"] * int(keep.sum())
     if missing:
+        how = (
+            f"give each run's size {inputs.num_params}"
+            if inputs.num_params
+            else "put each run's size in its name (e.g. 'my-run-410m') before the export, or upload a CSV with a "
+            "num_params column"
+        )
         raise FormatError(
-            f"the size of run(s) {', '.join(map(repr, missing[:5]))} is not in their name (e.g. '410m', '1.3B'): "
-            "give it, e.g. --params 'my-run=4.1e8'"
+            f"the size of run(s) {', '.join(map(repr, missing[:5]))} is not in their name (e.g. '410m', '1.3B'): {how}"
         )
     frame = pd.concat(parts, ignore_index=True)
     mapping = {
@@ -348,11 +372,13 @@ def parse_runs(
     *,
     tokens_per_step: float | None = None,
     num_params: Mapping[str, float] | None = None,
+    inputs: Inputs = Inputs(),
 ) -> ParsedRuns:
     """Read runs in any of :data:`FORMATS` and validate every row.
 
     ``tokens_per_step`` turns steps into tokens (W&B exports, files with ``step`` only);
-    ``num_params`` gives a W&B run's size when its name does not. Raises :class:`FormatError` (a
+    ``num_params`` gives a W&B run's size when its name does not; ``inputs`` names where the caller
+    lets a person give them, for the messages. Raises :class:`FormatError` (a
     :class:`~scaleplan.core.errors.UserError`) with a plain message when nothing usable remains.
     """
     if isinstance(data, str):
@@ -364,7 +390,9 @@ def parse_runs(
     if kind == "wandb":
         rows = _read_csv_rows(data)
         refused = rows.refused
-        canonical, mapping, lines, context = _wandb_frame(rows, tokens_per_step=tokens_per_step, num_params=num_params)
+        canonical, mapping, lines, context = _wandb_frame(
+            rows, tokens_per_step=tokens_per_step, num_params=num_params, inputs=inputs
+        )
         ignored: tuple[str, ...] = ()
         given = [str(c) for c in canonical.columns]
     else:
@@ -380,7 +408,7 @@ def parse_runs(
     if missing == ["tokens_seen"] and "step" in canonical:
         raise FormatError(
             "the file gives steps but not tokens: add a tokens_seen column, a tokens_per_step column, "
-            "or give the tokens per step (batch size x sequence length), e.g. --tokens-per-step 4194304"
+            "or give the tokens per step (batch size x sequence length) " + inputs.tokens_per_step
         )
     if missing:
         # The same opening words as userdata.parse_runs_csv: one message for one mistake.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 from scaleplan.core import analysis, backtest, calibration, fitting, formats, laws, storage, studies, units
 from scaleplan.core.cli import _common
+from scaleplan.core.cli import runs as runs_cli
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
 from scaleplan.core.settings import Settings
@@ -188,15 +188,12 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         final_only=args.final_only,
         min_tokens=DEFAULT_MIN_TOKENS if args.min_tokens is None else args.min_tokens,
     )
+    if not args.runs and (args.tokens_per_step is not None or args.params):
+        raise CLIError("--tokens-per-step and --params are for a --runs file (a W&B export); --family needs neither")
     try:
         if args.runs:
-            path = Path(args.runs)
-            if not path.is_file():
-                raise CLIError(f"no such file: {path}")
-            parsed = formats.parse_runs(path.read_bytes())
+            parsed, _ = runs_cli.read_runs_file(args.runs, args)
             table = parsed.runs
-            for message in table.messages[:10]:
-                print(f"warning: {message}", file=sys.stderr)
             if args.predict_n is None or args.predict_d is None:
                 raise CLIError("with --runs give the target as --predict-n N --predict-d D")
             if args.min_tokens is None:  # the same default as the dashboard's Your runs
@@ -340,6 +337,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--runs",
         help="your own runs: CSV, Parquet or W&B export (num_params, tokens_seen, loss[, run_name, seed, ...])",
     )
+    runs_cli.add_file_options(fit)  # for a --runs file that lacks tokens or sizes (W&B)
     count = _common.number(positive=True, maximum=units.MAX_PARAMS)
     fit.add_argument("--predict-n", type=count, help="hypothetical target parameters (e.g. 7B or 7e9)")
     fit.add_argument(

@@ -10,44 +10,86 @@ compute-optimal split and the prediction with its calibrated interval; ``runs re
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
-from scaleplan.core import formats, studies
+from scaleplan.core import formats, studies, units, userdata
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.laws.formulas import compute_from
 from scaleplan.core.settings import Settings
 
-
-def _sizes(items: list[str] | None) -> dict[str, float]:
-    sizes = {}
-    for item in items or []:
-        run, _, value = item.rpartition("=")
-        try:
-            sizes[run.strip()] = float(value)
-        except ValueError:
-            raise CLIError(f"--params expects RUN=N, e.g. 'my-run=4.1e8'; got {item!r}") from None
-        if not run.strip():
-            raise CLIError(f"--params expects RUN=N, e.g. 'my-run=4.1e8'; got {item!r}")
-    return sizes
+FILE_INPUTS = formats.Inputs(
+    tokens_per_step="with --tokens-per-step, e.g. --tokens-per-step 4194304",
+    num_params="with --params, e.g. --params 'my-run=410M'",
+)
+"""How the commands that read a runs file (``runs add``, ``fit --runs``) let a person give what it lacks."""
 
 
-def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.file)
+def run_size(item: str) -> tuple[str, float]:
+    """An argparse ``type`` for ``--params RUN=N``: the run's name and its parameters (7B, 350M, 1.3e9, ...).
+
+    The size is read by :func:`scaleplan.core.units.parse_number` and must be a finite count within
+    the uploads' limits (:data:`scaleplan.core.userdata.PLAUSIBLE`).
+    """
+    run, sep, text = (part.strip() for part in item.rpartition("="))
+    if not sep or not run or not text:
+        raise argparse.ArgumentTypeError(f"write RUN=N, e.g. 'my-run=410M'; got {item!r}")
+    try:
+        value = units.parse_number(text, name="the size")
+    except units.NumberSyntaxError:
+        raise argparse.ArgumentTypeError(
+            f"{item!r}: cannot read the size {text!r}; give a number of parameters like 410M, 1.3B or 1.3e9"
+        ) from None
+    low, high = userdata.PLAUSIBLE["num_params"]
+    if not math.isfinite(value) or not low <= value <= high:
+        raise argparse.ArgumentTypeError(
+            f"{item!r}: the size must be a number of parameters from {low:g} to {high:g}, e.g. {run}=410M"
+        )
+    return run, value
+
+
+def add_file_options(parser: argparse.ArgumentParser) -> None:
+    """The options for a runs file that lacks tokens or sizes (a W&B export): one definition for every command."""
+    parser.add_argument(
+        "--tokens-per-step",
+        type=_common.number(positive=True, example="2M"),
+        help="tokens per step (batch size x sequence length), for files that count steps (W&B exports)",
+    )
+    parser.add_argument(
+        "--params",
+        action="append",
+        type=run_size,
+        metavar="RUN=N",
+        help="a W&B run's size when its name lacks it, e.g. 'my-run=1.3B' (repeat for each run)",
+    )
+
+
+def read_runs_file(path_text: str, args: argparse.Namespace) -> tuple[formats.ParsedRuns, bytes]:
+    """Read and validate a runs file with the :func:`add_file_options` given; the left-out rows'
+    first messages go to stderr. Returns the parsed runs and the file's bytes."""
+    path = Path(path_text)
     if not path.is_file():
         raise CLIError(f"no such file: {path}")
     data = path.read_bytes()
-    parsed = formats.parse_runs(data, tokens_per_step=args.tokens_per_step, num_params=_sizes(args.params))
+    parsed = formats.parse_runs(
+        data, tokens_per_step=args.tokens_per_step, num_params=dict(args.params or []), inputs=FILE_INPUTS
+    )
     for message in parsed.messages[:10]:
         print(f"warning: {message}", file=sys.stderr)
+    return parsed, data
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    parsed, data = read_runs_file(args.file, args)
     info = studies.save_study(
         settings.user_db_path,
         args.name,
         parsed,
         sha256=studies.sha256_of(data),
-        filename=path.name,
+        filename=Path(args.file).name,
         replace=args.replace,
     )
     print(
@@ -211,12 +253,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument("file", help="CSV, Parquet or W&B export of your runs")
     add.add_argument("--name", required=True, help="the study's name")
     add.add_argument("--replace", action="store_true", help="replace a stored study of that name")
-    add.add_argument(
-        "--tokens-per-step",
-        type=_common.number(positive=True, example="2M"),
-        help="tokens per step, for files that count steps (W&B)",
-    )
-    add.add_argument("--params", action="append", metavar="RUN=N", help="a W&B run's size when its name lacks it")
+    add_file_options(add)
     add.set_defaults(func=cmd_add)
 
     listing = commands.add_parser("list", parents=[parent], help="the stored studies")

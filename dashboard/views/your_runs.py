@@ -18,6 +18,9 @@ from scaleplan.core.errors import UserError
 from scaleplan.dashboard import charts, common, fits, uploads
 
 KEY = "your_runs."
+TOKENS_PER_STEP_LABEL = "Tokens per step (for W&B exports and files that count steps)"
+PAGE_INPUTS = formats.Inputs(tokens_per_step="in the box 'Tokens per step' above the file, e.g. 4194304")
+"""What this page lets a person give for a file that lacks it: the tokens per step, not per-run sizes."""
 
 
 def _clear() -> None:
@@ -38,7 +41,7 @@ def _process(uploaded, tokens_per_step: float | None) -> uploads.UploadOutcome:
         else:
             data = uploaded.getvalue()
             try:
-                parsed = formats.parse_runs(data, tokens_per_step=tokens_per_step)
+                parsed = formats.parse_runs(data, tokens_per_step=tokens_per_step, inputs=PAGE_INPUTS)
             except UserError as error:
                 text = str(error)
                 outcome = uploads.UploadOutcome(None, error=text[:1].upper() + text[1:])
@@ -57,7 +60,7 @@ def _process(uploaded, tokens_per_step: float | None) -> uploads.UploadOutcome:
 
 def _tokens_per_step(container) -> float | None:
     text = container.text_input(
-        "Tokens per step (for W&B exports and files that count steps)",
+        TOKENS_PER_STEP_LABEL,
         key=KEY + "tokens_per_step",
         placeholder="e.g. 4194304 (batch size x sequence length)",
         help="A W&B export and a file with a step column but no tokens need it to know the tokens seen.",

@@ -257,6 +257,24 @@ def test_your_runs_rejected_rows_are_named_by_their_line_in_the_file(app_test):
     assert problems["Problem"].iloc[1].startswith("5 values where the header names 4 columns")
 
 
+def test_your_runs_wandb_export_asks_for_the_pages_own_input(app_test):
+    from tests.core.test_formats import WANDB_CSV
+
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("export.csv", WANDB_CSV, "text/csv")).run()
+    assert not at.exception
+    message = _texts(at.error).replace("\\", "")
+    assert "in the box 'Tokens per step' above the file" in message and "--" not in message
+    at.text_input(key="your_runs.tokens_per_step").set_value("2M").run()
+    _no_failure(at)
+    assert at.session_state["uploaded_runs"]["run_name"].nunique() == 2
+    unnamed = b"Step,baseline - loss\n10,3.0\n"
+    at.file_uploader[0].set_value(("unnamed.csv", unnamed, "text/csv")).run()
+    message = _texts(at.error).replace("\\", "")
+    assert "'baseline' is not in their name" in message and "put each run's size in its name" in message
+    assert "--params" not in message
+
+
 def test_your_runs_malformed_file_is_an_error(app_test):
     at = app_test("your_runs.py")
     at.file_uploader[0].set_value(("bad.csv", BAD_CSV, "text/csv")).run()

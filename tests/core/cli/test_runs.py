@@ -134,3 +134,64 @@ def test_an_exported_study_adds_again_as_the_same_runs(tmp_path, capsys):
     assert code == 0 and "warning" not in err
     first, again = studies.load_study(store, "first").table, studies.load_study(store, "again").table
     assert again.equals(first)
+
+
+def _wandb_and_csv(tmp_path):
+    """The same five runs as a W&B export (sizes in four names, one not) and as a plain CSV."""
+    sizes = {"run-20m": 20e6, "run-40m": 40e6, "run-80m": 80e6, "run-160m": 160e6, "mystery": 320e6}
+    steps = [500, 1000, 2000, 4000, 8000]
+    per_step = 2e6  # tokens per step, given as --tokens-per-step 2M
+
+    def loss(n, d):  # Chinchilla's published law
+        return 1.69 + 406.4 / n**0.34 + 410.7 / d**0.28
+
+    header = ["Step"] + [f"{run} - train/loss" for run in sizes]
+    wide = [",".join(header)] + [
+        ",".join([str(step)] + [f"{loss(n, step * per_step):.6f}" for n in sizes.values()]) for step in steps
+    ]
+    long = ["run_name,num_params,tokens_seen,loss"] + [
+        f"{run},{n!r},{step * per_step!r},{loss(n, step * per_step):.6f}" for run, n in sizes.items() for step in steps
+    ]
+    (tmp_path / "export.csv").write_text("\n".join(wide) + "\n")
+    (tmp_path / "plain.csv").write_text("\n".join(long) + "\n")
+    return tmp_path / "export.csv", tmp_path / "plain.csv"
+
+
+def test_fit_runs_reads_a_wandb_export_with_tokens_per_step_and_params(tmp_path, capsys):
+    export, plain = _wandb_and_csv(tmp_path)
+    base = ["--db", str(tmp_path / "none.duckdb"), "--log-dir", str(tmp_path / "log")]
+    target = ["--predict-n", "1B", "--predict-d", "20B", "--bootstrap", "0", "--json"]
+    code, out, err = _run(capsys, *base, "fit", "--runs", str(plain), *target)
+    assert code == 0, err
+    expected = json.loads(out)
+    code, out, err = _run(
+        capsys, *base, "fit", "--runs", str(export), "--tokens-per-step", "2M", "--params", "mystery=320M", *target
+    )
+    assert code == 0, err
+    fitted = json.loads(out)
+    assert fitted["prediction"] == expected["prediction"] and fitted["points"] == expected["points"]
+    assert sorted(fitted["runs"]) == sorted(expected["runs"])
+    # Without them: the message names the flags this command has.
+    code, _, err = _run(capsys, *base, "fit", "--runs", str(export), *target)
+    assert code == cli.EXIT_USER_ERROR and "--tokens-per-step" in err and err.count("\n") == 1
+    code, _, err = _run(capsys, *base, "fit", "--runs", str(export), "--tokens-per-step", "2M", *target)
+    assert code == cli.EXIT_USER_ERROR and "'mystery'" in err and "--params" in err
+    code, _, err = _run(capsys, *base, "fit", "--family", "pythia", "--tokens-per-step", "2M")
+    assert code == cli.EXIT_USER_ERROR and "are for a --runs file" in err
+
+
+def test_runs_add_params_take_suffixes_and_refuse_what_is_not_a_size(tmp_path, capsys):
+    export, _ = _wandb_and_csv(tmp_path)
+    store = tmp_path / "user.duckdb"
+    base = ["--user-db", str(store), "--log-dir", str(tmp_path / "log")]
+    add = ["runs", "add", str(export), "--tokens-per-step", "2M"]
+    for i, size in enumerate(["320M", "0.32B", "3.2e8", "320,000,000"]):
+        code, _, err = _run(capsys, *base, *add, "--name", f"s{i}", "--params", f"mystery={size}")
+        assert code == 0, err
+        table = studies.load_study(store, f"s{i}").table
+        assert table.loc[table["run_name"] == "mystery", "num_params"].unique().tolist() == [320e6]
+    for size in ["-5", "inf", "nan", "0", "lots", "1e20", ""]:
+        code, _, err = _run(capsys, *base, *add, "--name", "bad", "--params", f"mystery={size}")
+        assert code == cli.EXIT_USER_ERROR and err.count("\n") == 1, (size, err)
+        assert "--params" in err and "Traceback" not in err
+    assert {s.name for s in studies.list_studies(store)} == {"s0", "s1", "s2", "s3"}  # nothing stored for "bad"

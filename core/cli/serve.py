@@ -11,9 +11,12 @@ it holds whatever the working directory is. Settings reach the app as script arg
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import importlib.resources
 import ipaddress
+import os
+import socket
 import sys
 import tomllib
 from pathlib import Path
@@ -48,6 +51,53 @@ REMOTE_WARNING = (
     "dashboard, and scaleplan has no login of its own. Put it behind a reverse proxy with authentication and a "
     "Host allow-list (README, 'Serving a team'), or use Streamlit's OIDC login (st.login)."
 )
+
+
+def _bind_error(address: str, port: int) -> OSError | None:
+    """The error binding ``address``:``port`` gives, bound as Streamlit's server binds it (IPv6 for an
+    address with ':', dual-stack, SO_REUSEADDR except on Windows), or None (the socket is closed at once)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        sock = socket.socket(family=family)
+    except OSError as error:
+        return error
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((address, port))
+        sock.listen(1)
+    except OSError as error:
+        return error
+    finally:
+        sock.close()
+    return None
+
+
+def port_problem(address: str, port: int) -> str | None:
+    """Why the dashboard cannot listen on ``address``:``port``, with what to change; None when it can.
+
+    Checked before anything starts, so a busy port ends the command with this sentence (exit 2)
+    instead of Streamlit's own exit 1 after the server began to start.
+    """
+    error = _bind_error(address, port)
+    if error is None:
+        return None
+    if isinstance(error, socket.gaierror):
+        return f"--address {address} is not a name or address this machine has; give e.g. --address 127.0.0.1"
+    if error.errno == errno.EADDRINUSE:
+        free = next((p for p in range(port + 1, min(port + 50, 65536)) if _bind_error(address, p) is None), None)
+        example = f", e.g. --port {free} (free now)" if free is not None else ""
+        return (
+            f"port {port} on {address} is in use (another scaleplan serve or another program listens there); "
+            f"choose another with --port{example}"
+        )
+    if error.errno == errno.EACCES:
+        return f"listening on port {port} needs administrator rights (ports below 1024); choose one with --port, e.g. --port 8501"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"--address {address} is not an address of this machine; give one of its addresses, e.g. 127.0.0.1"
+    return f"cannot listen on {address}:{port} ({error.strerror or error}); choose another --port or --address"
 
 
 def streamlit_options(
@@ -88,6 +138,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"--address {args.address} serves beyond this machine, without a login; add --allow-remote to do so "
             "on purpose (see the README, 'Serving a team'), or use --address 127.0.0.1"
         )
+    problem = port_problem(args.address, args.port)
+    if problem is not None:
+        raise _common.CLIError(problem)
     if storage.database_status(settings.db_path) == "foreign":
         raise DatabaseError(storage.foreign_file_message(settings.db_path))
     if not is_loopback(args.address):
@@ -141,7 +194,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--port",
         type=_common.number(integer=True, minimum=1, maximum=65535, example="8501"),
         default=8501,
-        help="TCP port (default 8501)",
+        help="TCP port (default 8501); one in use ends the command at once with exit 2",
     )
     serve.add_argument(
         "--address",

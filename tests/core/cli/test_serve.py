@@ -97,3 +97,53 @@ def test_serve_without_a_terminal_answers_health_and_sigterm_leaves_nothing(buil
     assert not _listening(port), "something still listens on the port after SIGTERM"
     alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
     assert alive == [], f"processes left behind after SIGTERM: {alive}"
+
+
+def _in_session(sid: int) -> list[int]:
+    """Every live process of session ``sid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def test_serve_on_a_busy_port_says_so_suggests_a_free_one_and_starts_nothing(built_db, tmp_path):
+    env = dict(os.environ, SCALEPLAN_DB=str(built_db), SCALEPLAN_LOG_DIR=str(tmp_path / "log"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [*SCALEPLAN, "serve", "--port", str(port), "--address", "127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            out, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        elapsed = time.monotonic() - started
+        assert process.returncode == 2, err
+        assert out == "" and err.count("\n") == 1, err
+        assert f"port {port} on 127.0.0.1 is in use" in err and "--port" in err
+        assert "dashboard on http" not in err  # it never said it was serving
+        assert _in_session(process.pid) == [], "a process of the refused serve is still running"
+        suggested = int(err.split("--port ")[-1].split()[0])
+        assert suggested != port
+    with socket.socket() as check:  # the port it suggests is one a server can listen on
+        check.bind(("127.0.0.1", suggested))
+    assert elapsed < 30

@@ -285,9 +285,17 @@ def _row_to_scenario(row: Sequence[Any]) -> Scenario:
     return Scenario(name=row[0], inputs=PlanInputs.from_json(row[1]), created_at=row[2], updated_at=row[3])
 
 
-def save_scenario(con: duckdb.DuckDBPyConnection, name: str, inputs: PlanInputs, *, replace: bool = False) -> Scenario:
-    """Store ``inputs`` under ``name``. A taken name raises ScenarioError unless ``replace``; so do a
-    law and a study source that cannot be planned together (:func:`source_problem`)."""
+def save_scenario(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    inputs: PlanInputs,
+    *,
+    replace: bool = False,
+    how_to_replace: str = "--replace",
+) -> Scenario:
+    """Store ``inputs`` under ``name``. A taken name raises ScenarioError unless ``replace`` (its message
+    says to choose another name or replace it with ``how_to_replace``, the caller's control for it); so
+    do a law and a study source that cannot be planned together (:func:`source_problem`)."""
     name = check_name(name)
     problem = source_problem(inputs)
     if problem is not None:
@@ -297,7 +305,7 @@ def save_scenario(con: duckdb.DuckDBPyConnection, name: str, inputs: PlanInputs,
     if userstore.has_scenario(con, name):
         if not replace:
             raise ScenarioError(
-                f"a scenario named {name!r} exists already; choose another name or replace it (--replace)"
+                f"a scenario named {name!r} exists already; choose another name or replace it ({how_to_replace})"
             )
         userstore.update_scenario_inputs(con, name, inputs.to_json(), INPUTS_FORMAT, now)
     else:

@@ -18,6 +18,7 @@ from scaleplan.core.userstore import user_store
 from scaleplan.dashboard import common, fits
 
 KEY = "scenarios."
+REPLACE_LABEL = "Replace a scenario of that name"
 
 
 def store_path():
@@ -75,13 +76,15 @@ def save_control(inputs: scenarios.PlanInputs | None, *, why_not: str | None = N
     """A name box and a "Save as scenario" button (the Budget planner's control)."""
     row = st.columns([3, 1.4, 3.6], vertical_alignment="bottom")
     name = row[0].text_input("Scenario name", key=KEY + "save_name", placeholder="e.g. baseline $20k")
-    replace = row[2].checkbox("Replace a scenario of that name", key=KEY + "save_replace")
+    replace = row[2].checkbox(REPLACE_LABEL, key=KEY + "save_replace")
     if row[1].button("Save as scenario", icon=":material/bookmark_add:", key=KEY + "save", disabled=inputs is None):
         if inputs is None:
             return
         try:
             with user_store(store_path()) as con:
-                saved_as = scenarios.save_scenario(con, name, inputs, replace=replace)
+                saved_as = scenarios.save_scenario(
+                    con, name, inputs, replace=replace, how_to_replace=f"tick '{REPLACE_LABEL}'"
+                )
         except UserError as error:
             st.error(common.escape_md(error, limit=400), icon=":material/error:")
             return

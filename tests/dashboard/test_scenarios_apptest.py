@@ -46,6 +46,10 @@ def test_planner_saves_a_scenario_the_page_then_compares(app_test, store):
     at.text_input(key="scenarios.save_name").set_value("from the planner")
     at.button(key="scenarios.save").click().run()
     assert "Saved scenario" in _texts(at), _texts(at)
+    at.button(key="scenarios.save").click().run()  # the name is taken now: the page's own control is named
+    taken = " ".join(str(e.value) for e in at.error)
+    assert "exists already" in taken and "--replace" not in taken, taken
+    assert at.checkbox(key="scenarios.save_replace").label in taken
     with user_store(store, read_only=True) as con:
         saved = scenarios.get_scenario(con, "from the planner").inputs
     assert (saved.target_params, saved.target_tokens, saved.budget_dollars, saved.accuracy_percent) == (

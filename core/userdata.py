@@ -161,6 +161,20 @@ def default_min_tokens(table: pd.DataFrame) -> float:
     return min(PAPER_MIN_TOKENS, UPLOAD_WARMUP_SHARE * shortest)
 
 
+def count_of(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and its noun in the right number: ``1 run``, ``2 runs``, ``1,000 checkpoints``."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def sentence(text: str) -> str:
+    """``text`` with a capital first letter for the start of a sentence, unless it starts with a column's
+    name (``tokens_seen must be ...``, ``final_of_schedule ...``), which keeps its spelling."""
+    first = text.split(" ", 1)[0].rstrip(":,;.")
+    if "_" in first or first in {c.name for c in COLUMN_SPECS}:
+        return text
+    return text[:1].upper() + text[1:]
+
+
 def too_large_message(size_bytes: int) -> str:
     """Why a file of ``size_bytes`` is refused (bytes, the unit nobody reads differently)."""
     return (

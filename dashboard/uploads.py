@@ -55,13 +55,11 @@ def process_upload(data: bytes, *, size: int | None = None) -> UploadOutcome:
     returns an outcome with ``error``."""
     size = len(data) if size is None else size
     if size > userdata.MAX_UPLOAD_BYTES:
-        text = userdata.too_large_message(size)
-        return UploadOutcome(None, error=text[:1].upper() + text[1:])
+        return UploadOutcome(None, error=userdata.sentence(userdata.too_large_message(size)))
     try:
         result = formats.parse_runs(data)  # every format and column, as the Your runs page reads them
     except userdata.RunsTableError as error:
-        text = str(error)
-        return UploadOutcome(None, error=text[:1].upper() + text[1:])
+        return UploadOutcome(None, error=userdata.sentence(str(error)))
     finally:
         # Parsing a 20 MB file leaves ~80 MB of pandas reference cycles, and the server runs no full
         # collection after each script run (runner.postScriptGC = false): collect them now, once per upload.

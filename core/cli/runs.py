@@ -93,12 +93,13 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         replace=args.replace,
     )
     print(
-        f"stored study {info.name!r}: {info.num_runs} runs, {info.num_rows} rows ({info.format}) in {settings.user_db_path}"
+        f"stored study {info.name!r}: {userdata.count_of(info.num_runs, 'run')}, "
+        f"{userdata.count_of(info.num_rows, 'row')} ({info.format}) in {settings.user_db_path}"
     )
     for ours, theirs in info.mapping.pairs:
         print(f"  {ours:<18} <- {theirs}")
     if parsed.rejected_rows:
-        print(f"{parsed.rejected_rows} row(s) left out (the first are listed above)")
+        print(f"{userdata.count_of(parsed.rejected_rows, 'row')} left out (the first are listed above)")
     return 0
 
 
@@ -126,7 +127,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for s in rows:
         print(
-            f"{s.name}\t{s.num_runs} runs\t{s.num_rows} rows\t{s.format}\t{s.uploaded_at:%Y-%m-%d %H:%M} UTC\t"
+            f"{s.name}\t{userdata.count_of(s.num_runs, 'run')}\t{userdata.count_of(s.num_rows, 'row')}\t{s.format}\t"
+            f"{s.uploaded_at:%Y-%m-%d %H:%M} UTC\t"
             f"sha256 {s.sha256[:12]}\t{s.filename}"
         )
     return 0

@@ -43,8 +43,7 @@ def _process(uploaded, tokens_per_step: float | None) -> uploads.UploadOutcome:
             try:
                 parsed = formats.parse_runs(data, tokens_per_step=tokens_per_step, inputs=PAGE_INPUTS)
             except UserError as error:
-                text = str(error)
-                outcome = uploads.UploadOutcome(None, error=text[:1].upper() + text[1:])
+                outcome = uploads.UploadOutcome(None, error=userdata.sentence(str(error)))
             else:
                 outcome = uploads.UploadOutcome(
                     parsed.table[list(uploads.COLUMNS)].copy(), parsed.messages, parsed.rejected_rows
@@ -136,8 +135,8 @@ def render() -> None:
         name = uploads.uploaded_name() or "your file"
         count = table["run_id"].nunique()
         st.success(
-            f"**{count} run{'s' if count != 1 else ''}** with **{len(table):,} checkpoints** from "
-            f"{common.escape_md(name, 80)} are ready for this session.",
+            f"**{userdata.count_of(count, 'run')}** with **{userdata.count_of(len(table), 'checkpoint')}** from "
+            f"{common.escape_md(name, 80)} {'is' if count == 1 else 'are'} ready for this session.",
             icon=":material/check_circle:",
         )
         if outcome is not None and outcome.rejected_rows:
@@ -163,16 +162,18 @@ def render() -> None:
     _show_runs(table)
 
 
+def _size_range(table: pd.DataFrame, *, unit: bool = True) -> str:
+    """The runs' sizes: ``70M – 410M params``, or ``70M params`` when every run has the same size."""
+    low, high = (units.format_params(table["num_params"].agg(f), unit=False) for f in ("min", "max"))
+    sizes = low if low == high else f"{low} – {high}"
+    return f"{sizes} params" if unit else sizes
+
+
 def _show_runs(table: pd.DataFrame) -> None:
     cols = st.columns(4)
     cols[0].metric("Runs", f"{table['run_id'].nunique():,}", border=True)
     cols[1].metric("Checkpoints", f"{len(table):,}", border=True)
-    cols[2].metric(
-        "Model sizes (parameters)",
-        f"{units.format_params(table['num_params'].min(), unit=False)} – "
-        f"{units.format_params(table['num_params'].max(), unit=False)}",
-        border=True,
-    )
+    cols[2].metric("Model sizes (parameters)", _size_range(table, unit=False), border=True)
     cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max())}", border=True)
     study = st.session_state.get(KEY + "study")
     if study:
@@ -200,9 +201,8 @@ def _show_runs(table: pd.DataFrame) -> None:
     charts.add_context(
         figure,
         title="Your runs: loss against tokens seen",
-        inputs=f"{uploads.uploaded_name() or 'uploaded file'} · {table['run_id'].nunique()} runs, "
-        f"{len(table):,} checkpoints · sizes {units.format_params(table['num_params'].min())} "
-        f"to {units.format_params(table['num_params'].max())}",
+        inputs=f"{uploads.uploaded_name() or 'uploaded file'} · {userdata.count_of(table['run_id'].nunique(), 'run')}, "
+        f"{userdata.count_of(len(table), 'checkpoint')} · {_size_range(table)}",
     )
     st.plotly_chart(
         figure,
@@ -260,6 +260,16 @@ def _store_path():
     return common.settings().user_db_path
 
 
+def _notice(kind: str, *parts: str) -> None:
+    """Keep a message for the next run: ``parts`` alternate plain text and a user's value (a study's
+    name, shown in bold as typed), the values escaped for Markdown; a lone part is escaped as a whole."""
+    if len(parts) == 1:
+        text = common.escape_md(parts[0], 400)
+    else:
+        text = "".join(part if i % 2 == 0 else f"**{common.escape_md(part, 120)}**" for i, part in enumerate(parts))
+    st.session_state[KEY + "notice"] = (kind, text)
+
+
 def _save(name: str) -> None:
     parsed = _parsed()
     if parsed is None:
@@ -273,10 +283,10 @@ def _save(name: str) -> None:
             filename=uploads.uploaded_name() or "",
         )
     except UserError as error:
-        st.session_state[KEY + "notice"] = ("error", str(error))
+        _notice("error", str(error))
         return
     st.session_state[KEY + "study"] = info.name
-    st.session_state[KEY + "notice"] = ("success", f"Saved as study {info.name!r} ({info.num_runs} runs).")
+    _notice("success", "Saved as study ", info.name, f" ({userdata.count_of(info.num_runs, 'run')}).")
 
 
 def _save_form() -> None:
@@ -293,7 +303,7 @@ def _open(name: str) -> None:
     try:
         study = studies.load_study(_store_path(), name)
     except UserError as error:
-        st.session_state[KEY + "notice"] = ("error", str(error))
+        _notice("error", str(error))
         return
     table = study.table
     outcome = uploads.UploadOutcome(table[list(uploads.COLUMNS)].copy())
@@ -306,7 +316,7 @@ def _open(name: str) -> None:
     st.session_state.pop(KEY + "outcome", None)
     st.session_state.pop(KEY + "marker", None)
     st.session_state[KEY + "generation"] = st.session_state.get(KEY + "generation", 0) + 1  # empties the uploader
-    st.session_state[KEY + "notice"] = ("success", f"Opened study {study.name!r}.")
+    _notice("success", "Opened study ", study.name, ".")
 
 
 def _rename(old: str) -> None:
@@ -314,29 +324,29 @@ def _rename(old: str) -> None:
     try:
         info = studies.rename_study(_store_path(), old, new)
     except UserError as error:
-        st.session_state[KEY + "notice"] = ("error", str(error))
+        _notice("error", str(error))
         return
     if st.session_state.get(KEY + "study") == old:
         st.session_state[KEY + "study"] = info.name
-    st.session_state[KEY + "notice"] = ("success", f"Renamed {old!r} to {info.name!r}.")
+    _notice("success", "Renamed study ", old, " to ", info.name, ".")
 
 
 def _delete(name: str) -> None:
     try:
         studies.delete_study(_store_path(), name)
     except UserError as error:
-        st.session_state[KEY + "notice"] = ("error", str(error))
+        _notice("error", str(error))
         return
     if st.session_state.get(KEY + "study") == name:
         st.session_state[KEY + "study"] = None
-    st.session_state[KEY + "notice"] = ("success", f"Deleted study {name!r}; the other studies are unchanged.")
+    _notice("success", "Deleted study ", name, "; the other studies are unchanged.")
 
 
 def _stored_studies() -> None:
     notice = st.session_state.pop(KEY + "notice", None)
     if notice:
         kind, text = notice
-        (st.success if kind == "success" else st.error)(common.escape_md(text, 400))
+        (st.success if kind == "success" else st.error)(text)
     st.subheader("Your stored studies")
     try:
         stored = studies.list_studies(_store_path())
@@ -351,13 +361,16 @@ def _stored_studies() -> None:
         "Study",
         list(by_name),
         key=KEY + "stored",
-        format_func=lambda n: f"{n} · {by_name[n].num_runs} runs · {by_name[n].uploaded_at:%Y-%m-%d %H:%M} UTC",
+        format_func=lambda n: (
+            f"{n} · {userdata.count_of(by_name[n].num_runs, 'run')} · {by_name[n].uploaded_at:%Y-%m-%d %H:%M} UTC"
+        ),
     )
     if name is None:
         return
     info = by_name[name]
     st.caption(
-        f"{info.num_rows:,} rows from {common.escape_md(info.filename or 'a file', 80)} ({info.format}), "
+        f"{userdata.count_of(info.num_rows, 'row')} from {common.escape_md(info.filename or 'a file', 80)} "
+        f"({info.format}), "
         f"sha256 {info.sha256[:12]}"
     )
     cols = st.columns(3)
@@ -551,7 +564,8 @@ def isoflop_figure(result: isoflop.IsoflopAnalysis) -> go.Figure:
     return charts.add_context(
         fig,
         title=f"IsoFLOP curves: a parabola in ln N per budget, minima (stars) with {result.level:.0%} intervals",
-        inputs=f"{len(result.budgets)} budgets · {sum(len(b.num_params) for b in result.budgets)} runs",
+        inputs=f"{userdata.count_of(len(result.budgets), 'budget')} · "
+        f"{userdata.count_of(sum(len(b.num_params) for b in result.budgets), 'run')}",
     )
 
 

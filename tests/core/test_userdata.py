@@ -238,3 +238,13 @@ def test_protected_text_reads_back_as_written_and_runs_no_formula(text):
     protected = userdata.protect_text(text)
     assert userdata.unprotect_text(protected) == text
     assert not protected.startswith(exports.FORMULA_PREFIXES)
+
+
+def test_counts_and_sentences_read_as_english():
+    from scaleplan.core import userdata
+
+    assert [userdata.count_of(n, "run") for n in (0, 1, 2, 1000)] == ["0 runs", "1 run", "2 runs", "1,000 runs"]
+    assert userdata.count_of(1, "budget") == "1 budget" and userdata.count_of(3, "index", "indices") == "3 indices"
+    assert userdata.sentence("missing required column(s): loss") == "Missing required column(s): loss"
+    for text in ("tokens_seen must be > 0", "step must be a number", "final_of_schedule must be true"):
+        assert userdata.sentence(text) == text

@@ -462,6 +462,39 @@ def test_your_runs_save_rename_delete_a_study(app_test, tmp_path, monkeypatch):
     assert len(at.session_state["uploaded_runs"]) == 6  # deleting the study keeps the runs in use
 
 
+ONE_RUN_CSV = b"run_name,num_params,tokens_seen,loss\nsolo,7e7,1e9,3.2\nsolo,7e7,2e9,3.1\n"
+
+
+def test_your_runs_wording_for_one_run_of_one_size(app_test, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(tmp_path / "user.duckdb"))
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("solo.csv", ONE_RUN_CSV, "text/csv")).run()
+    assert not at.exception
+    assert "1 run with 2 checkpoints from solo.csv is ready" in _texts(at.success).replace("*", "").replace("\\", "")
+    assert {m.label: m.value for m in at.metric}["Model sizes (parameters)"] == "70M"  # not "70M – 70M"
+    import json
+
+    chart = json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"], ensure_ascii=False)
+    assert "1 run, 2 checkpoints · 70M params" in chart and "1 runs" not in chart
+    at.text_input(key="your_runs.save_name").set_value("it's *mine*")
+    at.button(key="FormSubmitter:your_runs.save-Save as study").click().run()
+    assert not at.exception
+    # The name as typed (bold, escaped), not its Python repr; one run, not "1 runs".
+    assert "Saved as study **it's *mine*** (1 run)." in [e.value.replace("\\", "") for e in at.success]
+    assert "1 run ·" in at.selectbox(key="your_runs.stored").format_func("it's *mine*")
+
+
+def test_your_runs_errors_keep_a_column_names_spelling(app_test):
+    at = app_test("your_runs.py")
+    data = b"params,tokens,loss,final_of_schedule\n1e8,2e9,3.0,maybe\n"
+    at.file_uploader[0].set_value(("flags.csv", data, "text/csv")).run()
+    assert not at.exception
+    message = _texts(at.error).replace("\\", "")
+    assert "This file cannot be used: final_of_schedule must be true or false" in message
+    at.file_uploader[0].set_value(("none.csv", b"", "text/csv")).run()
+    assert "This file cannot be used: The file is empty" in _texts(at.error).replace("\\", "")
+
+
 # ---------------------------------------------------------------- issue 25: any finite input draws
 
 

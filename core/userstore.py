@@ -318,9 +318,13 @@ def remove_study(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     if row is None:
         return False
     con.execute("BEGIN TRANSACTION")
-    con.execute("DELETE FROM study_rows WHERE study_id = ?", [row[0]])
-    con.execute("DELETE FROM studies WHERE study_id = ?", [row[0]])
-    con.execute("COMMIT")
+    try:
+        con.execute("DELETE FROM study_rows WHERE study_id = ?", [row[0]])
+        con.execute("DELETE FROM studies WHERE study_id = ?", [row[0]])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")  # the study keeps its rows, and the connection stays usable
+        raise
     return True
 
 

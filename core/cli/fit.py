@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import sys
 from typing import Any
@@ -125,6 +126,17 @@ def _task_json(settings: Settings, family: str, task: str, result: analysis.Anal
     }
 
 
+def unknown_family(con: Any, family: str) -> None:
+    """Raise :class:`CLIError` when the collection holds no family ``family``, naming the closest
+    names (or how to list them)."""
+    names = storage.list_families(con)["family"].astype(str).tolist()
+    if family in names:
+        return
+    close = difflib.get_close_matches(family, names, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "`scaleplan data summary` lists them"
+    raise CLIError(f"the collection has no family {family!r} ({len(names)} families; {hint})")
+
+
 def check_metric(con: Any, family: str, metric: str) -> None:
     """Refuse a ``--metric`` that ``family`` does not report as a loss (:class:`CLIError` naming it and
     listing the family's loss metrics, its default first): L(N, D) is fitted on a loss in nats/token.
@@ -229,6 +241,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 if args.metric is not None:
                     check_metric(con, args.family, args.metric)
                 curves = storage.family_curves(con, args.family, args.metric)
+                if curves.empty:
+                    unknown_family(con, args.family)
             if curves.empty:
                 raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
             cal, missing = _calibration(settings, args.law)

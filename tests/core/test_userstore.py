@@ -139,3 +139,29 @@ def test_a_store_without_study_tables_has_no_study(tmp_path):
     with userstore.user_store(path, read_only=True) as con:
         assert userstore.study_records(con) == []
         assert userstore.study_with_rows(con, "a") is None
+
+
+class _FailsOn:
+    """A connection that raises on the statement starting with ``prefix`` (a disk full midway)."""
+
+    def __init__(self, con, prefix):
+        self.con, self.prefix = con, prefix
+
+    def execute(self, sql, *args):
+        if sql.startswith(self.prefix):
+            raise duckdb.IOException("the disk is full")
+        return self.con.execute(sql, *args)
+
+
+def test_a_removal_that_fails_midway_keeps_the_study_and_its_rows(tmp_path):
+    con = _study_store(tmp_path / "user.duckdb")
+    rows = _rows([3.0, 2.5])
+    userstore.write_study(con, _record("sweep", "aaa", rows), rows)
+    with pytest.raises(duckdb.IOException):
+        userstore.remove_study(_FailsOn(con, "DELETE FROM studies"), "sweep")
+    # The rows deleted before the failure are back, and the connection takes statements again.
+    kept = userstore.study_with_rows(con, "sweep")
+    assert kept is not None and list(kept[1]["value"]) == [3.0, 2.5]
+    assert userstore.remove_study(con, "sweep") is True
+    assert con.execute("SELECT count(*) FROM study_rows").fetchone() == (0,)
+    con.close()

@@ -38,3 +38,13 @@ def test_an_accuracy_metric_is_not_fitted_as_a_loss(built_db, capsys):
     code, out = _run(built_db, capsys, "--metric", "zero-shot/piqa/acc")
     assert code == 2 and out.out == ""
     assert "an accuracy metric of 'pythia', not a loss" in out.err and "zero-shot/lambada_openai/log_ppl" in out.err
+
+
+def test_an_unknown_family_is_named_with_the_closest_names(built_db, capsys):
+    code = main(["--db", str(built_db), "fit", "--family", "pythia-dedup", "--bootstrap", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no family 'pythia-dedup'" in err and "pythia-deduped" in err
+    assert "has no observations" not in err
+    code = main(["--db", str(built_db), "fit", "--family", "zzz", "--bootstrap", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no family 'zzz'" in err and "scaleplan data summary" in err

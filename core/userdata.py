@@ -334,8 +334,8 @@ def read_text_rows(data: bytes | str) -> TextRows:
                     refused.append(
                         (
                             start,
-                            f"{len(cells)} values where the header names {width} columns, so the row is not "
-                            "read (a separator inside a value? quote that value, or write 1000 for 1,000)",
+                            f"{len(cells)} values for {width} columns, not read (a separator inside a value, "
+                            "e.g. 1,000? write 1000 or quote it)",
                         )
                     )
                     if len(rows) + len(refused) > MAX_ROWS:

@@ -73,6 +73,15 @@ def _tokens_per_step(container) -> float | None:
         return None
 
 
+def _column_list(docs: pd.DataFrame) -> str:
+    """Columns of :func:`uploads.column_docs` as a Markdown list (a narrow column has no room for a table)."""
+    return "\n".join(
+        f"- **{common.escape_md(name)}**: {common.escape_md(meaning, 300)}"
+        + (f" *(also {common.escape_md(aliases, 300)})*" if aliases else "")
+        for name, _required, aliases, meaning in docs.itertuples(index=False, name=None)
+    )
+
+
 def render() -> None:
     st.title("Your runs")
     st.markdown(
@@ -84,8 +93,11 @@ def render() -> None:
 
     left, right = st.columns([3, 2], gap="large")
     with right.container(border=True):
-        st.markdown("**Columns**")
-        st.table(common.inert_frame(uploads.column_docs()), hide_index=True, border="horizontal")
+        docs = uploads.column_docs()
+        required = docs[docs["Required"] == "required"]
+        st.markdown("**Required columns**\n\n" + _column_list(required))
+        with st.expander(f"Optional columns ({len(docs) - len(required)})"):
+            st.markdown(_column_list(docs[docs["Required"] != "required"]))
         st.caption(
             "One row per checkpoint. Header names are case-insensitive (spaces and hyphens read as _); "
             "commas, semicolons, tabs or | as separators; lines starting with # are comments. "
@@ -173,8 +185,10 @@ def _show_runs(table: pd.DataFrame) -> None:
     cols = st.columns(4)
     cols[0].metric("Runs", f"{table['run_id'].nunique():,}", border=True)
     cols[1].metric("Checkpoints", f"{len(table):,}", border=True)
-    cols[2].metric("Model sizes (parameters)", _size_range(table, unit=False), border=True)
-    cols[3].metric("Tokens seen", f"up to {units.format_tokens(table['tokens_seen'].max())}", border=True)
+    # A range does not fit a metric card (it was cut to "100M – 2..."): the count here, the range once,
+    # in the chart's caption below (which a downloaded image keeps).
+    cols[2].metric("Model sizes", f"{table['num_params'].nunique():,}", border=True, help=_size_range(table))
+    cols[3].metric("Most tokens seen", units.format_tokens(table["tokens_seen"].max(), unit=False), border=True)
     study = st.session_state.get(KEY + "study")
     if study:
         st.caption(f"Stored study in use: **{common.escape_md(study, 80)}**")

@@ -239,7 +239,7 @@ def test_every_format_names_the_line_of_the_file():
     parsed = formats.parse_runs(LINED_CSV)
     assert parsed.rejected_rows == 2 and parsed.num_runs == 2
     assert parsed.messages[0] == "line 6: loss is not a number"
-    assert parsed.messages[1].startswith("line 8: 5 values where the header names 4 columns")
+    assert parsed.messages[1].startswith("line 8: 5 values for 4 columns, not read")
     # An optional column's mistake names the line too.
     data = b"# sweep\nparams,tokens,loss,flops\n\n1e8,2e9,3.0,1e18\n\n1e8,4e9,2.9,lots\n"
     with pytest.raises(formats.FormatError, match=r"flops must be .*; see line 6$"):

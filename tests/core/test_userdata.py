@@ -208,7 +208,7 @@ def test_messages_name_the_line_of_the_file_past_blank_and_comment_lines():
     table = parse_runs_csv(LINED_CSV)
     assert table.rejected_rows == 2 and len(table.table) == 3
     assert table.messages[0] == "line 6: loss is not a number"
-    assert table.messages[1].startswith("line 8: 5 values where the header names 4 columns")
+    assert table.messages[1].startswith("line 8: 5 values for 4 columns, not read")
 
 
 def test_a_row_with_too_many_values_is_reported_not_dropped_silently():
@@ -216,10 +216,9 @@ def test_a_row_with_too_many_values_is_reported_not_dropped_silently():
     table = parse_runs_csv(data)
     assert table.rejected_rows == 1 and len(table.table) == 1
     assert table.messages == (
-        "line 3: 5 values where the header names 3 columns, so the row is not read (a separator inside a value? "
-        "quote that value, or write 1000 for 1,000)",
+        "line 3: 5 values for 3 columns, not read (a separator inside a value, e.g. 1,000? write 1000 or quote it)",
     )
-    with pytest.raises(RunsTableError, match=r"no row can be used \(1 row read\): line 2: 4 values"):
+    with pytest.raises(RunsTableError, match=r"no row can be used \(1 row read\): line 2: 4 values for 3 columns"):
         parse_runs_csv("num_params,tokens_seen,loss\n1e8,1e9,3.0,9\n")
 
 

@@ -216,8 +216,9 @@ def test_your_runs_documents_every_column_it_reads(app_test):
 
     at = app_test("your_runs.py")
     _no_failure(at)
-    documented = at.table[0].value
-    assert set(documented["Column"].str.replace("\\", "")) == READ_COLUMNS
+    documented = "\n".join(str(m.value) for m in at.markdown).replace("\\", "")
+    assert set(re.findall(r"^- \*\*([a-z_]+)\*\*:", documented, flags=re.MULTILINE)) == READ_COLUMNS
+    assert "Optional columns (7)" in [e.label for e in at.expander]
     captions = _texts(at.caption).replace("\\", "")
     assert "extra columns are ignored" not in captions
     assert "Other columns are not used" in captions
@@ -254,7 +255,7 @@ def test_your_runs_rejected_rows_are_named_by_their_line_in_the_file(app_test):
     assert "2 rows were left out" in _texts(at.warning)
     problems = at.dataframe[0].value
     assert problems["Line"].tolist() == [6, 8]  # past a comment, a header, blank and comment lines
-    assert problems["Problem"].iloc[1].startswith("5 values where the header names 4 columns")
+    assert problems["Problem"].iloc[1].startswith("5 values for 4 columns, not read")
 
 
 def test_your_runs_wandb_export_asks_for_the_pages_own_input(app_test):
@@ -471,11 +472,12 @@ def test_your_runs_wording_for_one_run_of_one_size(app_test, tmp_path, monkeypat
     at.file_uploader[0].set_value(("solo.csv", ONE_RUN_CSV, "text/csv")).run()
     assert not at.exception
     assert "1 run with 2 checkpoints from solo.csv is ready" in _texts(at.success).replace("*", "").replace("\\", "")
-    assert {m.label: m.value for m in at.metric}["Model sizes (parameters)"] == "70M"  # not "70M – 70M"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Model sizes"] == "1" and metrics["Most tokens seen"] == "2B"  # no range cut off in a card
     import json
 
     chart = json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"], ensure_ascii=False)
-    assert "1 run, 2 checkpoints · 70M params" in chart and "1 runs" not in chart
+    assert "1 run, 2 checkpoints · 70M params" in chart and "1 runs" not in chart  # one size, once
     at.text_input(key="your_runs.save_name").set_value("it's *mine*")
     at.button(key="FormSubmitter:your_runs.save-Save as study").click().run()
     assert not at.exception

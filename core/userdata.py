@@ -329,12 +329,12 @@ def read_text_rows(data: bytes | str) -> TextRows:
                 continue
             width = len(header)
             if len(cells) > width:
-                extra = [cell for cell in cells[width:] if cell.strip()]
-                if extra:
+                given = max(i for i, cell in enumerate(cells) if cell.strip() or i < width) + 1
+                if given > width:  # values beyond the header's columns, not just trailing separators
                     refused.append(
                         (
                             start,
-                            f"{len(cells)} values for {width} columns, not read (a separator inside a value, "
+                            f"{given} values for {width} columns, not read (a separator inside a value, "
                             "e.g. 1,000? write 1000 or quote it)",
                         )
                     )
@@ -349,7 +349,7 @@ def read_text_rows(data: bytes | str) -> TextRows:
     except csv.Error:
         raise RunsTableError(NOT_A_TABLE) from None
     if header is None:
-        raise RunsTableError("the file is empty")
+        raise RunsTableError("the file has only comment lines (starting with #): add a header row and data rows")
     if not rows and not refused:
         raise RunsTableError(HEADER_ONLY)
     if len(rows) + len(refused) > MAX_ROWS:

@@ -247,3 +247,12 @@ def test_counts_and_sentences_read_as_english():
     assert userdata.sentence("missing required column(s): loss") == "Missing required column(s): loss"
     for text in ("tokens_seen must be > 0", "step must be a number", "final_of_schedule must be true"):
         assert userdata.sentence(text) == text
+
+
+def test_trailing_separators_do_not_count_as_values_and_comments_alone_are_no_table():
+    table = parse_runs_csv("num_params,tokens_seen,loss\n1e8,1e9,3.0\n1e8,2e9,2.9,9,,,\n")
+    assert table.messages == (
+        "line 3: 4 values for 3 columns, not read (a separator inside a value, e.g. 1,000? write 1000 or quote it)",
+    )
+    with pytest.raises(RunsTableError, match="only comment lines"):
+        parse_runs_csv("# nothing yet\n\n# still nothing\n")

@@ -69,6 +69,24 @@ _NEEDED = {
 FindingKey = Literal["checkpoints", "cutoff", "floor", "many_small", "partial_target", "borrow", "directions"]
 
 
+# The decision rules' limits, each stated once: the criteria below are written from them and
+# :func:`core.reproduce.hitchhiker_report` decides with them.
+FINAL_ONLY_FAIL_SHARE = 0.5
+"""Final-only loses when it fails in more than this share of the designs that fit with all checkpoints."""
+FLOOR_ARE_RANGE = (0.01, 0.08)
+"""The median best-decile ARE per family must lie in this range for the ~4% floor to hold."""
+USEFUL_ARE = 0.2
+"""ARE up to which a prediction is still useful (the paper's 20%)."""
+MANY_RUNS = 4
+"""'Several smaller runs': at least this many runs, against 3."""
+PARTIAL_TARGET_MAX_ARE = 0.05
+"""Most mean ARE for 'training the target to ~30% is very accurate'."""
+BORROW_MAX_ARE = USEFUL_ARE
+"""Most mean ARE for a one-run fit with borrowed A and alpha to count as usable."""
+DIRECTIONS_MIN_SHARE = 0.9
+"""Least variance share of the top 3 principal components for 'about three directions'."""
+
+
 @dataclass(frozen=True)
 class Statement:
     """One of the paper's findings: what it says and how we decide whether it holds on our data."""
@@ -83,7 +101,7 @@ STATEMENTS: dict[FindingKey, Statement] = {
         "Fitting on intermediate checkpoints beats final losses only",
         "much lower ARE with all checkpoints",
         "ARE (family-averaged, informative pairs) lower with all checkpoints, or final-only fits "
-        "fail in more than half of the designs that fit with all checkpoints",
+        f"fail in more than {FINAL_ONLY_FAIL_SHARE:.0%} of the designs that fit with all checkpoints",
     ),
     "cutoff": Statement(
         "Dropping checkpoints before 10B tokens helps",
@@ -93,34 +111,34 @@ STATEMENTS: dict[FindingKey, Statement] = {
     "floor": Statement(
         "About 4% ARE is the floor; up to 20% is still useful",
         "~4% seed-noise floor; <=20% useful",
-        "the median over families of each family's best-decile ARE lies between 1% and 8%",
+        f"the median over families of each family's best-decile ARE lies between {FLOOR_ARE_RANGE[0]:.0%} "
+        f"and {FLOOR_ARE_RANGE[1]:.0%}",
     ),
     "many_small": Statement(
         "Several smaller runs beat fewer larger ones at the same compute",
         "more models, even if smaller, often predict better",
-        "at matched compute-share bins, family-averaged ARE with 4+ runs below that with 3 runs",
+        f"at matched compute-share bins, family-averaged ARE with {MANY_RUNS}+ runs below that with 3 runs",
     ),
     "directions": Statement(
         "Across fits the five parameters live in about three directions",
         "parameters strongly correlated; ~3 principal components explain nearly all variation",
         "top 3 principal components of the standardised (log E, log A, log B, alpha, beta) of the "
-        "fits (all checkpoints, 10B cutoff) explain at least 90% of the variance",
+        f"fits (all checkpoints, 10B cutoff) explain at least {DIRECTIONS_MIN_SHARE:.0%} of the variance",
     ),
     "partial_target": Statement(
         "Training the target to ~30% and extrapolating is very accurate",
         "a target trained to ~30% of its data predicts its end well",
-        "mean ARE over families of fits on smaller runs plus the target's first 30% is at most 5%",
+        f"mean ARE over families of fits on smaller runs plus the target's first 30% is at most "
+        f"{PARTIAL_TARGET_MAX_ARE:.0%}",
     ),
     "borrow": Statement(
         "With one run of a new family, borrow A and alpha from a similar family",
         "borrowing makes a single-run fit usable",
-        "mean ARE over families of one-run fits with borrowed A and alpha is at most 20%",
+        f"mean ARE over families of one-run fits with borrowed A and alpha is at most {BORROW_MAX_ARE:.0%}",
     ),
 }
 """The paper's findings we check, in the order of the table; their wording and decision rules live only here."""
 
-SWEEP_FINDINGS: tuple[FindingKey, ...] = ("checkpoints", "cutoff", "floor", "many_small")
-"""Decided from the sweep's results alone (:func:`core.reproduce.hitchhiker_report`)."""
 DATABASE_FINDINGS: tuple[FindingKey, ...] = ("partial_target", "borrow")
 """Decided by extra fits on the database (``hitchhiker_report`` with a connection)."""
 
@@ -278,7 +296,7 @@ def _parameter_directions(results: pd.DataFrame) -> Finding:
     return Finding(
         "directions",
         f"top 3 components explain {share:.1%} of the variance over {len(logged)} fits",
-        bool(share >= 0.9) if np.isfinite(share) else None,
+        bool(share >= DIRECTIONS_MIN_SHARE) if np.isfinite(share) else None,
     )
 
 

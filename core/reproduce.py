@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from scaleplan.core import findings as findings_rules  # "findings" names the report's list below
 from scaleplan.core import fitting, laws, storage
 from scaleplan.core.evaluation import absolute_relative_error
 from scaleplan.core.findings import Finding
@@ -345,7 +346,7 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
             f"final-only could not be fitted at all in {ck['b_failed_share']:.0%} of the designs that fit with "
             f"all checkpoints; where both fit: ARE {ck['a']:.1%} with all checkpoints vs {ck['b']:.1%} final only "
             f"({ck['pairs']} paired fits, {ck['families']} families with intermediate checkpoints)",
-            bool(ck["b_failed_share"] > 0.5 or ck["a"] < ck["b"]),
+            bool(ck["b_failed_share"] > findings_rules.FINAL_ONLY_FAIL_SHARE or ck["a"] < ck["b"]),
         )
     )
     cut = paired_effect(results, "min_tokens", 10e9, 0.0, informative_only=True)
@@ -359,13 +360,13 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
     )
     good = ok[~ok["final_only"] & (ok["min_tokens"] > 0)]
     best = good.groupby("family")["are_mean"].quantile(0.1)
-    useful = good.groupby("family")["are_mean"].apply(lambda s: (s <= 0.2).mean())
+    useful = good.groupby("family")["are_mean"].apply(lambda s: (s <= findings_rules.USEFUL_ARE).mean())
     findings.append(
         Finding(
             "floor",
             f"best decile ARE per family: median {best.median():.1%} over {len(best)} families; "
-            f"{useful.mean():.0%} of fits (family-averaged) are within 20%",
-            bool(0.01 <= best.median() <= 0.08),
+            f"{useful.mean():.0%} of fits (family-averaged) are within {findings_rules.USEFUL_ARE:.0%}",
+            bool(findings_rules.FLOOR_ARE_RANGE[0] <= best.median() <= findings_rules.FLOOR_ARE_RANGE[1]),
         )
     )
     binned = with_bins = None
@@ -373,7 +374,7 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
         from scaleplan.core.meta import with_compute_bins
 
         with_bins = with_compute_bins(good)
-        with_bins["many"] = with_bins["num_runs"] >= 4
+        with_bins["many"] = with_bins["num_runs"] >= findings_rules.MANY_RUNS
         binned = with_bins.groupby(["family", "compute_bin", "many"], observed=True)["are_mean"].mean().unstack("many")
         binned = binned.dropna()
     if binned is not None and not binned.empty and True in binned.columns and False in binned.columns:
@@ -381,7 +382,8 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
         findings.append(
             Finding(
                 "many_small",
-                f"at matched compute-share bins: ARE {many:.1%} with >= 4 runs vs {few:.1%} with 3 runs "
+                f"at matched compute-share bins: ARE {many:.1%} with >= {findings_rules.MANY_RUNS} runs vs "
+                f"{few:.1%} with 3 runs "
                 f"({binned.index.get_level_values(0).nunique()} families)",
                 bool(many < few),
             )
@@ -408,7 +410,7 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
                     "partial_target",
                     f"mean ARE {np.mean(partial):.1%} over {len(partial)} families (smaller runs + the target's "
                     "first 30%)",
-                    bool(np.mean(partial) <= 0.05),
+                    bool(np.mean(partial) <= findings_rules.PARTIAL_TARGET_MAX_ARE),
                 )
             )
         if borrow:
@@ -416,7 +418,7 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
                 Finding(
                     "borrow",
                     f"mean ARE {np.mean(borrow):.1%} over {len(borrow)} families (one run + borrowed A, alpha)",
-                    bool(np.mean(borrow) <= 0.2),
+                    bool(np.mean(borrow) <= findings_rules.BORROW_MAX_ARE),
                 )
             )
     return HitchhikerReport(grids=grids, findings=tuple(findings), fits_total=int(len(results)), fits_ok=int(len(ok)))

@@ -22,6 +22,7 @@ format as an en dash so tables and hover labels never show "nan".
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import SupportsFloat, cast
 
@@ -74,10 +75,14 @@ class NumberSyntaxError(UserError, ValueError):
 
 
 _SUFFIX_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?[A-Za-z]?$")
+"""Commas that group thousands ("2,000,000", "1,500.5", "1,400B"): the only commas a number may hold."""
 
 
 def parse_number(text: object, *, name: str = "the value") -> float:
     """A number typed by a person: "7B", "1.4e9", "70 M", "2,000,000", "1.5T", "-3", "0.4" -> float.
+
+    A comma may only group thousands: "0,5B" and "1,2" are refused, not read as 5B and 12.
 
     Suffixes k (1e3), M (1e6), B or G (1e9), T (1e12), P (1e15), case-insensitive; commas,
     underscores and spaces are ignored. Only the syntax is checked here (the result may be
@@ -88,7 +93,15 @@ def parse_number(text: object, *, name: str = "the value") -> float:
     (7000000000.0, 1400000000000.0, 2000.0, -70000000000.0)
     """
     raw = "" if text is None else str(text)
-    cleaned = raw.strip().replace(",", "").replace("_", "").replace(" ", "")
+    spaced = raw.strip().replace("_", "").replace(" ", "")
+    if "," in spaced and not _THOUSANDS.match(spaced):
+        # A comma that does not group thousands is a decimal comma ("0,5B") or a list ("1,2"):
+        # dropping it would read a number 10 or 100 times too large.
+        raise NumberSyntaxError(
+            f"{name}: cannot read {raw.strip()[:40]!r}; a comma only groups thousands (2,000,000): "
+            "write a decimal point (0.5B)"
+        )
+    cleaned = spaced.replace(",", "")
     if not cleaned:
         raise NumberSyntaxError(f"{name} is empty; give a number like 7e9 or 7B")
     suffix = cleaned[-1].lower() if cleaned[-1].isalpha() and cleaned.lower() not in ("inf", "-inf") else ""

@@ -179,3 +179,28 @@ def streamlit_server(
             process.wait(timeout=5)
         if log:
             out.close()
+
+
+@contextlib.contextmanager
+def held_for_writing(path: Path):
+    """Another process holds a writable DuckDB connection to ``path`` (DuckDB's exclusive file lock)
+    while the block runs; the file is created if it is missing."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(120)",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

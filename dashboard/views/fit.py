@@ -353,7 +353,7 @@ def _inputs_and_results(
             key=KEY + "borrow",
             format_func=lambda p: f"{p} ({law.descriptions.get(p, 'parameter')})",
         )
-        source = st.selectbox("From family", other_families, key=KEY + "from")
+        source = st.selectbox("From family", other_families, key=KEY + "from", format_func=family_label)
     state.show_notices(notices)
 
     cutoff = float(cutoff_b) * 1e9

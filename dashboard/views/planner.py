@@ -595,11 +595,18 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
 
     try:
         names = [info.name for info in studies.list_studies(common.settings().user_db_path)]
-    except UserError:
-        names = []
+    except UserError as error:
+        # The store cannot be read now (another program holds it, ...): say so and keep the link's
+        # ?from= for when it can be read again.
+        st.warning(
+            f"Your stored studies cannot be read: {common.escape_md(common.short(error))}", icon=":material/lock:"
+        )
+        return
     if not names:
-        if st.query_params.get("from"):  # a link to a study this browser's store does not hold
-            state.show_notices([state.read_param("from", allowed=[""], default="", label="stored study")])
+        if st.query_params.get("from"):  # a link to a study this store does not hold
+            state.show_notices(
+                [state.read_param("from", allowed=[""], default="", label="stored study", describe=_study_label)]
+            )
             state.write_params({"from": None})
         st.caption("Store a study of your own runs on the Your runs page to plan its next rung here.")
         return

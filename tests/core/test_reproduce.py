@@ -56,7 +56,7 @@ def test_cli_fit_family_json_and_errors(built_db, capsys, tmp_path, monkeypatch)
     assert doc["bootstrap"]["replicates"] == 20 and doc["bootstrap"]["failed"] >= 0
     assert 0 <= doc["are_final"] < 0.2
     assert cli.main(["--db", str(built_db), "fit", "--family", "x'; DROP TABLE runs; --"]) == 2
-    assert "no observations" in capsys.readouterr().err
+    assert "has no family" in capsys.readouterr().err  # named, not run as SQL
     assert cli.main(["--db", str(built_db), "fit", "--family", "pythia", "--fraction", "0"]) == 2
     assert "fraction" in capsys.readouterr().err
 

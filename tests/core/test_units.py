@@ -198,6 +198,20 @@ def test_parse_number_refuses_what_is_not_a_number_quoting_it(text):
     assert "--predict-n" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "value"), [("2,000,000", 2e6), ("1,500.5", 1500.5), ("1,400B", 1.4e12), ("-1,000", -1e3)]
+)
+def test_parse_number_reads_commas_that_group_thousands(text, value):
+    assert parse_number(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["0,5B", "1,5", "1,2,3", "12,34", "1,0000"])
+def test_parse_number_refuses_a_comma_that_groups_no_thousands(text):
+    # "0,5B" is a European half-billion: read without its comma it would be 5B, ten times too large.
+    with pytest.raises(NumberSyntaxError, match="comma only groups thousands"):
+        parse_number(text, name="target parameters")
+
+
 def test_an_interval_of_zero_width_is_never_shown():
     assert format_interval(9.393e-09, 9.393e-09 * (1 + 1e-9)) == "not determined (every replicate: 9.393e-09)"
     assert format_interval(0.1, 0.2) == "0.1 \u2013 0.2"

@@ -188,5 +188,18 @@ def test_link_to_a_study_that_is_not_stored_is_explained_and_dropped(app_test, w
     monkeypatch.setenv("SCALEPLAN_USER_DB", str(tmp_path / "empty-user.duckdb"))
     at = app_test("planner.py", timeout=120, query_params={"from": "gone"})
     _no_exception(at)
-    assert "Unknown stored study “gone” in the link" in _texts(at.info)
+    assert "Unknown stored study “gone” in the link; showing “none” instead." in _texts(at.info)
     assert at.query_params.get("from") is None
+
+
+def test_a_store_another_program_holds_is_explained_and_the_link_kept(app_test, with_meta, tmp_path, monkeypatch):
+    from tests.helpers import held_for_writing
+
+    store = tmp_path / "user.duckdb"
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(store))
+    with held_for_writing(store):
+        at = app_test("planner.py", timeout=120, query_params={"from": "ladder"})
+    _no_exception(at)
+    assert "Your stored studies cannot be read" in _texts(at.warning) and "in use" in _texts(at.warning)
+    assert "Unknown stored study" not in _texts(at.info)
+    assert at.query_params.get("from") in ("ladder", ["ladder"])  # kept for when the store is free again

@@ -184,27 +184,56 @@ def has_table(path: Path, table: str) -> bool | None:
 
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
+#: What the CLI tells its user to do about a file in use (the dashboard says its own, see dashboard.common).
+CLI_IN_USE_REMEDY = "close it, or point --db / --user-db elsewhere"
 
 
-def in_use_message(path: Path, error: BaseException) -> str | None:
-    """The plain message for DuckDB's file-lock error on ``path`` (``None`` for any other error).
+def is_lock_error(error: BaseException) -> bool:
+    """True for DuckDB's file-lock error: another process holds the file.
 
     DuckDB allows several read-only processes on one file, or one writer and no one else; a
     connection that conflicts fails with "IO Error: Could not set lock on file ...: Conflicting
     lock is held in <program> (PID <n>)". The file is healthy and must be left alone.
     """
-    text = str(error)
-    if not any(marker in text.lower() for marker in _LOCK_MARKERS):
-        return None
-    pid = re.search(r"PID (\d+)", text)
-    holder = f" (PID {pid.group(1)})" if pid else ""
-    return (
-        f"{path} is in use by another program{holder}, e.g. a running `scaleplan serve` or another "
-        "scaleplan command; close it, or point --db / --user-db elsewhere. The file was not touched."
-    )
+    return any(marker in str(error).lower() for marker in _LOCK_MARKERS)
 
 
-class DatabaseInUseError(DatabaseError):
+def lock_pid(error: BaseException) -> int | None:
+    """The holding process's id named in DuckDB's lock error, or None."""
+    pid = re.search(r"PID (\d+)", str(error))
+    return int(pid.group(1)) if pid else None
+
+
+def in_use_reason(path: object, pid: int | None) -> str:
+    """What every "in use" message says is wrong, without a remedy and without a full stop: ``path``
+    (as the caller shows it: the dashboard passes it Markdown-escaped) is held by another program,
+    the process ``pid`` when known. The CLI and the dashboard each add their own remedy."""
+    holder = f" (PID {pid})" if pid is not None else ""
+    return f"{path} is in use by another program{holder}, e.g. a running `scaleplan serve` or another scaleplan command"
+
+
+def in_use_message(path: Path, error: BaseException, remedy: str = CLI_IN_USE_REMEDY) -> str | None:
+    """The plain message for DuckDB's file-lock error on ``path`` (``None`` for any other error):
+    :func:`in_use_reason`, then ``remedy`` (what the reader can do), then that the file was not touched."""
+    return str(FileInUseError(path, error, remedy)) if is_lock_error(error) else None
+
+
+class FileInUseError(UserError):
+    """A scaleplan file that another process holds (DuckDB's lock, :func:`is_lock_error`): it is
+    healthy, and nothing is done to it.
+
+    ``path`` is the file, ``pid`` the holding process when DuckDB names it; the message is
+    :func:`in_use_message` with ``remedy``. A user interface with a remedy of its own (the
+    dashboard) builds its message from :func:`in_use_reason` with ``path`` and ``pid``.
+    """
+
+    def __init__(self, path: Path, error: BaseException, remedy: str = CLI_IN_USE_REMEDY) -> None:
+        self.path = Path(path)
+        self.pid = lock_pid(error)
+        super().__init__(f"{in_use_reason(self.path, self.pid)}; {remedy}. The file was not touched.")
+
+
+class DatabaseInUseError(DatabaseError, FileInUseError):
     """The database file is locked by another process (it is healthy; nothing is done to it)."""
 
 
@@ -226,9 +255,8 @@ def database_status(db_path: Path, manifest_path: Path = MANIFEST_PATH) -> str:
     try:
         con = duckdb.connect(str(db_path), read_only=True)
     except (duckdb.Error, OSError) as error:
-        message = in_use_message(db_path, error)
-        if message is not None:
-            raise DatabaseInUseError(message) from error
+        if is_lock_error(error):
+            raise DatabaseInUseError(db_path, error) from error
         return "corrupt"
     try:
         tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -552,9 +580,8 @@ def connect(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(db_path), read_only=True)
     except duckdb.Error as error:
-        message = in_use_message(Path(db_path), error)
-        if message is not None:
-            raise DatabaseInUseError(message) from error
+        if is_lock_error(error):
+            raise DatabaseInUseError(Path(db_path), error) from error
         raise DatabaseError(
             f"the database at {db_path} cannot be opened ({error}); run `scaleplan data build --force`"
         ) from error

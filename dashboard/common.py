@@ -175,7 +175,7 @@ def ensure_database_ui(status: str | None = None) -> bool:
     try:
         status = status or database_status()
     except storage.DatabaseInUseError as error:  # another program writes to it: nothing to build
-        st.error(f"{error} Then reload the page.", icon=":material/lock:")
+        st.error(in_use_text(error, "--db"), icon=":material/lock:")
         return False
     if status == "ok":
         return True
@@ -194,6 +194,17 @@ def ensure_database_ui(status: str | None = None) -> bool:
     if st.button("Build the database now", type="primary", key="build-database"):
         _build_with_progress()
     return False
+
+
+def in_use_text(error: storage.FileInUseError, flag: str) -> str:
+    """The page's message for a file another program holds (Markdown): the shared reason
+    (:func:`storage.in_use_reason`, the path escaped), then what the person at this page can do;
+    ``flag`` is the ``scaleplan serve`` option that names the file (``--db``)."""
+    reason = storage.in_use_reason(escape_md(error.path, limit=1000), error.pid)
+    return (
+        f"{reason}. Close that program, then reload this page. If you started this dashboard, you can instead "
+        f"restart `scaleplan serve` with another `{flag}`. The file was not touched."
+    )
 
 
 def _build_with_progress() -> None:

@@ -275,5 +275,9 @@ def load_calibration(settings: Settings) -> tuple[Calibration | None, str]:
         return calibration.load_calibration(settings.meta_path, version), ""
     except calibration.CalibrationError as error:
         return None, f"no calibrated interval: {error}"
+    except storage.FileInUseError as error:  # before duckdb.Error: the results file's is one too
+        which = "the database" if isinstance(error, storage.DatabaseInUseError) else "the results file"
+        reason = storage.in_use_reason(error.path, error.pid)
+        return None, f"no calibrated interval: {which} {reason}; close that program and run this again for the interval"
     except duckdb.Error as error:
         return None, f"no calibrated interval: the results cannot be read ({error})"

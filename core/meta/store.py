@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from scaleplan.core import storage
+
 RESULTS_SQL = """
 CREATE TABLE IF NOT EXISTS sweep_results (
     key VARCHAR PRIMARY KEY, data_version VARCHAR, family VARCHAR, target_run VARCHAR,
@@ -86,14 +88,34 @@ RESULT_COLUMNS = (
 )
 
 
+#: What the CLI tells its user to do about a results file another program holds.
+RESULTS_IN_USE_REMEDY = "close it, or point --meta elsewhere"
+
+
+class ResultsInUseError(storage.FileInUseError, duckdb.IOException):
+    """The results file is locked by another process (e.g. a sweep running in a ``scaleplan serve``);
+    it is healthy and left untouched. A user error (the CLI prints it, exit 2) that is also still the
+    :class:`duckdb.IOException` it replaces, so a caller that treats an unreadable results file as
+    "no results for now" (the dashboard's pages) keeps doing so."""
+
+
 def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the results file; writable (created with its tables, older files given the
-    :data:`ADDED_COLUMNS`) unless ``read_only``."""
+    :data:`ADDED_COLUMNS`) unless ``read_only``.
+
+    Raises :class:`ResultsInUseError` when another process holds a conflicting lock on the file.
+    """
     meta_path = Path(meta_path)
+    if not read_only:
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(meta_path), read_only=read_only)
+    except duckdb.Error as error:
+        if storage.is_lock_error(error):
+            raise ResultsInUseError(meta_path, error, RESULTS_IN_USE_REMEDY) from error
+        raise
     if read_only:
-        return duckdb.connect(str(meta_path), read_only=True)
-    meta_path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(meta_path))
+        return con
     con.execute(RESULTS_SQL)
     for name, kind in ADDED_COLUMNS:
         con.execute(f"ALTER TABLE sweep_results ADD COLUMN IF NOT EXISTS {name} {kind}")

@@ -114,3 +114,35 @@ def test_a_database_locked_by_another_program_is_explained_not_built(tmp_path, m
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_in_use_message_speaks_to_the_dashboard_user_with_the_path_escaped(tmp_path, monkeypatch):
+    # The CLI's remedy ("point --db / --user-db elsewhere") is a flag the page's reader cannot give, and
+    # the path is the server's: shown as text, Markdown-escaped (here it holds '*' and '_').
+    from streamlit.testing.v1 import AppTest
+
+    from scaleplan.dashboard import common
+    from tests.core.test_storage_in_use import _hold
+
+    folder = tmp_path / "team_*db*"
+    folder.mkdir()
+    db = folder / "locked.duckdb"
+    holder = _hold(db)
+    try:
+
+        def script():
+            from scaleplan.dashboard import common
+
+            common.ensure_database_ui()
+
+        monkeypatch.setenv("SCALEPLAN_DB", str(db))
+        at = AppTest.from_function(script).run()
+        assert not at.exception, [e.value for e in at.exception]
+        [message] = [e.value for e in at.error]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "in use by another program" in message and f"(PID {holder.pid})" in message
+    assert common.escape_md(db, limit=1000) in message and str(db) not in message
+    assert "--user-db" not in message and "point --db" not in message
+    assert "reload this page" in message and "restart `scaleplan serve` with another `--db`" in message

@@ -168,7 +168,8 @@ def detect_format(data: bytes) -> str:
     if data[:4] == _PARQUET_MAGIC:
         return "parquet"
     text = data[:65536].decode("utf-8-sig", errors="replace").replace("\r", "\n")
-    # The header: the first line that is neither blank nor a comment (as userdata.read_text_rows reads it).
+    # The header: the first line that is neither blank nor a comment (above the header every line
+    # starting with # is one: userdata.COMMENT_RULE).
     first_line = next((line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")), "")
     cells = [c.strip().strip('"') for c in next(csv.reader([first_line]), [])]
     if _WANDB_STEP in cells and any(" - " in c for c in cells):
@@ -385,11 +386,12 @@ def parse_runs(
         data = data.encode("utf-8")
     kind = detect_format(data)
     refused: tuple[tuple[int, str], ...] = ()
+    hash_lines: frozenset[int] = frozenset()  # rows starting with # (userdata.HASH_ROW_HINT)
     context: tuple[str, ...] | None = None
     unit = "line"
     if kind == "wandb":
         rows = _read_csv_rows(data)
-        refused = rows.refused
+        refused, hash_lines = rows.refused, rows.hash_lines
         canonical, mapping, lines, context = _wandb_frame(
             rows, tokens_per_step=tokens_per_step, num_params=num_params, inputs=inputs
         )
@@ -401,7 +403,7 @@ def parse_runs(
             lines, unit = tuple(range(1, len(frame) + 1)), "row"  # no lines: the data row, first = 1
         else:
             rows = _read_csv_rows(data)
-            frame, lines, refused = rows.frame, rows.lines, rows.refused
+            frame, lines, refused, hash_lines = rows.frame, rows.lines, rows.refused, rows.hash_lines
         given = [str(c) for c in frame.columns]  # the file's own names, before aliases rename them
         canonical, mapping, ignored = _canonical(frame, tokens_per_step)
     missing = [c for c in userdata.REQUIRED_COLUMNS if c not in canonical]
@@ -422,7 +424,9 @@ def parse_runs(
     extras = _extras(canonical, where)
     core_columns = [c for c in userdata.CORE_COLUMNS if c in canonical]
     try:
-        validated = userdata.validate_rows(canonical[core_columns], lines, refused=refused, unit=unit, context=context)
+        validated = userdata.validate_rows(
+            canonical[core_columns], lines, refused=refused, unit=unit, context=context, hash_lines=hash_lines
+        )
     except FormatError:
         raise
     except RunsTableError as error:

@@ -268,6 +268,20 @@ def protect_text(cell: str) -> str:
     return cell
 
 
+COMMENT_RULE = (
+    "lines starting with # are comments above the header row, and below it when nothing else is on "
+    "the line (or only empty cells, as a spreadsheet saves a note); any other line starting with # is "
+    "read as a row"
+)
+"""Which lines of a runs file are comments (:func:`_is_comment`), as the page and the messages state it.
+
+Below the header a comment holds one value at most, and no usable row has fewer than two (a loss and
+its tokens or step), so the rule never drops a row that could have been used: a run named ``#1-big``
+whose optional trailing cells are left out is read as a row, and a note with a separator in it is
+read as a row too and listed among the rejected rows with its line (:data:`HASH_ROW_HINT`)."""
+HASH_ROW_HINT = "(it starts with # but holds other values, so it is read as a row, not as a comment)"
+
+
 @dataclass(frozen=True)
 class TextRows:
     """A delimited text file read as cells, each row with the line of the file it starts on.
@@ -275,19 +289,27 @@ class TextRows:
     ``frame`` holds the cells as text (``""`` where a row is short), one column per header name,
     with a RangeIndex; ``lines[i]`` is the 1-based line of the file where row ``i`` starts (the
     header's line is ``header_line``), each cell without the ``'`` a spreadsheet-safe export put
-    before it (:func:`unprotect_text`). Blank lines and comment lines (starting with ``#``, other
-    than a row with the header's number of fields) are skipped but counted. ``refused`` are the
-    rows that were not read: (line, reason) of a row with more non-empty fields than the header.
+    before it (:func:`unprotect_text`). Blank lines and comment lines (:data:`COMMENT_RULE`) are
+    skipped but counted. ``refused`` are the rows that were not read: (line, reason) of a row with
+    more non-empty fields than the header. ``hash_lines`` are the lines of the rows (read or
+    refused) whose first cell starts with ``#``, for :data:`HASH_ROW_HINT`.
     """
 
     frame: pd.DataFrame
     lines: tuple[int, ...]
     header_line: int
     refused: tuple[tuple[int, str], ...] = ()
+    hash_lines: frozenset[int] = frozenset()
 
 
-def _is_comment(record: list[str], width: int | None) -> bool:
-    return bool(record) and record[0].lstrip().startswith("#") and len(record) != width
+def _starts_with_hash(record: list[str]) -> bool:
+    return bool(record) and record[0].lstrip().startswith("#")
+
+
+def _is_comment(record: list[str], header_read: bool) -> bool:
+    """Whether a record is a comment line (:data:`COMMENT_RULE`): its first cell starts with ``#`` and
+    it comes before the header, or no other cell holds a value."""
+    return _starts_with_hash(record) and (not header_read or not any(cell.strip() for cell in record[1:]))
 
 
 def read_text_rows(data: bytes | str) -> TextRows:
@@ -314,13 +336,14 @@ def read_text_rows(data: bytes | str) -> TextRows:
     rows: list[list[str]] = []
     lines: list[int] = []
     refused: list[tuple[int, str]] = []
+    hash_lines: set[int] = set()
     end = 0  # the last line of the previous record
     try:
         for record in reader:
             start, end = end + 1, reader.line_num
             if not record or (len(record) == 1 and not record[0].strip()):
                 continue  # a blank line
-            if _is_comment(record, None if header is None else len(header)):
+            if _is_comment(record, header is not None):
                 continue
             cells = [unprotect_text(cell) for cell in record]
             if header is None:
@@ -328,14 +351,20 @@ def read_text_rows(data: bytes | str) -> TextRows:
                 header_line = start
                 continue
             width = len(header)
+            if _starts_with_hash(record):
+                hash_lines.add(start)
             if len(cells) > width:
                 given = max(i for i, cell in enumerate(cells) if cell.strip() or i < width) + 1
                 if given > width:  # values beyond the header's columns, not just trailing separators
                     refused.append(
                         (
                             start,
-                            f"{given} values for {width} columns, not read (a separator inside a value, "
-                            "e.g. 1,000? write 1000 or quote it)",
+                            f"{given} values for {width} columns, not read "
+                            + (
+                                HASH_ROW_HINT
+                                if start in hash_lines
+                                else "(a separator inside a value, e.g. 1,000? write 1000 or quote it)"
+                            ),
                         )
                     )
                     if len(rows) + len(refused) > MAX_ROWS:
@@ -355,7 +384,13 @@ def read_text_rows(data: bytes | str) -> TextRows:
     if len(rows) + len(refused) > MAX_ROWS:
         raise RunsTableError(f"the file has more than {MAX_ROWS:,} rows")
     frame = pd.DataFrame(rows, columns=header, dtype=object).astype(str)  # the dtype of read_csv(dtype=str)
-    return TextRows(frame=frame, lines=tuple(lines), header_line=header_line, refused=tuple(refused))
+    return TextRows(
+        frame=frame,
+        lines=tuple(lines),
+        header_line=header_line,
+        refused=tuple(refused),
+        hash_lines=frozenset(hash_lines),
+    )
 
 
 def parse_runs_csv(data: bytes | str) -> RunsTable:
@@ -374,7 +409,7 @@ def parse_runs_csv(data: bytes | str) -> RunsTable:
         )
     if raw.columns.duplicated().any():
         raise RunsTableError("the header repeats a column name")
-    return validate_rows(raw, rows.lines, refused=rows.refused)
+    return validate_rows(raw, rows.lines, refused=rows.refused, hash_lines=rows.hash_lines)
 
 
 def validate_rows(
@@ -384,13 +419,15 @@ def validate_rows(
     refused: tuple[tuple[int, str], ...] = (),
     unit: str = "line",
     context: tuple[str, ...] | None = None,
+    hash_lines: frozenset[int] = frozenset(),
 ) -> RunsTable:
     """Validate rows of text cells (columns num_params, tokens_seen, loss and optionally run_name, seed).
 
     ``lines[i]`` numbers row ``i`` in the messages (``"line 5: loss is not a number"``; ``unit`` is
     ``"row"`` for a file without lines, e.g. Parquet); ``context[i]``, when given, is added to its
     messages in brackets (a W&B export's run). ``refused`` are rows the reader could not read
-    (counted as rejected, listed with the others in line order).
+    (counted as rejected, listed with the others in line order). A rejected row whose line is in
+    ``hash_lines`` (its first cell starts with ``#``) is told why it was read as a row (:data:`HASH_ROW_HINT`).
     Raises :class:`RunsTableError` when no row is usable.
     """
     raw = raw.reset_index(drop=True)
@@ -425,7 +462,10 @@ def validate_rows(
     ok = problems == ""
     listed = sorted(
         [(line, f"{unit} {line}: {reason}") for line, reason in refused]
-        + [(lines[i], located(i, p.rstrip("; "))) for i, p in problems[~ok].items()],
+        + [
+            (lines[i], located(i, p.rstrip("; ") + (f" {HASH_ROW_HINT}" if lines[i] in hash_lines else "")))
+            for i, p in problems[~ok].items()
+        ],
         key=lambda pair: pair[0],
     )
     messages = tuple(message for _, message in listed[:MAX_MESSAGES])

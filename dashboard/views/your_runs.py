@@ -100,8 +100,8 @@ def render() -> None:
             st.markdown(_column_list(docs[docs["Required"] != "required"]))
         st.caption(
             "One row per checkpoint. Header names are case-insensitive (spaces and hyphens read as _); "
-            "commas, semicolons, tabs or | as separators; lines starting with # are comments. "
-            f"{common.escape_md(userdata.OTHER_COLUMNS, 400)}. A W&B export (Step and '<run> - <metric>' "
+            "commas, semicolons, tabs or | as separators; "
+            f"{common.escape_md(userdata.COMMENT_RULE, 400)}. {common.escape_md(userdata.OTHER_COLUMNS, 400)}. A W&B export (Step and '<run> - <metric>' "
             "columns) needs the tokens per step, and each run's size in its name (e.g. 410m)."
         )
         st.download_button(

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from scaleplan.core import formats, userdata
 from scaleplan.core.userdata import MAX_UPLOAD_BYTES, TEMPLATE_CSV, RunsTable, RunsTableError, parse_runs_csv
 
 
@@ -256,3 +257,64 @@ def test_trailing_separators_do_not_count_as_values_and_comments_alone_are_no_ta
     )
     with pytest.raises(RunsTableError, match="only comment lines"):
         parse_runs_csv("# nothing yet\n\n# still nothing\n")
+
+
+# ---------------------------------------------------------------- comment lines never eat a data row
+
+
+def test_a_run_named_with_a_hash_without_its_seed_is_read_not_dropped():
+    # The optional seed, last, is left out of one run's rows: 4 fields for a 5-column header.
+    rows = ["run_name,num_params,tokens_seen,loss,seed"]
+    rows += [f"small,1e8,{d}e9,{3.0 - d / 10},0" for d in (1, 2, 3)]
+    rows += [f"#1-big,4e8,{d}e9,{2.8 - d / 10}" for d in (1, 2, 3)]
+    table = parse_runs_csv("\n".join(rows) + "\n")
+    assert (table.num_runs, len(table.table), table.rejected_rows) == (2, 6, 0)
+    assert sorted(table.table["run_name"].unique()) == ["#1-big", "small"]
+
+
+LINES_WITH_HASHES = (
+    "# exported by hand, 2026-11, seeds 0 and 1\n"  # line 1: before the header, commas or not
+    "run_name,num_params,tokens_seen,loss,seed\n"  # line 2: header
+    "a,1e8,1e9,3.0,0\n"  # line 3
+    "# a note alone\n"  # line 4: a comment
+    "# a note a spreadsheet saved in column A,,,,\n"  # line 5: a comment (only empty cells after it)
+    "#b,1e8,2e9,2.9\n"  # line 6: a row (its seed left out)
+    "# loss of run c was mistyped, see notes\n"  # line 7: holds two values: read as a row, refused
+    "# one, two, three, four, five, six\n"  # line 8: more values than columns: refused
+    "c,1e8,3e9,2.8,1\n"  # line 9
+)
+
+
+def test_a_line_starting_with_hash_is_a_comment_only_before_the_header_or_alone():
+    table = parse_runs_csv(LINES_WITH_HASHES)
+    assert sorted(table.table["run_name"]) == ["#b", "a", "c"]
+    assert table.rejected_rows == 2
+    assert [m.split(":")[0] for m in table.messages] == ["line 7", "line 8"]
+    assert all("starts with #" in m for m in table.messages)
+    parsed = formats.parse_runs(LINES_WITH_HASHES)
+    assert sorted(parsed.table["run_name"]) == ["#b", "a", "c"] and parsed.messages == table.messages
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "#a", " #1-r640m", "#", "# note"]), st.integers(0, 4)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_every_line_after_the_header_with_a_second_value_is_read_or_refused(rows):
+    # Each row: a first cell, then 0-4 of the header's other columns (trailing ones left out).
+    values = ["1e8", "2e9", "3.0", "0"]
+    text = "run_name,num_params,tokens_seen,loss,seed\n" + "".join(
+        ",".join([first, *values[:kept]]) + "\n" for first, kept in rows
+    )
+    with_values = {i + 2 for i, (_, kept) in enumerate(rows) if kept > 0}
+    may_be_read = {i + 2 for i, (first, kept) in enumerate(rows) if kept > 0 or not first.strip().startswith("#")}
+    if not may_be_read:  # comment lines only below the header
+        with pytest.raises(RunsTableError, match="no data rows"):
+            userdata.read_text_rows(text)
+        return
+    read = userdata.read_text_rows(text)
+    accounted = set(read.lines) | {line for line, _ in read.refused}
+    assert with_values <= accounted <= may_be_read

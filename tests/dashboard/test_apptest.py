@@ -222,6 +222,19 @@ def test_your_runs_documents_every_column_it_reads(app_test):
     captions = _texts(at.caption).replace("\\", "")
     assert "extra columns are ignored" not in captions
     assert "Other columns are not used" in captions
+    assert "lines starting with # are comments. " not in captions  # a row can start with # too
+    assert "comments above the header row, and below it when nothing else is on the line" in captions
+
+
+def test_your_runs_reads_a_row_starting_with_hash_and_lists_the_notes_it_cannot_read(app_test):
+    from tests.core.test_userdata import LINES_WITH_HASHES
+
+    at = app_test("your_runs.py")
+    at.file_uploader[0].set_value(("hashes.csv", LINES_WITH_HASHES.encode(), "text/csv")).run()
+    _no_failure(at)
+    assert "2 rows were left out" in _texts(at.warning)
+    assert at.dataframe[0].value["Line"].tolist() == [7, 8]
+    assert sorted(at.session_state["uploaded_runs"]["run_name"]) == ["#b", "a", "c"]
 
 
 def test_your_runs_upload_keeps_table_in_session(app_test):

@@ -475,37 +475,42 @@ _HORIZON = re.compile(r"(\d[\d.,_]*(?:e[+-]?\d+)?\s*[kmgbtp]?)\s*(?:tokens?)?\s*
 class ScheduleReach:
     """Runs whose losses were measured before their learning-rate schedule ended.
 
-    ``fraction`` is the share of their schedule those runs reached (the median over them of the last
-    tokens seen / the schedule's length in tokens, from a ``schedule`` like ``cosine-20B``), or
-    :data:`MIN_MEASURED_FRACTION` when no length is given (a constant schedule, ``unknown``): the
-    collection's designs that fitted only the first part of training (its intermediate checkpoints
-    are mid-schedule) are what the calibration compares them with.
+    ``fraction`` is the share of their schedule those runs reached, the design's share of training
+    for the calibration (the collection's designs that fitted only the first part of training, whose
+    intermediate checkpoints are mid-schedule, are what it compares them with): the lower median
+    over the mid-schedule runs of last tokens seen / the schedule's length in tokens (from a
+    ``schedule`` like ``cosine-20B``), each share within [:data:`MIN_MEASURED_FRACTION`, 1]. A run
+    whose schedule gives no length (``constant``, ``unknown``, a missing ``schedule``) counts at
+    :data:`MIN_MEASURED_FRACTION`, the shortest share the collection measured: a run of unknown
+    reach is never taken to have reached more, so the interval is never narrower than what is known
+    supports (with no length given at all, ``fraction`` is that minimum).
     """
 
     mid_schedule_runs: int
     runs: int
     fraction: float
-    known_horizon: bool
-    without_length: int = 0  # mid-schedule runs whose schedule gives no length (left out of the median)
+    known_horizon: bool  # at least one mid-schedule run gives its schedule's length
+    without_length: int = 0  # mid-schedule runs whose schedule gives no length (counted at MIN_MEASURED_FRACTION)
 
     @property
     def message(self) -> str:
-        reached = (
-            f"they reached a median {self.fraction:.0%} of their schedules"
-            + (
-                f"; {self.without_length} of them give no schedule length and are left out of that median"
-                if self.without_length
-                else ""
+        shortest = ""
+        if not self.known_horizon:
+            reached = "their schedules' length is not given"
+            shortest = " (the shortest it measured)"
+        elif self.without_length:
+            which = "1 that gives" if self.without_length == 1 else f"{self.without_length} that give"
+            reached = (
+                f"they reached a median {self.fraction:.0%} of their schedules, counting the {which} no "
+                f"schedule length at {MIN_MEASURED_FRACTION:.0%}, the shortest share the collection measured"
             )
-            if self.known_horizon
-            else "their schedules' length is not given"
-        )
+        else:
+            reached = f"they reached a median {self.fraction:.0%} of their schedules"
         return (
             f"{self.mid_schedule_runs} of {self.runs} runs have no final-of-schedule loss ({reached}): losses "
             "measured before the learning rate has decayed lie above what the finished schedule reaches, so the "
-            "interval is the one the collection measured for fits on the first "
-            f"{self.fraction:.0%} of training{'' if self.known_horizon else ' (the shortest it measured)'}; "
-            "give each run's end-of-schedule loss (final_of_schedule = true) for a tighter one"
+            f"interval is the one the collection measured for fits on the first {self.fraction:.0%} of "
+            f"training{shortest}; give each run's end-of-schedule loss (final_of_schedule = true) for a tighter one"
         )
 
 
@@ -540,14 +545,19 @@ def schedule_reach(table: pd.DataFrame) -> ScheduleReach | None:
     if not mid.any():
         return None
     ended = last[mid]
-    horizons = ended["schedule"].map(_horizon_tokens) if "schedule" in ended.columns else pd.Series(dtype=float)
-    shares = (ended["tokens_seen"] / horizons.astype(float)).dropna() if len(horizons) else pd.Series(dtype=float)
-    known = bool(len(shares))  # the median is over the runs that give a length; the others are counted
-    fraction = float(np.clip(shares.median(), MIN_MEASURED_FRACTION, 1.0)) if known else MIN_MEASURED_FRACTION
+    if "schedule" in ended.columns:
+        horizons = ended["schedule"].map(_horizon_tokens).astype(float).to_numpy()
+    else:
+        horizons = np.full(len(ended), np.nan)
+    shares = ended["tokens_seen"].to_numpy(dtype=float) / horizons
+    unknown = np.isnan(shares)
+    # A run of unknown reach counts at the shortest share measured; the lower median of an even count
+    # is the smaller middle value (never the mean of a known share and an unknown one).
+    counted = np.sort(np.clip(np.where(unknown, MIN_MEASURED_FRACTION, shares), MIN_MEASURED_FRACTION, 1.0))
     return ScheduleReach(
         mid_schedule_runs=int(mid.sum()),
         runs=len(last),
-        fraction=fraction,
-        known_horizon=known,
-        without_length=len(ended) - len(shares) if known else 0,
+        fraction=float(counted[(len(counted) - 1) // 2]),
+        known_horizon=bool((~unknown).any()),
+        without_length=int(unknown.sum()),
     )

@@ -196,14 +196,46 @@ def test_runs_without_a_schedule_length_do_not_hide_the_others_lengths():
     assert reach is not None and reach.known_horizon
     assert (reach.mid_schedule_runs, reach.without_length) == (4, 1)
     assert reach.fraction == pytest.approx(0.25, rel=2e-3)
-    assert "median 25% of their schedules; 1 of them give no schedule length" in reach.message
+    assert "median 25% of their schedules, counting the 1 that gives no schedule length at 10%" in reach.message
+    assert "the first 25% of training;" in reach.message
+
+
+def test_runs_without_a_schedule_length_count_at_the_shortest_share_measured():
+    # The review's repro: 4 constant runs and 1 cosine run that reached 95% of its 4.386B tokens (its last
+    # checkpoint is 4.167e9). Counting the 4 at the shortest share measured (10%), the median is 10%: the
+    # one known share must not stand for the runs whose reach is unknown.
+    data = _with_schedule(["cosine"] + ["constant"] * 4 + ["cosine-4.386B"], ["true"] + ["false"] * 5)
+    reach = formats.schedule_reach(formats.parse_runs(data).table)
+    assert reach is not None and reach.known_horizon
+    assert (reach.mid_schedule_runs, reach.runs, reach.without_length) == (5, 6, 4)
+    assert reach.fraction == 0.1
+    assert "the first 10% of training" in reach.message and "95%" not in reach.message
+    assert "median 10% of their schedules, counting the 4 that give no schedule length at 10%" in reach.message
+    # Two known at 95% and two unknown: the lower of the two middle values, not their mean (52%).
+    even = _with_schedule(
+        ["cosine"] * 2 + ["constant", "cosine-17.55B", "constant", "cosine-4.386B"], ["true"] * 2 + ["false"] * 4
+    )
+    reach = formats.schedule_reach(formats.parse_runs(even).table)
+    assert reach is not None and (reach.mid_schedule_runs, reach.without_length, reach.fraction) == (4, 2, 0.1)
+
+
+def test_runs_that_all_give_a_schedule_length_are_counted_at_their_share():
+    # Three mid-schedule runs at 95%, 25% and 50% of their schedules: the median is 50%.
+    data = _with_schedule(
+        ["cosine"] * 3 + ["cosine-17.55B", "cosine-33.3B", "cosine-8.334B"], ["true"] * 3 + ["false"] * 3
+    )
+    reach = formats.schedule_reach(formats.parse_runs(data).table)
+    assert reach is not None and reach.known_horizon and reach.without_length == 0
+    assert reach.fraction == pytest.approx(0.5, rel=2e-3)
+    assert "they reached a median 50% of their schedules)" in reach.message
+    assert "no schedule length" not in reach.message and "the first 50% of training;" in reach.message
 
 
 def test_a_constant_schedule_is_mid_schedule_of_unknown_length():
     data = _with_schedule(["constant"] * 6, [""] * 6)
     reach = formats.schedule_reach(formats.parse_runs(data).table)
     assert reach is not None and not reach.known_horizon and reach.mid_schedule_runs == 6
-    assert reach.fraction == formats.MIN_MEASURED_FRACTION
+    assert reach.fraction == 0.1 and reach.without_length == 6
     assert "the shortest it measured" in reach.message
 
 

@@ -531,25 +531,30 @@ def _horizon_tokens(schedule: object) -> float | None:
 def schedule_reach(table: pd.DataFrame) -> ScheduleReach | None:
     """Which runs of a parsed table (:class:`ParsedRuns` ``.table``) end mid-schedule, or None if none do.
 
-    A run ends mid-schedule when its last checkpoint says ``final_of_schedule`` false, or its schedule
-    is ``constant`` (no decay to end on). Tables without those columns say nothing: None."""
+    A run ends mid-schedule when its last checkpoint says ``final_of_schedule`` false, its schedule
+    is ``constant`` (no decay to end on), or, when its ``final_of_schedule`` is not stated (no such
+    column), its last checkpoint's tokens fall short of its schedule's length (``cosine-20B`` for a
+    run that stops at 9.5B tokens). Tables without those columns say nothing: None."""
     if "final_of_schedule" not in table.columns and "schedule" not in table.columns:
         return None
     last = table.sort_values("tokens_seen").groupby("run_id", sort=False).tail(1)
     mid = np.zeros(len(last), dtype=bool)
+    stated = np.zeros(len(last), dtype=bool)
     if "final_of_schedule" in last.columns:
         flags = last["final_of_schedule"]
-        mid |= flags.notna().to_numpy() & ~flags.fillna(True).astype(bool).to_numpy()
+        stated = flags.notna().to_numpy()
+        mid |= stated & ~flags.fillna(True).astype(bool).to_numpy()
     if "schedule" in last.columns:
         mid |= last["schedule"].fillna("").astype(str).str.strip().str.lower().str.startswith("constant").to_numpy()
+        horizons = last["schedule"].map(_horizon_tokens).astype(float).to_numpy()
+    else:
+        horizons = np.full(len(last), np.nan)
+    shares = last["tokens_seen"].to_numpy(dtype=float) / horizons
+    with np.errstate(invalid="ignore"):
+        mid |= ~stated & (shares < 1.0 - 1e-6)  # short of the length beyond rounding; NaN (no length) is not
     if not mid.any():
         return None
-    ended = last[mid]
-    if "schedule" in ended.columns:
-        horizons = ended["schedule"].map(_horizon_tokens).astype(float).to_numpy()
-    else:
-        horizons = np.full(len(ended), np.nan)
-    shares = ended["tokens_seen"].to_numpy(dtype=float) / horizons
+    shares = shares[mid]
     unknown = np.isnan(shares)
     # A run of unknown reach counts at the shortest share measured; the lower median of an even count
     # is the smaller middle value (never the mean of a known share and an unknown one).

@@ -78,7 +78,8 @@ COLUMN_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         "schedule",
         False,
-        "the learning-rate schedule, free text; a length (cosine-20B) or constant says how much of it a run reached",
+        "the learning-rate schedule, free text: a length (cosine-20B) says how much of it a run reached "
+        "(a run that stops short of it ends mid-schedule unless final_of_schedule says true); constant never ends",
         ("lr_schedule", "scheduler"),
     ),
     ColumnSpec(

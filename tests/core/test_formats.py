@@ -231,6 +231,20 @@ def test_runs_that_all_give_a_schedule_length_are_counted_at_their_share():
     assert "no schedule length" not in reach.message and "the first 50% of training;" in reach.message
 
 
+def test_a_run_that_stops_short_of_its_schedules_length_is_mid_schedule_unless_it_says_final():
+    # No final_of_schedule column: the 1e19 runs stop at a quarter of their cosine lengths; the 1e18 runs
+    # at exactly theirs (3.333e9, 1.667e9, 8.33e8 tokens) or without a length.
+    lines = SWEEP_CSV.decode().splitlines()
+    schedules = ["cosine-3.333B", "cosine 1.667e9 tokens", "cosine", "cosine-66.7B", "cosine-33.3B", "cosine-16.67B"]
+    rows = [",".join(lines[0].split(",")[:6])]
+    rows += [",".join(line.split(",")[:5] + [schedule]) for line, schedule in zip(lines[1:], schedules, strict=True)]
+    reach = formats.schedule_reach(formats.parse_runs("\n".join(rows) + "\n").table)
+    assert reach is not None and (reach.mid_schedule_runs, reach.runs, reach.without_length) == (3, 6, 0)
+    assert reach.fraction == pytest.approx(0.25, rel=2e-3)
+    # The same runs saying their last checkpoint ends the schedule: the statement wins.
+    assert formats.schedule_reach(formats.parse_runs(_with_schedule(schedules, ["true"] * 6)).table) is None
+
+
 def test_a_constant_schedule_is_mid_schedule_of_unknown_length():
     data = _with_schedule(["constant"] * 6, [""] * 6)
     reach = formats.schedule_reach(formats.parse_runs(data).table)

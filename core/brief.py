@@ -27,15 +27,16 @@ with fpdf2, the deck with python-pptx.
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
 import io
 import math
 import os
-import sys
+import secrets
 import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import plotly.graph_objects as go
@@ -62,6 +63,13 @@ __all__ = [
     "render_png",
     "brief_pdf",
     "brief_pptx",
+    "blank_figures",
+    "pdf_missing_glyphs",
+    "MissingGlyphs",
+    "PdfBrief",
+    "Protected",
+    "check_target",
+    "write_files",
     "write_new_file",
 ]
 
@@ -517,40 +525,79 @@ def run_rows(runs: Sequence[StudyRun]) -> list[list[str]]:
 _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 
 
-PDF_MISSING_GLYPH = "\u25a1"  # WHITE SQUARE: shown in place of a character the PDF font lacks
+PDF_MISSING_GLYPH = "\u25a1"  # WHITE SQUARE: drawn with DejaVu Sans in place of a character it lacks
+PDF_FALLBACK_MISSING_GLYPH = "?"  # what Helvetica (latin-1 only) draws in place of any other character
+PDF_FALLBACK_FONT = "Helvetica"
 
 
-def _pdf_text(text: str, unicode_font: bool, glyphs: Collection[int] = (), missing: set[str] | None = None) -> str:
-    """``text`` as the PDF font can draw it: a character without a glyph in ``glyphs`` (the
-    font's code points) becomes :data:`PDF_MISSING_GLYPH` and is added to ``missing``."""
+@dataclass(frozen=True)
+class MissingGlyphs:
+    """The characters of a PDF brief its font cannot draw, and what is drawn in their place."""
+
+    characters: tuple[str, ...]
+    """Each character once, in the order first drawn (whitespace is never counted)."""
+    drawn_as: str
+    """The character drawn in place of each: :data:`PDF_MISSING_GLYPH` with DejaVu Sans,
+    :data:`PDF_FALLBACK_MISSING_GLYPH` with the Helvetica fallback."""
+    font: str
+    """The font the PDF is set in: ``"DejaVu Sans"`` or ``"Helvetica"`` (DejaVu Sans not installed)."""
+
+    @property
+    def warning(self) -> str | None:
+        """A sentence for the user (no prefix, no Markdown), or None when every character is drawn."""
+        if not self.characters:
+            return None
+        shown = "".join(self.characters)
+        shown = shown if len(shown) <= 40 else shown[:39] + "\u2026"
+        font = (
+            self.font
+            if self.font != PDF_FALLBACK_FONT
+            else (f"{PDF_FALLBACK_FONT}, as DejaVu Sans is not installed (apt-get install fonts-dejavu-core)")
+        )
+        return (
+            f"the PDF brief's font ({font}) has no glyphs for {shown!r}: the PDF draws each as "
+            f"{self.drawn_as!r}; the PowerPoint deck shows them"
+        )
+
+
+@dataclass(frozen=True)
+class PdfBrief:
+    """A rendered PDF brief (:func:`brief_pdf`): its bytes and the characters its font could not draw."""
+
+    data: bytes
+    missing: MissingGlyphs
+
+
+def _pdf_text(
+    text: str, unicode_font: bool, glyphs: Collection[int] = (), missing: dict[str, None] | None = None
+) -> str:
+    """``text`` as the PDF font can draw it: a character the font lacks (with DejaVu Sans: not in
+    ``glyphs``, its code points; with Helvetica: beyond latin-1 after the usual swaps) becomes
+    :data:`PDF_MISSING_GLYPH` (DejaVu) or :data:`PDF_FALLBACK_MISSING_GLYPH` (Helvetica) and is
+    added to ``missing`` (in the order first met)."""
     if unicode_font:
         if not glyphs:
             return text
-        lacking = {c for c in text if ord(c) not in glyphs and not c.isspace()}
+        lacking = dict.fromkeys(c for c in text if ord(c) not in glyphs and not c.isspace())
         if missing is not None:
-            missing |= lacking
+            missing.update(lacking)
         return "".join(PDF_MISSING_GLYPH if c in lacking else c for c in text)
     swaps = {"★": "*", "–": "-", "—": "-", "·": "-", "≤": "<=", "×": "x", "α": "alpha", "β": "beta", "’": "'"}
     for a, b in swaps.items():
         text = text.replace(a, b)
+    lacking = dict.fromkeys(c for c in text if ord(c) > 0xFF and not c.isspace())
     if missing is not None:
-        missing |= {c for c in text if ord(c) > 0xFF}
-    return text.encode("latin-1", "replace").decode("latin-1")
+        missing.update(lacking)
+    return "".join(
+        PDF_FALLBACK_MISSING_GLYPH if c in lacking else " " if ord(c) > 0xFF else c
+        for c in text  # wide spaces
+    )
 
 
-def _warn_missing_glyphs(missing: set[str]) -> None:
-    if missing:
-        shown = "".join(sorted(missing))[:40]
-        print(
-            f"scaleplan: warning: the PDF font has no glyphs for {shown!r} (drawn as {PDF_MISSING_GLYPH}); "
-            "the PowerPoint brief shows them",
-            file=sys.stderr,
-        )
-
-
-def brief_pdf(brief: Brief) -> bytes:
+def brief_pdf(brief: Brief) -> PdfBrief:
     """A one-page PDF brief (recommendation, outcome table, frontier and extrapolation charts,
-    assumptions) followed by an appendix (allocation chart, study runs, parameters, formulas)."""
+    assumptions) followed by an appendix (allocation chart, study runs, parameters, formulas),
+    with the characters its font could not draw (:class:`MissingGlyphs`; nothing is printed)."""
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
@@ -572,9 +619,9 @@ def brief_pdf(brief: Brief) -> bytes:
         faces = [getattr(pdf.fonts[key], "cmap", {}) for key in ("dejavu", "dejavuB")]
         glyphs: Collection[int] = faces[0].keys() & faces[1].keys()
     else:
-        family = "Helvetica"
+        family = PDF_FALLBACK_FONT
         glyphs = ()
-    missing: set[str] = set()
+    missing: dict[str, None] = {}  # the characters the font lacks, in the order first drawn
 
     def t(text: str) -> str:
         return _pdf_text(text, unicode_font, glyphs, missing)
@@ -663,8 +710,33 @@ def brief_pdf(brief: Brief) -> bytes:
         pdf.set_font(family, size=7)
         pdf.cell(0, 4, "No study was picked.", new_x="LMARGIN", new_y="NEXT")
     data = bytes(pdf.output())  # the last page's footer is drawn here
-    _warn_missing_glyphs(missing)
-    return data
+    lacking = MissingGlyphs(
+        characters=tuple(missing),
+        drawn_as=PDF_MISSING_GLYPH if unicode_font else PDF_FALLBACK_MISSING_GLYPH,
+        font="DejaVu Sans" if unicode_font else PDF_FALLBACK_FONT,
+    )
+    return PdfBrief(data=data, missing=lacking)
+
+
+def blank_figures(figures: Sequence[go.Figure]) -> list[bytes]:
+    """A blank 1 x 1 px PNG for each of ``figures``: the ``render`` of :func:`build_brief` when only
+    the brief's text matters (no Chromium, milliseconds)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (1, 1), "white").save(out, format="PNG")
+    return [out.getvalue()] * len(figures)
+
+
+def pdf_missing_glyphs(
+    comparison: scenarios.Comparison, *, scaleplan_version: str, data_version: str, date: _dt.date | None = None
+) -> MissingGlyphs:
+    """The characters the PDF brief of ``comparison`` cannot draw, known before it is rendered: the
+    PDF made with blank charts (:func:`blank_figures`) has the same text as the real one."""
+    text_only = build_brief(
+        comparison, scaleplan_version=scaleplan_version, data_version=data_version, date=date, render=blank_figures
+    )
+    return brief_pdf(text_only).missing
 
 
 # ---------------------------------------------------------------------------------------------
@@ -761,39 +833,146 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def check_output_path(path: Path, protected: Mapping[str, Path]) -> None:
-    """Raise :class:`BriefError` when ``path`` is one of scaleplan's own files (never written over).
+@dataclass(frozen=True)
+class Protected:
+    """One of scaleplan's own files (or folders of them), which a brief never writes over, even forced.
 
-    ``protected`` maps a description ("the user store (saved studies and scenarios)") to its
-    path; DuckDB's write-ahead log beside each (``<name>.wal``) is protected with it.
+    ``kind`` says what ``path`` is: ``"file"`` (the file and DuckDB's write-ahead log beside it,
+    ``<name>.wal``), ``"folder"`` (anything inside it, at any depth) or ``"names"`` (``path.name`` is a
+    glob pattern, e.g. ``scaleplan.duckdb.corrupt-*``: every matching file of ``path.parent``).
+    """
+
+    what: str
+    """What it is, for the message: "the user store (saved studies and scenarios)"."""
+    path: Path
+    kind: Literal["file", "folder", "names"] = "file"
+
+    def covers(self, path: Path) -> Path | None:
+        """The protected file or folder ``path`` names (after resolving links), or None."""
+        target = Path(path).resolve()
+        own = Path(self.path)
+        if self.kind == "folder":
+            folder = own.resolve()
+            return folder if target == folder or target.is_relative_to(folder) else None
+        if self.kind == "names":
+            folder = own.parent.resolve()
+            if target.parent == folder and fnmatch.fnmatchcase(target.name, own.name):
+                return target
+            matches = sorted(own.parent.glob(own.name)) if own.parent.is_dir() else []
+            return next((m for m in matches if _same_file(target, m)), None)  # a hard link to one
+        return next((c for c in (own, own.with_name(own.name + ".wal")) if _same_file(target, c)), None)
+
+
+def _exists_message(path: Path) -> str:
+    return f"{path} exists already; choose another file name or pass --force to replace it"
+
+
+def check_target(path: Path, *, force: bool = False, protected: Sequence[Protected] = ()) -> None:
+    """Raise :class:`BriefError` unless a brief may be written to ``path``; call it for every
+    output before anything is rendered (a refusal then costs nothing and writes nothing).
+
+    Refused: one of scaleplan's own files (``protected``; even with ``force``), a folder, a path
+    whose folder does not exist or cannot be written in, anything but a regular file (a device, a
+    pipe; even with ``force``), and an existing file (or link) without ``force``.
     """
     path = Path(path)
-    for what, own in protected.items():
-        own = Path(own)
-        for candidate in (own, own.with_name(own.name + ".wal")):
-            if _same_file(path, candidate):
-                raise BriefError(
-                    f"{path} is {what} ({candidate}); scaleplan will not write a brief over it, even with "
-                    "--force. Choose another file name"
-                )
-
-
-def write_new_file(
-    path: Path, data: bytes, *, force: bool = False, protected: Mapping[str, Path] | None = None
-) -> None:
-    """Write ``data`` to ``path``; an existing file is replaced only with ``force`` (else BriefError).
-
-    A path that is one of ``protected`` (scaleplan's database, results file, user store, log;
-    see :func:`check_output_path`) is refused even with ``force``.
-    """
-    path = Path(path)
-    check_output_path(path, protected or {})
+    for own in protected:
+        hit = own.covers(path)
+        if hit is not None:
+            inside = f"inside {own.what} ({hit})" if own.kind == "folder" else f"{own.what} ({hit})"
+            raise BriefError(
+                f"{path} is {inside}; scaleplan will not write a brief over it, even with --force. "
+                "Choose another file name"
+            )
     if path.is_dir():
-        raise BriefError(f"{path} is a folder; give a file name such as brief.pdf")
-    if path.exists() and not force:
-        raise BriefError(f"{path} exists already; choose another file name or pass --force to replace it")
+        raise BriefError(f"{path} is a folder; give a file name such as {path / 'brief.pdf'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise BriefError(f"the folder of {path} ({folder}) does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BriefError(f"cannot write in {folder} (permission denied); choose another folder")
+    if path.exists() and not path.is_file():
+        raise BriefError(f"{path} is not a regular file (a device or a pipe); choose another file name")
+    if os.path.lexists(path) and not force:
+        raise BriefError(_exists_message(path))
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in a new hidden file beside ``path`` (same folder, so a rename is atomic), synced."""
+    while True:
+        temp = path.with_name(f".{path.name[:100]}.{secrets.token_hex(4)}.part")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
+        except FileExistsError:
+            continue
+        break
     try:
-        with path.open("wb" if force else "xb") as out:
+        with os.fdopen(fd, "wb") as out:
             out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _commit(temp: Path, path: Path, *, force: bool) -> None:
+    """Move ``temp`` to ``path``: replacing a file there only with ``force`` (atomically either way)."""
+    if force:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)  # fails when anything is at path: never clobbers
     except FileExistsError:
-        raise BriefError(f"{path} exists already; choose another file name or pass --force to replace it") from None
+        raise BriefError(_exists_message(path)) from None
+    except OSError:  # a file system without hard links: create exclusively instead
+        try:
+            with path.open("xb") as out:
+                out.write(temp.read_bytes())
+        except FileExistsError:
+            raise BriefError(_exists_message(path)) from None
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_files(
+    files: Sequence[tuple[Path, bytes]], *, force: bool = False, protected: Sequence[Protected] = ()
+) -> None:
+    """Write each ``(path, data)``: all of them or none (each checked by :func:`check_target` again,
+    then written to a temporary file beside it, then moved into place; a failure removes the
+    temporary files and the files this call created). An existing file is replaced only with
+    ``force``, atomically (readers see the old file or the new one, never part of one).
+    """
+    for path, _ in files:
+        check_target(path, force=force, protected=protected)
+    temps: list[Path] = []
+    created: list[Path] = []
+    replaced: list[Path] = []
+    current = Path()
+    try:
+        for path, data in files:
+            current = Path(path)
+            temps.append(_write_temp(current, data))
+        for (path, _), temp in zip(files, temps):
+            current = Path(path)
+            existed = os.path.lexists(current)
+            _commit(temp, current, force=force)
+            (replaced if existed else created).append(current)
+    except BaseException as error:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        for path in created:
+            Path(path).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            done = f"{', '.join(map(str, replaced))} replaced already" if replaced else "nothing was written"
+            raise BriefError(f"cannot write {current}: {error.strerror or error}; {done}") from error
+        raise
+
+
+def write_new_file(path: Path, data: bytes, *, force: bool = False, protected: Sequence[Protected] = ()) -> None:
+    """Write ``data`` to ``path`` (:func:`write_files` of one file)."""
+    write_files([(Path(path), data)], force=force, protected=protected)

@@ -10,23 +10,40 @@ Chromium (``/usr/bin/chromium``, or ``$BROWSER_PATH``).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from scaleplan.core import __version__, brief, planning, scenarios
+from scaleplan.core import __version__, brief, manifest, planning, scenarios
 from scaleplan.core.cli import _common
 from scaleplan.core.cli import scenario as scenario_cli
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.settings import Settings
 
 
-def protected_paths(settings: Settings) -> dict[str, Path]:
-    """scaleplan's own files, which a brief never writes over (even with ``--force``)."""
-    return {
-        "the database": settings.db_path,
-        "the meta-analysis results file": settings.meta_path,
-        "the user store (saved studies and scenarios)": settings.user_db_path,
-        "scaleplan's log": settings.log_path,
-    }
+def shipped_data_folder() -> Path:
+    """The installed ``scaleplan.data`` package (the source tree's ``data/`` in an editable install):
+    the manifest (``manifest.json``) and the shipped sweep results (``sweep_results.parquet`` and
+    its pin ``sweep_results.json``, :mod:`scaleplan.core.meta.shipped`) are its package data."""
+    return manifest.MANIFEST_PATH.parent
+
+
+def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
+    """scaleplan's own files, which a brief never writes over (even with ``--force``): the
+    databases and the log of ``settings``, the moved-aside corrupt databases (``<db>.corrupt-*``,
+    :func:`scaleplan.core.storage.build_database`), the downloads folder and the shipped data
+    (:func:`shipped_data_folder`); folders with anything inside."""
+    db = settings.db_path
+    return (
+        brief.Protected("the database", db),
+        brief.Protected("a corrupt database moved aside", db.with_name(db.name + ".corrupt-*"), "names"),
+        brief.Protected("the meta-analysis results file", settings.meta_path),
+        brief.Protected("the user store (saved studies and scenarios)", settings.user_db_path),
+        brief.Protected("scaleplan's log", settings.log_path),
+        brief.Protected("the downloads folder (source files kept between builds)", settings.download_dir, "folder"),
+        brief.Protected(
+            "scaleplan's shipped data (the data manifest, the shipped sweep results)", shipped_data_folder(), "folder"
+        ),
+    )
 
 
 def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
@@ -36,12 +53,8 @@ def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
     if len(targets) == 2 and Path(args.pdf).resolve() == Path(args.pptx).resolve():
         raise CLIError(f"--pdf and --pptx are the same file ({args.pdf}); give each its own file name")
     protected = protected_paths(settings)
-    for path, _ in targets:
-        brief.check_output_path(path, protected)
-        if path.exists() and not args.force:
-            raise CLIError(f"{path} exists already; choose another file name or pass --force to replace it")
-        if not path.parent.is_dir():
-            raise CLIError(f"the folder of {path} does not exist; create it or choose another path")
+    for path, _ in targets:  # every target checked before anything is rendered
+        brief.check_target(path, force=args.force, protected=protected)
     named = scenario_cli.load_named(settings, args.scenario)
     outcomes = scenario_cli.evaluate_all(named, settings, quiet=args.quiet, n_boot=args.law_boot)
     comparison = scenarios.compare(outcomes)
@@ -51,9 +64,17 @@ def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
         scaleplan_version=__version__,
         data_version=", ".join(sorted(versions)) or _common.data_version(settings),
     )
+    files: list[tuple[Path, bytes]] = []
     for path, kind in targets:
-        data = brief.brief_pdf(made) if kind == "pdf" else brief.brief_pptx(made)
-        brief.write_new_file(path, data, force=args.force, protected=protected)
+        if kind == "pdf":
+            pdf = brief.brief_pdf(made)
+            if pdf.missing.warning:
+                print(f"scaleplan: warning: {pdf.missing.warning}", file=sys.stderr)
+            files.append((path, pdf.data))
+        else:
+            files.append((path, brief.brief_pptx(made)))
+    brief.write_files(files, force=args.force, protected=protected)  # all or none
+    for path, data in files:
         print(f"wrote {path} ({len(data):,} bytes)")
     return 0
 

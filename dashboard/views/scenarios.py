@@ -126,7 +126,16 @@ def _downloads(comparison: scenarios.Comparison) -> None:
             comparison, scaleplan_version=__version__, data_version=version, date=_dt.date.fromisoformat(key[-1])
         )
 
+    @st.cache_data(show_spinner=False, max_entries=8)
+    def lacking(key: tuple) -> brief.MissingGlyphs:
+        return brief.pdf_missing_glyphs(
+            comparison, scaleplan_version=__version__, data_version=version, date=_dt.date.fromisoformat(key[-1])
+        )
+
     key = (tuple(o.inputs.to_json() for o in comparison.scenarios), comparison.names, version, str(_dt.date.today()))
+    warning = lacking(key).warning
+    if warning:
+        st.warning(common.escape_md(warning[0].upper() + warning[1:], limit=400), icon=":material/warning:")
     row = st.columns([2.2, 2.8, 5], vertical_alignment="center")
     row[0].download_button(
         "Download brief (PDF)",
@@ -134,7 +143,7 @@ def _downloads(comparison: scenarios.Comparison) -> None:
         on_click="ignore",
         mime="application/pdf",
         file_name=f"{stem}.pdf",
-        data=lambda: brief.brief_pdf(made(key)),
+        data=lambda: brief.brief_pdf(made(key)).data,
         key=KEY + "pdf",
     )
     row[1].download_button(

@@ -31,7 +31,7 @@ def test_page_one_holds_four_scenarios_with_their_accuracy(con, tmp_path):
         scenarios.compare(outcomes), scaleplan_version="t", data_version="v", render=lambda figs: [png] * len(figs)
     )
     pdf = tmp_path / "brief.pdf"
-    pdf.write_bytes(brief.brief_pdf(made))
+    pdf.write_bytes(brief.brief_pdf(made).data)
     pages = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split("\f")
     first = " ".join(pages[0].split())
     # every recommendation's accuracy, the outcome row and the assumptions down to the last end page one
@@ -70,17 +70,52 @@ def test_a_long_study_runs_table_continues_on_more_slides_inside_the_slide(con):
     assert all(t.endswith("(continued)") for t in titles[1:])
 
 
-def test_characters_the_pdf_font_lacks_become_a_visible_placeholder_with_a_warning(con, tmp_path, capsys):
+def _named_brief(con, name: str) -> tuple[scenarios.Comparison, brief.Brief]:
     context = scenarios.load_context(con, BASE, calibration=ToyErrorModel(), calibration_message=None, n_boot=2)
-    outcome = scenarios.evaluate("模型 base", BASE, context)
+    comparison = scenarios.compare([scenarios.evaluate(name, BASE, context)])
     png = _png()
-    made = brief.build_brief(
-        scenarios.compare([outcome]), scaleplan_version="t", data_version="v", render=lambda figs: [png] * len(figs)
-    )
+    made = brief.build_brief(comparison, scaleplan_version="t", data_version="v", render=lambda figs: [png] * len(figs))
+    return comparison, made
+
+
+def _pdf_text(tmp_path, data: bytes) -> str:
     pdf = tmp_path / "brief.pdf"
-    pdf.write_bytes(brief.brief_pdf(made))
-    err = capsys.readouterr().err
-    assert "the PDF font has no glyphs for" in err and "模" in err and "PowerPoint" in err
+    pdf.write_bytes(data)
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_characters_the_pdf_font_lacks_become_a_visible_placeholder_returned_not_printed(con, tmp_path, capsys):
+    assert (brief._FONT_DIR / "DejaVuSans.ttf").exists()  # this path needs the DejaVu font
+    comparison, made = _named_brief(con, "模型 base")
+    capsys.readouterr()
+    made_pdf = brief.brief_pdf(made)
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""  # core prints nothing: the CLI and the page say it
+    lacking = made_pdf.missing
+    assert lacking.characters == ("模", "型") and lacking.font == "DejaVu Sans"
+    text = _pdf_text(tmp_path, made_pdf.data)
+    assert "\u25a1\u25a1 base" in text  # what the PDF shows: two white squares
+    assert lacking.drawn_as == "\u25a1" and lacking.warning is not None
+    assert "模" in lacking.warning and "'\u25a1'" in lacking.warning and "PowerPoint" in lacking.warning
     assert "missing glyphs" not in err.lower()  # fpdf's own warning is not what the user sees
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    assert f"{brief.PDF_MISSING_GLYPH * 2} base" in text
+    # known before the charts are rendered: the same characters from the text alone
+    assert brief.pdf_missing_glyphs(comparison, scaleplan_version="t", data_version="v") == lacking
+    _, plain = _named_brief(con, "base")
+    assert brief.brief_pdf(plain).missing.characters == () and brief.brief_pdf(plain).missing.warning is None
+
+
+def test_without_dejavu_the_warning_names_the_question_mark_helvetica_draws(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(brief, "_FONT_DIR", tmp_path / "no-fonts-here")
+    comparison, made = _named_brief(con, "模型 base")
+    made_pdf = brief.brief_pdf(made)
+    text = _pdf_text(tmp_path, made_pdf.data)
+    assert "?? base" in text and "\u25a1" not in text  # Helvetica draws a question mark, not a square
+    lacking = made_pdf.missing
+    assert lacking.characters == ("模", "型") and lacking.font == "Helvetica"
+    assert lacking.drawn_as == "?" and lacking.warning is not None
+    assert (
+        "'?'" in lacking.warning
+        and "\u25a1" not in lacking.warning
+        and "DejaVu Sans is not installed" in lacking.warning
+    )
+    assert brief.pdf_missing_glyphs(comparison, scaleplan_version="t", data_version="v") == lacking

@@ -18,6 +18,11 @@ field                  environment                 default
 ``download_url``       ``SCALEPLAN_DOWNLOAD_URL``  raw GitHub at ``{repository}/{commit}/{path}``
 ``log_dir``            ``SCALEPLAN_LOG_DIR``       the per-user log folder (``platformdirs``)
 =====================  ==========================  =====================================================
+
+``db_explicit`` records whether ``db_path`` was given (``--db`` or ``SCALEPLAN_DB``) rather than
+defaulted: only the default location is built on first use; a given path that does not exist is
+refused by every command but ``scaleplan data build`` (a mistyped path must not become a new
+17 MB database, see :func:`scaleplan.core.cli._common.ensure_database`).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Settings:
     download_url: str
     log_dir: Path
     user_db_path: Path
+    db_explicit: bool = False  # db_path given by --db or SCALEPLAN_DB, not the default under data_dir
 
     @property
     def log_path(self) -> Path:
@@ -65,8 +71,7 @@ class Settings:
             str(self.user_db_path),
             "--data-dir",
             str(self.data_dir),
-            "--db",
-            str(self.db_path),
+            *(["--db", str(self.db_path)] if self.db_explicit else []),  # else the same default again
             "--meta",
             str(self.meta_path),
             "--download-url",
@@ -114,4 +119,5 @@ def resolve_settings(
         download_url=str(pick(download_url, "SCALEPLAN_DOWNLOAD_URL") or DEFAULT_DOWNLOAD_URL),
         log_dir=_absolute(log_value),
         user_db_path=_absolute(user_db_value) if user_db_value else base / "user.duckdb",
+        db_explicit=bool(db_value),
     )

@@ -194,13 +194,34 @@ def jsonable(value: object) -> object:
     return str(value)
 
 
+def missing_database_message(db_path: Path) -> str:
+    """Why a database path given with ``--db`` / ``$SCALEPLAN_DB`` that does not exist is not built
+    on first use, and the command that builds it there (one line)."""
+    import shlex
+
+    return (
+        f"there is no database at {db_path} (given with --db or $SCALEPLAN_DB); scaleplan builds one on first use "
+        "only at its default location, so a mistyped path does not become a new database. Check the path, or "
+        f"build the database there with `scaleplan --db {shlex.quote(str(db_path))} data build`"
+    )
+
+
 def ensure_database(settings: Settings, *, quiet: bool = False) -> None:
-    """Build the database when it is missing, stale or corrupt (with a note on stderr)."""
+    """Build the database when it is missing, stale or corrupt (with a note on stderr).
+
+    A missing database is built only at the default location: a path given explicitly
+    (``settings.db_explicit``) that does not exist raises :class:`CLIError`
+    (:func:`missing_database_message`); ``scaleplan data build`` builds it there. Every command that
+    reads the database comes through here, ``serve`` too (it would otherwise build at a mistyped path,
+    or serve pages offering to).
+    """
     from scaleplan.core import storage
 
     status = storage.database_status(settings.db_path)
     if status == "foreign":
         raise storage.DatabaseError(storage.foreign_file_message(settings.db_path))
+    if status == "missing" and settings.db_explicit:
+        raise CLIError(missing_database_message(settings.db_path))
     if status != "ok":
         print(f"database {status} at {settings.db_path}: building it (this takes under a minute)...", file=sys.stderr)
         report = storage.build_database(

@@ -327,10 +327,14 @@ def remove_stale_temporaries(db_path: Path) -> list[Path]:
     return removed
 
 
+CORRUPT_SUFFIX = ".corrupt-"
+"""A corrupt database is moved aside to ``<name>.corrupt-<UTC time>`` (scaleplan's own file from then on)."""
+
+
 def _move_aside(db_path: Path) -> Path:
     """Rename a corrupt database to ``<name>.corrupt-<UTC time>`` (never deleted); return the new path."""
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside = db_path.with_name(f"{db_path.name}.corrupt-{stamp}")
+    aside = db_path.with_name(f"{db_path.name}{CORRUPT_SUFFIX}{stamp}")
     os.replace(db_path, aside)
     wal = db_path.with_name(db_path.name + ".wal")
     if wal.is_file():

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from scaleplan.core import __version__, brief, manifest, planning, scenarios
+from scaleplan.core import __version__, brief, manifest, planning, scenarios, storage
 from scaleplan.core.cli import _common
 from scaleplan.core.cli import scenario as scenario_cli
 from scaleplan.core.cli._common import CLIError
@@ -35,7 +35,9 @@ def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
     db = settings.db_path
     return (
         brief.Protected("the database", db),
-        brief.Protected("a corrupt database moved aside", db.with_name(db.name + ".corrupt-*"), "names"),
+        brief.Protected(
+            "a corrupt database moved aside", db.with_name(db.name + storage.CORRUPT_SUFFIX + "*"), "names"
+        ),
         brief.Protected("the meta-analysis results file", settings.meta_path),
         brief.Protected("the user store (saved studies and scenarios)", settings.user_db_path),
         brief.Protected("scaleplan's log", settings.log_path),

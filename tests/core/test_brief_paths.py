@@ -24,6 +24,13 @@ def store(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _collection(built_db, tmp_path) -> None:
+    # A database that exists (a copy, as the brief's --db): a --db that does not is refused before the
+    # brief looks at its paths, which would make every "refused" below pass for the wrong reason.
+    shutil.copyfile(built_db, tmp_path / "scaleplan.duckdb")
+
+
 def _brief(tmp_path: Path, store: Path, *extra: str, force: bool = True) -> int:
     base = ["--db", str(tmp_path / "scaleplan.duckdb"), "--user-db", str(store), "--data-dir", str(tmp_path / "data")]
     return cli.main([*base, "brief", "--scenario", "base", *extra, *(["--force"] if force else []), "--quiet"])
@@ -53,7 +60,12 @@ def rendered(monkeypatch) -> list[str]:
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """Every file under ``folder`` but the collection's copy (the brief only reads it)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p != _db(folder)}
+
+
+def _db(folder: Path) -> Path:
+    return folder / "scaleplan.duckdb"
 
 
 @pytest.mark.parametrize("target", ["user.duckdb", "scaleplan.duckdb", "sub/../user.duckdb", "user.duckdb.wal"])

@@ -54,6 +54,7 @@ __all__ = [
     "SCENARIO_DDL",
     "PlanInputs",
     "Scenario",
+    "UnreadableScenario",
     "check_name",
     "source_problem",
     "ensure_scenario_tables",
@@ -185,7 +186,11 @@ class PlanInputs:
 
     @classmethod
     def from_json(cls, text: str) -> PlanInputs:
+        """The inputs stored as ``text`` (:meth:`to_json`). Raises ValueError when ``text`` is not a
+        JSON object, TypeError or a UserError when its values are not inputs this scaleplan plans."""
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError(f"the stored inputs are a JSON {type(raw).__name__}, not an object")
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}  # a newer scaleplan's extra fields are ignored
         if "token_rules" in values:
@@ -229,6 +234,26 @@ class Scenario:
     inputs: PlanInputs
     created_at: str
     updated_at: str
+
+
+@dataclass(frozen=True)
+class UnreadableScenario:
+    """A saved scenario whose stored inputs cannot be read (damaged, or not inputs this scaleplan
+    plans): listed by ``name`` with the ``problem`` (a clause without a full stop), kept exactly as
+    stored; it can be removed or saved over (``--replace``), never opened. Times as in :class:`Scenario`."""
+
+    name: str
+    problem: str
+    created_at: str
+    updated_at: str
+
+    @property
+    def note(self) -> str:
+        """What a listing says of it, with what to do (one sentence, no full stop)."""
+        return (
+            f"unreadable: {self.problem}; it is kept as stored: remove it (scaleplan scenario remove "
+            f"{shlex.quote(self.name)}) or save a scenario over it under that name (--replace)"
+        )
 
 
 def check_name(name: object) -> str:
@@ -281,8 +306,15 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _row_to_scenario(row: Sequence[Any]) -> Scenario:
-    return Scenario(name=row[0], inputs=PlanInputs.from_json(row[1]), created_at=row[2], updated_at=row[3])
+def _row_to_scenario(row: Sequence[Any]) -> Scenario | UnreadableScenario:
+    """A stored row (name, inputs_json, created_at, updated_at) as a scenario, or as unreadable."""
+    try:
+        inputs = PlanInputs.from_json(row[1])
+    except json.JSONDecodeError:
+        return UnreadableScenario(row[0], "its stored inputs are not valid JSON (damaged)", row[2], row[3])
+    except (UserError, TypeError, ValueError) as error:
+        return UnreadableScenario(row[0], f"its stored inputs cannot be planned ({error})", row[2], row[3])
+    return Scenario(name=row[0], inputs=inputs, created_at=row[2], updated_at=row[3])
 
 
 def save_scenario(
@@ -313,22 +345,32 @@ def save_scenario(
     return get_scenario(con, name)
 
 
-def list_scenarios(con: duckdb.DuckDBPyConnection) -> tuple[Scenario, ...]:
-    """Every saved scenario, by name."""
+def list_scenarios(con: duckdb.DuckDBPyConnection) -> tuple[Scenario | UnreadableScenario, ...]:
+    """Every saved scenario, by name; one whose stored inputs cannot be read is listed as an
+    :class:`UnreadableScenario` (kept, never an error: the others stay usable)."""
     if not userstore.is_read_only(con):
         ensure_scenario_tables(con)
     return tuple(_row_to_scenario(r) for r in userstore.scenario_rows(con))
 
 
-def get_scenario(con: duckdb.DuckDBPyConnection, name: str) -> Scenario:
-    """The scenario ``name``; ScenarioError naming the saved ones when there is none."""
+def _stored_row(con: duckdb.DuckDBPyConnection, name: str) -> Sequence[Any]:
+    """The stored row of the scenario ``name``; ScenarioError naming the saved ones when there is none."""
     name = check_name(name)
     row = userstore.scenario_row(con, name)
     if row is None:
         saved = [s.name for s in list_scenarios(con)]
         known = f"saved: {', '.join(saved)}" if saved else "none is saved yet (scaleplan scenario save --name NAME)"
         raise ScenarioError(f"no scenario named {name!r}; {known}")
-    return _row_to_scenario(row)
+    return row
+
+
+def get_scenario(con: duckdb.DuckDBPyConnection, name: str) -> Scenario:
+    """The scenario ``name``; ScenarioError naming the saved ones when there is none, and saying
+    why (:attr:`UnreadableScenario.note`) when its stored inputs cannot be read."""
+    scenario = _row_to_scenario(_stored_row(con, name))
+    if isinstance(scenario, UnreadableScenario):
+        raise ScenarioError(f"scenario {scenario.name!r} cannot be opened: {scenario.note}")
+    return scenario
 
 
 def rename_scenario(con: duckdb.DuckDBPyConnection, old: str, new: str) -> Scenario:
@@ -358,7 +400,8 @@ def duplicate_scenario(con: duckdb.DuckDBPyConnection, name: str, new: str) -> S
 def carry_study(inputs_json: str, old: str, new: str) -> str | None:
     """A saved scenario's stored inputs with its study source ``old`` renamed ``new`` (and its law
     ``fit:<old>``, the study's, renamed ``fit:<new>``), or None when the scenario does not use the
-    study ``old``. Study names are compared as :func:`scaleplan.core.studies.check_name` reads them.
+    study ``old`` or its stored inputs are not JSON (left as stored: :func:`list_scenarios` lists it
+    as unreadable, and one damaged row does not block the rename). Study names are compared as :func:`scaleplan.core.studies.check_name` reads them.
 
     Works on the JSON as stored: fields this scaleplan does not know (a newer one's) are kept.
     :func:`scaleplan.core.studies.rename_study` applies it to every scenario in the rename's transaction.
@@ -371,7 +414,10 @@ def carry_study(inputs_json: str, old: str, new: str) -> str | None:
         except studies.StudyError:
             return False
 
-    raw = json.loads(inputs_json)
+    try:
+        raw = json.loads(inputs_json)
+    except (ValueError, TypeError):  # unreadable inputs are left as they are (listed as unreadable)
+        return None
     if not isinstance(raw, dict) or not same(raw.get("study")):
         return None
     raw["study"] = new
@@ -383,9 +429,8 @@ def carry_study(inputs_json: str, old: str, new: str) -> str | None:
 
 
 def delete_scenario(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Delete the scenario ``name`` (only it)."""
-    scenario = get_scenario(con, name)
-    userstore.remove_scenario(con, scenario.name)
+    """Delete the scenario ``name`` (only it), an unreadable one too."""
+    userstore.remove_scenario(con, _stored_row(con, name)[0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -184,7 +184,11 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                 "scenarios": [
                     {
                         "name": s.name,
-                        "inputs": dataclasses.asdict(s.inputs),
+                        **(
+                            {"inputs": None, "unreadable": s.problem}
+                            if isinstance(s, scenarios.UnreadableScenario)
+                            else {"inputs": dataclasses.asdict(s.inputs)}
+                        ),
                         "created_at": s.created_at,
                         "updated_at": s.updated_at,
                     }
@@ -196,6 +200,9 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     if not saved:
         print("no scenarios saved yet (scaleplan scenario save --name NAME ...)")
     for s in saved:
+        if isinstance(s, scenarios.UnreadableScenario):
+            print(f"{s.name}: {s.note} (saved {s.updated_at})")
+            continue
         values = dict(s.inputs.rows())
         print(
             f"{s.name}: {values['Target']}; budget {values['Study budget']}; goal {values['Accuracy needed (ARE, 80th pct.)']}; "

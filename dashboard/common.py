@@ -33,6 +33,7 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import exports, storage
+from scaleplan.core.errors import UserError
 from scaleplan.core.manifest import DataSourceError
 from scaleplan.core.settings import Settings
 
@@ -205,6 +206,18 @@ def in_use_text(error: storage.FileInUseError, flag: str) -> str:
         f"{reason}. Close that program, then reload this page. If you started this dashboard, you can instead "
         f"restart `scaleplan serve` with another `{flag}`. The file was not touched."
     )
+
+
+def file_error_text(error: UserError, path: Path, flag: str) -> str:
+    """The page's message (Markdown) for a user error about the file ``path``: :func:`in_use_text`
+    when another program holds it (the error or its cause is DuckDB's lock), else the error's first
+    line, escaped."""
+    if isinstance(error, storage.FileInUseError):
+        return in_use_text(error, flag)
+    cause = error.__cause__
+    if cause is not None and storage.is_lock_error(cause):
+        return in_use_text(storage.FileInUseError(path, cause), flag)
+    return escape_md(short(error))
 
 
 def _build_with_progress() -> None:

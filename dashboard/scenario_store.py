@@ -25,7 +25,8 @@ def store_path():
     return common.settings().user_db_path
 
 
-def saved() -> tuple[scenarios.Scenario, ...]:
+def saved() -> tuple[scenarios.Scenario | scenarios.UnreadableScenario, ...]:
+    """Every saved scenario; a damaged one as :class:`core.scenarios.UnreadableScenario`."""
     with user_store(store_path(), read_only=True) as con:
         return scenarios.list_scenarios(con)
 

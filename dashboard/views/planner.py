@@ -593,13 +593,15 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
     from scaleplan.core import studies
     from scaleplan.core.errors import UserError
 
+    store = common.settings().user_db_path
     try:
-        names = [info.name for info in studies.list_studies(common.settings().user_db_path)]
+        names = [info.name for info in studies.list_studies(store)]
     except UserError as error:
         # The store cannot be read now (another program holds it, ...): say so and keep the link's
         # ?from= for when it can be read again.
         st.warning(
-            f"Your stored studies cannot be read: {common.escape_md(common.short(error))}", icon=":material/lock:"
+            "Your stored studies cannot be read: " + common.file_error_text(error, store, "--user-db"),
+            icon=":material/lock:",
         )
         return
     if not names:

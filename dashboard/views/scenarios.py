@@ -41,7 +41,19 @@ def _saved_table(saved: tuple[scenarios.Scenario, ...]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _manage(saved: tuple[scenarios.Scenario, ...]) -> None:
+def _unreadable_notice(unreadable: list[scenarios.UnreadableScenario]) -> None:
+    """Damaged scenarios: named with their problem, kept as stored, left out of the comparison."""
+    listed = "; ".join(f"**{common.escape_md(s.name)}**: {common.escape_md(s.problem)}" for s in unreadable)
+    st.warning(
+        f"{len(unreadable)} saved scenario{'s' if len(unreadable) != 1 else ''} cannot be read and "
+        f"{'are' if len(unreadable) != 1 else 'is'} left out of the comparison ({listed}). "
+        f"{'They are' if len(unreadable) != 1 else 'It is'} kept as stored: delete it below, or save a scenario "
+        "under that name from the Budget planner with “Replace a scenario of that name” ticked.",
+        icon=":material/warning:",
+    )
+
+
+def _manage(saved: tuple[scenarios.Scenario | scenarios.UnreadableScenario, ...]) -> None:
     with st.expander("Rename, duplicate or delete a scenario", expanded=False):
         row = st.columns([2.5, 2.5, 1.2, 1.2, 1.2], vertical_alignment="bottom")
         name = row[0].selectbox("Scenario", [s.name for s in saved], key=KEY + "manage")
@@ -178,13 +190,18 @@ def render() -> None:
             icon=":material/bookmark:",
         )
         return
-    st.dataframe(_saved_table(saved), hide_index=True, width="stretch", key=KEY + "saved_table")
+    readable = tuple(s for s in saved if isinstance(s, scenarios.Scenario))
+    unreadable = [s for s in saved if isinstance(s, scenarios.UnreadableScenario)]
+    if unreadable:
+        _unreadable_notice(unreadable)
+    if readable:
+        st.dataframe(_saved_table(readable), hide_index=True, width="stretch", key=KEY + "saved_table")
     _manage(saved)
-    chosen = _chosen([s.name for s in saved])
+    chosen = _chosen([s.name for s in readable])
     if not chosen:
         st.caption("Choose scenarios to compare.")
         return
-    by_name = {s.name: s for s in saved}
+    by_name = {s.name: s for s in readable}
     with st.spinner("Planning the scenarios..."):
         outcomes = store.evaluate([by_name[n] for n in chosen])
     comparison = scenarios.compare(outcomes)

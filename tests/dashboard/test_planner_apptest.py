@@ -200,6 +200,8 @@ def test_a_store_another_program_holds_is_explained_and_the_link_kept(app_test, 
     with held_for_writing(store):
         at = app_test("planner.py", timeout=120, query_params={"from": "ladder"})
     _no_exception(at)
-    assert "Your stored studies cannot be read" in _texts(at.warning) and "in use" in _texts(at.warning)
+    warning = _texts(at.warning)
+    assert "Your stored studies cannot be read" in warning and "in use" in warning
+    assert "reload this page" in warning and "point --db" not in warning  # the page's remedy, not the CLI's
     assert "Unknown stored study" not in _texts(at.info)
     assert at.query_params.get("from") in ("ladder", ["ladder"])  # kept for when the store is free again

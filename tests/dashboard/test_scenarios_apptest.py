@@ -70,3 +70,21 @@ def test_planner_saves_a_scenario_the_page_then_compares(app_test, store):
     outcomes = _rendered(tables[1].value)
     assert list(outcomes.columns) == ["from the planner", "gone study"]
     assert outcomes.loc["Pick's cost (US$, GPU-hours)", "gone study"].startswith("unavailable")
+
+
+def test_a_damaged_scenario_is_named_and_left_out_while_the_others_compare(app_test, store):
+    with user_store(store) as con:
+        scenarios.save_scenario(con, "good one", BASE)
+        scenarios.save_scenario(con, "good two", dataclasses.replace(BASE, budget_dollars=40_000))
+        con.execute(  # a row another program damaged
+            "INSERT INTO scenarios VALUES ('broken *one*', '{not json', '1', "
+            "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+        )
+    at = app_test("scenarios.py", timeout=180)
+    assert not at.exception, [e.value for e in at.exception]
+    warning = " ".join(w.value for w in at.warning)
+    assert "1 saved scenario cannot be read" in warning and "broken \\*one\\*" in warning
+    assert at.multiselect(key="scenarios.compare").options == ["good one", "good two"]
+    assert len(at.table) == 2  # the two readable ones are compared
+    with user_store(store, read_only=True) as con:  # the damaged row is kept as stored
+        assert con.execute("SELECT inputs_json FROM scenarios WHERE name = 'broken *one*'").fetchone() == ("{not json",)

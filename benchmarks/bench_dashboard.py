@@ -350,6 +350,18 @@ def main() -> int:
     from scaleplan.core.settings import resolve_settings
 
     settings = resolve_settings(db=args.db, meta=args.meta)
+    if not settings.db_path.exists():
+        if settings.db_explicit:  # a mistyped --db is not built over (scaleplan's rule too)
+            print(
+                f"bench_dashboard: no database at {settings.db_path}; build it with `scaleplan --db "
+                f"{settings.db_path} data build`.",
+                file=sys.stderr,
+            )
+            return 2
+        from scaleplan.core import storage
+
+        print(f"bench_dashboard: building the database at {settings.db_path} first", file=sys.stderr)
+        storage.ensure_database(settings.db_path, mirror=settings.mirror, progress=False)
     meta = settings.meta_path if settings.meta_path.exists() else None
     with (
         dashboard_server(settings.db_path, meta=meta, port=args.port or None) as (base, _process),

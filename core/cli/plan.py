@@ -39,7 +39,8 @@ def load_calibration(settings: Settings, version: str) -> tuple[Any, str | None]
 
     try:
         return calibration.load_calibration(settings.meta_path, version), None
-    except (calibration.CalibrationError, OSError) as error:
+    except (calibration.CalibrationError, OSError, storage.FileInUseError) as error:
+        # A results file another program holds (a sweep running) leaves the rest of the plan usable.
         return None, f"no expected accuracy: {error}"
 
 

@@ -68,3 +68,18 @@ def test_fit_says_the_interval_waits_for_the_results_file(
     out = capsys.readouterr().out
     assert "no calibrated interval: the results file" in out and "in use by another program" in out
     assert "IO Error" not in out and "Conflicting lock" not in out
+
+
+def test_plan_prices_the_study_while_the_results_file_is_in_use(
+    held_results: Path, built_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ["--db", str(built_db), "--meta", str(held_results), "--log-dir", str(tmp_path / "log")]
+    plan = ["plan", "--target-params", "7B", "--target-tokens", "140B", "--budget-dollars", "20000"]
+    assert cli.main([*where, *plan, "--accuracy", "5", "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    text = json.dumps(doc)
+    assert "in use by another program" in text and "Conflicting lock" not in text
+    # 7B on 140B tokens: C = 6 N D = 5.88e21 FLOPs, whatever the error model.
+    assert doc["target"]["flops"] == pytest.approx(6 * 7e9 * 140e9)

@@ -149,6 +149,10 @@ def _run_with_progress() -> None:
         return
     try:
         report = meta.run_sweep(common.db_path(), common.meta_path(), progress=False, on_progress=on_progress)
+    except storage.FileInUseError as error:  # a results file or database another program holds: not a bug
+        flag = "--meta" if error.path == common.meta_path() else "--db"
+        st.error("The meta-analysis cannot run now: " + common.in_use_text(error, flag), icon=":material/lock:")
+        return
     except (duckdb.Error, OSError, storage.DatabaseError) as error:
         log.exception("meta-analysis failed")
         st.error(f"The meta-analysis failed: {common.escape_md(common.short(error))}")

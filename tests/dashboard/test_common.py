@@ -146,3 +146,27 @@ def test_the_in_use_message_speaks_to_the_dashboard_user_with_the_path_escaped(t
     assert common.escape_md(db, limit=1000) in message and str(db) not in message
     assert "--user-db" not in message and "point --db" not in message
     assert "reload this page" in message and "restart `scaleplan serve` with another `--db`" in message
+
+
+def test_a_sweep_while_the_results_file_is_held_says_so_on_the_page(built_db, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from scaleplan.core import meta
+    from tests.helpers import held_for_writing
+
+    results = tmp_path / "meta.duckdb"
+    meta.open_results(results).close()
+    monkeypatch.setenv("SCALEPLAN_DB", str(built_db))
+    monkeypatch.setenv("SCALEPLAN_META", str(results))
+
+    def script():
+        from scaleplan.dashboard import sweep
+
+        sweep._run_with_progress()
+
+    with held_for_writing(results):
+        at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    error = " ".join(e.value for e in at.error)
+    assert "cannot run now" in error and "in use by another program" in error and "reload this page" in error
+    assert "--meta" in error and "point --meta" not in error

@@ -181,10 +181,9 @@ def streamlit_server(
             out.close()
 
 
-@contextlib.contextmanager
-def held_for_writing(path: Path):
-    """Another process holds a writable DuckDB connection to ``path`` (DuckDB's exclusive file lock)
-    while the block runs; the file is created if it is missing."""
+def start_holder(path: Path):
+    """Start another process that holds a writable DuckDB connection to ``path`` (DuckDB's exclusive
+    file lock; the file is created if it is missing); returns it once it holds the lock."""
     import subprocess
     import sys
 
@@ -198,8 +197,18 @@ def held_for_writing(path: Path):
         stdout=subprocess.PIPE,
         text=True,
     )
+    if holder.stdout is None or holder.stdout.readline().strip() != "held":
+        holder.kill()
+        holder.wait()
+        raise AssertionError(f"the holder process did not take the lock on {path}")
+    return holder
+
+
+@contextlib.contextmanager
+def held_for_writing(path: Path):
+    """Another process holds a writable DuckDB connection to ``path`` while the block runs."""
+    holder = start_holder(path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         yield holder
     finally:
         holder.kill()

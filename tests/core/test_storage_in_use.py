@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,26 +9,9 @@ import duckdb
 import pytest
 
 from scaleplan.core import cli, storage, userstore
+from tests.helpers import start_holder
 
-
-def _hold(path: Path) -> subprocess.Popen[bytes]:
-    """Another process with a writable connection to ``path`` (DuckDB's exclusive lock)."""
-    ready = path.with_name(path.name + ".ready")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, pathlib, sys, time; c = duckdb.connect(sys.argv[1]); "
-            "pathlib.Path(sys.argv[2]).touch(); time.sleep(60)",
-            str(path),
-            str(ready),
-        ]
-    )
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        assert holder.poll() is None and time.monotonic() < deadline, "the holder process did not start"
-        time.sleep(0.05)
-    return holder
+_hold = start_holder  # the files that import it from here
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ class NumberSyntaxError(UserError, ValueError):
 
 
 _SUFFIX_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?[A-Za-z]?$")
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?([eE][+-]?\d+)?[A-Za-z]?$")
 """Commas that group thousands ("2,000,000", "1,500.5", "1,400B"): the only commas a number may hold."""
 
 

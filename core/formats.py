@@ -514,8 +514,10 @@ class ScheduleReach:
         )
 
 
-def _horizon_tokens(schedule: object) -> float | None:
-    """The schedule's length in tokens from text like ``cosine-20B`` or ``wsd 1.5e11``; None if absent."""
+def _horizon_tokens(schedule: object) -> tuple[float, float] | None:
+    """The schedule's length in tokens from text like ``cosine-20B`` or ``wsd 1.5e11``, with the
+    rounding of how it is written (tokens): half a unit of its last written digit (``20B`` -> 0.5e9,
+    ``1.5e11`` -> 0.05e11, ``3.333B`` -> 0.0005e9). None if absent."""
     if not isinstance(schedule, str):
         return None
     found = _HORIZON.search(schedule.strip())
@@ -525,7 +527,16 @@ def _horizon_tokens(schedule: object) -> float | None:
         tokens = units.parse_number(found.group(1))
     except units.NumberSyntaxError:
         return None
-    return tokens if math.isfinite(tokens) and tokens > 0 else None
+    if not (math.isfinite(tokens) and tokens > 0):
+        return None
+    # The digits before any exponent or suffix ("1.667" of "1.667e10", "20" of "20B"): their last
+    # digit's place, times what the exponent and suffix multiply them by, is the written unit.
+    mantissa = re.match(r"[\d,_]*(?:\.\d*)?", found.group(1).strip())
+    digits = mantissa.group(0).replace(",", "").replace("_", "") if mantissa else ""
+    if not digits.strip(".") or float(digits) <= 0:
+        return tokens, 0.0
+    decimals = len(digits.partition(".")[2])
+    return tokens, 0.5 * 10.0**-decimals * tokens / float(digits)
 
 
 def schedule_reach(table: pd.DataFrame) -> ScheduleReach | None:
@@ -534,7 +545,8 @@ def schedule_reach(table: pd.DataFrame) -> ScheduleReach | None:
     A run ends mid-schedule when its last checkpoint says ``final_of_schedule`` false, its schedule
     is ``constant`` (no decay to end on), or, when its ``final_of_schedule`` is not stated (no such
     column), its last checkpoint's tokens fall short of its schedule's length (``cosine-20B`` for a
-    run that stops at 9.5B tokens). Tables without those columns say nothing: None."""
+    run that stops at 9.5B tokens) by more than the rounding of how the length is written, half a
+    unit of its last digit (``20B`` is 19.5B to 20.5B, so a run ending at 19.998B has reached it). Tables without those columns say nothing: None."""
     if "final_of_schedule" not in table.columns and "schedule" not in table.columns:
         return None
     last = table.sort_values("tokens_seen").groupby("run_id", sort=False).tail(1)
@@ -546,12 +558,17 @@ def schedule_reach(table: pd.DataFrame) -> ScheduleReach | None:
         mid |= stated & ~flags.fillna(True).astype(bool).to_numpy()
     if "schedule" in last.columns:
         mid |= last["schedule"].fillna("").astype(str).str.strip().str.lower().str.startswith("constant").to_numpy()
-        horizons = last["schedule"].map(_horizon_tokens).astype(float).to_numpy()
+        lengths = [_horizon_tokens(s) or (np.nan, np.nan) for s in last["schedule"]]
+        horizons = np.array([h for h, _ in lengths], dtype=float)
+        rounding = np.array([r for _, r in lengths], dtype=float)
     else:
-        horizons = np.full(len(last), np.nan)
-    shares = last["tokens_seen"].to_numpy(dtype=float) / horizons
+        horizons = rounding = np.full(len(last), np.nan)
+    tokens = last["tokens_seen"].to_numpy(dtype=float)
+    shares = tokens / horizons
     with np.errstate(invalid="ignore"):
-        mid |= ~stated & (shares < 1.0 - 1e-6)  # short of the length beyond rounding; NaN (no length) is not
+        # Short of the length beyond the rounding of how it is written (19.998B of ``cosine-20B`` has
+        # reached it, 19B has not); NaN (no length) is not short.
+        mid |= ~stated & (tokens < horizons - rounding)
     if not mid.any():
         return None
     shares = shares[mid]

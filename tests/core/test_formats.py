@@ -245,6 +245,21 @@ def test_a_run_that_stops_short_of_its_schedules_length_is_mid_schedule_unless_i
     assert formats.schedule_reach(formats.parse_runs(_with_schedule(schedules, ["true"] * 6)).table) is None
 
 
+def test_a_run_a_hair_short_of_a_rounded_length_has_reached_it():
+    # The review's repro: three runs of ``cosine-20B`` whose last checkpoint is at 19.998B tokens have
+    # finished (20B is written to the nearest billion); the same runs stopping at 19B have not.
+    def runs(last_tokens: str) -> bytes:
+        rows = ["run,num_params,tokens_seen,loss,schedule"]
+        for name, size in (("a", "1e8"), ("b", "2e8"), ("c", "4e8")):
+            rows += [f"{name},{size},1e10,3.5,cosine-20B", f"{name},{size},{last_tokens},3.2,cosine-20B"]
+        return ("\n".join(rows) + "\n").encode()
+
+    assert formats.schedule_reach(formats.parse_runs(runs("19.998e9")).table) is None
+    assert formats.schedule_reach(formats.parse_runs(runs("20.4e9")).table) is None
+    reach = formats.schedule_reach(formats.parse_runs(runs("19e9")).table)
+    assert reach is not None and reach.mid_schedule_runs == 3 and reach.fraction == pytest.approx(0.95)
+
+
 def test_a_constant_schedule_is_mid_schedule_of_unknown_length():
     data = _with_schedule(["constant"] * 6, [""] * 6)
     reach = formats.schedule_reach(formats.parse_runs(data).table)

@@ -873,7 +873,8 @@ def check_target(path: Path, *, force: bool = False, protected: Sequence[Protect
 
     Refused: one of scaleplan's own files (``protected``; even with ``force``), a folder, a path
     whose folder does not exist or cannot be written in, anything but a regular file (a device, a
-    pipe; even with ``force``), and an existing file (or link) without ``force``.
+    pipe; even with ``force``), an existing file (or link) without ``force``, and a read-only file
+    even with ``force``.
     """
     path = Path(path)
     for own in protected:
@@ -895,12 +896,17 @@ def check_target(path: Path, *, force: bool = False, protected: Sequence[Protect
         raise BriefError(f"{path} is not a regular file (a device or a pipe); choose another file name")
     if os.path.lexists(path) and not force:
         raise BriefError(_exists_message(path))
+    if path.is_file() and not path.stat().st_mode & 0o222:  # no write bit (root's os.access says yes)
+        # A read-only file says "keep me": --force replaces what may be written, not what is protected.
+        raise BriefError(f"{path} is read-only; scaleplan will not replace it, even with --force")
 
 
 def _write_temp(path: Path, data: bytes) -> Path:
     """``data`` in a new hidden file beside ``path`` (same folder, so a rename is atomic), synced."""
     while True:
-        temp = path.with_name(f".{path.name[:100]}.{secrets.token_hex(4)}.part")
+        # Cut to 100 bytes of UTF-8 (at a character boundary): the name's 255-byte limit, not characters.
+        stem = path.name.encode()[:100].decode(errors="ignore")
+        temp = path.with_name(f".{stem}.{secrets.token_hex(4)}.part")
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
         except FileExistsError:
@@ -942,10 +948,12 @@ def _commit(temp: Path, path: Path, *, force: bool) -> None:
 def write_files(
     files: Sequence[tuple[Path, bytes]], *, force: bool = False, protected: Sequence[Protected] = ()
 ) -> None:
-    """Write each ``(path, data)``: all of them or none (each checked by :func:`check_target` again,
-    then written to a temporary file beside it, then moved into place; a failure removes the
-    temporary files and the files this call created). An existing file is replaced only with
-    ``force``, atomically (readers see the old file or the new one, never part of one).
+    """Write each ``(path, data)``: each is checked by :func:`check_target` again, then written to a
+    temporary file beside it; only when every temporary file is written are they moved into place.
+    A failure removes the temporary files and the files this call created. An existing file is
+    replaced only with ``force``, atomically (readers see the old file or the new one, never part
+    of one); a file replaced before a later move failed stays replaced (the error says which), so
+    with ``force`` the set is all-or-none up to the moves themselves.
     """
     for path, _ in files:
         check_target(path, force=force, protected=protected)

@@ -239,3 +239,19 @@ def test_brief_refuses_the_shipped_data(tmp_path, store, rendered, monkeypatch, 
     monkeypatch.setattr(brief_cli, "shipped_data_folder", lambda: copy)
     _refused(tmp_path, store, copy / name, capsys)
     assert rendered == []
+
+
+def test_a_read_only_file_is_not_replaced_even_forced(tmp_path: Path) -> None:
+    kept = tmp_path / "signed-off.pdf"
+    kept.write_bytes(b"the brief the board signed")
+    kept.chmod(0o444)
+    with pytest.raises(brief.BriefError, match="read-only"):
+        brief.write_new_file(kept, b"new", force=True)
+    assert kept.read_bytes() == b"the brief the board signed" and kept.stat().st_mode & 0o777 == 0o444
+
+
+def test_a_long_non_ascii_name_is_written(tmp_path: Path) -> None:
+    # 81 CJK characters: 243 bytes, within the 255-byte name limit; the temporary name must be too.
+    target = tmp_path / ("漢" * 77 + ".pdf")
+    brief.write_new_file(target, b"%PDF brief")
+    assert target.read_bytes() == b"%PDF brief" and not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]

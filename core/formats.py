@@ -140,12 +140,14 @@ def match_columns(columns: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
     """Map a header to scaleplan's columns: ``({scaleplan column: file column}, ignored file columns)``.
 
     An exact name wins over an alias (a file with ``tokens`` and ``tokens_seen`` uses
-    ``tokens_seen``). Raises :class:`FormatError` when two file columns are the same name or two
-    aliases of one column remain.
+    ``tokens_seen``). Raises :class:`FormatError` when two file columns that would map to one of
+    scaleplan's columns are the same name, or two aliases of one column remain; columns scaleplan
+    does not use may repeat a name (two ``note`` columns), and are listed once among the ignored.
     """
     normal = [_normalise(c) for c in columns]
-    if len(set(normal)) != len(normal):
-        repeated = sorted({n for n in normal if normal.count(n) > 1})
+    known = {a for aliases in ALIASES.values() for a in aliases}
+    repeated = sorted({n for n in normal if n in known and normal.count(n) > 1})
+    if repeated:
         raise FormatError(
             f"the header repeats a column name ({', '.join(repeated[:5])}); give each column its own name"
         )
@@ -160,7 +162,7 @@ def match_columns(columns: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
             )
         mapping[ours] = hits[0]
     used = set(mapping.values())
-    return mapping, tuple(c for c in columns if c not in used)
+    return mapping, tuple(dict.fromkeys(c for c in columns if c not in used))
 
 
 def detect_format(data: bytes) -> str:

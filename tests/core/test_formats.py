@@ -346,3 +346,13 @@ def test_the_column_docs_and_errors_list_every_column_the_parser_reads():
     listed = str(caught.value).split("The columns are ", 1)[1]
     assert set(re.findall(r"[a-z_]+(?= \(|,|;)", listed)) == READ_COLUMNS
     assert "ignored" not in userdata.NOT_A_TABLE and all(name in userdata.NOT_A_TABLE for name in READ_COLUMNS)
+
+
+def test_two_unused_columns_of_one_name_are_ignored_but_two_used_ones_are_refused():
+    # The review's repro: two ``note`` columns scaleplan does not read were ignored before and must stay so.
+    parsed = formats.parse_runs(b"num_params,tokens_seen,loss,note,note\n1e8,2e9,3.1,a,b\n2e8,4e9,2.9,c,d\n")
+    assert len(parsed.table) == 2 and parsed.mapping.ignored == ("note",)
+    assert sorted(parsed.table["value"]) == [2.9, 3.1]
+    # Two columns that would both be the loss: which one is meant is not known.
+    with pytest.raises(UserError, match=r"the header repeats a column name \(loss\)"):
+        formats.parse_runs(b"num_params,tokens_seen,loss,Loss\n1e8,2e9,3.1,3.0\n")

@@ -247,6 +247,14 @@ def _wandb_frame(
     ]
     if not series:
         raise FormatError("the W&B export has no '<run> - <metric>' column next to Step")
+    names = [str(c) for c in wide.columns]
+    repeated = sorted({c for c in [_WANDB_STEP, *series] if names.count(c) > 1})
+    if repeated:
+        # Two columns of one run's series (or two Step columns): which one holds the run is not known.
+        raise FormatError(
+            f"the W&B export has more than one column named {', '.join(map(repr, repeated[:5]))}; "
+            "export each run once (one Step column, one '<run> - <metric>' column per run)"
+        )
     metrics = {c.rsplit(" - ", 1)[1].strip() for c in series}
     if len(metrics) > 1:
         raise FormatError(

@@ -195,3 +195,19 @@ def test_runs_add_params_take_suffixes_and_refuse_what_is_not_a_size(tmp_path, c
         assert code == cli.EXIT_USER_ERROR and err.count("\n") == 1, (size, err)
         assert "--params" in err and "Traceback" not in err
     assert {s.name for s in studies.list_studies(store)} == {"s0", "s1", "s2", "s3"}  # nothing stored for "bad"
+
+
+def test_runs_add_refuses_a_wandb_export_with_a_repeated_column(tmp_path, capsys):
+    # The review's repro: two columns of one run's series (or two Step columns) were an internal error.
+    store = tmp_path / "user.duckdb"
+    base = ["--user-db", str(store), "--db", str(tmp_path / "none.duckdb"), "--log-dir", str(tmp_path / "log")]
+    for header, repeated in (
+        ("Step,pythia-410m - loss,pythia-410m - loss", "'pythia-410m - loss'"),
+        ("Step,Step,pythia-410m - loss", "'Step'"),
+    ):
+        export = tmp_path / "w.csv"
+        export.write_text(header + "\n1,3.0,3.1\n2,2.9,3.0\n")
+        code, out, err = _run(capsys, *base, "runs", "add", str(export), "--name", "x", "--tokens-per-step", "1M")
+        assert code == cli.EXIT_USER_ERROR and out == "", err
+        assert f"more than one column named {repeated}" in err and "Traceback" not in err and err.count("\n") == 1
+    assert not store.exists() or "x" not in {s.name for s in studies.list_studies(store)}

@@ -268,9 +268,10 @@ def check_name(name: object) -> str:
     return text
 
 
-def source_problem(inputs: PlanInputs) -> str | None:
-    """Why ``inputs``' reference law and study source cannot be planned together, with what to change;
-    None when they can.
+def source_problem(inputs: PlanInputs, *, flags: bool = False) -> str | None:
+    """Why ``inputs``' reference law and study source cannot be planned together, with what to change
+    (naming the CLI's ``--law`` / ``--study`` when ``flags``; a page's reader has no flags); None when
+    they can.
 
     The planner's rule (:func:`load_context`): a study source is planned through its own law only,
     ``fit:<study>``, the Chinchilla law fitted on the study's runs instead of a collection family's.
@@ -292,9 +293,14 @@ def source_problem(inputs: PlanInputs) -> str | None:
             f"the study source {inputs.study!r} has no effect with the law {inputs.law}: the planner uses a "
             f"study's runs only through its own law, {own}"
         )
+    if flags:
+        return (
+            f"{why}; use the law {own} (--law {shlex.quote(own)}) to plan from the study's runs, or no study "
+            f"source (leave out --study) to plan with {inputs.law} on the public collection"
+        )
     return (
-        f"{why}; use the law {own} (--law {shlex.quote(own)}) to plan from the study's runs, or no study "
-        f"source (leave out --study) to plan with {inputs.law} on the public collection"
+        f"{why}; plan from the study's runs with the law {own}, or without the study source to plan with "
+        f"{inputs.law} on the public collection"
     )
 
 

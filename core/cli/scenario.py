@@ -164,7 +164,7 @@ def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
                 f"prices, goal, law, --study); {use} with `scaleplan plan {flag} ...`"
             )
     inputs = inputs_from_args(args)
-    problem = scenarios.source_problem(inputs)  # the planner's rule, before the study is looked up
+    problem = scenarios.source_problem(inputs, flags=True)  # the planner's rule, before the study is looked up
     if problem is not None:
         raise CLIError(f"scenario {args.name!r} cannot be planned: {problem}")
     if inputs.study is not None and scenarios.study_lookup(settings.user_db_path)(inputs.study) is None:

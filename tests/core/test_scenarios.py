@@ -427,3 +427,12 @@ def test_a_study_source_is_planned_only_through_its_own_law(con, tmp_path):
         assert context == scenarios.source_problem(inputs)
     assert scenarios.source_problem(dataclasses.replace(BASE, study="my sweep", law="fit:my sweep")) is None
     assert scenarios.source_problem(BASE) is None
+
+
+def test_a_law_and_study_that_do_not_plan_together_are_explained_without_cli_flags_by_default():
+    # The Scenarios page shows load_context's reason: its reader has no --law or --study to give.
+    inputs = dataclasses.replace(BASE, study="my sweep", law="hoffmann2022")
+    page = scenarios.source_problem(inputs)
+    assert page is not None and "fit:my sweep" in page and "--" not in page
+    cli_text = scenarios.source_problem(inputs, flags=True)
+    assert cli_text is not None and "--law 'fit:my sweep'" in cli_text and "leave out --study" in cli_text

@@ -327,8 +327,17 @@ def read_text_rows(data: bytes | str) -> TextRows:
     if not text.strip():
         raise RunsTableError("the file is empty")
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # old Mac line ends would break the CSV reader
+    # Above the header a comment is a whole line (as formats.detect_format reads it): drop those lines
+    # before the CSV reader sees them, so that a quote in a note cannot open a value that swallows the
+    # file, and leave each as an empty line so that the lines of the rows stay those of the file.
+    above = 0
+    file_lines = text.split("\n")
+    while above < len(file_lines) and (not file_lines[above].strip() or file_lines[above].lstrip().startswith("#")):
+        above += 1
+    body = "\n".join(file_lines[above:])
+    text = "\n" * above + body
     try:
-        sep = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
+        sep = csv.Sniffer().sniff(body[:4096], delimiters=",;\t|").delimiter
     except csv.Error:
         sep = ","
     reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)

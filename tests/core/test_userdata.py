@@ -212,6 +212,17 @@ def test_messages_name_the_line_of_the_file_past_blank_and_comment_lines():
     assert table.messages[1].startswith("line 8: 5 values for 4 columns, not read")
 
 
+def test_a_quote_in_a_comment_above_the_header_does_not_swallow_the_file():
+    # The review's repro: an unbalanced quote after a separator in a note above the header opened a quoted
+    # value that ran to the end of the file ("the file has only comment lines").
+    data = '# note, "quoted, text\n' + LINED_CSV.split("\n", 1)[1]
+    for read in (parse_runs_csv, lambda d: formats.parse_runs(d).runs):
+        table = read(data)
+        assert table.rejected_rows == 2 and len(table.table) == 3
+        assert table.messages[0] == "line 6: loss is not a number"
+        assert table.messages[1].startswith("line 8: 5 values for 4 columns, not read")
+
+
 def test_a_row_with_too_many_values_is_reported_not_dropped_silently():
     data = "num_params,tokens_seen,loss\n1e8,1e9,3.0\n1,000,000,2e9,3.1\n"
     table = parse_runs_csv(data)

@@ -99,6 +99,33 @@ class ScenarioError(UserError):
 # Inputs
 
 
+_JSON_TEXT_FIELDS = ("law", "study")
+_JSON_FLAG_FIELDS = ("any_tokens_per_param",)
+
+
+def _json_kind(value: object) -> str:
+    """A JSON value's kind in words ("text", "a number", ...)."""
+    if isinstance(value, bool):
+        return "true/false"
+    kinds = {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return kinds.get(type(value), "null")
+
+
+def _json_type_problem(name: str, value: object) -> str | None:
+    """What is wrong with a stored input's JSON type (a clause naming what it should be), or None."""
+    if value is None and name not in ("law", "token_rules", "any_tokens_per_param"):
+        return None
+    if name in _JSON_TEXT_FIELDS:
+        return None if isinstance(value, str) else f"{_json_kind(value)}, not text"
+    if name in _JSON_FLAG_FIELDS:
+        return None if isinstance(value, bool) else f"{_json_kind(value)}, not true/false"
+    if name == "token_rules":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else "not a list of rule names"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return None if ok else f"{_json_kind(value)}, not a number"
+
+
 @dataclass(frozen=True)
 class PlanInputs:
     """The planner's inputs, as ``scaleplan plan`` takes them (validated on construction).
@@ -193,6 +220,10 @@ class PlanInputs:
             raise ValueError(f"the stored inputs are a JSON {type(raw).__name__}, not an object")
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}  # a newer scaleplan's extra fields are ignored
+        for name, value in values.items():
+            problem = _json_type_problem(name, value)
+            if problem is not None:
+                raise TypeError(f"{name} is {problem}")
         if "token_rules" in values:
             values["token_rules"] = tuple(values["token_rules"])
         return cls(**values)

@@ -89,3 +89,21 @@ def test_an_unreadable_scenario_is_refused_by_name_and_can_be_removed(store, tmp
     where = ["--user-db", str(store), "--log-dir", str(tmp_path / "log")]
     assert cli.main([*where, "scenario", "remove", "damaged"]) == 0
     assert set(_raw_rows(store)) == {"collection", "from my sweep"}  # only it
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"token_rules": 5}', "token_rules is not a list of rule names"),
+        ('{"target_params": "abc"}', "target_params is text, not a number"),
+        ('{"law": {"a": 1}}', "law is an object, not text"),
+        ('{"any_tokens_per_param": "yes"}', "any_tokens_per_param is text, not true/false"),
+    ],
+)
+def test_a_stored_value_of_the_wrong_kind_is_named_in_words(text, named, tmp_path):
+    store = tmp_path / "user.duckdb"
+    _insert(store, "odd", text)
+    with user_store(store, read_only=True) as con:
+        [listed] = scenarios.list_scenarios(con)
+    assert isinstance(listed, scenarios.UnreadableScenario) and named in listed.problem
+    assert "object is not" not in listed.problem and "'int'" not in listed.problem

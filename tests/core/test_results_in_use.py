@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from scaleplan.core import cli, errors, meta
-from tests.core.test_storage_in_use import _hold, _siblings
+from tests.core.test_storage_in_use import _siblings
+from tests.helpers import held_for_writing
 
 
 @pytest.fixture
@@ -16,12 +17,8 @@ def held_results(tmp_path: Path) -> Iterator[Path]:
     """A healthy results file (scaleplan's own tables, no rows) that another process holds for writing."""
     path = tmp_path / "meta.duckdb"
     meta.open_results(path).close()
-    holder = _hold(path)
-    try:
+    with held_for_writing(path):
         yield path
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def _runs_file(tmp_path: Path) -> Path:

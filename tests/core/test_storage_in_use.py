@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from scaleplan.core import cli, storage, userstore
-from tests.helpers import start_holder
+from tests.helpers import held_for_writing, start_holder
 
 _hold = start_holder  # the files that import it from here
 
@@ -22,12 +22,8 @@ def held_db(tmp_path: Path) -> Iterator[Path]:
     con.execute("INSERT INTO meta VALUES ('data_version', 'x')")
     con.execute("CREATE TABLE observations (a INTEGER)")
     con.close()
-    holder = _hold(path)
-    try:
+    with held_for_writing(path):
         yield path
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def _siblings(path: Path) -> list[str]:

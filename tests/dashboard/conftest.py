@@ -79,6 +79,15 @@ def app_test(dashboard_db):
     return make
 
 
+@pytest.fixture()
+def store(tmp_path, monkeypatch, meta_db):
+    """An empty user store for one test (SCALEPLAN_USER_DB), with the shipped-format results (SCALEPLAN_META)."""
+    path = tmp_path / "user.duckdb"
+    monkeypatch.setenv("SCALEPLAN_USER_DB", str(path))
+    monkeypatch.setenv("SCALEPLAN_META", str(meta_db))
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # Browser
 

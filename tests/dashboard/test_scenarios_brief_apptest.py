@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from scaleplan.core import brief, scenarios
 from scaleplan.core.userstore import user_store
-
-BASE = scenarios.PlanInputs(target_params=7e9, target_tokens=1.4e11, budget_dollars=20_000, accuracy_percent=5)
-
-
-@pytest.fixture()
-def store(tmp_path, monkeypatch, meta_db):
-    path = tmp_path / "user.duckdb"
-    monkeypatch.setenv("SCALEPLAN_USER_DB", str(path))
-    monkeypatch.setenv("SCALEPLAN_META", str(meta_db))
-    return path
+from tests.dashboard.test_scenarios_apptest import BASE
 
 
 def _compare(app_test, names):

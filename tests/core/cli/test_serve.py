@@ -18,8 +18,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.helpers import free_port
-
 # The installed console script, as README command 1 runs it; the module form where an install
 # put no script next to this interpreter (the same entry point, main()).
 _SCRIPT = Path(sys.executable).with_name("scaleplan")
@@ -40,16 +38,21 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process whose parent chain leads to ``pid`` (from /proc)."""
-    parents: dict[int, int] = {}
+def _processes() -> dict[int, list[str]]:
+    """Every live process's /proc/<pid>/stat fields after the command name (state, ppid, pgrp, sid, ...)."""
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                found[int(entry)] = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            parents[int(entry)] = int(fields[1])
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process whose parent chain leads to ``pid`` (from /proc)."""
+    parents = {child: int(fields[1]) for child, fields in _processes().items()}
     found, frontier = [], [pid]
     while frontier:
         current = frontier.pop()
@@ -59,58 +62,9 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def test_serve_without_a_terminal_answers_health_and_sigterm_leaves_nothing(built_db, tmp_path):
-    port = free_port()
-    env = dict(
-        os.environ,
-        SCALEPLAN_DB=str(built_db),
-        SCALEPLAN_DATA_DIR=str(tmp_path / "data"),
-        SCALEPLAN_LOG_DIR=str(tmp_path / "log"),
-    )
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*SCALEPLAN, "serve", "--port", str(port), "--address", "127.0.0.1"],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while not _healthy(url):
-                assert process.poll() is None, f"serve exited ({process.returncode}):\n{log.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, f"no health answer in 60 s:\n{log.read_text()[-2000:]}"
-                time.sleep(0.3)
-            children = _descendants(process.pid)
-            process.send_signal(signal.SIGTERM)  # to the process only, as a service manager would
-            assert process.wait(timeout=20) is not None
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-    text = log.read_text()
-    assert "Email" not in text and "Welcome to Streamlit" not in text
-    assert not _listening(port), "something still listens on the port after SIGTERM"
-    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
-    assert alive == [], f"processes left behind after SIGTERM: {alive}"
-
-
 def _in_session(sid: int) -> list[int]:
     """Every live process of session ``sid`` (from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
+    return [pid for pid, fields in _processes().items() if int(fields[3]) == sid and fields[0] != "Z"]
 
 
 def test_serve_on_a_busy_port_says_so_suggests_a_free_one_and_starts_nothing(built_db, tmp_path):

@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.helpers import free_port
+
 # The installed console script, as README command 1 runs it; the module form where an install
 # put no script next to this interpreter (the same entry point, main()).
 _SCRIPT = Path(sys.executable).with_name("scaleplan")
@@ -60,6 +62,46 @@ def _descendants(pid: int) -> list[int]:
         found += children
         frontier += children
     return found
+
+
+def test_serve_without_a_terminal_answers_health_and_sigterm_leaves_nothing(built_db, tmp_path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        SCALEPLAN_DB=str(built_db),
+        SCALEPLAN_DATA_DIR=str(tmp_path / "data"),
+        SCALEPLAN_LOG_DIR=str(tmp_path / "log"),
+    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*SCALEPLAN, "serve", "--port", str(port), "--address", "127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while not _healthy(url):
+                assert process.poll() is None, f"serve exited ({process.returncode}):\n{log.read_text()[-2000:]}"
+                assert time.monotonic() < deadline, f"no health answer in 60 s:\n{log.read_text()[-2000:]}"
+                time.sleep(0.3)
+            children = _descendants(process.pid)
+            process.send_signal(signal.SIGTERM)  # to the process only, as a service manager would
+            assert process.wait(timeout=20) is not None
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    text = log.read_text()
+    assert "Email" not in text and "Welcome to Streamlit" not in text
+    assert not _listening(port), "something still listens on the port after SIGTERM"
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    assert alive == [], f"processes left behind after SIGTERM: {alive}"
 
 
 def _in_session(sid: int) -> list[int]:

@@ -35,6 +35,7 @@ import duckdb
 import pandas as pd
 
 from scaleplan.core.errors import UserError
+from scaleplan.core.storage import FileInUseError, is_lock_error
 
 __all__ = [
     "STORE_FORMAT",
@@ -65,13 +66,15 @@ class UserStoreError(UserError):
     """The user store's file exists but is not scaleplan's, or cannot be opened."""
 
 
-def _raise_if_in_use(path: Path, error: BaseException) -> None:
-    """Raise :class:`UserStoreError` with the plain message when ``error`` is DuckDB's lock error."""
-    from scaleplan.core.storage import in_use_message
+class UserStoreInUseError(UserStoreError, FileInUseError):
+    """The user store is locked by another process (it is healthy; nothing is done to it): a
+    :class:`UserStoreError` that carries the file and the holder like every "in use" error."""
 
-    message = in_use_message(Path(path), error)
-    if message is not None:
-        raise UserStoreError(message) from error
+
+def _raise_if_in_use(path: Path, error: BaseException) -> None:
+    """Raise :class:`UserStoreInUseError` when ``error`` is DuckDB's lock error."""
+    if is_lock_error(error):
+        raise UserStoreInUseError(Path(path), error) from error
 
 
 def is_user_store(path: Path) -> bool:
@@ -136,6 +139,19 @@ def user_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """The block's statements in one transaction: committed when it ends, rolled back when it raises
+    (the store is then as it was, and the connection stays usable)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
@@ -218,12 +234,10 @@ def write_study(
     if len(record) != len(STUDY_RECORD_COLUMNS):
         raise ValueError(f"a study record has {len(STUDY_RECORD_COLUMNS)} values, got {len(record)}")
     name = record[0]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         existing = con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
         if existing and not replace:
-            con.execute("ROLLBACK")
-            return None
+            return None  # nothing was written
         if existing:
             con.execute("DELETE FROM study_rows WHERE study_id = ?", [existing[0]])
             con.execute("DELETE FROM studies WHERE study_id = ?", [existing[0]])
@@ -240,10 +254,6 @@ def write_study(
             "loss, step, flops, schedule, CAST(final_of_schedule AS BOOLEAN) FROM _new_rows"
         )
         con.unregister("_new_rows")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return study_record(con, name)
 
 
@@ -296,18 +306,13 @@ def set_study_name(
     None to leave it): the scenarios saved against the study are rewritten in the same transaction as
     the rename, so a failure of either leaves the study and every scenario as they were.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):
         con.execute("UPDATE studies SET name = ? WHERE name = ?", [new, old])
         if rewrite_scenario is not None and has_table(con, "scenarios"):
             for name, inputs_json in con.execute("SELECT name, inputs_json FROM scenarios ORDER BY name").fetchall():
                 rewritten = rewrite_scenario(inputs_json)
                 if rewritten is not None and rewritten != inputs_json:
                     con.execute("UPDATE scenarios SET inputs_json = ? WHERE name = ?", [rewritten, name])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return study_record(con, new)
 
 
@@ -317,14 +322,9 @@ def remove_study(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
     if row is None:
         return False
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with _transaction(con):  # a failure midway: the study keeps its rows
         con.execute("DELETE FROM study_rows WHERE study_id = ?", [row[0]])
         con.execute("DELETE FROM studies WHERE study_id = ?", [row[0]])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")  # the study keeps its rows, and the connection stays usable
-        raise
     return True
 
 

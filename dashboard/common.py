@@ -208,15 +208,11 @@ def in_use_text(error: storage.FileInUseError, flag: str) -> str:
     )
 
 
-def file_error_text(error: UserError, path: Path, flag: str) -> str:
-    """The page's message (Markdown) for a user error about the file ``path``: :func:`in_use_text`
-    when another program holds it (the error or its cause is DuckDB's lock), else the error's first
-    line, escaped."""
+def file_error_text(error: UserError, flag: str) -> str:
+    """The page's message (Markdown) for a user error about one of scaleplan's files:
+    :func:`in_use_text` when another program holds it, else the error's first line, escaped."""
     if isinstance(error, storage.FileInUseError):
         return in_use_text(error, flag)
-    cause = error.__cause__
-    if cause is not None and storage.is_lock_error(cause):
-        return in_use_text(storage.FileInUseError(path, cause), flag)
     return escape_md(short(error))
 
 

@@ -600,7 +600,7 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
         # The store cannot be read now (another program holds it, ...): say so and keep the link's
         # ?from= for when it can be read again.
         st.warning(
-            "Your stored studies cannot be read: " + common.file_error_text(error, store, "--user-db"),
+            "Your stored studies cannot be read: " + common.file_error_text(error, "--user-db"),
             icon=":material/lock:",
         )
         return

@@ -140,7 +140,7 @@ def unknown_family(con: Any, family: str) -> None:
 def check_metric(con: Any, family: str, metric: str) -> None:
     """Refuse a ``--metric`` that ``family`` does not report as a loss (:class:`CLIError` naming it and
     listing the family's loss metrics, its default first): L(N, D) is fitted on a loss in nats/token.
-    An unknown family passes (the caller says it has no observations)."""
+    An unknown family passes (the caller names it: :func:`unknown_family`)."""
     metrics = storage.family_metrics(con, [family])
     if metrics.empty:
         return

@@ -423,7 +423,6 @@ def parse_runs(
             "or give the tokens per step (batch size x sequence length) " + inputs.tokens_per_step
         )
     if missing:
-        # The same opening words as userdata.parse_runs_csv: one message for one mistake.
         also = "; ".join(f"{c} also as {', '.join(ALIASES[c][1:4])}" for c in missing)
         found = given[:10]
         raise FormatError(

@@ -1,10 +1,11 @@
-"""A user's own training runs, uploaded as CSV: parsing and row-by-row validation.
+"""A user's own training runs: the columns, the CSV cell reader and row-by-row validation.
 
 The columns a runs file may have are :data:`COLUMN_SPECS` (the one list: the readers, the error
 messages and the Your runs page's column table use it). Header names are case-insensitive, with
 spaces and hyphens read as underscores and the aliases of each spec; any other column is not
-used (:data:`OTHER_COLUMNS`). :func:`parse_runs_csv` reads the five core columns under their own
-names; :func:`scaleplan.core.formats.parse_runs` reads every column, alias and format.
+used (:data:`OTHER_COLUMNS`). Files are read by :func:`scaleplan.core.formats.parse_runs` (every
+column, alias and format), which brings them to :data:`CORE_COLUMNS` and validates the rows with
+:func:`validate_rows`; :func:`read_text_rows` is its one reader of delimited text.
 """
 
 from __future__ import annotations
@@ -91,20 +92,19 @@ COLUMN_SPECS: tuple[ColumnSpec, ...] = (
 )
 REQUIRED_COLUMNS = tuple(c.name for c in COLUMN_SPECS if c.required)
 CORE_COLUMNS = ("num_params", "tokens_seen", "loss", "run_name", "seed")
-"""The columns :func:`parse_runs_csv` reads (under these names only) and every format is brought to."""
+"""The columns every format is brought to (:func:`scaleplan.core.formats.parse_runs`) before :func:`validate_rows`."""
 OTHER_COLUMNS = (
     "Other columns are not used: the table of the columns read from your file lists them as ignored, "
     "and a saved study does not keep them"
 )
 
 
-def columns_text(names: tuple[str, ...] | None = None) -> str:
-    """The columns of :data:`COLUMN_SPECS` (or those of ``names``) in one phrase for messages:
-    ``"num_params, tokens_seen, loss (required); run_name, seed (optional)"``."""
-    specs = [c for c in COLUMN_SPECS if names is None or c.name in names]
-    required = ", ".join(c.name for c in specs if c.required)
-    optional = ", ".join(c.name for c in specs if not c.required)
-    return f"{required} (required); {optional} (optional)" if optional else f"{required} (required)"
+def columns_text() -> str:
+    """The columns of :data:`COLUMN_SPECS` in one phrase for messages:
+    ``"num_params, tokens_seen, loss (required); run_name, seed, ... (optional)"``."""
+    required = ", ".join(c.name for c in COLUMN_SPECS if c.required)
+    optional = ", ".join(c.name for c in COLUMN_SPECS if not c.required)
+    return f"{required} (required); {optional} (optional)"
 
 
 MAX_UPLOAD_MB = 20
@@ -401,25 +401,6 @@ def read_text_rows(data: bytes | str) -> TextRows:
         refused=tuple(refused),
         hash_lines=frozenset(hash_lines),
     )
-
-
-def parse_runs_csv(data: bytes | str) -> RunsTable:
-    """Parse and validate a runs CSV; bad rows are rejected with a message each naming their line.
-
-    Raises :class:`RunsTableError` when nothing usable remains or the file is not a table.
-    """
-    rows = read_text_rows(data)
-    raw = rows.frame.copy()
-    raw.columns = [str(c).strip().lower().replace(" ", "_") for c in raw.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
-    if missing:
-        raise RunsTableError(
-            f"missing required column(s): {', '.join(missing)}; found: "
-            f"{', '.join(map(str, rows.frame.columns[:10])) or 'none'}. The columns are {columns_text(CORE_COLUMNS)}"
-        )
-    if raw.columns.duplicated().any():
-        raise RunsTableError("the header repeats a column name")
-    return validate_rows(raw, rows.lines, refused=rows.refused, hash_lines=rows.hash_lines)
 
 
 def validate_rows(

@@ -147,12 +147,26 @@ def test_bad_rows_are_left_out_with_their_line():
     assert parsed.messages[0].startswith("line 8: num_params is not a number")
 
 
-def test_the_old_template_still_parses():
+def test_the_template_parses_into_the_rows_it_writes():
+    import csv
+
     from scaleplan.core import userdata
 
     parsed = formats.parse_runs(userdata.TEMPLATE_CSV)
-    old = userdata.parse_runs_csv(userdata.TEMPLATE_CSV)
-    pd.testing.assert_frame_equal(parsed.table[list(old.table.columns)], old.table)
+    # The truth: Python's csv module on the template's own text, one row per checkpoint.
+    written = list(csv.DictReader(io.StringIO(userdata.TEMPLATE_CSV)))
+    expected = pd.DataFrame(
+        {
+            "run_id": [f"upload/{r['run_name']}/seed{r['seed']}" for r in written],
+            "run_name": [r["run_name"] for r in written],
+            "seed": [float(r["seed"]) for r in written],
+            "num_params": [float(r["num_params"]) for r in written],
+            "tokens_seen": [float(r["tokens_seen"]) for r in written],
+            "value": [float(r["loss"]) for r in written],
+        }
+    )
+    assert parsed.rejected_rows == 0 and parsed.format == "csv"
+    pd.testing.assert_frame_equal(parsed.table, expected, check_dtype=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,12 +3,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scaleplan.core import formats, userdata
-from scaleplan.core.userdata import MAX_UPLOAD_BYTES, TEMPLATE_CSV, RunsTable, RunsTableError, parse_runs_csv
+from scaleplan.core import userdata
+from scaleplan.core.formats import ParsedRuns, parse_runs
+from scaleplan.core.userdata import MAX_UPLOAD_BYTES, TEMPLATE_CSV, RunsTableError
 
 
 def test_template_parses_into_three_runs():
-    table = parse_runs_csv(TEMPLATE_CSV)
+    table = parse_runs(TEMPLATE_CSV)
     assert table.num_runs == 3 and table.rejected_rows == 0
     assert (table.table["num_params"] > 0).all()
 
@@ -23,7 +24,7 @@ def test_bad_rows_get_row_numbered_messages_and_good_rows_survive():
         "1e8,3e10,\n"  # row 6 empty
         "1e8,2e10,3.1\n"
     )  # row 7 duplicate
-    table = parse_runs_csv(text)
+    table = parse_runs(text)
     assert len(table.table) == 1 and table.rejected_rows == 5
     joined = " | ".join(table.messages)
     for expected in (
@@ -50,7 +51,7 @@ def test_bad_rows_get_row_numbered_messages_and_good_rows_survive():
 )
 def test_unusable_files_raise_a_clear_error(data, message):
     with pytest.raises(RunsTableError, match=message):
-        parse_runs_csv(data)
+        parse_runs(data)
 
 
 # Binary files as people upload them by mistake: an .xlsx (a zip), a legacy .xls (OLE2), a PNG, raw bytes.
@@ -66,7 +67,7 @@ BINARY_FILES = {
 @pytest.mark.parametrize("name", sorted(BINARY_FILES))
 def test_binary_files_get_a_plain_message(name):
     with pytest.raises(RunsTableError) as info:
-        parse_runs_csv(BINARY_FILES[name])
+        parse_runs(BINARY_FILES[name])
     message = str(info.value)
     assert message.startswith("this is not a text file") and "Save your table as CSV" in message
     assert "unquoted" not in message and "found:" not in message  # no parser jargon, no garbage column names
@@ -82,33 +83,33 @@ def test_binary_files_get_a_plain_message(name):
 )
 def test_header_only_file_says_there_are_no_data_rows(data):
     with pytest.raises(RunsTableError, match="has a header row but no data rows"):
-        parse_runs_csv(data)
+        parse_runs(data)
 
 
 def test_old_mac_line_ends_and_stray_carriage_returns_are_read():
-    table = parse_runs_csv(b"num_params,tokens_seen,loss\r1e8,2e10,3.1\r2e8,2e10,2.9\r")
+    table = parse_runs(b"num_params,tokens_seen,loss\r1e8,2e10,3.1\r2e8,2e10,2.9\r")
     assert len(table.table) == 2
     # The old parser showed Python's csv error ("new-line character seen in unquoted field") here;
     # a line break inside a row now splits it, and the broken rows get row messages.
-    broken = parse_runs_csv(b"num_params,tokens_seen,loss\r1e8,1e9,3\n2e8,\r1e9,2.9\n")
+    broken = parse_runs(b"num_params,tokens_seen,loss\r1e8,1e9,3\n2e8,\r1e9,2.9\n")
     assert len(broken.table) == 1 and broken.messages[0].startswith("line 3: tokens_seen is empty")
 
 
 def test_text_in_other_encodings_is_still_read():
     text = "run_name,num_params,tokens_seen,loss\ncafé,1e8,2e10,3.1\n"
     for encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "latin-1"):
-        assert parse_runs_csv(text.encode(encoding)).table["run_name"].iloc[0] == "café", encoding
+        assert parse_runs(text.encode(encoding)).table["run_name"].iloc[0] == "café", encoding
 
 
 def test_bom_semicolons_and_case_insensitive_headers():
     data = "\ufeffNum_Params;Tokens_Seen;LOSS;run_name\n1e8;2e10;3.1;a\n2e8;2e10;2.9;b\n".encode("utf-8")
-    table = parse_runs_csv(data)
+    table = parse_runs(data)
     assert table.num_runs == 2
 
 
 def test_one_run_name_with_two_sizes_is_rejected():
     with pytest.raises(RunsTableError, match="more than one num_params"):
-        parse_runs_csv("run_name,num_params,tokens_seen,loss\na,1e8,1e10,3\na,2e8,2e10,2.8\n")
+        parse_runs("run_name,num_params,tokens_seen,loss\na,1e8,1e10,3\na,2e8,2e10,2.8\n")
 
 
 cell = st.one_of(
@@ -139,11 +140,11 @@ def test_fuzzed_csv_ends_in_a_valid_table_or_the_documented_error(header, rows, 
     except UnicodeEncodeError:
         data = text.encode("utf-8")
     try:
-        result = parse_runs_csv(data)
+        result = parse_runs(data)
     except RunsTableError as error:
         assert str(error)
         return
-    assert isinstance(result, RunsTable)
+    assert isinstance(result, ParsedRuns)
     table = result.table
     assert len(table) > 0
     for column in ("num_params", "tokens_seen", "value"):
@@ -162,7 +163,7 @@ def test_implausible_values_are_rejected_per_row_with_the_reason():
         TEMPLATE_CSV
         + "huge_d,0,7e7,1e308,3.0\nhuge_n,0,1e308,2e10,3.0\ntiny_n,0,10,2e10,3.0\nbig_loss,0,7e7,2e10,1e9\n"
     )
-    table = parse_runs_csv(text)
+    table = parse_runs(text)
     assert len(table.table) == 6 and table.rejected_rows == 4
     reasons = dict(m.split(": ", 1) for m in table.messages)
     assert "tokens_seen is above 1e+17" in reasons["line 8"]
@@ -175,7 +176,7 @@ def test_implausible_values_are_rejected_per_row_with_the_reason():
 
 def test_table_errors_speak_neither_web_nor_cli_words():
     with pytest.raises(RunsTableError) as caught:
-        parse_runs_csv("size,tokens,loss\n1,2,3\n")
+        parse_runs("size,tokens,loss\n1,2,3\n")
     assert "Download" not in str(caught.value) and "num_params" in str(caught.value)
 
 
@@ -183,7 +184,7 @@ def test_the_size_limit_is_stated_in_one_unit():
     from scaleplan.core import userdata
 
     with pytest.raises(RunsTableError) as caught:
-        parse_runs_csv(b"a" * (MAX_UPLOAD_BYTES + 1))
+        parse_runs(b"a" * (MAX_UPLOAD_BYTES + 1))
     assert f"{MAX_UPLOAD_BYTES + 1:,} bytes" in str(caught.value) and userdata.MAX_UPLOAD_TEXT in str(caught.value)
     assert MAX_UPLOAD_BYTES == userdata.MAX_UPLOAD_MB * 10**6
 
@@ -206,7 +207,7 @@ LINED_CSV = (
 
 
 def test_messages_name_the_line_of_the_file_past_blank_and_comment_lines():
-    table = parse_runs_csv(LINED_CSV)
+    table = parse_runs(LINED_CSV)
     assert table.rejected_rows == 2 and len(table.table) == 3
     assert table.messages[0] == "line 6: loss is not a number"
     assert table.messages[1].startswith("line 8: 5 values for 4 columns, not read")
@@ -216,27 +217,26 @@ def test_a_quote_in_a_comment_above_the_header_does_not_swallow_the_file():
     # The review's repro: an unbalanced quote after a separator in a note above the header opened a quoted
     # value that ran to the end of the file ("the file has only comment lines").
     data = '# note, "quoted, text\n' + LINED_CSV.split("\n", 1)[1]
-    for read in (parse_runs_csv, lambda d: formats.parse_runs(d).runs):
-        table = read(data)
-        assert table.rejected_rows == 2 and len(table.table) == 3
-        assert table.messages[0] == "line 6: loss is not a number"
-        assert table.messages[1].startswith("line 8: 5 values for 4 columns, not read")
+    table = parse_runs(data)
+    assert table.rejected_rows == 2 and len(table.table) == 3
+    assert table.messages[0] == "line 6: loss is not a number"
+    assert table.messages[1].startswith("line 8: 5 values for 4 columns, not read")
 
 
 def test_a_row_with_too_many_values_is_reported_not_dropped_silently():
     data = "num_params,tokens_seen,loss\n1e8,1e9,3.0\n1,000,000,2e9,3.1\n"
-    table = parse_runs_csv(data)
+    table = parse_runs(data)
     assert table.rejected_rows == 1 and len(table.table) == 1
     assert table.messages == (
         "line 3: 5 values for 3 columns, not read (a separator inside a value, e.g. 1,000? write 1000 or quote it)",
     )
     with pytest.raises(RunsTableError, match=r"no row can be used \(1 row read\): line 2: 4 values for 3 columns"):
-        parse_runs_csv("num_params,tokens_seen,loss\n1e8,1e9,3.0,9\n")
+        parse_runs("num_params,tokens_seen,loss\n1e8,1e9,3.0,9\n")
 
 
 def test_a_quoted_value_over_two_lines_keeps_the_next_rows_lines():
     data = 'run_name,num_params,tokens_seen,loss\n"two\nlines",1e8,1e9,3.0\nb,2e8,1e9,bad\n'
-    table = parse_runs_csv(data)
+    table = parse_runs(data)
     assert table.messages == ("line 4: loss is not a number",)
     assert table.table["run_name"].tolist() == ["two\nlines"]
 
@@ -262,12 +262,12 @@ def test_counts_and_sentences_read_as_english():
 
 
 def test_trailing_separators_do_not_count_as_values_and_comments_alone_are_no_table():
-    table = parse_runs_csv("num_params,tokens_seen,loss\n1e8,1e9,3.0\n1e8,2e9,2.9,9,,,\n")
+    table = parse_runs("num_params,tokens_seen,loss\n1e8,1e9,3.0\n1e8,2e9,2.9,9,,,\n")
     assert table.messages == (
         "line 3: 4 values for 3 columns, not read (a separator inside a value, e.g. 1,000? write 1000 or quote it)",
     )
     with pytest.raises(RunsTableError, match="only comment lines"):
-        parse_runs_csv("# nothing yet\n\n# still nothing\n")
+        parse_runs("# nothing yet\n\n# still nothing\n")
 
 
 # ---------------------------------------------------------------- comment lines never eat a data row
@@ -278,7 +278,7 @@ def test_a_run_named_with_a_hash_without_its_seed_is_read_not_dropped():
     rows = ["run_name,num_params,tokens_seen,loss,seed"]
     rows += [f"small,1e8,{d}e9,{3.0 - d / 10},0" for d in (1, 2, 3)]
     rows += [f"#1-big,4e8,{d}e9,{2.8 - d / 10}" for d in (1, 2, 3)]
-    table = parse_runs_csv("\n".join(rows) + "\n")
+    table = parse_runs("\n".join(rows) + "\n")
     assert (table.num_runs, len(table.table), table.rejected_rows) == (2, 6, 0)
     assert sorted(table.table["run_name"].unique()) == ["#1-big", "small"]
 
@@ -297,13 +297,11 @@ LINES_WITH_HASHES = (
 
 
 def test_a_line_starting_with_hash_is_a_comment_only_before_the_header_or_alone():
-    table = parse_runs_csv(LINES_WITH_HASHES)
+    table = parse_runs(LINES_WITH_HASHES)
     assert sorted(table.table["run_name"]) == ["#b", "a", "c"]
     assert table.rejected_rows == 2
     assert [m.split(":")[0] for m in table.messages] == ["line 7", "line 8"]
     assert all("starts with #" in m for m in table.messages)
-    parsed = formats.parse_runs(LINES_WITH_HASHES)
-    assert sorted(parsed.table["run_name"]) == ["#b", "a", "c"] and parsed.messages == table.messages
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -514,7 +514,7 @@ def test_your_runs_errors_keep_a_column_names_spelling(app_test):
 
 
 def test_fit_page_with_an_extreme_finite_run_shows_no_error_box(app_test):
-    table = userdata.parse_runs_csv(GOOD_CSV).table
+    table = uploads.process_upload(GOOD_CSV).table  # the Your runs page's reader
     extreme = table.iloc[[0]].assign(run_id="upload/huge", run_name="huge", tokens_seen=1.7e308)
     at = app_test(
         "fit.py",

@@ -57,6 +57,7 @@ __all__ = [
     "UnreadableScenario",
     "check_name",
     "source_problem",
+    "normalise_study",
     "ensure_scenario_tables",
     "save_scenario",
     "list_scenarios",
@@ -335,6 +336,39 @@ def source_problem(inputs: PlanInputs, *, flags: bool = False) -> str | None:
     )
 
 
+def _study_name(name: object) -> str | None:
+    """``name`` as stored studies name themselves (:func:`scaleplan.core.studies.check_name`), or None
+    when it is no usable study name."""
+    from scaleplan.core import studies
+
+    try:
+        return studies.check_name(name) if isinstance(name, str) else None
+    except studies.StudyError:
+        return None
+
+
+def normalise_study(inputs: PlanInputs) -> PlanInputs:
+    """``inputs`` with its study source named as the stored study is
+    (:func:`scaleplan.core.studies.check_name`: Unicode NFC, surrounding spaces dropped), and its
+    law ``fit:<study>``, when it names that study, likewise; unchanged without a study source.
+
+    So a scenario saved with ``--study " my sweep "`` refers to the study ``my sweep``. Raises
+    :class:`scaleplan.core.studies.StudyError` for a name no study can have (too long, control
+    characters).
+    """
+    from scaleplan.core import studies
+
+    if inputs.study is None:
+        return inputs
+    study = studies.check_name(inputs.study)
+    law = inputs.law
+    if inputs.law_family is not None and _study_name(inputs.law_family) == study:
+        law = planning.FAMILY_LAW_PREFIX + study
+    if (study, law) == (inputs.study, inputs.law):
+        return inputs
+    return dataclasses.replace(inputs, study=study, law=law)
+
+
 def ensure_scenario_tables(con: duckdb.DuckDBPyConnection) -> None:
     userstore.ensure_tables(con, SCENARIO_DDL)
 
@@ -364,8 +398,10 @@ def save_scenario(
 ) -> Scenario:
     """Store ``inputs`` under ``name``. A taken name raises ScenarioError unless ``replace`` (its message
     says to choose another name or replace it with ``how_to_replace``, the caller's control for it); so
-    do a law and a study source that cannot be planned together (:func:`source_problem`)."""
+    do a law and a study source that cannot be planned together (:func:`source_problem`). The study
+    source is stored as the study names itself (:func:`normalise_study`)."""
     name = check_name(name)
+    inputs = normalise_study(inputs)
     problem = source_problem(inputs)
     if problem is not None:
         raise ScenarioError(f"scenario {name!r} cannot be planned: {problem}")
@@ -443,13 +479,9 @@ def carry_study(inputs_json: str, old: str, new: str) -> str | None:
     Works on the JSON as stored: fields this scaleplan does not know (a newer one's) are kept.
     :func:`scaleplan.core.studies.rename_study` applies it to every scenario in the rename's transaction.
     """
-    from scaleplan.core import studies
 
     def same(name: object) -> bool:
-        try:
-            return isinstance(name, str) and studies.check_name(name) == old
-        except studies.StudyError:
-            return False
+        return _study_name(name) == old
 
     try:
         raw = json.loads(inputs_json)

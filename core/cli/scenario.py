@@ -163,7 +163,7 @@ def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
                 f"scenario save does not store {flag}: a scenario keeps the planner's inputs (target, budget, "
                 f"prices, goal, law, --study); {use} with `scaleplan plan {flag} ...`"
             )
-    inputs = inputs_from_args(args)
+    inputs = scenarios.normalise_study(inputs_from_args(args))  # the study as it names itself
     problem = scenarios.source_problem(inputs, flags=True)  # the planner's rule, before the study is looked up
     if problem is not None:
         raise CLIError(f"scenario {args.name!r} cannot be planned: {problem}")

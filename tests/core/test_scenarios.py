@@ -436,3 +436,23 @@ def test_a_law_and_study_that_do_not_plan_together_are_explained_without_cli_fla
     assert page is not None and "fit:my sweep" in page and "--" not in page
     cli_text = scenarios.source_problem(inputs, flags=True)
     assert cli_text is not None and "--law 'fit:my sweep'" in cli_text and "leave out --study" in cli_text
+
+
+def test_a_study_source_is_saved_as_the_study_names_itself(tmp_path):
+    """Review: save_scenario stored the study source as typed (" my sweep ", a decomposed accent),
+    while a study's name is stripped and NFC; the scenario must name the stored study and its law."""
+    import unicodedata
+
+    from scaleplan.core import studies
+
+    store = tmp_path / "user.duckdb"
+    stored_name = unicodedata.normalize("NFC", "café sweep")
+    _stored_study(store, stored_name)
+    typed = "  " + unicodedata.normalize("NFD", "café sweep") + " "
+    assert typed != stored_name
+    for law in ("fit:" + typed, "fit:" + stored_name):
+        with user_store(store) as ucon:
+            saved = scenarios.save_scenario(ucon, "mine", dataclasses.replace(BASE, study=typed, law=law), replace=True)
+        assert saved.inputs.study == stored_name and saved.inputs.law == "fit:" + stored_name
+        assert [s.name for s in studies.list_studies(store)] == [saved.inputs.study]
+    assert scenarios.normalise_study(BASE) is BASE  # no study source: unchanged

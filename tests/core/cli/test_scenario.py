@@ -112,6 +112,28 @@ def test_a_scenario_whose_study_is_gone_says_so(run, tmp_path):
     assert only["available"] is False and "'my sweep', no longer exists" in only["reason"]
 
 
+def test_save_refers_to_the_study_as_it_names_itself(run, tmp_path):
+    """Review: `--study " my sweep "` was stored as typed (and, with --law fit:my sweep, refused as a
+    law that does not match its study); studies strip their names, so it is the study 'my sweep'."""
+    from scaleplan.core import formats, studies
+    from tests.core.synthetic import synthetic_family
+
+    csv = synthetic_family(checkpoints=8).rename(columns={"run_id": "run_name", "value": "loss"}).to_csv().encode()
+    studies.save_study(tmp_path / "user.duckdb", "my sweep", formats.parse_runs(csv), sha256=studies.sha256_of(csv))
+    flags = [*PLAN_FLAGS, "--budget-dollars", "20000", "--study", " my sweep  ", "--law", "fit:my sweep"]
+    code, out, err = run("scenario", "save", "--name", "mine", *flags)
+    assert code == 0, err
+    code, out, _ = run("scenario", "list", "--json")
+    inputs = json.loads(out)["scenarios"][0]["inputs"]
+    assert inputs["study"] == "my sweep" and inputs["law"] == "fit:my sweep"
+    code, out, err = run("scenario", "compare", "mine", "--json", "--law-boot", "2")
+    assert code == 0 and json.loads(out)["scenarios"][0]["available"] is True, err
+    code, _, err = run(
+        "scenario", "save", "--name", "other", *flags[:-4], "--study", " no such ", "--law", "fit:no such"
+    )
+    assert code == 2 and err.count("\n") == 1 and "no stored study named 'no such'" in err, err
+
+
 def test_a_renamed_study_keeps_its_scenarios_planning(run, tmp_path):
     """`runs rename` carries the scenarios saved against the study along: they open and plan."""
     from scaleplan.core import formats, studies

@@ -39,6 +39,7 @@ from scaleplan.core.laws.formulas import compute_from
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "RenamedStudy",
     "Study",
     "StudyError",
     "StudyInfo",
@@ -214,30 +215,60 @@ def load_study(path: Path, name: str) -> Study:
     return Study(info=_info(record), table=table)
 
 
-def rename_study(path: Path, old: str, new: str) -> StudyInfo:
+@dataclass(frozen=True)
+class RenamedStudy:
+    """What :func:`rename_study` did: the study's record under its new name (``info``), the name it
+    had (``old_name``, as :func:`check_name` reads it) and ``scenarios_carried``, the number of saved
+    scenarios (:mod:`scaleplan.core.scenarios`) planned on the study, which now name it ``info.name``."""
+
+    info: StudyInfo
+    old_name: str
+    scenarios_carried: int
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def scenarios_text(self) -> str:
+        """The carried scenarios in words, as the CLI and the page state them: ``2 saved scenarios
+        follow it``, ``1 saved scenario follows it``, ``no saved scenario uses it``."""
+        if self.scenarios_carried == 0:
+            return "no saved scenario uses it"
+        verb = "follows" if self.scenarios_carried == 1 else "follow"
+        return f"{userdata.count_of(self.scenarios_carried, 'saved scenario')} {verb} it"
+
+
+def rename_study(path: Path, old: str, new: str) -> RenamedStudy:
     """Rename a study; the new name must be free.
 
     The scenarios saved against it (:mod:`scaleplan.core.scenarios`, study source ``old``) are carried
     along in the same transaction (:func:`scaleplan.core.scenarios.carry_study`: their study source and
-    their ``fit:<old>`` law name ``new``), so they still open and plan; a failure leaves the study and
-    every scenario as they were.
+    their ``fit:<old>`` law name ``new``), so they still open and plan, and counted
+    (:attr:`RenamedStudy.scenarios_carried`); a failure leaves the study and every scenario as they were.
     """
     from scaleplan.core import scenarios
 
     old, new = check_name(old), check_name(new)
+    carried = 0
+
+    def carry(text: str) -> str | None:
+        nonlocal carried
+        rewritten = scenarios.carry_study(text, old, new)
+        carried += rewritten is not None  # None: the scenario does not plan on this study
+        return rewritten
+
     con = _connect(path)
     try:
         if not userstore.has_study(con, old):
             raise _missing(old, path)
         if new != old and userstore.has_study(con, new):
             raise StudyError(f"a study named {new!r} exists already; choose another name")
-        record = userstore.set_study_name(
-            con, old, new, rewrite_scenario=lambda text: scenarios.carry_study(text, old, new)
-        )
+        record = userstore.set_study_name(con, old, new, rewrite_scenario=carry)
     finally:
         con.close()
     assert record is not None
-    return _info(record)
+    return RenamedStudy(info=_info(record), old_name=old, scenarios_carried=carried)
 
 
 def delete_study(path: Path, name: str) -> None:

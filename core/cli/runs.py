@@ -221,8 +221,8 @@ def print_report(doc: dict[str, Any]) -> None:
 
 
 def cmd_rename(args: argparse.Namespace, settings: Settings) -> int:
-    info = studies.rename_study(settings.user_db_path, args.old, args.new)
-    print(f"renamed to {info.name!r}")
+    renamed = studies.rename_study(settings.user_db_path, args.old, args.new)
+    print(f"renamed {renamed.old_name!r} to {renamed.name!r} ({renamed.scenarios_text})")
     return 0
 
 

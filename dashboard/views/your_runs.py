@@ -336,13 +336,13 @@ def _open(name: str) -> None:
 def _rename(old: str) -> None:
     new = st.session_state.get(KEY + "rename_to", "")
     try:
-        info = studies.rename_study(_store_path(), old, new)
+        renamed = studies.rename_study(_store_path(), old, new)
     except UserError as error:
         _notice("error", str(error))
         return
     if st.session_state.get(KEY + "study") == old:
-        st.session_state[KEY + "study"] = info.name
-    _notice("success", "Renamed study ", old, " to ", info.name, ".")
+        st.session_state[KEY + "study"] = renamed.name
+    _notice("success", "Renamed study ", old, " to ", renamed.name, f"; {renamed.scenarios_text}.")
 
 
 def _delete(name: str) -> None:

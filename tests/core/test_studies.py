@@ -127,3 +127,29 @@ def test_upload_export_upload_gives_the_same_runs(tmp_path):
     lines = exported.decode().splitlines()
     assert lines[1] == "'=baseline,-1,100000000.0,1000000000.0,3.2,'-cosine"
     assert "\n'tis,3," in exported.decode() and "\nplain,-7," in exported.decode()
+
+
+def test_a_rename_counts_the_saved_scenarios_that_follow_the_study(tmp_path):
+    from scaleplan.core import scenarios
+    from scaleplan.core.userstore import user_store
+
+    path = tmp_path / "user.duckdb"
+    _save(path, "a")
+    _save(path, "other", data=LONG_CSV)
+    base = scenarios.PlanInputs(target_params=7e9, target_tokens=1.4e11, budget_dollars=20_000, accuracy_percent=5)
+    on_a = scenarios.PlanInputs(
+        target_params=7e9, target_tokens=1.4e11, budget_dollars=20_000, accuracy_percent=5, study="a", law="fit:a"
+    )
+    with user_store(path) as con:
+        scenarios.save_scenario(con, "one", on_a)
+        scenarios.save_scenario(con, "two", on_a)
+        scenarios.save_scenario(con, "collection", base)  # plans on the collection: does not follow
+    renamed = studies.rename_study(path, "a", "a2")
+    assert (renamed.name, renamed.old_name, renamed.scenarios_carried) == ("a2", "a", 2)
+    assert renamed.info == studies.load_study(path, "a2").info
+    assert renamed.scenarios_text == "2 saved scenarios follow it"
+    alone = studies.rename_study(path, "other", "other2")  # no scenario uses it
+    assert alone.scenarios_carried == 0 and alone.scenarios_text == "no saved scenario uses it"
+    with user_store(path) as con:
+        scenarios.delete_scenario(con, "two")
+    assert studies.rename_study(path, "a2", "a3").scenarios_text == "1 saved scenario follows it"

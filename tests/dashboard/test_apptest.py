@@ -466,10 +466,27 @@ def test_your_runs_save_rename_delete_a_study(app_test, tmp_path, monkeypatch):
     _no_failure(at)
     assert [s.name for s in studies.list_studies(store)] == ["ladder"]
     assert "Saved as study" in _texts(at.success).replace("\\", "")
+    from scaleplan.core import scenarios
+    from scaleplan.core.userstore import user_store
+
+    with user_store(store) as con:  # a scenario planned on the study: the rename says it follows
+        scenarios.save_scenario(
+            con,
+            "on ladder",
+            scenarios.PlanInputs(
+                target_params=7e9,
+                target_tokens=1.4e11,
+                budget_dollars=20_000,
+                accuracy_percent=5,
+                study="ladder",
+                law="fit:ladder",
+            ),
+        )
     at.text_input(key="your_runs.rename_to").set_value("ladder v2")
     at.button(key="your_runs.rename").click().run()
     _no_failure(at)
     assert [s.name for s in studies.list_studies(store)] == ["ladder v2"]
+    assert "Renamed study **ladder** to **ladder v2**; 1 saved scenario follows it." in _texts(at.success)
     at.button(key="your_runs.delete").click().run()
     _no_failure(at)
     assert studies.list_studies(store) == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -51,7 +52,8 @@ def test_add_list_show_rename_export_remove(tmp_path, capsys):
     assert doc["prediction"]["loss"] > 0 and doc["isoflop"]["exponent_a"] > 0
     assert doc["study"]["sha256"] == listed["sweep A"]["sha256"]
 
-    assert _run(capsys, *base, "runs", "rename", "ladder", "ladder v2")[0] == 0
+    code, out, _ = _run(capsys, *base, "runs", "rename", "ladder", "ladder v2")
+    assert code == 0 and out == "renamed 'ladder' to 'ladder v2' (no saved scenario uses it)\n"
     exported = tmp_path / "out.csv"
     assert _run(capsys, *base, "runs", "export", "ladder v2", "--to", str(exported))[0] == 0
     code, _, err = _run(capsys, *base, "runs", "export", "ladder v2", "--to", str(exported))
@@ -211,3 +213,21 @@ def test_runs_add_refuses_a_wandb_export_with_a_repeated_column(tmp_path, capsys
         assert code == cli.EXIT_USER_ERROR and out == "", err
         assert f"more than one column named {repeated}" in err and "Traceback" not in err and err.count("\n") == 1
     assert not store.exists() or "x" not in {s.name for s in studies.list_studies(store)}
+
+
+def test_rename_says_how_many_saved_scenarios_follow_the_study(tmp_path, capsys):
+    from scaleplan.core import scenarios
+    from scaleplan.core.userstore import user_store
+
+    store = tmp_path / "user.duckdb"
+    base = ["--user-db", str(store), "--log-dir", str(tmp_path / "log")]
+    assert _run(capsys, *base, "runs", "add", str(_sweep_file(tmp_path)), "--name", "sweep A")[0] == 0
+    on_sweep = scenarios.PlanInputs(
+        target_params=7e9, target_tokens=1.4e11, budget_dollars=20_000, accuracy_percent=5, study="sweep A"
+    )
+    with user_store(store) as con:
+        for name in ("small", "large"):
+            scenarios.save_scenario(con, name, dataclasses.replace(on_sweep, law="fit:sweep A"))
+    code, out, err = _run(capsys, *base, "runs", "rename", "sweep A", "sweep B")
+    assert (code, err) == (0, "")
+    assert out == "renamed 'sweep A' to 'sweep B' (2 saved scenarios follow it)\n"

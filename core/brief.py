@@ -68,7 +68,9 @@ __all__ = [
     "MissingGlyphs",
     "PdfBrief",
     "Protected",
+    "SameTargetError",
     "check_target",
+    "check_targets",
     "write_files",
     "write_new_file",
 ]
@@ -863,13 +865,22 @@ class Protected:
         return next((c for c in (own, own.with_name(own.name + ".wal")) if _same_file(target, c)), None)
 
 
+class SameTargetError(BriefError):
+    """Two outputs of one brief name the same file (``first`` and ``second``, as given)."""
+
+    def __init__(self, first: Path, second: Path) -> None:
+        self.first, self.second = Path(first), Path(second)
+        super().__init__(f"{first} and {second} are the same file; give each output its own file name")
+
+
 def _exists_message(path: Path) -> str:
     return f"{path} exists already; choose another file name or pass --force to replace it"
 
 
 def check_target(path: Path, *, force: bool = False, protected: Sequence[Protected] = ()) -> None:
     """Raise :class:`BriefError` unless a brief may be written to ``path``; call it for every
-    output before anything is rendered (a refusal then costs nothing and writes nothing).
+    output (:func:`check_targets`: all of a brief's outputs at once) before anything is rendered (a
+    refusal then costs nothing and writes nothing).
 
     Refused: one of scaleplan's own files (``protected``; even with ``force``), a folder, a path
     whose folder does not exist or cannot be written in, anything but a regular file (a device, a
@@ -899,6 +910,20 @@ def check_target(path: Path, *, force: bool = False, protected: Sequence[Protect
     if path.is_file() and not path.stat().st_mode & 0o222:  # no write bit (root's os.access says yes)
         # A read-only file says "keep me": --force replaces what may be written, not what is protected.
         raise BriefError(f"{path} is read-only; scaleplan will not replace it, even with --force")
+
+
+def check_targets(paths: Sequence[Path], *, force: bool = False, protected: Sequence[Protected] = ()) -> None:
+    """:func:`check_target` for each of one brief's outputs, and no two of them the same file (after
+    resolving links, or one inode: :class:`SameTargetError`), which would leave one output
+    overwritten by the other. Call it before anything is rendered; :func:`write_files` calls it too.
+    """
+    paths = [Path(p) for p in paths]
+    for index, path in enumerate(paths):
+        for earlier in paths[:index]:
+            if _same_file(earlier, path):
+                raise SameTargetError(earlier, path)
+    for path in paths:
+        check_target(path, force=force, protected=protected)
 
 
 def _write_temp(path: Path, data: bytes) -> Path:
@@ -948,15 +973,14 @@ def _commit(temp: Path, path: Path, *, force: bool) -> None:
 def write_files(
     files: Sequence[tuple[Path, bytes]], *, force: bool = False, protected: Sequence[Protected] = ()
 ) -> None:
-    """Write each ``(path, data)``: each is checked by :func:`check_target` again, then written to a
-    temporary file beside it; only when every temporary file is written are they moved into place.
+    """Write each ``(path, data)``: the paths are checked by :func:`check_targets` again (each may be
+    written, no two the same file), then each is written to a temporary file beside it; only when every temporary file is written are they moved into place.
     A failure removes the temporary files and the files this call created. An existing file is
     replaced only with ``force``, atomically (readers see the old file or the new one, never part
     of one); a file replaced before a later move failed stays replaced (the error says which), so
     with ``force`` the set is all-or-none up to the moves themselves.
     """
-    for path, _ in files:
-        check_target(path, force=force, protected=protected)
+    check_targets([path for path, _ in files], force=force, protected=protected)
     temps: list[Path] = []
     created: list[Path] = []
     replaced: list[Path] = []

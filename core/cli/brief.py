@@ -52,11 +52,11 @@ def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
     if not args.pdf and not args.pptx:
         raise CLIError("give --pdf FILE and/or --pptx FILE: where to write the brief")
     targets = [(Path(p), kind) for p, kind in ((args.pdf, "pdf"), (args.pptx, "pptx")) if p]
-    if len(targets) == 2 and Path(args.pdf).resolve() == Path(args.pptx).resolve():
-        raise CLIError(f"--pdf and --pptx are the same file ({args.pdf}); give each its own file name")
     protected = protected_paths(settings)
-    for path, _ in targets:  # every target checked before anything is rendered
-        brief.check_target(path, force=args.force, protected=protected)
+    try:  # every target checked before anything is rendered
+        brief.check_targets([path for path, _ in targets], force=args.force, protected=protected)
+    except brief.SameTargetError:
+        raise CLIError(f"--pdf and --pptx are the same file ({args.pdf}); give each its own file name") from None
     named = scenario_cli.load_named(settings, args.scenario)
     outcomes = scenario_cli.evaluate_all(named, settings, quiet=args.quiet, n_boot=args.law_boot)
     comparison = scenarios.compare(outcomes)

@@ -86,6 +86,29 @@ def test_brief_refuses_one_path_for_pdf_and_pptx(tmp_path: Path, store: Path, ca
     assert not out.exists()
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_write_files_refuses_two_outputs_that_are_one_file(tmp_path: Path, force: bool) -> None:
+    """Review: only the CLI checked --pdf against --pptx; written as one file, the second output would
+    replace the first (with force) or fail half-way. The rule is the core's: nothing is written."""
+    out = tmp_path / "out.bin"
+    (tmp_path / "sub").mkdir()
+    os.symlink(out, tmp_path / "link.bin")  # a link to where the first output goes
+    for second in (tmp_path / "sub" / ".." / "out.bin", tmp_path / "link.bin"):
+        with pytest.raises(brief.SameTargetError, match="same file") as refused:
+            brief.write_files([(out, b"pdf"), (second, b"pptx")], force=force)
+        assert (refused.value.first, refused.value.second) == (out, second)
+        assert not out.exists()
+    out.write_bytes(b"the old brief")
+    os.link(out, tmp_path / "hard.bin")  # one inode under two names
+    with pytest.raises(brief.SameTargetError):
+        brief.check_targets([out, tmp_path / "hard.bin"], force=True)
+    with pytest.raises(brief.SameTargetError):
+        brief.write_files([(out, b"pdf"), (tmp_path / "hard.bin", b"pptx")], force=True)
+    assert out.read_bytes() == b"the old brief"
+    brief.write_files([(out, b"pdf"), (tmp_path / "other.bin", b"pptx")], force=True)  # two files: written
+    assert out.read_bytes() == b"pdf" and (tmp_path / "other.bin").read_bytes() == b"pptx"
+
+
 def test_write_new_file_refuses_a_protected_path_even_forced(tmp_path: Path) -> None:
     own = tmp_path / "meta.duckdb"
     own.write_bytes(b"results")

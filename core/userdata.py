@@ -86,7 +86,9 @@ COLUMN_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         "final_of_schedule",
         False,
-        "true for the checkpoint at the end of its run's learning-rate schedule (true/false, yes/no, 1/0)",
+        "true for the checkpoint at the end of its run's learning-rate schedule (true/false, yes/no, 1/0; "
+        "an empty cell is false, the safe side: a run whose last checkpoint is not true gets the wider "
+        "mid-schedule interval)",
         ("is_final", "end_of_schedule", "final_checkpoint"),
     ),
 )

@@ -245,6 +245,26 @@ def test_runs_that_all_give_a_schedule_length_are_counted_at_their_share():
     assert "no schedule length" not in reach.message and "the first 50% of training;" in reach.message
 
 
+def test_an_empty_final_of_schedule_cell_is_read_as_false_and_the_docs_say_so():
+    from pathlib import Path
+
+    from scaleplan.core import userdata
+
+    # The last run leaves its cell empty: read as false, so it counts as ended mid-schedule (the safe side:
+    # a wider interval, never a narrower one).
+    data = _with_schedule(["cosine"] * 6, ["true"] * 5 + [""])
+    parsed = formats.parse_runs(data)
+    assert parsed.rejected_rows == 0
+    assert parsed.table["final_of_schedule"].tolist() == [True] * 5 + [False]
+    reach = formats.schedule_reach(parsed.table)
+    assert reach is not None and (reach.mid_schedule_runs, reach.runs) == (1, 6)
+    # Said where the columns are described: the spec (the Your runs page's column table) and the README.
+    (spec,) = [c for c in userdata.COLUMN_SPECS if c.name == "final_of_schedule"]
+    assert "an empty cell is false" in spec.meaning
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    assert "`final_of_schedule` (true/false; an empty cell is false" in readme
+
+
 def test_a_run_that_stops_short_of_its_schedules_length_is_mid_schedule_unless_it_says_final():
     # No final_of_schedule column: the 1e19 runs stop at a quarter of their cosine lengths; the 1e18 runs
     # at exactly theirs (3.333e9, 1.667e9, 8.33e8 tokens) or without a length.

@@ -13,25 +13,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from scaleplan.core import __version__, brief, manifest, planning, scenarios, storage
+from scaleplan.core import __version__, brief, planning, scenarios, storage
 from scaleplan.core.cli import _common
 from scaleplan.core.cli import scenario as scenario_cli
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.settings import Settings
 
 
-def shipped_data_folder() -> Path:
-    """The installed ``scaleplan.data`` package (the source tree's ``data/`` in an editable install):
-    the manifest (``manifest.json``) and the shipped sweep results (``sweep_results.parquet`` and
-    its pin ``sweep_results.json``, :mod:`scaleplan.core.meta.shipped`) are its package data."""
-    return manifest.MANIFEST_PATH.parent
-
-
 def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
     """scaleplan's own files, which a brief never writes over (even with ``--force``): the
     databases and the log of ``settings``, the moved-aside corrupt databases (``<db>.corrupt-*``,
     :func:`scaleplan.core.storage.build_database`), the downloads folder and the shipped data
-    (:func:`shipped_data_folder`); folders with anything inside."""
+    (:func:`scaleplan.core.meta.shipped.shipped_data_folder`); folders with anything inside."""
+    from scaleplan.core.meta import shipped  # the sweep's package (joblib ...): only when a brief is written
+
     db = settings.db_path
     return (
         brief.Protected("the database", db),
@@ -43,7 +38,9 @@ def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
         brief.Protected("scaleplan's log", settings.log_path),
         brief.Protected("the downloads folder (source files kept between builds)", settings.download_dir, "folder"),
         brief.Protected(
-            "scaleplan's shipped data (the data manifest, the shipped sweep results)", shipped_data_folder(), "folder"
+            "scaleplan's shipped data (the data manifest, the shipped sweep results)",
+            shipped.shipped_data_folder(),
+            "folder",
         ),
     )
 

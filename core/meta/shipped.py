@@ -23,15 +23,23 @@ class ShippedResultsError(RuntimeError):
     """The shipped sweep results do not match their pinned checksum."""
 
 
-def _shipped_file(name: str) -> Path:
+def shipped_data_folder() -> Path:
+    """The installed ``scaleplan.data`` package (the source tree's ``data/`` in an editable install),
+    whose package data are the shipped results (:data:`SHIPPED_RESULTS`), their pin
+    (:data:`SHIPPED_INFO`) and the data manifest (:data:`scaleplan.core.manifest.MANIFEST_PATH`)."""
     import importlib.resources
 
-    return Path(str(importlib.resources.files("scaleplan.data").joinpath(name)))
+    return Path(str(importlib.resources.files("scaleplan.data")))
+
+
+def shipped_file(name: str) -> Path:
+    """The shipped file ``name`` (:data:`SHIPPED_RESULTS` or :data:`SHIPPED_INFO`) in :func:`shipped_data_folder`."""
+    return shipped_data_folder() / name
 
 
 def shipped_results_info() -> dict[str, Any] | None:
     """The pin of the shipped results: ``data_version``, ``sha256``, ``rows``, ``fitted``, ``command``."""
-    path = _shipped_file(SHIPPED_INFO)
+    path = shipped_file(SHIPPED_INFO)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -42,7 +50,7 @@ def shipped_results(data_version: str) -> pd.DataFrame:
     :class:`ShippedResultsError` rather than feeding wrong numbers to the calibration.
     """
     info = shipped_results_info()
-    path = _shipped_file(SHIPPED_RESULTS)
+    path = shipped_file(SHIPPED_RESULTS)
     if info is None or info.get("data_version") != data_version or not path.is_file():
         return pd.DataFrame(columns=list(RESULT_COLUMNS))
     if hashlib.sha256(path.read_bytes()).hexdigest() != info["sha256"]:

@@ -247,10 +247,10 @@ def test_brief_refuses_anything_inside_the_downloads_folder(tmp_path, store, ren
 def test_the_shipped_data_folder_holds_the_manifest_and_the_sweep_results() -> None:
     from scaleplan.core import manifest
 
-    folder = brief_cli.shipped_data_folder().resolve()
+    folder = shipped.shipped_data_folder().resolve()
     assert manifest.MANIFEST_PATH.resolve().parent == folder
-    assert shipped._shipped_file(shipped.SHIPPED_RESULTS).resolve().parent == folder
-    assert shipped._shipped_file(shipped.SHIPPED_INFO).resolve().parent == folder
+    assert shipped.shipped_file(shipped.SHIPPED_RESULTS).resolve().parent == folder
+    assert shipped.shipped_file(shipped.SHIPPED_INFO).resolve().parent == folder
     assert {"manifest.json", "sweep_results.parquet", "sweep_results.json"} <= {p.name for p in folder.iterdir()}
 
 
@@ -258,8 +258,8 @@ def test_the_shipped_data_folder_holds_the_manifest_and_the_sweep_results() -> N
 def test_brief_refuses_the_shipped_data(tmp_path, store, rendered, monkeypatch, name, capsys) -> None:
     copy = tmp_path / "shipped"  # a copy: the real files are never a target here
     copy.mkdir()
-    shutil.copyfile(brief_cli.shipped_data_folder() / name, copy / name)
-    monkeypatch.setattr(brief_cli, "shipped_data_folder", lambda: copy)
+    shutil.copyfile(shipped.shipped_data_folder() / name, copy / name)
+    monkeypatch.setattr(shipped, "shipped_data_folder", lambda: copy)
     _refused(tmp_path, store, copy / name, capsys)
     assert rendered == []
 

@@ -34,7 +34,7 @@ def data_version(built_db) -> str:
 def test_shipped_results_are_pinned_and_belong_to_the_current_data(data_version):
     info = meta.shipped_results_info()
     assert info is not None, "data/sweep_results.json is missing"
-    path = meta.shipped._shipped_file(meta.SHIPPED_RESULTS)
+    path = meta.shipped.shipped_file(meta.SHIPPED_RESULTS)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == info["sha256"]
     # A changed adapter or manifest changes the data version: then the results must be recomputed
     # (`scaleplan meta run --jobs 2 && scaleplan meta export --to data`), or the pages lose them.
@@ -119,12 +119,12 @@ def test_load_results_falls_back_to_the_shipped_rows_only_without_local_ones(tmp
 
 def test_a_modified_shipped_file_is_refused(tmp_path, monkeypatch, data_version):
     copy = tmp_path / meta.SHIPPED_RESULTS
-    shutil.copy(meta.shipped._shipped_file(meta.SHIPPED_RESULTS), copy)
+    shutil.copy(meta.shipped.shipped_file(meta.SHIPPED_RESULTS), copy)
     with copy.open("ab") as handle:
         handle.write(b"\0")
     info = tmp_path / meta.SHIPPED_INFO
-    shutil.copy(meta.shipped._shipped_file(meta.SHIPPED_INFO), info)
-    monkeypatch.setattr(meta.shipped, "_shipped_file", lambda name: tmp_path / name)
+    shutil.copy(meta.shipped.shipped_file(meta.SHIPPED_INFO), info)
+    monkeypatch.setattr(meta.shipped, "shipped_file", lambda name: tmp_path / name)
     with pytest.raises(meta.ShippedResultsError, match="sha256"):
         meta.shipped_results(data_version)
 
@@ -137,7 +137,7 @@ def test_export_round_trip(tmp_path, monkeypatch):
     _store(local, rows)
     info = meta.export_results(local, "v1", tmp_path / "out")
     assert (info["rows"], info["fitted"], info["data_version"]) == (2, 1, "v1")
-    monkeypatch.setattr(meta.shipped, "_shipped_file", lambda name: tmp_path / "out" / name)
+    monkeypatch.setattr(meta.shipped, "shipped_file", lambda name: tmp_path / "out" / name)
     back = meta.shipped_results("v1")
     assert list(back["key"]) == ["a", "b"] and back.loc[back.key == "b", "predicted_final"].item() == 2.5
     with pytest.raises(ValueError, match="no stored results"):

@@ -22,9 +22,11 @@ from scaleplan.core.settings import Settings
 
 def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
     """scaleplan's own files, which a brief never writes over (even with ``--force``): the
-    databases and the log of ``settings``, the moved-aside corrupt databases (``<db>.corrupt-*``,
-    :func:`scaleplan.core.storage.build_database`), the downloads folder and the shipped data
-    (:func:`scaleplan.core.meta.shipped.shipped_data_folder`); folders with anything inside."""
+    databases and the log of ``settings``, the moved-aside corrupt databases (``<db>.corrupt-*``) and
+    the temporary files of database builds (``<db>.tmp-<pid>``, :func:`scaleplan.core.storage.build_database`),
+    the downloads folder (with the partial ``.part`` downloads of :func:`scaleplan.core.manifest.download`)
+    and the shipped data (:func:`scaleplan.core.meta.shipped.shipped_data_folder`); folders with anything
+    inside."""
     from scaleplan.core.meta import shipped  # the sweep's package (joblib ...): only when a brief is written
 
     db = settings.db_path
@@ -32,6 +34,11 @@ def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
         brief.Protected("the database", db),
         brief.Protected(
             "a corrupt database moved aside", db.with_name(db.name + storage.CORRUPT_SUFFIX + "*"), "names"
+        ),
+        brief.Protected(
+            "a temporary file of a database build",
+            db.with_name(db.name + storage._TMP_PATTERN + "*"),  # storage's own spelling (its .wal too)
+            "names",
         ),
         brief.Protected("the meta-analysis results file", settings.meta_path),
         brief.Protected("the user store (saved studies and scenarios)", settings.user_db_path),

@@ -234,6 +234,26 @@ def test_brief_refuses_a_corrupt_database_moved_aside(tmp_path, store, rendered,
     assert rendered == []
 
 
+@pytest.mark.parametrize("name", ["scaleplan.duckdb.tmp-4242", "scaleplan.duckdb.tmp-4242.wal"])
+def test_brief_refuses_a_database_builds_temporary_file(tmp_path, store, rendered, name, capsys) -> None:
+    """Review: a build's temporary file (`<db>.tmp-<pid>`, README "Files") was not protected."""
+    (tmp_path / name).write_bytes(b"a build in progress")
+    _refused(tmp_path, store, tmp_path / name, capsys)
+    _refused(tmp_path, store, tmp_path / "scaleplan.duckdb.tmp-99999", capsys)  # not there (yet)
+    assert _brief(tmp_path, store, "--pdf", str(tmp_path / name)) == 2
+    assert "a temporary file of a database build" in capsys.readouterr().err
+    assert rendered == []
+
+
+def test_brief_refuses_a_partial_download(tmp_path, store, rendered, capsys) -> None:
+    """A partial download (`<file>.part` beside where the file goes) is inside the downloads folder."""
+    part = tmp_path / "data" / "downloads" / "repo" / "aggregated_eval" / "runs.csv.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"half a file")
+    _refused(tmp_path, store, part, capsys)
+    assert rendered == []
+
+
 @pytest.mark.parametrize("inside", ["source.csv", "repo/commit/file.csv", "new.pdf"])
 def test_brief_refuses_anything_inside_the_downloads_folder(tmp_path, store, rendered, inside, capsys) -> None:
     downloads = tmp_path / "data" / "downloads"  # Settings.download_dir of --data-dir

@@ -28,7 +28,6 @@ ones. Every mistake raises :class:`FormatError`, a :class:`~scaleplan.core.userd
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import re
@@ -166,14 +165,15 @@ def match_columns(columns: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
 
 
 def detect_format(data: bytes) -> str:
-    """``parquet`` (magic bytes), ``wandb`` (a ``Step`` column and ``"<run> - <metric>"`` columns) or ``csv``."""
+    """``parquet`` (magic bytes), ``wandb`` (a ``Step`` column and ``"<run> - <metric>"`` columns) or ``csv``.
+
+    The header is the one the CSV reader finds (:func:`scaleplan.core.userdata.header_cells`: its
+    decoding, the comments and quoted notes above it skipped), so the format is judged on the row
+    that is read as the header.
+    """
     if data[:4] == _PARQUET_MAGIC:
         return "parquet"
-    text = data[:65536].decode("utf-8-sig", errors="replace").replace("\r", "\n")
-    # The header: the first line that is neither blank nor a comment (above the header every line
-    # starting with # is one: userdata.COMMENT_RULE).
-    first_line = next((line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")), "")
-    cells = [c.strip().strip('"') for c in next(csv.reader([first_line]), [])]
+    cells = userdata.header_cells(data) or ()
     if _WANDB_STEP in cells and any(" - " in c for c in cells):
         return "wandb"
     return "csv"

@@ -315,6 +315,54 @@ def _is_comment(record: list[str], header_read: bool) -> bool:
     return _starts_with_hash(record) and (not header_read or not any(cell.strip() for cell in record[1:]))
 
 
+def _is_blank(record: list[str]) -> bool:
+    return not record or (len(record) == 1 and not record[0].strip())
+
+
+def _table_text(text: str) -> tuple[str, str]:
+    """A decoded file's text as the CSV reader is given it, and its delimiter (``,``, ``;``, tab or ``|``).
+
+    Line ends become ``\\n`` (old Mac line ends would break the CSV reader). Above the header a comment
+    is a whole line: those lines are emptied before the CSV reader sees them, so that a quote in a note
+    cannot open a value that swallows the file, and are kept as empty lines so that the lines of the
+    rows stay those of the file.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    above = 0
+    file_lines = text.split("\n")
+    while above < len(file_lines) and (not file_lines[above].strip() or file_lines[above].lstrip().startswith("#")):
+        above += 1
+    body = "\n".join(file_lines[above:])
+    try:
+        sep = csv.Sniffer().sniff(body[:4096], delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    return "\n" * above + body, sep
+
+
+HEADER_SAMPLE_BYTES = 65536
+"""How much of a file :func:`header_cells` reads to find its header (bytes)."""
+
+
+def header_cells(data: bytes) -> tuple[str, ...] | None:
+    """The header row's cells, each stripped, as :func:`read_text_rows` finds them: decoded the same
+    way, past the blank and comment records above it (:data:`COMMENT_RULE`; a quoted note over several
+    lines is one record), quotes read. Only the first :data:`HEADER_SAMPLE_BYTES` bytes are read.
+
+    None when no header is found there (an empty or binary file, one the CSV reader cannot read, a
+    header further down): :func:`read_text_rows` says what is wrong. For telling formats apart
+    (:func:`scaleplan.core.formats.detect_format`) without reading the whole file.
+    """
+    try:
+        text, sep = _table_text(_decode(data[:HEADER_SAMPLE_BYTES]))
+        for record in csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True):
+            if not _is_blank(record) and not _is_comment(record, header_read=False):
+                return tuple(unprotect_text(cell).strip() for cell in record)
+    except (RunsTableError, csv.Error):
+        return None
+    return None
+
+
 def read_text_rows(data: bytes | str) -> TextRows:
     """Read a CSV (commas, semicolons, tabs or bars; any of :func:`_decode`'s encodings) as text cells.
 
@@ -328,20 +376,7 @@ def read_text_rows(data: bytes | str) -> TextRows:
     text = _decode(data)
     if not text.strip():
         raise RunsTableError("the file is empty")
-    text = text.replace("\r\n", "\n").replace("\r", "\n")  # old Mac line ends would break the CSV reader
-    # Above the header a comment is a whole line (as formats.detect_format reads it): drop those lines
-    # before the CSV reader sees them, so that a quote in a note cannot open a value that swallows the
-    # file, and leave each as an empty line so that the lines of the rows stay those of the file.
-    above = 0
-    file_lines = text.split("\n")
-    while above < len(file_lines) and (not file_lines[above].strip() or file_lines[above].lstrip().startswith("#")):
-        above += 1
-    body = "\n".join(file_lines[above:])
-    text = "\n" * above + body
-    try:
-        sep = csv.Sniffer().sniff(body[:4096], delimiters=",;\t|").delimiter
-    except csv.Error:
-        sep = ","
+    text, sep = _table_text(text)
     reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
     header: list[str] | None = None
     header_line = 0
@@ -353,8 +388,8 @@ def read_text_rows(data: bytes | str) -> TextRows:
     try:
         for record in reader:
             start, end = end + 1, reader.line_num
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue  # a blank line
+            if _is_blank(record):
+                continue
             if _is_comment(record, header is not None):
                 continue
             cells = [unprotect_text(cell) for cell in record]

@@ -105,6 +105,43 @@ def test_wandb_export():
     np.testing.assert_allclose(small["tokens_seen"], np.array([1000, 2000, 3000]) * 2**21)
 
 
+@pytest.mark.parametrize(
+    "above",
+    [
+        '"# exported from W&B, by me",,,,\n',  # a note a spreadsheet saved in cell A1, quoted for its comma
+        '"# exported from W&B\nby me, on 2026-11-30",,,\n',  # the same note over two lines
+        '"# exported from W&B\r\n\r\nby me",,,\r\n',  # over three lines, Windows line ends
+    ],
+)
+def test_a_wandb_export_under_a_quoted_note_is_detected_as_one(above):
+    # The reader skips a record whose first cell starts with # above the header (userdata.COMMENT_RULE),
+    # quoted or not; the format must be detected from the header that reader finds, not from the file's
+    # first line ('"# exported from W&B', read as the header, made the export a CSV with no num_params).
+    data = above.encode() + WANDB_CSV
+    assert formats.detect_format(data) == "wandb"
+    parsed = formats.parse_runs(data, tokens_per_step=2**21)
+    assert parsed.format == "wandb" and parsed.rejected_rows == 0
+    assert sorted(parsed.table["run_name"].unique()) == ["pythia-160m", "pythia-410m"] and len(parsed.table) == 5
+
+
+def test_a_wandb_export_in_utf16_is_detected_as_one():
+    # Excel's "Unicode text" is UTF-16: the reader decodes it (userdata's decoding), so must the detection.
+    text = WANDB_CSV.decode().replace('","', '"\t"')
+    for encoding in ("utf-16", "utf-16-le"):
+        data = text.encode(encoding)
+        assert formats.detect_format(data) == "wandb", encoding
+        assert formats.parse_runs(data, tokens_per_step=2**21).num_runs == 2, encoding
+
+
+def test_a_quoted_note_that_looks_like_a_wandb_header_does_not_make_a_csv_one():
+    # A note row (its first cell starts with #, so the reader skips it) that holds a Step cell and a
+    # '<run> - <metric>' cell: read as the header, it made a CSV a W&B export with no such column.
+    data = b'"# pasted from the panel",Step,a - loss\nnum_params,tokens_seen,loss\n1e8,2e9,3.1\n2e8,2e9,2.9\n'
+    assert formats.detect_format(data) == "csv"
+    parsed = formats.parse_runs(data)
+    assert (parsed.format, parsed.num_runs, parsed.rejected_rows) == ("csv", 2, 0)
+
+
 def test_wandb_sizes_given_for_unnamed_runs():
     data = b"Step,baseline - loss,wide - loss\n10,3.0,2.9\n"
     parsed = formats.parse_runs(data, tokens_per_step=1e6, num_params={"baseline": 1e8, "wide": 2e8})

@@ -327,3 +327,27 @@ def test_every_line_after_the_header_with_a_second_value_is_read_or_refused(rows
     read = userdata.read_text_rows(text)
     accounted = set(read.lines) | {line for line, _ in read.refused}
     assert with_values <= accounted <= may_be_read
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    above=st.lists(
+        st.sampled_from(
+            ["", "# a note", '# a "quote', '"# quoted, note",,', '"# two\nlines",x', '"# a\r\n\r\nb"', "#,Step,a - b"]
+        ),
+        max_size=4,
+    ),
+    header=st.lists(st.sampled_from(["Step", "run - loss", "num_params", '"a, b"', "", " x "]), min_size=1, max_size=5),
+    sep=st.sampled_from([",", ";", "\t"]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
+)
+def test_the_header_found_for_detecting_the_format_is_the_one_the_reader_reads(above, header, sep, encoding):
+    text = "\n".join([*above, sep.join(header), sep.join(["1"] * len(header))]) + "\n"
+    data = text.encode(encoding)
+    try:
+        rows = userdata.read_text_rows(data)
+    except RunsTableError:
+        return
+    cells = userdata.header_cells(data)
+    assert cells is not None
+    assert [c or f"(column {i + 1})" for i, c in enumerate(cells)] == [str(c) for c in rows.frame.columns]

@@ -4,7 +4,8 @@ Every page script ends with ``common.run_page(render)``, which
 
 * checks the database first (``needs_database=True``) and, when it is missing, stale or
   damaged, shows a clear message with a "Build the database" button and a progress bar
-  instead of the page;
+  instead of the page (a missing file at a path given with ``--db`` is not built on: the page
+  says how to restore it or build it there);
 * runs ``render()`` and turns any unexpected exception into a short ``st.error`` (the full
   traceback goes to the server log only), and a database error raised mid-page (file
   deleted or corrupted while the app runs) into the rebuild offer.
@@ -187,6 +188,9 @@ def ensure_database_ui(status: str | None = None) -> bool:
             icon=":material/database:",
         )
         return False
+    if status == "missing" and settings().db_explicit:
+        _explicit_database_missing()
+        return False
     st.warning(
         f"{STATUS_MESSAGES.get(status, 'The database cannot be used.')} "
         "Building it from the sources takes under a minute.",
@@ -195,6 +199,24 @@ def ensure_database_ui(status: str | None = None) -> bool:
     if st.button("Build the database now", type="primary", key="build-database"):
         _build_with_progress()
     return False
+
+
+def _explicit_database_missing() -> None:
+    """The database path given with ``--db`` (or ``$SCALEPLAN_DB``) holds no file (moved or deleted
+    while serving: ``serve`` refuses a missing one at start): say so and how to fix it, never build
+    there, as no command does (a mistyped path must not become a new database)."""
+    import shlex
+
+    current = settings()
+    st.warning(  # a warning like the default location's "not built yet": pages without the database go on
+        f"The database file given with `--db` (or `$SCALEPLAN_DB`), {escape_md(current.db_path, limit=1000)}, "
+        "is missing: it was moved or deleted while the dashboard was running. scaleplan builds a database "
+        "only at its default location, not at a path you gave. Restore the file, or build it there with the "
+        "command below, then reload this page.",
+        icon=":material/database:",
+    )
+    mirror = f" --mirror {shlex.quote(str(current.mirror))}" if current.mirror is not None else ""
+    st.code(f"scaleplan data build --db {shlex.quote(str(current.db_path))}{mirror}", language="bash")
 
 
 def in_use_text(error: storage.FileInUseError, flag: str) -> str:

@@ -386,8 +386,11 @@ def test_column_docs_come_from_userdata():
 
 
 def test_missing_database_offers_a_build(app_test, tmp_path, monkeypatch, mirror):
-    db = tmp_path / "fresh.duckdb"
-    monkeypatch.setenv("SCALEPLAN_DB", str(db))
+    # At the default location (no --db, no $SCALEPLAN_DB): a path given explicitly is never built on
+    # (test_an_explicit_database_deleted_while_running_is_not_rebuilt_there)
+    monkeypatch.delenv("SCALEPLAN_DB")
+    monkeypatch.setenv("SCALEPLAN_DATA_DIR", str(tmp_path / "data"))
+    db = tmp_path / "data" / "scaleplan.duckdb"
     monkeypatch.setenv("SCALEPLAN_MIRROR", str(mirror))
     at = app_test()
     assert not at.exception
@@ -426,9 +429,10 @@ def test_a_file_that_is_not_a_database_is_never_offered_for_a_build(app_test, tm
 
 @pytest.mark.parametrize("damage", ["delete", "corrupt"])
 def test_database_damaged_while_running(app_test, built_db, tmp_path, monkeypatch, damage):
-    db = tmp_path / "copy.duckdb"
+    monkeypatch.delenv("SCALEPLAN_DB")  # the default location, where a build is offered
+    monkeypatch.setenv("SCALEPLAN_DATA_DIR", str(tmp_path))
+    db = tmp_path / "scaleplan.duckdb"
     shutil.copy(built_db, db)
-    monkeypatch.setenv("SCALEPLAN_DB", str(db))
     at = app_test("explore.py")
     _no_failure(at)
     assert _charts(at) == 1
@@ -443,6 +447,47 @@ def test_database_damaged_while_running(app_test, built_db, tmp_path, monkeypatc
     expected = "has not been built yet" if damage == "delete" else "damaged"
     assert expected in _texts(at.warning)
     assert at.button(key="build-database")
+
+
+@pytest.mark.parametrize("flag", ["--db", "SCALEPLAN_DB"])
+def test_an_explicit_database_deleted_while_running_is_not_rebuilt_there(
+    app_test, built_db, tmp_path, monkeypatch, mirror, flag
+):
+    """Review: with `serve --db PATH` the page offered "Build the database now" at PATH once the file
+    was gone, which no command does at a path the user gave. It says what happened and how to fix it."""
+    import shlex
+    from pathlib import Path
+
+    from scaleplan.dashboard import common
+
+    db = tmp_path / "team *dbs*" / "copy.duckdb"  # Markdown characters and a space in the path
+    db.parent.mkdir()
+    shutil.copy(built_db, db)
+    monkeypatch.setenv("SCALEPLAN_MIRROR", str(mirror))
+    if flag == "--db":  # as `scaleplan serve --db PATH` hands it to the app script
+        monkeypatch.delenv("SCALEPLAN_DB")
+        monkeypatch.setattr(common.sys, "argv", ["app.py", "--db", str(db)])
+    else:
+        monkeypatch.setenv("SCALEPLAN_DB", str(db))
+    at = app_test("explore.py")
+    _no_failure(at)
+    assert _charts(at) == 1
+    db.unlink()
+    at.multiselect(key="explore.family").set_value(["gpt3"]).run()
+    assert not at.exception
+    assert not [b for b in at.button if b.key == "build-database"] and not at.error
+    [message] = [e.value for e in at.warning]
+    assert "has not been built" not in message
+    assert "given with `--db`" in message and "is missing" in message and "Restore the file" in message
+    assert "team \\*dbs\\*" in message  # the path as text: Markdown's '*' behind a backslash
+    [command] = [c.value for c in at.code]
+    expected = ["scaleplan", "data", "build", "--db", str(db.resolve()), "--mirror", str(Path(mirror).resolve())]
+    assert shlex.split(command) == expected
+    assert not db.exists()  # nothing was built there
+    shutil.copy(built_db, db)  # restored, as the page says
+    at.run()
+    _no_failure(at)
+    assert _charts(at) == 1
 
 
 def test_your_runs_works_without_database(app_test, tmp_path, monkeypatch):

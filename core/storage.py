@@ -288,7 +288,9 @@ def foreign_file_message(db_path: Path) -> str:
     )
 
 
-_TMP_PATTERN = ".tmp-"
+TMP_INFIX = ".tmp-"
+"""A database build writes ``<db name>.tmp-<pid>`` (and its ``.wal``) beside the database, then renames it
+into place: what :func:`remove_stale_temporaries` clears and the brief never writes over."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -309,7 +311,7 @@ def remove_stale_temporaries(db_path: Path) -> list[Path]:
     """
     db_path = Path(db_path)
     removed: list[Path] = []
-    prefix = db_path.name + _TMP_PATTERN
+    prefix = db_path.name + TMP_INFIX
     try:
         candidates = list(db_path.parent.iterdir())
     except OSError:
@@ -380,7 +382,7 @@ def build_database(
     verify_mirror(manifest, root)
 
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = db_path.with_name(f"{db_path.name}{_TMP_PATTERN}{os.getpid()}")
+    tmp_path = db_path.with_name(f"{db_path.name}{TMP_INFIX}{os.getpid()}")
     tmp_path.unlink(missing_ok=True)
     tmp_path.with_name(tmp_path.name + ".wal").unlink(missing_ok=True)
     report = BuildReport(path=db_path, seconds=0.0, removed_temporaries=remove_stale_temporaries(db_path))

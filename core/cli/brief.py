@@ -37,7 +37,7 @@ def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
         ),
         brief.Protected(
             "a temporary file of a database build",
-            db.with_name(db.name + storage._TMP_PATTERN + "*"),  # storage's own spelling (its .wal too)
+            db.with_name(db.name + storage.TMP_INFIX + "*"),  # its .wal too
             "names",
         ),
         brief.Protected("the meta-analysis results file", settings.meta_path),

@@ -106,8 +106,8 @@ def next_rung(
 
     * a new isoFLOP budget C = f x max_i 6 N_i D_i (f in :data:`NEXT_BUDGET_FACTORS`): sizes
       N_opt(C) 2^linspace(-1, 1, 5), N_opt(C) = sqrt(C / 120) (20 tokens per parameter), D = C / (6 N);
-    * two new sizes in the largest existing budget C_top = max_i 6 N_i D_i: N_top / 2 and 2 N_top (N_top
-      the size of that run), D = C_top / (6 N);
+    * two new sizes in the largest existing budget C_top = max_i 6 N_i D_i: N_min / 2 and 2 N_max, the
+      smallest and largest sizes of the runs in that budget (:func:`core.isoflop.group_budgets`), D = C_top / (6 N);
     * a new size f x max N_i (f in :data:`NEXT_SIZE_FACTORS`) at the study's median tokens per parameter;
     * one more seed of every run (cost: the study again; expected ARE unchanged, :data:`SEEDS_NOTE`).
 
@@ -131,8 +131,14 @@ def next_rung(
             options.append(
                 ("budget", f"a new isoFLOP budget of {format_flops(c)} ({f:g}x your largest run)", sizes, tokens)
             )
-    at_top = max(zip(existing.sizes, existing.tokens), key=lambda r: r[0] * r[1])[0]
-    sizes = (at_top / ISOFLOP_SIZE_SPREAD, at_top * ISOFLOP_SIZE_SPREAD)
+    # The runs of the largest budget (an isoFLOP sweep has several, their N D equal up to rounding:
+    # isoflop.group_budgets' rule): the two new sizes extend that budget's size range on both sides.
+    from scaleplan.core.isoflop import group_budgets  # isoflop imports planning: here, not at import time
+
+    computes = np.asarray(existing.sizes) * np.asarray(existing.tokens)
+    labels = group_budgets(computes)
+    at_top = np.asarray(existing.sizes)[labels == labels.max()]
+    sizes = (float(at_top.min()) / ISOFLOP_SIZE_SPREAD, float(at_top.max()) * ISOFLOP_SIZE_SPREAD)
     if max(sizes) < n_target:
         options.append(
             (

@@ -595,3 +595,30 @@ def test_cli_plan_user_errors(capsys, built_db, meta_db, tmp_path, monkeypatch):
         "5",
     )
     assert out["pick"] is None and "meta-analysis" in out["message"] and out["compute_optimal"]
+
+
+def test_next_rung_extends_the_largest_isoflop_budget_beyond_its_sizes():
+    # An isoFLOP study: 3 budgets x 5 sizes (N_opt 2^-1..2^1 around sqrt(C / 120)), tokens rounded to a
+    # thousand so the runs of one budget tie only up to rounding (as a real sweep's do). The two new
+    # sizes at the largest budget must lie outside that budget's sizes: half its smallest, twice its largest.
+    sizes, tokens = [], []
+    for c in (1e19, 4e19, 1.6e20):
+        n_opt = math.sqrt(c / 120)
+        for f in 2.0 ** np.linspace(-1, 1, 5):
+            n = round(n_opt * f, -3)
+            sizes.append(n)
+            tokens.append(round(c / (6 * n), -3))
+    study = planning.StudyDesign(
+        sizes=tuple(sizes), tokens=tuple(tokens), seeds=1, token_rule=planning.CUSTOM_RULE, rule_value=15.0
+    )
+    top = sizes[10:]  # the 1.6e20 budget's five sizes
+    rung = planning.next_rung(
+        study, 7e9, 140e9, calibration=None, cost=planning.CostModel(), budget_dollars=1e4, goal_are=0.05
+    )
+    inside = [a for a in rung.additions if a.label.startswith("2 new sizes at your largest budget")]
+    assert len(inside) == 1
+    new = inside[0].added.sizes
+    assert new == (pytest.approx(min(top) / 2), pytest.approx(max(top) * 2))
+    assert min(new) < min(top) and max(new) > max(top)  # neither is a run the budget already has
+    top_flops = max(6 * n * d for n, d in zip(sizes, tokens))
+    assert [6 * n * d for n, d in zip(new, inside[0].added.tokens)] == [pytest.approx(top_flops)] * 2

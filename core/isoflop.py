@@ -218,7 +218,8 @@ class IsoflopAnalysis:
     def optimal_params_band(
         self, compute_flops: npt.ArrayLike, level: float | None = None
     ) -> tuple[FloatArray, FloatArray]:
-        """The bootstrap percentile interval of N*(C) at ``level`` (default: the analysis's level)."""
+        """The interval of N*(C) at ``level`` (default: the analysis's level): N* exp(+-z sd), sd of ln N*(C)
+        from the power-law fit's covariance of (ln G, a) (a normal interval in ln N*, not a bootstrap)."""
         level = self.level if level is None else level
         c = np.atleast_1d(np.asarray(compute_flops, dtype=float))
         point = self.optimal_params(c)
@@ -257,7 +258,8 @@ class IsoflopAnalysis:
 
 
 def final_runs(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: its final checkpoint (the last ``final_of_schedule`` one when the file says so).
+    """One row per run: its final checkpoint (the last ``final_of_schedule`` one when the file says so;
+    a run whose flags are all unstated keeps its last checkpoint, one stating only false is left out).
 
     Columns: run_id, num_params, tokens_seen, value (loss), compute_flops (the ``flops`` column when
     given, else 6 N D). A checkpoint in the middle of a schedule is not an isoFLOP point: its
@@ -265,7 +267,14 @@ def final_runs(table: pd.DataFrame) -> pd.DataFrame:
     """
     rows = table
     if "final_of_schedule" in rows and rows["final_of_schedule"].fillna(False).astype(bool).any():
-        rows = rows[rows["final_of_schedule"].fillna(False).astype(bool)]
+        # Per run: its end-of-schedule checkpoints when it marks any; a run whose flags are all unstated
+        # (missing, e.g. added from a file without the column) keeps its last checkpoint, as when no run
+        # says; a run that states only false has no end of schedule and is left out.
+        flags = rows["final_of_schedule"]
+        final = flags.fillna(False).astype(bool)
+        marks_end = final.groupby(rows["run_id"]).transform("any")
+        unstated = flags.isna().groupby(rows["run_id"]).transform("all")
+        rows = rows[final | (~marks_end & unstated)]
     rows = rows.sort_values(["run_id", "tokens_seen"]).groupby("run_id", sort=False).tail(1)
     derived = laws.compute_from(rows["num_params"].to_numpy(float), rows["tokens_seen"].to_numpy(float))
     flops = rows["flops"].to_numpy(float) if "flops" in rows else np.full(len(rows), np.nan)

@@ -113,6 +113,22 @@ def test_final_runs_take_the_last_checkpoint_or_the_end_of_schedule():
     assert final["compute_flops"].tolist() == [6 * 1e8 * 2e9, 6 * 2e8 * 1e9]
 
 
+def test_final_runs_keep_a_run_whose_flags_are_unstated_and_drop_one_that_states_only_false():
+    # a marks its end; b was added from a file without the column (flags missing): its last checkpoint
+    # stands, as when no run says; c states false on every checkpoint: it never reached its end.
+    table = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "b", "b", "c", "c"],
+            "num_params": [1e8, 1e8, 2e8, 2e8, 4e8, 4e8],
+            "tokens_seen": [1e9, 2e9, 1e9, 2e9, 1e9, 2e9],
+            "value": [3.1, 3.0, 2.9, 2.8, 2.7, 2.6],
+            "final_of_schedule": pd.array([False, True, None, None, False, False], dtype="boolean"),
+        }
+    )
+    final = isoflop.final_runs(table)
+    assert final.set_index("run_id")["tokens_seen"].to_dict() == {"a": 2e9, "b": 2e9}
+
+
 def test_biases_are_flagged():
     rng = np.random.default_rng(3)
     shifted = analyse(sweep(rng, shift=6.0, noise=0.002), n_boot=100)  # every grid beyond the optimum

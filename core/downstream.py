@@ -302,7 +302,7 @@ def check_drops(
             task,
             "not_monotone",
             f"accuracy falls to a study run of more compute by {z:.1f} standard errors (binomial, times the "
-            f"link's dispersion), beyond the {quantile:.1f} that noise reaches with probability "
+            f"square root of the link's dispersion), beyond the {quantile:.1f} that noise reaches with probability "
             f"{MONOTONE_FAMILY_ERROR:.0%} over {pairs} pairs",
         )
     return z, quantile

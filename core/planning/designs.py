@@ -61,9 +61,9 @@ PARTIAL_TARGET_REFUSAL = (
     "its own loss curve, so no measured error covers it (the Hitchhiker guide's advice for budgets that allow it)"
 )
 DEFAULT_TPP_RANGE = (0.25, 1000.0)
-"""Tokens per parameter spanned by the public collection's runs when the database is not at hand
-(Gadre et al.'s testbed reaches 0.25 to 640, Pythia's 70M run ~4,300; see
-:func:`collection_tokens_per_param`)."""
+"""Tokens per parameter assumed when the database is not at hand: a fallback wider than the main
+sources (Gadre et al.'s testbed spans M = 5 to 640, Pythia's 70M run ~4,300); a built database gives
+the 5th-95th percentiles of its runs instead (:func:`collection_tokens_per_param`)."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def study_designs(
     """The design space: every study worth considering for a target of N parameters and D tokens.
 
     Largest study model: a 1-2-5 series from 10x ``min_size`` up to ``max_size_share`` x N
-    (10B for a 70B target). For each largest size N_max and span s, k sizes
+    (20B on the 1-2-5 ladder for a 70B target at the default share of 1/2). For each largest size N_max and span s, k sizes
     geomspace(max(N_max / s, min_size), N_max, k). Tokens per run by rule:
 
     * ``tokens_per_param`` m: D_i = m N_i;

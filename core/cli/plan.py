@@ -148,6 +148,7 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "selected": selected,
         "cost": cost,
         "target_flops": target_flops,
+        "target_from_compute": args.target_flops is not None,
         "notes": notes,
         "candidate": candidate,
         "next_rung": rung,
@@ -245,7 +246,9 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
             }
             for r in result["laws"]
         ],
-        "laws_disagree": planning.disagreement_warning(result["laws"]),
+        "laws_disagree": planning.disagreement_warning(
+            result["laws"], target_from_compute=result.get("target_from_compute", False)
+        ),
         "default_law_reason": planning.DEFAULT_LAW_REASON,
         "laws_not_fitted": result["problems"],
         "overtraining": {
@@ -337,7 +340,7 @@ def print_text(result: dict[str, Any]) -> None:
         print(f"  {'':<22}interval: {r.source}")
     for name, problem in result["problems"].items():
         print(f"  {name:<22}not fitted: {problem}")
-    warning = planning.disagreement_warning(result["laws"])
+    warning = planning.disagreement_warning(result["laws"], target_from_compute=result["target_from_compute"])
     if warning:
         print(f"\nWarning: {warning}")
     print(f"  {planning.DEFAULT_LAW_REASON}")

@@ -221,17 +221,28 @@ def disagreement(rows: Sequence[ComputeOptimal]) -> float:
     return max(sizes) / min(sizes) if len(sizes) >= 2 else 1.0
 
 
-def disagreement_warning(rows: Sequence[ComputeOptimal], factor: float = DISAGREEMENT_FACTOR) -> str | None:
-    """A sentence when the laws' N* differ by more than ``factor``, else None."""
+def disagreement_warning(
+    rows: Sequence[ComputeOptimal], factor: float = DISAGREEMENT_FACTOR, *, target_from_compute: bool = False
+) -> str | None:
+    """A sentence when the laws' N* differ by more than ``factor``, else None.
+
+    ``target_from_compute``: the target was given as its compute, so its N and D are the selected law's
+    split and the study designs (sized on the target) change with the law; otherwise they do not."""
     ratio = disagreement(rows)
     if ratio <= factor:
         return None
     big = max(rows, key=lambda r: r.num_params)
     small = min(rows, key=lambda r: r.num_params)
+    designs = (
+        "the study designs above depend on it: the target, given as its compute, takes the selected law's "
+        "split of it, so another law changes the target and the designs."
+        if target_from_compute
+        else "the study designs above do not depend on it (the target's parameters and tokens are given)."
+    )
     return (
         f"The laws disagree by {ratio:.1f}x on the compute-optimal model size: {big.law} gives "
         f"{format_count(big.num_params)} parameters, {small.law} {format_count(small.num_params)}. "
-        "Treat the compute-optimal split as uncertain; the study designs above do not depend on it."
+        f"Treat the compute-optimal split as uncertain; {designs}"
     )
 
 

@@ -691,11 +691,13 @@ def _laws_table(rows: tuple[planning.ComputeOptimal, ...], selected: str) -> pd.
     )
 
 
-def _show_laws(rows, selected: str, problems: dict[str, str], target_flops: float) -> pd.DataFrame:
+def _show_laws(
+    rows, selected: str, problems: dict[str, str], target_flops: float, *, target_from_compute: bool
+) -> pd.DataFrame:
     st.subheader(f"Compute-optimal allocation at {units.format_flops(target_flops)}, law by law")
     table = _laws_table(rows, selected)
     st.dataframe(table, hide_index=True, width="stretch")
-    warning = planning.disagreement_warning(rows)
+    warning = planning.disagreement_warning(rows, target_from_compute=target_from_compute)
     if warning:
         st.warning(common.escape_md(warning, limit=600), icon=":material/warning:")
     st.caption(
@@ -807,7 +809,7 @@ def render() -> None:
     designs_out, plan_fig = _show_designs(plan, image_format, inputs.cost)
     _show_candidates(plan, inputs, n, d, model)
     _show_next_rung(inputs, n, d, model)
-    laws_out = _show_laws(rows, inputs.law, problems, target_flops)
+    laws_out = _show_laws(rows, inputs.law, problems, target_flops, target_from_compute=inputs.mode == "compute")
     tradeoff_out, figures = _show_overtraining(summary, image_format)
     text = planning.recommendation(plan, optimum, summary, fits.average_accuracy(version, n, d, inputs.law))
     with st.container(border=True):

@@ -5,7 +5,8 @@
                    [--mfu PCT] [--peak-flops S] --accuracy PCT [--law NAME]
                    [--runs-file FILE] [--task NAME] [--json]
 
-MFU and --accuracy are in percent (a fraction such as 0.4 is read as 40% with a note). --runs-file
+MFU and --accuracy are in percent, with or without a % sign (5 and 5% are 5 percent; a bare fraction
+such as 0.4 is read as 40% with a note). --runs-file
 prices your own runs (CSV: num_params, tokens or tokens_per_param, seeds) with the same calibrated
 error model as the generated designs. --task NAME states the target's predicted accuracy on a
 downstream task (a link fitted on collection runs that score it: the study runs do not exist yet);
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -60,11 +62,23 @@ def _law_names() -> str:
     return ", ".join(planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS)) + f", {planning.FAMILY_LAW_PREFIX}<family>"
 
 
+def read_percent_flag(value: object, *, name: str) -> units.Percent:
+    """A percentage flag by the one percentage rule (:func:`core.units.read_percent`), a trailing % allowed:
+    "5%" is 5 percent. The % sign says the number is in percent, so it is never taken for a fraction
+    ("0.5%" is half a percent, where a bare 0.5 is read as 50% with a note)."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or not text.endswith("%"):
+        return units.read_percent(value, name=name)
+    body = text[:-1]
+    reading = units.read_percent(body, name=name)  # the range checks
+    return units.Percent(units.parse_number(body, name=name)) if reading.note else reading
+
+
 def percent_flags(args: argparse.Namespace) -> tuple[units.Percent, units.Percent, list[str]]:
-    """--mfu and --accuracy read by the one percentage rule (:func:`core.units.read_percent`): both in
-    percent, a fraction such as 0.4 or 0.05 converted with a note. Returns (MFU, goal, notes)."""
-    mfu = units.read_percent(args.mfu, name="--mfu")
-    goal = units.read_percent(args.accuracy, name="--accuracy")
+    """--mfu and --accuracy read by :func:`read_percent_flag`: both in percent ("5" or "5%"), a fraction
+    such as 0.4 or 0.05 converted with a note. Returns (MFU, goal, notes)."""
+    mfu = read_percent_flag(args.mfu, name="--mfu")
+    goal = read_percent_flag(args.accuracy, name="--accuracy")
     return mfu, goal, [r.note for r in (mfu, goal) if r.note]
 
 
@@ -380,9 +394,20 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _plain(text: str) -> float:
-    # The CLI's one number syntax (core.units.parse_number); the ranges are checked by the planner.
-    return _common.number(example="0.4")(text)
+def _percent(example: str) -> Callable[[str], str]:
+    """An argparse ``type`` for a percentage flag: the CLI's one number syntax (core.units.parse_number),
+    a trailing % allowed; the text is kept for :func:`read_percent_flag`, which checks the range."""
+    number = _common.number(example=example)
+
+    def parse(text: str) -> str:
+        body = text.strip()
+        try:
+            number(body[:-1] if body.endswith("%") else body)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"cannot read {text!r}; give a percentage like {example}") from None
+        return text
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -404,16 +429,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--budget-gpu-hours", type=_number, help="study budget in GPU-hours")
     p.add_argument(
         "--dollars-per-gpu-hour",
-        type=_plain,
+        type=_common.number(example="2.5"),
         default=planning.DEFAULT_DOLLARS_PER_GPU_HOUR,
         help="price (default %(default)s)",
     )
     p.add_argument(
         "--mfu",
-        type=_plain,
+        type=_percent("40 or 40%"),
         default=planning.DEFAULT_MFU_PERCENT,
-        help="model FLOPs utilisation in percent (default %(default)g; a fraction such as 0.4 is read as 40%% "
-        "with a note)",
+        help="model FLOPs utilisation in percent (default %(default)g; 40 or 40%%; a fraction such as 0.4 is read "
+        "as 40%% with a note)",
     )
     p.add_argument(
         "--peak-flops",
@@ -423,9 +448,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--accuracy",
-        type=_plain,
+        type=_percent("5 or 5%"),
         required=True,
-        help="accuracy needed: ARE in percent (e.g. 5; a fraction such as 0.05 is read as 5%% with a note)",
+        help="accuracy needed: ARE in percent (e.g. 5 or 5%%; a fraction such as 0.05 is read as 5%% with a note)",
     )
     p.add_argument(
         "--runs-file",

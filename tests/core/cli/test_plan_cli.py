@@ -47,6 +47,8 @@ def test_fractions_are_read_as_percent_with_a_note(run):
         (["--accuracy", "500"], "--accuracy"),
         (["--accuracy", "5", "--mfu", "0"], "--mfu"),
         (["--accuracy", "5", "--mfu", "150"], "--mfu"),
+        (["--accuracy", "500%"], "--accuracy"),
+        (["--accuracy", "0%"], "--accuracy"),
     ],
 )
 def test_bad_percentages_are_one_line_naming_the_flag(run, flags, named):
@@ -208,3 +210,33 @@ def test_disagreement_sentence_says_whether_the_law_changes_the_designs(run_targ
     assert code == 0, err
     text = " ".join(out.split())
     assert ("do not depend on it" in text) == (not depends)
+
+
+def test_a_percent_sign_means_percent(run):
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "5", "--mfu", "40", "--json")
+    assert code == 0, err
+    bare = json.loads(out)
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "5%", "--mfu", "40%", "--json")
+    assert code == 0, err
+    signed = json.loads(out)
+    assert signed["notes"] == [] and signed["accuracy_percent"] == pytest.approx(5.0)
+    assert signed["mfu_percent"] == pytest.approx(40.0) and signed["pick"] == bare["pick"]
+    # with the sign a number below 1 is a percent, not a fraction to convert: 0.5% is half a percent
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "0.5%", "--json")
+    assert code == 0, err
+    assert json.loads(out)["accuracy_percent"] == pytest.approx(0.5) and "fraction" not in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "example"),
+    [
+        (["--accuracy", "5x"], "5 or 5%"),
+        (["--accuracy", "five%"], "5 or 5%"),
+        (["--accuracy", "5", "--mfu", "forty"], "40 or 40%"),
+        (["--accuracy", "5", "--dollars-per-gpu-hour", "two"], "2.5"),
+    ],
+)
+def test_each_number_flag_gives_its_own_example(run, flags, example):
+    code, _, err = run("--budget-dollars", "20000", *flags)
+    assert code == 2 and err.count("\n") <= 2 and f"like {example}" in err and flags[-2] in err
+    assert "like 0.4" not in err

@@ -29,6 +29,7 @@ import pandas as pd
 from scaleplan.core import planning, storage, task_prediction, units
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
+from scaleplan.core.planning.overtraining import multiplier_text, overtraining_or_reason
 from scaleplan.core.settings import Settings
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
@@ -144,7 +145,7 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     target_flops = planning.training_flops(n_target, d_target)
     table = planning.compute_optimal_table(list(laws.values()), target_flops)
     optimum = next((row for row in table if row.law == law_name), None)
-    overtraining = planning.summarise_overtraining(selected, n_target, d_target)
+    overtraining, overtraining_note = overtraining_or_reason(selected, n_target, d_target)
     with _common.open_db(settings, quiet=True) as con:
         average = task_prediction.target_average_accuracy(con, n_target, d_target, law_name)
         task = None
@@ -158,6 +159,7 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "laws": table,
         "optimum": optimum,
         "overtraining": overtraining,
+        "overtraining_note": overtraining_note,
         "problems": problems,
         "selected": selected,
         "cost": cost,
@@ -202,7 +204,7 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
 
     candidate: planning.AssessedDesign | None = result.get("candidate")
     rung: planning.NextRung | None = result.get("next_rung")
-    o: planning.OvertrainingSummary = result["overtraining"]
+    o: planning.OvertrainingSummary | None = result["overtraining"]
     average: task_prediction.TargetAccuracy | None = result.get("average_accuracy")
     task: task_prediction.TargetAccuracy | None = result.get("task")
     return {
@@ -265,12 +267,15 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
         ),
         "default_law_reason": planning.DEFAULT_LAW_REASON,
         "laws_not_fitted": result["problems"],
-        "overtraining": {
+        "overtraining": None
+        if o is None
+        else {
             "law": o.law,
             "target_multiplier": o.target_multiplier,
             "optimal_multiplier": o.optimal_multiplier,
             "table": o.table.to_dict(orient="records"),
         },
+        "overtraining_note": result.get("overtraining_note"),
         "average_accuracy": None if average is None else average.as_dict(),
         "task": None if task is None else task.as_dict(),
         "recommendation": planning.recommendation(plan, result["optimum"], o, _accuracy(result)),
@@ -358,14 +363,18 @@ def print_text(result: dict[str, Any]) -> None:
     if warning:
         print(f"\nWarning: {warning}")
     print(f"  {planning.DEFAULT_LAW_REASON}")
-    o: planning.OvertrainingSummary = result["overtraining"]
-    print(f"\nOver-training at the target's compute under {o.law}:")
-    print(f"  {'M':>6}{'N':>9}{'D':>9}{'loss':>8}{'+loss':>8}{'inference saved':>17}")
-    for row in o.table.itertuples():
-        print(
-            f"  {row.multiplier:>6g}{format_count(row.num_params):>9}{format_count(row.tokens):>9}{row.loss:>8.3f}"
-            f"{row.loss_increase:>+8.3f}{format_percent(row.inference_saved, 0):>17}"
-        )
+    o: planning.OvertrainingSummary | None = result["overtraining"]
+    if o is None:
+        print(f"\n{result['overtraining_note']}")
+    else:
+        print(f"\nOver-training at the target's compute under {o.law} (* = the target):")
+        print(f"  {'':2}{'M':>9}{'N':>9}{'D':>9}{'loss':>8}{'+loss':>8}{'inference saved':>17}")
+        for row in o.table.itertuples():
+            print(
+                f"  {'*' if row.target else ' ':2}{multiplier_text(row.multiplier):>9}{format_count(row.num_params):>9}"
+                f"{format_count(row.tokens):>9}{row.loss:>8.3f}{row.loss_increase:>+8.3f}"
+                f"{format_percent(row.inference_saved, 0):>17}"
+            )
     print("\n" + planning.recommendation(plan, result["optimum"], o, _accuracy(result)))
 
 

@@ -25,10 +25,18 @@ from scaleplan.core.planning.inputs import (
     _positive,
 )
 from scaleplan.core.planning.reference import ReferenceLaw
-from scaleplan.core.units import format_flops
+from scaleplan.core.units import format_count, format_flops
 
 DEFAULT_MULTIPLIERS = (10, 20, 40, 80, 160, 320, 640)
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0  # forward pass only
+MAX_MULTIPLIER = 1e6
+"""Most tokens per parameter the trade-off is computed for (no realistic run trains longer)."""
+
+
+def multiplier_text(multiplier: float) -> str:
+    """A token multiplier (tokens per parameter) in at most 3 significant digits, for tables: 21.6, 640,
+    1,000, 0.00683."""
+    return f"{multiplier:,.0f}" if abs(multiplier) >= 100 else f"{multiplier:.3g}"
 
 
 def overtraining_tradeoff(
@@ -57,7 +65,7 @@ def overtraining_tradeoff(
     C = _positive("the training compute", compute_flops, MAX_FLOPS, unit=" FLOPs")
     if len(multipliers) == 0:
         raise PlanningError("give at least one token multiplier")
-    M = np.array([_positive("a token multiplier", m, 1e6) for m in multipliers], dtype=float)
+    M = np.array([_positive("a token multiplier", m, MAX_MULTIPLIER) for m in multipliers], dtype=float)
     chin = _as_chinchilla(params)
     ds = None
     if downstream is not None:
@@ -135,7 +143,8 @@ class OvertrainingSummary:
     ``target_multiplier`` = D / N of the target, ``optimal_multiplier`` = D* / N*;
     ``target_loss_increase`` (nats/token) and ``target_inference_saved`` (share of 2 N* FLOPs per
     token; negative for a larger model) compare the target with the optimum. ``choice_*``
-    describe :func:`overtraining_choice` (None when no option qualifies).
+    describe :func:`overtraining_choice` (None when no option qualifies). ``table`` is
+    :func:`overtraining_tradeoff`'s with a boolean column ``target``, true on the target's own row.
     """
 
     law: str
@@ -157,14 +166,25 @@ def summarise_overtraining(
     multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
     downstream: Mapping[str, float] | None = None,
 ) -> OvertrainingSummary:
-    """:func:`overtraining_tradeoff` at the target's compute under ``law``, with the target's own row."""
+    """:func:`overtraining_tradeoff` at the target's compute under ``law``, with the target's own row.
+
+    Raises :class:`PlanningError` when the target trains on more than :data:`MAX_MULTIPLIER` tokens per
+    parameter (see :func:`overtraining_or_reason`)."""
     n = _positive("the target's parameters", target_params, MAX_PARAMS)
     d = _positive("the target's tokens", target_tokens, MAX_TOKENS)
     C = FLOPS_PER_PARAM_TOKEN * n * d
     m_target = d / n
+    if m_target > MAX_MULTIPLIER:
+        raise PlanningError(
+            f"the target trains on {format_count(m_target)} tokens per parameter, beyond the "
+            f"{format_count(MAX_MULTIPLIER)} the "
+            "over-training trade-off is computed for"
+        )
     grid = sorted(set(float(m) for m in multipliers) | {m_target})
     table = overtraining_tradeoff(law.params, C, multipliers=grid, downstream=downstream)
-    row = table.iloc[int(np.argmin(np.abs(np.log(table["multiplier"] / m_target))))]
+    at = int(np.argmin(np.abs(np.log(table["multiplier"] / m_target))))
+    table["target"] = np.arange(len(table)) == at
+    row = table.iloc[at]
     chin = _as_chinchilla(law.params)
     n_opt, d_opt = laws.compute_optimal_allocation(C, **chin)
     choice = overtraining_choice(table)
@@ -180,3 +200,18 @@ def summarise_overtraining(
         choice_inference_saved=None if choice is None else float(choice["inference_saved"]),
         table=table,
     )
+
+
+def overtraining_or_reason(
+    law: ReferenceLaw,
+    target_params: float,
+    target_tokens: float,
+    multipliers: Sequence[float] = DEFAULT_MULTIPLIERS,
+) -> tuple[OvertrainingSummary | None, str | None]:
+    """:func:`summarise_overtraining`, or (None, a one-line note saying why the table is left out) when it
+    cannot be computed (a target beyond :data:`MAX_MULTIPLIER` tokens per parameter, a law that overflows at
+    the target's compute): the rest of a plan does not need it."""
+    try:
+        return summarise_overtraining(law, target_params, target_tokens, multipliers), None
+    except PlanningError as error:
+        return None, f"The over-training table is left out: {error}."

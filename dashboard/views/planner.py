@@ -25,6 +25,7 @@ import pandas as pd
 import streamlit as st
 
 from scaleplan.core import calibration, planning, scenarios, units
+from scaleplan.core.planning.overtraining import multiplier_text, overtraining_or_reason
 from scaleplan.core.selection import MIN_SIZES_TO_SWEEP
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, scenario_store, state, uploads
 
@@ -736,7 +737,8 @@ def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str)
     t = summary.table
     out = pd.DataFrame(
         {
-            "Tokens per parameter M": t["multiplier"].map(lambda m: f"{m:g}"),
+            "Target": ["★" if target else "" for target in t["target"]],
+            "Tokens per parameter M": t["multiplier"].map(multiplier_text),
             "Parameters N": t["num_params"].map(units.format_count),
             "Tokens D": t["tokens"].map(units.format_count),
             "Predicted loss (nats/token)": t["loss"].map(lambda v: f"{v:.3f}"),
@@ -782,10 +784,10 @@ def render() -> None:
             n, d = inputs.target_params, inputs.target_tokens
         target_flops = planning.training_flops(n, d)
         rows = planning.compute_optimal_table(all_laws, target_flops)
-        summary = planning.summarise_overtraining(selected, n, d)
     except planning.PlanningError as error:
         st.error(f"Impossible target: {common.escape_md(error)}.", icon=":material/error:")
         return
+    summary, summary_note = overtraining_or_reason(selected, n, d)
     optimum = next((r for r in rows if r.law == inputs.law), None)
     _show_summary(inputs, n, d, optimum)
     image_format = st.session_state.get(KEY + "image", "png")
@@ -810,7 +812,12 @@ def render() -> None:
     _show_candidates(plan, inputs, n, d, model)
     _show_next_rung(inputs, n, d, model)
     laws_out = _show_laws(rows, inputs.law, problems, target_flops, target_from_compute=inputs.mode == "compute")
-    tradeoff_out, figures = _show_overtraining(summary, image_format)
+    if summary is None:
+        st.subheader("Over-training the target")
+        st.info(common.escape_md(summary_note, limit=400), icon=":material/info:")
+        tradeoff_out, figures = None, []
+    else:
+        tradeoff_out, figures = _show_overtraining(summary, image_format)
     text = planning.recommendation(plan, optimum, summary, fits.average_accuracy(version, n, d, inputs.law))
     with st.container(border=True):
         st.markdown("**Recommendation**")
@@ -866,10 +873,11 @@ def _download(inputs: Inputs, n, d, text, designs_out, laws_out, tradeoff_out, f
         ),
         ("Accuracy needed", f"{units.format_percent(inputs.goal_are)} ARE (80th percentile)"),
     ]
-    tables = ([("Study designs (Pareto frontier within budget)", designs_out)] if designs_out is not None else []) + [
-        ("Compute-optimal allocation", laws_out),
-        ("Over-training trade-off", tradeoff_out),
-    ]
+    tables = (
+        ([("Study designs (Pareto frontier within budget)", designs_out)] if designs_out is not None else [])
+        + [("Compute-optimal allocation", laws_out)]
+        + ([("Over-training trade-off", tradeoff_out)] if tradeoff_out is not None else [])
+    )
     bottom = st.columns([3, 2, 5], vertical_alignment="center")
     bottom[0].download_button(
         "Download report (HTML)",

@@ -205,3 +205,23 @@ def test_a_store_another_program_holds_is_explained_and_the_link_kept(app_test, 
     assert "reload this page" in warning and "point --db" not in warning  # the page's remedy, not the CLI's
     assert "Unknown stored study" not in _texts(at.info)
     assert at.query_params.get("from") in ("ladder", ["ladder"])  # kept for when the store is free again
+
+
+def test_a_target_beyond_the_overtraining_range_keeps_the_plan(app_test, with_meta):
+    # 1e15 tokens on 200M parameters: 5,000,000 tokens per parameter, both within the inputs' limits
+    at = app_test("planner.py", timeout=120, query_params={"n": "200M", "d": "1e15"})
+    _no_exception(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "over-training table is left out: the target trains on 5M tokens per parameter" in _texts(at.info)
+    assert "Recommendation" in _texts(at.markdown)
+    assert all("Tokens per parameter M" not in frame.value.columns for frame in at.dataframe)
+
+
+def test_overtraining_table_marks_the_target_row(app_test, with_meta):
+    at = app_test("planner.py", timeout=120, query_params={"n": "1.4B", "d": "30B"})
+    _no_exception(at)
+    table = next(frame.value for frame in at.dataframe if "Tokens per parameter M" in frame.value.columns)
+    marked = table[table["Target"] == "★"]
+    # the target's row: 30B / 1.4B = 21.43 tokens per parameter, shown to 3 significant digits
+    assert len(marked) == 1 and marked["Tokens per parameter M"].iloc[0] == "21.4"
+    assert table["Tokens per parameter M"].str.len().max() <= 5

@@ -240,3 +240,33 @@ def test_each_number_flag_gives_its_own_example(run, flags, example):
     code, _, err = run("--budget-dollars", "20000", *flags)
     assert code == 2 and err.count("\n") <= 2 and f"like {example}" in err and flags[-2] in err
     assert "like 0.4" not in err
+
+
+def test_a_target_beyond_the_overtraining_range_keeps_the_plan(run_target):
+    # 1e15 tokens on 200M parameters are both within the limits; 5,000,000 tokens per parameter is beyond the
+    # trade-off's range: the plan goes on without its table
+    target = ["--target-params", "200M", "--target-tokens", "1e15", "--budget-dollars", "3000", "--accuracy", "10"]
+    code, out, err = run_target(*target)
+    assert code == 0, err
+    notes = [line for line in out.splitlines() if "over-training table is left out" in line]
+    assert len(notes) == 1 and "5M tokens per parameter" in notes[0]
+    assert "Compute-optimal allocation" in out and "Over-training at the target's compute" not in out
+    code, out, err = run_target(*target, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["overtraining"] is None and "5M tokens per parameter" in result["overtraining_note"]
+    assert result["designs"] and result["compute_optimal"] and result["recommendation"]
+
+
+def test_overtraining_table_is_aligned_and_marks_the_target(run_target):
+    code, out, err = run_target(
+        "--target-params", "1.4B", "--target-tokens", "30B", "--budget-dollars", "3000", "--accuracy", "10"
+    )
+    assert code == 0, err
+    lines = out.split("Over-training at the target's compute")[1].split("\n\n")[0].splitlines()[1:]
+    header, rows = lines[0], lines[1:]
+    assert len(rows) >= 8 and {len(row) for row in rows} == {len(header)}  # every row in the header's columns
+    marked = [row for row in rows if row.lstrip().startswith("*")]
+    # the target's row: 30B / 1.4B = 21.43 tokens per parameter, to 3 significant digits
+    assert len(marked) == 1 and marked[0].split()[1] == "21.4"
+    assert all(len(row.split()) == (7 if row in marked else 6) for row in rows)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING
 
 from scaleplan.core.planning.assessment import AssessedDesign, ExpectedARE, StudyPlan
@@ -39,6 +40,38 @@ share as the exact count over the designs (47 of 284 is 16.5%, shown as 17%).
 Every other group of >= 10 designs: 98-100%. Before any fit a plan cannot see a source's difficulty
 (datablations' repeated data, Pythia's large fit residuals); the Fit page's interval, which sees the
 fit, covers them at 75% and 84% (90% level)."""
+
+
+THIN_SUPPORT_REASON = "thin support: too few source groups or families behind its expected error to rank it"
+_NUMBER = re.compile(r"[0-9][0-9.,]*(?:e[+-]?[0-9]+)?")
+
+
+def refusal_counts(plan: StudyPlan) -> list[tuple[int, str, bool]]:
+    """Why the designs no budget can pick are not ranked, grouped: (designs, reason, whether the group's
+    reasons differ in their numbers, the one shown being the cheapest design's), the most common first.
+    Reasons that differ only in their numbers ("extrapolates 1.5e+03x in compute", "... 5.68e+03x ...")
+    are one group."""
+    groups: dict[str, list[str]] = {}
+    for a in plan.designs:
+        if a.rankable:
+            continue
+        reason = a.refusal or (THIN_SUPPORT_REASON if a.expected is not None else "no expected error")
+        groups.setdefault(_NUMBER.sub("#", reason), []).append(reason)
+    ordered = sorted(groups.values(), key=lambda texts: -len(texts))  # stable: the cheapest group first on ties
+    return [(len(texts), texts[0], len(set(texts)) > 1) for texts in ordered]
+
+
+def refusal_text(plan: StudyPlan) -> str:
+    """Every design refused, in words: how many and why, the reasons counted, the most common first."""
+    parts = [
+        f"{count} design{'' if count == 1 else 's'}{', such as' if varied else ''}: {reason}"
+        for count, reason, varied in refusal_counts(plan)
+    ]
+    total = len(plan.designs)
+    return (
+        f"every one of the {total} design{'' if total == 1 else 's'} of the design space is refused, for reasons "
+        "that no budget changes. " + ". ".join(parts)
+    )
 
 
 def plain_accuracy(expected: ExpectedARE) -> str:
@@ -197,10 +230,15 @@ def recommendation(
         sentences.append(f"No study design can be ranked for {target}: {plan.message}.")
     elif picked is None:
         cheapest = [a.cost.dollars for a in plan.designs if a.rankable]
-        sentences.append(
-            f"No well-supported study design fits the {budget} budget for {target}"
-            + (f"; the cheapest costs {format_dollars(min(cheapest))}." if cheapest else ".")
-        )
+        if cheapest:
+            sentences.append(
+                f"No well-supported study design fits the {budget} budget for {target}; the cheapest costs "
+                f"{format_dollars(min(cheapest))}."
+            )
+        elif plan.designs:
+            sentences.append(f"No study design can be ranked for {target}: {refusal_text(plan)}.")
+        else:
+            sentences.append(f"No study design can be ranked for {target}: the design space is empty.")
     else:
         d, e = picked.design, picked.expected
         assert e is not None

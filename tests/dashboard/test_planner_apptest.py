@@ -225,3 +225,12 @@ def test_overtraining_table_marks_the_target_row(app_test, with_meta):
     # the target's row: 30B / 1.4B = 21.43 tokens per parameter, shown to 3 significant digits
     assert len(marked) == 1 and marked["Tokens per parameter M"].iloc[0] == "21.4"
     assert table["Tokens per parameter M"].str.len().max() <= 5
+
+
+def test_every_design_refused_is_not_blamed_on_the_budget(app_test, with_meta):
+    at = app_test("planner.py", timeout=120, query_params={"n": "1.4B", "d": "900B", "amount": "5000000"})
+    _no_exception(at)
+    text = _texts(at.markdown)
+    assert "No well-supported study design fits" not in text
+    assert "designs of the design space is refused, for reasons that no budget changes" in text
+    assert "designs: the target trains on 643 tokens per parameter" in text

@@ -270,3 +270,23 @@ def test_overtraining_table_is_aligned_and_marks_the_target(run_target):
     # the target's row: 30B / 1.4B = 21.43 tokens per parameter, to 3 significant digits
     assert len(marked) == 1 and marked[0].split()[1] == "21.4"
     assert all(len(row.split()) == (7 if row in marked else 6) for row in rows)
+
+
+def test_every_design_refused_says_so_with_the_reasons_counted(run_target):
+    # 643 tokens per parameter: beyond the collection's targets, a refusal no budget changes
+    code, out, err = run_target(
+        "--target-params", "1.4B", "--target-tokens", "900B", "--budget-dollars", "5M", "--accuracy", "5", "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    designs = result["designs"]
+    assert result["pick"] is None and all(d["refusal"] for d in designs)
+    text = result["recommendation"]
+    assert "fits the $5M budget" not in text and "No well-supported study design" not in text
+    assert f"every one of the {len(designs)} designs of the design space is refused" in text
+    tpp = [d["refusal"] for d in designs if "tokens per parameter" in d["refusal"]]
+    compute = [d["refusal"] for d in designs if "in compute" in d["refusal"]]
+    assert len(set(tpp)) == 1 and len(tpp) > len(compute) > 0
+    # counted, the most common first
+    first, second = text.index(f"{len(tpp)} designs: {tpp[0]}"), text.index(f"{len(compute)} designs, such as: ")
+    assert first < second

@@ -30,6 +30,7 @@ from scaleplan.core import planning, storage, task_prediction, units
 from scaleplan.core.cli import _common
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.planning.overtraining import multiplier_text, overtraining_or_reason
+from scaleplan.core.planning.recommendation import support_text
 from scaleplan.core.settings import Settings
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
 
@@ -304,7 +305,7 @@ def print_text(result: dict[str, Any]) -> None:
     for i in shown:
         a = plan.designs[i]
         e = a.expected
-        support = f"{e.fits} fits/{e.families} fam" if e else "none"
+        support = f"{e.fits:,} fits/{e.families} fam" if e else "none"
         print(
             f"  {'*' if i == plan.pick else ' ':2}{format_dollars(a.cost.dollars):>10}"
             f"{format_percent(e.median) if e else '-':>9}{format_percent(e.p80) if e else '-':>9}"
@@ -334,8 +335,7 @@ def print_text(result: dict[str, Any]) -> None:
             f"  cost {format_dollars(candidate.cost.dollars)} ({format_count(candidate.cost.gpu_hours)} GPU-hours); "
             + (
                 f"expected ARE {format_percent(e.median)} median, {format_percent(e.p80)} 80th percentile, "
-                f"{format_percent(e.p90)} 90th ({e.fits} fits, {e.families} families"
-                + (", thin support)" if e.thin_support else ")")
+                f"{format_percent(e.p90)} 90th ({support_text(e)}" + (", thin support)" if e.thin_support else ")")
                 if e is not None
                 else f"no expected ARE: {candidate.refusal}"
             )

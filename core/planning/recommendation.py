@@ -74,19 +74,26 @@ def refusal_text(plan: StudyPlan) -> str:
     )
 
 
+def support_text(expected: ExpectedARE) -> str:
+    """What an expected ARE is learned from: the error model's whole calibration set (the same for every
+    design, not a count of fits like this one), e.g. "an error model learned on 3,135 fits of the collection,
+    20 model families in 10 source groups"."""
+    families = f"{expected.families} model famil{'y' if expected.families == 1 else 'ies'}"
+    groups = f" in {expected.groups} source groups" if expected.groups else ""
+    return f"an error model learned on {expected.fits:,} fits of the collection, {families}{groups}"
+
+
 def plain_accuracy(expected: ExpectedARE) -> str:
     """One sentence a decision-maker can read for an expected ARE, with the cases and sources behind it and
     how often such a statement held on source groups left out (:data:`PLANNER_HELD_OUT`, and the groups
     where it held least, :data:`PLANNER_HELD_OUT_WORST`)."""
-    groups = f" in {expected.groups} source groups" if expected.groups else ""
     held, designs = PLANNER_HELD_OUT[0.8]
     held_median, _ = PLANNER_HELD_OUT[0.5]
     worst = " and ".join(f"{format_percent(share, 0)} of {group}" for group, share, _ in PLANNER_HELD_OUT_WORST)
     return (
         f"In plain words: in 8 of 10 comparable past cases the predicted loss came within "
         f"{format_percent(expected.p80)} of the real loss, and in half within {format_percent(expected.median)} "
-        f"({expected.fits:,} past fits of {expected.families} model famil{'y' if expected.families == 1 else 'ies'}"
-        f"{groups}). Checked on whole sources "
+        f"({support_text(expected)}). Checked on whole sources "
         f"left out, the {format_percent(expected.p80)} bound held in about {round(10 * held):.0f} of 10 cases "
         f"({format_percent(held, 0)} of {designs:,}) and the median one in {format_percent(held_median, 0)}, but "
         f"only for {worst} designs (by source): a source whose runs the law fits badly misses it far more often, and only "
@@ -249,8 +256,7 @@ def recommendation(
         )
         sentences.append(
             f"Expected error of the predicted loss: {format_percent(e.median)} ARE at the median and "
-            f"{format_percent(e.p80)} at the 80th percentile ({e.fits} comparable fits from "
-            f"{e.families} families)."
+            f"{format_percent(e.p80)} at the 80th percentile ({support_text(e)})."
         )
         sentences.append(plain_accuracy(e))
         if plan.meets_goal:

@@ -26,6 +26,7 @@ import streamlit as st
 
 from scaleplan.core import calibration, planning, scenarios, units
 from scaleplan.core.planning.overtraining import multiplier_text, overtraining_or_reason
+from scaleplan.core.planning.recommendation import support_text
 from scaleplan.core.selection import MIN_SIZES_TO_SWEEP
 from scaleplan.dashboard import analysis_charts, charts, common, fits, report, scenario_store, state, uploads
 
@@ -376,7 +377,7 @@ def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
             "ARE 80th pct.": shown["are_p80"].map(units.format_percent),
             "ARE 90th pct.": shown["are_p90"].map(units.format_percent),
             "Support": [
-                f"{f} fits, {fam} famil{'y' if fam == 1 else 'ies'}" + (" (thin)" if thin else "")
+                f"{f:,} fits, {fam} famil{'y' if fam == 1 else 'ies'}" + (" (thin)" if thin else "")
                 for f, fam, thin in zip(shown["fits"], shown["families"], shown["thin_support"])
             ],
         }
@@ -564,7 +565,7 @@ def _show_candidates(
     cards[3].metric("Your runs: ARE 90th pct.", units.format_percent(e.p90) if e else "–")
     if e is not None:
         st.caption(
-            f"{common.escape_md(design.describe())}: {e.fits:,} comparable fits from {e.families} families"
+            f"{common.escape_md(design.describe())}: expected error from {support_text(e)}"
             + (" (thin support: not ranked)" if e.thin_support else "")
             + (
                 f"; the pick reaches {units.format_percent(plan.picked.are_p80)} at the 80th percentile for "

@@ -383,12 +383,15 @@ def claims(text: str) -> dict:
             runs=int(m.group(1)), min_size=_count(m.group(2)), max_size=_count(m.group(3)), dollars=_count(m.group(4))
         )
     if m := re.search(
-        r"([0-9.]+)% ARE at the median and ([0-9.]+)% at the 80th percentile \((\d+) comparable fits "
-        r"from (\d+) families\)",
+        r"([0-9.]+)% ARE at the median and ([0-9.]+)% at the 80th percentile \(an error model learned on "
+        r"([0-9,]+) fits of the collection, (\d+) model families",
         text,
     ):
         out.update(
-            median=float(m.group(1)) / 100, p80=float(m.group(2)) / 100, fits=int(m.group(3)), families=int(m.group(4))
+            median=float(m.group(1)) / 100,
+            p80=float(m.group(2)) / 100,
+            fits=int(m.group(3).replace(",", "")),
+            families=int(m.group(4)),
         )
     out["meets"] = "That meets the" in text
     if m := re.search(rf"A budget of \$({Q}) would meet it", text):

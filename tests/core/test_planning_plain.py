@@ -14,11 +14,14 @@ def test_sentence_states_the_quantiles_cases_and_sources():
     e = planning.ExpectedARE(median=0.0237, p80=0.0781, p90=0.155, fits=3135, families=20, thin_support=False, groups=9)
     text = planning.plain_accuracy(e)
     assert text.startswith("In plain words: in 8 of 10 comparable past cases the predicted loss came within 7.8%")
-    assert "in half within 2.4%" in text and "3,135 past fits of 20 model families in 9 source groups" in text
+    assert (
+        "in half within 2.4%" in text
+        and "learned on 3,135 fits of the collection, 20 model families in 9 source groups" in text
+    )
     held, designs = planning.PLANNER_HELD_OUT[0.8]
     assert f"({held:.0%} of {designs:,})" in text
     one = planning.ExpectedARE(median=0.1, p80=0.2, p90=0.3, fits=40, families=1, thin_support=True)
-    assert "40 past fits of 1 model family)" in planning.plain_accuracy(one)
+    assert "40 fits of the collection, 1 model family)" in planning.plain_accuracy(one)
 
 
 def test_held_out_figures_are_what_the_shipped_sweep_measures(built_db):
@@ -64,3 +67,21 @@ def test_recommendation_carries_the_sentence_for_the_pick():
     e = plan.picked.expected
     m = re.search(r"in 8 of 10 comparable past cases the predicted loss came within ([0-9.]+)%", text)
     assert m and float(m.group(1)) / 100 == pytest.approx(e.p80, abs=0.0005)
+
+
+def test_support_is_the_error_models_set_with_one_count_format():
+    from tests.core.test_planning import FakeCalibration
+
+    class Learned(FakeCalibration):
+        """An error model learned on 3,135 fits: every answer carries the whole set's count."""
+
+        def are_quantiles(self, features):
+            import dataclasses
+
+            answer = super().are_quantiles(features)
+            return dataclasses.replace(answer, cells=3135, families=20) if hasattr(answer, "median") else answer
+
+    plan = planning.plan_study(70e9, 1.4e12, budget_dollars=2e4, goal_are=0.05, calibration=Learned())
+    text = planning.recommendation(plan)
+    assert "3135" not in text and "comparable fits from" not in text
+    assert text.count("an error model learned on 3,135 fits of the collection, 20 model families") == 2

@@ -290,3 +290,19 @@ def test_every_design_refused_says_so_with_the_reasons_counted(run_target):
     # counted, the most common first
     first, second = text.index(f"{len(tpp)} designs: {tpp[0]}"), text.index(f"{len(compute)} designs, such as: ")
     assert first < second
+
+
+def test_support_is_the_error_models_whole_set_written_one_way(run):
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "5", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    counts = {d["fits"] for d in result["designs"] if d["fits"]}
+    # the same count behind every design, so it is the set the error model is learned on, not comparable fits
+    assert len(counts) == 1
+    (fits,) = counts
+    text = result["recommendation"]
+    assert "comparable fits" not in text.replace("4 of 5 comparable fits", "")
+    assert text.count(f"learned on {fits:,} fits of the collection") == 2  # the expected error and the plain words
+    code, out, err = run("--budget-dollars", "20000", "--accuracy", "5")
+    assert code == 0, err
+    assert f"learned on {fits:,} fits of the collection" in out and f"{fits:,} fits/" in out

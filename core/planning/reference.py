@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
+from scipy.stats import qmc
 
 from scaleplan.core import laws
 from scaleplan.core.planning.inputs import (
@@ -53,7 +56,11 @@ PUBLISHED_INTERVAL_SOURCE = (
 )
 """What a published law's interval is. It cannot be tested for coverage here: the runs it was fitted
 on are not in the collection."""
-N_INTERVAL_SAMPLES = 4000
+N_INTERVAL_SAMPLES = 2**16
+"""Parameter samples of a published law: a scrambled Sobol sequence (deterministic for a seed) of 65,536
+points, whose 10% and 90% quantiles of N* lie within about 0.3% of their converged values (4,000
+pseudo-random draws were off by 4-8%, about 2 Monte Carlo standard errors; measured against 4 million
+draws, tests/core/test_planning.py). Drawing them takes about 6 ms, the N* interval at one compute 3 ms."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,9 @@ CHINCHILLA_NAMES = ("E", "A", "B", "alpha", "beta")
 def published_law(name: str, *, n_samples: int = N_INTERVAL_SAMPLES, seed: int = 0) -> ReferenceLaw:
     """``hoffmann2022`` or ``besiroglu2024`` with parameter samples for an interval.
 
-    Samples: E, alpha, beta normal and log A, log B normal, independent, with Besiroglu et al.'s
+    Samples (:data:`N_INTERVAL_SAMPLES`, rounded up to a power of two: a scrambled Sobol sequence mapped
+    through the normal quantile, so the interval's quantiles converge far faster than with pseudo-random
+    draws): E, alpha, beta normal and log A, log B normal, independent, with Besiroglu et al.'s
     standard errors (for A and B as relative errors: 25.8% and 62.0%, so log-normal) around the
     law's point estimate. Hoffmann et al.'s own intervals are implausibly narrow (Besiroglu et
     al.: they would need over 600,000 runs), so both laws use the replication's standard errors,
@@ -89,8 +98,12 @@ def published_law(name: str, *, n_samples: int = N_INTERVAL_SAMPLES, seed: int =
     if name not in PUBLISHED_LAWS:
         raise PlanningError(f"unknown published law {name!r}; choose from {', '.join(PUBLISHED_LAWS)}")
     params = HOFFMANN2022 if name == "hoffmann2022" else BESIROGLU2024
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n_samples, len(CHINCHILLA_NAMES)))
+    if n_samples < 1:
+        raise PlanningError(f"a published law needs at least one parameter sample, got {n_samples}")
+    points = qmc.Sobol(d=len(CHINCHILLA_NAMES), scramble=True, seed=seed).random_base2(
+        max(0, math.ceil(math.log2(n_samples)))
+    )
+    z = special.ndtri(np.clip(points, 1e-12, 1 - 1e-12))
     draws = np.empty_like(z)
     for i, key in enumerate(CHINCHILLA_NAMES):
         if key in ("A", "B"):

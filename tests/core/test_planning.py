@@ -625,3 +625,29 @@ def test_next_rung_extends_the_largest_isoflop_budget_beyond_its_sizes():
     assert min(new) < min(top) and max(new) > max(top)  # neither is a run the budget already has
     top_flops = max(6 * n * d for n, d in zip(sizes, tokens))
     assert [6 * n * d for n, d in zip(new, inside[0].added.tokens)] == [pytest.approx(top_flops)] * 2
+
+
+@pytest.mark.parametrize("name", ["besiroglu2024", "hoffmann2022"])
+@pytest.mark.parametrize("compute", [5.88e23, 1e21])
+def test_published_interval_matches_a_converged_reference(name, compute):
+    """The published laws' 80% N* interval against 4 million pseudo-random draws made here, from the papers'
+    numbers: Hoffmann et al. eq. 10 and Besiroglu et al.'s table (A 482.01 +- 124.58, B 2085.43 +- 1293.23,
+    alpha 0.3478 +- 0.02, beta 0.3658 +- 0.02; A and B log-normal by their relative errors)."""
+    centre = {
+        "besiroglu2024": (482.01, 2085.43, 0.3478, 0.3658),
+        "hoffmann2022": (406.4, 410.7, 0.34, 0.28),
+    }[name]
+    rel_a, rel_b = 124.58 / 482.01, 1293.23 / 2085.43
+    rng = np.random.default_rng(20261207)
+    chunks = []
+    for _ in range(4):
+        z = rng.standard_normal((1_000_000, 4))
+        a_coef, b_coef = centre[0] * np.exp(rel_a * z[:, 0]), centre[1] * np.exp(rel_b * z[:, 1])
+        alpha, beta = centre[2] + 0.02 * z[:, 2], centre[3] + 0.02 * z[:, 3]
+        # minimise A N^-alpha + B (C / 6N)^-beta over N: alpha A N^-alpha = beta B D^-beta with D = C / 6N
+        g = (alpha * a_coef / (beta * b_coef)) ** (1 / (alpha + beta))
+        chunks.append(g * (compute / 6) ** (beta / (alpha + beta)))
+    low, high = np.quantile(np.concatenate(chunks), [0.1, 0.9])  # the reference's own error: about 0.2%
+    row = planning.optimal_allocation(planning.published_law(name), compute)
+    assert row.num_params_low == pytest.approx(low, rel=0.015)
+    assert row.num_params_high == pytest.approx(high, rel=0.015)

@@ -584,11 +584,12 @@ class ScenarioOutcome:
     selected_law: planning.ReferenceLaw
     compute_optimal: tuple[planning.ComputeOptimal, ...]
     optimum: planning.ComputeOptimal | None
-    overtraining: planning.OvertrainingSummary
+    overtraining: planning.OvertrainingSummary | None  # None when it cannot be computed (``overtraining_note``)
     loss: PredictedLoss
     problems: Mapping[str, str]
     recommendation: str
     average_accuracy: task_prediction.TargetAccuracy | None = None
+    overtraining_note: str | None = None  # why the over-training table is left out, when it is
     available: bool = field(default=True, init=False)
 
     @property
@@ -674,7 +675,9 @@ def evaluate(
     target_flops = planning.training_flops(n, d)
     table = planning.compute_optimal_table(list(context.laws), target_flops)
     optimum = next((row for row in table if row.law == inputs.law), None)
-    overtraining = planning.summarise_overtraining(selected, n, d)
+    # As the planner: a target the over-training table cannot describe (beyond 1M tokens per parameter)
+    # still plans, without the table.
+    overtraining, overtraining_note = planning.overtraining_or_reason(selected, n, d)
     average = None if accuracy is None else accuracy(n, d, inputs.law)
     return ScenarioOutcome(
         name=name,
@@ -692,6 +695,7 @@ def evaluate(
         problems=dict(context.problems),
         recommendation=planning.recommendation(plan, optimum, overtraining, average),
         average_accuracy=average,
+        overtraining_note=overtraining_note,
     )
 
 

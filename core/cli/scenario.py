@@ -98,6 +98,7 @@ def plan_result(outcome: scenarios.ScenarioOutcome) -> dict[str, Any]:
         "laws": outcome.compute_optimal,
         "optimum": outcome.optimum,
         "overtraining": outcome.overtraining,
+        "overtraining_note": outcome.overtraining_note,
         "problems": dict(outcome.problems),
         "selected": outcome.selected_law,
         "cost": outcome.inputs.cost_model,

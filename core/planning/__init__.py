@@ -123,8 +123,11 @@ from scaleplan.core.planning.next_rung import (
 from scaleplan.core.planning.overtraining import (
     DEFAULT_MULTIPLIERS,
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
+    MAX_MULTIPLIER,
     OvertrainingSummary,
+    multiplier_text,
     overtraining_choice,
+    overtraining_or_reason,
     overtraining_tradeoff,
     summarise_overtraining,
 )
@@ -137,6 +140,9 @@ from scaleplan.core.planning.recommendation import (
     budget_remarks,
     plain_accuracy,
     recommendation,
+    refusal_counts,
+    refusal_text,
+    support_text,
 )
 from scaleplan.core.planning.reference import (
     BESIROGLU2024,
@@ -213,6 +219,9 @@ __all__ = [
     "overtraining_choice",
     "OvertrainingSummary",
     "summarise_overtraining",
+    "MAX_MULTIPLIER",
+    "multiplier_text",
+    "overtraining_or_reason",
     "HOFFMANN2022",
     "BESIROGLU2024",
     "BESIROGLU2024_SE",
@@ -227,6 +236,9 @@ __all__ = [
     "disagreement",
     "disagreement_warning",
     "recommendation",
+    "refusal_counts",
+    "refusal_text",
+    "support_text",
     "plain_accuracy",
     "PLANNER_HELD_OUT",
     "PLANNER_HELD_OUT_WORST",

@@ -456,3 +456,18 @@ def test_a_study_source_is_saved_as_the_study_names_itself(tmp_path):
         assert saved.inputs.study == stored_name and saved.inputs.law == "fit:" + stored_name
         assert [s.name for s in studies.list_studies(store)] == [saved.inputs.study]
     assert scenarios.normalise_study(BASE) is BASE  # no study source: unchanged
+
+
+def test_a_target_beyond_the_over_training_table_still_plans_and_compares():
+    # 1e15 tokens on 200M parameters: 5e6 tokens per parameter, beyond the over-training table's 1e6
+    # (the planner keeps its plan without the table); a scenario of it must evaluate and compare too.
+    far = scenarios.PlanInputs(target_params=2e8, target_tokens=1e15, budget_dollars=3_000, accuracy_percent=10)
+    outcome = scenarios.evaluate("far", far, toy_context())
+    assert isinstance(outcome, scenarios.ScenarioOutcome)
+    assert outcome.overtraining is None
+    assert outcome.overtraining_note is not None and "left out" in outcome.overtraining_note
+    assert "5M tokens per parameter" in outcome.overtraining_note
+    near = scenarios.evaluate("near", BASE, toy_context())
+    assert near.overtraining is not None and near.overtraining_note is None
+    table = scenarios.compare([outcome, near])
+    assert table is not None

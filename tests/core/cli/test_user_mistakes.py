@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,9 +166,10 @@ def test_plan_table_columns_are_separated(tmp_path, capsys, built_db, meta_db):
     rows = [line for line in out.splitlines() if " fits/" in line]
     assert rows, out
     for line in rows:
-        # the fit count is its own word after the p90 column: "115.8%  3135 fits", never "115.8%3135 fits"
+        # the fit count is its own word after the p90 column: "115.8%  3,135 fits", never "115.8%3,135 fits"
+        # (thousands separated by commas, as every count is written)
         words = line[: line.index(" fits/")].split()
-        assert words[-1].isdigit() and words[-2].endswith("%"), line
+        assert re.fullmatch(r"\d{1,3}(,\d{3})*", words[-1]) and words[-2].endswith("%"), line
 
 
 def test_cli_messages_speak_cli_words(tmp_path, capsys, built_db):

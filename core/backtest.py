@@ -36,6 +36,7 @@ from scaleplan.core import fitting, laws
 from scaleplan.core.calibration import PredictionInterval, Refusal
 from scaleplan.core.conformal import conformal_quantile
 from scaleplan.core.laws import FLOPS_PER_PARAM_TOKEN
+from scaleplan.core.units import format_ratio
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -146,8 +147,8 @@ def backtest_interval(
     reach = max(FLOPS_PER_PARAM_TOKEN * target_params * target_tokens / backtest.largest_compute, 1.0)
     if reach > backtest.max_reach * (1 + 1e-9):
         return Refusal(
-            f"the target needs {reach:.3g}x your largest run's compute; backtests inside your runs reach only "
-            f"{backtest.max_reach:.3g}x (add runs at a larger budget, or ask for a nearer target)",
+            f"the target needs {format_ratio(reach)} your largest run's compute; backtests inside your runs reach "
+            f"only {format_ratio(backtest.max_reach)} (add runs at a larger budget, or ask for a nearer target)",
             "backtest",
         )
     q = conformal_quantile(backtest.scores, level)

@@ -50,6 +50,7 @@ __all__ = [
     "format_dollars",
     "format_percent",
     "format_share",
+    "format_ratio",
     "metric_unit",
     "axis_title",
     "log_axis_sensible",
@@ -295,6 +296,24 @@ def format_share(value: object) -> str:
     1% (0.00345 -> "0.35%"), one from 1% up (0.38889 -> "38.9%")."""
     number = _number(value)
     return format_percent(value, 2 if number is not None and abs(number) < 0.01 else 1)
+
+
+def format_ratio(value: object) -> str:
+    """A factor ("how many times") to three significant digits with an ``x``, in plain digits with
+    thousands separators rather than scientific notation: 5760.3 -> "5,760x", 901234 -> "901,000x",
+    1.2857 -> "1.29x", 0.5 -> "0.5x"; missing -> the en dash."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    if math.isinf(number):
+        return _infinite(number) + "x"
+    if number == 0:
+        return "0x"
+    digits = 2 - math.floor(math.log10(abs(number)))  # decimals that keep three significant digits
+    rounded = round(number, digits)
+    if digits <= 0:
+        return f"{rounded:,.0f}x"
+    return _trim(f"{rounded:.{digits}f}") + "x"
 
 
 def format_percent(value: object, decimals: int = 1) -> str:

@@ -15,6 +15,7 @@ from scaleplan.core.calibration.base import METHOD, CalibrationError
 from scaleplan.core.calibration.features import RMSE_FLOOR, DesignFeatures, _design_matrix, _table_of, features_table
 from scaleplan.core.calibration.results import AREQuantiles, PredictionInterval, Refusal
 from scaleplan.core.selection import below_target
+from scaleplan.core.units import format_ratio
 
 
 @dataclass(frozen=True)
@@ -287,16 +288,16 @@ class Calibration:
                 "param_ratio",
                 log_param > s.max_log_param_ratio + 1e-9,
                 lambda r: (
-                    f"extrapolates {r.param_ratio:.3g}x in parameters; the collection's designs go up to "
-                    f"{math.exp(s.max_log_param_ratio):.3g}x"
+                    f"extrapolates {format_ratio(r.param_ratio)} in parameters; the collection's designs go up to "
+                    f"{format_ratio(math.exp(s.max_log_param_ratio))}"
                 ),
             ),
             (
                 "compute_ratio",
                 log_compute > s.max_log_compute_ratio + 1e-9,
                 lambda r: (
-                    f"extrapolates {r.compute_ratio:.3g}x in compute; the collection's designs go up to "
-                    f"{math.exp(s.max_log_compute_ratio):.3g}x"
+                    f"extrapolates {format_ratio(r.compute_ratio)} in compute; the collection's designs go up to "
+                    f"{format_ratio(math.exp(s.max_log_compute_ratio))}"
                 ),
             ),
             (
@@ -323,7 +324,7 @@ class Calibration:
                     "study_compute",
                     compute < PLAN_MIN_COMPUTE_RATIO,
                     lambda r: (
-                        f"the study needs {1 / r.compute_ratio:.3g}x the compute of training the target itself: "
+                        f"the study needs {format_ratio(1 / r.compute_ratio)} the compute of training the target itself: "
                         "train the target, or plan smaller study runs"
                     ),
                 )

@@ -216,3 +216,22 @@ def test_an_interval_of_zero_width_is_never_shown():
     assert format_interval(9.393e-09, 9.393e-09 * (1 + 1e-9)) == "not determined (every replicate: 9.393e-09)"
     assert format_interval(0.1, 0.2) == "0.1 \u2013 0.2"
     assert format_interval(None, 1.0) == "\u2013"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (5760.3, "5,760x"),
+        (1417.9, "1,420x"),
+        (901234.0, "901,000x"),
+        (1.2857, "1.29x"),
+        (2.0, "2x"),
+        (12.34, "12.3x"),
+        (0.5, "0.5x"),
+        (999.6, "1,000x"),
+        (None, "\u2013"),
+        (float("nan"), "\u2013"),
+    ],
+)
+def test_a_ratio_is_three_significant_digits_in_plain_digits(value, text):
+    assert units.format_ratio(value) == text

@@ -409,8 +409,9 @@ def fit_isoflop(
     if len(fitted) < MIN_BUDGETS:
         raise IsoflopError(
             f"approach 2 needs at least {MIN_BUDGETS} compute budgets with {MIN_SIZES} or more sizes each and a "
-            f"minimum; these runs give {len(fitted)} (of {len(budgets)} budgets found at a {tolerance:.0%} "
-            "tolerance). Add runs at more sizes per budget, give a flops column, or widen the tolerance"
+            f"minimum; these runs give {len(fitted)} (of {len(budgets)} budgets found, each grouping runs whose "
+            f"compute lies within {tolerance:.0%} of each other). Add runs at more sizes per budget, or give a "
+            "flops column"
         )
     if len(fitted) < RECOMMENDED_BUDGETS:
         warnings.append(
@@ -585,7 +586,7 @@ def approach3_allocation(
         samples = boot.param_samples[:, order]
     law = planning.fitted_law(
         "approach3",
-        "Your runs, approach 3 (parametric fit)",
+        "Your runs, approach 3 on final losses",
         fit.params,
         samples,
         source=f"L(N, D) fitted on the final losses of {len(final)} runs; interval: bootstrap over runs",

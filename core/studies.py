@@ -318,6 +318,19 @@ def export_csv(study: Study) -> bytes:
 # What a study says about a target
 
 
+FINAL_LOSS_FIT = "approach 3 on the final losses (one point per run)"
+"""The fit behind a study's compute-optimal split: L(N, D) on each run's final loss (:func:`isoflop.approach3_allocation`)."""
+
+CHECKPOINT_FIT = "the checkpoint fit (L(N, D) on every checkpoint above the cutoff)"
+"""The fit behind a study's predicted loss: L(N, D) on the runs' checkpoints (:func:`analysis.analyse`), a
+different fit from :data:`FINAL_LOSS_FIT`."""
+
+
+def checkpoint_fit_label(num_points: int) -> str:
+    """The name of the predicted loss's fit with its point count: 'checkpoint fit on 16 points'."""
+    return f"checkpoint fit on {num_points:,} point{'s' if num_points != 1 else ''}"
+
+
 @dataclass(frozen=True)
 class StudyTarget:
     """A target: ``num_params`` N and ``tokens`` D, or a budget ``compute_flops`` C (FLOPs).
@@ -464,7 +477,7 @@ def analyse_study(
     try:
         three, _ = isoflop.approach3_allocation(final, target.flops, n_boot=approach3_boot, level=allocation_level)
     except fitting.FitError as error:
-        warnings.append(f"approach 3 could not be fitted on the final losses: {error}")
+        warnings.append(f"{FINAL_LOSS_FIT[:1].upper() + FINAL_LOSS_FIT[1:]} could not be fitted: {error}")
     if three is not None and not three.has_interval and approach3_boot:
         warnings.append(
             "approach 3's compute-optimal N has no interval: refitting the law on resampled runs did not move it "
@@ -479,7 +492,12 @@ def analyse_study(
         n_t, d_t = target.num_params, target.tokens
     prediction, problem = None, ""
     if n_t is None or d_t is None:
-        problem = "no compute-optimal split of the budget could be computed from these runs, so no point to predict"
+        problem = (
+            f"neither of your runs' own fits gives a compute-optimal split of the budget ({FINAL_LOSS_FIT} and "
+            "approach 2's isoFLOP minima both failed, see below), so there is no (N, D) to predict at; the published "
+            "laws' rows in the table are not fitted on your runs. Give the target as model size and tokens to "
+            f"predict with {CHECKPOINT_FIT}"
+        )
     else:
         try:
             prediction = analysis.analyse(

@@ -463,7 +463,12 @@ def _analysis(table: pd.DataFrame) -> None:
     if target is None:
         return
     level = st.select_slider(
-        "Level of the calibrated interval", options=[0.5, 0.8, 0.9, 0.95], value=0.9, key=KEY + "level"
+        "Level of the calibrated interval",
+        options=list(fits.LEVELS),
+        value=fits.DEFAULT_LEVEL,
+        key=KEY + "level",
+        format_func=lambda v: f"{v:.0%}",
+        help="The levels the Fit page offers: the share of held-out designs whose real loss should fall inside.",
     )
     cal, reason, meta_key = fits.calibration_or_reason()
     with st.spinner("Fitting approach 2 (isoFLOP) and approach 3 on your runs..."):
@@ -492,7 +497,7 @@ def _prediction(report: studies.StudyReport, reason: str) -> None:
         return
     pred = report.prediction
     where = (
-        "at approach 3's compute-optimal split of the budget"
+        f"at the compute-optimal split of the budget by {studies.FINAL_LOSS_FIT}"
         if report.target.compute_flops is not None
         else "at the target you typed"
     )
@@ -504,11 +509,16 @@ def _prediction(report: studies.StudyReport, reason: str) -> None:
     else:
         note = str(interval)
     cols = st.columns(3)
-    cols[0].metric("Predicted loss (approach 3)", f"{pred.predicted_loss:.4f}", border=True)
+    cols[0].metric(
+        f"Predicted loss ({studies.checkpoint_fit_label(len(pred.points))})",
+        f"{pred.predicted_loss:.4f}",
+        border=True,
+        help=f"From {studies.CHECKPOINT_FIT}: not the final-loss fit of approach 3 in the table below.",
+    )
     cols[1].metric("Target parameters N", units.format_params(report.num_params), border=True)
     cols[2].metric("Target tokens D", units.format_tokens(report.tokens), border=True)
     st.caption(
-        f"Loss in the units of your file, {where} "
+        f"Loss in the units of your file, from {studies.CHECKPOINT_FIT}, {where} "
         f"({units.format_flops(laws.compute_from(pred.target_params, pred.target_tokens))}); {common.escape_md(note, 300)}."
     )
 
@@ -530,8 +540,17 @@ def _allocations(report: studies.StudyReport) -> None:
                 "Tokens per parameter": f"{a.tokens_per_param:.1f}",
             }
         )
-    st.markdown(f"**Compute-optimal split of {units.format_flops(report.target.flops)}**")
+    own = sum(a.method in ("approach2", "approach3") for a in report.allocations)
+    st.markdown(
+        f"**Compute-optimal split of {units.format_flops(report.target.flops)}: "
+        + ("your runs' fits beside the published laws**" if own else "the published laws only**")
+    )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=KEY + "allocations")
+    if not own:
+        st.caption(
+            "No row from your runs: neither approach 2 (isoFLOP minima) nor approach 3 on the final losses could be "
+            "fitted (see below). The published laws' rows are Hoffmann's and Besiroglu's fits on their own runs."
+        )
 
 
 def isoflop_figure(result: isoflop.IsoflopAnalysis) -> go.Figure:

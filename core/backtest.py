@@ -36,7 +36,7 @@ from scaleplan.core import fitting, laws
 from scaleplan.core.calibration import PredictionInterval, Refusal
 from scaleplan.core.conformal import conformal_quantile
 from scaleplan.core.laws import FLOPS_PER_PARAM_TOKEN
-from scaleplan.core.units import format_ratio
+from scaleplan.core.units import format_params, format_ratio, format_tokens
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -45,6 +45,8 @@ CUT_FACTORS: tuple[float, ...] = (1.5, 2.5, 4.0, 7.0, 12.0)
 MIN_SCORES = 10
 MIN_CUTS = 2
 MIN_POINTS = 6  # a Chinchilla law has 5 parameters
+TINY_PARAMS = 1e5
+"""Below this many parameters a target is no language model: likely a size typed without its suffix (7 for 7B)."""
 METHOD = "in-study backtest (split conformal on refits of your cheaper runs)"
 
 
@@ -53,12 +55,15 @@ class BacktestScores:
     """Normalised errors of refits on a study's cheaper part (see the module docstring).
 
     ``scores`` = |log(L_pred / L_obs)| / log(1 + reach); ``reach`` = C_point / C_refit,max (>= 1);
-    ``cuts`` = refits that fitted; ``largest_compute`` = C_max of all points (FLOPs)."""
+    ``cuts`` = refits that fitted; ``largest_compute`` = C_max of all points (FLOPs); ``smallest_params``
+    and ``smallest_tokens``: the smallest N and D of the points (every backtest predicts upwards from them)."""
 
     scores: FloatArray
     reach: FloatArray
     cuts: int
     largest_compute: float
+    smallest_params: float = 0.0
+    smallest_tokens: float = 0.0
 
     @property
     def max_reach(self) -> float:
@@ -120,6 +125,8 @@ def backtest_scores(
         reach=np.concatenate(reaches) if reaches else np.empty(0),
         cuts=cuts,
         largest_compute=largest,
+        smallest_params=float(n.min()),
+        smallest_tokens=float(d.min()),
     )
 
 
@@ -133,7 +140,10 @@ def backtest_interval(
     """The interval ``predicted * exp(+-q log(1 + r_t))`` at ``level`` for a target of N x D, or a refusal.
 
     ``predicted`` is the full fit's loss at the target (nats/token); r_t = 6 N D / C_max, clamped
-    to >= 1 (a target cheaper than the largest run is charged the shortest reach measured)."""
+    to >= 1 (a target cheaper than the largest run is charged the shortest reach measured). A target
+    smaller than every run in parameters, or trained on fewer tokens than every point, is refused:
+    every backtest predicts larger or longer runs from smaller ones, so none measures a downward
+    extrapolation."""
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if not (math.isfinite(predicted) and predicted > 0):
@@ -142,6 +152,21 @@ def backtest_interval(
         return Refusal(
             f"a backtest inside your runs needs {MIN_SCORES} predictions from {MIN_CUTS} refits on their cheaper "
             f"part; yours give {backtest.scores.size} from {backtest.cuts} (add runs at more compute budgets)",
+            "backtest",
+        )
+    below = [
+        f"{shown(value)} is below {where}, {shown(smallest)}"
+        for value, smallest, shown, where in (
+            (target_params, backtest.smallest_params, format_params, "your smallest run"),
+            (target_tokens, backtest.smallest_tokens, format_tokens, "the fewest tokens of any fitted point"),
+        )
+        if value < smallest * (1 - 1e-9)
+    ]
+    if below:
+        return Refusal(
+            "the target lies below your runs (" + "; ".join(below) + "): every backtest predicts larger or longer "
+            "runs from smaller ones, so no measured error covers a smaller target"
+            + (" (sizes take a suffix: 7B is 7 billion)" if target_params < TINY_PARAMS else ""),
             "backtest",
         )
     reach = max(FLOPS_PER_PARAM_TOKEN * target_params * target_tokens / backtest.largest_compute, 1.0)

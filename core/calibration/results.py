@@ -56,12 +56,15 @@ class PredictionInterval:
 
 @dataclass(frozen=True)
 class Refusal:
-    """No calibrated interval: the design lies outside what the collection covers."""
+    """No calibrated interval: the design lies outside what the collection covers, or (``kind``
+    ``backtest``) outside what a backtest inside the user's own runs measured."""
 
     reason: str
-    kind: str = ""  # sizes, param_ratio, compute_ratio, tokens_per_param, fit_residual, families, prediction
+    kind: str = ""  # sizes, param_ratio, compute_ratio, tokens_per_param, fit_residual, families, prediction, backtest
 
     def __str__(self) -> str:
+        if self.kind == "backtest":  # core.backtest: the user's own runs, not the collection
+            return f"no calibrated interval: outside what your runs' own backtest measured ({self.reason})"
         return f"no calibrated interval: outside what the collection covers ({self.reason})"
 
     def as_dict(self, level: float) -> dict[str, object]:

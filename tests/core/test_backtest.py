@@ -69,6 +69,31 @@ def test_a_target_beyond_every_backtest_reach_is_refused():
     assert "backtests inside your runs reach only" in refusal.reason
 
 
+def test_a_target_below_every_run_is_refused_not_given_the_shortest_reach():
+    # Backtests predict larger or longer runs from smaller ones: a target smaller than every run (a size
+    # typed without its suffix: 7 for 7B), or on fewer tokens than every point, has no measured error.
+    frame, scores, full = _sweep_and_scores(np.random.default_rng(1), 0.01)
+    smallest_n, smallest_d = float(frame["num_params"].min()), float(frame["tokens_seen"].min())
+    typo = backtest.backtest_interval(float(full.predict_at(7.0, 1400.0)), 7.0, 1400.0, scores)
+    assert isinstance(typo, Refusal) and typo.kind == "backtest"
+    assert "below your runs" in typo.reason and "7B is 7 billion" in typo.reason
+    half = backtest.backtest_interval(
+        float(full.predict_at(smallest_n / 2, 4 * smallest_d)), smallest_n / 2, 4 * smallest_d, scores
+    )
+    assert isinstance(half, Refusal) and "smallest run" in half.reason and "7B is" not in half.reason
+    short = float(frame["num_params"].median())
+    early = backtest.backtest_interval(float(full.predict_at(short, smallest_d / 2)), short, smallest_d / 2, scores)
+    assert isinstance(early, Refusal) and "fewest tokens" in early.reason
+    # inside the runs (the median size at the most tokens any run saw) it still answers
+    inside = backtest.backtest_interval(
+        float(full.predict_at(short, float(frame["tokens_seen"].max()))),
+        short,
+        float(frame["tokens_seen"].max()),
+        scores,
+    )
+    assert isinstance(inside, PredictionInterval)
+
+
 def test_one_budget_alone_gives_no_backtest():
     frame = sweep(np.random.default_rng(2), budgets=(1e19,))
     n, d, loss = (frame[c].to_numpy(float) for c in ("num_params", "tokens_seen", "value"))

@@ -137,6 +137,34 @@ def unknown_family(con: Any, family: str) -> None:
     raise CLIError(f"the collection has no family {family!r} ({len(names)} families; {hint})")
 
 
+def suffix_hint(value: float, low: float, high: float = units.MAX_PARAMS) -> str:
+    """ "; did you mean 7B?" when ``value`` is a bare small whole number (below 1,000) that an M or B
+    suffix would put at or above ``low`` (and at most ``high``), else "": a size typed without its suffix."""
+    if not (1 <= value < 1000 and value == int(value)):
+        return ""
+    options = [f"{int(value)}{suffix}" for scale, suffix in ((1e6, "M"), (1e9, "B")) if low <= value * scale <= high]
+    return f"; did you mean {' or '.join(options)}?" if options else ""
+
+
+def target_size_note(target_params: float, sizes: Any) -> str:
+    """Where a target of ``target_params`` parameters lies against your runs' sizes (parameters), or ""
+    when it is larger than every run (the ordinary upward extrapolation): inside their range, an
+    interpolation in model size; below the smallest, a downward extrapolation (with
+    :func:`suffix_hint`'s "did you mean 7B?" when the number looks like a size typed without its suffix)."""
+    low, high = float(min(sizes)), float(max(sizes))
+    if target_params > high:
+        return ""
+    if target_params >= low:
+        return (
+            "the target lies inside the size range of your runs: every run is used, so this is an "
+            "interpolation in model size"
+        )
+    return (
+        f"the target ({units.format_params(target_params)}) lies below every run (smallest "
+        f"{units.format_params(low)}): a downward extrapolation in model size{suffix_hint(target_params, low)}"
+    )
+
+
 def check_metric(con: Any, family: str, metric: str) -> None:
     """Refuse a ``--metric`` that ``family`` does not report as a loss (:class:`CLIError` naming it and
     listing the family's loss metrics, its default first): L(N, D) is fitted on a loss in nats/token.
@@ -215,12 +243,9 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                     "(10% of your shortest run, at most 10B; set --min-tokens to change)",
                     file=sys.stderr,
                 )
-            if args.predict_n <= float(table.table["num_params"].max()):
-                print(
-                    "note: the target lies inside the size range of your runs: every run is used, so this is an "
-                    "interpolation in model size",
-                    file=sys.stderr,
-                )
+            size_note = target_size_note(args.predict_n, table.table["num_params"])
+            if size_note:
+                print(f"note: {size_note}", file=sys.stderr)
             cal, missing = _calibration(settings, args.law)
             result = analysis.analyse(
                 table.table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]],

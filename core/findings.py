@@ -7,11 +7,12 @@ them into a table with the decision rule spelled out, adds the parameter-correla
 and provides the matched comparisons the reliability page draws as bars.
 
 Every average follows the paper: the mean ARE within each family first, then across families.
-Matched comparisons pair a fit with the fit of the same family, runs, fraction and other
-setting that differs only in the compared option; a pair counts only when both fits succeeded
-and saw a different number of points ("informative": for a family whose runs report one final
-value, final-only and all-checkpoints are the same fit). A failed fit counts in the option's
-failure rate, not in its ARE.
+Matched comparisons (:func:`paired_comparison`, the one computation behind both the page's bars and
+the findings table) pair a fit with the fit of the same family, runs and fraction that differs only
+in the compared option, the other option held at the paper's standard (intermediate checkpoints, 10B
+cutoff). The ARE compares only pairs where both fits succeeded and saw a different number of points
+("informative": for a family whose runs report one final value, final-only and all-checkpoints are
+the same fit). A failed fit counts in the option's failure rate, which is over all paired tasks.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ __all__ = [
     "Finding",
     "FindingKey",
     "Statement",
+    "PairedComparison",
     "matched_pairs",
     "matched_comparison",
+    "paired_comparison",
     "check_findings",
 ]
 
@@ -188,7 +191,7 @@ def matched_pairs(
     results: pd.DataFrame,
     comparison: str,
     *,
-    informative_only: bool = True,
+    informative_only: bool = False,
     final_only: bool | None = False,
     min_tokens: float | None = DEFAULT_MIN_TOKENS,
 ) -> pd.DataFrame:
@@ -197,8 +200,10 @@ def matched_pairs(
     One row per task: family, run_ids, fraction, num_runs, compute_share (of the "with" fit),
     status_with, status_without, are_with, are_without (NaN where a fit failed) and
     informative (both fitted, on different numbers of points). The setting that is not compared
-    is held at ``final_only`` / ``min_tokens`` (None: any). With ``informative_only``, pairs
-    that both succeeded on the same points are dropped.
+    is held at ``final_only`` / ``min_tokens`` (None: any, which pairs each task once per value of
+    that setting). With ``informative_only``, pairs that both succeeded on the same points are
+    dropped (so failure rates over the rows left are not over all paired tasks; see
+    :func:`paired_comparison`).
     """
     column, with_value, without_value, _ = COMPARISONS[comparison]
     frame = results
@@ -230,46 +235,157 @@ def matched_pairs(
     return pairs.drop(columns=["num_runs_without", "compute_share_without"]).reset_index(drop=True)
 
 
-def matched_comparison(
-    results: pd.DataFrame,
-    comparison: str,
-    *,
-    by: str | None = None,
-    final_only: bool | None = False,
-    min_tokens: float | None = DEFAULT_MIN_TOKENS,
-) -> pd.DataFrame:
-    """Family-averaged ARE of both options of ``comparison`` on informative pairs where both fits succeeded.
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else float("nan")
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Both options of one matched comparison over the tasks fitted both ways (:func:`paired_comparison`).
+
+    Counts are tasks (a design: family, runs, fraction of training, objective); shares are fractions in
+    [0, 1]; ARE values are fractions of the actual loss, family-averaged (mean within each family, then
+    across families) over the informative pairs, NaN without any.
+    """
+
+    comparison: str  # "checkpoints" or "cutoff"
+    labels: tuple[str, str]  # the option "with", the option "without"
+    tasks: int  # tasks fitted both ways, whatever the outcome: the denominator of the failure rates
+    failed_with: int  # of those, tasks whose "with" fit failed
+    failed_without: int  # ... whose "without" fit failed
+    fitted_with: int  # tasks whose "with" fit succeeded
+    without_failed_of_fitted_with: int  # of those, tasks whose "without" fit failed
+    both_same_points: int  # tasks both fits succeeded on the same points (no comparison)
+    pairs: int  # informative pairs: both fits succeeded, on different numbers of points
+    families: int  # families of the informative pairs
+    are_with: float
+    are_without: float
+    are_median_with: float  # family-averaged median ARE
+    are_median_without: float
+    with_better_share: float  # share of the informative pairs where "with" has the lower ARE
+
+    @property
+    def failure_rate_with(self) -> float:
+        """Share of all paired tasks whose "with" fit failed (NaN without tasks)."""
+        return _share(self.failed_with, self.tasks)
+
+    @property
+    def failure_rate_without(self) -> float:
+        """Share of all paired tasks whose "without" fit failed (NaN without tasks)."""
+        return _share(self.failed_without, self.tasks)
+
+    @property
+    def without_failed_share(self) -> float:
+        """Share of the tasks that fit "with" whose "without" fit failed (the final-only rule's share)."""
+        return _share(self.without_failed_of_fitted_with, self.fitted_with)
+
+    def failure_sentence(self) -> str:
+        """The failure rates in words, each with what it is over (Markdown-safe: no user text)."""
+        first, second = (f"“{label}”" for label in self.labels)
+        if not self.tasks:
+            return "No task was fitted both ways."
+        text = (
+            f"Of the {self.tasks:,} tasks fitted both ways, fits fail in {self.failure_rate_with:.0%} with {first} "
+            f"and in {self.failure_rate_without:.0%} with {second}"
+        )
+        if self.fitted_with:
+            text += (
+                f"; {second} fails in {self.without_failed_share:.0%} of the {self.fitted_with:,} tasks that "
+                f"fit with {first}"
+            )
+        return text + "."
+
+    def frame(self) -> pd.DataFrame:
+        """The two options as rows for the bars: option, are_mean, are_median, fits (informative pairs),
+        families, tasks, failure_rate (over all paired tasks)."""
+        return pd.DataFrame(
+            [
+                {
+                    "option": label,
+                    "are_mean": are,
+                    "are_median": median,
+                    "fits": self.pairs,
+                    "families": self.families,
+                    "tasks": self.tasks,
+                    "failure_rate": rate,
+                }
+                for label, are, median, rate in (
+                    (self.labels[0], self.are_with, self.are_median_with, self.failure_rate_with),
+                    (self.labels[1], self.are_without, self.are_median_without, self.failure_rate_without),
+                )
+            ],
+            columns=_FRAME_COLUMNS,
+        )
+
+
+_FRAME_COLUMNS = ["option", "are_mean", "are_median", "fits", "families", "tasks", "failure_rate"]
+
+
+def _summarise(pairs: pd.DataFrame, comparison: str) -> PairedComparison:
+    ok_with = pairs["status_with"] == "ok"
+    ok_without = pairs["status_without"] == "ok"
+    informative = pairs[pairs["informative"]]
+    if informative.empty:
+        are = median = (float("nan"), float("nan"))
+        better = float("nan")
+    else:
+        per_family = informative.groupby("family")[["are_with", "are_without"]]
+        means, medians = per_family.mean().mean(), per_family.median().mean()
+        are = (float(means["are_with"]), float(means["are_without"]))
+        median = (float(medians["are_with"]), float(medians["are_without"]))
+        better = float((informative["are_with"] < informative["are_without"]).mean())
+    return PairedComparison(
+        comparison=comparison,
+        labels=COMPARISONS[comparison][3],
+        tasks=int(len(pairs)),
+        failed_with=int((~ok_with).sum()),
+        failed_without=int((~ok_without).sum()),
+        fitted_with=int(ok_with.sum()),
+        without_failed_of_fitted_with=int((ok_with & ~ok_without).sum()),
+        both_same_points=int((ok_with & ok_without & ~pairs["informative"]).sum()),
+        pairs=int(len(informative)),
+        families=int(informative["family"].nunique()),
+        are_with=are[0],
+        are_without=are[1],
+        are_median_with=median[0],
+        are_median_without=median[1],
+        with_better_share=better,
+    )
+
+
+def paired_comparison(results: pd.DataFrame, comparison: str) -> PairedComparison:
+    """The one paired comparison of two fitting options, for the reliability page's bars and the findings table.
+
+    Pairing follows Choshen et al.'s protocol: their standard fit uses intermediate checkpoints and
+    drops those at or below 10B tokens, and each finding varies one of the two while the other stays at
+    that standard. So "checkpoints" (all checkpoints vs final losses only) pairs the fits with the 10B
+    cutoff on, and "cutoff" (10B cutoff vs none) pairs the fits on intermediate checkpoints. Pooling
+    the other setting's two values instead would count every design twice, once under a setting the
+    paper does not use (the cutoff on final losses drops whole runs of at most 10B tokens).
+
+    Every task fitted both ways counts in both failure rates; the ARE is compared on the informative
+    pairs only (both fits succeeded, on different numbers of points: for a family whose runs report
+    one final value, final-only and all checkpoints are the same fit).
+    """
+    return _summarise(matched_pairs(results, comparison), comparison)
+
+
+def matched_comparison(results: pd.DataFrame, comparison: str, *, by: str | None = None) -> pd.DataFrame:
+    """:func:`paired_comparison` as rows for the bars, optionally split by ``by`` (e.g. "num_runs").
 
     Columns: option (label), [by], are_mean (family-averaged mean ARE), are_median (family-averaged
-    median), fits (pairs), families, failure_rate (share of the paired tasks where this option's
-    fit failed). ``by`` (e.g. "num_runs") splits the bars.
+    median), fits (informative pairs), families, tasks (paired tasks), failure_rate (share of the
+    paired tasks where this option's fit failed).
     """
-    labels = COMPARISONS[comparison][3]
-    pairs = matched_pairs(results, comparison, final_only=final_only, min_tokens=min_tokens)
-    both = pairs.dropna(subset=["are_with", "are_without"])
-    groups = [None] if by is None else sorted(pairs[by].dropna().unique())
-    rows = []
-    for group in groups:
-        sub = both if group is None else both[both[by] == group]
-        every = pairs if group is None else pairs[pairs[by] == group]
-        for label, column, status in (
-            (labels[0], "are_with", "status_with"),
-            (labels[1], "are_without", "status_without"),
-        ):
-            per_family = sub.groupby("family")[column].agg(["mean", "median"]) if not sub.empty else None
-            row = {
-                "option": label,
-                "are_mean": float(per_family["mean"].mean()) if per_family is not None else np.nan,
-                "are_median": float(per_family["median"].mean()) if per_family is not None else np.nan,
-                "fits": int(len(sub)),
-                "families": int(sub["family"].nunique()),
-                "failure_rate": float((every[status] != "ok").mean()) if len(every) else np.nan,
-            }
-            if by is not None:
-                row[by] = group
-            rows.append(row)
-    columns = ["option"] + ([by] if by else []) + ["are_mean", "are_median", "fits", "families", "failure_rate"]
-    return pd.DataFrame(rows, columns=columns)
+    if by is None:
+        return paired_comparison(results, comparison).frame()
+    pairs = matched_pairs(results, comparison)
+    frames = [
+        _summarise(pairs[pairs[by] == group], comparison).frame().assign(**{by: group})
+        for group in sorted(pairs[by].dropna().unique())
+    ]
+    columns = ["option", by] + _FRAME_COLUMNS[1:]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
 def _parameter_directions(results: pd.DataFrame) -> Finding:

@@ -205,46 +205,6 @@ def size_fraction_grid(results: pd.DataFrame, family: str) -> pd.DataFrame:
     return rows.pivot_table(index="max_params_used", columns="fraction", values="are_mean", aggfunc="mean")
 
 
-def paired_effect(
-    results: pd.DataFrame, column: str, a: object, b: object, *, informative_only: bool = False
-) -> dict[str, Any]:
-    """Family-averaged mean ARE of tasks that differ only in ``column`` (a vs b), both fitted.
-
-    With ``informative_only`` a pair counts only when the two fits saw a different number of
-    points (e.g. final-only vs all checkpoints is no comparison for a family whose runs
-    report a final value only). ``b_failed_share`` is the share of tasks fitted under ``a``
-    whose ``b`` counterpart could not be fitted at all.
-    """
-    keys = ["family", "run_ids", "fraction", "final_only", "min_tokens", "objective"]
-    keys.remove(column)
-    left = results[results[column] == a].set_index(keys)[["status", "are_mean", "n_points"]]
-    right = results[results[column] == b].set_index(keys)[["status", "are_mean", "n_points"]]
-    joined = left.reset_index().merge(right.reset_index(), on=keys, suffixes=("_a", "_b"), how="inner")
-    fitted_a = joined[joined["status_a"] == "ok"]
-    b_failed = float((fitted_a["status_b"] != "ok").mean()) if len(fitted_a) else float("nan")
-    both = fitted_a[fitted_a["status_b"] == "ok"]
-    if informative_only:
-        both = both[both["n_points_a"] != both["n_points_b"]]
-    if both.empty:
-        return {
-            "a": float("nan"),
-            "b": float("nan"),
-            "pairs": 0,
-            "families": 0,
-            "a_better_share": float("nan"),
-            "b_failed_share": b_failed,
-        }
-    per_family = both.groupby("family")[["are_mean_a", "are_mean_b"]].mean()
-    return {
-        "a": float(per_family["are_mean_a"].mean()),
-        "b": float(per_family["are_mean_b"].mean()),
-        "pairs": int(len(both)),
-        "families": int(len(per_family)),
-        "a_better_share": float((both["are_mean_a"] < both["are_mean_b"]).mean()),
-        "b_failed_share": b_failed,
-    }
-
-
 def partial_target(curves: pd.DataFrame, target_share: float = 0.3, min_tokens: float = 10e9) -> dict[str, Any]:
     """Fit on every smaller run plus the target's own checkpoints up to ``target_share`` of its
     tokens; ARE on the target's last 30% (the paper: ~30% of the target predicts its end)."""
@@ -339,23 +299,28 @@ def hitchhiker_report(results: pd.DataFrame, con: duckdb.DuckDBPyConnection | No
                 are=tuple(tuple(None if np.isnan(v) else float(v) for v in row) for row in grid.to_numpy()),
             )
     findings: list[Finding] = []
-    ck = paired_effect(results, "final_only", False, True, informative_only=True)
+    ck = findings_rules.paired_comparison(results, "checkpoints")
     findings.append(
         Finding(
             "checkpoints",
-            f"final-only could not be fitted at all in {ck['b_failed_share']:.0%} of the designs that fit with "
-            f"all checkpoints; where both fit: ARE {ck['a']:.1%} with all checkpoints vs {ck['b']:.1%} final only "
-            f"({ck['pairs']} paired fits, {ck['families']} families with intermediate checkpoints)",
-            bool(ck["b_failed_share"] > findings_rules.FINAL_ONLY_FAIL_SHARE or ck["a"] < ck["b"]),
+            f"final-only could not be fitted at all in {ck.without_failed_share:.0%} of the "
+            f"{ck.fitted_with:,} designs that fit with all checkpoints (10B cutoff on; of all {ck.tasks:,} "
+            f"designs fitted both ways, {ck.failure_rate_with:.0%} fail with all checkpoints and "
+            f"{ck.failure_rate_without:.0%} final only); where both fit on different points: ARE "
+            f"{ck.are_with:.1%} with all checkpoints vs {ck.are_without:.1%} final only ({ck.pairs:,} paired "
+            f"fits, {ck.families} families with intermediate checkpoints)",
+            bool(ck.without_failed_share > findings_rules.FINAL_ONLY_FAIL_SHARE or ck.are_with < ck.are_without),
         )
     )
-    cut = paired_effect(results, "min_tokens", 10e9, 0.0, informative_only=True)
+    cut = findings_rules.paired_comparison(results, "cutoff")
     findings.append(
         Finding(
             "cutoff",
-            f"ARE {cut['a']:.1%} with the cutoff vs {cut['b']:.1%} without "
-            f"({cut['pairs']} paired fits, {cut['families']} families; cutoff better in {cut['a_better_share']:.0%})",
-            bool(cut["a"] < cut["b"]),
+            f"ARE {cut.are_with:.1%} with the cutoff vs {cut.are_without:.1%} without ({cut.pairs:,} paired "
+            f"fits on intermediate checkpoints, {cut.families} families; cutoff better in "
+            f"{cut.with_better_share:.0%}; of all {cut.tasks:,} designs fitted both ways, "
+            f"{cut.failure_rate_with:.0%} fail with the cutoff and {cut.failure_rate_without:.0%} without)",
+            bool(cut.are_with < cut.are_without),
         )
     )
     good = ok[~ok["final_only"] & (ok["min_tokens"] > 0)]

@@ -54,10 +54,7 @@ def _heat_table(meta_key: tuple, family: str, final_only: bool, cutoff: bool, _r
 @st.cache_data(show_spinner=False, max_entries=8)
 def _comparisons(meta_key: tuple, family: str, _results: pd.DataFrame) -> dict:
     rows = _results if family == ALL else _results[_results["family"] == family]
-    return {
-        "checkpoints": findings.matched_comparison(rows, "checkpoints"),
-        "cutoff": findings.matched_comparison(rows, "cutoff"),
-    }
+    return {name: findings.paired_comparison(rows, name) for name in ("checkpoints", "cutoff")}
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -306,7 +303,8 @@ def render() -> None:
     st.caption(
         "The same family, runs and fraction of training, fitted both ways; only tasks where both fits succeeded "
         "on different points enter the bars (a family whose runs report only a final value has nothing to "
-        "compare). The failure rate of each option is below the bars."
+        "compare). The failure rates below the bars are over every task fitted both ways, as in the table of "
+        "findings."
     )
     comparisons = _comparisons(meta_key, family, results)
     cols = st.columns(2, gap="medium")
@@ -317,31 +315,28 @@ def render() -> None:
     for column, name in zip(cols, ("checkpoints", "cutoff")):
         comparison = comparisons[name]
         column.markdown(f"**{titles[name]}**")
-        if comparison["fits"].max() == 0:
+        if comparison.pairs == 0:
+            same = (
+                f" {comparison.both_same_points:,} tasks fitted both ways on the same points (runs that report "
+                "one value each)."
+                if comparison.both_same_points
+                else ""
+            )
             column.info(
-                "No task was fitted successfully both ways"
-                + (
-                    f"; the fits failed in {comparison['failure_rate'].iloc[0]:.0%} (first option) and "
-                    f"{comparison['failure_rate'].iloc[1]:.0%} (second option) of tasks."
-                    if comparison["failure_rate"].notna().all()
-                    else "."
-                )
+                "No task was fitted successfully both ways on different points. "
+                + common.escape_md(comparison.failure_sentence(), 600)
+                + same
             )
             continue
         bars = charts.add_context(
-            analysis_charts.comparison_figure(comparison),
+            analysis_charts.comparison_figure(comparison.frame()),
             title=titles[name],
             wrap=50,  # one of two columns
-            inputs="Matched tasks fitted both ways · "
+            inputs=f"{comparison.pairs:,} matched tasks fitted both ways · "
             + ("all families (family-averaged)" if family == ALL else family),
         )
         column.plotly_chart(bars, key=KEY + "bars-" + name, config=config)
-        column.caption(
-            " · ".join(
-                f"{common.escape_md(r.option)}: fits fail in {r.failure_rate:.0%} of tasks"
-                for r in comparison.itertuples()
-            )
-        )
+        column.caption(common.escape_md(comparison.failure_sentence(), 600))
 
     st.subheader("The paper's guidance, checked on our data")
     with st.spinner("Checking the findings (a few extra fits)..."):

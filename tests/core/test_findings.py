@@ -143,3 +143,59 @@ def test_empty_results():
     assert len(table) == 7
     assert table["holds"].isna().all()
     assert (table["ours"].str.len() > 0).all()
+
+
+def _shipped_rows() -> pd.DataFrame:
+    from pathlib import Path
+
+    return pd.read_parquet(Path(__file__).resolve().parents[2] / "data" / "sweep_results.parquet")
+
+
+def _protocol_pairs(rows: pd.DataFrame, column: str, with_value, without_value, held: str, held_value):
+    """Tasks fitted both ways, recomputed here with plain pandas: the setting not compared held at the
+    paper's standard (10B cutoff on, intermediate checkpoints), one row per (family, runs, fraction, objective)."""
+    rows = rows[np.isclose(rows[held].astype(float), float(held_value))]
+    key = ["family", "run_ids", "fraction", "objective"]
+    a = rows[np.isclose(rows[column].astype(float), float(with_value))].set_index(key)
+    b = rows[np.isclose(rows[column].astype(float), float(without_value))].set_index(key)
+    return a.reset_index().merge(b.reset_index(), on=key, suffixes=("_a", "_b"))
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "with_value", "without_value", "held", "held_value"),
+    [
+        ("checkpoints", "final_only", False, True, "min_tokens", 10e9),
+        ("cutoff", "min_tokens", 10e9, 0.0, "final_only", False),
+    ],
+)
+def test_bars_and_findings_table_show_one_paired_comparison(name, column, with_value, without_value, held, held_value):
+    """The page's bars, their failure caption and the findings table's row state the same pair count, ARE and
+    failure rates, each recomputed here from the shipped sweep rows; the failure rates are over every task
+    fitted both ways (before: the bars paired 166 / 659 tasks, the table 348 / 1004, and the captions' rates
+    left out the tasks both fits got right on the same points)."""
+    rows = _shipped_rows()
+    tasks = _protocol_pairs(rows, column, with_value, without_value, held, held_value)
+    assert not tasks.duplicated(["family", "run_ids", "fraction", "objective"]).any()
+    ok_a, ok_b = tasks["status_a"] == "ok", tasks["status_b"] == "ok"
+    informative = tasks[ok_a & ok_b & (tasks["n_points_a"] != tasks["n_points_b"])]
+    per_family = informative.groupby("family")[["are_mean_a", "are_mean_b"]].mean().mean()
+    fail_a, fail_b = f"{(~ok_a).mean():.0%}", f"{(~ok_b).mean():.0%}"
+    assert len(tasks) > len(informative) > 100
+
+    bars = findings.matched_comparison(rows, name)
+    assert list(bars["fits"]) == [len(informative)] * 2
+    assert list(bars["tasks"]) == [len(tasks)] * 2
+    assert bars["are_mean"].tolist() == pytest.approx([per_family["are_mean_a"], per_family["are_mean_b"]])
+    assert [f"{v:.0%}" for v in bars["failure_rate"]] == [fail_a, fail_b]
+    caption = findings.paired_comparison(rows, name).failure_sentence()
+    assert f"Of the {len(tasks):,} tasks fitted both ways, fits fail in {fail_a} with" in caption
+    assert f"and in {fail_b} with" in caption
+
+    ours = findings.check_findings(rows).set_index("key").loc[name, "ours"]
+    assert f"({len(informative):,} paired fits" in ours
+    assert f"ARE {per_family['are_mean_a']:.1%}" in ours and f"vs {per_family['are_mean_b']:.1%}" in ours
+    assert f"of all {len(tasks):,} designs fitted both ways, {fail_a} fail" in ours
+    if name == "checkpoints":  # the decision rule's share: final-only failures among the designs that fit
+        share = f"{(~ok_b[ok_a]).mean():.0%} of the {int(ok_a.sum()):,} designs that fit with all checkpoints"
+        assert share in ours
+        assert f"fails in {(~ok_b[ok_a]).mean():.0%} of the {int(ok_a.sum()):,} tasks that fit" in caption

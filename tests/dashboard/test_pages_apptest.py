@@ -566,6 +566,43 @@ def test_reliability_family_and_final_only(app_test, with_meta):
     assert _query(at, "family") == "opt" and _query(at, "ckpt") == "final"
 
 
+def test_reliability_bars_and_table_agree_and_name_the_options(app_test, with_meta):
+    """The checkpoints comparison's caption and the findings table count the same tasks, recomputed here from
+    the sweep rows (10B cutoff on, one task per family, runs, fraction); in one family with no pair to compare,
+    the failure rates name their options (before: "33% (first option) and 100% (second option)")."""
+    from scaleplan.core import meta
+
+    rows = meta.load_results(with_meta)
+    rows = rows[np.isclose(rows["min_tokens"].astype(float), 10e9)]
+    key = ["family", "run_ids", "fraction", "objective"]
+
+    def tasks(frame):
+        a, b = frame[~frame["final_only"].astype(bool)], frame[frame["final_only"].astype(bool)]
+        return a.merge(b, on=key, suffixes=("_a", "_b"))
+
+    every = tasks(rows)
+    at = app_test("reliability.py")
+    _no_failure(at)
+    captions = _texts(at.caption)
+    assert (
+        f"Of the {len(every):,} tasks fitted both ways, fits fail in {(every['status_a'] != 'ok').mean():.0%}"
+        in captions
+    )
+    ours = at.table[0].value.set_index("Finding").iloc[0]["Our sweep"]
+    assert f"of all {len(every):,} designs fitted both ways" in ours
+
+    pythia = tasks(rows[rows["family"] == "pythia"])
+    assert (pythia["status_b"] != "ok").all()  # final-only never fits Pythia: no pair to draw
+    at.selectbox(key="reliability.family").set_value("pythia").run()
+    _no_failure(at)
+    info = _texts(at.info)
+    assert (
+        f"fits fail in {(pythia['status_a'] != 'ok').mean():.0%} with “Intermediate checkpoints” and in 100% with "
+        "“Final losses only”"
+    ) in info
+    assert "first option" not in info
+
+
 def test_reliability_without_meta(app_test, without_meta):
     at = app_test("reliability.py")
     _no_failure(at)

@@ -195,20 +195,22 @@ def render() -> None:
 
     st.subheader("Selected runs")
     several_metrics = len(groups) > 1
+    # The columns a reader compares first (which run, how big, its final value) come first, so they are in
+    # view at 1,400 px before the table scrolls sideways; descriptions and the run id follow.
     table = pd.DataFrame(
         {
             "Run": runs["model_name"].fillna(runs["run_id"]),
             "Family": runs["family"],
             "Parameters": runs["num_params"],
-            "Architecture": runs["architecture"],
-            "Training data": runs["training_data"],
-            "Seed": runs["seed"],
-            "Points": runs["num_points"],
+            "Metric": [metric_label(m, kinds.get(m)).title for m in runs["metric"]],
+            "Final value": runs["final_value"],
             "Tokens seen (last)": runs["max_tokens"],
             # as text: Streamlit's number columns cannot show values above ~1e20
             "Compute (last, FLOPs)": [units.format_flops(v, unit=False, decimals=2) for v in runs["max_flops"]],
-            "Metric": [metric_label(m, kinds.get(m)).title for m in runs["metric"]],
-            "Final value": runs["final_value"],
+            "Points": runs["num_points"],
+            "Seed": runs["seed"],
+            "Architecture": runs["architecture"],
+            "Training data": runs["training_data"],
             "Run id": runs["run_id"],
         }
     )

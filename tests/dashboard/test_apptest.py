@@ -67,6 +67,27 @@ def test_explore_default_view(app_test):
     assert len(table) == 7 and "Parameters" in table.columns
 
 
+def test_explore_table_shows_the_final_value_among_its_first_columns(app_test, con):
+    """At 1,400 px the runs table shows about five columns before it scrolls sideways: the final value is the
+    fourth, beside the run and its size (before: the eleventh, off screen), and holds each run's last
+    observation of the metric, read here from the database."""
+    at = app_test("explore.py")
+    _no_failure(at)
+    table = at.dataframe[0].value
+    columns = list(table.columns)
+    final = next(c for c in columns if c.startswith("Final "))
+    assert columns[:4] == ["Run", "Family", "Parameters", final], columns
+    assert columns[-1] == "Run id"
+    last = con.execute(
+        """SELECT r.model_name, arg_max(o.value, o.tokens_seen) FROM observations o JOIN runs r USING (run_id)
+           WHERE o.family = 'pythia' AND o.metric = 'zero-shot/lambada_openai/log_ppl' GROUP BY r.model_name"""
+    ).fetchall()
+    assert dict(zip(table["Run"], table[final])) == pytest.approx(dict(last))
+
+    several = app_test("explore.py", query_params={"family": ["pythia", "gpt3"]})  # each family's own metric
+    assert list(several.dataframe[0].value.columns)[:5] == ["Run", "Family", "Parameters", "Metric", "Final value"]
+
+
 def test_explore_select_family_and_flops(app_test):
     at = app_test("explore.py")
     at.multiselect(key="explore.family").set_value(["gpt3"]).run()

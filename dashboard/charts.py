@@ -21,6 +21,21 @@ from scaleplan.core import units
 COLORSCALE = "Viridis"
 COLOR_RANGE = (0.0, 0.88)  # stop before Viridis' pale yellow, which is weak on white
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SYMBOLS = (
+    "circle",
+    "square",
+    "diamond",
+    "triangle-up",
+    "x",
+    "star",
+    "triangle-down",
+    "cross",
+    "pentagon",
+    "hexagon",
+    "star-triangle-up",
+    "hourglass",
+)
+"""Marker symbol per family on the curves chart: runs of one checkpoint have no line to show a dash."""
 MAX_LEGEND_SIZES = 12  # more distinct sizes than this: a colour bar instead of a legend
 MARKER_RUN_POINTS = 40  # runs with at most this many points also get markers
 FONT = dict(family="Source Sans Pro, Helvetica, Arial, sans-serif", size=15, color="#1a1d24")
@@ -174,8 +189,9 @@ def curves_figure(
 
     ``curves`` has columns run_id, label (shown in the hover), num_params, value and the x
     column (``tokens_seen`` or ``flops``); optional ``family`` (with several families each
-    gets a line style and the legend groups sizes under a heading per family, e.g. "pythia · LAMBADA
-    last-word loss" from ``family_labels``), ``tokens_seen`` and ``flops`` for the hover text. More
+    gets a line style and a marker symbol, :data:`SYMBOLS`, so runs of one point, which draw no
+    line, are told apart too; the legend groups sizes under a heading per family, e.g. "pythia ·
+    LAMBADA last-word loss" from ``family_labels``), ``tokens_seen`` and ``flops`` for the hover text. More
     than MAX_LEGEND_SIZES entries: a colour bar for the sizes, and the legend keeps one line-style
     entry per family.
     """
@@ -184,6 +200,7 @@ def curves_figure(
     colors = size_colors(data["num_params"].tolist())
     families = list(dict.fromkeys(data["family"])) if "family" in data else []
     dash_of = {f: DASHES[i % len(DASHES)] for i, f in enumerate(families)}
+    symbol_of = {f: SYMBOLS[i % len(SYMBOLS)] for i, f in enumerate(families)}
     several = len(families) > 1
     entries = data.drop_duplicates(["family", "num_params"] if several else ["num_params"])
     use_legend = len(entries) <= MAX_LEGEND_SIZES
@@ -232,7 +249,11 @@ def curves_figure(
                 y=run["value"],
                 mode="lines+markers" if few else "lines",
                 line=dict(color=colors.get(size, "#1f5fbf"), width=2.4, dash=dash_of.get(family, "solid")),
-                marker=dict(size=8 if len(run) > 1 else 11, color=colors.get(size, "#1f5fbf")),
+                marker=dict(
+                    size=8 if len(run) > 1 else 11,
+                    color=colors.get(size, "#1f5fbf"),
+                    symbol=symbol_of.get(family, "circle"),
+                ),
                 name=name,
                 legendgroup=family if several else f"|{size:.6g}",
                 showlegend=use_legend and first_of_entry,
@@ -248,10 +269,11 @@ def curves_figure(
                     type="scatter",
                     x=[None],
                     y=[None],
-                    mode="lines",
+                    mode="lines+markers",
                     hoverinfo="skip",
                     legendgroup=family,
                     line=dict(color="#5f6368", width=2.4, dash=dash_of[family]),
+                    marker=dict(color="#5f6368", size=9, symbol=symbol_of[family]),
                     name=html.escape(family_names.get(family, family)),
                 )
             )

@@ -51,6 +51,7 @@ __all__ = [
     "format_percent",
     "format_share",
     "format_ratio",
+    "format_level",
     "metric_unit",
     "axis_title",
     "log_axis_sensible",
@@ -314,6 +315,15 @@ def format_ratio(value: object) -> str:
     if digits <= 0:
         return f"{rounded:,.0f}x"
     return _trim(f"{rounded:.{digits}f}") + "x"
+
+
+def format_level(level: object) -> str:
+    """A confidence level as a percentage with as many decimals as it needs, up to two (so 0.995 is
+    never shown as "100%"): 0.9 -> "90%", 0.995 -> "99.5%", 0.9999 -> "99.99%"."""
+    number = _number(level)
+    if number is None:
+        return MISSING
+    return _trim(f"{number * 100:.2f}") + "%"
 
 
 def format_percent(value: object, decimals: int = 1) -> str:

@@ -15,7 +15,7 @@ from scaleplan.core.calibration.base import METHOD, CalibrationError
 from scaleplan.core.calibration.features import RMSE_FLOOR, DesignFeatures, _design_matrix, _table_of, features_table
 from scaleplan.core.calibration.results import AREQuantiles, PredictionInterval, Refusal
 from scaleplan.core.selection import below_target
-from scaleplan.core.units import format_ratio
+from scaleplan.core.units import format_level, format_ratio
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,10 @@ class _Model:
     def quantile(self, level: float) -> float:
         """Weighted conformal quantile: smallest score whose cumulative weight reaches
         level * (1 + 1/n_eff) of the total, n_eff Kish's effective sample size (the number of designs
-        when all weigh the same, about the number of source groups when every group weighs the same)."""
+        when all weigh the same, about the number of source groups when every group weighs the same);
+        infinite when level * (1 + 1/n_eff) exceeds 1 (as split conformal's ceil((n + 1) level) > n)."""
+        if level * (1.0 + 1.0 / self.n_eff) > 1.0 + 1e-9:
+            return math.inf  # beyond what n_eff scores can bound: no finite conformal quantile
         total = float(self.score_weights.sum())
         needed = self.adjusted_level(level) * total
         index = int(np.searchsorted(np.cumsum(self.score_weights), needed - 1e-9 * total))
@@ -363,7 +366,10 @@ class Calibration:
             return refusal
         q = self.log_half_width(features, level)
         if not math.isfinite(q):
-            return Refusal(f"{self.num_groups} source groups are too few for a {level:.0%} interval", "families")
+            return Refusal(
+                f"{self.num_groups} source groups ({self.cells:,} designs) are too few for a {format_level(level)} interval",
+                "families",
+            )
         if not q > 0:  # a zero-width interval is never shown
             return Refusal("the calibration designs give no spread at this level", "families")
         return PredictionInterval(

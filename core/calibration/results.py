@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scaleplan.core.calibration.base import METHOD
+from scaleplan.core.units import format_level
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class PredictionInterval:
     def describe(self) -> str:
         """E.g. "90% interval 2.01-2.33 (calibrated on 20 families)"."""
         return (
-            f"{self.level:.0%} interval {self.low:.4g}–{self.high:.4g} "
+            f"{format_level(self.level)} interval {self.low:.4g}–{self.high:.4g} "
             f"(calibrated on {self.basis or self._collection_basis()})"
         )
 

@@ -86,6 +86,21 @@ def test_interval_width_matches_the_known_normal_quantile(rows):
     assert are.median == pytest.approx(math.expm1(norm.ppf(0.75) * sigma), rel=0.3)
 
 
+def test_a_level_beyond_what_the_scores_can_bound_is_refused_not_the_largest_score(rows):
+    # Split conformal with n exchangeable scores bounds a level only up to n / (n + 1): above it the
+    # quantile is infinite. Here n_eff (Kish) is the calibration's effective sample size; a level
+    # past n_eff / (n_eff + 1) must be refused, not answered with the largest score ("100% interval").
+    # families of unequal sizes (weights n_g ** -0.5 whose sum is not exact in floating point)
+    keep = np.random.default_rng(1).random(len(rows)) < np.where(rows["family"].str[-1].astype(int) % 2 == 0, 0.9, 0.4)
+    cal = calibration.fit_calibration(rows[keep])
+    n_eff = cal.model.n_eff
+    features = DesignFeatures(num_sizes=5, param_ratio=4.0, compute_ratio=200.0)
+    beyond = 1 - 0.5 / (n_eff + 1)  # > n_eff / (n_eff + 1)
+    assert isinstance(cal.interval(2.0, features, beyond), Refusal)
+    within = 0.5 * (n_eff / (n_eff + 1)) + 0.5 * 0.9  # between 0.9 and the bound
+    assert isinstance(cal.interval(2.0, features, within), PredictionInterval)
+
+
 def test_lofo_really_excludes_the_held_out_family(rows):
     held = calibration.evaluate_held_out(rows, "fam03")
     used = set(held["calibration_families"].iloc[0].split(","))

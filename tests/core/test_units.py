@@ -235,3 +235,11 @@ def test_an_interval_of_zero_width_is_never_shown():
 )
 def test_a_ratio_is_three_significant_digits_in_plain_digits(value, text):
     assert units.format_ratio(value) == text
+
+
+@pytest.mark.parametrize(
+    ("level", "text"),
+    [(0.9, "90%"), (0.5, "50%"), (0.995, "99.5%"), (0.9999, "99.99%"), (0.95, "95%"), (None, "\u2013")],
+)
+def test_a_level_keeps_the_decimals_it_needs(level, text):
+    assert units.format_level(level) == text

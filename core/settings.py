@@ -34,7 +34,7 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["Settings", "resolve_settings", "DEFAULT_DOWNLOAD_URL", "APP_NAME"]
+__all__ = ["Settings", "resolve_settings", "user_path", "DEFAULT_DOWNLOAD_URL", "APP_NAME"]
 
 APP_NAME = "scaleplan"
 LOG_FILE_NAME = "scaleplan.log"
@@ -84,8 +84,14 @@ class Settings:
         return argv
 
 
+def user_path(value: str | os.PathLike[str]) -> Path:
+    """A path as the user typed it, ``~`` expanded (a quoted ``~`` reaches scaleplan unexpanded): the
+    one rule for every path a setting or a command's argument names."""
+    return Path(value).expanduser()
+
+
 def _absolute(value: str | os.PathLike[str]) -> Path:
-    return Path(value).expanduser().resolve()
+    return user_path(value).resolve()
 
 
 def resolve_settings(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from scaleplan.core import units
 from scaleplan.core.errors import UserError
 from scaleplan.core.settings import Settings, resolve_settings
+from scaleplan.core.settings import user_path as user_path  # the one ~ rule, for every path argument
 
 if TYPE_CHECKING:
     import duckdb
@@ -281,6 +282,7 @@ def load_calibration(settings: Settings) -> tuple[Calibration | None, str]:
     import duckdb
 
     from scaleplan.core import calibration, storage
+    from scaleplan.core.meta import store as meta_store
 
     # Without a sweep of this machine's own, meta.load_results falls back to the shipped results.
     if not Path(settings.db_path).is_file():
@@ -295,6 +297,8 @@ def load_calibration(settings: Settings) -> tuple[Calibration | None, str]:
             return None, "no calibrated interval: the database records no data version (run `scaleplan data build`)"
         return calibration.load_calibration(settings.meta_path, version), ""
     except calibration.CalibrationError as error:
+        return None, f"no calibrated interval: {error}"
+    except meta_store.ResultsDamagedError as error:  # before duckdb.Error: it is one too
         return None, f"no calibrated interval: {error}"
     except storage.FileInUseError as error:  # before duckdb.Error: the results file's is one too
         which = "the database" if isinstance(error, storage.DatabaseInUseError) else "the results file"

@@ -15,12 +15,11 @@ def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
         raise _common.CLIError(f"--jobs must be a positive number of workers or -1 (all cores), got {args.jobs}")
     if args.limit is not None and args.limit < 1:
         raise _common.CLIError(f"--limit must be at least 1, got {args.limit}")
-    if args.scheduler and args.engine != "dask":
+    if args.scheduler is not None and args.engine != "dask":
         raise _common.CLIError("--scheduler needs --engine dask")
-    try:
-        config = meta.SweepConfig.from_file(args.config) if args.config else None
-    except meta.SweepConfigError as error:
-        raise _common.CLIError(str(error)) from None
+    if args.scheduler is not None:
+        meta.check_scheduler_address(args.scheduler)
+    config = _config(args)
     _common.ensure_database(settings, quiet=args.quiet)
     try:
         report = meta.run_sweep(
@@ -50,20 +49,54 @@ def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
-    """Write this machine's full sweep as the results that ship with scaleplan (parquet + sha256 pin)."""
-    from pathlib import Path
-
-    version = _common.data_version(settings)
+def _config(args: argparse.Namespace) -> meta.SweepConfig | None:
+    """The sweep configuration of ``--config`` (None: the built-in sweep), ``--family`` overriding its families."""
     try:
-        info = meta.export_results(
-            settings.meta_path, version, Path(args.to), content_digests=_common.content_digests(settings)
+        config = meta.SweepConfig.from_file(_common.user_path(args.config)) if args.config else None
+    except meta.SweepConfigError as error:
+        raise _common.CLIError(str(error)) from None
+    return config
+
+
+def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write this machine's full sweep as the results that ship with scaleplan (parquet + sha256 pin).
+
+    Refused when ``--to`` holds files that are not scaleplan's export (even with ``--force``), and,
+    without ``--force``, when the sweep of the configuration (built-in, or ``--config``) is not
+    complete or has fewer fitted designs than the export it would replace."""
+    import dataclasses
+
+    if args.to == "":
+        raise _common.CLIError("--to is empty; give the folder to write the export into (the project's data/)")
+    dest = _common.user_path(args.to)
+    if dest.exists() and not dest.is_dir():
+        raise _common.CLIError(
+            f"--to {args.to} is a file, not a folder; give the folder to write {meta.SHIPPED_RESULTS} and "
+            f"{meta.SHIPPED_INFO} into (the project's data/)"
         )
+    if dest.is_dir():
+        meta.existing_export(dest)  # a foreign file there: refused before the sweep is planned
+    config = _config(args) or meta.SweepConfig()
+    if args.family:
+        config = dataclasses.replace(config, families=tuple(args.family))
+    version = _common.data_version(settings)  # builds the database when needed
+    try:
+        planned = None if args.force else meta.planned_keys(settings.db_path, config)[1]
+        info = meta.export_results(
+            settings.meta_path,
+            version,
+            dest,
+            content_digests=_common.content_digests(settings),
+            planned=planned,
+            force=args.force,
+        )
+    except meta.SweepConfigError as error:
+        raise _common.CLIError(str(error)) from None
     except ValueError as error:
         raise _common.CLIError(f"{error}; run `scaleplan meta run` first") from None
     print(
-        f"wrote {info['rows']} rows ({info['fitted']} fitted) of data version {version[:12]} to "
-        f"{Path(args.to) / meta.SHIPPED_RESULTS} (sha256 {info['sha256'][:12]}...)"
+        f"wrote {info['rows']:,} rows ({info['fitted']:,} fitted) of data version {version[:12]} to "
+        f"{dest / meta.SHIPPED_RESULTS} (sha256 {info['sha256'][:12]}...)"
     )
     return 0
 
@@ -109,6 +142,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--to",
         required=True,
         metavar="FOLDER",
-        help="where to write sweep_results.parquet and its pin (the project's data/ folder)",
+        help="where to write sweep_results.parquet and its pin (the project's data/ folder); "
+        "files there that are not scaleplan's export are never written over",
+    )
+    export.add_argument(
+        "--config",
+        metavar="FILE",
+        help="the sweep configuration the export must be complete for (default: the built-in sweep)",
+    )
+    export.add_argument("--family", action="append", help="only these families (repeatable; overrides the config file)")
+    export.add_argument(
+        "--force",
+        action="store_true",
+        help="export an incomplete sweep, or one with fewer fitted designs than the export it replaces",
     )
     export.set_defaults(func=cmd_meta_export)

@@ -45,6 +45,8 @@ from scaleplan.core.meta.config import (
 )
 from scaleplan.core.meta.engines import (
     ENGINES,
+    SchedulerAddressError,
+    check_scheduler_address,
     dask_client,
     map_tasks,
 )
@@ -58,7 +60,9 @@ from scaleplan.core.meta.run import (
 from scaleplan.core.meta.shipped import (
     SHIPPED_INFO,
     SHIPPED_RESULTS,
+    ExportError,
     ShippedResultsError,
+    existing_export,
     export_results,
     shipped_results,
     shipped_results_info,
@@ -70,6 +74,7 @@ from scaleplan.core.meta.store import (
     PARAMETERS_SQL,
     RESULT_COLUMNS,
     RESULTS_SQL,
+    ResultsDamagedError,
     ResultsInUseError,
     load_parameters,
     load_results,
@@ -86,6 +91,7 @@ from scaleplan.core.meta.summaries import (
 )
 from scaleplan.core.meta.sweep import (
     SweepReport,
+    planned_keys,
     run_sweep,
 )
 
@@ -102,6 +108,8 @@ __all__ = [
     "eligible_families",
     "plan_tasks",
     "ENGINES",
+    "SchedulerAddressError",
+    "check_scheduler_address",
     "dask_client",
     "map_tasks",
     "DesignGroup",
@@ -111,7 +119,9 @@ __all__ = [
     "run_task",
     "SHIPPED_INFO",
     "SHIPPED_RESULTS",
+    "ExportError",
     "ShippedResultsError",
+    "existing_export",
     "export_results",
     "shipped_results",
     "shipped_results_info",
@@ -121,6 +131,7 @@ __all__ = [
     "PARAMETER_COLUMNS",
     "RESULTS_SQL",
     "RESULT_COLUMNS",
+    "ResultsDamagedError",
     "ResultsInUseError",
     "load_parameters",
     "load_results",
@@ -133,5 +144,6 @@ __all__ = [
     "sweep_counts",
     "with_compute_bins",
     "SweepReport",
+    "planned_keys",
     "run_sweep",
 ]

@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from scaleplan.core.errors import UserError
 from scaleplan.core.meta.run import DesignGroup, FamilyData, _run_chunk
 
 ENGINES = ("joblib", "dask")
+
+#: The protocols of a Dask scheduler address a user gives (``distributed.comm``'s network backends).
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+_HOST_PORT = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>[0-9]{1,5})$")
+
+
+class SchedulerAddressError(UserError):
+    """A Dask scheduler address that is not ``[PROTOCOL://]HOST:PORT``."""
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` when it is a Dask scheduler address, ``[PROTOCOL://]HOST:PORT`` with PROTOCOL one of
+    :data:`SCHEDULER_PROTOCOLS` (Dask's default is tcp) and PORT a number from 1 to 65535; else
+    :class:`SchedulerAddressError` quoting it. Checked before anything connects (Dask's own
+    ``ValueError`` would come only once the sweep has been planned)."""
+    protocol, _, rest = address.rpartition("://")
+    match = _HOST_PORT.match(rest)
+    if (
+        (protocol and protocol.lower() not in SCHEDULER_PROTOCOLS)
+        or match is None
+        or not 0 < int(match["port"]) < 65536
+    ):
+        raise SchedulerAddressError(
+            f"--scheduler {address!r} is not a Dask scheduler address; give an address like tcp://HOST:8786 "
+            f"(protocol {', '.join(SCHEDULER_PROTOCOLS)}; the port a number from 1 to 65535)"
+        )
+    return address
 
 
 @contextmanager
@@ -22,7 +51,7 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     from dask.distributed import Client, LocalCluster  # the "cluster" and "test" extras
 
     if scheduler:
-        client = Client(scheduler)
+        client = Client(check_scheduler_address(scheduler))
         try:
             yield client
         finally:

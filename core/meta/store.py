@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import pandas as pd
 
 from scaleplan.core import storage
+from scaleplan.core.errors import UserError
 
 RESULTS_SQL = """
 CREATE TABLE IF NOT EXISTS sweep_results (
@@ -99,21 +100,65 @@ class ResultsInUseError(storage.FileInUseError, duckdb.IOException):
     "no results for now" (the dashboard's pages) keeps doing so."""
 
 
+class ResultsDamagedError(UserError, OSError, duckdb.IOException):
+    """The results file is a DuckDB file whose contents cannot be read (truncated, overwritten in part).
+    It is left exactly as it is. A user error (the CLI prints it, exit 2) that is also an
+    :class:`OSError` and the :class:`duckdb.IOException` DuckDB raised, so a caller that goes on
+    without the results when they cannot be read (``plan``, ``fit``, the dashboard's pages) keeps doing so."""
+
+    def __init__(self, meta_path: Path, error: BaseException) -> None:
+        self.path = Path(meta_path)
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        super().__init__(
+            f"the meta-analysis results file {self.path} is damaged ({detail}); scaleplan did not change it. "
+            "Move it away (or point --meta elsewhere) and run `scaleplan meta run` to compute the results anew"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _raise_unreadable(meta_path: Path, error: duckdb.Error) -> NoReturn:
+    """Raise what ``error`` on the results file means: in use by another process, else damaged."""
+    if storage.is_lock_error(error):
+        raise ResultsInUseError(meta_path, error, RESULTS_IN_USE_REMEDY) from error
+    raise ResultsDamagedError(meta_path, error) from error
+
+
+def check_readable(meta_path: Path) -> None:
+    """Read every row of the existing results file's tables (read-only, nothing is written): raises
+    :class:`ResultsDamagedError` when DuckDB cannot, :class:`ResultsInUseError` when another process
+    holds the file. A sweep checks this before it opens the file for writing."""
+    con = open_results(meta_path, read_only=True)
+    try:
+        for table in ("sweep_results", "sweep_parameters"):
+            if con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+            ).fetchone() != (0,):
+                con.execute(f"SELECT count(*), min(hash(t)) FROM {table} AS t").fetchall()  # this module's names
+    except duckdb.Error as error:
+        _raise_unreadable(meta_path, error)
+    finally:
+        con.close()
+
+
 def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the results file; writable (created with its tables, older files given the
     :data:`ADDED_COLUMNS`) unless ``read_only``.
 
-    Raises :class:`ResultsInUseError` when another process holds a conflicting lock on the file.
+    Raises :class:`ResultsInUseError` when another process holds a conflicting lock on the file, and
+    :class:`ResultsDamagedError` when it cannot be read (a writable open reads the whole existing
+    file first, :func:`check_readable`, so a damaged file is never written to).
     """
     meta_path = Path(meta_path)
     if not read_only:
+        if meta_path.exists():
+            check_readable(meta_path)
         meta_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(meta_path), read_only=read_only)
     except duckdb.Error as error:
-        if storage.is_lock_error(error):
-            raise ResultsInUseError(meta_path, error, RESULTS_IN_USE_REMEDY) from error
-        raise
+        _raise_unreadable(meta_path, error)
     if read_only:
         return con
     con.execute(RESULTS_SQL)
@@ -186,9 +231,24 @@ def read_rows(meta_path: Path, data_version: str | None = None) -> pd.DataFrame:
         frame: pd.DataFrame = con.execute(
             "SELECT * FROM sweep_results WHERE ?::VARCHAR IS NULL OR data_version = ?", [data_version, data_version]
         ).df()
+    except duckdb.CatalogException:
+        raise
+    except duckdb.Error as error:
+        _raise_unreadable(meta_path, error)
     finally:
         con.close()
     return frame
+
+
+def finished_keys_of(meta_path: Path, data_version: str) -> set[str]:
+    """:func:`finished_keys` of the existing results file ``meta_path`` (opened read-only)."""
+    con = open_results(meta_path, read_only=True)
+    try:
+        return finished_keys(con, data_version)
+    except duckdb.Error as error:
+        _raise_unreadable(meta_path, error)
+    finally:
+        con.close()
 
 
 def read_parameters(meta_path: Path) -> pd.DataFrame:
@@ -200,6 +260,8 @@ def read_parameters(meta_path: Path) -> pd.DataFrame:
             stored: pd.DataFrame = con.execute("SELECT key, law, name, value FROM sweep_parameters").df()
         except duckdb.CatalogException:  # a file written before the table existed
             return pd.DataFrame(columns=list(PARAMETER_COLUMNS))
+        except duckdb.Error as error:
+            _raise_unreadable(meta_path, error)
     finally:
         con.close()
     return stored

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
+
 from scaleplan.core import storage
 from scaleplan.core.meta import store
 from scaleplan.core.meta.config import ELIGIBILITY, SweepConfig, SweepConfigError, eligible_families
@@ -59,25 +61,8 @@ def run_sweep(
     if fractions is not None:
         config = replace(config, fractions=tuple(fractions))
     t0 = time.perf_counter()
-    con = storage.connect(db_path)
-    try:
-        version = storage.stored_data_version(con)
-        if version is None:
-            raise storage.DatabaseError(f"{db_path} records no data version; rebuild it with scaleplan data build")
-        eligible = eligible_families(con)
-        if config.families is None:
-            names = eligible
-        else:
-            unknown = [f for f in config.families if f not in eligible]
-            if unknown:
-                raise SweepConfigError(
-                    f"not a family with {ELIGIBILITY}: {', '.join(unknown)} (eligible: {', '.join(eligible)})"
-                )
-            names = list(config.families)
-        curves_by_family = {name: storage.family_curves(con, name) for name in names}
-        source_group_of = storage.family_source_groups(con)
-    finally:
-        con.close()
+    version, curves_by_family, source_group_of = _sweep_inputs(db_path, config)
+    names = list(curves_by_family)
     results = store.open_results(meta_path)
     try:
         store.fill_source_groups(results, names, source_group_of)
@@ -122,3 +107,41 @@ def run_sweep(
         seconds=time.perf_counter() - t0,
         designs=designs,
     )
+
+
+def _sweep_inputs(db_path: Path, config: SweepConfig) -> tuple[str, dict[str, pd.DataFrame], dict[str, str]]:
+    """The database's data version, the curves of every family ``config`` covers (by name) and the
+    families' source groups: what :func:`run_sweep` plans and :func:`planned_keys` counts."""
+    con = storage.connect(db_path)
+    try:
+        version = storage.stored_data_version(con)
+        if version is None:
+            raise storage.DatabaseError(f"{db_path} records no data version; rebuild it with scaleplan data build")
+        eligible = eligible_families(con)
+        if config.families is None:
+            names = eligible
+        else:
+            unknown = [f for f in config.families if f not in eligible]
+            if unknown:
+                raise SweepConfigError(
+                    f"not a family with {ELIGIBILITY}: {', '.join(unknown)} (eligible: {', '.join(eligible)})"
+                )
+            names = list(config.families)
+        curves_by_family = {name: storage.family_curves(con, name) for name in names}
+        source_group_of = storage.family_source_groups(con)
+    finally:
+        con.close()
+    return version, curves_by_family, source_group_of
+
+
+def planned_keys(db_path: Path, config: SweepConfig | None = None) -> tuple[str, set[str]]:
+    """The data version and the keys of every task the sweep of ``config`` (default: the built-in
+    :class:`SweepConfig`) plans on the database at ``db_path``: what a complete sweep has stored."""
+    version, curves_by_family, _ = _sweep_inputs(db_path, config or SweepConfig())
+    keys = {
+        task.key(version)
+        for name, curves in curves_by_family.items()
+        if not curves.empty
+        for task in (config or SweepConfig()).plan(name, curves)
+    }
+    return version, keys

@@ -611,7 +611,13 @@ RUN_COUNTING = (
 
 @dataclass(frozen=True)
 class SourceSummary:
-    """What one source adapter put in the database (counts of distinct values)."""
+    """What one source adapter put in the database (counts of distinct values).
+
+    ``models`` counts every run the source has observations of, its own and those of other sources
+    it adds values to; ``runs`` counts only the runs it provides (``runs.source``), so the sources'
+    ``runs`` add up to the collection's runs. A source that adds values to another source's runs
+    (ColPret's over-training downstream evaluations) states them in ``added_*``.
+    """
 
     source: str
     repository: str
@@ -619,13 +625,29 @@ class SourceSummary:
     license: str
     files: int  # files read
     bad_rows: int  # rows skipped, by reason in ``bad_row_reasons``
-    models: int  # runs
+    models: int  # runs it has observations of (its own and other sources')
     families: int
     observations: int  # (run, checkpoint, metric) values
     metrics: int
     checkpoints: int  # distinct (run, tokens seen)
     downstream_evals: int  # benchmark scores (task, shots) of its runs' checkpoints
     bad_row_reasons: dict[str, int] = field(default_factory=dict)
+    runs: int = 0  # runs it provides (runs.source is this source)
+    added_runs: int = 0  # runs of other sources it adds observations to
+    added_to: tuple[str, ...] = ()  # those sources, sorted
+    added_metrics: int = 0  # distinct metrics of those observations
+    added_observations: int = 0  # (run, checkpoint, metric) values on other sources' runs
+
+    def added_text(self) -> str:
+        """What it adds to other sources' runs, in words ("" when nothing): e.g. "64 metrics (6,656 values)
+        on 104 runs of overtrain"."""
+        if not self.added_runs:
+            return ""
+        return (
+            f"{self.added_metrics:,} metric{'s' if self.added_metrics != 1 else ''} "
+            f"({self.added_observations:,} values) on {self.added_runs:,} run{'s' if self.added_runs != 1 else ''} "
+            f"of {', '.join(self.added_to)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -647,7 +669,17 @@ class CollectionSummary:
         return dataclasses.asdict(self) | {"sources": [dataclasses.asdict(s) for s in self.sources]}
 
 
-_SOURCE_COUNTS = ("files", "bad_rows", "models", "families", "observations", "metrics", "checkpoints")
+def _added(row: tuple[Any, ...] | None) -> dict[str, Any]:
+    """SourceSummary's added_* fields from (runs, sources, metrics, observations), none for None."""
+    if row is None:
+        return {}
+    runs, sources, metrics, observations = row
+    return {
+        "added_runs": int(runs),
+        "added_to": tuple(str(s) for s in sources),
+        "added_metrics": int(metrics),
+        "added_observations": int(observations),
+    }
 
 
 def summary(con: duckdb.DuckDBPyConnection) -> CollectionSummary:
@@ -664,6 +696,15 @@ def summary(con: duckdb.DuckDBPyConnection) -> CollectionSummary:
                count(DISTINCT (run_id, tokens_seen)) FROM observations""").fetchone()
     assert totals is not None  # an aggregate without GROUP BY returns exactly one row
     bad = con.execute("SELECT source, reason, count FROM bad_rows ORDER BY source, count DESC").df()
+    own = dict(con.execute("SELECT source, count(*) FROM runs GROUP BY source").fetchall())
+    added = {
+        str(row[0]): row[1:]
+        for row in con.execute("""
+            SELECT o.source, count(DISTINCT o.run_id), list(DISTINCT r.source ORDER BY r.source),
+                   count(DISTINCT o.metric), count(*)
+            FROM observations o JOIN runs r USING (run_id) WHERE r.source <> o.source
+            GROUP BY o.source""").fetchall()
+    }
     downstream = dict(downstream_counts(con))
     built = dict(con.execute("SELECT key, value FROM meta").fetchall())
     sources = tuple(
@@ -672,11 +713,19 @@ def summary(con: duckdb.DuckDBPyConnection) -> CollectionSummary:
             repository=str(row["repository"]),
             commit=str(row["commit"]),
             license=str(row["license"]),
-            **{key: int(row[key]) for key in _SOURCE_COUNTS},
+            files=int(row["files"]),
+            bad_rows=int(row["bad_rows"]),
+            models=int(row["models"]),
+            families=int(row["families"]),
+            observations=int(row["observations"]),
+            metrics=int(row["metrics"]),
+            checkpoints=int(row["checkpoints"]),
             downstream_evals=int(downstream.get(row["source"], 0)),
             bad_row_reasons={
                 str(r["reason"]): int(r["count"]) for r in bad[bad.source == row["source"]].to_dict("records")
             },
+            runs=int(own.get(row["source"], 0)),
+            **_added(added.get(str(row["source"]))),
         )
         for row in per_source.to_dict("records")
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import streamlit as st
 
@@ -89,14 +87,38 @@ def render() -> None:
     )
 
     with st.expander("Sources, licences and skipped rows"):
-        sources = pd.DataFrame([dataclasses.asdict(s) for s in summary.sources])
-        if not sources.empty:
+        if summary.sources:
+            # Runs are counted once, at the source that provides them (they add up to the collection's runs);
+            # a source that only adds values to another source's runs says what it adds instead.
             st.dataframe(
-                sources[["source", "repository", "commit", "license", "models", "observations", "bad_rows"]]
-                .rename(columns=str.capitalize)
-                .rename(columns={"Bad_rows": "Skipped rows"}),
+                pd.DataFrame(
+                    {
+                        "Source": [s.source for s in summary.sources],
+                        "Repository": [s.repository for s in summary.sources],
+                        "Commit": [s.commit for s in summary.sources],
+                        "License": [s.license for s in summary.sources],
+                        "Runs": [f"{s.runs:,}" for s in summary.sources],
+                        "Observations": [f"{s.observations:,}" for s in summary.sources],
+                        "Skipped rows": [f"{s.bad_rows:,}" for s in summary.sources],
+                        "Adds to other sources' runs": [s.added_text() for s in summary.sources],
+                    }
+                ),
                 hide_index=True,
                 width="stretch",
+                column_config={
+                    name: st.column_config.TextColumn(alignment="right")
+                    for name in ("Runs", "Observations", "Skipped rows")
+                }
+                | {
+                    "Runs": st.column_config.TextColumn(
+                        alignment="right", help="Runs the source provides; each run is counted at one source."
+                    )
+                },
+            )
+            st.caption(
+                f"Runs: the {summary.models:,} training runs, each counted once at the source that provides it. "
+                "Observations: (run, checkpoint, metric) values the source contributes. Skipped rows: malformed "
+                "rows left out while reading it."
             )
         if summary.built_at:
             st.caption(f"Database built {summary.built_at[:19].replace('T', ' ')} UTC.")

@@ -61,6 +61,13 @@ def test_summary_counts_every_source(con):
     assert result.models >= 300
     assert result.observations > 400_000
     assert result.families >= 30
+    # Each run is provided by exactly one source (runs.source), so the sources' runs add up to the total;
+    # a source whose observations land on another source's runs names them (counted here by run id prefix).
+    assert sum(s.runs for s in result.sources) == result.models
+    for row in result.sources:
+        others = [run for run in _observed_runs(con, row.source) if run.split("/")[0] != row.source]
+        assert set(row.added_to) == {run.split("/")[0] for run in others} and row.added_runs == len(others), row
+    assert per_source["overtrain_downstreams"].runs == 0 and per_source["overtrain_downstreams"].added_runs == 104
 
 
 def test_run_counting_statement_matches_the_database(con):
@@ -241,3 +248,7 @@ def test_tokens_per_param_quantiles_use_each_runs_final_checkpoint():
     empty = _runs_db([])
     assert storage.tokens_per_param_quantiles(empty, 0.05, 0.95) == (None, None)
     assert planning.collection_tokens_per_param(empty) == planning.DEFAULT_TPP_RANGE
+
+
+def _observed_runs(con, source: str) -> list[str]:
+    return [r for (r,) in con.execute("SELECT DISTINCT run_id FROM observations WHERE source = ?", [source]).fetchall()]

@@ -52,6 +52,32 @@ def test_overview_counts_and_families(app_test):
     assert _charts(at) == 1
 
 
+def test_overview_sources_count_each_run_once(app_test, con):
+    """The sources table counts runs, each once at the source that provides it, so the column adds up to the
+    collection's runs (before: 'Models', with the over-training runs counted at both overtrain and
+    overtrain_downstreams); a source that only adds values to another's runs says what it adds; large counts
+    have thousands separators. Truths read from the database here."""
+    at = app_test()
+    _no_failure(at)
+    sources = next(d.value for d in at.dataframe if "Repository" in d.value.columns).set_index("Source")
+    assert "Models" not in sources.columns
+    runs = sources["Runs"].str.replace(",", "").astype(int)
+    total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    assert runs.sum() == total == int(at.metric[0].value.replace(",", ""))
+    provided = dict(con.execute("SELECT source, count(*) FROM runs GROUP BY source").fetchall())
+    assert runs.to_dict() == {s: provided.get(s, 0) for s in sources.index}
+    observations = dict(con.execute("SELECT source, count(*) FROM observations GROUP BY source").fetchall())
+    assert sources["Observations"].to_dict() == {s: f"{observations[s]:,}" for s in sources.index}
+    assert sources.loc["mamba", "Observations"] == "132,522"  # one LLM360 Mamba run, logged every few steps
+    added, others = con.execute(
+        """SELECT count(DISTINCT o.run_id), any_value(r.source) FROM observations o JOIN runs r USING (run_id)
+           WHERE o.source = 'overtrain_downstreams' AND r.source <> o.source"""
+    ).fetchone()
+    assert runs["overtrain_downstreams"] == 0
+    assert f"on {added:,} runs of {others}" in sources.loc["overtrain_downstreams", "Adds to other sources' runs"]
+    assert sources.loc["overtrain", "Adds to other sources' runs"] == ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Explore
 

@@ -93,75 +93,94 @@ def fit_figure(
     traces: list[dict] = []  # built as dicts and validated once by go.Figure: ~5x faster than add_trace
     sizes = sorted({float(n) for n in fit_runs["num_params"]} | {float(target_params)})
     colors = charts.size_colors(sizes)
-    used_keys = set(zip(used["run_id"], used["tokens_seen"].round(3)))
+    # A checkpoint is "used" when the fit's points hold exactly its (run, tokens): both come from the
+    # same rows of ``curves``, so no rounding (a rounding on one side only misses points).
+    used_keys = set(zip(used["run_id"].astype(str), used["tokens_seen"].astype(float)))
+    used_sizes = {float(n) for n in used["num_params"]} if "num_params" in used else None
     y_values: list[float] = list(used["loss"]) if "loss" in used else []
     # Visible x range: a little before the first checkpoint used, to a little past the target.
-    x_low = max(float(used["tokens_seen"].min()) / 4, float(grid[0]) / 4, 1.0)
+    used_low, used_high = float(used["tokens_seen"].min()), float(used["tokens_seen"].max())
+    x_low = max(used_low / 4, float(grid[0]) / 4, 1.0)
     x_high = max(float(grid[-1]), target_tokens) * 1.3
-    shown_sizes: set[float] = set()
-    for _, run in fit_runs.iterrows():
+    fit_sizes = sorted({float(n) for n in fit_runs["num_params"]})
+    # One legend entry per size, named so no two read the same; more sizes than a legend can list: a colour bar.
+    size_legend = len(fit_sizes) <= charts.MAX_LEGEND_SIZES
+    size_names = _size_names(fit_sizes)
+    per_run = [
+        (run, curves[curves["run_id"] == run["run_id"]].sort_values("tokens_seen")) for _, run in fit_runs.iterrows()
+    ]
+    if used_sizes is None:  # which sizes have points in the fit, from the matched checkpoints
+        used_sizes = {
+            float(run["num_params"])
+            for run, points in per_run
+            if any((str(run["run_id"]), float(t)) in used_keys for t in points["tokens_seen"])
+        }
+    legend_given: set[float] = set()
+    lines: dict[tuple[float, float | None], list[float]] = {}  # (size, unique tokens) -> token span drawn
+    for run, points in per_run:
         size = float(run["num_params"])
         color = colors.get(size, "#1f5fbf")
-        points = curves[curves["run_id"] == run["run_id"]].sort_values("tokens_seen")
         if points.empty:
             continue
-        mask = np.array([(run["run_id"], round(t, 3)) in used_keys for t in points["tokens_seen"]])
+        run_id = str(run["run_id"])
+        mask = np.array([(run_id, float(t)) in used_keys for t in points["tokens_seen"]], dtype=bool)
         label = html.escape(str(run["label"]))
         group = f"size{size:.6g}"
-        first = size not in shown_sizes
-        shown_sizes.add(size)
-        name = f"{units.format_params(size, unit=False)} (fit)"
+        name = f"{size_names[size]} (fit)" if size in used_sizes else f"{size_names[size]} (not used)"
         hover = "<b>%{customdata}</b><br>tokens %{x:.3s}<br>loss %{y:.4f}<extra>%{meta}</extra>"
-        if mask.any():
+        # The size's legend entry: its filled marker when any run of the size has points in the fit.
+        for part, filled in ((mask, True), (~mask, False)):
+            if not part.any():
+                continue
+            show = size_legend and size not in legend_given and filled == (size in used_sizes)
+            if show:
+                legend_given.add(size)
             traces.append(
                 dict(
                     type="scatter",
-                    x=points["tokens_seen"][mask],
-                    y=points["value"][mask],
+                    x=points["tokens_seen"][part],
+                    y=points["value"][part],
                     mode="markers",
                     name=name,
                     legendgroup=group,
-                    showlegend=first,
-                    marker=dict(color=color, size=7),
-                    customdata=[label] * int(mask.sum()),
-                    meta="used in the fit",
+                    showlegend=show,
+                    marker=dict(color=color, size=7)
+                    if filled
+                    else dict(color=color, size=6, symbol="circle-open", opacity=0.45),
+                    customdata=[label] * int(part.sum()),
+                    meta="used in the fit" if filled else "not used",
                     hovertemplate=hover,
                 )
             )
-        if (~mask).any():
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=points["tokens_seen"][~mask],
-                    y=points["value"][~mask],
-                    mode="markers",
-                    name=name,
-                    legendgroup=group,
-                    showlegend=first and not mask.any(),
-                    marker=dict(color=color, size=6, symbol="circle-open", opacity=0.45),
-                    customdata=[label] * int((~mask).sum()),
-                    meta="not used",
-                    hovertemplate=hover,
-                )
-            )
-        start = max(float(points["tokens_seen"].min()), x_low)
-        tokens = np.geomspace(start, max(float(points["tokens_seen"].max()), start * 1.001), 80)
-        fitted = fitted_law.predict_at(params, size, tokens, unique_of(run["run_id"]))
+        span = lines.setdefault((size, unique_of(run_id)), [math.inf, 0.0])
+        span[0] = min(span[0], float(points["tokens_seen"].min()))
+        span[1] = max(span[1], float(points["tokens_seen"].max()))
+    for (size, run_unique), (low, high) in lines.items():
+        # The fitted law at the size, over its runs' checkpoints; a span narrower than MIN_LINE_SPAN (one
+        # checkpoint per run) is drawn over the fit's used tokens instead, so that it is a visible line.
+        if high < low * MIN_LINE_SPAN:
+            low, high = min(low, used_low), max(high, used_high)
+        if high < low * MIN_LINE_SPAN:
+            low, high = low / math.sqrt(MIN_LINE_SPAN), high * math.sqrt(MIN_LINE_SPAN)
+        start = max(low, x_low)
+        tokens = np.geomspace(start, max(high, start * 1.001), 80)
+        fitted = fitted_law.predict_at(params, size, tokens, run_unique)
         traces.append(
             dict(
                 type="scatter",
                 x=tokens,
                 y=fitted,
                 mode="lines",
-                name=name,
-                legendgroup=group,
+                name=f"{size_names[size]} (fitted law)",
+                legendgroup=f"size{size:.6g}",
                 showlegend=False,
-                line=dict(color=color, width=2, dash="dash"),
+                line=dict(color=colors.get(size, "#1f5fbf"), width=2, dash="dash"),
                 hoverinfo="skip",
             )
         )
-        first_used = float(points["tokens_seen"][mask].min()) if mask.any() else float(tokens[-1])
-        y_values += list(fitted[tokens >= first_used])
+        y_values += list(fitted[tokens >= max(start, used_low)])
+    if not size_legend and fit_sizes:
+        traces += charts.size_colorbar_traces(sizes)
     # The target: band, predicted curve, prediction, actual points.
     if band is not None:
         traces.append(
@@ -256,6 +275,18 @@ def fit_figure(
     _legend_below(layout)
     layout["margin"].update(r=10, b=10)
     return go.Figure(data=traces, layout=layout)
+
+
+MIN_LINE_SPAN = 2.0  # a size's dashed fitted law spans at least this factor in tokens
+
+
+def _size_names(sizes: Sequence[float]) -> dict[float, str]:
+    """Each size as the legend names it ("1.4B"), with more decimals where two distinct sizes would read the same."""
+    for decimals in (1, 2, 3):
+        names = {size: units.format_params(size, unit=False, decimals=decimals) for size in sizes}
+        if len(set(names.values())) == len(names):
+            return names
+    return names
 
 
 def _legend_below(layout: dict) -> None:

@@ -278,7 +278,7 @@ def curves_figure(
                 )
             )
     if colors and not use_legend:
-        traces += _colorbar_traces(list(colors))
+        traces += size_colorbar_traces(list(colors))
     layout = base_layout_dict(x_title=x_title, y_title=y_title, log_x=log_x, log_y=log_y, height=height)
     if use_legend and colors:
         single = family_names.get(families[0]) if len(families) == 1 else None
@@ -306,7 +306,7 @@ def curves_figure(
     return go.Figure(data=traces, layout=layout)
 
 
-def _colorbar_traces(sizes: list[float]) -> list[dict]:
+def size_colorbar_traces(sizes: list[float]) -> list[dict]:
     """An invisible trace that carries the size colour bar (log10 parameters, labelled 1B etc.); none for one size."""
     lo, hi = math.log10(min(sizes)), math.log10(max(sizes))
     if hi == lo:

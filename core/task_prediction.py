@@ -128,8 +128,9 @@ def predict_task(
     points = pd.DataFrame({"run_id": study_run_ids, "tokens_seen": study_tokens, "loss": study_loss})
     study = scores.merge(points, on=["run_id", "tokens_seen"], how="inner")
     chance = float(scores["chance"].iloc[0])
+    label = choice.label  # the task as the user named it (with its shots): refusals and the result say it so
     link = downstream.fit_task_link(
-        choice.task,
+        label,
         study["loss"],
         study["value"],
         study["n_questions"],
@@ -155,7 +156,7 @@ def predict_task(
         actual = None if final.empty else 100 * float(final["value"].iloc[-1])
     return TaskPrediction(
         family=family,
-        task=choice.label if choice.shots is not None else choice.task,
+        task=label,
         shots=shots[0] if shots else 0,
         chance=chance,
         link=link,

@@ -75,6 +75,18 @@ def _loss_label(version, family: str) -> MetricLabel:
     return metric_label(metric, kinds.get(metric))
 
 
+def _loss_axis_title(loss: MetricLabel, family: str) -> str:
+    """The loss axis' title, one unit in one pair of parentheses: "Validation loss, log-perplexity (nats/token)"
+    (a name that ends in its own parenthetical gets it after a comma), "Loss (as uploaded)" for an upload."""
+    if family == fits.UPLOADED:
+        return units.axis_title("Loss", "as uploaded")
+    name = loss.name
+    if name.endswith(")") and " (" in name:
+        head, _, tail = name[:-1].rpartition(" (")
+        name = f"{head}, {tail}"
+    return units.axis_title(name, loss.unit)
+
+
 def _family_options(families: pd.DataFrame, uploaded: pd.DataFrame | None) -> tuple[list[str], dict[str, str]]:
     usable = families[families["num_sizes"] >= MIN_SIZES_TO_FIT]
     names = usable["family"].tolist()
@@ -107,7 +119,7 @@ def _preview(
         analysis_charts.observed_figure(
             curves=curves,
             runs=fits.runs_table(curves),
-            y_title=units.axis_title(loss.name, loss.unit if family != fits.UPLOADED else "as uploaded"),
+            y_title=_loss_axis_title(loss, family),
             title=f"Observed losses of {labels.get(family, family)} (fitting...)",
         ),
         config=analysis_charts.plotly_config("scaleplan-fit"),
@@ -163,8 +175,9 @@ def _inputs_and_results(
     family_label = _family_label(labels)
     p_family = state.read_param("family", allowed=names, default=default_family, label="family", describe=family_label)
     first = state.seed_widget(KEY + "family", p_family)
-    notices = [p_family] if first else []
-    if first and st.query_params.get("family") == fits.UPLOADED and uploaded is None:
+    lost_upload = first and st.query_params.get("family") == fits.UPLOADED and uploaded is None
+    notices = [p_family] if first and not lost_upload else []  # a lost upload has its own notice, below
+    if lost_upload:
         st.info(
             "The link refers to uploaded runs, which live only in the browser session that uploaded them; "
             f"showing {default_family} instead.",
@@ -539,8 +552,12 @@ def _metric_cards(view: _View, result: Analysis) -> tuple[list[Any], list[tuple[
         units.format_share(share),
         help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.",
     )
-    cards[3].caption(f"{units.format_flops(result.points.compute_flops)} of {units.format_flops(target_compute)}")
-    out.append(("Fit compute share", units.format_share(share), ""))
+    fit_text, target_text = _flops_pair(result.points.compute_flops, target_compute)
+    cards[3].caption(f"{fit_text} of {target_text}")
+    above = ABOVE_TARGET_NOTE if share > 1 else ""
+    if above:
+        cards[3].caption(above)
+    out.append(("Fit compute share", units.format_share(share), f"{fit_text} of {target_text}. {above}".strip()))
     return cards, out
 
 
@@ -566,14 +583,14 @@ def _figure(view: _View, result: Analysis, curves: pd.DataFrame, runs: pd.DataFr
         band=None,
         grid=fits.target_grid(result, curves),
         law=result.fit.law.name,
-        y_title=units.axis_title(view.loss.name, view.loss.unit if view.family != fits.UPLOADED else "as uploaded"),
+        y_title=_loss_axis_title(view.loss, view.family),
         min_tokens=view.cutoff,
     )
     charts.add_context(
         figure,
         title=f"{view.family_label}: {view.loss.name} of {view.target_name}, fitted and extrapolated",
         inputs=f"Target {view.target_text(result)} · "
-        f"{len(view.chosen)} runs in the fit ({_fitted_sizes(result.points.num_params)}) · "
+        f"{_fitted_runs_text(view, result, runs)} · "
         f"fraction of training {view.fraction:g} · "
         f"{CHECKPOINTS[view.ckpt].lower()} · checkpoints at or below "
         f"{units.format_tokens(view.cutoff)} dropped"
@@ -750,7 +767,15 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
     # Imported here, after the headline: the task section's core.downstream imports scipy.stats (~1-3 s cold).
     from scaleplan.dashboard.views import fit_task
 
-    fit_task.render(view.family, result, None if view.hypothetical else view.target, view.target_name, latest)
+    fit_task.render(
+        view.family,
+        result,
+        None if view.hypothetical else view.target,
+        view.target_name,
+        latest,
+        view.loss,
+        _loss_axis_title(view.loss, view.family),
+    )
 
     borrowed = dict(result.fit.params)
     inputs = [
@@ -762,7 +787,10 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
             else f"hypothetical: {units.format_params(result.target_params)}, "
             f"{units.format_tokens(result.target_tokens)}",
         ),
-        ("Runs in the fit", ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(view.chosen))),
+        (
+            "Runs in the fit",
+            ", ".join(fits.target_label(runs, r) for r in runs["run_id"] if r in set(result.points.runs["run_id"])),
+        ),
         ("Fraction of training used", f"{view.fraction:g}"),
         ("Checkpoints", CHECKPOINTS[view.ckpt]),
         ("Checkpoints dropped at or below", units.format_tokens(view.cutoff)),
@@ -801,6 +829,44 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
         file_name="scaleplan-fit-report.html",
         data=build,
     )
+
+
+ABOVE_TARGET_NOTE = (
+    "Above 100%: the fitted runs cost more than training the target, so this is an interpolation or a "
+    "benchmark of the law, not a saving."
+)
+
+
+def _flops_pair(fit_flops: float, target_flops: float) -> tuple[str, str]:
+    """The fit's and the target's compute with the fewest significant digits (2 to 5) at which two
+    different counts read differently ("2.06e22 FLOPs of 2.09e22 FLOPs", not "2.1e22 of 2.1e22")."""
+    for decimals in range(1, 5):
+        pair = units.format_flops(fit_flops, decimals=decimals), units.format_flops(target_flops, decimals=decimals)
+        if pair[0] != pair[1] or fit_flops == target_flops:
+            return pair
+    return pair
+
+
+def _fitted_runs_text(view: _View, result: Analysis, runs: pd.DataFrame) -> str:
+    """The runs that contribute points to the fit, their sizes, and the selected runs that contribute none
+    (why: every checkpoint at or below the cutoff, or none left by the fraction or final-only choice)."""
+    contributing = set(result.points.runs["run_id"].astype(str))
+    count = len(contributing)
+    text = f"{count} run{'s' if count != 1 else ''} in the fit ({_fitted_sizes(result.points.num_params)})"
+    idle = runs[runs["run_id"].isin(view.chosen) & ~runs["run_id"].astype(str).isin(contributing)]
+    if idle.empty:
+        return text
+    cut = int((idle["max_tokens"] <= view.cutoff).sum())
+    rest = len(idle) - cut
+    parts = []
+    if cut:
+        parts.append(f"{cut} selected run{'s have' if cut != 1 else ' has'} no checkpoint after the cutoff")
+    if rest:
+        parts.append(
+            f"{rest} selected run{'s have' if rest != 1 else ' has'} no checkpoint within the fraction of training"
+            + (" or final" if view.ckpt == "final" else "")
+        )
+    return text + "; " + "; ".join(parts)
 
 
 def _fitted_sizes(num_params: np.ndarray) -> str:

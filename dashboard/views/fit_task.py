@@ -7,6 +7,7 @@ number comes from core.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import streamlit as st
 
 from scaleplan.core import downstream, task_prediction
 from scaleplan.core.analysis import Analysis
+from scaleplan.core.metrics import MetricLabel
 from scaleplan.dashboard import charts, common, fits
 
 KEY = "fit-task-"
@@ -65,7 +67,14 @@ def _prediction(
         return str(error)
 
 
-def _figure(result: task_prediction.TaskPrediction, target_name: str, actual_loss: float | None) -> go.Figure:
+def _figure(
+    result: task_prediction.TaskPrediction,
+    target_name: str,
+    actual_loss: float | None,
+    loss: MetricLabel,
+    loss_title: str,
+) -> go.Figure:
+    """Accuracy against the fitted loss (``loss``: the family's metric and its unit, ``loss_title`` its axis title)."""
     study, link = result.study, result.link
     grid = np.linspace(min(float(link.x.min()), result.predicted_loss) - 0.1, float(link.x.max()) + 0.1, 120)
     figure = go.Figure()
@@ -76,7 +85,7 @@ def _figure(result: task_prediction.TaskPrediction, target_name: str, actual_los
             mode="markers",
             name="study checkpoints",
             marker={"color": "#1f77b4", "size": 6},
-            hovertemplate="loss %{x:.3f} nats/token<br>accuracy %{y:.1f} points<extra></extra>",
+            hovertemplate=f"loss %{{x:.3f}} {html.escape(loss.unit)}<br>accuracy %{{y:.1f}} points<extra></extra>",
         )
     )
     figure.add_trace(
@@ -120,7 +129,7 @@ def _figure(result: task_prediction.TaskPrediction, target_name: str, actual_los
     chance = 100 * result.chance
     figure.add_hline(y=chance, line={"color": "#bbbbbb", "dash": "dot"})
     figure.update_layout(
-        xaxis_title="loss (nats/token); the target at its predicted loss",
+        xaxis_title=f"{html.escape(loss_title)}; the target at its predicted loss",
         yaxis_title="accuracy (points, %)",
         xaxis={"autorange": "reversed"},
         height=420,
@@ -129,17 +138,26 @@ def _figure(result: task_prediction.TaskPrediction, target_name: str, actual_los
         figure,
         title=f"{result.task}: accuracy against loss, the study runs and the target",
         inputs=f"{result.shots}-shot · chance {chance:.0f} points (dotted) · link k = "
-        f"{link.k:.3g} per nat, L0 = {link.x0:.3g} nats/token, ceiling a = {100 * link.ceiling:.1f} points"
+        f"{link.k:.3g} per nat, L0 = {link.x0:.3g} {loss.unit}, ceiling a = {100 * link.ceiling:.1f} points"
         f"{' (fitted)' if link.ceiling_fitted else ''} · fitted by binomial likelihood",
     )
     return figure
 
 
-def render(family: str, result: Analysis, target_run: str | None, target_name: str, latest: dict[str, Any]) -> None:
+def render(
+    family: str,
+    result: Analysis,
+    target_run: str | None,
+    target_name: str,
+    latest: dict[str, Any],
+    loss: MetricLabel,
+    loss_title: str,
+) -> None:
     """The task selector, the predicted accuracy with its interval, and the two-step chart.
 
     ``result``: the page's loss analysis (its study points and predicted loss); ``latest``: what the
-    page's headline drew (its interval ``level``)."""
+    page's headline drew (its interval ``level``); ``loss``: the loss the page fits (its name and unit,
+    as the page's own chart states them) and ``loss_title`` its axis title."""
     if family == fits.UPLOADED:
         return
     version = common.db_version()
@@ -167,10 +185,17 @@ def render(family: str, result: Analysis, target_run: str | None, target_name: s
         st.warning(f"No prediction: {common.escape_md(prediction, 400)}", icon=":material/block:")
         return
     actual_loss = None if result.evaluation is None else float(result.evaluation.actual_final)
-    _show(prediction, target_name, actual_loss, level)
+    _show(prediction, target_name, actual_loss, level, loss, loss_title)
 
 
-def _show(result: task_prediction.TaskPrediction, target_name: str, actual_loss: float | None, level: float) -> None:
+def _show(
+    result: task_prediction.TaskPrediction,
+    target_name: str,
+    actual_loss: float | None,
+    level: float,
+    loss: MetricLabel,
+    loss_title: str,
+) -> None:
     cards = st.columns(3)
     low, high = result.lower_points, result.upper_points
     interval = (
@@ -190,4 +215,4 @@ def _show(result: task_prediction.TaskPrediction, target_name: str, actual_loss:
     cards[2].metric("Chance level", f"{100 * result.chance:.0f} points")
     cards[2].caption(f"{result.shots}-shot")
     st.caption(common.escape_md(result.interval_note, 500))
-    st.plotly_chart(_figure(result, target_name, actual_loss), key=KEY + "chart")
+    st.plotly_chart(_figure(result, target_name, actual_loss, loss, loss_title), key=KEY + "chart")

@@ -36,7 +36,7 @@ from scaleplan.core import fitting, laws
 from scaleplan.core.calibration import PredictionInterval, Refusal
 from scaleplan.core.conformal import conformal_quantile
 from scaleplan.core.laws import FLOPS_PER_PARAM_TOKEN
-from scaleplan.core.units import format_params, format_ratio, format_tokens
+from scaleplan.core.units import format_params, format_ratio, format_tokens, suffix_hint
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -45,8 +45,6 @@ CUT_FACTORS: tuple[float, ...] = (1.5, 2.5, 4.0, 7.0, 12.0)
 MIN_SCORES = 10
 MIN_CUTS = 2
 MIN_POINTS = 6  # a Chinchilla law has 5 parameters
-TINY_PARAMS = 1e5
-"""Below this many parameters a target is no language model: likely a size typed without its suffix (7 for 7B)."""
 METHOD = "in-study backtest (split conformal on refits of your cheaper runs)"
 
 
@@ -166,7 +164,7 @@ def backtest_interval(
         return Refusal(
             "the target lies below your runs (" + "; ".join(below) + "): every backtest predicts larger or longer "
             "runs from smaller ones, so no measured error covers a smaller target"
-            + (" (sizes take a suffix: 7B is 7 billion)" if target_params < TINY_PARAMS else ""),
+            + suffix_hint(target_params, "7B is 7 billion"),
             "backtest",
         )
     reach = max(FLOPS_PER_PARAM_TOKEN * target_params * target_tokens / backtest.largest_compute, 1.0)

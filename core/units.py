@@ -37,6 +37,8 @@ __all__ = [
     "MAX_TOKENS",
     "MAX_FLOPS",
     "MIN_COUNT",
+    "SUFFIX_HINT_PARAMS",
+    "suffix_hint",
     "NumberSyntaxError",
     "parse_number",
     "PercentError",
@@ -70,6 +72,14 @@ MAX_FLOPS = 1e30
 """Largest compute accepted anywhere (about 100,000 times the largest training run to date)."""
 MIN_COUNT = 1e3
 """Fewest parameters of a model, fewest tokens of a run: below it shares and costs underflow."""
+SUFFIX_HINT_PARAMS = 1e5
+"""Below this many parameters a target is no language model: likely a size typed without its suffix
+(70 for 70B), which messages about such a target point out (:func:`suffix_hint`)."""
+
+
+def suffix_hint(num_params: float, example: str = "70B is 70 billion") -> str:
+    """ " (sizes take a suffix: 70B is 70 billion)" for a size below :data:`SUFFIX_HINT_PARAMS`, else ""."""
+    return f" (sizes take a suffix: {example})" if num_params < SUFFIX_HINT_PARAMS else ""
 
 
 class NumberSyntaxError(UserError, ValueError):

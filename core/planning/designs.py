@@ -21,7 +21,7 @@ from scaleplan.core.planning.inputs import (
     _fraction,
     _positive,
 )
-from scaleplan.core.units import format_count, format_percent
+from scaleplan.core.units import format_count, format_percent, suffix_hint
 
 if TYPE_CHECKING:
     import duckdb
@@ -236,7 +236,7 @@ def study_designs(
     if not ladder:
         raise PlanningError(
             f"the target ({format_count(n_target)} parameters) leaves no room for a study between "
-            f"{format_count(floor)} and {format_count(top)} parameters"
+            f"{format_count(floor)} and {format_count(top)} parameters" + suffix_hint(n_target)
         )
     seed_counts = sorted({int(s) for s in seeds if int(s) >= 1}) or [1]
     low, high = (0.0, math.inf) if tpp_range is None else tpp_range

@@ -14,6 +14,7 @@ from scaleplan.core.planning.designs import (
 )
 from scaleplan.core.planning.overtraining import (
     OvertrainingSummary,
+    multiplier_text,
 )
 from scaleplan.core.planning.reference import ComputeOptimal
 from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
@@ -299,8 +300,8 @@ def recommendation(
                 else f"costs {format_percent(-o.target_inference_saved, 0)} more inference compute per token"
             )
             sentences.append(
-                f"The target's {o.target_multiplier:.0f} tokens per parameter is "
-                f"{'more' if ratio > 1 else 'fewer'} than the optimum's {o.optimal_multiplier:.0f} under "
+                f"The target's {multiplier_text(o.target_multiplier)} tokens per parameter is "
+                f"{'more' if ratio > 1 else 'fewer'} than the optimum's {multiplier_text(o.optimal_multiplier)} under "
                 f"{o.law}: a {size} model than compute-optimal, which adds "
                 f"{o.target_loss_increase:.3f} nats/token of loss and {effect}."
             )

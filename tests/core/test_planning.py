@@ -139,8 +139,10 @@ def test_design_space_for_a_70b_target():
 @pytest.mark.parametrize("target_params", [5e-324, 1.0, 1e8])
 def test_a_target_too_small_for_any_study_is_a_planning_error(target_params):
     # Half the target must reach 10x the 10M floor; 5e-324 / 2 underflows to 0 (found by Hypothesis).
-    with pytest.raises(PlanningError, match="leaves no room for a study"):
+    with pytest.raises(PlanningError, match="leaves no room for a study") as raised:
         planning.study_designs(target_params, 1e9)
+    # a size no language model has (1 parameter) was likely typed without its suffix; 100M was not
+    assert ("sizes take a suffix" in str(raised.value)) == (target_params < 1e5)
 
 
 def test_isoflop_grid_has_equal_compute_per_budget():

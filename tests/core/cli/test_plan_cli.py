@@ -306,3 +306,12 @@ def test_support_is_the_error_models_whole_set_written_one_way(run):
     code, out, err = run("--budget-dollars", "20000", "--accuracy", "5")
     assert code == 0, err
     assert f"learned on {fits:,} fits of the collection" in out and f"{fits:,} fits/" in out
+
+
+def test_a_target_far_below_one_token_per_parameter_states_its_multiplier(built_db, meta_db, tmp_path, capsys):
+    # 1.4T parameters on 70B tokens: 0.05 tokens per parameter, which the sentence must not round to 0
+    where = ["--db", str(built_db), "--meta", str(meta_db), "--log-dir", str(tmp_path / "log")]
+    argv = ["plan", "--target-params", "1.4T", "--target-tokens", "70B", "--budget-dollars", "1e6", "--accuracy", "5"]
+    assert cli.main([*argv, "--json", "--quiet", *where]) == 0
+    text = json.loads(capsys.readouterr().out)["recommendation"]
+    assert "The target's 0.05 tokens per parameter" in text and "The target's 0 tokens" not in text

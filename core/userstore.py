@@ -35,14 +35,16 @@ import duckdb
 import pandas as pd
 
 from scaleplan.core.errors import UserError
-from scaleplan.core.storage import FileInUseError, is_lock_error
+from scaleplan.core.storage import FileInUseError, is_duckdb_file, is_lock_error
 
 __all__ = [
     "STORE_FORMAT",
     "STUDY_RECORD_COLUMNS",
     "STUDY_ROW_COLUMNS",
     "STUDY_TABLES_SQL",
+    "UserStoreDamagedError",
     "UserStoreError",
+    "check_readable",
     "ensure_tables",
     "has_study",
     "has_table",
@@ -96,19 +98,63 @@ def is_user_store(path: Path) -> bool:
         con.close()
 
 
+class UserStoreDamagedError(UserStoreError):
+    """The user store is scaleplan's but its contents cannot be read (truncated, overwritten in part).
+    It holds the user's data, so it is never moved, rebuilt or written: the message says so."""
+
+    def __init__(self, path: Path, error: BaseException) -> None:
+        self.path = Path(path)
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        super().__init__(
+            f"the user store {self.path} (saved studies and scenarios) is damaged ({detail}); scaleplan did not "
+            "change it and will not write to it. Restore it from a backup, or point --user-db (or "
+            "$SCALEPLAN_USER_DB) at another file"
+        )
+
+
+def check_readable(path: Path) -> None:
+    """Read every row of every table of the existing store at ``path`` (read-only: nothing is written).
+
+    Raises :class:`UserStoreDamagedError` when DuckDB cannot (a store cut short reads its catalogue
+    but not its rows), :class:`UserStoreInUseError` when another process holds the file.
+    """
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except (duckdb.Error, OSError) as error:
+        _raise_if_in_use(path, error)
+        raise UserStoreDamagedError(path, error) from error
+    try:
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+        ).fetchall()
+        for (table,) in tables:
+            quoted = '"' + str(table).replace('"', '""') + '"'  # a name read from the store's own catalogue
+            con.execute(f"SELECT count(*), min(hash(t)) FROM {quoted} AS t").fetchall()
+    except duckdb.Error as error:
+        _raise_if_in_use(path, error)
+        raise UserStoreDamagedError(path, error) from error
+    finally:
+        con.close()
+
+
 def open_user_store(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the user store at ``path``, created (with its folder) when missing.
 
-    Raises :class:`UserStoreError` when ``path`` exists and is not a scaleplan user store: the
-    file is left exactly as it was.
+    Raises :class:`UserStoreError` when ``path`` exists and is not a scaleplan user store, and
+    :class:`UserStoreDamagedError` when it is one whose contents cannot be read (every row is read,
+    read-only, before a connection is handed out: :func:`check_readable`): the file is left exactly
+    as it was.
     """
     path = Path(path)
     if path.exists():
         if path.is_dir() or not is_user_store(path):
+            if path.is_file() and is_duckdb_file(path):
+                check_readable(path)  # a store whose catalogue is cut short is damaged, not someone else's
             raise UserStoreError(
                 f"{path} is not a scaleplan user store (saved studies and scenarios); scaleplan will not "
                 "write to it. Point --user-db (or $SCALEPLAN_USER_DB) at a new file or at an existing store."
             )
+        check_readable(path)
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as error:

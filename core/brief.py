@@ -403,7 +403,7 @@ def recommendation_sentence(comparison: scenarios.Comparison) -> tuple[str, ...]
             f"{_cell(comparison, PICK_COST, column)}; its expected ARE is "
             f"{_cell(comparison, 'Expected ARE p50 (%)', column)} (median) and "
             f"{_cell(comparison, 'Expected ARE p80 (%)', column)} (80th percentile), which {meets} the {goal} goal; "
-            f"predicted target loss {_cell(comparison, 'Predicted target loss (nats/token)', column)}; "
+            f"predicted target loss {_cell(comparison, scenarios.LOSS_LABEL, column)} (the law's training data); "
             f"predicted 17-task average accuracy {_cell(comparison, scenarios.AVERAGE_ACCURACY_LABEL, column)}."
         )
     return tuple(out)
@@ -643,13 +643,20 @@ def brief_pdf(brief: Brief) -> PdfBrief:
     pdf.ln(1)
     heading = FontFace(emphasis="BOLD", fill_color=(230, 235, 245))
 
-    def table(rows: Sequence[Sequence[str]], widths: Sequence[float] | None = None, size: float = 6.5) -> None:
+    def table(
+        rows: Sequence[Sequence[str]], widths: Sequence[float] | None = None, size: float = 6.5, *, merge: bool = False
+    ) -> None:
+        """``merge``: a row whose values are the same in every column after the first is one cell across them."""
         pdf.set_font(family, size=size)
         with pdf.table(
             col_widths=tuple(widths) if widths else None, headings_style=heading, line_height=3.0, padding=0.6
         ) as tab:
-            for row in rows:
+            for i, row in enumerate(rows):
                 cells = tab.row()
+                if merge and i > 0 and len(row) > 2 and len(set(row[1:])) == 1:
+                    cells.cell(t(row[0]), align="L")
+                    cells.cell(t(row[1]), align="L", colspan=len(row) - 1)
+                    continue
                 for value in row:
                     cells.cell(t(value), align="L")
         pdf.ln(1)
@@ -665,7 +672,7 @@ def brief_pdf(brief: Brief) -> PdfBrief:
     def assumptions() -> None:
         pdf.set_font(family, "B", 9)
         pdf.cell(0, 5, "Assumptions", new_x="LMARGIN", new_y="NEXT")
-        table([["Input", *brief.names]] + [[label, *values] for label, values in brief.assumptions], widths)
+        table([["Input", *brief.names]] + [[label, *values] for label, values in brief.assumptions], widths, merge=True)
 
     # the charts shrink (down to 60%) so that the assumptions still end page one with four scenarios
     with pdf.offset_rendering():

@@ -75,6 +75,10 @@ __all__ = [
     "average_accuracy_for",
     "evaluate",
     "AVERAGE_ACCURACY_LABEL",
+    "LOSS_LABEL",
+    "TOKEN_RULE_LABELS",
+    "loss_label",
+    "losses_note",
     "ComparisonRow",
     "Comparison",
     "compare",
@@ -85,6 +89,13 @@ __all__ = [
 ]
 
 MAX_COMPARED = 4
+TOKEN_RULE_LABELS = {
+    "tokens_per_param": "Tokens per parameter (20, 80)",
+    "target_fraction": "Fraction of target tokens (10%, 30%)",
+    "isoflop": "IsoFLOP grid",
+}
+"""How each of :data:`core.planning.TOKEN_RULES` is named to a reader (the planner page, the Scenarios
+page, the brief)."""
 MAX_NAME_LENGTH = 80
 INPUTS_FORMAT = "1"
 _NAME_PATTERN = re.compile(r"^[^\x00-\x1f\x7f]+$")
@@ -249,7 +260,7 @@ class PlanInputs:
             ("Accuracy needed (ARE, 80th pct.)", f"{self.accuracy_percent:g}%"),
             ("Reference law", self.law),
             ("Study source", self.source_label),
-            ("Token rules", ", ".join(self.token_rules)),
+            ("Token rules", "; ".join(TOKEN_RULE_LABELS.get(r, r) for r in self.token_rules)),
             ("Runs outside the collection's tokens/param range", "allowed" if self.any_tokens_per_param else "no"),
         )
 
@@ -708,12 +719,46 @@ def format_loss(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f} nats/token"
 
 
+LOSS_LABEL = "Predicted target loss under the reference law (nats/token, the law's training data)"
+"""The comparison row of the target's loss under each scenario's reference law: the loss of the data
+that law was fitted on, not the loss the 17-task accuracy is read at (:func:`losses_note`)."""
+
+
+def loss_label(law: str) -> str:
+    """'Predicted target loss under besiroglu2024 (nats/token, the law's training data)'."""
+    return f"Predicted target loss under {law} (nats/token, the law's training data)"
+
+
 def loss_text(loss: PredictedLoss) -> str:
-    """'2.345 nats/token (80% interval 2.301-2.402)'."""
+    """'2.345 nats/token under besiroglu2024 (80% interval 2.301-2.402)'."""
+    value = f"{format_loss(loss.value)} under {loss.law}"
     if not loss.has_interval:
-        return f"{format_loss(loss.value)} (no interval)"
+        return f"{value} (no interval)"
     assert loss.low is not None and loss.high is not None
-    return f"{format_loss(loss.value)} ({loss.level:.0%} interval {loss.low:.3f}-{loss.high:.3f})"
+    return f"{value} ({loss.level:.0%} interval {loss.low:.3f}-{loss.high:.3f})"
+
+
+def _accuracy_loss(accuracy: task_prediction.TargetAccuracy) -> str:
+    """' at overtrain-rpj's val/c4_val/loss 2.159' (the loss it is read at, predicted; empty without one)."""
+    if accuracy.predicted_loss is None:
+        return ""
+    return f" at {accuracy.family}'s {accuracy.loss_metric} {accuracy.predicted_loss:.3f}"
+
+
+def losses_note(loss: PredictedLoss, accuracy: task_prediction.TargetAccuracy | None) -> str:
+    """Which predicted loss is which: the reference law's (on its training data), and the one the
+    17-task accuracy is read at when that is another metric of other runs."""
+    text = (
+        f"{loss_label(loss.law)}: {loss_text(loss).replace(' under ' + loss.law, '', 1)}; the study designs' "
+        "expected ARE is the error of a fit predicting a loss like this one."
+    )
+    if accuracy is not None and accuracy.predicted_loss is not None and not accuracy.refused:
+        text += (
+            f" The 17-task average accuracy is read at another loss: {accuracy.predicted_loss:.3f}, the "
+            f"{accuracy.loss_metric} of {accuracy.family}'s runs predicted by their own law (an accuracy link maps "
+            f"one loss metric to accuracy, so it is not read at the {loss.law} loss)."
+        )
+    return text
 
 
 def accuracy_text(accuracy: task_prediction.TargetAccuracy | None) -> str:
@@ -723,7 +768,7 @@ def accuracy_text(accuracy: task_prediction.TargetAccuracy | None) -> str:
         return "n/a"
     if accuracy.refused or accuracy.predicted_points is None:
         return f"no prediction: {accuracy.message}"
-    points = f"{accuracy.predicted_points:.1f} points"
+    points = f"{accuracy.predicted_points:.1f} points{_accuracy_loss(accuracy)}"
     if accuracy.lower_points is None or accuracy.upper_points is None:
         return f"{points} (no interval)"
     note = f"; {accuracy.beyond_reach}" if accuracy.beyond_reach else ""
@@ -808,7 +853,7 @@ def outcome_rows(outcomes: Sequence[ScenarioOutcome | ScenarioUnavailable]) -> t
         ComparisonRow(
             "Meets the goal", each(lambda o: "n/a" if o.pick is None else ("yes" if o.plan.meets_goal else "no"))
         ),
-        ComparisonRow("Predicted target loss (nats/token)", each(lambda o: loss_text(o.loss))),
+        ComparisonRow(LOSS_LABEL, each(lambda o: loss_text(o.loss))),
         ComparisonRow(AVERAGE_ACCURACY_LABEL, each(lambda o: accuracy_text(o.average_accuracy))),
     ]
     law_names: list[str] = []

@@ -33,11 +33,7 @@ from scaleplan.dashboard import analysis_charts, charts, common, fits, report, s
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}
 UNITS = {"dollars": "Dollars", "gpu_hours": "GPU-hours"}
-RULES = {
-    "tokens_per_param": "Tokens per parameter (20, 80)",
-    "target_fraction": "Fraction of target tokens (10%, 30%)",
-    "isoflop": "IsoFLOP grid",
-}
+RULES = scenarios.TOKEN_RULE_LABELS
 SHOWN_DESIGNS = 12
 
 
@@ -711,6 +707,16 @@ def _show_laws(
     return table
 
 
+INFERENCE_CHANGE = "Inference cost vs compute-optimal"
+"""The over-training table's column of the change in inference FLOPs per token (the bar chart's labels' sign)."""
+
+
+def _inference_change(saved: float) -> str:
+    """A share of inference saved as the change in cost the bar chart labels show: 0.66 -> "-66%", -0.36 -> "+36%"."""
+    change = round(-saved, 2) + 0.0  # + 0.0: no "-0%"
+    return ("+" if change > 0 else "") + units.format_percent(change, 0)
+
+
 def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str) -> tuple[pd.DataFrame, list]:
     st.subheader(f"Over-training the target under {summary.law}: loss against inference cost")
     loss_fig, cost_fig = analysis_charts.tradeoff_figures(summary.table, optimal_multiplier=summary.optimal_multiplier)
@@ -742,10 +748,14 @@ def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str)
             "Tokens per parameter M": t["multiplier"].map(multiplier_text),
             "Parameters N": t["num_params"].map(units.format_count),
             "Tokens D": t["tokens"].map(units.format_count),
-            "Predicted loss (nats/token)": t["loss"].map(lambda v: f"{v:.3f}"),
+            f"Predicted loss under {summary.law} (nats/token)": t["loss"].map(lambda v: f"{v:.3f}"),
             "Loss above optimum": t["loss_increase"].map(lambda v: f"{v:+.3f}"),
-            "Inference saved": t["inference_saved"].map(lambda v: units.format_percent(v, 0)),
+            INFERENCE_CHANGE: t["inference_saved"].map(_inference_change),
         }
+    )
+    st.caption(
+        "Inference cost, in the bar labels and the table alike: the change in inference FLOPs per token against the "
+        "compute-optimal model (+36%: 36% more; -66%: 66% less, i.e. saved)."
     )
     with st.expander("Over-training table", expanded=False):
         st.dataframe(out, hide_index=True, width="stretch")
@@ -819,10 +829,14 @@ def render() -> None:
         tradeoff_out, figures = None, []
     else:
         tradeoff_out, figures = _show_overtraining(summary, image_format)
-    text = planning.recommendation(plan, optimum, summary, fits.average_accuracy(version, n, d, inputs.law))
+    accuracy = fits.average_accuracy(version, n, d, inputs.law)
+    text = planning.recommendation(plan, optimum, summary, accuracy)
     with st.container(border=True):
         st.markdown("**Recommendation**")
         st.markdown(common.escape_md(text, limit=5000))
+        st.caption(
+            common.escape_md(scenarios.losses_note(scenarios.predicted_loss(selected, n, d), accuracy), limit=1200)
+        )
     _save_as_scenario(inputs)
     _download(
         inputs,

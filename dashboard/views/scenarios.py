@@ -110,9 +110,10 @@ def _comparison(comparison: scenarios.Comparison) -> None:
     st.caption(
         "Pick: the cheapest well-supported study design whose expected ARE at the 80th percentile meets the goal "
         "within the budget (else the most accurate one). Expected ARE: the calibrated error model of the public "
-        "collection's meta-analysis. Predicted loss: the selected law at the target, with the 80% interval of its "
-        "parameter uncertainty. Predicted 17-task average accuracy: Gadre et al.'s Err(L) at the target's loss on the "
-        "over-training testbed, with its 90% interval measured leaving one over-training data set out (the planner's "
+        "collection's meta-analysis. Predicted target loss: the scenario's reference law at the target, in the loss "
+        "of the data that law was fitted on, with the 80% interval of its parameter uncertainty. Predicted 17-task "
+        "average accuracy: Gadre et al.'s Err(L) at another loss, the target's loss predicted on the over-training "
+        "testbed's runs (named in each cell), with its 90% interval measured leaving one over-training data set out (the planner's "
         "rule). N*, D*: compute-optimal parameters and tokens at the target's compute C = 6ND."
     )
     figure = brief.frontier_figure(comparison.scenarios)

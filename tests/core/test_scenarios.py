@@ -242,9 +242,45 @@ def test_a_stored_study_is_the_source_of_its_law_and_its_deletion_is_reported(co
 
 
 def _interval_cell(accuracy) -> str:
+    at = f" at {accuracy.family}'s {accuracy.loss_metric} {accuracy.predicted_loss:.3f}"
     return (
-        f"{accuracy.predicted_points:.1f} points (90% interval {accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}"
+        f"{accuracy.predicted_points:.1f} points{at} (90% interval "
+        f"{accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}"
     )
+
+
+def test_each_predicted_loss_says_whose_loss_it_is(con):
+    """Review: 'Predicted target loss 1.974' sat next to an accuracy read at a loss of 2.159 of other
+    runs; each now names its law and data, in the table and in the brief's sentence."""
+    from scaleplan.core import brief
+
+    far = dataclasses.replace(BASE, target_params=7e10, target_tokens=1.4e12)
+    outcome = scenarios.evaluate("70B", far, toy_context(), accuracy=scenarios.average_accuracy_for(con))
+    comparison = scenarios.compare([outcome])
+    rows = {r.label: r.values[0] for r in comparison.outcomes}
+    (label,) = [k for k in rows if k.startswith("Predicted target loss")]
+    assert "reference law" in label and "training data" in label
+    # Besiroglu et al. 2024's published fit: E 1.8172, A 482.01, B 2085.43, alpha 0.3478, beta 0.3658.
+    besiroglu = 1.8172 + 482.01 / 7e10**0.3478 + 2085.43 / 1.4e12**0.3658
+    assert rows[label].startswith(f"{besiroglu:.3f} nats/token under besiroglu2024 (80% interval ")
+    accuracy = outcome.average_accuracy
+    assert accuracy is not None and accuracy.predicted_loss is not None
+    assert abs(accuracy.predicted_loss - besiroglu) > 0.05  # another loss: another metric of other runs
+    cell = rows[scenarios.AVERAGE_ACCURACY_LABEL]
+    assert f" points at overtrain-rpj's {accuracy.loss_metric} {accuracy.predicted_loss:.3f} (" in cell
+    (sentence,) = brief.recommendation_sentence(comparison)
+    assert f"{besiroglu:.3f} nats/token under besiroglu2024" in sentence
+    assert sentence.index("training data") < sentence.index("17-task")
+    note = scenarios.losses_note(outcome.loss, accuracy)
+    assert note.startswith(
+        f"Predicted target loss under besiroglu2024 (nats/token, the law's training data): {besiroglu:.3f}"
+    )
+    assert f"{accuracy.predicted_loss:.3f}, the {accuracy.loss_metric} of overtrain-rpj's runs" in note
+
+
+def test_the_token_rules_row_uses_the_planners_labels():
+    rows = dict(BASE.rows())
+    assert rows["Token rules"] == "Tokens per parameter (20, 80); Fraction of target tokens (10%, 30%); IsoFLOP grid"
 
 
 def test_an_outcome_carries_the_planners_average_accuracy_and_states_it(con):

@@ -35,8 +35,12 @@ def test_the_comparison_states_each_targets_average_accuracy(app_test, built_db,
     outcomes.columns = [str(v).replace("\\", "") for v in shown.columns]
     cells = outcomes.loc[scenarios.AVERAGE_ACCURACY_LABEL]
     for name, accuracy in (("70B", far), ("7B", near)):
+        at_loss = (
+            f" at {accuracy.family}'s {accuracy.loss_metric} {accuracy.predicted_loss:.3f}"  # the loss it is read at
+        )
         assert cells[name].startswith(
-            f"{accuracy.predicted_points:.1f} points (90% interval {accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}"
+            f"{accuracy.predicted_points:.1f} points{at_loss} (90% interval "
+            f"{accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}"
         )
     # the 70B lies beyond the compute the interval's coverage was measured on, and its cell says so
     assert far.beyond_reach and cells["70B"].endswith(f"; {far.beyond_reach})")

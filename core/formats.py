@@ -227,6 +227,12 @@ def _read_parquet_frame(data: bytes) -> pd.DataFrame:
     )
 
 
+def per_step_text(tokens_per_step: float) -> str:
+    """How a mapping names tokens computed from steps: "2,097,152 tokens per step", "2.5 tokens per step"
+    (every digit the number has, never rounded to a whole number: 2.5 is not written "2")."""
+    return f"{tokens_per_step:,.15g} tokens per step"
+
+
 def _wandb_frame(
     rows: userdata.TextRows,
     *,
@@ -305,7 +311,7 @@ def _wandb_frame(
     mapping = {
         "run_name": "<run> of each '<run> - <metric>' column",
         "step": _WANDB_STEP,
-        "tokens_seen": f"Step x {tokens_per_step:,.0f} tokens per step",
+        "tokens_seen": f"Step x {per_step_text(tokens_per_step)}",
         "num_params": "the size in the run's name" if not sizes else "given per run",
         "loss": f"the '{metrics.pop()}' columns",
     }
@@ -341,7 +347,7 @@ def _canonical(
         else:
             step = pd.to_numeric(out["step"].str.strip(), errors="coerce")
             out["tokens_seen"] = (step * per_step).map(lambda v: "" if np.isnan(v) else repr(float(v)))
-            mapping["tokens_seen"] = f"{mapping['step']} x {per_step:,.0f} tokens per step"
+            mapping["tokens_seen"] = f"{mapping['step']} x {per_step_text(per_step)}"
     out = out.drop(columns=["tokens_per_step"], errors="ignore")
     mapping.pop("tokens_per_step", None)
     return out, mapping, ignored

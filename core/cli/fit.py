@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import math
 import sys
 from typing import Any
 
 from scaleplan.core import analysis, backtest, calibration, fitting, formats, laws, storage, studies, units
-from scaleplan.core.cli import _common
+from scaleplan.core.cli import _common, _names
 from scaleplan.core.cli import runs as runs_cli
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, Selection, SelectionError
@@ -132,8 +131,7 @@ def unknown_family(con: Any, family: str) -> None:
     names = storage.list_families(con)["family"].astype(str).tolist()
     if family in names:
         return
-    close = difflib.get_close_matches(family, names, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else "`scaleplan data summary` lists them"
+    hint = _names.did_you_mean(family, names) or "`scaleplan data summary` lists them"
     raise CLIError(f"the collection has no family {family!r} ({len(names)} families; {hint})")
 
 
@@ -213,13 +211,35 @@ def parse_borrow(items: list[str], law_name: str = "chinchilla") -> dict[str, fl
         if value <= 0 or value < low or value > high:
             allowed = f"in (0, {high:g}]" if math.isfinite(high) else "greater than 0"
             raise CLIError(f"--borrow {item}: {name} must be {allowed}; you gave {text}")
+        if name in fixed:
+            raise CLIError(f"--borrow {name} is given more than once; give each parameter once")
         fixed[name] = value
     return fixed
+
+
+def check_alternatives(args: argparse.Namespace) -> None:
+    """Refuse flags that are alternatives given together, or that the chosen source would ignore:
+    ``--runs`` with ``--family``/``--target``/``--metric`` (your file is the family and its loss the
+    metric), ``--target`` with ``--predict-n``/``--predict-d`` (a run of the family, or a hypothetical
+    target)."""
+    if args.runs:
+        for flag, value in (("--family", args.family), ("--target", args.target), ("--metric", args.metric)):
+            if value is not None:
+                raise CLIError(
+                    f"{flag} {value} is not used with --runs: your file's runs are fitted on their own loss; "
+                    f"give --runs FILE or --family F, not both"
+                )
+    elif args.target is not None and (args.predict_n is not None or args.predict_d is not None):
+        raise CLIError(
+            f"--target {args.target} and --predict-n/--predict-d are alternatives: give a run of the family with "
+            "--target, or a hypothetical target with --predict-n N --predict-d D"
+        )
 
 
 def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 < args.level < 1:
         raise CLIError(f"--level must be between 0 and 1 (e.g. 0.9), got {args.level}")
+    check_alternatives(args)
     fixed = parse_borrow(args.borrow or [], args.law)
     selection_kwargs = dict(
         max_params=args.max_params,

@@ -60,6 +60,23 @@ def _target(args: argparse.Namespace, selected: planning.ReferenceLaw) -> tuple[
     return float(args.target_params), float(args.target_tokens)
 
 
+def both_token_columns_note(path: str) -> None:
+    """Say which column gives a candidate run's tokens when ``--runs-file`` has both ``tokens`` and
+    ``tokens_per_param`` (:func:`core.planning.candidate_design`'s rule: tokens, the ratio only in a row
+    whose tokens are empty), so a disagreeing ratio is not taken for the one used."""
+    try:
+        header = pd.read_csv(path, nrows=0, dtype=str, skipinitialspace=True)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return  # an unreadable file is planning.read_runs_file's to name
+    columns = {str(c).strip().lower() for c in header.columns}
+    if {"tokens", "tokens_per_param"} <= columns:
+        print(
+            f"scaleplan: note: --runs-file {path} gives both tokens and tokens_per_param: each run's tokens "
+            "column is used, its tokens_per_param only where the tokens are empty",
+            file=sys.stderr,
+        )
+
+
 def _law_names() -> str:
     return ", ".join(planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS)) + f", {planning.FAMILY_LAW_PREFIX}<family>"
 
@@ -123,6 +140,7 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     )
     candidate = None
     if args.runs_file is not None:
+        both_token_columns_note(args.runs_file)
         candidate = planning.assess_candidate(
             planning.read_runs_file(args.runs_file), n_target, d_target, calibration=calibration, cost=cost
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scaleplan.core import formats, studies, units, userdata
-from scaleplan.core.cli import _common
+from scaleplan.core.cli import _common, _names
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.laws.formulas import compute_from
 from scaleplan.core.settings import Settings
@@ -51,11 +51,27 @@ def run_size(item: str) -> tuple[str, float]:
     return run, value
 
 
+SMALL_TOKENS_PER_STEP = 1000
+"""Below this many tokens per step (a batch of one short sequence) a value is more likely a count typed
+without its suffix (2.5 for 2.5M): it is used, with a warning."""
+
+
+def tokens_per_step(text: str) -> float:
+    """An argparse ``type`` for ``--tokens-per-step``: a number of tokens (suffixes as everywhere, 2M),
+    at least 1: a step trains on whole tokens (batch size x sequence length)."""
+    value = _common.number(positive=True, example="2M")(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is below 1 token per step; give the batch size x sequence length in tokens, like 2M"
+        )
+    return value
+
+
 def add_file_options(parser: argparse.ArgumentParser) -> None:
     """The options for a runs file that lacks tokens or sizes (a W&B export): one definition for every command."""
     parser.add_argument(
         "--tokens-per-step",
-        type=_common.number(positive=True, example="2M"),
+        type=tokens_per_step,
         help="tokens per step (batch size x sequence length), for files that count steps (W&B exports)",
     )
     parser.add_argument(
@@ -74,12 +90,52 @@ def read_runs_file(path_text: str, args: argparse.Namespace) -> tuple[formats.Pa
     if not path.is_file():
         raise CLIError(f"no such file: {path}")
     data = path.read_bytes()
-    parsed = formats.parse_runs(
-        data, tokens_per_step=args.tokens_per_step, num_params=dict(args.params or []), inputs=FILE_INPUTS
-    )
+    per_step = args.tokens_per_step
+    if per_step is not None and per_step < SMALL_TOKENS_PER_STEP:
+        print(
+            f"warning: --tokens-per-step {per_step:g} is {formats.per_step_text(per_step)}; a step is usually "
+            f"millions of tokens (batch size x sequence length): did you mean {per_step:g}M?",
+            file=sys.stderr,
+        )
+    sizes = dict(args.params or [])
+    if len(sizes) < len(args.params or []):
+        twice = sorted({run for run, _ in args.params if [r for r, _ in args.params].count(run) > 1})
+        raise CLIError(f"--params gives the size of {', '.join(map(repr, twice))} more than once; give each run once")
+    parsed = formats.parse_runs(data, tokens_per_step=per_step, num_params=sizes, inputs=FILE_INPUTS)
+    check_file_options(parsed, path.name, per_step, sizes)
     for message in parsed.messages[:10]:
         print(f"warning: {message}", file=sys.stderr)
     return parsed, data
+
+
+def check_file_options(
+    parsed: formats.ParsedRuns, filename: str, per_step: float | None, sizes: dict[str, float]
+) -> None:
+    """Refuse ``--tokens-per-step`` and ``--params`` where the file made no use of them (it gives its
+    tokens or sizes itself), and a ``--params`` run the file does not have (listing its runs), rather
+    than let a flag be ignored without a word."""
+    tokens_source = parsed.mapping.source_of("tokens_seen") or ""
+    if per_step is not None and not tokens_source.endswith(formats.per_step_text(per_step)):
+        raise CLIError(
+            f"--tokens-per-step {units.format_count(per_step)} is not used: {filename} gives its tokens ({tokens_source}); "
+            "leave --tokens-per-step out"
+        )
+    if not sizes:
+        return
+    if parsed.format != "wandb":
+        raise CLIError(
+            f"--params is not used: {filename} gives each run's size ({parsed.mapping.source_of('num_params')}); "
+            "--params is for a W&B export whose run names lack the size; leave it out"
+        )
+    runs = [str(r) for r in dict.fromkeys(parsed.table["run_name"])]
+    for run in sizes:
+        if run not in runs:
+            hint = _names.did_you_mean(run, runs)
+            raise CLIError(
+                f"--params {run}=...: {filename} has no run {run!r}"
+                + (f" ({hint})" if hint else "")
+                + f"; its runs are {', '.join(runs[:12])}{', ...' if len(runs) > 12 else ''}"
+            )
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -135,6 +191,11 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _target(args: argparse.Namespace, study: studies.Study) -> studies.StudyTarget:
+    if args.target_flops is not None and (args.predict_n is not None or args.predict_d is not None):
+        raise CLIError(
+            "--target-flops and --predict-n/--predict-d are alternatives: give the target as a compute budget "
+            "(--target-flops C) or as a size and tokens (--predict-n N --predict-d D), not both"
+        )
     if args.target_flops is not None:
         return studies.StudyTarget(compute_flops=args.target_flops)
     if args.predict_n is not None or args.predict_d is not None:

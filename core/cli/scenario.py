@@ -172,31 +172,32 @@ def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
         raise CLIError(f"no stored study named {inputs.study!r}; `scaleplan runs list` shows the stored studies")
     with _store(settings) as con:
         saved = scenarios.save_scenario(con, args.name, inputs, replace=args.replace)
+    if args.json:  # the saved scenario as `scenario list --json` lists it
+        _common.print_json(scenario_json(saved))
+        return 0
     print(f"saved scenario {saved.name!r} in {settings.user_db_path}")
     return 0
+
+
+def scenario_json(s: scenarios.Scenario | scenarios.UnreadableScenario) -> dict[str, Any]:
+    """A saved scenario as ``scenario list --json`` and ``scenario save --json`` print it."""
+    return {
+        "name": s.name,
+        **(
+            {"inputs": None, "unreadable": s.problem}
+            if isinstance(s, scenarios.UnreadableScenario)
+            else {"inputs": dataclasses.asdict(s.inputs)}
+        ),
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    }
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     with _store(settings, read_only=True) as con:
         saved = scenarios.list_scenarios(con)
     if args.json:
-        _common.print_json(
-            {
-                "scenarios": [
-                    {
-                        "name": s.name,
-                        **(
-                            {"inputs": None, "unreadable": s.problem}
-                            if isinstance(s, scenarios.UnreadableScenario)
-                            else {"inputs": dataclasses.asdict(s.inputs)}
-                        ),
-                        "created_at": s.created_at,
-                        "updated_at": s.updated_at,
-                    }
-                    for s in saved
-                ]
-            }
-        )
+        _common.print_json({"scenarios": [scenario_json(s) for s in saved]})
         return 0
     if not saved:
         print("no scenarios saved yet (scaleplan scenario save --name NAME ...)")

@@ -48,3 +48,96 @@ def test_a_target_below_every_run_is_a_downward_extrapolation_with_the_suffix_hi
     assert "inside the size range of your runs" in err
     code, _, err = _run(capsys, *_base(tmp_path), *fit, "--predict-n", "1B")
     assert "inside the size range" not in err and "lies below" not in err
+
+
+def _long_file(tmp_path):
+    path = tmp_path / "long.csv"  # steps, no tokens: --tokens-per-step is what makes them tokens
+    path.write_text(
+        "run,seed,n_params,step,loss\nsmall,0,70_000_000,1000,3.90\nsmall,0,70_000_000,2000,3.61\n"
+        "big,0,410_000_000,1000,3.52\nbig,0,410_000_000,2000,3.20\n"
+    )
+    return path
+
+
+def test_tokens_per_step_below_one_is_refused_and_small_ones_warn_and_are_stated_unrounded(tmp_path, capsys):
+    add = ["runs", "add", str(_long_file(tmp_path))]
+    code, _, err = _run(capsys, *_base(tmp_path), *add, "--name", "half", "--tokens-per-step", "0.5")
+    assert code == cli.EXIT_USER_ERROR and "'0.5' is below 1 token per step" in err and "like 2M" in err
+    code, out, err = _run(capsys, *_base(tmp_path), *add, "--name", "odd", "--tokens-per-step", "2.5")
+    assert code == 0, err
+    assert "did you mean 2.5M?" in err
+    assert "step x 2.5 tokens per step" in out  # 2,500 and 5,000 tokens: not "2 tokens per step"
+    code, out, err = _run(capsys, *_base(tmp_path), *add, "--name", "ok", "--tokens-per-step", "2097152")
+    assert code == 0 and "did you mean" not in err and "step x 2,097,152 tokens per step" in out
+    export = tmp_path / "odd.csv"
+    assert _run(capsys, *_base(tmp_path), "runs", "export", "odd", "--to", str(export))[0] == 0
+    rows = [line.split(",") for line in export.read_text().splitlines()]
+    tokens = {(row[0], float(row[5])): float(row[3]) for row in rows[1:]}  # (run, step) -> tokens
+    assert tokens == {("small", 1000): 2500, ("small", 2000): 5000, ("big", 1000): 2500, ("big", 2000): 5000}
+
+
+def test_file_options_the_file_does_not_use_are_refused(tmp_path, capsys):
+    export, plain = _wandb_and_csv(tmp_path)  # the W&B export's run 'mystery' has no size in its name
+    fit = ["fit", "--predict-n", "1B", "--predict-d", "20B", "--bootstrap", "0"]
+    code, _, err = _run(capsys, *_base(tmp_path), *fit, "--runs", str(plain), "--tokens-per-step", "2M")
+    _one_line_error(code, err, "--tokens-per-step 2M is not used", "plain.csv gives its tokens (tokens_seen)")
+    code, _, err = _run(capsys, *_base(tmp_path), *fit, "--runs", str(plain), "--params", "run-20m=20M")
+    _one_line_error(code, err, "--params is not used", "plain.csv gives each run's size (num_params)")
+    wandb = ["--runs", str(export), "--tokens-per-step", "2M", "--params", "mystery=320M"]
+    code, _, err = _run(capsys, *_base(tmp_path), *fit, *wandb, "--params", "mystry=1B")
+    _one_line_error(code, err, "has no run 'mystry'", "did you mean mystery?", "run-20m, run-40m")
+    code, _, err = _run(capsys, *_base(tmp_path), *fit, *wandb, "--params", "mystery=1B")
+    _one_line_error(code, err, "--params gives the size of 'mystery' more than once")
+    code, _, err = _run(capsys, *_base(tmp_path), *fit, *wandb, "--metric", "nope")
+    _one_line_error(code, err, "--metric nope is not used with --runs")
+    assert _run(capsys, *_base(tmp_path), *fit, *wandb)[0] == 0
+
+
+def test_fit_flags_that_are_alternatives_are_refused(tmp_path, capsys):
+    plain = _wandb_and_csv(tmp_path)[1]
+    code, _, err = _run(
+        capsys, *_base(tmp_path), "fit", "--runs", str(plain), "--family", "pythia", "--predict-n", "1B",
+        "--predict-d", "20B",
+    )  # fmt: skip
+    _one_line_error(code, err, "--family pythia is not used with --runs")
+    target = ["--target", "pythia/pythia-6.9b", "--predict-n", "7B", "--predict-d", "1T"]
+    code, _, err = _run(capsys, *_base(tmp_path), "fit", "--family", "pythia", *target)
+    _one_line_error(code, err, "--target pythia/pythia-6.9b and --predict-n/--predict-d are alternatives")
+    borrow = ["--borrow", "alpha=0.3", "--borrow", "alpha=0.4"]
+    code, _, err = _run(capsys, *_base(tmp_path), "fit", "--family", "pythia", *borrow)
+    _one_line_error(code, err, "--borrow alpha is given more than once")
+
+
+def test_runs_show_refuses_a_budget_and_a_size_together(tmp_path, capsys):
+    plain = _wandb_and_csv(tmp_path)[1]
+    assert _run(capsys, *_base(tmp_path), "runs", "add", str(plain), "--name", "s")[0] == 0
+    both = ["--predict-n", "7B", "--predict-d", "1T", "--target-flops", "1e23"]
+    code, _, err = _run(capsys, *_base(tmp_path), "runs", "show", "s", *both)
+    _one_line_error(code, err, "--target-flops and --predict-n/--predict-d are alternatives")
+
+
+def test_plan_says_which_token_column_of_a_runs_file_is_used(tmp_path, capsys):
+    from scaleplan.core.cli import plan
+
+    path = tmp_path / "cand.csv"
+    path.write_text("num_params,tokens,tokens_per_param,seeds\n1e8,2e9,30,1\n")
+    plan.both_token_columns_note(str(path))
+    assert "gives both tokens and tokens_per_param: each run's tokens column is used" in capsys.readouterr().err
+    path.write_text("num_params,tokens,seeds\n1e8,2e9,1\n")
+    plan.both_token_columns_note(str(path))
+    assert capsys.readouterr().err == ""
+
+
+PLAN = ["--target-params", "7B", "--target-tokens", "1T", "--budget-dollars", "1M", "--accuracy", "5"]
+
+
+def test_scenario_save_json_prints_the_saved_scenario(tmp_path, capsys):
+    import json
+
+    code, out, err = _run(capsys, *_base(tmp_path), "scenario", "save", "--name", "sc1", *PLAN, "--json")
+    assert code == 0, err
+    saved = json.loads(out)
+    assert saved["name"] == "sc1" and saved["inputs"]["target_params"] == 7e9
+    assert saved["inputs"]["budget_dollars"] == 1e6 and saved["inputs"]["accuracy_percent"] == 5
+    code, out, _ = _run(capsys, *_base(tmp_path), "scenario", "list", "--json")
+    assert json.loads(out)["scenarios"] == [saved]

@@ -78,6 +78,9 @@ __all__ = [
 SYSTEM_CHROMIUM = "/usr/bin/chromium"
 FIGURE_WIDTH, FIGURE_HEIGHT = 1000, 520  # px of the exported charts
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+DASHES = ("solid", "dash", "dot", "dashdot")
+SYMBOLS = ("circle", "square", "diamond", "triangle-up")
+"""Each compared scenario's line dash and marker: two scenarios with the same frontier stay told apart."""
 
 FORMULAS = (
     ("Training compute of one run", "C = 6 N D  (FLOPs; N parameters, D tokens)"),
@@ -122,44 +125,62 @@ def frontier_figure(outcomes: Sequence[scenarios.ScenarioOutcome | scenarios.Sce
     """Each scenario's cost-vs-accuracy frontier (study cost in US$, expected ARE p80 in %), pick marked ★."""
     fig = go.Figure()
     goals: set[float] = set()
-    for i, o in enumerate(_available(outcomes)):
+    costs: list[float] = []
+    available = _available(outcomes)
+    for i, o in enumerate(available):
         colour = COLOURS[i % len(COLOURS)]
         points = o.frontier
+        # Earlier scenarios are drawn wider and with larger markers, so a later one on the same frontier
+        # lies inside them and both show (with their own dash and symbol).
+        width = 2 + 1.5 * (len(available) - 1 - i)
         if points:
             cost, p80 = zip(*points)
+            costs += cost
             fig.add_trace(
                 go.Scatter(
                     x=list(cost),
                     y=[100 * p for p in p80],
                     mode="lines+markers",
-                    line={"shape": "hv", "color": colour},
-                    marker={"size": 5},
+                    line={"shape": "hv", "color": colour, "dash": DASHES[i % len(DASHES)], "width": width},
+                    marker={"size": 5 + 2 * (len(available) - 1 - i), "symbol": SYMBOLS[i % len(SYMBOLS)]},
                     name=f"{o.name}: frontier",
                     hovertemplate="$%{x:,.0f}: p80 %{y:.1f}%<extra>" + o.name + "</extra>",
                 )
             )
         pick = o.pick
         if pick is not None and pick.expected is not None:
+            costs.append(pick.cost.dollars)
             fig.add_trace(
                 go.Scatter(
                     x=[pick.cost.dollars],
                     y=[100 * pick.expected.p80],
                     mode="markers",
-                    marker={"symbol": "star", "size": 16, "color": colour, "line": {"color": "black", "width": 1}},
+                    marker={
+                        "symbol": "star",
+                        "size": 14 + 4 * (len(available) - 1 - i),
+                        "color": colour,
+                        "line": {"color": "black", "width": 1},
+                    },
                     name=f"{o.name}: pick {format_dollars(pick.cost.dollars)}, p80 {format_percent(pick.expected.p80)}",
                 )
             )
         goals.add(100 * o.plan.goal_are)
-    for goal in sorted(goals):
-        fig.add_hline(y=goal, line={"dash": "dot", "color": "grey"}, annotation_text=f"goal {goal:g}%")
+    for k, goal in enumerate(sorted(goals)):
+        # neighbouring goals (3% and 5%) are labelled at opposite ends of their lines, so the labels do not overlap
+        fig.add_hline(
+            y=goal,
+            line={"dash": "dot", "color": "grey"},
+            annotation_text=f"goal {goal:g}%",
+            annotation_position="top right" if k % 2 == 0 else "top left",
+        )
+    ticks = _dollar_ticks(costs)
     fig.update_layout(
         title={"text": "Study cost against expected accuracy: the frontier of each scenario (★ = pick)"},
         xaxis={
             "title": {"text": "Study cost (US$, log scale)"},
             "type": "log",
-            "dtick": 1,
-            "tickprefix": "$",
-            "exponentformat": "SI",
+            "tickvals": ticks,
+            "ticktext": [format_dollars(v) if v >= 100 else f"${v:g}" for v in ticks],  # $1, $10, $100, $1k
         },
         yaxis={"title": {"text": "Expected ARE of the target, 80th percentile (%)"}, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.22, "x": 0},
@@ -167,6 +188,15 @@ def frontier_figure(outcomes: Sequence[scenarios.ScenarioOutcome | scenarios.Sce
         template="plotly_white",
     )
     return fig
+
+
+def _dollar_ticks(costs: Sequence[float]) -> list[float]:
+    """Powers of ten (US$) covering ``costs``, labelled in one format by :func:`format_dollars` ($1k, $10k)."""
+    positive = [c for c in costs if c > 0 and math.isfinite(c)]
+    if not positive:
+        return []
+    low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
+    return [10.0**k for k in range(low, max(high, low + 1) + 1)]
 
 
 def _loss_band(law: planning.ReferenceLaw, n: np.ndarray, d: np.ndarray, level: float) -> tuple[np.ndarray, ...]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import subprocess
 
 from scaleplan.core import brief, scenarios
-from tests.core.test_scenarios import BASE, ToyErrorModel
+from tests.core.test_scenarios import BASE, ToyErrorModel, toy_context
 
 
 def _png() -> bytes:
@@ -119,3 +120,26 @@ def test_without_dejavu_the_warning_names_the_question_mark_helvetica_draws(con,
         and "DejaVu Sans is not installed" in lacking.warning
     )
     assert brief.pdf_missing_glyphs(comparison, scaleplan_version="t", data_version="v") == lacking
+
+
+def test_the_frontier_chart_keeps_identical_frontiers_and_close_goals_apart():
+    """Review: one scenario's frontier hid another's, 'goal 5%' sat on 'goal 3%', ticks read $1000 next to $10k."""
+    context = toy_context()
+    same = [scenarios.evaluate(name, BASE, context) for name in ("a", "b")]  # the same inputs: the same frontier
+    assert same[0].frontier == same[1].frontier and same[0].frontier
+    strict = scenarios.evaluate("c", dataclasses.replace(BASE, accuracy_percent=3), context)
+    figure = brief.frontier_figure([*same, strict])
+    lines = [t for t in figure.data if t.mode == "lines+markers"]
+    assert len({t.line.dash for t in lines}) == len(lines) == 3
+    assert len({t.marker.symbol for t in lines}) == 3
+    # the first drawn is the widest, so a later one on top of it leaves its edges showing
+    widths = [t.line.width for t in lines]
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    goals = {a.text: a for a in figure.layout.annotations if a.text.startswith("goal")}
+    assert set(goals) == {"goal 3%", "goal 5%"}
+    assert goals["goal 3%"].x != goals["goal 5%"].x  # at opposite ends of their lines
+    ticks = list(figure.layout.xaxis.ticktext)
+    costs = [c for t in lines for c in t.x]
+    assert ticks and all(re.fullmatch(r"\$\d+(k|M)?", t) for t in ticks), ticks
+    assert "$1000" not in ticks and min(figure.layout.xaxis.tickvals) <= min(costs)
+    assert max(figure.layout.xaxis.tickvals) >= max(costs)

@@ -52,17 +52,54 @@ def protected_paths(settings: Settings) -> tuple[brief.Protected, ...]:
     )
 
 
+#: The file name ending each output flag needs (compared case-insensitively).
+SUFFIXES = {"pdf": ".pdf", "pptx": ".pptx"}
+
+
+def _check_suffixes(args: argparse.Namespace) -> None:
+    """A PDF goes to a file named ``.pdf`` and a deck to a ``.pptx``: a viewer picks the program by the
+    name, so a PDF named ``x.pptx`` would not open."""
+    for kind, suffix in SUFFIXES.items():
+        value = getattr(args, kind)
+        if value is not None and not value.lower().endswith(suffix):
+            raise CLIError(
+                f"--{kind} {value!r}: the {kind.upper()} file's name must end in {suffix} "
+                f"(e.g. --{kind} brief{suffix}); give --pdf FILE.pdf for the PDF and --pptx FILE.pptx for the deck"
+            )
+
+
+def unavailable_message(outcomes: list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable]) -> str | None:
+    """Why no brief can be made when no named scenario can be planned now (each named, with its reason);
+    None when at least one can."""
+    if not outcomes or any(isinstance(o, scenarios.ScenarioOutcome) for o in outcomes):
+        return None
+    reasons = "; ".join(f"{o.name!r}: {o.reason}" for o in outcomes if isinstance(o, scenarios.ScenarioUnavailable))
+    return (
+        f"no brief was written: none of the named scenarios can be planned now ({reasons}). "
+        "Name a scenario that can (`scaleplan scenario list`), or save it again with `scaleplan scenario save --replace`"
+    )
+
+
 def cmd_brief(args: argparse.Namespace, settings: Settings) -> int:
-    if not args.pdf and not args.pptx:
+    if args.pdf is None and args.pptx is None:
         raise CLIError("give --pdf FILE and/or --pptx FILE: where to write the brief")
-    targets = [(Path(p), kind) for p, kind in ((args.pdf, "pdf"), (args.pptx, "pptx")) if p]
+    targets = [(_common.user_path(p), kind) for p, kind in ((args.pdf, "pdf"), (args.pptx, "pptx")) if p]
     protected = protected_paths(settings)
     try:  # every target checked before anything is rendered
         brief.check_targets([path for path, _ in targets], force=args.force, protected=protected)
     except brief.SameTargetError:
         raise CLIError(f"--pdf and --pptx are the same file ({args.pdf}); give each its own file name") from None
+    _check_suffixes(args)  # after the paths' own checks: a scaleplan file or a folder is named as such
     named = scenario_cli.load_named(settings, args.scenario)
     outcomes = scenario_cli.evaluate_all(named, settings, quiet=args.quiet, n_boot=args.law_boot)
+    refusal = unavailable_message(outcomes)
+    if refusal is not None:
+        raise CLIError(refusal)
+    for outcome in outcomes:
+        if isinstance(outcome, scenarios.ScenarioUnavailable):  # the brief says so too
+            print(
+                f"scaleplan: note: scenario {outcome.name!r} cannot be planned now: {outcome.reason}", file=sys.stderr
+            )
     comparison = scenarios.compare(outcomes)
     versions = {o.data_version for o in outcomes if isinstance(o, scenarios.ScenarioOutcome)}
     made = brief.build_brief(

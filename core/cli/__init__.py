@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import logging
 import os
 import sys
 import traceback
@@ -92,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0) or a mistake in the arguments (2, one line on stderr)
         return int(stop.code or 0)
-    settings = _common.settings_from_args(args)
+    try:
+        _common.check_location_flags(args)
+        settings = _common.settings_from_args(args)
+        _common.check_log_dir(settings)
+    except _common.user_errors() as error:
+        print(f"scaleplan: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
     try:
         _common.check_results_file(settings.meta_path)
         status = int(args.func(args, settings) or 0)
@@ -122,16 +127,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write_traceback(log_path: Path, argv: list[str]) -> Path:
     """Append the current exception's traceback to ``log_path`` (``Settings.log_path``); return it."""
+    failure = traceback.format_exc()
     try:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         path = log_path
         with path.open("a", encoding="utf-8") as log:
             log.write(f"--- {_dt.datetime.now().isoformat(timespec='seconds')} scaleplan {' '.join(argv)}\n")
-            log.write(traceback.format_exc())
+            log.write(failure)
         return path
-    except OSError:
-        logging.getLogger("scaleplan").exception("could not write the log file")
-        traceback.print_exc()
+    except OSError as error:
+        # One traceback on stderr, the command's (not this OSError's, chained to it a second time).
+        print(f"scaleplan: could not write the log file {log_path}: {error.strerror or error}", file=sys.stderr)
+        print(failure, file=sys.stderr, end="")
         return Path("(stderr: no writable log folder)")
 
 

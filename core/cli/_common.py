@@ -151,6 +151,38 @@ def settings_parent() -> argparse.ArgumentParser:
     return parent
 
 
+#: The location flags (``add_settings_arguments``) that name a path, by their ``args`` attribute.
+LOCATION_FLAGS = {
+    "data_dir": "--data-dir",
+    "db": "--db",
+    "meta": "--meta",
+    "mirror": "--mirror",
+    "user_db": "--user-db",
+    "log_dir": "--log-dir",
+}
+
+
+def check_location_flags(args: argparse.Namespace) -> None:
+    """Refuse a location flag given an empty value (``--db ""``, often an unset shell variable): it would
+    otherwise mean "not given" and silently use the environment's or the default location."""
+    for attribute, flag in LOCATION_FLAGS.items():
+        if getattr(args, attribute, None) == "":
+            raise CLIError(f"{flag} is empty; give it a path, or leave the flag out to use the default location")
+
+
+def check_log_dir(settings: Settings) -> None:
+    """Refuse an error-log folder (``--log-dir`` / ``$SCALEPLAN_LOG_DIR``) that is a file or lies under
+    one, before the command runs: an internal error could not be logged there."""
+    folder = settings.log_dir
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == folder else f"is inside {existing}, which is a file"
+        raise CLIError(
+            f"--log-dir {folder} {where}, not a folder; give a folder for the error log with --log-dir "
+            "(or $SCALEPLAN_LOG_DIR)"
+        )
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     return resolve_settings(
         data_dir=args.data_dir,

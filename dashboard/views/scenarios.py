@@ -203,11 +203,17 @@ def render() -> None:
         st.caption("Choose scenarios to compare.")
         return
     by_name = {s.name: s for s in readable}
-    with st.spinner("Planning the scenarios..."):
-        outcomes = store.evaluate([by_name[n] for n in chosen])
-    comparison = scenarios.compare(outcomes)
-    _comparison(comparison)
-    _downloads(comparison)
+    # The downloads' slot is emptied before planning starts: while a new selection is planned, the
+    # previous run's buttons (whose brief is of the previous selection) are not offered.
+    view = st.container()
+    downloads = st.empty()
+    with view:
+        with st.spinner("Planning the scenarios..."):
+            outcomes = store.evaluate([by_name[n] for n in chosen])
+        comparison = scenarios.compare(outcomes)
+        _comparison(comparison)
+    with downloads.container():
+        _downloads(comparison)
 
 
 common.run_page(render)

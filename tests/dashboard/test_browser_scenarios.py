@@ -115,3 +115,57 @@ def test_save_two_scenarios_compare_and_download_the_brief(browser, built_db, me
             assert value in deck, (row[0], value)
     assert "scaleplan 0.1.0" in text and "data version" in text
     assert "C = 6 N D" in text and "GPU-hours = C / (3600" in text
+
+
+STALE_WATCH = """
+() => {
+  window.__planning = 0; window.__stale = 0;
+  window.__watch = setInterval(() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!main || !main.innerText.includes('Planning the scenarios')) return;
+    window.__planning++;
+    const offered = [...document.querySelectorAll('[data-testid="stDownloadButton"] button')]
+      .some(b => b.innerText.includes('Download brief') && b.offsetParent !== null && !b.disabled);
+    if (offered) window.__stale++;
+  }, 25);
+}
+"""
+
+
+def test_no_brief_of_the_previous_selection_is_offered_while_planning(browser, built_db, meta_db, tmp_path):
+    """Review: with 'Planning the scenarios...' still running after a fourth scenario was chosen, the
+    download gave the brief of the previous three."""
+    import dataclasses
+
+    from scaleplan.core import scenarios
+    from scaleplan.core.userstore import user_store
+
+    user_db = tmp_path / "user.duckdb"
+    base = scenarios.PlanInputs(target_params=7e10, target_tokens=1.4e12, budget_dollars=20_000, accuracy_percent=5)
+    with user_store(user_db) as con:
+        for name, budget in (("a", 2e4), ("b", 5e4), ("c", 2e5)):
+            scenarios.save_scenario(con, name, dataclasses.replace(base, budget_dollars=budget))
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(180_000)
+    try:
+        with served(built_db, meta_db, user_db, tmp_path / "server.log") as url:
+            page.goto(f"{url}/scenarios?compare=a&compare=b")
+            wait_for_app(page, timeout=240_000)
+            assert page.get_by_role("button", name="Download brief (PDF)").is_visible()
+            page.evaluate(STALE_WATCH)
+            page.get_by_test_id("stMultiSelect").filter(has_text="Compare").first.click()
+            page.get_by_role("option", name="c", exact=True).first.click()
+            page.keyboard.press("Escape")
+            wait_for_app(page, timeout=240_000)
+            planning, stale = page.evaluate("() => [window.__planning, window.__stale]")
+            assert planning > 0  # the spinner was seen, so the check below looked at the planning time
+            assert stale == 0, f"the previous brief was offered in {stale} of {planning} looks while planning"
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download brief (PDF)").click()
+            pdf = tmp_path / "brief.pdf"
+            download.value.save_as(pdf)
+            text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+            assert "Decision brief: a vs b vs c" in " ".join(text.split())
+    finally:
+        context.close()

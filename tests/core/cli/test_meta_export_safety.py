@@ -154,3 +154,19 @@ def test_a_malformed_scheduler_address_is_a_user_error(tmp_path, capsys, address
 )
 def test_well_formed_scheduler_addresses_pass(address):
     assert meta.check_scheduler_address(address) == address
+
+
+def test_a_quoted_tilde_in_to_is_the_home_folder(tmp_path, capsys, built_db, monkeypatch):
+    con = storage.connect(built_db)
+    try:
+        version = storage.stored_data_version(con)
+    finally:
+        con.close()
+    local = tmp_path / "meta.duckdb"
+    _store(local, _rows(version, ["k1", "k2"], fitted=1))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    argv = ["--db", str(built_db), "--meta", str(local), "meta", "export", "--to", "~/exp", "--force"]
+    code, out, err = _cli(tmp_path, capsys, *argv)
+    assert code == 0, err
+    assert (tmp_path / "home" / "exp" / meta.SHIPPED_RESULTS).is_file() and not (tmp_path / "~").exists()

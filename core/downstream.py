@@ -3,13 +3,13 @@
 Two ways to predict a target's accuracy on one task (Bhagia et al. 2024's two steps, Gadre et al.
 2025's link for the average):
 
-* **two-step**: a loss law predicts the target's loss L (nats/token); a monotone link maps it to
+* **two-step**: a loss law predicts the target's loss L (nats per token, or per word: the family's loss unit); a monotone link maps it to
   accuracy. For a single task the link has the task's chance level c as its floor and 1 as its
   ceiling::
 
       acc(L) = c + (1 - c) / (1 + exp(-k (L0 - L)))
 
-  k (per nat) > 0: accuracy rises as the loss falls; L0 (nats/token): the loss halfway between
+  k (per nat) > 0: accuracy rises as the loss falls; L0 (in the loss's unit): the loss halfway between
   chance and a perfect score. For the average error over tasks, Gadre et al.'s
   Err(L) = eps - k exp(-gamma L) (:mod:`core.laws.downstream`, :func:`core.fitting.fit_downstream`).
 * **direct**: the same saturating form in compute, x = log10 C (C = 6 N D in FLOPs)::
@@ -164,7 +164,7 @@ class TaskRefused(UserError, ValueError):
 def link_accuracy(
     x: ArrayLike, k: float, x0: float, chance: float, variable: Variable = "loss", ceiling: float = 1.0
 ) -> FloatArray:
-    """acc = c + (a - c) sigma(k d (x - x0)), d = -1 for a loss (nats/token), +1 for log10 FLOPs, a the
+    """acc = c + (a - c) sigma(k d (x - x0)), d = -1 for a loss (its unit, e.g. nats/token), +1 for log10 FLOPs, a the
     ceiling (1 unless fitted); a fraction."""
     d = _DIRECTION[variable]
     z = k * d * (np.asarray(x, dtype=float) - x0)
@@ -312,8 +312,8 @@ def check_drops(
 class LinkFit:
     """A fitted link acc = c + (1 - c) sigma(k d (x - x0)) (see the module docstring).
 
-    ``variable``: x is the loss (nats/token, d = -1) or log10 of compute in FLOPs (d = +1).
-    ``k`` (per nat, or per decade of compute) and ``x0`` (nats/token, or log10 FLOPs) with their
+    ``variable``: x is the loss (in its unit, d = -1) or log10 of compute in FLOPs (d = +1).
+    ``k`` (per nat, or per decade of compute) and ``x0`` (the loss's unit, or log10 FLOPs) with their
     covariance ``covariance`` (2 x 2, order k, x0; inverse Fisher information times
     max(1, ``dispersion``)); ``chance`` is the floor (a fraction). ``x``, ``accuracy`` and
     ``n_questions`` are the study points; ``rms_residual_points`` their root mean square residual
@@ -344,7 +344,7 @@ class LinkFit:
         return 3 if self.ceiling_fitted else 2
 
     def predict(self, x: ArrayLike) -> FloatArray:
-        """Predicted accuracy (a fraction) at x (loss in nats/token, or log10 FLOPs)."""
+        """Predicted accuracy (a fraction) at x (a loss in its unit, or log10 FLOPs)."""
         return link_accuracy(x, self.k, self.x0, self.chance, self.variable, self.ceiling)
 
     def gradient(self, x: ArrayLike) -> FloatArray:
@@ -424,7 +424,7 @@ def fit_link(
 
     ``ceiling``: a, 1 by default (a perfect score is reachable); None fits it in (c, 1] (Bhagia et
     al.'s free scale, for tasks whose exact-match scoring may cap accuracy below 1).
-    ``x``: losses (nats/token) for ``variable="loss"`` or log10 FLOPs for ``"log10_flops"``;
+    ``x``: losses (in their unit) for ``variable="loss"`` or log10 FLOPs for ``"log10_flops"``;
     ``accuracy``: fractions; ``n_questions``: the task's number of questions (per point or one);
     ``chance``: the floor (a fraction in [0, 1)); ``compute_flops``: the points' compute for the
     monotonicity rule (10**x when x is log10 FLOPs). Raises :class:`TaskRefused` (see

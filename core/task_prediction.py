@@ -23,7 +23,7 @@ import pandas as pd
 
 from scaleplan.core import downstream, laws, storage
 from scaleplan.core.errors import UserError
-from scaleplan.core.units import format_count, format_flops
+from scaleplan.core.units import format_count, format_flops, format_ratio
 
 SHOT_PREFIXES = {"zero-shot": 0, "five-shot": 5}
 
@@ -70,7 +70,7 @@ def family_tasks(con: duckdb.DuckDBPyConnection, family: str) -> list[str]:
 class TaskPrediction:
     """The target's predicted accuracy on ``task`` in points, its interval and the link behind it.
 
-    ``study``: the study points (run_id, tokens_seen, loss in nats/token, accuracy as a fraction);
+    ``study``: the study points (run_id, tokens_seen, loss in the family's loss unit, nats/token or nats/word; accuracy as a fraction);
     ``lower_points``/``upper_points``: the ``level`` interval (None with ``interval_note`` saying why);
     ``actual_points``: the target's measured accuracy when it is a run of the collection.
     """
@@ -228,7 +228,7 @@ class TargetAccuracy:
 
     ``name``: the task label, or :data:`AVERAGE_NAME`; ``family``: the collection family whose runs
     the link (or Gadre et al.'s Err(L)) and the target's loss were fitted on, ``source`` why that family,
-    ``fitted_on`` what was fitted on which of its runs; ``predicted_loss`` (nats/token, in ``loss_metric``); ``lower_points``/``upper_points``: the
+    ``fitted_on`` what was fitted on which of its runs; ``predicted_loss`` (in ``loss_metric``'s unit: nats/token, or nats/word for a per-word loss); ``lower_points``/``upper_points``: the
     interval (None without one), ``interval_label`` what it is (e.g. "90% interval") and
     ``interval_basis`` how it was calibrated and what coverage was measured held out. A refused
     prediction has ``refused``, ``reason`` (a :data:`core.downstream.REFUSAL_RULES` key, or
@@ -468,7 +468,7 @@ def reach_note(target_flops: float, reach_flops: float, what: str) -> str:
         return ""
     return (
         f"; the {what} reach {format_flops(reach_flops)}, the target's {format_flops(target_flops)} is "
-        f"{_times(target_flops / reach_flops)} beyond, where the coverage is not measured"
+        f"{format_ratio(target_flops / reach_flops)} beyond, where the coverage is not measured"
     )
 
 
@@ -548,10 +548,6 @@ def holdout_quantiles(errors: dict[str, tuple[float, ...]], level: float) -> tup
     }
     covered = sum(int(e <= quantiles[g]) for g, es in errors.items() for e in es)
     return quantiles, covered, sum(len(es) for es in errors.values())
-
-
-def _times(ratio: float) -> str:
-    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
 def target_average_accuracy(

@@ -252,3 +252,20 @@ def test_tokens_per_param_quantiles_use_each_runs_final_checkpoint():
 
 def _observed_runs(con, source: str) -> list[str]:
     return [r for (r,) in con.execute("SELECT DISTINCT run_id FROM observations WHERE source = ?", [source]).fetchall()]
+
+
+def test_cli_summary_counts_each_run_once(built_db, capsys):
+    # the runs column adds up to the collection's runs (a source that only adds values to another
+    # source's runs counts none of them), checked against the runs table
+    assert cli.main(["--db", str(built_db), "data", "summary"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("-")) + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("-"))
+    runs = [int(line.split()[1].replace(",", "")) for line in lines[start:end]]
+    con = duckdb.connect(str(built_db), read_only=True)
+    try:
+        total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    finally:
+        con.close()
+    assert sum(runs) == total

@@ -271,16 +271,37 @@ def rename_study(path: Path, old: str, new: str) -> RenamedStudy:
     return RenamedStudy(info=_info(record), old_name=old, scenarios_carried=carried)
 
 
-def delete_study(path: Path, name: str) -> None:
-    """Delete one study and its rows; every other study stays."""
+def delete_study(path: Path, name: str, *, how_to_force: str | None = None) -> int:
+    """Delete one study and its rows; every other study stays. Returns the number of saved scenarios
+    that were planned on it (counted as :func:`rename_study` counts them:
+    :func:`scaleplan.core.scenarios.carry_study`), which are now unavailable.
+
+    With ``how_to_force`` (the caller's control to delete anyway, e.g. ``"--force"``), a study that saved
+    scenarios use is refused instead (:class:`StudyError` naming how many and which, and
+    ``how_to_force``) and nothing is deleted."""
+    from scaleplan.core import scenarios
+
     name = check_name(name)
     con = _connect(path)
     try:
+        if not userstore.has_study(con, name):
+            raise _missing(name, path)
+        using = [
+            row[0] for row in userstore.scenario_rows(con) if scenarios.carry_study(row[1], name, name) is not None
+        ]
+        if using and how_to_force is not None:
+            shown = ", ".join(map(repr, using[:5])) + (", ..." if len(using) > 5 else "")
+            verb = "plans" if len(using) == 1 else "plan"
+            raise StudyError(
+                f"{userdata.count_of(len(using), 'saved scenario')} ({shown}) {verb} on the study {name!r} and "
+                f"would become unavailable; remove those scenarios first, or remove the study anyway ({how_to_force})"
+            )
         removed = userstore.remove_study(con, name)
     finally:
         con.close()
     if not removed:
         raise _missing(name, path)
+    return len(using)
 
 
 def export_csv(study: Study) -> bytes:

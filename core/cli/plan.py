@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from scaleplan.core import planning, storage, task_prediction, units
-from scaleplan.core.cli import _common
+from scaleplan.core.cli import _common, _names
 from scaleplan.core.cli._common import CLIError
 from scaleplan.core.planning.overtraining import multiplier_text, overtraining_or_reason
 from scaleplan.core.planning.recommendation import support_text
@@ -58,6 +59,55 @@ def _target(args: argparse.Namespace, selected: planning.ReferenceLaw) -> tuple[
         raise CLIError("give --target-params and --target-tokens, or --target-flops")
     planning.training_flops(args.target_params, args.target_tokens)  # validates
     return float(args.target_params), float(args.target_tokens)
+
+
+def check_law_name(law_name: str) -> str | None:
+    """The collection family a ``fit:<family>`` law names (None for a published or Gadre et al.'s law);
+    an unknown law is refused naming the laws (and the closest, :func:`_names.did_you_mean`)."""
+    prefix = planning.FAMILY_LAW_PREFIX
+    if law_name.startswith(prefix):
+        return law_name[len(prefix) :]
+    known = planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS)
+    if law_name not in known:
+        hint = _names.did_you_mean(law_name, known)
+        raise CLIError(f"unknown law {law_name!r}{f' ({hint})' if hint else ''}; choose from {_law_names()}")
+    return None
+
+
+def check_family_law(
+    con: Any, law_name: str, *, user_db_path: Path, study: str | None = None, saving: bool = False
+) -> None:
+    """Refuse a ``fit:<name>`` law whose name is no collection family when no study source is given
+    (``study``), before the fit fails with "no observations for this family and metric": a stored
+    study of that name needs its study (``--study NAME``, which ``scenario save`` takes and ``plan``
+    does not: its hint says so); another name gets the closest families (did-you-mean)."""
+    family = check_law_name(law_name)
+    if family is None or study is not None:
+        return
+    families = storage.list_families(con)["family"].astype(str).tolist()
+    if family in families:
+        return
+    from scaleplan.core import studies
+
+    stored = {s.name for s in studies.list_studies(user_db_path)}
+    if family in stored:
+        how = (
+            f"add --study {family}"
+            if saving
+            else f"add --study {family} by saving it as a scenario (`scaleplan scenario save --name NAME --study "
+            f"{family} --law {law_name} ...`, then `scaleplan scenario compare NAME`): plan takes no study"
+        )
+        raise CLIError(
+            f"--law {law_name}: {family!r} is one of your stored studies, not a collection family, and a fit: law "
+            f"on a study needs its study: {how}"
+        )
+    close = _names.close_names(family, families)
+    hint = (
+        f"did you mean {', '.join(planning.FAMILY_LAW_PREFIX + c for c in close)}?"
+        if close
+        else ("`scaleplan data summary` lists the families")
+    )
+    raise CLIError(f"--law {law_name}: the collection has no family {family!r} ({hint})")
 
 
 def both_token_columns_note(path: str) -> None:
@@ -113,13 +163,12 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         raise CLIError("give the study budget with exactly one of --budget-dollars or --budget-gpu-hours")
     budget = cost.budget_dollars(args.budget_dollars, args.budget_gpu_hours)
     law_name = args.law
-    family = law_name[len(planning.FAMILY_LAW_PREFIX) :] if law_name.startswith(planning.FAMILY_LAW_PREFIX) else None
-    if family is None and law_name not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
-        raise CLIError(f"unknown law {law_name!r}; choose from {_law_names()}")
+    family = check_law_name(law_name)
     with _common.open_db(settings, quiet=args.quiet) as con:
         version = storage.stored_data_version(con)
         if version is None:
             raise storage.DatabaseError(f"{settings.db_path} records no data version; run `scaleplan data build`")
+        check_family_law(con, law_name, user_db_path=settings.user_db_path)
         collection, problems = planning.collection_laws(con, family=family, n_boot=args.law_boot)
         tpp_range = planning.collection_tokens_per_param(con)
     laws = {law.name: law for law in planning.all_laws(collection)}

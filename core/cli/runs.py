@@ -302,8 +302,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    studies.delete_study(settings.user_db_path, args.name)
-    print(f"removed study {args.name.strip()!r}; the other studies are unchanged")
+    orphaned = studies.delete_study(settings.user_db_path, args.name, how_to_force=None if args.force else "--force")
+    left = (
+        f"; {userdata.count_of(orphaned, 'saved scenario')} that used it {'is' if orphaned == 1 else 'are'} "
+        "now unavailable"
+        if orphaned
+        else ""
+    )
+    print(f"removed study {args.name.strip()!r}; the other studies are unchanged{left}")
     return 0
 
 
@@ -357,4 +363,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     remove = commands.add_parser("remove", parents=[parent], help="delete one stored study")
     remove.add_argument("name")
+    remove.add_argument(
+        "--force", action="store_true", help="remove it even when saved scenarios use it (they become unavailable)"
+    )
     remove.set_defaults(func=cmd_remove)

@@ -44,9 +44,7 @@ def inputs_from_args(args: argparse.Namespace) -> scenarios.PlanInputs:
     mfu, goal, notes = plan_cli.percent_flags(args)  # percent, a fraction converted with a note
     for note in notes:
         print(f"scaleplan: note: {note}", file=sys.stderr)
-    family = args.law[len(planning.FAMILY_LAW_PREFIX) :] if args.law.startswith(planning.FAMILY_LAW_PREFIX) else None
-    if family is None and args.law not in planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS):
-        raise CLIError(f"unknown law {args.law!r}; choose from {plan_cli._law_names()}")
+    plan_cli.check_law_name(args.law)
     return scenarios.PlanInputs(
         target_params=args.target_params,
         target_tokens=args.target_tokens,
@@ -170,6 +168,9 @@ def cmd_save(args: argparse.Namespace, settings: Settings) -> int:
         raise CLIError(f"scenario {args.name!r} cannot be planned: {problem}")
     if inputs.study is not None and scenarios.study_lookup(settings.user_db_path)(inputs.study) is None:
         raise CLIError(f"no stored study named {inputs.study!r}; `scaleplan runs list` shows the stored studies")
+    if inputs.study is None and inputs.law_family is not None:  # a scenario that could never be planned
+        with _common.open_db(settings) as con:
+            plan_cli.check_family_law(con, inputs.law, user_db_path=settings.user_db_path, saving=True)
     with _store(settings) as con:
         saved = scenarios.save_scenario(con, args.name, inputs, replace=args.replace)
     if args.json:  # the saved scenario as `scenario list --json` lists it

@@ -141,3 +141,45 @@ def test_scenario_save_json_prints_the_saved_scenario(tmp_path, capsys):
     assert saved["inputs"]["budget_dollars"] == 1e6 and saved["inputs"]["accuracy_percent"] == 5
     code, out, _ = _run(capsys, *_base(tmp_path), "scenario", "list", "--json")
     assert json.loads(out)["scenarios"] == [saved]
+
+
+def test_a_fit_law_on_a_study_needs_its_study_and_a_mistyped_family_gets_the_closest(tmp_path, capsys, built_db):
+    base = [*_base(tmp_path), "--db", str(built_db)]
+    plain = _wandb_and_csv(tmp_path)[1]
+    assert _run(capsys, *base, "runs", "add", str(plain), "--name", "wb")[0] == 0
+    save = ["scenario", "save", "--name", "sw", *PLAN, "--law", "fit:wb"]
+    code, _, err = _run(capsys, *base, *save)
+    _one_line_error(code, err, "'wb' is one of your stored studies, not a collection family", "add --study wb")
+    code, out, _ = _run(capsys, *base, "scenario", "list", "--json")
+    assert '"sw"' not in out  # nothing saved
+    assert _run(capsys, *base, *save, "--study", "wb")[0] == 0
+    code, _, err = _run(capsys, *base, "plan", *PLAN, "--quiet", "--law", "fit:wb")
+    _one_line_error(code, err, "'wb' is one of your stored studies", "add --study wb")
+    code, _, err = _run(capsys, *base, "plan", *PLAN, "--quiet", "--law", "fit:pythi")
+    _one_line_error(code, err, "the collection has no family 'pythi'", "did you mean fit:pythia")
+    code, _, err = _run(capsys, *base, "scenario", "save", "--name", "sp", *PLAN, "--law", "fit:pythi")
+    _one_line_error(code, err, "did you mean fit:pythia")
+
+
+def test_removing_a_study_that_saved_scenarios_use_is_refused_unless_forced(tmp_path, capsys):
+    plain = _wandb_and_csv(tmp_path)[1]
+    base = _base(tmp_path)
+    assert _run(capsys, *base, "runs", "add", str(plain), "--name", "r7")[0] == 0
+    assert _run(capsys, *base, "runs", "add", str(plain), "--name", "other")[0] == 0
+    for name in ("sc1", "sc2"):
+        assert (
+            _run(capsys, *base, "scenario", "save", "--name", name, *PLAN, "--study", "r7", "--law", "fit:r7")[0] == 0
+        )
+    assert _run(capsys, *base, "scenario", "save", "--name", "sc3", *PLAN)[0] == 0  # the collection: not counted
+    code, _, err = _run(capsys, *base, "runs", "remove", "r7")
+    _one_line_error(code, err, "2 saved scenarios ('sc1', 'sc2') plan on the study 'r7'", "--force")
+    assert "r7\t" in _run(capsys, *base, "runs", "list")[1]  # still stored
+    code, out, _ = _run(capsys, *base, "runs", "remove", "other")  # used by none: removed as before
+    assert code == 0 and out == "removed study 'other'; the other studies are unchanged\n"
+    code, out, err = _run(capsys, *base, "runs", "remove", "r7", "--force")
+    assert code == 0, err
+    assert (
+        out
+        == "removed study 'r7'; the other studies are unchanged; 2 saved scenarios that used it are now unavailable\n"
+    )
+    assert "r7\t" not in _run(capsys, *base, "runs", "list")[1]

@@ -49,6 +49,7 @@ class Inputs:
     cost: planning.CostModel
     rules: tuple[str, ...]
     any_tpp: bool
+    budget_gpu_hours: float | None = None  # the budget as typed, when given in GPU-hours
 
 
 def _quantity(text: str, name: str, maximum: float) -> tuple[float | None, str | None]:
@@ -253,6 +254,7 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         cost=cost,
         rules=tuple(rules),
         any_tpp=bool(any_tpp),
+        budget_gpu_hours=float(amount) if unit == "gpu_hours" else None,
     )
 
 
@@ -343,8 +345,13 @@ def _show_summary(inputs: Inputs, n: float, d: float, optimum: planning.ComputeO
     cards[0].caption(f"{units.format_tokens(d)} ({d / n:.0f} per param) · {units.format_flops(target_flops)}")
     cards[1].metric("Training the target costs", units.format_dollars(target_cost.dollars))
     cards[1].caption(f"{units.format_count(target_cost.gpu_hours)} GPU-hours")
-    cards[2].metric("Study budget", units.format_dollars(inputs.budget_dollars))
-    cards[2].caption(f"{units.format_flops(inputs.budget_dollars * inputs.cost.flops_per_dollar)}")
+    flops = units.format_flops(inputs.budget_dollars * inputs.cost.flops_per_dollar)
+    if inputs.budget_gpu_hours is None:
+        cards[2].metric("Study budget", units.format_dollars(inputs.budget_dollars))
+        cards[2].caption(flops)
+    else:
+        cards[2].metric("Study budget", f"{units.format_count(inputs.budget_gpu_hours)} GPU-hours")
+        cards[2].caption(f"{units.format_dollars(inputs.budget_dollars)} · {flops}")
     if optimum is not None:
         cards[3].metric("Compute-optimal N*", units.format_params(optimum.num_params))
         cards[3].caption(
@@ -380,8 +387,16 @@ def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
     )
 
 
+def _budget_text(inputs: Inputs) -> str:
+    """'$20k', or '10k GPU-hours ($20k)' for a budget given in GPU-hours."""
+    dollars = units.format_dollars(inputs.budget_dollars)
+    if inputs.budget_gpu_hours is None:
+        return dollars
+    return f"{units.format_count(inputs.budget_gpu_hours)} GPU-hours ({dollars})"
+
+
 def _show_designs(
-    plan: planning.StudyPlan, image_format: str, cost: planning.CostModel
+    plan: planning.StudyPlan, image_format: str, cost: planning.CostModel, budget: str
 ) -> tuple[pd.DataFrame | None, object]:
     st.subheader("Study designs: cost against expected accuracy")
     if plan.message is not None:
@@ -396,7 +411,7 @@ def _show_designs(
         figure,
         title=f"Study designs for a {units.format_params(plan.target_params)}, "
         f"{units.format_tokens(plan.target_tokens)} target: cost against expected accuracy",
-        inputs=f"Study budget {units.format_dollars(plan.budget_dollars)} · goal: "
+        inputs=f"Study budget {budget} · goal: "
         f"{units.format_percent(plan.goal_are)} ARE at the 80th percentile · {len(plan.designs):,} designs · "
         "expected ARE: calibrated error model of the public collection's meta-analysis",
     )
@@ -653,6 +668,19 @@ def _show_next_rung(inputs: Inputs, n: float, d: float, model: calibration.Calib
             }
         )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=KEY + "rung_table")
+    refused: dict[str, list[str]] = {}
+    for a in rung.additions:
+        if a.after.expected is None:
+            refused.setdefault(a.after.refusal or "the error model gives none", []).append(a.label)
+    if refused:
+        st.caption(
+            "–: no expected ARE after that addition, because "
+            + "; ".join(
+                f"{common.escape_md(reason, limit=300)} ({'; '.join(common.escape_md(label) for label in labels)})"
+                for reason, labels in refused.items()
+            )
+            + "."
+        )
     st.markdown(common.escape_md(planning.next_rung_text(rung), limit=1200))
     st.caption(common.escape_md(planning.SEEDS_NOTE, limit=400))
     combined = rung.picked.after.design if rung.picked is not None else rung.existing.design
@@ -819,7 +847,7 @@ def render() -> None:
     except planning.PlanningError as error:
         st.error(f"No study design: {common.escape_md(error)}.", icon=":material/error:")
         return
-    designs_out, plan_fig = _show_designs(plan, image_format, inputs.cost)
+    designs_out, plan_fig = _show_designs(plan, image_format, inputs.cost, _budget_text(inputs))
     _show_candidates(plan, inputs, n, d, model)
     _show_next_rung(inputs, n, d, model)
     laws_out = _show_laws(rows, inputs.law, problems, target_flops, target_from_compute=inputs.mode == "compute")
@@ -863,7 +891,8 @@ def _save_as_scenario(inputs: Inputs) -> None:
             target_params=inputs.target_params,
             target_tokens=inputs.target_tokens,
             target_flops=inputs.compute_flops,
-            budget_dollars=inputs.budget_dollars,
+            budget_dollars=inputs.budget_dollars if inputs.budget_gpu_hours is None else None,
+            budget_gpu_hours=inputs.budget_gpu_hours,
             dollars_per_gpu_hour=inputs.cost.dollars_per_gpu_hour,
             peak_flops_per_gpu=inputs.cost.peak_flops_per_gpu,
             mfu=inputs.cost.mfu,
@@ -880,7 +909,7 @@ def _download(inputs: Inputs, n, d, text, designs_out, laws_out, tradeoff_out, f
         ("Target", f"{units.format_params(n)}, {units.format_tokens(d)}"),
         ("Target given as", MODES[inputs.mode]),
         ("Reference law", _law_label(inputs.law)),
-        ("Study budget", units.format_dollars(inputs.budget_dollars)),
+        ("Study budget", _budget_text(inputs)),
         (
             "GPU cost model",
             f"${inputs.cost.dollars_per_gpu_hour:g}/GPU-hour, "

@@ -506,8 +506,8 @@ def test_planner_gpu_hours(app_test, with_meta):
     at.number_input(key="planner.amount").set_value(1000.0).run()
     _no_failure(at)
     # 1000 GPU-hours at $2 = $2k; 1000 * 3600 s * 989e12 FLOP/s * 0.4 = 1.4e21 FLOPs
-    assert _metrics(at)["Study budget"] == "$2k"
-    assert "1.4e21 FLOPs" in _texts(at.caption)
+    assert _metrics(at)["Study budget"] == "1k GPU-hours"  # the unit it was given in (review 4), its $ below
+    assert "$2k · 1.4e21 FLOPs" in _texts(at.caption)
 
 
 def test_planner_reference_law_from_uploaded_runs(app_test, with_meta):

@@ -163,6 +163,32 @@ def target_size_note(target_params: float, sizes: Any) -> str:
     )
 
 
+def check_target(con: Any, family: str, target: str) -> str:
+    """The run id ``--target`` names in ``family``: as typed, or with the family's prefix added when
+    that is one of its runs (``pythia-12b`` -> ``pythia/pythia-12b``, with a note on stderr). Raises
+    :class:`CLIError` for a run of another family (naming it) or no run at all, listing the family's
+    run ids (and the closest, :func:`_names.did_you_mean`)."""
+    runs = storage.list_runs(con)
+    ids = runs.loc[runs["family"] == family, "run_id"].astype(str).tolist()
+    if target in ids or not ids:
+        return target
+    prefixed = f"{family}/{target}"
+    if prefixed in ids:
+        print(f"note: --target {target} read as {prefixed}, a run of {family}", file=sys.stderr)
+        return prefixed
+    listed = ", ".join(ids[:15]) + (f", ... ({len(ids)} runs)" if len(ids) > 15 else "")
+    elsewhere = runs.loc[runs["run_id"].astype(str) == target, "family"].astype(str).tolist()
+    if elsewhere:
+        raise CLIError(
+            f"--target {target}: that run is in the family {elsewhere[0]!r}, not {family!r}; give --family "
+            f"{elsewhere[0]}, or a run of {family}: {listed}"
+        )
+    hint = _names.did_you_mean(target, ids)
+    raise CLIError(
+        f"--target {target}: family {family!r} has no run {target!r}{f' ({hint})' if hint else ''}; its runs: {listed}"
+    )
+
+
 def check_metric(con: Any, family: str, metric: str) -> None:
     """Refuse a ``--metric`` that ``family`` does not report as a loss (:class:`CLIError` naming it and
     listing the family's loss metrics, its default first): L(N, D) is fitted on a loss in nats/token.
@@ -288,6 +314,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 curves = storage.family_curves(con, args.family, args.metric)
                 if curves.empty:
                     unknown_family(con, args.family)
+                target = None if args.target is None else check_target(con, args.family, args.target)
             if curves.empty:
                 raise CLIError(f"family {args.family!r} has no observations (see `scaleplan data summary`)")
             cal, missing = _calibration(settings, args.law)
@@ -301,7 +328,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                     **common,
                 )
             else:
-                result = analysis.analyse(curves, Selection(target_run=args.target, **selection_kwargs), **common)
+                result = analysis.analyse(curves, Selection(target_run=target, **selection_kwargs), **common)
     except (SelectionError, fitting.FitError, RunsTableError) as error:
         raise CLIError(str(error)) from None
     doc = _analysis_json(result, args.level, missing)

@@ -183,3 +183,17 @@ def test_removing_a_study_that_saved_scenarios_use_is_refused_unless_forced(tmp_
         == "removed study 'r7'; the other studies are unchanged; 2 saved scenarios that used it are now unavailable\n"
     )
     assert "r7\t" not in _run(capsys, *base, "runs", "list")[1]
+
+
+def test_a_target_outside_the_family_is_named_with_the_familys_runs(tmp_path, capsys, built_db):
+    fit = [*_base(tmp_path), "--db", str(built_db), "fit", "--family", "pythia", "--bootstrap", "0", "--target"]
+    code, _, err = _run(capsys, *fit, "opt/opt-13b")
+    _one_line_error(code, err, "that run is in the family 'opt', not 'pythia'", "give --family opt")
+    assert "pythia/pythia-12b" in err and "no observations" not in err
+    code, _, err = _run(capsys, *fit, "nope")
+    _one_line_error(code, err, "family 'pythia' has no run 'nope'", "pythia/pythia-70m", "pythia/pythia-12b")
+    code, _, err = _run(capsys, *fit, "Pythia/pythia-12b")
+    _one_line_error(code, err, "did you mean pythia/pythia-12b")
+    code, out, err = _run(capsys, *fit, "pythia-12b", "--json")
+    assert code == 0, err
+    assert "read as pythia/pythia-12b" in err and '"run": "pythia/pythia-12b"' in out

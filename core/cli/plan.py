@@ -131,6 +131,11 @@ def _law_names() -> str:
     return ", ".join(planning.PUBLISHED_LAWS + tuple(planning.GADRE_LAWS)) + f", {planning.FAMILY_LAW_PREFIX}<family>"
 
 
+LOW_MFU_PERCENT = 10.0
+"""An --mfu below this many percent, typed without a % sign, gets a note: runs reach 30-50% MFU, so 1 is
+more likely a fraction (1 = 100%) or a slip than 1%."""
+
+
 def read_percent_flag(value: object, *, name: str) -> units.Percent:
     """A percentage flag by the one percentage rule (:func:`core.units.read_percent`), a trailing % allowed:
     "5%" is 5 percent. The % sign says the number is in percent, so it is never taken for a fraction
@@ -148,7 +153,16 @@ def percent_flags(args: argparse.Namespace) -> tuple[units.Percent, units.Percen
     such as 0.4 or 0.05 converted with a note. Returns (MFU, goal, notes)."""
     mfu = read_percent_flag(args.mfu, name="--mfu")
     goal = read_percent_flag(args.accuracy, name="--accuracy")
-    return mfu, goal, [r.note for r in (mfu, goal) if r.note]
+    notes = [r.note for r in (mfu, goal) if r.note]
+    typed = str(args.mfu).strip()
+    if mfu.note is None and not typed.endswith("%") and mfu.percent < LOW_MFU_PERCENT:
+        default = planning.DEFAULT_MFU_PERCENT
+        notes.append(
+            f"--mfu: {typed} was read as {mfu.percent:g}%; --mfu is in percent, and {mfu.percent:g}% prices every "
+            f"run {default / mfu.percent:.0f}x dearer than the default {default:g}% (type {mfu.percent:g}% to keep "
+            f"it{', or 100 for a fraction of 1' if mfu.percent == 1 else ''})"
+        )
+    return mfu, goal, notes
 
 
 def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -470,6 +484,31 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _dollars(example: str) -> Callable[[str], float]:
+    """An argparse ``type`` for an amount in US dollars: the CLI's number syntax
+    (:func:`core.planning.parse_quantity`: 20000, 20k, 1.5M) with a leading $ allowed ("$1M"), above $0."""
+
+    def parse(text: str) -> float:
+        body = text.strip()
+        body = body[1:].strip() if body.startswith("$") else body
+        try:
+            value = units.parse_number(body, name="the amount")
+        except units.NumberSyntaxError:
+            raise argparse.ArgumentTypeError(
+                f"cannot read {text!r}; give an amount in dollars like {example}"
+            ) from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"must be more than $0, got {format_dollars(value)}; give an amount in dollars like {example}"
+            )
+        try:
+            return planning.parse_quantity(body, name="the amount")  # finite, within the limits
+        except planning.PlanningError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
 def _percent(example: str) -> Callable[[str], str]:
     """An argparse ``type`` for a percentage flag: the CLI's one number syntax (core.units.parse_number),
     a trailing % allowed; the text is kept for :func:`read_percent_flag`, which checks the range."""
@@ -501,11 +540,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_number,
         help="target's training compute C in FLOPs (N, D = the selected law's compute-optimal split)",
     )
-    p.add_argument("--budget-dollars", type=_number, help="study budget in US$")
+    p.add_argument("--budget-dollars", type=_dollars("20000 or 20k"), help="study budget in US$ (e.g. 20k or $1M)")
     p.add_argument("--budget-gpu-hours", type=_number, help="study budget in GPU-hours")
     p.add_argument(
         "--dollars-per-gpu-hour",
-        type=_common.number(example="2.5"),
+        type=_dollars("2.5 or $2.50"),
         default=planning.DEFAULT_DOLLARS_PER_GPU_HOUR,
         help="price (default %(default)s)",
     )

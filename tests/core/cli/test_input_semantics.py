@@ -3,6 +3,8 @@ without its suffix, flags that conflict or would be ignored, names that are near
 
 from __future__ import annotations
 
+import json
+
 from scaleplan.core import cli
 from tests.core.cli.test_runs import _wandb_and_csv
 
@@ -132,8 +134,6 @@ PLAN = ["--target-params", "7B", "--target-tokens", "1T", "--budget-dollars", "1
 
 
 def test_scenario_save_json_prints_the_saved_scenario(tmp_path, capsys):
-    import json
-
     code, out, err = _run(capsys, *_base(tmp_path), "scenario", "save", "--name", "sc1", *PLAN, "--json")
     assert code == 0, err
     saved = json.loads(out)
@@ -197,3 +197,28 @@ def test_a_target_outside_the_family_is_named_with_the_familys_runs(tmp_path, ca
     code, out, err = _run(capsys, *fit, "pythia-12b", "--json")
     assert code == 0, err
     assert "read as pythia/pythia-12b" in err and '"run": "pythia/pythia-12b"' in out
+
+
+def test_a_small_mfu_without_a_percent_sign_gets_a_note(capsys):
+    import argparse
+
+    from scaleplan.core.cli import plan
+
+    def notes(mfu):
+        return plan.percent_flags(argparse.Namespace(mfu=mfu, accuracy="5"))[2]
+
+    (note,) = notes("1")
+    assert "--mfu: 1 was read as 1%" in note and "40x dearer than the default 40%" in note and "100" in note
+    assert notes("1%") == [] and notes("40") == [] and notes(40.0) == []  # a % sign says it is meant
+    assert "was read as a fraction, 40%" in notes("0.4")[0]  # the fraction rule is unchanged
+
+
+def test_dollar_amounts_take_a_leading_dollar_sign_and_say_dollars(tmp_path, capsys):
+    save = [*_base(tmp_path), "scenario", "save", "--name", "d", *PLAN[:4], "--accuracy", "5", "--json"]
+    code, out, err = _run(capsys, *save, "--budget-dollars", "$1M")
+    assert code == 0, err
+    assert json.loads(out)["inputs"]["budget_dollars"] == 1e6
+    code, _, err = _run(capsys, *save, "--budget-dollars", "a lot", "--replace")
+    assert code == cli.EXIT_USER_ERROR and "cannot read 'a lot'; give an amount in dollars like 20000 or 20k" in err
+    code, _, err = _run(capsys, *save, "--budget-dollars", "1M", "--dollars-per-gpu-hour", "0", "--replace")
+    assert code == cli.EXIT_USER_ERROR and "must be more than $0, got $0.00" in err and "0 $" not in err

@@ -31,3 +31,12 @@ def did_you_mean(typed: str, names: Iterable[str], *, n: int = 3, cutoff: float 
     """ "did you mean a, b?" naming :func:`close_names`, or "" when none is close."""
     close = close_names(typed, names, n=n, cutoff=cutoff)
     return f"did you mean {', '.join(close)}?" if close else ""
+
+
+def with_hint(message: str, typed: str, names: Iterable[str]) -> str:
+    """``message`` with " (did you mean ...?)" appended when it names no close name already and
+    :func:`did_you_mean` finds one: for messages made where the names were compared as typed."""
+    if "did you mean" in message:
+        return message
+    hint = did_you_mean(typed, names)
+    return f"{message} ({hint})" if hint else message

@@ -218,7 +218,15 @@ def load_named(settings: Settings, names: list[str]) -> list[tuple[str, scenario
     if len(names) > scenarios.MAX_COMPARED:
         raise CLIError(f"compare at most {scenarios.MAX_COMPARED} scenarios at once, got {len(names)}")
     with _store(settings, read_only=True) as con:
-        return [(s.name, s.inputs) for s in (scenarios.get_scenario(con, n) for n in names)]
+        named = [(s.name, s.inputs) for s in (scenarios.get_scenario(con, n) for n in names)]
+    stored = [name for name, _ in named]
+    twice = list(dict.fromkeys(name for name in stored if stored.count(name) > 1))
+    if twice:  # before planning: scenarios.compare refuses it too, without the name
+        typed = ", ".join(repr(t) for t, name in zip(names, stored) if name in twice)
+        raise CLIError(
+            f"the scenario {' and '.join(map(repr, twice))} is named more than once ({typed}); name each scenario once"
+        )
+    return named
 
 
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:

@@ -222,3 +222,19 @@ def test_dollar_amounts_take_a_leading_dollar_sign_and_say_dollars(tmp_path, cap
     assert code == cli.EXIT_USER_ERROR and "cannot read 'a lot'; give an amount in dollars like 20000 or 20k" in err
     code, _, err = _run(capsys, *save, "--budget-dollars", "1M", "--dollars-per-gpu-hour", "0", "--replace")
     assert code == cli.EXIT_USER_ERROR and "must be more than $0, got $0.00" in err and "0 $" not in err
+
+
+def test_a_task_in_another_case_or_with_spaces_gets_did_you_mean(tmp_path, capsys, built_db):
+    fit = [*_base(tmp_path), "--db", str(built_db), "fit", "--family", "pythia", "--bootstrap", "0", "--task"]
+    for typed in ("Arc_Easy", " arc_easy"):
+        code, _, err = _run(capsys, *fit, typed)
+        _one_line_error(code, err, "did you mean five-shot/arc_easy, zero-shot/arc_easy?")
+    plan = [*_base(tmp_path), "--db", str(built_db), "plan", *PLAN, "--quiet", "--law-boot", "20", "--task"]
+    code, _, err = _run(capsys, *plan, "ARC_EASY")
+    _one_line_error(code, err, "did you mean arc_easy")
+
+
+def test_a_scenario_named_twice_is_named(tmp_path, capsys):
+    assert _run(capsys, *_base(tmp_path), "scenario", "save", "--name", "sc1", *PLAN)[0] == 0
+    code, _, err = _run(capsys, *_base(tmp_path), "scenario", "compare", "sc1", "sc1")
+    _one_line_error(code, err, "the scenario 'sc1' is named more than once")

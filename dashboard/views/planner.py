@@ -33,6 +33,9 @@ from scaleplan.dashboard import analysis_charts, charts, common, fits, report, s
 KEY = "planner."
 MODES = {"size": "Model size and tokens", "compute": "Compute budget"}
 UNITS = {"dollars": "Dollars", "gpu_hours": "GPU-hours"}
+MODE_BUTTONS = {"size": "N and D", "compute": "Compute C"}
+"""The target-mode buttons' short labels (the long ones, :data:`MODES`, in their help and the report)."""
+UNIT_BUTTONS = {"dollars": "US$", "gpu_hours": "GPU-hours"}
 RULES = scenarios.TOKEN_RULE_LABELS
 SHOWN_DESIGNS = 12
 
@@ -74,9 +77,9 @@ def _study_label(name: str) -> str:
 
 def _law_label(name: str) -> str:
     if name == "hoffmann2022":
-        return "Hoffmann et al. 2022 (Chinchilla, published)"
+        return "Hoffmann et al. 2022 (Chinchilla)"
     if name == "besiroglu2024":
-        return "Besiroglu et al. 2024 (Chinchilla replication, default)"
+        return "Besiroglu et al. 2024 (default)"
     if name in planning.GADRE_LAWS:
         return f"Gadre et al. L(C, M) fitted on {planning.GADRE_LAWS[name]}"
     family = name[len(planning.FAMILY_LAW_PREFIX) :]
@@ -140,9 +143,17 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
     st.session_state.setdefault(KEY + "law", planning.DEFAULT_LAW)
 
     box = st.container(border=True)
-    row = box.columns([2.6, 1.5, 1.5, 3], vertical_alignment="bottom")
+    row = box.columns([2.1, 1.4, 1.4, 3.7], vertical_alignment="bottom")
     mode = (
-        row[0].segmented_control("Target given as", list(MODES), key=KEY + "mode", format_func=MODES.get, required=True)
+        row[0].segmented_control(
+            "Target given as",
+            list(MODES),
+            key=KEY + "mode",
+            format_func=MODE_BUTTONS.get,
+            required=True,
+            help="N and D: the model size and tokens of the target. Compute C: a compute budget in FLOPs, split "
+            "compute-optimally under the reference law.",
+        )
         or "size"
     )
     errors: list[str] = []
@@ -172,12 +183,20 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         law_options,
         key=KEY + "law",
         format_func=_law_label,
-        help="The law whose compute-optimal split and over-training trade-off are used. " + planning.DEFAULT_LAW_REASON,
+        help="The law whose compute-optimal split and over-training trade-off are used. Hoffmann et al. 2022: "
+        "Chinchilla's published fit; Besiroglu et al. 2024: its replication. " + planning.DEFAULT_LAW_REASON,
     )
 
-    row = box.columns([1.6, 1.6, 1.4, 1.4, 1.2, 1.6], vertical_alignment="bottom")
+    row = box.columns([2.0, 1.5, 1.3, 1.3, 1.0, 1.5], vertical_alignment="bottom")
     unit = (
-        row[0].segmented_control("Study budget in", list(UNITS), key=KEY + "unit", format_func=UNITS.get, required=True)
+        row[0].segmented_control(
+            "Study budget in",
+            list(UNITS),
+            key=KEY + "unit",
+            format_func=UNIT_BUTTONS.get,
+            required=True,
+            help="US dollars, or GPU-hours priced at the $ per GPU-hour.",
+        )
         or "dollars"
     )
     amount = row[1].number_input(
@@ -209,9 +228,8 @@ def _read_inputs(law_options: list[str]) -> Inputs | None:
         format="%g",
         help="The largest acceptable |predicted − actual| / actual loss of the target, met by 4 in 5 comparable fits.",
     )
-    row = box.columns([4, 2], vertical_alignment="bottom")
-    rules = row[0].multiselect("Token rules for the study runs", list(RULES), format_func=RULES.get, key=KEY + "rules")
-    any_tpp = row[1].checkbox("Allow runs outside the collection's tokens/param range", key=KEY + "any_tpp")
+    rules = box.multiselect("Token rules for the study runs", list(RULES), format_func=RULES.get, key=KEY + "rules")
+    any_tpp = box.checkbox("Allow runs outside the collection's tokens/param range", key=KEY + "any_tpp")
     if first:
         state.show_notices(params.values())
     state.write_params(
@@ -722,7 +740,7 @@ def _show_laws(
 ) -> pd.DataFrame:
     st.subheader(f"Compute-optimal allocation at {units.format_flops(target_flops)}, law by law")
     table = _laws_table(rows, selected)
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.table(common.inert_frame(table.set_index("Law")))  # a static table wraps its cells: no column is cut
     warning = planning.disagreement_warning(rows, target_from_compute=target_from_compute)
     if warning:
         st.warning(common.escape_md(warning, limit=600), icon=":material/warning:")

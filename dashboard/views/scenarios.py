@@ -196,7 +196,7 @@ def render() -> None:
     if unreadable:
         _unreadable_notice(unreadable)
     if readable:
-        st.dataframe(_saved_table(readable), hide_index=True, width="stretch", key=KEY + "saved_table")
+        st.table(common.inert_frame(_saved_table(readable).set_index("Scenario")))  # wraps: no column is cut
     _manage(saved)
     chosen = _chosen([s.name for s in readable])
     if not chosen:

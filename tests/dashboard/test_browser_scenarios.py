@@ -83,7 +83,7 @@ def test_save_two_scenarios_compare_and_download_the_brief(browser, built_db, me
             wait_for_app(page, timeout=240_000)
             assert page.locator('[data-testid="stException"]').count() == 0
             assert layout_problems(page) == []  # the frontier chart's title, legend and ticks are clear
-            inputs, outcomes = _table(page, 0), _table(page, 1)
+            inputs, outcomes = _table(page, 1), _table(page, 2)  # after the saved list
             assert inputs[0][1:] == ["small", "large"]
             assert {row[0] for row in inputs[1:]} == {"Study budget", "MFU"}
             labels = [row[0] for row in outcomes]

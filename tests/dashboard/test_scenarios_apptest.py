@@ -56,8 +56,8 @@ def test_planner_saves_a_scenario_the_page_then_compares(app_test, store):
     assert "gone study cannot be planned now" in _texts(at).replace("\\", "")
     assert "no longer exists" in _texts(at)
     tables = at.table
-    assert len(tables) == 2
-    outcomes = _rendered(tables[1].value)
+    assert len(tables) == 3  # the saved list (a static table: no column cut), the inputs, the outcomes
+    outcomes = _rendered(tables[2].value)
     assert list(outcomes.columns) == ["from the planner", "gone study"]
     assert outcomes.loc["Pick's cost (US$, GPU-hours)", "gone study"].startswith("unavailable")
 
@@ -75,6 +75,7 @@ def test_a_damaged_scenario_is_named_and_left_out_while_the_others_compare(app_t
     warning = " ".join(w.value for w in at.warning)
     assert "1 saved scenario cannot be read" in warning and "broken \\*one\\*" in warning
     assert at.multiselect(key="scenarios.compare").options == ["good one", "good two"]
-    assert len(at.table) == 2  # the two readable ones are compared
+    assert len(at.table) == 3  # the saved list of the readable ones, and the two compared (inputs, outcomes)
+    assert list(_rendered(at.table[0].value).index) == ["good one", "good two"]
     with user_store(store, read_only=True) as con:  # the damaged row is kept as stored
         assert con.execute("SELECT inputs_json FROM scenarios WHERE name = 'broken *one*'").fetchone() == ("{not json",)

@@ -748,10 +748,7 @@ def _accuracy_loss(accuracy: task_prediction.TargetAccuracy) -> str:
 def losses_note(loss: PredictedLoss, accuracy: task_prediction.TargetAccuracy | None) -> str:
     """Which predicted loss is which: the reference law's (on its training data), and the one the
     17-task accuracy is read at when that is another metric of other runs."""
-    text = (
-        f"{loss_label(loss.law)}: {loss_text(loss).replace(' under ' + loss.law, '', 1)}; the study designs' "
-        "expected ARE is the error of a fit predicting a loss like this one."
-    )
+    text = f"{loss_label(loss.law)}: {loss_text(loss).replace(' under ' + loss.law, '', 1)}."
     if accuracy is not None and accuracy.predicted_loss is not None and not accuracy.refused:
         text += (
             f" The 17-task average accuracy is read at another loss: {accuracy.predicted_loss:.3f}, the "

@@ -425,7 +425,12 @@ class StudyReport:
             },
             "prediction": None
             if pred is None
-            else {"loss": pred.predicted_loss, "interval": interval, "params": dict(pred.fit.params)},
+            else {
+                "loss": pred.predicted_loss,
+                "interval": interval,
+                "params": dict(pred.fit.params),
+                "fit": checkpoint_fit_label(len(pred.points)),
+            },
             "prediction_problem": self.prediction_problem or None,
             "isoflop": None
             if iso is None

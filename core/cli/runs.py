@@ -247,7 +247,7 @@ def print_report(doc: dict[str, Any]) -> None:
             note = f"{interval['level']:.0%} calibrated interval {interval['low']:.4f} - {interval['high']:.4f}"
         else:
             note = interval.get("refused") or "no calibrated interval"
-        print(f"predicted loss (approach 3): {prediction['loss']:.4f}  ({note})")
+        print(f"predicted loss ({prediction['fit']}): {prediction['loss']:.4f}  ({note})")
     iso = doc["isoflop"]
     if iso is None:
         print(f"isoFLOP analysis (approach 2): none ({doc['isoflop_problem']})")

@@ -41,7 +41,7 @@ def _open_your_runs(page, url: str) -> None:
 
 
 def _analysis_shown(page) -> None:
-    page.get_by_text("Predicted loss (approach 3)").wait_for(timeout=90_000)
+    page.get_by_text("Predicted loss (checkpoint fit on").wait_for(timeout=90_000)
     wait_for_app(page, timeout=90_000)
     expect(page.locator(CHART)).to_have_count(3)  # the curves, the isoFLOP curves, N*(C)
     assert page.get_by_text("Compute-optimal split of").last.is_visible()

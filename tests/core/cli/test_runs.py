@@ -50,6 +50,9 @@ def test_add_list_show_rename_export_remove(tmp_path, capsys):
     assert abs(np.log(two["num_params"] / true_optimum(TARGET))) < 0.3  # this sweep's seed; coverage: test_isoflop
     assert doc["target"]["num_params"] == methods["approach3"]["num_params"]  # a budget is predicted at approach 3's N*
     assert doc["prediction"]["loss"] > 0 and doc["isoflop"]["exponent_a"] > 0
+    # the text names the predicted loss's fit as the Your runs page does (the checkpoint fit, not approach 3)
+    code, out, _ = _run(capsys, *base, "runs", "show", "sweep A", "--target-flops", str(TARGET))
+    assert code == 0 and "predicted loss (checkpoint fit on " in out and "predicted loss (approach 3)" not in out
     assert doc["study"]["sha256"] == listed["sweep A"]["sha256"]
 
     code, out, _ = _run(capsys, *base, "runs", "rename", "ladder", "ladder v2")

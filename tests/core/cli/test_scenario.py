@@ -259,10 +259,12 @@ def test_a_scenario_saved_before_the_accuracy_compares_with_it(run, built_db, tm
     assert code == 0, err
     line = next(x for x in out.splitlines() if "Predicted 17-task average accuracy (points)" in x)
     cells = [c.strip() for c in line.split("(points)", 1)[1].split(" | ")]
+    # each cell says which loss the accuracy is read at (the family's own metric, predicted by its law)
     assert cells == [
-        f"{far.predicted_points:.1f} points (90% interval {far.lower_points:.1f}-{far.upper_points:.1f}; "
-        f"{far.beyond_reach})",
-        f"{near.predicted_points:.1f} points (90% interval {near.lower_points:.1f}-{near.upper_points:.1f})",
+        f"{far.predicted_points:.1f} points at {far.family}'s {far.loss_metric} {far.predicted_loss:.3f} "
+        f"(90% interval {far.lower_points:.1f}-{far.upper_points:.1f}; {far.beyond_reach})",
+        f"{near.predicted_points:.1f} points at {near.family}'s {near.loss_metric} {near.predicted_loss:.3f} "
+        f"(90% interval {near.lower_points:.1f}-{near.upper_points:.1f})",
     ]
     assert "where the coverage is not measured" in cells[0]
     assert "old 70B: " in out and far.sentence in out and near.sentence in out
@@ -292,15 +294,20 @@ def test_the_brief_states_the_average_accuracy_next_to_the_loss_and_how_it_was_o
         con.close()
     # page one: each recommendation states the accuracy with its interval right after the predicted loss,
     # and the 70B's says how far beyond the held-out runs' compute it lies
-    loss = r"predicted target loss [0-9.]+ nats/token \(80% interval [0-9.]+-[0-9.]+\); "
+    # (the loss under its reference law, on that law's training data; the accuracy at the loss it is read at)
+    loss = (
+        r"predicted target loss [0-9.]+ nats/token under besiroglu2024 \(80% interval [0-9.]+-[0-9.]+\) "
+        r"\(the law's training data\); "
+    )
     for accuracy, end in ((far, f"; {far.beyond_reach})."), (near, ").")):
         stated = (
-            f"predicted 17-task average accuracy {accuracy.predicted_points:.1f} points "
+            f"predicted 17-task average accuracy {accuracy.predicted_points:.1f} points at {accuracy.family}'s "
+            f"{accuracy.loss_metric} {accuracy.predicted_loss:.3f} "
             f"(90% interval {accuracy.lower_points:.1f}-{accuracy.upper_points:.1f}{end}"
         )
         assert re.search(loss + re.escape(stated), first), stated
     ratio = 6 * 7e10 * 1.4e12 / holdout.largest_flops
-    assert f"{ratio:,.0f}x beyond, where the coverage is not measured" in far.beyond_reach
+    assert f"{float(f'{ratio:.3g}'):,g}x beyond, where the coverage is not measured" in far.beyond_reach  # 3 digits
     # the appendix says how: Gadre et al.'s Err(L) on the over-training testbed, the interval measured
     # leaving one over-training data set out, and the 70B's reach note
     assert "The predicted 17-task average accuracy: how it was obtained" in appendix

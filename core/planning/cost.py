@@ -48,7 +48,7 @@ def _flops_per_gpu_hour(peak_flops_per_gpu: float, mfu: float) -> float:
 
 
 def _price(dollars_per_gpu_hour: object) -> float:
-    return _positive("the price per GPU-hour", dollars_per_gpu_hour, MAX_PRICE, minimum=MIN_PRICE, unit=" $")
+    return _positive("the price per GPU-hour", dollars_per_gpu_hour, MAX_PRICE, minimum=MIN_PRICE, prefix="$")
 
 
 def cost_model_problems(dollars_per_gpu_hour: object, peak_flops_per_gpu: object, mfu: object) -> dict[str, str]:
@@ -92,7 +92,7 @@ def study_compute_budget(
         raise PlanningError("give the study budget either in dollars or in GPU-hours (exactly one)")
     per_hour = _flops_per_gpu_hour(peak_flops_per_gpu, mfu)
     if dollars is not None:
-        money = _positive("the study budget in dollars", dollars, MAX_DOLLARS)
+        money = _positive("the study budget in dollars", dollars, MAX_DOLLARS, prefix="$")
         hours = money / _price(dollars_per_gpu_hour)
     else:
         hours = _positive("the study budget in GPU-hours", gpu_hours, MAX_GPU_HOURS)

@@ -42,8 +42,11 @@ class PlanningError(UserError, ValueError):
 # Validation
 
 
-def _positive(name: str, value: object, maximum: float, *, unit: str = "", minimum: float = 0.0) -> float:
-    """``value`` as a positive finite float in (0, ``maximum``] and at least ``minimum``, else PlanningError."""
+def _positive(
+    name: str, value: object, maximum: float, *, unit: str = "", minimum: float = 0.0, prefix: str = ""
+) -> float:
+    """``value`` as a positive finite float in (0, ``maximum``] and at least ``minimum``, else PlanningError
+    (numbers in messages as ``prefix`` number ``unit``: "$0", "12 FLOPs")."""
     if value is None or isinstance(value, bool):
         raise PlanningError(f"{name} is missing")
     try:
@@ -55,11 +58,15 @@ def _positive(name: str, value: object, maximum: float, *, unit: str = "", minim
     if math.isinf(number):
         raise PlanningError(f"{name} must be finite")
     if number <= 0:
-        raise PlanningError(f"{name} must be greater than zero, got {number:g}{unit}")
+        raise PlanningError(f"{name} must be greater than zero, got {prefix}{number:g}{unit}")
     if number > maximum:
-        raise PlanningError(f"{name} of {number:.3g}{unit} is beyond any realistic value (at most {maximum:.0e}{unit})")
+        raise PlanningError(
+            f"{name} of {prefix}{number:.3g}{unit} is beyond any realistic value (at most {prefix}{maximum:.0e}{unit})"
+        )
     if number < minimum:
-        raise PlanningError(f"{name} of {number:.3g}{unit} is below any realistic value (at least {minimum:g}{unit})")
+        raise PlanningError(
+            f"{name} of {prefix}{number:.3g}{unit} is below any realistic value (at least {prefix}{minimum:g}{unit})"
+        )
     return number
 
 

@@ -128,8 +128,9 @@ def _space_limit(plan: StudyPlan) -> str:
     ]
     if best.design.max_size >= largest * (1 - 1e-9) and math.isfinite(plan.size_cap):
         parts.append(
-            f"it already has the largest study model of the space ({format_count(largest)} parameters; study "
-            f"models are capped at {_fraction_text(plan.size_share)} the target, {format_count(plan.size_cap)})"
+            f"it already has the largest study model of the space, {format_count(largest)} parameters: the "
+            f"largest size of the 1-2-5 ladder under the cap of {_fraction_text(plan.size_share)} the target, "
+            f"{format_count(plan.size_cap)}"
         )
     elif dearest is not None and dearest.cost.dollars > best.cost.dollars:
         parts.append(

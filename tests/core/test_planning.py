@@ -655,3 +655,13 @@ def test_published_interval_matches_a_converged_reference(name, compute):
     row = planning.optimal_allocation(planning.published_law(name), compute)
     assert row.num_params_low == pytest.approx(low, rel=0.015)
     assert row.num_params_high == pytest.approx(high, rel=0.015)
+
+
+def test_the_cap_on_study_models_is_stated_with_the_ladder_size_under_it():
+    # 70B target, study models capped at half of it (35B): the 1-2-5 ladder's largest size under 35B is 20B
+    text = planning.recommendation(_plan(2e6, goal=0.001))
+    assert (
+        "it already has the largest study model of the space, 20B parameters: the largest size of the 1-2-5 "
+        "ladder under the cap of half the target, 35B" in text
+    )
+    assert "35B))" not in text

@@ -137,3 +137,13 @@ def test_70b_picks_at_20k_200k_2m_with_the_shipped_calibration(built_db):
     assert large.design != small.design or "more money does not help" in text
     assert f"{format_dollars(2e6 - large.cost.dollars)} unspent" in text
     assert "Training the target itself (70B parameters) on 30% of its tokens" in text
+
+
+def test_money_in_messages_reads_as_dollars():
+    # "$0" and "$2e+09", not "0 $" (review: the price per GPU-hour of 0 read "got 0 $")
+    with pytest.raises(planning.PlanningError) as zero:
+        planning.CostModel(dollars_per_gpu_hour=0.0)
+    assert str(zero.value).endswith("got $0") and "0 $" not in str(zero.value)
+    with pytest.raises(planning.PlanningError) as huge:
+        planning.CostModel().budget_dollars(dollars=1e30)
+    assert "of $1e+30" in str(huge.value)

@@ -345,15 +345,27 @@ def _rename(old: str) -> None:
     _notice("success", "Renamed study ", old, " to ", renamed.name, f"; {renamed.scenarios_text}.")
 
 
+DELETE_FORCE = "Delete even if saved scenarios plan on it"
+
+
 def _delete(name: str) -> None:
+    # A study that saved scenarios plan on is deleted only with the box ticked (they become unavailable).
+    force = bool(st.session_state.get(KEY + "delete_force"))
     try:
-        studies.delete_study(_store_path(), name)
+        orphaned = studies.delete_study(_store_path(), name, how_to_force=None if force else f"tick “{DELETE_FORCE}”")
     except UserError as error:
         _notice("error", str(error))
         return
     if st.session_state.get(KEY + "study") == name:
         st.session_state[KEY + "study"] = None
-    _notice("success", "Deleted study ", name, "; the other studies are unchanged.")
+    st.session_state[KEY + "delete_force"] = False
+    lost = (
+        f"; {userdata.count_of(orphaned, 'saved scenario')} that planned on it "
+        f"{'is' if orphaned == 1 else 'are'} now unavailable"
+        if orphaned
+        else ""
+    )
+    _notice("success", "Deleted study ", name, f"; the other studies are unchanged{lost}.")
 
 
 def _stored_studies() -> None:
@@ -400,6 +412,7 @@ def _stored_studies() -> None:
         st.text_input("New name", key=KEY + "rename_to", max_chars=studies.MAX_NAME_LENGTH)
         st.button("Rename", key=KEY + "rename", on_click=_rename, args=(name,))
         st.divider()
+        st.checkbox(DELETE_FORCE, key=KEY + "delete_force")
         st.button("Delete this study", key=KEY + "delete", on_click=_delete, args=(name,), type="primary")
 
 

@@ -579,9 +579,16 @@ def test_your_runs_save_rename_delete_a_study(app_test, tmp_path, monkeypatch):
     _no_failure(at)
     assert [s.name for s in studies.list_studies(store)] == ["ladder v2"]
     assert "Renamed study **ladder** to **ladder v2**; 1 saved scenario follows it." in _texts(at.success)
+    # a study a saved scenario plans on is not deleted at one click: the page names the scenario
+    at.button(key="your_runs.delete").click().run()
+    assert not at.exception
+    assert [s.name for s in studies.list_studies(store)] == ["ladder v2"]
+    assert "1 saved scenario ('on ladder') plans on the study 'ladder v2'" in _texts(at.error).replace("\\", "")
+    at.checkbox(key="your_runs.delete_force").check().run()
     at.button(key="your_runs.delete").click().run()
     _no_failure(at)
     assert studies.list_studies(store) == ()
+    assert "1 saved scenario that planned on it is now unavailable" in _texts(at.success)
     assert len(at.session_state["uploaded_runs"]) == 6  # deleting the study keeps the runs in use
 
 

@@ -61,7 +61,13 @@ def test_scenario_names_in_the_comparison_tables_stay_text(app_test, built_db, m
         scenarios.save_scenario(con, "7B", dataclasses.replace(NEAR, budget_dollars=40_000))
     at = app_test("scenarios.py", query_params={"compare": [name, "7B"]}, timeout=180)
     assert not at.exception, [e.value for e in at.exception]
-    for table in at.table:
+    saved = [t for t in at.table if t.value.index.name == "Scenario"]  # the saved list: names in its index
+    assert len(saved) == 1
+    listed = [str(i) for i in saved[0].value.index if str(i).replace("\\", "") == name]
+    assert listed and all(h[i - 1] == "\\" for h in listed for i, ch in enumerate(h) if ch in "![]()*" and i > 0)
+    compared = [t for t in at.table if t.value.index.name != "Scenario"]  # the comparison: names as columns
+    assert compared
+    for table in compared:
         headers = [str(c) for c in table.value.columns]
         named = [h for h in headers if h.replace("\\", "") == name]
         assert named, headers

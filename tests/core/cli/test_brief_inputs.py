@@ -31,7 +31,8 @@ def test_a_brief_of_scenarios_none_of_which_can_be_planned_is_refused(tmp_path, 
             tmp_path, capsys, built_db, "scenario", "save", "--name", name, "--study", "st", "--law", "fit:st", *PLAN
         )
         assert code == 0, err
-    assert _cli(tmp_path, capsys, built_db, "runs", "remove", "st")[0] == 0
+    # removing a study that saved scenarios plan on takes --force (b415812)
+    assert _cli(tmp_path, capsys, built_db, "runs", "remove", "st", "--force")[0] == 0
     pdf = tmp_path / "sc3.pdf"
     code, out, err = _cli(
         tmp_path, capsys, built_db, "brief", "--scenario", "sc3", "--scenario", "sc4", "--pdf", str(pdf), "--quiet"

@@ -482,6 +482,17 @@ def analyse_study(
     table_for_fit = table[columns]
     final = isoflop.final_runs(table)
     warnings: list[str] = []
+    left_out = sorted(
+        run.removeprefix("upload/")  # the run as the file names it (userdata's run ids: upload/<run>[/seed<k>])
+        for run in set(table["run_id"].astype(str)) - set(final["run_id"].astype(str))
+    )
+    if left_out:  # runs that mark no end of schedule while others do: not isoFLOP points (isoflop.final_runs)
+        shown = ", ".join(left_out[:5]) + (", ..." if len(left_out) > 5 else "")
+        warnings.append(
+            f"{userdata.count_of(len(left_out), 'run')} ({shown}) mark no checkpoint as the end of the schedule "
+            "while other runs do (final_of_schedule true; an empty cell is false), so approach 2 and approach 3 "
+            "leave them out: mark each run's end-of-schedule checkpoint true"
+        )
     iso, iso_problem = None, ""
     try:
         iso = isoflop.fit_isoflop(

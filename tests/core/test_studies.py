@@ -153,3 +153,15 @@ def test_a_rename_counts_the_saved_scenarios_that_follow_the_study(tmp_path):
     with user_store(path) as con:
         scenarios.delete_scenario(con, "two")
     assert studies.rename_study(path, "a2", "a3").scenarios_text == "1 saved scenario follows it"
+
+
+def test_runs_marking_no_end_of_schedule_are_named_when_left_out_of_the_isoflop_analysis():
+    # 2 runs mark their end of schedule, 4 leave the cell empty (false): approach 2 and 3 use only the 2,
+    # and the report must say which runs it left out rather than drop them silently
+    lines = SWEEP_CSV.decode().splitlines()
+    text = "\n".join(lines[:3] + [line.rsplit(",", 1)[0] + "," for line in lines[3:]]) + "\n"
+    table = formats.parse_runs(text.encode()).table
+    assert table["final_of_schedule"].tolist() == [True, True, False, False, False, False]
+    report = studies.analyse_study(table, studies.StudyTarget(compute_flops=1e21), n_boot=20, approach3_boot=0)
+    note = next(w for w in report.warnings if "mark no checkpoint as the end of the schedule" in w)
+    assert note.startswith("4 runs (iso-1e18-200M, iso-1e19-100M, iso-1e19-200M, iso-1e19-400M)")

@@ -36,7 +36,7 @@ from scaleplan.core import fitting, laws
 from scaleplan.core.calibration import PredictionInterval, Refusal
 from scaleplan.core.conformal import conformal_quantile
 from scaleplan.core.laws import FLOPS_PER_PARAM_TOKEN
-from scaleplan.core.units import format_params, format_ratio, format_tokens, suffix_hint
+from scaleplan.core.units import format_level, format_params, format_ratio, format_tokens, suffix_hint
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -177,7 +177,7 @@ def backtest_interval(
     q = conformal_quantile(backtest.scores, level)
     if not math.isfinite(q):
         return Refusal(
-            f"{backtest.scores.size} backtest predictions are too few for a {level:.0%} interval", "backtest"
+            f"{backtest.scores.size} backtest predictions are too few for a {format_level(level)} interval", "backtest"
         )
     half = q * math.log1p(reach)
     if not half > 0:

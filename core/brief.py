@@ -44,7 +44,7 @@ import plotly.graph_objects as go
 from scaleplan.core import planning, scenarios
 from scaleplan.core.errors import UserError
 from scaleplan.core.laws.formulas import FLOPS_PER_PARAM_TOKEN
-from scaleplan.core.units import format_dollars, format_flops, format_percent
+from scaleplan.core.units import format_dollars, format_flops, format_level, format_percent
 
 __all__ = [
     "BriefError",
@@ -232,7 +232,7 @@ def extrapolation_figure(
                 fillcolor=colour,
                 opacity=0.15,
                 line={"width": 0},
-                name=f"{o.name}: {o.loss.level:.0%} interval ({o.selected_law.name})",
+                name=f"{o.name}: {format_level(o.loss.level)} interval ({o.selected_law.name})",
                 hoverinfo="skip",
             )
         )

@@ -45,7 +45,7 @@ import pandas as pd
 
 from scaleplan.core import laws, planning, storage, task_prediction, userstore
 from scaleplan.core.errors import UserError
-from scaleplan.core.units import format_count, format_dollars, format_flops, format_percent
+from scaleplan.core.units import format_count, format_dollars, format_flops, format_level, format_percent
 
 __all__ = [
     "ScenarioError",
@@ -735,7 +735,7 @@ def loss_text(loss: PredictedLoss) -> str:
     if not loss.has_interval:
         return f"{value} (no interval)"
     assert loss.low is not None and loss.high is not None
-    return f"{value} ({loss.level:.0%} interval {loss.low:.3f}-{loss.high:.3f})"
+    return f"{value} ({format_level(loss.level)} interval {loss.low:.3f}-{loss.high:.3f})"
 
 
 def _accuracy_loss(accuracy: task_prediction.TargetAccuracy) -> str:

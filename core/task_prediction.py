@@ -23,7 +23,7 @@ import pandas as pd
 
 from scaleplan.core import downstream, laws, storage
 from scaleplan.core.errors import UserError
-from scaleplan.core.units import format_count, format_flops, format_ratio
+from scaleplan.core.units import format_count, format_flops, format_level, format_ratio
 
 SHOT_PREFIXES = {"zero-shot": 0, "five-shot": 5}
 
@@ -193,13 +193,13 @@ def held_out_quantile(con: duckdb.DuckDBPyConnection, family: str, level: float 
     sources = sorted({task["source"] for task in report["tasks"] if storage.source_group(task["source"]) != group})
     measured = report["average"]["per_source"].get(group)
     coverage = (
-        f"; held out this way, {level:.0%} intervals covered {measured['coverage_90']:.0%} of {group}'s "
+        f"; held out this way, {format_level(level)} intervals covered {measured['coverage_90']:.0%} of {group}'s "
         f"{measured['answered_targets']} reproduced targets"
         if measured and measured.get("coverage_90") is not None
         else ""
     )
     return q, (
-        f"{level:.0%} interval: conformal quantile of {len(others)} held-out errors of {', '.join(sources)} "
+        f"{format_level(level)} interval: conformal quantile of {len(others)} held-out errors of {', '.join(sources)} "
         f"(scaleplan reproduce downstream){coverage}"
     )
 
@@ -446,8 +446,8 @@ def target_task_accuracy(
         lower_points=pred.lower_points,
         upper_points=pred.upper_points,
         level=level,
-        interval_label=f"{level:.0%} interval" if pred.lower_points is not None else "",
-        interval_basis=pred.interval_note.removeprefix(f"{level:.0%} interval: ") + reach,
+        interval_label=f"{format_level(level)} interval" if pred.lower_points is not None else "",
+        interval_basis=pred.interval_note.removeprefix(f"{format_level(level)} interval: ") + reach,
         beyond_reach=reach.removeprefix("; "),
     )
 
@@ -632,7 +632,7 @@ def target_average_accuracy(
         lower_points=max(0.0, points - q) if calibrated else None,
         upper_points=min(100.0, points + q) if calibrated else None,
         level=level,
-        interval_label=f"{level:.0%} interval" if calibrated else "",
+        interval_label=f"{format_level(level)} interval" if calibrated else "",
         interval_basis=(
             f"+-{q:.1f} points, the conformal quantile of the errors of {others} held-out runs of the other "
             f"over-training data sets; {measured}"

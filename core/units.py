@@ -328,12 +328,19 @@ def format_ratio(value: object) -> str:
 
 
 def format_level(level: object) -> str:
-    """A confidence level as a percentage with as many decimals as it needs, up to two (so 0.995 is
-    never shown as "100%"): 0.9 -> "90%", 0.995 -> "99.5%", 0.9999 -> "99.99%"."""
+    """A confidence level as a percentage with as many decimals as it needs (up to six; a level below 1
+    is never shown as "100%"): 0.9 -> "90%", 0.995 -> "99.5%", 0.9999 -> "99.99%", 0.99999 -> "99.999%"."""
     number = _number(level)
     if number is None:
         return MISSING
-    return _trim(f"{number * 100:.2f}") + "%"
+    percent = number * 100
+    decimals = 0  # the fewest that state the level exactly (up to 6), and never 100% for a level below 1
+    while decimals < 6 and (
+        abs(round(percent, decimals) - percent) > 1e-9 * max(percent, 1.0)
+        or (number < 1 and round(percent, decimals) >= 100)
+    ):
+        decimals += 1
+    return _trim(f"{percent:.{decimals}f}") + "%"
 
 
 def format_percent(value: object, decimals: int = 1) -> str:

@@ -362,7 +362,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         note = interval["refused"]
     else:
         note = (
-            f"{args.level:.0%} interval {units.format_interval(interval['low'], interval['high'], separator=' - ')}; "
+            f"{units.format_level(args.level)} interval {units.format_interval(interval['low'], interval['high'], separator=' - ')}; "
             f"{interval['method']}, "
             f"{interval['basis']}"
             + (f" ({calibration.NEW_SOURCE_NOTE})" if args.runs and interval["method"] != backtest.METHOD else "")
@@ -373,7 +373,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     elif "task" in doc:
         t = doc["task"]
         band = (
-            f"{t['level']:.0%} interval {t['low_points']:.1f} - {t['high_points']:.1f} points"
+            f"{units.format_level(t['level'])} interval {t['low_points']:.1f} - {t['high_points']:.1f} points"
             if t["low_points"] is not None
             else "no interval"
         )
@@ -402,7 +402,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         )
         for row in doc["compute_optimal"]:
             band = (
-                f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {row['level']:.0%} interval"
+                f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {units.format_level(row['level'])} interval"
                 if row["has_interval"]
                 else "no interval"
             )

@@ -244,7 +244,7 @@ def print_report(doc: dict[str, Any]) -> None:
     else:
         interval = prediction["interval"] or {}
         if interval.get("low") is not None:
-            note = f"{interval['level']:.0%} calibrated interval {interval['low']:.4f} - {interval['high']:.4f}"
+            note = f"{units.format_level(interval['level'])} calibrated interval {interval['low']:.4f} - {interval['high']:.4f}"
         else:
             note = interval.get("refused") or "no calibrated interval"
         print(f"predicted loss ({prediction['fit']}): {prediction['loss']:.4f}  ({note})")
@@ -269,7 +269,7 @@ def print_report(doc: dict[str, Any]) -> None:
     print(f"compute-optimal split of {target['compute_flops']:.4g} FLOPs:")
     for row in doc["compute_optimal"]:
         band = (
-            f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {row['level']:.0%} interval"
+            f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {units.format_level(row['level'])} interval"
             if row["has_interval"]
             else "no interval"
         )

@@ -506,7 +506,7 @@ class _View:
 def _interval_note(interval: object, missing: str, family: str) -> str:
     """The text next to the predicted loss: the calibrated interval, or why there is none."""
     if isinstance(interval, calibration.PredictionInterval):
-        note = f"{interval.level:.0%} interval {interval.low:.3f}–{interval.high:.3f}"
+        note = f"{units.format_level(interval.level)} interval {interval.low:.3f}–{interval.high:.3f}"
         if family == fits.UPLOADED:
             note += f" ({calibration.NEW_SOURCE_NOTE})"
         return note
@@ -616,9 +616,9 @@ def _figure(view: _View, result: Analysis, curves: pd.DataFrame, runs: pd.DataFr
                     "thickness": 2,
                     "width": 8,
                 },
-                name=f"{interval.level:.0%} calibrated interval",
+                name=f"{units.format_level(interval.level)} calibrated interval",
                 legendgroup="target",
-                hovertemplate=f"{interval.level:.0%} interval {interval.low:.4g}–{interval.high:.4g}<extra></extra>",
+                hovertemplate=f"{units.format_level(interval.level)} interval {interval.low:.4g}–{interval.high:.4g}<extra></extra>",
             )
         )
     return figure
@@ -649,7 +649,7 @@ def _headline(
         st.metric(
             "Predicted loss",
             f"{result.predicted_loss:.3f}",
-            help=f"The fitted law at the target's N and final D. The {level:.0%} interval is calibrated "
+            help=f"The fitted law at the target's N and final D. The {units.format_level(level)} interval is calibrated "
             f"on the collection's measured extrapolation errors ({calibration.METHOD}). Its coverage is "
             "measured leaving whole source groups out of the calibration, as your own runs are new: the "
             "Reliability page shows the realised share for every level and every source group. It replaces "
@@ -665,7 +665,7 @@ def _headline(
         "Filled markers: checkpoints used in the fit; hollow: not used (before the cutoff, beyond the fraction "
         "or not final); grey area: at or below the early-token cutoff. Dashed: the fitted law at each run's size. "
         "Red: the target's predicted curve"
-        + (f"; red bar: the {level:.0%} calibrated interval of the final loss" if shown else "")
+        + (f"; red bar: the {units.format_level(level)} calibrated interval of the final loss" if shown else "")
         + ("; black diamonds: the target's real losses." if not view.hypothetical else ".")
     )
     controls = st.columns([2, 2, 6], vertical_alignment="bottom")
@@ -814,7 +814,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
             notes=[
                 f"Law: {fitted_law.title}, {fitted_law.formula}; N in parameters, D in tokens seen. "
                 "ARE = |predicted - actual| / actual.",
-                f"Prediction interval: {level:.0%}, {calibration.METHOD}; its coverage is measured "
+                f"Prediction interval: {units.format_level(level)}, {calibration.METHOD}; its coverage is measured "
                 "leaving each source group of the collection out (`scaleplan reproduce calibration`).",
                 *([report_boot_note] if report_boot_note else []),
             ],

@@ -18,6 +18,7 @@ import streamlit as st
 from scaleplan.core import downstream, task_prediction
 from scaleplan.core.analysis import Analysis
 from scaleplan.core.metrics import MetricLabel
+from scaleplan.core.units import format_level
 from scaleplan.dashboard import charts, common, fits
 
 KEY = "fit-task-"
@@ -199,7 +200,7 @@ def _show(
     cards = st.columns(3)
     low, high = result.lower_points, result.upper_points
     interval = (
-        f"{level:.0%} interval {low:.1f}–{high:.1f} points"
+        f"{format_level(level)} interval {low:.1f}–{high:.1f} points"
         if low is not None and high is not None
         else "no calibrated interval"
     )

@@ -518,7 +518,7 @@ def _prediction(report: studies.StudyReport, reason: str) -> None:
     if interval is None:
         note = f"no calibrated interval: {reason}" if reason else "no calibrated interval"
     elif hasattr(interval, "low"):
-        note = f"{report.level:.0%} calibrated interval {interval.low:.4f} – {interval.high:.4f}"
+        note = f"{units.format_level(report.level)} calibrated interval {interval.low:.4f} – {interval.high:.4f}"
     else:
         note = str(interval)
     cols = st.columns(3)
@@ -548,7 +548,7 @@ def _allocations(report: studies.StudyReport) -> None:
             {
                 "Method": a.label,
                 "N* (parameters)": units.format_params(a.num_params),
-                f"N* {report.allocations[0].level:.0%} interval": band,
+                f"N* {units.format_level(report.allocations[0].level)} interval": band,
                 "D* (tokens)": units.format_tokens(a.tokens),
                 "Tokens per parameter": f"{a.tokens_per_param:.1f}",
             }
@@ -609,7 +609,7 @@ def isoflop_figure(result: isoflop.IsoflopAnalysis) -> go.Figure:
     fig.update_layout(legend_title_text="Compute budget")
     return charts.add_context(
         fig,
-        title=f"IsoFLOP curves: a parabola in ln N per budget, minima (stars) with {result.level:.0%} intervals",
+        title=f"IsoFLOP curves: a parabola in ln N per budget, minima (stars) with {units.format_level(result.level)} intervals",
         inputs=f"{userdata.count_of(len(result.budgets), 'budget')} · "
         f"{userdata.count_of(sum(len(b.num_params) for b in result.budgets), 'run')}",
     )
@@ -628,7 +628,7 @@ def optimum_figure(
     fig.add_scatter(x=grid, y=high, mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip")
     fig.add_scatter(
         x=grid, y=low, mode="lines", line=dict(width=0), fill="tonexty", fillcolor="rgba(31,119,180,0.2)",
-        name=f"{result.level:.0%} interval", hoverinfo="skip",
+        name=f"{units.format_level(result.level)} interval", hoverinfo="skip",
     )  # fmt: skip
     fig.add_scatter(
         x=grid, y=result.optimal_params(grid), mode="lines", line=dict(color="#1f77b4"),
@@ -669,7 +669,7 @@ def optimum_figure(
     return charts.add_context(
         fig,
         title="Compute-optimal model size N*(C): your isoFLOP minima, extrapolated to the target",
-        inputs=f"target {units.format_flops(target_flops)} · intervals at {result.level:.0%}",
+        inputs=f"target {units.format_flops(target_flops)} · intervals at {units.format_level(result.level)}",
     )
 
 

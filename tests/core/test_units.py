@@ -239,7 +239,16 @@ def test_a_ratio_is_three_significant_digits_in_plain_digits(value, text):
 
 @pytest.mark.parametrize(
     ("level", "text"),
-    [(0.9, "90%"), (0.5, "50%"), (0.995, "99.5%"), (0.9999, "99.99%"), (0.95, "95%"), (None, "\u2013")],
+    [
+        (0.9, "90%"),
+        (0.5, "50%"),
+        (0.995, "99.5%"),
+        (0.9999, "99.99%"),
+        (0.99999, "99.999%"),
+        (0.95, "95%"),
+        (0.123, "12.3%"),
+        (None, "\u2013"),
+    ],
 )
 def test_a_level_keeps_the_decimals_it_needs(level, text):
     assert units.format_level(level) == text

@@ -214,3 +214,12 @@ def test_serve_passes_the_host_allow_list_to_streamlit():
     options = streamlit_options(port=1, address="0.0.0.0", open_browser=False, allowed_hosts=("scaleplan.example.org",))
     assert options["server.allowedHosts"] == ["scaleplan.example.org"]
     assert "server.allowedHosts" not in streamlit_options(port=1, address="localhost", open_browser=False)
+
+
+def test_a_level_is_printed_with_the_decimals_it_needs(tmp_path, capsys, built_db):
+    # --level 0.995 is a 99.5% interval, never labelled "100%" (units.format_level)
+    argv = ["--db", str(built_db), "--log-dir", str(tmp_path / "log"), "fit", "--family", "chinchilla"]
+    code, out, err = _run([*argv, "--level", "0.995"], tmp_path, capsys)
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith("predicted loss"))
+    assert "99.5% interval" in line and "100% interval" not in line

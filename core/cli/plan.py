@@ -436,7 +436,7 @@ def print_text(result: dict[str, Any]) -> None:
         )
         print(
             f"  {r.law:<22}N = {format_count(r.num_params):>6} {interval}  D = {format_count(r.tokens):>6}  "
-            f"({r.tokens_per_param:.0f} tokens/param)"
+            f"({multiplier_text(r.tokens_per_param)} tokens/param)"
         )
         print(f"  {'':<22}interval: {r.source}")
     for name, problem in result["problems"].items():
@@ -449,13 +449,15 @@ def print_text(result: dict[str, Any]) -> None:
     if o is None:
         print(f"\n{result['overtraining_note']}")
     else:
-        print(f"\nOver-training at the target's compute under {o.law} (* = the target):")
-        print(f"  {'':2}{'M':>9}{'N':>9}{'D':>9}{'loss':>8}{'+loss':>8}{'inference saved':>17}")
+        print(
+            f"\nOver-training at the target's compute under {o.law} (* = the target; inference cost vs compute-optimal):"
+        )
+        print(f"  {'':2}{'M':>9}{'N':>9}{'D':>9}{'loss':>8}{'+loss':>8}{'inference cost':>17}")
         for row in o.table.itertuples():
             print(
                 f"  {'*' if row.target else ' ':2}{multiplier_text(row.multiplier):>9}{format_count(row.num_params):>9}"
                 f"{format_count(row.tokens):>9}{row.loss:>8.3f}{row.loss_increase:>+8.3f}"
-                f"{format_percent(row.inference_saved, 0):>17}"
+                f"{planning.inference_change_text(row.inference_saved):>17}"
             )
     print("\n" + planning.recommendation(plan, result["optimum"], o, _accuracy(result)))
 

@@ -122,9 +122,11 @@ from scaleplan.core.planning.next_rung import (
 )
 from scaleplan.core.planning.overtraining import (
     DEFAULT_MULTIPLIERS,
+    INFERENCE_CHANGE,
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
     MAX_MULTIPLIER,
     OvertrainingSummary,
+    inference_change_text,
     multiplier_text,
     overtraining_choice,
     overtraining_or_reason,
@@ -220,6 +222,8 @@ __all__ = [
     "OvertrainingSummary",
     "summarise_overtraining",
     "MAX_MULTIPLIER",
+    "INFERENCE_CHANGE",
+    "inference_change_text",
     "multiplier_text",
     "overtraining_or_reason",
     "HOFFMANN2022",

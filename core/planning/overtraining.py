@@ -25,12 +25,23 @@ from scaleplan.core.planning.inputs import (
     _positive,
 )
 from scaleplan.core.planning.reference import ReferenceLaw
-from scaleplan.core.units import format_count, format_flops
+from scaleplan.core.units import format_count, format_flops, format_percent
 
 DEFAULT_MULTIPLIERS = (10, 20, 40, 80, 160, 320, 640)
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0  # forward pass only
 MAX_MULTIPLIER = 1e6
 """Most tokens per parameter the trade-off is computed for (no realistic run trains longer)."""
+
+
+INFERENCE_CHANGE = "Inference cost vs compute-optimal"
+"""The over-training table's column of the change in inference FLOPs per token, as the CLI, the planner
+page and its bar chart all show it (a smaller, over-trained model costs less: a minus sign)."""
+
+
+def inference_change_text(saved: float) -> str:
+    """A share of inference saved as the change in inference cost: 0.66 -> "-66%", -0.36 -> "+36%"."""
+    change = round(-saved, 2) + 0.0  # + 0.0: no "-0%"
+    return ("+" if change > 0 else "") + format_percent(change, 0)
 
 
 def multiplier_text(multiplier: float) -> str:

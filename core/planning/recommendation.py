@@ -288,7 +288,7 @@ def recommendation(
                 else "(no interval)"
             )
             + f" trained on {format_count(optimum.tokens)} "
-            f"tokens, {optimum.tokens_per_param:.0f} tokens per parameter."
+            f"tokens, {multiplier_text(optimum.tokens_per_param)} tokens per parameter."
         )
     if overtraining is not None:
         o = overtraining

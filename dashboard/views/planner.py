@@ -753,14 +753,7 @@ def _show_laws(
     return table
 
 
-INFERENCE_CHANGE = "Inference cost vs compute-optimal"
-"""The over-training table's column of the change in inference FLOPs per token (the bar chart's labels' sign)."""
-
-
-def _inference_change(saved: float) -> str:
-    """A share of inference saved as the change in cost the bar chart labels show: 0.66 -> "-66%", -0.36 -> "+36%"."""
-    change = round(-saved, 2) + 0.0  # + 0.0: no "-0%"
-    return ("+" if change > 0 else "") + units.format_percent(change, 0)
+INFERENCE_CHANGE = planning.INFERENCE_CHANGE
 
 
 def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str) -> tuple[pd.DataFrame, list]:
@@ -768,7 +761,8 @@ def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str)
     loss_fig, cost_fig = analysis_charts.tradeoff_figures(summary.table, optimal_multiplier=summary.optimal_multiplier)
     inputs = (
         f"Target compute {units.format_flops(summary.compute_flops)} · law {summary.law} · compute-optimal "
-        f"M* = {summary.optimal_multiplier:.0f} tokens per parameter, target M = {summary.target_multiplier:.0f}"
+        f"M* = {planning.multiplier_text(summary.optimal_multiplier)} tokens per parameter, "
+        f"target M = {planning.multiplier_text(summary.target_multiplier)}"
     )
     charts.add_context(
         loss_fig, title="Loss against tokens per parameter at the target's compute", inputs=inputs, wrap=50
@@ -796,7 +790,7 @@ def _show_overtraining(summary: planning.OvertrainingSummary, image_format: str)
             "Tokens D": t["tokens"].map(units.format_count),
             f"Predicted loss under {summary.law} (nats/token)": t["loss"].map(lambda v: f"{v:.3f}"),
             "Loss above optimum": t["loss_increase"].map(lambda v: f"{v:+.3f}"),
-            INFERENCE_CHANGE: t["inference_saved"].map(_inference_change),
+            INFERENCE_CHANGE: t["inference_saved"].map(planning.inference_change_text),
         }
     )
     st.caption(

@@ -315,3 +315,21 @@ def test_a_target_far_below_one_token_per_parameter_states_its_multiplier(built_
     assert cli.main([*argv, "--json", "--quiet", *where]) == 0
     text = json.loads(capsys.readouterr().out)["recommendation"]
     assert "The target's 0.05 tokens per parameter" in text and "The target's 0 tokens" not in text
+
+
+def test_the_over_training_table_states_inference_cost_as_the_planner_page_does(built_db, meta_db, tmp_path, capsys):
+    # one sign convention on every screen: a larger model than compute-optimal (M below M*) costs more
+    # inference per token (+), a smaller, over-trained one less (-)
+    where = ["--db", str(built_db), "--meta", str(meta_db), "--log-dir", str(tmp_path / "log")]
+    argv = ["plan", "--target-params", "70B", "--target-tokens", "1.4T", "--budget-dollars", "2e4", "--accuracy", "5"]
+    assert cli.main([*argv, "--quiet", *where]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Over-training at the target's compute"))
+    assert "inference cost" in lines[start + 1] and "inference saved" not in lines[start + 1]
+    rows = {}
+    for line in lines[start + 2 :]:
+        words = line.replace("*", " ").split()
+        if len(words) != 6:
+            break
+        rows[float(words[0].replace(",", ""))] = words[5]
+    assert rows[10.0].startswith("+") and rows[640.0].startswith("-")

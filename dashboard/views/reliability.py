@@ -332,7 +332,8 @@ def render() -> None:
             analysis_charts.comparison_figure(comparison.frame()),
             title=titles[name],
             wrap=50,  # one of two columns
-            inputs=f"{comparison.pairs:,} matched tasks fitted both ways · "
+            inputs=f"{comparison.pairs:,} pairs where both fits succeeded on different points (of "
+            f"{comparison.tasks:,} tasks fitted both ways) · "
             + ("all families (family-averaged)" if family == ALL else family),
         )
         column.plotly_chart(bars, key=KEY + "bars-" + name, config=config)

@@ -7,6 +7,7 @@ Every test checks that no exception element is shown and that bad inputs give a 
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -590,6 +591,17 @@ def test_reliability_bars_and_table_agree_and_name_the_options(app_test, with_me
     )
     ours = at.table[0].value.set_index("Finding").iloc[0]["Our sweep"]
     assert f"of all {len(every):,} designs fitted both ways" in ours
+    # the bars' subtitle counts the informative pairs and says of how many tasks (the caption's count)
+    informative = every[
+        (every["status_a"] == "ok") & (every["status_b"] == "ok") & (every["n_points_a"] != every["n_points_b"])
+    ]
+    texts = [
+        " ".join(a["text"].replace("<br>", " ").split())
+        for chart in at.get("plotly_chart")
+        for a in json.loads(chart.proto.spec)["layout"].get("annotations", [])
+    ]
+    specs = " | ".join(texts)
+    assert f"{len(informative):,} pairs where both fits succeeded on different points (of {len(every):,} tasks" in specs
 
     pythia = tasks(rows[rows["family"] == "pythia"])
     assert (pythia["status_b"] != "ok").all()  # final-only never fits Pythia: no pair to draw

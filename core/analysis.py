@@ -89,6 +89,11 @@ class FlatDirection:
         return max(self.predicted - self.low, self.high - self.predicted) / self.predicted
 
 
+ABOVE_TARGET_NOTE = (
+    "Above 100%: the fitted runs cost more than training the target, so this is an interpolation or a "
+    "benchmark of the law, not a saving."
+)
+"""What a compute share above 100% (fit compute / target compute) means, as the Fit page and ``fit`` say it."""
 FLAT_OBJECTIVE_TOLERANCE = 0.05  # "equally good": objective within 5% of the best
 FLAT_PREDICTION_SPREAD = 0.02  # warn when such fits move the prediction by more than 2%
 PROFILE_E_FRACTIONS = (0.05, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95)  # of the smallest observed loss

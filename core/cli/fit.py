@@ -355,6 +355,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
         f"({units.format_share(result.compute_share)} of the target's compute)"
     )
+    if result.compute_share > 1:
+        print(f"note: {analysis.ABOVE_TARGET_NOTE}")
     print(f"law: {result.fit.law.formula}")
     print("params: " + ", ".join(f"{k}={v:.4g}" for k, v in doc["params"].items()))
     interval = doc["interval"]

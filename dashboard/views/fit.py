@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from scaleplan.core import calibration, fitting, laws, planning, units, userdata
+from scaleplan.core import analysis, calibration, fitting, laws, planning, units, userdata
 from scaleplan.core.analysis import Analysis, AnalysisFailure, FitRequest, StagedAnalysis
 from scaleplan.core.metrics import MetricLabel, metric_label
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, MIN_SIZES_TO_FIT
@@ -831,10 +831,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
     )
 
 
-ABOVE_TARGET_NOTE = (
-    "Above 100%: the fitted runs cost more than training the target, so this is an interpolation or a "
-    "benchmark of the law, not a saving."
-)
+ABOVE_TARGET_NOTE = analysis.ABOVE_TARGET_NOTE
 
 
 def _flops_pair(fit_flops: float, target_flops: float) -> tuple[str, str]:

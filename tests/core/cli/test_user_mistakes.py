@@ -223,3 +223,15 @@ def test_a_level_is_printed_with_the_decimals_it_needs(tmp_path, capsys, built_d
     assert code == 0, err
     line = next(x for x in out.splitlines() if x.startswith("predicted loss"))
     assert "99.5% interval" in line and "100% interval" not in line
+
+
+def test_fit_says_when_the_fitted_runs_cost_more_than_the_target(tmp_path, capsys, built_db):
+    # a hypothetical target far smaller than the fitted runs: the share is above 100%, and the CLI says
+    # what that means, as the Fit page does
+    argv = ["--db", str(built_db), "--log-dir", str(tmp_path / "log"), "fit", "--family", "pythia"]
+    code, out, err = _run([*argv, "--predict-n", "100M", "--predict-d", "1B"], tmp_path, capsys)
+    assert code == 0, err
+    assert "of the target's compute)" in out and "note: Above 100%: the fitted runs cost more than training" in out
+    code, out, err = _run([*argv], tmp_path, capsys)  # the default target: the 12B run, a share below 100%
+    assert code == 0, err
+    assert "Above 100%" not in out

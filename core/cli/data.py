@@ -79,12 +79,12 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     for s in result.sources:
         print(
             f"{s.source:<24}{s.runs:>8,}{s.families:>10}{s.observations:>14,}{s.metrics:>9}"
-            f"{s.checkpoints:>13,}{s.bad_rows:>10}{s.downstream_evals:>12,}"
+            f"{s.checkpoints:>13,}{s.bad_rows:>10,}{s.downstream_evals:>12,}"
         )
     print("-" * len(header))
     print(
         f"{'total (distinct)':<24}{result.models:>8,}{result.families:>10}{result.observations:>14,}"
-        f"{result.metrics:>9}{result.checkpoints:>13,}{result.bad_rows:>10}{result.downstream_evals:>12,}"
+        f"{result.metrics:>9}{result.checkpoints:>13,}{result.bad_rows:>10,}{result.downstream_evals:>12,}"
     )
     for s in result.sources:
         if s.added_runs:  # values on another source's runs: counted there, once

@@ -45,8 +45,8 @@ def inference_change_text(saved: float) -> str:
 
 
 def multiplier_text(multiplier: float) -> str:
-    """A token multiplier (tokens per parameter) in at most 3 significant digits, for tables: 21.6, 640,
-    1,000, 0.00683."""
+    """A token multiplier (tokens per parameter) for tables and sentences: 3 significant digits below 100
+    (21.6, 0.00683), a whole number with thousands separated from 100 up (640, 2,154)."""
     return f"{multiplier:,.0f}" if abs(multiplier) >= 100 else f"{multiplier:.3g}"
 
 

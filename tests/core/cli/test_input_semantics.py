@@ -218,6 +218,9 @@ def test_dollar_amounts_take_a_leading_dollar_sign_and_say_dollars(tmp_path, cap
     code, out, err = _run(capsys, *save, "--budget-dollars", "$1M")
     assert code == 0, err
     assert json.loads(out)["inputs"]["budget_dollars"] == 1e6
+    code, out, err = _run(capsys, *save, "--budget-dollars", "$1,000", "--replace")  # as the pages write amounts
+    assert code == 0, err
+    assert json.loads(out)["inputs"]["budget_dollars"] == 1000
     code, _, err = _run(capsys, *save, "--budget-dollars", "a lot", "--replace")
     assert code == cli.EXIT_USER_ERROR and "cannot read 'a lot'; give an amount in dollars like 20000 or 20k" in err
     code, _, err = _run(capsys, *save, "--budget-dollars", "1M", "--dollars-per-gpu-hour", "0", "--replace")

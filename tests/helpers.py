@@ -213,3 +213,26 @@ def held_for_writing(path: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def data_version_of(db_path: Path) -> str | None:
+    """The data version a built database records (core.storage.stored_data_version)."""
+    from scaleplan.core import storage
+
+    con = storage.connect(db_path)
+    try:
+        return storage.stored_data_version(con)
+    finally:
+        con.close()
+
+
+def store_results(path: Path, rows) -> None:
+    """Write sweep ``rows`` (a DataFrame of results columns) into a results file as a sweep of this machine would."""
+    from scaleplan.core import meta
+
+    con = meta.open_results(path)
+    try:
+        con.register("rows", rows)
+        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
+    finally:
+        con.close()

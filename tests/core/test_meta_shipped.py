@@ -10,16 +10,9 @@ import pandas as pd
 import pytest
 
 from scaleplan.core import meta, storage
+from tests.helpers import store_results
 
-
-def _store(path, rows: pd.DataFrame) -> None:
-    """Write ``rows`` into a results file as a sweep of this machine would."""
-    con = meta.open_results(path)
-    try:
-        con.register("rows", rows)
-        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
-    finally:
-        con.close()
+_store = store_results
 
 
 @pytest.fixture(scope="module")

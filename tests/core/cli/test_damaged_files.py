@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaleplan.core import cli, meta, storage, userstore
+from scaleplan.core import cli, meta, userstore
+from tests.helpers import data_version_of
 
 RUNS = "run_name,num_params,tokens_seen,loss\n" + "".join(
     f"r{n:.0f},{n:.0f},{d:.0f},{1.7 + 400 / n**0.34 + 410 / d**0.28:.5f}\n"
@@ -87,11 +88,7 @@ def test_a_healthy_store_still_opens(tmp_path):
 @pytest.fixture(scope="module")
 def damaged_results(built_db, tmp_path_factory):
     """A results file of the built database's data version, with enough rows for several blocks, cut in half."""
-    con = storage.connect(built_db)
-    try:
-        version = storage.stored_data_version(con)
-    finally:
-        con.close()
+    version = data_version_of(built_db)
     n = 20000
     rng = np.random.default_rng(0)
     rows = pd.DataFrame({c: [None] * n for c in meta.RESULT_COLUMNS})

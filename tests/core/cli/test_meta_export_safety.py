@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaleplan.core import cli, meta, storage
+from scaleplan.core import cli, meta
+from tests.helpers import data_version_of, store_results
 
 
 def _rows(version: str, keys: list[str], fitted: int) -> pd.DataFrame:
@@ -23,13 +24,7 @@ def _rows(version: str, keys: list[str], fitted: int) -> pd.DataFrame:
     return rows
 
 
-def _store(path, rows: pd.DataFrame) -> None:
-    con = meta.open_results(path)
-    try:
-        con.register("rows", rows)
-        con.execute(f"INSERT INTO sweep_results ({', '.join(rows.columns)}) SELECT * FROM rows")
-    finally:
-        con.close()
+_store = store_results
 
 
 def _digests(folder):
@@ -106,11 +101,7 @@ def _cli(tmp_path, capsys, *argv):
 
 
 def test_meta_export_as_the_readme_says_keeps_the_full_export_it_would_replace(tmp_path, capsys, built_db):
-    con = storage.connect(built_db)
-    try:
-        version = storage.stored_data_version(con)
-    finally:
-        con.close()
+    version = data_version_of(built_db)
     local = tmp_path / "meta.duckdb"
     _store(local, _rows(version, ["k1", "k2", "k3", "k4", "k5"], fitted=0))  # `meta run --limit 5`, unfitted
     data = tmp_path / "project-data"
@@ -157,11 +148,7 @@ def test_well_formed_scheduler_addresses_pass(address):
 
 
 def test_a_quoted_tilde_in_to_is_the_home_folder(tmp_path, capsys, built_db, monkeypatch):
-    con = storage.connect(built_db)
-    try:
-        version = storage.stored_data_version(con)
-    finally:
-        con.close()
+    version = data_version_of(built_db)
     local = tmp_path / "meta.duckdb"
     _store(local, _rows(version, ["k1", "k2"], fitted=1))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

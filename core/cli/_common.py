@@ -306,9 +306,14 @@ def content_digests(settings: Settings) -> dict[str, str]:
         return storage.content_digests(con)
 
 
-def load_calibration(settings: Settings) -> tuple[Calibration | None, str]:
-    """The calibration learned on the whole stored sweep, or None and why not (never builds anything); used by
-    ``fit`` and ``runs show``."""
+def load_calibration(
+    settings: Settings, *, version: str | None = None, noun: str = "calibrated interval"
+) -> tuple[Calibration | None, str]:
+    """The calibration learned on the whole stored sweep, or None and why not (never builds anything): the
+    one loader of ``fit``, ``runs show``, ``plan`` and ``scenario``. ``version`` is the database's data
+    version when the caller has read it already (else it is read here); ``noun`` is what the caller goes
+    without ("calibrated interval"; the planner's "expected accuracy"), the first words of the reason,
+    "no <noun>: ...". A results file that cannot be used leaves the rest of the command usable."""
     from pathlib import Path
 
     import duckdb
@@ -316,25 +321,29 @@ def load_calibration(settings: Settings) -> tuple[Calibration | None, str]:
     from scaleplan.core import calibration, storage
     from scaleplan.core.meta import store as meta_store
 
+    without = f"no {noun}"
     # Without a sweep of this machine's own, meta.load_results falls back to the shipped results.
-    if not Path(settings.db_path).is_file():
-        return None, "no calibrated interval: the database has not been built (run `scaleplan data build`)"
     try:
-        con = storage.connect(settings.db_path)
-        try:
-            version = storage.stored_data_version(con)
-        finally:
-            con.close()
         if version is None:
-            return None, "no calibrated interval: the database records no data version (run `scaleplan data build`)"
+            if not Path(settings.db_path).is_file():
+                return None, f"{without}: the database has not been built (run `scaleplan data build`)"
+            con = storage.connect(settings.db_path)
+            try:
+                version = storage.stored_data_version(con)
+            finally:
+                con.close()
+            if version is None:
+                return None, f"{without}: the database records no data version (run `scaleplan data build`)"
         return calibration.load_calibration(settings.meta_path, version), ""
     except calibration.CalibrationError as error:
-        return None, f"no calibrated interval: {error}"
-    except meta_store.ResultsDamagedError as error:  # before duckdb.Error: it is one too
-        return None, f"no calibrated interval: {error}"
+        return None, f"{without}: {error}"
+    except meta_store.ResultsDamagedError as error:  # before duckdb.Error and OSError: it is both
+        return None, f"{without}: {error}"
     except storage.FileInUseError as error:  # before duckdb.Error: the results file's is one too
         which = "the database" if isinstance(error, storage.DatabaseInUseError) else "the results file"
         reason = storage.in_use_reason(error.path, error.pid)
-        return None, f"no calibrated interval: {which} {reason}; close that program and run this again for the interval"
+        return None, f"{without}: {which} {reason}; close that program and run this again for the {noun}"
     except duckdb.Error as error:
-        return None, f"no calibrated interval: the results cannot be read ({error})"
+        return None, f"{without}: the results cannot be read ({error})"
+    except OSError as error:  # an unreadable results file (permissions): the rest of the command goes on
+        return None, f"{without}: {error}"

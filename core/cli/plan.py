@@ -38,17 +38,6 @@ from scaleplan.core.units import format_count, format_dollars, format_flops, for
 SHOWN_DESIGNS = 12
 
 
-def load_calibration(settings: Settings, version: str) -> tuple[Any, str | None]:
-    """The calibrated error model, or (None, why not) when the meta-analysis results are missing."""
-    from scaleplan.core import calibration
-
-    try:
-        return calibration.load_calibration(settings.meta_path, version), None
-    except (calibration.CalibrationError, OSError, storage.FileInUseError) as error:
-        # A results file another program holds (a sweep running) leaves the rest of the plan usable.
-        return None, f"no expected accuracy: {error}"
-
-
 def _target(args: argparse.Namespace, selected: planning.ReferenceLaw) -> tuple[float, float]:
     if args.target_flops is not None:
         if args.target_params is not None or args.target_tokens is not None:
@@ -190,7 +179,7 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         raise CLIError(f"the law {law_name} could not be fitted: {problems.get(law_name, 'unknown reason')}")
     selected = laws[law_name]
     n_target, d_target = _target(args, selected)
-    calibration, why = load_calibration(settings, version)
+    calibration, why = _common.load_calibration(settings, version=version, noun="expected accuracy")
     plan = planning.plan_study(
         n_target,
         d_target,

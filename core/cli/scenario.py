@@ -71,7 +71,7 @@ def evaluate_all(
         version = storage.stored_data_version(con)
         if version is None:
             raise storage.DatabaseError(f"{settings.db_path} records no data version; run `scaleplan data build`")
-        calibration, why = plan_cli.load_calibration(settings, version)
+        calibration, why = _common.load_calibration(settings, version=version, noun="expected accuracy")
         accuracy = scenarios.average_accuracy_for(con)
         contexts: dict[tuple[str | None, str | None], scenarios.PlanningContext | str] = {}
         out: list[scenarios.ScenarioOutcome | scenarios.ScenarioUnavailable] = []

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 from scaleplan.core import meta
-from scaleplan.core.cli import _common
+from scaleplan.core.cli import _common, _names
 from scaleplan.core.settings import Settings
 
 
@@ -34,7 +35,7 @@ def cmd_meta_run(args: argparse.Namespace, settings: Settings) -> int:
             config=config,
         )
     except meta.SweepConfigError as error:
-        raise _common.CLIError(str(error)) from None
+        raise _common.CLIError(_with_family_hints(str(error), settings, args.family or _families(config))) from None
     except ImportError as error:
         if args.engine == "dask":
             raise _common.CLIError(
@@ -56,6 +57,29 @@ def _config(args: argparse.Namespace) -> meta.SweepConfig | None:
     except meta.SweepConfigError as error:
         raise _common.CLIError(str(error)) from None
     return config
+
+
+def _families(config: meta.SweepConfig | None) -> Sequence[str] | None:
+    return None if config is None else config.families
+
+
+def _with_family_hints(message: str, settings: Settings, families: Sequence[str] | None) -> str:
+    """``message`` with the closest eligible family of each named family the sweep does not cover
+    (:func:`_names.did_you_mean`, as for runs, tasks and laws): "Pythia" gets "did you mean pythia?"."""
+    from scaleplan.core import storage
+
+    if not families:
+        return message
+    con = storage.connect(settings.db_path)
+    try:
+        eligible = meta.eligible_families(con)
+    finally:
+        con.close()
+    unknown = [name for name in dict.fromkeys(families) if name not in eligible]
+    if len(unknown) == 1:
+        return _names.with_hint(message, unknown[0], eligible)
+    hints = [f"{name}: {hint}" for name in unknown if (hint := _names.did_you_mean(name, eligible))]
+    return f"{message} ({'; '.join(hints)})" if hints else message
 
 
 def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,7 +115,7 @@ def cmd_meta_export(args: argparse.Namespace, settings: Settings) -> int:
             force=args.force,
         )
     except meta.SweepConfigError as error:
-        raise _common.CLIError(str(error)) from None
+        raise _common.CLIError(_with_family_hints(str(error), settings, config.families)) from None
     except ValueError as error:
         raise _common.CLIError(f"{error}; run `scaleplan meta run` first") from None
     print(

@@ -241,3 +241,19 @@ def test_a_scenario_named_twice_is_named(tmp_path, capsys):
     assert _run(capsys, *_base(tmp_path), "scenario", "save", "--name", "sc1", *PLAN)[0] == 0
     code, _, err = _run(capsys, *_base(tmp_path), "scenario", "compare", "sc1", "sc1")
     _one_line_error(code, err, "the scenario 'sc1' is named more than once")
+
+
+def test_a_sweep_family_in_another_case_gets_did_you_mean(tmp_path, capsys, built_db):
+    where = [*_base(tmp_path), "--db", str(built_db), "--meta", str(tmp_path / "meta.duckdb")]
+    run = [*where, "meta", "run", "--quiet", "--limit", "1", "--family"]
+    code, _, err = _run(capsys, *run, "Pythia")
+    _one_line_error(code, err, "not a family with a loss metric", "Pythia", "(did you mean pythia")
+    code, _, err = _run(capsys, *run, "pythia", "--family", "OPT", "--family", "Pyhtia")  # several: each its own
+    _one_line_error(code, err, "OPT: did you mean opt?", "Pyhtia: did you mean pythia")
+    config = tmp_path / "sweep.toml"
+    config.write_text('families = ["Pythia"]\n')
+    code, _, err = _run(capsys, *where, "meta", "run", "--quiet", "--limit", "1", "--config", str(config))
+    _one_line_error(code, err, "(did you mean pythia")
+    code, _, err = _run(capsys, *where, "meta", "export", "--to", str(tmp_path / "out"), "--family", "Pythia")
+    _one_line_error(code, err, "(did you mean pythia")
+    assert not (tmp_path / "meta.duckdb").exists() and not (tmp_path / "out").exists()  # nothing written

@@ -57,6 +57,27 @@ class Parser(argparse.ArgumentParser):
         print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
         raise SystemExit(EXIT_USER_ERROR)
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # noqa: D102
+        # argparse hands a subcommand's unknown arguments up to the top parser, which reports them as its
+        # own ("see `scaleplan --help`"): the innermost parser that had some is noted, and reports them.
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(parsed, _EXTRAS_OWNER):
+            setattr(parsed, _EXTRAS_OWNER, self)
+        return parsed, extras
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # noqa: D102
+        """As argparse's, with an unknown argument reported by the (sub)command that was given it, whose
+        help the message points to (``scaleplan scenario list --quiet``: `scaleplan scenario list --help`)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        owner = vars(parsed).pop(_EXTRAS_OWNER, self)
+        if extras:
+            owner.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+
+#: The namespace attribute naming the parser an unknown argument was given to (:class:`Parser`).
+_EXTRAS_OWNER = "_scaleplan_unrecognized_by"
+
 
 def number(
     *,

@@ -100,3 +100,18 @@ def test_top_level_help_imports_no_numerical_library():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_an_unknown_argument_points_to_the_help_of_the_command_it_was_given_to(tmp_path, capsys):
+    where = ["--user-db", str(tmp_path / "user.duckdb"), "--log-dir", str(tmp_path / "log")]
+    cases = {
+        ("scenario", "list", "--quiet"): ("scaleplan scenario list", "--quiet"),
+        ("meta", "run", "--bogus", "3"): ("scaleplan meta run", "--bogus 3"),
+        ("data", "summary", "extra"): ("scaleplan data summary", "extra"),
+        ("--bogus", "data", "summary"): ("scaleplan", "--bogus"),  # before the command: the top level's
+    }
+    for argv, (prog, typed) in cases.items():
+        assert cli.main([*where, *argv]) == cli.EXIT_USER_ERROR
+        err = capsys.readouterr().err
+        assert err == f"{prog}: error: unrecognized arguments: {typed} (see `{prog} --help`)\n", err
+    assert not (tmp_path / "user.duckdb").exists() and not (tmp_path / "log").exists()

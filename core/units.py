@@ -45,6 +45,7 @@ __all__ = [
     "Percent",
     "read_percent",
     "format_interval",
+    "format_number",
     "format_count",
     "format_params",
     "format_tokens",
@@ -183,20 +184,40 @@ def read_percent(value: object, *, name: str, maximum: float = 100.0) -> Percent
 
 
 def format_interval(low: object, high: object, *, digits: int = 4, separator: str = " \u2013 ") -> str:
-    """An interval "low – high" at ``digits`` significant digits, never one of zero width.
+    """An interval "low – high" at ``digits`` significant digits in plain digits (:func:`format_number`:
+    "210,300 – 452,100"), never one of zero width.
 
     When both ends print the same (the resampled values all agree to ``digits`` digits) the
     interval says nothing about the uncertainty, so the text says the parameter is not
-    determined instead: "not determined (every replicate: 9.393e-09)". Missing ends give
+    determined instead: "not determined (every replicate: 0.000000009393)". Missing ends give
     :data:`MISSING`.
     """
     lo, hi = _number(low), _number(high)
     if lo is None or hi is None:
         return MISSING
-    low_text, high_text = f"{lo:.{digits}g}", f"{hi:.{digits}g}"
+    low_text, high_text = format_number(lo, digits), format_number(hi, digits)
     if low_text == high_text:
         return f"not determined (every replicate: {low_text})"
     return f"{low_text}{separator}{high_text}"
+
+
+def format_number(value: object, digits: int = 4) -> str:
+    """A number without a unit of its own (a fitted coefficient, a loss, a factor) at ``digits``
+    significant digits in plain digits, thousands separated, never in scientific notation:
+    3.487e5 -> "348,700", 2554 -> "2,554", 0.63934 -> "0.6393", 1.69 -> "1.69", 9.393e-9 ->
+    "0.000000009393" (trailing zeros dropped); missing -> the en dash."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    if math.isinf(number):
+        return _infinite(number)
+    if number == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(number)))  # the decimals of ``digits`` significant ones
+    rounded = round(number, decimals)
+    if decimals <= 0:
+        return f"{rounded:,.0f}"
+    return _trim(f"{rounded:,.{decimals}f}")
 
 
 def _number(value: object) -> float | None:
@@ -313,18 +334,8 @@ def format_ratio(value: object) -> str:
     """A factor ("how many times") to three significant digits with an ``x``, in plain digits with
     thousands separators rather than scientific notation: 5760.3 -> "5,760x", 901234 -> "901,000x",
     1.2857 -> "1.29x", 0.5 -> "0.5x"; missing -> the en dash."""
-    number = _number(value)
-    if number is None:
-        return MISSING
-    if math.isinf(number):
-        return _infinite(number) + "x"
-    if number == 0:
-        return "0x"
-    digits = 2 - math.floor(math.log10(abs(number)))  # decimals that keep three significant digits
-    rounded = round(number, digits)
-    if digits <= 0:
-        return f"{rounded:,.0f}x"
-    return _trim(f"{rounded:.{digits}f}") + "x"
+    text = format_number(value, 3)
+    return text if text == MISSING else text + "x"
 
 
 def format_level(level: object) -> str:

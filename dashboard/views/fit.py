@@ -729,7 +729,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
             {
                 "Parameter": name,
                 "Meaning": fitted_law.descriptions.get(name, ""),
-                "Value": f"{result.fit.params[name]:.4g}",
+                "Value": units.format_number(result.fit.params[name]),
                 "90% interval (bootstrap)": units.format_interval(*intervals[name])
                 if name in intervals
                 else units.MISSING,
@@ -796,7 +796,7 @@ def _details(view: _View, staged: StagedAnalysis, runs: pd.DataFrame, latest: di
         ("Checkpoints dropped at or below", units.format_tokens(view.cutoff)),
         (
             "Borrowed parameters",
-            ", ".join(f"{n} = {borrowed[n]:.4g} from {view.source}" for n in view.borrow) or "none",
+            ", ".join(f"{n} = {units.format_number(borrowed[n])} from {view.source}" for n in view.borrow) or "none",
         ),
         ("Objective", "Huber on log loss (Hoffmann et al. approach 3)"),
     ]

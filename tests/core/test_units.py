@@ -213,9 +213,43 @@ def test_parse_number_refuses_a_comma_that_groups_no_thousands(text):
 
 
 def test_an_interval_of_zero_width_is_never_shown():
-    assert format_interval(9.393e-09, 9.393e-09 * (1 + 1e-9)) == "not determined (every replicate: 9.393e-09)"
+    assert format_interval(9.393e-09, 9.393e-09 * (1 + 1e-9)) == "not determined (every replicate: 0.000000009393)"
     assert format_interval(0.1, 0.2) == "0.1 \u2013 0.2"
     assert format_interval(None, 1.0) == "\u2013"
+
+
+def test_an_interval_of_large_values_is_in_plain_digits():
+    # a size coefficient's bootstrap interval: 210,300 to 452,100, as a reader writes them
+    assert format_interval(2.103e5, 4.521e5) == "210,300 \u2013 452,100"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (3.487e5, "348,700"),  # Chinchilla's A on Pythia: 348.7 thousand
+        (2554.0, "2,554"),
+        (2.5e9, "2,500,000,000"),
+        (0.63934, "0.6393"),
+        (1.69, "1.69"),  # no padding zeros
+        (406.4, "406.4"),
+        (9.393e-9, "0.000000009393"),
+        (999.96, "1,000"),  # rounds up to the next power of ten
+        (-1234.6, "-1,235"),
+        (0.0, "0"),
+        (float("inf"), "\u221e"),
+        (None, "\u2013"),
+        (float("nan"), "\u2013"),
+    ],
+)
+def test_a_number_is_four_significant_digits_in_plain_digits(value, text):
+    assert units.format_number(value) == text
+
+
+def test_a_plain_number_reads_back_as_the_number_to_its_digits():
+    for value in (3.487e5, 7.2e10, 0.031415, 12.5, 6.02e23):
+        shown = units.format_number(value)
+        assert "e" not in shown
+        assert parse_number(shown) == pytest.approx(value, rel=5e-4)
 
 
 @pytest.mark.parametrize(

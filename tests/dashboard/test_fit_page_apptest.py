@@ -64,6 +64,34 @@ def test_compute_share_above_100_percent_is_explained(app_test):
     assert "cost more than training the target" in _texts(at.caption)
 
 
+def _markdown_table(at, first_header: str) -> list[dict[str, str]]:
+    """The rows of the page's Markdown table whose first header is ``first_header``, escapes removed."""
+    text = next(m.value for m in at.markdown if m.value.startswith(f"| {first_header} |")).replace("\\", "")
+    header, _rule, *rows = text.splitlines()
+    names = [c.strip() for c in header.strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in row.strip("|").split("|")))) for row in rows]
+
+
+PLAIN_NUMBER = re.compile(r"-?\d{1,3}(,\d{3})*(\.\d+)?")
+
+
+def test_fitted_parameters_are_plain_numbers(app_test):
+    # review4/5: "A = 3.487e+05". Pythia's size coefficient is in the hundreds of thousands: it reads 348,700.
+    at = app_test("fit.py")
+    _no_failure(at)
+    at.toggle[0].set_value(True).run(timeout=300)  # the bootstrap's parameter intervals
+    _no_failure(at)
+    rows = {row["Parameter"]: row for row in _markdown_table(at, "Parameter")}
+    assert set(rows) == {"E", "A", "B", "alpha", "beta"}
+    for name, row in rows.items():
+        assert PLAIN_NUMBER.fullmatch(row["Value"]), (name, row["Value"])
+        low, _, high = row["90% interval (bootstrap)"].partition(" \u2013 ")
+        assert PLAIN_NUMBER.fullmatch(low) and PLAIN_NUMBER.fullmatch(high), (name, row)
+        assert float(low.replace(",", "")) <= float(high.replace(",", ""))
+    size_coefficient = float(rows["A"]["Value"].replace(",", ""))
+    assert size_coefficient > 1000 and "," in rows["A"]["Value"]
+
+
 def _title_has_one_pair_of_parentheses(title: str) -> bool:
     return title.count("(") == 1 and title.count(")") == 1 and title.endswith(")")
 

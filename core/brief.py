@@ -44,7 +44,7 @@ import plotly.graph_objects as go
 from scaleplan.core import planning, scenarios
 from scaleplan.core.errors import UserError
 from scaleplan.core.laws.formulas import FLOPS_PER_PARAM_TOKEN
-from scaleplan.core.units import format_dollars, format_flops, format_level, format_percent
+from scaleplan.core.units import format_count, format_dollars, format_flops, format_level, format_percent
 
 __all__ = [
     "BriefError",
@@ -521,17 +521,18 @@ def _cost_text(inputs: scenarios.PlanInputs) -> str:
 
 
 def run_rows(runs: Sequence[StudyRun]) -> list[list[str]]:
-    """The appendix's study runs as text rows (header first)."""
-    head = ["Scenario", "N (params)", "D (tokens)", "Seeds", "C = 6ND per seed (FLOPs)", "GPU-hours", "Cost (US$)"]
+    """The appendix's study runs as text rows (header first), written as the planner's run table writes
+    them: counts with a suffix (2.5B), compute in FLOPs, dollars (:mod:`core.units`)."""
+    head = ["Scenario", "N (params)", "D (tokens)", "Seeds", "C = 6ND per seed (FLOPs)", "GPU-hours", "Cost"]
     rows = [head] + [
         [
             r.scenario,
-            f"{r.num_params:.4g}",
-            f"{r.tokens:.4g}",
+            format_count(r.num_params),
+            format_count(r.tokens),
             str(r.seeds),
-            f"{r.flops:.4g}",
-            f"{r.gpu_hours:.4g}",
-            f"{r.dollars:.4g}",
+            format_flops(r.flops, unit=False),
+            format_count(r.gpu_hours),
+            format_dollars(r.dollars),
         ]
         for r in runs
     ]
@@ -543,9 +544,9 @@ def run_rows(runs: Sequence[StudyRun]) -> list[list[str]]:
                 "",
                 "",
                 "",
-                f"{sum(r.flops * r.seeds for r in mine):.4g} (all seeds)",
-                f"{sum(r.gpu_hours for r in mine):.4g}",
-                f"{sum(r.dollars for r in mine):.4g}",
+                f"{format_flops(sum(r.flops * r.seeds for r in mine), unit=False)} (all seeds)",
+                format_count(sum(r.gpu_hours for r in mine)),
+                format_dollars(sum(r.dollars for r in mine)),
             ]
         )
     return rows

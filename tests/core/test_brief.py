@@ -143,3 +143,14 @@ def test_the_frontier_chart_keeps_identical_frontiers_and_close_goals_apart():
     assert ticks and all(re.fullmatch(r"\$\d+(k|M)?", t) for t in ticks), ticks
     assert "$1000" not in ticks and min(figure.layout.xaxis.tickvals) <= min(costs)
     assert max(figure.layout.xaxis.tickvals) >= max(costs)
+
+
+def test_the_study_runs_table_writes_counts_with_suffixes_not_scientific_notation():
+    # review4/5: "2.5e+09" parameters in the appendix. A 2.5-billion-parameter run on 50 billion tokens,
+    # 2 seeds: 6 x 2.5e9 x 5e10 = 7.5e20 FLOPs a seed, 1.5e21 for both.
+    run = brief.StudyRun("s", 2.5e9, 5e10, 2, 7.5e20, 123_400.0, 246_800.0)
+    head, row, total = brief.run_rows([run])
+    assert head[1:3] == ["N (params)", "D (tokens)"]
+    assert row == ["s", "2.5B", "50B", "2", "7.5e20", "123k", "$247k"]
+    assert total == ["s: total", "", "", "", "1.5e21 (all seeds)", "123k", "$247k"]
+    assert not any(re.search(r"e[+-]", cell) for cell in row + total)

@@ -52,6 +52,7 @@ __all__ = [
     "format_flops",
     "format_dollars",
     "format_percent",
+    "SHARE_AS_RATIO",
     "format_share",
     "format_ratio",
     "format_level",
@@ -323,10 +324,22 @@ def format_dollars(value: object) -> str:
     return f"{sign}${magnitude:.2f}"
 
 
-def format_share(value: object) -> str:
+SHARE_AS_RATIO = 10.0
+"""From this share up (1,000%) a share of compute is written as a factor (:func:`format_share`)."""
+
+
+def format_share(value: object, *, at_most: float | None = None) -> str:
     """A share of compute as a percentage, the same on every page and report: two decimals below
-    1% (0.00345 -> "0.35%"), one from 1% up (0.38889 -> "38.9%")."""
+    1% (0.00345 -> "0.35%"), one from 1% up (0.38889 -> "38.9%", 2.5 -> "250.0%"); from
+    :data:`SHARE_AS_RATIO` (1,000%) up as a factor in plain digits (:func:`format_ratio`: 12.34 ->
+    "12.3x", 7.2e17 -> "720,000,000,000,000,000x"), never as "7.2e19%". With ``at_most`` (a
+    factor), a larger share is written as a bound, "> 1,000,000x", for a place too narrow for
+    its digits (a card; say the factor next to it)."""
     number = _number(value)
+    if number is not None and at_most is not None and number > at_most:
+        return f"> {format_ratio(at_most)}"
+    if number is not None and abs(number) >= SHARE_AS_RATIO:
+        return format_ratio(number)
     return format_percent(value, 2 if number is not None and abs(number) < 0.01 else 1)
 
 

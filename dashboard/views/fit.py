@@ -26,6 +26,7 @@ from scaleplan.dashboard import analysis_charts, charts, common, fits, report, s
 
 KEY = "fit."
 HYPOTHETICAL = "hypothetical"
+SHARE_CARD_MAX = 1e6  # a larger factor of compute has too many digits for its card: "> 1,000,000x"
 DEFAULT_FAMILY = "pythia"
 CHECKPOINTS = {"all": "All checkpoints", "final": "Final only"}
 DEFAULT_BORROW_SOURCE = ("pythia-deduped", "pythia", "chinchilla", "gpt3")
@@ -549,11 +550,12 @@ def _metric_cards(view: _View, result: Analysis) -> tuple[list[Any], list[tuple[
     target_compute = laws.compute_from(result.target_params, result.target_tokens)
     cards[3].metric(
         "Fit compute share",
-        units.format_share(share),
+        units.format_share(share, at_most=SHARE_CARD_MAX),
         help="Sum over the fitted runs of 6·N·D (furthest checkpoint used), divided by 6·N·D of the target.",
     )
     fit_text, target_text = _flops_pair(result.points.compute_flops, target_compute)
-    cards[3].caption(f"{fit_text} of {target_text}")
+    beyond_card = f": {units.format_share(share)}" if share > SHARE_CARD_MAX else ""
+    cards[3].caption(f"{fit_text} of {target_text}{beyond_card}")
     above = ABOVE_TARGET_NOTE if share > 1 else ""
     if above:
         cards[3].caption(above)

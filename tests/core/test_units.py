@@ -173,6 +173,25 @@ def test_doctests():
     assert doctest.testmod(units).failed == 0
 
 
+@pytest.mark.parametrize(
+    ("share", "text"),
+    [
+        (2.5, "250.0%"),  # the fitted runs cost two and a half times the target
+        (9.99, "999.0%"),
+        (12.34, "12.3x"),  # from 1,000% up: how many times the target's compute
+        (7.2e17, "720,000,000,000,000,000x"),  # review4/5 saw it as "7.2e19%"
+    ],
+)
+def test_a_share_above_1000_percent_is_a_factor_in_plain_digits(share, text):
+    assert units.format_share(share) == text
+
+
+def test_a_share_too_large_for_a_card_is_a_bound():
+    assert units.format_share(7.2e17, at_most=1e6) == "> 1,000,000x"
+    assert units.format_share(5.0, at_most=1e6) == "500.0%"
+    assert units.format_share(0.5, at_most=1e6) == "50.0%"
+
+
 def test_format_share_is_one_rule_for_page_and_report():
     assert units.format_share(0.38889) == "38.9%"
     assert units.format_share(0.0034) == "0.34%"

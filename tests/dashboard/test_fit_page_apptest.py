@@ -59,7 +59,8 @@ def test_compute_share_flop_counts_read_differently_when_the_share_is_not_100_pe
 def test_compute_share_above_100_percent_is_explained(app_test):
     at = app_test("fit.py", query_params={"family": "chinchilla", "ckpt": "final", "p": "0.5"}, timeout=180)
     _no_failure(at)
-    share = float(_metrics(at)["Fit compute share"].rstrip("%"))
+    card = _metrics(at)["Fit compute share"]  # 1,220%: from 1,000% up a factor, "12.2x"
+    share = float(card[:-1].replace(",", "")) * 100 if card.endswith("x") else float(card.rstrip("%"))
     assert share > 100
     assert "cost more than training the target" in _texts(at.caption)
 
@@ -90,6 +91,21 @@ def test_fitted_parameters_are_plain_numbers(app_test):
         assert float(low.replace(",", "")) <= float(high.replace(",", ""))
     size_coefficient = float(rows["A"]["Value"].replace(",", ""))
     assert size_coefficient > 1000 and "," in rows["A"]["Value"]
+
+
+def test_a_compute_share_of_billions_of_times_the_target_reads_as_a_factor(app_test):
+    # review4/5: a tiny hypothetical target (1 token) showed "7.2e19%". Its compute is 6 x 1e11 x 1 = 6e11 FLOPs.
+    at = app_test("fit.py", query_params={"target": "hypothetical", "n": "1e11", "d": "1"}, timeout=180)
+    _no_failure(at)
+    card = _metrics(at)["Fit compute share"]
+    assert card == "> 1,000,000x"  # a bound: the factor's eleven digits do not fit the card
+    caption = next(str(c.value) for c in at.caption if "FLOPs of" in str(c.value))
+    fit_flops = float(re.match(r"([0-9.]+e[0-9]+) FLOPs of 6\.0e11 FLOPs: ", caption).group(1))
+    factor = re.search(r": ([0-9,]+)x$", caption)
+    assert factor, caption
+    assert float(factor.group(1).replace(",", "")) == pytest.approx(fit_flops / 6e11, rel=0.03)
+    assert "e19%" not in card + caption and "%" not in card
+    assert "cost more than training the target" in _texts(at.caption)
 
 
 def _title_has_one_pair_of_parentheses(title: str) -> bool:

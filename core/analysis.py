@@ -38,6 +38,7 @@ from scaleplan.core.selection import (
     target_of,
     unique_tokens_of,
 )
+from scaleplan.core.units import format_number
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,12 @@ def identifiability_warnings(
     boot: fitting.BootstrapResult | None = None,
     flat: FlatDirection | None = None,
     target_unique: float | None = None,
+    loss_unit: str | None = None,
 ) -> tuple[IdentifiabilityWarning, ...]:
-    """Every reason the data may not pin the law down, as messages for the UI, CLI and report."""
+    """Every reason the data may not pin the law down, as messages for the UI, CLI and report.
+
+    ``loss_unit`` (e.g. "nats/token") is the fitted loss's unit, which the flat direction's range of
+    predicted losses states; without it the message says the range is in the unit of the loss fitted."""
     out: list[IdentifiabilityWarning] = []
     if "num_params" in fit.inputs:
         sizes = np.unique(fit.num_params).size
@@ -183,12 +188,14 @@ def identifiability_warnings(
                 )
             )
     if flat is not None and flat.relative_spread > FLAT_PREDICTION_SPREAD:
+        unit = f" {loss_unit}" if loss_unit else " (in the unit of the loss fitted)"
         out.append(
             IdentifiabilityWarning(
                 "flat_direction",
                 f"Flat direction: fits within {flat.tolerance:.0%} of the best objective (E held at "
-                f"other values, the rest refitted) predict {flat.low:.4g} to {flat.high:.4g} for the "
-                f"target (up to {flat.relative_spread:.1%} from the best fit's prediction).",
+                f"other values, the rest refitted) predict a loss of {format_number(flat.low)} to "
+                f"{format_number(flat.high)}{unit} for the target (up to {flat.relative_spread:.1%} from the "
+                "best fit's prediction).",
             )
         )
     if boot is not None:
@@ -514,6 +521,7 @@ class StagedAnalysis:
     request: FitRequest
     n_boot: int = DEFAULT_N_BOOT
     seed: int = 0
+    loss_unit: str | None = None  # the curves' loss unit ("nats/token"), for the warnings' texts only
     _done: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _locks: dict[str, threading.RLock] = field(default_factory=dict, init=False, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -578,7 +586,7 @@ class StagedAnalysis:
             return ()
         n_t, d_t, u_t = result.target_params, result.target_tokens, result.target_unique
         flat = flat_direction(result.fit, n_t, d_t, target_unique=u_t)
-        return identifiability_warnings(result.fit, n_t, d_t, None, flat, target_unique=u_t)
+        return identifiability_warnings(result.fit, n_t, d_t, None, flat, target_unique=u_t, loss_unit=self.loss_unit)
 
     @_Stage
     def bootstrap(self) -> fitting.BootstrapResult | AnalysisFailure | None:

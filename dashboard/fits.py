@@ -83,16 +83,21 @@ def runs_table(curves: pd.DataFrame) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=128)
 def staged_analysis(
-    version: common.DbVersion | None, family: str, uploaded: pd.DataFrame | None, request: FitRequest
+    version: common.DbVersion | None,
+    family: str,
+    uploaded: pd.DataFrame | None,
+    request: FitRequest,
+    loss_unit: str | None = None,
 ) -> StagedAnalysis:
-    """The analysis of ``request`` on ``family``'s curves (or the uploaded runs), shared by every session.
+    """The analysis of ``request`` on ``family``'s curves (or the uploaded runs), shared by every session;
+    ``loss_unit`` (the family's loss unit, None for an upload's) is what its warnings state ranges in.
 
     Kept as the object (``st.cache_resource``: never copied), so each stage - fit, identifiability
     profile, bootstrap - is computed once on first use (:class:`core.analysis.StagedAnalysis`'s
     per-stage locks make sessions asking at once wait for one computation) and the interval at any
     level is a lookup on the kept fit.
     """
-    return StagedAnalysis(curves_of(family, uploaded), request, n_boot=N_BOOT)
+    return StagedAnalysis(curves_of(family, uploaded), request, n_boot=N_BOOT, loss_unit=loss_unit)
 
 
 def target_grid(result: Analysis, curves: pd.DataFrame) -> np.ndarray:

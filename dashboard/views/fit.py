@@ -424,7 +424,13 @@ def _inputs_and_results(
         fixed=fixed,
         law=law.name,
     )
-    staged = fits.staged_analysis(version, family, uploaded if family == fits.UPLOADED else None, request)
+    staged = fits.staged_analysis(
+        version,
+        family,
+        uploaded if family == fits.UPLOADED else None,
+        request,
+        None if family == fits.UPLOADED else loss.unit,  # an upload's unit is its file's, unknown here
+    )
     with st.spinner("Fitting..."):
         result = staged.fitted
     if isinstance(result, AnalysisFailure):

@@ -144,3 +144,20 @@ def test_a_target_inside_the_fitted_sizes_gets_the_same_backtest_interval_as_ana
     assert staged_interval == one_shot.interval
     assert not (isinstance(staged_interval, calibration.Refusal) and "stub" in staged_interval.reason)
     assert staged.interval(stub, 0.5) is not None and staged.backtest_scores is staged.backtest_scores
+
+
+def test_the_flat_direction_states_its_range_of_losses_with_their_unit(curves):
+    # review4/5: "predict 213 to 2.947e+04 for the target", a range with no unit. The fit is any fit; the
+    # flat direction is given: equally good fits predicting 213 to 29,470 where the best predicts 753.
+    fit = StagedAnalysis(curves, _request(curves), n_boot=0).fitted.fit
+    flat = analysis.FlatDirection(low=213.0, high=29_470.0, predicted=753.0, tolerance=0.05, profile=())
+    (with_unit,) = [
+        w.message
+        for w in analysis.identifiability_warnings(fit, 3.2e9, 1e11, flat=flat, loss_unit="nats/word")
+        if w.kind == "flat_direction"
+    ]
+    assert "predict a loss of 213 to 29,470 nats/word for the target" in with_unit, with_unit
+    (without,) = [
+        w.message for w in analysis.identifiability_warnings(fit, 3.2e9, 1e11, flat=flat) if w.kind == "flat_direction"
+    ]
+    assert "213 to 29,470 (in the unit of the loss fitted)" in without, without

@@ -108,6 +108,21 @@ def test_a_compute_share_of_billions_of_times_the_target_reads_as_a_factor(app_t
     assert "cost more than training the target" in _texts(at.caption)
 
 
+def test_the_flat_direction_warning_gives_its_range_in_the_familys_loss_unit(app_test, con):
+    # review4/5: the range had no unit. Pythia's loss is its default metric's, LAMBADA's in nats/word; a
+    # 1-token hypothetical target leaves E free to trade against B/D^beta, so equally good fits disagree.
+    metric = con.execute("SELECT default_metric FROM families WHERE family = 'pythia'").fetchone()[0]
+    kind = con.execute("SELECT kind FROM metrics WHERE metric = ?", [metric]).fetchone()
+    unit = metric_label(metric, kind[0] if kind else None).unit
+    at = app_test("fit.py", query_params={"target": "hypothetical", "n": "1e11", "d": "1"}, timeout=180)
+    _no_failure(at)
+    flat = [str(w.value).replace("\\", "") for w in at.warning if "Flat direction" in str(w.value)]
+    assert len(flat) == 1, [w.value for w in at.warning]
+    found = re.search(r"predict a loss of ([0-9.,]+) to ([0-9.,]+) (\S+) for the target", flat[0])
+    assert found and found.group(3) == unit, flat[0]
+    assert float(found.group(1).replace(",", "")) < float(found.group(2).replace(",", ""))
+
+
 def _title_has_one_pair_of_parentheses(title: str) -> bool:
     return title.count("(") == 1 and title.count(")") == 1 and title.endswith(")")
 

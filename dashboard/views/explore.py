@@ -21,6 +21,7 @@ X_AXES = {"tokens": "Tokens", "flops": "Compute (FLOPs)"}
 X_COLUMNS = {"tokens": "tokens_seen", "flops": "flops"}
 MAX_FAMILIES = 12
 MAX_POINTS_PER_RUN = 400
+COMPUTE_COLUMN = "Compute (last, FLOPs)"  # on screen as text (number columns stop near 1e20), in the CSV a number
 EACH = "each"  # the metric choice "each family's default metric"
 
 
@@ -206,7 +207,7 @@ def render() -> None:
             "Final value": runs["final_value"],
             "Tokens seen (last)": runs["max_tokens"],
             # as text: Streamlit's number columns cannot show values above ~1e20
-            "Compute (last, FLOPs)": [units.format_flops(v, unit=False, decimals=2) for v in runs["max_flops"]],
+            COMPUTE_COLUMN: [units.format_flops(v, unit=False, decimals=2) for v in runs["max_flops"]],
             "Points": runs["num_points"],
             "Seed": runs["seed"],
             "Architecture": runs["architecture"],
@@ -231,7 +232,9 @@ def render() -> None:
             final_column: st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    common.csv_download("Download this table (CSV)", table, "scaleplan-runs.csv")
+    # The file holds numbers, not the screen's text: compute in FLOPs (the unit in the column's name).
+    export = table.assign(**{COMPUTE_COLUMN: runs["max_flops"].to_numpy()}) if COMPUTE_COLUMN in table else table
+    common.csv_download("Download this table (CSV)", export, "scaleplan-runs.csv")
 
 
 @st.fragment

@@ -738,3 +738,38 @@ def test_fit_chart_caption_counts_the_fitted_sizes_not_the_family(app_test):
     assert charts
     caption = " ".join(a["text"] for a in json.loads(charts[0].proto.spec)["layout"]["annotations"])
     assert "3 runs in the fit (3 sizes, 70M–405M params)" in caption, caption
+
+
+def test_explore_table_export_writes_compute_as_numbers_in_flops(app_test, monkeypatch):
+    # review4/5: the CSV held the screen's text ("2.13e22") in its compute column. The file must hold numbers:
+    # FLOPs (the unit in the column's name), which for these runs are close to 6 x parameters x tokens.
+    import csv
+    import io
+
+    from scaleplan.core import exports
+
+    written: dict[str, bytes] = {}
+    real = exports.csv_bytes
+
+    def recording(frame):
+        data = real(frame)
+        written[",".join(map(str, frame.columns))] = data
+        return data
+
+    monkeypatch.setattr(exports, "csv_bytes", recording)
+    at = app_test("explore.py")
+    _no_failure(at)
+    shown = next(t for t in at.dataframe if "Compute (last, FLOPs)" in t.value.columns).value
+    assert shown["Compute (last, FLOPs)"].map(lambda v: isinstance(v, str)).all()  # the screen keeps its text
+    (data,) = [d for name, d in written.items() if "Compute (last, FLOPs)" in name]
+    # read as written: quoted cells are text, the others numbers (csv.QUOTE_NONNUMERIC)
+    head, *rows = list(csv.reader(io.StringIO(data.decode("utf-8")), quoting=csv.QUOTE_NONNUMERIC))
+    column = {name: i for i, name in enumerate(head)}
+    compute = [row[column["Compute (last, FLOPs)"]] for row in rows]
+    assert rows and all(isinstance(v, float) for v in compute), compute[:5]
+    # in FLOPs and to full precision: most runs' compute is 6 x parameters x tokens (C = 6ND) to rounding error
+    exact = [
+        abs(c / (6 * row[column["Parameters"]] * row[column["Tokens seen (last)"]]) - 1) < 1e-6
+        for c, row in zip(compute, rows)
+    ]
+    assert sum(exact) > 0.5 * len(rows), compute[:5]

@@ -144,11 +144,12 @@ def suffix_hint(value: float, low: float, high: float = units.MAX_PARAMS) -> str
     return f"; did you mean {' or '.join(options)}?" if options else ""
 
 
-def target_size_note(target_params: float, sizes: Any) -> str:
+def target_size_note(target_params: float, sizes: Any, *, hint: bool = True) -> str:
     """Where a target of ``target_params`` parameters lies against your runs' sizes (parameters), or ""
     when it is larger than every run (the ordinary upward extrapolation): inside their range, an
     interpolation in model size; below the smallest, a downward extrapolation (with
-    :func:`suffix_hint`'s "did you mean 7B?" when the number looks like a size typed without its suffix)."""
+    :func:`suffix_hint`'s "did you mean 7B?" when the number looks like a size typed without its suffix,
+    unless ``hint`` is False: the output says sizes take a suffix already)."""
     low, high = float(min(sizes)), float(max(sizes))
     if target_params > high:
         return ""
@@ -159,8 +160,16 @@ def target_size_note(target_params: float, sizes: Any) -> str:
         )
     return (
         f"the target ({units.format_params(target_params)}) lies below every run (smallest "
-        f"{units.format_params(low)}): a downward extrapolation in model size{suffix_hint(target_params, low)}"
+        f"{units.format_params(low)}): a downward extrapolation in model size"
+        + (suffix_hint(target_params, low) if hint else "")
     )
+
+
+def says_sizes_take_a_suffix(text: str) -> bool:
+    """Whether ``text`` carries core's hint that sizes take a suffix (:func:`core.units.suffix_hint`,
+    whatever its example), so that one output gives one such hint, not core's and :func:`suffix_hint`'s."""
+    opening = units.suffix_hint(0, example="").rstrip(")")  # " (sizes take a suffix: "
+    return opening in text
 
 
 def check_target(con: Any, family: str, target: str) -> str:
@@ -289,9 +298,6 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                     "(10% of your shortest run, at most 10B; set --min-tokens to change)",
                     file=sys.stderr,
                 )
-            size_note = target_size_note(args.predict_n, table.table["num_params"])
-            if size_note:
-                print(f"note: {size_note}", file=sys.stderr)
             cal, missing = _calibration(settings, args.law)
             result = analysis.analyse(
                 table.table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]],
@@ -305,6 +311,11 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
                 law=args.law,
                 schedule=formats.schedule_reach(table.table),
             )
+            # After the fit: its refusal may say that sizes take a suffix already (one hint per output).
+            hinted = says_sizes_take_a_suffix(str(result.interval) if result.interval is not None else missing)
+            size_note = target_size_note(args.predict_n, table.table["num_params"], hint=not hinted)
+            if size_note:
+                print(f"note: {size_note}", file=sys.stderr)
         else:
             if not args.family:
                 raise CLIError("give --family F (and optionally --target RUN) or --runs FILE.csv")

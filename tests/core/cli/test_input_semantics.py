@@ -52,6 +52,30 @@ def test_a_target_below_every_run_is_a_downward_extrapolation_with_the_suffix_hi
     assert "inside the size range" not in err and "lies below" not in err
 
 
+def test_one_output_gives_one_hint_that_sizes_take_a_suffix(tmp_path, capsys, built_db):
+    few = tmp_path / "few.csv"  # 3 sizes of 10M-100M, 3 budgets each: too few for a backtest
+    few.write_text(
+        "run_name,num_params,tokens_seen,loss\n"
+        + "".join(
+            f"r{n:.0f},{n:.0f},{d:.0f},{1.7 + 400 / n**0.34 + 410 / d**0.28:.5f}\n"
+            for n in (1e7, 3e7, 1e8)
+            for d in (2e8, 4e8, 8e8)
+        )
+    )
+    plain = _wandb_and_csv(tmp_path)[1]  # 20M to 320M, enough for a backtest
+    for runs, backtested in ((few, False), (plain, True)):
+        for mode in ([], ["--json"]):
+            fit = ["fit", "--runs", str(runs), "--predict-d", "20B", "--bootstrap", "0", "--predict-n", "7", *mode]
+            where = ["--db", str(built_db), "--meta", str(tmp_path / "meta.duckdb")]  # the shipped calibration
+            code, out, err = _run(capsys, *_base(tmp_path), *where, *fit)
+            assert code == 0, err
+            hints = (out + err).count("did you mean 7B?") + (out + err).count("sizes take a suffix")
+            assert hints == 1, (runs.name, mode, out, err)
+            # Core's hint is in the interval's refusal when the backtest reaches the target, else the note's.
+            assert ("sizes take a suffix" in out) == backtested, (runs.name, mode)
+            assert ("did you mean 7B?" in err) != ("sizes take a suffix" in out)
+
+
 def _long_file(tmp_path):
     path = tmp_path / "long.csv"  # steps, no tokens: --tokens-per-step is what makes them tokens
     path.write_text(

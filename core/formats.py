@@ -282,7 +282,7 @@ def _wandb_frame(
         if size is None:
             missing.append(run)
             continue
-        step = pd.to_numeric(wide[_WANDB_STEP].str.strip(), errors="coerce")
+        step = userdata.read_numbers(wide[_WANDB_STEP])
         keep = wide[column].str.strip() != ""
         parts.append(
             pd.DataFrame(
@@ -336,16 +336,16 @@ def _canonical(
     if "tokens_seen" not in out and "step" in out:
         per_step = tokens_per_step
         if per_step is None and "tokens_per_step" in out:
-            per_step_values = pd.to_numeric(out["tokens_per_step"].str.strip(), errors="coerce")
+            per_step_values = userdata.read_numbers(out["tokens_per_step"])
             if per_step_values.isna().any() or (per_step_values <= 0).any():
                 raise FormatError("the tokens_per_step column must be a positive number on every row")
-            step = pd.to_numeric(out["step"].str.strip(), errors="coerce")
+            step = userdata.read_numbers(out["step"])
             out["tokens_seen"] = (step * per_step_values).map(lambda v: "" if np.isnan(v) else repr(float(v)))
             mapping["tokens_seen"] = f"{mapping['step']} x {mapping['tokens_per_step']}"
         elif per_step is None or not np.isfinite(per_step) or per_step <= 0:
             pass  # no tokens: parse_runs says so, after any other missing column
         else:
-            step = pd.to_numeric(out["step"].str.strip(), errors="coerce")
+            step = userdata.read_numbers(out["step"])
             out["tokens_seen"] = (step * per_step).map(lambda v: "" if np.isnan(v) else repr(float(v)))
             mapping["tokens_seen"] = f"{mapping['step']} x {per_step_text(per_step)}"
     out = out.drop(columns=["tokens_per_step"], errors="ignore")
@@ -362,8 +362,8 @@ def _extras(canonical: pd.DataFrame, where: list[str]) -> pd.DataFrame:
     for column in ("step", "flops"):
         if column not in canonical:
             continue
-        text = canonical[column].str.strip().str.replace("_", "")
-        values = pd.to_numeric(text, errors="coerce")
+        text = canonical[column].str.strip()
+        values = userdata.read_numbers(text)
         bad = (text != "") & (values.isna() | ~np.isfinite(values) | (values < 0 if column == "step" else values <= 0))
         if bad.any():
             rule = "a number >= 0" if column == "step" else "a positive number of FLOPs, e.g. 1e19"
@@ -453,10 +453,8 @@ def parse_runs(
         keys = pd.DataFrame(
             {
                 "run_name": canonical["run_name"].str.strip() if "run_name" in canonical else "",
-                "num_params": pd.to_numeric(canonical["num_params"].str.strip().str.replace("_", ""), errors="coerce"),
-                "tokens_seen": pd.to_numeric(
-                    canonical["tokens_seen"].str.strip().str.replace("_", ""), errors="coerce"
-                ),
+                "num_params": userdata.read_numbers(canonical["num_params"]),
+                "tokens_seen": userdata.read_numbers(canonical["tokens_seen"]),
                 "seed": pd.to_numeric(canonical["seed"].str.strip(), errors="coerce")
                 if "seed" in canonical
                 else np.nan,

@@ -36,13 +36,13 @@ COLUMN_SPECS: tuple[ColumnSpec, ...] = (
     ColumnSpec(
         "num_params",
         True,
-        "parameters N of the model (1e3 to 1e15), e.g. 160000000 or 1.6e8",
+        "parameters N of the model (1e3 to 1e15), e.g. 160000000, 1.6e8 or 160M",
         ("params", "n_params", "nparams", "parameters", "num_parameters", "n", "model_size"),
     ),
     ColumnSpec(
         "tokens_seen",
         True,
-        "tokens D seen at this checkpoint (1 to 1e17); a file that counts steps gives step and tokens per step instead",
+        "tokens D seen at this checkpoint (1 to 1e17), e.g. 2e10 or 20B; a file that counts steps gives step and tokens per step instead",
         ("tokens", "d", "n_tokens", "num_tokens", "train_tokens", "tokens_trained"),
     ),
     ColumnSpec(
@@ -440,6 +440,30 @@ def read_text_rows(data: bytes | str) -> TextRows:
     )
 
 
+def read_numbers(cells: pd.Series) -> pd.Series:
+    """Text cells of a runs file as numbers, by the command line's and the planner's one number rule
+    (:func:`core.units.parse_number`): 160000000, 1.6e8, 160M, 1.5B, 2T, 2,000,000 and 1_000 all read, so
+    ``scaleplan fit --runs`` and ``scaleplan plan --runs-file`` read the same cell alike. An empty or
+    unreadable cell is NaN (:func:`validate_rows` says which); the range is the caller's to check."""
+    text = cells.astype(str).str.strip()
+    # Plain numbers in one vectorised pass (what parse_number reads them as); only the rest, cells with a
+    # suffix or thousands separators, cell by cell.
+    numbers = pd.to_numeric(text.str.replace("_", "", regex=False).str.replace(" ", "", regex=False), errors="coerce")
+    rest = numbers.isna() & (text != "")
+    if not rest.any():
+        return numbers
+    numbers = numbers.astype(float)
+    numbers[rest] = [_number_or_nan(cell) for cell in text[rest]]
+    return numbers
+
+
+def _number_or_nan(cell: str) -> float:
+    try:
+        return units.parse_number(cell)
+    except units.NumberSyntaxError:
+        return float("nan")
+
+
 def validate_rows(
     raw: pd.DataFrame,
     lines: tuple[int, ...],
@@ -466,7 +490,7 @@ def validate_rows(
         where = f" ({context[i]})" if context is not None else ""
         return f"{unit} {lines[i]}: {problem}{where}"
 
-    numbers = {c: pd.to_numeric(raw[c].str.strip().str.replace("_", ""), errors="coerce") for c in REQUIRED_COLUMNS}
+    numbers = {c: read_numbers(raw[c]) for c in REQUIRED_COLUMNS}
     problems = pd.Series("", index=raw.index, dtype=object)
     for column, values in numbers.items():
         text_col = raw[column].str.strip()

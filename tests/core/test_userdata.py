@@ -351,3 +351,24 @@ def test_the_header_found_for_detecting_the_format_is_the_one_the_reader_reads(a
     cells = userdata.header_cells(data)
     assert cells is not None
     assert [c or f"(column {i + 1})" for i, c in enumerate(cells)] == [str(c) for c in rows.frame.columns]
+
+
+def test_size_and_token_cells_take_the_command_lines_suffixes():
+    # The one number rule of the CLI and the planner (core.units.parse_number): 100M is 1e8, 1.5B is 1.5e9,
+    # 2T is 2e12; thousands separators and underscores group digits; a decimal comma is no number.
+    text = (
+        "run_name,num_params,tokens_seen,loss,step,flops\n"
+        "a,100M,2B,3.1,1k,1.2e18\n"
+        "a,100M,4B,3.0,2k,2.4E18\n"
+        'b,"1,500,000,000",2T,2.5,3_000,18e21\n'
+        "c,1_000_000,20b,4.0,,\n"
+        'd,"0,5B",1e9,3.0,,\n'  # line 6: a decimal comma, refused as before
+        "e,7 B,1e9,2.2,,\n"
+    )
+    table = parse_runs(text)
+    got = table.table.set_index(["run_name", "tokens_seen"])
+    assert got.loc[("a", 2e9), "num_params"] == 1e8 and got.loc[("a", 4e9), "step"] == 2000
+    assert got.loc[("b", 2e12), "num_params"] == 1.5e9 and got.loc[("b", 2e12), "flops"] == 1.8e22
+    assert got.loc[("c", 2e10), "num_params"] == 1e6 and got.loc[("e", 1e9), "num_params"] == 7e9
+    assert table.rejected_rows == 1 and "line 6: num_params is not a number" in " | ".join(table.messages)
+    assert got.loc[("a", 2e9), "flops"] == 1.2e18  # a plain number reads as ever

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from scaleplan.core.errors import UserError
 from scaleplan.core.laws.formulas import compute_from
+from scaleplan.core.units import format_number, format_percent, format_tokens
 
 DEFAULT_MIN_TOKENS = 10e9
 MIN_SIZES_TO_FIT = 2
@@ -36,6 +37,11 @@ least that identify E, A and alpha."""
 
 class SelectionError(UserError, ValueError):
     """The selection leaves nothing to fit or names an unknown target."""
+
+
+def _share_text(fraction: float) -> str:
+    """A share of the schedule as a percent with the digits it needs: 50%, 0.0000001% (never 0%)."""
+    return format_percent(fraction, 0) if fraction >= 0.01 else f"{format_number(100 * fraction, 2)}%"
 
 
 @dataclass(frozen=True)
@@ -213,8 +219,9 @@ def select_points(curves: pd.DataFrame | FamilyCurves, selection: Selection) -> 
         keep &= tokens == last[family.code]
     if not keep.any():
         raise SelectionError(
-            f"no checkpoint is left after the filters (tokens above {selection.min_tokens:.3g} and at most "
-            f"{selection.fraction:.0%} of the longest run's {longest:.3g} tokens)"
+            f"no checkpoint is left after the filters (tokens above {format_tokens(selection.min_tokens)} and at "
+            f"most {format_tokens(threshold)}, the first {_share_text(selection.fraction)} of the longest run's "
+            f"{format_tokens(longest)})"
         )
     rows = np.flatnonzero(keep)
     codes = family.code[rows]

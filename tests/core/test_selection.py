@@ -53,3 +53,14 @@ def test_empty_selection_is_a_clear_error():
         select_points(curves, Selection(max_params=1e6))
     with pytest.raises(SelectionError, match="no observations"):
         target_of(curves.iloc[:0])
+
+
+def test_a_tiny_fraction_is_stated_in_tokens_not_rounded_to_zero_percent():
+    curves = synthetic_family()
+    longest = curves[curves.run_id != "syn/3.2e+09"].tokens_seen.max()
+    with pytest.raises(SelectionError) as error:
+        select_points(curves, Selection(fraction=1e-9, min_tokens=0))
+    message = str(error.value)
+    limit = 1e-9 * longest  # the limit the fraction sets, in tokens
+    assert f"at most {limit:,.0f} tokens" in message
+    assert " 0% " not in message and "e+" not in message

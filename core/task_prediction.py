@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -32,6 +33,10 @@ class TaskNotFound(UserError, ValueError):
     """The task is not scored on the family."""
 
 
+class AmbiguousTask(TaskNotFound):
+    """The family scores the task with several shot counts; the message names each choice (no hint needed)."""
+
+
 @dataclass(frozen=True)
 class TaskChoice:
     """A task as the user names it: ``task`` (e.g. ``arc_easy``) with optional shots (``five-shot/arc_easy``)."""
@@ -43,6 +48,12 @@ class TaskChoice:
     def label(self) -> str:
         prefix = {v: k for k, v in SHOT_PREFIXES.items()}.get(self.shots) if self.shots is not None else None
         return f"{prefix}/{self.task}" if prefix else self.task
+
+
+def _and(words: Iterable[str], conjunction: str = "and") -> str:
+    """ "a, b and c" (or "a or b")."""
+    items = list(words)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
 def parse_task(name: str) -> TaskChoice:
@@ -122,8 +133,9 @@ def predict_task(
         )
     shots = sorted(int(s) for s in scores["shots"].dropna().unique())
     if len(shots) > 1:
-        raise TaskNotFound(
-            f"--task {task_name}: the family scores it with {shots} shots; name one, e.g. zero-shot/{choice.task}"
+        raise AmbiguousTask(
+            f"--task {task_name}: the family scores it with {_and(map(str, shots))} shots; name one: "
+            + _and((TaskChoice(choice.task, s).label for s in shots), "or")
         )
     points = pd.DataFrame({"run_id": study_run_ids, "tokens_seen": study_tokens, "loss": study_loss})
     study = scores.merge(points, on=["run_id", "tokens_seen"], how="inner")

@@ -86,7 +86,10 @@ def _task_json(settings: Settings, family: str, task: str, result: analysis.Anal
             q, basis = task_prediction.held_out_quantile(con, family, level)
             pred = task_prediction.predict_task(*args, target_run=target, quantile=q, level=level, quantile_basis=basis)
         except task_prediction.TaskNotFound as error:
-            raise CLIError(_names.with_hint(str(error), task, task_prediction.family_tasks(con, family))) from None
+            names = (
+                [] if isinstance(error, task_prediction.AmbiguousTask) else task_prediction.family_tasks(con, family)
+            )
+            raise CLIError(_names.with_hint(str(error), task, names)) from None
         except downstream.TaskRefused as error:
             return {
                 "task": task,

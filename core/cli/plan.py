@@ -225,6 +225,8 @@ def build_plan(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                 task = task_prediction.target_task_accuracy(con, args.task, n_target, d_target, law_name)
             except task_prediction.TaskNotFound as error:
                 labels = [t for f in task_prediction.PLAN_TASK_FAMILIES for t in task_prediction.family_tasks(con, f)]
+                if isinstance(error, task_prediction.AmbiguousTask):  # its message names the choices
+                    labels = []
                 raise CLIError(_names.with_hint(str(error), args.task, labels)) from None
     return {
         "plan": plan,

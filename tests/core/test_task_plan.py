@@ -134,3 +134,15 @@ def test_the_holdout_quantiles_by_hand():
     assert quantiles["b"] == 10.0 and quantiles["c"] == 20.0
     # covered: all of a (q inf), b's 0.5 (<= 10) but not 20.0
     assert (covered, total) == (11, 12)
+
+
+def test_a_task_scored_with_several_shot_counts_names_them_in_words(testbed):
+    rows = testbed.execute("SELECT * FROM downstream_evals WHERE task = 'synth' AND family = 'overtrain-c4'").fetchall()
+    shots_column = [c[0] for c in testbed.description].index("shots")
+    testbed.executemany(
+        "INSERT INTO downstream_evals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [tuple(5 if i == shots_column else v for i, v in enumerate(row)) for row in rows],
+    )
+    with pytest.raises(task_prediction.TaskNotFound) as error:
+        task_prediction.predict_task(testbed, "overtrain-c4", "synth", [], [], [], 3.0)
+    assert "scores it with 0 and 5 shots; name one: zero-shot/synth or five-shot/synth" in str(error.value)

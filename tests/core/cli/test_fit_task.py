@@ -50,3 +50,11 @@ def test_an_unknown_task_names_the_familys_tasks(built_db, capsys):
     code, out = _run(built_db, capsys, "--task", "mmlu")
     assert code == 2
     assert "has no accuracy on that task" in out.err and "arc_challenge" in out.err
+
+
+def test_a_task_with_two_shot_counts_names_both_choices_once(built_db, capsys):
+    """Pythia scores arc_easy zero- and five-shot (the mirror's evals/<model>/{zero-shot,five-shot})."""
+    code, out = _run(built_db, capsys, "--task", "arc_easy")
+    assert code == 2
+    assert "scores it with 0 and 5 shots; name one: zero-shot/arc_easy or five-shot/arc_easy" in out.err
+    assert "did you mean" not in out.err  # the choices are named once

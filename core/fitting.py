@@ -5,8 +5,8 @@ from the best few and keeps the best converged optimum; :func:`bootstrap` refits
 by run. The parts live in :mod:`core._fit`, one module per job: ``errors``, ``results``,
 ``inputs`` (validation), ``objective`` (Huber or least squares in optimiser coordinates, for
 exp-linear and general laws), ``starts`` (grids and Chinchilla's variable-projection scan),
-``optimiser`` (the side-by-side L-BFGS-B descents of :mod:`core.lbfgsb`), ``driver`` and
-``bootstrap``.
+``optimiser`` (the side-by-side L-BFGS-B descents of :mod:`core.lbfgsb`), ``driver``,
+``bootstrap`` and ``uncertainty`` (:func:`prediction_log_se`, how precisely a fit pins its prediction).
 
 Exp-linear laws are signed sums of exponentials of functions *linear* in the internal
 parameters theta (positive parameters enter as their logarithm):
@@ -39,6 +39,7 @@ from scaleplan.core._fit.errors import (
 )
 from scaleplan.core._fit.objective import huber
 from scaleplan.core._fit.results import DEFAULT_HUBER_DELTA, BootstrapResult, FitResult
+from scaleplan.core._fit.uncertainty import prediction_log_se
 from scaleplan.core.laws import Law
 from scaleplan.core.parameters import Parameters
 
@@ -62,6 +63,7 @@ __all__ = [
     "bootstrap",
     "bootstrap_fit",
     "chinchilla_objective",
+    "prediction_log_se",
 ]
 
 Objective = Literal["huber", "least_squares"]

@@ -364,6 +364,7 @@ def analyse(
         fitted_loss=fit.predict_at(points.num_params, points.tokens_seen, unique),
         # the calibration conditions on Chinchilla's exponents; a law without them has none
         exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
+        prediction_log_se=_finite_or_none(fitting.prediction_log_se(fit, n_t, d_t, u_t)),
     )
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
     if needs_backtest(interval, features, law.name):
@@ -648,3 +649,7 @@ class StagedAnalysis:
             interval=None if isinstance(interval, str) else interval,
             warnings=self.warnings + self.bootstrap_warnings,
         )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None

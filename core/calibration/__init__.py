@@ -23,6 +23,14 @@ evaluation, and a user's runs are a new source. Each group's designs weigh sqrt(
 Coverage is measured holding out whole source groups (:func:`leave_one_source_out`, what a new
 lab's runs are) or single families (:func:`leave_one_family_out`).
 
+A fit also knows how precisely its own points pin its prediction: the delta-method standard error se of
+log L_pred (:func:`core.fitting.prediction_log_se`). It is added in quadrature,
+``q' = sqrt(q(x)^2 + (z se)^2)`` with z the normal quantile of the level (:func:`with_estimation_error`):
+the collection's dense, smooth curves cannot teach how far a sparse, noisy sweep's parameters move under
+another draw of its seed noise (synthetic isoFLOP sweeps of known laws, ``benchmarks/bench_user_intervals.py``:
+72% realised at 90% without it, 93% with it). Sweep rows carry the same se, so the held-out coverage is
+measured with the term.
+
 A plan (the budget planner: no fit yet, so no residual) gets its expected error from the same
 model: the level-quantile of |r| averaged over the residuals that calibration designs with the
 same plan features had (:class:`_ResidualModel`), with the same refusals.
@@ -72,6 +80,7 @@ from scaleplan.core.calibration.model import (
     load_calibration,
     source_groups,
     usable_rows,
+    with_estimation_error,
 )
 from scaleplan.core.calibration.results import (
     AREQuantiles,
@@ -144,4 +153,5 @@ __all__ = [
     "source_groups",
     "summarise",
     "usable_rows",
+    "with_estimation_error",
 ]

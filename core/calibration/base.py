@@ -6,7 +6,8 @@ from scaleplan.core.errors import UserError
 
 METHOD = (
     "normalised split conformal on |log(predicted/actual)|: difficulty regressed on the design's features "
-    "and the fit's residual; learned on the meta-analysis sweep, source groups as the exchangeable units"
+    "and the fit's residual; learned on the meta-analysis sweep, source groups as the exchangeable units; "
+    "plus the fit's own estimation error (delta method) in quadrature"
 )
 NEW_SOURCE_NOTE = (
     "your runs are a new source: calibrated on the whole collection, whose coverage is measured leaving "

@@ -33,6 +33,8 @@ class DesignFeatures:
     fit_log_rmse: float | None = None  # RMS of log(L_fit / L_obs) on the fitted points; None for a plan
     tokens_per_param: float | None = None  # target D / N (20 ~ compute-optimal); None if not given
     exponent_distance: float | None = None  # of the fitted (alpha, beta), :func:`exponent_distance`; None for a plan
+    # the fit's own standard error of log L at the target (:func:`core.fitting.prediction_log_se`); None for a plan
+    prediction_log_se: float | None = None
 
     @classmethod
     def from_points(
@@ -46,11 +48,13 @@ class DesignFeatures:
         min_tokens: float = DEFAULT_MIN_TOKENS,
         fitted_loss: np.ndarray | None = None,
         exponents: tuple[float, float] | None = None,
+        prediction_log_se: float | None = None,
     ) -> DesignFeatures:
         """Features of fitting ``points`` to predict a target of ``target_params`` x ``target_tokens``.
 
         ``fitted_loss`` (the fitted law at the points, once a fit exists) adds ``fit_log_rmse``;
-        ``exponents`` (the fit's alpha, beta) add ``exponent_distance``.
+        ``exponents`` (the fit's alpha, beta) add ``exponent_distance``; ``prediction_log_se`` is the
+        fit's own standard error of log L at the target (:func:`core.fitting.prediction_log_se`).
         """
         rmse = math.nan if fitted_loss is None else log_rmse(fitted_loss, points.loss)
         row = design_table(
@@ -65,6 +69,7 @@ class DesignFeatures:
             fit_log_rmse=rmse,
             alpha=math.nan if exponents is None else exponents[0],
             beta=math.nan if exponents is None else exponents[1],
+            prediction_log_se=math.nan if prediction_log_se is None else prediction_log_se,
         ).iloc[0]
 
         def optional(name: str) -> float | None:
@@ -81,6 +86,7 @@ class DesignFeatures:
             fit_log_rmse=optional("fit_log_rmse"),
             tokens_per_param=optional("tokens_per_param"),
             exponent_distance=optional("exponent_distance"),
+            prediction_log_se=optional("prediction_log_se"),
         )
 
 
@@ -104,6 +110,7 @@ def design_table(
     fit_log_rmse: npt.ArrayLike,
     alpha: npt.ArrayLike,
     beta: npt.ArrayLike,
+    prediction_log_se: npt.ArrayLike = math.nan,
 ) -> pd.DataFrame:
     """The one definition of the design features (columns named as :class:`DesignFeatures`' fields),
     vectorised: sweep rows (:func:`features_table`) and a live fit (:meth:`DesignFeatures.from_points`,
@@ -111,7 +118,8 @@ def design_table(
 
     param_ratio = N_target / max fitted N; compute_ratio = 6 N_t D_t / fit compute (FLOPs, the sum over
     fitted runs of 6 N D_max_used); tokens_per_param = D_t / N_t; exponent_distance of (alpha, beta)
-    (NaN where unknown, as fit_log_rmse)."""
+    (NaN where unknown, as fit_log_rmse); prediction_log_se as given (NaN where unknown: rows stored before
+    it, plans)."""
 
     def column(values: npt.ArrayLike) -> np.ndarray:
         return np.atleast_1d(np.asarray(values, dtype=float))
@@ -132,6 +140,7 @@ def design_table(
             "fit_log_rmse": column(fit_log_rmse),
             "tokens_per_param": d_t / n_t,
             "exponent_distance": distance,
+            "prediction_log_se": np.broadcast_to(column(prediction_log_se), n_t.shape).astype(float),
         }
     )
 
@@ -173,6 +182,7 @@ def features_table(results: pd.DataFrame) -> pd.DataFrame:
         fit_log_rmse=numeric("fit_log_rmse"),
         alpha=numeric("alpha"),
         beta=numeric("beta"),
+        prediction_log_se=numeric("prediction_log_se"),
     )
     if "target_tokens" not in results:  # rows written before target tokens were stored
         table["compute_ratio"] = 1.0 / numeric("compute_share")
@@ -223,4 +233,5 @@ def _table_of(features: DesignFeatures) -> pd.DataFrame:
     row["fit_log_rmse"] = np.nan if features.fit_log_rmse is None else float(features.fit_log_rmse)
     row["tokens_per_param"] = np.nan if features.tokens_per_param is None else float(features.tokens_per_param)
     row["exponent_distance"] = np.nan if features.exponent_distance is None else float(features.exponent_distance)
+    row["prediction_log_se"] = np.nan if features.prediction_log_se is None else float(features.prediction_log_se)
     return pd.DataFrame([row])

@@ -179,6 +179,12 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
             num_sizes=int(np.unique(points.num_params).size),
             target_tokens=float(data.target_tokens[-1]),
             fit_log_rmse=_log_rmse(fit, points, unique),
+            prediction_log_se=fitting.prediction_log_se(
+                fit,
+                data.target_num_params[-1],
+                data.target_tokens[-1],
+                None if target_unique is None else target_unique[-1],
+            ),
         )
     row["fit_seconds"] = time.perf_counter() - t0
     return row

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from scaleplan.core.errors import UserError
-from scaleplan.core.meta.store import RESULT_COLUMNS, _with_law, finished_keys_of, load_results, read_shipped_rows
+from scaleplan.core.meta.store import (
+    ADDED_COLUMNS,
+    RESULT_COLUMNS,
+    _with_law,
+    finished_keys_of,
+    load_results,
+    read_shipped_rows,
+)
 
 #: The full sweep's results ship as package data of ``scaleplan.data``, pinned by the sha256 in
 #: SHIPPED_INFO (with the data version they were computed for and the command that made them).
@@ -79,7 +86,8 @@ def existing_export(dest_dir: Path) -> dict[str, Any] | None:
 
     Recognised by content, not by name: the pin is a JSON object with the fields scaleplan writes
     (data version, sha256, rows, fitted), the results a Parquet file with exactly the results'
-    columns (:data:`RESULT_COLUMNS`). Raises :class:`ExportError` naming a file that is neither.
+    columns (:data:`RESULT_COLUMNS`, or an earlier release's without the last of :data:`ADDED_COLUMNS`).
+    Raises :class:`ExportError` naming a file that is neither.
     """
     pin_path, rows_path = Path(dest_dir) / SHIPPED_INFO, Path(dest_dir) / SHIPPED_RESULTS
     pin: dict[str, Any] | None = None
@@ -122,7 +130,9 @@ def _is_results_parquet(path: Path) -> bool:
         names = pq.read_schema(path).names
     except Exception:  # noqa: BLE001 - pyarrow raises several kinds for a file that is not Parquet
         return False
-    return tuple(names) == RESULT_COLUMNS
+    # this release's columns, or an earlier release's: the first columns, without some of the added ones
+    first = len(RESULT_COLUMNS) - len(ADDED_COLUMNS)
+    return len(names) >= first and tuple(names) == RESULT_COLUMNS[: len(names)]
 
 
 def export_results(

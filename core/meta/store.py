@@ -43,6 +43,7 @@ ADDED_COLUMNS = (
     ("fit_log_rmse", "DOUBLE"),
     ("source_group", "VARCHAR"),
     ("law", "VARCHAR"),
+    ("prediction_log_se", "DOUBLE"),
 )
 # Every fitted row's parameters, whatever its law: one row per (task key, parameter). The wide
 # columns E, A, B, alpha, beta of sweep_results hold the Chinchilla law's only (what the
@@ -86,6 +87,7 @@ RESULT_COLUMNS = (
     "fit_log_rmse",
     "source_group",
     "law",
+    "prediction_log_se",
 )
 
 

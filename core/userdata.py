@@ -363,6 +363,10 @@ def header_cells(data: bytes) -> tuple[str, ...] | None:
     return None
 
 
+DECIMAL_COMMA_CELL = r"^(\s*[+-]?\d+),(\d+(?:[eE][+-]?\d+)?\s*)$"
+"""A number cell written with a decimal comma (3,5374; -0,5; 1,2e-3), read as a decimal in ';' files."""
+
+
 def read_text_rows(data: bytes | str) -> TextRows:
     """Read a CSV (commas, semicolons, tabs or bars; any of :func:`_decode`'s encodings) as text cells.
 
@@ -431,6 +435,10 @@ def read_text_rows(data: bytes | str) -> TextRows:
     if len(rows) + len(refused) > MAX_ROWS:
         raise RunsTableError(f"the file has more than {MAX_ROWS:,} rows")
     frame = pd.DataFrame(rows, columns=header, dtype=object).astype(str)  # the dtype of read_csv(dtype=str)
+    if sep == ";":
+        # A decimal-comma locale's spreadsheet separates cells by ';' and writes 3,5374 for 3.5374: such a
+        # number is a decimal, never 3,538 -> 3538 by the thousands rule (only a number cell is touched).
+        frame = frame.replace(DECIMAL_COMMA_CELL, r"\1.\2", regex=True)
     return TextRows(
         frame=frame,
         lines=tuple(lines),

@@ -372,3 +372,25 @@ def test_size_and_token_cells_take_the_command_lines_suffixes():
     assert got.loc[("c", 2e10), "num_params"] == 1e6 and got.loc[("e", 1e9), "num_params"] == 7e9
     assert table.rejected_rows == 1 and "line 6: num_params is not a number" in " | ".join(table.messages)
     assert got.loc[("a", 2e9), "flops"] == 1.2e18  # a plain number reads as ever
+
+
+def test_a_semicolon_file_reads_decimal_commas_as_decimals():
+    """A spreadsheet in a decimal-comma locale writes ';' between cells and 3,5374 for 3.5374: every loss
+    reads as written (never 3,538 -> 3538 by the thousands rule), as the same file with points does."""
+    header = "run_name;num_params;tokens_seen;loss\n"
+    rows = [
+        ("a", "20000000", "8000000000", "3,7122"),
+        ("b", "40000000", "8000000000", "3,538"),
+        ("c", "80000000", "8000000000", "3,40"),
+    ]
+    semicolon = parse_runs(header + "".join(";".join(r) + "\n" for r in rows))
+    points = parse_runs(
+        header.replace(";", ",") + "".join(",".join(r[:3] + (r[3].replace(",", "."),)) + "\n" for r in rows)
+    )
+    assert semicolon.rejected_rows == 0
+    assert list(semicolon.table["value"]) == [3.7122, 3.538, 3.40] == list(points.table["value"])
+
+
+def test_a_quoted_thousands_separator_in_a_comma_file_still_reads():
+    table = parse_runs('run_name,num_params,tokens_seen,loss\na,"20,000,000","8,000,000,000",3.7\n').table
+    assert (table["num_params"].iloc[0], table["tokens_seen"].iloc[0]) == (20e6, 8e9)

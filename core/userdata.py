@@ -558,10 +558,19 @@ def validate_rows(
         bad = ", ".join(inconsistent[inconsistent > 1].index.str.removeprefix("upload/")[:5])
         raise RunsTableError(f"run(s) {bad} have more than one num_params; give each size its own run_name")
     dup = table.duplicated(["run_id", "tokens_seen"], keep="first")
-    extra = tuple(
-        located(i, "duplicate of an earlier row (same run and tokens_seen), ignored")
-        for i in table.index[dup][: max(0, MAX_MESSAGES - len(messages))]
-    )
+    first = table.index.to_series().groupby([table["run_id"], table["tokens_seen"]], sort=False).transform("first")
+
+    def duplicate(i: int) -> str:
+        kept = int(first[i])
+        if table.at[i, "value"] == table.at[kept, "value"]:
+            return located(i, "duplicate of an earlier row (same run and tokens_seen), ignored")
+        return located(  # a conflicting repeat: say which loss is used, never drop a different value silently
+            i,
+            f"same run and tokens_seen as {unit} {lines[kept]} but another loss ({units.format_number(table.at[i, 'value'])} "
+            f"against {units.format_number(table.at[kept, 'value'])}); the first is used, check which is right",
+        )
+
+    extra = tuple(duplicate(i) for i in table.index[dup][: max(0, MAX_MESSAGES - len(messages))])
     table = table[~dup]
     table = table[["run_id", "run_name", "seed", "num_params", "tokens_seen", "value"]].reset_index(drop=True)
     return RunsTable(table=table, messages=messages + extra, rejected_rows=rejected + int(dup.sum()))

@@ -394,3 +394,14 @@ def test_a_semicolon_file_reads_decimal_commas_as_decimals():
 def test_a_quoted_thousands_separator_in_a_comma_file_still_reads():
     table = parse_runs('run_name,num_params,tokens_seen,loss\na,"20,000,000","8,000,000,000",3.7\n').table
     assert (table["num_params"].iloc[0], table["tokens_seen"].iloc[0]) == (20e6, 8e9)
+
+
+def test_a_repeated_row_with_another_loss_is_named_as_a_conflict():
+    text = "run_name,num_params,tokens_seen,loss\na,2e7,8e9,3.7\nb,4e7,8e9,3.5\na,2e7,8e9,3.9\nb,4e7,8e9,3.5\nc,8e7,8e9,3.4\n"
+    parsed = parse_runs(text)
+    assert list(parsed.table["value"]) == [3.7, 3.5, 3.4]
+    conflict = [m for m in parsed.messages if m.startswith("line 4:")]
+    assert conflict == [
+        "line 4: same run and tokens_seen as line 2 but another loss (3.9 against 3.7); the first is used, check which is right"
+    ]
+    assert any(m.startswith("line 5: duplicate of an earlier row") for m in parsed.messages)

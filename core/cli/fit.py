@@ -297,7 +297,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             if args.min_tokens is None:  # the same default as the dashboard's Your runs
                 selection_kwargs["min_tokens"] = default_min_tokens(table.table)
                 print(
-                    f"note: checkpoints at or below {selection_kwargs['min_tokens']:.3g} tokens are dropped "
+                    f"note: checkpoints at or below {units.format_tokens(selection_kwargs['min_tokens'])} are dropped "
                     "(10% of your shortest run, at most 10B; set --min-tokens to change)",
                     file=sys.stderr,
                 )
@@ -364,7 +364,10 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _common.print_json(doc)
         return 0
-    print(f"target: {doc['target']['run']}  N={result.target_params:.4g}  D={result.target_tokens:.4g} tokens")
+    print(
+        f"target: {doc['target']['run']}  N={units.format_params(result.target_params, decimals=2)}  "
+        f"D={units.format_tokens(result.target_tokens, decimals=2)}"
+    )
     print(
         f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
         f"({units.format_share(result.compute_share)} of the target's compute)"
@@ -414,15 +417,20 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(f"isoFLOP analysis (approach 2): none ({doc['isoflop_problem']})")
         print(
-            f"compute-optimal split of the target's {float(laws.compute_from(args.predict_n, args.predict_d)):.4g} FLOPs:"
+            f"compute-optimal split of the target's {units.format_flops(float(laws.compute_from(args.predict_n, args.predict_d)), decimals=2)}:"
         )
         for row in doc["compute_optimal"]:
             band = (
-                f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {units.format_level(row['level'])} interval"
+                f"{units.format_params(row['num_params_low'], unit=False, decimals=2)} - "
+                f"{units.format_params(row['num_params_high'], unit=False, decimals=2)}, "
+                f"{units.format_level(row['level'])} interval"
                 if row["has_interval"]
                 else "no interval"
             )
-            print(f"  {row['label']}: N={row['num_params']:.3g} ({band}), D={row['tokens']:.3g} tokens")
+            print(
+                f"  {row['label']}: N={units.format_params(row['num_params'], decimals=2)} ({band}), "
+                f"D={units.format_tokens(row['tokens'], decimals=2)}"
+            )
         for warning in doc["study_warnings"]:
             print(f"warning: {warning}")
     return 0

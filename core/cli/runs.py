@@ -230,13 +230,19 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _params(value: float) -> str:
+    """A parameter count in three significant digits without its unit word: 81.2M, 2.74B."""
+    return units.format_params(value, unit=False, decimals=2)
+
+
 def print_report(doc: dict[str, Any]) -> None:
     """The human-readable form of :meth:`scaleplan.core.studies.StudyReport.as_dict` (shared with ``fit --runs``)."""
     target = doc["target"]
     if target["num_params"] is not None:
         print(
-            f"target: N={target['num_params']:.4g} parameters, D={target['tokens']:.4g} tokens, "
-            f"C={target['compute_flops']:.4g} FLOPs ({target['given_as']})"
+            f"target: N={units.format_params(target['num_params'], decimals=2)}, "
+            f"D={units.format_tokens(target['tokens'], decimals=2)}, "
+            f"C={units.format_flops(target['compute_flops'], decimals=2)} ({target['given_as']})"
         )
     prediction = doc["prediction"]
     if prediction is None:
@@ -255,27 +261,28 @@ def print_report(doc: dict[str, Any]) -> None:
         print(f"isoFLOP analysis (approach 2): N*(C) = {iso['coefficient_G']:.4g} C^{iso['exponent_a']:.4f}")
         for b in iso["budgets"]:
             if b["optimal_params"] is None:
-                print(f"  C={b['compute_flops']:.3g} FLOPs: {b['sizes']} sizes, no minimum")
+                print(f"  C={units.format_flops(b['compute_flops'])}: {b['sizes']} sizes, no minimum")
             else:
                 band = (
-                    f"{b['optimal_params_low']:.3g} - {b['optimal_params_high']:.3g}"
+                    f"{_params(b['optimal_params_low'])} - {_params(b['optimal_params_high'])}"
                     if b["optimal_params_low"] is not None
                     else "no interval"
                 )
                 print(
-                    f"  C={b['compute_flops']:.3g} FLOPs: {b['sizes']} sizes, N*={b['optimal_params']:.3g} "
-                    f"({band}), loss {b['optimal_loss']:.4f}"
+                    f"  C={units.format_flops(b['compute_flops'])}: {b['sizes']} sizes, "
+                    f"N*={_params(b['optimal_params'])} ({band}), loss {b['optimal_loss']:.4f}"
                 )
-    print(f"compute-optimal split of {target['compute_flops']:.4g} FLOPs:")
+    print(f"compute-optimal split of {units.format_flops(target['compute_flops'], decimals=2)}:")
     for row in doc["compute_optimal"]:
         band = (
-            f"{row['num_params_low']:.3g} - {row['num_params_high']:.3g}, {units.format_level(row['level'])} interval"
+            f"{_params(row['num_params_low'])} - {_params(row['num_params_high'])}, "
+            f"{units.format_level(row['level'])} interval"
             if row["has_interval"]
             else "no interval"
         )
         print(
-            f"  {row['label']}: N={row['num_params']:.3g} ({band}), "
-            f"D={row['tokens']:.3g} tokens, {row['tokens_per_param']:.1f} tokens/param"
+            f"  {row['label']}: N={_params(row['num_params'])} ({band}), "
+            f"D={units.format_tokens(row['tokens'], decimals=2)}, {row['tokens_per_param']:.1f} tokens/param"
         )
     for warning in doc["warnings"]:
         print(f"warning: {warning}")

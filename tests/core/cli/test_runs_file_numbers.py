@@ -58,3 +58,16 @@ def test_fit_and_plan_read_suffixed_sizes_and_tokens_alike(built_db, tmp_path, c
     assert [r["num_params"] for r in runs] == [n for n in SIZES.values() for _ in range(5 if n < 1e9 else 1)]
     assert [r["tokens"] for r in runs][:5] == list(TOKENS.values())[:5] and runs[-1]["tokens"] == 2e12
     assert planned["s"]["candidate"]["runs"] == planned["p"]["candidate"]["runs"]
+
+
+def test_fit_runs_writes_sizes_tokens_and_flops_with_their_units_not_exponents(built_db, tmp_path, capsys):
+    """review7: 'N=2.737e+09 parameters', 'N*=8.12e+07 (7.69e+07 - 8.59e+07)'; the text output writes
+    sizes like 7B params and FLOPs like 5.88e22 FLOPs, as every screen does (core.units)."""
+    _, plain = _files(tmp_path)
+    where = ["--db", str(built_db), "--meta", str(tmp_path / "meta.duckdb"), "--user-db", str(tmp_path / "u.duckdb")]
+    code = cli.main([*where, "fit", "--runs", str(plain), "--predict-n", "7B", "--predict-d", "1.4T", "--bootstrap", "0"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "e+" not in out + err, out + err
+    assert "N=7B params  D=1.4T tokens" in out and "split of the target's 5.88e22 FLOPs" in out
+    assert "checkpoints at or below 800M tokens are dropped" in err

@@ -65,7 +65,9 @@ def test_fit_runs_writes_sizes_tokens_and_flops_with_their_units_not_exponents(b
     sizes like 7B params and FLOPs like 5.88e22 FLOPs, as every screen does (core.units)."""
     _, plain = _files(tmp_path)
     where = ["--db", str(built_db), "--meta", str(tmp_path / "meta.duckdb"), "--user-db", str(tmp_path / "u.duckdb")]
-    code = cli.main([*where, "fit", "--runs", str(plain), "--predict-n", "7B", "--predict-d", "1.4T", "--bootstrap", "0"])
+    code = cli.main(
+        [*where, "fit", "--runs", str(plain), "--predict-n", "7B", "--predict-d", "1.4T", "--bootstrap", "0"]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     assert "e+" not in out + err, out + err

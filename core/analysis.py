@@ -277,6 +277,33 @@ def needs_backtest(
     return isinstance(interval, calibration_module.Refusal) and features.param_ratio <= 1 and law == "chinchilla"
 
 
+def design_features(
+    fit: fitting.FitResult,
+    points: FitPoints,
+    selection: Selection,
+    target_params: float,
+    target_tokens: float,
+    target_unique: float | None = None,
+    *,
+    schedule: ScheduleReach | None = None,
+) -> calibration_module.DesignFeatures:
+    """The calibration's features of a fit of ``points`` predicting a target of ``target_params`` x
+    ``target_tokens`` (the one rule for the Fit page, ``fit`` and the planner's laws fitted on runs):
+    the design, the fit's residual and exponents, and its own standard error at the target."""
+    return calibration_module.DesignFeatures.from_points(
+        points,
+        target_params,
+        target_tokens,
+        final_only=selection.final_only,
+        fraction=selection.fraction if schedule is None else min(selection.fraction, schedule.fraction),
+        min_tokens=selection.min_tokens,
+        fitted_loss=fit.predict_at(points.num_params, points.tokens_seen, fit.unique_tokens),
+        # the calibration conditions on Chinchilla's exponents; a law without them has none
+        exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
+        prediction_log_se=_finite_or_none(fitting.prediction_log_se(fit, target_params, target_tokens, target_unique)),
+    )
+
+
 def analyse(
     curves: pd.DataFrame,
     selection: Selection,
@@ -354,18 +381,7 @@ def analyse(
     evaluation = None
     if not hypothetical:
         evaluation = evaluate_target(lambda n, d: fit.predict_at(n, d, u_t), curves, target_run, points.compute_flops)
-    features = calibration_module.DesignFeatures.from_points(
-        points,
-        n_t,
-        d_t,
-        final_only=selection.final_only,
-        fraction=selection.fraction if schedule is None else min(selection.fraction, schedule.fraction),
-        min_tokens=selection.min_tokens,
-        fitted_loss=fit.predict_at(points.num_params, points.tokens_seen, unique),
-        # the calibration conditions on Chinchilla's exponents; a law without them has none
-        exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
-        prediction_log_se=_finite_or_none(fitting.prediction_log_se(fit, n_t, d_t, u_t)),
-    )
+    features = design_features(fit, points, selection, n_t, d_t, u_t, schedule=schedule)
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
     if needs_backtest(interval, features, law.name):
         scores = backtest.backtest_scores(points.num_params, points.tokens_seen, points.loss, points.run_ids)

@@ -232,7 +232,7 @@ def extrapolation_figure(
                 fillcolor=colour,
                 opacity=0.15,
                 line={"width": 0},
-                name=f"{o.name}: {format_level(o.loss.level)} interval ({o.selected_law.name})",
+                name=f"{o.name}: {format_level(o.loss.level)} parameter interval ({o.selected_law.name})",
                 hoverinfo="skip",
             )
         )

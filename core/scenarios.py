@@ -538,13 +538,15 @@ class PlanningContext:
 @dataclass(frozen=True)
 class PredictedLoss:
     """The target's loss under ``law`` (nats/token): ``value`` at the law's parameters, and the
-    ``low``/``high`` quantiles at ``level`` over its parameter samples (None: the law has none)."""
+    ``low``/``high`` quantiles at ``level`` over its parameter samples (None: the law has none), or,
+    ``calibrated``, the calibrated interval of a law fitted on runs."""
 
     law: str
     value: float
     low: float | None
     high: float | None
     level: float
+    calibrated: bool = False  # the Fit page's calibrated interval (a law fitted on runs), not parameter samples
 
     @property
     def has_interval(self) -> bool:
@@ -552,12 +554,33 @@ class PredictedLoss:
 
 
 def predicted_loss(
-    law: planning.ReferenceLaw, num_params: float, tokens: float, *, level: float = planning.INTERVAL_LEVEL
+    law: planning.ReferenceLaw,
+    num_params: float,
+    tokens: float,
+    *,
+    level: float = planning.INTERVAL_LEVEL,
+    calibration: planning.AREModel | None = None,
 ) -> PredictedLoss:
-    """L(N, D) = E + A / N^alpha + B / D^beta under ``law``, with the central ``level`` interval of
-    the same formula over the law's parameter samples (nats/token)."""
+    """L(N, D) = E + A / N^alpha + B / D^beta under ``law`` (nats/token), with its central ``level`` interval.
+
+    A law fitted on runs here (``law.fit_basis``) with a ``calibration`` gets the calibrated interval of
+    the Fit page and ``fit`` (:func:`core.analysis.design_features` of its fit at this target, the same
+    model and refusals): one interval for one prediction on every screen. Otherwise, or where the
+    calibration refuses the design, the interval of the same formula over the law's parameter samples."""
+    from scaleplan.core import analysis
+    from scaleplan.core.calibration import Calibration, PredictionInterval
+    from scaleplan.core.selection import Selection
+
     p = law.params
     value = float(laws.chinchilla_loss(num_params, tokens, p["E"], p["A"], p["B"], p["alpha"], p["beta"]))
+    basis = law.fit_basis
+    if basis is not None and basis.features is not None and isinstance(calibration, Calibration):
+        fitted = basis.features  # the fit's own selection (cutoff, share of training, final only)
+        selection = Selection(final_only=fitted.final_only, fraction=fitted.fraction, min_tokens=fitted.min_tokens)
+        features = analysis.design_features(basis.fit, basis.points, selection, num_params, tokens)
+        interval = calibration.interval(value, features, level)
+        if isinstance(interval, PredictionInterval):
+            return PredictedLoss(law.name, value, interval.low, interval.high, level, calibrated=True)
     low = high = None
     if law.samples is not None and len(law.samples):
         s = np.asarray(law.samples, dtype=float)
@@ -702,7 +725,7 @@ def evaluate(
         compute_optimal=table,
         optimum=optimum,
         overtraining=overtraining,
-        loss=predicted_loss(selected, n, d),
+        loss=predicted_loss(selected, n, d, calibration=context.calibration),
         problems=dict(context.problems),
         recommendation=planning.recommendation(plan, optimum, overtraining, average),
         average_accuracy=average,
@@ -735,7 +758,8 @@ def loss_text(loss: PredictedLoss) -> str:
     if not loss.has_interval:
         return f"{value} (no interval)"
     assert loss.low is not None and loss.high is not None
-    return f"{value} ({format_level(loss.level)} interval {loss.low:.3f}-{loss.high:.3f})"
+    kind = " calibrated" if loss.calibrated else ""
+    return f"{value} ({format_level(loss.level)}{kind} interval {loss.low:.3f}-{loss.high:.3f})"
 
 
 def _accuracy_loss(accuracy: task_prediction.TargetAccuracy) -> str:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ class ReferenceLaw:
 
     ``params``: E, A, B, alpha, beta. ``samples``: array (n, 5) of the same parameters in that
     order, drawn from the law's parameter uncertainty (None: no interval). ``source`` says where
-    the law and its uncertainty come from.
+    the law and its uncertainty come from. ``fit_basis``: for a law fitted on runs here
+    (:func:`family_law`), its :class:`core.analysis.Analysis`.
     """
 
     name: str
@@ -77,6 +79,9 @@ class ReferenceLaw:
     params: Mapping[str, float]
     source: str
     samples: np.ndarray | None = None
+    # A law fitted here on runs: the fit itself, so a target's loss gets the calibrated interval the Fit
+    # page gives it (core.scenarios.predicted_loss), not only the bootstrap's parameter uncertainty.
+    fit_basis: Any = None  # core.analysis.Analysis of the fit (None: a published or Gadre law)
 
 
 CHINCHILLA_NAMES = ("E", "A", "B", "alpha", "beta")
@@ -367,20 +372,21 @@ def family_law(
 
     result = analyse(curves, Selection(min_tokens=min_tokens), n_boot=n_boot, seed=seed, check_identifiability=False)
     if result.bootstrap is None:
-        return fitted_law(
+        law = fitted_law(
             FAMILY_LAW_PREFIX + family,
             f"Chinchilla law fitted on {family}",
             result.fit.params,
             None,
             source=f"fitted on {family} (all runs but the largest); no interval",
         )
+        return dataclasses.replace(law, fit_basis=result)
     samples = result.bootstrap.param_samples
     scheme = (
         "run-bootstrap"
         if result.bootstrap.scheme == "runs"
         else "block-bootstrap (checkpoints resampled within each run, so run-to-run noise is left out)"
     )
-    return fitted_law(
+    law = fitted_law(
         FAMILY_LAW_PREFIX + family,
         f"Chinchilla law fitted on {family}",
         result.fit.params,
@@ -389,6 +395,7 @@ def family_law(
         f"{scheme} refits, parameter uncertainty only; "
         f"{family_law_coverage_text(result.bootstrap.scheme)}",
     )
+    return dataclasses.replace(law, fit_basis=result)
 
 
 def all_laws(collection: Sequence[ReferenceLaw] = ()) -> tuple[ReferenceLaw, ...]:

@@ -875,7 +875,10 @@ def render() -> None:
         st.markdown("**Recommendation**")
         st.markdown(common.escape_md(text, limit=5000))
         st.caption(
-            common.escape_md(scenarios.losses_note(scenarios.predicted_loss(selected, n, d), accuracy), limit=1200)
+            common.escape_md(
+                scenarios.losses_note(scenarios.predicted_loss(selected, n, d, calibration=model), accuracy),
+                limit=1200,
+            )
         )
     _save_as_scenario(inputs)
     _download(

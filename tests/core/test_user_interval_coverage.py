@@ -68,3 +68,26 @@ def test_a_larger_target_of_a_noisy_isoflop_sweep_is_covered_at_its_level(shippe
     # 60 draws of a 90% interval: 95% of the time 49 or more cover (binomial); 80% is well below nominal
     assert np.mean(covered) >= 0.80, (np.mean(covered), np.median(widths))
     assert np.median(widths) < 0.4  # informative: well under +-20%
+
+
+def test_the_planners_loss_under_a_law_fitted_on_the_runs_is_the_calibrated_interval(shipped_calibration):
+    """review7: the planner, scenarios and brief gave a study law's target loss the run bootstrap's 80%
+    interval (parameter uncertainty only), which missed the truth the Fit page's interval covered. The
+    planner's interval is the calibrated one (the same model as the Fit page): over 100 synthetic sweeps its
+    80% interval covers the true loss of a target at 30x the largest budget in at least 72% (the binomial
+    5th percentile at 80%: 73%; 85% measured)."""
+    from scaleplan.core import planning, scenarios
+
+    rng = np.random.default_rng(8)
+    covered = []
+    for i in range(100):
+        budgets = [1e18 * 3**k for k in range(3 + i % 2)]
+        compute = 30 * budgets[-1]
+        n_t = _optimal_params(compute)
+        d_t = compute / (6 * n_t)
+        law = planning.family_law(_sweep(rng, budgets), "study", n_boot=20, min_tokens=0)
+        loss = scenarios.predicted_loss(law, n_t, d_t, level=0.8, calibration=shipped_calibration)
+        assert loss.calibrated and loss.low is not None and loss.high is not None
+        assert "80% calibrated interval" in scenarios.loss_text(loss)
+        covered.append(loss.low <= _law(n_t, d_t) <= loss.high)
+    assert np.mean(covered) >= 0.72, np.mean(covered)

@@ -147,20 +147,23 @@ def suffix_hint(value: float, low: float, high: float = units.MAX_PARAMS) -> str
     return f"; did you mean {' or '.join(options)}?" if options else ""
 
 
-def target_size_note(target_params: float, sizes: Any, *, hint: bool = True) -> str:
+def target_size_note(target_params: float, sizes: Any, *, hint: bool = True, compute_ratio: float | None = None) -> str:
     """Where a target of ``target_params`` parameters lies against your runs' sizes (parameters), or ""
     when it is larger than every run (the ordinary upward extrapolation): inside their range, an
     interpolation in model size; below the smallest, a downward extrapolation (with
     :func:`suffix_hint`'s "did you mean 7B?" when the number looks like a size typed without its suffix,
-    unless ``hint`` is False: the output says sizes take a suffix already)."""
+    unless ``hint`` is False: the output says sizes take a suffix already). ``compute_ratio``: the
+    target's compute over your most expensive run's (6 N D), said when the target reaches beyond it."""
     low, high = float(min(sizes)), float(max(sizes))
     if target_params > high:
         return ""
     if target_params >= low:
-        return (
-            "the target lies inside the size range of your runs: every run is used, so this is an "
-            "interpolation in model size"
+        reach = (
+            f", but an extrapolation to {units.format_ratio(compute_ratio)} the compute of your most expensive run"
+            if compute_ratio is not None and compute_ratio > 1
+            else ""
         )
+        return f"the target lies inside the size range of your runs: an interpolation in model size{reach}"
     return (
         f"the target ({units.format_params(target_params)}) lies below every run (smallest "
         f"{units.format_params(low)}): a downward extrapolation in model size"
@@ -316,7 +319,13 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             )
             # After the fit: its refusal may say that sizes take a suffix already (one hint per output).
             hinted = says_sizes_take_a_suffix(str(result.interval) if result.interval is not None else missing)
-            size_note = target_size_note(args.predict_n, table.table["num_params"], hint=not hinted)
+            runs_flops = laws.compute_from(table.table["num_params"], table.table["tokens_seen"]).max()
+            size_note = target_size_note(
+                args.predict_n,
+                table.table["num_params"],
+                hint=not hinted,
+                compute_ratio=float(laws.compute_from(args.predict_n, args.predict_d) / runs_flops),
+            )
             if size_note:
                 print(f"note: {size_note}", file=sys.stderr)
         else:

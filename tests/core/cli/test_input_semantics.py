@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from scaleplan.core import cli
+import pandas as pd
+
+from scaleplan.core import cli, units
 from tests.core.cli.test_runs import _wandb_and_csv
 
 
@@ -47,7 +49,26 @@ def test_a_target_below_every_run_is_a_downward_extrapolation_with_the_suffix_hi
     code, _, err = _run(capsys, *_base(tmp_path), *fit, "--predict-n", "10M")  # typed with its suffix: no hint
     assert "lies below every run" in err and "did you mean" not in err
     code, _, err = _run(capsys, *_base(tmp_path), *fit, "--predict-n", "100M")
-    assert "inside the size range of your runs" in err
+    assert "inside the size range of your runs: an interpolation in model size" in err
+    # review7/review8: inside the sizes is still a reach in compute, said with the factor (6 N D over the
+    # most expensive run's); and no claim that every run is used
+    assert "every run is used" not in err and "extrapolation to" not in err  # cheaper than the dearest run
+    code, _, err = _run(
+        capsys,
+        *_base(tmp_path),
+        "fit",
+        "--runs",
+        str(plain),
+        "--bootstrap",
+        "0",
+        "--predict-n",
+        "100M",
+        "--predict-d",
+        "2T",
+    )
+    rows = pd.read_csv(plain)
+    reach = 6 * 100e6 * 2e12 / (6 * rows["num_params"] * rows["tokens_seen"]).max()
+    assert f"an interpolation in model size, but an extrapolation to {units.format_ratio(reach)} the compute" in err
     code, _, err = _run(capsys, *_base(tmp_path), *fit, "--predict-n", "1B")
     assert "inside the size range" not in err and "lies below" not in err
 

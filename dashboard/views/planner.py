@@ -19,6 +19,7 @@ without them the page says so and still shows the laws (a sweep never runs here)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -38,6 +39,19 @@ MODE_BUTTONS = {"size": "N and D", "compute": "Compute C"}
 UNIT_BUTTONS = {"dollars": "US$", "gpu_hours": "GPU-hours"}
 RULES = scenarios.TOKEN_RULE_LABELS
 SHOWN_DESIGNS = 12
+DESIGN_COLUMNS = {  # the study-designs table: what a short header means
+    "Model sizes": st.column_config.TextColumn(
+        help="Parameters of the design's models: how many sizes, smallest to largest (each run in the list below)"
+    ),
+    "Tokens": st.column_config.TextColumn(help="Training tokens of each run, fewest to most"),
+    "ARE p50": st.column_config.TextColumn(help="Expected absolute relative error of the predicted loss, median"),
+    "ARE p80": st.column_config.TextColumn(
+        help="Expected absolute relative error of the predicted loss, 80th percentile (the goal's)"
+    ),
+    "ARE p90": st.column_config.TextColumn(
+        help="Expected absolute relative error of the predicted loss, 90th percentile"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -387,22 +401,36 @@ def _designs_table(plan: planning.StudyPlan) -> pd.DataFrame:
         {
             "Pick": ["★" if p else "" for p in shown["pick"]],
             "Runs": shown["num_runs"],
-            "Model sizes (parameters)": [
-                ", ".join(units.format_count(n) for n in sorted(set(s))) for s in shown["sizes"]
-            ],
-            "Tokens per run": [f"{units.format_count(min(t))}–{units.format_count(max(t))}" for t in shown["tokens"]],
+            "Model sizes": [_sizes_text(s) for s in shown["sizes"]],
+            "Tokens": [_tokens_text(t) for t in shown["tokens"]],
             "Token rule": shown["token_rule"].map(lambda r: RULES.get(r, r).split(" (")[0]),
             "Seeds": shown["seeds"],
             "Cost": shown["dollars"].map(units.format_dollars),
-            "ARE median": shown["are_median"].map(units.format_percent),
-            "ARE 80th pct.": shown["are_p80"].map(units.format_percent),
-            "ARE 90th pct.": shown["are_p90"].map(units.format_percent),
+            "ARE p50": shown["are_median"].map(units.format_percent),
+            "ARE p80": shown["are_p80"].map(units.format_percent),
+            "ARE p90": shown["are_p90"].map(units.format_percent),
             "Support": [
                 f"{f:,} fits, {fam} famil{'y' if fam == 1 else 'ies'}" + (" (thin)" if thin else "")
                 for f, fam, thin in zip(shown["fits"], shown["families"], shown["thin_support"])
             ],
         }
     )
+
+
+def _sizes_text(sizes: Iterable[float]) -> str:
+    """A design's model sizes in a few characters, its smallest and largest (the run list below names
+    each): "6 sizes, 312.5M–10B", "1 size, 2B"."""
+    distinct = sorted(set(sizes))
+    if len(distinct) == 1:
+        return f"1 size, {units.format_count(distinct[0])}"
+    return f"{len(distinct)} sizes, {units.format_count(distinct[0])}–{units.format_count(distinct[-1])}"
+
+
+def _tokens_text(tokens: Iterable[float]) -> str:
+    """A design's tokens per run, fewest to most ("2.5B–40B"), or one count when every run has it ("174B")."""
+    counts = list(tokens)
+    fewest, most = units.format_count(min(counts)), units.format_count(max(counts))
+    return fewest if fewest == most else f"{fewest}–{most}"
 
 
 def _budget_text(inputs: Inputs) -> str:
@@ -437,7 +465,7 @@ def _show_designs(
         figure, key=KEY + "plan_chart", config=analysis_charts.plotly_config("scaleplan-study-designs", image_format)
     )
     out = _designs_table(plan)
-    st.dataframe(out, hide_index=True, width="stretch")
+    st.dataframe(out, hide_index=True, width="stretch", column_config=DESIGN_COLUMNS)
     _show_run_list(plan, cost)
     within = len(plan.within_budget)
     meeting = sum(

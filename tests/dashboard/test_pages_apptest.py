@@ -426,7 +426,11 @@ def test_planner_default_view(app_test, with_meta):
     assert metrics["Study budget"] == "$20k"
     designs = at.dataframe[0].value
     assert "★" in set(designs["Pick"])
-    assert {"Model sizes (parameters)", "Cost", "ARE median", "ARE 80th pct.", "Support"} <= set(designs.columns)
+    assert {"Model sizes", "Tokens", "Cost", "ARE p50", "ARE p80", "ARE p90", "Support"} <= set(designs.columns)
+    # short enough for 1,400 px (tests/dashboard/test_browser_planner.py): how many sizes, smallest to largest
+    assert (
+        designs["Model sizes"].str.fullmatch(r"\d+ sizes, [0-9.]+[kMBT]?–[0-9.]+[kMBT]?|1 size, [0-9.]+[kMBT]?").all()
+    )
     laws = next(t.value for t in at.table if "Name" in t.value.columns)  # a static table (wraps at 1,400 px)
     assert {"hoffmann2022", "besiroglu2024", "gadre-rpj"} <= {str(v).replace("\\", "") for v in laws["Name"]}
     assert _charts(at) == 3  # cost vs ARE, loss/error and inference cost vs multiplier

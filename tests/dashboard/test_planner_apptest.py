@@ -120,7 +120,7 @@ def test_candidate_table_prefilled_from_the_pick_and_bad_rows_named(app_test, wi
     _no_exception(at)
     designs = at.dataframe[0].value
     pick_cost = designs.loc[designs["Pick"] == "★", "Cost"].iloc[0]
-    pick_p80 = designs.loc[designs["Pick"] == "★", "ARE 80th pct."].iloc[0]
+    pick_p80 = designs.loc[designs["Pick"] == "★", "ARE p80"].iloc[0]
     metrics = _metrics(at)
     assert metrics["Your runs cost"] == pick_cost and metrics["Your runs: ARE 80th pct."] == pick_p80
     bad = [{"Parameters": "150M", "Tokens": "3B", "Seeds": 1}, {"Parameters": "lots", "Tokens": "3B", "Seeds": 1}]

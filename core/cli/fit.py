@@ -377,14 +377,15 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
         f"target: {doc['target']['run']}  N={units.format_params(result.target_params, decimals=2)}  "
         f"D={units.format_tokens(result.target_tokens, decimals=2)}"
     )
+    share = units.format_share(result.compute_share)  # a percent, or from 1,000% up a factor (12.2x)
     print(
         f"fitted on {doc['points']} points from {len(doc['runs'])} runs "
-        f"({units.format_share(result.compute_share)} of the target's compute)"
+        f"({share} {'the' if share.endswith('x') else 'of the'} target's compute)"
     )
     if result.compute_share > 1:
         print(f"note: {analysis.ABOVE_TARGET_NOTE}")
     print(f"law: {result.fit.law.formula}")
-    print("params: " + ", ".join(f"{k}={v:.4g}" for k, v in doc["params"].items()))
+    print("params: " + ", ".join(f"{k}={units.format_number(v)}" for k, v in doc["params"].items()))
     interval = doc["interval"]
     if interval.get("refused"):
         note = interval["refused"]

@@ -231,7 +231,11 @@ def test_fit_says_when_the_fitted_runs_cost_more_than_the_target(tmp_path, capsy
     argv = ["--db", str(built_db), "--log-dir", str(tmp_path / "log"), "fit", "--family", "pythia"]
     code, out, err = _run([*argv, "--predict-n", "100M", "--predict-d", "1B"], tmp_path, capsys)
     assert code == 0, err
-    assert "of the target's compute)" in out and "note: Above 100%: the fitted runs cost more than training" in out
+    assert "note: Above 100%: the fitted runs cost more than training" in out
+    # a share from 1,000% up is a factor, and reads as one: '(12,300x the target's compute)', not 'x of the'
+    fitted = next(x for x in out.splitlines() if x.startswith("fitted on"))
+    assert re.search(r"\([0-9,.]+x the target's compute\)", fitted), fitted
+    assert "e+" not in next(x for x in out.splitlines() if x.startswith("params: "))  # plain digits, A=348,700
     code, out, err = _run([*argv], tmp_path, capsys)  # the default target: the 12B run, a share below 100%
     assert code == 0, err
     assert "Above 100%" not in out

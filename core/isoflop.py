@@ -47,6 +47,7 @@ from scipy import stats
 
 from scaleplan.core import fitting, laws, planning
 from scaleplan.core.errors import UserError
+from scaleplan.core.units import format_flops
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -73,6 +74,7 @@ MIN_BUDGETS = 2  # a power law needs two budgets
 RECOMMENDED_BUDGETS = 3
 OFF_CENTRE = 0.5  # |x* - centre| / half-span of the sizes' ln N range above this: off-centre grid
 FAR_EXTRAPOLATION = 100.0  # target compute / largest budget above this: warned
+LOSS_RISE = 0.03  # a larger budget's best loss this far (relative) above a smaller one's: warned (3x 1% seed noise)
 DEFAULT_LEVEL = 0.8
 DEFAULT_BOOT = 400
 
@@ -84,7 +86,8 @@ class IsoflopError(UserError, ValueError):
 @dataclass(frozen=True)
 class IsoflopWarning:
     """Why approach 2 may be biased here. ``kind``: ``not_bracketed``, ``few_sizes``, ``off_centre``,
-    ``skipped_budget``, ``few_budgets``, ``far_extrapolation``, ``no_interval`` or ``bootstrap_failures``."""
+    ``skipped_budget``, ``few_budgets``, ``loss_rises``, ``far_extrapolation``, ``no_interval`` or
+    ``bootstrap_failures``."""
 
     kind: str
     message: str
@@ -421,6 +424,9 @@ def fit_isoflop(
                 f"and its interval is unreliable; use {RECOMMENDED_BUDGETS} or more budgets",
             )
         )
+    rising = loss_rise_warning(budgets)
+    if rising is not None:
+        warnings.append(rising)
     log_c = np.array(budget_log_c)
     x_points = np.log(np.array([b.optimal_params for b in fitted], dtype=float))
     spread = np.array(
@@ -544,6 +550,25 @@ def _budget_warnings(budget: BudgetFit) -> list[IsoflopWarning]:
             )
         )
     return out
+
+
+def loss_rise_warning(budgets: Sequence[BudgetFit]) -> IsoflopWarning | None:
+    """A warning when a larger compute budget's best loss is more than :data:`LOSS_RISE` (relative) above a
+    smaller budget's: more compute at the best size never trains a worse model on the same data, so the
+    budgets' losses are in different units (bits and nats, per token and per byte) or of different data."""
+    ordered = sorted(budgets, key=lambda b: b.compute_flops)
+    for i, small in enumerate(ordered):
+        for large in ordered[i + 1 :]:
+            low, high = min(small.loss), min(large.loss)
+            if high > low * (1 + LOSS_RISE):
+                return IsoflopWarning(
+                    "loss_rises",
+                    f"the best loss at {format_flops(large.compute_flops)} ({high:.4g}) is {high / low - 1:.0%} above "
+                    f"the best at {format_flops(small.compute_flops)} ({low:.4g}), although that budget has more compute: "
+                    "check that every budget's loss is in the same unit (nats or bits, per token or per byte) and "
+                    "on the same data",
+                )
+    return None
 
 
 def extrapolation_warning(analysis: IsoflopAnalysis, compute_flops: float) -> IsoflopWarning | None:

@@ -158,3 +158,20 @@ def test_published_laws_beside_the_users():
     assert [r.method for r in rows] == ["approach2", "approach3", "hoffmann2022", "besiroglu2024"]
     # Hoffmann's published law is the law the sweep was drawn from: the same closed form.
     assert rows[2].num_params == pytest.approx(true_optimum(TARGET), rel=1e-9)
+
+
+def test_a_budget_logged_in_bits_among_budgets_in_nats_is_flagged():
+    """review7: the largest budget's losses in bits (nats / ln 2, 44% higher) make loss rise with compute,
+    which no law allows; the sweep says so, naming both budgets. A clean sweep (1% noise) does not."""
+    clean = sweep(np.random.default_rng(3))
+    assert not [w for w in analyse(clean, n_boot=0).warnings if w.kind == "loss_rises"]
+    mixed = clean.copy()
+    largest = mixed["compute_flops"] == max(BUDGETS)
+    mixed.loc[largest, "value"] = mixed.loc[largest, "value"] / np.log(2)
+    rising = [w for w in analyse(mixed, n_boot=0).warnings if w.kind == "loss_rises"]
+    assert len(rising) == 1
+    assert (
+        "best loss at 1.0e20 FLOPs" in rising[0].message
+        and "above the best at 1.0e18 FLOPs" in rising[0].message
+        and "same unit (nats or bits" in rising[0].message
+    )

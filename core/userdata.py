@@ -558,9 +558,14 @@ def validate_rows(
         bad = ", ".join(inconsistent[inconsistent > 1].index.str.removeprefix("upload/")[:5])
         raise RunsTableError(f"run(s) {bad} have more than one num_params; give each size its own run_name")
     dup = table.duplicated(["run_id", "tokens_seen"], keep="first")
-    first = table.index.to_series().groupby([table["run_id"], table["tokens_seen"]], sort=False).transform("first")
+    first = (  # the kept row of each repeat (only needed, and only computed, when there are repeats)
+        table.index.to_series().groupby([table["run_id"], table["tokens_seen"]], sort=False).transform("first")
+        if dup.any()
+        else None
+    )
 
     def duplicate(i: int) -> str:
+        assert first is not None
         kept = int(first[i])
         if table.at[i, "value"] == table.at[kept, "value"]:
             return located(i, "duplicate of an earlier row (same run and tokens_seen), ignored")

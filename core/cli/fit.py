@@ -430,17 +430,7 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             f"compute-optimal split of the target's {units.format_flops(float(laws.compute_from(args.predict_n, args.predict_d)), decimals=2)}:"
         )
         for row in doc["compute_optimal"]:
-            band = (
-                f"{units.format_params(row['num_params_low'], unit=False, decimals=2)} - "
-                f"{units.format_params(row['num_params_high'], unit=False, decimals=2)}, "
-                f"{units.format_level(row['level'])} interval"
-                if row["has_interval"]
-                else "no interval"
-            )
-            print(
-                f"  {row['label']}: N={units.format_params(row['num_params'], decimals=2)} ({band}), "
-                f"D={units.format_tokens(row['tokens'], decimals=2)}"
-            )
+            print(f"  {runs_cli.optimal_row_text(row)}")
         for warning in doc["study_warnings"]:
             print(f"warning: {warning}")
     return 0

@@ -235,6 +235,21 @@ def _params(value: float) -> str:
     return units.format_params(value, unit=False, decimals=2)
 
 
+def optimal_row_text(row: dict[str, Any], *, unit: bool = True) -> str:
+    """One compute-optimal row of a study report (``compute_optimal``): "label: N=2.62B params (2.16B -
+    3.18B, 80% interval), D=191B tokens" (``unit``: N with its unit word, as :func:`units.format_params`);
+    ``runs show`` and ``fit --runs`` print it."""
+    band = (
+        f"{_params(row['num_params_low'])} - {_params(row['num_params_high'])}, {units.format_level(row['level'])} interval"
+        if row["has_interval"]
+        else "no interval"
+    )
+    return (
+        f"{row['label']}: N={units.format_params(row['num_params'], unit=unit, decimals=2)} ({band}), "
+        f"D={units.format_tokens(row['tokens'], decimals=2)}"
+    )
+
+
 def print_report(doc: dict[str, Any]) -> None:
     """The human-readable form of :meth:`scaleplan.core.studies.StudyReport.as_dict` (shared with ``fit --runs``)."""
     target = doc["target"]
@@ -274,16 +289,7 @@ def print_report(doc: dict[str, Any]) -> None:
                 )
     print(f"compute-optimal split of {units.format_flops(target['compute_flops'], decimals=2)}:")
     for row in doc["compute_optimal"]:
-        band = (
-            f"{_params(row['num_params_low'])} - {_params(row['num_params_high'])}, "
-            f"{units.format_level(row['level'])} interval"
-            if row["has_interval"]
-            else "no interval"
-        )
-        print(
-            f"  {row['label']}: N={_params(row['num_params'])} ({band}), "
-            f"D={units.format_tokens(row['tokens'], decimals=2)}, {row['tokens_per_param']:.1f} tokens/param"
-        )
+        print(f"  {optimal_row_text(row, unit=False)}, {row['tokens_per_param']:.1f} tokens/param")
     for warning in doc["warnings"]:
         print(f"warning: {warning}")
 

@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +26,9 @@ from scaleplan.core.planning.inputs import (
 )
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS
 from scaleplan.core.units import format_count
+
+if TYPE_CHECKING:  # core.analysis imports core.planning's neighbours; the type is only named here
+    from scaleplan.core.analysis import Analysis
 
 HOFFMANN2022 = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 """Hoffmann et al. (2022), *Training Compute-Optimal Large Language Models*, approach 3 (eq. 10):
@@ -81,7 +83,7 @@ class ReferenceLaw:
     samples: np.ndarray | None = None
     # A law fitted here on runs: the fit itself, so a target's loss gets the calibrated interval the Fit
     # page gives it (core.scenarios.predicted_loss), not only the bootstrap's parameter uncertainty.
-    fit_basis: Any = None  # core.analysis.Analysis of the fit (None: a published or Gadre law)
+    fit_basis: Analysis | None = None  # the fit (None: a published or Gadre law)
 
 
 CHINCHILLA_NAMES = ("E", "A", "B", "alpha", "beta")
@@ -134,11 +136,13 @@ def fitted_law(
     *,
     overtrain: bool = False,
     source: str = "",
+    fit_basis: Analysis | None = None,
 ) -> ReferenceLaw:
     """A law fitted on the collection, with its run-bootstrap parameter samples.
 
     ``overtrain`` marks Gadre et al.'s E, a, b, eta (samples in that order), converted to
-    Chinchilla form (:func:`core.laws.overtrain_as_chinchilla`).
+    Chinchilla form (:func:`core.laws.overtrain_as_chinchilla`). ``fit_basis``: the fit itself, for a
+    law fitted on runs (:attr:`ReferenceLaw.fit_basis`).
     """
     if overtrain:
         chin = laws.overtrain_as_chinchilla(**{k: float(fit_params[k]) for k in ("E", "a", "b", "eta")})
@@ -150,7 +154,7 @@ def fitted_law(
     else:
         chin = {k: float(fit_params[k]) for k in CHINCHILLA_NAMES}
         converted = None if samples is None or not len(samples) else np.asarray(samples, dtype=float)
-    return ReferenceLaw(name=name, label=label, params=chin, source=source, samples=converted)
+    return ReferenceLaw(name=name, label=label, params=chin, source=source, samples=converted, fit_basis=fit_basis)
 
 
 @dataclass(frozen=True)
@@ -372,21 +376,21 @@ def family_law(
 
     result = analyse(curves, Selection(min_tokens=min_tokens), n_boot=n_boot, seed=seed, check_identifiability=False)
     if result.bootstrap is None:
-        law = fitted_law(
+        return fitted_law(
             FAMILY_LAW_PREFIX + family,
             f"Chinchilla law fitted on {family}",
             result.fit.params,
             None,
             source=f"fitted on {family} (all runs but the largest); no interval",
+            fit_basis=result,
         )
-        return dataclasses.replace(law, fit_basis=result)
     samples = result.bootstrap.param_samples
     scheme = (
         "run-bootstrap"
         if result.bootstrap.scheme == "runs"
         else "block-bootstrap (checkpoints resampled within each run, so run-to-run noise is left out)"
     )
-    law = fitted_law(
+    return fitted_law(
         FAMILY_LAW_PREFIX + family,
         f"Chinchilla law fitted on {family}",
         result.fit.params,
@@ -394,8 +398,8 @@ def family_law(
         source=f"fitted on {family} (all runs but the largest); interval from {n_boot} "
         f"{scheme} refits, parameter uncertainty only; "
         f"{family_law_coverage_text(result.bootstrap.scheme)}",
+        fit_basis=result,
     )
-    return dataclasses.replace(law, fit_basis=result)
 
 
 def all_laws(collection: Sequence[ReferenceLaw] = ()) -> tuple[ReferenceLaw, ...]:

@@ -289,7 +289,8 @@ def design_features(
 ) -> calibration_module.DesignFeatures:
     """The calibration's features of a fit of ``points`` predicting a target of ``target_params`` x
     ``target_tokens`` (the one rule for the Fit page, ``fit`` and the planner's laws fitted on runs):
-    the design, the fit's residual and exponents, and its own standard error at the target."""
+    the design, the fit's residual and exponents, its own standard error at the target and how far a refit
+    without its largest size misses that size."""
     return calibration_module.DesignFeatures.from_points(
         points,
         target_params,
@@ -301,6 +302,7 @@ def design_features(
         # the calibration conditions on Chinchilla's exponents; a law without them has none
         exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
         prediction_log_se=_finite_or_none(fitting.prediction_log_se(fit, target_params, target_tokens, target_unique)),
+        backtest_log_error=_finite_or_none(fitting.largest_size_backtest(fit)),
     )
 
 

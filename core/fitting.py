@@ -6,7 +6,8 @@ by run. The parts live in :mod:`core._fit`, one module per job: ``errors``, ``re
 ``inputs`` (validation), ``objective`` (Huber or least squares in optimiser coordinates, for
 exp-linear and general laws), ``starts`` (grids and Chinchilla's variable-projection scan),
 ``optimiser`` (the side-by-side L-BFGS-B descents of :mod:`core.lbfgsb`), ``driver``,
-``bootstrap`` and ``uncertainty`` (:func:`prediction_log_se`, how precisely a fit pins its prediction).
+``bootstrap``, ``uncertainty`` (:func:`prediction_log_se`, how precisely a fit pins its prediction) and
+``holdout`` (:func:`largest_size_backtest`, how far the fit's own largest size would have been missed).
 
 Exp-linear laws are signed sums of exponentials of functions *linear* in the internal
 parameters theta (positive parameters enter as their logarithm):
@@ -37,6 +38,7 @@ from scaleplan.core._fit.errors import (
     InsufficientDataError,
     InvalidInputError,
 )
+from scaleplan.core._fit.holdout import largest_size_backtest, refit_like
 from scaleplan.core._fit.objective import huber
 from scaleplan.core._fit.results import DEFAULT_HUBER_DELTA, BootstrapResult, FitResult
 from scaleplan.core._fit.uncertainty import prediction_log_se
@@ -64,6 +66,8 @@ __all__ = [
     "bootstrap_fit",
     "chinchilla_objective",
     "prediction_log_se",
+    "largest_size_backtest",
+    "refit_like",
 ]
 
 Objective = Literal["huber", "least_squares"]

@@ -15,7 +15,9 @@ Method (normalised split conformal, Vovk et al.; Angelopoulos & Bates 2021): a d
 ``sigma(x) = exp(w . phi(x))`` is regressed (weighted ridge least squares on log |r|) on design
 features ``x`` that transfer between sources rather than identify a family (number of sizes,
 extrapolation factor in parameters and in compute, final-only, cutoff, fraction of training and the
-fit's in-sample log-residual RMS and how far its exponents lie from the usual ones), scores are normalised ``s = r / sigma(x)``, and
+fit's in-sample log-residual RMS, how far its exponents lie from the usual ones, and the family's own
+evidence: the log of how far a refit without its largest size misses that size,
+:func:`core.fitting.largest_size_backtest`), scores are normalised ``s = r / sigma(x)``, and
 ``q(x) = sigma(x) * Q_level(s)``, Q the weighted conformal quantile at level * (1 + 1/n_eff).
 Source groups (everything one source adapter yields, :func:`core.storage.source_group`), not
 designs or families, are the exchangeable units: the families of one source share its recipe and
@@ -32,8 +34,8 @@ another draw of its seed noise (synthetic isoFLOP sweeps of known laws, ``benchm
 measured with the term.
 
 A plan (the budget planner: no fit yet, so no residual) gets its expected error from the same
-model: the level-quantile of |r| averaged over the residuals that calibration designs with the
-same plan features had (:class:`_ResidualModel`), with the same refusals.
+model: the level-quantile of |r| averaged over the residuals (and backtest errors) that calibration
+designs with the same plan features had (:class:`_ResidualModel`), with the same refusals.
 
 A design gets a :class:`Refusal` instead of an interval when it lies outside what the collection
 covers: fewer sizes or a larger extrapolation (in parameters or compute) than any calibration

@@ -35,6 +35,9 @@ class DesignFeatures:
     exponent_distance: float | None = None  # of the fitted (alpha, beta), :func:`exponent_distance`; None for a plan
     # the fit's own standard error of log L at the target (:func:`core.fitting.prediction_log_se`); None for a plan
     prediction_log_se: float | None = None
+    # |log ratio| by which a refit without the largest size misses it (:func:`core.fitting.largest_size_backtest`);
+    # None for a plan or a fit too small to backtest
+    backtest_log_error: float | None = None
 
     @classmethod
     def from_points(
@@ -49,12 +52,15 @@ class DesignFeatures:
         fitted_loss: np.ndarray | None = None,
         exponents: tuple[float, float] | None = None,
         prediction_log_se: float | None = None,
+        backtest_log_error: float | None = None,
     ) -> DesignFeatures:
         """Features of fitting ``points`` to predict a target of ``target_params`` x ``target_tokens``.
 
         ``fitted_loss`` (the fitted law at the points, once a fit exists) adds ``fit_log_rmse``;
         ``exponents`` (the fit's alpha, beta) add ``exponent_distance``; ``prediction_log_se`` is the
-        fit's own standard error of log L at the target (:func:`core.fitting.prediction_log_se`).
+        fit's own standard error of log L at the target (:func:`core.fitting.prediction_log_se`);
+        ``backtest_log_error`` how far a refit without the largest size misses it
+        (:func:`core.fitting.largest_size_backtest`).
         """
         rmse = math.nan if fitted_loss is None else log_rmse(fitted_loss, points.loss)
         row = design_table(
@@ -70,6 +76,7 @@ class DesignFeatures:
             alpha=math.nan if exponents is None else exponents[0],
             beta=math.nan if exponents is None else exponents[1],
             prediction_log_se=math.nan if prediction_log_se is None else prediction_log_se,
+            backtest_log_error=math.nan if backtest_log_error is None else backtest_log_error,
         ).iloc[0]
 
         def optional(name: str) -> float | None:
@@ -87,6 +94,7 @@ class DesignFeatures:
             tokens_per_param=optional("tokens_per_param"),
             exponent_distance=optional("exponent_distance"),
             prediction_log_se=optional("prediction_log_se"),
+            backtest_log_error=optional("backtest_log_error"),
         )
 
 
@@ -111,6 +119,7 @@ def design_table(
     alpha: npt.ArrayLike,
     beta: npt.ArrayLike,
     prediction_log_se: npt.ArrayLike = math.nan,
+    backtest_log_error: npt.ArrayLike = math.nan,
 ) -> pd.DataFrame:
     """The one definition of the design features (columns named as :class:`DesignFeatures`' fields),
     vectorised: sweep rows (:func:`features_table`) and a live fit (:meth:`DesignFeatures.from_points`,
@@ -118,8 +127,8 @@ def design_table(
 
     param_ratio = N_target / max fitted N; compute_ratio = 6 N_t D_t / fit compute (FLOPs, the sum over
     fitted runs of 6 N D_max_used); tokens_per_param = D_t / N_t; exponent_distance of (alpha, beta)
-    (NaN where unknown, as fit_log_rmse); prediction_log_se as given (NaN where unknown: rows stored before
-    it, plans)."""
+    (NaN where unknown, as fit_log_rmse); prediction_log_se and backtest_log_error as given (NaN where
+    unknown: rows stored before them, plans, fits too small to backtest)."""
 
     def column(values: npt.ArrayLike) -> np.ndarray:
         return np.atleast_1d(np.asarray(values, dtype=float))
@@ -141,6 +150,7 @@ def design_table(
             "tokens_per_param": d_t / n_t,
             "exponent_distance": distance,
             "prediction_log_se": np.broadcast_to(column(prediction_log_se), n_t.shape).astype(float),
+            "backtest_log_error": np.broadcast_to(column(backtest_log_error), n_t.shape).astype(float),
         }
     )
 
@@ -183,6 +193,7 @@ def features_table(results: pd.DataFrame) -> pd.DataFrame:
         alpha=numeric("alpha"),
         beta=numeric("beta"),
         prediction_log_se=numeric("prediction_log_se"),
+        backtest_log_error=numeric("backtest_log_error"),
     )
     if "target_tokens" not in results:  # rows written before target tokens were stored
         table["compute_ratio"] = 1.0 / numeric("compute_share")
@@ -193,15 +204,21 @@ def features_table(results: pd.DataFrame) -> pd.DataFrame:
 RMSE_FLOOR = 1e-4  # log-space residual below which a fit is "exact" (3 runs, final only)
 
 
+BACKTEST_FLOOR = 1e-3  # a backtest error below 0.1% (log ratio) is seed noise: floored before its log
+
+
 def _design_matrix(
     table: pd.DataFrame,
     with_rmse: bool = False,
     with_exponents: bool = False,
     log_compute_floor: float = -math.inf,
+    with_backtest: bool = False,
 ) -> np.ndarray:
     """phi(x): intercept, log extrapolation factors, size-count indicators, final-only, cutoff, log
-    fraction, and the fit's own features: (``with_rmse``) log of the fit's in-sample log-residual RMS
-    and (``with_exponents``) the distance of its exponents from the usual ones.
+    fraction, and the fit's own features: (``with_rmse``) log of the fit's in-sample log-residual RMS,
+    (``with_exponents``) the distance of its exponents from the usual ones and (``with_backtest``) the
+    log of its largest-size backtest error (floored at :data:`BACKTEST_FLOOR`) with an indicator for a
+    fit too small to backtest (its log term then 0).
 
     ``log_compute_floor`` (the smallest log compute ratio the model was learned on) clamps a target
     cheaper than every calibration design's to that floor: such a design extrapolates less in compute
@@ -210,6 +227,11 @@ def _design_matrix(
     extra = [np.log(np.maximum(table["fit_log_rmse"].to_numpy(float), RMSE_FLOOR))] if with_rmse else []
     if with_rmse and with_exponents:
         extra.append(table["exponent_distance"].to_numpy(float))
+    if with_rmse and with_backtest:
+        backtest = table["backtest_log_error"].to_numpy(float)
+        known = np.isfinite(backtest)
+        extra.append(np.where(known, np.log(np.maximum(np.where(known, backtest, 1.0), BACKTEST_FLOOR)), 0.0))
+        extra.append((~known).astype(float))
     return np.column_stack(
         [
             np.ones(len(table)),
@@ -234,4 +256,5 @@ def _table_of(features: DesignFeatures) -> pd.DataFrame:
     row["tokens_per_param"] = np.nan if features.tokens_per_param is None else float(features.tokens_per_param)
     row["exponent_distance"] = np.nan if features.exponent_distance is None else float(features.exponent_distance)
     row["prediction_log_se"] = np.nan if features.prediction_log_se is None else float(features.prediction_log_se)
+    row["backtest_log_error"] = np.nan if features.backtest_log_error is None else float(features.backtest_log_error)
     return pd.DataFrame([row])

@@ -13,7 +13,14 @@ import pandas as pd
 from scipy import stats
 
 from scaleplan.core.calibration.base import METHOD, CalibrationError
-from scaleplan.core.calibration.features import RMSE_FLOOR, DesignFeatures, _design_matrix, _table_of, features_table
+from scaleplan.core.calibration.features import (
+    BACKTEST_FLOOR,
+    RMSE_FLOOR,
+    DesignFeatures,
+    _design_matrix,
+    _table_of,
+    features_table,
+)
 from scaleplan.core.calibration.results import AREQuantiles, PredictionInterval, Refusal
 from scaleplan.core.selection import below_target
 from scaleplan.core.units import format_level, format_ratio
@@ -41,9 +48,10 @@ class _Model:
     with_rmse: bool
     with_exponents: bool = False
     log_compute_floor: float = -math.inf  # the smallest log compute ratio it was learned on
+    with_backtest: bool = False
 
     def sigma(self, table: pd.DataFrame) -> np.ndarray:
-        phi = _design_matrix(table, self.with_rmse, self.with_exponents, self.log_compute_floor)
+        phi = _design_matrix(table, self.with_rmse, self.with_exponents, self.log_compute_floor, self.with_backtest)
         sigma: np.ndarray = np.exp(phi @ self.weights)
         return sigma
 
@@ -83,6 +91,7 @@ def _fit_model(
     with_exponents: bool = False,
     ridge: float = 1e-3,
     cross_groups: np.ndarray | None = None,
+    with_backtest: bool = False,
 ) -> _Model:
     """Weighted ridge regression of log(|r| + 1e-3) on phi(x), then normalised scores |r| / sigma(x).
 
@@ -90,7 +99,7 @@ def _fit_model(
     in-sample scores and CROSS_FIT_SHARE on cross-fitted ones, each group's |r| divided by the sigma of
     a regression without that group. In-sample scores alone under-cover a new source (the regression
     has seen each group's difficulty: 80% realised at 90% leaving source groups out)."""
-    phi = _design_matrix(table, with_rmse, with_exponents)
+    phi = _design_matrix(table, with_rmse, with_exponents, with_backtest=with_backtest)
     target = np.log(np.abs(log_ratio) + 1e-3)
     penalty = np.diag([0.0] + [1.0] * (phi.shape[1] - 1))
 
@@ -121,30 +130,39 @@ def _fit_model(
         with_rmse=with_rmse,
         with_exponents=with_exponents,
         log_compute_floor=float(np.log(table["compute_ratio"].to_numpy(float)).min()),
+        with_backtest=with_backtest,
     )
 
 
-RESIDUAL_GRID = 64  # joint draws of (fit RMS, exponent distance | plan features) a plan's error averages over
+RESIDUAL_GRID = 64  # joint draws of (fit RMS, exponent distance, backtest | plan features) a plan's error averages over
 
 
 @dataclass(frozen=True, eq=False)
 class _ResidualModel:
-    """What a plan's fit will look like: log RMS = v . phi_plan(x) + e1 and exponent distance =
-    u . phi_plan(x) + e2, with (e1, e2) RESIDUAL_GRID joint draws from the calibration designs'
-    regression residuals (weighted systematic sample): a plan has no fit yet."""
+    """What a plan's fit will look like: log RMS = v . phi_plan(x) + e1, exponent distance =
+    u . phi_plan(x) + e2 and log backtest error = t . phi_plan(x) + e3, with (e1, e2, e3) RESIDUAL_GRID
+    joint draws from the calibration designs' regression residuals (weighted systematic sample; e3 NaN
+    where the drawn design was too small to backtest): a plan has no fit yet."""
 
     rmse_weights: np.ndarray
     exponent_weights: np.ndarray
     rmse_residuals: np.ndarray  # RESIDUAL_GRID values of e1
     exponent_residuals: np.ndarray  # the paired values of e2
     log_compute_floor: float = -math.inf  # as :attr:`_Model.log_compute_floor`
+    backtest_weights: np.ndarray | None = None  # None when the calibration designs carry no backtest
+    backtest_residuals: np.ndarray | None = None  # the paired values of e3 (NaN: no backtest)
 
-    def draws(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, RESIDUAL_GRID) equally likely (fit RMS, exponent distance) for each row's plan features."""
+    def draws(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, RESIDUAL_GRID) equally likely (fit RMS, exponent distance, backtest error; NaN: none)
+        for each row's plan features."""
         phi = _design_matrix(table, False, log_compute_floor=self.log_compute_floor)
         log_rmse = (phi @ self.rmse_weights)[:, None] + self.rmse_residuals[None, :]
         distance = (phi @ self.exponent_weights)[:, None] + self.exponent_residuals[None, :]
-        return np.exp(log_rmse), np.maximum(distance, 0.0)
+        if self.backtest_weights is None or self.backtest_residuals is None:
+            backtest = np.full(log_rmse.shape, np.nan)
+        else:
+            backtest = np.exp((phi @ self.backtest_weights)[:, None] + self.backtest_residuals[None, :])
+        return np.exp(log_rmse), np.maximum(distance, 0.0), backtest
 
 
 def _ridge(phi: np.ndarray, target: np.ndarray, weight: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
@@ -152,7 +170,7 @@ def _ridge(phi: np.ndarray, target: np.ndarray, weight: np.ndarray, ridge: float
     return np.linalg.solve(gram, phi.T @ (weight * target))
 
 
-def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray) -> _ResidualModel:
+def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray, with_backtest: bool = False) -> _ResidualModel:
     phi = _design_matrix(table, False)
     log_rmse = np.log(np.maximum(table["fit_log_rmse"].to_numpy(float), RMSE_FLOOR))
     distance = np.nan_to_num(table["exponent_distance"].to_numpy(float), nan=0.0)  # unused when unknown
@@ -163,7 +181,18 @@ def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray) -> _ResidualMod
     probabilities = (np.arange(RESIDUAL_GRID) + 0.5) / RESIDUAL_GRID
     index = order[np.minimum(np.searchsorted(cumulative, probabilities), order.size - 1)]
     floor = float(np.log(table["compute_ratio"].to_numpy(float)).min())
-    return _ResidualModel(rmse_weights, exponent_weights, e1[index], e2[index], floor)
+    backtest_weights = backtest_residuals = None
+    if with_backtest:
+        # learned on the designs that have a backtest; a drawn design without one stays without one
+        backtest = table["backtest_log_error"].to_numpy(float)
+        known = np.isfinite(backtest)
+        log_backtest = np.log(np.maximum(np.where(known, backtest, 1.0), BACKTEST_FLOOR))
+        backtest_weights = _ridge(phi[known], log_backtest[known], weight[known])
+        e3 = np.where(known, log_backtest - phi @ backtest_weights, np.nan)
+        backtest_residuals = e3[index]
+    return _ResidualModel(
+        rmse_weights, exponent_weights, e1[index], e2[index], floor, backtest_weights, backtest_residuals
+    )
 
 
 def source_groups(rows: pd.DataFrame) -> np.ndarray:
@@ -231,10 +260,11 @@ class Calibration:
         if target >= 1.0 or self.residual_model is None:
             return np.full(len(table), math.inf)
         rows = len(table)
-        rmse, distance = self.residual_model.draws(table)  # (rows, grid) each
+        rmse, distance, backtest = self.residual_model.draws(table)  # (rows, grid) each
         expanded = table.loc[table.index.repeat(rmse.shape[1])].reset_index(drop=True)
         expanded["fit_log_rmse"] = rmse.ravel()
         expanded["exponent_distance"] = distance.ravel()
+        expanded["backtest_log_error"] = backtest.ravel()
         sigma = self.model.sigma(expanded).reshape(rows, -1)
         low = np.log(sigma.min(axis=1) * self.model.scores[0] + 1e-12)
         high = np.log(sigma.max(axis=1) * self.model.scores[-1] + 1e-12)
@@ -504,6 +534,8 @@ def fit_calibration(
     with_exponents = bool((np.isfinite(rmse) & np.isfinite(distance)).mean() > 0.9)
     has = np.isfinite(rmse) & (np.isfinite(distance) | (not with_exponents))
     with_rmse = bool(has.mean() > 0.9)
+    # results stored before the backtest column have none: the model then goes without it
+    with_backtest = with_rmse and bool(np.isfinite(table["backtest_log_error"].to_numpy(float)[has]).any())
     if with_rmse:  # the few rows without the fit's features (older results) do not calibrate
         table, log_ratio, weight, groups, families = (
             table[has].reset_index(drop=True),
@@ -519,8 +551,9 @@ def fit_calibration(
         with_rmse=with_rmse,
         with_exponents=with_rmse and with_exponents,
         cross_groups=groups if CROSS_FIT else None,
+        with_backtest=with_backtest,
     )
-    residual_model = _fit_residual_model(table, weight) if with_rmse else None
+    residual_model = _fit_residual_model(table, weight, with_backtest) if with_rmse else None
     log_param = np.log(table["param_ratio"].to_numpy(float))
     log_compute = np.log(table["compute_ratio"].to_numpy(float))
     rmse = table["fit_log_rmse"].to_numpy(float)

@@ -36,8 +36,10 @@ def held_out_units(results: pd.DataFrame, holdout: str = "source") -> list[str]:
 
 def plan_table(table: pd.DataFrame) -> pd.DataFrame:
     """The same designs as a planner sees them, before any fit: no residual, no fitted exponents, no
-    estimation error of a fit."""
-    return table.assign(fit_log_rmse=np.nan, exponent_distance=np.nan, prediction_log_se=np.nan)
+    estimation error and no backtest of a fit."""
+    return table.assign(
+        fit_log_rmse=np.nan, exponent_distance=np.nan, prediction_log_se=np.nan, backtest_log_error=np.nan
+    )
 
 
 def evaluate_held_out(

@@ -185,6 +185,7 @@ def run_task(task: SweepTask, curves: pd.DataFrame | FamilyData, data_version: s
                 data.target_tokens[-1],
                 None if target_unique is None else target_unique[-1],
             ),
+            backtest_log_error=fitting.largest_size_backtest(fit),
         )
     row["fit_seconds"] = time.perf_counter() - t0
     return row

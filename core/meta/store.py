@@ -44,6 +44,7 @@ ADDED_COLUMNS = (
     ("source_group", "VARCHAR"),
     ("law", "VARCHAR"),
     ("prediction_log_se", "DOUBLE"),
+    ("backtest_log_error", "DOUBLE"),
 )
 # Every fitted row's parameters, whatever its law: one row per (task key, parameter). The wide
 # columns E, A, B, alpha, beta of sweep_results hold the Chinchilla law's only (what the
@@ -88,6 +89,7 @@ RESULT_COLUMNS = (
     "source_group",
     "law",
     "prediction_log_se",
+    "backtest_log_error",
 )
 
 

@@ -159,15 +159,18 @@ def test_a_quoted_tilde_in_to_is_the_home_folder(tmp_path, capsys, built_db, mon
     assert (tmp_path / "home" / "exp" / meta.SHIPPED_RESULTS).is_file() and not (tmp_path / "~").exists()
 
 
-def test_an_export_of_an_earlier_release_is_recognised_and_replaced(results, tmp_path):
-    """An export written before the last added column (prediction_log_se) is scaleplan's own: a new sweep
-    replaces it; a table of other columns still is not."""
+@pytest.mark.parametrize(
+    "dropped", [["backtest_log_error"], ["prediction_log_se", "backtest_log_error"]], ids=["last", "last-two"]
+)
+def test_an_export_of_an_earlier_release_is_recognised_and_replaced(results, tmp_path, dropped):
+    """An export written before the last added columns (backtest_log_error; prediction_log_se before it)
+    is scaleplan's own: a new sweep replaces it; a table of other columns still is not."""
     folder = tmp_path / "out"
     meta.export_results(results, "v1", folder, planned={"a", "b", "c"})
-    older = pd.read_parquet(folder / meta.SHIPPED_RESULTS).drop(columns=["prediction_log_se"])
+    older = pd.read_parquet(folder / meta.SHIPPED_RESULTS).drop(columns=dropped)
     older.to_parquet(folder / meta.SHIPPED_RESULTS)
     pin = json.loads((folder / meta.SHIPPED_INFO).read_text())
     pin["sha256"] = hashlib.sha256((folder / meta.SHIPPED_RESULTS).read_bytes()).hexdigest()
     (folder / meta.SHIPPED_INFO).write_text(json.dumps(pin))
     meta.export_results(results, "v1", folder, planned={"a", "b", "c"})
-    assert "prediction_log_se" in pd.read_parquet(folder / meta.SHIPPED_RESULTS).columns
+    assert set(dropped) <= set(pd.read_parquet(folder / meta.SHIPPED_RESULTS).columns)

@@ -1,0 +1,83 @@
+"""core.fitting.largest_size_backtest: refit without the largest size and score its last point, checked
+against closed forms (a noiseless law predicts itself; a largest size moved by a known factor is missed
+by exactly that factor)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scaleplan.core import fitting, laws
+
+TRUE = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}  # Hoffmann et al. (2022)
+
+
+def _law(n, d):
+    return TRUE["E"] + TRUE["A"] / n ** TRUE["alpha"] + TRUE["B"] / d ** TRUE["beta"]
+
+
+def _curves(sizes=(7e7, 1.6e8, 4e8, 1e9, 2.5e9), checkpoints=8):
+    """Training curves: each size trained to 20 tokens per parameter, checkpoints from 10% to the end."""
+    n = np.repeat(np.asarray(sizes), checkpoints)
+    d = np.concatenate([20 * s * np.linspace(0.1, 1.0, checkpoints) for s in sizes])
+    return n, d
+
+
+def test_a_noiseless_law_misses_its_largest_size_by_nothing():
+    n, d = _curves()
+    fit = fitting.fit("chinchilla", laws.standard_inputs(n, d), _law(n, d))
+    assert fitting.largest_size_backtest(fit) < 1e-3
+
+
+@pytest.mark.parametrize("factor", [1.05, 0.9])
+def test_a_largest_size_off_the_law_is_missed_by_its_factor(factor):
+    """The largest size's losses are the law's times ``factor``: the refit on the other sizes recovers the
+    law, so the backtest error is |log factor| (while the full fit, pulled by it, hides part of it)."""
+    n, d = _curves()
+    loss = _law(n, d) * np.where(n == n.max(), factor, 1.0)
+    fit = fitting.fit("chinchilla", laws.standard_inputs(n, d), loss)
+    assert fitting.largest_size_backtest(fit) == pytest.approx(abs(math.log(factor)), abs=2e-3)
+
+
+def test_too_few_sizes_or_points_have_no_backtest():
+    chinchilla = laws.get("chinchilla")
+    # two sizes (E, A and alpha borrowed): one size left, nothing to fit without the largest
+    n, d = _curves(sizes=(1e8, 1e9), checkpoints=8)
+    borrowed = chinchilla.defaults().fix("E", TRUE["E"]).fix("A", TRUE["A"]).fix("alpha", TRUE["alpha"])
+    fit = fitting.fit("chinchilla", laws.standard_inputs(n, d), _law(n, d), parameters=borrowed)
+    assert math.isnan(fitting.largest_size_backtest(fit))
+    # final losses of 3 sizes with 2 free parameters: 2 points left for 2 parameters
+    n, d = _curves(sizes=(1e8, 3e8, 1e9), checkpoints=1)
+    two_free = chinchilla.defaults().fix("E", TRUE["E"]).fix("alpha", TRUE["alpha"]).fix("beta", TRUE["beta"])
+    fit = fitting.fit("chinchilla", laws.standard_inputs(n, d), _law(n, d), parameters=two_free)
+    assert math.isnan(fitting.largest_size_backtest(fit))
+
+
+def test_the_refit_keeps_borrowed_parameters():
+    """With alpha and beta borrowed (fixed at the truth) and the largest size 5% off, the refit on the other
+    sizes still recovers the law: the backtest is |log 1.05|, and the refit never frees alpha."""
+    chinchilla = laws.get("chinchilla")
+    n, d = _curves()
+    loss = _law(n, d) * np.where(n == n.max(), 1.05, 1.0)
+    borrowed = chinchilla.defaults().fix("alpha", TRUE["alpha"]).fix("beta", TRUE["beta"])
+    fit = fitting.fit("chinchilla", laws.standard_inputs(n, d), loss, parameters=borrowed)
+    seen = []
+
+    def spy(fit_, inputs, observed):
+        refit = fitting.refit_like(fit_, inputs, observed)
+        seen.append(refit.params["alpha"])
+        return refit
+
+    assert fitting.largest_size_backtest(fit, refit=spy) == pytest.approx(math.log(1.05), abs=2e-3)
+    assert seen == [TRUE["alpha"]]
+
+
+def test_a_law_without_parameters_count_has_no_backtest():
+    """The over-training law takes compute and the token multiplier, not N: nothing to hold out by size."""
+    n, d = _curves()
+    loss = _law(n, d)
+    inputs = laws.standard_inputs(n, d)
+    fit = fitting.fit("overtrain", inputs, loss)
+    assert math.isnan(fitting.largest_size_backtest(fit))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -381,6 +382,21 @@ class StudyTarget:
             return float(self.compute_flops)
         assert self.num_params is not None and self.tokens is not None
         return float(compute_from(self.num_params, self.tokens))
+
+
+DEFAULT_TARGET_FACTOR = 100.0
+"""The default target of a study: this many times its largest run's compute (the next budgets a lab asks about)."""
+
+
+def default_target(table: pd.DataFrame) -> StudyTarget:
+    """The target a study is analysed for when none is given (Your runs page and ``scaleplan runs show``):
+    a compute budget of :data:`DEFAULT_TARGET_FACTOR` times the largest run's C = 6 N D, rounded up to one
+    significant digit (1.2e20 -> 2e20 FLOPs) so that the page's field shows it exactly."""
+    largest = float(np.max(compute_from(table["num_params"].to_numpy(float), table["tokens_seen"].to_numpy(float))))
+    budget = DEFAULT_TARGET_FACTOR * largest
+    scale = 10.0 ** math.floor(math.log10(budget))
+    # a budget already of one digit (1e20, up to float round-off) stays itself rather than becoming 2e20
+    return StudyTarget(compute_flops=math.ceil(budget / scale * (1 - 1e-12)) * scale)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from typing import Any
 from scaleplan.core import formats, studies, units, userdata
 from scaleplan.core.cli import _common, _names
 from scaleplan.core.cli._common import CLIError
-from scaleplan.core.laws.formulas import compute_from
 from scaleplan.core.settings import Settings
 
 FILE_INPUTS = formats.Inputs(
@@ -200,8 +199,7 @@ def _target(args: argparse.Namespace, study: studies.Study) -> studies.StudyTarg
         return studies.StudyTarget(compute_flops=args.target_flops)
     if args.predict_n is not None or args.predict_d is not None:
         return studies.StudyTarget(num_params=args.predict_n, tokens=args.predict_d)
-    largest = float(compute_from(study.table["num_params"], study.table["tokens_seen"]).max())
-    return studies.StudyTarget(compute_flops=100 * largest)  # the default: 100x the largest run
+    return studies.default_target(study.table)
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -347,7 +345,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument(
         "--target-flops",
         type=_common.number(positive=True, example="1e23"),
-        help="target compute budget, FLOPs (default: 100x the largest run)",
+        help="target compute budget, FLOPs (default: 100x the largest run, rounded up to one digit)",
     )
     show.add_argument(
         "--predict-n", type=_common.number(positive=True, example="7B"), help="target parameters N (with --predict-d)"

@@ -420,11 +420,6 @@ def _stored_studies() -> None:
 # What the runs say: approach 2 and 3, the prediction
 
 
-def _default_budget(table: pd.DataFrame) -> float:
-    largest = float(laws.compute_from(table["num_params"], table["tokens_seen"]).max())
-    return float(10 ** np.ceil(np.log10(100 * largest)))
-
-
 def _target(table: pd.DataFrame) -> studies.StudyTarget | None:
     mode = st.segmented_control(
         "Target given as",
@@ -448,7 +443,7 @@ def _target(table: pd.DataFrame) -> studies.StudyTarget | None:
             return studies.StudyTarget(num_params=n, tokens=d)
         c = planning.parse_quantity(
             cols[0].text_input(
-                "Target compute budget (FLOPs)", value=f"{_default_budget(table):.0e}", key=KEY + "target_c"
+                "Target compute budget (FLOPs)", value=f"{studies.default_target(table).flops:.0e}", key=KEY + "target_c"
             ),
             name="Target compute",
         )

@@ -165,3 +165,20 @@ def test_runs_marking_no_end_of_schedule_are_named_when_left_out_of_the_isoflop_
     report = studies.analyse_study(table, studies.StudyTarget(compute_flops=1e21), n_boot=20, approach3_boot=0)
     note = next(w for w in report.warnings if "mark no checkpoint as the end of the schedule" in w)
     assert note.startswith("4 runs (iso-1e18-200M, iso-1e19-100M, iso-1e19-200M, iso-1e19-400M)")
+
+
+@pytest.mark.parametrize(
+    ("num_params", "tokens", "budget"),
+    [
+        (1e8, 2e9, 2e20),  # 6 N D = 1.2e18; 100x = 1.2e20, up to one digit
+        (1e8, 1e9 / 6, 1e19),  # 6 N D = 1e17 exactly (to round-off): 100x stays 1e19
+        (3e8, 5e9, 9e20),  # 9e18 -> 9e20
+        (3.5e8, 5e9, 2e21),  # 1.05e19 -> 1.05e21 -> 2e21
+    ],
+)
+def test_the_default_target_is_100x_the_largest_run_up_to_one_digit(num_params, tokens, budget):
+    table = pd.DataFrame({"num_params": [num_params / 10, num_params], "tokens_seen": [tokens, tokens]})
+    target = studies.default_target(table)
+    assert target.compute_flops == pytest.approx(budget, rel=1e-12)
+    assert f"{target.flops:.0e}" == f"{budget:.0e}"  # the page's field shows it exactly
+    assert target.flops >= 100 * 6 * num_params * tokens * (1 - 1e-9)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from scaleplan.core import cli, studies
 from tests.core.test_formats import LONG_CSV
@@ -53,6 +54,10 @@ def test_add_list_show_rename_export_remove(tmp_path, capsys):
     # the text names the predicted loss's fit as the Your runs page does (the checkpoint fit, not approach 3)
     code, out, _ = _run(capsys, *base, "runs", "show", "sweep A", "--target-flops", str(TARGET))
     assert code == 0 and "predicted loss (checkpoint fit on " in out and "predicted loss (approach 3)" not in out
+    # without a target: the Your runs page's default (one rule, studies.default_target)
+    code, out, _ = _run(capsys, *base, "runs", "show", "sweep A", "--json")
+    expected = studies.default_target(studies.load_study(store, "sweep A").table).flops
+    assert code == 0 and json.loads(out)["target"]["compute_flops"] == pytest.approx(expected, rel=1e-12)
     assert doc["study"]["sha256"] == listed["sweep A"]["sha256"]
 
     code, out, _ = _run(capsys, *base, "runs", "rename", "ladder", "ladder v2")

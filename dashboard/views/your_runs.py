@@ -443,7 +443,9 @@ def _target(table: pd.DataFrame) -> studies.StudyTarget | None:
             return studies.StudyTarget(num_params=n, tokens=d)
         c = planning.parse_quantity(
             cols[0].text_input(
-                "Target compute budget (FLOPs)", value=f"{studies.default_target(table).flops:.0e}", key=KEY + "target_c"
+                "Target compute budget (FLOPs)",
+                value=f"{studies.default_target(table).flops:.0e}",
+                key=KEY + "target_c",
             ),
             name="Target compute",
         )

@@ -48,6 +48,11 @@ MIN_POINTS = 6  # a Chinchilla law has 5 parameters
 METHOD = "in-study backtest (split conformal on refits of your cheaper runs)"
 
 
+def _refusal(reason: str, kind: str) -> Refusal:
+    """A refusal of this method (its ``as_dict`` names the backtest, not the collection's calibration)."""
+    return Refusal(reason, kind, method=METHOD)
+
+
 @dataclass(frozen=True)
 class BacktestScores:
     """Normalised errors of refits on a study's cheaper part (see the module docstring).
@@ -145,9 +150,9 @@ def backtest_interval(
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if not (math.isfinite(predicted) and predicted > 0):
-        return Refusal(f"the prediction {predicted!r} is not a positive loss", "prediction")
+        return _refusal(f"the prediction {predicted!r} is not a positive loss", "prediction")
     if backtest.cuts < MIN_CUTS or backtest.scores.size < MIN_SCORES:
-        return Refusal(
+        return _refusal(
             f"a backtest inside your runs needs {MIN_SCORES} predictions from {MIN_CUTS} refits on their cheaper "
             f"part; yours give {backtest.scores.size} from {backtest.cuts} (add runs at more compute budgets)",
             "backtest",
@@ -161,7 +166,7 @@ def backtest_interval(
         if value < smallest * (1 - 1e-9)
     ]
     if below:
-        return Refusal(
+        return _refusal(
             "the target lies below your runs (" + "; ".join(below) + "): every backtest predicts larger or longer "
             "runs from smaller ones, so no measured error covers a smaller target"
             + suffix_hint(target_params, "7B is 7 billion"),
@@ -169,19 +174,19 @@ def backtest_interval(
         )
     reach = max(FLOPS_PER_PARAM_TOKEN * target_params * target_tokens / backtest.largest_compute, 1.0)
     if reach > backtest.max_reach * (1 + 1e-9):
-        return Refusal(
+        return _refusal(
             f"the target needs {format_ratio(reach)} your largest run's compute; backtests inside your runs reach "
             f"only {format_ratio(backtest.max_reach)} (add runs at a larger budget, or ask for a nearer target)",
             "backtest",
         )
     q = conformal_quantile(backtest.scores, level)
     if not math.isfinite(q):
-        return Refusal(
+        return _refusal(
             f"{backtest.scores.size} backtest predictions are too few for a {format_level(level)} interval", "backtest"
         )
     half = q * math.log1p(reach)
     if not half > 0:
-        return Refusal("the backtests give no spread at this level", "backtest")
+        return _refusal("the backtests give no spread at this level", "backtest")
     return PredictionInterval(
         level=float(level),
         low=predicted * math.exp(-half),

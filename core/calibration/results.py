@@ -62,6 +62,7 @@ class Refusal:
 
     reason: str
     kind: str = ""  # sizes, param_ratio, compute_ratio, tokens_per_param, fit_residual, families, prediction, backtest
+    method: str = METHOD  # the method that refused (core.backtest's for a backtest of the user's runs)
 
     def __str__(self) -> str:
         if self.kind == "backtest":  # core.backtest: the user's own runs, not the collection
@@ -69,7 +70,7 @@ class Refusal:
         return f"no calibrated interval: outside what the collection covers ({self.reason})"
 
     def as_dict(self, level: float) -> dict[str, object]:
-        return {"level": level, "low": None, "high": None, "method": METHOD, "refused": str(self)}
+        return {"level": level, "low": None, "high": None, "method": self.method, "refused": str(self)}
 
 
 @dataclass(frozen=True)

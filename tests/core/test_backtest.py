@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from scaleplan.core import backtest, fitting, laws
+from scaleplan.core import backtest, calibration, fitting, laws
 from scaleplan.core.calibration import PredictionInterval, Refusal
 from tests.core.test_isoflop import BUDGETS, LAW, sweep
 
@@ -67,6 +67,8 @@ def test_a_target_beyond_every_backtest_reach_is_refused():
     refusal = backtest.backtest_interval(float(full.predict_at(n_t, far)), n_t, far, scores)
     assert isinstance(refusal, Refusal) and refusal.kind == "backtest"
     assert "backtests inside your runs reach only" in refusal.reason
+    # its JSON names the method that refused, the study's own backtest, not the collection's calibration
+    assert refusal.as_dict(0.9)["method"] == backtest.METHOD != calibration.METHOD
 
 
 def test_a_target_below_every_run_is_refused_not_given_the_shortest_reach():

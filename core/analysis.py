@@ -22,7 +22,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import numpy as np
 import pandas as pd
 
-from scaleplan.core import backtest, fitting, laws
+from scaleplan.core import backtest, fitting, laws, units
 from scaleplan.core import calibration as calibration_module
 from scaleplan.core.errors import UserError
 from scaleplan.core.evaluation import TargetEvaluation, evaluate_target
@@ -59,6 +59,28 @@ class Analysis:
     interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
     warnings: tuple[IdentifiabilityWarning, ...] = ()
     target_unique: float | None = None  # the target's unique tokens, where known (for a law that takes them)
+
+    def backtest_note(
+        self, interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
+    ) -> str:
+        """The family's own evidence behind a calibrated interval, in words: how far the law refitted
+        without the largest fitted size misses that size's most-trained loss
+        (:func:`core.fitting.largest_size_backtest`, shown as exp(e) - 1). Empty when the fit is too small
+        to backtest or the interval (``interval``, default the analysis' own) is not the collection's
+        calibration, the one that conditions on it."""
+        error = None if self.features is None else self.features.backtest_log_error
+        interval = self.interval if interval is None else interval
+        calibrated = isinstance(interval, calibration_module.PredictionInterval) and not interval.basis
+        if error is None or not math.isfinite(error) or not calibrated:
+            return ""
+        largest = units.format_params(float(np.max(self.points.num_params)))
+        miss = math.expm1(error)
+        # two decimals below 1% (0.04%), so a small miss does not read as none
+        shown = "under 0.01%" if miss < 1e-4 else units.format_percent(miss, 1 if miss >= 0.01 else 2)
+        return (
+            f"Refitted without its largest size ({largest}), the law misses that size's last loss by "
+            f"{shown}: the interval widens with this miss."
+        )
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from scaleplan.core.errors import UserError
 
 METHOD = (
-    "normalised split conformal on |log(predicted/actual)|: difficulty regressed on the design's features "
-    "and the fit's residual; learned on the meta-analysis sweep, source groups as the exchangeable units; "
+    "normalised split conformal on |log(predicted/actual)|: difficulty regressed on the design's features, "
+    "the fit's residual and its own backtest (refitted without its largest size); learned on the "
+    "meta-analysis sweep, source groups as the exchangeable units; "
     "plus the fit's own estimation error (delta method) in quadrature"
 )
 NEW_SOURCE_NOTE = (

@@ -60,6 +60,8 @@ def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str =
         "runs": list(result.points.runs["run_id"]),
         "prediction": result.predicted_loss,
         "interval": _interval_json(result, level, missing),
+        # the family's own evidence the interval conditions on (core.fitting.largest_size_backtest; None: none)
+        "backtest_log_error": None if result.features is None else result.features.backtest_log_error,
         "warnings": [{"kind": w.kind, "message": w.message} for w in result.warnings],
         "bootstrap": _bootstrap_json(result),
         "actual": ev.actual_final if ev else None,
@@ -397,6 +399,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             + (f" ({calibration.NEW_SOURCE_NOTE})" if args.runs and interval["method"] != backtest.METHOD else "")
         )
     print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
+    if result.backtest_note():
+        print(f"note: {result.backtest_note()}")
     if "task" in doc and doc["task"]["refused"]:
         print(f"no accuracy prediction: {doc['task']['message']}")
     elif "task" in doc:

@@ -664,6 +664,9 @@ def _headline(
             "the run-bootstrap band, which measures only parameter uncertainty.",
         )
         st.caption(common.escape_md(note, 400))
+        evidence = result.backtest_note(interval) if isinstance(interval, calibration.PredictionInterval) else ""
+        if evidence:
+            st.caption(common.escape_md(evidence, 300))
     metric_cards.insert(0, ("Predicted loss", f"{result.predicted_loss:.3f}", note))
     figure = _figure(view, result, curves, runs, interval)
     image_format = st.session_state.get(KEY + "image", "png")

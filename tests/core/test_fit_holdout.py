@@ -81,3 +81,24 @@ def test_a_law_without_parameters_count_has_no_backtest():
     inputs = laws.standard_inputs(n, d)
     fit = fitting.fit("overtrain", inputs, loss)
     assert math.isnan(fitting.largest_size_backtest(fit))
+
+
+def test_the_analysis_says_how_far_its_largest_size_is_missed():
+    """The Fit page's and `fit`'s sentence: the largest fitted size 5% above the law is missed by 5.0%
+    (exp|log 1.05| - 1), said only next to the collection's calibrated interval, which conditions on it."""
+    from scaleplan.core import analysis, calibration
+    from scaleplan.core.selection import Selection
+    from tests.core.synthetic import synthetic_family
+
+    curves = synthetic_family(noise=0.0)
+    largest = curves["num_params"] == curves["num_params"].max()
+    curves.loc[largest, "value"] *= 1.05
+    result = analysis.analyse(
+        curves, Selection(min_tokens=0.0), target_params=1e10, target_tokens=2e11, check_identifiability=False
+    )
+    collection = calibration.PredictionInterval(level=0.9, low=1.9, high=2.1, method=calibration.METHOD, predicted=2.0)
+    note = result.backtest_note(collection)
+    assert note.startswith("Refitted without its largest size (3.2B params)") and "by 5.0%" in note
+    # an interval from the study's own backtest does not condition on it; no interval, no sentence
+    own = calibration.PredictionInterval(level=0.9, low=1.9, high=2.1, method="backtest", predicted=2.0, basis="x")
+    assert result.backtest_note(own) == "" and result.backtest_note(None) == ""

@@ -59,27 +59,29 @@ class Analysis:
     interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
     warnings: tuple[IdentifiabilityWarning, ...] = ()
     target_unique: float | None = None  # the target's unique tokens, where known (for a law that takes them)
+    largest_size: fitting.HeldOutSize | None = None  # the largest fitted size predicted by a refit without it
 
     def backtest_note(
         self, interval: calibration_module.PredictionInterval | calibration_module.Refusal | None = None
     ) -> str:
-        """The family's own evidence behind a calibrated interval, in words: how far the law refitted
-        without the largest fitted size misses that size's most-trained loss
-        (:func:`core.fitting.largest_size_backtest`, shown as exp(e) - 1). Empty when the fit is too small
-        to backtest or the interval (``interval``, default the analysis' own) is not the collection's
-        calibration, the one that conditions on it."""
-        error = None if self.features is None else self.features.backtest_log_error
+        """The family's own evidence behind a calibrated interval, in words: what the law refitted without
+        the largest fitted size predicts for that size's most-trained loss, against what was measured
+        (:func:`core.fitting.hold_out_largest_size`). Empty when the fit is too small to backtest or the
+        interval (``interval``, default the analysis' own) is not the collection's calibration, the one
+        that conditions on it."""
+        held = self.largest_size
         interval = self.interval if interval is None else interval
         calibrated = isinstance(interval, calibration_module.PredictionInterval) and not interval.basis
-        if error is None or not math.isfinite(error) or not calibrated:
+        if held is None or not calibrated:
             return ""
-        largest = units.format_params(float(np.max(self.points.num_params)))
-        miss = math.expm1(error)
+        miss = abs(held.relative_error)
         # two decimals below 1% (0.04%), so a small miss does not read as none
-        shown = "under 0.01%" if miss < 1e-4 else units.format_percent(miss, 1 if miss >= 0.01 else 2)
+        shown = "within 0.01%" if miss < 1e-4 else units.format_percent(miss, 1 if miss >= 0.01 else 2)
+        side = "" if miss < 1e-4 else (" low" if held.relative_error < 0 else " high")
         return (
-            f"Refitted without its largest size ({largest}), the law misses that size's last loss by "
-            f"{shown}: the interval widens with this miss."
+            f"Refitted without its largest size ({units.format_params(held.num_params)}), the law predicts that "
+            f"size's last loss {shown}{side} ({held.predicted:.4g} where {held.observed:.4g} was measured): "
+            "the larger this miss, the wider the interval."
         )
 
 
@@ -308,11 +310,14 @@ def design_features(
     target_unique: float | None = None,
     *,
     schedule: ScheduleReach | None = None,
+    held_out: fitting.HeldOutSize | None | Literal["refit"] = "refit",
 ) -> calibration_module.DesignFeatures:
     """The calibration's features of a fit of ``points`` predicting a target of ``target_params`` x
     ``target_tokens`` (the one rule for the Fit page, ``fit`` and the planner's laws fitted on runs):
     the design, the fit's residual and exponents, its own standard error at the target and how far a refit
-    without its largest size misses that size."""
+    without its largest size misses that size (``held_out``: that refit's answer when already made)."""
+    if held_out == "refit":
+        held_out = fitting.hold_out_largest_size(fit)
     return calibration_module.DesignFeatures.from_points(
         points,
         target_params,
@@ -324,7 +329,7 @@ def design_features(
         # the calibration conditions on Chinchilla's exponents; a law without them has none
         exponents=(fit.params["alpha"], fit.params["beta"]) if {"alpha", "beta"} <= set(fit.params) else None,
         prediction_log_se=_finite_or_none(fitting.prediction_log_se(fit, target_params, target_tokens, target_unique)),
-        backtest_log_error=_finite_or_none(fitting.largest_size_backtest(fit)),
+        backtest_log_error=None if held_out is None else held_out.log_error,
     )
 
 
@@ -405,7 +410,8 @@ def analyse(
     evaluation = None
     if not hypothetical:
         evaluation = evaluate_target(lambda n, d: fit.predict_at(n, d, u_t), curves, target_run, points.compute_flops)
-    features = design_features(fit, points, selection, n_t, d_t, u_t, schedule=schedule)
+    held_out = fitting.hold_out_largest_size(fit)
+    features = design_features(fit, points, selection, n_t, d_t, u_t, schedule=schedule, held_out=held_out)
     interval = calibration.interval(predicted, features, level) if calibration is not None else None
     if needs_backtest(interval, features, law.name):
         scores = backtest.backtest_scores(points.num_params, points.tokens_seen, points.loss, points.run_ids)
@@ -431,6 +437,7 @@ def analyse(
         interval=interval,
         warnings=warnings,
         target_unique=u_t,
+        largest_size=held_out,
     )
 
 

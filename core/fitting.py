@@ -38,7 +38,7 @@ from scaleplan.core._fit.errors import (
     InsufficientDataError,
     InvalidInputError,
 )
-from scaleplan.core._fit.holdout import largest_size_backtest, refit_like
+from scaleplan.core._fit.holdout import HeldOutSize, hold_out_largest_size, largest_size_backtest, refit_like
 from scaleplan.core._fit.objective import huber
 from scaleplan.core._fit.results import DEFAULT_HUBER_DELTA, BootstrapResult, FitResult
 from scaleplan.core._fit.uncertainty import prediction_log_se
@@ -67,6 +67,8 @@ __all__ = [
     "chinchilla_objective",
     "prediction_log_se",
     "largest_size_backtest",
+    "hold_out_largest_size",
+    "HeldOutSize",
     "refit_like",
 ]
 

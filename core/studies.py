@@ -394,9 +394,13 @@ def default_target(table: pd.DataFrame) -> StudyTarget:
     significant digit (1.2e20 -> 2e20 FLOPs) so that the page's field shows it exactly."""
     largest = float(np.max(compute_from(table["num_params"].to_numpy(float), table["tokens_seen"].to_numpy(float))))
     budget = DEFAULT_TARGET_FACTOR * largest
-    scale = 10.0 ** math.floor(math.log10(budget))
+    exponent = math.floor(math.log10(budget))
     # a budget already of one digit (1e20, up to float round-off) stays itself rather than becoming 2e20
-    return StudyTarget(compute_flops=math.ceil(budget / scale * (1 - 1e-12)) * scale)
+    digit = math.ceil(budget / 10.0**exponent * (1 - 1e-12))
+    if digit == 10:
+        digit, exponent = 1, exponent + 1
+    # parsed from its text, so it is the very number the page's field reads back (9 * 10.0**22 is not)
+    return StudyTarget(compute_flops=float(f"{digit}e{exponent}"))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from scipy import stats
 from scaleplan.core.calibration.base import METHOD, CalibrationError
 from scaleplan.core.calibration.features import (
     BACKTEST_FLOOR,
+    BACKTEST_SIZES,
     RMSE_FLOOR,
     DesignFeatures,
     _design_matrix,
@@ -150,18 +151,24 @@ class _ResidualModel:
     exponent_residuals: np.ndarray  # the paired values of e2
     log_compute_floor: float = -math.inf  # as :attr:`_Model.log_compute_floor`
     backtest_weights: np.ndarray | None = None  # None when the calibration designs carry no backtest
-    backtest_residuals: np.ndarray | None = None  # the paired values of e3 (NaN: no backtest)
+    # (e1, e2, e3) RESIDUAL_GRID joint draws from the designs that have a backtest, for plans that will
+    # have one (:data:`BACKTEST_SIZES` sizes or more); the main draws are then from those without one
+    backtested: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def draws(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, RESIDUAL_GRID) equally likely (fit RMS, exponent distance, backtest error; NaN: none)
-        for each row's plan features."""
+        for each row's plan features. Whether a plan's fit will have a backtest is the plan's own
+        feature (its number of sizes), not the drawn design's."""
         phi = _design_matrix(table, False, log_compute_floor=self.log_compute_floor)
-        log_rmse = (phi @ self.rmse_weights)[:, None] + self.rmse_residuals[None, :]
-        distance = (phi @ self.exponent_weights)[:, None] + self.exponent_residuals[None, :]
-        if self.backtest_weights is None or self.backtest_residuals is None:
-            backtest = np.full(log_rmse.shape, np.nan)
-        else:
-            backtest = np.exp((phi @ self.backtest_weights)[:, None] + self.backtest_residuals[None, :])
+        e1, e2 = self.rmse_residuals[None, :], self.exponent_residuals[None, :]
+        backtest = np.full((len(table), RESIDUAL_GRID), np.nan)
+        if self.backtest_weights is not None and self.backtested is not None:
+            will = (table["num_sizes"].to_numpy(float) >= BACKTEST_SIZES)[:, None]
+            k1, k2, k3 = (values[None, :] for values in self.backtested)
+            e1, e2 = np.where(will, k1, e1), np.where(will, k2, e2)
+            backtest = np.where(will, np.exp((phi @ self.backtest_weights)[:, None] + k3), np.nan)
+        log_rmse = (phi @ self.rmse_weights)[:, None] + e1
+        distance = (phi @ self.exponent_weights)[:, None] + e2
         return np.exp(log_rmse), np.maximum(distance, 0.0), backtest
 
 
@@ -176,23 +183,39 @@ def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray, with_backtest: 
     distance = np.nan_to_num(table["exponent_distance"].to_numpy(float), nan=0.0)  # unused when unknown
     rmse_weights, exponent_weights = _ridge(phi, log_rmse, weight), _ridge(phi, distance, weight)
     e1, e2 = log_rmse - phi @ rmse_weights, distance - phi @ exponent_weights
-    order = np.argsort(e1, kind="stable")
-    cumulative = np.cumsum(weight[order]) / weight.sum()
-    probabilities = (np.arange(RESIDUAL_GRID) + 0.5) / RESIDUAL_GRID
-    index = order[np.minimum(np.searchsorted(cumulative, probabilities), order.size - 1)]
     floor = float(np.log(table["compute_ratio"].to_numpy(float)).min())
-    backtest_weights = backtest_residuals = None
-    if with_backtest:
-        # learned on the designs that have a backtest; a drawn design without one stays without one
-        backtest = table["backtest_log_error"].to_numpy(float)
-        known = np.isfinite(backtest)
-        log_backtest = np.log(np.maximum(np.where(known, backtest, 1.0), BACKTEST_FLOOR))
-        backtest_weights = _ridge(phi[known], log_backtest[known], weight[known])
-        e3 = np.where(known, log_backtest - phi @ backtest_weights, np.nan)
-        backtest_residuals = e3[index]
+    if not with_backtest:
+        index = _systematic_draws(e1, weight, np.ones(e1.size, bool))
+        return _ResidualModel(rmse_weights, exponent_weights, e1[index], e2[index], floor)
+    # learned on the designs that have a backtest; plans that will have one draw from those designs,
+    # the others from the designs without one
+    backtest = table["backtest_log_error"].to_numpy(float)
+    known = np.isfinite(backtest)
+    log_backtest = np.log(np.maximum(np.where(known, backtest, 1.0), BACKTEST_FLOOR))
+    backtest_weights = _ridge(phi[known], log_backtest[known], weight[known])
+    e3 = log_backtest - phi @ backtest_weights
+    with_one = _systematic_draws(e1, weight, known)
+    without = _systematic_draws(e1, weight, ~known) if (~known).any() else with_one
     return _ResidualModel(
-        rmse_weights, exponent_weights, e1[index], e2[index], floor, backtest_weights, backtest_residuals
+        rmse_weights,
+        exponent_weights,
+        e1[without],
+        e2[without],
+        floor,
+        backtest_weights,
+        (e1[with_one], e2[with_one], e3[with_one]),
     )
+
+
+def _systematic_draws(e1: np.ndarray, weight: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """RESIDUAL_GRID row indices among ``rows``: a weighted systematic sample in the order of e1 (so the
+    paired residuals of one design stay together)."""
+    candidates = np.flatnonzero(rows)
+    order = candidates[np.argsort(e1[candidates], kind="stable")]
+    cumulative = np.cumsum(weight[order]) / weight[order].sum()
+    probabilities = (np.arange(RESIDUAL_GRID) + 0.5) / RESIDUAL_GRID
+    index: np.ndarray = order[np.minimum(np.searchsorted(cumulative, probabilities), order.size - 1)]
+    return index
 
 
 def source_groups(rows: pd.DataFrame) -> np.ndarray:

@@ -60,8 +60,17 @@ def _analysis_json(result: analysis.Analysis, level: float = 0.9, missing: str =
         "runs": list(result.points.runs["run_id"]),
         "prediction": result.predicted_loss,
         "interval": _interval_json(result, level, missing),
-        # the family's own evidence the interval conditions on (core.fitting.largest_size_backtest; None: none)
-        "backtest_log_error": None if result.features is None else result.features.backtest_log_error,
+        # the largest fitted size predicted by a refit without it (core.fitting.hold_out_largest_size; None:
+        # too few sizes or points), a feature of the collection's calibrated interval
+        "largest_size_backtest": None
+        if result.largest_size is None
+        else {
+            "num_params": result.largest_size.num_params,
+            "tokens": result.largest_size.tokens,
+            "predicted": result.largest_size.predicted,
+            "observed": result.largest_size.observed,
+            "log_error": result.largest_size.log_error,
+        },
         "warnings": [{"kind": w.kind, "message": w.message} for w in result.warnings],
         "bootstrap": _bootstrap_json(result),
         "actual": ev.actual_final if ev else None,

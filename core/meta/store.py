@@ -46,6 +46,8 @@ ADDED_COLUMNS = (
     ("prediction_log_se", "DOUBLE"),
     ("backtest_log_error", "DOUBLE"),
 )
+FIT_OUTPUT_COLUMNS = ("num_sizes", "target_tokens", "fit_log_rmse", "prediction_log_se", "backtest_log_error")
+"""The added columns a fit computes (source_group and law are filled in without refitting)."""
 # Every fitted row's parameters, whatever its law: one row per (task key, parameter). The wide
 # columns E, A, B, alpha, beta of sweep_results hold the Chinchilla law's only (what the
 # calibration and the findings read); other laws' rows leave them NULL.
@@ -166,8 +168,13 @@ def open_results(meta_path: Path, read_only: bool = False) -> duckdb.DuckDBPyCon
     if read_only:
         return con
     con.execute(RESULTS_SQL)
+    present = {row[0] for row in con.execute("SELECT name FROM pragma_table_info('sweep_results')").fetchall()}
     for name, kind in ADDED_COLUMNS:
         con.execute(f"ALTER TABLE sweep_results ADD COLUMN IF NOT EXISTS {name} {kind}")
+    if any(name not in present for name in FIT_OUTPUT_COLUMNS):
+        # The stored fits predate an output the calibration reads (NULL in every old row, which would read
+        # as "too small to backtest"): marked unfinished (finished_keys), so the next sweep refits them.
+        con.execute("UPDATE sweep_results SET num_sizes = NULL WHERE status = 'ok'")
     con.execute(PARAMETERS_SQL)
     return con
 

@@ -285,6 +285,30 @@ def test_the_results_store_skips_finished_rows_replaces_by_key_and_fills_source_
     ]
 
 
+def test_fits_stored_before_an_output_column_existed_are_refitted_not_read_as_unknown(tmp_path):
+    """A results file written before backtest_log_error: on open its ok rows (NULL there, which would read as
+    'too small to backtest') are marked unfinished, so a resumed sweep refits them; failures stay finished.
+    A file that already has every column keeps its rows finished."""
+    path = tmp_path / "older.duckdb"
+    con = meta.open_results(path)
+    try:
+        meta.store.store_rows(con, [_row("failed", "v1", "SelectionError", None), _row("fitted", "v1", "ok", 4)])
+        con.execute("ALTER TABLE sweep_results DROP COLUMN backtest_log_error")
+    finally:
+        con.close()
+    con = meta.open_results(path)
+    try:
+        assert meta.store.finished_keys(con, "v1") == {"failed"}
+        meta.store.store_rows(con, [_row("fitted", "v1", "ok", 4, backtest_log_error=0.01)])
+    finally:
+        con.close()
+    con = meta.open_results(path)
+    try:
+        assert meta.store.finished_keys(con, "v1") == {"failed", "fitted"}
+    finally:
+        con.close()
+
+
 def test_a_results_file_without_the_parameter_table_reads_as_no_parameters(tmp_path):
     """Files written before sweep_parameters existed: no table, no error; load_parameters falls back
     to the wide Chinchilla columns of their ok rows."""

@@ -182,3 +182,14 @@ def test_the_default_target_is_100x_the_largest_run_up_to_one_digit(num_params, 
     assert target.compute_flops == pytest.approx(budget, rel=1e-12)
     assert f"{target.flops:.0e}" == f"{budget:.0e}"  # the page's field shows it exactly
     assert target.flops >= 100 * 6 * num_params * tokens * (1 - 1e-9)
+
+
+def test_the_default_target_reads_back_exactly_from_the_pages_field():
+    """Every one-digit budget from 1e15 to 1e27 FLOPs: the field's text parses back to the same float
+    (a product 1 * 10.0**23 is 1.0000000000000001e23, one step off)."""
+    for exponent in range(13, 26):
+        for digit in range(1, 10):
+            compute = digit * 10.0**exponent  # the largest run's 6ND; the target is 100x, rounded up
+            table = pd.DataFrame({"num_params": [compute / 6e10], "tokens_seen": [1e10]})
+            flops = studies.default_target(table).flops
+            assert float(f"{flops:.0e}") == flops and flops >= 100 * compute * (1 - 1e-9)

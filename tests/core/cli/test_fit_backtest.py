@@ -14,10 +14,14 @@ def test_fit_reports_how_far_its_largest_size_is_missed(built_db, capsys):
     base = ["--db", str(built_db), "fit", "--family", "chinchilla", "--bootstrap", "0"]
     assert main([*base, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    error = doc["backtest_log_error"]
-    assert error is not None and 0 < error < 0.5 and doc["interval"]["low"] is not None
+    held = doc["largest_size_backtest"]
+    assert held is not None and 0 < held["log_error"] < 0.5 and doc["interval"]["low"] is not None
+    assert held["log_error"] == abs(math.log(held["predicted"] / held["observed"]))
     assert main(base) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("note: Refitted without its largest size"))
-    shown = float(re.search(r"by ([0-9.]+)%", line).group(1))
-    assert shown == round(100 * math.expm1(error), 1 if math.expm1(error) >= 0.01 else 2)
+    shown, side = re.search(r"last loss ([0-9.]+)% (low|high) ", line).groups()
+    relative = held["predicted"] / held["observed"] - 1
+    assert float(shown) == round(100 * abs(relative), 1 if abs(relative) >= 0.01 else 2)
+    assert side == ("low" if relative < 0 else "high")
+    assert f"({held['predicted']:.4g} where {held['observed']:.4g} was measured)" in line

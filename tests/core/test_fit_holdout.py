@@ -121,3 +121,28 @@ def test_two_seeds_of_the_largest_size_give_one_answer_whatever_their_order():
         answers.append(fitting.largest_size_backtest(fit))
     assert answers[0] == pytest.approx(answers[1], abs=1e-9)
     assert answers[0] == pytest.approx(math.log(1.05), abs=2e-3)
+
+
+def test_the_refit_keeps_the_lower_objective_of_a_warm_and_a_cold_descent(monkeypatch):
+    """The descent from the full fit's own values can stay in its valley (the withheld size's mark): a
+    second descent from the law's starting values runs too, and the lower objective is the refit."""
+    import dataclasses
+
+    from scaleplan.core._fit import holdout
+
+    n, d = _curves()
+    fit = fitting.fit("chinchilla", laws.standard_inputs(n, d), _law(n, d))
+    real = holdout.fit_law
+    starts = []
+
+    def watched(law, inputs, observed, *, parameters, **options):
+        result = real(law, inputs, observed, parameters=parameters, **options)
+        warm = parameters is not fit.parameters
+        starts.append("warm" if warm else "cold")
+        # pretend the warm descent stalled higher than the cold one
+        return dataclasses.replace(result, objective_value=2.0 if warm else 1.0)
+
+    monkeypatch.setattr(holdout, "fit_law", watched)
+    inside = n < n.max()
+    refit = holdout.refit_like(fit, {k: np.asarray(v)[inside] for k, v in fit.inputs.items()}, _law(n, d)[inside])
+    assert starts == ["warm", "cold"] and refit.objective_value == 1.0

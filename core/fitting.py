@@ -38,6 +38,7 @@ from scaleplan.core._fit.errors import (
     InsufficientDataError,
     InvalidInputError,
 )
+from scaleplan.core._fit.holdout import MIN_SIZES as BACKTEST_MIN_SIZES
 from scaleplan.core._fit.holdout import HeldOutSize, hold_out_largest_size, largest_size_backtest, refit_like
 from scaleplan.core._fit.objective import huber
 from scaleplan.core._fit.results import DEFAULT_HUBER_DELTA, BootstrapResult, FitResult
@@ -67,6 +68,7 @@ __all__ = [
     "chinchilla_objective",
     "prediction_log_se",
     "largest_size_backtest",
+    "BACKTEST_MIN_SIZES",
     "hold_out_largest_size",
     "HeldOutSize",
     "refit_like",

@@ -23,10 +23,10 @@ from scaleplan.core.laws.base import FloatArray
 Refit = Callable[[FitResult, Mapping[str, FloatArray], FloatArray], FitResult]
 """refit(fit, inputs, observed): ``fit``'s law fitted again, the same way, on other points."""
 
-MIN_SIZES = 3
-"""A backtest needs the largest size to predict and two more to fit without it. With A and alpha free the
-law needs 3 sizes of its own (core.fitting's identifiability check), so in practice a fit needs 4 sizes, or
-3 with them borrowed."""
+MIN_SIZES = 4
+"""Sizes a fit needs for a backtest: the largest to predict and 3 to fit without it (a Chinchilla law with
+A and alpha free needs 3, core.fitting's identifiability check). A 3-size fit with them borrowed could be
+refit, but the calibration never saw one backtested, so none is."""
 
 
 def refit_like(fit: FitResult, inputs: Mapping[str, FloatArray], observed: FloatArray) -> FitResult:

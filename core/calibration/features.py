@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from scaleplan.core.fitting import BACKTEST_MIN_SIZES
 from scaleplan.core.laws.formulas import FLOPS_PER_PARAM_TOKEN
 from scaleplan.core.selection import DEFAULT_MIN_TOKENS, FitPoints
 
@@ -205,10 +206,10 @@ RMSE_FLOOR = 1e-4  # log-space residual below which a fit is "exact" (3 runs, fi
 
 
 BACKTEST_FLOOR = 1e-3  # a backtest error below 0.1% (log ratio) is seed noise: floored before its log
-BACKTEST_SIZES = 4
-"""A plan with this many sizes or more will have a backtest (core.fitting.hold_out_largest_size: 3 sizes left
-to fit A and alpha): 95% of the shipped sweep's designs follow the rule (every 3-size design has none;
-162 of 2,289 with more have too few points)."""
+BACKTEST_SIZES = BACKTEST_MIN_SIZES
+"""A plan with this many sizes or more will have a backtest (:func:`core.fitting.hold_out_largest_size`):
+95% of the shipped sweep's designs follow the rule (every 3-size design has none; 162 of 2,289 with more
+have too few points)."""
 
 
 def _design_matrix(

@@ -19,6 +19,7 @@ from scaleplan.core._fit.driver import fit_law
 from scaleplan.core._fit.errors import FitError
 from scaleplan.core._fit.results import FitResult
 from scaleplan.core.laws.base import FloatArray
+from scaleplan.core.parameters import Parameters
 
 Refit = Callable[[FitResult, Mapping[str, FloatArray], FloatArray], FitResult]
 """refit(fit, inputs, observed): ``fit``'s law fitted again, the same way, on other points."""
@@ -38,6 +39,20 @@ def refit_like(fit: FitResult, inputs: Mapping[str, FloatArray], observed: Float
     descent alone can stay in the full fit's valley, which still bears the withheld points' mark (on 200
     sweep designs it missed by less than a 10-start refit in 3.5% of them; the pair, in 1%, at 17 ms
     against 43 ms a design). The law's full set of starts is the fallback when neither descent gives a fit."""
+
+    def descend(parameters: Parameters, n_starts: int = 1, use_grid: bool = False) -> FitResult:
+        return fit_law(
+            fit.law,
+            inputs,
+            observed,
+            parameters=parameters,
+            n_starts=n_starts,
+            use_grid=use_grid,
+            objective=fit.objective,
+            huber_delta=fit.huber_delta,
+            run_ids=None,
+        )
+
     starts = [fit.parameters]
     if not any(name in fit.law.log_params and not float(fit.params[name]) > 0 for name in fit.parameters.free_names):
         # (a positive parameter fitted to 0, its bound, has no logarithm to start from)
@@ -47,33 +62,12 @@ def refit_like(fit: FitResult, inputs: Mapping[str, FloatArray], observed: Float
     fits = []
     for parameters in starts:
         try:
-            fits.append(
-                fit_law(
-                    fit.law,
-                    inputs,
-                    observed,
-                    parameters=parameters,
-                    n_starts=1,
-                    use_grid=False,
-                    objective=fit.objective,
-                    huber_delta=fit.huber_delta,
-                    run_ids=None,
-                )
-            )
+            fits.append(descend(parameters))
         except FitError:
             pass
     if fits:
         return min(fits, key=lambda result: result.objective_value)
-    return fit_law(
-        fit.law,
-        inputs,
-        observed,
-        parameters=fit.parameters,
-        n_starts=fit.law.default_starts,
-        objective=fit.objective,
-        huber_delta=fit.huber_delta,
-        run_ids=None,
-    )
+    return descend(fit.parameters, fit.law.default_starts, use_grid=True)
 
 
 @dataclass(frozen=True)
@@ -103,9 +97,9 @@ def hold_out_largest_size(fit: FitResult, *, refit: Refit = refit_like) -> HeldO
     size's last point (most tokens; the mean loss of points tied there).
 
     The refit is :func:`refit_like` (``refit``: another way to refit, e.g. to watch it in a test). None
-    when the law takes no N, with fewer than :data:`MIN_SIZES` sizes, no more remaining points than free
+    when the law takes no N and D, with fewer than :data:`MIN_SIZES` sizes, no more remaining points than free
     parameters, or a refit that fails or predicts a non-positive loss."""
-    if "num_params" not in fit.inputs:
+    if not {"num_params", "tokens_seen"} <= set(fit.inputs):
         return None
     num_params = np.asarray(fit.inputs["num_params"], dtype=float)
     sizes = np.unique(num_params)
@@ -121,7 +115,7 @@ def hold_out_largest_size(fit: FitResult, *, refit: Refit = refit_like) -> HeldO
     except FitError:
         return None
     held = np.flatnonzero(~inside)
-    order = np.asarray(fit.inputs["tokens_seen"] if "tokens_seen" in fit.inputs else fit.inputs["num_params"], float)
+    order = np.asarray(fit.inputs["tokens_seen"], dtype=float)
     # every point tied at the most tokens (runs repeated with another seed): their mean loss, so the
     # answer does not depend on the rows' order
     last = held[order[held] == order[held].max()]

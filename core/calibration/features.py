@@ -212,6 +212,14 @@ BACKTEST_SIZES = BACKTEST_MIN_SIZES
 have too few points)."""
 
 
+def log_backtest_error(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """log(max(backtest_log_error, :data:`BACKTEST_FLOOR`)) of each row, and whether the row has one (where
+    it has none the log is 0, a placeholder)."""
+    backtest = table["backtest_log_error"].to_numpy(float)
+    known = np.isfinite(backtest)
+    return np.log(np.maximum(np.where(known, backtest, 1.0), BACKTEST_FLOOR)), known
+
+
 def _design_matrix(
     table: pd.DataFrame,
     with_rmse: bool = False,
@@ -233,9 +241,8 @@ def _design_matrix(
     if with_rmse and with_exponents:
         extra.append(table["exponent_distance"].to_numpy(float))
     if with_rmse and with_backtest:
-        backtest = table["backtest_log_error"].to_numpy(float)
-        known = np.isfinite(backtest)
-        extra.append(np.where(known, np.log(np.maximum(np.where(known, backtest, 1.0), BACKTEST_FLOOR)), 0.0))
+        log_backtest, known = log_backtest_error(table)
+        extra.append(np.where(known, log_backtest, 0.0))
         extra.append((~known).astype(float))
     return np.column_stack(
         [

@@ -14,13 +14,13 @@ from scipy import stats
 
 from scaleplan.core.calibration.base import METHOD, CalibrationError
 from scaleplan.core.calibration.features import (
-    BACKTEST_FLOOR,
     BACKTEST_SIZES,
     RMSE_FLOOR,
     DesignFeatures,
     _design_matrix,
     _table_of,
     features_table,
+    log_backtest_error,
 )
 from scaleplan.core.calibration.results import AREQuantiles, PredictionInterval, Refusal
 from scaleplan.core.selection import below_target
@@ -142,8 +142,9 @@ RESIDUAL_GRID = 64  # joint draws of (fit RMS, exponent distance, backtest | pla
 class _ResidualModel:
     """What a plan's fit will look like: log RMS = v . phi_plan(x) + e1, exponent distance =
     u . phi_plan(x) + e2 and log backtest error = t . phi_plan(x) + e3, with (e1, e2, e3) RESIDUAL_GRID
-    joint draws from the calibration designs' regression residuals (weighted systematic sample; e3 NaN
-    where the drawn design was too small to backtest): a plan has no fit yet."""
+    joint draws from the calibration designs' regression residuals (weighted systematic sample): from
+    the designs with a backtest for a plan that will have one, else (e1, e2) from those without: a plan
+    has no fit yet."""
 
     rmse_weights: np.ndarray
     exponent_weights: np.ndarray
@@ -189,9 +190,7 @@ def _fit_residual_model(table: pd.DataFrame, weight: np.ndarray, with_backtest: 
         return _ResidualModel(rmse_weights, exponent_weights, e1[index], e2[index], floor)
     # learned on the designs that have a backtest; plans that will have one draw from those designs,
     # the others from the designs without one
-    backtest = table["backtest_log_error"].to_numpy(float)
-    known = np.isfinite(backtest)
-    log_backtest = np.log(np.maximum(np.where(known, backtest, 1.0), BACKTEST_FLOOR))
+    log_backtest, known = log_backtest_error(table)
     backtest_weights = _ridge(phi[known], log_backtest[known], weight[known])
     e3 = log_backtest - phi @ backtest_weights
     with_one = _systematic_draws(e1, weight, known)

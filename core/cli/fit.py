@@ -408,8 +408,8 @@ def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
             + (f" ({calibration.NEW_SOURCE_NOTE})" if args.runs and interval["method"] != backtest.METHOD else "")
         )
     print(f"predicted loss: {doc['prediction']:.4f}  ({note})")
-    if result.backtest_note():
-        print(f"note: {result.backtest_note()}")
+    if evidence := result.backtest_note():
+        print(f"note: {evidence}")
     if "task" in doc and doc["task"]["refused"]:
         print(f"no accuracy prediction: {doc['task']['message']}")
     elif "task" in doc:
